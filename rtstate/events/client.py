@@ -1,0 +1,138 @@
+"""The 9 client events of the beta protocol (``2024-10-01``), as frozen values.
+
+Class names are the CamelCase of the wire ``type``, which each class carries as the
+class attribute ``type``. ``event_id`` is optional: ``ClientConnection.send`` stamps one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import attrs
+
+from .payloads import Item, ResponseParams, SessionConfig
+
+__all__ = [
+    "CLIENT_EVENT_TYPES",
+    "ClientEvent",
+    "ConversationItemCreate",
+    "ConversationItemDelete",
+    "ConversationItemTruncate",
+    "InputAudioBufferAppend",
+    "InputAudioBufferClear",
+    "InputAudioBufferCommit",
+    "ResponseCancel",
+    "ResponseCreate",
+    "SessionUpdate",
+    "UnknownClientEvent",
+]
+
+
+@attrs.frozen(kw_only=True)
+class ClientEvent:
+    """Base class of the known client events."""
+
+    type: ClassVar[str]
+    event_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SessionUpdate(ClientEvent):
+    """``session.update``: change the session config; only the fields given change."""
+
+    type: ClassVar[str] = "session.update"
+    session: SessionConfig
+
+
+@attrs.frozen(kw_only=True)
+class InputAudioBufferAppend(ClientEvent):
+    """``input_audio_buffer.append``: base64 audio in the input format; never acknowledged."""
+
+    type: ClassVar[str] = "input_audio_buffer.append"
+    audio: str
+
+
+@attrs.frozen(kw_only=True)
+class InputAudioBufferCommit(ClientEvent):
+    """``input_audio_buffer.commit``: turn the buffered audio into a user item."""
+
+    type: ClassVar[str] = "input_audio_buffer.commit"
+
+
+@attrs.frozen(kw_only=True)
+class InputAudioBufferClear(ClientEvent):
+    """``input_audio_buffer.clear``: drop the buffered audio."""
+
+    type: ClassVar[str] = "input_audio_buffer.clear"
+
+
+@attrs.frozen(kw_only=True)
+class ConversationItemCreate(ClientEvent):
+    """``conversation.item.create``: add an item after ``previous_item_id`` (or at the end)."""
+
+    type: ClassVar[str] = "conversation.item.create"
+    item: Item
+    previous_item_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ConversationItemTruncate(ClientEvent):
+    """``conversation.item.truncate``: keep only the first ``audio_end_ms`` of assistant audio."""
+
+    type: ClassVar[str] = "conversation.item.truncate"
+    item_id: str
+    content_index: int
+    audio_end_ms: int
+
+
+@attrs.frozen(kw_only=True)
+class ConversationItemDelete(ClientEvent):
+    """``conversation.item.delete``: remove an item from the conversation."""
+
+    type: ClassVar[str] = "conversation.item.delete"
+    item_id: str
+
+
+@attrs.frozen(kw_only=True)
+class ResponseCreate(ClientEvent):
+    """``response.create``: ask for a response, with optional per-response overrides."""
+
+    type: ClassVar[str] = "response.create"
+    response: ResponseParams | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ResponseCancel(ClientEvent):
+    """``response.cancel``: stop the active response (or ``response_id``)."""
+
+    type: ClassVar[str] = "response.cancel"
+    response_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class UnknownClientEvent:
+    """A client frame whose ``type`` this codec does not know, kept as received."""
+
+    type: str
+    raw: Mapping[str, Any] = attrs.field(repr=False)
+
+    @property
+    def event_id(self) -> str | None:
+        """The frame's ``event_id`` if it is a string."""
+        value = self.raw.get("event_id")
+        return value if isinstance(value, str) else None
+
+
+CLIENT_EVENT_TYPES: tuple[type[ClientEvent], ...] = (
+    SessionUpdate,
+    InputAudioBufferAppend,
+    InputAudioBufferCommit,
+    InputAudioBufferClear,
+    ConversationItemCreate,
+    ConversationItemTruncate,
+    ConversationItemDelete,
+    ResponseCreate,
+    ResponseCancel,
+)
+"""Every known client event class, in the order of the protocol reference."""

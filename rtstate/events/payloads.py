@@ -1,0 +1,297 @@
+"""Shared payloads of Realtime events: session config, items, responses, errors.
+
+All are frozen attrs classes built with keyword arguments. Field names are the wire
+names. A field the protocol may leave out defaults to ``None`` (and is left out again
+on encode). Where the protocol gives ``null`` its own meaning, as in a
+``session.update`` that turns voice activity detection off, the field defaults to
+``UNSET`` instead, so "absent" and "null" stay different values.
+
+Free-form JSON (tool parameter schemas, metadata) is kept as a read-only ``Mapping``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any, Final, Literal, TypeAlias
+
+import attrs
+
+__all__ = [
+    "UNSET",
+    "ContentPart",
+    "Conversation",
+    "ErrorInfo",
+    "InputAudioTranscription",
+    "InputTokenDetails",
+    "Item",
+    "MaxTokens",
+    "OutputTokenDetails",
+    "RateLimit",
+    "ResponseInfo",
+    "ResponseParams",
+    "SessionConfig",
+    "StatusDetails",
+    "Tool",
+    "ToolChoice",
+    "ToolChoiceFunction",
+    "TurnDetection",
+    "Unset",
+    "Usage",
+]
+
+
+class Unset(enum.Enum):
+    """Type of ``UNSET``: "this field was not given", as opposed to ``None`` (null)."""
+
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Final = Unset.UNSET
+
+MaxTokens: TypeAlias = int | Literal["inf"]
+"""``max_response_output_tokens``: an integer or the string ``"inf"``."""
+
+JSONObject: TypeAlias = Mapping[str, Any]
+
+
+@attrs.frozen(kw_only=True)
+class ContentPart:
+    """One content part of a message item.
+
+    ``type`` is ``input_text`` / ``input_audio`` (user and system input), ``text`` /
+    ``audio`` (assistant) or ``item_reference``. ``audio`` (base64) only travels in
+    client input; server snapshots carry the ``transcript`` instead.
+    """
+
+    type: str
+    text: str | None = None
+    audio: str | None = None
+    transcript: str | None = None
+    id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Item:
+    """A conversation item: ``message``, ``function_call`` or ``function_call_output``.
+
+    Which fields apply depends on ``type``: ``role`` and ``content`` for messages,
+    ``call_id`` / ``name`` / ``arguments`` for calls, ``call_id`` / ``output`` for
+    outputs. ``id`` may be left out in a client ``conversation.item.create``.
+    """
+
+    type: str
+    id: str | None = None
+    object: str | None = None
+    status: str | None = None
+    role: str | None = None
+    content: tuple[ContentPart, ...] | None = None
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    output: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Tool:
+    """A function tool the model may call (flat form: not wrapped in ``function``)."""
+
+    name: str
+    type: str = "function"
+    description: str | None = None
+    parameters: JSONObject | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ToolChoiceFunction:
+    """``tool_choice`` naming one function.
+
+    Decoded from both the flat ``{"type": "function", "name": ...}`` form (what the
+    server accepts) and the nested ``{"type": "function", "function": {"name": ...}}``
+    form of the early docs; always encoded flat.
+    """
+
+    name: str
+    type: str = "function"
+
+
+ToolChoice: TypeAlias = str | ToolChoiceFunction
+"""``tool_choice``: ``"auto"``, ``"none"``, ``"required"`` or one named function."""
+
+
+@attrs.frozen(kw_only=True)
+class InputAudioTranscription:
+    """Input transcription settings; ``None`` in the session turns transcription off."""
+
+    model: str | None = None
+    language: str | None = None
+    prompt: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TurnDetection:
+    """Server voice activity detection settings; ``None`` in the session turns it off."""
+
+    type: str = "server_vad"
+    threshold: float | None = None
+    prefix_padding_ms: int | None = None
+    silence_duration_ms: int | None = None
+    create_response: bool | None = None
+    interrupt_response: bool | None = None
+    eagerness: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SessionConfig:
+    """The session object: full in ``session.created`` / ``.updated``, partial in ``.update``.
+
+    In a ``session.update`` only the fields given change. ``turn_detection``,
+    ``input_audio_transcription`` and ``input_audio_noise_reduction`` default to
+    ``UNSET`` (unchanged); ``None`` turns the feature off.
+    """
+
+    id: str | None = None
+    object: str | None = None
+    model: str | None = None
+    expires_at: int | None = None
+    modalities: tuple[str, ...] | None = None
+    instructions: str | None = None
+    voice: str | JSONObject | None = None
+    input_audio_format: str | None = None
+    output_audio_format: str | None = None
+    input_audio_transcription: InputAudioTranscription | Unset | None = UNSET
+    turn_detection: TurnDetection | Unset | None = UNSET
+    tools: tuple[Tool, ...] | None = None
+    tool_choice: ToolChoice | None = None
+    temperature: float | None = None
+    max_response_output_tokens: MaxTokens | None = None
+    input_audio_noise_reduction: JSONObject | Unset | None = UNSET
+    speed: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ResponseParams:
+    """Per-response overrides of ``response.create``; every field is optional."""
+
+    modalities: tuple[str, ...] | None = None
+    instructions: str | None = None
+    voice: str | JSONObject | None = None
+    output_audio_format: str | None = None
+    tools: tuple[Tool, ...] | None = None
+    tool_choice: ToolChoice | None = None
+    temperature: float | None = None
+    max_response_output_tokens: MaxTokens | None = None
+    conversation: str | None = None
+    metadata: JSONObject | None = None
+    input: tuple[Item, ...] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ErrorInfo:
+    """The ``error`` object of an ``error`` event or of a failed transcription/response.
+
+    ``event_id`` names the client event that caused it, when the server knows it.
+    """
+
+    type: str | None = None
+    code: str | None = None
+    message: str | None = None
+    param: str | None = None
+    event_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class StatusDetails:
+    """Why a response ended as it did: ``reason`` for cancelled/incomplete, ``error`` for failed."""
+
+    type: str | None = None
+    reason: str | None = None
+    error: ErrorInfo | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CachedTokensDetails:
+    """Split of the cached input tokens."""
+
+    text_tokens: int | None = None
+    audio_tokens: int | None = None
+    image_tokens: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class InputTokenDetails:
+    """Split of the input tokens of a response."""
+
+    cached_tokens: int | None = None
+    text_tokens: int | None = None
+    audio_tokens: int | None = None
+    image_tokens: int | None = None
+    cached_tokens_details: CachedTokensDetails | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OutputTokenDetails:
+    """Split of the output tokens of a response."""
+
+    text_tokens: int | None = None
+    audio_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Usage:
+    """Token usage of a finished response (``response.done``)."""
+
+    total_tokens: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    input_token_details: InputTokenDetails | None = None
+    output_token_details: OutputTokenDetails | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ResponseInfo:
+    """The response object of ``response.created`` and ``response.done``.
+
+    ``status`` is ``in_progress`` at creation, then ``completed``, ``cancelled``,
+    ``failed`` or ``incomplete``. ``output`` is empty at creation and lists every
+    output item (without audio bytes) at ``response.done``.
+    """
+
+    id: str
+    object: str | None = None
+    status: str | None = None
+    status_details: StatusDetails | None = None
+    output: tuple[Item, ...] = ()
+    usage: Usage | None = None
+    metadata: JSONObject | None = None
+    conversation_id: str | None = None
+    modalities: tuple[str, ...] | None = None
+    voice: str | JSONObject | None = None
+    output_audio_format: str | None = None
+    temperature: float | None = None
+    max_output_tokens: MaxTokens | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Conversation:
+    """The conversation object of ``conversation.created``."""
+
+    id: str
+    object: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RateLimit:
+    """One entry of ``rate_limits.updated``: ``name`` is ``requests`` or ``tokens``."""
+
+    name: str
+    limit: int | None = None
+    remaining: int | None = None
+    reset_seconds: float | None = None

@@ -1,0 +1,366 @@
+"""The 28 server events of the beta protocol (``2024-10-01``), as frozen values.
+
+Class names are the CamelCase of the wire ``type``, which each class carries as the
+class attribute ``type``. Every server event has an ``event_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import attrs
+
+from .payloads import (
+    ContentPart,
+    Conversation,
+    ErrorInfo,
+    Item,
+    RateLimit,
+    ResponseInfo,
+    SessionConfig,
+)
+
+__all__ = [
+    "SERVER_EVENT_TYPES",
+    "ConversationCreated",
+    "ConversationItemCreated",
+    "ConversationItemDeleted",
+    "ConversationItemInputAudioTranscriptionCompleted",
+    "ConversationItemInputAudioTranscriptionFailed",
+    "ConversationItemTruncated",
+    "Error",
+    "InputAudioBufferCleared",
+    "InputAudioBufferCommitted",
+    "InputAudioBufferSpeechStarted",
+    "InputAudioBufferSpeechStopped",
+    "RateLimitsUpdated",
+    "ResponseAudioDelta",
+    "ResponseAudioDone",
+    "ResponseAudioTranscriptDelta",
+    "ResponseAudioTranscriptDone",
+    "ResponseContentPartAdded",
+    "ResponseContentPartDone",
+    "ResponseCreated",
+    "ResponseDone",
+    "ResponseFunctionCallArgumentsDelta",
+    "ResponseFunctionCallArgumentsDone",
+    "ResponseOutputItemAdded",
+    "ResponseOutputItemDone",
+    "ResponseTextDelta",
+    "ResponseTextDone",
+    "ServerEvent",
+    "SessionCreated",
+    "SessionUpdated",
+    "UnknownServerEvent",
+]
+
+
+@attrs.frozen(kw_only=True)
+class ServerEvent:
+    """Base class of the known server events."""
+
+    type: ClassVar[str]
+    event_id: str
+
+
+@attrs.frozen(kw_only=True)
+class Error(ServerEvent):
+    """``error``: a problem, usually caused by a client event named in ``error.event_id``."""
+
+    type: ClassVar[str] = "error"
+    error: ErrorInfo
+
+
+@attrs.frozen(kw_only=True)
+class SessionCreated(ServerEvent):
+    """``session.created``: the first server event; the session's initial config."""
+
+    type: ClassVar[str] = "session.created"
+    session: SessionConfig
+
+
+@attrs.frozen(kw_only=True)
+class SessionUpdated(ServerEvent):
+    """``session.updated``: the full effective config after a ``session.update``."""
+
+    type: ClassVar[str] = "session.updated"
+    session: SessionConfig
+
+
+@attrs.frozen(kw_only=True)
+class ConversationCreated(ServerEvent):
+    """``conversation.created``: documented after ``session.created``; rarely sent."""
+
+    type: ClassVar[str] = "conversation.created"
+    conversation: Conversation
+
+
+@attrs.frozen(kw_only=True)
+class ConversationItemCreated(ServerEvent):
+    """``conversation.item.created``: an item joined the conversation after ``previous_item_id``."""
+
+    type: ClassVar[str] = "conversation.item.created"
+    item: Item
+    previous_item_id: str | None
+
+
+@attrs.frozen(kw_only=True)
+class ConversationItemInputAudioTranscriptionCompleted(ServerEvent):
+    """``conversation.item.input_audio_transcription.completed``: a user item's transcript."""
+
+    type: ClassVar[str] = "conversation.item.input_audio_transcription.completed"
+    item_id: str
+    content_index: int
+    transcript: str
+
+
+@attrs.frozen(kw_only=True)
+class ConversationItemInputAudioTranscriptionFailed(ServerEvent):
+    """``conversation.item.input_audio_transcription.failed``: transcription of an item failed."""
+
+    type: ClassVar[str] = "conversation.item.input_audio_transcription.failed"
+    item_id: str
+    content_index: int
+    error: ErrorInfo
+
+
+@attrs.frozen(kw_only=True)
+class ConversationItemTruncated(ServerEvent):
+    """``conversation.item.truncated``: acknowledges ``conversation.item.truncate``."""
+
+    type: ClassVar[str] = "conversation.item.truncated"
+    item_id: str
+    content_index: int
+    audio_end_ms: int
+
+
+@attrs.frozen(kw_only=True)
+class ConversationItemDeleted(ServerEvent):
+    """``conversation.item.deleted``: acknowledges ``conversation.item.delete``."""
+
+    type: ClassVar[str] = "conversation.item.deleted"
+    item_id: str
+
+
+@attrs.frozen(kw_only=True)
+class InputAudioBufferCommitted(ServerEvent):
+    """``input_audio_buffer.committed``: the buffer became user item ``item_id`` (created next)."""
+
+    type: ClassVar[str] = "input_audio_buffer.committed"
+    item_id: str
+    previous_item_id: str | None
+
+
+@attrs.frozen(kw_only=True)
+class InputAudioBufferCleared(ServerEvent):
+    """``input_audio_buffer.cleared``: acknowledges ``input_audio_buffer.clear``."""
+
+    type: ClassVar[str] = "input_audio_buffer.cleared"
+
+
+@attrs.frozen(kw_only=True)
+class InputAudioBufferSpeechStarted(ServerEvent):
+    """``input_audio_buffer.speech_started``: server VAD heard speech at ``audio_start_ms``."""
+
+    type: ClassVar[str] = "input_audio_buffer.speech_started"
+    audio_start_ms: int
+    item_id: str
+
+
+@attrs.frozen(kw_only=True)
+class InputAudioBufferSpeechStopped(ServerEvent):
+    """``input_audio_buffer.speech_stopped``: server VAD heard speech end at ``audio_end_ms``."""
+
+    type: ClassVar[str] = "input_audio_buffer.speech_stopped"
+    audio_end_ms: int
+    item_id: str
+
+
+@attrs.frozen(kw_only=True)
+class ResponseCreated(ServerEvent):
+    """``response.created``: a response began (status ``in_progress``, no output yet)."""
+
+    type: ClassVar[str] = "response.created"
+    response: ResponseInfo
+
+
+@attrs.frozen(kw_only=True)
+class ResponseDone(ServerEvent):
+    """``response.done``: a response ended; final status, full output and usage."""
+
+    type: ClassVar[str] = "response.done"
+    response: ResponseInfo
+
+
+@attrs.frozen(kw_only=True)
+class ResponseOutputItemAdded(ServerEvent):
+    """``response.output_item.added``: output item ``output_index`` of a response began."""
+
+    type: ClassVar[str] = "response.output_item.added"
+    response_id: str
+    output_index: int
+    item: Item
+
+
+@attrs.frozen(kw_only=True)
+class ResponseOutputItemDone(ServerEvent):
+    """``response.output_item.done``: output item ``output_index`` ended; its final snapshot."""
+
+    type: ClassVar[str] = "response.output_item.done"
+    response_id: str
+    output_index: int
+    item: Item
+
+
+@attrs.frozen(kw_only=True)
+class _PartEvent(ServerEvent):
+    """Fields shared by every event about one content part of an output item."""
+
+    response_id: str
+    item_id: str
+    output_index: int
+    content_index: int
+
+
+@attrs.frozen(kw_only=True)
+class ResponseContentPartAdded(_PartEvent):
+    """``response.content_part.added``: a content part of an assistant message began."""
+
+    type: ClassVar[str] = "response.content_part.added"
+    part: ContentPart
+
+
+@attrs.frozen(kw_only=True)
+class ResponseContentPartDone(_PartEvent):
+    """``response.content_part.done``: a content part ended; ``part`` holds its final text."""
+
+    type: ClassVar[str] = "response.content_part.done"
+    part: ContentPart
+
+
+@attrs.frozen(kw_only=True)
+class ResponseTextDelta(_PartEvent):
+    """``response.text.delta``: a chunk of a ``text`` part."""
+
+    type: ClassVar[str] = "response.text.delta"
+    delta: str
+
+
+@attrs.frozen(kw_only=True)
+class ResponseTextDone(_PartEvent):
+    """``response.text.done``: a ``text`` part's whole text."""
+
+    type: ClassVar[str] = "response.text.done"
+    text: str
+
+
+@attrs.frozen(kw_only=True)
+class ResponseAudioTranscriptDelta(_PartEvent):
+    """``response.audio_transcript.delta``: a chunk of an ``audio`` part's transcript."""
+
+    type: ClassVar[str] = "response.audio_transcript.delta"
+    delta: str
+
+
+@attrs.frozen(kw_only=True)
+class ResponseAudioTranscriptDone(_PartEvent):
+    """``response.audio_transcript.done``: an ``audio`` part's whole transcript."""
+
+    type: ClassVar[str] = "response.audio_transcript.done"
+    transcript: str
+
+
+@attrs.frozen(kw_only=True)
+class ResponseAudioDelta(_PartEvent):
+    """``response.audio.delta``: a chunk of base64 audio in the output format."""
+
+    type: ClassVar[str] = "response.audio.delta"
+    delta: str
+
+
+@attrs.frozen(kw_only=True)
+class ResponseAudioDone(_PartEvent):
+    """``response.audio.done``: an ``audio`` part's audio ended."""
+
+    type: ClassVar[str] = "response.audio.done"
+
+
+@attrs.frozen(kw_only=True)
+class ResponseFunctionCallArgumentsDelta(ServerEvent):
+    """``response.function_call_arguments.delta``: a chunk of a function call's JSON arguments."""
+
+    type: ClassVar[str] = "response.function_call_arguments.delta"
+    response_id: str
+    item_id: str
+    output_index: int
+    call_id: str
+    delta: str
+
+
+@attrs.frozen(kw_only=True)
+class ResponseFunctionCallArgumentsDone(ServerEvent):
+    """``response.function_call_arguments.done``: a function call's whole arguments."""
+
+    type: ClassVar[str] = "response.function_call_arguments.done"
+    response_id: str
+    item_id: str
+    output_index: int
+    call_id: str
+    arguments: str
+    name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RateLimitsUpdated(ServerEvent):
+    """``rate_limits.updated``: a snapshot of the rate limits (the list may be empty)."""
+
+    type: ClassVar[str] = "rate_limits.updated"
+    rate_limits: tuple[RateLimit, ...]
+
+
+@attrs.frozen(kw_only=True)
+class UnknownServerEvent:
+    """A server frame whose ``type`` this codec does not know, kept as received."""
+
+    type: str
+    raw: Mapping[str, Any] = attrs.field(repr=False)
+
+    @property
+    def event_id(self) -> str | None:
+        """The frame's ``event_id`` if it is a string."""
+        value = self.raw.get("event_id")
+        return value if isinstance(value, str) else None
+
+
+SERVER_EVENT_TYPES: tuple[type[ServerEvent], ...] = (
+    Error,
+    SessionCreated,
+    SessionUpdated,
+    ConversationCreated,
+    ConversationItemCreated,
+    ConversationItemInputAudioTranscriptionCompleted,
+    ConversationItemInputAudioTranscriptionFailed,
+    ConversationItemTruncated,
+    ConversationItemDeleted,
+    InputAudioBufferCommitted,
+    InputAudioBufferCleared,
+    InputAudioBufferSpeechStarted,
+    InputAudioBufferSpeechStopped,
+    ResponseCreated,
+    ResponseDone,
+    ResponseOutputItemAdded,
+    ResponseOutputItemDone,
+    ResponseContentPartAdded,
+    ResponseContentPartDone,
+    ResponseTextDelta,
+    ResponseTextDone,
+    ResponseAudioTranscriptDelta,
+    ResponseAudioTranscriptDone,
+    ResponseAudioDelta,
+    ResponseAudioDone,
+    ResponseFunctionCallArgumentsDelta,
+    ResponseFunctionCallArgumentsDone,
+    RateLimitsUpdated,
+)
+"""Every known server event class, in the order of the protocol reference."""
