@@ -1,16 +1,67 @@
-"""rtstate: a sans-IO state machine for the OpenAI Realtime API."""
+"""rtstate: a sans-IO state machine for the OpenAI Realtime API.
+
+The three-step loop: ``step = conn.receive(frame)`` (or ``conn.send(event)``), write
+``step.to_send`` in order, read ``step.transitions`` / ``conn.state``.
+"""
 
 from __future__ import annotations
 
-from . import codec, events
+from . import codec, events, transitions
+from .config import AudioRetention, Config
+from .connection import ClientConnection, counter_ids
 from .errors import LocalProtocolError, RemoteProtocolError, RtStateError
+from .fold import fold
+from .plugins import HOOK_NAMES, PluginError
+from .state import (
+    InputBufferState,
+    InputPhase,
+    ItemPhase,
+    ItemState,
+    PartPhase,
+    PartState,
+    RateLimitState,
+    ResponsePhase,
+    ResponseState,
+    SessionPhase,
+    SessionState,
+    SpeechWindow,
+)
+from .step import Closed, Diagnostic, Input, Malformed, Step, Tick
+from .transitions import Transition
 
 __all__ = [
+    "HOOK_NAMES",
+    "AudioRetention",
+    "ClientConnection",
+    "Closed",
+    "Config",
+    "Diagnostic",
+    "Input",
+    "InputBufferState",
+    "InputPhase",
+    "ItemPhase",
+    "ItemState",
     "LocalProtocolError",
+    "Malformed",
+    "PartPhase",
+    "PartState",
+    "PluginError",
+    "RateLimitState",
     "RemoteProtocolError",
+    "ResponsePhase",
+    "ResponseState",
     "RtStateError",
+    "SessionPhase",
+    "SessionState",
+    "SpeechWindow",
+    "Step",
+    "Tick",
+    "Transition",
     "codec",
+    "counter_ids",
     "events",
+    "fold",
+    "transitions",
 ]
 
 __version__ = "0.1.0.dev0"

@@ -1,0 +1,56 @@
+"""Fast builders for frozen slotted attrs classes, for the fold's hot path.
+
+A frozen attrs ``__init__`` sets each field through ``object.__setattr__``;
+``attrs.evolve`` adds a keyword dict on top. The generated functions here read the old
+value and set the new one through the class's slot descriptors, which is two to
+three times faster. They skip ``__init__``, so they are only for classes without
+validators or converters (every state class).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+
+__all__ = ["evolver", "positional"]
+
+T = TypeVar("T")
+_MISSING: Any = object()
+
+
+def _namespace(cls: type) -> tuple[dict[str, Any], tuple[attrs.Attribute[Any], ...]]:
+    fields = attrs.fields(cls)
+    for f in fields:
+        if f.validator is not None or f.converter is not None:
+            raise TypeError(f"{cls.__name__}.{f.name} has a validator or converter")
+    ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_M": _MISSING}
+    for i, f in enumerate(fields):
+        ns[f"_s{i}"] = getattr(cls, f.name).__set__
+    return ns, fields
+
+
+def evolver(cls: type[T]) -> Callable[..., T]:
+    """``evolve(obj, **changes)`` for ``cls``: a copy of ``obj`` with ``changes``."""
+    ns, fields = _namespace(cls)
+    params = ", ".join(f"{f.alias}=_M" for f in fields)
+    lines = [f"def evolve(_o, *, {params}):", "    n = _new(_cls)"]
+    for i, f in enumerate(fields):
+        lines.append(f"    _s{i}(n, _o.{f.name} if {f.alias} is _M else {f.alias})")
+    lines.append("    return n")
+    exec("\n".join(lines), ns)
+    fn: Callable[..., T] = ns["evolve"]
+    return fn
+
+
+def positional(cls: type[T]) -> Callable[..., T]:
+    """``new(*values)`` for ``cls``: every field, positionally, in definition order."""
+    ns, fields = _namespace(cls)
+    params = ", ".join(f"v{i}" for i in range(len(fields)))
+    lines = [f"def new({params}):", "    n = _new(_cls)"]
+    lines += [f"    _s{i}(n, v{i})" for i in range(len(fields))]
+    lines.append("    return n")
+    exec("\n".join(lines), ns)
+    fn: Callable[..., T] = ns["new"]
+    return fn

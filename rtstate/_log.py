@@ -1,0 +1,132 @@
+"""Append-only logs with a length view: O(1) appends, persistent snapshots.
+
+A log value is ``(shared list, n)``: it shows the first ``n`` entries of a list that
+only ever grows. Appending to the newest value (the tip) appends to the shared list
+in place and returns a value with ``n + 1``; every older value still sees exactly its
+own ``n`` entries, so snapshots never change. Appending to an older value copies
+first, so two futures of one snapshot never share entries they should not.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Final
+
+import attrs
+
+__all__ = ["AudioChunk", "AudioWindow", "TextLog"]
+
+
+@attrs.frozen
+class TextLog:
+    """Text accumulated from deltas; ``str(log)`` or ``log.value`` joins it."""
+
+    _chunks: list[str] = attrs.field(repr=False, eq=False)
+    _n: int = attrs.field(eq=False)
+
+    def append(self, delta: str) -> TextLog:
+        """This log with ``delta`` added; O(1) at the tip."""
+        chunks = self._chunks
+        if len(chunks) != self._n:
+            chunks = chunks[: self._n]
+        chunks.append(delta)
+        return TextLog(chunks, self._n + 1)
+
+    @property
+    def value(self) -> str:
+        """The joined text (O(length))."""
+        n = self._n
+        if n == 0:
+            return ""
+        if n == 1:
+            return self._chunks[0]
+        return "".join(self._chunks[:n])
+
+    @property
+    def chunk_count(self) -> int:
+        """How many deltas made this text."""
+        return self._n
+
+    @classmethod
+    def of(cls, text: str) -> TextLog:
+        """A log holding ``text`` as one chunk."""
+        return cls([text], 1) if text else EMPTY_TEXT
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TextLog):
+            return self.value == other.value
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+EMPTY_TEXT: Final = TextLog([], 0)
+
+
+@attrs.frozen
+class AudioChunk:
+    """One retained output-audio delta."""
+
+    item_id: str
+    content_index: int
+    audio: str  # base64, as received
+    ms: float
+
+
+@attrs.frozen(eq=False)
+class AudioWindow:
+    """Retained output audio: the last ``limit_ms`` of it (``None``: all of it)."""
+
+    _chunks: list[AudioChunk] = attrs.field(repr=False)
+    _start: int
+    _n: int
+    total_ms: float
+
+    def append(self, chunk: AudioChunk, limit_ms: float | None) -> AudioWindow:
+        """This window with ``chunk`` added and, under a limit, the oldest evicted."""
+        chunks, start, n = self._chunks, self._start, self._n
+        if len(chunks) != n:
+            chunks = chunks[start:n]
+            n -= start
+            start = 0
+        chunks.append(chunk)
+        n += 1
+        total = self.total_ms + chunk.ms
+        if limit_ms is not None:
+            while total > limit_ms and start < n - 1:
+                total -= chunks[start].ms
+                start += 1
+            if start > 64 and start * 2 > n:  # compact: amortised O(1) per append
+                chunks = chunks[start:n]
+                n -= start
+                start = 0
+        return AudioWindow(chunks, start, n, total)
+
+    def without(self, item_id: str) -> AudioWindow:
+        """This window with every chunk of ``item_id`` dropped (O(window))."""
+        kept = [c for c in self if c.item_id != item_id]
+        return AudioWindow(kept, 0, len(kept), sum(c.ms for c in kept))
+
+    def __iter__(self) -> Iterator[AudioChunk]:
+        chunks = self._chunks
+        for i in range(self._start, self._n):
+            yield chunks[i]
+
+    def __len__(self) -> int:
+        return self._n - self._start
+
+    def audio_of(self, item_id: str, content_index: int | None = None) -> bytes:
+        """The retained audio bytes of one item (or one of its parts)."""
+        return b"".join(
+            base64.b64decode(c.audio)
+            for c in self
+            if c.item_id == item_id and (content_index is None or c.content_index == content_index)
+        )
+
+
+EMPTY_AUDIO: Final = AudioWindow([], 0, 0, 0.0)

@@ -1,0 +1,61 @@
+"""``Config``: the knobs of the core, one frozen value shared by every call."""
+
+from __future__ import annotations
+
+import enum
+from typing import Literal
+
+import attrs
+
+__all__ = ["AudioRetention", "Config"]
+
+
+class AudioRetention(enum.Enum):
+    """What the core keeps of the assistant's output audio.
+
+    ``NONE`` counts bytes and milliseconds only (the default: an hour-long session
+    stays flat). ``PER_ITEM`` keeps every item's audio. ``LAST_SECONDS`` keeps the
+    most recent ``Config.audio_retention_seconds`` of audio across the session.
+    """
+
+    NONE = "none"
+    PER_ITEM = "per_item"
+    LAST_SECONDS = "last_seconds"
+
+
+@attrs.frozen(kw_only=True)
+class Config:
+    """How the core folds events.
+
+    Attributes:
+        strict: raise ``RemoteProtocolError`` for a server event that breaks the
+            protocol (and leave the state unchanged), instead of recording a
+            ``Diagnostic`` and going on.
+        audio_retention: see ``AudioRetention``.
+        audio_retention_seconds: the window of ``AudioRetention.LAST_SECONDS``.
+        response_history: how many finished responses the state keeps.
+        plugin_errors: ``"detach"`` (a raising plugin is detached and reported as a
+            diagnostic) or ``"raise"`` (re-raised: for tests).
+        max_cascade: how many rounds of plugin-returned events one call may fold
+            before the rest is dropped with a diagnostic.
+        history_limit: how many speech windows and committed ids the input-buffer
+            state keeps.
+    """
+
+    strict: bool = False
+    audio_retention: AudioRetention = AudioRetention.NONE
+    audio_retention_seconds: float = 30.0
+    response_history: int = 16
+    plugin_errors: Literal["detach", "raise"] = "detach"
+    max_cascade: int = 8
+    history_limit: int = 64
+
+    @property
+    def audio_limit_ms(self) -> float | None:
+        """The retention window in ms (``None``: keep everything)."""
+        if self.audio_retention is AudioRetention.LAST_SECONDS:
+            return self.audio_retention_seconds * 1000.0
+        return None
+
+
+DEFAULT_CONFIG = Config()

@@ -1,0 +1,197 @@
+"""``ClientConnection``: the thin stateful shell over ``fold``.
+
+decode -> fold -> plugins -> encode -> ``Step``. It holds the current state, the
+plugins and the id factory, and does no I/O: after *every* call, write
+``step.to_send`` in order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from .codec import beta
+from .config import DEFAULT_CONFIG, Config
+from .errors import LocalProtocolError, RemoteProtocolError
+from .events.client import ClientEvent
+from .events.server import ServerEvent, UnknownServerEvent
+from .fold import fold
+from .plugins import Plugins
+from .state import SessionPhase, SessionState
+from .step import Closed, Diagnostic, Input, Malformed, Step, Tick
+from .transitions import Transition
+
+__all__ = ["ClientConnection", "counter_ids"]
+
+
+def counter_ids(prefix: str = "evt_rt_") -> Callable[[], str]:
+    """A deterministic event-id factory: ``evt_rt_1``, ``evt_rt_2``, ..."""
+    counter = itertools.count(1)
+    return lambda: f"{prefix}{next(counter)}"
+
+
+class ClientConnection:
+    """The client side of one Realtime session, sans I/O.
+
+    Args:
+        config: how to fold (strictness, audio retention, plugin error policy).
+        plugins: objects with ``on_<transition>`` hooks (see ``rtstate.plugins``).
+        id_factory: makes the ``event_id`` of each sent event (default: a counter).
+        state: start from this state instead of a fresh one (e.g. to fold a capture
+            that begins mid-session).
+
+    Raises:
+        PluginError: a plugin has an unknown hook name or a wrong signature.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: Config = DEFAULT_CONFIG,
+        plugins: Sequence[object] = (),
+        id_factory: Callable[[], str] | None = None,
+        state: SessionState | None = None,
+    ) -> None:
+        self._config = config
+        self._plugins = Plugins(plugins)
+        self._ids = id_factory or counter_ids()
+        self._state = state if state is not None else SessionState()
+        for plugin in self._plugins.active:
+            attached = getattr(plugin, "attached", None)
+            if attached is not None:
+                attached(self)
+
+    @property
+    def state(self) -> SessionState:
+        """The current immutable snapshot (``== last_step.after``)."""
+        return self._state
+
+    @property
+    def config(self) -> Config:
+        """The connection's ``Config``."""
+        return self._config
+
+    @property
+    def plugins(self) -> tuple[object, ...]:
+        """The plugins still attached, in registration order."""
+        return self._plugins.active
+
+    def receive(self, frame: str | bytes) -> Step:
+        """Fold one received WebSocket text message.
+
+        A frame that does not decode is reported as a ``malformed`` diagnostic and
+        leaves the state unchanged.
+
+        Raises:
+            RemoteProtocolError: only with ``Config(strict=True)``: the frame does
+                not decode or breaks the protocol. The state is unchanged.
+        """
+        try:
+            event = beta.decode_server(frame)
+        except RemoteProtocolError as exc:
+            if self._config.strict:
+                raise
+            return self._run(Malformed(frame=frame, error=str(exc)))
+        return self._run(event)
+
+    def receive_event(self, event: ServerEvent | UnknownServerEvent) -> Step:
+        """Fold a server event that is already decoded (same rules as ``receive``)."""
+        return self._run(event)
+
+    def send(self, event: ClientEvent) -> Step:
+        """Stamp ``event`` with an ``event_id`` (unless it has one), fold and encode it.
+
+        Raises:
+            LocalProtocolError: the event cannot be encoded, or the transport is
+                closed. Nothing is folded or queued.
+        """
+        if not isinstance(event, ClientEvent):
+            raise LocalProtocolError(f"send() takes a client event, not {type(event).__name__}")
+        if self._state.phase is SessionPhase.CLOSED:
+            raise LocalProtocolError(f"cannot send {event.type}: the transport is closed")
+        stamped, frame = self._encode(event)
+        return self._run(stamped, (frame,))
+
+    def tick(self, now: float) -> Step:
+        """Let time pass (call when ``next_deadline()`` is due)."""
+        return self._run(Tick(now=now))
+
+    def transport_closed(self, code: int | None = None, reason: str = "") -> Step:
+        """The transport closed; the state keeps everything received."""
+        return self._run(Closed(code=code, reason=reason))
+
+    def next_deadline(self) -> float | None:
+        """When ``tick`` should next be called (``None``: no deadline pending)."""
+        return None
+
+    # --- internals --------------------------------------------------------------------
+
+    def _encode(self, event: ClientEvent) -> tuple[ClientEvent, str]:
+        if event.event_id is None:
+            event = attrs.evolve(event, event_id=self._ids())
+        return event, beta.encode(event)
+
+    def _run(self, input: Input, frames: tuple[str, ...] = ()) -> Step:
+        before = self._state
+        config = self._config
+        step = fold(before, input, config)
+        if frames and step.after is step.before and step.diagnostics:
+            frames = ()  # a rejected send writes nothing
+        if frames:
+            step = attrs.evolve(step, to_send=frames)
+        self._state = step.after
+        if not self._plugins:
+            return step
+        transitions: list[Transition] = list(step.transitions)
+        diagnostics: list[Diagnostic] = list(step.diagnostics)
+        to_send: list[str] = list(step.to_send)
+        pending = [step]
+        rounds = 0
+        while pending:
+            queued: list[ClientEvent] = []
+            for sub in pending:
+                events, problems, failed = self._plugins.dispatch(
+                    sub, reraise=config.plugin_errors == "raise"
+                )
+                diagnostics.extend(problems)
+                queued.extend(events)
+                for plugin, error in failed:
+                    detached = getattr(plugin, "detached", None)
+                    if detached is not None:
+                        detached(self, error)
+            if not queued:
+                break
+            rounds += 1
+            if rounds > config.max_cascade:
+                diagnostics.append(
+                    Diagnostic(
+                        code="cascade",
+                        message=f"plugins kept returning events after {config.max_cascade} "
+                        f"rounds; {len(queued)} dropped",
+                    )
+                )
+                break
+            pending = []
+            for event in queued:
+                try:
+                    stamped, frame = self._encode(event)
+                except LocalProtocolError as exc:
+                    diagnostics.append(Diagnostic(code="plugin_error", message=str(exc)))
+                    continue
+                sub = fold(self._state, stamped, config)
+                if sub.after is not sub.before or not sub.diagnostics:
+                    to_send.append(frame)
+                self._state = sub.after
+                transitions.extend(sub.transitions)
+                diagnostics.extend(sub.diagnostics)
+                pending.append(sub)
+        return Step(
+            input=input,
+            before=before,
+            after=self._state,
+            transitions=tuple(transitions),
+            diagnostics=tuple(diagnostics),
+            to_send=tuple(to_send),
+        )

@@ -1,0 +1,974 @@
+"""``fold(state, input, config) -> Step``: the pure reducer, the only builder of state.
+
+Each input type has one handler. Before a handler runs, the input is looked up in
+the table (``rtstate.machines``) of every entity it touches; a missing pair is a
+protocol violation. A violation rejects the input: the Step's ``after`` is its
+``before`` and it carries a ``Diagnostic`` (or, with ``Config(strict=True)``,
+``RemoteProtocolError`` is raised). A handler may also *reconcile* a quirk it can
+repair (a ``.done`` value that disagrees with its deltas, an item left open at
+``response.done``): the input is applied and the Step carries a diagnostic with
+``applied=True``; strict mode raises for those too, leaving the state unchanged.
+
+Disorder real servers produce is folded silently: input transcription before its
+item or long after, ``conversation.item.created`` after (or before)
+``response.output_item.added``, ``rate_limits.updated`` and ``error`` anywhere, no
+``conversation.created``, unknown events.
+
+Hot paths (deltas) rebuild only part -> item -> root, with the generated builders of
+``rtstate._build``; text accumulates in append-only logs (``rtstate._log``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
+
+from . import machines
+from ._build import evolver
+from ._log import EMPTY_TEXT, AudioChunk, TextLog
+from .config import DEFAULT_CONFIG, AudioRetention, Config
+from .errors import RemoteProtocolError
+from .events import client as c
+from .events import server as s
+from .events.payloads import ContentPart, ErrorInfo, Item
+from .state import (
+    InputBufferState,
+    ItemPhase,
+    ItemState,
+    Order,
+    PartPhase,
+    PartState,
+    RateLimitState,
+    ResponsePhase,
+    ResponseState,
+    SessionPhase,
+    SessionState,
+    SpeechWindow,
+)
+from .step import Closed, Diagnostic, Input, Malformed, Step, Tick
+from .transitions import (
+    AudioAppended,
+    FunctionCallArgumentsAppended,
+    FunctionCallReady,
+    InputCleared,
+    InputCommitted,
+    InputTranscribed,
+    InputTranscriptionFailed,
+    ItemAdded,
+    ItemCompleted,
+    ItemDeleted,
+    ItemTruncated,
+    RateLimitsUpdated,
+    ResponseCompleted,
+    ResponseStarted,
+    ServerErrorReceived,
+    SessionStarted,
+    SessionUpdated,
+    SpeechStarted,
+    SpeechStopped,
+    TextAppended,
+    TranscriptAppended,
+    Transition,
+    TransportClosed,
+)
+
+__all__ = ["fold"]
+
+T = TypeVar("T")
+
+_root = evolver(SessionState)
+_item = evolver(ItemState)
+_part = evolver(PartState)
+_buffer = evolver(InputBufferState)
+
+_BYTES_PER_MS: Final[Mapping[str, int]] = {"pcm16": 48, "g711_ulaw": 8, "g711_alaw": 8}
+_FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
+
+
+class _Violation(Exception):
+    """Raised inside a handler: the input breaks ``code`` and is rejected."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _Out:
+    """What one fold collects besides the new state."""
+
+    __slots__ = ("config", "notes", "transitions")
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.transitions: list[Transition] = []
+        self.notes: list[tuple[str, str]] = []
+
+    def note(self, code: str, message: str) -> None:
+        """Record a reconciled quirk: the input is applied anyway."""
+        self.notes.append((code, message))
+
+
+Handler = Callable[[SessionState, Any, _Out], SessionState]
+
+
+def fold(state: SessionState, input: Input, config: Config = DEFAULT_CONFIG) -> Step:
+    """Fold one input into ``state`` and say what happened.
+
+    ``input`` is a received server event, a client event as sent, ``Tick``,
+    ``Closed`` or ``Malformed``. Pure: the same state, input and config always give
+    an equal Step, and ``state`` itself is never changed.
+
+    Raises:
+        RemoteProtocolError: only with ``config.strict``, for an input that breaks
+            the protocol; nothing is folded.
+    """
+    handler = _HANDLERS.get(type(input))
+    event_type = getattr(input, "type", None)
+    if handler is None:
+        raise TypeError(f"fold() cannot take a {type(input).__name__}")
+    out = _Out(config)
+    try:
+        after = handler(state, input, out)
+    except _Violation as v:
+        return _reject(state, input, v, config)
+    if out.notes:
+        if config.strict:
+            code, message = out.notes[0]
+            raise RemoteProtocolError(f"{code}: {message}", event_type=event_type)
+        diagnostics = tuple(
+            Diagnostic(code=code, message=message, event_type=event_type, applied=True)
+            for code, message in out.notes
+        )
+        return Step(
+            input=input,
+            before=state,
+            after=after,
+            transitions=tuple(out.transitions),
+            diagnostics=diagnostics,
+        )
+    return Step(input=input, before=state, after=after, transitions=tuple(out.transitions))
+
+
+def _reject(state: SessionState, input: Input, violation: _Violation, config: Config) -> Step:
+    code, message = violation.code, violation.message
+    event_type = getattr(input, "type", None)
+    if config.strict:
+        raise RemoteProtocolError(f"{code}: {message}", event_type=event_type)
+    diagnostic = Diagnostic(code=code, message=message, event_type=event_type, applied=False)
+    return Step(input=input, before=state, after=state, diagnostics=(diagnostic,))
+
+
+def _check(table: machines.Table[Any], phase: Any, input: object, entity: str) -> Any:
+    """The next phase of ``entity``, or a violation when the table has no entry."""
+    key = (phase, type(input))
+    if key in table:
+        return table[key]
+    name = getattr(input, "type", type(input).__name__)
+    where = "none" if phase is None else phase.value
+    raise _Violation(machines.INVARIANT[entity], f"{name} is not allowed when {entity} is {where}")
+
+
+def _open(state: SessionState, event: s.ServerEvent) -> None:
+    if state.phase is not SessionPhase.OPEN:
+        raise _Violation("INV-1", f"{event.type} before session.created or after close")
+
+
+# --- session ---------------------------------------------------------------------------
+
+
+def _session_created(state: SessionState, e: s.SessionCreated, out: _Out) -> SessionState:
+    _check(machines.SESSION, state.phase, e, "session")
+    out.transitions.append(SessionStarted(session=e.session))
+    return _root(state, phase=SessionPhase.OPEN, session=e.session, revision=state.revision + 1)
+
+
+def _session_updated(state: SessionState, e: s.SessionUpdated, out: _Out) -> SessionState:
+    _check(machines.SESSION, state.phase, e, "session")
+    out.transitions.append(SessionUpdated(session=e.session))
+    return _root(state, session=e.session, revision=state.revision + 1)
+
+
+def _conversation_created(state: SessionState, e: s.ConversationCreated, out: _Out) -> SessionState:
+    _check(machines.SESSION, state.phase, e, "session")
+    if state.conversation_id is not None or state.order.size or state.finished or state.response:
+        raise _Violation("INV-2", "conversation.created after the conversation began")
+    return _root(state, conversation_id=e.conversation.id, revision=state.revision + 1)
+
+
+def _error(state: SessionState, e: s.Error, out: _Out) -> SessionState:
+    out.transitions.append(ServerErrorReceived(error=e.error))
+    return _root(state, last_error=e.error, revision=state.revision + 1)
+
+
+def _rate_limits(state: SessionState, e: s.RateLimitsUpdated, out: _Out) -> SessionState:
+    revision = state.revision + 1
+    limits = state.rate_limits
+    if e.rate_limits:
+        with limits.mutate() as m:
+            for r in e.rate_limits:
+                m[r.name] = RateLimitState(
+                    name=r.name,
+                    limit=r.limit,
+                    remaining=r.remaining,
+                    reset_seconds=r.reset_seconds,
+                    revision=revision,
+                )
+            limits = m.finish()
+    out.transitions.append(RateLimitsUpdated(names=tuple(r.name for r in e.rate_limits)))
+    return _root(state, rate_limits=limits, revision=revision)
+
+
+def _unknown(state: SessionState, e: s.UnknownServerEvent, out: _Out) -> SessionState:
+    return state
+
+
+# --- input buffer ----------------------------------------------------------------------
+
+
+def _bounded(values: tuple[T, ...], value: T, limit: int) -> tuple[T, ...]:
+    values = (*values, value)
+    return values if len(values) <= limit else values[-limit:]
+
+
+def _input(state: SessionState, buf: InputBufferState, **changes: Any) -> SessionState:
+    return _root(state, input=_buffer(buf, **changes), revision=state.revision + 1)
+
+
+def _speech_started(
+    state: SessionState, e: s.InputAudioBufferSpeechStarted, out: _Out
+) -> SessionState:
+    _open(state, e)
+    buf = state.input
+    phase = _check(machines.INPUT_BUFFER, buf.phase, e, "input")
+    window = SpeechWindow(item_id=e.item_id, start_ms=e.audio_start_ms)
+    out.transitions.append(SpeechStarted(item_id=e.item_id, audio_start_ms=e.audio_start_ms))
+    limit = out.config.history_limit
+    return _input(state, buf, phase=phase, speech=_bounded(buf.speech, window, limit))
+
+
+def _speech_stopped(
+    state: SessionState, e: s.InputAudioBufferSpeechStopped, out: _Out
+) -> SessionState:
+    _open(state, e)
+    buf = state.input
+    phase = _check(machines.INPUT_BUFFER, buf.phase, e, "input")
+    speech = buf.speech
+    if speech and speech[-1].end_ms is None:
+        last = speech[-1]
+        closed = SpeechWindow(item_id=e.item_id, start_ms=last.start_ms, end_ms=e.audio_end_ms)
+        speech = (*speech[:-1], closed)
+    out.transitions.append(SpeechStopped(item_id=e.item_id, audio_end_ms=e.audio_end_ms))
+    return _input(state, buf, phase=phase, speech=speech)
+
+
+def _committed(state: SessionState, e: s.InputAudioBufferCommitted, out: _Out) -> SessionState:
+    _open(state, e)
+    buf = state.input
+    phase = _check(machines.INPUT_BUFFER, buf.phase, e, "input")
+    out.transitions.append(InputCommitted(item_id=e.item_id, previous_item_id=e.previous_item_id))
+    committed = _bounded(buf.committed, e.item_id, out.config.history_limit)
+    return _input(state, buf, phase=phase, appended_ms=0.0, committed=committed)
+
+
+def _cleared(state: SessionState, e: s.InputAudioBufferCleared, out: _Out) -> SessionState:
+    _open(state, e)
+    buf = state.input
+    phase = _check(machines.INPUT_BUFFER, buf.phase, e, "input")
+    out.transitions.append(InputCleared())
+    return _input(state, buf, phase=phase, appended_ms=0.0, cleared=buf.cleared + 1)
+
+
+def _b64_bytes(data: str) -> int:
+    n = len(data)
+    pad = 2 if data.endswith("==") else 1 if data.endswith("=") else 0
+    return n * 3 // 4 - pad
+
+
+def _sent_append(state: SessionState, e: c.InputAudioBufferAppend, out: _Out) -> SessionState:
+    _sent(state, e, out)
+    buf = state.input
+    fmt = state.session.input_audio_format if state.session is not None else None
+    ms = _b64_bytes(e.audio) / _BYTES_PER_MS.get(fmt or "pcm16", 48)
+    return _input(
+        state,
+        buf,
+        appended_ms=buf.appended_ms + ms,
+        total_appended_ms=buf.total_appended_ms + ms,
+    )
+
+
+def _sent(state: SessionState, e: c.ClientEvent, out: _Out) -> SessionState:
+    if state.phase is SessionPhase.CLOSED:
+        raise _Violation("closed", f"{e.type} sent after the transport closed")
+    return state
+
+
+# --- responses -------------------------------------------------------------------------
+
+
+def _active(state: SessionState, e: Any, response_id: str) -> ResponseState:
+    """The active response ``response_id`` refers to, or a violation of INV-4."""
+    response = state.response
+    _check(machines.RESPONSE, None if response is None else response.phase, e, "response")
+    assert response is not None
+    if response.id != response_id:
+        raise _Violation(
+            "INV-4", f"{e.type} names {response_id}, but the active response is {response.id}"
+        )
+    return response
+
+
+def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> SessionState:
+    _open(state, e)
+    if state.response is not None:
+        raise _Violation(
+            "INV-5", f"response {e.response.id} created while {state.response.id} is active"
+        )
+    _check(machines.RESPONSE, None, e, "response")
+    info = e.response
+    response = ResponseState(
+        id=info.id, phase=ResponsePhase.IN_PROGRESS, status=info.status, info=info
+    )
+    out.transitions.append(ResponseStarted(response_id=info.id))
+    return _root(state, response=response, revision=state.revision + 1)
+
+
+def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> SessionState:
+    _open(state, e)
+    info = e.response
+    response = _active(state, e, info.id)
+    items = state.items_by_id
+    order = state.order
+    final_status = {item.id: item.status for item in info.output if item.id is not None}
+    for item_id in response.output:
+        item = items.get(item_id)
+        if item is None or item.phase is ItemPhase.DONE:
+            continue
+        out.note("INV-12", f"item {item_id} still open at response.done; closed")
+        if item_id not in order:
+            order = _insert(order, item_id, order.tail)
+        status = final_status.get(item_id) or "incomplete"
+        parts = tuple(_part(p, phase=PartPhase.DONE) for p in item.parts)
+        items = items.set(item_id, _item(item, phase=ItemPhase.DONE, status=status, parts=parts))
+        out.transitions.append(ItemCompleted(item_id=item_id, status=status))
+    announced = set(response.output)
+    for snapshot in info.output:
+        if snapshot.id is not None and snapshot.id not in announced:
+            out.note("INV-11", f"response.done lists {snapshot.id}, never announced")
+    finished = ResponseState(
+        id=info.id,
+        phase=ResponsePhase.DONE,
+        status=info.status,
+        output=response.output,
+        status_details=info.status_details,
+        usage=info.usage,
+        info=info,
+    )
+    history = _bounded(state.finished, finished, out.config.response_history)
+    out.transitions.append(
+        ResponseCompleted(
+            response_id=info.id,
+            status=info.status,
+            status_details=info.status_details,
+            usage=info.usage,
+        )
+    )
+    return _root(
+        state,
+        response=None,
+        finished=history,
+        items_by_id=items,
+        order=order,
+        revision=state.revision + 1,
+    )
+
+
+# --- items -----------------------------------------------------------------------------
+
+
+def _item_phase(state: SessionState, item_id: str) -> tuple[ItemState | None, ItemPhase | None]:
+    item = state.items_by_id.get(item_id)
+    return item, None if item is None else item.phase
+
+
+def _part_from(part: ContentPart) -> PartState:
+    kind = part.type
+    if kind in ("audio", "input_audio"):
+        transcript = None if part.transcript is None else TextLog.of(part.transcript)
+        return PartState(type=kind, transcript_log=transcript)
+    return PartState(type=kind, text_log=TextLog.of(part.text or ""))
+
+
+def _item_from(item: Item, item_id: str, phase: ItemPhase, **extra: Any) -> ItemState:
+    return ItemState(
+        id=item_id,
+        type=item.type,
+        phase=phase,
+        status=item.status,
+        role=item.role,
+        parts=tuple(_part_from(p) for p in item.content or ()),
+        name=item.name,
+        call_id=item.call_id,
+        arguments_log=TextLog.of(item.arguments or ""),
+        output=item.output,
+        **extra,
+    )
+
+
+def _insert(order: Order, item_id: str, previous: str | None) -> Order:
+    """``order`` with ``item_id`` placed after ``previous`` (``None``: at the head)."""
+    nxt, prev = order.next, order.prev
+    after: str | None
+    head: str | None
+    if previous is None:
+        after = order.head
+        head = item_id
+    else:
+        after = nxt.get(previous)
+        nxt = nxt.set(previous, item_id)
+        prev = prev.set(item_id, previous)
+        head = order.head
+    if after is not None:
+        nxt = nxt.set(item_id, after)
+        prev = prev.set(after, item_id)
+        tail = order.tail
+    else:
+        tail = item_id
+    return Order(head=head, tail=tail, next=nxt, prev=prev, size=order.size + 1)
+
+
+def _remove(order: Order, item_id: str) -> Order:
+    nxt, prev = order.next, order.prev
+    before: str | None = prev.get(item_id)
+    after = nxt.get(item_id)
+    if before is not None:
+        prev = prev.delete(item_id)
+        nxt = nxt.set(before, after) if after is not None else nxt.delete(before)
+    if after is not None:
+        nxt = nxt.delete(item_id)
+        prev = prev.set(after, before) if before is not None else prev.delete(after)
+    head = after if order.head == item_id else order.head
+    tail = before if order.tail == item_id else order.tail
+    return Order(head=head, tail=tail, next=nxt, prev=prev, size=order.size - 1)
+
+
+def _output_item_added(
+    state: SessionState, e: s.ResponseOutputItemAdded, out: _Out
+) -> SessionState:
+    _open(state, e)
+    response = _active(state, e, e.response_id)
+    if e.output_index != len(response.output):
+        raise _Violation("INV-6", f"output_index {e.output_index}, expected {len(response.output)}")
+    item_id = e.item.id
+    if item_id is None:
+        raise _Violation("INV-6", "response.output_item.added without an item id")
+    item, phase = _item_phase(state, item_id)
+    _check(machines.ITEM, phase, e, "item")
+    if item is None:
+        new = _item_from(
+            e.item,
+            item_id,
+            ItemPhase.ANNOUNCED,
+            response_id=response.id,
+            output_index=e.output_index,
+        )
+    else:
+        new = _item(item, response_id=response.id, output_index=e.output_index)
+    active = ResponseState(
+        id=response.id,
+        phase=response.phase,
+        status=response.status,
+        output=(*response.output, item_id),
+        info=response.info,
+    )
+    return _root(
+        state,
+        items_by_id=state.items_by_id.set(item_id, new),
+        response=active,
+        revision=state.revision + 1,
+    )
+
+
+def _item_created(state: SessionState, e: s.ConversationItemCreated, out: _Out) -> SessionState:
+    _open(state, e)
+    item_id = e.item.id
+    if item_id is None:
+        raise _Violation("INV-15", "conversation.item.created without an item id")
+    item, phase = _item_phase(state, item_id)
+    _check(machines.ITEM, phase, e, "item")
+    previous = e.previous_item_id
+    if previous is not None and previous not in state.order:
+        raise _Violation("INV-15", f"previous_item_id {previous} is not in the conversation")
+    final = e.item.status in _FINAL_ITEM_STATUSES
+    if item is None:
+        new = _item_from(e.item, item_id, ItemPhase.DONE if final else ItemPhase.IN_PROGRESS)
+    else:
+        new = _item(item, phase=ItemPhase.IN_PROGRESS)
+    buf = state.input
+    pending = buf.pending.get(item_id)
+    new_input = buf
+    if pending is not None:
+        new = _apply_transcription(new, *pending)
+        new_input = _buffer(buf, pending=buf.pending.delete(item_id))
+    out.transitions.append(
+        ItemAdded(item_id=item_id, previous_item_id=previous, type=new.type, role=new.role)
+    )
+    return _root(
+        state,
+        items_by_id=state.items_by_id.set(item_id, new),
+        order=_insert(state.order, item_id, previous),
+        input=new_input,
+        revision=state.revision + 1,
+    )
+
+
+def _apply_transcription(item: ItemState, index: int, result: str | ErrorInfo) -> ItemState:
+    if not 0 <= index < len(item.parts) or item.parts[index].type != "input_audio":
+        raise _Violation("INV-14", f"item {item.id} has no input_audio part {index}")
+    if isinstance(result, ErrorInfo):
+        return _item(item, transcription_error=result)
+    parts = list(item.parts)
+    parts[index] = _part(parts[index], transcript_log=TextLog.of(result))
+    return _item(item, parts=tuple(parts))
+
+
+def _transcribed(
+    state: SessionState,
+    e: s.ConversationItemInputAudioTranscriptionCompleted
+    | s.ConversationItemInputAudioTranscriptionFailed,
+    out: _Out,
+) -> SessionState:
+    _open(state, e)
+    item, phase = _item_phase(state, e.item_id)
+    _check(machines.ITEM, phase, e, "item")
+    result: str | ErrorInfo
+    if isinstance(e, s.ConversationItemInputAudioTranscriptionCompleted):
+        result = e.transcript
+        done: Transition = InputTranscribed(
+            item_id=e.item_id, content_index=e.content_index, transcript=e.transcript
+        )
+    else:
+        result = e.error
+        done = InputTranscriptionFailed(
+            item_id=e.item_id, content_index=e.content_index, error=e.error
+        )
+    out.transitions.append(done)
+    if item is None:
+        buf = state.input
+        return _input(state, buf, pending=buf.pending.set(e.item_id, (e.content_index, result)))
+    new = _apply_transcription(item, e.content_index, result)
+    return _root(
+        state, items_by_id=state.items_by_id.set(e.item_id, new), revision=state.revision + 1
+    )
+
+
+def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Out) -> SessionState:
+    _open(state, e)
+    response = _active(state, e, e.response_id)
+    item_id = e.item.id or ""
+    item, phase = _item_phase(state, item_id)
+    _check(machines.ITEM, phase, e, "item")
+    assert item is not None
+    if response.output[e.output_index : e.output_index + 1] != (item_id,):
+        raise _Violation("INV-6", f"item {item_id} is not output {e.output_index} of {response.id}")
+    order = state.order
+    if item.phase is ItemPhase.ANNOUNCED:
+        out.note("INV-7", f"item {item_id} finished without conversation.item.created")
+        order = _insert(order, item_id, order.tail)
+    snapshot = e.item
+    parts = item.parts
+    if snapshot.content is not None:
+        parts = _reconcile_parts(item, snapshot.content, out)
+    arguments = item.arguments_log
+    if snapshot.arguments is not None and snapshot.arguments != arguments.value:
+        if item.type == "function_call" and arguments.chunk_count:
+            out.note("INV-9", f"arguments of {item_id} differ from their deltas")
+        arguments = TextLog.of(snapshot.arguments)
+    status = snapshot.status
+    new = _item(
+        item,
+        phase=ItemPhase.DONE,
+        status=status,
+        parts=parts,
+        arguments_log=arguments,
+        name=snapshot.name or item.name,
+        call_id=snapshot.call_id or item.call_id,
+        output=snapshot.output if snapshot.output is not None else item.output,
+    )
+    out.transitions.append(ItemCompleted(item_id=item_id, status=status))
+    if new.type == "function_call" and status == "completed":
+        out.transitions.append(
+            FunctionCallReady(
+                item_id=item_id,
+                call_id=new.call_id or "",
+                name=new.name or "",
+                arguments=arguments.value,
+                response_id=response.id,
+            )
+        )
+    return _root(
+        state,
+        items_by_id=state.items_by_id.set(item_id, new),
+        order=order,
+        revision=state.revision + 1,
+    )
+
+
+def _reconcile_parts(
+    item: ItemState, content: tuple[ContentPart, ...], out: _Out
+) -> tuple[PartState, ...]:
+    parts = list(item.parts)
+    for index, part in enumerate(parts):
+        if part.phase is not PartPhase.DONE:
+            out.note("INV-8", f"part {index} of {item.id} still open at output_item.done")
+        parts[index] = _part(part, phase=PartPhase.DONE)
+    for index, snapshot in enumerate(content):
+        if index >= len(parts):
+            parts.append(_part_from(snapshot))
+            continue
+        parts[index] = _settle(item.id, index, parts[index], snapshot, out)
+    return tuple(parts)
+
+
+def _settle(
+    item_id: str, index: int, part: PartState, snapshot: ContentPart, out: _Out
+) -> PartState:
+    """``part`` with the server's final text/transcript, noting a mismatch (INV-9).
+
+    An empty final value over non-empty deltas is taken as "not given" (Azure Voice
+    Live sends ``content_part.done`` with ``text: ""``): the deltas stand.
+    """
+    if snapshot.text == "" and part.text_log.chunk_count:
+        snapshot = ContentPart(type=snapshot.type, transcript=snapshot.transcript)
+    if snapshot.transcript == "" and part.transcript:
+        snapshot = ContentPart(type=snapshot.type, text=snapshot.text)
+    if snapshot.text is not None and snapshot.text != part.text:
+        if part.text_log.chunk_count:
+            out.note("INV-9", f"text of {item_id}[{index}] differs from its deltas")
+        part = _part(part, text_log=TextLog.of(snapshot.text))
+    if (
+        snapshot.transcript is not None
+        and part.truncated_ms is None
+        and snapshot.transcript != part.transcript
+    ):
+        log = part.transcript_log
+        if log is not None and log.chunk_count:
+            out.note("INV-9", f"transcript of {item_id}[{index}] differs from its deltas")
+        part = _part(part, transcript_log=TextLog.of(snapshot.transcript))
+    return part
+
+
+def _item_deleted(state: SessionState, e: s.ConversationItemDeleted, out: _Out) -> SessionState:
+    _open(state, e)
+    _, phase = _item_phase(state, e.item_id)
+    _check(machines.ITEM, phase, e, "item")
+    order = state.order
+    if e.item_id in order:
+        order = _remove(order, e.item_id)
+    audio = state.audio
+    if len(audio):
+        audio = audio.without(e.item_id)
+    out.transitions.append(ItemDeleted(item_id=e.item_id))
+    return _root(
+        state,
+        items_by_id=state.items_by_id.delete(e.item_id),
+        order=order,
+        audio=audio,
+        revision=state.revision + 1,
+    )
+
+
+def _item_truncated(state: SessionState, e: s.ConversationItemTruncated, out: _Out) -> SessionState:
+    _open(state, e)
+    item, phase = _item_phase(state, e.item_id)
+    _check(machines.ITEM, phase, e, "item")
+    assert item is not None
+    index = e.content_index
+    if not 0 <= index < len(item.parts) or item.parts[index].type != "audio":
+        raise _Violation("INV-16", f"item {e.item_id} has no audio part {index} to truncate")
+    parts = list(item.parts)
+    parts[index] = _part(parts[index], truncated_ms=e.audio_end_ms, transcript_log=EMPTY_TEXT)
+    out.transitions.append(
+        ItemTruncated(item_id=e.item_id, content_index=index, audio_end_ms=e.audio_end_ms)
+    )
+    new = _item(item, parts=tuple(parts))
+    return _root(
+        state, items_by_id=state.items_by_id.set(e.item_id, new), revision=state.revision + 1
+    )
+
+
+# --- content parts ---------------------------------------------------------------------
+
+_TEXT_EVENTS: Final = (s.ResponseTextDelta, s.ResponseTextDone)
+
+
+def _streaming_part(
+    state: SessionState, e: Any, out: _Out
+) -> tuple[ItemState, PartState | None, PartPhase | None]:
+    """The item and part a part event names, after the response/item/part checks."""
+    _open(state, e)
+    _active(state, e, e.response_id)
+    item, phase = _item_phase(state, e.item_id)
+    if item is None or phase is ItemPhase.DONE:
+        where = "unknown" if item is None else "finished"
+        raise _Violation("INV-7", f"{e.type} for {where} item {e.item_id}")
+    index = e.content_index
+    part = item.parts[index] if 0 <= index < len(item.parts) else None
+    return item, part, None if part is None else part.phase
+
+
+def _content_part_added(
+    state: SessionState, e: s.ResponseContentPartAdded, out: _Out
+) -> SessionState:
+    item, _, phase = _streaming_part(state, e, out)
+    _check(machines.PART, phase, e, "part")
+    if e.content_index != len(item.parts):
+        raise _Violation("INV-8", f"content_index {e.content_index}, expected {len(item.parts)}")
+    new_part = _part(_part_from(e.part), phase=PartPhase.STREAMING)
+    if new_part.type == "audio" and new_part.transcript_log is None:
+        new_part = _part(new_part, transcript_log=EMPTY_TEXT)
+    new = _item(item, parts=(*item.parts, new_part))
+    return _root(
+        state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
+    )
+
+
+def _replace_part(
+    state: SessionState, item: ItemState, index: int, part: PartState
+) -> SessionState:
+    parts = item.parts
+    parts = (*parts[:index], part, *parts[index + 1 :])
+    return _root(
+        state,
+        items_by_id=state.items_by_id.set(item.id, _item(item, parts=parts)),
+        revision=state.revision + 1,
+    )
+
+
+def _part_kind(e: Any, part: PartState, expected: str) -> None:
+    if part.type != expected:
+        raise _Violation("INV-8", f"{e.type} for a {part.type} part of {e.item_id}")
+
+
+def _text_delta(state: SessionState, e: s.ResponseTextDelta, out: _Out) -> SessionState:
+    item, part, phase = _streaming_part(state, e, out)
+    _check(machines.PART, phase, e, "part")
+    assert part is not None
+    _part_kind(e, part, "text")
+    out.transitions.append(
+        TextAppended(
+            item_id=e.item_id,
+            content_index=e.content_index,
+            delta=e.delta,
+            response_id=e.response_id,
+        )
+    )
+    new = _part(part, text_log=part.text_log.append(e.delta))
+    return _replace_part(state, item, e.content_index, new)
+
+
+def _text_done(state: SessionState, e: s.ResponseTextDone, out: _Out) -> SessionState:
+    item, part, phase = _streaming_part(state, e, out)
+    _check(machines.PART, phase, e, "part")
+    assert part is not None
+    _part_kind(e, part, "text")
+    if e.text == part.text:
+        return _root(state, revision=state.revision + 1)
+    out.note("INV-9", f"text.done of {e.item_id}[{e.content_index}] differs from its deltas")
+    return _replace_part(state, item, e.content_index, _part(part, text_log=TextLog.of(e.text)))
+
+
+def _transcript_delta(
+    state: SessionState, e: s.ResponseAudioTranscriptDelta, out: _Out
+) -> SessionState:
+    item, part, phase = _streaming_part(state, e, out)
+    _check(machines.PART, phase, e, "part")
+    assert part is not None
+    _part_kind(e, part, "audio")
+    out.transitions.append(
+        TranscriptAppended(
+            item_id=e.item_id,
+            content_index=e.content_index,
+            delta=e.delta,
+            response_id=e.response_id,
+        )
+    )
+    log = (part.transcript_log or EMPTY_TEXT).append(e.delta)
+    return _replace_part(state, item, e.content_index, _part(part, transcript_log=log))
+
+
+def _transcript_done(
+    state: SessionState, e: s.ResponseAudioTranscriptDone, out: _Out
+) -> SessionState:
+    item, part, phase = _streaming_part(state, e, out)
+    _check(machines.PART, phase, e, "part")
+    assert part is not None
+    _part_kind(e, part, "audio")
+    if e.transcript == part.transcript:
+        return _root(state, revision=state.revision + 1)
+    out.note("INV-9", f"audio_transcript.done of {e.item_id} differs from its deltas")
+    log = TextLog.of(e.transcript)
+    return _replace_part(state, item, e.content_index, _part(part, transcript_log=log))
+
+
+def _output_format(state: SessionState) -> str:
+    response = state.response
+    if response is not None and response.info is not None:
+        fmt = response.info.output_audio_format
+        if fmt:
+            return fmt
+    session = state.session
+    return (session.output_audio_format if session is not None else None) or "pcm16"
+
+
+def _audio_delta(state: SessionState, e: s.ResponseAudioDelta, out: _Out) -> SessionState:
+    item, part, phase = _streaming_part(state, e, out)
+    _check(machines.PART, phase, e, "part")
+    assert part is not None
+    _part_kind(e, part, "audio")
+    size = _b64_bytes(e.delta)
+    ms = size / _BYTES_PER_MS.get(_output_format(state), 48)
+    out.transitions.append(
+        AudioAppended(
+            item_id=e.item_id,
+            content_index=e.content_index,
+            byte_count=size,
+            ms=ms,
+            audio=e.delta,
+            response_id=e.response_id,
+        )
+    )
+    new = _part(part, audio_bytes=part.audio_bytes + size, audio_ms=part.audio_ms + ms)
+    after = _replace_part(state, item, e.content_index, new)
+    config = out.config
+    if config.audio_retention is AudioRetention.NONE:
+        return after
+    chunk = AudioChunk(item_id=e.item_id, content_index=e.content_index, audio=e.delta, ms=ms)
+    return _root(after, audio=after.audio.append(chunk, config.audio_limit_ms))
+
+
+def _audio_done(state: SessionState, e: s.ResponseAudioDone, out: _Out) -> SessionState:
+    item, part, phase = _streaming_part(state, e, out)
+    _check(machines.PART, phase, e, "part")
+    assert part is not None
+    _part_kind(e, part, "audio")
+    return _replace_part(state, item, e.content_index, _part(part, audio_done=True))
+
+
+def _content_part_done(
+    state: SessionState, e: s.ResponseContentPartDone, out: _Out
+) -> SessionState:
+    item, part, phase = _streaming_part(state, e, out)
+    _check(machines.PART, phase, e, "part")
+    assert part is not None
+    settled = _settle(item.id, e.content_index, part, e.part, out)
+    return _replace_part(state, item, e.content_index, _part(settled, phase=PartPhase.DONE))
+
+
+# --- function calls --------------------------------------------------------------------
+
+
+def _call_item(state: SessionState, e: Any) -> ItemState:
+    _open(state, e)
+    _active(state, e, e.response_id)
+    item, phase = _item_phase(state, e.item_id)
+    _check(machines.ITEM, phase, e, "item")
+    assert item is not None
+    if item.type != "function_call":
+        raise _Violation("INV-10", f"{e.type} for {item.type} item {e.item_id}")
+    if item.call_id is not None and item.call_id != e.call_id:
+        raise _Violation("INV-10", f"{e.type} call_id {e.call_id} != the item's {item.call_id}")
+    return item
+
+
+def _arguments_delta(
+    state: SessionState, e: s.ResponseFunctionCallArgumentsDelta, out: _Out
+) -> SessionState:
+    item = _call_item(state, e)
+    out.transitions.append(
+        FunctionCallArgumentsAppended(item_id=e.item_id, call_id=e.call_id, delta=e.delta)
+    )
+    new = _item(item, arguments_log=item.arguments_log.append(e.delta))
+    return _root(
+        state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
+    )
+
+
+def _arguments_done(
+    state: SessionState, e: s.ResponseFunctionCallArgumentsDone, out: _Out
+) -> SessionState:
+    item = _call_item(state, e)
+    if e.arguments == item.arguments_log.value:
+        return _root(state, revision=state.revision + 1)
+    if item.arguments_log.chunk_count:
+        out.note("INV-9", f"arguments of {e.item_id} differ from their deltas")
+    new = _item(item, arguments_log=TextLog.of(e.arguments))
+    return _root(
+        state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
+    )
+
+
+# --- local inputs ----------------------------------------------------------------------
+
+
+def _tick(state: SessionState, e: Tick, out: _Out) -> SessionState:
+    return state
+
+
+def _closed(state: SessionState, e: Closed, out: _Out) -> SessionState:
+    if state.phase is SessionPhase.CLOSED:
+        return state
+    out.transitions.append(TransportClosed(code=e.code, reason=e.reason))
+    return _root(state, phase=SessionPhase.CLOSED, revision=state.revision + 1)
+
+
+def _malformed(state: SessionState, e: Malformed, out: _Out) -> SessionState:
+    raise _Violation("malformed", e.error)
+
+
+_HANDLERS: Final[Mapping[type, Handler]] = {
+    s.Error: _error,
+    s.SessionCreated: _session_created,
+    s.SessionUpdated: _session_updated,
+    s.ConversationCreated: _conversation_created,
+    s.ConversationItemCreated: _item_created,
+    s.ConversationItemInputAudioTranscriptionCompleted: _transcribed,
+    s.ConversationItemInputAudioTranscriptionFailed: _transcribed,
+    s.ConversationItemTruncated: _item_truncated,
+    s.ConversationItemDeleted: _item_deleted,
+    s.InputAudioBufferCommitted: _committed,
+    s.InputAudioBufferCleared: _cleared,
+    s.InputAudioBufferSpeechStarted: _speech_started,
+    s.InputAudioBufferSpeechStopped: _speech_stopped,
+    s.ResponseCreated: _response_created,
+    s.ResponseDone: _response_done,
+    s.ResponseOutputItemAdded: _output_item_added,
+    s.ResponseOutputItemDone: _output_item_done,
+    s.ResponseContentPartAdded: _content_part_added,
+    s.ResponseContentPartDone: _content_part_done,
+    s.ResponseTextDelta: _text_delta,
+    s.ResponseTextDone: _text_done,
+    s.ResponseAudioTranscriptDelta: _transcript_delta,
+    s.ResponseAudioTranscriptDone: _transcript_done,
+    s.ResponseAudioDelta: _audio_delta,
+    s.ResponseAudioDone: _audio_done,
+    s.ResponseFunctionCallArgumentsDelta: _arguments_delta,
+    s.ResponseFunctionCallArgumentsDone: _arguments_done,
+    s.RateLimitsUpdated: _rate_limits,
+    s.UnknownServerEvent: _unknown,
+    c.SessionUpdate: _sent,
+    c.InputAudioBufferAppend: _sent_append,
+    c.InputAudioBufferCommit: _sent,
+    c.InputAudioBufferClear: _sent,
+    c.ConversationItemCreate: _sent,
+    c.ConversationItemTruncate: _sent,
+    c.ConversationItemDelete: _sent,
+    c.ResponseCreate: _sent,
+    c.ResponseCancel: _sent,
+    c.UnknownClientEvent: _sent,
+    Tick: _tick,
+    Closed: _closed,
+    Malformed: _malformed,
+}
+"""Input type -> handler: every server event, every client event as sent, local inputs."""

@@ -1,0 +1,169 @@
+"""Plugins: objects with ``on_<transition>`` hooks that return client events.
+
+A plugin is any object. Its hooks are optional methods: ``on_<transition>`` for any
+transition (``on_text_appended(transition, step)``), ``on_step(step)`` for every
+step, ``attached(connection)`` and ``detached(connection, error)``. Registration
+checks every ``on_*`` name against the known hooks (a typo is an error, as pluggy
+does) and that each hook takes the right arguments, then builds a dispatch index:
+a transition type nobody hooks costs one dict lookup.
+
+Hooks never send. They return ``None``, one client event, or an iterable of them;
+the connection folds those in the same call. A hook that raises, or returns
+something else, detaches its plugin and is reported as a diagnostic (or re-raised
+with ``Config(plugin_errors="raise")``); the fold itself is never affected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final
+
+from .errors import RtStateError
+from .events.client import ClientEvent
+from .step import Diagnostic, Step
+from .transitions import TRANSITION_TYPES, Transition, hook_name
+
+__all__ = ["HOOK_NAMES", "PluginError", "Plugins"]
+
+_TRANSITION_HOOKS: Final[dict[str, type[Transition]]] = {hook_name(t): t for t in TRANSITION_TYPES}
+HOOK_NAMES: Final[frozenset[str]] = frozenset({*_TRANSITION_HOOKS, "on_step"})
+"""Every valid ``on_*`` hook name."""
+
+_LIFECYCLE: Final = {"attached": 1, "detached": 2}
+
+
+class PluginError(RtStateError):
+    """A plugin is malformed (unknown hook name, wrong signature) or misbehaved."""
+
+
+def _accepts(fn: Callable[..., Any], count: int) -> bool:
+    try:
+        inspect.signature(fn).bind(*([None] * count))
+    except TypeError:
+        return False
+    except ValueError:  # no signature (a builtin): give it the benefit of the doubt
+        return True
+    return True
+
+
+def _validate(plugin: object) -> None:
+    name = type(plugin).__name__
+    for attr in dir(plugin):
+        if attr.startswith("on_"):
+            if attr not in HOOK_NAMES:
+                close = difflib.get_close_matches(attr, sorted(HOOK_NAMES), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise PluginError(f"{name}.{attr} is not a plugin hook{hint}")
+            fn = getattr(plugin, attr)
+            count = 1 if attr == "on_step" else 2
+            if not callable(fn) or not _accepts(fn, count):
+                raise PluginError(f"{name}.{attr} must be callable with {count} argument(s)")
+        elif attr in _LIFECYCLE:
+            fn = getattr(plugin, attr)
+            if not callable(fn) or not _accepts(fn, _LIFECYCLE[attr]):
+                raise PluginError(f"{name}.{attr} must take {_LIFECYCLE[attr]} argument(s)")
+
+
+Hook = Callable[..., object]
+
+
+class Plugins:
+    """The registered plugins of one connection and their dispatch index.
+
+    Raises:
+        PluginError: at construction, for a malformed plugin; nothing is registered.
+    """
+
+    def __init__(self, plugins: Sequence[object] = ()) -> None:
+        for plugin in plugins:
+            _validate(plugin)
+        self._plugins: list[object] = list(plugins)
+        self._index: dict[type[Transition], list[tuple[object, Hook]]] = {}
+        self._step_hooks: list[tuple[object, Hook]] = []
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        index: dict[type[Transition], list[tuple[object, Hook]]] = {}
+        step_hooks: list[tuple[object, Hook]] = []
+        for plugin in self._plugins:
+            for name, kind in _TRANSITION_HOOKS.items():
+                fn = getattr(plugin, name, None)
+                if fn is not None:
+                    index.setdefault(kind, []).append((plugin, fn))
+            on_step = getattr(plugin, "on_step", None)
+            if on_step is not None:
+                step_hooks.append((plugin, on_step))
+        self._index = index
+        self._step_hooks = step_hooks
+
+    @property
+    def active(self) -> tuple[object, ...]:
+        """The plugins still attached, in registration order."""
+        return tuple(self._plugins)
+
+    def __bool__(self) -> bool:
+        return bool(self._plugins)
+
+    def detach(self, plugin: object) -> None:
+        """Remove ``plugin``; its hooks are no longer called."""
+        if plugin in self._plugins:
+            self._plugins.remove(plugin)
+            self._rebuild()
+
+    def dispatch(
+        self, step: Step, *, reraise: bool
+    ) -> tuple[list[ClientEvent], list[Diagnostic], list[tuple[object, BaseException]]]:
+        """Call the hooks for ``step``'s transitions, then ``on_step``.
+
+        Returns the client events the hooks returned (in hook order), diagnostics
+        for misbehaving plugins, and the ``(plugin, error)`` pairs that were detached.
+        """
+        events: list[ClientEvent] = []
+        diagnostics: list[Diagnostic] = []
+        failed: list[tuple[object, BaseException]] = []
+        calls: list[tuple[object, Hook, tuple[object, ...]]] = []
+        index = self._index
+        if index:
+            for t in step.transitions:
+                for plugin, fn in index.get(type(t), ()):
+                    calls.append((plugin, fn, (t, step)))
+        calls.extend((plugin, fn, (step,)) for plugin, fn in self._step_hooks)
+        dead: set[int] = set()
+        for plugin, fn, args in calls:
+            if id(plugin) in dead:
+                continue
+            try:
+                result = fn(*args)
+                returned = _events(result)
+            except Exception as exc:
+                if reraise:
+                    raise
+                dead.add(id(plugin))
+                failed.append((plugin, exc))
+                diagnostics.append(
+                    Diagnostic(
+                        code="plugin_error",
+                        message=f"{type(plugin).__name__} raised {exc!r}; detached",
+                    )
+                )
+                continue
+            events.extend(returned)
+        for plugin, _ in failed:
+            self.detach(plugin)
+        return events, diagnostics, failed
+
+
+def _events(result: object) -> list[ClientEvent]:
+    if result is None:
+        return []
+    if isinstance(result, ClientEvent):
+        return [result]
+    if isinstance(result, Iterable) and not isinstance(result, str | bytes):
+        out = list(result)
+        for e in out:
+            if not isinstance(e, ClientEvent):
+                raise PluginError(f"a hook returned {type(e).__name__}, not a client event")
+        return out
+    raise PluginError(f"a hook returned {type(result).__name__}, not client events")

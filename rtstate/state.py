@@ -1,0 +1,291 @@
+"""The immutable session state and its read-only queries.
+
+``SessionState`` is the root: session config, the conversation (items by id plus
+their order, linked by ``previous_item_id`` as the server keeps it), the input audio
+buffer, the active response and a bounded history of finished ones, rate limits, the
+last server error and a revision counter. Every value here is frozen; only
+``rtstate.fold`` builds new ones, and old snapshots never change.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+
+import attrs
+from immutables import Map
+
+from ._log import EMPTY_AUDIO, EMPTY_TEXT, AudioWindow, TextLog
+from .events.payloads import ErrorInfo, ResponseInfo, SessionConfig, StatusDetails, Usage
+
+__all__ = [
+    "InputBufferState",
+    "InputPhase",
+    "ItemPhase",
+    "ItemState",
+    "Order",
+    "PartPhase",
+    "PartState",
+    "RateLimitState",
+    "ResponsePhase",
+    "ResponseState",
+    "SessionPhase",
+    "SessionState",
+    "SpeechWindow",
+]
+
+
+class SessionPhase(enum.Enum):
+    """Where the connection is: waiting for ``session.created``, open, or closed."""
+
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class InputPhase(enum.Enum):
+    """The input buffer as server VAD sees it."""
+
+    IDLE = "idle"
+    SPEECH = "speech"
+
+
+class ResponsePhase(enum.Enum):
+    """A response between ``response.created`` and ``response.done``, or after."""
+
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+
+
+class ItemPhase(enum.Enum):
+    """An item's life.
+
+    ``ANNOUNCED``: named by ``response.output_item.added`` but not yet placed in the
+    conversation by ``conversation.item.created``. ``IN_PROGRESS``: in the
+    conversation and still streaming. ``DONE``: final.
+    """
+
+    ANNOUNCED = "announced"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+
+
+class PartPhase(enum.Enum):
+    """A content part streaming its deltas, or finished."""
+
+    STREAMING = "streaming"
+    DONE = "done"
+
+
+@attrs.frozen(kw_only=True)
+class PartState:
+    """One content part of a message item.
+
+    ``text_log`` accumulates ``text`` / ``input_text``; ``transcript_log`` the
+    transcript of ``audio`` / ``input_audio`` (``None`` while an input transcript is
+    unknown). Output audio is counted (``audio_bytes``, ``audio_ms``); keeping it is a
+    ``Config.audio_retention`` choice.
+    """
+
+    type: str
+    phase: PartPhase = PartPhase.DONE
+    text_log: TextLog = EMPTY_TEXT
+    transcript_log: TextLog | None = None
+    audio_bytes: int = 0
+    audio_ms: float = 0.0
+    audio_done: bool = False
+    truncated_ms: int | None = None
+
+    @property
+    def text(self) -> str:
+        """The part's text (``""`` for audio parts)."""
+        return self.text_log.value
+
+    @property
+    def transcript(self) -> str | None:
+        """The part's transcript, or ``None`` when none is known."""
+        log = self.transcript_log
+        return None if log is None else log.value
+
+
+@attrs.frozen(kw_only=True)
+class ItemState:
+    """A conversation item as the client knows it.
+
+    ``role`` and ``parts`` apply to messages; ``name``, ``call_id`` and
+    ``arguments`` to function calls; ``call_id`` and ``output`` to their outputs.
+    ``response_id`` / ``output_index`` say which response produced it, if any.
+    """
+
+    id: str
+    type: str
+    phase: ItemPhase
+    status: str | None = None
+    role: str | None = None
+    parts: tuple[PartState, ...] = ()
+    name: str | None = None
+    call_id: str | None = None
+    arguments_log: TextLog = EMPTY_TEXT
+    output: str | None = None
+    response_id: str | None = None
+    output_index: int | None = None
+    transcription_error: ErrorInfo | None = None
+
+    @property
+    def text(self) -> str:
+        """The joined text of the ``text`` / ``input_text`` parts (``""`` if none)."""
+        return "".join([p.text for p in self.parts if p.type in _TEXT_PARTS])
+
+    @property
+    def transcript(self) -> str:
+        """The joined transcripts of the ``audio`` / ``input_audio`` parts."""
+        return "".join([p.transcript or "" for p in self.parts if p.type in _AUDIO_PARTS])
+
+    @property
+    def audio_bytes(self) -> int:
+        """Output audio received for this item, in bytes."""
+        return sum(p.audio_bytes for p in self.parts)
+
+    @property
+    def audio_ms(self) -> float:
+        """Output audio received for this item, in milliseconds."""
+        return sum(p.audio_ms for p in self.parts)
+
+    @property
+    def arguments(self) -> str | None:
+        """A function call's arguments (JSON text); ``None`` for other items."""
+        return self.arguments_log.value if self.type == "function_call" else None
+
+
+_TEXT_PARTS = frozenset({"text", "input_text"})
+_AUDIO_PARTS = frozenset({"audio", "input_audio"})
+
+
+@attrs.frozen(kw_only=True)
+class ResponseState:
+    """A response: its phase, output item ids by ``output_index``, final status, usage."""
+
+    id: str
+    phase: ResponsePhase
+    status: str | None
+    output: tuple[str, ...] = ()
+    status_details: StatusDetails | None = None
+    usage: Usage | None = None
+    info: ResponseInfo | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SpeechWindow:
+    """One stretch of speech server VAD detected, in ms of the session's input audio."""
+
+    item_id: str
+    start_ms: int
+    end_ms: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class InputBufferState:
+    """The input audio buffer.
+
+    ``appended_ms`` counts the client's own appends since the last commit or clear
+    (``total_appended_ms`` since the session began). ``speech`` and ``committed``
+    keep the most recent ``Config.history_limit`` entries. ``pending`` holds input
+    transcription results that arrived before their item.
+    """
+
+    phase: InputPhase = InputPhase.IDLE
+    appended_ms: float = 0.0
+    total_appended_ms: float = 0.0
+    speech: tuple[SpeechWindow, ...] = ()
+    committed: tuple[str, ...] = ()
+    cleared: int = 0
+    pending: Map[str, tuple[int, str | ErrorInfo]] = attrs.field(factory=Map)
+
+
+@attrs.frozen(kw_only=True)
+class RateLimitState:
+    """A rate limit as last reported, with the state revision it arrived at."""
+
+    name: str
+    limit: int | None
+    remaining: int | None
+    reset_seconds: float | None
+    revision: int
+
+
+@attrs.frozen(kw_only=True)
+class Order:
+    """The conversation order: a doubly linked list of item ids in persistent maps."""
+
+    head: str | None = None
+    tail: str | None = None
+    next: Map[str, str] = attrs.field(factory=Map)
+    prev: Map[str, str] = attrs.field(factory=Map)
+    size: int = 0
+
+    def __iter__(self) -> Iterator[str]:
+        nxt = self.next
+        cur = self.head
+        while cur is not None:
+            yield cur
+            cur = nxt.get(cur)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id == self.head or item_id in self.prev
+
+
+@attrs.frozen(kw_only=True)
+class SessionState:
+    """The root of the client's view of one Realtime session.
+
+    Queries: ``items`` (in conversation order), ``item(id)``, ``active_response``,
+    ``response(id)``, ``rate_limit(name)``.
+    """
+
+    phase: SessionPhase = SessionPhase.CONNECTING
+    session: SessionConfig | None = None
+    conversation_id: str | None = None
+    items_by_id: Map[str, ItemState] = attrs.field(factory=Map)
+    order: Order = attrs.field(factory=Order)
+    input: InputBufferState = attrs.field(factory=InputBufferState)
+    response: ResponseState | None = None
+    finished: tuple[ResponseState, ...] = ()
+    rate_limits: Map[str, RateLimitState] = attrs.field(factory=Map)
+    last_error: ErrorInfo | None = None
+    audio: AudioWindow = EMPTY_AUDIO
+    revision: int = 0
+
+    @property
+    def items(self) -> tuple[ItemState, ...]:
+        """The conversation's items in order (O(n): walk the linked order)."""
+        by_id = self.items_by_id
+        return tuple([by_id[i] for i in self.order])
+
+    def item(self, item_id: str) -> ItemState | None:
+        """The item with this id (in the conversation or announced by a response)."""
+        return self.items_by_id.get(item_id)
+
+    @property
+    def active_response(self) -> ResponseState | None:
+        """The response between ``response.created`` and ``response.done``, if any."""
+        return self.response
+
+    def response_by_id(self, response_id: str) -> ResponseState | None:
+        """The active or a remembered finished response with this id."""
+        if self.response is not None and self.response.id == response_id:
+            return self.response
+        for r in reversed(self.finished):
+            if r.id == response_id:
+                return r
+        return None
+
+    def rate_limit(self, name: str) -> RateLimitState | None:
+        """The last reported rate limit called ``name`` (``requests``, ``tokens``, ...)."""
+        return self.rate_limits.get(name)
+
+    def retained_audio(self, item_id: str, content_index: int | None = None) -> bytes:
+        """Output audio kept under ``Config.audio_retention`` for one item, as bytes."""
+        return self.audio.audio_of(item_id, content_index)

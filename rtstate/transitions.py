@@ -1,0 +1,269 @@
+"""Transitions: typed, past-tense records of what an input changed.
+
+Every ``Step`` lists the transitions its input caused, in order. Each carries what a
+plugin needs to act without re-reading the state (the delta, the call's arguments,
+the final status), so nobody rebuilds strings per event. Plugin hooks are named
+``on_<transition in snake case>``: ``on_text_appended``, ``on_function_call_ready``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import attrs
+
+from .events.payloads import ErrorInfo, SessionConfig, StatusDetails, Usage
+
+__all__ = [
+    "TRANSITION_TYPES",
+    "AudioAppended",
+    "FunctionCallArgumentsAppended",
+    "FunctionCallReady",
+    "InputCleared",
+    "InputCommitted",
+    "InputTranscribed",
+    "InputTranscriptionFailed",
+    "ItemAdded",
+    "ItemCompleted",
+    "ItemDeleted",
+    "ItemTruncated",
+    "RateLimitsUpdated",
+    "ResponseCompleted",
+    "ResponseStarted",
+    "ServerErrorReceived",
+    "SessionStarted",
+    "SessionUpdated",
+    "SpeechStarted",
+    "SpeechStopped",
+    "TextAppended",
+    "TranscriptAppended",
+    "Transition",
+    "TransportClosed",
+    "hook_name",
+]
+
+
+@attrs.frozen
+class Transition:
+    """Base class of every transition."""
+
+
+@attrs.frozen(kw_only=True)
+class SessionStarted(Transition):
+    """``session.created`` arrived: the session is open with this config."""
+
+    session: SessionConfig
+
+
+@attrs.frozen(kw_only=True)
+class SessionUpdated(Transition):
+    """The effective session config changed (``session.updated``)."""
+
+    session: SessionConfig
+
+
+@attrs.frozen(kw_only=True)
+class ItemAdded(Transition):
+    """An item took its place in the conversation, after ``previous_item_id``."""
+
+    item_id: str
+    previous_item_id: str | None
+    type: str
+    role: str | None
+
+
+@attrs.frozen(kw_only=True)
+class ItemCompleted(Transition):
+    """An output item finished with ``status`` (``completed`` or ``incomplete``)."""
+
+    item_id: str
+    status: str | None
+
+
+@attrs.frozen(kw_only=True)
+class ItemDeleted(Transition):
+    """An item left the conversation."""
+
+    item_id: str
+
+
+@attrs.frozen(kw_only=True)
+class ItemTruncated(Transition):
+    """The server cut an item's audio at ``audio_end_ms`` and dropped its transcript."""
+
+    item_id: str
+    content_index: int
+    audio_end_ms: int
+
+
+@attrs.frozen(kw_only=True)
+class TextAppended(Transition):
+    """Text arrived for a ``text`` part."""
+
+    item_id: str
+    content_index: int
+    delta: str
+    response_id: str
+
+
+@attrs.frozen(kw_only=True)
+class TranscriptAppended(Transition):
+    """Transcript text arrived for an ``audio`` part."""
+
+    item_id: str
+    content_index: int
+    delta: str
+    response_id: str
+
+
+@attrs.frozen(kw_only=True)
+class AudioAppended(Transition):
+    """Output audio arrived: ``byte_count`` bytes, ``ms`` milliseconds, ``audio`` base64."""
+
+    item_id: str
+    content_index: int
+    byte_count: int
+    ms: float
+    audio: str = attrs.field(repr=False)
+    response_id: str
+
+
+@attrs.frozen(kw_only=True)
+class FunctionCallArgumentsAppended(Transition):
+    """A chunk of a function call's JSON arguments arrived."""
+
+    item_id: str
+    call_id: str
+    delta: str
+
+
+@attrs.frozen(kw_only=True)
+class FunctionCallReady(Transition):
+    """A function call item completed: run ``name`` with ``arguments`` and answer ``call_id``."""
+
+    item_id: str
+    call_id: str
+    name: str
+    arguments: str
+    response_id: str | None
+
+
+@attrs.frozen(kw_only=True)
+class ResponseStarted(Transition):
+    """``response.created``: a response is in progress."""
+
+    response_id: str
+
+
+@attrs.frozen(kw_only=True)
+class ResponseCompleted(Transition):
+    """``response.done``: the response ended with ``status`` (and ``usage``)."""
+
+    response_id: str
+    status: str | None
+    status_details: StatusDetails | None
+    usage: Usage | None
+
+
+@attrs.frozen(kw_only=True)
+class SpeechStarted(Transition):
+    """Server VAD heard the user start speaking (item ``item_id`` will hold it)."""
+
+    item_id: str
+    audio_start_ms: int
+
+
+@attrs.frozen(kw_only=True)
+class SpeechStopped(Transition):
+    """Server VAD heard the user stop speaking."""
+
+    item_id: str
+    audio_end_ms: int
+
+
+@attrs.frozen(kw_only=True)
+class InputCommitted(Transition):
+    """The input buffer became user item ``item_id``."""
+
+    item_id: str
+    previous_item_id: str | None
+
+
+@attrs.frozen
+class InputCleared(Transition):
+    """The input buffer was cleared."""
+
+
+@attrs.frozen(kw_only=True)
+class InputTranscribed(Transition):
+    """A user item's audio was transcribed."""
+
+    item_id: str
+    content_index: int
+    transcript: str
+
+
+@attrs.frozen(kw_only=True)
+class InputTranscriptionFailed(Transition):
+    """Transcribing a user item's audio failed."""
+
+    item_id: str
+    content_index: int
+    error: ErrorInfo
+
+
+@attrs.frozen(kw_only=True)
+class RateLimitsUpdated(Transition):
+    """New rate-limit figures arrived (``names`` may be empty)."""
+
+    names: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class ServerErrorReceived(Transition):
+    """The server sent an ``error`` event (data, not an exception)."""
+
+    error: ErrorInfo
+
+
+@attrs.frozen(kw_only=True)
+class TransportClosed(Transition):
+    """The transport closed; the state keeps everything received."""
+
+    code: int | None
+    reason: str
+
+
+TRANSITION_TYPES: Final[tuple[type[Transition], ...]] = (
+    SessionStarted,
+    SessionUpdated,
+    ItemAdded,
+    ItemCompleted,
+    ItemDeleted,
+    ItemTruncated,
+    TextAppended,
+    TranscriptAppended,
+    AudioAppended,
+    FunctionCallArgumentsAppended,
+    FunctionCallReady,
+    ResponseStarted,
+    ResponseCompleted,
+    SpeechStarted,
+    SpeechStopped,
+    InputCommitted,
+    InputCleared,
+    InputTranscribed,
+    InputTranscriptionFailed,
+    RateLimitsUpdated,
+    ServerErrorReceived,
+    TransportClosed,
+)
+"""Every transition class."""
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def hook_name(transition_type: type[Transition]) -> str:
+    """The plugin hook for a transition type: ``TextAppended`` -> ``on_text_appended``."""
+    return "on_" + _CAMEL.sub("_", transition_type.__name__).lower()
