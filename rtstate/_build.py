@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-__all__ = ["evolver", "positional"]
+__all__ = ["evolver", "positional", "setter"]
 
 T = TypeVar("T")
 _MISSING: Any = object()
@@ -53,4 +53,25 @@ def positional(cls: type[T]) -> Callable[..., T]:
     lines.append("    return n")
     exec("\n".join(lines), ns)
     fn: Callable[..., T] = ns["new"]
+    return fn
+
+
+def setter(cls: type[T], *names: str) -> Callable[..., T]:
+    """``set(obj, *values)``: a copy of ``obj`` with the fields ``names`` replaced.
+
+    The fastest copy for a fixed set of changes on a hot path.
+    """
+    ns, fields = _namespace(cls)
+    known = {f.name for f in fields}
+    unknown = set(names) - known
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
+    params = ", ".join(f"v{i}" for i in range(len(names)))
+    lines = [f"def set(_o, {params}):", "    n = _new(_cls)"]
+    for i, f in enumerate(fields):
+        value = f"v{names.index(f.name)}" if f.name in names else f"_o.{f.name}"
+        lines.append(f"    _s{i}(n, {value})")
+    lines.append("    return n")
+    exec("\n".join(lines), ns)
+    fn: Callable[..., T] = ns["set"]
     return fn

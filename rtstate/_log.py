@@ -15,6 +15,8 @@ from typing import Final
 
 import attrs
 
+from ._build import positional
+
 __all__ = ["AudioChunk", "AudioWindow", "TextLog"]
 
 
@@ -31,7 +33,7 @@ class TextLog:
         if len(chunks) != self._n:
             chunks = chunks[: self._n]
         chunks.append(delta)
-        return TextLog(chunks, self._n + 1)
+        return _text_log(chunks, self._n + 1)
 
     @property
     def value(self) -> str:
@@ -66,6 +68,7 @@ class TextLog:
 
 
 EMPTY_TEXT: Final = TextLog([], 0)
+_text_log: Final = positional(TextLog)
 
 
 @attrs.frozen

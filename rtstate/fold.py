@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
 from . import machines
-from ._build import evolver
+from ._build import evolver, positional, setter
 from ._log import EMPTY_TEXT, AudioChunk, TextLog
 from .config import DEFAULT_CONFIG, AudioRetention, Config
 from .errors import RemoteProtocolError
@@ -80,6 +80,15 @@ _root = evolver(SessionState)
 _item = evolver(ItemState)
 _part = evolver(PartState)
 _buffer = evolver(InputBufferState)
+_step = positional(Step)
+_with_items = setter(SessionState, "items_by_id", "revision")
+_with_parts = setter(ItemState, "parts")
+_with_text = setter(PartState, "text_log")
+_with_transcript = setter(PartState, "transcript_log")
+_with_audio = setter(PartState, "audio_bytes", "audio_ms")
+_text_appended = positional(TextAppended)
+_transcript_appended = positional(TranscriptAppended)
+_audio_appended = positional(AudioAppended)
 
 _BYTES_PER_MS: Final[Mapping[str, int]] = {"pcm16": 48, "g711_ulaw": 8, "g711_alaw": 8}
 _FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
@@ -140,14 +149,8 @@ def fold(state: SessionState, input: Input, config: Config = DEFAULT_CONFIG) -> 
             Diagnostic(code=code, message=message, event_type=event_type, applied=True)
             for code, message in out.notes
         )
-        return Step(
-            input=input,
-            before=state,
-            after=after,
-            transitions=tuple(out.transitions),
-            diagnostics=diagnostics,
-        )
-    return Step(input=input, before=state, after=after, transitions=tuple(out.transitions))
+        return _step(input, state, after, tuple(out.transitions), diagnostics, ())
+    return _step(input, state, after, tuple(out.transitions), (), ())
 
 
 def _reject(state: SessionState, input: Input, violation: _Violation, config: Config) -> Step:
@@ -738,12 +741,9 @@ def _replace_part(
     state: SessionState, item: ItemState, index: int, part: PartState
 ) -> SessionState:
     parts = item.parts
-    parts = (*parts[:index], part, *parts[index + 1 :])
-    return _root(
-        state,
-        items_by_id=state.items_by_id.set(item.id, _item(item, parts=parts)),
-        revision=state.revision + 1,
-    )
+    parts = (part,) if len(parts) == 1 else (*parts[:index], part, *parts[index + 1 :])
+    items = state.items_by_id.set(item.id, _with_parts(item, parts))
+    return _with_items(state, items, state.revision + 1)
 
 
 def _part_kind(e: Any, part: PartState, expected: str) -> None:
@@ -756,15 +756,8 @@ def _text_delta(state: SessionState, e: s.ResponseTextDelta, out: _Out) -> Sessi
     _check(machines.PART, phase, e, "part")
     assert part is not None
     _part_kind(e, part, "text")
-    out.transitions.append(
-        TextAppended(
-            item_id=e.item_id,
-            content_index=e.content_index,
-            delta=e.delta,
-            response_id=e.response_id,
-        )
-    )
-    new = _part(part, text_log=part.text_log.append(e.delta))
+    out.transitions.append(_text_appended(e.item_id, e.content_index, e.delta, e.response_id))
+    new = _with_text(part, part.text_log.append(e.delta))
     return _replace_part(state, item, e.content_index, new)
 
 
@@ -786,16 +779,9 @@ def _transcript_delta(
     _check(machines.PART, phase, e, "part")
     assert part is not None
     _part_kind(e, part, "audio")
-    out.transitions.append(
-        TranscriptAppended(
-            item_id=e.item_id,
-            content_index=e.content_index,
-            delta=e.delta,
-            response_id=e.response_id,
-        )
-    )
+    out.transitions.append(_transcript_appended(e.item_id, e.content_index, e.delta, e.response_id))
     log = (part.transcript_log or EMPTY_TEXT).append(e.delta)
-    return _replace_part(state, item, e.content_index, _part(part, transcript_log=log))
+    return _replace_part(state, item, e.content_index, _with_transcript(part, log))
 
 
 def _transcript_done(
@@ -830,16 +816,9 @@ def _audio_delta(state: SessionState, e: s.ResponseAudioDelta, out: _Out) -> Ses
     size = _b64_bytes(e.delta)
     ms = size / _BYTES_PER_MS.get(_output_format(state), 48)
     out.transitions.append(
-        AudioAppended(
-            item_id=e.item_id,
-            content_index=e.content_index,
-            byte_count=size,
-            ms=ms,
-            audio=e.delta,
-            response_id=e.response_id,
-        )
+        _audio_appended(e.item_id, e.content_index, size, ms, e.delta, e.response_id)
     )
-    new = _part(part, audio_bytes=part.audio_bytes + size, audio_ms=part.audio_ms + ms)
+    new = _with_audio(part, part.audio_bytes + size, part.audio_ms + ms)
     after = _replace_part(state, item, e.content_index, new)
     config = out.config
     if config.audio_retention is AudioRetention.NONE:

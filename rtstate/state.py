@@ -35,7 +35,13 @@ __all__ = [
 ]
 
 
-class SessionPhase(enum.Enum):
+class _Phase(enum.Enum):
+    """An enum whose members hash by identity (C speed) for the transition tables."""
+
+    __hash__ = object.__hash__
+
+
+class SessionPhase(_Phase):
     """Where the connection is: waiting for ``session.created``, open, or closed."""
 
     CONNECTING = "connecting"
@@ -43,21 +49,21 @@ class SessionPhase(enum.Enum):
     CLOSED = "closed"
 
 
-class InputPhase(enum.Enum):
+class InputPhase(_Phase):
     """The input buffer as server VAD sees it."""
 
     IDLE = "idle"
     SPEECH = "speech"
 
 
-class ResponsePhase(enum.Enum):
+class ResponsePhase(_Phase):
     """A response between ``response.created`` and ``response.done``, or after."""
 
     IN_PROGRESS = "in_progress"
     DONE = "done"
 
 
-class ItemPhase(enum.Enum):
+class ItemPhase(_Phase):
     """An item's life.
 
     ``ANNOUNCED``: named by ``response.output_item.added`` but not yet placed in the
@@ -70,7 +76,7 @@ class ItemPhase(enum.Enum):
     DONE = "done"
 
 
-class PartPhase(enum.Enum):
+class PartPhase(_Phase):
     """A content part streaming its deltas, or finished."""
 
     STREAMING = "streaming"
