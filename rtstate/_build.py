@@ -35,10 +35,12 @@ def evolver(cls: type[T]) -> Callable[..., T]:
     """``evolve(obj, **changes)`` for ``cls``: a copy of ``obj`` with ``changes``."""
     ns, fields = _namespace(cls)
     params = ", ".join(f"{f.alias}=_M" for f in fields)
-    lines = [f"def evolve(_o, *, {params}):", "    n = _new(_cls)"]
+    # the new object is ``_r``: a field may be called ``n`` (parameters are aliases,
+    # which never start with an underscore)
+    lines = [f"def evolve(_o, *, {params}):", "    _r = _new(_cls)"]
     for i, f in enumerate(fields):
-        lines.append(f"    _s{i}(n, _o.{f.name} if {f.alias} is _M else {f.alias})")
-    lines.append("    return n")
+        lines.append(f"    _s{i}(_r, _o.{f.name} if {f.alias} is _M else {f.alias})")
+    lines.append("    return _r")
     exec("\n".join(lines), ns)
     fn: Callable[..., T] = ns["evolve"]
     return fn

@@ -29,11 +29,14 @@ class TextLog:
 
     def append(self, delta: str) -> TextLog:
         """This log with ``delta`` added; O(1) at the tip."""
+        n = self._n
+        if n == 0:  # never grow a shared empty list (``EMPTY_TEXT`` is module-wide)
+            return _text_log([delta], 1)
         chunks = self._chunks
-        if len(chunks) != self._n:
-            chunks = chunks[: self._n]
+        if len(chunks) != n:
+            chunks = chunks[:n]
         chunks.append(delta)
-        return _text_log(chunks, self._n + 1)
+        return _text_log(chunks, n + 1)
 
     @property
     def value(self) -> str:
@@ -93,7 +96,7 @@ class AudioWindow:
     def append(self, chunk: AudioChunk, limit_ms: float | None) -> AudioWindow:
         """This window with ``chunk`` added and, under a limit, the oldest evicted."""
         chunks, start, n = self._chunks, self._start, self._n
-        if len(chunks) != n:
+        if len(chunks) != n or start == n:  # not the tip, or empty (maybe ``EMPTY_AUDIO``)
             chunks = chunks[start:n]
             n -= start
             start = 0
@@ -122,6 +125,16 @@ class AudioWindow:
 
     def __len__(self) -> int:
         return self._n - self._start
+
+    def __eq__(self, other: object) -> bool:
+        # by the chunks kept (``total_ms`` derives from them), so equal inputs give
+        # equal states whatever list the chunks happen to share
+        if isinstance(other, AudioWindow):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
 
     def audio_of(self, item_id: str, content_index: int | None = None) -> bytes:
         """The retained audio bytes of one item (or one of its parts)."""
