@@ -146,6 +146,49 @@ def _structure_tool_choice(value: object, _: object) -> ToolChoice:
     raise _type_error(value, "a string or an object")
 
 
+# --- strict encode hooks ------------------------------------------------------------
+
+
+def _unstructure_json(value: Any) -> Any:
+    """A plain JSON copy of free-form data; raises on what JSON cannot hold.
+
+    orjson would write NaN and infinities as ``null`` and datetimes, UUIDs, enums and
+    dataclasses as strings or objects: values that do not decode to what was encoded.
+    """
+    if value is None or isinstance(value, str | int):
+        return value
+    if value.__class__ is float:
+        if math.isfinite(value):
+            return value
+        raise ValueError("expected a finite number")
+    if isinstance(value, Mapping):
+        return _unstructure_json_object(value)
+    if value.__class__ is list or value.__class__ is tuple:
+        return [_unstructure_json(v) for v in value]
+    raise _type_error(value, "a JSON value")
+
+
+def _unstructure_json_object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _type_error(value, "an object")
+    out = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise _type_error(key, "string object keys")
+        out[key] = _unstructure_json(item)
+    return out
+
+
+def _unstructure_unset(_: object) -> None:
+    # UNSET-able fields leave UNSET out before any hook runs; anywhere else it is a
+    # mistake that would otherwise go out as null.
+    raise TypeError("UNSET where the field does not admit it")
+
+
+def _is_mapping_type(tp: Any) -> bool:
+    return tp == Mapping[str, Any] or (isinstance(tp, type) and issubclass(tp, Mapping))
+
+
 def _equals(expected: Any) -> Callable[[Any], bool]:
     return lambda tp: bool(tp == expected)
 
@@ -189,6 +232,20 @@ def _configure(conv: cattrs.Converter) -> None:
     for tp, hook in exact:
         conv.register_structure_hook_func(_equals(tp), hook)
     conv.register_unstructure_hook(ToolChoiceFunction, attrs.asdict)
+    conv.register_unstructure_hook_func(_is_mapping_type, _unstructure_json_object)
+
+    def tuple_unstructure_hook(tp: Any) -> Callable[[Any], list[Any]]:
+        elem_hook = conv.get_unstructure_hook(get_args(tp)[0])
+
+        def unstructure_tuple(value: Any) -> list[Any]:
+            # cattrs' stock hook is list(value): a string would go out as its characters.
+            if value.__class__ is not tuple and value.__class__ is not list:
+                raise _type_error(value, "a tuple")
+            return [elem_hook(v) for v in value]
+
+        return unstructure_tuple
+
+    conv.register_unstructure_hook_factory(_is_homogeneous_tuple, tuple_unstructure_hook)
 
     def tuple_hook(tp: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
         elem = get_args(tp)[0]
@@ -216,7 +273,7 @@ def _configure(conv: cattrs.Converter) -> None:
         return structure_nullable
 
     conv.register_structure_hook_factory(_is_nullable, nullable_hook)
-    conv.register_unstructure_hook(Unset, lambda _: None)
+    conv.register_unstructure_hook(Unset, _unstructure_unset)
 
     def unstructure_factory(cls: type) -> Callable[[Any], dict[str, Any]]:
         overrides = {

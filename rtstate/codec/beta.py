@@ -123,7 +123,10 @@ def to_wire(event: AnyEvent) -> dict[str, Any]:
     if isinstance(event, UnknownServerEvent | UnknownClientEvent):
         return dict(event.raw)
     cls = type(event)
-    if SERVER_TAGS.get(cls.type) is not cls and CLIENT_TAGS.get(cls.type) is not cls:
+    tag = getattr(cls, "type", None)
+    if tag.__class__ is not str or (
+        SERVER_TAGS.get(tag) is not cls and CLIENT_TAGS.get(tag) is not cls
+    ):
         raise LocalProtocolError(f"{cls.__name__} is not an event of the beta protocol")
     try:
         obj: dict[str, Any] = _FAST.unstructure(event)
