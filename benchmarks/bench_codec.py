@@ -1,0 +1,128 @@
+"""Beta codec speed: microseconds per frame, beside orjson on the same frames.
+
+Run ``python benchmarks/bench_codec.py``. For each frame it prints the time to decode it
+with ``rtstate.codec.beta.decode_server`` and to parse it with ``orjson.loads`` (the
+floor: every decode starts with that call), and their ratio; then the time to encode a
+text delta beside ``orjson.dumps`` of the same object. The target of the issue is a
+decode within 4x of ``orjson.loads`` on small frames; this script reports, it does not
+judge.
+
+Each figure is the best (minimum) of several timeit repeats, the least noisy estimate of
+the cost. ``RTSTATE_BENCH_QUICK=1`` runs far fewer iterations (a smoke run for tests).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import os
+import platform
+import sys
+import timeit
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from rtstate.codec import beta
+from rtstate.events import ResponseAudioDelta, ResponseDone, ResponseTextDelta
+
+QUICK = os.environ.get("RTSTATE_BENCH_QUICK") == "1"
+REPEATS = 2 if QUICK else 7
+MIN_SECONDS = 0.001 if QUICK else 0.2  # per repeat; timeit's autorange grows the count
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOL_CALL_ROUND = ROOT / "tests/data/corpus/beta/azure-voice-live/test_tool_call_round.server.jsonl"
+
+TEXT_DELTA = orjson.dumps(
+    {
+        "type": "response.text.delta",
+        "event_id": "event_C1PSbcFuuVOQDwPGDXLGr",
+        "response_id": "resp_C1PSbsyhar4EpjNZg9fkB",
+        "item_id": "item_C1PSbur7hgTONg4H8lKhl",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": " pending",
+    }
+).decode()
+
+AUDIO_BYTES = 4_800  # 100 ms of pcm16 at 24 kHz
+AUDIO_DELTA = orjson.dumps(
+    {
+        "type": "response.audio.delta",
+        "event_id": "event_AdAxZ6T7GA8uB6xZxrmXy",
+        "response_id": "resp_AdAxZdo1Nxtm3fcSvUrj8",
+        "item_id": "item_AdAxZYnsKUpaZYT9ZhmxS",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": base64.b64encode(bytes(i % 251 for i in range(AUDIO_BYTES))).decode(),
+    }
+).decode()
+
+
+def _response_done() -> str:
+    """The first ``response.done`` of the captured tool-call round (a function call)."""
+    for line in TOOL_CALL_ROUND.read_text(encoding="utf-8").splitlines():
+        if orjson.loads(line)["type"] == "response.done":
+            return line
+    raise SystemExit(f"no response.done in {TOOL_CALL_ROUND}")
+
+
+RESPONSE_DONE = _response_done()
+
+
+def best_us(func: Callable[[], Any]) -> float:
+    """Microseconds per call: the minimum over REPEATS runs of an auto-sized loop."""
+    timer = timeit.Timer(func)
+    number = 1
+    while True:  # like Timer.autorange, with our own floor
+        if timer.timeit(number) >= MIN_SECONDS:
+            break
+        number *= 10 if number < 1000 else 2
+    return min(timer.repeat(repeat=REPEATS, number=number)) / number * 1e6
+
+
+def main() -> None:
+    audio_b64_chars = len(orjson.loads(AUDIO_DELTA)["delta"])
+    assert audio_b64_chars == 6_400, audio_b64_chars
+    frames: list[tuple[str, str, type]] = [
+        ("response.text.delta", TEXT_DELTA, ResponseTextDelta),
+        (f"response.audio.delta ({audio_b64_chars} b64 chars)", AUDIO_DELTA, ResponseAudioDelta),
+        (f"response.done (tool call, {len(RESPONSE_DONE)} B)", RESPONSE_DONE, ResponseDone),
+    ]
+
+    print(
+        f"python {platform.python_version()}, orjson {version('orjson')}, "
+        f"cattrs {version('cattrs')}, attrs {version('attrs')}"
+        f"{' (quick run: numbers are rough)' if QUICK else ''}"
+    )
+    print(f"best of {REPEATS} repeats; us = microseconds")
+    print()
+    print("decode (beta.decode_server) vs orjson.loads of the same frame")
+    for name, frame, cls in frames:
+        decoded = beta.decode_server(frame)
+        assert type(decoded) is cls, decoded  # measure the real path, not an error path
+        decode_us = best_us(functools.partial(beta.decode_server, frame))
+        loads_us = best_us(functools.partial(orjson.loads, frame))
+        print(
+            f"  {name:<40} decode {decode_us:8.2f} us/frame   "
+            f"orjson.loads {loads_us:8.2f} us/frame   ratio {decode_us / loads_us:5.2f}x"
+        )
+
+    print()
+    print("encode (beta.encode) vs orjson.dumps of the same object")
+    event = beta.decode_server(TEXT_DELTA)
+    wire = orjson.loads(TEXT_DELTA)
+    encode_us = best_us(functools.partial(beta.encode, event))
+    dumps_us = best_us(functools.partial(orjson.dumps, wire))
+    print(
+        f"  {'response.text.delta':<40} encode {encode_us:8.2f} us/frame   "
+        f"orjson.dumps {dumps_us:8.2f} us/frame   ratio {encode_us / dumps_us:5.2f}x"
+    )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Every benchmark script still runs: a quick pass of each, so benchmarks never rot.
+
+Numbers are not checked (benchmarks report, they do not judge); the scripts must exit 0
+and print their ``us/frame`` lines.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = sorted((Path(__file__).resolve().parent.parent / "benchmarks").glob("*.py"))
+
+
+def test_there_are_benchmarks() -> None:
+    assert "bench_codec.py" in [p.name for p in BENCHMARKS]
+
+
+@pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)
+def test_benchmark_runs_quickly(script: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        env={**os.environ, "RTSTATE_BENCH_QUICK": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if "us/frame" in line]
+    assert lines, result.stdout
+    assert "nan" not in result.stdout.lower()
