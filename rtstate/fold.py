@@ -351,7 +351,9 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
         out.note("INV-12", f"item {item_id} still open at response.done; closed")
         if item_id not in order:
             order = _insert(order, item_id, order.tail)
-        status = final_status.get(item_id) or "incomplete"
+        status = final_status.get(item_id)
+        if status not in _FINAL_ITEM_STATUSES:  # a closed item is never in_progress
+            status = "incomplete"
         parts = tuple(_part(p, phase=PartPhase.DONE) for p in item.parts)
         items = items.set(item_id, _item(item, phase=ItemPhase.DONE, status=status, parts=parts))
         out.transitions.append(ItemCompleted(item_id=item_id, status=status))
@@ -512,8 +514,11 @@ def _item_created(state: SessionState, e: s.ConversationItemCreated, out: _Out) 
     pending = buf.pending.get(item_id)
     new_input = buf
     if pending is not None:
-        new = _apply_transcription(new, *pending)
         new_input = _buffer(buf, pending=buf.pending.delete(item_id))
+        try:
+            new = _apply_transcription(new, *pending)
+        except _Violation as v:  # the early transcription was bad, not this item: keep it
+            out.note(v.code, f"{v.message}; the early transcription is dropped")
     out.transitions.append(
         ItemAdded(item_id=item_id, previous_item_id=previous, type=new.type, role=new.role)
     )
