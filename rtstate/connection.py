@@ -144,6 +144,17 @@ class ClientConnection:
         self._state = step.after
         if not self._plugins:
             return step
+        try:
+            return self._react(step)
+        except BaseException:
+            # ``plugin_errors="raise"``, or strict mode refusing a returned event: the
+            # call raises, so it must change nothing (its frames are never returned)
+            self._state = before
+            raise
+
+    def _react(self, step: Step) -> Step:
+        """Run the plugins on ``step`` and fold what they return, to completion."""
+        config = self._config
         transitions: list[Transition] = list(step.transitions)
         diagnostics: list[Diagnostic] = list(step.diagnostics)
         to_send: list[str] = list(step.to_send)
@@ -159,8 +170,17 @@ class ClientConnection:
                 queued.extend(events)
                 for plugin, error in failed:
                     detached = getattr(plugin, "detached", None)
-                    if detached is not None:
+                    if detached is None:
+                        continue
+                    try:
                         detached(self, error)
+                    except Exception as exc:  # a broken plugin stays isolated
+                        diagnostics.append(
+                            Diagnostic(
+                                code="plugin_error",
+                                message=f"{type(plugin).__name__}.detached raised {exc!r}",
+                            )
+                        )
             if not queued:
                 break
             rounds += 1
@@ -178,6 +198,8 @@ class ClientConnection:
                 try:
                     stamped, frame = self._encode(event)
                 except LocalProtocolError as exc:
+                    if config.plugin_errors == "raise":
+                        raise
                     diagnostics.append(Diagnostic(code="plugin_error", message=str(exc)))
                     continue
                 sub = fold(self._state, stamped, config)
@@ -188,8 +210,8 @@ class ClientConnection:
                 diagnostics.extend(sub.diagnostics)
                 pending.append(sub)
         return Step(
-            input=input,
-            before=before,
+            input=step.input,
+            before=step.before,
             after=self._state,
             transitions=tuple(transitions),
             diagnostics=tuple(diagnostics),

@@ -107,9 +107,10 @@ class Plugins:
         return bool(self._plugins)
 
     def detach(self, plugin: object) -> None:
-        """Remove ``plugin``; its hooks are no longer called."""
-        if plugin in self._plugins:
-            self._plugins.remove(plugin)
+        """Remove ``plugin`` (this very object, every time it was registered)."""
+        kept = [p for p in self._plugins if p is not plugin]  # not ==: equal plugins differ
+        if len(kept) != len(self._plugins):
+            self._plugins = kept
             self._rebuild()
 
     def dispatch(

@@ -1,0 +1,914 @@
+"""Plugins: checked registration, ordered dispatch, cascades, isolation of broken plugins.
+
+The central property: plugins observe, they cannot change the fold. Whatever plugins
+that return nothing do (run quietly, raise, return junk), the sequence of states a
+connection goes through is equal to the one without them.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import rtstate
+from rtstate import (
+    HOOK_NAMES,
+    ClientConnection,
+    Config,
+    PluginError,
+    RtStateError,
+    SessionState,
+    Step,
+    Transition,
+    fold,
+    transitions,
+)
+from rtstate.codec import beta
+from rtstate.events import client as c
+from rtstate.events import server as s
+from rtstate.events.payloads import ContentPart, Item, RateLimit, ResponseInfo, SessionConfig
+from rtstate.plugins import Plugins
+from rtstate.transitions import (
+    TRANSITION_TYPES,
+    FunctionCallReady,
+    ItemCompleted,
+    ResponseStarted,
+    SessionStarted,
+    TextAppended,
+    hook_name,
+)
+
+# --- inline builders ---------------------------------------------------------------------
+
+
+class Wire:
+    """Valid server events with deterministic event ids."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+
+    def eid(self) -> str:
+        return f"event_{next(self._ids)}"
+
+    def session(self, **config: Any) -> s.SessionCreated:
+        return s.SessionCreated(event_id=self.eid(), session=SessionConfig(id="sess_1", **config))
+
+    def text_response(
+        self, rid: str, item_id: str, deltas: Sequence[str], previous: str | None = None
+    ) -> list[s.ServerEvent]:
+        text = "".join(deltas)
+        item = Item(id=item_id, type="message", role="assistant", status="in_progress", content=())
+        final = Item(
+            id=item_id,
+            type="message",
+            role="assistant",
+            status="completed",
+            content=(ContentPart(type="text", text=text),),
+        )
+        part: dict[str, Any] = {
+            "response_id": rid,
+            "item_id": item_id,
+            "output_index": 0,
+            "content_index": 0,
+        }
+        return [
+            s.ResponseCreated(
+                event_id=self.eid(), response=ResponseInfo(id=rid, status="in_progress")
+            ),
+            s.ResponseOutputItemAdded(
+                event_id=self.eid(), response_id=rid, output_index=0, item=item
+            ),
+            s.ConversationItemCreated(event_id=self.eid(), item=item, previous_item_id=previous),
+            s.ResponseContentPartAdded(
+                event_id=self.eid(), part=ContentPart(type="text", text=""), **part
+            ),
+            *(s.ResponseTextDelta(event_id=self.eid(), delta=d, **part) for d in deltas),
+            s.ResponseTextDone(event_id=self.eid(), text=text, **part),
+            s.ResponseContentPartDone(
+                event_id=self.eid(), part=ContentPart(type="text", text=text), **part
+            ),
+            s.ResponseOutputItemDone(
+                event_id=self.eid(), response_id=rid, output_index=0, item=final
+            ),
+            s.ResponseDone(
+                event_id=self.eid(),
+                response=ResponseInfo(id=rid, status="completed", output=(final,)),
+            ),
+        ]
+
+    def function_call(
+        self, rid: str, item_id: str, deltas: Sequence[str], previous: str | None = None
+    ) -> list[s.ServerEvent]:
+        args = "".join(deltas)
+        item = Item(
+            id=item_id,
+            type="function_call",
+            status="in_progress",
+            name="lookup",
+            call_id=f"call_{item_id}",
+            arguments="",
+        )
+        final = Item(
+            id=item_id,
+            type="function_call",
+            status="completed",
+            name="lookup",
+            call_id=f"call_{item_id}",
+            arguments=args,
+        )
+        call: dict[str, Any] = {
+            "response_id": rid,
+            "item_id": item_id,
+            "output_index": 0,
+            "call_id": item.call_id,
+        }
+        return [
+            s.ResponseCreated(
+                event_id=self.eid(), response=ResponseInfo(id=rid, status="in_progress")
+            ),
+            s.ResponseOutputItemAdded(
+                event_id=self.eid(), response_id=rid, output_index=0, item=item
+            ),
+            s.ConversationItemCreated(event_id=self.eid(), item=item, previous_item_id=previous),
+            *(
+                s.ResponseFunctionCallArgumentsDelta(event_id=self.eid(), delta=d, **call)
+                for d in deltas
+            ),
+            s.ResponseFunctionCallArgumentsDone(event_id=self.eid(), arguments=args, **call),
+            s.ResponseOutputItemDone(
+                event_id=self.eid(), response_id=rid, output_index=0, item=final
+            ),
+            s.ResponseDone(
+                event_id=self.eid(),
+                response=ResponseInfo(id=rid, status="completed", output=(final,)),
+            ),
+        ]
+
+    def user_turn(self, item_id: str, previous: str | None) -> list[s.ServerEvent]:
+        item = Item(
+            id=item_id,
+            type="message",
+            role="user",
+            status="completed",
+            content=(ContentPart(type="input_audio", transcript=None),),
+        )
+        return [
+            s.InputAudioBufferSpeechStarted(event_id=self.eid(), audio_start_ms=0, item_id=item_id),
+            s.InputAudioBufferSpeechStopped(event_id=self.eid(), audio_end_ms=500, item_id=item_id),
+            s.InputAudioBufferCommitted(
+                event_id=self.eid(), item_id=item_id, previous_item_id=previous
+            ),
+            s.ConversationItemCreated(event_id=self.eid(), item=item, previous_item_id=previous),
+            s.ConversationItemInputAudioTranscriptionCompleted(
+                event_id=self.eid(), item_id=item_id, content_index=0, transcript="hi"
+            ),
+        ]
+
+    def rate_limits(self) -> s.RateLimitsUpdated:
+        return s.RateLimitsUpdated(
+            event_id=self.eid(), rate_limits=(RateLimit(name="requests", limit=10, remaining=9),)
+        )
+
+
+def ids(prefix: str = "p") -> Callable[[], str]:
+    counter = itertools.count(1)
+    return lambda: f"{prefix}{next(counter)}"
+
+
+def audio(n_bytes: int) -> str:
+    return base64.b64encode(bytes(n_bytes)).decode()
+
+
+# A call on a connection: receive a frame, send a client event, or close.
+Call = tuple[str, Any]
+
+
+def run(conn: ClientConnection, calls: Sequence[Call]) -> list[Step]:
+    steps = []
+    for kind, arg in calls:
+        if kind == "receive":
+            steps.append(conn.receive(arg))
+        elif kind == "send":
+            steps.append(conn.send(arg))
+        else:
+            steps.append(conn.transport_closed(1000, "bye"))
+    return steps
+
+
+@st.composite
+def sessions(draw: st.DrawFn) -> list[Call]:
+    """A session as connection calls: responses, turns, sends, junk, maybe a close."""
+    w = Wire()
+    calls: list[Call] = [("receive", beta.encode(w.session()))]
+    words = st.lists(st.sampled_from(["a", "b", "cd", " ", "{", "}"]), min_size=1, max_size=4)
+    previous: str | None = None
+    for n in range(draw(st.integers(min_value=0, max_value=4))):
+        kind = draw(st.sampled_from(["text", "call", "turn", "rate", "send", "junk", "unknown"]))
+        events: list[s.ServerEvent] = []
+        if kind == "text":
+            events = w.text_response(f"resp_{n}", f"it_{n}", draw(words), previous)
+            previous = f"it_{n}"
+        elif kind == "call":
+            events = w.function_call(f"resp_{n}", f"it_{n}", draw(words), previous)
+            previous = f"it_{n}"
+        elif kind == "turn":
+            events = w.user_turn(f"it_{n}", previous)
+            previous = f"it_{n}"
+        elif kind == "rate":
+            events = [w.rate_limits()]
+        elif kind == "send":
+            calls.append(("send", c.InputAudioBufferAppend(audio=audio(96))))
+            calls.append(("send", c.ResponseCreate()))
+        elif kind == "junk":
+            calls.append(("receive", "{not json"))
+        else:
+            calls.append(("receive", '{"type": "x.y", "event_id": "e"}'))
+        calls += [("receive", beta.encode(e)) for e in events]
+    if len(calls) > 2 and draw(st.booleans()):  # a perturbation: one event repeated
+        i = draw(st.integers(min_value=1, max_value=len(calls) - 1))
+        calls.insert(draw(st.integers(min_value=i, max_value=len(calls))), calls[i])
+    if draw(st.booleans()):
+        calls.append(("close", None))
+    return calls
+
+
+# --- plugin factories --------------------------------------------------------------------
+
+
+class Recorder:
+    """Has every hook; records ``(label, hook, transition)`` into a shared log."""
+
+    def __init__(self, label: str, log: list[tuple[str, str, object]]) -> None:
+        self.label = label
+        self.log = log
+
+    def _record(self, hook: str, t: object, step: Step) -> None:
+        assert isinstance(step, Step)
+        if t is not None:
+            assert t in step.transitions
+        self.log.append((self.label, hook, t))
+
+
+def _with_every_hook(
+    cls: type[Any], body: Callable[[Any, str, Transition | None, Step], object]
+) -> type[Any]:
+    """A subclass of ``cls`` with every hook of ``HOOK_NAMES``, each calling ``body``."""
+    ns: dict[str, Any] = {}
+    for name in sorted(HOOK_NAMES):
+        if name == "on_step":
+
+            def on_step(self: Any, step: Step) -> object:
+                return body(self, "on_step", None, step)
+
+            ns[name] = on_step
+        else:
+
+            def hook(self: Any, t: Transition, step: Step, _name: str = name) -> object:
+                return body(self, _name, t, step)
+
+            ns[name] = hook
+    return type(f"Every{cls.__name__}", (cls,), ns)
+
+
+FullRecorder = _with_every_hook(Recorder, lambda self, name, t, step: self._record(name, t, step))
+
+
+class NoOp:
+    def __init__(self, result: object) -> None:
+        self.result = result
+
+
+FullNoOp = _with_every_hook(NoOp, lambda self, name, t, step: self.result)
+
+
+class Boom(Exception):
+    pass
+
+
+class Exploding:
+    """Raises (or returns junk) on the ``after``-th call of hook ``trigger``."""
+
+    def __init__(self, trigger: str, after: int, junk: object = None) -> None:
+        self.trigger = trigger
+        self.after = after
+        self.junk = junk
+        self.calls = 0
+        self.raised: BaseException | None = None
+        self.detached_with: list[tuple[ClientConnection, BaseException]] = []
+        self.calls_after_raise = 0
+
+    def fire(self, name: str) -> object:
+        if self.raised is not None:
+            self.calls_after_raise += 1
+        if name != self.trigger:
+            return None
+        self.calls += 1
+        if self.calls < self.after:
+            return None
+        if self.junk is not None:
+            self.raised = PluginError("junk")
+            return self.junk
+        self.raised = Boom(f"{name} #{self.calls}")
+        raise self.raised
+
+    def detached(self, conn: ClientConnection, error: BaseException) -> None:
+        self.detached_with.append((conn, error))
+
+
+FullExploding = _with_every_hook(Exploding, lambda self, name, t, step: self.fire(name))
+
+
+# --- registration ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typo", "suggestion"),
+    [
+        ("on_text_apended", "on_text_appended"),
+        ("on_fuction_call_ready", "on_function_call_ready"),
+        ("on_steps", "on_step"),
+        ("on_response_complete", "on_response_completed"),
+        ("on_speech_start", "on_speech_started"),
+        ("on_transport_close", "on_transport_closed"),
+    ],
+)
+def test_a_typo_in_a_hook_name_is_an_error_with_a_suggestion(typo: str, suggestion: str) -> None:
+    def hook(self: object, t: object, step: object) -> None:
+        return None
+
+    plugin = type("Typo", (), {typo: hook})()
+    with pytest.raises(PluginError, match=f"did you mean '{suggestion}'") as info:
+        ClientConnection(plugins=[plugin])
+    assert typo in str(info.value)
+    assert isinstance(info.value, RtStateError)
+
+
+def test_an_unknown_hook_name_is_an_error() -> None:
+    class Weird:
+        def on_xyzzy_frobnicate_quux(self, t: object, step: object) -> None:
+            return None
+
+    with pytest.raises(PluginError, match="on_xyzzy_frobnicate_quux is not a plugin hook"):
+        ClientConnection(plugins=[Weird()])
+
+
+class _Sig:
+    pass
+
+
+def _plugin(**attributes: Any) -> object:
+    return type("P", (_Sig,), attributes)()
+
+
+@pytest.mark.parametrize(
+    "plugin",
+    [
+        _plugin(on_text_appended=lambda self, t: None),
+        _plugin(on_text_appended=lambda self, t, step, extra: None),
+        _plugin(on_text_appended=lambda self, *, t, step: None),
+        _plugin(on_step=lambda self: None),
+        _plugin(on_step=lambda self, step, extra: None),
+        _plugin(on_step=3),
+        _plugin(on_function_call_ready="not callable"),
+        _plugin(attached=lambda self: None),
+        _plugin(attached=lambda self, conn, extra: None),
+        _plugin(detached=lambda self, conn: None),
+        _plugin(detached=lambda self: None),
+    ],
+    ids=[
+        "too-few",
+        "too-many",
+        "keyword-only",
+        "on_step-none",
+        "on_step-two",
+        "not-callable",
+        "string",
+        "attached-none",
+        "attached-two",
+        "detached-one",
+        "detached-none",
+    ],
+)
+def test_a_wrong_signature_is_an_error(plugin: object) -> None:
+    with pytest.raises(PluginError, match="argument"):
+        ClientConnection(plugins=[plugin])
+    with pytest.raises(PluginError):
+        Plugins([plugin])
+
+
+def test_flexible_signatures_are_accepted() -> None:
+    log: list[str] = []
+
+    class Flexible:
+        def on_text_appended(self, *args: object) -> None:
+            log.append("varargs")
+
+        def on_response_started(self, t: object, step: object = None, extra: int = 1) -> None:
+            log.append("defaults")
+
+        def on_response_completed(self, t: object, step: object, **kw: object) -> None:
+            log.append("kwargs")
+
+        @staticmethod
+        def on_item_added(t: object, step: object) -> None:
+            log.append("static")
+
+    plugin = Flexible()
+    plugin.on_step = lambda step: log.append("instance")  # type: ignore[attr-defined]
+    conn = ClientConnection(plugins=[plugin])
+    w = Wire()
+    for event in [w.session(), *w.text_response("r", "i", ["x"])]:
+        conn.receive_event(event)
+    assert {"varargs", "defaults", "kwargs", "static", "instance"} <= set(log)
+    assert conn.plugins == (plugin,)
+
+
+def test_registration_is_all_or_nothing() -> None:
+    attached: list[object] = []
+
+    class Good:
+        def attached(self, conn: object) -> None:
+            attached.append(conn)
+
+    class Bad:
+        def on_text_apended(self, t: object, step: object) -> None:
+            return None
+
+    with pytest.raises(PluginError):
+        ClientConnection(plugins=[Good(), Bad()])
+    assert attached == []
+
+
+def test_hook_names_are_the_transitions() -> None:
+    assert {hook_name(t) for t in TRANSITION_TYPES} | {"on_step"} == HOOK_NAMES
+    assert rtstate.HOOK_NAMES is HOOK_NAMES
+    assert len({hook_name(t) for t in TRANSITION_TYPES}) == len(TRANSITION_TYPES)
+    # every transition class of the module is listed, so it has a hook
+    defined = {
+        v
+        for v in vars(transitions).values()
+        if isinstance(v, type) and issubclass(v, Transition) and v is not Transition
+    }
+    assert defined == set(TRANSITION_TYPES)
+    for name in HOOK_NAMES:
+        assert name.startswith("on_")
+        assert name == name.lower()
+        assert name.isidentifier()
+    assert hook_name(FunctionCallReady) == "on_function_call_ready"
+    assert hook_name(TextAppended) == "on_text_appended"
+    assert hook_name(transitions.InputCleared) == "on_input_cleared"
+    assert hook_name(transitions.ServerErrorReceived) == "on_server_error_received"
+
+
+def test_attached_is_called_at_construction_in_order() -> None:
+    seen: list[tuple[str, ClientConnection, tuple[object, ...]]] = []
+
+    class Attaching:
+        def __init__(self, label: str) -> None:
+            self.label = label
+
+        def attached(self, conn: ClientConnection) -> None:
+            seen.append((self.label, conn, conn.plugins))
+
+    a, b = Attaching("a"), Attaching("b")
+    conn = ClientConnection(plugins=[a, b])
+    assert [(label, got) for label, got, _ in seen] == [("a", conn), ("b", conn)]
+    assert all(plugins == (a, b) for _, _, plugins in seen)
+
+
+def test_a_plugin_without_hooks_is_fine() -> None:
+    class Helper:
+        on = 1  # not a hook: no "on_" prefix
+        online = True
+
+        def onion(self) -> None:
+            raise AssertionError("never called")
+
+    w = Wire()
+    plain = ClientConnection()
+    conn = ClientConnection(plugins=[object(), Helper()])
+    for event in [w.session(), *w.text_response("r", "i", ["x", "y"])]:
+        assert conn.receive_event(event) == plain.receive_event(event)
+    assert conn.state == plain.state
+    assert len(conn.plugins) == 2
+
+
+# --- dispatch ----------------------------------------------------------------------------
+
+
+def test_hooks_run_in_registration_order_with_transition_and_step() -> None:
+    log: list[tuple[str, str, object]] = []
+
+    class Watcher(Recorder):
+        def on_item_completed(self, t: ItemCompleted, step: Step) -> None:
+            self._record("on_item_completed", t, step)
+
+        def on_function_call_ready(self, t: FunctionCallReady, step: Step) -> None:
+            self._record("on_function_call_ready", t, step)
+
+        def on_step(self, step: Step) -> None:
+            self._record("on_step", None, step)
+
+    w = Wire()
+    events = [w.session(), *w.function_call("r", "call", ['{"a":', "1}"])]
+    conn = ClientConnection(plugins=[Watcher("A", log), Watcher("B", log)])
+    for event in events[:-2]:
+        conn.receive_event(event)
+    log.clear()
+    step = conn.receive_event(events[-2])  # response.output_item.done
+    done, ready = step.transitions
+    assert isinstance(done, ItemCompleted)
+    assert isinstance(ready, FunctionCallReady)
+    assert ready.arguments == '{"a":1}'
+    assert log == [
+        ("A", "on_item_completed", done),
+        ("B", "on_item_completed", done),
+        ("A", "on_function_call_ready", ready),
+        ("B", "on_function_call_ready", ready),
+        ("A", "on_step", None),
+        ("B", "on_step", None),
+    ]
+
+
+def test_on_step_is_called_once_per_call_with_that_step() -> None:
+    seen: list[Step] = []
+
+    class Stepper:
+        def on_step(self, step: Step) -> None:
+            seen.append(step)
+
+    conn = ClientConnection(plugins=[Stepper()])
+    w = Wire()
+    returned = [conn.receive(beta.encode(w.session()))]
+    returned += [conn.receive_event(e) for e in w.text_response("r", "i", ["x"])]
+    returned.append(conn.receive("garbage"))
+    returned.append(conn.send(c.ResponseCreate()))
+    returned.append(conn.tick(1.0))
+    returned.append(conn.transport_closed())
+    assert len(seen) == len(returned)
+    for got, step in zip(seen, returned, strict=True):
+        assert got == step
+        assert got.before is step.before
+        assert got.after is step.after
+
+
+def test_a_plugin_is_only_called_for_its_own_hooks() -> None:
+    log: list[tuple[str, str, object]] = []
+
+    class OnlyStarts(Recorder):
+        def on_response_started(self, t: ResponseStarted, step: Step) -> None:
+            self._record("on_response_started", t, step)
+
+    class OnlyText(Recorder):
+        def on_text_appended(self, t: TextAppended, step: Step) -> None:
+            self._record("on_text_appended", t, step)
+
+    w = Wire()
+    starts, text = OnlyStarts("starts", log), OnlyText("text", log)
+    conn = ClientConnection(plugins=[starts, text])
+    conn.receive_event(w.session())
+    for n in range(3):
+        for event in w.text_response(f"r{n}", f"i{n}", ["a", "b"], f"i{n - 1}" if n else None):
+            conn.receive_event(event)
+    assert [(label, hook) for label, hook, _ in log if label == "starts"] == [
+        ("starts", "on_response_started")
+    ] * 3
+    assert [t for label, _, t in log if label == "text"] == [
+        TextAppended(item_id=f"i{n}", content_index=0, delta=d, response_id=f"r{n}")
+        for n in range(3)
+        for d in "ab"
+    ]
+    # the dispatch index holds exactly the hooked transition types
+    index = Plugins([starts, text])._index
+    assert set(index) == {ResponseStarted, TextAppended}
+    assert [p for p, _ in index[ResponseStarted]] == [starts]
+
+
+# --- events returned by hooks ------------------------------------------------------------
+
+
+def test_returned_events_are_folded_and_encoded_in_the_same_call() -> None:
+    update = c.SessionUpdate(session=SessionConfig(instructions="short answers"))
+    append = c.InputAudioBufferAppend(audio=audio(960))
+
+    class Greeter:
+        def on_session_started(self, t: SessionStarted, step: Step) -> list[c.ClientEvent]:
+            return [update, append]
+
+    conn = ClientConnection(plugins=[Greeter()], id_factory=ids())
+    before = conn.state
+    created = Wire().session()
+    step = conn.receive_event(created)
+    assert step.input == created
+    assert step.before is before
+    assert step.after is conn.state
+    stamped = [
+        c.SessionUpdate(event_id="p1", session=update.session),
+        c.InputAudioBufferAppend(event_id="p2", audio=append.audio),
+    ]
+    assert step.to_send == tuple(beta.encode(e) for e in stamped)
+    assert [json.loads(f)["event_id"] for f in step.to_send] == ["p1", "p2"]
+    assert conn.state.input.appended_ms == pytest.approx(20.0)
+    # the Step is the main fold followed by the folds of the returned events
+    chain = [fold(before, created)]
+    for event in stamped:
+        chain.append(fold(chain[-1].after, event))
+    assert step.after == chain[-1].after
+    assert step.transitions == tuple(t for sub in chain for t in sub.transitions)
+    assert step.diagnostics == tuple(d for sub in chain for d in sub.diagnostics)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda e: e,
+        lambda e: [e],
+        lambda e: (e,),
+        lambda e: iter([e]),
+        lambda e: (x for x in [e]),
+    ],
+    ids=["single", "list", "tuple", "iterator", "generator"],
+)
+def test_hooks_may_return_one_event_or_an_iterable(
+    shape: Callable[[c.ClientEvent], object],
+) -> None:
+    class Once:
+        done = False
+
+        def on_step(self, step: Step) -> object:
+            if self.done:
+                return None
+            self.done = True
+            return shape(c.ResponseCreate())
+
+    conn = ClientConnection(plugins=[Once()], id_factory=ids())
+    step = conn.send(c.InputAudioBufferCommit())
+    assert step.to_send == (
+        beta.encode(c.InputAudioBufferCommit(event_id="p1")),
+        beta.encode(c.ResponseCreate(event_id="p2")),
+    )
+    assert step.diagnostics == ()
+
+
+def test_diagnostics_of_the_cascade_are_in_the_step() -> None:
+    class Stubborn:
+        def on_transport_closed(self, t: object, step: Step) -> c.ClientEvent:
+            return c.ResponseCreate()  # folded after the close: rejected, not written
+
+    conn = ClientConnection(plugins=[Stubborn()])
+    conn.receive_event(Wire().session())
+    step = conn.transport_closed()
+    assert step.to_send == ()
+    assert [d.code for d in step.diagnostics] == ["closed"]
+    assert step.after is conn.state
+
+
+def test_cascades_are_bounded() -> None:
+    class Chatty:
+        def on_step(self, step: Step) -> c.ClientEvent:
+            return c.ResponseCreate()  # answers every step, its own included
+
+    for limit in (0, 1, 3, 8):
+        conn = ClientConnection(
+            plugins=[Chatty()], config=Config(max_cascade=limit), id_factory=ids()
+        )
+        step = conn.receive_event(Wire().session())
+        assert [json.loads(f)["event_id"] for f in step.to_send] == [
+            f"p{n}" for n in range(1, limit + 1)
+        ]
+        assert [d.code for d in step.diagnostics] == ["cascade"]
+        assert str(limit) in step.diagnostics[0].message
+        # the bound is per call: the next call cascades again, as far
+        step = conn.tick(0.0)
+        assert len(step.to_send) == limit
+        assert [d.code for d in step.diagnostics] == ["cascade"]
+    default = ClientConnection(plugins=[Chatty()])
+    assert len(default.receive_event(Wire().session()).to_send) == Config().max_cascade
+
+
+def test_ping_pong_between_plugins_is_bounded() -> None:
+    class Ping:
+        def on_step(self, step: Step) -> c.ClientEvent | None:
+            return c.ResponseCancel() if isinstance(step.input, c.ResponseCreate) else None
+
+    class Pong:
+        def on_step(self, step: Step) -> c.ClientEvent | None:
+            return c.ResponseCreate() if isinstance(step.input, c.ResponseCancel) else None
+
+    conn = ClientConnection(plugins=[Ping(), Pong()], config=Config(max_cascade=5))
+    step = conn.send(c.ResponseCreate())
+    types = [json.loads(f)["type"] for f in step.to_send]
+    assert types == [
+        "response.create",
+        *["response.cancel", "response.create"] * 2,
+        "response.cancel",
+    ]
+    assert [d.code for d in step.diagnostics] == ["cascade"]
+
+
+def test_an_unencodable_returned_event_is_a_plugin_error() -> None:
+    class Sloppy:
+        def on_session_started(self, t: object, step: Step) -> list[c.ClientEvent]:
+            return [
+                c.InputAudioBufferAppend(audio=123),  # type: ignore[arg-type]
+                c.ResponseCreate(),
+            ]
+
+    conn = ClientConnection(plugins=[Sloppy()], id_factory=ids())
+    plain = ClientConnection()
+    created = Wire().session()
+    step = conn.receive_event(created)
+    assert [d.code for d in step.diagnostics] == ["plugin_error"]
+    assert [json.loads(f)["type"] for f in step.to_send] == ["response.create"]
+    assert conn.state == plain.receive_event(created).after
+
+    strict = ClientConnection(plugins=[Sloppy()], config=Config(plugin_errors="raise"))
+    before = strict.state
+    with pytest.raises(rtstate.LocalProtocolError):
+        strict.receive_event(created)
+    assert strict.state is before
+
+
+# --- broken plugins ----------------------------------------------------------------------
+
+
+def test_a_raising_plugin_is_detached_and_reported() -> None:
+    log: list[tuple[str, str, object]] = []
+    before_boom, after_boom = FullRecorder("before", log), FullRecorder("after", log)
+    boom = FullExploding("on_text_appended", 2)
+    conn = ClientConnection(plugins=[before_boom, boom, after_boom])
+    w = Wire()
+    conn.receive_event(w.session())
+    steps = [conn.receive_event(e) for e in w.text_response("r", "i", ["a", "b", "c"])]
+    failing = [step for step in steps if step.diagnostics]
+    assert len(failing) == 1
+    (diagnostic,) = failing[0].diagnostics
+    assert diagnostic.code == "plugin_error"
+    assert "Boom" in diagnostic.message
+    assert "detached" in diagnostic.message
+    assert failing[0].transitions[0] == TextAppended(
+        item_id="i", content_index=0, delta="b", response_id="r"
+    )
+    assert boom.detached_with == [(conn, boom.raised)]
+    assert boom.calls_after_raise == 0  # not even its own on_step of that step
+    assert conn.plugins == (before_boom, after_boom)
+    # the others saw everything, the failing step included
+    hooks = [(label, hook) for label, hook, _ in log]
+    assert hooks.count(("before", "on_text_appended")) == 3
+    assert hooks.count(("after", "on_text_appended")) == 3
+    assert hooks.count(("after", "on_step")) == len(steps) + 1
+    item = conn.state.item("i")
+    assert item is not None
+    assert item.text == "abc"
+
+
+@pytest.mark.parametrize("junk", [42, "text", b"bytes", [c.ResponseCreate(), 3], object()])
+def test_a_hook_returning_junk_is_a_plugin_error(junk: object) -> None:
+    boom = FullExploding("on_session_started", 1, junk=junk)
+    conn = ClientConnection(plugins=[boom])
+    step = conn.receive_event(Wire().session())
+    assert [d.code for d in step.diagnostics] == ["plugin_error"]
+    assert step.to_send == ()  # nothing from a plugin that returned junk
+    assert conn.plugins == ()
+    assert len(boom.detached_with) == 1
+    assert isinstance(boom.detached_with[0][1], PluginError)
+    assert step.after == fold(SessionState(), step.input).after
+
+    raising = ClientConnection(
+        plugins=[FullExploding("on_session_started", 1, junk=junk)],
+        config=Config(plugin_errors="raise"),
+    )
+    before = raising.state
+    with pytest.raises(PluginError, match=r"not (a client event|client events)"):
+        raising.receive_event(Wire().session())
+    assert raising.state is before  # an rtstate error leaves the connection as it was
+
+
+def test_plugin_errors_raise_reraises_the_plugins_exception() -> None:
+    boom = FullExploding("on_text_appended", 1)
+    conn = ClientConnection(plugins=[boom], config=Config(plugin_errors="raise"))
+    w = Wire()
+    events = [w.session(), *w.text_response("r", "i", ["a", "b"])]
+    for event in events[:5]:
+        conn.receive_event(event)
+    before = conn.state
+    with pytest.raises(Boom) as info:
+        conn.receive_event(events[5])  # the first text delta
+    assert info.value is boom.raised
+    assert boom.detached_with == []  # re-raised, not detached
+    assert conn.state is before  # the failed call changed nothing: it can be retried
+    assert conn.plugins == (boom,)
+
+
+def test_a_raising_detached_hook_is_contained() -> None:
+    class Fragile:
+        def on_session_started(self, t: object, step: Step) -> None:
+            raise Boom("first")
+
+        def detached(self, conn: object, error: BaseException) -> None:
+            raise Boom("second")
+
+    log: list[tuple[str, str, object]] = []
+    witness = FullRecorder("w", log)
+    conn = ClientConnection(plugins=[Fragile(), witness])
+    created = Wire().session()
+    step = conn.receive_event(created)
+    assert step.after == fold(SessionState(), created).after
+    assert step.after is conn.state
+    assert {d.code for d in step.diagnostics} == {"plugin_error"}
+    assert conn.plugins == (witness,)
+    assert ("w", "on_step", None) in log
+
+
+def test_detaching_one_of_two_equal_plugins_detaches_that_one() -> None:
+    @dataclasses.dataclass
+    class Flaky:
+        broken: bool = dataclasses.field(compare=False)
+        calls: int = dataclasses.field(default=0, compare=False)
+
+        def on_step(self, step: Step) -> None:
+            self.calls += 1
+            if self.broken:
+                raise Boom("broken")
+
+    good, bad = Flaky(broken=False), Flaky(broken=True)
+    assert good == bad  # equal values, different plugins
+    conn = ClientConnection(plugins=[good, bad])
+    conn.tick(0.0)
+    conn.tick(1.0)
+    assert len(conn.plugins) == 1
+    assert conn.plugins[0] is good
+    assert (good.calls, bad.calls) == (2, 1)
+
+
+def test_a_plugin_registered_twice_is_detached_entirely() -> None:
+    class Once:
+        calls = 0
+
+        def on_step(self, step: Step) -> None:
+            self.calls += 1
+            raise Boom("once")
+
+    once = Once()
+    conn = ClientConnection(plugins=[once, once])
+    step = conn.tick(0.0)
+    assert [d.code for d in step.diagnostics] == ["plugin_error"]
+    conn.tick(1.0)
+    assert once.calls == 1
+    assert conn.plugins == ()
+
+
+# --- plugins cannot change the fold (properties) -----------------------------------------
+
+
+def _states(plugins: Sequence[object], calls: Sequence[Call]) -> tuple[list[Any], ClientConnection]:
+    conn = ClientConnection(plugins=plugins, id_factory=ids())
+    steps = run(conn, calls)
+    assert [st.before for st in steps[1:]] == [st.after for st in steps[:-1]]
+    trace = [(st.after, st.transitions, st.to_send) for st in steps]
+    return trace, conn
+
+
+@settings(max_examples=60)
+@given(
+    calls=sessions(),
+    trigger=st.sampled_from(sorted(HOOK_NAMES)),
+    after=st.integers(min_value=1, max_value=3),
+)
+def test_a_raising_plugin_leaves_the_states_identical(
+    calls: list[Call], trigger: str, after: int
+) -> None:
+    log_with: list[tuple[str, str, object]] = []
+    log_without: list[tuple[str, str, object]] = []
+    boom = FullExploding(trigger, after)
+    with_boom, conn = _states(
+        [FullRecorder("a", log_with), boom, FullRecorder("b", log_with)], calls
+    )
+    without, _ = _states([FullRecorder("a", log_without), FullRecorder("b", log_without)], calls)
+    assert with_boom == without
+    assert log_with == log_without  # the others kept running, unaffected
+    if boom.raised is None:
+        assert boom in conn.plugins
+        assert boom.detached_with == []
+    else:
+        assert boom not in conn.plugins
+        assert boom.detached_with == [(conn, boom.raised)]
+        assert boom.calls_after_raise == 0
+
+
+@settings(max_examples=60)
+@given(calls=sessions())
+def test_plugins_that_return_nothing_do_not_change_the_fold(calls: list[Call]) -> None:
+    quiet = [FullNoOp(None), FullNoOp([]), FullNoOp(())]
+    with_plugins, conn = _states(quiet, calls)
+    without, _ = _states([], calls)
+    assert with_plugins == without
+    assert conn.plugins == tuple(quiet)
