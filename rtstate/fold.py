@@ -92,6 +92,7 @@ _audio_appended = positional(AudioAppended)
 
 _BYTES_PER_MS: Final[Mapping[str, int]] = {"pcm16": 48, "g711_ulaw": 8, "g711_alaw": 8}
 _FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
+_INPUT_ROLES: Final = frozenset({"user", "system"})
 
 
 class _Violation(Exception):
@@ -505,7 +506,12 @@ def _item_created(state: SessionState, e: s.ConversationItemCreated, out: _Out) 
     previous = e.previous_item_id
     if previous is not None and previous not in state.order:
         raise _Violation("INV-15", f"previous_item_id {previous} is not in the conversation")
-    final = e.item.status in _FINAL_ITEM_STATUSES
+    # Items no response streams (a function_call_output, a user or system message) are
+    # final when created; servers leave ``status`` out of function_call_output items.
+    final = e.item.status in _FINAL_ITEM_STATUSES or (
+        e.item.status is None
+        and (e.item.type == "function_call_output" or e.item.role in _INPUT_ROLES)
+    )
     if item is None:
         new = _item_from(e.item, item_id, ItemPhase.DONE if final else ItemPhase.IN_PROGRESS)
     else:

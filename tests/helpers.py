@@ -260,12 +260,14 @@ class Server:
     def function_call_output(
         self, call_id: str, output: str, *, item_id: str | None = None
     ) -> s.ConversationItemCreated:
-        """The server's echo of a client-created ``function_call_output`` item."""
+        """The server's echo of a client-created ``function_call_output`` item.
+
+        Like real servers (OpenAI and Azure), it carries no ``status``.
+        """
         item = Item(
             id=item_id or self.new_item_id(),
             object="realtime.item",
             type="function_call_output",
-            status="completed",
             call_id=call_id,
             output=output,
         )

@@ -265,6 +265,8 @@ def test_function_call_round() -> None:
         '{"temp": 21}',
     )
     assert output.arguments is None
+    # created without a status (as real servers send it), yet final: nothing streams it
+    assert (output.status, output.phase) == (None, ItemPhase.DONE)
     assert (answer.role, answer.text) == ("assistant", "It is 21 degrees.")
     assert [r.id for r in state.finished] == ["resp_1", "resp_2"]
 
