@@ -60,10 +60,17 @@ def _validate(plugin: object) -> None:
             count = 1 if attr == "on_step" else 2
             if not callable(fn) or not _accepts(fn, count):
                 raise PluginError(f"{name}.{attr} must be callable with {count} argument(s)")
+            if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+                raise PluginError(
+                    f"{name}.{attr} is async: hooks return client events and never await "
+                    "(await in the adapter layer, as a consumer of Steps)"
+                )
         elif attr in _LIFECYCLE:
             fn = getattr(plugin, attr)
             if not callable(fn) or not _accepts(fn, _LIFECYCLE[attr]):
                 raise PluginError(f"{name}.{attr} must take {_LIFECYCLE[attr]} argument(s)")
+            if inspect.iscoroutinefunction(fn):
+                raise PluginError(f"{name}.{attr} is async: it would never be awaited")
 
 
 Hook = Callable[..., object]

@@ -240,7 +240,7 @@ class Order:
         return self.size
 
     def __contains__(self, item_id: object) -> bool:
-        return item_id == self.head or item_id in self.prev
+        return item_id is not None and (item_id == self.head or item_id in self.prev)
 
 
 @attrs.frozen(kw_only=True)

@@ -912,3 +912,23 @@ def test_plugins_that_return_nothing_do_not_change_the_fold(calls: list[Call]) -
     without, _ = _states([], calls)
     assert with_plugins == without
     assert conn.plugins == tuple(quiet)
+
+
+def test_async_hooks_are_refused_at_registration() -> None:
+    # a hook must return events; an async one would return a coroutine, be detached at
+    # its first call and leave a "never awaited" warning behind
+    class Awaiting:
+        async def on_response_started(self, t: object, step: object) -> None:
+            return None
+
+    class Streaming:
+        async def on_step(self, step: object) -> Any:
+            yield c.ResponseCreate()
+
+    class LateAttach:
+        async def attached(self, conn: object) -> None:
+            return None
+
+    for plugin in (Awaiting(), Streaming(), LateAttach()):
+        with pytest.raises(PluginError, match="async"):
+            ClientConnection(plugins=[plugin])

@@ -704,3 +704,15 @@ def test_same_inputs_give_equal_states() -> None:
         assert first == second
         assert [st.after for st in steps_1] == [st.after for st in steps_2]
         assert [st.transitions for st in steps_1] == [st.transitions for st in steps_2]
+
+
+def test_order_membership() -> None:
+    w = Wire()
+    empty = SessionState().order
+    assert None not in empty
+    assert "a" not in empty
+    state, _ = fold_all([w.session(), w.user_text("a", None, "x"), w.user_text("b", "a", "y")])
+    assert "a" in state.order
+    assert "b" in state.order
+    assert None not in state.order
+    assert "c" not in state.order
