@@ -878,30 +878,32 @@ def _states(plugins: Sequence[object], calls: Sequence[Call]) -> tuple[list[Any]
 
 
 @settings(max_examples=60)
-@given(
-    calls=sessions(),
-    trigger=st.sampled_from(sorted(HOOK_NAMES)),
-    after=st.integers(min_value=1, max_value=3),
-)
+@given(calls=sessions(), data=st.data(), junk=st.booleans())
 def test_a_raising_plugin_leaves_the_states_identical(
-    calls: list[Call], trigger: str, after: int
+    calls: list[Call], data: st.DataObject, junk: bool
 ) -> None:
-    log_with: list[tuple[str, str, object]] = []
+    # pick a hook that this session really calls, and one of its calls, to fail on
     log_without: list[tuple[str, str, object]] = []
-    boom = FullExploding(trigger, after)
+    without, _ = _states([FullRecorder("a", log_without), FullRecorder("b", log_without)], calls)
+    called = [hook for label, hook, _ in log_without if label == "a"]
+    trigger = data.draw(st.sampled_from(sorted(set(called))), label="trigger")
+    after = data.draw(st.integers(min_value=1, max_value=called.count(trigger)), label="after")
+    boom = FullExploding(trigger, after, junk=7 if junk else None)
+    log_with: list[tuple[str, str, object]] = []
     with_boom, conn = _states(
         [FullRecorder("a", log_with), boom, FullRecorder("b", log_with)], calls
     )
-    without, _ = _states([FullRecorder("a", log_without), FullRecorder("b", log_without)], calls)
     assert with_boom == without
     assert log_with == log_without  # the others kept running, unaffected
-    if boom.raised is None:
-        assert boom in conn.plugins
-        assert boom.detached_with == []
+    assert boom.raised is not None
+    assert boom not in conn.plugins
+    ((got_conn, error),) = boom.detached_with
+    assert got_conn is conn
+    if junk:
+        assert isinstance(error, PluginError)
     else:
-        assert boom not in conn.plugins
-        assert boom.detached_with == [(conn, boom.raised)]
-        assert boom.calls_after_raise == 0
+        assert error is boom.raised
+    assert boom.calls_after_raise == 0
 
 
 @settings(max_examples=60)
