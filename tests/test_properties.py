@@ -1,0 +1,276 @@
+"""Property tests of the fold over generated sessions (ARCHITECTURE section 10).
+
+The streams come from ``rtstate.testing`` (valid beta sessions, every flow of section
+8 of the reference, and the perturbations real servers produce); the properties are
+the ones the core promises: valid streams fold cleanly and strictly, determinism,
+old snapshots never change, deltas add up, the order follows ``previous_item_id``,
+one response at a time, lenient never raises, strict raises exactly where lenient
+reports, plugins (even raising ones) never change the sequence of states, and
+events about independent keys commute.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import rtstate
+from rtstate import Config, SessionState, Step, fold
+from rtstate import events as ev
+from rtstate import transitions as tr
+from rtstate.events.client import ClientEvent, UnknownClientEvent
+from rtstate.testing.perturb import benign_perturbations, perturbed
+from rtstate.testing.script import Script
+from rtstate.testing.strategies import sessions, streams
+
+STRICT = Config(strict=True)
+
+
+def fold_script(script: Script, config: Config = rtstate.config.DEFAULT_CONFIG) -> list[Step]:
+    """Fold both directions of a script: client events as sent, server events as received."""
+    state = SessionState()
+    steps = []
+    for _, event in script.steps:
+        if isinstance(event, UnknownClientEvent):
+            continue
+        step = fold(state, event, config)
+        steps.append(step)
+        state = step.after
+    return steps
+
+
+def fold_events(events: list[Any], config: Config = rtstate.config.DEFAULT_CONFIG) -> list[Step]:
+    state = SessionState()
+    steps = []
+    for event in events:
+        step = fold(state, event, config)
+        steps.append(step)
+        state = step.after
+    return steps
+
+
+@settings(max_examples=60)
+@given(sessions(max_flows=5))
+def test_valid_sessions_fold_cleanly_and_strictly(script: Script) -> None:
+    steps = fold_script(script, STRICT)  # strict: any violation would raise
+    assert all(not s.diagnostics for s in steps)
+    final = steps[-1].after
+    # at most one response at a time, and every started response completed or active
+    open_responses: set[str] = set()
+    for step in steps:
+        for t in step.transitions:
+            if isinstance(t, tr.ResponseStarted):
+                assert not open_responses
+                open_responses.add(t.response_id)
+            elif isinstance(t, tr.ResponseCompleted):
+                assert open_responses == {t.response_id}
+                open_responses.clear()
+    active = final.active_response
+    assert (active is None) == (not open_responses)
+
+
+@settings(max_examples=40)
+@given(sessions(max_flows=4))
+def test_fold_is_deterministic(script: Script) -> None:
+    assert fold_script(script) == fold_script(script)
+
+
+@settings(max_examples=40)
+@given(sessions(max_flows=4))
+def test_old_snapshots_never_change(script: Script) -> None:
+    steps = fold_script(script)
+    seen = [(s.after, repr(s.after.items), s.after.revision) for s in steps]
+    # fold again from every snapshot, appending to old (non-tip) logs
+    for step in steps[::3]:
+        for other in steps[-3:]:
+            fold(step.after, other.input)
+    for state, items_repr, revision in seen:
+        assert repr(state.items) == items_repr
+        assert state.revision == revision
+
+
+def _item_deltas(steps: list[Step]) -> dict[tuple[str, int], list[str]]:
+    deltas: dict[tuple[str, int], list[str]] = {}
+    for step in steps:
+        for t in step.transitions:
+            if isinstance(t, tr.TextAppended | tr.TranscriptAppended):
+                deltas.setdefault((t.item_id, t.content_index), []).append(t.delta)
+    return deltas
+
+
+@settings(max_examples=60)
+@given(sessions(max_flows=5))
+def test_deltas_add_up_to_the_final_values(script: Script) -> None:
+    steps = fold_script(script)
+    final = steps[-1].after
+    deltas = _item_deltas(steps)
+    checked = 0
+    for item in final.items:
+        for index, part in enumerate(item.parts):
+            joined = "".join(deltas.get((item.id, index), []))
+            if part.truncated_ms is not None or not joined:
+                continue
+            value = part.text if part.type == "text" else part.transcript
+            assert value == joined
+            checked += 1
+    for step in steps:
+        for t in step.transitions:
+            if isinstance(t, tr.FunctionCallReady):
+                called = step.after.item(t.item_id)
+                assert called is not None and called.arguments == t.arguments
+
+
+@settings(max_examples=60)
+@given(sessions(max_flows=6))
+def test_order_follows_previous_item_id(script: Script) -> None:
+    steps = fold_script(script)
+    reference: list[str] = []
+    for step in steps:
+        for t in step.transitions:
+            if isinstance(t, tr.ItemAdded):
+                at = 0 if t.previous_item_id is None else reference.index(t.previous_item_id) + 1
+                reference.insert(at, t.item_id)
+            elif isinstance(t, tr.ItemDeleted):
+                reference.remove(t.item_id)
+        assert [i.id for i in step.after.items] == reference
+
+
+@settings(max_examples=60)
+@given(benign_perturbations(streams(max_flows=4)))
+def test_benign_perturbations_fold_without_diagnostics(
+    case: tuple[list[Any], list[str]],
+) -> None:
+    events, _ = case
+    steps = fold_events(events, STRICT)
+    assert all(not s.diagnostics for s in steps)
+
+
+@settings(max_examples=100)
+@given(perturbed(streams(max_flows=4)))
+def test_lenient_never_raises_and_strict_raises_exactly_where_lenient_reports(
+    case: tuple[list[Any], list[str]],
+) -> None:
+    events, _ = case
+    state = SessionState()
+    for event in events:
+        step = fold(state, event)  # lenient: must not raise
+        if step.diagnostics:
+            with pytest.raises(rtstate.RemoteProtocolError):
+                fold(state, event, STRICT)
+        else:
+            assert fold(state, event, STRICT) == step
+        if any(not d.applied for d in step.diagnostics):
+            assert step.after is state  # a rejected input changes nothing
+        state = step.after
+
+
+class _Raises:
+    """A plugin that raises on its first hook call."""
+
+    def __init__(self, on: str) -> None:
+        self.on = on
+        self.calls = 0
+
+    def on_step(self, step: Step) -> None:
+        self.calls += 1
+        if self.on == "step" or (self.on == "text" and step.transitions):
+            raise RuntimeError("plugin bug")
+
+
+class _Quiet:
+    def on_text_appended(self, t: tr.TextAppended, step: Step) -> None:
+        return None
+
+    def on_item_added(self, t: tr.ItemAdded, step: Step) -> None:
+        return None
+
+
+def _states(script: Script, plugins: list[object]) -> list[SessionState]:
+    conn = rtstate.ClientConnection(plugins=plugins)
+    states = []
+    for _, event in script.steps:
+        if isinstance(event, ClientEvent):
+            step = conn.send(event)
+        elif isinstance(event, UnknownClientEvent):
+            continue
+        else:
+            step = conn.receive_event(event)
+        states.append(step.after)
+    return states
+
+
+@settings(max_examples=30)
+@given(sessions(max_flows=4), st.sampled_from(["step", "text"]))
+def test_plugins_never_change_the_sequence_of_states(script: Script, on: str) -> None:
+    bare = _states(script, [])
+    assert _states(script, [_Quiet(), _Quiet(), _Quiet()]) == bare
+    raising = _Raises(on)
+    assert _states(script, [_Quiet(), raising]) == bare
+    assert raising.calls >= 1
+
+
+def _created(item_id: str, previous: str | None) -> ev.ConversationItemCreated:
+    return ev.ConversationItemCreated(
+        event_id=f"e_{item_id}",
+        previous_item_id=previous,
+        item=ev.Item(
+            id=item_id,
+            type="message",
+            role="user",
+            status="completed",
+            content=(ev.ContentPart(type="input_audio", transcript=None),),
+        ),
+    )
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["requests", "tokens", "input_tokens"]),
+            st.integers(0, 10_000),
+        ),
+        min_size=2,
+        max_size=2,
+        unique_by=lambda x: x[0],
+    ),
+    st.text(max_size=20),
+    st.text(max_size=20),
+)
+def test_independent_keys_commute(limits: list[tuple[str, int]], first: str, second: str) -> None:
+    start = fold_events(
+        [
+            ev.SessionCreated(event_id="e0", session=ev.SessionConfig(id="s")),
+            _created("a", None),
+            _created("b", "a"),
+        ]
+    )[-1].after
+    updates = [
+        ev.RateLimitsUpdated(
+            event_id=f"r{i}",
+            rate_limits=(ev.RateLimit(name=name, limit=10_000, remaining=left),),
+        )
+        for i, (name, left) in enumerate(limits)
+    ]
+    transcripts = [
+        ev.ConversationItemInputAudioTranscriptionCompleted(
+            event_id="t_a", item_id="a", content_index=0, transcript=first
+        ),
+        ev.ConversationItemInputAudioTranscriptionCompleted(
+            event_id="t_b", item_id="b", content_index=0, transcript=second
+        ),
+    ]
+    pairs: list[list[ev.ServerEvent]] = [list(updates), list(transcripts)]
+    for pair in pairs:
+        one, two = start, start
+        for e in pair:
+            one = fold(one, e).after
+        for e in reversed(pair):
+            two = fold(two, e).after
+        assert one.items == two.items
+        assert {
+            name: attrs.evolve(limit, revision=0) for name, limit in one.rate_limits.items()
+        } == {name: attrs.evolve(limit, revision=0) for name, limit in two.rate_limits.items()}
