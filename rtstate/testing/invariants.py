@@ -11,9 +11,10 @@ corpus notes): ``response.output_item.added`` before ``conversation.item.created
 ``conversation.created``, and unknown event types (``UnknownServerEvent``, such as
 Azure's ``conversation.item.done``), which it skips entirely.
 
-Some invariants need the client side: INV-3 (every ``session.update`` answered) and
-INV-16 (every truncate / delete / clear answered) are checked only when
-``client_events`` is given, as is the error correlation part of INV-17. Without a
+Some invariants need the client side: INV-3 (every ``session.update`` answered),
+INV-16 (every truncate / delete / clear answered), the error correlation part of
+INV-17, the manual-commit part of INV-13 and REQ-1 (every ``conversation.item.create``
+answered, reference 8.3) are checked only when ``client_events`` is given. Without a
 client stream, the server-only parts of them are still checked.
 """
 
@@ -27,9 +28,11 @@ import attrs
 
 from ..events.client import (
     ClientEvent,
+    ConversationItemCreate,
     ConversationItemDelete,
     ConversationItemTruncate,
     InputAudioBufferClear,
+    InputAudioBufferCommit,
     SessionUpdate,
     UnknownClientEvent,
 )
@@ -110,6 +113,8 @@ INVARIANTS: Final[Mapping[str, str]] = {
     "INV-17": "error and rate_limits.updated open and close nothing; an error names at "
     "most one client event, one that was sent",
     "ID-1": "server event_ids are unique (protocol reference section 1.2)",
+    "REQ-1": "every client conversation.item.create gets exactly one "
+    "conversation.item.created (with its id, if it chose one) or error (reference 8.3)",
 }
 """Every check ``check_stream`` makes, by the id a :class:`Violation` carries."""
 
@@ -275,6 +280,8 @@ class _Checker:
         self.open_speech: str | None = None
         self.assistant_messages: set[str] = set()
         self.acks: list[tuple[int, ServerEvent]] = []
+        self.created_at: list[tuple[int, str]] = []
+        self.manual_commits: list[int] = []
         self.errors: list[tuple[int, Error]] = []
         self.session_updated: list[int] = []
         self.handlers: dict[type, Callable[[int, Any], None]] = {
@@ -386,6 +393,7 @@ class _Checker:
         if item_id in self.speech_started and item_id not in self.committed:
             self.flag("INV-13", i, f"item {item_id} created before input_audio_buffer.committed")
         self.created.add(item_id)
+        self.created_at.append((i, item_id))
         self.existing.add(item_id)
         self.deleted.discard(item_id)
         if e.item.type == "message" and e.item.role == "assistant":
@@ -443,6 +451,9 @@ class _Checker:
         elif x in self.created:
             self.flag("INV-13", i, f"committed({x}) after conversation.item.created({x})")
         self.committed[x] = i
+        if x not in self.speech_stopped:
+            # VAD stops the speech before committing it: this commit was the client's.
+            self.manual_commits.append(i)
         if self.open_speech == x:
             self.open_speech = None
 
@@ -925,6 +936,28 @@ class _Checker:
         deleted = [(i, e.item_id) for i, e in self.acks if isinstance(e, ConversationItemDeleted)]
         self.match(
             "INV-16", deletes, deleted, pool=pool, names=("delete", "conversation.item.deleted")
+        )
+        # INV-13: a commit of speech that never stopped (or of no speech) is manual.
+        self.match(
+            "INV-13",
+            [(n, c, 0) for n, c in pending(InputAudioBufferCommit)],
+            [(i, 0) for i in self.manual_commits],
+            pool=pool,
+            names=("input_audio_buffer.commit", "input_audio_buffer.committed without speech"),
+        )
+        # REQ-1: conversation.item.create -> conversation.item.created | error.
+        creates = pending(ConversationItemCreate)
+        chosen = {c.item.id for _, c in creates if c.item.id is not None}
+        self.match(
+            "REQ-1",
+            [(n, c, c.item.id if c.item.id is not None else "*") for n, c in creates],
+            [
+                (i, item_id if item_id in chosen else "*")
+                for i, item_id in self.created_at
+                if item_id not in self.outputs and item_id not in self.committed
+            ],
+            pool=pool,
+            names=("conversation.item.create", "conversation.item.created"),
         )
         clears = [(n, c, 0) for n, c in pending(InputAudioBufferClear)]
         cleared = [(i, 0) for i, e in self.acks if isinstance(e, InputAudioBufferCleared)]
