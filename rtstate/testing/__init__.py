@@ -1,0 +1,177 @@
+"""Test helpers for Realtime integrations: valid streams, perturbations, invariant checks.
+
+* :mod:`rtstate.testing.invariants`: ``check_stream`` / ``assert_valid_stream``, the
+  ordering invariants INV-1..INV-17 of the protocol reference. Pure Python.
+* :mod:`rtstate.testing.script`: ``Script`` (both directions of a session in wire
+  order) and ``encode_stream`` / ``decode_stream`` (beta frames). Pure Python.
+* :mod:`rtstate.testing.strategies`: hypothesis strategies for valid server streams,
+  flow by flow (``text_responses``, ``vad_turns``, ``barge_ins``, ...) or whole
+  ``sessions`` / ``streams``.
+* :mod:`rtstate.testing.perturb`: ``perturbed``, ``benign_perturbations`` and
+  ``perturbed_frames``: what real servers and networks do to streams.
+
+The last two need hypothesis: install the test extra, ``pip install 'rtstate[test]'``.
+Without it, the checkers and scripts still work, and any strategy name (or a ``from
+rtstate.testing import *``) raises ``ImportError`` saying what to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .invariants import (
+    DEFAULT_TOLERANCES,
+    INVARIANTS,
+    KNOWN_QUIRKS,
+    Violation,
+    assert_valid_stream,
+    check_script,
+    check_stream,
+    format_violations,
+)
+from .script import (
+    AnyClientEvent,
+    AnyServerEvent,
+    Direction,
+    Script,
+    decode_stream,
+    encode_stream,
+)
+
+__all__ = [
+    "BENIGN",
+    "DEFAULT_TOLERANCES",
+    "FLOW_NAMES",
+    "HARMFUL",
+    "INVARIANTS",
+    "KNOWN_QUIRKS",
+    "PERTURBATIONS",
+    "AnyClientEvent",
+    "AnyServerEvent",
+    "Context",
+    "ConversationEntry",
+    "Direction",
+    "Flow",
+    "Script",
+    "Violation",
+    "any_flows",
+    "assert_valid_stream",
+    "audio_responses",
+    "barge_ins",
+    "benign_perturbations",
+    "check_script",
+    "check_stream",
+    "clears",
+    "client_cancels",
+    "decode_stream",
+    "deletes",
+    "encode_stream",
+    "error_flows",
+    "format_violations",
+    "function_call_responses",
+    "item_creates",
+    "manual_commit_turns",
+    "perturbed",
+    "perturbed_frames",
+    "rate_limit_lists",
+    "rate_limits_updates",
+    "session_starts",
+    "session_updates",
+    "sessions",
+    "streams",
+    "text_responses",
+    "truncate_frame",
+    "truncates",
+    "vad_turns",
+]
+
+_NEEDS_HYPOTHESIS = frozenset(
+    {
+        "BENIGN",
+        "FLOW_NAMES",
+        "HARMFUL",
+        "PERTURBATIONS",
+        "Context",
+        "ConversationEntry",
+        "Flow",
+        "any_flows",
+        "audio_responses",
+        "barge_ins",
+        "benign_perturbations",
+        "clears",
+        "client_cancels",
+        "deletes",
+        "error_flows",
+        "function_call_responses",
+        "item_creates",
+        "manual_commit_turns",
+        "perturbed",
+        "perturbed_frames",
+        "rate_limit_lists",
+        "rate_limits_updates",
+        "session_starts",
+        "session_updates",
+        "sessions",
+        "streams",
+        "text_responses",
+        "truncate_frame",
+        "truncates",
+        "vad_turns",
+    }
+)
+
+
+def _has_hypothesis() -> bool:
+    try:
+        importlib.import_module("hypothesis")
+    except ImportError:
+        return False
+    return True
+
+
+if TYPE_CHECKING or _has_hypothesis():
+    from .perturb import (
+        BENIGN,
+        HARMFUL,
+        PERTURBATIONS,
+        benign_perturbations,
+        perturbed,
+        perturbed_frames,
+        truncate_frame,
+    )
+    from .strategies import (
+        FLOW_NAMES,
+        Context,
+        ConversationEntry,
+        Flow,
+        any_flows,
+        audio_responses,
+        barge_ins,
+        clears,
+        client_cancels,
+        deletes,
+        error_flows,
+        function_call_responses,
+        item_creates,
+        manual_commit_turns,
+        rate_limit_lists,
+        rate_limits_updates,
+        session_starts,
+        session_updates,
+        sessions,
+        streams,
+        text_responses,
+        truncates,
+        vad_turns,
+    )
+else:
+
+    def __getattr__(name: str) -> Any:
+        if name in _NEEDS_HYPOTHESIS:
+            raise ImportError(
+                f"rtstate.testing.{name} needs hypothesis, which is not installed; "
+                "install the test extra: pip install 'rtstate[test]'",
+                name=name,
+            )
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
