@@ -23,6 +23,16 @@ class AudioRetention(enum.Enum):
     LAST_SECONDS = "last_seconds"
 
 
+def _not_negative(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 0:
+        raise ValueError(f"Config.{attribute.name} must be >= 0, not {value}")
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"Config.{attribute.name} must be > 0, not {value}")
+
+
 @attrs.frozen(kw_only=True)
 class Config:
     """How the core folds events.
@@ -38,17 +48,22 @@ class Config:
             diagnostic) or ``"raise"`` (re-raised: for tests).
         max_cascade: how many rounds of plugin-returned events one call may fold
             before the rest is dropped with a diagnostic.
+        max_cascade_events: how many plugin-returned events one call may fold in
+            all (a bound on fan-out, which rounds alone do not bound).
         history_limit: how many speech windows and committed ids the input-buffer
             state keeps.
     """
 
     strict: bool = False
     audio_retention: AudioRetention = AudioRetention.NONE
-    audio_retention_seconds: float = 30.0
-    response_history: int = 16
-    plugin_errors: Literal["detach", "raise"] = "detach"
-    max_cascade: int = 8
-    history_limit: int = 64
+    audio_retention_seconds: float = attrs.field(default=30.0, validator=_positive)
+    response_history: int = attrs.field(default=16, validator=_not_negative)
+    plugin_errors: Literal["detach", "raise"] = attrs.field(
+        default="detach", validator=attrs.validators.in_(("detach", "raise"))
+    )
+    max_cascade: int = attrs.field(default=8, validator=_not_negative)
+    max_cascade_events: int = attrs.field(default=256, validator=_not_negative)
+    history_limit: int = attrs.field(default=64, validator=_not_negative)
 
     @property
     def audio_limit_ms(self) -> float | None:

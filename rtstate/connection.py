@@ -160,6 +160,8 @@ class ClientConnection:
         to_send: list[str] = list(step.to_send)
         pending = [step]
         rounds = 0
+        cascaded = 0
+        cut_short = False
         while pending:
             queued: list[ClientEvent] = []
             for sub in pending:
@@ -184,15 +186,24 @@ class ClientConnection:
             if not queued:
                 break
             rounds += 1
-            if rounds > config.max_cascade:
+            budget = max(config.max_cascade_events - cascaded, 0)
+            keep = [] if rounds > config.max_cascade else queued[:budget]
+            if len(keep) < len(queued):
+                if cut_short:  # reported once per call
+                    break
+                cut_short = True
                 diagnostics.append(
                     Diagnostic(
                         code="cascade",
-                        message=f"plugins kept returning events after {config.max_cascade} "
-                        f"rounds; {len(queued)} dropped",
+                        message=f"plugins returned more than {config.max_cascade} rounds or "
+                        f"{config.max_cascade_events} events in one call; "
+                        f"{len(queued) - len(keep)} dropped",
                     )
                 )
-                break
+                queued = keep
+                if not queued:
+                    break
+            cascaded += len(queued)
             pending = []
             for event in queued:
                 try:

@@ -231,6 +231,8 @@ def _unknown(state: SessionState, e: s.UnknownServerEvent, out: _Out) -> Session
 
 
 def _bounded(values: tuple[T, ...], value: T, limit: int) -> tuple[T, ...]:
+    if limit <= 0:
+        return ()
     values = (*values, value)
     return values if len(values) <= limit else values[-limit:]
 

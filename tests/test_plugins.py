@@ -934,3 +934,32 @@ def test_async_hooks_are_refused_at_registration() -> None:
     for plugin in (Awaiting(), Streaming(), LateAttach()):
         with pytest.raises(PluginError, match="async"):
             ClientConnection(plugins=[plugin])
+
+
+class _FanOut:
+    """Answers every step with ``k`` more events: exponential without an event bound."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def on_step(self, step: Step) -> list[c.ClientEvent]:
+        return [c.InputAudioBufferClear() for _ in range(self.k)]
+
+
+def test_cascade_fan_out_is_bounded_by_total_events() -> None:
+    config = Config(max_cascade=8, max_cascade_events=50)
+    conn = ClientConnection(config=config, plugins=[_FanOut(10)])
+    step = conn.tick(0.0)
+    assert len(step.to_send) == 50
+    assert [d.code for d in step.diagnostics].count("cascade") == 1
+
+
+def test_zero_history_limits_keep_nothing_and_negative_limits_are_refused() -> None:
+    conn = ClientConnection(config=Config(response_history=0, history_limit=0))
+    conn.receive_event(s.SessionCreated(event_id="e0", session=SessionConfig(id="s")))
+    conn.receive_event(
+        s.InputAudioBufferCommitted(event_id="e1", item_id="i1", previous_item_id=None)
+    )
+    assert conn.state.input.committed == ()
+    with pytest.raises(ValueError, match="history_limit"):
+        Config(history_limit=-1)
