@@ -68,6 +68,7 @@ from ..events.server import (
     SessionUpdated,
     UnknownServerEvent,
 )
+from .script import Script
 
 __all__ = [
     "DEFAULT_TOLERANCES",
@@ -464,7 +465,8 @@ class _Checker:
         | ConversationItemInputAudioTranscriptionFailed,
     ) -> None:
         x = e.item_id
-        if x not in self.committed and (self.from_start or x in self.created):
+        # In a fragment, the commit may precede it; unless the fragment saw the speech.
+        if x not in self.committed and (self.from_start or x in self.speech_started):
             self.flag("INV-14", i, f"{e.type} for {x} before input_audio_buffer.committed({x})")
 
     # -- responses -----------------------------------------------------------------------
@@ -1047,7 +1049,7 @@ def check_stream(
 
 
 def check_script(
-    script: Any,
+    script: Script,
     *,
     from_start: bool = True,
     complete: bool = True,
