@@ -125,6 +125,8 @@ class Server:
         self._items = itertools.count(1)
         self._responses = itertools.count(1)
         self._calls = itertools.count(1)
+        self.head: str | None = None
+        """The first item of the conversation as built so far."""
         self.tail: str | None = None
         """The last item of the conversation as built so far."""
         self._prev: dict[str, str | None] = {}
@@ -200,21 +202,17 @@ class Server:
     # --- conversation items ------------------------------------------------------------
 
     def _place(self, item_id: str, previous: str | None) -> None:
-        after = self._next.get(previous) if previous is not None else self._first()
+        after = self._next.get(previous) if previous is not None else self.head
         self._prev[item_id] = previous
         self._next[item_id] = after
         if previous is not None:
             self._next[previous] = item_id
+        else:
+            self.head = item_id
         if after is not None:
             self._prev[after] = item_id
         if after is None:
             self.tail = item_id
-
-    def _first(self) -> str | None:
-        cur = self.tail
-        while cur is not None and self._prev.get(cur) is not None:
-            cur = self._prev[cur]
-        return cur
 
     def item_created(
         self, item: Item, previous_item_id: str | None = DEFAULT
@@ -282,6 +280,8 @@ class Server:
             self._prev[after] = before
         if self.tail == item_id:
             self.tail = before
+        if self.head == item_id:
+            self.head = after
         return s.ConversationItemDeleted(event_id=self.event_id(), item_id=item_id)
 
     def truncated(
