@@ -739,6 +739,10 @@ def _content_part_added(
 ) -> SessionState:
     item, _, phase = _streaming_part(state, e, out)
     _check(machines.PART, phase, e, "part")
+    if item.type != "message":
+        raise _Violation(
+            "INV-10", f"{e.type} for {item.type} item {item.id}: only messages have parts"
+        )
     if e.content_index != len(item.parts):
         raise _Violation("INV-8", f"content_index {e.content_index}, expected {len(item.parts)}")
     new_part = _part(_part_from(e.part), phase=PartPhase.STREAMING)

@@ -16,6 +16,7 @@ from helpers import Server, append, b64, diagnostics, fold_all, pcm16, transitio
 
 from rtstate import (
     AudioRetention,
+    ClientConnection,
     Closed,
     Config,
     Input,
@@ -29,6 +30,7 @@ from rtstate import (
     Step,
     fold,
 )
+from rtstate.codec import beta
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import ContentPart, ErrorInfo, StatusDetails
@@ -842,6 +844,20 @@ def _case_arguments_on_message(srv: Server) -> tuple[list[s.ServerEvent], s.Serv
     return _text_open(srv), bad
 
 
+def _case_part_on_function_call(srv: Server) -> tuple[list[s.ServerEvent], s.ServerEvent]:
+    prefix = [srv.session_created(), srv.response_created()]
+    prefix += srv.function_call_item("f", ["{"], finish=False)
+    bad = s.ResponseContentPartAdded(
+        event_id=srv.event_id(),
+        response_id="resp_1",
+        item_id="item_1",
+        output_index=0,
+        content_index=0,
+        part=ContentPart(type="text", text=""),
+    )
+    return prefix, bad
+
+
 def _case_arguments_wrong_call_id(srv: Server) -> tuple[list[s.ServerEvent], s.ServerEvent]:
     prefix = [srv.session_created(), srv.response_created()]
     prefix += srv.function_call_item("f", ["{"], finish=False)
@@ -920,6 +936,7 @@ VIOLATIONS: dict[str, tuple[Case, str]] = {
     "transcript delta on a text part": (_case_transcript_on_text_part, "INV-8"),
     "function arguments on a message item": (_case_arguments_on_message, "INV-10"),
     "function arguments with another call_id": (_case_arguments_wrong_call_id, "INV-10"),
+    "content part on a function_call item": (_case_part_on_function_call, "INV-10"),
     "previous_item_id naming an unknown item": (_case_unknown_previous_item, "INV-15"),
     "output_index gap": (_case_output_index_gap, "INV-6"),
     "delta naming another response": (_case_wrong_response_id, "INV-4"),
@@ -961,6 +978,20 @@ def test_violation_raises_when_strict(name: str) -> None:
         fold(state, bad, STRICT)
     assert info.value.event_type == bad.type
     assert state == snapshot  # nothing changed
+
+
+@pytest.mark.parametrize("name", list(VIOLATIONS))
+def test_strict_connection_raises_and_keeps_its_state(name: str) -> None:
+    make, _ = VIOLATIONS[name]
+    srv = Server()
+    prefix, bad = make(srv)
+    conn = ClientConnection(config=STRICT)
+    for event in prefix:
+        assert conn.receive(beta.encode(event)).diagnostics == ()
+    before = conn.state
+    with pytest.raises(RemoteProtocolError):
+        conn.receive(beta.encode(bad))
+    assert conn.state is before
 
 
 def test_rejected_event_leaves_the_stream_usable() -> None:
