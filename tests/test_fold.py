@@ -1362,3 +1362,25 @@ def test_old_snapshots_keep_transcripts_and_arguments() -> None:
     for n, step in enumerate(steps2[3:]):
         assert step.after.items[0].arguments == "".join(str(k) for k in range(n + 1))
     assert branch.items[0].arguments == "".join(str(k) for k in range(48)) + "X"
+
+
+def test_old_snapshots_keep_their_retained_audio() -> None:
+    """Under a sliding window, neither later deltas nor a branch change an old snapshot."""
+    srv = Server()
+    config = Config(audio_retention=AudioRetention.LAST_SECONDS, audio_retention_seconds=0.5)
+    events = [srv.session_created(), *srv.audio_response(["x"], [pcm16(50, n) for n in range(60)])]
+    seen: list[tuple[SessionState, bytes]] = []
+    state = SessionState()
+    for event in events:
+        state = fold(state, event, config).after
+        seen.append((state, state.retained_audio("item_1")))
+    assert all(old.retained_audio("item_1") == kept for old, kept in seen)
+
+    middle, kept = seen[30]
+    delta = next(e for e in events if isinstance(e, s.ResponseAudioDelta))
+    left = fold(middle, attrs.evolve(delta, delta=b64(b"\x01\x02" * 24)), config).after
+    right = fold(middle, attrs.evolve(delta, delta=b64(b"\x03\x04" * 24)), config).after
+    assert left.retained_audio("item_1").endswith(b"\x01\x02" * 24)
+    assert right.retained_audio("item_1").endswith(b"\x03\x04" * 24)
+    assert middle.retained_audio("item_1") == kept
+    assert seen[-1][0].retained_audio("item_1") == seen[-1][1]
