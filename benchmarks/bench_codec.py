@@ -31,7 +31,7 @@ from rtstate.events import ResponseAudioDelta, ResponseDone, ResponseTextDelta
 
 QUICK = os.environ.get("RTSTATE_BENCH_QUICK") == "1"
 REPEATS = 2 if QUICK else 7
-MIN_SECONDS = 0.001 if QUICK else 0.2  # per repeat; timeit's autorange grows the count
+MIN_SECONDS = 0.001 if QUICK else 0.1  # per repeat; timeit's autorange grows the count
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL_CALL_ROUND = ROOT / "tests/data/corpus/beta/azure-voice-live/test_tool_call_round.server.jsonl"
@@ -73,15 +73,27 @@ def _response_done() -> str:
 RESPONSE_DONE = _response_done()
 
 
-def best_us(func: Callable[[], Any]) -> float:
-    """Microseconds per call: the minimum over REPEATS runs of an auto-sized loop."""
-    timer = timeit.Timer(func)
+def _loop_size(timer: timeit.Timer) -> int:
+    """Calls per timing run: enough for MIN_SECONDS (like Timer.autorange)."""
     number = 1
-    while True:  # like Timer.autorange, with our own floor
-        if timer.timeit(number) >= MIN_SECONDS:
-            break
+    while timer.timeit(number) < MIN_SECONDS:
         number *= 10 if number < 1000 else 2
-    return min(timer.repeat(repeat=REPEATS, number=number)) / number * 1e6
+    return number
+
+
+def best_us(*funcs: Callable[[], Any]) -> list[float]:
+    """Microseconds per call of each function: the minimum over REPEATS timing runs.
+
+    The runs of the functions compared are interleaved, so a change in machine load
+    during the measurement weighs on all of them alike.
+    """
+    timers = [timeit.Timer(f) for f in funcs]
+    numbers = [_loop_size(t) for t in timers]
+    best = [float("inf")] * len(timers)
+    for _ in range(REPEATS):
+        for i, (timer, number) in enumerate(zip(timers, numbers, strict=True)):
+            best[i] = min(best[i], timer.timeit(number) / number)
+    return [b * 1e6 for b in best]
 
 
 def main() -> None:
@@ -104,8 +116,9 @@ def main() -> None:
     for name, frame, cls in frames:
         decoded = beta.decode_server(frame)
         assert type(decoded) is cls, decoded  # measure the real path, not an error path
-        decode_us = best_us(functools.partial(beta.decode_server, frame))
-        loads_us = best_us(functools.partial(orjson.loads, frame))
+        decode_us, loads_us = best_us(
+            functools.partial(beta.decode_server, frame), functools.partial(orjson.loads, frame)
+        )
         print(
             f"  {name:<40} decode {decode_us:8.2f} us/frame   "
             f"orjson.loads {loads_us:8.2f} us/frame   ratio {decode_us / loads_us:5.2f}x"
@@ -115,8 +128,9 @@ def main() -> None:
     print("encode (beta.encode) vs orjson.dumps of the same object")
     event = beta.decode_server(TEXT_DELTA)
     wire = orjson.loads(TEXT_DELTA)
-    encode_us = best_us(functools.partial(beta.encode, event))
-    dumps_us = best_us(functools.partial(orjson.dumps, wire))
+    encode_us, dumps_us = best_us(
+        functools.partial(beta.encode, event), functools.partial(orjson.dumps, wire)
+    )
     print(
         f"  {'response.text.delta':<40} encode {encode_us:8.2f} us/frame   "
         f"orjson.dumps {dumps_us:8.2f} us/frame   ratio {encode_us / dumps_us:5.2f}x"
