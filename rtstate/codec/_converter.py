@@ -152,8 +152,8 @@ def _structure_tool_choice(value: object, _: object) -> ToolChoice:
 def _unstructure_json(value: Any) -> Any:
     """A plain JSON copy of free-form data; raises on what JSON cannot hold.
 
-    orjson would write NaN and infinities as ``null`` and datetimes, UUIDs, enums and
-    dataclasses as strings or objects: values that do not decode to what was encoded.
+    orjson would write NaN and infinities as ``null``, and datetimes, UUIDs, plain enums
+    and dataclasses as strings or objects: values that do not decode to what was encoded.
     """
     if value is None or isinstance(value, str | int):
         return value
