@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from wire import Wire
 
 from rtstate import (
     ClientConnection,
@@ -31,66 +32,8 @@ from rtstate import (
 from rtstate.codec import beta
 from rtstate.events import client as c
 from rtstate.events import server as s
-from rtstate.events.payloads import ContentPart, Item, ResponseInfo, SessionConfig
+from rtstate.events.payloads import ContentPart, Item, SessionConfig
 from rtstate.transitions import SessionStarted, TextAppended, TransportClosed
-
-# --- inline builders ---------------------------------------------------------------------
-
-
-class Wire:
-    """Valid server events with deterministic event ids."""
-
-    def __init__(self) -> None:
-        self._ids = itertools.count(1)
-
-    def eid(self) -> str:
-        return f"event_{next(self._ids)}"
-
-    def session(self, **config: Any) -> s.SessionCreated:
-        return s.SessionCreated(event_id=self.eid(), session=SessionConfig(id="sess_1", **config))
-
-    def text_response(
-        self, rid: str, item_id: str, deltas: Sequence[str], previous: str | None = None
-    ) -> list[s.ServerEvent]:
-        text = "".join(deltas)
-        item = Item(id=item_id, type="message", role="assistant", status="in_progress", content=())
-        final = Item(
-            id=item_id,
-            type="message",
-            role="assistant",
-            status="completed",
-            content=(ContentPart(type="text", text=text),),
-        )
-        part: dict[str, Any] = {
-            "response_id": rid,
-            "item_id": item_id,
-            "output_index": 0,
-            "content_index": 0,
-        }
-        return [
-            s.ResponseCreated(
-                event_id=self.eid(), response=ResponseInfo(id=rid, status="in_progress")
-            ),
-            s.ResponseOutputItemAdded(
-                event_id=self.eid(), response_id=rid, output_index=0, item=item
-            ),
-            s.ConversationItemCreated(event_id=self.eid(), item=item, previous_item_id=previous),
-            s.ResponseContentPartAdded(
-                event_id=self.eid(), part=ContentPart(type="text", text=""), **part
-            ),
-            *(s.ResponseTextDelta(event_id=self.eid(), delta=d, **part) for d in deltas),
-            s.ResponseTextDone(event_id=self.eid(), text=text, **part),
-            s.ResponseContentPartDone(
-                event_id=self.eid(), part=ContentPart(type="text", text=text), **part
-            ),
-            s.ResponseOutputItemDone(
-                event_id=self.eid(), response_id=rid, output_index=0, item=final
-            ),
-            s.ResponseDone(
-                event_id=self.eid(),
-                response=ResponseInfo(id=rid, status="completed", output=(final,)),
-            ),
-        ]
 
 
 def ids(*values: str) -> Callable[[], str]:
