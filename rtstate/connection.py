@@ -155,9 +155,15 @@ class ClientConnection:
     def _react(self, step: Step) -> Step:
         """Run the plugins on ``step`` and fold what they return, to completion."""
         config = self._config
+        reraise = config.plugin_errors == "raise"
+        events, problems, failed = self._plugins.dispatch(step, reraise=reraise)
+        if not (events or problems or failed):
+            return step  # the common case: hooks observed, nothing to fold
         transitions: list[Transition] = list(step.transitions)
         diagnostics: list[Diagnostic] = list(step.diagnostics)
         to_send: list[str] = list(step.to_send)
+        first: tuple[list[ClientEvent], list[Diagnostic], list[tuple[object, BaseException]]] | None
+        first = (events, problems, failed)
         pending = [step]
         rounds = 0
         cascaded = 0
@@ -165,9 +171,10 @@ class ClientConnection:
         while pending:
             queued: list[ClientEvent] = []
             for sub in pending:
-                events, problems, failed = self._plugins.dispatch(
-                    sub, reraise=config.plugin_errors == "raise"
-                )
+                if first is not None:
+                    (events, problems, failed), first = first, None
+                else:
+                    events, problems, failed = self._plugins.dispatch(sub, reraise=reraise)
                 diagnostics.extend(problems)
                 queued.extend(events)
                 for plugin, error in failed:
