@@ -1,0 +1,296 @@
+"""How a ``Reply`` becomes a response's events: the plan, the snapshots, the usage.
+
+A response is planned once, when it starts: the responder's ``Reply`` is cut into
+``Action`` values (add an item, add a part, one delta, close an item, finish) with the
+time each is due, relative to ``response.created``. The connection then turns due
+actions into events one at a time, reading its own folded state for everything the
+wire derives from what was already sent (``previous_item_id``, the text so far, the
+item snapshots of the ``.done`` events), so a response cut short by a cancel or a
+barge-in closes exactly what it opened.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import math
+from collections.abc import Callable
+from typing import Final, Literal
+
+import attrs
+
+from ..events.payloads import (
+    ContentPart,
+    InputTokenDetails,
+    Item,
+    MaxTokens,
+    OutputTokenDetails,
+    StatusDetails,
+    Usage,
+)
+from ..state import ItemState
+from .audio import BYTES_PER_MS, Voice
+from .responders import FunctionCall, Message, Reply
+
+__all__ = [
+    "Act",
+    "Action",
+    "Chunking",
+    "Plan",
+    "Segment",
+    "build_plan",
+    "snapshot",
+    "text_tokens",
+]
+
+
+class Act(enum.Enum):
+    """What one planned action does."""
+
+    RATE_LIMITS = "rate_limits"
+    ADD_ITEM = "add_item"
+    ADD_PART = "add_part"
+    TEXT = "text"
+    TRANSCRIPT = "transcript"
+    AUDIO = "audio"
+    ARGUMENTS = "arguments"
+    CLOSE_ITEM = "close_item"
+    DONE = "done"
+
+
+DELTAS: Final = frozenset({Act.TEXT, Act.TRANSCRIPT, Act.AUDIO, Act.ARGUMENTS})
+"""The actions that are one delta event each (the ones pacing spaces out)."""
+
+
+@attrs.frozen
+class Action:
+    """One step of a response: ``kind`` for output ``index``; ``data`` is a delta's payload."""
+
+    kind: Act
+    index: int = 0
+    data: str = attrs.field(default="", repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class Segment:
+    """One planned output item: a message (``part`` ``"text"`` or ``"audio"``) or a call."""
+
+    kind: Literal["message", "function_call"]
+    part: Literal["text", "audio"] = "text"
+    text: str = ""
+    audio_ms: float = 0.0
+    name: str = ""
+    call_id: str = ""
+    arguments: str = ""
+    status: Literal["completed", "incomplete"] = "completed"
+
+
+@attrs.frozen(kw_only=True)
+class Chunking:
+    """Delta sizes: characters per text / transcript / arguments delta, ms per audio delta."""
+
+    text_chars: int = 6
+    transcript_chars: int = 6
+    arguments_chars: int = 12
+    audio_ms: int = 100
+
+
+@attrs.frozen(kw_only=True)
+class Plan:
+    """A planned response: its outputs, actions, when each is due, and how it ends."""
+
+    segments: tuple[Segment, ...]
+    actions: tuple[Action, ...]
+    due: tuple[float, ...]
+    status: Literal["completed", "incomplete", "failed"] = "completed"
+    status_details: StatusDetails | None = None
+
+
+def text_tokens(text: str | None) -> int:
+    """A token estimate for text: one per four characters (rounded up)."""
+    return math.ceil(len(text) / 4) if text else 0
+
+
+def _chunks(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _interleave(transcript: list[str], audio: list[str], index: int) -> list[Action]:
+    """Transcript and audio deltas merged by their position in the utterance."""
+    n_t, n_a = len(transcript), len(audio)
+    keyed = [(i / n_t, 0, i, Act.TRANSCRIPT, d) for i, d in enumerate(transcript)]
+    keyed += [(i / n_a, 1, i, Act.AUDIO, d) for i, d in enumerate(audio)]
+    keyed.sort(key=lambda k: (k[0], k[1], k[2]))
+    return [Action(kind, index, data) for _, _, _, kind, data in keyed]
+
+
+def build_plan(
+    reply: Reply,
+    *,
+    modalities: tuple[str, ...],
+    voice_name: str,
+    audio_format: str,
+    max_tokens: MaxTokens | None,
+    voice: Voice,
+    chunking: Chunking,
+    new_call_id: Callable[[], str],
+    rate_limits: bool,
+    latency: float,
+    interval: float,
+) -> Plan:
+    """Plan the response that says ``reply`` (see the module docstring)."""
+    actions: list[Action] = [Action(Act.RATE_LIMITS)] if rate_limits else []
+    if reply.failure is not None:
+        actions.append(Action(Act.DONE))
+        details = StatusDetails(type="failed", error=reply.failure)
+        return Plan(
+            segments=(),
+            actions=tuple(actions),
+            due=(0.0,) * len(actions),
+            status="failed",
+            status_details=details,
+        )
+    budget = max_tokens if isinstance(max_tokens, int) else None
+    spoken = "audio" in modalities
+    segments: list[Segment] = []
+    cut = False
+    for index, output in enumerate(reply.outputs):
+        actions.append(Action(Act.ADD_ITEM, index))
+        if isinstance(output, FunctionCall):
+            arguments = output.arguments
+            if budget is not None and text_tokens(arguments) > budget:
+                arguments, cut = arguments[: budget * 4], True
+            budget = None if budget is None else budget - text_tokens(arguments)
+            call_id = output.call_id or new_call_id()
+            segments.append(
+                Segment(
+                    kind="function_call",
+                    name=output.name,
+                    call_id=call_id,
+                    arguments=arguments,
+                    status="incomplete" if cut else "completed",
+                )
+            )
+            actions += [
+                Action(Act.ARGUMENTS, index, d)
+                for d in _chunks(arguments, chunking.arguments_chars)
+            ]
+        else:
+            text = output.text
+            if budget is not None and text_tokens(text) > budget:
+                text, cut = text[: budget * 4], True
+            budget = None if budget is None else budget - text_tokens(text)
+            status: Literal["completed", "incomplete"] = "incomplete" if cut else "completed"
+            actions.append(Action(Act.ADD_PART, index))
+            if spoken:
+                audio = _message_audio(output, text, voice, voice_name, audio_format)
+                per_ms = BYTES_PER_MS.get(audio_format, 48)
+                step = max(chunking.audio_ms, 1) * per_ms
+                pieces = [
+                    base64.b64encode(audio[i : i + step]).decode("ascii")
+                    for i in range(0, len(audio), step)
+                ]
+                actions += _interleave(_chunks(text, chunking.transcript_chars), pieces, index)
+                segments.append(
+                    Segment(
+                        kind="message",
+                        part="audio",
+                        text=text,
+                        audio_ms=len(audio) / per_ms,
+                        status=status,
+                    )
+                )
+            else:
+                actions += [Action(Act.TEXT, index, d) for d in _chunks(text, chunking.text_chars)]
+                segments.append(Segment(kind="message", part="text", text=text, status=status))
+        actions.append(Action(Act.CLOSE_ITEM, index))
+        if cut:
+            break
+    actions.append(Action(Act.DONE))
+    return Plan(
+        segments=tuple(segments),
+        actions=tuple(actions),
+        due=_schedule(actions, latency, interval),
+        status="incomplete" if cut else "completed",
+        status_details=StatusDetails(type="incomplete", reason="max_output_tokens")
+        if cut
+        else None,
+    )
+
+
+def _message_audio(
+    message: Message, text: str, voice: Voice, voice_name: str, audio_format: str
+) -> bytes:
+    audio = message.audio
+    if audio is None:
+        return voice.synthesize(text, voice_name, audio_format)
+    if text != message.text and message.text:
+        keep = len(audio) * len(text) // len(message.text)
+        audio = audio[: keep - keep % 2 if audio_format == "pcm16" else keep]
+    return audio
+
+
+def _schedule(actions: list[Action], latency: float, interval: float) -> tuple[float, ...]:
+    """When each action is due after ``response.created``: deltas ``interval`` apart."""
+    due: list[float] = []
+    deltas = 0
+    started = False
+    for action in actions:
+        if action.kind is Act.ADD_ITEM:
+            started = True
+        if not started:
+            due.append(0.0)
+            continue
+        due.append(latency + interval * deltas)
+        if action.kind in DELTAS:
+            deltas += 1
+    return tuple(due)
+
+
+def snapshot(item: ItemState, status: str) -> Item:
+    """The wire snapshot of an output item as far as it was sent (no audio bytes)."""
+    if item.type == "function_call":
+        return Item(
+            id=item.id,
+            object="realtime.item",
+            type="function_call",
+            status=status,
+            name=item.name,
+            call_id=item.call_id,
+            arguments=item.arguments or "",
+        )
+    content = tuple(
+        ContentPart(type="audio", transcript=p.transcript or "")
+        if p.type == "audio"
+        else ContentPart(type=p.type, text=p.text)
+        for p in item.parts
+    )
+    return Item(
+        id=item.id,
+        object="realtime.item",
+        type=item.type,
+        status=status,
+        role=item.role,
+        content=content,
+    )
+
+
+def usage(input_text: int, input_audio: int, outputs: tuple[Item, ...], audio_ms: float) -> Usage:
+    """Usage of a response: estimated input tokens, and output tokens from what was sent."""
+    out_text = 0
+    for item in outputs:
+        out_text += text_tokens(item.arguments)
+        for part in item.content or ():
+            out_text += text_tokens(part.text) + text_tokens(part.transcript)
+    out_audio = math.ceil(audio_ms / 50.0)
+    total_in = input_text + input_audio
+    total_out = out_text + out_audio
+    return Usage(
+        total_tokens=total_in + total_out,
+        input_tokens=total_in,
+        output_tokens=total_out,
+        input_token_details=InputTokenDetails(
+            cached_tokens=0, text_tokens=input_text, audio_tokens=input_audio
+        ),
+        output_token_details=OutputTokenDetails(text_tokens=out_text, audio_tokens=out_audio),
+    )

@@ -1,0 +1,409 @@
+"""Validation of client events against the protocol and the server's state.
+
+Each check raises ``Rejected`` with the ``error`` a real server sends: type
+``invalid_request_error``, a ``code``, a ``message`` and the ``param`` path in OpenAI's
+dotted form (``session.tools[0].description``). Codes follow the protocol reference,
+section 7; where the reference has no evidence for a case the choice is marked
+"(rtstate)" in ``ERROR_CODES``.
+
+Checks are tables: the settings of ``session.update`` and ``response.create`` are
+checked field by field (``SESSION_CHECKS``, ``RESPONSE_CHECKS``); unknown parameters
+are found by walking the raw JSON against the event classes' fields.
+"""
+
+from __future__ import annotations
+
+import binascii
+import functools
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, Union
+
+import attrs
+
+from ..errors import RemoteProtocolError
+from ..events.client import ClientEvent
+from ..events.payloads import (
+    UNSET,
+    ContentPart,
+    Item,
+    ToolChoiceFunction,
+)
+
+__all__ = [
+    "AUDIO_FORMATS",
+    "ERROR_CODES",
+    "MODALITIES",
+    "RESPONSE_CHECKS",
+    "SESSION_CHECKS",
+    "TRANSCRIPTION_MODELS",
+    "VOICES",
+    "Rejected",
+    "check_item",
+    "check_settings",
+    "check_tool_choice",
+    "decode_b64",
+    "from_codec_error",
+    "unknown_parameter",
+]
+
+VOICES: Final = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse")
+"""The voices of the beta protocol (launch three plus the five of late October 2024)."""
+
+AUDIO_FORMATS: Final = ("pcm16", "g711_ulaw", "g711_alaw")
+"""``input_audio_format`` / ``output_audio_format`` values."""
+
+MODALITIES: Final = (("text",), ("audio", "text"))
+"""The modality sets a response may have (sorted)."""
+
+TRANSCRIPTION_MODELS: Final = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+"""``input_audio_transcription.model`` values."""
+
+TOOL_CHOICES: Final = ("auto", "none", "required")
+
+MAX_DESCRIPTION: Final = 1024
+
+ERROR_CODES: Final[Mapping[str, str]] = {
+    "invalid_json": "a frame that is not JSON (rtstate)",
+    "invalid_event": "a JSON value that is not an event object, or has no string 'type'",
+    "invalid_value": "an unknown event type (param 'type'), or a value outside its set",
+    "missing_required_parameter": "a required field is missing",
+    "invalid_type": "a field has the wrong JSON type",
+    "unknown_parameter": "a field the event does not have",
+    "decimal_below_min_value": "a number below its minimum",
+    "decimal_above_max_value": "a number above its maximum",
+    "integer_below_min_value": "an integer below its minimum",
+    "integer_above_max_value": "an integer above its maximum",
+    "string_above_max_length": "a string that is too long (tool description > 1024)",
+    "cannot_update_voice": "voice changed after the session produced audio",
+    "input_audio_buffer_commit_empty": "commit with less than 100 ms in the buffer",
+    "conversation_already_has_active_response": "response.create while one is in progress",
+    "response_cancel_not_active": "response.cancel with no response in progress",
+    "item_truncate_invalid_item_id": "truncate of an unknown item",
+    "item_delete_invalid_item_id": "delete of an unknown item",
+    "session_expired": "the session hit its maximum duration (then the server closes)",
+}
+"""Every ``error.code`` the server sends, and when."""
+
+
+class Rejected(Exception):
+    """A client event the server refuses; carries the ``error`` payload to send."""
+
+    def __init__(self, code: str | None, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.param = param
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+# --- frames the codec refused ------------------------------------------------------------
+
+
+def from_codec_error(exc: RemoteProtocolError) -> Rejected:
+    """The ``error`` for a frame ``decode_client`` refused."""
+    text = exc.message
+    if "not valid JSON" in text:
+        return Rejected("invalid_json", "The event is not valid JSON.", None)
+    if "not an object" in text:
+        return Rejected("invalid_event", "The event must be a JSON object.", None)
+    if "'type'" in text:
+        return Rejected("invalid_event", "The 'type' field is missing or not a string.", "type")
+    path = exc.path
+    if "required field missing" in text:
+        return Rejected(
+            "missing_required_parameter", f"Missing required parameter: '{path}'.", path
+        )
+    _, _, what = text.partition(": ")
+    return Rejected("invalid_type", f"Invalid type for '{path}': {what or text}.", path)
+
+
+# --- unknown parameters ------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Field:
+    nested: type | None  # an attrs class inside (directly or in a tuple)
+    free: bool  # a free-form JSON object: anything goes inside
+
+
+@functools.cache
+def _fields(cls: type) -> Mapping[str, _Field]:
+    hints = typing.get_type_hints(cls)
+    out: dict[str, _Field] = {}
+    for f in attrs.fields(cls):
+        out[f.name] = _classify(hints.get(f.name, Any))
+    return out
+
+
+def _classify(tp: Any) -> _Field:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        found = [_classify(arg) for arg in typing.get_args(tp)]
+        nested = next((f.nested for f in found if f.nested is not None), None)
+        return _Field(nested=nested, free=any(f.free for f in found))
+    if origin is tuple:
+        args = typing.get_args(tp)
+        return _classify(args[0]) if args else _Field(None, False)
+    if origin is not None and isinstance(origin, type) and issubclass(origin, Mapping):
+        return _Field(None, True)
+    if isinstance(tp, type) and attrs.has(tp):
+        return _Field(tp, False)
+    return _Field(None, False)
+
+
+_REQUIRED_FIRST: Final[Mapping[type, tuple[str, ...]]] = {ToolChoiceFunction: ("name",)}
+"""Fields whose absence the server reports before anything else about the object."""
+
+
+def unknown_parameter(raw: Mapping[str, Any], cls: type[ClientEvent]) -> None:
+    """Reject a field ``raw`` has that ``cls`` does not (the codec ignores them)."""
+    _walk(raw, cls, "", top=True)
+
+
+def _walk(raw: Mapping[str, Any], cls: type, path: str, *, top: bool = False) -> None:
+    for name in _REQUIRED_FIRST.get(cls, ()):
+        if name not in raw:
+            param = _join(path, name)
+            raise Rejected(
+                "missing_required_parameter", f"Missing required parameter: '{param}'.", param
+            )
+    fields = _fields(cls)
+    for key, value in raw.items():
+        if top and key == "type":
+            continue
+        spec = fields.get(key)
+        param = _join(path, key)
+        if spec is None:
+            raise Rejected("unknown_parameter", f"Unknown parameter: '{param}'.", param)
+        if spec.free or spec.nested is None:
+            continue
+        if isinstance(value, dict):
+            _walk(value, spec.nested, param)
+        elif isinstance(value, list):
+            for i, element in enumerate(value):
+                if isinstance(element, dict):
+                    _walk(element, spec.nested, f"{param}[{i}]")
+
+
+# --- settings (session.update, response.create) ------------------------------------------
+
+
+def _invalid(value: object, allowed: Sequence[object], param: str) -> Rejected:
+    listed = ", ".join(repr(a) for a in allowed)
+    return Rejected(
+        "invalid_value", f"Invalid value: {value!r}. Supported values are: {listed}.", param
+    )
+
+
+def _one_of(allowed: Sequence[object]) -> Callable[[Any, str], None]:
+    def check(value: Any, param: str) -> None:
+        if value not in allowed:
+            raise _invalid(value, allowed, param)
+
+    return check
+
+
+def _number(low: float | None, high: float | None, kind: str) -> Callable[[Any, str], None]:
+    def check(value: Any, param: str) -> None:
+        if low is not None and value < low:
+            raise Rejected(
+                f"{kind}_below_min_value",
+                f"Invalid '{param}': {kind} below minimum value. Expected a value >= {low}, "
+                f"but got {value} instead.",
+                param,
+            )
+        if high is not None and value > high:
+            raise Rejected(
+                f"{kind}_above_max_value",
+                f"Invalid '{param}': {kind} above maximum value. Expected a value <= {high}, "
+                f"but got {value} instead.",
+                param,
+            )
+
+    return check
+
+
+def _modalities(value: Any, param: str) -> None:
+    if tuple(sorted(value)) not in MODALITIES:
+        raise Rejected(
+            "invalid_value",
+            f"Invalid modalities: {list(value)}. Supported combinations are: ['text'] and "
+            "['audio', 'text'].",
+            param,
+        )
+
+
+def _voice(value: Any, param: str) -> None:
+    if not isinstance(value, str) or value not in VOICES:
+        raise _invalid(value, VOICES, param)
+
+
+def _max_tokens(value: Any, param: str) -> None:
+    if isinstance(value, int):
+        _number(1, 4096, "integer")(value, param)
+    elif value != "inf":  # pragma: no cover - the codec admits only ints and "inf"
+        raise _invalid(value, ("inf",), param)
+
+
+def _tools(value: Any, param: str) -> None:
+    for i, tool in enumerate(value):
+        where = f"{param}[{i}]"
+        _one_of(("function",))(tool.type, f"{where}.type")
+        description = tool.description or ""
+        if len(description) > MAX_DESCRIPTION:
+            p = f"{where}.description"
+            raise Rejected(
+                "string_above_max_length",
+                f"Invalid '{p}': string too long. Expected a string with maximum length "
+                f"{MAX_DESCRIPTION}, but got a string with length {len(description)} instead.",
+                p,
+            )
+
+
+def _transcription(value: Any, param: str) -> None:
+    if value.model is None:
+        p = f"{param}.model"
+        raise Rejected("missing_required_parameter", f"Missing required parameter: '{p}'.", p)
+    _one_of(TRANSCRIPTION_MODELS)(value.model, f"{param}.model")
+
+
+_TURN_CHECKS: Final[tuple[tuple[str, Callable[[Any, str], None]], ...]] = (
+    ("type", _one_of(("server_vad",))),
+    ("threshold", _number(0.0, 1.0, "decimal")),
+    ("prefix_padding_ms", _number(0, None, "integer")),
+    ("silence_duration_ms", _number(0, None, "integer")),
+)
+
+
+def _turn_detection(value: Any, param: str) -> None:
+    _run(_TURN_CHECKS, value, param)
+
+
+_COMMON: Final[tuple[tuple[str, Callable[[Any, str], None]], ...]] = (
+    ("modalities", _modalities),
+    ("voice", _voice),
+    ("output_audio_format", _one_of(AUDIO_FORMATS)),
+    ("tools", _tools),
+    ("temperature", _number(0.6, 1.2, "decimal")),
+    ("max_response_output_tokens", _max_tokens),
+)
+
+SESSION_CHECKS: Final = (
+    *_COMMON,
+    ("input_audio_format", _one_of(AUDIO_FORMATS)),
+    ("input_audio_transcription", _transcription),
+    ("turn_detection", _turn_detection),
+)
+"""``session.update``: field -> check (run when the field is given and not null)."""
+
+RESPONSE_CHECKS: Final = (*_COMMON, ("conversation", _one_of(("auto",))))
+"""``response.create``: field -> check. Out-of-band responses (``conversation: "none"``)
+are refused: this server keeps one conversation."""
+
+
+def _run(
+    checks: Sequence[tuple[str, Callable[[Any, str], None]]], value: object, prefix: str
+) -> None:
+    for name, check in checks:
+        field = getattr(value, name, None)
+        if field is None or field is UNSET:
+            continue
+        check(field, _join(prefix, name))
+
+
+def check_settings(
+    value: object, checks: Sequence[tuple[str, Callable[[Any, str], None]]], prefix: str
+) -> None:
+    """Run a table of checks over a session config or response params."""
+    _run(checks, value, prefix)
+
+
+def check_tool_choice(choice: object, tools: Sequence[Any], param: str) -> None:
+    """``tool_choice``: one of the words, or a function among ``tools``."""
+    if choice is None:
+        return
+    if isinstance(choice, str):
+        _one_of(TOOL_CHOICES)(choice, param)
+        return
+    name = getattr(choice, "name", None)
+    names = [t.name for t in tools]
+    if name not in names:
+        raise Rejected(
+            "invalid_value", f"Tool choice '{name}' is not one of the tools: {names}.", param
+        )
+
+
+# --- items -------------------------------------------------------------------------------
+
+_PARTS_BY_ROLE: Final[Mapping[str, tuple[str, ...]]] = {
+    "system": ("input_text",),
+    "user": ("input_text", "input_audio"),
+    "assistant": ("text",),
+}
+"""What content a client-created message may hold, by role (reference section 3)."""
+
+_PART_TEXT: Final[Mapping[str, str]] = {"input_text": "text", "text": "text"}
+_MAX_AUDIO_BYTES: Final = 15 * 1024 * 1024
+
+
+def _required(value: object, param: str) -> None:
+    if value is None:
+        raise Rejected(
+            "missing_required_parameter", f"Missing required parameter: '{param}'.", param
+        )
+
+
+def decode_b64(data: str, param: str) -> bytes:
+    """Base64 audio, or ``Rejected`` (``invalid_value``; too large: ``string_above_max_length``)."""
+    try:
+        audio = base64_decode(data)
+    except (binascii.Error, ValueError):
+        raise Rejected("invalid_value", f"Invalid '{param}': not valid base64.", param) from None
+    if len(audio) > _MAX_AUDIO_BYTES:
+        raise Rejected(
+            "string_above_max_length",
+            f"Invalid '{param}': audio too large. Expected at most 15 MiB per event, but got "
+            f"{len(audio)} bytes instead.",
+            param,
+        )
+    return audio
+
+
+def base64_decode(data: str) -> bytes:
+    """Strict base64 decoding (``binascii.Error`` on anything else)."""
+    return binascii.a2b_base64(data.encode("ascii"), strict_mode=True) if data else b""
+
+
+def check_item(item: Item) -> None:
+    """The item of a ``conversation.item.create``: fields by type, parts by role."""
+    kind = item.type
+    if kind == "message":
+        _required(item.role, "item.role")
+        _one_of(tuple(_PARTS_BY_ROLE))(item.role, "item.role")
+        _required(item.content, "item.content")
+        allowed = _PARTS_BY_ROLE[item.role or ""]
+        for i, part in enumerate(item.content or ()):
+            _check_part(part, allowed, f"item.content[{i}]")
+    elif kind == "function_call":
+        _required(item.call_id, "item.call_id")
+        _required(item.name, "item.name")
+    elif kind == "function_call_output":
+        _required(item.call_id, "item.call_id")
+        _required(item.output, "item.output")
+    else:
+        raise _invalid(kind, ("message", "function_call", "function_call_output"), "item.type")
+
+
+def _check_part(part: ContentPart, allowed: Sequence[str], param: str) -> None:
+    if part.type not in allowed:
+        raise _invalid(part.type, allowed, f"{param}.type")
+    text_field = _PART_TEXT.get(part.type)
+    if text_field is not None:
+        _required(getattr(part, text_field), f"{param}.{text_field}")
+    elif part.audio is not None:
+        decode_b64(part.audio, f"{param}.audio")
