@@ -56,7 +56,7 @@ class TextLog:
     @classmethod
     def of(cls, text: str) -> TextLog:
         """A log holding ``text`` as one chunk."""
-        return cls([text], 1) if text else EMPTY_TEXT
+        return _text_log([text], 1) if text else EMPTY_TEXT
 
     def __str__(self) -> str:
         return self.value

@@ -86,6 +86,11 @@ _with_parts = setter(ItemState, "parts")
 _with_text = setter(PartState, "text_log")
 _with_transcript = setter(PartState, "transcript_log")
 _with_audio = setter(PartState, "audio_bytes", "audio_ms")
+_with_item = setter(SessionState, "items_by_id", "order", "input", "revision")
+_new_item = positional(ItemState)
+_new_part = positional(PartState)
+_new_order = positional(Order)
+_item_added = positional(ItemAdded)
 _text_appended = positional(TextAppended)
 _transcript_appended = positional(TranscriptAppended)
 _audio_appended = positional(AudioAppended)
@@ -93,6 +98,7 @@ _audio_appended = positional(AudioAppended)
 _BYTES_PER_MS: Final[Mapping[str, int]] = {"pcm16": 48, "g711_ulaw": 8, "g711_alaw": 8}
 _FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
 _INPUT_ROLES: Final = frozenset({"user", "system"})
+_AUDIO_PARTS: Final = frozenset({"audio", "input_audio"})
 
 
 class _Violation(Exception):
@@ -134,7 +140,6 @@ def fold(state: SessionState, input: Input, config: Config = DEFAULT_CONFIG) -> 
             the protocol; nothing is folded.
     """
     handler = _HANDLERS.get(type(input))
-    event_type = getattr(input, "type", None)
     if handler is None:
         raise TypeError(f"fold() cannot take a {type(input).__name__}")
     out = _Out(config)
@@ -143,6 +148,7 @@ def fold(state: SessionState, input: Input, config: Config = DEFAULT_CONFIG) -> 
     except _Violation as v:
         return _reject(state, input, v, config)
     if out.notes:
+        event_type = getattr(input, "type", None)
         if config.strict:
             code, message = out.notes[0]
             raise RemoteProtocolError(f"{code}: {message}", event_type=event_type)
@@ -402,25 +408,48 @@ def _item_phase(state: SessionState, item_id: str) -> tuple[ItemState | None, It
 
 def _part_from(part: ContentPart) -> PartState:
     kind = part.type
-    if kind in ("audio", "input_audio"):
-        transcript = None if part.transcript is None else TextLog.of(part.transcript)
-        return PartState(type=kind, transcript_log=transcript)
-    return PartState(type=kind, text_log=TextLog.of(part.text or ""))
+    text: str | None = None
+    transcript_log: TextLog | None = None
+    if kind in _AUDIO_PARTS:
+        if part.transcript is not None:
+            transcript_log = TextLog.of(part.transcript)
+    else:
+        text = part.text
+    return _new_part(
+        type=kind,
+        phase=PartPhase.DONE,
+        text_log=TextLog.of(text) if text else EMPTY_TEXT,
+        transcript_log=transcript_log,
+        audio_bytes=0,
+        audio_ms=0.0,
+        audio_done=False,
+        truncated_ms=None,
+    )
 
 
-def _item_from(item: Item, item_id: str, phase: ItemPhase, **extra: Any) -> ItemState:
-    return ItemState(
+def _item_from(
+    item: Item,
+    item_id: str,
+    phase: ItemPhase,
+    response_id: str | None = None,
+    output_index: int | None = None,
+) -> ItemState:
+    content = item.content
+    arguments = item.arguments
+    return _new_item(
         id=item_id,
         type=item.type,
         phase=phase,
         status=item.status,
         role=item.role,
-        parts=tuple(_part_from(p) for p in item.content or ()),
+        parts=tuple([_part_from(p) for p in content]) if content else (),
         name=item.name,
         call_id=item.call_id,
-        arguments_log=TextLog.of(item.arguments or ""),
+        arguments_log=TextLog.of(arguments) if arguments else EMPTY_TEXT,
         output=item.output,
-        **extra,
+        response_id=response_id,
+        output_index=output_index,
+        transcription_error=None,
     )
 
 
@@ -443,7 +472,7 @@ def _insert(order: Order, item_id: str, previous: str | None) -> Order:
         tail = order.tail
     else:
         tail = item_id
-    return Order(head=head, tail=tail, next=nxt, prev=prev, size=order.size + 1)
+    return _new_order(head=head, tail=tail, next=nxt, prev=prev, size=order.size + 1)
 
 
 def _remove(order: Order, item_id: str) -> Order:
@@ -458,7 +487,7 @@ def _remove(order: Order, item_id: str) -> Order:
         prev = prev.set(after, before) if before is not None else prev.delete(after)
     head = after if order.head == item_id else order.head
     tail = before if order.tail == item_id else order.tail
-    return Order(head=head, tail=tail, next=nxt, prev=prev, size=order.size - 1)
+    return _new_order(head=head, tail=tail, next=nxt, prev=prev, size=order.size - 1)
 
 
 def _output_item_added(
@@ -527,15 +556,10 @@ def _item_created(state: SessionState, e: s.ConversationItemCreated, out: _Out) 
             new = _apply_transcription(new, *pending)
         except _Violation as v:  # the early transcription was bad, not this item: keep it
             out.note(v.code, f"{v.message}; the early transcription is dropped")
-    out.transitions.append(
-        ItemAdded(item_id=item_id, previous_item_id=previous, type=new.type, role=new.role)
-    )
-    return _root(
-        state,
-        items_by_id=state.items_by_id.set(item_id, new),
-        order=_insert(state.order, item_id, previous),
-        input=new_input,
-        revision=state.revision + 1,
+    out.transitions.append(_item_added(item_id, previous, new.type, new.role))
+    items = state.items_by_id.set(item_id, new)
+    return _with_item(
+        state, items, _insert(state.order, item_id, previous), new_input, state.revision + 1
     )
 
 
@@ -734,6 +758,35 @@ def _streaming_part(
     return item, part, None if part is None else part.phase
 
 
+def _delta_target(state: SessionState, e: Any, kind: str, out: _Out) -> tuple[ItemState, PartState]:
+    """The item and ``kind`` part a delta event streams into.
+
+    The common case is decided inline, against the same tables; anything else goes
+    through the full checks, which raise the violation that explains it.
+    """
+    response = state.response
+    item = state.items_by_id.get(e.item_id)
+    if (
+        state.phase is SessionPhase.OPEN
+        and response is not None
+        and response.id == e.response_id
+        and (response.phase, type(e)) in machines.RESPONSE
+        and item is not None
+        and item.phase is not ItemPhase.DONE
+    ):
+        parts = item.parts
+        index = e.content_index
+        if 0 <= index < len(parts):
+            part = parts[index]
+            if (part.phase, type(e)) in machines.PART and part.type == kind:
+                return item, part
+    item, found, phase = _streaming_part(state, e, out)
+    _check(machines.PART, phase, e, "part")
+    assert found is not None
+    _part_kind(e, found, kind)
+    return item, found  # not reached: the inline test accepts every legal case
+
+
 def _content_part_added(
     state: SessionState, e: s.ResponseContentPartAdded, out: _Out
 ) -> SessionState:
@@ -769,10 +822,7 @@ def _part_kind(e: Any, part: PartState, expected: str) -> None:
 
 
 def _text_delta(state: SessionState, e: s.ResponseTextDelta, out: _Out) -> SessionState:
-    item, part, phase = _streaming_part(state, e, out)
-    _check(machines.PART, phase, e, "part")
-    assert part is not None
-    _part_kind(e, part, "text")
+    item, part = _delta_target(state, e, "text", out)
     out.transitions.append(_text_appended(e.item_id, e.content_index, e.delta, e.response_id))
     new = _with_text(part, part.text_log.append(e.delta))
     return _replace_part(state, item, e.content_index, new)
@@ -792,10 +842,7 @@ def _text_done(state: SessionState, e: s.ResponseTextDone, out: _Out) -> Session
 def _transcript_delta(
     state: SessionState, e: s.ResponseAudioTranscriptDelta, out: _Out
 ) -> SessionState:
-    item, part, phase = _streaming_part(state, e, out)
-    _check(machines.PART, phase, e, "part")
-    assert part is not None
-    _part_kind(e, part, "audio")
+    item, part = _delta_target(state, e, "audio", out)
     out.transitions.append(_transcript_appended(e.item_id, e.content_index, e.delta, e.response_id))
     log = (part.transcript_log or EMPTY_TEXT).append(e.delta)
     return _replace_part(state, item, e.content_index, _with_transcript(part, log))
@@ -826,10 +873,7 @@ def _output_format(state: SessionState) -> str:
 
 
 def _audio_delta(state: SessionState, e: s.ResponseAudioDelta, out: _Out) -> SessionState:
-    item, part, phase = _streaming_part(state, e, out)
-    _check(machines.PART, phase, e, "part")
-    assert part is not None
-    _part_kind(e, part, "audio")
+    item, part = _delta_target(state, e, "audio", out)
     size = _b64_bytes(e.delta)
     ms = size / _BYTES_PER_MS.get(_output_format(state), 48)
     out.transitions.append(
