@@ -340,10 +340,12 @@ def _fast_structure_fn(cls: type, conv: cattrs.Converter) -> Callable[[Any, Any]
         if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
             raise TypeError(f"{cls.__name__}.{a.name}: factories are not supported")
         ns[f"_s{n}"] = getattr(cls, a.name).__set__
-        required = a.default is attrs.NOTHING
         indent = "    "
-        if required:
+        nullable = _is_nullable(a.type) and Unset not in get_args(a.type)
+        if a.default is attrs.NOTHING:
             lines.append(f"    v = o[{a.name!r}]")
+        elif a.default is None and nullable:  # absent and null are the same
+            lines.append(f"    v = o.get({a.name!r})")
         else:
             ns[f"_d{n}"] = a.default
             lines.append(f"    v = o.get({a.name!r}, _MISSING)")
@@ -352,11 +354,16 @@ def _fast_structure_fn(cls: type, conv: cattrs.Converter) -> Callable[[Any, Any]
             indent = "        "
         exact = _exact_check(a.type)
         if exact is not None:
-            name, nullable = exact
+            name, exact_nullable = exact
             test = f"v.__class__ is not {name}"
-            if nullable:
+            if exact_nullable:
                 test = f"v is not None and {test}"
             lines.append(f"{indent}if {test}: raise _bad(v, {name!r})")
+        elif nullable:  # call the inner hook directly, not the nullable wrapper
+            inner = _strip(a.type, type(None))
+            ns[f"_h{n}"] = conv.get_structure_hook(inner)
+            ns[f"_t{n}"] = inner
+            lines.append(f"{indent}if v is not None: v = _h{n}(v, _t{n})")
         else:
             ns[f"_h{n}"] = conv.get_structure_hook(a.type)
             ns[f"_t{n}"] = a.type

@@ -81,15 +81,15 @@ def decode_server(frame: str | bytes) -> ServerEvent | UnknownServerEvent:
             or a known event lacks a required field or has one of the wrong type.
     """
     raw = loads(frame)
-    tag = _tag(raw, frame)
-    entry = _SERVER_HOOKS.get(tag)
+    tag = raw.get("type")
+    entry = _SERVER_HOOKS.get(tag) if tag.__class__ is str else None
     if entry is None:
-        return UnknownServerEvent(type=tag, raw=raw)
+        return UnknownServerEvent(type=_tag(raw, frame), raw=raw)
     cls, hook = entry
     try:
         return hook(raw, cls)  # type: ignore[no-any-return]
     except Exception:
-        raise _explain(raw, cls, tag, frame) from None
+        raise _explain(raw, cls, cls.type, frame) from None
 
 
 def decode_client(frame: str | bytes) -> ClientEvent | UnknownClientEvent:
@@ -99,15 +99,15 @@ def decode_client(frame: str | bytes) -> ClientEvent | UnknownClientEvent:
         RemoteProtocolError: as ``decode_server``.
     """
     raw = loads(frame)
-    tag = _tag(raw, frame)
-    entry = _CLIENT_HOOKS.get(tag)
+    tag = raw.get("type")
+    entry = _CLIENT_HOOKS.get(tag) if tag.__class__ is str else None
     if entry is None:
-        return UnknownClientEvent(type=tag, raw=raw)
+        return UnknownClientEvent(type=_tag(raw, frame), raw=raw)
     cls, hook = entry
     try:
         return hook(raw, cls)  # type: ignore[no-any-return]
     except Exception:
-        raise _explain(raw, cls, tag, frame) from None
+        raise _explain(raw, cls, cls.type, frame) from None
 
 
 AnyEvent = ServerEvent | ClientEvent | UnknownServerEvent | UnknownClientEvent
