@@ -18,7 +18,7 @@ from .errors import LocalProtocolError, RemoteProtocolError
 from .events.client import ClientEvent
 from .events.server import ServerEvent, UnknownServerEvent
 from .fold import fold
-from .plugins import Plugins
+from .plugins import Dispatched, Plugins
 from .state import SessionPhase, SessionState
 from .step import Closed, Diagnostic, Input, Malformed, Step, Tick
 from .transitions import Transition
@@ -142,7 +142,7 @@ class ClientConnection:
         if frames:
             step = attrs.evolve(step, to_send=frames)
         self._state = step.after
-        if not self._plugins:
+        if not self._plugins.count:
             return step
         try:
             return self._react(step)
@@ -156,14 +156,13 @@ class ClientConnection:
         """Run the plugins on ``step`` and fold what they return, to completion."""
         config = self._config
         reraise = config.plugin_errors == "raise"
-        events, problems, failed = self._plugins.dispatch(step, reraise=reraise)
-        if not (events or problems or failed):
+        dispatched = self._plugins.dispatch(step, reraise=reraise)
+        if dispatched is None:
             return step  # the common case: hooks observed, nothing to fold
         transitions: list[Transition] = list(step.transitions)
         diagnostics: list[Diagnostic] = list(step.diagnostics)
         to_send: list[str] = list(step.to_send)
-        first: tuple[list[ClientEvent], list[Diagnostic], list[tuple[object, BaseException]]] | None
-        first = (events, problems, failed)
+        first: Dispatched | None = dispatched
         pending = [step]
         rounds = 0
         cascaded = 0
@@ -171,13 +170,16 @@ class ClientConnection:
         while pending:
             queued: list[ClientEvent] = []
             for sub in pending:
+                found: Dispatched | None
                 if first is not None:
-                    (events, problems, failed), first = first, None
+                    found, first = first, None
                 else:
-                    events, problems, failed = self._plugins.dispatch(sub, reraise=reraise)
-                diagnostics.extend(problems)
-                queued.extend(events)
-                for plugin, error in failed:
+                    found = self._plugins.dispatch(sub, reraise=reraise)
+                if found is None:
+                    continue
+                diagnostics.extend(found.diagnostics)
+                queued.extend(found.events)
+                for plugin, error in found.failed:
                     detached = getattr(plugin, "detached", None)
                     if detached is None:
                         continue

@@ -25,7 +25,7 @@ from .events.client import ClientEvent
 from .step import Diagnostic, Step
 from .transitions import TRANSITION_TYPES, Transition, hook_name
 
-__all__ = ["HOOK_NAMES", "PluginError", "Plugins"]
+__all__ = ["HOOK_NAMES", "Dispatched", "PluginError", "Plugins"]
 
 _TRANSITION_HOOKS: Final[dict[str, type[Transition]]] = {hook_name(t): t for t in TRANSITION_TYPES}
 HOOK_NAMES: Final[frozenset[str]] = frozenset({*_TRANSITION_HOOKS, "on_step"})
@@ -89,6 +89,8 @@ class Plugins:
         self._plugins: list[object] = list(plugins)
         self._index: dict[type[Transition], list[tuple[object, Hook]]] = {}
         self._step_hooks: list[tuple[object, Hook]] = []
+        self.count = 0
+        """How many plugins are attached (a plain attribute: read on every fold)."""
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -104,6 +106,7 @@ class Plugins:
                 step_hooks.append((plugin, on_step))
         self._index = index
         self._step_hooks = step_hooks
+        self.count = len(self._plugins)
 
     @property
     def active(self) -> tuple[object, ...]:
@@ -120,47 +123,70 @@ class Plugins:
             self._plugins = kept
             self._rebuild()
 
-    def dispatch(
-        self, step: Step, *, reraise: bool
-    ) -> tuple[list[ClientEvent], list[Diagnostic], list[tuple[object, BaseException]]]:
+    def dispatch(self, step: Step, *, reraise: bool) -> Dispatched | None:
         """Call the hooks for ``step``'s transitions, then ``on_step``.
 
-        Returns the client events the hooks returned (in hook order), diagnostics
-        for misbehaving plugins, and the ``(plugin, error)`` pairs that were detached.
+        Returns ``None`` when every hook returned ``None`` (the common case: nothing
+        is allocated), else what the hooks returned and who failed. A plugin that
+        raises, or returns something other than client events, is detached when
+        this dispatch ends; its later hooks in this dispatch do not run.
         """
-        events: list[ClientEvent] = []
-        diagnostics: list[Diagnostic] = []
-        failed: list[tuple[object, BaseException]] = []
-        calls: list[tuple[object, Hook, tuple[object, ...]]] = []
+        found: Dispatched | None = None
         index = self._index
-        if index:
-            for t in step.transitions:
-                for plugin, fn in index.get(type(t), ()):
-                    calls.append((plugin, fn, (t, step)))
-        calls.extend((plugin, fn, (step,)) for plugin, fn in self._step_hooks)
-        dead: set[int] = set()
-        for plugin, fn, args in calls:
-            if id(plugin) in dead:
+        for t in step.transitions if index else ():
+            for plugin, fn in index.get(type(t), ()):
+                if found is not None and found.failed_plugin(plugin):
+                    continue
+                try:
+                    result = fn(t, step)
+                    if result is not None:
+                        found = found or Dispatched()
+                        found.events.extend(_events(result))
+                except Exception as exc:
+                    found = found or Dispatched()
+                    found.fail(plugin, exc, reraise)
+        for plugin, fn in self._step_hooks:
+            if found is not None and found.failed_plugin(plugin):
                 continue
             try:
-                result = fn(*args)
-                returned = _events(result)
+                result = fn(step)
+                if result is not None:
+                    found = found or Dispatched()
+                    found.events.extend(_events(result))
             except Exception as exc:
-                if reraise:
-                    raise
-                dead.add(id(plugin))
-                failed.append((plugin, exc))
-                diagnostics.append(
-                    Diagnostic(
-                        code="plugin_error",
-                        message=f"{type(plugin).__name__} raised {exc!r}; detached",
-                    )
-                )
-                continue
-            events.extend(returned)
-        for plugin, _ in failed:
-            self.detach(plugin)
-        return events, diagnostics, failed
+                found = found or Dispatched()
+                found.fail(plugin, exc, reraise)
+        if found is not None:
+            for plugin, _ in found.failed:
+                self.detach(plugin)
+        return found
+
+
+class Dispatched:
+    """What one dispatch collected: returned events, diagnostics, detached plugins."""
+
+    __slots__ = ("diagnostics", "events", "failed")
+
+    def __init__(self) -> None:
+        self.events: list[ClientEvent] = []
+        self.diagnostics: list[Diagnostic] = []
+        self.failed: list[tuple[object, BaseException]] = []
+
+    def failed_plugin(self, plugin: object) -> bool:
+        """Whether ``plugin`` already failed in this dispatch (by identity)."""
+        return any(p is plugin for p, _ in self.failed)
+
+    def fail(self, plugin: object, exc: Exception, reraise: bool) -> None:
+        """Record that ``plugin`` raised (or re-raise it, with ``reraise``)."""
+        if reraise:
+            raise exc
+        self.failed.append((plugin, exc))
+        self.diagnostics.append(
+            Diagnostic(
+                code="plugin_error",
+                message=f"{type(plugin).__name__} raised {exc!r}; detached",
+            )
+        )
 
 
 def _events(result: object) -> list[ClientEvent]:
