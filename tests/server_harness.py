@@ -1,0 +1,167 @@
+"""A strict ``ClientConnection`` wired back to back with a ``ServerConnection``, in memory.
+
+``Loop`` carries every frame both ways, on a simulated clock, and keeps what crossed
+the wire: the server events (decoded), the client events (decoded), the client's
+diagnostics. ``Loop.check()`` asserts the two things every back-to-back test wants:
+the strict client folded everything without a diagnostic, and the server stream
+passes ``rtstate.testing``'s invariant checkers (with the client stream, so the
+answers to client events are checked too).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import struct
+from typing import Any
+
+from rtstate import ClientConnection, Config, Diagnostic, RemoteProtocolError, Step
+from rtstate.codec import beta
+from rtstate.events import client as c
+from rtstate.events import server as s
+from rtstate.events.payloads import ErrorInfo
+from rtstate.server import ServerConnection, sequential_ids
+from rtstate.testing import assert_valid_stream
+
+__all__ = ["Loop", "b64", "silence", "tone"]
+
+
+def tone(ms: int, *, amplitude: float = 0.3, hz: float = 440.0) -> bytes:
+    """``ms`` of a pcm16 sine tone at 24 kHz (loud enough for the default VAD)."""
+    n = ms * 24
+    peak = 32767 * amplitude
+    return struct.pack(
+        f"<{n}h", *(int(peak * math.sin(2 * math.pi * hz * i / 24000)) for i in range(n))
+    )
+
+
+def silence(ms: int) -> bytes:
+    """``ms`` of pcm16 silence."""
+    return bytes(ms * 48)
+
+
+def b64(data: bytes) -> str:
+    """Base64 text, as ``input_audio_buffer.append`` carries audio."""
+    return base64.b64encode(data).decode("ascii")
+
+
+class Loop:
+    """A client and a server talking over an in-memory wire (see the module docstring)."""
+
+    def __init__(
+        self,
+        server: ServerConnection | None = None,
+        *,
+        client: ClientConnection | None = None,
+        now: float = 0.0,
+        **server_args: Any,
+    ) -> None:
+        if server is None:
+            server_args.setdefault("ids", sequential_ids())
+            server = ServerConnection(**server_args)
+        self.server = server
+        self.client = client if client is not None else ClientConnection(config=Config(strict=True))
+        self.now = now
+        self.frames: list[str] = []
+        self.server_events: list[s.ServerEvent] = []
+        self.client_events: list[c.ClientEvent | c.UnknownClientEvent] = []
+        self.server_steps: list[Step] = []
+        self.client_diagnostics: list[Diagnostic] = []
+
+    # --- driving -------------------------------------------------------------------------
+
+    def start(self) -> Loop:
+        self._deliver(self.server.start(self.now))
+        return self
+
+    def _deliver(self, step: Step) -> Step:
+        self.server_steps.append(step)
+        for frame in step.to_send:
+            self.frames.append(frame)
+            event = beta.decode_server(frame)
+            assert isinstance(event, s.ServerEvent)
+            self.server_events.append(event)
+            answer = self.client.receive(frame)
+            self.client_diagnostics.extend(answer.diagnostics)
+            self._write(answer)
+        return step
+
+    def _write(self, step: Step) -> None:
+        for frame in step.to_send:
+            event = beta.decode_client(frame)
+            assert isinstance(event, c.ClientEvent)
+            self.client_events.append(event)
+            self._deliver(self.server.receive(frame, self.now))
+
+    def send(self, event: c.ClientEvent) -> list[s.ServerEvent]:
+        """Send one client event; the server events written in answer."""
+        mark = len(self.server_events)
+        step = self.client.send(event)
+        self.client_diagnostics.extend(step.diagnostics)
+        self._write(step)
+        return self.server_events[mark:]
+
+    def send_raw(self, frame: str) -> list[s.ServerEvent]:
+        """Hand the server a raw frame (one the client could never send).
+
+        A frame that is a JSON object is recorded in ``client_events`` (as the event it
+        decodes to, or an ``UnknownClientEvent``) so that errors naming it correlate.
+        """
+        mark = len(self.server_events)
+        try:
+            raw = json.loads(frame)
+        except ValueError:
+            raw = None
+        if isinstance(raw, dict):
+            try:
+                event: c.ClientEvent | c.UnknownClientEvent = beta.decode_client(frame)
+            except RemoteProtocolError:
+                event = c.UnknownClientEvent(type=str(raw.get("type")), raw=raw)
+            self.client_events.append(event)
+        self._deliver(self.server.receive(frame, self.now))
+        return self.server_events[mark:]
+
+    def append(self, audio: bytes, *, chunk_ms: int = 100) -> list[s.ServerEvent]:
+        """Append pcm16 audio in ``chunk_ms`` pieces; the clock moves on with the audio."""
+        mark = len(self.server_events)
+        step = chunk_ms * 48
+        for i in range(0, len(audio), step):
+            self.send(c.InputAudioBufferAppend(audio=b64(audio[i : i + step])))
+            self.advance(len(audio[i : i + step]) / 48 / 1000)
+        return self.server_events[mark:]
+
+    def advance(self, seconds: float) -> list[s.ServerEvent]:
+        """Let ``seconds`` pass, ticking the server at each of its deadlines on the way."""
+        mark = len(self.server_events)
+        target = self.now + seconds
+        while (due := self.server.next_deadline()) is not None and due <= target:
+            self.now = max(self.now, due)
+            self._deliver(self.server.tick(self.now))
+            if self.server.closed:
+                break
+        self.now = target
+        return self.server_events[mark:]
+
+    def drain(self, limit: float = 3600.0) -> list[s.ServerEvent]:
+        """Tick until the response in progress (if any) is done."""
+        mark = len(self.server_events)
+        while self.server.response_in_progress is not None:
+            due = self.server.next_deadline()
+            assert due is not None and due <= self.now + limit, "response never finishes"
+            self.now = max(self.now, due)
+            self._deliver(self.server.tick(self.now))
+        return self.server_events[mark:]
+
+    # --- reading -------------------------------------------------------------------------
+
+    def errors(self) -> list[ErrorInfo]:
+        return [e.error for e in self.server_events if isinstance(e, s.Error)]
+
+    def types(self, events: list[s.ServerEvent] | None = None) -> list[str]:
+        return [e.type for e in (self.server_events if events is None else events)]
+
+    def check(self) -> None:
+        """Zero client diagnostics, and a valid server stream (with the client's)."""
+        assert self.client_diagnostics == []
+        assert_valid_stream(self.server_events, client_events=self.client_events)
