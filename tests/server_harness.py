@@ -16,15 +16,23 @@ import math
 import struct
 from typing import Any
 
-from rtstate import ClientConnection, Config, Diagnostic, RemoteProtocolError, Step
+from rtstate import (
+    ClientConnection,
+    Config,
+    Diagnostic,
+    RemoteProtocolError,
+    SessionPhase,
+    Step,
+)
 from rtstate.codec import beta
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import ErrorInfo
 from rtstate.server import ServerConnection, sequential_ids
 from rtstate.testing import assert_valid_stream
+from rtstate.transitions import TransportClosed
 
-__all__ = ["Loop", "b64", "silence", "tone"]
+__all__ = ["Loop", "b64", "replay", "silence", "tone"]
 
 
 def tone(ms: int, *, amplitude: float = 0.3, hz: float = 440.0) -> bytes:
@@ -68,12 +76,22 @@ class Loop:
         self.client_events: list[c.ClientEvent | c.UnknownClientEvent] = []
         self.server_steps: list[Step] = []
         self.client_diagnostics: list[Diagnostic] = []
+        self.inputs: list[tuple[str, str | None, float]] = []
 
     # --- driving -------------------------------------------------------------------------
 
     def start(self) -> Loop:
+        self.inputs.append(("start", None, self.now))
         self._deliver(self.server.start(self.now))
         return self
+
+    def _receive(self, frame: str) -> Step:
+        self.inputs.append(("receive", frame, self.now))
+        return self.server.receive(frame, self.now)
+
+    def _tick(self) -> Step:
+        self.inputs.append(("tick", None, self.now))
+        return self.server.tick(self.now)
 
     def _deliver(self, step: Step) -> Step:
         self.server_steps.append(step)
@@ -85,6 +103,10 @@ class Loop:
             answer = self.client.receive(frame)
             self.client_diagnostics.extend(answer.diagnostics)
             self._write(answer)
+        closing = [t for t in step.transitions if isinstance(t, TransportClosed)]
+        if closing and self.client.state.phase is not SessionPhase.CLOSED:
+            # the server closed the socket (session_expired): the client sees the close
+            self.client.transport_closed(closing[0].code, closing[0].reason)
         return step
 
     def _write(self, step: Step) -> None:
@@ -92,10 +114,15 @@ class Loop:
             event = beta.decode_client(frame)
             assert isinstance(event, c.ClientEvent)
             self.client_events.append(event)
-            self._deliver(self.server.receive(frame, self.now))
+            self._deliver(self._receive(frame))
 
     def send(self, event: c.ClientEvent) -> list[s.ServerEvent]:
-        """Send one client event; the server events written in answer."""
+        """Send one client event; the server events written in answer.
+
+        After the server closed the session there is no one to send to: nothing happens.
+        """
+        if self.server.closed:
+            return []
         mark = len(self.server_events)
         step = self.client.send(event)
         self.client_diagnostics.extend(step.diagnostics)
@@ -119,7 +146,7 @@ class Loop:
             except RemoteProtocolError:
                 event = c.UnknownClientEvent(type=str(raw.get("type")), raw=raw)
             self.client_events.append(event)
-        self._deliver(self.server.receive(frame, self.now))
+        self._deliver(self._receive(frame))
         return self.server_events[mark:]
 
     def append(self, audio: bytes, *, chunk_ms: int = 100) -> list[s.ServerEvent]:
@@ -127,6 +154,8 @@ class Loop:
         mark = len(self.server_events)
         step = chunk_ms * 48
         for i in range(0, len(audio), step):
+            if self.server.closed:
+                break
             self.send(c.InputAudioBufferAppend(audio=b64(audio[i : i + step])))
             self.advance(len(audio[i : i + step]) / 48 / 1000)
         return self.server_events[mark:]
@@ -137,7 +166,7 @@ class Loop:
         target = self.now + seconds
         while (due := self.server.next_deadline()) is not None and due <= target:
             self.now = max(self.now, due)
-            self._deliver(self.server.tick(self.now))
+            self._deliver(self._tick())
             if self.server.closed:
                 break
         self.now = target
@@ -150,7 +179,7 @@ class Loop:
             due = self.server.next_deadline()
             assert due is not None and due <= self.now + limit, "response never finishes"
             self.now = max(self.now, due)
-            self._deliver(self.server.tick(self.now))
+            self._deliver(self._tick())
         return self.server_events[mark:]
 
     # --- reading -------------------------------------------------------------------------
@@ -165,3 +194,18 @@ class Loop:
         """Zero client diagnostics, and a valid server stream (with the client's)."""
         assert self.client_diagnostics == []
         assert_valid_stream(self.server_events, client_events=self.client_events)
+
+
+def replay(server: ServerConnection, inputs: list[tuple[str, str | None, float]]) -> list[str]:
+    """Feed a fresh server what a ``Loop`` fed its own; every frame it writes, in order."""
+    frames: list[str] = []
+    for verb, frame, now in inputs:
+        if verb == "start":
+            step = server.start(now)
+        elif verb == "tick":
+            step = server.tick(now)
+        else:
+            assert frame is not None
+            step = server.receive(frame, now)
+        frames.extend(step.to_send)
+    return frames
