@@ -12,6 +12,7 @@ from .connection import ClientConnection, counter_ids
 from .errors import LocalProtocolError, RemoteProtocolError, RtStateError
 from .fold import fold
 from .plugins import HOOK_NAMES, PluginError
+from .reconnect import Dropped, ReconnectPlan, plan_reconnect
 from .state import (
     InputBufferState,
     InputPhase,
@@ -36,6 +37,7 @@ __all__ = [
     "Closed",
     "Config",
     "Diagnostic",
+    "Dropped",
     "Input",
     "InputBufferState",
     "InputPhase",
@@ -47,6 +49,7 @@ __all__ = [
     "PartState",
     "PluginError",
     "RateLimitState",
+    "ReconnectPlan",
     "RemoteProtocolError",
     "ResponsePhase",
     "ResponseState",
@@ -61,6 +64,7 @@ __all__ = [
     "counter_ids",
     "events",
     "fold",
+    "plan_reconnect",
     "transitions",
 ]
 
