@@ -170,18 +170,19 @@ class SyntheticVoice:
             end = min(round(position), total)
             if not word.strip() or start >= end:
                 continue
+            n = end - start
             if self.kind == "tone":
                 pitch = base * (1.0 + (zlib.crc32(word.encode()) % 7) / 12.0)
                 step = 2.0 * math.pi * pitch / rate
-                n = end - start
-                for i in range(n):
-                    envelope = math.sin(math.pi * i / n)
-                    samples[start + i] = int(peak * envelope * math.sin(step * i))
+                arc = math.pi / n
+                sin = math.sin
+                piece = [int(peak * sin(arc * i) * sin(step * i)) for i in range(n)]
             else:
                 syllable = max(int(0.2 * rate), 1)
-                for i in range(end - start):
-                    envelope = math.sin(math.pi * (i % syllable) / syllable) ** 2
-                    samples[start + i] = int(peak * envelope * rng.uniform(-1.0, 1.0))
+                shape = [math.sin(math.pi * i / syllable) ** 2 for i in range(min(n, syllable))]
+                noise = rng.random
+                piece = [int(peak * shape[i % syllable] * (2.0 * noise() - 1.0)) for i in range(n)]
+            samples[start:end] = array.array("h", piece)
         return _encode(samples, audio_format)
 
 
