@@ -6,13 +6,14 @@ The three-step loop: ``step = conn.receive(frame)`` (or ``conn.send(event)``), w
 
 from __future__ import annotations
 
-from . import codec, events, transitions
+from . import codec, events, server, transitions
 from .config import AudioRetention, Config
 from .connection import ClientConnection, counter_ids
 from .errors import LocalProtocolError, RemoteProtocolError, RtStateError
 from .fold import fold
 from .plugins import HOOK_NAMES, PluginError
 from .reconnect import Dropped, ReconnectPlan, plan_reconnect
+from .server import ServerConnection
 from .state import (
     InputBufferState,
     InputPhase,
@@ -54,6 +55,7 @@ __all__ = [
     "ResponsePhase",
     "ResponseState",
     "RtStateError",
+    "ServerConnection",
     "SessionPhase",
     "SessionState",
     "SpeechWindow",
@@ -65,6 +67,7 @@ __all__ = [
     "events",
     "fold",
     "plan_reconnect",
+    "server",
     "transitions",
 ]
 
