@@ -50,11 +50,11 @@ The module is pure: no I/O, no clock, no randomness. Ids come from ``item_ids``
 from __future__ import annotations
 
 import itertools
+import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 import attrs
-from immutables import Map
 
 from .codec import beta
 from .events.client import (
@@ -123,9 +123,11 @@ class ReconnectPlan:
     Attributes:
         events: send these in order on the new connection after ``session.created``
             (they carry no ``event_id``: the connection stamps them).
-        id_map: old item id -> new item id, for every item kept (and only those).
-        dropped: what could not be carried over, in conversation order, then the
-            queued events dropped in their order.
+        id_map: old item id -> new item id, for every item kept (and only those), in
+            conversation order; read-only, and equal to a ``dict`` with the same pairs.
+        dropped: what could not be carried over: conversation items and parts in
+            conversation order, then items the active response had announced, then
+            the queued events dropped, in their order.
     """
 
     events: tuple[ClientEvent, ...]
@@ -193,20 +195,32 @@ def plan_reconnect(
         )
         previous = new_id
 
-    in_order = state.order
-    for item_id, item in state.items_by_id.items():
-        if item.phase is ItemPhase.ANNOUNCED and item_id not in in_order:
-            dropped.append(
-                Dropped(
-                    reason="streaming",
-                    detail=f"{item.type} {item_id} was announced by a response and never done",
-                    item_id=item_id,
-                )
-            )
+    dropped.extend(_announced(state))
 
     calls = {p.call_id for _, p in kept if p.type == "function_call" and p.call_id}
     events.extend(_requeue(queued, state, id_map, calls, dropped))
-    return ReconnectPlan(events=tuple(events), id_map=Map(id_map), dropped=tuple(dropped))
+    return ReconnectPlan(
+        events=tuple(events), id_map=types.MappingProxyType(id_map), dropped=tuple(dropped)
+    )
+
+
+def _announced(state: SessionState) -> list[Dropped]:
+    """Items a response announced that are not in the conversation yet, in output order."""
+    by_id = state.items_by_id
+    order = state.order
+    announced = {
+        i for i, item in by_id.items() if item.phase is ItemPhase.ANNOUNCED and i not in order
+    }
+    output = state.response.output if state.response is not None else ()
+    ids = [i for i in output if i in announced]
+    ids += sorted(announced.difference(ids))  # an immutables.Map iterates in hash order
+    out: list[Dropped] = []
+    for item_id in ids:
+        item = by_id[item_id]
+        where = f"response {item.response_id}" if item.response_id else "a response"
+        detail = f"{item.type} {item_id} was announced by {where}, not in the conversation yet"
+        out.append(Dropped(reason="streaming", detail=detail, item_id=item_id))
+    return out
 
 
 # --- the session -----------------------------------------------------------------------
