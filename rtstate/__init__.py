@@ -19,8 +19,10 @@ from .state import (
     InputPhase,
     ItemPhase,
     ItemState,
+    Ledger,
     PartPhase,
     PartState,
+    Pending,
     RateLimitState,
     ResponsePhase,
     ResponseState,
@@ -28,11 +30,12 @@ from .state import (
     SessionState,
     SpeechWindow,
 )
-from .step import Closed, Diagnostic, Input, Malformed, Step, Tick
+from .step import INFORMATIONAL, Closed, Diagnostic, Input, Interrupt, Malformed, Played, Step, Tick
 from .transitions import Transition
 
 __all__ = [
     "HOOK_NAMES",
+    "INFORMATIONAL",
     "AudioRetention",
     "ClientConnection",
     "Closed",
@@ -42,12 +45,16 @@ __all__ = [
     "Input",
     "InputBufferState",
     "InputPhase",
+    "Interrupt",
     "ItemPhase",
     "ItemState",
+    "Ledger",
     "LocalProtocolError",
     "Malformed",
     "PartPhase",
     "PartState",
+    "Pending",
+    "Played",
     "PluginError",
     "RateLimitState",
     "ReconnectPlan",

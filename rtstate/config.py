@@ -28,6 +28,11 @@ def _not_negative(_: object, attribute: attrs.Attribute[int], value: int) -> Non
         raise ValueError(f"Config.{attribute.name} must be >= 0, not {value}")
 
 
+def _at_least_one(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"Config.{attribute.name} must be >= 1, not {value}")
+
+
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not value > 0:
         raise ValueError(f"Config.{attribute.name} must be > 0, not {value}")
@@ -52,6 +57,13 @@ class Config:
             all (a bound on fan-out, which rounds alone do not bound).
         history_limit: how many speech windows and committed ids the input-buffer
             state keeps.
+        ledger_limit: how many sent events may await an answer at once; past it
+            the oldest is dropped (``ClientEventTimedOut``). Also the bound on
+            queued ``response.create`` events.
+        ledger_recent: how many settled events the ledger remembers, so that a
+            late ``error`` still finds the event it names.
+        ack_timeout: seconds (on the ``tick`` clock) a sent event may wait for its
+            acknowledgement before ``ClientEventTimedOut``.
     """
 
     strict: bool = False
@@ -64,6 +76,9 @@ class Config:
     max_cascade: int = attrs.field(default=8, validator=_not_negative)
     max_cascade_events: int = attrs.field(default=256, validator=_not_negative)
     history_limit: int = attrs.field(default=64, validator=_not_negative)
+    ledger_limit: int = attrs.field(default=256, validator=_at_least_one)
+    ledger_recent: int = attrs.field(default=64, validator=_not_negative)
+    ack_timeout: float = attrs.field(default=15.0, validator=_positive)
 
     @property
     def audio_limit_ms(self) -> float | None:

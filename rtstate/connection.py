@@ -18,9 +18,9 @@ from .errors import LocalProtocolError, RemoteProtocolError
 from .events.client import ClientEvent
 from .events.server import ServerEvent, UnknownServerEvent
 from .fold import fold
-from .plugins import Dispatched, Plugins
+from .plugins import Plugins
 from .state import SessionPhase, SessionState
-from .step import Closed, Diagnostic, Input, Malformed, Step, Tick
+from .step import Closed, Diagnostic, Input, Interrupt, Malformed, Played, Step, Tick
 from .transitions import Transition
 
 __all__ = ["ClientConnection", "counter_ids"]
@@ -112,10 +112,34 @@ class ClientConnection:
         if self._state.phase is SessionPhase.CLOSED:
             raise LocalProtocolError(f"cannot send {event.type}: the transport is closed")
         stamped, frame = self._encode(event)
-        return self._run(stamped, (frame,))
+        return self._run(stamped, frame)
+
+    def playback(self, item_id: str, played_ms: int) -> Step:
+        """Report that the user has heard the first ``played_ms`` of ``item_id``'s audio.
+
+        It decides where a barge-in cuts the item (``interrupt()``, or server VAD
+        speech during the assistant's audio). Nothing is sent.
+
+        Raises:
+            LocalProtocolError: ``played_ms`` is negative or not an integer.
+        """
+        if not isinstance(played_ms, int) or isinstance(played_ms, bool) or played_ms < 0:
+            raise LocalProtocolError(f"played_ms must be an int >= 0, not {played_ms!r}")
+        return self._run(Played(item_id=item_id, played_ms=played_ms))
+
+    def interrupt(self) -> Step:
+        """Cut the assistant's audio now: cancel the response if it is still active,
+        truncate each audio item where the user stopped hearing it (clamped to the
+        audio received), delete those not heard at all. The Step carries a
+        ``TruncationPlanned`` transition (stop the audio sink) and the frames."""
+        return self._run(Interrupt())
 
     def tick(self, now: float) -> Step:
-        """Let time pass (call when ``next_deadline()`` is due)."""
+        """Let time pass: ``now`` on the caller's monotonic clock, in seconds.
+
+        Starts the acknowledgement timers of newly sent events and times out the
+        overdue ones (``ClientEventTimedOut``). Call it when ``next_deadline()`` is due.
+        """
         return self._run(Tick(now=now))
 
     def transport_closed(self, code: int | None = None, reason: str = "") -> Step:
@@ -123,8 +147,20 @@ class ClientConnection:
         return self._run(Closed(code=code, reason=reason))
 
     def next_deadline(self) -> float | None:
-        """When ``tick`` should next be called (``None``: no deadline pending)."""
-        return None
+        """When ``tick`` should next be called (``None``: no deadline pending).
+
+        A deadline at or before the last ``tick``'s ``now`` (or ``0.0`` before any
+        tick) means "tick now": an event was sent whose timer has not started.
+        """
+        state = self._state
+        pending = state.ledger.pending
+        if not pending:
+            return None
+        timeout = self._config.ack_timeout
+        starts = [p.sent_at for p in pending]
+        if None in starts:
+            return state.now if state.now is not None else 0.0
+        return min(t for t in starts if t is not None) + timeout
 
     # --- internals --------------------------------------------------------------------
 
@@ -133,16 +169,13 @@ class ClientConnection:
             event = attrs.evolve(event, event_id=self._ids())
         return event, beta.encode(event)
 
-    def _run(self, input: Input, frames: tuple[str, ...] = ()) -> Step:
+    def _run(self, input: Input, frame: str | None = None) -> Step:
         before = self._state
-        config = self._config
-        step = fold(before, input, config)
-        if frames and step.after is step.before and step.diagnostics:
-            frames = ()  # a rejected send writes nothing
-        if frames:
-            step = attrs.evolve(step, to_send=frames)
+        step = fold(before, input, self._config)
         self._state = step.after
-        if not self._plugins.count:
+        if step.sent:
+            step = attrs.evolve(step, to_send=_frames(step.sent, input, frame))
+        if not step.planned and not self._plugins.count:
             return step
         try:
             return self._react(step)
@@ -153,16 +186,14 @@ class ClientConnection:
             raise
 
     def _react(self, step: Step) -> Step:
-        """Run the plugins on ``step`` and fold what they return, to completion."""
+        """Send what the core planned, run the plugins, fold what they return, to
+        completion (bounded by ``Config.max_cascade`` / ``max_cascade_events``)."""
         config = self._config
         reraise = config.plugin_errors == "raise"
-        dispatched = self._plugins.dispatch(step, reraise=reraise)
-        if dispatched is None:
-            return step  # the common case: hooks observed, nothing to fold
         transitions: list[Transition] = list(step.transitions)
         diagnostics: list[Diagnostic] = list(step.diagnostics)
         to_send: list[str] = list(step.to_send)
-        first: Dispatched | None = dispatched
+        sent: list[ClientEvent] = list(step.sent)
         pending = [step]
         rounds = 0
         cascaded = 0
@@ -170,11 +201,10 @@ class ClientConnection:
         while pending:
             queued: list[ClientEvent] = []
             for sub in pending:
-                found: Dispatched | None
-                if first is not None:
-                    found, first = first, None
-                else:
-                    found = self._plugins.dispatch(sub, reraise=reraise)
+                queued.extend(sub.planned)  # the core's own plan goes first
+                if not self._plugins.count:
+                    continue
+                found = self._plugins.dispatch(sub, reraise=reraise)
                 if found is None:
                     continue
                 diagnostics.extend(found.diagnostics)
@@ -223,8 +253,8 @@ class ClientConnection:
                     diagnostics.append(Diagnostic(code="plugin_error", message=str(exc)))
                     continue
                 sub = fold(self._state, stamped, config)
-                if sub.after is not sub.before or not sub.diagnostics:
-                    to_send.append(frame)
+                to_send.extend(_frames(sub.sent, stamped, frame))
+                sent.extend(sub.sent)
                 self._state = sub.after
                 transitions.extend(sub.transitions)
                 diagnostics.extend(sub.diagnostics)
@@ -236,4 +266,12 @@ class ClientConnection:
             transitions=tuple(transitions),
             diagnostics=tuple(diagnostics),
             to_send=tuple(to_send),
+            sent=tuple(sent),
         )
+
+
+def _frames(events: tuple[ClientEvent, ...], input: object, frame: str | None) -> tuple[str, ...]:
+    """The frames of ``events``, reusing ``frame`` (already encoded) for ``input``."""
+    return tuple(
+        frame if (event is input and frame is not None) else beta.encode(event) for event in events
+    )

@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
+import attrs
+
 from . import machines
 from ._build import evolver, positional, setter
 from ._log import EMPTY_TEXT, AudioChunk, TextLog
@@ -35,9 +37,11 @@ from .state import (
     InputBufferState,
     ItemPhase,
     ItemState,
+    Ledger,
     Order,
     PartPhase,
     PartState,
+    Pending,
     RateLimitState,
     ResponsePhase,
     ResponseState,
@@ -45,9 +49,13 @@ from .state import (
     SessionState,
     SpeechWindow,
 )
-from .step import Closed, Diagnostic, Input, Malformed, Step, Tick
+from .step import Closed, Diagnostic, Input, Interrupt, Malformed, Played, Step, Tick
 from .transitions import (
     AudioAppended,
+    ClientEventCoalesced,
+    ClientEventQueued,
+    ClientEventRejected,
+    ClientEventTimedOut,
     FunctionCallArgumentsAppended,
     FunctionCallReady,
     InputCleared,
@@ -62,6 +70,7 @@ from .transitions import (
     ResponseCompleted,
     ResponseStarted,
     ServerErrorReceived,
+    SessionExpired,
     SessionStarted,
     SessionUpdated,
     SpeechStarted,
@@ -70,6 +79,7 @@ from .transitions import (
     TranscriptAppended,
     Transition,
     TransportClosed,
+    TruncationPlanned,
 )
 
 __all__ = ["fold"]
@@ -111,18 +121,43 @@ class _Violation(Exception):
 
 
 class _Out:
-    """What one fold collects besides the new state."""
+    """What one fold collects besides the new state.
 
-    __slots__ = ("config", "notes", "transitions")
+    ``notes`` are reconciled protocol quirks (strict mode raises for them);
+    ``infos`` are expected races and local no-ops that never raise; ``sent`` the
+    client events going on the wire now; ``planned`` those the caller should send
+    next. ``extra`` says whether any of the last three is non-empty.
+    """
+
+    __slots__ = ("config", "extra", "infos", "notes", "planned", "sent", "transitions")
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.transitions: list[Transition] = []
         self.notes: list[tuple[str, str]] = []
+        self.extra = False
+        self.infos: list[tuple[str, str]] = []
+        self.sent: list[c.ClientEvent] = []
+        self.planned: list[c.ClientEvent] = []
 
     def note(self, code: str, message: str) -> None:
         """Record a reconciled quirk: the input is applied anyway."""
         self.notes.append((code, message))
+
+    def info(self, code: str, message: str) -> None:
+        """Record an expected race or a local no-op (never raised, even when strict)."""
+        self.extra = True
+        self.infos.append((code, message))
+
+    def send(self, event: c.ClientEvent) -> None:
+        """``event`` goes on the wire now."""
+        self.extra = True
+        self.sent.append(event)
+
+    def plan(self, event: c.ClientEvent) -> None:
+        """``event`` should be sent next (the connection does it in the same call)."""
+        self.extra = True
+        self.planned.append(event)
 
 
 Handler = Callable[[SessionState, Any, _Out], SessionState]
@@ -147,17 +182,30 @@ def fold(state: SessionState, input: Input, config: Config = DEFAULT_CONFIG) -> 
         after = handler(state, input, out)
     except _Violation as v:
         return _reject(state, input, v, config)
-    if out.notes:
-        event_type = getattr(input, "type", None)
-        if config.strict:
-            code, message = out.notes[0]
-            raise RemoteProtocolError(f"{code}: {message}", event_type=event_type)
-        diagnostics = tuple(
-            Diagnostic(code=code, message=message, event_type=event_type, applied=True)
-            for code, message in out.notes
-        )
-        return _step(input, state, after, tuple(out.transitions), diagnostics, ())
-    return _step(input, state, after, tuple(out.transitions), (), ())
+    if out.notes or out.extra:
+        return _full_step(state, input, after, out)
+    return _step(input, state, after, tuple(out.transitions), (), (), (), ())
+
+
+def _full_step(state: SessionState, input: Input, after: SessionState, out: _Out) -> Step:
+    event_type = getattr(input, "type", None)
+    if out.notes and out.config.strict:
+        code, message = out.notes[0]
+        raise RemoteProtocolError(f"{code}: {message}", event_type=event_type)
+    diagnostics = tuple(
+        Diagnostic(code=code, message=message, event_type=event_type, applied=True)
+        for code, message in (*out.notes, *out.infos)
+    )
+    return _step(
+        input,
+        state,
+        after,
+        tuple(out.transitions),
+        diagnostics,
+        (),
+        tuple(out.sent),
+        tuple(out.planned),
+    )
 
 
 def _reject(state: SessionState, input: Input, violation: _Violation, config: Config) -> Step:
@@ -196,7 +244,8 @@ def _session_created(state: SessionState, e: s.SessionCreated, out: _Out) -> Ses
 def _session_updated(state: SessionState, e: s.SessionUpdated, out: _Out) -> SessionState:
     _check(machines.SESSION, state.phase, e, "session")
     out.transitions.append(SessionUpdated(session=e.session))
-    return _root(state, session=e.session, revision=state.revision + 1)
+    ledger, _ = _ack(state.ledger, c.SessionUpdate, None, out)
+    return _root(state, session=e.session, ledger=ledger, revision=state.revision + 1)
 
 
 def _conversation_created(state: SessionState, e: s.ConversationCreated, out: _Out) -> SessionState:
@@ -207,8 +256,15 @@ def _conversation_created(state: SessionState, e: s.ConversationCreated, out: _O
 
 
 def _error(state: SessionState, e: s.Error, out: _Out) -> SessionState:
-    out.transitions.append(ServerErrorReceived(error=e.error))
-    return _root(state, last_error=e.error, revision=state.revision + 1)
+    """Data, not an exception: correlated with the client event it names, if any."""
+    error = e.error
+    out.transitions.append(ServerErrorReceived(error=error))
+    expired = state.expired
+    if error.code == _EXPIRED_CODE and not expired:
+        out.transitions.append(SessionExpired(message=error.message or "session expired"))
+        expired = True
+    state = _rejected(state, error, out)
+    return _root(state, last_error=error, expired=expired, revision=state.revision + 1)
 
 
 def _rate_limits(state: SessionState, e: s.RateLimitsUpdated, out: _Out) -> SessionState:
@@ -223,6 +279,7 @@ def _rate_limits(state: SessionState, e: s.RateLimitsUpdated, out: _Out) -> Sess
                     remaining=r.remaining,
                     reset_seconds=r.reset_seconds,
                     revision=revision,
+                    arrived_at=state.now,
                 )
             limits = m.finish()
     out.transitions.append(RateLimitsUpdated(names=tuple(r.name for r in e.rate_limits)))
@@ -256,7 +313,8 @@ def _speech_started(
     window = SpeechWindow(item_id=e.item_id, start_ms=e.audio_start_ms)
     out.transitions.append(SpeechStarted(item_id=e.item_id, audio_start_ms=e.audio_start_ms))
     limit = out.config.history_limit
-    return _input(state, buf, phase=phase, speech=_bounded(buf.speech, window, limit))
+    state = _input(state, buf, phase=phase, speech=_bounded(buf.speech, window, limit))
+    return _plan_interrupt(state, out, reported_only=True)
 
 
 def _speech_stopped(
@@ -280,7 +338,15 @@ def _committed(state: SessionState, e: s.InputAudioBufferCommitted, out: _Out) -
     phase = _check(machines.INPUT_BUFFER, buf.phase, e, "input")
     out.transitions.append(InputCommitted(item_id=e.item_id, previous_item_id=e.previous_item_id))
     committed = _bounded(buf.committed, e.item_id, out.config.history_limit)
-    return _input(state, buf, phase=phase, appended_ms=0.0, committed=committed)
+    ledger = state.ledger
+    if not (buf.speech and buf.speech[-1].item_id == e.item_id):  # not server VAD's own
+        ledger, _ = _ack(state.ledger, c.InputAudioBufferCommit, None, out)
+    return _root(
+        state,
+        input=_buffer(buf, phase=phase, appended_ms=0.0, committed=committed),
+        ledger=ledger,
+        revision=state.revision + 1,
+    )
 
 
 def _cleared(state: SessionState, e: s.InputAudioBufferCleared, out: _Out) -> SessionState:
@@ -288,7 +354,13 @@ def _cleared(state: SessionState, e: s.InputAudioBufferCleared, out: _Out) -> Se
     buf = state.input
     phase = _check(machines.INPUT_BUFFER, buf.phase, e, "input")
     out.transitions.append(InputCleared())
-    return _input(state, buf, phase=phase, appended_ms=0.0, cleared=buf.cleared + 1)
+    ledger, _ = _ack(state.ledger, c.InputAudioBufferClear, None, out)
+    return _root(
+        state,
+        input=_buffer(buf, phase=phase, appended_ms=0.0, cleared=buf.cleared + 1),
+        ledger=ledger,
+        revision=state.revision + 1,
+    )
 
 
 def _b64_bytes(data: str) -> int:
@@ -298,22 +370,33 @@ def _b64_bytes(data: str) -> int:
 
 
 def _sent_append(state: SessionState, e: c.InputAudioBufferAppend, out: _Out) -> SessionState:
-    _sent(state, e, out)
+    _sending(state, e)
     buf = state.input
     fmt = state.session.input_audio_format if state.session is not None else None
     ms = _b64_bytes(e.audio) / _BYTES_PER_MS.get(fmt or "pcm16", 48)
-    return _input(
+    out.send(e)
+    return _root(
         state,
-        buf,
-        appended_ms=buf.appended_ms + ms,
-        total_appended_ms=buf.total_appended_ms + ms,
+        input=_buffer(
+            buf,
+            appended_ms=buf.appended_ms + ms,
+            total_appended_ms=buf.total_appended_ms + ms,
+        ),
+        ledger=_record(state, e, out),
+        revision=state.revision + 1,
     )
 
 
-def _sent(state: SessionState, e: c.ClientEvent, out: _Out) -> SessionState:
+def _sending(state: SessionState, e: c.ClientEvent) -> None:
     if state.phase is SessionPhase.CLOSED:
         raise _Violation("closed", f"{e.type} sent after the transport closed")
-    return state
+
+
+def _sent(state: SessionState, e: c.ClientEvent, out: _Out) -> SessionState:
+    """A client event with no local effect beyond the ledger."""
+    _sending(state, e)
+    out.send(e)
+    return _root(state, ledger=_record(state, e, out), revision=state.revision + 1)
 
 
 # --- responses -------------------------------------------------------------------------
@@ -343,7 +426,12 @@ def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> S
         id=info.id, phase=ResponsePhase.IN_PROGRESS, status=info.status, info=info
     )
     out.transitions.append(ResponseStarted(response_id=info.id))
-    return _root(state, response=response, revision=state.revision + 1)
+    ledger, _ = _ack(state.ledger, c.ResponseCreate, None, out)
+    cancel = ledger.deferred_cancel
+    if cancel is not None and not ledger.response_requested:
+        out.plan(cancel)  # the cancel sent before this response existed
+        ledger = _ledger(ledger, deferred_cancel=None)
+    return _root(state, response=response, ledger=ledger, revision=state.revision + 1)
 
 
 def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> SessionState:
@@ -388,12 +476,17 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
             usage=info.usage,
         )
     )
+    ledger, entry = _ack(state.ledger, c.ResponseCancel, info.id, out)
+    while entry is not None:  # every cancel of this response is answered by its end
+        ledger, entry = _ack(ledger, c.ResponseCancel, info.id, out)
+    ledger = _release(_root(state, response=None), ledger, out)
     return _root(
         state,
         response=None,
         finished=history,
         items_by_id=items,
         order=order,
+        ledger=ledger,
         revision=state.revision + 1,
     )
 
@@ -543,10 +636,13 @@ def _item_created(state: SessionState, e: s.ConversationItemCreated, out: _Out) 
         e.item.status is None
         and (e.item.type == "function_call_output" or e.item.role in _INPUT_ROLES)
     )
-    if item is None:
+    if item is None or phase is ItemPhase.PENDING:  # the server's copy is the truth
         new = _item_from(e.item, item_id, ItemPhase.DONE if final else ItemPhase.IN_PROGRESS)
     else:
         new = _item(item, phase=ItemPhase.IN_PROGRESS)
+    ledger, entry = _ack(state.ledger, c.ConversationItemCreate, item_id, out)
+    if entry is None and item is None and item_id not in state.input.committed:
+        ledger = _ack_unnamed_create(ledger, e.item.type, out)
     buf = state.input
     pending = buf.pending.get(item_id)
     new_input = buf
@@ -558,9 +654,29 @@ def _item_created(state: SessionState, e: s.ConversationItemCreated, out: _Out) 
             out.note(v.code, f"{v.message}; the early transcription is dropped")
     out.transitions.append(_item_added(item_id, previous, new.type, new.role))
     items = state.items_by_id.set(item_id, new)
+    if ledger is not state.ledger:
+        state = _root(state, ledger=ledger)
     return _with_item(
         state, items, _insert(state.order, item_id, previous), new_input, state.revision + 1
     )
+
+
+def _ack_unnamed_create(ledger: Ledger, item_type: str, out: _Out) -> Ledger:
+    """Settle the first ``conversation.item.create`` sent without an id, of this type.
+
+    Called for an item nobody else explains (no response announced it, no commit
+    made it): the server named the client's item.
+    """
+    for index, entry in enumerate(ledger.pending):
+        event = entry.event
+        if (
+            isinstance(event, c.ConversationItemCreate)
+            and event.item.id is None
+            and event.item.type == item_type
+        ):
+            pending = (*ledger.pending[:index], *ledger.pending[index + 1 :])
+            return _ledger(ledger, pending=pending, recent=_remember(ledger, event, out.config))
+    return ledger
 
 
 def _apply_transcription(item: ItemState, index: int, result: str | ErrorInfo) -> ItemState:
@@ -594,7 +710,7 @@ def _transcribed(
             item_id=e.item_id, content_index=e.content_index, error=e.error
         )
     out.transitions.append(done)
-    if item is None:
+    if item is None or phase is ItemPhase.PENDING:
         buf = state.input
         return _input(state, buf, pending=buf.pending.set(e.item_id, (e.content_index, result)))
     new = _apply_transcription(item, e.content_index, result)
@@ -710,11 +826,17 @@ def _item_deleted(state: SessionState, e: s.ConversationItemDeleted, out: _Out) 
     if len(audio):
         audio = audio.without(e.item_id)
     out.transitions.append(ItemDeleted(item_id=e.item_id))
+    ledger, _ = _ack(state.ledger, c.ConversationItemDelete, e.item_id, out)
+    playback = state.playback
+    if e.item_id in playback:
+        playback = playback.delete(e.item_id)
     return _root(
         state,
         items_by_id=state.items_by_id.delete(e.item_id),
         order=order,
         audio=audio,
+        ledger=ledger,
+        playback=playback,
         revision=state.revision + 1,
     )
 
@@ -733,8 +855,12 @@ def _item_truncated(state: SessionState, e: s.ConversationItemTruncated, out: _O
         ItemTruncated(item_id=e.item_id, content_index=index, audio_end_ms=e.audio_end_ms)
     )
     new = _item(item, parts=tuple(parts))
+    ledger, _ = _ack(state.ledger, c.ConversationItemTruncate, e.item_id, out)
     return _root(
-        state, items_by_id=state.items_by_id.set(e.item_id, new), revision=state.revision + 1
+        state,
+        items_by_id=state.items_by_id.set(e.item_id, new),
+        ledger=ledger,
+        revision=state.revision + 1,
     )
 
 
@@ -822,6 +948,8 @@ def _part_kind(e: Any, part: PartState, expected: str) -> None:
 
 
 def _text_delta(state: SessionState, e: s.ResponseTextDelta, out: _Out) -> SessionState:
+    if e.response_id == state.interrupted:
+        return _late(state, e, out)
     item, part = _delta_target(state, e, "text", out)
     out.transitions.append(_text_appended(e.item_id, e.content_index, e.delta, e.response_id))
     new = _with_text(part, part.text_log.append(e.delta))
@@ -842,6 +970,8 @@ def _text_done(state: SessionState, e: s.ResponseTextDone, out: _Out) -> Session
 def _transcript_delta(
     state: SessionState, e: s.ResponseAudioTranscriptDelta, out: _Out
 ) -> SessionState:
+    if e.response_id == state.interrupted:
+        return _late(state, e, out)
     item, part = _delta_target(state, e, "audio", out)
     out.transitions.append(_transcript_appended(e.item_id, e.content_index, e.delta, e.response_id))
     log = (part.transcript_log or EMPTY_TEXT).append(e.delta)
@@ -873,6 +1003,8 @@ def _output_format(state: SessionState) -> str:
 
 
 def _audio_delta(state: SessionState, e: s.ResponseAudioDelta, out: _Out) -> SessionState:
+    if e.response_id == state.interrupted:
+        return _late(state, e, out)
     item, part = _delta_target(state, e, "audio", out)
     size = _b64_bytes(e.delta)
     ms = size / _BYTES_PER_MS.get(_output_format(state), 48)
@@ -949,18 +1081,317 @@ def _arguments_done(
     )
 
 
+# --- the ledger: client events sent, acknowledged, rejected, queued ---------------------
+
+_ledger = evolver(Ledger)
+_RESPONSE_ACTIVE_CODE: Final = "conversation_already_has_active_response"
+_CANCEL_NOT_ACTIVE_CODE: Final = "response_cancel_not_active"
+_EXPIRED_CODE: Final = "session_expired"
+_GOING_AWAY: Final = 1001  # the close code of an expired session
+# October 2024 servers sent these two with ``code: null``: recognised by message
+_CODE_BY_MESSAGE: Final = (
+    ("already has an active response", _RESPONSE_ACTIVE_CODE),
+    ("no active response", _CANCEL_NOT_ACTIVE_CODE),
+)
+
+
+def _error_code(error: ErrorInfo) -> str | None:
+    if error.code is not None:
+        return error.code
+    message = (error.message or "").lower()
+    for fragment, code in _CODE_BY_MESSAGE:
+        if fragment in message:
+            return code
+    return None
+
+
+def _remember(ledger: Ledger, e: c.ClientEvent, config: Config) -> tuple[c.ClientEvent, ...]:
+    """``ledger.recent`` with ``e`` added (the oldest forgotten past the bound)."""
+    return _bounded(ledger.recent, e, config.ledger_recent)
+
+
+def _record(
+    state: SessionState,
+    e: c.ClientEvent,
+    out: _Out,
+    key: str | None = None,
+    undo: PartState | None = None,
+) -> Ledger:
+    """The ledger with ``e`` sent: pending if the server acknowledges its kind."""
+    ledger = state.ledger
+    config = out.config
+    if machines.ACKS[type(e)] is None:
+        return _ledger(ledger, recent=_remember(ledger, e, config))
+    pending = ledger.pending
+    if len(pending) >= config.ledger_limit:
+        oldest, pending = pending[0], pending[1:]
+        out.transitions.append(ClientEventTimedOut(event=oldest.event))
+    entry = Pending(event=e, key=key, undo=undo)
+    return _ledger(ledger, pending=(*pending, entry))
+
+
+def _ack(
+    ledger: Ledger, sent: type[c.ClientEvent], key: str | None, out: _Out
+) -> tuple[Ledger, Pending | None]:
+    """``ledger`` with the first pending ``sent`` event settled, and that entry.
+
+    ``key`` names what the acknowledgement is about (an item or response id):
+    only an entry with that key matches; ``None`` matches in send order.
+    """
+    for index, entry in enumerate(ledger.pending):
+        if entry.event.__class__ is sent and (key is None or entry.key == key):
+            pending = (*ledger.pending[:index], *ledger.pending[index + 1 :])
+            recent = _remember(ledger, entry.event, out.config)
+            return _ledger(ledger, pending=pending, recent=recent), entry
+    return ledger, None
+
+
+def _release(state: SessionState, ledger: Ledger, out: _Out) -> Ledger:
+    """Plan the first queued ``response.create`` if nothing is active or requested."""
+    if not ledger.queued or state.response is not None or ledger.response_requested:
+        return ledger
+    out.plan(ledger.queued[0])
+    return _ledger(ledger, queued=ledger.queued[1:])
+
+
+def _send_item_create(state: SessionState, e: c.ConversationItemCreate, out: _Out) -> SessionState:
+    """Sent with an id, the item is shown at once as ``PENDING`` (not yet in order)."""
+    _sending(state, e)
+    out.send(e)
+    item_id = e.item.id
+    ledger = _record(state, e, out, key=item_id)
+    items = state.items_by_id
+    if item_id is not None and item_id not in items:
+        items = items.set(item_id, _item_from(e.item, item_id, ItemPhase.PENDING))
+    return _root(state, ledger=ledger, items_by_id=items, revision=state.revision + 1)
+
+
+def _send_item_delete(state: SessionState, e: c.ConversationItemDelete, out: _Out) -> SessionState:
+    _sending(state, e)
+    out.send(e)
+    return _root(state, ledger=_record(state, e, out, key=e.item_id), revision=state.revision + 1)
+
+
+def _send_truncate(state: SessionState, e: c.ConversationItemTruncate, out: _Out) -> SessionState:
+    """Truncated locally at once, as the server will (the transcript is dropped)."""
+    _sending(state, e)
+    out.send(e)
+    item = state.items_by_id.get(e.item_id)
+    index = e.content_index
+    if item is None or not 0 <= index < len(item.parts) or item.parts[index].type != "audio":
+        ledger = _record(state, e, out, key=e.item_id)
+        return _root(state, ledger=ledger, revision=state.revision + 1)
+    old = item.parts[index]
+    ledger = _record(state, e, out, key=e.item_id, undo=old)
+    cut = _part(old, truncated_ms=e.audio_end_ms, transcript_log=EMPTY_TEXT)
+    items = state.items_by_id.set(item.id, _with_parts(item, _replaced(item.parts, index, cut)))
+    return _root(state, ledger=ledger, items_by_id=items, revision=state.revision + 1)
+
+
+def _replaced(parts: tuple[PartState, ...], index: int, part: PartState) -> tuple[PartState, ...]:
+    return (*parts[:index], part, *parts[index + 1 :])
+
+
+def _send_response_create(state: SessionState, e: c.ResponseCreate, out: _Out) -> SessionState:
+    """Sent if no response is active or requested; else queued (or coalesced)."""
+    _sending(state, e)
+    ledger = state.ledger
+    if state.response is None and not ledger.response_requested:
+        out.send(e)
+        return _root(state, ledger=_record(state, e, out), revision=state.revision + 1)
+    for queued in ledger.queued:
+        if queued.response == e.response:
+            out.transitions.append(ClientEventCoalesced(event=e, into=queued.event_id or ""))
+            return state
+    if len(ledger.queued) >= out.config.ledger_limit:
+        out.info("queue_full", f"{len(ledger.queued)} response.create already queued; dropped")
+        return state
+    out.transitions.append(ClientEventQueued(event=e))
+    queue = (*ledger.queued, e)
+    return _root(state, ledger=_ledger(ledger, queued=queue), revision=state.revision + 1)
+
+
+def _send_response_cancel(state: SessionState, e: c.ResponseCancel, out: _Out) -> SessionState:
+    """Sent if a response is active; remembered if one is requested; else nothing."""
+    _sending(state, e)
+    ledger = state.ledger
+    response = state.response
+    if response is not None:
+        out.send(e)
+        ledger = _record(state, e, out, key=e.response_id or response.id)
+        return _root(state, ledger=ledger, revision=state.revision + 1)
+    if ledger.response_requested:
+        waiting = ledger.deferred_cancel
+        if waiting is not None:
+            out.transitions.append(ClientEventCoalesced(event=e, into=waiting.event_id or ""))
+            return state
+        out.transitions.append(ClientEventQueued(event=e))
+        ledger = _ledger(ledger, deferred_cancel=e)
+        return _root(state, ledger=ledger, revision=state.revision + 1)
+    out.info("cancel_not_active", "response.cancel with no response active or requested: not sent")
+    return state
+
+
+def _rejected(state: SessionState, error: ErrorInfo, out: _Out) -> SessionState:
+    """Correlate a server error with the client event it names, and roll it back."""
+    ledger = state.ledger
+    code = _error_code(error)
+    event: c.ClientEvent | None = None
+    if error.event_id is not None:
+        event = ledger.find(error.event_id)
+    elif code in (_RESPONSE_ACTIVE_CODE, _CANCEL_NOT_ACTIVE_CODE):
+        wanted = c.ResponseCreate if code == _RESPONSE_ACTIVE_CODE else c.ResponseCancel
+        event = next((p.event for p in ledger.pending if p.event.__class__ is wanted), None)
+    if event is None:
+        return state
+    out.transitions.append(ClientEventRejected(event=event, error=error))
+    undo = next((p.undo for p in ledger.pending if p.event is event), None)
+    ledger = _ledger(
+        ledger,
+        pending=tuple(p for p in ledger.pending if p.event is not event),
+        recent=tuple(r for r in ledger.recent if r is not event),
+        queued=tuple(q for q in ledger.queued if q is not event),
+        deferred_cancel=None if ledger.deferred_cancel is event else ledger.deferred_cancel,
+    )
+    state = _rolled_back(state, event, undo)
+    if isinstance(event, c.ResponseCreate):
+        if code == _RESPONSE_ACTIVE_CODE:  # a race with a response we did not ask for
+            out.transitions.append(ClientEventQueued(event=event))
+            ledger = _ledger(ledger, queued=(event, *ledger.queued))
+        if ledger.deferred_cancel is not None and not ledger.response_requested:
+            out.info("cancel_dropped", "the response a deferred cancel waited for was refused")
+            ledger = _ledger(ledger, deferred_cancel=None)
+        ledger = _release(state, ledger, out)
+    return _root(state, ledger=ledger)
+
+
+def _rolled_back(state: SessionState, event: c.ClientEvent, undo: PartState | None) -> SessionState:
+    """``state`` without what ``event`` changed locally."""
+    items = state.items_by_id
+    if isinstance(event, c.ConversationItemCreate) and event.item.id is not None:
+        item = items.get(event.item.id)
+        if item is not None and item.phase is ItemPhase.PENDING:
+            return _root(state, items_by_id=items.delete(item.id))
+    if isinstance(event, c.ConversationItemTruncate) and undo is not None:
+        item = items.get(event.item_id)
+        index = event.content_index
+        if item is not None and index < len(item.parts):
+            parts = _replaced(item.parts, index, undo)
+            return _root(state, items_by_id=items.set(item.id, _with_parts(item, parts)))
+    return state
+
+
+# --- barge-in: playback, interruption ---------------------------------------------------
+
+
+def _played(state: SessionState, e: Played, out: _Out) -> SessionState:
+    if e.item_id not in state.items_by_id:
+        out.info("unknown_item", f"playback reported for unknown item {e.item_id}")
+        return state
+    played = max(e.played_ms, 0)
+    return _root(state, playback=state.playback.set(e.item_id, played), revision=state.revision + 1)
+
+
+def _interrupt(state: SessionState, e: Interrupt, out: _Out) -> SessionState:
+    return _plan_interrupt(state, out, reported_only=False)
+
+
+def _plan_interrupt(state: SessionState, out: _Out, *, reported_only: bool) -> SessionState:
+    """Plan the cancel / truncate / delete that cut the latest response's audio.
+
+    Each audio item is cut where the user stopped hearing it (``playback``, clamped
+    to the audio received); an item heard to its end is left alone once its
+    response is done; an item not heard at all is deleted. With ``reported_only``
+    (server VAD speech), nothing is planned unless playback was reported for the
+    response: the app has not said what the user heard.
+    """
+    active = state.response
+    response = active if active is not None else (state.finished[-1] if state.finished else None)
+    if response is None or state.interrupted == response.id:
+        return state
+    playback = state.playback
+    if reported_only and not any(i in playback for i in response.output):
+        return state
+    truncated: list[tuple[str, int, int]] = []
+    deleted: list[str] = []
+    for item_id in response.output:
+        item = state.items_by_id.get(item_id)
+        if item is None:
+            continue
+        for index, part in enumerate(item.parts):
+            if part.type != "audio" or part.truncated_ms is not None:
+                continue
+            received = int(part.audio_ms)
+            heard = min(playback.get(item_id, 0), received)
+            if heard >= received and active is None:
+                break  # heard to the end
+            if heard <= 0:
+                deleted.append(item_id)
+            else:
+                truncated.append((item_id, index, heard))
+            break
+    if active is None and not truncated and not deleted:
+        return state
+    if active is not None:
+        out.plan(c.ResponseCancel(response_id=active.id))
+    for item_id, index, end in truncated:
+        out.plan(c.ConversationItemTruncate(item_id=item_id, content_index=index, audio_end_ms=end))
+    for item_id in deleted:
+        out.plan(c.ConversationItemDelete(item_id=item_id))
+    out.transitions.append(
+        TruncationPlanned(
+            response_id=response.id,
+            cancelled=active is not None,
+            truncated=tuple(truncated),
+            deleted=tuple(deleted),
+        )
+    )
+    return _root(state, interrupted=response.id, revision=state.revision + 1)
+
+
+def _late(state: SessionState, e: Any, out: _Out) -> SessionState:
+    out.info("interrupted", f"{e.type} of interrupted response {e.response_id} ignored")
+    return state
+
+
 # --- local inputs ----------------------------------------------------------------------
 
 
 def _tick(state: SessionState, e: Tick, out: _Out) -> SessionState:
+    """Time passed: start the timers of newly sent events, time out the overdue."""
+    now = e.now
+    ledger = state.ledger
+    if not ledger.pending:
+        return _root(state, now=now) if state.now != now else state
+    timeout = out.config.ack_timeout
+    kept: list[Pending] = []
+    expired: list[Pending] = []
+    for entry in ledger.pending:
+        if entry.sent_at is None:
+            kept.append(attrs.evolve(entry, sent_at=now))
+        elif now - entry.sent_at >= timeout:
+            expired.append(entry)
+        else:
+            kept.append(entry)
+    ledger = _ledger(ledger, pending=tuple(kept))
+    state = _root(state, ledger=ledger, now=now, revision=state.revision + 1)
+    for entry in expired:
+        out.transitions.append(ClientEventTimedOut(event=entry.event))
+        state = _rolled_back(state, entry.event, entry.undo)
+    if any(isinstance(entry.event, c.ResponseCreate) for entry in expired):
+        state = _root(state, ledger=_release(state, state.ledger, out))
     return state
 
 
 def _closed(state: SessionState, e: Closed, out: _Out) -> SessionState:
     if state.phase is SessionPhase.CLOSED:
         return state
+    expired = state.expired
+    if e.code == _GOING_AWAY and not expired:
+        out.transitions.append(SessionExpired(message=e.reason or "connection closed (1001)"))
+        expired = True
     out.transitions.append(TransportClosed(code=e.code, reason=e.reason))
-    return _root(state, phase=SessionPhase.CLOSED, revision=state.revision + 1)
+    return _root(state, phase=SessionPhase.CLOSED, expired=expired, revision=state.revision + 1)
 
 
 def _malformed(state: SessionState, e: Malformed, out: _Out) -> SessionState:
@@ -1001,13 +1432,15 @@ _HANDLERS: Final[Mapping[type, Handler]] = {
     c.InputAudioBufferAppend: _sent_append,
     c.InputAudioBufferCommit: _sent,
     c.InputAudioBufferClear: _sent,
-    c.ConversationItemCreate: _sent,
-    c.ConversationItemTruncate: _sent,
-    c.ConversationItemDelete: _sent,
-    c.ResponseCreate: _sent,
-    c.ResponseCancel: _sent,
+    c.ConversationItemCreate: _send_item_create,
+    c.ConversationItemTruncate: _send_truncate,
+    c.ConversationItemDelete: _send_item_delete,
+    c.ResponseCreate: _send_response_create,
+    c.ResponseCancel: _send_response_cancel,
     c.UnknownClientEvent: _sent,
     Tick: _tick,
+    Played: _played,
+    Interrupt: _interrupt,
     Closed: _closed,
     Malformed: _malformed,
 }

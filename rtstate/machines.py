@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final, TypeAlias, TypeVar
 
+from .events import client as c
 from .events import server as s
 from .state import InputPhase, ItemPhase, PartPhase, ResponsePhase, SessionPhase
 
 __all__ = [
+    "ACKS",
     "INPUT_BUFFER",
     "ITEM",
     "PART",
@@ -72,8 +74,13 @@ RESPONSE: Final[Table[ResponsePhase]] = {
 """One response at a time; every response event between its created and done (INV-4, 5)."""
 
 _ANN, _ITEM, _DONE = ItemPhase.ANNOUNCED, ItemPhase.IN_PROGRESS, ItemPhase.DONE
+_PENDING = ItemPhase.PENDING
 
 ITEM: Final[Table[ItemPhase]] = {
+    # This client created it; the server confirms (its copy replaces ours).
+    (_PENDING, s.ConversationItemCreated): _ITEM,
+    (_PENDING, s.ConversationItemInputAudioTranscriptionCompleted): _PENDING,
+    (_PENDING, s.ConversationItemInputAudioTranscriptionFailed): _PENDING,
     (None, s.ResponseOutputItemAdded): _ANN,
     # Created first, announced second: reconciled (the reverse of the usual order).
     (_ITEM, s.ResponseOutputItemAdded): _ITEM,
@@ -114,6 +121,21 @@ PART: Final[Table[PartPhase]] = {
     (_STREAMING, s.ResponseContentPartDone): _PART_DONE,
 }
 """A content part: added, deltas, done values, part done (INV-8)."""
+
+ACKS: Final[Mapping[type, type | None]] = {
+    c.SessionUpdate: s.SessionUpdated,
+    c.ConversationItemCreate: s.ConversationItemCreated,
+    c.ConversationItemDelete: s.ConversationItemDeleted,
+    c.ConversationItemTruncate: s.ConversationItemTruncated,
+    c.InputAudioBufferCommit: s.InputAudioBufferCommitted,
+    c.InputAudioBufferClear: s.InputAudioBufferCleared,
+    c.ResponseCreate: s.ResponseCreated,
+    c.ResponseCancel: s.ResponseDone,
+    c.InputAudioBufferAppend: None,
+    c.UnknownClientEvent: None,
+}
+"""Client event type -> the server event that acknowledges it (``None``: nothing does;
+the ledger only remembers it for a while, so a late ``error`` can still name it)."""
 
 INVARIANT: Final[Mapping[str, str]] = {
     "session": "INV-1",

@@ -16,6 +16,7 @@ import attrs
 from immutables import Map
 
 from ._log import EMPTY_AUDIO, EMPTY_TEXT, AudioWindow, TextLog
+from .events.client import ClientEvent, ResponseCancel, ResponseCreate
 from .events.payloads import ErrorInfo, ResponseInfo, SessionConfig, StatusDetails, Usage
 
 __all__ = [
@@ -23,9 +24,11 @@ __all__ = [
     "InputPhase",
     "ItemPhase",
     "ItemState",
+    "Ledger",
     "Order",
     "PartPhase",
     "PartState",
+    "Pending",
     "RateLimitState",
     "ResponsePhase",
     "ResponseState",
@@ -66,11 +69,15 @@ class ResponsePhase(_Phase):
 class ItemPhase(_Phase):
     """An item's life.
 
-    ``ANNOUNCED``: named by ``response.output_item.added`` but not yet placed in the
-    conversation by ``conversation.item.created``. ``IN_PROGRESS``: in the
-    conversation and still streaming. ``DONE``: final.
+    ``PENDING``: created by this client (``conversation.item.create`` with an id)
+    and not yet confirmed by the server; it is not in the conversation order and
+    disappears if the server rejects it. ``ANNOUNCED``: named by
+    ``response.output_item.added`` but not yet placed in the conversation by
+    ``conversation.item.created``. ``IN_PROGRESS``: in the conversation and still
+    streaming. ``DONE``: final.
     """
 
+    PENDING = "pending"
     ANNOUNCED = "announced"
     IN_PROGRESS = "in_progress"
     DONE = "done"
@@ -210,13 +217,88 @@ class InputBufferState:
 
 @attrs.frozen(kw_only=True)
 class RateLimitState:
-    """A rate limit as last reported, with the state revision it arrived at."""
+    """A rate limit as last reported, with the state revision it arrived at.
+
+    ``arrived_at`` is the caller's clock at arrival (the ``now`` of the latest
+    ``tick``; ``None`` if the connection was never ticked), so ``reset_at`` says
+    when the server expects the limit to be whole again.
+    """
 
     name: str
     limit: int | None
     remaining: int | None
     reset_seconds: float | None
     revision: int
+    arrived_at: float | None = None
+
+    @property
+    def reset_at(self) -> float | None:
+        """When the limit resets, on the caller's clock (``None`` if unknown)."""
+        if self.arrived_at is None or self.reset_seconds is None:
+            return None
+        return self.arrived_at + self.reset_seconds
+
+    @property
+    def used_fraction(self) -> float | None:
+        """How much of the limit is spent, from 0.0 to 1.0 (``None`` if unknown)."""
+        if not self.limit or self.remaining is None:
+            return None
+        return min(max(1.0 - self.remaining / self.limit, 0.0), 1.0)
+
+
+@attrs.frozen(kw_only=True)
+class Pending:
+    """A sent client event waiting for the server's acknowledgement.
+
+    ``key`` is the id the acknowledgement names (the item id of a create, delete
+    or truncate; the response id of a cancel); ``None``: matched in send order.
+    ``sent_at`` is the caller's clock when its timer started (the ``now`` of the
+    tick at or after sending). ``undo`` is the part a local truncation replaced,
+    restored if the server rejects the truncation.
+    """
+
+    event: ClientEvent
+    key: str | None = None
+    sent_at: float | None = None
+    undo: PartState | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Ledger:
+    """What this client sent and still expects an answer to, and what waits to go.
+
+    ``pending``: acknowledged events still unanswered, in send order. ``recent``:
+    events settled lately (acknowledged, or never acknowledged such as audio
+    appends), remembered so that a late ``error`` still finds its cause.
+    ``queued``: ``response.create`` events held back while a response is active or
+    requested, released one at a time by ``response.done``. ``deferred_cancel``: a
+    ``response.cancel`` sent before its response existed, sent once it does.
+    """
+
+    pending: tuple[Pending, ...] = ()
+    recent: tuple[ClientEvent, ...] = ()
+    queued: tuple[ResponseCreate, ...] = ()
+    deferred_cancel: ResponseCancel | None = None
+
+    @property
+    def response_requested(self) -> bool:
+        """Whether a sent ``response.create`` awaits its ``response.created``."""
+        return any(p.event.__class__ is ResponseCreate for p in self.pending)
+
+    def find(self, event_id: str) -> ClientEvent | None:
+        """The sent, queued or recently settled event with this ``event_id``."""
+        for p in self.pending:
+            if p.event.event_id == event_id:
+                return p.event
+        for e in (*self.queued, *self.recent):
+            if e.event_id == event_id:
+                return e
+        if self.deferred_cancel is not None and self.deferred_cancel.event_id == event_id:
+            return self.deferred_cancel
+        return None
+
+    def __len__(self) -> int:
+        return len(self.pending) + len(self.recent) + len(self.queued)
 
 
 @attrs.frozen(kw_only=True)
@@ -249,6 +331,12 @@ class SessionState:
 
     Queries: ``items`` (in conversation order), ``item(id)``, ``active_response``,
     ``response(id)``, ``rate_limit(name)``.
+
+    Client side: ``ledger`` (what was sent and awaits an answer, what waits to go),
+    ``playback`` (item id -> ms of its audio the user heard, as reported),
+    ``interrupted`` (the response whose playback was cut: its late deltas are
+    ignored), ``expired`` (the server ended the session for its age), ``now`` (the
+    caller's clock at the latest ``tick``).
     """
 
     phase: SessionPhase = SessionPhase.CONNECTING
@@ -262,6 +350,11 @@ class SessionState:
     rate_limits: Map[str, RateLimitState] = attrs.field(factory=Map)
     last_error: ErrorInfo | None = None
     audio: AudioWindow = EMPTY_AUDIO
+    ledger: Ledger = attrs.field(factory=Ledger)
+    playback: Map[str, int] = attrs.field(factory=Map)
+    interrupted: str | None = None
+    expired: bool = False
+    now: float | None = None
     revision: int = 0
 
     @property
@@ -291,6 +384,18 @@ class SessionState:
     def rate_limit(self, name: str) -> RateLimitState | None:
         """The last reported rate limit called ``name`` (``requests``, ``tokens``, ...)."""
         return self.rate_limits.get(name)
+
+    @property
+    def tokens_remaining(self) -> int | None:
+        """Tokens left in the current rate-limit window (``None`` until reported)."""
+        limit = self.rate_limits.get("tokens")
+        return None if limit is None else limit.remaining
+
+    @property
+    def requests_remaining(self) -> int | None:
+        """Requests left in the current rate-limit window (``None`` until reported)."""
+        limit = self.rate_limits.get("requests")
+        return None if limit is None else limit.remaining
 
     def retained_audio(self, item_id: str, content_index: int | None = None) -> bytes:
         """Output audio kept under ``Config.audio_retention`` for one item, as bytes."""

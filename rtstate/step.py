@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 import attrs
 
@@ -11,7 +11,17 @@ from .events.server import ServerEvent, UnknownServerEvent
 from .state import SessionState
 from .transitions import Transition
 
-__all__ = ["Closed", "Diagnostic", "Input", "Malformed", "Step", "Tick"]
+__all__ = [
+    "INFORMATIONAL",
+    "Closed",
+    "Diagnostic",
+    "Input",
+    "Interrupt",
+    "Malformed",
+    "Played",
+    "Step",
+    "Tick",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -30,6 +40,19 @@ class Closed:
 
 
 @attrs.frozen(kw_only=True)
+class Played:
+    """The user has heard the first ``played_ms`` of item ``item_id``'s audio."""
+
+    item_id: str
+    played_ms: int
+
+
+@attrs.frozen(kw_only=True)
+class Interrupt:
+    """Cut the assistant's audio now (barge-in): plan cancel, truncate, delete."""
+
+
+@attrs.frozen(kw_only=True)
 class Malformed:
     """A frame that could not be decoded; folded as a diagnostic only."""
 
@@ -37,8 +60,19 @@ class Malformed:
     error: str
 
 
-Input: TypeAlias = ServerEvent | UnknownServerEvent | ClientEvent | Tick | Closed | Malformed
-"""What ``fold`` accepts: a received server event, a client event as sent, time, close."""
+Input: TypeAlias = (
+    ServerEvent | UnknownServerEvent | ClientEvent | Tick | Closed | Malformed | Played | Interrupt
+)
+"""What ``fold`` accepts: a received server event, a client event as sent, time, close,
+a playback report, an interruption."""
+
+
+INFORMATIONAL: Final = frozenset(
+    {"cancel_not_active", "cancel_dropped", "interrupted", "queue_full", "unknown_item"}
+)
+"""Diagnostic codes for expected races and local no-ops (a late delta of an
+interrupted response, a cancel with nothing to cancel): never raised, even when
+strict, and no fault of either peer."""
 
 
 @attrs.frozen(kw_only=True)
@@ -55,12 +89,21 @@ class Diagnostic:
     event_type: str | None = None
     applied: bool = False
 
+    @property
+    def informational(self) -> bool:
+        """Whether this is an expected race or a local no-op (see ``INFORMATIONAL``)."""
+        return self.code in INFORMATIONAL
+
 
 @attrs.frozen(kw_only=True)
 class Step:
     """The result of one call: the state before and after, and what happened.
 
-    ``to_send`` holds the frames to write, in order, after every call.
+    ``to_send`` holds the frames to write, in order, after every call; ``sent`` the
+    client events behind them. ``planned`` (from the pure ``fold`` only) lists the
+    events the core wants sent next (a released ``response.create``, the cancel and
+    truncation of a barge-in): ``ClientConnection`` sends them in the same call, so
+    its Steps never carry any.
     """
 
     input: Input
@@ -69,3 +112,5 @@ class Step:
     transitions: tuple[Transition, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
     to_send: tuple[str, ...] = ()
+    sent: tuple[ClientEvent, ...] = ()
+    planned: tuple[ClientEvent, ...] = ()

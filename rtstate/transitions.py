@@ -13,11 +13,16 @@ from typing import Final
 
 import attrs
 
+from .events.client import ClientEvent
 from .events.payloads import ErrorInfo, SessionConfig, StatusDetails, Usage
 
 __all__ = [
     "TRANSITION_TYPES",
     "AudioAppended",
+    "ClientEventCoalesced",
+    "ClientEventQueued",
+    "ClientEventRejected",
+    "ClientEventTimedOut",
     "FunctionCallArgumentsAppended",
     "FunctionCallReady",
     "InputCleared",
@@ -32,6 +37,7 @@ __all__ = [
     "ResponseCompleted",
     "ResponseStarted",
     "ServerErrorReceived",
+    "SessionExpired",
     "SessionStarted",
     "SessionUpdated",
     "SpeechStarted",
@@ -40,6 +46,7 @@ __all__ = [
     "TranscriptAppended",
     "Transition",
     "TransportClosed",
+    "TruncationPlanned",
     "hook_name",
 ]
 
@@ -235,6 +242,66 @@ class TransportClosed(Transition):
     reason: str
 
 
+@attrs.frozen(kw_only=True)
+class SessionExpired(Transition):
+    """The server ended the session for its age (``session_expired``, or close 1001)."""
+
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class ClientEventRejected(Transition):
+    """The server answered ``event`` (sent by this client) with ``error``.
+
+    Whatever the event changed locally is rolled back: a pending item is removed, a
+    local truncation restored, a requested response no longer counts as requested.
+    """
+
+    event: ClientEvent
+    error: ErrorInfo
+
+
+@attrs.frozen(kw_only=True)
+class ClientEventTimedOut(Transition):
+    """``event`` went unanswered for ``Config.ack_timeout`` seconds (or was evicted
+    from a full ledger): it no longer counts as pending."""
+
+    event: ClientEvent
+
+
+@attrs.frozen(kw_only=True)
+class ClientEventQueued(Transition):
+    """``event`` is held back, not sent: a ``response.create`` while a response is
+    active or requested, or a ``response.cancel`` before its response exists."""
+
+    event: ClientEvent
+
+
+@attrs.frozen(kw_only=True)
+class ClientEventCoalesced(Transition):
+    """``event`` asked for what the queued ``into`` (an event id) already asks for:
+    only one is sent."""
+
+    event: ClientEvent
+    into: str
+
+
+@attrs.frozen(kw_only=True)
+class TruncationPlanned(Transition):
+    """Playback of ``response_id`` was cut (barge-in or ``interrupt()``): stop the
+    audio now.
+
+    ``cancelled``: a ``response.cancel`` went out (the response was active).
+    ``truncated``: ``(item_id, content_index, audio_end_ms)`` of each item cut where
+    the user stopped hearing it. ``deleted``: items the user heard nothing of.
+    """
+
+    response_id: str
+    cancelled: bool
+    truncated: tuple[tuple[str, int, int], ...]
+    deleted: tuple[str, ...]
+
+
 TRANSITION_TYPES: Final[tuple[type[Transition], ...]] = (
     SessionStarted,
     SessionUpdated,
@@ -258,6 +325,12 @@ TRANSITION_TYPES: Final[tuple[type[Transition], ...]] = (
     RateLimitsUpdated,
     ServerErrorReceived,
     TransportClosed,
+    SessionExpired,
+    ClientEventRejected,
+    ClientEventTimedOut,
+    ClientEventQueued,
+    ClientEventCoalesced,
+    TruncationPlanned,
 )
 """Every transition class."""
 

@@ -57,7 +57,8 @@ def fold_events(events: list[Any], config: Config = rtstate.config.DEFAULT_CONFI
 @given(sessions(max_flows=5))
 def test_valid_sessions_fold_cleanly_and_strictly(script: Script) -> None:
     steps = fold_script(script, STRICT)  # strict: any violation would raise
-    assert all(not s.diagnostics for s in steps)
+    # only races and local no-ops (a cancel the script sends with nothing active)
+    assert all(d.informational for s in steps for d in s.diagnostics)
     final = steps[-1].after
     # at most one response at a time, and every started response completed or active
     open_responses: set[str] = set()

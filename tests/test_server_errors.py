@@ -341,8 +341,9 @@ CASES = [
     ),
     # responses
     Case(
+        # the client holds a second create back (it queues it): only a raw frame can ask
         "second response",
-        send(c.ResponseCreate()),
+        raw({"type": "response.create", "event_id": "evt_second"}),
         "conversation_already_has_active_response",
         None,
         setup=paced_response,
@@ -367,7 +368,11 @@ CASES = [
         "response.tool_choice",
     ),
     Case(
-        "cancel with nothing active", send(c.ResponseCancel()), "response_cancel_not_active", None
+        # the client sends no cancel with nothing to cancel: only a raw frame can
+        "cancel with nothing active",
+        raw({"type": "response.cancel", "event_id": "evt_cancel"}),
+        "response_cancel_not_active",
+        None,
     ),
     Case(
         "cancel another response",
@@ -379,7 +384,7 @@ CASES = [
     ),
     Case(
         "cancel just after the response finished",
-        send(c.ResponseCancel()),
+        raw({"type": "response.cancel", "event_id": "evt_late_cancel"}),
         "response_cancel_not_active",
         None,
         setup=respond,

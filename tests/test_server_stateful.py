@@ -193,6 +193,11 @@ class ClientAgainstServer(RuleBasedStateMachine):
     @rule(named=st.booleans())
     def response_cancel(self, named: bool) -> None:
         rid = self.loop.server.response_in_progress if named else None
+        state = self.loop.client.state
+        if state.active_response is None and not state.ledger.response_requested:
+            # the client holds back a cancel with nothing to cancel; ask the server anyway
+            self.loop.send_raw('{"type": "response.cancel"}')
+            return
         self.loop.send(c.ResponseCancel(response_id=rid))
 
     @precondition(open_)
