@@ -30,7 +30,18 @@ from .state import (
     SessionState,
     SpeechWindow,
 )
-from .step import INFORMATIONAL, Closed, Diagnostic, Input, Interrupt, Malformed, Played, Step, Tick
+from .step import (
+    INFORMATIONAL,
+    Closed,
+    Diagnostic,
+    Input,
+    Interrupt,
+    Malformed,
+    Played,
+    Resumed,
+    Step,
+    Tick,
+)
 from .transitions import Transition
 
 __all__ = [
@@ -61,6 +72,7 @@ __all__ = [
     "RemoteProtocolError",
     "ResponsePhase",
     "ResponseState",
+    "Resumed",
     "RtStateError",
     "ServerConnection",
     "SessionPhase",

@@ -19,8 +19,9 @@ from .events.client import ClientEvent
 from .events.server import ServerEvent, UnknownServerEvent
 from .fold import fold
 from .plugins import Plugins
+from .reconnect import ReconnectPlan
 from .state import SessionPhase, SessionState
-from .step import Closed, Diagnostic, Input, Interrupt, Malformed, Played, Step, Tick
+from .step import Closed, Diagnostic, Input, Interrupt, Malformed, Played, Resumed, Step, Tick
 from .transitions import Transition
 
 __all__ = ["ClientConnection", "counter_ids"]
@@ -133,6 +134,17 @@ class ClientConnection:
         audio received), delete those not heard at all. The Step carries a
         ``TruncationPlanned`` transition (stop the audio sink) and the frames."""
         return self._run(Interrupt())
+
+    def resume(self, plan: ReconnectPlan) -> Step:
+        """Start over on a new transport from ``plan`` (``rtstate.plan_reconnect``).
+
+        Call it once the new transport is open: the state becomes a fresh session
+        (plugins, config and the id factory stay), and the Step's ``to_send`` holds
+        the plan's events, stamped, in order (``session.update``, then the items).
+        The new ``session.created`` and the items' acknowledgements then fold as
+        usual. A ``SessionResumed`` transition carries ``plan.id_map``.
+        """
+        return self._run(Resumed(events=plan.events, id_map=plan.id_map))
 
     def tick(self, now: float) -> Step:
         """Let time pass: ``now`` on the caller's monotonic clock, in seconds.

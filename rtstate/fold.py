@@ -49,7 +49,7 @@ from .state import (
     SessionState,
     SpeechWindow,
 )
-from .step import Closed, Diagnostic, Input, Interrupt, Malformed, Played, Step, Tick
+from .step import Closed, Diagnostic, Input, Interrupt, Malformed, Played, Resumed, Step, Tick
 from .transitions import (
     AudioAppended,
     ClientEventCoalesced,
@@ -71,6 +71,7 @@ from .transitions import (
     ResponseStarted,
     ServerErrorReceived,
     SessionExpired,
+    SessionResumed,
     SessionStarted,
     SessionUpdated,
     SpeechStarted,
@@ -1240,8 +1241,14 @@ def _rejected(state: SessionState, error: ErrorInfo, out: _Out) -> SessionState:
     if error.event_id is not None:
         event = ledger.find(error.event_id)
     elif code in (_RESPONSE_ACTIVE_CODE, _CANCEL_NOT_ACTIVE_CODE):
+        # no event_id (October 2024): the oldest unanswered event of the kind, else the
+        # one answered last (its acknowledgement was someone else's, as the error shows)
         wanted = c.ResponseCreate if code == _RESPONSE_ACTIVE_CODE else c.ResponseCancel
-        event = next((p.event for p in ledger.pending if p.event.__class__ is wanted), None)
+        candidates = (
+            *(p.event for p in ledger.pending),
+            *reversed(ledger.recent),
+        )
+        event = next((e for e in candidates if e.__class__ is wanted), None)
     if event is None:
         return state
     out.transitions.append(ClientEventRejected(event=event, error=error))
@@ -1394,6 +1401,14 @@ def _closed(state: SessionState, e: Closed, out: _Out) -> SessionState:
     return _root(state, phase=SessionPhase.CLOSED, expired=expired, revision=state.revision + 1)
 
 
+def _resumed(state: SessionState, e: Resumed, out: _Out) -> SessionState:
+    """A fresh session (only the clock carries over); the plan's events go out next."""
+    out.transitions.append(SessionResumed(id_map=e.id_map))
+    for event in e.events:
+        out.plan(event)
+    return SessionState(now=state.now, revision=state.revision + 1)
+
+
 def _malformed(state: SessionState, e: Malformed, out: _Out) -> SessionState:
     raise _Violation("malformed", e.error)
 
@@ -1441,6 +1456,7 @@ _HANDLERS: Final[Mapping[type, Handler]] = {
     Tick: _tick,
     Played: _played,
     Interrupt: _interrupt,
+    Resumed: _resumed,
     Closed: _closed,
     Malformed: _malformed,
 }

@@ -149,7 +149,7 @@ def plan_reconnect(
     state: SessionState,
     *,
     item_ids: Callable[[], str] | None = None,
-    queued: Sequence[ClientEvent] = (),
+    queued: Sequence[ClientEvent] | None = None,
 ) -> ReconnectPlan:
     """The plan that rebuilds ``state``'s session on a fresh connection (see the module).
 
@@ -157,7 +157,8 @@ def plan_reconnect(
         state: the old session's state, in any phase (open, closed, mid-response).
         item_ids: makes the new item ids (default: ``item_rt_1``, ``item_rt_2``, ...).
             Ids that a queued ``conversation.item.create`` already uses are skipped.
-        queued: client events the old session had not yet sent, in order.
+        queued: client events the old session had not yet sent, in order (default:
+            the ``response.create`` events its ledger held back).
 
     Raises:
         ValueError: ``item_ids`` gave an empty id, one longer than 32 characters, or
@@ -169,7 +170,7 @@ def plan_reconnect(
     if session is not None:
         events.append(SessionUpdate(session=_settable(session)))
 
-    queued = tuple(queued)
+    queued = tuple(state.ledger.queued if queued is None else queued)
     # candidates: items that survive on their own (done, creatable, with content)
     candidates: list[tuple[ItemState, Item]] = []
     for item in state.items:

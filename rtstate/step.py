@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final, TypeAlias
 
 import attrs
@@ -19,6 +20,7 @@ __all__ = [
     "Interrupt",
     "Malformed",
     "Played",
+    "Resumed",
     "Step",
     "Tick",
 ]
@@ -53,6 +55,17 @@ class Interrupt:
 
 
 @attrs.frozen(kw_only=True)
+class Resumed:
+    """Start over on a new transport: a fresh state, then ``events`` sent in order.
+
+    ``id_map`` (old item id -> new) comes with the ``ReconnectPlan`` the events do.
+    """
+
+    events: tuple[ClientEvent, ...]
+    id_map: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
 class Malformed:
     """A frame that could not be decoded; folded as a diagnostic only."""
 
@@ -61,10 +74,18 @@ class Malformed:
 
 
 Input: TypeAlias = (
-    ServerEvent | UnknownServerEvent | ClientEvent | Tick | Closed | Malformed | Played | Interrupt
+    ServerEvent
+    | UnknownServerEvent
+    | ClientEvent
+    | Tick
+    | Closed
+    | Malformed
+    | Played
+    | Interrupt
+    | Resumed
 )
 """What ``fold`` accepts: a received server event, a client event as sent, time, close,
-a playback report, an interruption."""
+a playback report, an interruption, a fresh start from a reconnect plan."""
 
 
 INFORMATIONAL: Final = frozenset(

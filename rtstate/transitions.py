@@ -9,6 +9,7 @@ the final status), so nobody rebuilds strings per event. Plugin hooks are named
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Final
 
 import attrs
@@ -38,6 +39,7 @@ __all__ = [
     "ResponseStarted",
     "ServerErrorReceived",
     "SessionExpired",
+    "SessionResumed",
     "SessionStarted",
     "SessionUpdated",
     "SpeechStarted",
@@ -250,6 +252,14 @@ class SessionExpired(Transition):
 
 
 @attrs.frozen(kw_only=True)
+class SessionResumed(Transition):
+    """The connection started over on a new transport from a reconnect plan; items
+    the plan rebuilt have new ids (``id_map``: old -> new)."""
+
+    id_map: Mapping[str, str]
+
+
+@attrs.frozen(kw_only=True)
 class ClientEventRejected(Transition):
     """The server answered ``event`` (sent by this client) with ``error``.
 
@@ -326,6 +336,7 @@ TRANSITION_TYPES: Final[tuple[type[Transition], ...]] = (
     ServerErrorReceived,
     TransportClosed,
     SessionExpired,
+    SessionResumed,
     ClientEventRejected,
     ClientEventTimedOut,
     ClientEventQueued,

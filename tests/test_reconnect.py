@@ -28,9 +28,11 @@ from rtstate import (
     ItemPhase,
     ItemState,
     ReconnectPlan,
+    SessionPhase,
     SessionState,
     plan_reconnect,
 )
+from rtstate import transitions as tr
 from rtstate.codec import beta
 from rtstate.events import client as c
 from rtstate.events import server as s
@@ -872,3 +874,30 @@ def test_plan_over_generated_sessions_accounts_for_every_item(
     expected = [view(i) for i in state.items if i.id in plan.id_map]
     assert [view(i) for i in loop.client.state.items] == expected
     assert [i.id for i in loop.client.state.items] == [e.item.id for e in made]
+
+
+def test_resume_starts_the_same_connection_over_from_the_plan() -> None:
+    loop = old_session()
+    client = loop.client
+    old = client.state
+    client.transport_closed(1001, "session expired")
+    plan = plan_reconnect(client.state)
+    server = rtstate.server.ServerConnection(ids=sequential_ids(), responder=ScriptedResponder([]))
+    step = client.resume(plan)
+    (resumed,) = [t for t in step.transitions if isinstance(t, tr.SessionResumed)]
+    assert dict(resumed.id_map) == dict(plan.id_map)
+    assert step.after.items == () and step.after.phase is SessionPhase.CONNECTING
+    # the plan's events, stamped and pending, in order
+    frames = [json.loads(f) for f in step.to_send]
+    assert [f["type"] for f in frames] == [e.type for e in plan.events]
+    assert len({f["event_id"] for f in frames}) == len(frames)
+    assert [p.event.type for p in step.after.ledger.pending] == [e.type for e in plan.events]
+    for frame in server.start(now=0.0).to_send:
+        assert not client.receive(frame).diagnostics
+    for frame in step.to_send:
+        for reply in server.receive(frame).to_send:
+            assert not client.receive(reply).diagnostics
+    new = client.state
+    assert new.ledger.pending == ()  # every event acknowledged
+    assert [view(i) for i in new.items] == [view(i) for i in old.items]
+    assert [i.id for i in new.items] == [plan.id_map[i.id] for i in old.items]
