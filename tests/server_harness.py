@@ -6,6 +6,13 @@ diagnostics. ``Loop.check()`` asserts the two things every back-to-back test wan
 the strict client folded everything without a diagnostic, and the server stream
 passes ``rtstate.testing``'s invariant checkers (with the client stream, so the
 answers to client events are checked too).
+
+By default a server frame reaches the client the moment it is written (and what the
+client answers reaches the server at once, nested). ``Loop(ordered=True)`` puts a
+first-in-first-out wire between them instead: ``hold()`` keeps server frames on the
+wire (the client is behind, as over a slow network), ``deliver(n)`` hands it the
+next ``n``, ``release()`` all of them and stops holding; frames written meanwhile
+queue behind those already held, so the client always sees the server's order.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import json
 import math
 import struct
 from typing import Any
+
+import attrs
 
 from rtstate import (
     ClientConnection,
@@ -54,8 +63,20 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+@attrs.frozen
+class _Close:
+    """On the wire: the server closed the socket after the frames before it."""
+
+    transition: TransportClosed
+
+
 class Loop:
-    """A client and a server talking over an in-memory wire (see the module docstring)."""
+    """A client and a server talking over an in-memory wire (see the module docstring).
+
+    Besides the streams it records ``client_steps`` (every ``Step`` the client
+    returned, in call order), ``seen_at`` (parallel to ``client_events``: how many
+    server frames the client had received when it sent each one) and ``delivered``.
+    """
 
     def __init__(
         self,
@@ -63,6 +84,7 @@ class Loop:
         *,
         client: ClientConnection | None = None,
         now: float = 0.0,
+        ordered: bool = False,
         **server_args: Any,
     ) -> None:
         if server is None:
@@ -77,6 +99,13 @@ class Loop:
         self.server_steps: list[Step] = []
         self.client_diagnostics: list[Diagnostic] = []
         self.inputs: list[tuple[str, str | None, float]] = []
+        self.client_steps: list[Step] = []
+        self.seen_at: list[int] = []
+        self.delivered = 0
+        self.ordered = ordered
+        self.holding = False
+        self._wire: list[str | _Close] = []
+        self._pumping = False
 
     # --- driving -------------------------------------------------------------------------
 
@@ -95,26 +124,101 @@ class Loop:
 
     def _deliver(self, step: Step) -> Step:
         self.server_steps.append(step)
+        if self.ordered:
+            for frame in step.to_send:
+                self.frames.append(frame)
+                event = beta.decode_server(frame)
+                assert isinstance(event, s.ServerEvent)
+                self.server_events.append(event)
+                self._wire.append(frame)
+            self._wire.extend(_Close(t) for t in step.transitions if isinstance(t, TransportClosed))
+            if not self.holding:
+                self._pump()
+            return step
         for frame in step.to_send:
             self.frames.append(frame)
             event = beta.decode_server(frame)
             assert isinstance(event, s.ServerEvent)
             self.server_events.append(event)
-            answer = self.client.receive(frame)
-            self.client_diagnostics.extend(answer.diagnostics)
-            self._write(answer)
+            self.delivered += 1
+            self._client_step(self.client.receive(frame))
         closing = [t for t in step.transitions if isinstance(t, TransportClosed)]
         if closing and self.client.state.phase is not SessionPhase.CLOSED:
             # the server closed the socket (session_expired): the client sees the close
             self.client.transport_closed(closing[0].code, closing[0].reason)
         return step
 
+    def _pump(self, count: int | None = None) -> None:
+        """Hand the client the frames on the wire, in order (``count``: at most that many)."""
+        if self._pumping:  # a nested call: the outer loop hands over what was added
+            return
+        self._pumping = True
+        try:
+            while self._wire and (count is None or count > 0):
+                if count is not None:
+                    count -= 1
+                item = self._wire.pop(0)
+                if isinstance(item, _Close):
+                    if self.client.state.phase is not SessionPhase.CLOSED:
+                        t = item.transition
+                        self._client_step(self.client.transport_closed(t.code, t.reason))
+                    continue
+                self.delivered += 1
+                self._client_step(self.client.receive(item))
+        finally:
+            self._pumping = False
+
+    def _client_step(self, step: Step) -> Step:
+        """Record a Step the client returned and write its frames to the server."""
+        self.client_steps.append(step)
+        self.client_diagnostics.extend(step.diagnostics)
+        self._write(step)
+        return step
+
     def _write(self, step: Step) -> None:
         for frame in step.to_send:
+            if self.server.closed:  # the socket is gone: the frame goes nowhere
+                return
             event = beta.decode_client(frame)
             assert isinstance(event, c.ClientEvent)
             self.client_events.append(event)
+            self.seen_at.append(self.delivered)
             self._deliver(self._receive(frame))
+
+    # --- the wire (``ordered=True``) -------------------------------------------------------
+
+    @property
+    def held(self) -> int:
+        """How many server frames are on the wire, not yet handed to the client."""
+        return sum(1 for item in self._wire if not isinstance(item, _Close))
+
+    def hold(self) -> None:
+        """Keep the server's frames on the wire until ``deliver`` / ``release``."""
+        assert self.ordered, "holding frames needs Loop(ordered=True)"
+        self.holding = True
+
+    def deliver(self, count: int) -> None:
+        """Hand the client the next ``count`` frames on the wire (still holding the rest)."""
+        self._pump(count)
+
+    def release(self) -> None:
+        """Stop holding: hand the client everything on the wire."""
+        self.holding = False
+        self._pump()
+
+    # --- client-side calls --------------------------------------------------------------
+
+    def playback(self, item_id: str, played_ms: int) -> Step:
+        """``client.playback``, recorded like any client Step."""
+        return self._client_step(self.client.playback(item_id, played_ms))
+
+    def interrupt(self) -> Step:
+        """``client.interrupt()``; its frames go to the server."""
+        return self._client_step(self.client.interrupt())
+
+    def tick_client(self) -> Step:
+        """``client.tick(now)`` on the loop's clock; what it releases goes to the server."""
+        return self._client_step(self.client.tick(self.now))
 
     def send(self, event: c.ClientEvent) -> list[s.ServerEvent]:
         """Send one client event; the server events written in answer.
@@ -124,9 +228,7 @@ class Loop:
         if self.server.closed:
             return []
         mark = len(self.server_events)
-        step = self.client.send(event)
-        self.client_diagnostics.extend(step.diagnostics)
-        self._write(step)
+        self._client_step(self.client.send(event))
         return self.server_events[mark:]
 
     def send_raw(self, frame: str) -> list[s.ServerEvent]:
@@ -146,6 +248,7 @@ class Loop:
             except RemoteProtocolError:
                 event = c.UnknownClientEvent(type=str(raw.get("type")), raw=raw)
             self.client_events.append(event)
+            self.seen_at.append(self.delivered)
         self._deliver(self._receive(frame))
         return self.server_events[mark:]
 
