@@ -377,13 +377,12 @@ def _sent_append(state: SessionState, e: c.InputAudioBufferAppend, out: _Out) ->
     ms = _b64_bytes(e.audio) / _BYTES_PER_MS.get(fmt or "pcm16", 48)
     out.send(e)
     return _root(
-        state,
+        _recorded(state, e, out),
         input=_buffer(
             buf,
             appended_ms=buf.appended_ms + ms,
             total_appended_ms=buf.total_appended_ms + ms,
         ),
-        ledger=_record(state, e, out),
         revision=state.revision + 1,
     )
 
@@ -397,7 +396,7 @@ def _sent(state: SessionState, e: c.ClientEvent, out: _Out) -> SessionState:
     """A client event with no local effect beyond the ledger."""
     _sending(state, e)
     out.send(e)
-    return _root(state, ledger=_record(state, e, out), revision=state.revision + 1)
+    return _root(_recorded(state, e, out), revision=state.revision + 1)
 
 
 # --- responses -------------------------------------------------------------------------
@@ -736,7 +735,8 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     snapshot = e.item
     parts = item.parts
     if snapshot.content is not None:
-        parts = _reconcile_parts(item, snapshot.content, out)
+        quiet = response.id == state.interrupted
+        parts = _reconcile_parts(item, snapshot.content, out, quiet)
     arguments = item.arguments_log
     if snapshot.arguments is not None and snapshot.arguments != arguments.value:
         if item.type == "function_call" and arguments.chunk_count:
@@ -773,7 +773,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
 
 
 def _reconcile_parts(
-    item: ItemState, content: tuple[ContentPart, ...], out: _Out
+    item: ItemState, content: tuple[ContentPart, ...], out: _Out, quiet: bool
 ) -> tuple[PartState, ...]:
     parts = list(item.parts)
     for index, part in enumerate(parts):
@@ -784,24 +784,26 @@ def _reconcile_parts(
         if index >= len(parts):
             parts.append(_part_from(snapshot))
             continue
-        parts[index] = _settle(item.id, index, parts[index], snapshot, out)
+        parts[index] = _settle(item.id, index, parts[index], snapshot, out, quiet=quiet)
     return tuple(parts)
 
 
 def _settle(
-    item_id: str, index: int, part: PartState, snapshot: ContentPart, out: _Out
+    item_id: str, index: int, part: PartState, snapshot: ContentPart, out: _Out, *, quiet: bool
 ) -> PartState:
     """``part`` with the server's final text/transcript, noting a mismatch (INV-9).
 
     An empty final value over non-empty deltas is taken as "not given" (Azure Voice
-    Live sends ``content_part.done`` with ``text: ""``): the deltas stand.
+    Live sends ``content_part.done`` with ``text: ""``): the deltas stand. ``quiet``
+    (an interrupted response, whose late deltas were ignored): no mismatch is noted.
+    A truncated part keeps its transcript dropped.
     """
     if snapshot.text == "" and part.text_log.chunk_count:
         snapshot = ContentPart(type=snapshot.type, transcript=snapshot.transcript)
     if snapshot.transcript == "" and part.transcript:
         snapshot = ContentPart(type=snapshot.type, text=snapshot.text)
     if snapshot.text is not None and snapshot.text != part.text:
-        if part.text_log.chunk_count:
+        if part.text_log.chunk_count and not quiet:
             out.note("INV-9", f"text of {item_id}[{index}] differs from its deltas")
         part = _part(part, text_log=TextLog.of(snapshot.text))
     if (
@@ -810,7 +812,7 @@ def _settle(
         and snapshot.transcript != part.transcript
     ):
         log = part.transcript_log
-        if log is not None and log.chunk_count:
+        if log is not None and log.chunk_count and not quiet:
             out.note("INV-9", f"transcript of {item_id}[{index}] differs from its deltas")
         part = _part(part, transcript_log=TextLog.of(snapshot.transcript))
     return part
@@ -964,7 +966,8 @@ def _text_done(state: SessionState, e: s.ResponseTextDone, out: _Out) -> Session
     _part_kind(e, part, "text")
     if e.text == part.text:
         return _root(state, revision=state.revision + 1)
-    out.note("INV-9", f"text.done of {e.item_id}[{e.content_index}] differs from its deltas")
+    if e.response_id != state.interrupted:  # else: the deltas ignored since are in it
+        out.note("INV-9", f"text.done of {e.item_id}[{e.content_index}] differs from its deltas")
     return _replace_part(state, item, e.content_index, _part(part, text_log=TextLog.of(e.text)))
 
 
@@ -986,9 +989,10 @@ def _transcript_done(
     _check(machines.PART, phase, e, "part")
     assert part is not None
     _part_kind(e, part, "audio")
-    if e.transcript == part.transcript:
-        return _root(state, revision=state.revision + 1)
-    out.note("INV-9", f"audio_transcript.done of {e.item_id} differs from its deltas")
+    if e.transcript == part.transcript or part.truncated_ms is not None:
+        return _root(state, revision=state.revision + 1)  # truncated: it stays dropped
+    if e.response_id != state.interrupted:  # else: the deltas ignored since are in it
+        out.note("INV-9", f"audio_transcript.done of {e.item_id} differs from its deltas")
     log = TextLog.of(e.transcript)
     return _replace_part(state, item, e.content_index, _part(part, transcript_log=log))
 
@@ -1035,7 +1039,8 @@ def _content_part_done(
     item, part, phase = _streaming_part(state, e, out)
     _check(machines.PART, phase, e, "part")
     assert part is not None
-    settled = _settle(item.id, e.content_index, part, e.part, out)
+    quiet = e.response_id == state.interrupted
+    settled = _settle(item.id, e.content_index, part, e.part, out, quiet=quiet)
     return _replace_part(state, item, e.content_index, _part(settled, phase=PartPhase.DONE))
 
 
@@ -1111,24 +1116,38 @@ def _remember(ledger: Ledger, e: c.ClientEvent, config: Config) -> tuple[c.Clien
     return _bounded(ledger.recent, e, config.ledger_recent)
 
 
-def _record(
+def _recorded(
     state: SessionState,
     e: c.ClientEvent,
     out: _Out,
     key: str | None = None,
     undo: PartState | None = None,
-) -> Ledger:
-    """The ledger with ``e`` sent: pending if the server acknowledges its kind."""
+) -> SessionState:
+    """``state`` with ``e`` in the ledger: pending if the server acknowledges its kind.
+
+    A full ledger gives up on its oldest pending event other than a
+    ``response.create`` (``ClientEventTimedOut``, rolled back as a timeout is), so
+    the one-active-response rule never loses track of a request.
+    """
     ledger = state.ledger
     config = out.config
     if machines.ACKS[type(e)] is None:
-        return _ledger(ledger, recent=_remember(ledger, e, config))
+        return _root(state, ledger=_ledger(ledger, recent=_remember(ledger, e, config)))
     pending = ledger.pending
+    evicted: Pending | None = None
     if len(pending) >= config.ledger_limit:
-        oldest, pending = pending[0], pending[1:]
-        out.transitions.append(ClientEventTimedOut(event=oldest.event))
+        index = next(
+            (i for i, p in enumerate(pending) if p.event.__class__ is not c.ResponseCreate), 0
+        )
+        evicted = pending[index]
+        pending = (*pending[:index], *pending[index + 1 :])
+        out.transitions.append(ClientEventTimedOut(event=evicted.event))
     entry = Pending(event=e, key=key, undo=undo)
-    return _ledger(ledger, pending=(*pending, entry))
+    ledger = _ledger(ledger, pending=(*pending, entry))
+    if evicted is None:
+        return _root(state, ledger=ledger)
+    ledger = _ledger(ledger, recent=_remember(ledger, evicted.event, config))
+    return _rolled_back(_root(state, ledger=ledger), evicted.event, evicted.undo)
 
 
 def _ack(
@@ -1160,17 +1179,17 @@ def _send_item_create(state: SessionState, e: c.ConversationItemCreate, out: _Ou
     _sending(state, e)
     out.send(e)
     item_id = e.item.id
-    ledger = _record(state, e, out, key=item_id)
-    items = state.items_by_id
+    after = _recorded(state, e, out, key=item_id)
+    items = after.items_by_id
     if item_id is not None and item_id not in items:
         items = items.set(item_id, _item_from(e.item, item_id, ItemPhase.PENDING))
-    return _root(state, ledger=ledger, items_by_id=items, revision=state.revision + 1)
+    return _root(after, items_by_id=items, revision=state.revision + 1)
 
 
 def _send_item_delete(state: SessionState, e: c.ConversationItemDelete, out: _Out) -> SessionState:
     _sending(state, e)
     out.send(e)
-    return _root(state, ledger=_record(state, e, out, key=e.item_id), revision=state.revision + 1)
+    return _root(_recorded(state, e, out, key=e.item_id), revision=state.revision + 1)
 
 
 def _send_truncate(state: SessionState, e: c.ConversationItemTruncate, out: _Out) -> SessionState:
@@ -1180,13 +1199,13 @@ def _send_truncate(state: SessionState, e: c.ConversationItemTruncate, out: _Out
     item = state.items_by_id.get(e.item_id)
     index = e.content_index
     if item is None or not 0 <= index < len(item.parts) or item.parts[index].type != "audio":
-        ledger = _record(state, e, out, key=e.item_id)
-        return _root(state, ledger=ledger, revision=state.revision + 1)
+        return _root(_recorded(state, e, out, key=e.item_id), revision=state.revision + 1)
     old = item.parts[index]
-    ledger = _record(state, e, out, key=e.item_id, undo=old)
+    after = _recorded(state, e, out, key=e.item_id, undo=old)
+    item = after.items_by_id.get(e.item_id) or item
     cut = _part(old, truncated_ms=e.audio_end_ms, transcript_log=EMPTY_TEXT)
-    items = state.items_by_id.set(item.id, _with_parts(item, _replaced(item.parts, index, cut)))
-    return _root(state, ledger=ledger, items_by_id=items, revision=state.revision + 1)
+    items = after.items_by_id.set(item.id, _with_parts(item, _replaced(item.parts, index, cut)))
+    return _root(after, items_by_id=items, revision=state.revision + 1)
 
 
 def _replaced(parts: tuple[PartState, ...], index: int, part: PartState) -> tuple[PartState, ...]:
@@ -1199,10 +1218,10 @@ def _send_response_create(state: SessionState, e: c.ResponseCreate, out: _Out) -
     ledger = state.ledger
     if state.response is None and not ledger.response_requested:
         out.send(e)
-        return _root(state, ledger=_record(state, e, out), revision=state.revision + 1)
+        return _root(_recorded(state, e, out), revision=state.revision + 1)
     for queued in ledger.queued:
         if queued.response == e.response:
-            out.transitions.append(ClientEventCoalesced(event=e, into=queued.event_id or ""))
+            out.transitions.append(ClientEventCoalesced(event=e, into=queued))
             return state
     if len(ledger.queued) >= out.config.ledger_limit:
         out.info("queue_full", f"{len(ledger.queued)} response.create already queued; dropped")
@@ -1219,12 +1238,12 @@ def _send_response_cancel(state: SessionState, e: c.ResponseCancel, out: _Out) -
     response = state.response
     if response is not None:
         out.send(e)
-        ledger = _record(state, e, out, key=e.response_id or response.id)
-        return _root(state, ledger=ledger, revision=state.revision + 1)
+        after = _recorded(state, e, out, key=e.response_id or response.id)
+        return _root(after, revision=state.revision + 1)
     if ledger.response_requested:
         waiting = ledger.deferred_cancel
         if waiting is not None:
-            out.transitions.append(ClientEventCoalesced(event=e, into=waiting.event_id or ""))
+            out.transitions.append(ClientEventCoalesced(event=e, into=waiting))
             return state
         out.transitions.append(ClientEventQueued(event=e))
         ledger = _ledger(ledger, deferred_cancel=e)
@@ -1263,8 +1282,10 @@ def _rejected(state: SessionState, error: ErrorInfo, out: _Out) -> SessionState:
     state = _rolled_back(state, event, undo)
     if isinstance(event, c.ResponseCreate):
         if code == _RESPONSE_ACTIVE_CODE:  # a race with a response we did not ask for
-            out.transitions.append(ClientEventQueued(event=event))
-            ledger = _ledger(ledger, queued=(event, *ledger.queued))
+            # queued again without its spent event_id: it goes out under a new one
+            retry = attrs.evolve(event, event_id=None)
+            out.transitions.append(ClientEventQueued(event=retry))
+            ledger = _ledger(ledger, queued=(retry, *ledger.queued))
         if ledger.deferred_cancel is not None and not ledger.response_requested:
             out.info("cancel_dropped", "the response a deferred cancel waited for was refused")
             ledger = _ledger(ledger, deferred_cancel=None)

@@ -289,11 +289,11 @@ class ClientEventQueued(Transition):
 
 @attrs.frozen(kw_only=True)
 class ClientEventCoalesced(Transition):
-    """``event`` asked for what the queued ``into`` (an event id) already asks for:
-    only one is sent."""
+    """``event`` asked for what the queued event ``into`` already asks for: only
+    ``into`` is sent."""
 
     event: ClientEvent
-    into: str
+    into: ClientEvent
 
 
 @attrs.frozen(kw_only=True)

@@ -23,13 +23,11 @@ After every step:
 and the client reported informational diagnostics only (expected races).
 
 The races met are recorded in ``races`` (``--hypothesis-show-statistics`` counts the
-runs with one). Three core bugs have a minimal reproduction at the end of the file
-(strict ``xfail``: fixing one makes its test XPASS, i.e. fail, as a reminder to drop
-the matching allowance here): A, the ``.done`` events of an interrupted response
-"differ from their deltas" (so the machine's client is not strict, and INV-9 of an
-interrupted response is let through); B, a create retried after
-``conversation_already_has_active_response`` keeps its ``event_id`` (so a retried id
-may repeat, and two errors may name it); C, a full ledger evicts a pending create.
+runs with one). The machine found three core bugs, fixed since; each keeps a minimal
+reproduction at the end of the file: the ``.done`` events of an interrupted response
+"differed from their deltas" (a strict client raised), a create retried after
+``conversation_already_has_active_response`` reused its ``event_id``, and a full
+ledger evicted a pending create.
 """
 
 from __future__ import annotations
@@ -38,13 +36,12 @@ import functools
 import json
 
 import attrs
-import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from server_harness import Loop, silence, tone
 
-from rtstate import ClientConnection, Config, RemoteProtocolError, SessionPhase, Step, Tick
+from rtstate import ClientConnection, Config, SessionPhase, Step, Tick
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import ContentPart, Item, ResponseParams, Tool
@@ -62,7 +59,7 @@ from rtstate.server import (
     sequential_ids,
 )
 from rtstate.testing import check_stream, format_violations
-from rtstate.transitions import ClientEventTimedOut, TruncationPlanned
+from rtstate.transitions import ClientEventTimedOut
 
 ACTIVE = "conversation_already_has_active_response"
 TOOLS = (Tool(name="lookup"),)
@@ -80,13 +77,10 @@ SCRIPT: list[str | Reply | Output] = [
     "A somewhat longer answer, there to be interrupted halfway through.",
 ]
 
-# Not strict (yet): a strict client raises on known bug A (test_known_bug_*_done_*);
-# lax, it reports a diagnostic, which only_informational_diagnostics lets through for
-# that bug alone and fails on for anything else.
 CLIENT_CONFIGS = [
-    Config(),
+    Config(strict=True),
     # small enough for the bounds to bite: held frames pile up pending events
-    Config(ledger_limit=3, ledger_recent=2, ack_timeout=3.0),
+    Config(strict=True, ledger_limit=3, ledger_recent=2, ack_timeout=3.0),
 ]
 
 RESPONSE_PARAMS = [
@@ -126,7 +120,6 @@ class ClientLogic(RuleBasedStateMachine):
         self.outputs_sent: set[str] = set()
         self.items_made = 0
         self.races: list[str] = []  # the genuine races met (for the record)
-        self.known: list[str] = []  # known core bugs met (see test_known_bug_*)
 
     @initialize(
         client=st.sampled_from(CLIENT_CONFIGS),
@@ -326,14 +319,8 @@ class ClientLogic(RuleBasedStateMachine):
             for i, e in enumerate(loop.server_events)
             if isinstance(e, s.ResponseCreated) and e.response.id == busy.id
         )
-        # the n-th sending of that id (a retried create keeps its id: known bug B)
-        nth = sum(
-            1
-            for st_ in loop.server_steps[: loop.server_steps.index(answer) + 1]
-            if isinstance(st_.input, c.ResponseCreate) and st_.input.event_id == culprit
-        )
-        sendings = [i for i, e in enumerate(loop.client_events) if e.event_id == culprit]
-        seen = loop.seen_at[sendings[nth - 1]]
+        (sending,) = [i for i, e in enumerate(loop.client_events) if e.event_id == culprit]
+        seen = loop.seen_at[sending]
         assert created >= seen, (
             f"create {culprit} sent after the client had received {busy.id}'s "
             "response.created (it knew a response was active)"
@@ -356,9 +343,7 @@ class ClientLogic(RuleBasedStateMachine):
             isinstance(t, ClientEventTimedOut) and t.event.event_id == cause
             for t in settled.transitions
         ):
-            # evicted from a full ledger by a later send: test_known_bug_evicted_create
-            self.known.append(f"{cause} evicted by {why.type}, then {culprit} refused")
-            return
+            raise AssertionError(f"pending create {cause} evicted by {why.type}")
         if isinstance(why, Tick):
             assert any(
                 isinstance(t, ClientEventTimedOut) and t.event.event_id == cause
@@ -389,24 +374,12 @@ class ClientLogic(RuleBasedStateMachine):
             for frame in step.to_send:
                 event_id = _event_id(frame)
                 assert event_id is not None, frame
-                assert event_id not in self.ids_seen or event_id in self._retried(), (
-                    f"event_id {event_id} sent twice"
-                )
+                assert event_id not in self.ids_seen, f"event_id {event_id} sent twice"
                 self.ids_seen.add(event_id)
                 assert step.after.ledger.find(event_id) is not None, (
                     f"{event_id} not in the ledger right after it was sent"
                 )
             self._check_truncates(step)
-
-    def _retried(self) -> set[str]:
-        """Creates refused as ``conversation_already_has_active_response``: the core
-        queues and re-sends them with the same ``event_id`` (a known deviation from
-        "unique over the run": ``test_known_bug_retried_create_*``)."""
-        return {
-            e.error.event_id
-            for e in self.loop.server_events
-            if isinstance(e, s.Error) and e.error.code == ACTIVE and e.error.event_id
-        }
 
     def _check_truncates(self, step: Step) -> None:
         for sent in step.sent:
@@ -430,20 +403,9 @@ class ClientLogic(RuleBasedStateMachine):
 
     @invariant()
     def only_informational_diagnostics(self) -> None:
-        interrupted: set[str] = set()
-        bad = []
-        for step in self.loop.client_steps:
-            interrupted.update(
-                t.response_id for t in step.transitions if isinstance(t, TruncationPlanned)
-            )
-            for d in step.diagnostics:
-                if d.informational:
-                    continue
-                if d.code == "INV-9" and getattr(step.input, "response_id", None) in interrupted:
-                    # known bug A: the .done of an interrupted response "differs from
-                    # its deltas" (test_known_bug_truncated_done, _late_done)
-                    continue
-                bad.append(d)
+        bad = [
+            d for step in self.loop.client_steps for d in step.diagnostics if not d.informational
+        ]
         assert bad == []
 
     def teardown(self) -> None:
@@ -457,16 +419,6 @@ class ClientLogic(RuleBasedStateMachine):
         self.sent_frames_are_unique_and_known()
         self.only_informational_diagnostics()
         violations = check_stream(loop.server_events, client_events=loop.client_events)
-        retried = self._retried()
-        # a retried create keeps its event_id, so two errors may name it (known bug)
-        violations = [
-            v
-            for v in violations
-            if not (
-                v.invariant == "INV-17"
-                and any(f"names client event {i!r}" in v.message for i in retried)
-            )
-        ]
         assert violations == [], format_violations(violations, loop.server_events)
         self._note_coverage()
 
@@ -491,8 +443,6 @@ class ClientLogic(RuleBasedStateMachine):
             event(name)
         if self.races:
             event("a genuine race")
-        if self.known:
-            event("known bug C (evicted create)")
         if len(loop.client.state.ledger.pending) >= self.config.ledger_limit:
             event("ledger full at the end")
 
@@ -506,7 +456,7 @@ ClientLogic.TestCase.settings = settings(
 TestClientLogic = ClientLogic.TestCase
 
 
-# --- known core bugs the machine steps around (each flips to XPASS once fixed) ----------
+# --- the core bugs the machine found, fixed: their minimal reproductions ---------------
 
 
 def _paced_loop(client: Config | None = None) -> Loop:
@@ -519,26 +469,27 @@ def _paced_loop(client: Config | None = None) -> Loop:
     return Loop(server, client=connection, ordered=True).start()
 
 
-@pytest.mark.xfail(strict=True, raises=RemoteProtocolError, reason="known core bug")
-def test_known_bug_truncated_done() -> None:
+def test_the_done_events_of_a_truncated_item_keep_its_transcript_dropped() -> None:
     """``interrupt()`` mid-response, after some audio was heard: the core truncates
-    the item locally at once (dropping its transcript, as the server will), then the
-    cancelled response's ``response.audio_transcript.done`` carries the transcript
-    streamed so far and the strict client raises INV-9 ("differs from its deltas").
-    Server VAD barge-in with playback reported takes the same path."""
+    the item locally at once (dropping its transcript, as the server will); the
+    cancelled response's ``response.audio_transcript.done`` then carries the transcript
+    streamed so far. It used to fail INV-9 in a strict client; the part stays cut."""
     loop = _paced_loop()
     loop.send(c.ResponseCreate())
     loop.advance(0.05)  # the first transcript and audio deltas
     item = loop.client.state.items[-1]
     loop.playback(item.id, 30)
     loop.interrupt()
+    loop.drain()
+    part = loop.client.state.item(item.id).parts[0]  # type: ignore[union-attr]
+    assert part.truncated_ms == 30 and part.transcript == ""
+    loop.check()
 
 
-@pytest.mark.xfail(strict=True, raises=RemoteProtocolError, reason="known core bug")
-def test_known_bug_late_done() -> None:
+def test_the_done_events_after_ignored_late_deltas_are_taken_quietly() -> None:
     """``interrupt()`` while the response's deltas are on the wire: the late deltas are
-    ignored (informational), but the ``.done`` events that follow carry the server's
-    whole transcript and the strict client raises INV-9 ("differs from its deltas")."""
+    ignored (informational), and the ``.done`` events that follow carry the server's
+    whole text; it used to fail INV-9 in a strict client."""
     loop = _paced_loop()
     loop.hold()
     loop.send(c.ResponseCreate())
@@ -546,13 +497,15 @@ def test_known_bug_late_done() -> None:
     loop.advance(0.3)
     loop.interrupt()  # response.cancel reaches the server, which closes the response
     loop.release()
+    loop.drain()
+    codes = {d.code for step in loop.client_steps for d in step.diagnostics}
+    assert codes == {"interrupted"}
 
 
-@pytest.mark.xfail(strict=True, reason="known core bug")
-def test_known_bug_retried_create_reuses_event_id() -> None:
+def test_a_retried_create_goes_out_under_a_new_event_id() -> None:
     """A create refused with ``conversation_already_has_active_response`` (it crossed a
-    server VAD response on the wire) is queued and re-sent with the same ``event_id``:
-    two frames share an id, and two errors may name it (INV-17)."""
+    server VAD response on the wire) is queued and re-sent; it used to keep its
+    ``event_id``, so two frames shared an id and two errors could name it (INV-17)."""
     loop = _paced_loop()
     loop.hold()
     loop.append(speech(300))
@@ -565,11 +518,10 @@ def test_known_bug_retried_create_reuses_event_id() -> None:
     assert len(ids) == len(set(ids))
 
 
-@pytest.mark.xfail(strict=True, reason="known core bug")
-def test_known_bug_evicted_create() -> None:
-    """A full ledger evicts its oldest entry, even a ``response.create`` still waiting
-    for its ``response.created``: the client forgets a response is requested and sends
-    the next create at once, into ``conversation_already_has_active_response``."""
+def test_a_full_ledger_never_evicts_a_pending_create() -> None:
+    """A full ledger used to evict its oldest entry, even a ``response.create`` still
+    waiting for its ``response.created``: the client forgot a response was requested
+    and sent the next create at once, into ``conversation_already_has_active_response``."""
     loop = _paced_loop(Config(strict=True, ledger_limit=2))
     loop.hold()
     loop.send(c.ResponseCreate())
