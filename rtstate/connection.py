@@ -18,7 +18,7 @@ from .errors import LocalProtocolError, RemoteProtocolError
 from .events.client import ClientEvent
 from .events.server import ServerEvent, UnknownServerEvent
 from .fold import fold
-from .plugins import Plugins
+from .plugins import Dispatched, Plugins
 from .reconnect import ReconnectPlan
 from .state import SessionPhase, SessionState
 from .step import Closed, Diagnostic, Input, Interrupt, Malformed, Played, Resumed, Step, Tick
@@ -202,6 +202,11 @@ class ClientConnection:
         completion (bounded by ``Config.max_cascade`` / ``max_cascade_events``)."""
         config = self._config
         reraise = config.plugin_errors == "raise"
+        first: Dispatched | None = None
+        if self._plugins.count:
+            first = self._plugins.dispatch(step, reraise=reraise)
+            if first is None and not step.planned:
+                return step  # the common case: hooks observed, nothing to fold or send
         transitions: list[Transition] = list(step.transitions)
         diagnostics: list[Diagnostic] = list(step.diagnostics)
         to_send: list[str] = list(step.to_send)
@@ -214,9 +219,13 @@ class ClientConnection:
             queued: list[ClientEvent] = []
             for sub in pending:
                 queued.extend(sub.planned)  # the core's own plan goes first
-                if not self._plugins.count:
+                found: Dispatched | None
+                if sub is step:
+                    found = first  # dispatched above
+                elif self._plugins.count:
+                    found = self._plugins.dispatch(sub, reraise=reraise)
+                else:
                     continue
-                found = self._plugins.dispatch(sub, reraise=reraise)
                 if found is None:
                     continue
                 diagnostics.extend(found.diagnostics)

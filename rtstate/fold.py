@@ -127,7 +127,9 @@ class _Out:
     ``notes`` are reconciled protocol quirks (strict mode raises for them);
     ``infos`` are expected races and local no-ops that never raise; ``sent`` the
     client events going on the wire now; ``planned`` those the caller should send
-    next. ``extra`` says whether any of the last three is non-empty.
+    next. The last four start as one shared empty tuple (most folds need none of
+    them) and become lists on first use; ``extra`` says whether any of the last
+    three has been used.
     """
 
     __slots__ = ("config", "extra", "infos", "notes", "planned", "sent", "transitions")
@@ -135,30 +137,30 @@ class _Out:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.transitions: list[Transition] = []
-        self.notes: list[tuple[str, str]] = []
+        self.notes: list[tuple[str, str]] | tuple[()] = ()
+        self.infos: list[tuple[str, str]] | tuple[()] = ()
+        self.sent: list[c.ClientEvent] | tuple[()] = ()
+        self.planned: list[c.ClientEvent] | tuple[()] = ()
         self.extra = False
-        self.infos: list[tuple[str, str]] = []
-        self.sent: list[c.ClientEvent] = []
-        self.planned: list[c.ClientEvent] = []
 
     def note(self, code: str, message: str) -> None:
         """Record a reconciled quirk: the input is applied anyway."""
-        self.notes.append((code, message))
+        self.notes = [*self.notes, (code, message)]
 
     def info(self, code: str, message: str) -> None:
         """Record an expected race or a local no-op (never raised, even when strict)."""
         self.extra = True
-        self.infos.append((code, message))
+        self.infos = [*self.infos, (code, message)]
 
     def send(self, event: c.ClientEvent) -> None:
         """``event`` goes on the wire now."""
         self.extra = True
-        self.sent.append(event)
+        self.sent = [*self.sent, event]
 
     def plan(self, event: c.ClientEvent) -> None:
         """``event`` should be sent next (the connection does it in the same call)."""
         self.extra = True
-        self.planned.append(event)
+        self.planned = [*self.planned, event]
 
 
 Handler = Callable[[SessionState, Any, _Out], SessionState]
