@@ -643,6 +643,33 @@ def test_req1_item_create_gets_an_answer() -> None:
     assert flags(answered, "REQ-1", client_events=[chosen])[0].index == 1
 
 
+def test_req1_an_error_naming_no_event_may_answer_the_earlier_create() -> None:
+    """Found by the session strategies: an id-less create refused by an error that
+    names no event, then a create with an id answered by ``item.created``. Answers
+    pair first come first served, so the answer went to the first create; the
+    anonymous error must still be allowed to be the first one's."""
+    events = vad_stream()
+    anonymous = c.ConversationItemCreate(
+        item=Item(type="message", role="user", content=(ContentPart(type="input_text", text="x"),)),
+        previous_item_id="item_gone",
+    )
+    named = c.ConversationItemCreate(event_id="evt_named", item=anonymous.item)
+    refused = s.Error(
+        event_id="event_err",
+        error=ErrorInfo(type="invalid_request_error", message="Previous item not found."),
+    )
+    created = s.ConversationItemCreated(
+        event_id="event_made",
+        item=Item(type="message", id="item_made", role="user", status="completed"),
+        previous_item_id=None,
+    )
+    answered = [*events, refused, created]
+    assert check_stream(answered, client_events=[anonymous, named]) == []
+    # with no error at all, one of the two creates is unanswered
+    (v,) = flags([*events, created], "REQ-1", client_events=[anonymous, named])
+    assert v.index is None
+
+
 # --- reporting --------------------------------------------------------------------------------
 
 

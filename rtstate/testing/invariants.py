@@ -981,18 +981,27 @@ class _Checker:
         waiting: dict[Hashable, deque[tuple[int, Any]]] = {}
         for n, c, key in requests:
             waiting.setdefault(key, deque()).append((n, c))
+        # answers given to requests without an event_id, by key: an error that names
+        # no event may have been theirs, and the answer a later request's
+        swappable: dict[Hashable, int] = {}
         for i, key in answers:
             queue = waiting.get(key)
             if queue:
-                queue.popleft()
+                _, answered = queue.popleft()
+                if answered.event_id is None:
+                    swappable[key] = swappable.get(key, 0) + 1
             else:
                 self.flag(invariant, i, f"{answer_name} answers no pending client {request_name}")
         if not self.complete:
             return
-        for queue in waiting.values():
+        for key, queue in waiting.items():
             for n, c in queue:
                 if c.event_id is None and pool[0] > 0:
                     pool[0] -= 1  # an error that names no event may have answered it
+                    continue
+                if pool[0] > 0 and swappable.get(key, 0) > 0:
+                    pool[0] -= 1  # that error answered an earlier request, this one the answer
+                    swappable[key] -= 1
                     continue
                 self.flag(
                     invariant,
