@@ -216,9 +216,10 @@ class ClientConnection:
         cascaded = 0
         cut_short = False
         while pending:
-            queued: list[ClientEvent] = []
+            planned: list[ClientEvent] = []  # the core's own plan: never cut
+            returned: list[ClientEvent] = []  # the plugins': bounded
             for sub in pending:
-                queued.extend(sub.planned)  # the core's own plan goes first
+                planned.extend(sub.planned)
                 found: Dispatched | None
                 if sub is step:
                     found = first  # dispatched above
@@ -229,7 +230,7 @@ class ClientConnection:
                 if found is None:
                     continue
                 diagnostics.extend(found.diagnostics)
-                queued.extend(found.events)
+                returned.extend(found.events)
                 for plugin, error in found.failed:
                     detached = getattr(plugin, "detached", None)
                     if detached is None:
@@ -243,27 +244,25 @@ class ClientConnection:
                                 message=f"{type(plugin).__name__}.detached raised {exc!r}",
                             )
                         )
+            if returned:
+                rounds += 1
+                budget = max(config.max_cascade_events - cascaded, 0)
+                keep = [] if rounds > config.max_cascade else returned[:budget]
+                if len(keep) < len(returned) and not cut_short:  # reported once per call
+                    cut_short = True
+                    diagnostics.append(
+                        Diagnostic(
+                            code="cascade",
+                            message=f"plugins returned more than {config.max_cascade} rounds "
+                            f"or {config.max_cascade_events} events in one call; "
+                            f"{len(returned) - len(keep)} dropped",
+                        )
+                    )
+                returned = keep
+                cascaded += len(returned)
+            queued = planned + returned
             if not queued:
                 break
-            rounds += 1
-            budget = max(config.max_cascade_events - cascaded, 0)
-            keep = [] if rounds > config.max_cascade else queued[:budget]
-            if len(keep) < len(queued):
-                if cut_short:  # reported once per call
-                    break
-                cut_short = True
-                diagnostics.append(
-                    Diagnostic(
-                        code="cascade",
-                        message=f"plugins returned more than {config.max_cascade} rounds or "
-                        f"{config.max_cascade_events} events in one call; "
-                        f"{len(queued) - len(keep)} dropped",
-                    )
-                )
-                queued = keep
-                if not queued:
-                    break
-            cascaded += len(queued)
             pending = []
             for event in queued:
                 try:

@@ -425,3 +425,17 @@ def test_rate_limits_expose_remaining_and_reset_time() -> None:
     assert limit is not None
     assert limit.reset_at == 103.0
     assert limit.used_fraction == 0.75
+
+
+def test_the_cores_own_plan_is_never_cut_by_the_plugin_cascade_bound() -> None:
+    class Chatty:
+        def on_truncation_planned(self, t: tr.TruncationPlanned, step: Step) -> c.ClientEvent:
+            return c.InputAudioBufferClear()
+
+    session = Session(plugins=[Chatty()], config=Config(strict=True, max_cascade=0))
+    srv = session.server
+    session.receive(srv.response_created(), *srv.audio_item(["a "], [audio(200)]))
+    step = session.conn.interrupt()
+    # the plan goes out whole; only the plugin's answer falls to the bound
+    assert sent_types(step) == ["response.cancel", "conversation.item.delete"]
+    assert [d.code for d in step.diagnostics] == ["cascade"]
