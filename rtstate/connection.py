@@ -8,6 +8,7 @@ plugins and the id factory, and does no I/O: after *every* call, write
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 
 import attrs
@@ -143,7 +144,12 @@ class ClientConnection:
         the plan's events, stamped, in order (``session.update``, then the items).
         The new ``session.created`` and the items' acknowledgements then fold as
         usual. A ``SessionResumed`` transition carries ``plan.id_map``.
+
+        Raises:
+            LocalProtocolError: ``plan`` is not a ``ReconnectPlan``; nothing changes.
         """
+        if not isinstance(plan, ReconnectPlan):
+            raise LocalProtocolError(f"resume() takes a ReconnectPlan, not {type(plan).__name__}")
         return self._run(Resumed(events=plan.events, id_map=plan.id_map))
 
     def tick(self, now: float) -> Step:
@@ -151,7 +157,12 @@ class ClientConnection:
 
         Starts the acknowledgement timers of newly sent events and times out the
         overdue ones (``ClientEventTimedOut``). Call it when ``next_deadline()`` is due.
+
+        Raises:
+            LocalProtocolError: ``now`` is not a finite number; nothing changes.
         """
+        if not isinstance(now, int | float) or isinstance(now, bool) or not math.isfinite(now):
+            raise LocalProtocolError(f"tick() takes a finite time in seconds, not {now!r}")
         return self._run(Tick(now=now))
 
     def transport_closed(self, code: int | None = None, reason: str = "") -> Step:

@@ -121,15 +121,18 @@ class _Violation(Exception):
         self.message = message
 
 
+_NONE: Final[list[Any]] = []  # the shared "nothing yet" of ``_Out``: never appended to
+
+
 class _Out:
     """What one fold collects besides the new state.
 
     ``notes`` are reconciled protocol quirks (strict mode raises for them);
     ``infos`` are expected races and local no-ops that never raise; ``sent`` the
     client events going on the wire now; ``planned`` those the caller should send
-    next. The last four start as one shared empty tuple (most folds need none of
-    them) and become lists on first use; ``extra`` says whether any of the last
-    three has been used.
+    next. The last four start as one shared empty list that is never appended to
+    (most folds need none of them) and get their own list on first use; ``extra``
+    says whether any of the last three has been used.
     """
 
     __slots__ = ("config", "extra", "infos", "notes", "planned", "sent", "transitions")
@@ -137,30 +140,38 @@ class _Out:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.transitions: list[Transition] = []
-        self.notes: list[tuple[str, str]] | tuple[()] = ()
-        self.infos: list[tuple[str, str]] | tuple[()] = ()
-        self.sent: list[c.ClientEvent] | tuple[()] = ()
-        self.planned: list[c.ClientEvent] | tuple[()] = ()
+        self.notes: list[tuple[str, str]] = _NONE
+        self.infos: list[tuple[str, str]] = _NONE
+        self.sent: list[c.ClientEvent] = _NONE
+        self.planned: list[c.ClientEvent] = _NONE
         self.extra = False
 
     def note(self, code: str, message: str) -> None:
         """Record a reconciled quirk: the input is applied anyway."""
-        self.notes = [*self.notes, (code, message)]
+        if self.notes is _NONE:
+            self.notes = []
+        self.notes.append((code, message))
 
     def info(self, code: str, message: str) -> None:
         """Record an expected race or a local no-op (never raised, even when strict)."""
+        if self.infos is _NONE:
+            self.infos = []
         self.extra = True
-        self.infos = [*self.infos, (code, message)]
+        self.infos.append((code, message))
 
     def send(self, event: c.ClientEvent) -> None:
         """``event`` goes on the wire now."""
+        if self.sent is _NONE:
+            self.sent = []
         self.extra = True
-        self.sent = [*self.sent, event]
+        self.sent.append(event)
 
     def plan(self, event: c.ClientEvent) -> None:
         """``event`` should be sent next (the connection does it in the same call)."""
+        if self.planned is _NONE:
+            self.planned = []
         self.extra = True
-        self.planned = [*self.planned, event]
+        self.planned.append(event)
 
 
 Handler = Callable[[SessionState, Any, _Out], SessionState]
@@ -669,16 +680,16 @@ def _ack_unnamed_create(ledger: Ledger, item_type: str, out: _Out) -> Ledger:
     Called for an item nobody else explains (no response announced it, no commit
     made it): the server named the client's item.
     """
-    for index, entry in enumerate(ledger.pending):
+
+    def matches(entry: Pending) -> bool:
         event = entry.event
-        if (
+        return (
             isinstance(event, c.ConversationItemCreate)
             and event.item.id is None
             and event.item.type == item_type
-        ):
-            pending = (*ledger.pending[:index], *ledger.pending[index + 1 :])
-            return _ledger(ledger, pending=pending, recent=_remember(ledger, event, out.config))
-    return ledger
+        )
+
+    return _settle_first(ledger, matches, out)[0]
 
 
 def _apply_transcription(item: ItemState, index: int, result: str | ErrorInfo) -> ItemState:
@@ -870,8 +881,6 @@ def _item_truncated(state: SessionState, e: s.ConversationItemTruncated, out: _O
 
 
 # --- content parts ---------------------------------------------------------------------
-
-_TEXT_EVENTS: Final = (s.ResponseTextDelta, s.ResponseTextDone)
 
 
 def _streaming_part(
@@ -1160,8 +1169,17 @@ def _ack(
     ``key`` names what the acknowledgement is about (an item or response id):
     only an entry with that key matches; ``None`` matches in send order.
     """
+    return _settle_first(
+        ledger, lambda p: p.event.__class__ is sent and (key is None or p.key == key), out
+    )
+
+
+def _settle_first(
+    ledger: Ledger, matches: Callable[[Pending], bool], out: _Out
+) -> tuple[Ledger, Pending | None]:
+    """``ledger`` with its first pending entry that ``matches`` moved to ``recent``."""
     for index, entry in enumerate(ledger.pending):
-        if entry.event.__class__ is sent and (key is None or entry.key == key):
+        if matches(entry):
             pending = (*ledger.pending[:index], *ledger.pending[index + 1 :])
             recent = _remember(ledger, entry.event, out.config)
             return _ledger(ledger, pending=pending, recent=recent), entry

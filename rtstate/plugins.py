@@ -113,9 +113,6 @@ class Plugins:
         """The plugins still attached, in registration order."""
         return tuple(self._plugins)
 
-    def __bool__(self) -> bool:
-        return bool(self._plugins)
-
     def detach(self, plugin: object) -> None:
         """Remove ``plugin`` (this very object, every time it was registered)."""
         kept = [p for p in self._plugins if p is not plugin]  # not ==: equal plugins differ

@@ -297,9 +297,6 @@ class Ledger:
             return self.deferred_cancel
         return None
 
-    def __len__(self) -> int:
-        return len(self.pending) + len(self.recent) + len(self.queued)
-
 
 @attrs.frozen(kw_only=True)
 class Order:

@@ -18,6 +18,7 @@ queue behind those already held, so the client always sees the server's order.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import struct
@@ -51,6 +52,21 @@ def tone(ms: int, *, amplitude: float = 0.3, hz: float = 440.0) -> bytes:
     return struct.pack(
         f"<{n}h", *(int(peak * math.sin(2 * math.pi * hz * i / 24000)) for i in range(n))
     )
+
+
+@functools.cache
+def speech(ms: int) -> bytes:
+    """``tone(ms)``, made once per length (the stateful tests ask for the same few)."""
+    return tone(ms)
+
+
+class FlatVoice:
+    """Quiet audio, 40 ms per character: cheap, and long enough to interrupt (the
+    stateful tests are about events, not sound)."""
+
+    def synthesize(self, text: str, voice: str, audio_format: str) -> bytes:
+        per_ms = 48 if audio_format == "pcm16" else 8
+        return bytes(max(len(text), 1) * 40 * per_ms)
 
 
 def silence(ms: int) -> bytes:

@@ -439,3 +439,14 @@ def test_the_cores_own_plan_is_never_cut_by_the_plugin_cascade_bound() -> None:
     # the plan goes out whole; only the plugin's answer falls to the bound
     assert sent_types(step) == ["response.cancel", "conversation.item.delete"]
     assert [d.code for d in step.diagnostics] == ["cascade"]
+
+
+def test_bad_tick_times_and_resume_arguments_are_local_errors_and_change_nothing() -> None:
+    session = Session()
+    before = session.conn.state
+    for now in (float("nan"), float("inf"), "1.0", True):
+        with pytest.raises(LocalProtocolError):
+            session.conn.tick(now)  # type: ignore[arg-type]
+    with pytest.raises(LocalProtocolError):
+        session.conn.resume({"events": ()})  # type: ignore[arg-type]
+    assert session.conn.state is before

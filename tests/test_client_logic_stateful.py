@@ -32,14 +32,13 @@ ledger evicted a pending create.
 
 from __future__ import annotations
 
-import functools
 import json
 
 import attrs
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from server_harness import Loop, silence, tone
+from server_harness import FlatVoice, Loop, silence, speech
 
 from rtstate import ClientConnection, Config, SessionPhase, Step, Tick
 from rtstate.events import client as c
@@ -88,19 +87,6 @@ RESPONSE_PARAMS = [
     ResponseParams(modalities=("text",)),
     ResponseParams(instructions="Be brief."),
 ]
-
-
-class FlatVoice:
-    """Quiet audio, 40 ms per character (cheap, and long enough to interrupt)."""
-
-    def synthesize(self, text: str, voice: str, audio_format: str) -> bytes:
-        per_ms = 48 if audio_format == "pcm16" else 8
-        return bytes(max(len(text), 1) * 40 * per_ms)
-
-
-@functools.cache
-def speech(ms: int) -> bytes:
-    return tone(ms)
 
 
 def _event_id(frame: str) -> str | None:

@@ -11,13 +11,12 @@ a fresh server with the same seed fed the same frames writes the same bytes.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from server_harness import Loop, replay, silence, tone
+from server_harness import FlatVoice, Loop, replay, silence, speech
 
 from rtstate.events import client as c
 from rtstate.events.payloads import (
@@ -47,19 +46,6 @@ REPLIES: list[str | Reply | Output] = [
     "A somewhat longer answer, to be interrupted.",
     FunctionCall(name="lookup", arguments="{}"),
 ]
-
-
-class FlatVoice:
-    """Quiet audio sized by the text (cheap: the property is about events, not sound)."""
-
-    def synthesize(self, text: str, voice: str, audio_format: str) -> bytes:
-        per_ms = 48 if audio_format == "pcm16" else 8
-        return bytes(max(len(text), 1) * 40 * per_ms)
-
-
-@functools.cache
-def speech(ms: int) -> bytes:
-    return tone(ms)
 
 
 SESSIONS = st.sampled_from(
