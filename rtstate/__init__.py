@@ -6,10 +6,21 @@ The three-step loop: ``step = conn.receive(frame)`` (or ``conn.send(event)``), w
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from . import codec, events, server, transitions
 from .config import AudioRetention, Config
 from .connection import ClientConnection, counter_ids
-from .errors import LocalProtocolError, RemoteProtocolError, RtStateError
+from .errors import (
+    ConnectError,
+    ConnectionClosed,
+    HandshakeError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    RtStateError,
+    TransportError,
+)
 from .fold import fold
 from .plugins import HOOK_NAMES, PluginError
 from .reconnect import Dropped, ReconnectPlan, plan_reconnect
@@ -44,15 +55,22 @@ from .step import (
 )
 from .transitions import Transition
 
+if TYPE_CHECKING:
+    from .transport import AsyncConnection, connect, connect_blocking, serve
+
 __all__ = [
     "HOOK_NAMES",
     "INFORMATIONAL",
+    "AsyncConnection",
     "AudioRetention",
     "ClientConnection",
     "Closed",
     "Config",
+    "ConnectError",
+    "ConnectionClosed",
     "Diagnostic",
     "Dropped",
+    "HandshakeError",
     "Input",
     "InputBufferState",
     "InputPhase",
@@ -81,13 +99,26 @@ __all__ = [
     "Step",
     "Tick",
     "Transition",
+    "TransportError",
     "codec",
+    "connect",
+    "connect_blocking",
     "counter_ids",
     "events",
     "fold",
     "plan_reconnect",
+    "serve",
     "server",
     "transitions",
 ]
 
 __version__ = "0.1.0.dev0"
+
+_TRANSPORT = frozenset({"AsyncConnection", "connect", "connect_blocking", "serve"})
+
+
+def __getattr__(name: str) -> Any:
+    """The transports load on first use: the sans-IO core imports no anyio."""
+    if name in _TRANSPORT:
+        return getattr(importlib.import_module(".transport", __name__), name)
+    raise AttributeError(f"module 'rtstate' has no attribute {name!r}")

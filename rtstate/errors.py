@@ -7,11 +7,23 @@ event that breaks the protocol under ``Config(strict=True)``).
 
 Whichever is raised, the object that raised it is left exactly as it was before the
 call: a rejected frame changes no state and the connection stays usable.
+
+``TransportError`` and its subclasses come from the transports (``rtstate.connect``,
+``rtstate.serve``): the network, TLS or the WebSocket handshake failed, or the
+connection is closed. Nothing from anyio or websockets escapes them.
 """
 
 from __future__ import annotations
 
-__all__ = ["LocalProtocolError", "RemoteProtocolError", "RtStateError"]
+__all__ = [
+    "ConnectError",
+    "ConnectionClosed",
+    "HandshakeError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "RtStateError",
+    "TransportError",
+]
 
 
 class RtStateError(Exception):
@@ -64,3 +76,44 @@ class RemoteProtocolError(RtStateError):
     Raised before the frame is folded: the state is unchanged, and the connection can
     go on receiving frames.
     """
+
+
+class TransportError(RtStateError):
+    """The transport failed; the sans-IO state keeps everything received."""
+
+
+class ConnectError(TransportError):
+    """The connection could not be opened: DNS, TCP, TLS (including an unverified
+    certificate) or a timeout before the WebSocket handshake finished."""
+
+
+class HandshakeError(ConnectError):
+    """The server refused the WebSocket handshake.
+
+    Attributes:
+        status: the HTTP status it answered (401 for a bad key), or ``None`` when the
+            connection ended before an answer.
+        body: the start of the answer's body, or a description.
+    """
+
+    def __init__(self, status: int | None, body: str) -> None:
+        head = "the WebSocket handshake failed" if status is None else f"HTTP {status}"
+        super().__init__(f"{head}: {body}" if body else head)
+        self.status = status
+        self.body = body
+
+
+class ConnectionClosed(TransportError):
+    """The connection is closed: a call that needs it cannot proceed.
+
+    Attributes:
+        code: the WebSocket close code (1000 normal, 1001 going away, 1006 lost
+            without a close frame, 1009 a frame too large), or ``None``.
+        reason: the close reason, in words.
+    """
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        detail = f" ({reason})" if reason else ""
+        super().__init__(f"the connection is closed: code {code}{detail}")
+        self.code = code
+        self.reason = reason

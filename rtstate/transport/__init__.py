@@ -1,0 +1,35 @@
+"""Transports: the sans-IO connections over WebSockets, on asyncio or trio (anyio).
+
+``connect()`` dials a Realtime server and yields an ``AsyncConnection``; ``serve()``
+runs the fake server (``rtstate.ServerConnection``) for many sessions;
+``connect_blocking`` / ``serve_in_thread`` do the same for sync code;
+``connect_in_memory`` and ``memory_stream_pair`` speak WebSocket over memory. The
+WebSocket protocol itself is ``websockets``' sans-IO layer; anyio does the I/O.
+Nothing from either escapes: failures are ``rtstate.TransportError`` subclasses.
+"""
+
+from __future__ import annotations
+
+from ._blocking import BlockingConnection, connect_blocking, serve_in_thread
+from ._client import MAX_SIZE, AsyncConnection, connect
+from ._endpoint import Endpoint, endpoint
+from ._memory import MemoryByteStream, connect_in_memory, memory_stream_pair
+from ._server import EXPIRED_CLOSE, ResponderFactory, Server, serve
+
+__all__ = [
+    "EXPIRED_CLOSE",
+    "MAX_SIZE",
+    "AsyncConnection",
+    "BlockingConnection",
+    "Endpoint",
+    "MemoryByteStream",
+    "ResponderFactory",
+    "Server",
+    "connect",
+    "connect_blocking",
+    "connect_in_memory",
+    "endpoint",
+    "memory_stream_pair",
+    "serve",
+    "serve_in_thread",
+]

@@ -1,0 +1,451 @@
+"""``connect()``: a ``ClientConnection`` driven over a WebSocket, on asyncio or trio.
+
+Three tasks share one sans-IO connection. The reader folds each received message;
+the deadline task calls ``tick`` when ``next_deadline()`` is due; the keepalive task
+pings. Every call into the core happens under one lock together with the write of
+its ``to_send``, so frames leave in the order the core produced them. Steps the
+transport drove (received frames, timers that did something, the close) go into a
+bounded buffer that ``steps()`` reads: a consumer that falls behind stops the reader,
+and TCP tells the server to slow down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import ssl
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any, Final
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from websockets.client import ClientProtocol
+from websockets.http11 import USER_AGENT
+from websockets.uri import parse_uri
+
+from ..config import DEFAULT_CONFIG, Config
+from ..connection import ClientConnection
+from ..errors import ConnectError, ConnectionClosed, RemoteProtocolError, RtStateError
+from ..events.client import ClientEvent
+from ..plugins import PluginError
+from ..reconnect import ReconnectPlan
+from ..state import SessionPhase, SessionState
+from ..step import Step
+from ._endpoint import endpoint
+from ._websocket import WebSocket
+
+__all__ = ["MAX_SIZE", "AsyncConnection", "connect", "open_stream"]
+
+MAX_SIZE: Final = 16 * 1024 * 1024
+"""The default limit on one received message (16 MiB): a whole ``session.update``
+with many tools, or seconds of audio in one delta, fit easily."""
+
+_NETWORK = (OSError, anyio.BrokenResourceError, anyio.EndOfStream, anyio.ClosedResourceError)
+
+
+class AsyncConnection:
+    """One Realtime session over a WebSocket; made by ``rtstate.connect``.
+
+    Every method that changes the session returns its ``Step`` after writing the
+    Step's frames. ``steps()`` yields the Steps the transport itself drove: received
+    frames, timers that did something, and finally the close (a ``TransportClosed``
+    transition). The sans-IO rules hold: the state is immutable and everything
+    received is kept, whatever happens to the socket.
+    """
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        core: ClientConnection,
+        *,
+        step_buffer: float = 64,
+        clock: Callable[[], float] = anyio.current_time,
+        close_timeout: float = 5.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float = 20.0,
+    ) -> None:
+        self._ws = websocket
+        self._core = core
+        self._clock = clock
+        self._close_timeout = close_timeout
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        self._fold_lock = anyio.Lock()  # a core call and the write of its frames
+        self._produce_lock = anyio.Lock()  # the order Steps enter the buffer
+        self._push: MemoryObjectSendStream[Step]
+        self._pull: MemoryObjectReceiveStream[Step]
+        self._push, self._pull = anyio.create_memory_object_stream[Step](step_buffer)
+        self._wake = anyio.Event()
+        self._deadline: float | None = None
+        self._reader_done = anyio.Event()
+        self._closing = False
+        self._error: BaseException | None = None
+        self._tasks: anyio.abc.TaskGroup | None = None
+
+    # --- reading the session -----------------------------------------------------------
+
+    @property
+    def state(self) -> SessionState:
+        """The current immutable snapshot."""
+        return self._core.state
+
+    @property
+    def core(self) -> ClientConnection:
+        """The sans-IO connection underneath (read it; drive it through this object)."""
+        return self._core
+
+    @property
+    def closed(self) -> ConnectionClosed | None:
+        """``None`` while open; once closed, the error a call would raise (its
+        ``code`` and ``reason`` say how the connection ended)."""
+        return None if self._ws.open else self._ws.closed_error()
+
+    def steps(self) -> AsyncIterator[Step]:
+        """The Steps the transport drove, in the order they were folded.
+
+        The iteration ends after the Step of the close. If the reader stopped on an
+        error (a frame refused under ``Config(strict=True)``, a plugin raising under
+        ``plugin_errors="raise"``), the iteration raises it after the Steps before it.
+        One consumer at a time.
+        """
+        return _Steps(self)
+
+    async def wait_for(self, predicate: Callable[[Step], bool]) -> Step:
+        """Read ``steps()`` until ``predicate(step)`` holds and return that Step.
+
+        Raises:
+            ConnectionClosed: the connection closed first.
+        """
+        async for step in self.steps():
+            if predicate(step):
+                return step
+        raise self._ws.closed_error()
+
+    # --- driving the session -----------------------------------------------------------
+
+    async def send(self, event: ClientEvent) -> Step:
+        """Stamp, fold and write ``event`` (``ClientConnection.send``).
+
+        Raises:
+            ConnectionClosed: the connection is closed; nothing was folded.
+            LocalProtocolError: ``event`` cannot be sent; nothing changed.
+        """
+        return await self._call(self._core.send, event)
+
+    async def playback(self, item_id: str, played_ms: int) -> Step:
+        """Report what the user heard (``ClientConnection.playback``)."""
+        return await self._call(self._core.playback, item_id, played_ms)
+
+    async def interrupt(self) -> Step:
+        """Cut the assistant's audio now (``ClientConnection.interrupt``); the Step's
+        frames (cancel, truncate, delete) are already written when it returns."""
+        return await self._call(self._core.interrupt)
+
+    async def resume(self, plan: ReconnectPlan) -> Step:
+        """Replay ``plan`` on this (new) connection (``ClientConnection.resume``)."""
+        return await self._call(self._core.resume, plan)
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
+        """Close the WebSocket and stop the tasks. Shielded and bounded by the
+        connection's close timeout: it returns even if the peer never answers, and a
+        cancelled caller still closes. Idempotent."""
+        with anyio.CancelScope(shield=True):
+            if not self._closing:
+                self._closing = True
+                await self._ws.send_close(code, reason)
+            with anyio.move_on_after(self._close_timeout):
+                await self._reader_done.wait()
+            await self._ws.abort()
+            if not self._reader_done.is_set():
+                # the reader never saw the end (a consumer stopped reading): fold the
+                # close so the state says so
+                async with self._fold_lock:
+                    self._fold_close()
+            if self._tasks is not None:
+                self._tasks.cancel_scope.cancel()
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _start(self, tasks: anyio.abc.TaskGroup) -> None:
+        self._tasks = tasks
+        tasks.start_soon(self._read_loop)
+        tasks.start_soon(self._deadline_loop)
+        if self._ping_interval is not None:
+            tasks.start_soon(self._keepalive_loop, self._ping_interval)
+        for plugin in self._core.plugins:
+            connected = getattr(plugin, "connected", None)
+            if connected is not None:
+                tasks.start_soon(connected, self)
+
+    async def _call(self, method: Callable[..., Step], *args: Any) -> Step:
+        async with self._fold_lock:
+            if not self._ws.open:
+                raise self._ws.closed_error()
+            step = method(*args)
+            await self._ws.send(step.to_send)
+            self._nudge()
+        return step
+
+    def _nudge(self) -> None:
+        """Wake the deadline task if the core's next deadline moved."""
+        deadline = self._core.next_deadline()
+        if deadline != self._deadline:
+            self._deadline = deadline
+            self._wake.set()
+
+    async def _fold_and_push(self, call: Callable[[], Step], *, quiet_ok: bool) -> None:
+        async with self._produce_lock:
+            async with self._fold_lock:
+                if self._core.state.phase is SessionPhase.CLOSED:
+                    return
+                step = call()
+                # if the socket is gone, the reader sees the end next; the state keeps
+                # this Step either way
+                with contextlib.suppress(ConnectionClosed):
+                    await self._ws.send(step.to_send)
+                self._nudge()
+            if quiet_ok and not (step.transitions or step.diagnostics or step.to_send):
+                return
+            await self._push.send(step)
+
+    async def _read_loop(self) -> None:
+        ws = self._ws
+        core = self._core
+        try:
+            while (message := await ws.receive()) is not None:
+                await self._fold_and_push(partial(core.receive, message), quiet_ok=False)
+        except RtStateError as exc:  # strict mode or plugin_errors="raise"
+            self._error = exc
+            code = 1002 if isinstance(exc, RemoteProtocolError) else 1011
+            ws.fail(code, str(exc)[:120])
+            await ws.send_close(code)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._finish()
+
+    async def _finish(self) -> None:
+        if not self._ws.open and self._ws.close_code is None:
+            await self._ws.abort()
+        async with self._produce_lock:
+            async with self._fold_lock:
+                step = self._fold_close()
+            with anyio.move_on_after(self._close_timeout):
+                if step is not None:
+                    await self._push.send(step)
+            self._push.close()
+            self._reader_done.set()
+
+    def _fold_close(self) -> Step | None:
+        if self._core.state.phase is SessionPhase.CLOSED:
+            return None
+        code = self._ws.close_code
+        return self._core.transport_closed(code, self._ws.close_reason)
+
+    async def _deadline_loop(self) -> None:
+        clock = self._clock
+        while True:
+            wake = self._wake = anyio.Event()
+            deadline = self._core.next_deadline()
+            self._deadline = deadline
+            if deadline is None:
+                await wake.wait()
+                continue
+            delay = deadline - clock()
+            if delay > 0:
+                with anyio.move_on_after(delay):
+                    await wake.wait()
+                if wake.is_set():
+                    continue
+            now = clock()
+            await self._fold_and_push(partial(self._core.tick, now), quiet_ok=True)
+            after = self._core.next_deadline()
+            if after is not None and after <= now:
+                # nothing the tick could settle: wait for news rather than spin
+                with anyio.move_on_after(0.05):
+                    await self._wake.wait()
+
+    async def _keepalive_loop(self, interval: float) -> None:
+        while True:
+            await anyio.sleep(interval)
+            if not self._ws.open:
+                return
+            if not await self._ws.ping(self._ping_timeout):
+                if self._ws.open:
+                    self._ws.fail(1011, "keepalive ping timed out")
+                    await self._ws.abort(f"no pong within {self._ping_timeout} s")
+                return
+
+
+class _Steps:
+    """The async iterator ``AsyncConnection.steps()`` returns."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    def __aiter__(self) -> _Steps:
+        return self
+
+    async def __anext__(self) -> Step:
+        try:
+            return await self._connection._pull.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            error = self._connection._error
+            if error is not None:
+                self._connection._error = None
+                raise error from None
+            raise StopAsyncIteration from None
+
+
+def _check_connected(plugins: Sequence[object]) -> None:
+    for plugin in plugins:
+        connected = getattr(plugin, "connected", None)
+        if connected is not None and not inspect.iscoroutinefunction(connected):
+            raise PluginError(
+                f"{type(plugin).__name__}.connected must be an async method taking the "
+                "AsyncConnection (it runs in its own task while the transport is open)"
+            )
+
+
+async def open_stream(
+    host: str,
+    port: int,
+    *,
+    secure: bool,
+    ssl_context: ssl.SSLContext | None = None,
+) -> anyio.abc.ByteStream:
+    """Dial TCP (and TLS, verified by default).
+
+    Raises:
+        ConnectError: the connection or the TLS handshake failed.
+    """
+    try:
+        if secure:
+            context = ssl_context if ssl_context is not None else ssl.create_default_context()
+            return await anyio.connect_tcp(
+                host, port, tls=True, ssl_context=context, tls_hostname=host,
+                tls_standard_compatible=False,
+            )  # fmt: skip
+        return await anyio.connect_tcp(host, port)
+    except ssl.SSLCertVerificationError as exc:
+        raise ConnectError(f"the TLS certificate of {host} did not verify: {exc}") from None
+    except _NETWORK as exc:
+        raise ConnectError(
+            f"cannot connect to {host}:{port}: {exc or type(exc).__name__}"
+        ) from None
+
+
+async def _handshake(
+    stream: anyio.abc.ByteStream,
+    url: str,
+    headers: Sequence[tuple[str, str]],
+    max_size: int,
+) -> WebSocket:
+    protocol = ClientProtocol(parse_uri(url), max_size=max_size)
+    ws = WebSocket(stream, protocol)
+    request = protocol.connect()
+    request.headers["User-Agent"] = f"rtstate {USER_AGENT}"
+    for name, value in headers:
+        if name in request.headers:
+            del request.headers[name]
+        request.headers[name] = value
+    protocol.send_request(request)
+    try:
+        await ws.write_handshake()
+        await ws.handshake_event()
+        ws.check_accepted()
+    except BaseException:
+        await ws.abort()
+        raise
+    return ws
+
+
+@asynccontextmanager
+async def connect(
+    url: str,
+    *,
+    api_key: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    model: str | None = None,
+    azure_deployment: str | None = None,
+    api_version: str | None = None,
+    config: Config = DEFAULT_CONFIG,
+    plugins: Sequence[object] = (),
+    id_factory: Callable[[], str] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    stream: anyio.abc.ByteStream | None = None,
+    max_size: int = MAX_SIZE,
+    open_timeout: float = 10.0,
+    close_timeout: float = 5.0,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float = 20.0,
+    step_buffer: float = 64,
+    clock: Callable[[], float] = anyio.current_time,
+) -> AsyncIterator[AsyncConnection]:
+    """Open a Realtime session and yield its ``AsyncConnection``; close it on exit.
+
+    Args:
+        url: ``wss://api.openai.com/v1/realtime`` or any ws(s) URL (``rtstate.serve``
+            reports its own).
+        api_key: sent as ``Authorization: Bearer`` (OpenAI) or ``api-key`` (Azure).
+        headers: extra handshake headers; they replace derived ones of the same name.
+        model: added as ``?model=`` (OpenAI).
+        azure_deployment / api_version: Azure's ``deployment`` and ``api-version``
+            query; Azure is also recognised by its host names.
+        config / plugins / id_factory: for the ``ClientConnection``. A plugin may also
+            define ``async def connected(self, connection)``: it runs in its own task
+            while the transport is open and is cancelled at close.
+        ssl_context: for wss; the default verifies certificates and host names.
+        stream: an open byte stream to speak over instead of dialing (an in-memory
+            pair, a proxy tunnel); ``url`` then only names the resource.
+        max_size: the largest message accepted (at least 16 MiB by default); a larger
+            one closes the connection with code 1009 and says so.
+        open_timeout: seconds for TCP, TLS and the WebSocket handshake together.
+        close_timeout: seconds ``aclose`` waits for the server's close.
+        ping_interval / ping_timeout: keepalive pings (``None``: off).
+        step_buffer: Steps buffered for ``steps()`` before the reader waits.
+        clock: the monotonic clock given to ``tick`` (seconds).
+
+    Raises:
+        ConnectError: the server could not be reached, TLS failed, or it timed out.
+        HandshakeError: the server refused the WebSocket (e.g. HTTP 401).
+        PluginError: a plugin is malformed.
+    """
+    _check_connected(plugins)
+    core = ClientConnection(config=config, plugins=plugins, id_factory=id_factory)
+    target = endpoint(
+        url,
+        api_key=api_key,
+        headers=headers,
+        model=model,
+        azure_deployment=azure_deployment,
+        api_version=api_version,
+    )
+    try:
+        with anyio.fail_after(open_timeout):
+            if stream is None:
+                stream = await open_stream(
+                    target.host, target.port, secure=target.secure, ssl_context=ssl_context
+                )
+            ws = await _handshake(stream, target.url, target.headers, max_size)
+    except TimeoutError:
+        if stream is not None:
+            await stream.aclose()
+        raise ConnectError(f"no WebSocket to {target.url} within {open_timeout} s") from None
+    connection = AsyncConnection(
+        ws,
+        core,
+        step_buffer=step_buffer,
+        clock=clock,
+        close_timeout=close_timeout,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+    )
+    async with anyio.create_task_group() as tasks:
+        connection._start(tasks)
+        try:
+            yield connection
+        finally:
+            await connection.aclose()

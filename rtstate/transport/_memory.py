@@ -1,0 +1,85 @@
+"""An in-memory byte stream pair: a WebSocket over it runs the same code as over TCP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._client import AsyncConnection, connect
+from ._server import Server
+
+__all__ = ["MemoryByteStream", "connect_in_memory", "memory_stream_pair"]
+
+
+class MemoryByteStream(anyio.abc.ByteStream):
+    """One end of ``memory_stream_pair``: bytes sent here are received at the other end."""
+
+    def __init__(
+        self, send: MemoryObjectSendStream[bytes], receive: MemoryObjectReceiveStream[bytes]
+    ) -> None:
+        self._send = send
+        self._receive = receive
+        self._left = b""
+
+    async def send(self, item: bytes) -> None:
+        """Send ``item``; waits while the other end has ``capacity`` chunks unread.
+
+        Raises:
+            anyio.BrokenResourceError: the other end is closed.
+            anyio.ClosedResourceError: this end was closed.
+        """
+        if item:
+            await self._send.send(bytes(item))
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        """Up to ``max_bytes`` of what the other end sent.
+
+        Raises:
+            anyio.EndOfStream: the other end sent EOF or closed.
+        """
+        data = self._left or await self._receive.receive()
+        self._left = data[max_bytes:]
+        return data[:max_bytes] if self._left else data
+
+    async def send_eof(self) -> None:
+        """Half-close: the other end's next ``receive`` raises ``EndOfStream``."""
+        await self._send.aclose()
+
+    async def aclose(self) -> None:
+        """Close both directions."""
+        await self._send.aclose()
+        await self._receive.aclose()
+
+
+def memory_stream_pair(capacity: float = 64) -> tuple[MemoryByteStream, MemoryByteStream]:
+    """Two connected in-memory byte streams (for tests and for embedding).
+
+    ``capacity`` chunks may be in flight each way before a sender waits, so a reader
+    that stops applies backpressure exactly as TCP would.
+    """
+    a_send, b_receive = anyio.create_memory_object_stream[bytes](capacity)
+    b_send, a_receive = anyio.create_memory_object_stream[bytes](capacity)
+    return MemoryByteStream(a_send, a_receive), MemoryByteStream(b_send, b_receive)
+
+
+@asynccontextmanager
+async def connect_in_memory(
+    server: Server | None = None, **options: Any
+) -> AsyncIterator[AsyncConnection]:
+    """``connect()`` to ``server`` (default: a ``Server()`` with the echo responder)
+    over an in-memory pair: the full WebSocket path, no socket, no port.
+
+    ``options`` are ``connect()``'s keyword arguments (config, plugins, ...).
+    """
+    server = server if server is not None else Server()
+    client_end, server_end = memory_stream_pair()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(server.handle, server_end)
+        async with connect("ws://memory/v1/realtime", stream=client_end, **options) as conn:
+            yield conn
+        tasks.cancel_scope.cancel()

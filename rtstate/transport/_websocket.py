@@ -1,0 +1,289 @@
+"""One WebSocket over an anyio byte stream: ``websockets``' sans-IO protocol, driven.
+
+``WebSocket`` owns the byte stream and the protocol object. It reassembles messages,
+answers pings and closes (the protocol decides; we write what it queues), sends
+keepalive pings, and maps every anyio / websockets / OS failure to rtstate's own
+errors. Writes are serialised by a lock and shielded from cancellation, so a frame
+is written whole or the connection is aborted: never half a frame followed by more.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+
+import anyio
+import anyio.abc
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidStatus, PayloadTooBig, ProtocolError
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from ..errors import ConnectionClosed, HandshakeError
+
+__all__ = ["ABNORMAL", "READ_SIZE", "WebSocket"]
+
+READ_SIZE = 256 * 1024
+"""Bytes asked of the stream per read: an audio delta of 100 ms is about 6 KB."""
+
+ABNORMAL = 1006
+"""The close code when the connection ended without a close frame."""
+
+_DATA = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
+_NETWORK_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+
+
+class WebSocket:
+    """A message-level WebSocket over ``stream`` (client or server side).
+
+    Args:
+        stream: an open anyio byte stream (TCP, TLS or in-memory).
+        protocol: a ``websockets`` ``ClientProtocol`` or ``ServerProtocol``, open or
+            still in its handshake.
+        write_timeout: seconds a write may block on a peer that does not read before
+            the connection is aborted (a frame is never left half written).
+    """
+
+    def __init__(
+        self,
+        stream: anyio.abc.ByteStream,
+        protocol: ClientProtocol | ServerProtocol,
+        *,
+        write_timeout: float = 30.0,
+    ) -> None:
+        self._stream = stream
+        self._protocol = protocol
+        self._write_timeout = write_timeout
+        self._lock = anyio.Lock()
+        self._messages: deque[bytes] = deque()
+        self._parts: list[bytes] = []
+        self._handshake: deque[Request | Response] = deque()
+        self._pongs: dict[bytes, anyio.Event] = {}
+        self._eof = False
+        self._aborted: str | None = None
+
+    # --- state -------------------------------------------------------------------------
+
+    @property
+    def open(self) -> bool:
+        """Messages can still be sent."""
+        return self._protocol.state is State.OPEN and self._aborted is None
+
+    @property
+    def close_code(self) -> int | None:
+        """How the connection ended (``None`` while it is open).
+
+        A close this side started because of what the peer sent (a frame too large,
+        a protocol error) reports this side's code, not the peer's echo.
+        """
+        protocol = self._protocol
+        if protocol.state is not State.CLOSED and not self._eof and self._aborted is None:
+            return None
+        if protocol.parser_exc is not None and protocol.close_sent is not None:
+            return protocol.close_sent.code
+        if self._aborted is not None or protocol.close_rcvd is None:
+            return ABNORMAL
+        return protocol.close_rcvd.code
+
+    @property
+    def close_reason(self) -> str:
+        """Why the connection ended, in words ("" for a plain close)."""
+        protocol = self._protocol
+        exc = protocol.parser_exc
+        if isinstance(exc, PayloadTooBig):
+            return f"a received frame is too large: {exc}"
+        if exc is not None:
+            return f"the peer broke the WebSocket protocol: {exc}"
+        if self._aborted is not None:
+            return self._aborted
+        if protocol.close_rcvd is None:
+            return "the connection was lost without a close frame"
+        return protocol.close_rcvd.reason
+
+    def closed_error(self) -> ConnectionClosed:
+        """The error a call on this closed connection raises."""
+        return ConnectionClosed(self.close_code, self.close_reason)
+
+    # --- handshake ---------------------------------------------------------------------
+
+    async def handshake_event(self) -> Request | Response:
+        """Read until the peer's handshake (a request on a server, a response on a
+        client) arrives.
+
+        Raises:
+            HandshakeError: the connection ended first.
+        """
+        while not self._handshake:
+            if self._eof:
+                raise HandshakeError(None, "the connection closed during the handshake")
+            await self._read()
+        return self._handshake.popleft()
+
+    def check_accepted(self) -> None:
+        """Raise if the server refused the client's handshake.
+
+        Raises:
+            HandshakeError: with the HTTP status and body the server answered.
+        """
+        exc = self._protocol.handshake_exc
+        if exc is None:
+            return
+        if isinstance(exc, InvalidStatus):
+            response = exc.response
+            body = response.body.decode("utf-8", "replace")[:500] if response.body else ""
+            raise HandshakeError(response.status_code, body or response.reason_phrase)
+        raise HandshakeError(None, str(exc))
+
+    async def write_handshake(self) -> None:
+        """Write what the protocol queued (the request or the response)."""
+        await self._flush()
+
+    # --- messages ----------------------------------------------------------------------
+
+    async def receive(self) -> bytes | None:
+        """The next whole message (text or binary, as bytes); ``None`` once closed.
+
+        Pings are answered and the peer's close is echoed on the way.
+        """
+        while not self._messages:
+            if self._eof or self._aborted is not None:
+                return None
+            await self._read()
+        return self._messages.popleft()
+
+    async def send(self, frames: list[str] | tuple[str, ...]) -> None:
+        """Write ``frames`` as text messages, in order, in one write.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing; nothing was written.
+        """
+        if not frames:
+            return
+        async with self._lock:
+            if not self.open:
+                raise self.closed_error()
+            protocol = self._protocol
+            for frame in frames:
+                protocol.send_text(frame.encode())
+            await self._write_locked()
+
+    async def ping(self, timeout: float) -> bool:
+        """Send a ping and wait up to ``timeout`` seconds for its pong."""
+        data = os.urandom(4)
+        pong = self._pongs[data] = anyio.Event()
+        try:
+            async with self._lock:
+                if not self.open:
+                    return False
+                self._protocol.send_ping(data)
+                await self._write_locked()
+            with anyio.move_on_after(timeout):
+                await pong.wait()
+            return pong.is_set()
+        finally:
+            self._pongs.pop(data, None)
+
+    async def send_close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake (a no-op once closing). The reader then sees
+        the peer's close and the end of the stream."""
+        with anyio.CancelScope(shield=True):
+            async with self._lock:
+                if self.open:
+                    self._protocol.send_close(code, reason)
+                    await self._write_locked()
+
+    async def close(self, code: int = 1000, reason: str = "", *, timeout: float = 5.0) -> None:
+        """Close when no other task reads: start the closing handshake, read up to
+        ``timeout`` seconds for the peer's close, then close the stream. Shielded: a
+        cancelled caller still closes cleanly."""
+        with anyio.CancelScope(shield=True):
+            await self.send_close(code, reason)
+            with anyio.move_on_after(timeout):
+                while not self._eof and self._aborted is None:
+                    await self._read()
+            await self.abort()
+
+    async def abort(self, reason: str | None = None) -> None:
+        """Close the stream now, without a closing handshake."""
+        if reason is not None and self._aborted is None and not self._eof:
+            self._aborted = reason
+        self._eof = True
+        with anyio.CancelScope(shield=True):
+            await self._stream.aclose()
+
+    def fail(self, code: int, reason: str) -> None:
+        """Queue a close frame for a failure this side detected (the next write or
+        read sends it)."""
+        if self._protocol.state is State.OPEN:
+            self._protocol.fail(code, reason)
+
+    # --- internals ---------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        try:
+            data = await self._stream.receive(READ_SIZE)
+        except anyio.EndOfStream:
+            self._protocol.receive_eof()
+            self._eof = True
+        except _NETWORK_ERRORS:
+            self._protocol.receive_eof()
+            self._eof = True
+        else:
+            self._protocol.receive_data(data)
+        self._collect()
+        await self._flush()
+
+    def _collect(self) -> None:
+        for event in self._protocol.events_received():
+            if isinstance(event, Frame):
+                opcode = event.opcode
+                if opcode in _DATA:
+                    self._parts.append(bytes(event.data))
+                    if event.fin:
+                        parts = self._parts
+                        self._messages.append(parts[0] if len(parts) == 1 else b"".join(parts))
+                        self._parts = []
+                elif opcode is Opcode.PONG:
+                    waiter = self._pongs.get(bytes(event.data))
+                    if waiter is not None:
+                        waiter.set()
+            else:
+                self._handshake.append(event)
+
+    async def _flush(self) -> None:
+        async with self._lock:
+            await self._write_locked()
+
+    async def _write_locked(self) -> None:
+        chunks = self._protocol.data_to_send()
+        if not chunks:
+            return
+        data = b"".join(chunks)
+        eof = chunks[-1] == b""
+        if self._eof or self._aborted is not None:
+            return
+        with anyio.CancelScope(shield=True) as scope:
+            scope.deadline = anyio.current_time() + self._write_timeout
+            try:
+                if data:
+                    await self._stream.send(data)
+                if eof:
+                    await self._send_eof()
+            except (*_NETWORK_ERRORS, ProtocolError):
+                self._protocol.receive_eof()
+                self._eof = True
+                return
+        if scope.cancelled_caught:
+            # the peer stopped reading: a frame may be half written, so nothing more
+            # can follow it on this stream
+            await self.abort(f"a write blocked for more than {self._write_timeout} s")
+
+    async def _send_eof(self) -> None:
+        send_eof = getattr(self._stream, "send_eof", None)
+        try:
+            if send_eof is not None:
+                await send_eof()
+        except NotImplementedError:  # TLS streams cannot half-close
+            await self._stream.aclose()
