@@ -103,7 +103,8 @@ class Server:
 
     def _responder_for_session(self) -> Responder | None:
         responder = self._responder
-        if responder is None or hasattr(responder, "respond"):
+        # a class with a ``respond`` method is a factory (one instance per session)
+        if responder is None or (hasattr(responder, "respond") and not isinstance(responder, type)):
             return responder
         return responder()
 
