@@ -7,7 +7,11 @@ from typing import Literal
 
 import attrs
 
-__all__ = ["AudioRetention", "Config"]
+__all__ = ["AudioRetention", "Config", "Dialect"]
+
+Dialect = Literal["beta", "ga"]
+"""The wire dialects: ``"beta"`` (``OpenAI-Beta: realtime=v1``, ``2024-10-01``) and
+``"ga"`` (what OpenAI and Azure OpenAI endpoints speak since May 2026)."""
 
 
 class AudioRetention(enum.Enum):
@@ -64,6 +68,8 @@ class Config:
             late ``error`` still finds the event it names.
         ack_timeout: seconds (on the ``tick`` clock) a sent event may wait for its
             acknowledgement before ``ClientEventTimedOut``.
+        dialect: the wire protocol ``ClientConnection`` decodes and encodes:
+            ``"beta"`` (the default) or ``"ga"``. The state is the same for both.
     """
 
     strict: bool = False
@@ -79,6 +85,7 @@ class Config:
     ledger_limit: int = attrs.field(default=256, validator=_at_least_one)
     ledger_recent: int = attrs.field(default=64, validator=_not_negative)
     ack_timeout: float = attrs.field(default=15.0, validator=_positive)
+    dialect: Dialect = attrs.field(default="beta", validator=attrs.validators.in_(("beta", "ga")))
 
     @property
     def audio_limit_ms(self) -> float | None:

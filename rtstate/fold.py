@@ -60,12 +60,19 @@ from .transitions import (
     FunctionCallReady,
     InputCleared,
     InputCommitted,
+    InputSegmentTranscribed,
+    InputTimeoutTriggered,
     InputTranscribed,
+    InputTranscriptAppended,
     InputTranscriptionFailed,
     ItemAdded,
     ItemCompleted,
     ItemDeleted,
+    ItemRetrieved,
     ItemTruncated,
+    OutputAudioCleared,
+    OutputAudioStarted,
+    OutputAudioStopped,
     RateLimitsUpdated,
     ResponseCompleted,
     ResponseStarted,
@@ -633,7 +640,10 @@ def _output_item_added(
     )
 
 
-def _item_created(state: SessionState, e: s.ConversationItemCreated, out: _Out) -> SessionState:
+def _item_created(
+    state: SessionState, e: s.ConversationItemCreated | s.ConversationItemAdded, out: _Out
+) -> SessionState:
+    """``conversation.item.created`` (beta) or ``conversation.item.added`` (GA)."""
     _open(state, e)
     item_id = e.item.id
     if item_id is None:
@@ -730,6 +740,108 @@ def _transcribed(
     return _root(
         state, items_by_id=state.items_by_id.set(e.item_id, new), revision=state.revision + 1
     )
+
+
+def _item_done(state: SessionState, e: s.ConversationItemDone, out: _Out) -> SessionState:
+    """GA: the item's final snapshot. A response's output item is finished by the
+    ``response.output_item.done`` that follows; any other item was final when added."""
+    _open(state, e)
+    _, phase = _item_phase(state, e.item.id or "")
+    _check(machines.ITEM, phase, e, "item")
+    return state
+
+
+def _item_retrieved(state: SessionState, e: s.ConversationItemRetrieved, out: _Out) -> SessionState:
+    _open(state, e)
+    item_id = e.item.id or ""
+    _, phase = _item_phase(state, item_id)
+    _check(machines.ITEM, phase, e, "item")
+    out.transitions.append(ItemRetrieved(item_id=item_id, item=e.item))
+    ledger, _ = _ack(state.ledger, c.ConversationItemRetrieve, item_id, out)
+    return _root(state, ledger=ledger, revision=state.revision + 1)
+
+
+def _input_transcript_delta(
+    state: SessionState, e: s.ConversationItemInputAudioTranscriptionDelta, out: _Out
+) -> SessionState:
+    """GA: a chunk of a user item's transcript, kept until ``.completed`` gives the whole."""
+    _open(state, e)
+    item, phase = _item_phase(state, e.item_id)
+    _check(machines.ITEM, phase, e, "item")
+    index = e.content_index or 0
+    delta = e.delta or ""
+    out.transitions.append(
+        InputTranscriptAppended(item_id=e.item_id, content_index=index, delta=delta)
+    )
+    if item is None or phase is ItemPhase.PENDING or not delta:
+        return state  # nothing to show it on yet: ``.completed`` brings the whole
+    if not 0 <= index < len(item.parts) or item.parts[index].type != "input_audio":
+        raise _Violation("INV-14", f"item {item.id} has no input_audio part {index}")
+    part = item.parts[index]
+    log = (part.transcript_log or EMPTY_TEXT).append(delta)
+    return _replace_part(state, item, index, _with_transcript(part, log))
+
+
+def _input_segment(
+    state: SessionState, e: s.ConversationItemInputAudioTranscriptionSegment, out: _Out
+) -> SessionState:
+    _open(state, e)
+    _, phase = _item_phase(state, e.item_id)
+    _check(machines.ITEM, phase, e, "item")
+    out.transitions.append(
+        InputSegmentTranscribed(
+            item_id=e.item_id,
+            content_index=e.content_index,
+            segment_id=e.id,
+            text=e.text,
+            speaker=e.speaker,
+            start=e.start,
+            end=e.end,
+        )
+    )
+    return state
+
+
+def _timeout_triggered(
+    state: SessionState, e: s.InputAudioBufferTimeoutTriggered, out: _Out
+) -> SessionState:
+    _open(state, e)
+    _check(machines.INPUT_BUFFER, state.input.phase, e, "input")
+    out.transitions.append(
+        InputTimeoutTriggered(
+            item_id=e.item_id, audio_start_ms=e.audio_start_ms, audio_end_ms=e.audio_end_ms
+        )
+    )
+    return state
+
+
+_OUTPUT_AUDIO: Final[Mapping[type, type[OutputAudioStarted | OutputAudioStopped]]] = {
+    s.OutputAudioBufferStarted: OutputAudioStarted,
+    s.OutputAudioBufferStopped: OutputAudioStopped,
+}
+
+
+def _output_audio(
+    state: SessionState,
+    e: s.OutputAudioBufferStarted | s.OutputAudioBufferStopped,
+    out: _Out,
+) -> SessionState:
+    """GA, WebRTC/SIP: the server's own playback began or ended (anywhere, like
+    ``rate_limits.updated``: ``stopped`` follows the response's end)."""
+    _open(state, e)
+    out.transitions.append(_OUTPUT_AUDIO[type(e)](response_id=e.response_id))
+    return state
+
+
+def _output_audio_cleared(
+    state: SessionState, e: s.OutputAudioBufferCleared, out: _Out
+) -> SessionState:
+    _open(state, e)
+    out.transitions.append(OutputAudioCleared(response_id=e.response_id))
+    ledger, _ = _ack(state.ledger, c.OutputAudioBufferClear, None, out)
+    if ledger is state.ledger:
+        return state
+    return _root(state, ledger=ledger, revision=state.revision + 1)
 
 
 def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Out) -> SessionState:
@@ -1206,7 +1318,9 @@ def _send_item_create(state: SessionState, e: c.ConversationItemCreate, out: _Ou
     return _root(after, items_by_id=items, revision=state.revision + 1)
 
 
-def _send_item_delete(state: SessionState, e: c.ConversationItemDelete, out: _Out) -> SessionState:
+def _send_keyed(
+    state: SessionState, e: c.ConversationItemDelete | c.ConversationItemRetrieve, out: _Out
+) -> SessionState:
     _sending(state, e)
     out.send(e)
     return _root(_recorded(state, e, out, key=e.item_id), revision=state.revision + 1)
@@ -1483,6 +1597,15 @@ _HANDLERS: Final[Mapping[type, Handler]] = {
     s.ResponseFunctionCallArgumentsDelta: _arguments_delta,
     s.ResponseFunctionCallArgumentsDone: _arguments_done,
     s.RateLimitsUpdated: _rate_limits,
+    s.ConversationItemAdded: _item_created,
+    s.ConversationItemDone: _item_done,
+    s.ConversationItemRetrieved: _item_retrieved,
+    s.ConversationItemInputAudioTranscriptionDelta: _input_transcript_delta,
+    s.ConversationItemInputAudioTranscriptionSegment: _input_segment,
+    s.InputAudioBufferTimeoutTriggered: _timeout_triggered,
+    s.OutputAudioBufferStarted: _output_audio,
+    s.OutputAudioBufferStopped: _output_audio,
+    s.OutputAudioBufferCleared: _output_audio_cleared,
     s.UnknownServerEvent: _unknown,
     c.SessionUpdate: _sent,
     c.InputAudioBufferAppend: _sent_append,
@@ -1490,7 +1613,9 @@ _HANDLERS: Final[Mapping[type, Handler]] = {
     c.InputAudioBufferClear: _sent,
     c.ConversationItemCreate: _send_item_create,
     c.ConversationItemTruncate: _send_truncate,
-    c.ConversationItemDelete: _send_item_delete,
+    c.ConversationItemDelete: _send_keyed,
+    c.ConversationItemRetrieve: _send_keyed,
+    c.OutputAudioBufferClear: _sent,
     c.ResponseCreate: _send_response_create,
     c.ResponseCancel: _send_response_cancel,
     c.UnknownClientEvent: _sent,

@@ -50,6 +50,8 @@ INPUT_BUFFER: Final[Table[InputPhase]] = {
     (_SPEECH, s.InputAudioBufferCommitted): _SPEECH,
     (_IDLE, s.InputAudioBufferCleared): _IDLE,
     (_SPEECH, s.InputAudioBufferCleared): _IDLE,
+    # GA: the idle timeout fires only while nobody speaks
+    (_IDLE, s.InputAudioBufferTimeoutTriggered): _IDLE,
 }
 """Server VAD: started -> stopped, commits anywhere (INV-13)."""
 
@@ -105,6 +107,25 @@ ITEM: Final[Table[ItemPhase]] = {
     (None, s.ConversationItemInputAudioTranscriptionFailed): None,
     (_ITEM, s.ConversationItemInputAudioTranscriptionFailed): _ITEM,
     (_DONE, s.ConversationItemInputAudioTranscriptionFailed): _DONE,
+    # GA: ``conversation.item.added`` is what ``.created`` is in the beta protocol
+    (_PENDING, s.ConversationItemAdded): _ITEM,
+    (None, s.ConversationItemAdded): _ITEM,
+    (_ANN, s.ConversationItemAdded): _ITEM,
+    # GA: ``conversation.item.done`` after ``.added``; a response's output item is
+    # still finished by ``response.output_item.done``, which follows it
+    (_ITEM, s.ConversationItemDone): _ITEM,
+    (_DONE, s.ConversationItemDone): _DONE,
+    (_ITEM, s.ConversationItemRetrieved): _ITEM,
+    (_DONE, s.ConversationItemRetrieved): _DONE,
+    # GA: streamed and diarized input transcription, as the whole transcript above
+    (None, s.ConversationItemInputAudioTranscriptionDelta): None,
+    (_PENDING, s.ConversationItemInputAudioTranscriptionDelta): _PENDING,
+    (_ITEM, s.ConversationItemInputAudioTranscriptionDelta): _ITEM,
+    (_DONE, s.ConversationItemInputAudioTranscriptionDelta): _DONE,
+    (None, s.ConversationItemInputAudioTranscriptionSegment): None,
+    (_PENDING, s.ConversationItemInputAudioTranscriptionSegment): _PENDING,
+    (_ITEM, s.ConversationItemInputAudioTranscriptionSegment): _ITEM,
+    (_DONE, s.ConversationItemInputAudioTranscriptionSegment): _DONE,
 }
 """An item: announced, placed, streamed, finished, deleted (INV-6, 7, 10, 15)."""
 
@@ -131,6 +152,8 @@ ACKS: Final[Mapping[type, type | None]] = {
     c.InputAudioBufferClear: s.InputAudioBufferCleared,
     c.ResponseCreate: s.ResponseCreated,
     c.ResponseCancel: s.ResponseDone,
+    c.ConversationItemRetrieve: s.ConversationItemRetrieved,
+    c.OutputAudioBufferClear: s.OutputAudioBufferCleared,
     c.InputAudioBufferAppend: None,
     c.UnknownClientEvent: None,
 }

@@ -15,7 +15,7 @@ from typing import Final
 import attrs
 
 from .events.client import ClientEvent
-from .events.payloads import ErrorInfo, SessionConfig, StatusDetails, Usage
+from .events.payloads import ErrorInfo, Item, SessionConfig, StatusDetails, Usage
 
 __all__ = [
     "TRANSITION_TYPES",
@@ -28,12 +28,19 @@ __all__ = [
     "FunctionCallReady",
     "InputCleared",
     "InputCommitted",
+    "InputSegmentTranscribed",
+    "InputTimeoutTriggered",
     "InputTranscribed",
+    "InputTranscriptAppended",
     "InputTranscriptionFailed",
     "ItemAdded",
     "ItemCompleted",
     "ItemDeleted",
+    "ItemRetrieved",
     "ItemTruncated",
+    "OutputAudioCleared",
+    "OutputAudioStarted",
+    "OutputAudioStopped",
     "RateLimitsUpdated",
     "ResponseCompleted",
     "ResponseStarted",
@@ -223,6 +230,67 @@ class InputTranscriptionFailed(Transition):
 
 
 @attrs.frozen(kw_only=True)
+class InputTranscriptAppended(Transition):
+    """A chunk of a user item's transcript arrived (GA streams it before the whole)."""
+
+    item_id: str
+    content_index: int
+    delta: str
+
+
+@attrs.frozen(kw_only=True)
+class InputSegmentTranscribed(Transition):
+    """One diarized segment of a user item's transcript arrived (GA)."""
+
+    item_id: str
+    content_index: int
+    segment_id: str
+    text: str
+    speaker: str | None
+    start: float | None
+    end: float | None
+
+
+@attrs.frozen(kw_only=True)
+class InputTimeoutTriggered(Transition):
+    """Server VAD's idle timeout ran out (GA); the silence becomes user item ``item_id``."""
+
+    item_id: str
+    audio_start_ms: int
+    audio_end_ms: int
+
+
+@attrs.frozen(kw_only=True)
+class ItemRetrieved(Transition):
+    """The server sent its copy of an item (GA ``conversation.item.retrieve``), with
+    whatever it holds that the state does not (input audio)."""
+
+    item_id: str
+    item: Item
+
+
+@attrs.frozen(kw_only=True)
+class OutputAudioStarted(Transition):
+    """The server began playing a response's audio (GA, WebRTC/SIP)."""
+
+    response_id: str
+
+
+@attrs.frozen(kw_only=True)
+class OutputAudioStopped(Transition):
+    """The server played all of a response's audio (GA, WebRTC/SIP)."""
+
+    response_id: str
+
+
+@attrs.frozen(kw_only=True)
+class OutputAudioCleared(Transition):
+    """The server cut the playback of a response's audio (GA, WebRTC/SIP)."""
+
+    response_id: str
+
+
+@attrs.frozen(kw_only=True)
 class RateLimitsUpdated(Transition):
     """New rate-limit figures arrived (``names`` may be empty)."""
 
@@ -342,6 +410,13 @@ TRANSITION_TYPES: Final[tuple[type[Transition], ...]] = (
     ClientEventQueued,
     ClientEventCoalesced,
     TruncationPlanned,
+    InputTranscriptAppended,
+    InputSegmentTranscribed,
+    InputTimeoutTriggered,
+    ItemRetrieved,
+    OutputAudioStarted,
+    OutputAudioStopped,
+    OutputAudioCleared,
 )
 """Every transition class."""
 

@@ -19,6 +19,8 @@ import rtstate.events
 from rtstate.codec import beta
 from rtstate.events import (
     CLIENT_EVENT_TYPES,
+    GA_CLIENT_EVENT_TYPES,
+    GA_SERVER_EVENT_TYPES,
     SERVER_EVENT_TYPES,
     ClientEvent,
     ResponseTextDelta,
@@ -129,7 +131,8 @@ def test_one_class_and_one_codec_entry_per_wire_type(
     tags: Mapping[str, type],
     registry: tuple[type, ...],
 ) -> None:
-    classes = library_event_classes(base)
+    ga_only = (*GA_CLIENT_EVENT_TYPES, *GA_SERVER_EVENT_TYPES)
+    classes = [cls for cls in library_event_classes(base) if cls not in ga_only]
     by_type: dict[str, list[type]] = {}
     for cls in classes:
         by_type.setdefault(getattr(cls, "type"), []).append(cls)  # noqa: B009
@@ -144,6 +147,26 @@ def test_one_class_and_one_codec_entry_per_wire_type(
 
     assert sorted(tags) == sorted(wire_types), "codec entries for types not in the reference"
     assert list(registry) == [by_type[t][0] for t in wire_types], "registry order or content"
+
+
+@pytest.mark.parametrize(
+    ("base", "registry"),
+    [(ClientEvent, GA_CLIENT_EVENT_TYPES), (ServerEvent, GA_SERVER_EVENT_TYPES)],
+    ids=["client", "server"],
+)
+def test_the_ga_only_classes_are_named_and_exported_like_the_others(
+    base: type, registry: tuple[type, ...]
+) -> None:
+    beta_types = {cls.type for cls in (*CLIENT_EVENT_TYPES, *SERVER_EVENT_TYPES)}
+    every = set(library_event_classes(base))
+    for cls in registry:
+        assert cls in every
+        assert cls.type not in beta_types
+        assert cls.__name__ == camel(cls.type)
+        assert getattr(rtstate.events, cls.__name__) is cls
+        assert cls.__name__ in rtstate.events.__all__
+    registered = set(CLIENT_EVENT_TYPES if base is ClientEvent else SERVER_EVENT_TYPES)
+    assert every == registered | set(registry), "a class in neither registry"
 
 
 def test_client_and_server_registries_do_not_overlap() -> None:

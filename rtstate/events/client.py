@@ -1,4 +1,5 @@
-"""The 9 client events of the beta protocol (``2024-10-01``), as frozen values.
+"""The 9 client events of the beta protocol (``2024-10-01``), as frozen values, and the
+two the GA protocol adds (``GA_CLIENT_EVENT_TYPES``).
 
 Class names are the CamelCase of the wire ``type``, which each class carries as the
 class attribute ``type``. ``event_id`` is optional: ``ClientConnection.send`` stamps one.
@@ -15,13 +16,16 @@ from .payloads import Item, ResponseParams, SessionConfig
 
 __all__ = [
     "CLIENT_EVENT_TYPES",
+    "GA_CLIENT_EVENT_TYPES",
     "ClientEvent",
     "ConversationItemCreate",
     "ConversationItemDelete",
+    "ConversationItemRetrieve",
     "ConversationItemTruncate",
     "InputAudioBufferAppend",
     "InputAudioBufferClear",
     "InputAudioBufferCommit",
+    "OutputAudioBufferClear",
     "ResponseCancel",
     "ResponseCreate",
     "SessionUpdate",
@@ -111,6 +115,22 @@ class ResponseCancel(ClientEvent):
 
 
 @attrs.frozen(kw_only=True)
+class ConversationItemRetrieve(ClientEvent):
+    """``conversation.item.retrieve`` (GA): ask for an item as the server holds it."""
+
+    type: ClassVar[str] = "conversation.item.retrieve"
+    item_id: str
+
+
+@attrs.frozen(kw_only=True)
+class OutputAudioBufferClear(ClientEvent):
+    """``output_audio_buffer.clear`` (GA, WebRTC/SIP only): cut the server's playback;
+    send ``response.cancel`` first."""
+
+    type: ClassVar[str] = "output_audio_buffer.clear"
+
+
+@attrs.frozen(kw_only=True)
 class UnknownClientEvent:
     """A client frame whose ``type`` this codec does not know, kept as received."""
 
@@ -136,3 +156,9 @@ CLIENT_EVENT_TYPES: tuple[type[ClientEvent], ...] = (
     ResponseCancel,
 )
 """Every known client event class, in the order of the protocol reference."""
+
+GA_CLIENT_EVENT_TYPES: tuple[type[ClientEvent], ...] = (
+    ConversationItemRetrieve,
+    OutputAudioBufferClear,
+)
+"""The client events only the GA codec encodes."""

@@ -136,7 +136,10 @@ class InputAudioTranscription:
 
 @attrs.frozen(kw_only=True)
 class TurnDetection:
-    """Server voice activity detection settings; ``None`` in the session turns it off."""
+    """Server voice activity detection settings; ``None`` in the session turns it off.
+
+    ``idle_timeout_ms`` (GA): commit and answer after this long without speech.
+    """
 
     type: str = "server_vad"
     threshold: float | None = None
@@ -145,6 +148,7 @@ class TurnDetection:
     create_response: bool | None = None
     interrupt_response: bool | None = None
     eagerness: str | None = None
+    idle_timeout_ms: int | None = None
 
 
 @attrs.frozen(kw_only=True)

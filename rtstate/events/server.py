@@ -1,7 +1,11 @@
-"""The 28 server events of the beta protocol (``2024-10-01``), as frozen values.
+"""The 28 server events of the beta protocol (``2024-10-01``), as frozen values, and the
+ones the GA protocol adds.
 
 Class names are the CamelCase of the wire ``type``, which each class carries as the
-class attribute ``type``. Every server event has an ``event_id``.
+class attribute ``type`` (the beta spelling where the GA protocol renamed an event:
+``ResponseTextDelta`` is also GA's ``response.output_text.delta``). Every server event
+has an ``event_id``. ``SERVER_EVENT_TYPES`` lists the beta 28, ``GA_SERVER_EVENT_TYPES``
+the events only the GA codec decodes.
 """
 
 from __future__ import annotations
@@ -22,18 +26,28 @@ from .payloads import (
 )
 
 __all__ = [
+    "GA_SERVER_EVENT_TYPES",
     "SERVER_EVENT_TYPES",
     "ConversationCreated",
+    "ConversationItemAdded",
     "ConversationItemCreated",
     "ConversationItemDeleted",
+    "ConversationItemDone",
     "ConversationItemInputAudioTranscriptionCompleted",
+    "ConversationItemInputAudioTranscriptionDelta",
     "ConversationItemInputAudioTranscriptionFailed",
+    "ConversationItemInputAudioTranscriptionSegment",
+    "ConversationItemRetrieved",
     "ConversationItemTruncated",
     "Error",
     "InputAudioBufferCleared",
     "InputAudioBufferCommitted",
     "InputAudioBufferSpeechStarted",
     "InputAudioBufferSpeechStopped",
+    "InputAudioBufferTimeoutTriggered",
+    "OutputAudioBufferCleared",
+    "OutputAudioBufferStarted",
+    "OutputAudioBufferStopped",
     "RateLimitsUpdated",
     "ResponseAudioDelta",
     "ResponseAudioDone",
@@ -319,6 +333,108 @@ class RateLimitsUpdated(ServerEvent):
     rate_limits: tuple[RateLimit, ...]
 
 
+# --- events of the GA protocol (some came with 2025 beta updates) -------------------
+
+
+@attrs.frozen(kw_only=True)
+class ConversationItemAdded(ServerEvent):
+    """``conversation.item.added`` (GA): an item joined the conversation after
+    ``previous_item_id``; what ``conversation.item.created`` says in the beta protocol.
+    Output items arrive empty and ``in_progress``."""
+
+    type: ClassVar[str] = "conversation.item.added"
+    item: Item
+    previous_item_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ConversationItemDone(ServerEvent):
+    """``conversation.item.done`` (GA): an item is final; its snapshot, without audio.
+
+    For a response's output item it comes just before ``response.output_item.done``.
+    Real servers send ``previous_item_id: null`` here whatever the item follows: it
+    never moves the item.
+    """
+
+    type: ClassVar[str] = "conversation.item.done"
+    item: Item
+    previous_item_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ConversationItemRetrieved(ServerEvent):
+    """``conversation.item.retrieved`` (GA): answers ``conversation.item.retrieve``; the
+    item as the server holds it (input audio included)."""
+
+    type: ClassVar[str] = "conversation.item.retrieved"
+    item: Item
+
+
+@attrs.frozen(kw_only=True)
+class ConversationItemInputAudioTranscriptionDelta(ServerEvent):
+    """``conversation.item.input_audio_transcription.delta`` (GA): a chunk of a user
+    item's transcript, before ``.completed`` gives the whole."""
+
+    type: ClassVar[str] = "conversation.item.input_audio_transcription.delta"
+    item_id: str
+    content_index: int | None = None
+    delta: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ConversationItemInputAudioTranscriptionSegment(ServerEvent):
+    """``conversation.item.input_audio_transcription.segment`` (GA): one diarized
+    segment of a user item's transcript (``speaker``, ``start`` / ``end`` in seconds)."""
+
+    type: ClassVar[str] = "conversation.item.input_audio_transcription.segment"
+    item_id: str
+    content_index: int
+    id: str
+    text: str
+    speaker: str | None = None
+    start: float | None = None
+    end: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class InputAudioBufferTimeoutTriggered(ServerEvent):
+    """``input_audio_buffer.timeout_triggered`` (GA): server VAD's ``idle_timeout_ms``
+    ran out with no speech; the audio from ``audio_start_ms`` to ``audio_end_ms`` is
+    committed as user item ``item_id`` (``committed`` follows)."""
+
+    type: ClassVar[str] = "input_audio_buffer.timeout_triggered"
+    audio_start_ms: int
+    audio_end_ms: int
+    item_id: str
+
+
+@attrs.frozen(kw_only=True)
+class OutputAudioBufferStarted(ServerEvent):
+    """``output_audio_buffer.started`` (GA, WebRTC/SIP): the server began playing the
+    response's audio to the user."""
+
+    type: ClassVar[str] = "output_audio_buffer.started"
+    response_id: str
+
+
+@attrs.frozen(kw_only=True)
+class OutputAudioBufferStopped(ServerEvent):
+    """``output_audio_buffer.stopped`` (GA, WebRTC/SIP): the response's audio has all
+    been played."""
+
+    type: ClassVar[str] = "output_audio_buffer.stopped"
+    response_id: str
+
+
+@attrs.frozen(kw_only=True)
+class OutputAudioBufferCleared(ServerEvent):
+    """``output_audio_buffer.cleared`` (GA, WebRTC/SIP): playback was cut (barge-in, or
+    ``output_audio_buffer.clear``)."""
+
+    type: ClassVar[str] = "output_audio_buffer.cleared"
+    response_id: str
+
+
 @attrs.frozen(kw_only=True)
 class UnknownServerEvent:
     """A server frame whose ``type`` this codec does not know, kept as received."""
@@ -364,3 +480,16 @@ SERVER_EVENT_TYPES: tuple[type[ServerEvent], ...] = (
     RateLimitsUpdated,
 )
 """Every known server event class, in the order of the protocol reference."""
+
+GA_SERVER_EVENT_TYPES: tuple[type[ServerEvent], ...] = (
+    ConversationItemAdded,
+    ConversationItemDone,
+    ConversationItemRetrieved,
+    ConversationItemInputAudioTranscriptionDelta,
+    ConversationItemInputAudioTranscriptionSegment,
+    InputAudioBufferTimeoutTriggered,
+    OutputAudioBufferStarted,
+    OutputAudioBufferStopped,
+    OutputAudioBufferCleared,
+)
+"""The server events only the GA codec decodes (the beta codec reads them as unknown)."""

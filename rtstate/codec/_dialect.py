@@ -1,0 +1,177 @@
+"""The tagged-union codec every dialect is: tag tables over one strict converter pair.
+
+``make_codec`` takes a dialect's name, its tables (wire ``type`` -> event class, both
+directions) and its converters (``_converter.make_converters()``, plus whatever shape
+hooks the dialect registers on them) and returns a ``Codec`` whose functions decode and
+encode frames. The beta and GA modules are each one call of it; only their tables and
+shape hooks differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..events.client import ClientEvent, UnknownClientEvent
+from ..events.server import ServerEvent, UnknownServerEvent
+from ._converter import Converters, dumps, excerpt, fault_path, loads
+
+__all__ = ["AnyEvent", "Codec", "make_codec"]
+
+AnyEvent = ServerEvent | ClientEvent | UnknownServerEvent | UnknownClientEvent
+E = TypeVar("E", ServerEvent, ClientEvent)
+_Hook = Callable[[Any, Any], Any]
+
+
+@attrs.frozen
+class Codec:
+    """One dialect's functions and tables (see ``rtstate.codec.beta`` for their contracts)."""
+
+    name: str
+    server_tags: Mapping[str, type[ServerEvent]]
+    client_tags: Mapping[str, type[ClientEvent]]
+    decode_server: Callable[[str | bytes], ServerEvent | UnknownServerEvent]
+    decode_client: Callable[[str | bytes], ClientEvent | UnknownClientEvent]
+    to_wire: Callable[[AnyEvent], dict[str, Any]]
+    encode: Callable[[AnyEvent], str]
+
+
+def _tag(raw: dict[str, Any], frame: str | bytes) -> str:
+    tag = raw.get("type")
+    if tag.__class__ is str:
+        return tag
+    problem = "has no 'type'" if tag is None else "has a 'type' that is not a string"
+    raise RemoteProtocolError(f"event {problem}", path="type", excerpt=excerpt(frame))
+
+
+def make_codec(
+    name: str,
+    server_tags: Mapping[str, type[ServerEvent]],
+    client_tags: Mapping[str, type[ClientEvent]],
+    converters: Converters,
+    wire_path: Callable[[str | None], str | None] = lambda path: path,
+) -> Codec:
+    """Build a dialect's codec.
+
+    ``server_tags`` / ``client_tags`` map each wire ``type`` the dialect decodes to its
+    class; several tags may share a class, and the first tag listed for a class is the
+    one it is encoded with. ``wire_path`` turns the field path of a fault (as the
+    converter names it) into the dialect's own spelling, for error messages.
+    """
+    fast, detailed = converters.fast, converters.detailed
+
+    def hooks(tags: Mapping[str, type[E]]) -> dict[str, tuple[type[E], str, _Hook]]:
+        return {tag: (cls, tag, fast.get_structure_hook(cls)) for tag, cls in tags.items()}
+
+    server_hooks = hooks(server_tags)
+    client_hooks = hooks(client_tags)
+    wire_type: dict[type, str] = {}
+    for tags in (server_tags, client_tags):
+        for tag, cls in tags.items():
+            wire_type.setdefault(cls, tag)
+
+    def explain(raw: dict[str, Any], cls: type, tag: str, frame: str | bytes) -> Exception:
+        try:
+            detailed.structure(raw, cls)
+        except Exception as exc:  # cattrs reports every fault as an exception group
+            path, description = fault_path(exc)
+        else:  # pragma: no cover - the fast and detailed converters agree
+            path, description = None, "invalid event"
+        return RemoteProtocolError(
+            f"invalid {tag!r} event: {description}",
+            event_type=tag,
+            path=wire_path(path),
+            excerpt=excerpt(frame),
+        )
+
+    def decode_server(frame: str | bytes) -> ServerEvent | UnknownServerEvent:
+        """Decode one server frame.
+
+        Raises:
+            RemoteProtocolError: the frame is not a JSON object, has no string ``type``,
+                or a known event lacks a required field or has one of the wrong type.
+        """
+        raw = loads(frame)
+        tag = raw.get("type")
+        entry = server_hooks.get(tag) if tag.__class__ is str else None
+        if entry is None:
+            return UnknownServerEvent(type=_tag(raw, frame), raw=raw)
+        cls, tag, hook = entry
+        try:
+            return hook(raw, cls)  # type: ignore[no-any-return]
+        except Exception:
+            raise explain(raw, cls, tag, frame) from None
+
+    def decode_client(frame: str | bytes) -> ClientEvent | UnknownClientEvent:
+        """Decode one client frame (what the server role reads).
+
+        Raises:
+            RemoteProtocolError: as ``decode_server``.
+        """
+        raw = loads(frame)
+        tag = raw.get("type")
+        entry = client_hooks.get(tag) if tag.__class__ is str else None
+        if entry is None:
+            return UnknownClientEvent(type=_tag(raw, frame), raw=raw)
+        cls, tag, hook = entry
+        try:
+            return hook(raw, cls)  # type: ignore[no-any-return]
+        except Exception:
+            raise explain(raw, cls, tag, frame) from None
+
+    def to_wire(event: AnyEvent) -> dict[str, Any]:
+        """The JSON object for an event (``None`` optionals left out), checked to decode again.
+
+        Raises:
+            LocalProtocolError: a field holds a value of the wrong type, or one the
+                dialect cannot carry, so the result would not be a valid frame.
+        """
+        if isinstance(event, UnknownServerEvent | UnknownClientEvent):
+            return dict(event.raw)
+        cls = type(event)
+        tag = wire_type.get(cls)
+        if tag is None:
+            raise LocalProtocolError(f"{cls.__name__} is not an event of the {name} protocol")
+        try:
+            obj: dict[str, Any] = fast.unstructure(event)
+        except Exception as exc:
+            raise LocalProtocolError(
+                f"cannot encode {cls.__name__}: {exc}", event_type=cls.type
+            ) from None
+        obj["type"] = tag
+        try:
+            fast.structure(obj, cls)
+        except Exception:
+            try:
+                detailed.structure(obj, cls)
+            except Exception as exc:
+                path, description = fault_path(exc)
+            else:  # pragma: no cover
+                path, description = None, "invalid event"
+            raise LocalProtocolError(
+                f"cannot encode {cls.__name__}: {description}",
+                event_type=cls.type,
+                path=wire_path(path),
+            ) from None
+        return obj
+
+    def encode(event: AnyEvent) -> str:
+        """Encode one event as a JSON text frame.
+
+        Raises:
+            LocalProtocolError: the event holds values that do not make a valid frame.
+        """
+        return dumps(to_wire(event))
+
+    return Codec(
+        name=name,
+        server_tags=server_tags,
+        client_tags=client_tags,
+        decode_server=decode_server,
+        decode_client=decode_client,
+        to_wire=to_wire,
+        encode=encode,
+    )

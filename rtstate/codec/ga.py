@@ -1,0 +1,398 @@
+"""The GA wire codec: the Realtime protocol every OpenAI endpoint speaks since May 2026.
+
+Same interface as ``rtstate.codec.beta``: ``decode_server(frame)``, ``decode_client(frame)``,
+``encode(event)``, ``to_wire(event)``, ``SERVER_TAGS``, ``CLIENT_TAGS``, with the same
+errors. GA frames decode into the same event and payload classes as beta frames wherever
+the meaning is the same, so the state never sees a GA spelling:
+
+* renamed events: ``response.output_text.*``, ``response.output_audio.*`` and
+  ``response.output_audio_transcript.*`` are ``ResponseText*``, ``ResponseAudio*`` and
+  ``ResponseAudioTranscript*``;
+* the session's nested ``audio.input`` / ``audio.output`` blocks are the flat
+  ``SessionConfig`` fields (``input_audio_format``, ``voice``, ``turn_detection``, ...);
+  format objects (``{"type": "audio/pcm", "rate": 24000}``, ``audio/pcmu``,
+  ``audio/pcma``) are the format names ``pcm16``, ``g711_ulaw``, ``g711_alaw``;
+  ``output_modalities`` is ``modalities`` (GA's ``["audio"]``, audio with its
+  transcript, is ``("audio", "text")``); ``max_output_tokens`` is
+  ``max_response_output_tokens``; the session's ``type`` is written ``"realtime"``;
+* response objects and ``response.create`` parameters likewise (``audio.output``);
+* assistant content ``output_text`` / ``output_audio`` is ``text`` / ``audio``.
+
+GA-only events have their own classes (``events.server.GA_SERVER_EVENT_TYPES``,
+``events.client.GA_CLIENT_EVENT_TYPES``). The GA events nothing in the state model
+stands for (``UNMODELLED_SERVER_TYPES``: DTMF, MCP tool calls) decode as
+``UnknownServerEvent``, as does any type this codec does not know. Unknown fields
+(``obfuscation``, ``tracing``, ``truncation``, ...) are ignored.
+
+GA has no ``temperature``: encoding an event that sets one raises
+``LocalProtocolError``. Sessions of ``type: "transcription"`` are read as realtime
+sessions.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import cattrs
+
+from ..events.client import CLIENT_EVENT_TYPES, GA_CLIENT_EVENT_TYPES, ClientEvent
+from ..events.payloads import ContentPart, Item, ResponseInfo, ResponseParams, SessionConfig
+from ..events.server import GA_SERVER_EVENT_TYPES, SERVER_EVENT_TYPES, ServerEvent
+from ._converter import Converters, make_converters
+from ._dialect import AnyEvent, make_codec
+
+__all__ = [
+    "CLIENT_TAGS",
+    "CODEC",
+    "RENAMED",
+    "SERVER_TAGS",
+    "UNMODELLED_SERVER_TYPES",
+    "AnyEvent",
+    "decode_client",
+    "decode_server",
+    "encode",
+    "to_wire",
+]
+
+RENAMED: Final[Mapping[str, str]] = {
+    "response.text.delta": "response.output_text.delta",
+    "response.text.done": "response.output_text.done",
+    "response.audio.delta": "response.output_audio.delta",
+    "response.audio.done": "response.output_audio.done",
+    "response.audio_transcript.delta": "response.output_audio_transcript.delta",
+    "response.audio_transcript.done": "response.output_audio_transcript.done",
+}
+"""Beta server event type -> its GA name (every other shared event keeps its name)."""
+
+SERVER_TAGS: Final[Mapping[str, type[ServerEvent]]] = {
+    RENAMED.get(cls.type, cls.type): cls for cls in (*SERVER_EVENT_TYPES, *GA_SERVER_EVENT_TYPES)
+}
+"""GA wire ``type`` -> server event class."""
+
+CLIENT_TAGS: Final[Mapping[str, type[ClientEvent]]] = {
+    cls.type: cls for cls in (*CLIENT_EVENT_TYPES, *GA_CLIENT_EVENT_TYPES)
+}
+"""GA wire ``type`` -> client event class (the beta nine keep their names)."""
+
+UNMODELLED_SERVER_TYPES: Final = frozenset(
+    {
+        "input_audio_buffer.dtmf_event_received",
+        "mcp_list_tools.in_progress",
+        "mcp_list_tools.completed",
+        "mcp_list_tools.failed",
+        "response.mcp_call_arguments.delta",
+        "response.mcp_call_arguments.done",
+        "response.mcp_call.in_progress",
+        "response.mcp_call.completed",
+        "response.mcp_call.failed",
+    }
+)
+"""GA server events that change nothing the state models: decoded as ``UnknownServerEvent``."""
+
+# --- the value tables -----------------------------------------------------------------
+
+_FORMAT_IN: Final[Mapping[str, str]] = {
+    "audio/pcm": "pcm16",
+    "audio/pcmu": "g711_ulaw",
+    "audio/pcma": "g711_alaw",
+}
+_FORMAT_OUT: Final[Mapping[str, Mapping[str, Any]]] = {
+    "pcm16": {"type": "audio/pcm", "rate": 24000},
+    "g711_ulaw": {"type": "audio/pcmu"},
+    "g711_alaw": {"type": "audio/pcma"},
+}
+_MODALITIES_IN: Final[Mapping[tuple[str, ...], list[str]]] = {("audio",): ["audio", "text"]}
+_MODALITIES_OUT: Final[Mapping[tuple[str, ...], list[str]]] = {
+    ("audio", "text"): ["audio"],
+    ("text", "audio"): ["audio"],
+}
+_PART_IN: Final[Mapping[str, str]] = {"output_text": "text", "output_audio": "audio"}
+_PART_OUT: Final[Mapping[str, str]] = {"text": "output_text", "audio": "output_audio"}
+
+# The fields spelled alike in both dialects, per payload.
+_SESSION_SAME: Final = (
+    "id",
+    "object",
+    "model",
+    "expires_at",
+    "instructions",
+    "tools",
+    "tool_choice",
+)
+_RESPONSE_SAME: Final = (
+    "id",
+    "object",
+    "status",
+    "status_details",
+    "output",
+    "usage",
+    "metadata",
+    "conversation_id",
+    "max_output_tokens",
+)
+_PARAMS_SAME: Final = ("instructions", "tools", "tool_choice", "conversation", "metadata", "input")
+
+# (GA key in audio.input / audio.output, model field, value translation)
+_Convert = Callable[[Any], Any]
+_AUDIO_INPUT: Final[tuple[tuple[str, str, bool], ...]] = (
+    ("format", "input_audio_format", True),
+    ("transcription", "input_audio_transcription", False),
+    ("noise_reduction", "input_audio_noise_reduction", False),
+    ("turn_detection", "turn_detection", False),
+)
+_AUDIO_OUTPUT: Final[tuple[tuple[str, str, bool], ...]] = (
+    ("format", "output_audio_format", True),
+    ("voice", "voice", False),
+    ("speed", "speed", False),
+)
+_PARAMS_AUDIO_OUTPUT: Final = _AUDIO_OUTPUT[:2]
+
+_SESSION_PATHS: Final[Mapping[str, str]] = {
+    "modalities": "output_modalities",
+    "max_response_output_tokens": "max_output_tokens",
+    **{model: f"audio.input.{ga}" for ga, model, _ in _AUDIO_INPUT},
+    **{model: f"audio.output.{ga}" for ga, model, _ in _AUDIO_OUTPUT},
+}
+"""Model field -> its GA path inside a session or a response object, for error messages."""
+
+
+def _object(value: object, what: str) -> dict[str, Any]:
+    if value.__class__ is not dict:
+        raise TypeError(f"expected an object for {what}, got {type(value).__name__}")
+    return typing.cast("dict[str, Any]", value)
+
+
+def _format_in(value: object) -> object:
+    """A GA format object -> the format name (an unknown type is kept as given)."""
+    if value is None or value.__class__ is str:
+        return value
+    kind = _object(value, "an audio format").get("type")
+    if kind.__class__ is not str:
+        raise TypeError("an audio format needs a string 'type'")
+    return _FORMAT_IN.get(kind, kind)
+
+
+def _format_out(name: str) -> Mapping[str, Any]:
+    return dict(_FORMAT_OUT.get(name) or {"type": name})
+
+
+def _modalities_in(value: object) -> object:
+    if value.__class__ is list:
+        return _MODALITIES_IN.get(tuple(typing.cast("list[str]", value)), value)
+    return value
+
+
+def _modalities_out(value: list[str]) -> list[str]:
+    return _MODALITIES_OUT.get(tuple(value), value)
+
+
+def _copy(raw: Mapping[str, Any], names: tuple[str, ...], out: dict[str, Any]) -> None:
+    for name in names:
+        if name in raw:
+            out[name] = raw[name]
+
+
+def _audio_in(block: object, table: tuple[tuple[str, str, bool], ...], out: dict[str, Any]) -> None:
+    if block is None:
+        return
+    block = _object(block, "an audio block")
+    for ga, model, is_format in table:
+        if ga in block:
+            value = block[ga]
+            out[model] = _format_in(value) if is_format else value
+
+
+def _audio_out(obj: Mapping[str, Any], table: tuple[tuple[str, str, bool], ...]) -> dict[str, Any]:
+    block: dict[str, Any] = {}
+    for ga, model, is_format in table:
+        if model in obj:
+            value = obj[model]
+            block[ga] = _format_out(value) if is_format and value.__class__ is str else value
+    return block
+
+
+def _no_temperature(obj: Mapping[str, Any]) -> None:
+    if "temperature" in obj:
+        raise ValueError("the GA protocol has no 'temperature'")
+
+
+# --- session --------------------------------------------------------------------------
+
+
+def _session_in(value: object) -> dict[str, Any]:
+    raw = _object(value, "the session")
+    out: dict[str, Any] = {}
+    _copy(raw, _SESSION_SAME, out)
+    if "output_modalities" in raw:
+        out["modalities"] = _modalities_in(raw["output_modalities"])
+    if "max_output_tokens" in raw:
+        out["max_response_output_tokens"] = raw["max_output_tokens"]
+    audio = raw.get("audio")
+    if audio is not None:
+        audio = _object(audio, "session.audio")
+        _audio_in(audio.get("input"), _AUDIO_INPUT, out)
+        _audio_in(audio.get("output"), _AUDIO_OUTPUT, out)
+    return out
+
+
+def _session_out(obj: dict[str, Any]) -> dict[str, Any]:
+    _no_temperature(obj)
+    out: dict[str, Any] = {"type": "realtime"}
+    _copy(obj, _SESSION_SAME, out)
+    if "modalities" in obj:
+        out["output_modalities"] = _modalities_out(obj["modalities"])
+    if "max_response_output_tokens" in obj:
+        out["max_output_tokens"] = obj["max_response_output_tokens"]
+    audio = {}
+    for key, table in (("input", _AUDIO_INPUT), ("output", _AUDIO_OUTPUT)):
+        block = _audio_out(obj, table)
+        if block:
+            audio[key] = block
+    if audio:
+        out["audio"] = audio
+    return out
+
+
+# --- responses ------------------------------------------------------------------------
+
+
+def _response_audio_in(raw: Mapping[str, Any], out: dict[str, Any]) -> None:
+    audio = raw.get("audio")
+    if audio is not None:
+        _audio_in(_object(audio, "audio").get("output"), _PARAMS_AUDIO_OUTPUT, out)
+
+
+def _response_audio_out(obj: Mapping[str, Any], out: dict[str, Any]) -> None:
+    block = _audio_out(obj, _PARAMS_AUDIO_OUTPUT)
+    if block:
+        out["audio"] = {"output": block}
+
+
+def _info_in(value: object) -> dict[str, Any]:
+    raw = _object(value, "the response")
+    out: dict[str, Any] = {}
+    _copy(raw, _RESPONSE_SAME, out)
+    if "output_modalities" in raw:
+        out["modalities"] = _modalities_in(raw["output_modalities"])
+    _response_audio_in(raw, out)
+    return out
+
+
+def _info_out(obj: dict[str, Any]) -> dict[str, Any]:
+    _no_temperature(obj)
+    out: dict[str, Any] = {}
+    _copy(obj, _RESPONSE_SAME, out)
+    if "modalities" in obj:
+        out["output_modalities"] = _modalities_out(obj["modalities"])
+    _response_audio_out(obj, out)
+    return out
+
+
+def _params_in(value: object) -> dict[str, Any]:
+    raw = _object(value, "the response parameters")
+    out: dict[str, Any] = {}
+    _copy(raw, _PARAMS_SAME, out)
+    if "output_modalities" in raw:
+        out["modalities"] = _modalities_in(raw["output_modalities"])
+    if "max_output_tokens" in raw:
+        out["max_response_output_tokens"] = raw["max_output_tokens"]
+    _response_audio_in(raw, out)
+    return out
+
+
+def _params_out(obj: dict[str, Any]) -> dict[str, Any]:
+    _no_temperature(obj)
+    out: dict[str, Any] = {}
+    _copy(obj, _PARAMS_SAME, out)
+    if "modalities" in obj:
+        out["output_modalities"] = _modalities_out(obj["modalities"])
+    if "max_response_output_tokens" in obj:
+        out["max_output_tokens"] = obj["max_response_output_tokens"]
+    _response_audio_out(obj, out)
+    return out
+
+
+# --- content --------------------------------------------------------------------------
+
+
+def _part_in(value: object) -> object:
+    if value.__class__ is dict:
+        part = typing.cast("dict[str, Any]", value)
+        renamed = _PART_IN.get(part.get("type"))  # type: ignore[arg-type]
+        if renamed is not None:
+            return {**part, "type": renamed}
+    return value
+
+
+def _item_out(obj: dict[str, Any]) -> dict[str, Any]:
+    content = obj.get("content")
+    if content:
+        obj["content"] = [
+            {**p, "type": _PART_OUT[p["type"]]} if p.get("type") in _PART_OUT else p
+            for p in content
+        ]
+    return obj
+
+
+# --- the converters -------------------------------------------------------------------
+
+
+def _wrap_structure(conv: cattrs.Converter, cls: type, translate: _Convert) -> None:
+    base = conv.get_structure_hook(cls)
+
+    def structure(value: object, _: object) -> Any:
+        return base(translate(value), cls)
+
+    conv.register_structure_hook(cls, structure)
+
+
+def _wrap_unstructure(conv: cattrs.Converter, cls: type, translate: _Convert) -> None:
+    base = conv.get_unstructure_hook(cls)
+
+    def unstructure(value: object) -> Any:
+        return translate(base(value))
+
+    conv.register_unstructure_hook(cls, unstructure)
+
+
+def _ga_converters() -> Converters:
+    converters = make_converters()
+    for conv in (converters.fast, converters.detailed):
+        # leaves first: the hooks generated later for their containers pick these up
+        _wrap_structure(conv, ContentPart, _part_in)
+        _wrap_unstructure(conv, Item, _item_out)
+        _wrap_structure(conv, SessionConfig, _session_in)
+        _wrap_unstructure(conv, SessionConfig, _session_out)
+        _wrap_structure(conv, ResponseInfo, _info_in)
+        _wrap_unstructure(conv, ResponseInfo, _info_out)
+        _wrap_structure(conv, ResponseParams, _params_in)
+        _wrap_unstructure(conv, ResponseParams, _params_out)
+    return converters
+
+
+def _wire_path(path: str | None) -> str | None:
+    """A fault's path in GA spelling: ``session.turn_detection`` is
+    ``session.audio.input.turn_detection``."""
+    if path is None:
+        return None
+    head, dot, rest = path.partition(".")
+    if not dot or head not in ("session", "response"):
+        return path
+    name, sep, tail = rest.partition(".")
+    index = name.find("[")
+    field = name if index < 0 else name[:index]
+    renamed = _SESSION_PATHS.get(field)
+    if renamed is None:
+        return path
+    return f"{head}.{renamed}{name[len(field) :]}{sep}{tail}"
+
+
+CODEC: Final = make_codec("GA", SERVER_TAGS, CLIENT_TAGS, _ga_converters(), _wire_path)
+"""The GA dialect as a ``Codec`` value (what ``Config(dialect="ga")`` selects)."""
+
+decode_server: Final = CODEC.decode_server
+decode_client: Final = CODEC.decode_client
+to_wire: Final = CODEC.to_wire
+encode: Final = CODEC.encode
