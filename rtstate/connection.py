@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from .codec import beta
+from .codec import codec_for
 from .config import DEFAULT_CONFIG, Config
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events.client import ClientEvent
@@ -38,7 +38,8 @@ class ClientConnection:
     """The client side of one Realtime session, sans I/O.
 
     Args:
-        config: how to fold (strictness, audio retention, plugin error policy).
+        config: how to fold (strictness, audio retention, plugin error policy) and
+            which wire dialect to decode and encode (``Config(dialect="ga")``).
         plugins: objects with ``on_<transition>`` hooks (see ``rtstate.plugins``).
         id_factory: makes the ``event_id`` of each sent event (default: a counter).
         state: start from this state instead of a fresh one (e.g. to fold a capture
@@ -57,6 +58,7 @@ class ClientConnection:
         state: SessionState | None = None,
     ) -> None:
         self._config = config
+        self._codec = codec_for(config.dialect)
         self._plugins = Plugins(plugins)
         self._ids = id_factory or counter_ids()
         self._state = state if state is not None else SessionState()
@@ -91,7 +93,7 @@ class ClientConnection:
                 not decode or breaks the protocol. The state is unchanged.
         """
         try:
-            event = beta.decode_server(frame)
+            event = self._codec.decode_server(frame)
         except RemoteProtocolError as exc:
             if self._config.strict:
                 raise
@@ -190,14 +192,14 @@ class ClientConnection:
     def _encode(self, event: ClientEvent) -> tuple[ClientEvent, str]:
         if event.event_id is None:
             event = attrs.evolve(event, event_id=self._ids())
-        return event, beta.encode(event)
+        return event, self._codec.encode(event)
 
     def _run(self, input: Input, frame: str | None = None) -> Step:
         before = self._state
         step = fold(before, input, self._config)
         self._state = step.after
         if step.sent:
-            step = attrs.evolve(step, to_send=_frames(step.sent, input, frame))
+            step = attrs.evolve(step, to_send=self._frames(step.sent, input, frame))
         if not step.planned and not self._plugins.count:
             return step
         try:
@@ -284,7 +286,7 @@ class ClientConnection:
                     diagnostics.append(Diagnostic(code="plugin_error", message=str(exc)))
                     continue
                 sub = fold(self._state, stamped, config)
-                to_send.extend(_frames(sub.sent, stamped, frame))
+                to_send.extend(self._frames(sub.sent, stamped, frame))
                 sent.extend(sub.sent)
                 self._state = sub.after
                 transitions.extend(sub.transitions)
@@ -300,9 +302,11 @@ class ClientConnection:
             sent=tuple(sent),
         )
 
-
-def _frames(events: tuple[ClientEvent, ...], input: object, frame: str | None) -> tuple[str, ...]:
-    """The frames of ``events``, reusing ``frame`` (already encoded) for ``input``."""
-    return tuple(
-        frame if (event is input and frame is not None) else beta.encode(event) for event in events
-    )
+    def _frames(
+        self, events: tuple[ClientEvent, ...], input: object, frame: str | None
+    ) -> tuple[str, ...]:
+        """The frames of ``events``, reusing ``frame`` (already encoded) for ``input``."""
+        encode = self._codec.encode
+        return tuple(
+            frame if (event is input and frame is not None) else encode(event) for event in events
+        )

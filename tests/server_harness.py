@@ -34,7 +34,7 @@ from rtstate import (
     SessionPhase,
     Step,
 )
-from rtstate.codec import beta
+from rtstate.codec import codec_for
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import ErrorInfo
@@ -107,7 +107,12 @@ class Loop:
             server_args.setdefault("ids", sequential_ids())
             server = ServerConnection(**server_args)
         self.server = server
-        self.client = client if client is not None else ClientConnection(config=Config(strict=True))
+        self.codec = codec_for(server.dialect)
+        self.client = (
+            client
+            if client is not None
+            else ClientConnection(config=Config(strict=True, dialect=server.dialect))
+        )
         self.now = now
         self.frames: list[str] = []
         self.server_events: list[s.ServerEvent] = []
@@ -143,7 +148,7 @@ class Loop:
         if self.ordered:
             for frame in step.to_send:
                 self.frames.append(frame)
-                event = beta.decode_server(frame)
+                event = self.codec.decode_server(frame)
                 assert isinstance(event, s.ServerEvent)
                 self.server_events.append(event)
                 self._wire.append(frame)
@@ -153,7 +158,7 @@ class Loop:
             return step
         for frame in step.to_send:
             self.frames.append(frame)
-            event = beta.decode_server(frame)
+            event = self.codec.decode_server(frame)
             assert isinstance(event, s.ServerEvent)
             self.server_events.append(event)
             self.delivered += 1
@@ -195,7 +200,7 @@ class Loop:
         for frame in step.to_send:
             if self.server.closed:  # the socket is gone: the frame goes nowhere
                 return
-            event = beta.decode_client(frame)
+            event = self.codec.decode_client(frame)
             assert isinstance(event, c.ClientEvent)
             self.client_events.append(event)
             self.seen_at.append(self.delivered)
@@ -260,7 +265,7 @@ class Loop:
             raw = None
         if isinstance(raw, dict):
             try:
-                event: c.ClientEvent | c.UnknownClientEvent = beta.decode_client(frame)
+                event: c.ClientEvent | c.UnknownClientEvent = self.codec.decode_client(frame)
             except RemoteProtocolError:
                 event = c.UnknownClientEvent(type=str(raw.get("type")), raw=raw)
             self.client_events.append(event)

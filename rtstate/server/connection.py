@@ -42,8 +42,8 @@ from typing import Any, Final
 import attrs
 import orjson
 
-from ..codec import beta
-from ..config import Config
+from ..codec import codec_for
+from ..config import Config, Dialect
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..events import client as c
 from ..events import server as s
@@ -60,7 +60,7 @@ from ..events.payloads import (
     TurnDetection,
 )
 from ..fold import fold
-from ..state import ItemPhase, PartPhase, SessionPhase, SessionState
+from ..state import ItemPhase, ItemState, PartPhase, SessionPhase, SessionState
 from ..step import Closed, Diagnostic, Input, Malformed, Step, Tick
 from ..transitions import Transition
 from . import validate as v
@@ -177,6 +177,12 @@ class ServerConnection:
         seed: seeds the default id factory.
         clock: the time when a call is not given ``now`` (seconds, any epoch;
             ``expires_at`` is reported in the same unit).
+        dialect: the wire protocol it reads and writes: ``"beta"`` (the default; as
+            the real service did for a client sending ``OpenAI-Beta: realtime=v1``)
+            or ``"ga"``. A GA server announces items with ``conversation.item.added``
+            and ``conversation.item.done`` (not ``.created``), has no
+            ``temperature``, wants ``session.type`` in ``session.update`` and answers
+            ``conversation.item.retrieve``. The flows are otherwise the same.
     """
 
     def __init__(
@@ -189,8 +195,12 @@ class ServerConnection:
         ids: IdFactory | None = None,
         seed: int | str = 0,
         clock: Callable[[], float] | None = None,
+        dialect: Dialect = "beta",
     ) -> None:
         self._config = config if config is not None else ServerConfig()
+        self._codec = codec_for(dialect)
+        self._ga = dialect == "ga"
+        self._checks = _CHECKS[dialect]
         self._responder: Responder = responder if responder is not None else EchoResponder()
         self._voice: Voice = voice if voice is not None else SyntheticVoice()
         self._transcriber: Transcriber = (
@@ -235,6 +245,11 @@ class ServerConnection:
         return self._config
 
     @property
+    def dialect(self) -> Dialect:
+        """The wire protocol this server speaks (``"beta"`` or ``"ga"``)."""
+        return "ga" if self._ga else "beta"
+
+    @property
     def now(self) -> float:
         """The server's clock: the latest time it was given."""
         return self._now
@@ -264,6 +279,7 @@ class ServerConnection:
         self._expires = None if duration is None else self._now + duration
         session = attrs.evolve(
             self._config.session,
+            temperature=None if self._ga else self._config.session.temperature,
             id=self._ids("sess"),
             object="realtime.session",
             model=self._config.model,
@@ -288,14 +304,14 @@ class ServerConnection:
         self._pump()
         input: Input
         try:
-            event = beta.decode_client(frame)
+            event = self._codec.decode_client(frame)
         except RemoteProtocolError as exc:
             input = Malformed(frame=frame, error=str(exc))
             self._reject(v.from_codec_error(exc), _raw_event_id(frame), None)
         else:
             if isinstance(event, c.UnknownClientEvent):
                 input = Malformed(frame=frame, error=f"unknown client event type {event.type!r}")
-                allowed = ", ".join(repr(t) for t in beta.CLIENT_TAGS)
+                allowed = ", ".join(repr(t) for t in self._codec.client_tags)
                 rejected = v.Rejected(
                     "invalid_value",
                     f"Invalid value: {event.type!r}. Supported values are: {allowed}.",
@@ -379,10 +395,31 @@ class ServerConnection:
             raise RuntimeError(f"rtstate.server made an invalid {event.type}: {exc}") from exc
         self._state = step.after
         self._transitions.extend(step.transitions)
-        self._frames.append(beta.encode(event))
+        self._frames.append(self._codec.encode(event))
 
     def _event_id(self) -> str:
         return self._ids("event")
+
+    def _emit_item(self, item: Item, previous: str | None, *, final: bool) -> None:
+        """An item joined the conversation: beta ``conversation.item.created``; GA
+        ``conversation.item.added``, and ``conversation.item.done`` at once if it is
+        ``final`` (a response's output item gets its ``.done`` when it closes)."""
+        if not self._ga:
+            self._emit(
+                s.ConversationItemCreated(
+                    event_id=self._event_id(), item=item, previous_item_id=previous
+                )
+            )
+            return
+        self._emit(
+            s.ConversationItemAdded(event_id=self._event_id(), item=item, previous_item_id=previous)
+        )
+        if final:
+            self._emit(
+                s.ConversationItemDone(
+                    event_id=self._event_id(), item=item, previous_item_id=previous
+                )
+            )
 
     def _reject(self, r: v.Rejected, event_id: str | None, event_type: str | None) -> None:
         error = ErrorInfo(
@@ -405,7 +442,11 @@ class ServerConnection:
     def _handle(self, event: c.ClientEvent, frame: str | bytes) -> None:
         handler = _HANDLERS[type(event)]
         try:
-            v.unknown_parameter(orjson.loads(frame), type(event))
+            raw = orjson.loads(frame)
+            if self._ga:
+                v.ga_session_type(raw)
+            else:  # the walk knows the beta spelling only
+                v.unknown_parameter(raw, type(event))
             handler(self, event)
         except v.Rejected as r:
             self._reject(r, event.event_id, event.type)
@@ -424,7 +465,7 @@ class ServerConnection:
 
     def _session_update(self, e: c.SessionUpdate) -> None:
         update = e.session
-        v.check_settings(update, v.SESSION_CHECKS, "session")
+        v.check_settings(update, self._checks[0], "session")
         current = self._session
         merged = _merge_session(current, update)
         if update.tool_choice is not None or update.tools is not None:
@@ -536,11 +577,7 @@ class ServerConnection:
             role="user",
             content=(ContentPart(type="input_audio"),),
         )
-        self._emit(
-            s.ConversationItemCreated(
-                event_id=self._event_id(), item=item, previous_item_id=previous
-            )
-        )
+        self._emit_item(item, previous, final=True)
         session = self._session
         fmt = session.input_audio_format or "pcm16"
         self._input_audio_ms[item_id] = audio_ms(len(audio), fmt)
@@ -620,11 +657,7 @@ class ServerConnection:
             arguments=(item.arguments or "") if item.type == "function_call" else None,
             output=item.output,
         )
-        self._emit(
-            s.ConversationItemCreated(
-                event_id=self._event_id(), item=created, previous_item_id=after
-            )
-        )
+        self._emit_item(created, after, final=True)
         if item.type == "function_call" and item.call_id is not None:
             self._calls[item.call_id] = item_id
         fmt = self._session.input_audio_format or "pcm16"
@@ -712,6 +745,26 @@ class ServerConnection:
         if item is not None and item.type == "function_call" and item.call_id is not None:
             self._calls.pop(item.call_id, None)
 
+    def _retrieve(self, e: c.ConversationItemRetrieve) -> None:
+        item = self._state.item(e.item_id)
+        if item is None or e.item_id not in self._state.order:
+            raise v.Rejected(
+                "item_retrieve_invalid_item_id",
+                f"Error retrieving item: the item with id '{e.item_id}' does not exist.",
+                "item_id",
+            )
+        self._accept(e)
+        self._emit(
+            s.ConversationItemRetrieved(event_id=self._event_id(), item=_item_snapshot(item))
+        )
+
+    def _output_audio_clear(self, e: c.OutputAudioBufferClear) -> None:
+        raise v.Rejected(
+            "invalid_value",
+            "output_audio_buffer.clear is only supported on WebRTC and SIP connections.",
+            "type",
+        )
+
     # --- responses -----------------------------------------------------------------------
 
     def _response_create(self, e: c.ResponseCreate) -> None:
@@ -724,7 +777,7 @@ class ServerConnection:
             )
         params = e.response
         if params is not None:
-            v.check_settings(params, v.RESPONSE_CHECKS, "response")
+            v.check_settings(params, self._checks[1], "response")
             if params.tool_choice is not None:
                 tools = params.tools if params.tools is not None else self._session.tools
                 v.check_tool_choice(params.tool_choice, tools or (), "response.tool_choice")
@@ -778,7 +831,7 @@ class ServerConnection:
             modalities=tuple(modalities),
             voice=voice_name,
             output_audio_format=audio_format,
-            temperature=effective.temperature,
+            temperature=None if self._ga else effective.temperature,
             max_output_tokens=effective.max_response_output_tokens,
         )
         self._responses += 1
@@ -892,11 +945,7 @@ class ServerConnection:
                 item=item,
             )
         )
-        self._emit(
-            s.ConversationItemCreated(
-                event_id=self._event_id(), item=item, previous_item_id=self._state.order.tail
-            )
-        )
+        self._emit_item(item, self._state.order.tail, final=False)
 
     def _act_add_part(self, action: Action) -> None:
         run = self._run
@@ -1001,6 +1050,13 @@ class ServerConnection:
         final = self._state.item(item_id)
         assert final is not None
         snap = snapshot(final, status)
+        if self._ga:
+            previous = self._state.order.prev.get(item_id)
+            self._emit(
+                s.ConversationItemDone(
+                    event_id=self._event_id(), item=snap, previous_item_id=previous
+                )
+            )
         self._emit(
             s.ResponseOutputItemDone(
                 event_id=self._event_id(),
@@ -1061,6 +1117,29 @@ class ServerConnection:
         self._transitions.extend(step.transitions)
 
 
+def _item_snapshot(item: ItemState) -> Item:
+    """An item as ``conversation.item.retrieved`` shows it (transcripts, no audio bytes)."""
+    return Item(
+        id=item.id,
+        object="realtime.item",
+        type=item.type,
+        status=item.status or "completed",
+        role=item.role,
+        content=tuple(
+            ContentPart(type=p.type, transcript=p.transcript)
+            if p.type in ("audio", "input_audio")
+            else ContentPart(type=p.type, text=p.text)
+            for p in item.parts
+        )
+        if item.type == "message"
+        else None,
+        call_id=item.call_id,
+        name=item.name,
+        arguments=item.arguments if item.type == "function_call" else None,
+        output=item.output,
+    )
+
+
 def _echo_part(part: ContentPart) -> ContentPart:
     """A content part as ``conversation.item.created`` shows it: never audio bytes."""
     if part.type == "input_audio":
@@ -1080,6 +1159,8 @@ _HANDLERS: Final[Mapping[type[c.ClientEvent], _Handler]] = {
     c.ConversationItemDelete: ServerConnection._delete,
     c.ResponseCreate: ServerConnection._response_create,
     c.ResponseCancel: ServerConnection._response_cancel,
+    c.ConversationItemRetrieve: ServerConnection._retrieve,
+    c.OutputAudioBufferClear: ServerConnection._output_audio_clear,
 }
 """Client event type -> handler: validate (raise ``Rejected``), then emit the answer."""
 
@@ -1095,6 +1176,12 @@ _ACTIONS: Final[Mapping[Act, Callable[[ServerConnection, Action], None]]] = {
     Act.DONE: ServerConnection._act_done,
 }
 """Planned action -> what writes it."""
+
+_CHECKS: Final[Mapping[Dialect, tuple[v.Checks, v.Checks]]] = {
+    "beta": (v.SESSION_CHECKS, v.RESPONSE_CHECKS),
+    "ga": (v.GA_SESSION_CHECKS, v.GA_RESPONSE_CHECKS),
+}
+"""Dialect -> the settings checks of ``session.update`` and ``response.create``."""
 
 _VAD_HANDLERS: Final[Mapping[str, Callable[[ServerConnection, VadEvent, TurnDetection], None]]] = {
     "start": ServerConnection._speech_started,

@@ -18,7 +18,7 @@ import functools
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, Union
+from typing import Any, Final, TypeAlias, Union
 
 import attrs
 
@@ -34,17 +34,23 @@ from ..events.payloads import (
 __all__ = [
     "AUDIO_FORMATS",
     "ERROR_CODES",
+    "GA_RESPONSE_CHECKS",
+    "GA_SESSION_CHECKS",
+    "GA_TRANSCRIPTION_MODELS",
+    "GA_VOICES",
     "MODALITIES",
     "RESPONSE_CHECKS",
     "SESSION_CHECKS",
     "TRANSCRIPTION_MODELS",
     "VOICES",
+    "Checks",
     "Rejected",
     "check_item",
     "check_settings",
     "check_tool_choice",
     "decode_b64",
     "from_codec_error",
+    "ga_session_type",
     "unknown_parameter",
 ]
 
@@ -59,6 +65,12 @@ MODALITIES: Final = (("text",), ("audio", "text"))
 
 TRANSCRIPTION_MODELS: Final = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 """``input_audio_transcription.model`` values."""
+
+GA_VOICES: Final = (*VOICES, "marin", "cedar")
+"""The voices of the GA protocol (the beta eight plus ``marin`` and ``cedar``)."""
+
+GA_TRANSCRIPTION_MODELS: Final = (*TRANSCRIPTION_MODELS, "gpt-realtime-whisper")
+"""``audio.input.transcription.model`` values of the GA protocol."""
 
 TOOL_CHOICES: Final = ("auto", "none", "required")
 
@@ -82,6 +94,7 @@ ERROR_CODES: Final[Mapping[str, str]] = {
     "response_cancel_not_active": "response.cancel with no response in progress",
     "item_truncate_invalid_item_id": "truncate of an unknown item",
     "item_delete_invalid_item_id": "delete of an unknown item",
+    "item_retrieve_invalid_item_id": "retrieve of an unknown item (GA)",
     "session_expired": "the session hit its maximum duration (then the server closes)",
 }
 """Every ``error.code`` the server sends, and when."""
@@ -238,9 +251,15 @@ def _modalities(value: Any, param: str) -> None:
         )
 
 
-def _voice(value: Any, param: str) -> None:
-    if not isinstance(value, str) or value not in VOICES:
-        raise _invalid(value, VOICES, param)
+def _voice_in(voices: Sequence[str]) -> Callable[[Any, str], None]:
+    def check(value: Any, param: str) -> None:
+        if not isinstance(value, str) or value not in voices:
+            raise _invalid(value, voices, param)
+
+    return check
+
+
+_voice = _voice_in(VOICES)
 
 
 def _max_tokens(value: Any, param: str) -> None:
@@ -265,11 +284,17 @@ def _tools(value: Any, param: str) -> None:
             )
 
 
-def _transcription(value: Any, param: str) -> None:
-    if value.model is None:
-        p = f"{param}.model"
-        raise Rejected("missing_required_parameter", f"Missing required parameter: '{p}'.", p)
-    _one_of(TRANSCRIPTION_MODELS)(value.model, f"{param}.model")
+def _transcription_in(models: Sequence[str]) -> Callable[[Any, str], None]:
+    def check(value: Any, param: str) -> None:
+        if value.model is None:
+            p = f"{param}.model"
+            raise Rejected("missing_required_parameter", f"Missing required parameter: '{p}'.", p)
+        _one_of(models)(value.model, f"{param}.model")
+
+    return check
+
+
+_transcription = _transcription_in(TRANSCRIPTION_MODELS)
 
 
 _TURN_CHECKS: Final[tuple[tuple[str, Callable[[Any, str], None]], ...]] = (
@@ -284,7 +309,10 @@ def _turn_detection(value: Any, param: str) -> None:
     _run(_TURN_CHECKS, value, param)
 
 
-_COMMON: Final[tuple[tuple[str, Callable[[Any, str], None]], ...]] = (
+Checks: TypeAlias = tuple[tuple[str, Callable[[Any, str], None]], ...]
+"""A table of settings checks: (field, check(value, param))."""
+
+_COMMON: Final[Checks] = (
     ("modalities", _modalities),
     ("voice", _voice),
     ("output_audio_format", _one_of(AUDIO_FORMATS)),
@@ -304,6 +332,40 @@ SESSION_CHECKS: Final = (
 RESPONSE_CHECKS: Final = (*_COMMON, ("conversation", _one_of(("auto",))))
 """``response.create``: field -> check. Out-of-band responses (``conversation: "none"``)
 are refused: this server keeps one conversation."""
+
+_GA_REPLACED: Final[Mapping[str, Callable[[Any, str], None]]] = {
+    "voice": _voice_in(GA_VOICES),
+    "input_audio_transcription": _transcription_in(GA_TRANSCRIPTION_MODELS),
+}
+
+
+def _for_ga(checks: Checks) -> Checks:
+    return tuple((name, _GA_REPLACED.get(name, check)) for name, check in checks)
+
+
+GA_SESSION_CHECKS: Final = _for_ga(SESSION_CHECKS)
+"""``session.update`` in the GA protocol: its voices and transcription models (the
+fields as the GA codec decodes them)."""
+
+GA_RESPONSE_CHECKS: Final = _for_ga(RESPONSE_CHECKS)
+"""``response.create`` in the GA protocol."""
+
+
+def ga_session_type(raw: Mapping[str, Any]) -> None:
+    """A GA ``session.update`` must say ``session.type``; this server runs ``realtime``
+    sessions only."""
+    session = raw.get("session") if raw.get("type") == "session.update" else None
+    if not isinstance(session, dict):
+        return
+    kind = session.get("type")
+    if kind is None:
+        raise Rejected(
+            "missing_required_parameter",
+            "Missing required parameter: 'session.type'.",
+            "session.type",
+        )
+    if kind != "realtime":
+        raise _invalid(kind, ("realtime",), "session.type")
 
 
 def _run(

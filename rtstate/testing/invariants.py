@@ -39,6 +39,7 @@ from ..events.client import (
 from ..events.payloads import UNSET, Item, ResponseInfo
 from ..events.server import (
     ConversationCreated,
+    ConversationItemAdded,
     ConversationItemCreated,
     ConversationItemDeleted,
     ConversationItemInputAudioTranscriptionCompleted,
@@ -290,6 +291,7 @@ class _Checker:
             SessionUpdated: self.session_updated_,
             ConversationCreated: self.conversation_created_,
             ConversationItemCreated: self.item_created,
+            ConversationItemAdded: self.item_created,  # GA's name for the same event
             ConversationItemDeleted: self.item_deleted,
             ConversationItemTruncated: self.item_truncated,
             InputAudioBufferCleared: self.buffer_cleared,
@@ -331,7 +333,9 @@ class _Checker:
                 self.first_known_seen = True
                 if self.from_start and not isinstance(event, SessionCreated):
                     self.flag("INV-1", i, f"the first server event is {event.type}")
-            if isinstance(event, ConversationItemCreated | ResponseCreated) or (
+            if isinstance(
+                event, ConversationItemCreated | ConversationItemAdded | ResponseCreated
+            ) or (
                 event.type.startswith("response.")
             ):
                 self.item_or_response_seen = True
