@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import codec, events, server, transitions
 from .config import AudioRetention, Config
-from .connection import ClientConnection, counter_ids
+from .connection import ClientConnection, Tap, counter_ids
 from .errors import (
     ConnectError,
     ConnectionClosed,
@@ -22,6 +22,7 @@ from .errors import (
     TransportError,
 )
 from .fold import fold
+from .journal import JournalError, JournalWriter, replay
 from .plugins import HOOK_NAMES, PluginError
 from .reconnect import Dropped, ReconnectPlan, plan_reconnect
 from .server import ServerConnection
@@ -77,6 +78,8 @@ __all__ = [
     "Interrupt",
     "ItemPhase",
     "ItemState",
+    "JournalError",
+    "JournalWriter",
     "Ledger",
     "LocalProtocolError",
     "Malformed",
@@ -97,6 +100,7 @@ __all__ = [
     "SessionState",
     "SpeechWindow",
     "Step",
+    "Tap",
     "Tick",
     "Transition",
     "TransportError",
@@ -107,6 +111,7 @@ __all__ = [
     "events",
     "fold",
     "plan_reconnect",
+    "replay",
     "serve",
     "server",
     "transitions",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 import attrs
 
@@ -25,7 +26,10 @@ from .state import SessionPhase, SessionState
 from .step import Closed, Diagnostic, Input, Interrupt, Malformed, Played, Resumed, Step, Tick
 from .transitions import Transition
 
-__all__ = ["ClientConnection", "counter_ids"]
+__all__ = ["ClientConnection", "Tap", "counter_ids"]
+
+Tap: TypeAlias = Callable[[str, object], None]
+"""A call observer (``ClientConnection.add_tap``): ``tap(verb, value)``."""
 
 
 def counter_ids(prefix: str = "evt_rt_") -> Callable[[], str]:
@@ -62,6 +66,8 @@ class ClientConnection:
         self._plugins = Plugins(plugins)
         self._ids = id_factory or counter_ids()
         self._state = state if state is not None else SessionState()
+        self._taps: tuple[Tap, ...] = ()
+        self._tapping = False  # inside a tapped call: the method body runs untapped
         for plugin in self._plugins.active:
             attached = getattr(plugin, "attached", None)
             if attached is not None:
@@ -92,6 +98,8 @@ class ClientConnection:
             RemoteProtocolError: only with ``Config(strict=True)``: the frame does
                 not decode or breaks the protocol. The state is unchanged.
         """
+        if self._taps and not self._tapping:
+            return self._tapped("receive", frame, self.receive, frame)
         try:
             event = self._codec.decode_server(frame)
         except RemoteProtocolError as exc:
@@ -102,6 +110,8 @@ class ClientConnection:
 
     def receive_event(self, event: ServerEvent | UnknownServerEvent) -> Step:
         """Fold a server event that is already decoded (same rules as ``receive``)."""
+        if self._taps and not self._tapping:
+            return self._tapped("receive_event", event, self.receive_event, event)
         return self._run(event)
 
     def send(self, event: ClientEvent) -> Step:
@@ -111,6 +121,8 @@ class ClientConnection:
             LocalProtocolError: the event cannot be encoded, or the transport is
                 closed. Nothing is folded or queued.
         """
+        if self._taps and not self._tapping:
+            return self._tapped("send", event, self.send, event)
         if not isinstance(event, ClientEvent):
             raise LocalProtocolError(f"send() takes a client event, not {type(event).__name__}")
         if self._state.phase is SessionPhase.CLOSED:
@@ -127,6 +139,8 @@ class ClientConnection:
         Raises:
             LocalProtocolError: ``played_ms`` is negative or not an integer.
         """
+        if self._taps and not self._tapping:
+            return self._tapped("playback", (item_id, played_ms), self.playback, item_id, played_ms)
         if not isinstance(played_ms, int) or isinstance(played_ms, bool) or played_ms < 0:
             raise LocalProtocolError(f"played_ms must be an int >= 0, not {played_ms!r}")
         return self._run(Played(item_id=item_id, played_ms=played_ms))
@@ -136,6 +150,8 @@ class ClientConnection:
         truncate each audio item where the user stopped hearing it (clamped to the
         audio received), delete those not heard at all. The Step carries a
         ``TruncationPlanned`` transition (stop the audio sink) and the frames."""
+        if self._taps and not self._tapping:
+            return self._tapped("interrupt", None, self.interrupt)
         return self._run(Interrupt())
 
     def resume(self, plan: ReconnectPlan) -> Step:
@@ -150,6 +166,8 @@ class ClientConnection:
         Raises:
             LocalProtocolError: ``plan`` is not a ``ReconnectPlan``; nothing changes.
         """
+        if self._taps and not self._tapping:
+            return self._tapped("resume", plan, self.resume, plan)
         if not isinstance(plan, ReconnectPlan):
             raise LocalProtocolError(f"resume() takes a ReconnectPlan, not {type(plan).__name__}")
         return self._run(Resumed(events=plan.events, id_map=plan.id_map))
@@ -163,12 +181,18 @@ class ClientConnection:
         Raises:
             LocalProtocolError: ``now`` is not a finite number; nothing changes.
         """
+        if self._taps and not self._tapping:
+            return self._tapped("tick", now, self.tick, now)
         if not isinstance(now, int | float) or isinstance(now, bool) or not math.isfinite(now):
             raise LocalProtocolError(f"tick() takes a finite time in seconds, not {now!r}")
         return self._run(Tick(now=now))
 
     def transport_closed(self, code: int | None = None, reason: str = "") -> Step:
         """The transport closed; the state keeps everything received."""
+        if self._taps and not self._tapping:
+            return self._tapped(
+                "transport_closed", (code, reason), self.transport_closed, code, reason
+            )
         return self._run(Closed(code=code, reason=reason))
 
     def next_deadline(self) -> float | None:
@@ -186,6 +210,61 @@ class ClientConnection:
         if None in starts:
             return state.now if state.now is not None else 0.0
         return min(t for t in starts if t is not None) + timeout
+
+    # --- taps -------------------------------------------------------------------------
+
+    def add_tap(self, tap: Tap) -> None:
+        """Observe every call on this connection (a recorder's seam; see ``rtstate.replay``).
+
+        ``tap(verb, value)`` is called, in this order, for each call:
+
+        * before the call runs: ``verb`` is the method name and ``value`` its argument
+          as given: ``"receive"`` (the raw frame), ``"receive_event"`` (the event),
+          ``"send"`` (the event, before stamping), ``"playback"`` (``(item_id,
+          played_ms)``), ``"interrupt"`` (``None``), ``"tick"`` (``now``),
+          ``"transport_closed"`` (``(code, reason)``), ``"resume"`` (the plan);
+        * ``"id"`` with each ``event_id`` the id factory makes during the call;
+        * after it: ``"step"`` with the Step it returns, or ``"raised"`` with the
+          exception it raises.
+
+        Taps observe and never change anything; a tap that raises propagates (it is
+        the caller's own code). With no tap the connection pays one attribute test
+        per call. Plugin hooks run inside the call, between its taps.
+        """
+        self._taps = (*self._taps, tap)
+
+    def remove_tap(self, tap: Tap) -> None:
+        """Stop calling ``tap`` (every registration of it; a bound method matches
+        the same method of the same object)."""
+        self._taps = tuple(t for t in self._taps if t != tap)
+
+    def _tapped(self, verb: str, value: object, method: Callable[..., Step], *args: object) -> Step:
+        """Run ``method(*args)`` untapped, telling the taps about it around the call."""
+        taps = self._taps
+        for tap in taps:
+            tap(verb, value)
+        ids = self._ids
+
+        def minted() -> str:
+            event_id = ids()
+            for tap in taps:
+                tap("id", event_id)
+            return event_id
+
+        self._tapping = True
+        self._ids = minted
+        try:
+            step = method(*args)
+        except BaseException as exc:
+            for tap in taps:
+                tap("raised", exc)
+            raise
+        finally:
+            self._ids = ids
+            self._tapping = False
+        for tap in taps:
+            tap("step", step)
+        return step
 
     # --- internals --------------------------------------------------------------------
 

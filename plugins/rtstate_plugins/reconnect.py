@@ -1,0 +1,189 @@
+"""``Reconnect``: when the session is lost, decide to redial, when, and with what plan.
+
+The sans-IO half of reconnecting: on ``TransportClosed`` or ``SessionExpired`` the
+plugin decides ``Redial(attempt, delay, at, plan)`` (the plan is
+``rtstate.plan_reconnect`` of the state at the loss) or ``GiveUp`` once the
+``Backoff`` policy's attempts are spent. Whoever owns the I/O (the async connection)
+waits ``delay``, dials, calls ``conn.resume(decision.plan)`` and writes its frames;
+a dial that fails is reported with ``failed()``, which decides the next attempt.
+A new ``session.created`` after a resume resets the count.
+
+``Backoff`` is capped exponential backoff with jitter; its randomness and the clock
+are injected (``random``, ``clock``), so decisions are reproducible in tests.
+"""
+
+from __future__ import annotations
+
+import random as _random
+import time
+from collections.abc import Callable
+from typing import Literal, TypeAlias
+
+import attrs
+
+import rtstate
+from rtstate import transitions as tr
+
+__all__ = ["Backoff", "Decision", "GiveUp", "Reconnect", "Redial"]
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"Backoff.{attribute.name} must be > 0, not {value}")
+
+
+@attrs.frozen(kw_only=True)
+class Backoff:
+    """Capped exponential backoff with jitter.
+
+    The ``n``-th attempt (from 1) waits up to ``min(cap, initial * factor ** (n - 1))``
+    seconds: all of it with ``jitter="none"``, a uniform part of it with ``"full"``
+    (AWS's "full jitter": spreads a crowd of clients best), between half and all of
+    it with ``"equal"``. ``max_attempts`` (``None``: no limit) bounds the redials of
+    one loss.
+    """
+
+    initial: float = attrs.field(default=0.5, validator=_positive)
+    factor: float = attrs.field(default=2.0, validator=_positive)
+    cap: float = attrs.field(default=30.0, validator=_positive)
+    jitter: Literal["full", "equal", "none"] = attrs.field(
+        default="full", validator=attrs.validators.in_(("full", "equal", "none"))
+    )
+    max_attempts: int | None = 8
+
+    def ceiling(self, attempt: int) -> float:
+        """The longest wait before attempt ``attempt`` (from 1)."""
+        if attempt < 1:
+            raise ValueError(f"attempts count from 1, not {attempt}")
+        exponent = min(attempt - 1, 1024)  # past the cap long before: no overflow
+        try:
+            grown = self.initial * self.factor**exponent
+        except OverflowError:
+            grown = self.cap
+        return min(self.cap, grown)
+
+    def delay(self, attempt: int, random: Callable[[], float] = _random.random) -> float:
+        """The wait before attempt ``attempt``; ``random()`` gives a float in [0, 1)."""
+        ceiling = self.ceiling(attempt)
+        if self.jitter == "none":
+            return ceiling
+        if self.jitter == "equal":
+            return ceiling / 2 + random() * ceiling / 2
+        return random() * ceiling
+
+    def allows(self, attempt: int) -> bool:
+        """Whether attempt ``attempt`` may be made."""
+        return self.max_attempts is None or attempt <= self.max_attempts
+
+
+@attrs.frozen(kw_only=True)
+class Redial:
+    """Dial again after ``delay`` seconds (at ``at`` on the plugin's clock), then
+    ``conn.resume(plan)``. ``reason``: ``"closed"`` (the transport closed) or
+    ``"expired"`` (the server ended the session for its age)."""
+
+    reason: Literal["closed", "expired"]
+    attempt: int
+    delay: float
+    at: float
+    plan: rtstate.ReconnectPlan
+
+
+@attrs.frozen(kw_only=True)
+class GiveUp:
+    """Stop: ``attempts`` redials of this loss failed (``Backoff.max_attempts``)."""
+
+    reason: Literal["closed", "expired"]
+    attempts: int
+
+
+Decision: TypeAlias = Redial | GiveUp
+"""What ``Reconnect`` decided about a lost session."""
+
+
+class Reconnect:
+    """A plugin that decides redials (the dialling is the adapter's).
+
+    Args:
+        backoff: the policy (default ``Backoff()``).
+        on_decision: called with each ``Decision`` as it is made.
+        clock: a monotonic clock in seconds, for ``Redial.at``.
+        random: floats in [0, 1) for the jitter.
+    """
+
+    def __init__(
+        self,
+        backoff: Backoff | None = None,
+        *,
+        on_decision: Callable[[Decision], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        self.backoff = backoff if backoff is not None else Backoff()
+        self._on_decision = on_decision
+        self._clock = clock
+        self._random = random
+        self.decision: Decision | None = None
+        """The latest decision still open (``None`` once resumed or when none)."""
+        self._attempt = 0
+        self._closing = False
+
+    @property
+    def attempt(self) -> int:
+        """Redials decided for the current loss (0: connected, or never lost)."""
+        return self._attempt
+
+    def closing(self) -> None:
+        """The app is closing the connection on purpose: do not redial."""
+        self._closing = True
+
+    # --- hooks ---------------------------------------------------------------------------
+
+    def on_session_expired(self, t: tr.SessionExpired, step: rtstate.Step) -> None:
+        """The server ended the session for its age: redial."""
+        self._lost("expired", step.after)
+
+    def on_transport_closed(self, t: tr.TransportClosed, step: rtstate.Step) -> None:
+        """The transport closed: redial, unless the app closed it."""
+        self._lost("closed", step.after)
+
+    def on_session_resumed(self, t: tr.SessionResumed, step: rtstate.Step) -> None:
+        """The adapter resumed from the plan: the decision is carried out."""
+        self.decision = None
+
+    def on_session_started(self, t: tr.SessionStarted, step: rtstate.Step) -> None:
+        """A session is open (first, or after a resume): a later loss starts at 1."""
+        self._attempt = 0
+        self._closing = False
+
+    # --- the adapter's side ---------------------------------------------------------------
+
+    def failed(self) -> Decision:
+        """The last redial failed (the dial, or the resume): the next decision."""
+        last = self.decision
+        if last is None or isinstance(last, GiveUp):
+            raise rtstate.PluginError("failed() without a redial in progress")
+        return self._decide(last.reason, last.plan)
+
+    def _lost(self, reason: Literal["closed", "expired"], state: rtstate.SessionState) -> None:
+        if self._closing or self.decision is not None:
+            return  # closed on purpose, or one loss seen twice (expiry, then the close)
+        self._decide(reason, rtstate.plan_reconnect(state))
+
+    def _decide(
+        self, reason: Literal["closed", "expired"], plan: rtstate.ReconnectPlan
+    ) -> Decision:
+        attempt = self._attempt + 1
+        decision: Decision
+        if not self.backoff.allows(attempt):
+            decision = GiveUp(reason=reason, attempts=self._attempt)
+        else:
+            self._attempt = attempt
+            delay = self.backoff.delay(attempt, self._random)
+            decision = Redial(
+                reason=reason, attempt=attempt, delay=delay, at=self._clock() + delay, plan=plan
+            )
+        self.decision = decision
+        if self._on_decision is not None:
+            self._on_decision(decision)
+        return decision
