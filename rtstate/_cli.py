@@ -1,0 +1,364 @@
+"""The ``rtstate`` command: ``rtstate replay FILE`` and ``rtstate check FILE``.
+
+``main(argv)`` returns the exit code (``[project.scripts]`` and ``python -m rtstate``
+call it). Each subcommand is one ``_add_<name>`` function registered in
+``_COMMANDS``: a new one (``demo``, ``serve``, ``connect``) drops in beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+import attrs
+from rtstate_plugins.transcript import entries, render_markdown, render_text
+
+from . import __version__
+from .codec import beta
+from .connection import ClientConnection
+from .errors import LocalProtocolError, RemoteProtocolError
+from .events.client import ClientEvent, UnknownClientEvent
+from .events.server import ServerEvent, UnknownServerEvent
+from .journal import JournalError, is_journal, replay_lines
+from .state import SessionPhase, SessionState
+from .step import Diagnostic, Step
+from .testing import check_stream
+from .transitions import ResponseCompleted
+
+__all__ = ["EXIT_BAD_FILE", "EXIT_OK", "EXIT_UNREADABLE", "EXIT_USAGE", "EXIT_VIOLATIONS", "main"]
+
+EXIT_OK: Final = 0
+EXIT_VIOLATIONS: Final = 1
+"""``check`` found a problem, or ``replay --strict`` a protocol violation."""
+EXIT_USAGE: Final = 2
+"""Bad arguments (argparse's own code)."""
+EXIT_UNREADABLE: Final = 3
+"""The file is missing, a directory, unreadable, or not UTF-8 text."""
+EXIT_BAD_FILE: Final = 4
+"""The file is neither a journal nor a JSONL capture, or a journal does not replay."""
+
+_EPILOG: Final = """\
+files:
+  a journal written by rtstate_plugins.Recorder (rtstate.replay reproduces it), or
+  a JSONL capture: one server event per line, or {"direction": "server"|"client",
+  "event": {...}} per line.
+
+exit codes:
+  0  success
+  1  protocol violations found (check; replay --strict)
+  2  bad arguments
+  3  the file cannot be read (missing, a directory, no permission, not UTF-8)
+  4  the file is not a journal or a capture, or the journal does not replay
+"""
+
+
+class _Fail(Exception):
+    """A one-line error for stderr, with its exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@attrs.frozen
+class _Line:
+    """A numbered line of the input file."""
+
+    number: int
+    text: str
+
+
+@attrs.define
+class _Session:
+    """What reading a file gave: the folded session, its diagnostics, its streams."""
+
+    state: SessionState
+    kind: str
+    diagnostics: list[tuple[int, Diagnostic]] = attrs.Factory(list)
+    responses: list[tuple[int, ResponseCompleted]] = attrs.Factory(list)
+    server: list[tuple[int, ServerEvent | UnknownServerEvent]] = attrs.Factory(list)
+    client: list[tuple[int, ClientEvent | UnknownClientEvent]] = attrs.Factory(list)
+    errors: list[tuple[int, str]] = attrs.Factory(list)
+
+    def take(self, number: int, step: Step) -> None:
+        self.state = step.after
+        self.diagnostics.extend((number, d) for d in step.diagnostics)
+        self.responses.extend(
+            (number, t) for t in step.transitions if isinstance(t, ResponseCompleted)
+        )
+
+
+def _read(path: str) -> list[_Line]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise _Fail(f"{path}: no such file", EXIT_UNREADABLE) from None
+    except IsADirectoryError:
+        raise _Fail(f"{path}: is a directory", EXIT_UNREADABLE) from None
+    except PermissionError:
+        raise _Fail(f"{path}: permission denied", EXIT_UNREADABLE) from None
+    except UnicodeDecodeError as exc:
+        raise _Fail(f"{path}: not UTF-8 text ({exc.reason})", EXIT_UNREADABLE) from None
+    except OSError as exc:
+        raise _Fail(f"{path}: cannot read: {exc.strerror or exc}", EXIT_UNREADABLE) from None
+    return [_Line(n, t) for n, t in enumerate(text.splitlines(), 1) if t.strip()]
+
+
+def _json(path: str, line: _Line) -> dict[str, Any]:
+    try:
+        value = json.loads(line.text)
+    except ValueError as exc:
+        raise _Fail(f"{path}:{line.number}: not JSON ({exc})", EXIT_BAD_FILE) from None
+    if not isinstance(value, dict):
+        raise _Fail(f"{path}:{line.number}: not a JSON object", EXIT_BAD_FILE)
+    return value
+
+
+def _load(path: str, plugins: Sequence[object] = ()) -> _Session:
+    """Fold a journal (by replay) or a capture (by receive / send) from ``path``."""
+    lines = _read(path)
+    if not lines:
+        raise _Fail(f"{path}: empty file", EXIT_BAD_FILE)
+    if is_journal(lines[0].text):
+        return _load_journal(path, lines, plugins)
+    first = _json(path, lines[0])
+    if "direction" in first and "event" in first:
+        return _load_capture(path, lines, plugins, both=True)
+    if isinstance(first.get("type"), str):
+        return _load_capture(path, lines, plugins, both=False)
+    raise _Fail(
+        f'{path}:{lines[0].number}: neither a journal nor a capture (no "type", no '
+        '"direction"/"event", no journal header)',
+        EXIT_BAD_FILE,
+    )
+
+
+def _load_journal(path: str, lines: list[_Line], plugins: Sequence[object]) -> _Session:
+    numbered = {i: line.number for i, line in enumerate(lines, 1)}
+    session = _Session(state=SessionState(), kind="journal")
+    try:
+        for index, step in replay_lines([line.text for line in lines], plugins=plugins):
+            number = numbered[index]
+            session.take(number, step)
+            if isinstance(step.input, ServerEvent | UnknownServerEvent):
+                session.server.append((number, step.input))
+            session.client.extend((number, e) for e in step.sent)
+    except JournalError as exc:
+        where = f":{numbered.get(exc.line, exc.line)}" if exc.line is not None else ""
+        message = exc.message.split(": ", 1)[1] if exc.line is not None else exc.message
+        raise _Fail(f"{path}{where}: {message}", EXIT_BAD_FILE) from None
+    return session
+
+
+def _load_capture(
+    path: str, lines: list[_Line], plugins: Sequence[object], *, both: bool
+) -> _Session:
+    frames: list[tuple[int, str, str]] = []  # (line, "server"|"client", frame)
+    for line in lines:
+        if not both:
+            frames.append((line.number, "server", line.text))
+            continue
+        record = _json(path, line)
+        direction, event = record.get("direction"), record.get("event")
+        if direction not in ("server", "client") or not isinstance(event, dict):
+            raise _Fail(
+                f'{path}:{line.number}: expected {{"direction": "server"|"client", '
+                '"event": {...}}',
+                EXIT_BAD_FILE,
+            )
+        frames.append((line.number, str(direction), json.dumps(event)))
+    start = SessionState()
+    first_server = next((f for n, d, f in frames if d == "server"), None)
+    if first_server is not None and not _is_session_created(first_server):
+        start = SessionState(phase=SessionPhase.OPEN)  # a fragment, from mid-session
+    conn = ClientConnection(plugins=plugins, state=start)
+    session = _Session(state=start, kind="capture")
+    for number, direction, frame in frames:
+        if direction == "server":
+            step = conn.receive(frame)
+            with contextlib.suppress(RemoteProtocolError):  # else a malformed diagnostic
+                session.server.append((number, beta.decode_server(frame)))
+            session.take(number, step)
+            continue
+        try:
+            event = beta.decode_client(frame)
+        except RemoteProtocolError as exc:
+            session.errors.append((number, f"client frame does not decode: {exc}"))
+            continue
+        session.client.append((number, event))
+        if not isinstance(event, ClientEvent):
+            session.errors.append((number, f"unknown client event {event.type!r}"))
+            continue
+        try:
+            session.take(number, conn.send(event))
+        except LocalProtocolError as exc:
+            session.errors.append((number, str(exc)))
+    return session
+
+
+def _is_session_created(frame: str) -> bool:
+    try:
+        value = json.loads(frame)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and value.get("type") == "session.created"
+
+
+# --- replay ------------------------------------------------------------------------------
+
+
+def _usage(t: ResponseCompleted) -> str:
+    u = t.usage
+    if u is None:
+        return "no usage"
+    parts = [
+        f"{name} {value}"
+        for name, value in (
+            ("input", u.input_tokens),
+            ("output", u.output_tokens),
+            ("total", u.total_tokens),
+        )
+        if value is not None
+    ]
+    return ", ".join(parts) + " tokens" if parts else "no usage"
+
+
+def _replay(args: argparse.Namespace, out: TextIO) -> int:
+    session = _load(args.file)
+    found = entries(session.state)
+    render = render_markdown if args.markdown else render_text
+    out.write(f"# {args.file} ({session.kind})\n\n## conversation\n")
+    out.write((render(found) or "(empty)") + "\n\n## responses\n")
+    for number, t in session.responses:
+        reason = t.status_details.reason if t.status_details is not None else None
+        status = f"{t.status} ({reason})" if reason else str(t.status)
+        out.write(f"line {number}: {t.response_id} {status}: {_usage(t)}\n")
+    if not session.responses:
+        out.write("(none)\n")
+    out.write("\n## diagnostics\n")
+    violations = 0
+    for number, d in session.diagnostics:
+        violations += not d.informational
+        note = " (informational)" if d.informational else ""
+        out.write(f"{args.file}:{number}: {d.code}: {d.message}{note}\n")
+    for number, message in session.errors:
+        violations += 1
+        out.write(f"{args.file}:{number}: error: {message}\n")
+    if not session.diagnostics and not session.errors:
+        out.write("(none)\n")
+    if args.strict and violations:
+        return EXIT_VIOLATIONS
+    return EXIT_OK
+
+
+def _add_replay(commands: Any) -> None:
+    p = commands.add_parser(
+        "replay",
+        help="fold a journal or a capture; print the conversation, responses, diagnostics",
+        description="Fold FILE (a recorder journal, replayed exactly, or a JSONL capture) "
+        "and print the conversation in order, each response with its usage, and every "
+        "diagnostic with its line number.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "--strict", action="store_true", help="exit 1 if there is any protocol violation"
+    )
+    p.add_argument("--markdown", action="store_true", help="print the conversation as Markdown")
+    p.set_defaults(run=_replay)
+
+
+# --- check -------------------------------------------------------------------------------
+
+
+def _check(args: argparse.Namespace, out: TextIO) -> int:
+    session = _load(args.file)
+    problems: list[tuple[int | None, str]] = []
+    problems.extend(
+        (number, f"{d.code}: {d.message}")
+        for number, d in session.diagnostics
+        if d.code == "malformed"
+    )
+    problems.extend((number, f"error: {message}") for number, message in session.errors)
+    events = [e for _, e in session.server]
+    first = events[0] if events else None
+    from_start = first is not None and first.type == "session.created"
+    violations = check_stream(
+        events,
+        client_events=[e for _, e in session.client] if session.client else None,
+        from_start=from_start,
+        complete=not args.partial,
+    )
+    for v in violations:
+        number = session.server[v.index][0] if v.index is not None else None
+        problems.append((number, f"{v.invariant}: {v.message}"))
+    problems.sort(key=lambda p: (p[0] is None, p[0] or 0))
+    for number, message in problems:
+        where = f":{number}" if number is not None else " (end of stream)"
+        out.write(f"{args.file}{where}: {message}\n")
+    count = len(problems)
+    out.write(
+        f"{args.file}: {len(session.server)} server and {len(session.client)} client events, "
+        f"{count} problem{'s' if count != 1 else ''}\n"
+    )
+    return EXIT_VIOLATIONS if problems else EXIT_OK
+
+
+def _add_check(commands: Any) -> None:
+    p = commands.add_parser(
+        "check",
+        help="lint a journal or a capture against the protocol, with line numbers",
+        description="Check FILE's server events (and the client's, when the file has "
+        "them) against the protocol's ordering invariants (INV-1..17); print each "
+        "problem as FILE:LINE: INVARIANT: message.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="the file ends mid-session: do not report what is still open at its end",
+    )
+    p.set_defaults(run=_check)
+
+
+_COMMANDS: Final[tuple[Callable[[Any], None], ...]] = (_add_replay, _add_check)
+"""The subcommands, in ``--help`` order."""
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``rtstate`` argument parser."""
+    p = argparse.ArgumentParser(
+        prog="rtstate",
+        description="Tools for the OpenAI Realtime API, built on the rtstate sans-IO core.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"rtstate {__version__}")
+    commands = p.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for add in _COMMANDS:
+        add(commands)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``rtstate`` command; the exit code (argparse exits 2 on bad arguments)."""
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, bad arguments
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        code: int = args.run(args, sys.stdout)
+    except _Fail as exc:
+        print(f"rtstate {args.run.__name__.strip('_')}: {exc}", file=sys.stderr)
+        return exc.code
+    except BrokenPipeError:  # ``rtstate replay big.jsonl | head``
+        return EXIT_OK
+    return code
