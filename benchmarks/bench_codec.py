@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from rtstate.codec import beta
+from rtstate.codec import beta, ga
 from rtstate.events import ResponseAudioDelta, ResponseDone, ResponseTextDelta
 
 QUICK = os.environ.get("RTSTATE_BENCH_QUICK") == "1"
@@ -71,6 +71,30 @@ def _response_done() -> str:
 
 
 RESPONSE_DONE = _response_done()
+
+GA_TOOL_CALL_ROUND = (
+    ROOT / "tests/data/corpus/ga/pydantic-ai/test_openai_ws/test_tool_call_round.server.jsonl"
+)
+
+
+def _ga_frame(frame: str, type: str) -> str:
+    """``frame`` as a GA server writes it: the GA name, and the padding GA deltas carry."""
+    return orjson.dumps(
+        {**orjson.loads(frame), "type": type, "obfuscation": "cGp60YeLHWv9ws"}
+    ).decode()
+
+
+def _ga_response_done() -> str:
+    """The first ``response.done`` of the captured GA tool-call round (a function call)."""
+    for line in GA_TOOL_CALL_ROUND.read_text(encoding="utf-8").splitlines():
+        if orjson.loads(line)["type"] == "response.done":
+            return line
+    raise SystemExit(f"no response.done in {GA_TOOL_CALL_ROUND}")
+
+
+GA_TEXT_DELTA = _ga_frame(TEXT_DELTA, "response.output_text.delta")
+GA_AUDIO_DELTA = _ga_frame(AUDIO_DELTA, "response.output_audio.delta")
+GA_RESPONSE_DONE = _ga_response_done()
 
 
 def _loop_size(timer: timeit.Timer) -> int:
@@ -125,6 +149,28 @@ def main() -> None:
         )
 
     print()
+    print("decode (ga.decode_server) vs orjson.loads of the same frame (GA dialect)")
+    ga_frames: list[tuple[str, str, type]] = [
+        ("response.output_text.delta", GA_TEXT_DELTA, ResponseTextDelta),
+        (
+            f"response.output_audio.delta ({audio_b64_chars} b64)",
+            GA_AUDIO_DELTA,
+            ResponseAudioDelta,
+        ),
+        (f"response.done (tool call, {len(GA_RESPONSE_DONE)} B)", GA_RESPONSE_DONE, ResponseDone),
+    ]
+    for name, frame, cls in ga_frames:
+        decoded = ga.decode_server(frame)
+        assert type(decoded) is cls, decoded
+        decode_us, loads_us = best_us(
+            functools.partial(ga.decode_server, frame), functools.partial(orjson.loads, frame)
+        )
+        print(
+            f"  {name:<40} decode {decode_us:8.2f} us/frame   "
+            f"orjson.loads {loads_us:8.2f} us/frame   ratio {decode_us / loads_us:5.2f}x"
+        )
+
+    print()
     print("encode (beta.encode) vs orjson.dumps of the same object")
     event = beta.decode_server(TEXT_DELTA)
     wire = orjson.loads(TEXT_DELTA)
@@ -133,6 +179,14 @@ def main() -> None:
     )
     print(
         f"  {'response.text.delta':<40} encode {encode_us:8.2f} us/frame   "
+        f"orjson.dumps {dumps_us:8.2f} us/frame   ratio {encode_us / dumps_us:5.2f}x"
+    )
+    ga_wire = ga.to_wire(event)
+    encode_us, dumps_us = best_us(
+        functools.partial(ga.encode, event), functools.partial(orjson.dumps, ga_wire)
+    )
+    print(
+        f"  {'response.output_text.delta (GA)':<40} encode {encode_us:8.2f} us/frame   "
         f"orjson.dumps {dumps_us:8.2f} us/frame   ratio {encode_us / dumps_us:5.2f}x"
     )
     sys.stdout.flush()

@@ -1,5 +1,8 @@
 """Fold speed and memory: microseconds per frame through ``ClientConnection.receive``.
 
+Each stream is also run in the GA dialect (``Config(dialect="ga")``): the same events
+as a GA server writes them.
+
 Run ``python benchmarks/bench_fold.py``. Three server streams, built here as the JSON
 text frames a real server sends (beta ``2024-10-01``):
 
@@ -37,10 +40,12 @@ from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from typing import Any
 
+import attrs
 import orjson
 
 from rtstate import ClientConnection, Config
-from rtstate.codec import beta
+from rtstate.codec import beta, ga
+from rtstate.events import ConversationItemAdded, ConversationItemCreated, SessionCreated
 from rtstate.step import Step
 
 QUICK = os.environ.get("RTSTATE_BENCH_QUICK") == "1"
@@ -255,9 +260,30 @@ def best_us(run: Callable[[], object], frames: int) -> float:
     return best / frames * 1e6
 
 
-def fold_all(frames: list[str], plugins: int) -> Callable[[], object]:
+GA = Config(dialect="ga")
+
+
+def to_ga(frames: list[str]) -> list[str]:
+    """The same stream as a GA server writes it: GA names and shapes, and
+    ``conversation.item.added`` where the beta server says ``conversation.item.created``."""
+    out = []
+    for frame in frames:
+        event = beta.decode_server(frame)
+        if isinstance(event, ConversationItemCreated):
+            event = ConversationItemAdded(
+                event_id=event.event_id, item=event.item, previous_item_id=event.previous_item_id
+            )
+        elif isinstance(event, SessionCreated):  # GA has no temperature
+            event = attrs.evolve(event, session=attrs.evolve(event.session, temperature=None))
+        out.append(ga.encode(event))
+    return out
+
+
+def fold_all(frames: list[str], plugins: int, config: Config | None = None) -> Callable[[], object]:
+    config = config or Config()
+
     def run() -> object:
-        conn = ClientConnection(plugins=[NoOp() for _ in range(plugins)])
+        conn = ClientConnection(config=config, plugins=[NoOp() for _ in range(plugins)])
         receive = conn.receive
         for frame in frames:
             receive(frame)
@@ -266,9 +292,9 @@ def fold_all(frames: list[str], plugins: int) -> Callable[[], object]:
     return run
 
 
-def check(frames: list[str]) -> None:
+def check(frames: list[str], config: Config | None = None) -> None:
     """Measure the real path: every frame folds with no diagnostic."""
-    conn = ClientConnection(plugins=[NoOp(), NoOp(), NoOp()])
+    conn = ClientConnection(config=config or Config(), plugins=[NoOp(), NoOp(), NoOp()])
     for frame in frames:
         step = conn.receive(frame)
         if step.diagnostics:
@@ -294,6 +320,19 @@ def bench_stream(name: str, frames: list[str]) -> float:
         f"  decode only                {decode:8.2f} us/frame   {decode / loads:5.1f}x orjson.loads"
     )
     print(f"  orjson.loads               {loads:8.2f} us/frame")
+    ga_frames = to_ga(frames)
+    check(ga_frames, GA)
+    ga_plain = best_us(fold_all(ga_frames, 0, GA), n)
+    ga_decode = best_us(lambda: [ga.decode_server(f) for f in ga_frames], n)
+    ga_loads = best_us(lambda: [orjson.loads(f) for f in ga_frames], n)
+    print(
+        f"  GA: receive, no plugins    {ga_plain:8.2f} us/frame   "
+        f"{ga_plain / ga_loads:5.1f}x orjson.loads of the GA frames"
+    )
+    print(
+        f"  GA: decode only            {ga_decode:8.2f} us/frame   "
+        f"{ga_decode / ga_loads:5.1f}x orjson.loads of the GA frames"
+    )
     return max(plain, plugged)
 
 
