@@ -209,12 +209,12 @@ class Server:
                     self._idle.set()
 
     async def aclose(self) -> None:
-        """Stop accepting, close every session with code 1001, and wait (bounded by
+        """Stop accepting, close every session with code 1012 (service restart), and wait (bounded by
         the close timeout) for them to end."""
         self._closing = True
         with anyio.CancelScope(shield=True):
             for ws in list(self._active):
-                await ws.send_close(1001, "server shutting down")
+                await ws.send_close(1012, "the server is shutting down")
             with anyio.move_on_after(self._close_timeout):
                 await self._idle.wait()
             for ws in list(self._active):

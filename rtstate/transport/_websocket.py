@@ -224,14 +224,12 @@ class WebSocket:
     async def _read(self) -> None:
         try:
             data = await self._stream.receive(READ_SIZE)
-        except anyio.EndOfStream:
+        except (anyio.EndOfStream, *_NETWORK_ERRORS):
             self._protocol.receive_eof()
-            self._eof = True
-        except _NETWORK_ERRORS:
-            self._protocol.receive_eof()
-            self._eof = True
-        else:
-            self._protocol.receive_data(data)
+            self._collect()
+            await self.abort()  # the peer is gone: release the socket now
+            return
+        self._protocol.receive_data(data)
         self._collect()
         await self._flush()
 
