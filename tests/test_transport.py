@@ -10,17 +10,15 @@ from collections.abc import Callable
 
 import anyio
 import pytest
-from transport_helpers import AUDIO, TEXT_ONLY, WEATHER, has, user_text
+from transport_helpers import AUDIO, TEXT_ONLY, WEATHER, has, raw_server, session_created, user_text
 
 import rtstate
-from rtstate import ItemPhase, ResponsePhase, Step
+from rtstate import Step
 from rtstate import transitions as t
 from rtstate.events import client as c
 from rtstate.events.payloads import SessionConfig
 from rtstate.server import (
-    FunctionCall,
     Message,
-    Reply,
     ScriptedResponder,
     ServerConfig,
     ToolCallingResponder,
@@ -76,8 +74,9 @@ async def test_text_flow() -> None:
 async def test_audio_flow() -> None:
     config = ServerConfig(delta_interval=0.0)
     async with (
-        serve(responder=lambda: ScriptedResponder(["Sure, here is the audio."]), config=config)
-        as server,
+        serve(
+            responder=lambda: ScriptedResponder(["Sure, here is the audio."]), config=config
+        ) as server,
         connect(server.url) as conn,
     ):
         await settle(conn)
@@ -100,7 +99,8 @@ async def test_tool_flow() -> None:
         connect(server.url) as conn,
     ):
         await settle(conn)
-        await conn.send(c.SessionUpdate(session=SessionConfig(tools=(WEATHER,), modalities=("text",))))
+        tools = SessionConfig(tools=(WEATHER,), modalities=("text",))
+        await conn.send(c.SessionUpdate(session=tools))
         await conn.send(user_text("Weather in Paris?"))
         await conn.send(c.ResponseCreate())
         step = await wait(conn, has(t.FunctionCallReady))
@@ -128,8 +128,9 @@ async def test_barge_in_flow() -> None:
     config = ServerConfig(delta_interval=0.01)
     long_reply = "This is a long answer that the user will not wait to hear. " * 4
     async with (
-        serve(responder=lambda: ScriptedResponder([Message(text=long_reply)]), config=config)
-        as server,
+        serve(
+            responder=lambda: ScriptedResponder([Message(text=long_reply)]), config=config
+        ) as server,
         connect(server.url) as conn,
     ):
         await settle(conn)
@@ -149,10 +150,11 @@ async def test_barge_in_flow() -> None:
         step = await wait(conn, completed)
         done = next(x for x in step.transitions if isinstance(x, t.ResponseCompleted))
         assert done.status == "cancelled"
-        await wait(conn, lambda s: not s.after.ledger.pending)
-        item = conn.state.item(item.id)
-        assert item is not None
-        assert item.parts[0].transcript == ""  # the unheard transcript is dropped
+        if conn.state.ledger.pending:  # the truncate's acknowledgement
+            await wait(conn, lambda s: not s.after.ledger.pending)
+        cut = conn.state.item(item.id)
+        assert cut is not None
+        assert cut.parts[0].transcript == ""  # the unheard transcript is dropped
         assert conn.state.active_response is None
 
 
@@ -212,8 +214,6 @@ async def test_graceful_shutdown_closes_clients() -> None:
 
 
 async def test_the_deadline_task_times_out_an_unacknowledged_event() -> None:
-    from transport_helpers import raw_server, session_created
-
     async with (
         raw_server([session_created()], then="hang") as peer,
         connect(peer.url, config=rtstate.Config(ack_timeout=0.2), ping_interval=None) as conn,

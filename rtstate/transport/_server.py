@@ -4,7 +4,7 @@ One ``ServerConnection`` per WebSocket, each driven by a reader and a deadline t
 that share a lock around every call and the write of its frames (as on the client).
 The server checks the bearer token when it has one, refuses connections beyond its
 limit with HTTP 503, and shuts down gracefully: it stops accepting, closes every
-session with code 1001, and waits a bounded time for them to end.
+session with code 1012 (service restart), and waits a bounded time for them to end.
 """
 
 from __future__ import annotations
@@ -209,8 +209,8 @@ class Server:
                     self._idle.set()
 
     async def aclose(self) -> None:
-        """Stop accepting, close every session with code 1012 (service restart), and wait (bounded by
-        the close timeout) for them to end."""
+        """Stop accepting, close every session with code 1012 (service restart), and
+        wait (bounded by the close timeout) for them to end."""
         self._closing = True
         with anyio.CancelScope(shield=True):
             for ws in list(self._active):
