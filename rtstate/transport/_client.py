@@ -73,8 +73,10 @@ class AsyncConnection:
         self._close_timeout = close_timeout
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
-        self._fold_lock = anyio.Lock()  # a core call and the write of its frames
-        self._produce_lock = anyio.Lock()  # the order Steps enter the buffer
+        # a core call and the write of its frames
+        self._fold_lock = anyio.Lock(fast_acquire=True)
+        # the order Steps enter the buffer
+        self._produce_lock = anyio.Lock(fast_acquire=True)
         self._push: MemoryObjectSendStream[Step]
         self._pull: MemoryObjectReceiveStream[Step]
         self._push, self._pull = anyio.create_memory_object_stream[Step](step_buffer)
@@ -196,27 +198,48 @@ class AsyncConnection:
             self._deadline = deadline
             self._wake.set()
 
-    async def _fold_and_push(self, call: Callable[[], Step], *, quiet_ok: bool) -> None:
+    async def _fold_and_push(self, calls: list[Callable[[], Step]], *, quiet_ok: bool) -> None:
+        """Fold ``calls`` in order and write their frames under the fold lock, then
+        buffer their Steps. An error from the core stops the batch after buffering
+        the Steps before it, and is raised."""
+        steps: list[Step] = []
+        error: RtStateError | None = None
         async with self._produce_lock:
             async with self._fold_lock:
-                if self._core.state.phase is SessionPhase.CLOSED:
-                    return
-                step = call()
+                to_send: list[str] = []
+                for call in calls:
+                    if self._core.state.phase is SessionPhase.CLOSED:
+                        break
+                    try:
+                        step = call()
+                    except RtStateError as exc:  # strict mode, plugin_errors="raise"
+                        error = exc
+                        break
+                    to_send.extend(step.to_send)
+                    if not quiet_ok or step.transitions or step.diagnostics or step.to_send:
+                        steps.append(step)
                 # if the socket is gone, the reader sees the end next; the state keeps
-                # this Step either way
+                # these Steps either way
                 with contextlib.suppress(ConnectionClosed):
-                    await self._ws.send(step.to_send)
+                    await self._ws.send(to_send)
                 self._nudge()
-            if quiet_ok and not (step.transitions or step.diagnostics or step.to_send):
-                return
-            await self._push.send(step)
+            push = self._push
+            for step in steps:
+                try:
+                    push.send_nowait(step)
+                except anyio.WouldBlock:
+                    await push.send(step)  # the consumer is behind: wait for it
+        if error is not None:
+            raise error
 
     async def _read_loop(self) -> None:
         ws = self._ws
-        core = self._core
+        receive = self._core.receive
         try:
-            while (message := await ws.receive()) is not None:
-                await self._fold_and_push(partial(core.receive, message), quiet_ok=False)
+            while messages := await ws.receive_many():
+                await self._fold_and_push(
+                    [partial(receive, message) for message in messages], quiet_ok=False
+                )
         except RtStateError as exc:  # strict mode or plugin_errors="raise"
             self._error = exc
             code = 1002 if isinstance(exc, RemoteProtocolError) else 1011
@@ -260,7 +283,7 @@ class AsyncConnection:
                 if wake.is_set():
                     continue
             now = clock()
-            await self._fold_and_push(partial(self._core.tick, now), quiet_ok=True)
+            await self._fold_and_push([partial(self._core.tick, now)], quiet_ok=True)
             after = self._core.next_deadline()
             if after is not None and after <= now:
                 # nothing the tick could settle: wait for news rather than spin

@@ -56,7 +56,7 @@ class WebSocket:
         self._stream = stream
         self._protocol = protocol
         self._write_timeout = write_timeout
-        self._lock = anyio.Lock()
+        self._lock = anyio.Lock(fast_acquire=True)
         self._messages: deque[bytes] = deque()
         self._parts: list[bytes] = []
         self._handshake: deque[Request | Response] = deque()
@@ -152,6 +152,16 @@ class WebSocket:
                 return None
             await self._read()
         return self._messages.popleft()
+
+    async def receive_many(self) -> list[bytes]:
+        """Every whole message one read brought (at least one); ``[]`` once closed."""
+        while not self._messages:
+            if self._eof or self._aborted is not None:
+                return []
+            await self._read()
+        messages = list(self._messages)
+        self._messages.clear()
+        return messages
 
     async def send(self, frames: list[str] | tuple[str, ...]) -> None:
         """Write ``frames`` as text messages, in order, in one write.
