@@ -75,12 +75,14 @@ async def raw_server(
     then: str = "drop",
     close_code: int = 1000,
     read: bool = True,
+    read_after: float = 0.0,
 ) -> AsyncIterator[RawPeer]:
     """Accept one WebSocket on loopback, write ``frames``, then ``then``:
 
     - ``"drop"``: close the TCP socket without a close frame;
     - ``"close"``: send a close frame with ``close_code`` and finish the handshake;
-    - ``"hang"``: keep the socket open; read (answering pings) only if ``read``.
+    - ``"hang"``: keep the socket open; read (answering pings) only if ``read``,
+      starting ``read_after`` seconds after the handshake (a peer that is slow to read).
     """
     peer = RawPeer()
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
@@ -88,11 +90,15 @@ async def raw_server(
     peer.url = f"ws://127.0.0.1:{peer.port}/v1/realtime"
 
     async def flush(stream: anyio.abc.ByteStream, protocol: ServerProtocol) -> None:
-        data = b"".join(protocol.data_to_send())
+        chunks = protocol.data_to_send()
+        data = b"".join(chunks)
         if data:
             await stream.send(data)
+        if chunks and chunks[-1] == b"":  # the closing handshake is done: end it
+            await stream.aclose()
 
     async def pump(stream: anyio.abc.ByteStream, protocol: ServerProtocol) -> None:
+        await anyio.sleep(read_after)
         while True:
             try:
                 data = await stream.receive()

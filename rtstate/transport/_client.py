@@ -85,7 +85,7 @@ class AsyncConnection:
         self._reader_done = anyio.Event()
         self._closing = False
         self._error: BaseException | None = None
-        self._tasks: anyio.abc.TaskGroup | None = None
+        self._scope = anyio.CancelScope()
 
     # --- reading the session -----------------------------------------------------------
 
@@ -166,21 +166,24 @@ class AsyncConnection:
                 # close so the state says so
                 async with self._fold_lock:
                     self._fold_close()
-            if self._tasks is not None:
-                self._tasks.cancel_scope.cancel()
+            self._scope.cancel()
 
     # --- internals ---------------------------------------------------------------------
 
-    def _start(self, tasks: anyio.abc.TaskGroup) -> None:
-        self._tasks = tasks
-        tasks.start_soon(self._read_loop)
-        tasks.start_soon(self._deadline_loop)
-        if self._ping_interval is not None:
-            tasks.start_soon(self._keepalive_loop, self._ping_interval)
-        for plugin in self._core.plugins:
-            connected = getattr(plugin, "connected", None)
-            if connected is not None:
-                tasks.start_soon(connected, self)
+    async def _run(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        """The connection's tasks, in a scope of their own: ``aclose`` stops them
+        without cancelling the code that opened the connection."""
+        with self._scope:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._read_loop)
+                tasks.start_soon(self._deadline_loop)
+                if self._ping_interval is not None:
+                    tasks.start_soon(self._keepalive_loop, self._ping_interval)
+                for plugin in self._core.plugins:
+                    connected = getattr(plugin, "connected", None)
+                    if connected is not None:
+                        tasks.start_soon(connected, self)
+                task_status.started()
 
     async def _call(self, method: Callable[..., Step], *args: Any) -> Step:
         async with self._fold_lock:
@@ -243,8 +246,7 @@ class AsyncConnection:
         except RtStateError as exc:  # strict mode or plugin_errors="raise"
             self._error = exc
             code = 1002 if isinstance(exc, RemoteProtocolError) else 1011
-            ws.fail(code, str(exc)[:120])
-            await ws.send_close(code)
+            await ws.fail(code, str(exc))
         finally:
             with anyio.CancelScope(shield=True):
                 await self._finish()
@@ -297,7 +299,6 @@ class AsyncConnection:
                 return
             if not await self._ws.ping(self._ping_timeout):
                 if self._ws.open:
-                    self._ws.fail(1011, "keepalive ping timed out")
                     await self._ws.abort(f"no pong within {self._ping_timeout} s")
                 return
 
@@ -365,9 +366,10 @@ async def _handshake(
     url: str,
     headers: Sequence[tuple[str, str]],
     max_size: int,
+    close_timeout: float,
 ) -> WebSocket:
     protocol = ClientProtocol(parse_uri(url), max_size=max_size)
-    ws = WebSocket(stream, protocol)
+    ws = WebSocket(stream, protocol, close_timeout=close_timeout)
     request = protocol.connect()
     request.headers["User-Agent"] = f"rtstate {USER_AGENT}"
     for name, value in headers:
@@ -452,7 +454,7 @@ async def connect(
                 stream = await open_stream(
                     target.host, target.port, secure=target.secure, ssl_context=ssl_context
                 )
-            ws = await _handshake(stream, target.url, target.headers, max_size)
+            ws = await _handshake(stream, target.url, target.headers, max_size, close_timeout)
     except TimeoutError:
         if stream is not None:
             await stream.aclose()
@@ -467,7 +469,7 @@ async def connect(
         ping_timeout=ping_timeout,
     )
     async with anyio.create_task_group() as tasks:
-        connection._start(tasks)
+        await tasks.start(connection._run)
         try:
             yield connection
         finally:

@@ -131,7 +131,7 @@ class Server:
         """Serve one WebSocket connection over ``stream`` until it ends. Never raises
         (a failure is logged and the stream closed)."""
         protocol = ServerProtocol(max_size=self._max_size)
-        ws = WebSocket(stream, protocol)
+        ws = WebSocket(stream, protocol, close_timeout=self._close_timeout)
         try:
             with anyio.fail_after(self._open_timeout):
                 request = await ws.handshake_event()
@@ -199,6 +199,10 @@ class Server:
                     if not session.closed:
                         await run(partial(session.receive, message, self._clock()))
                 tasks.cancel_scope.cancel()
+        except Exception:
+            if ws.open:  # tell the client, as a real server does on an internal error
+                await ws.fail(1011, "internal server error (see the server log)")
+            raise
         finally:
             with anyio.CancelScope(shield=True):
                 if not session.closed:

@@ -44,6 +44,8 @@ class WebSocket:
             still in its handshake.
         write_timeout: seconds a write may block on a peer that does not read before
             the connection is aborted (a frame is never left half written).
+        close_timeout: seconds to wait for the peer to end the connection once the
+            closing handshake is done (or started by a failure) before dropping it.
     """
 
     def __init__(
@@ -52,10 +54,12 @@ class WebSocket:
         protocol: ClientProtocol | ServerProtocol,
         *,
         write_timeout: float = 30.0,
+        close_timeout: float = 5.0,
     ) -> None:
         self._stream = stream
         self._protocol = protocol
         self._write_timeout = write_timeout
+        self._close_timeout = close_timeout
         self._lock = anyio.Lock(fast_acquire=True)
         self._messages: deque[bytes] = deque()
         self._parts: list[bytes] = []
@@ -63,6 +67,7 @@ class WebSocket:
         self._pongs: dict[bytes, anyio.Event] = {}
         self._eof = False
         self._aborted: str | None = None
+        self._failed: tuple[int, str] | None = None  # a close this side started on a fault
 
     # --- state -------------------------------------------------------------------------
 
@@ -76,14 +81,19 @@ class WebSocket:
         """How the connection ended (``None`` while it is open).
 
         A close this side started because of what the peer sent (a frame too large,
-        a protocol error) reports this side's code, not the peer's echo.
+        a protocol error, a frame strict mode refused) reports this side's code, not
+        the peer's echo.
         """
         protocol = self._protocol
         if protocol.state is not State.CLOSED and not self._eof and self._aborted is None:
             return None
+        if self._failed is not None:
+            return self._failed[0]
+        if self._aborted is not None:
+            return ABNORMAL
         if protocol.parser_exc is not None and protocol.close_sent is not None:
             return protocol.close_sent.code
-        if self._aborted is not None or protocol.close_rcvd is None:
+        if protocol.close_rcvd is None:
             return ABNORMAL
         return protocol.close_rcvd.code
 
@@ -92,12 +102,14 @@ class WebSocket:
         """Why the connection ended, in words ("" for a plain close)."""
         protocol = self._protocol
         exc = protocol.parser_exc
+        if self._failed is not None:
+            return self._failed[1]
+        if self._aborted is not None:
+            return self._aborted
         if isinstance(exc, PayloadTooBig):
             return f"a received frame is too large: {exc}"
         if exc is not None:
             return f"the peer broke the WebSocket protocol: {exc}"
-        if self._aborted is not None:
-            return self._aborted
         if protocol.close_rcvd is None:
             return "the connection was lost without a close frame"
         return protocol.close_rcvd.reason
@@ -223,17 +235,34 @@ class WebSocket:
         with anyio.CancelScope(shield=True):
             await self._stream.aclose()
 
-    def fail(self, code: int, reason: str) -> None:
-        """Queue a close frame for a failure this side detected (the next write or
-        read sends it)."""
-        if self._protocol.state is State.OPEN:
-            self._protocol.fail(code, reason)
+    async def fail(self, code: int, reason: str) -> None:
+        """Close because of a fault this side found in what the peer sent: the close
+        frame carries ``code`` (and ``reason``, cut to fit a close frame), and
+        ``close_code`` / ``close_reason`` report them once closed."""
+        if self._failed is None:
+            self._failed = (code, reason)
+        with anyio.CancelScope(shield=True):
+            async with self._lock:
+                if self._protocol.state is State.OPEN:
+                    self._protocol.fail(code, reason.encode()[:120].decode("utf-8", "ignore"))
+                    await self._write_locked()
 
     # --- internals ---------------------------------------------------------------------
 
     async def _read(self) -> None:
         try:
-            data = await self._stream.receive(READ_SIZE)
+            if self._protocol.close_expected():
+                # the closing handshake is done or was started by a failure: the peer
+                # has close_timeout seconds to end the connection
+                with anyio.fail_after(self._close_timeout):
+                    data = await self._stream.receive(READ_SIZE)
+            else:
+                data = await self._stream.receive(READ_SIZE)
+        except TimeoutError:
+            self._protocol.receive_eof()
+            self._collect()
+            await self.abort()
+            return
         except (anyio.EndOfStream, *_NETWORK_ERRORS):
             self._protocol.receive_eof()
             self._collect()
