@@ -15,6 +15,7 @@ from transport_helpers import AUDIO, TEXT_ONLY, WEATHER, has, raw_server, sessio
 import rtstate
 from rtstate import Step
 from rtstate import transitions as t
+from rtstate.config import Dialect
 from rtstate.events import client as c
 from rtstate.events.payloads import SessionConfig
 from rtstate.server import (
@@ -224,3 +225,32 @@ async def test_the_deadline_task_times_out_an_unacknowledged_event() -> None:
         timed_out = next(x for x in step.transitions if isinstance(x, t.ClientEventTimedOut))
         assert timed_out.event.event_id == sent.sent[0].event_id
         assert not conn.state.ledger.pending
+
+
+@pytest.mark.parametrize("dialect", ["beta", "ga"])
+async def test_the_server_speaks_the_dialect_the_handshake_asks_for(dialect: Dialect) -> None:
+    async with (
+        serve(responder=lambda: ScriptedResponder(["Same words."])) as server,
+        connect(server.url, dialect=dialect) as conn,
+    ):
+        assert conn.core.config.dialect == dialect
+        await settle(conn)
+        await conn.send(c.SessionUpdate(session=TEXT_ONLY))
+        await conn.send(user_text("Hi"))
+        await conn.send(c.ResponseCreate())
+        await wait(conn, completed)
+        assert [(i.role, i.text) for i in conn.state.items] == [
+            ("user", "Hi"),
+            ("assistant", "Same words."),
+        ]
+
+
+@pytest.mark.parametrize(("dialect", "header"), [("beta", "realtime=v1"), ("ga", None)])
+async def test_the_beta_header_goes_only_with_beta(dialect: Dialect, header: str | None) -> None:
+    async with (
+        raw_server([session_created()], then="hang") as peer,
+        connect(peer.url, dialect=dialect, ping_interval=None) as conn,
+    ):
+        await settle(conn)
+        assert peer.request is not None
+        assert peer.request.headers.get("OpenAI-Beta") == header

@@ -12,7 +12,13 @@ import rtstate
 from rtstate import transitions as t
 from rtstate.events import client as c
 from rtstate.server import ScriptedResponder
-from rtstate.transport import connect_blocking, endpoint, memory_stream_pair, serve_in_thread
+from rtstate.transport import (
+    connect_blocking,
+    default_dialect,
+    endpoint,
+    memory_stream_pair,
+    serve_in_thread,
+)
 
 
 def test_openai_endpoint_has_bearer_beta_header_and_model() -> None:
@@ -112,3 +118,11 @@ async def test_memory_pair_carries_bytes_both_ways_with_eof() -> None:
         await b.receive()
     await a.aclose()
     await b.aclose()
+
+
+def test_api_openai_com_defaults_to_ga_and_other_hosts_to_the_config() -> None:
+    assert default_dialect("wss://api.openai.com/v1/realtime", "beta") == "ga"
+    assert default_dialect("ws://127.0.0.1:9/v1/realtime", "beta") == "beta"
+    assert default_dialect("ws://127.0.0.1:9/v1/realtime", "ga") == "ga"
+    ga = endpoint("wss://api.openai.com/v1/realtime", api_key="k", beta_header=False)
+    assert ga.headers == (("Authorization", "Bearer k"),)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ._blocking import BlockingConnection, connect_blocking, serve_in_thread
 from ._client import MAX_SIZE, AsyncConnection, connect
-from ._endpoint import Endpoint, endpoint
+from ._endpoint import Endpoint, default_dialect, endpoint
 from ._memory import MemoryByteStream, connect_in_memory, memory_stream_pair
 from ._server import EXPIRED_CLOSE, ResponderFactory, Server, serve
 
@@ -28,6 +28,7 @@ __all__ = [
     "connect",
     "connect_blocking",
     "connect_in_memory",
+    "default_dialect",
     "endpoint",
     "memory_stream_pair",
     "serve",

@@ -21,12 +21,13 @@ from typing import Any, Final
 
 import anyio
 import anyio.abc
+import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from websockets.client import ClientProtocol
 from websockets.http11 import USER_AGENT
 from websockets.uri import parse_uri
 
-from ..config import DEFAULT_CONFIG, Config
+from ..config import DEFAULT_CONFIG, Config, Dialect
 from ..connection import ClientConnection
 from ..errors import ConnectError, ConnectionClosed, RemoteProtocolError, RtStateError
 from ..events.client import ClientEvent
@@ -34,7 +35,7 @@ from ..plugins import PluginError
 from ..reconnect import ReconnectPlan
 from ..state import SessionPhase, SessionState
 from ..step import Step
-from ._endpoint import endpoint
+from ._endpoint import default_dialect, endpoint
 from ._websocket import WebSocket
 
 __all__ = ["MAX_SIZE", "AsyncConnection", "connect", "open_stream"]
@@ -396,6 +397,7 @@ async def connect(
     model: str | None = None,
     azure_deployment: str | None = None,
     api_version: str | None = None,
+    dialect: Dialect | None = None,
     config: Config = DEFAULT_CONFIG,
     plugins: Sequence[object] = (),
     id_factory: Callable[[], str] | None = None,
@@ -419,6 +421,10 @@ async def connect(
         model: added as ``?model=`` (OpenAI).
         azure_deployment / api_version: Azure's ``deployment`` and ``api-version``
             query; Azure is also recognised by its host names.
+        dialect: the wire protocol, ``"beta"`` or ``"ga"``; it replaces
+            ``config.dialect``. ``None``: GA for ``api.openai.com`` (OpenAI retired the
+            beta surface in May 2026), ``config.dialect`` elsewhere. The
+            ``OpenAI-Beta: realtime=v1`` header goes only with beta.
         config / plugins / id_factory: for the ``ClientConnection``. A plugin may also
             define ``async def connected(self, connection)``: it runs in its own task
             while the transport is open and is cancelled at close.
@@ -439,7 +445,9 @@ async def connect(
         PluginError: a plugin is malformed.
     """
     _check_connected(plugins)
-    core = ClientConnection(config=config, plugins=plugins, id_factory=id_factory)
+    chosen = dialect if dialect is not None else default_dialect(url, config.dialect)
+    if chosen != config.dialect:
+        config = attrs.evolve(config, dialect=chosen)
     target = endpoint(
         url,
         api_key=api_key,
@@ -447,7 +455,9 @@ async def connect(
         model=model,
         azure_deployment=azure_deployment,
         api_version=api_version,
+        beta_header=chosen == "beta",
     )
+    core = ClientConnection(config=config, plugins=plugins, id_factory=id_factory)
     try:
         with anyio.fail_after(open_timeout):
             if stream is None:

@@ -12,12 +12,23 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
+from ..config import Dialect
 from ..errors import LocalProtocolError
 
-__all__ = ["AZURE_HOSTS", "BETA_HEADER", "Endpoint", "endpoint"]
+__all__ = [
+    "AZURE_HOSTS",
+    "BETA_HEADER",
+    "GA_HOSTS",
+    "Endpoint",
+    "default_dialect",
+    "dialect_of",
+    "endpoint",
+]
 
 BETA_HEADER = ("OpenAI-Beta", "realtime=v1")
 AZURE_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
+GA_HOSTS = ("api.openai.com",)
+"""Hosts that speak only the GA dialect now (OpenAI retired beta in May 2026)."""
 _SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
 
 
@@ -81,3 +92,17 @@ def endpoint(
     return Endpoint(
         url=dial, host=host, port=port, secure=secure, azure=azure, headers=tuple(final)
     )
+
+
+def default_dialect(url: str, configured: Dialect) -> Dialect:
+    """The dialect to speak to ``url`` when the caller did not name one: GA for the
+    hosts in ``GA_HOSTS``, ``configured`` elsewhere."""
+    host = (urlsplit(url).hostname or "").lower()
+    return "ga" if host in GA_HOSTS else configured
+
+
+def dialect_of(headers: Mapping[str, str]) -> Dialect:
+    """The dialect a client asked for in its handshake: beta with
+    ``OpenAI-Beta: realtime=v1`` (as the real service chose), GA without."""
+    value = headers.get(BETA_HEADER[0], "")
+    return "beta" if BETA_HEADER[1] in value.replace(" ", "").split(",") else "ga"

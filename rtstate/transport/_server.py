@@ -25,10 +25,12 @@ from anyio.streams.tls import TLSListener
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
+from ..config import Dialect
 from ..server import ServerConfig, ServerConnection
 from ..server.responders import Responder
 from ..step import Step
 from ._client import MAX_SIZE
+from ._endpoint import dialect_of
 from ._websocket import WebSocket
 
 __all__ = ["EXPIRED_CLOSE", "ResponderFactory", "Server", "serve"]
@@ -67,6 +69,7 @@ class Server:
         close_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
         seed: int | str | None = None,
+        dialect: Dialect | None = None,
     ) -> None:
         self._responder = responder
         self._config = config
@@ -77,6 +80,7 @@ class Server:
         self._close_timeout = close_timeout
         self._clock = clock
         self._seed = seed
+        self._dialect = dialect
         self._active: set[WebSocket] = set()
         self._served = 0
         self._closing = False
@@ -149,13 +153,14 @@ class Server:
             if refusal is not None or not ws.open:
                 await ws.abort()
                 return
-            await self._session(ws)
+            await self._session(ws, self._dialect or dialect_of(request.headers))
         except Exception:
             _log.exception("a session failed")
             await ws.abort()
 
-    async def _session(self, ws: WebSocket) -> None:
+    async def _session(self, ws: WebSocket, dialect: Dialect) -> None:
         session = ServerConnection(
+            dialect=dialect,
             config=self._config,
             responder=self._responder_for_session(),
             seed=self._seed if self._seed is not None else self._served,
@@ -238,6 +243,7 @@ async def serve(
     max_size: int = MAX_SIZE,
     close_timeout: float = 5.0,
     seed: int | str | None = None,
+    dialect: Dialect | None = None,
     backlog: int = 1024,
 ) -> AsyncIterator[Server]:
     """Run the fake Realtime server on ``host:port`` and yield it (``server.port`` is
@@ -254,6 +260,9 @@ async def serve(
         max_sessions: sessions beyond this get HTTP 503.
         ssl_context: serve wss with this server-side context.
         seed: seeds every session's ids (default: the session's ordinal).
+        dialect: ``"beta"`` or ``"ga"`` for every session; ``None`` (the default)
+            chooses per connection as the real service did: beta when the handshake
+            has ``OpenAI-Beta: realtime=v1``, GA otherwise.
     """
     server = Server(
         responder=responder,
@@ -263,6 +272,7 @@ async def serve(
         max_size=max_size,
         close_timeout=close_timeout,
         seed=seed,
+        dialect=dialect,
     )
     listener: anyio.abc.Listener[anyio.abc.ByteStream]
     tcp = await anyio.create_tcp_listener(local_host=host, local_port=port, backlog=backlog)
