@@ -335,9 +335,7 @@ class _Checker:
                     self.flag("INV-1", i, f"the first server event is {event.type}")
             if isinstance(
                 event, ConversationItemCreated | ConversationItemAdded | ResponseCreated
-            ) or (
-                event.type.startswith("response.")
-            ):
+            ) or (event.type.startswith("response.")):
                 self.item_or_response_seen = True
             handler = self.handlers.get(type(event))
             if handler is not None:
