@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import codec, events, server, transitions
-from .config import AudioRetention, Config
+from .config import AudioRetention, Config, Dialect
 from .connection import ClientConnection, Tap, counter_ids
 from .errors import (
     ConnectError,
@@ -70,6 +70,7 @@ __all__ = [
     "ConnectError",
     "ConnectionClosed",
     "Diagnostic",
+    "Dialect",
     "Dropped",
     "HandshakeError",
     "Input",
