@@ -36,6 +36,7 @@ from ..reconnect import ReconnectPlan
 from ..state import SessionPhase, SessionState
 from ..step import Step
 from ._endpoint import default_dialect, endpoint
+from ._timer import deadline_reached
 from ._websocket import WebSocket
 
 __all__ = ["MAX_SIZE", "AsyncConnection", "connect", "open_stream"]
@@ -274,17 +275,9 @@ class AsyncConnection:
         clock = self._clock
         while True:
             wake = self._wake = anyio.Event()
-            deadline = self._core.next_deadline()
-            self._deadline = deadline
-            if deadline is None:
-                await wake.wait()
+            deadline = self._deadline = self._core.next_deadline()
+            if not await deadline_reached(deadline, wake, clock):
                 continue
-            delay = deadline - clock()
-            if delay > 0:
-                with anyio.move_on_after(delay):
-                    await wake.wait()
-                if wake.is_set():
-                    continue
             now = clock()
             await self._fold_and_push([partial(self._core.tick, now)], quiet_ok=True)
             after = self._core.next_deadline()

@@ -31,6 +31,7 @@ from ..server.responders import Responder
 from ..step import Step
 from ._client import MAX_SIZE
 from ._endpoint import dialect_of
+from ._timer import deadline_reached
 from ._websocket import WebSocket
 
 __all__ = ["EXPIRED_CLOSE", "ResponderFactory", "Server", "serve"]
@@ -184,17 +185,8 @@ class Server:
         async def timers() -> None:
             while not session.closed:
                 wake[0] = anyio.Event()
-                deadline = session.next_deadline()
-                if deadline is None:
-                    await wake[0].wait()
-                    continue
-                delay = deadline - self._clock()
-                if delay > 0:
-                    with anyio.move_on_after(delay):
-                        await wake[0].wait()
-                    if wake[0].is_set():
-                        continue
-                await run(partial(session.tick, self._clock()))
+                if await deadline_reached(session.next_deadline(), wake[0], self._clock):
+                    await run(partial(session.tick, self._clock()))
 
         try:
             async with anyio.create_task_group() as tasks:
