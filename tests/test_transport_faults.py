@@ -12,6 +12,7 @@ import ssl
 from collections.abc import Callable
 
 import anyio
+import anyio.abc
 import orjson
 import pytest
 import trustme
@@ -406,3 +407,58 @@ async def test_two_hundred_concurrent_sessions_all_complete() -> None:
                     tasks.start_soon(session, n, server.url)
         assert server.served == 200
     assert sorted(done) == sorted(f"You said: number {n}" for n in range(200))
+
+
+async def test_a_close_with_1001_is_a_session_expiry() -> None:
+    async with (
+        raw_server([session_created()], then="close", close_code=1001) as peer,
+        connect(peer.url, ping_interval=None) as conn,
+    ):
+        kinds: list[type] = []
+        with anyio.fail_after(10):
+            async for step in conn.steps():
+                kinds.extend(type(x) for x in step.transitions)
+        assert kinds[-2:] == [t.SessionExpired, t.TransportClosed]
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 200),
+        (b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found", 404),
+        (b"", None),
+        (b"SSH-2.0-OpenSSH_9.6\r\n", None),
+    ],
+)
+async def test_a_server_that_is_not_a_websocket_is_a_handshake_error(
+    answer: bytes, status: int | None
+) -> None:
+    async def handle(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await stream.receive()
+            if answer:
+                await stream.send(answer)
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(listener.serve, handle)
+        with pytest.raises(rtstate.HandshakeError) as info, anyio.fail_after(10):
+            async with connect(f"ws://127.0.0.1:{port}/v1/realtime"):
+                pass
+        assert info.value.status == status
+        assert isinstance(info.value, rtstate.TransportError)
+        tasks.cancel_scope.cancel()
+    await listener.aclose()
+
+
+async def test_the_client_answers_the_servers_pings() -> None:
+    async with (
+        raw_server([session_created()], then="hang", ping=b"are you there") as peer,
+        connect(peer.url, ping_interval=None) as conn,
+    ):
+        await wait(conn, has(t.SessionStarted))
+        with anyio.fail_after(10):
+            while not peer.pongs:
+                await anyio.sleep(0.01)
+        assert peer.pongs == [b"are you there"]

@@ -64,6 +64,7 @@ class RawPeer:
 
     request: Request | None = None
     received: list[bytes] = attrs.field(factory=list)
+    pongs: list[bytes] = attrs.field(factory=list)
     port: int = 0
     url: str = ""
 
@@ -76,6 +77,7 @@ async def raw_server(
     close_code: int = 1000,
     read: bool = True,
     read_after: float = 0.0,
+    ping: bytes | None = None,
 ) -> AsyncIterator[RawPeer]:
     """Accept one WebSocket on loopback, write ``frames``, then ``then``:
 
@@ -83,6 +85,8 @@ async def raw_server(
     - ``"close"``: send a close frame with ``close_code`` and finish the handshake;
     - ``"hang"``: keep the socket open; read (answering pings) only if ``read``,
       starting ``read_after`` seconds after the handshake (a peer that is slow to read).
+
+    With ``ping``, a ping with that payload follows the frames (``peer.pongs``).
     """
     peer = RawPeer()
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
@@ -110,6 +114,8 @@ async def raw_server(
                     peer.request = event
                 elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
                     peer.received.append(bytes(event.data))
+                elif isinstance(event, Frame) and event.opcode is Opcode.PONG:
+                    peer.pongs.append(bytes(event.data))
             if read or peer.request is None:
                 await flush(stream, protocol)
 
@@ -129,6 +135,8 @@ async def raw_server(
                 tasks.start_soon(pump, stream, protocol)
             for frame in frames:
                 protocol.send_text(frame.encode())
+            if ping is not None:
+                protocol.send_ping(ping)
             await flush(stream, protocol)
             if then == "drop":
                 await anyio.sleep(0.05)
