@@ -16,6 +16,7 @@ import pytest
 from server_harness import Loop, silence, tone
 
 from rtstate import SessionState
+from rtstate.codec import ga as ga_codec
 from rtstate.events import client as c
 from rtstate.events.payloads import (
     ContentPart,
@@ -23,7 +24,9 @@ from rtstate.events.payloads import (
     Item,
     SessionConfig,
     Tool,
+    TranscriptionUsage,
 )
+from rtstate.events.server import ConversationItemInputAudioTranscriptionCompleted
 from rtstate.server import EchoResponder, ScriptedResponder, ServerConfig, ToolCallingResponder
 from rtstate.transitions import (
     FunctionCallReady,
@@ -189,3 +192,38 @@ def test_the_ga_wire_is_spelled_ga() -> None:
     sent = [orjson.loads(f) for step in loop.client_steps for f in step.to_send]
     update = next(f for f in sent if f["type"] == "session.update")
     assert update["session"] == {"type": "realtime", "output_modalities": ["text"]}
+
+
+def test_ga_input_transcriptions_carry_usage_and_beta_ones_do_not() -> None:
+    """GA's ``conversation.item.input_audio_transcription.completed`` requires ``usage``
+    (the SDK's GA types reject the frame without it; the real service sends whisper's
+    ``{"type": "duration", "seconds": ...}``); the 2024-10-01 beta wire had none."""
+    ga, beta = run("vad", "ga"), run("vad", "beta")
+    kind = "conversation.item.input_audio_transcription.completed"
+    (ga_frame,) = [f for f in map(orjson.loads, ga.frames) if f["type"] == kind]
+    (beta_frame,) = [f for f in map(orjson.loads, beta.frames) if f["type"] == kind]
+    assert ga_frame["transcript"] == "[synthetic transcript of 1.9 s of audio]"
+    assert ga_frame["usage"] == {"type": "duration", "seconds": pytest.approx(1.9, abs=0.05)}
+    assert "usage" not in beta_frame
+    assert {k: v for k, v in ga_frame.items() if k != "usage"} == beta_frame | {
+        "event_id": ga_frame["event_id"]
+    }
+    # a real GA frame (pydantic-ai's recorded cassette) decodes with its usage
+    real = {
+        "type": kind,
+        "event_id": "event_E6U0yPHRaSGaFrbW4UkbV",
+        "item_id": "item_E6U0xpLmn5e80rVGpEeKv",
+        "content_index": 0,
+        "transcript": "Hello, my name is Marcelo.",
+        "usage": {"type": "duration", "seconds": 3},
+    }
+    event = ga_codec.decode_server(orjson.dumps(real))
+    assert isinstance(event, ConversationItemInputAudioTranscriptionCompleted)
+    assert event.usage == TranscriptionUsage(type="duration", seconds=3)
+    assert orjson.loads(ga_codec.encode(event)) == real
+    tokens = {"type": "tokens", "input_tokens": 7, "output_tokens": 3, "total_tokens": 10}
+    event = ga_codec.decode_server(orjson.dumps(real | {"usage": tokens}))
+    assert isinstance(event, ConversationItemInputAudioTranscriptionCompleted)
+    assert event.usage == TranscriptionUsage(
+        type="tokens", input_tokens=7, output_tokens=3, total_tokens=10
+    )

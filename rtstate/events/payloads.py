@@ -35,6 +35,7 @@ __all__ = [
     "Tool",
     "ToolChoice",
     "ToolChoiceFunction",
+    "TranscriptionUsage",
     "TurnDetection",
     "Unset",
     "Usage",
@@ -257,6 +258,20 @@ class Usage:
     output_tokens: int | None = None
     input_token_details: InputTokenDetails | None = None
     output_token_details: OutputTokenDetails | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TranscriptionUsage:
+    """Usage of an input audio transcription (GA; absent from the 2024-10-01 wire):
+    ``type`` ``"duration"`` with ``seconds`` of audio, or ``"tokens"`` with the
+    token counts (``input_token_details`` splits ``text_tokens`` / ``audio_tokens``)."""
+
+    type: str
+    seconds: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    input_token_details: InputTokenDetails | None = None
 
 
 @attrs.frozen(kw_only=True)

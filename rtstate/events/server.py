@@ -23,6 +23,7 @@ from .payloads import (
     RateLimit,
     ResponseInfo,
     SessionConfig,
+    TranscriptionUsage,
 )
 
 __all__ = [
@@ -127,6 +128,8 @@ class ConversationItemInputAudioTranscriptionCompleted(ServerEvent):
     item_id: str
     content_index: int
     transcript: str
+    usage: TranscriptionUsage | None = None
+    """GA: how much the transcription used (required there); the 2024 beta had none."""
 
 
 @attrs.frozen(kw_only=True)

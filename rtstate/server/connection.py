@@ -57,6 +57,7 @@ from ..events.payloads import (
     ResponseParams,
     SessionConfig,
     StatusDetails,
+    TranscriptionUsage,
     TurnDetection,
 )
 from ..fold import fold
@@ -594,7 +595,16 @@ class ServerConnection:
         else:
             self._emit(
                 s.ConversationItemInputAudioTranscriptionCompleted(
-                    event_id=self._event_id(), item_id=item_id, content_index=0, transcript=result
+                    event_id=self._event_id(),
+                    item_id=item_id,
+                    content_index=0,
+                    transcript=result,
+                    # GA requires usage (a whisper-style duration); the 2024 beta had none
+                    usage=TranscriptionUsage(
+                        type="duration", seconds=self._input_audio_ms[item_id] / 1000
+                    )
+                    if self._ga
+                    else None,
                 )
             )
 
