@@ -11,7 +11,7 @@ Nothing from either escapes: failures are ``rtstate.TransportError`` subclasses.
 from __future__ import annotations
 
 from ._blocking import BlockingConnection, connect_blocking, serve_in_thread
-from ._client import MAX_SIZE, AsyncConnection, connect
+from ._client import MAX_SIZE, AsyncConnection, Dialer, connect
 from ._endpoint import Endpoint, default_dialect, endpoint
 from ._memory import MemoryByteStream, connect_in_memory, memory_stream_pair
 from ._server import EXPIRED_CLOSE, ResponderFactory, Server, serve
@@ -21,6 +21,7 @@ __all__ = [
     "MAX_SIZE",
     "AsyncConnection",
     "BlockingConnection",
+    "Dialer",
     "Endpoint",
     "MemoryByteStream",
     "ResponderFactory",

@@ -2,11 +2,13 @@
 
 Three tasks share one sans-IO connection. The reader folds each received message;
 the deadline task calls ``tick`` when ``next_deadline()`` is due; the keepalive task
-pings. Every call into the core happens under one lock together with the write of
-its ``to_send``, so frames leave in the order the core produced them. Steps the
-transport drove (received frames, timers that did something, the close) go into a
-bounded buffer that ``steps()`` reads: a consumer that falls behind stops the reader,
-and TCP tells the server to slow down.
+pings. ``redial()`` opens a new WebSocket under the same connection (same URL, options
+and ``ClientConnection``), restarts the reader and the keepalive on it, and resumes
+the session from a reconnect plan. Every call into the core happens under one lock
+together with the write of its ``to_send``, so frames leave in the order the core
+produced them. Steps the transport drove (received frames, timers that did something,
+the close) go into a bounded buffer that ``steps()`` reads: a consumer that falls
+behind stops the reader, and TCP tells the server to slow down.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, Final
@@ -29,21 +31,30 @@ from websockets.uri import parse_uri
 
 from ..config import DEFAULT_CONFIG, Config, Dialect
 from ..connection import ClientConnection
-from ..errors import ConnectError, ConnectionClosed, RemoteProtocolError, RtStateError
+from ..errors import (
+    ConnectError,
+    ConnectionClosed,
+    RemoteProtocolError,
+    RtStateError,
+    TransportError,
+)
 from ..events.client import ClientEvent
 from ..plugins import PluginError
-from ..reconnect import ReconnectPlan
+from ..reconnect import ReconnectPlan, plan_reconnect
 from ..state import SessionPhase, SessionState
 from ..step import Step
 from ._endpoint import default_dialect, endpoint
 from ._timer import deadline_reached
 from ._websocket import WebSocket
 
-__all__ = ["MAX_SIZE", "AsyncConnection", "connect", "open_stream"]
+__all__ = ["MAX_SIZE", "AsyncConnection", "Dialer", "connect", "open_stream"]
 
 MAX_SIZE: Final = 16 * 1024 * 1024
 """The default limit on one received message (16 MiB): a whole ``session.update``
 with many tools, or seconds of audio in one delta, fit easily."""
+
+Dialer = Callable[[], Awaitable[anyio.abc.ByteStream]]
+"""An async function that opens a byte stream to the server (``connect(dialer=...)``)."""
 
 _NETWORK = (OSError, anyio.BrokenResourceError, anyio.EndOfStream, anyio.ClosedResourceError)
 
@@ -56,6 +67,10 @@ class AsyncConnection:
     frames, timers that did something, and finally the close (a ``TransportClosed``
     transition). The sans-IO rules hold: the state is immutable and everything
     received is kept, whatever happens to the socket.
+
+    A closed connection can be opened again with ``redial()``: a new WebSocket to the
+    same server, the same ``ClientConnection`` resumed from a reconnect plan (the
+    ``rtstate_plugins.Reconnect`` plugin does it with backoff).
     """
 
     def __init__(
@@ -68,8 +83,11 @@ class AsyncConnection:
         close_timeout: float = 5.0,
         ping_interval: float | None = 20.0,
         ping_timeout: float = 20.0,
+        dial: Callable[[], Awaitable[WebSocket]] | None = None,
     ) -> None:
         self._ws = websocket
+        self._dial = dial
+        self._step_buffer = step_buffer
         self._core = core
         self._clock = clock
         self._close_timeout = close_timeout
@@ -86,8 +104,11 @@ class AsyncConnection:
         self._deadline: float | None = None
         self._reader_done = anyio.Event()
         self._closing = False
+        self._hold = False  # keep steps() open across the close: a redial follows
+        self._steps_open = True
         self._error: BaseException | None = None
         self._scope = anyio.CancelScope()
+        self._tasks: anyio.abc.TaskGroup | None = None
 
     # --- reading the session -----------------------------------------------------------
 
@@ -107,10 +128,18 @@ class AsyncConnection:
         ``code`` and ``reason`` say how the connection ended)."""
         return None if self._ws.open else self._ws.closed_error()
 
+    @property
+    def closing(self) -> bool:
+        """Whether ``aclose()`` was called (the app is closing on purpose: a plugin
+        should not redial)."""
+        return self._closing
+
     def steps(self) -> AsyncIterator[Step]:
         """The Steps the transport drove, in the order they were folded.
 
-        The iteration ends after the Step of the close. If the reader stopped on an
+        The iteration ends after the Step of the close, unless ``expect_redial()``
+        was called before it: then it goes on with the Steps of the ``redial()``
+        (its resume first) and of the new WebSocket. If the reader stopped on an
         error (a frame refused under ``Config(strict=True)``, a plugin raising under
         ``plugin_errors="raise"``), the iteration raises it after the Steps before it.
         One consumer at a time.
@@ -152,6 +181,86 @@ class AsyncConnection:
         """Replay ``plan`` on this (new) connection (``ClientConnection.resume``)."""
         return await self._call(self._core.resume, plan)
 
+    def expect_redial(self) -> None:
+        """Keep ``steps()`` open across the close being folded now: a ``redial()``
+        follows. Call it from a plugin hook on ``TransportClosed`` or
+        ``SessionExpired``; ``aclose()`` (e.g. on giving up) ends ``steps()`` anyway."""
+        if not self._closing:
+            self._hold = True
+
+    async def redial(self, plan: ReconnectPlan | None = None) -> Step:
+        """Open a new WebSocket to the same server and resume the session on it.
+
+        The URL, headers, TLS and timeouts are those ``connect()`` was given; the
+        ``ClientConnection`` (state, plugins, config, id factory) stays. The old
+        WebSocket, if still open (a session that expired before the server closed
+        it), is closed first with code 1000. Then the reader and the keepalive start
+        on the new one, ``resume(plan)`` is folded and its frames written: the
+        ``session.update`` and items that rebuild the conversation (``plan``
+        defaults to ``rtstate.plan_reconnect(self.state)``). The returned Step (a
+        ``SessionResumed`` transition) is also yielded by ``steps()``; the new
+        ``session.created`` and the items' acknowledgements follow there.
+
+        Raises:
+            ConnectError: the server could not be reached (``HandshakeError``: it
+                refused); the connection stays closed and may be redialled again.
+            ConnectionClosed: ``aclose()`` was called; nothing changed.
+            TransportError: the connection was opened over a given ``stream`` (give
+                ``connect()`` a ``dialer`` instead to redial), or the old reader
+                did not stop.
+        """
+        if self._closing:
+            raise ConnectionClosed(self._ws.close_code, "aclose() was called")
+        if self._dial is None:
+            raise TransportError(
+                "this connection was opened over a given stream and cannot redial; "
+                "give connect() a dialer= instead"
+            )
+        self._hold = True
+        await self._end_link()
+        ws = await self._dial()
+        try:
+            async with self._produce_lock:
+                async with self._fold_lock:
+                    if self._closing:
+                        raise ConnectionClosed(self._ws.close_code, "aclose() was called")
+                    if plan is None:
+                        plan = plan_reconnect(self._core.state)
+                    step = self._core.resume(plan)
+                    self._ws = ws
+                    self._reader_done = anyio.Event()
+                    self._hold = False
+                    if not self._steps_open:  # steps() ended at the close: a new stream
+                        self._push, self._pull = anyio.create_memory_object_stream[Step](
+                            self._step_buffer
+                        )
+                        self._steps_open = True
+                    self._start_link()
+                    with contextlib.suppress(ConnectionClosed):  # the reader sees it
+                        await ws.send(step.to_send)
+                    self._nudge()
+                await self._push.send(step)
+        except BaseException:
+            if ws is not self._ws:
+                with anyio.CancelScope(shield=True):
+                    await ws.abort()
+            raise
+        return step
+
+    async def _end_link(self) -> None:
+        """Close the current WebSocket (if open) and wait for its reader to finish."""
+        ws = self._ws
+        if ws.open:
+            await ws.send_close(1000, "redialling")
+        with anyio.move_on_after(self._close_timeout):
+            await self._reader_done.wait()
+        if not self._reader_done.is_set():
+            await ws.abort()
+            with anyio.move_on_after(self._close_timeout):
+                await self._reader_done.wait()
+        if not self._reader_done.is_set():
+            raise TransportError("the previous connection's reader did not stop")
+
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Close the WebSocket and stop the tasks. Shielded and bounded by the
         connection's close timeout: it returns even if the peer never answers, and a
@@ -168,6 +277,8 @@ class AsyncConnection:
                 # close so the state says so
                 async with self._fold_lock:
                     self._fold_close()
+            if self._reader_done.is_set():  # else the reader ends steps() as it stops
+                self._end_steps()
             self._scope.cancel()
 
     # --- internals ---------------------------------------------------------------------
@@ -177,15 +288,25 @@ class AsyncConnection:
         without cancelling the code that opened the connection."""
         with self._scope:
             async with anyio.create_task_group() as tasks:
-                tasks.start_soon(self._read_loop)
+                self._tasks = tasks
+                self._start_link()
                 tasks.start_soon(self._deadline_loop)
-                if self._ping_interval is not None:
-                    tasks.start_soon(self._keepalive_loop, self._ping_interval)
                 for plugin in self._core.plugins:
                     connected = getattr(plugin, "connected", None)
                     if connected is not None:
                         tasks.start_soon(connected, self)
                 task_status.started()
+
+    def _start_link(self) -> None:
+        """Start the tasks of one WebSocket: the reader and the keepalive."""
+        assert self._tasks is not None
+        self._tasks.start_soon(self._read_loop)
+        if self._ping_interval is not None:
+            self._tasks.start_soon(self._keepalive_loop, self._ping_interval)
+
+    def _end_steps(self) -> None:
+        self._push.close()
+        self._steps_open = False
 
     async def _call(self, method: Callable[..., Step], *args: Any) -> Step:
         async with self._fold_lock:
@@ -262,7 +383,8 @@ class AsyncConnection:
             with anyio.move_on_after(self._close_timeout):
                 if step is not None:
                     await self._push.send(step)
-            self._push.close()
+            if not self._hold or self._closing:
+                self._end_steps()
             self._reader_done.set()
 
     def _fold_close(self) -> Step | None:
@@ -287,13 +409,14 @@ class AsyncConnection:
                     await self._wake.wait()
 
     async def _keepalive_loop(self, interval: float) -> None:
+        ws = self._ws  # the WebSocket this loop was started for
         while True:
             await anyio.sleep(interval)
-            if not self._ws.open:
+            if not ws.open:
                 return
-            if not await self._ws.ping(self._ping_timeout):
-                if self._ws.open:
-                    await self._ws.abort(f"no pong within {self._ping_timeout} s")
+            if not await ws.ping(self._ping_timeout):
+                if ws.open:
+                    await ws.abort(f"no pong within {self._ping_timeout} s")
                 return
 
 
@@ -396,6 +519,7 @@ async def connect(
     id_factory: Callable[[], str] | None = None,
     ssl_context: ssl.SSLContext | None = None,
     stream: anyio.abc.ByteStream | None = None,
+    dialer: Dialer | None = None,
     max_size: int = MAX_SIZE,
     open_timeout: float = 10.0,
     close_timeout: float = 5.0,
@@ -423,7 +547,10 @@ async def connect(
             while the transport is open and is cancelled at close.
         ssl_context: for wss; the default verifies certificates and host names.
         stream: an open byte stream to speak over instead of dialing (an in-memory
-            pair, a proxy tunnel); ``url`` then only names the resource.
+            pair, a proxy tunnel); ``url`` then only names the resource, and the
+            connection cannot ``redial()``.
+        dialer: an async function that opens the byte stream, called for the first
+            dial and for every ``redial()`` (instead of TCP/TLS to ``url``'s host).
         max_size: the largest message accepted (at least 16 MiB by default); a larger
             one closes the connection with code 1009 and says so.
         open_timeout: seconds for TCP, TLS and the WebSocket handshake together.
@@ -450,18 +577,34 @@ async def connect(
         api_version=api_version,
         beta_header=chosen == "beta",
     )
+    if stream is not None and dialer is not None:
+        raise TypeError("connect() takes stream= or dialer=, not both")
     core = ClientConnection(config=config, plugins=plugins, id_factory=id_factory)
-    try:
-        with anyio.fail_after(open_timeout):
-            if stream is None:
-                stream = await open_stream(
-                    target.host, target.port, secure=target.secure, ssl_context=ssl_context
-                )
-            ws = await _handshake(stream, target.url, target.headers, max_size, close_timeout)
-    except TimeoutError:
-        if stream is not None:
-            await stream.aclose()
-        raise ConnectError(f"no WebSocket to {target.url} within {open_timeout} s") from None
+
+    async def dial(given: anyio.abc.ByteStream | None = None) -> WebSocket:
+        opened = given
+        try:
+            with anyio.fail_after(open_timeout):
+                if opened is None:
+                    opened = await (
+                        dialer()
+                        if dialer is not None
+                        else open_stream(
+                            target.host,
+                            target.port,
+                            secure=target.secure,
+                            ssl_context=ssl_context,
+                        )
+                    )
+                return await _handshake(opened, target.url, target.headers, max_size, close_timeout)
+        except TimeoutError:
+            if opened is not None:
+                await opened.aclose()
+            raise ConnectError(f"no WebSocket to {target.url} within {open_timeout} s") from None
+        except _NETWORK as exc:  # a dialer that failed
+            raise ConnectError(f"cannot connect to {target.url}: {exc!r}") from None
+
+    ws = await dial(stream)
     connection = AsyncConnection(
         ws,
         core,
@@ -470,6 +613,7 @@ async def connect(
         close_timeout=close_timeout,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
+        dial=dial if stream is None else None,
     )
     async with anyio.create_task_group() as tasks:
         await tasks.start(connection._run)

@@ -74,12 +74,17 @@ async def connect_in_memory(
     """``connect()`` to ``server`` (default: a ``Server()`` with the echo responder)
     over an in-memory pair: the full WebSocket path, no socket, no port.
 
-    ``options`` are ``connect()``'s keyword arguments (config, plugins, ...).
+    ``options`` are ``connect()``'s keyword arguments (config, plugins, ...). Each
+    dial (the first, and every ``redial()``) is a new pair served by ``server``.
     """
     server = server if server is not None else Server()
-    client_end, server_end = memory_stream_pair()
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(server.handle, server_end)
-        async with connect("ws://memory/v1/realtime", stream=client_end, **options) as conn:
+
+        async def dialer() -> anyio.abc.ByteStream:
+            client_end, server_end = memory_stream_pair()
+            tasks.start_soon(server.handle, server_end)
+            return client_end
+
+        async with connect("ws://memory/v1/realtime", dialer=dialer, **options) as conn:
             yield conn
         tasks.cancel_scope.cancel()
