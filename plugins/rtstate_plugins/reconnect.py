@@ -1,12 +1,21 @@
-"""``Reconnect``: when the session is lost, decide to redial, when, and with what plan.
+"""``Reconnect``: when the session is lost, redial with backoff and resume the session.
 
-The sans-IO half of reconnecting: on ``TransportClosed`` or ``SessionExpired`` the
-plugin decides ``Redial(attempt, delay, at, plan)`` (the plan is
-``rtstate.plan_reconnect`` of the state at the loss) or ``GiveUp`` once the
-``Backoff`` policy's attempts are spent. Whoever owns the I/O (the async connection)
-waits ``delay``, dials, calls ``conn.resume(decision.plan)`` and writes its frames;
-a dial that fails is reported with ``failed()``, which decides the next attempt.
-A new ``session.created`` after a resume resets the count.
+On ``TransportClosed`` or ``SessionExpired`` the plugin decides
+``Redial(attempt, delay, at, plan)`` (the plan is ``rtstate.plan_reconnect`` of the
+state at the loss) or ``GiveUp`` once the ``Backoff`` policy's attempts are spent.
+
+Over a transport (``rtstate.connect(..., plugins=[Reconnect()])``) the plugin's
+``connected`` hook carries the decisions out: it waits ``delay``, calls
+``connection.redial(decision.plan)`` (a new WebSocket, the same session state resumed
+on it: the config and the conversation re-created), decides again when a dial fails,
+and on ``GiveUp`` closes the connection, which ends ``steps()``. Until then
+``steps()`` goes on across the redial. Closing the connection with ``aclose()`` never
+redials.
+
+Without a transport (a sans-IO loop of your own), whoever owns the I/O waits
+``delay``, dials, calls ``conn.resume(decision.plan)`` and writes its frames; a dial
+that fails is reported with ``failed()``, which decides the next attempt. A new
+``session.created`` after a resume resets the count.
 
 ``Backoff`` is capped exponential backoff with jitter; its randomness and the clock
 are injected (``random``, ``clock``), so decisions are reproducible in tests.
@@ -17,12 +26,16 @@ from __future__ import annotations
 import random as _random
 import time
 from collections.abc import Callable
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
+import anyio
 import attrs
 
 import rtstate
 from rtstate import transitions as tr
+
+if TYPE_CHECKING:
+    from rtstate.transport import AsyncConnection
 
 __all__ = ["Backoff", "Decision", "GiveUp", "Reconnect", "Redial"]
 
@@ -102,7 +115,7 @@ Decision: TypeAlias = Redial | GiveUp
 
 
 class Reconnect:
-    """A plugin that decides redials (the dialling is the adapter's).
+    """A plugin that redials a lost session with backoff (see the module docstring).
 
     Args:
         backoff: the policy (default ``Backoff()``).
@@ -127,6 +140,11 @@ class Reconnect:
         """The latest decision still open (``None`` once resumed or when none)."""
         self._attempt = 0
         self._closing = False
+        self._resumed: rtstate.ReconnectPlan | None = None
+        self._connection: AsyncConnection | None = None
+        self._wake: anyio.Event | None = None
+        self.errors: list[rtstate.TransportError] = []
+        """Why each failed redial failed, oldest first."""
 
     @property
     def attempt(self) -> int:
@@ -145,16 +163,56 @@ class Reconnect:
 
     def on_transport_closed(self, t: tr.TransportClosed, step: rtstate.Step) -> None:
         """The transport closed: redial, unless the app closed it."""
+        if self._connection is not None and self._connection.closing:
+            return
         self._lost("closed", step.after)
 
     def on_session_resumed(self, t: tr.SessionResumed, step: rtstate.Step) -> None:
         """The adapter resumed from the plan: the decision is carried out."""
+        if isinstance(self.decision, Redial):
+            self._resumed = self.decision.plan
         self.decision = None
 
     def on_session_started(self, t: tr.SessionStarted, step: rtstate.Step) -> None:
         """A session is open (first, or after a resume): a later loss starts at 1."""
         self._attempt = 0
         self._closing = False
+
+    # --- over a transport -----------------------------------------------------------------
+
+    async def connected(self, connection: AsyncConnection) -> None:
+        """Carry the decisions out on ``connection`` (the transport runs this in a task
+        of its own while the connection is open, and cancels it at close).
+
+        ``Redial``: sleep ``delay``, then ``connection.redial(plan)``; a
+        ``TransportError`` (kept in ``errors``) makes the next decision.
+        ``GiveUp``: ``connection.aclose()``, which ends ``steps()``.
+        """
+        self._connection = connection
+        try:
+            while True:
+                self._wake = anyio.Event()
+                decision = self.decision
+                if decision is None:
+                    await self._wake.wait()
+                    continue
+                if isinstance(decision, GiveUp):
+                    await connection.aclose()
+                    return
+                await anyio.sleep(max(decision.delay, 0.0))
+                try:
+                    await connection.redial(decision.plan)
+                except rtstate.ConnectionClosed:
+                    if connection.closing:
+                        return  # the app closed it meanwhile
+                    self.errors.append(rtstate.ConnectionClosed(None, "redial failed"))
+                    self.failed()
+                except rtstate.TransportError as exc:
+                    self.errors.append(exc)
+                    self.failed()
+        finally:
+            self._connection = None
+            self._wake = None
 
     # --- the adapter's side ---------------------------------------------------------------
 
@@ -168,7 +226,14 @@ class Reconnect:
     def _lost(self, reason: Literal["closed", "expired"], state: rtstate.SessionState) -> None:
         if self._closing or self.decision is not None:
             return  # closed on purpose, or one loss seen twice (expiry, then the close)
-        self._decide(reason, rtstate.plan_reconnect(state))
+        resumed = self._resumed
+        if resumed is not None and any(state.item(i) is None for i in resumed.id_map.values()):
+            # lost again before the new session confirmed the rebuilt conversation:
+            # the plan that rebuilds it still holds it
+            plan = resumed
+        else:
+            plan = rtstate.plan_reconnect(state)
+        self._decide(reason, plan)
 
     def _decide(
         self, reason: Literal["closed", "expired"], plan: rtstate.ReconnectPlan
@@ -186,4 +251,10 @@ class Reconnect:
         self.decision = decision
         if self._on_decision is not None:
             self._on_decision(decision)
+        connection = self._connection
+        if connection is not None:
+            if isinstance(decision, Redial):
+                connection.expect_redial()
+            if self._wake is not None:
+                self._wake.set()
         return decision

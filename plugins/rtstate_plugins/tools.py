@@ -14,6 +14,10 @@ a ``response.create`` (the core coalesces equal creates, and holds one back whil
 response is active). A tool that raises, times out, is unknown or gets arguments
 that do not fit answers with an error payload: ``{"error": {"type": ..., "message":
 ...}}``, so the model hears what went wrong.
+
+Over a transport (``rtstate.connect(..., plugins=[tools])``) all of that is done for
+you: the ``connected`` hook runs each queued call as it becomes ready (concurrently,
+each with the timeout) and sends its answer through the connection.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import json
 import types
 import typing
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import attrs
@@ -35,6 +39,9 @@ import attrs
 import rtstate
 from rtstate import events as ev
 from rtstate import transitions as tr
+
+if TYPE_CHECKING:
+    from rtstate.transport import AsyncConnection
 
 __all__ = [
     "Call",
@@ -257,6 +264,8 @@ class Tools:
             e.g. text-only answers).
         on_call: called with each ``Call`` as it is queued (inside the connection's
             call: hand it to a task, do not run it there).
+        autorun: over a transport, whether ``connected`` runs and answers the calls
+            (``False``: they stay queued for ``take()``).
     """
 
     def __init__(
@@ -265,8 +274,13 @@ class Tools:
         timeout: float = 30.0,
         response: ev.ResponseCreate | None = None,
         on_call: Callable[[Call], None] | None = None,
+        autorun: bool = True,
     ) -> None:
         self.timeout = timeout
+        self.autorun = autorun
+        self.results: list[ToolResult] = []
+        """The results ``connected`` sent, in the order they were answered."""
+        self._wake: anyio.Event | None = None
         self._response = response if response is not None else ev.ResponseCreate()
         self._on_call = on_call
         self._specs: dict[str, ToolSpec] = {}
@@ -353,6 +367,36 @@ class Tools:
         self._open[call.call_id] = call.response_id
         if self._on_call is not None:
             self._on_call(call)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def connected(self, connection: AsyncConnection) -> None:
+        """Run and answer calls over ``connection`` while it is open (the transport
+        calls this in a task of its own and cancels it at close).
+
+        Each queued call runs in its own task with ``execute(call)`` (the timeout
+        applies), then ``answer()``'s events go out with ``connection.send``: the
+        ``function_call_output`` item and, after a response's last call, one
+        ``response.create``. A call whose answer finds the connection closed is
+        dropped (a reconnect plan leaves out calls without output).
+        """
+        if not self.autorun:
+            return
+        async with anyio.create_task_group() as tasks:
+            while True:
+                self._wake = anyio.Event()
+                for call in self.take():
+                    tasks.start_soon(self._run_and_answer, connection, call)
+                await self._wake.wait()
+
+    async def _run_and_answer(self, connection: AsyncConnection, call: Call) -> None:
+        result = await self.execute(call)
+        try:
+            for event in self.answer(call, result):
+                await connection.send(event)
+        except rtstate.ConnectionClosed:
+            return
+        self.results.append(result)
 
     @property
     def pending(self) -> tuple[Call, ...]:
