@@ -5,17 +5,10 @@ is asyncio-only) dials ``rtstate.transport.serve_in_thread`` over loopback, with
 server's event loop on asyncio and on trio. It sends what a user of the SDK sends
 (``session.update``, ``conversation.item.create``, ``response.create``, audio
 appends, ``function_call_output``) through the SDK's own resource methods, and every
-frame it receives goes through ``check_frame``, which is strict where the SDK is
-lenient (``RealtimeConnection.recv`` builds models with ``construct_type_unchecked``,
-which never rejects anything):
-
-- the raw bytes of ``recv_bytes()`` validate against the SDK's
-  ``RealtimeServerEvent`` with pydantic in strict mode;
-- a pydantic discriminated union over the same classes (tagged by ``type``) picks
-  the same class, and that class's ``type`` literal is the frame's ``type``;
-- no field is unknown to the SDK's models, except the few the real 2024 server sent
-  and the SDK's beta models never declared (``KNOWN_EXTRAS``, each with its source);
-- the validated model dumps back to exactly the JSON received (nothing coerced).
+frame it receives goes through ``sdk_checks.Checker`` (strict pydantic validation against
+the SDK's beta ``RealtimeServerEvent``; see ``sdk_checks``), with the few fields the real
+2024 server sent and the SDK's beta models never declared allowed (``KNOWN_EXTRAS``,
+each with its source).
 
 One frame of the 2024-10-01 wire is rejected by the SDK's current beta types:
 ``conversation.item.input_audio_transcription.completed`` without ``usage`` (see
@@ -26,13 +19,10 @@ from __future__ import annotations
 
 import base64
 import json
-import math
-import struct
-import threading
 import typing
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any, Final, Union
+from typing import Any, Final
 
 import orjson
 import pydantic
@@ -62,9 +52,19 @@ from openai.types.beta.realtime import (
     SessionCreatedEvent,
     SessionUpdatedEvent,
 )
+from sdk_checks import (
+    PCM16_MS,
+    TOKEN,
+    WEATHER_TOOL,
+    Checker,
+    Received,
+    of,
+    speech,
+    unset_proxies,
+    watchdog,
+)
 
 from rtstate.server import (
-    BYTES_PER_MS,
     EchoResponder,
     ScriptedResponder,
     ServerConfig,
@@ -73,26 +73,6 @@ from rtstate.server import (
 from rtstate.transport import serve_in_thread
 
 MODEL: Final = "gpt-4o-realtime-preview-2024-10-01"
-TOKEN: Final = "test"
-PCM16_MS: Final = BYTES_PER_MS["pcm16"]  # bytes per millisecond
-WATCHDOG_S: Final = 30.0  # a hung recv() is closed by then, and the test fails
-
-SDK_EVENTS: pydantic.TypeAdapter[RealtimeServerEvent] = pydantic.TypeAdapter(RealtimeServerEvent)
-"""The SDK's union as the SDK declares it (its ``PropertyInfo`` discriminator is the
-SDK's own metadata, so pydantic validates it as a plain union)."""
-
-_MEMBERS: Final[tuple[type[pydantic.BaseModel], ...]] = typing.get_args(
-    typing.get_args(RealtimeServerEvent)[0]
-)
-TAGGED: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(
-    typing.cast("Any", Annotated[Union[_MEMBERS], pydantic.Field(discriminator="type")])  # noqa: UP007
-)
-"""The same classes as a pydantic discriminated union: the class is chosen by ``type``."""
-
-CLASS_OF: Final[dict[str, type[pydantic.BaseModel]]] = {
-    typing.get_args(member.model_fields["type"].annotation)[0]: member for member in _MEMBERS
-}
-
 KNOWN_EXTRAS: Final = frozenset(
     {
         # a real session.created/updated (Oct 2024, openai-realtime-api-beta issue 23)
@@ -104,75 +84,23 @@ KNOWN_EXTRAS: Final = frozenset(
     }
 )
 
-WEATHER_TOOL: Final[dict[str, Any]] = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "The weather in a city.",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
-}
+CHECK: Final = Checker[RealtimeServerEvent](RealtimeServerEvent, KNOWN_EXTRAS)
+"""The SDK's beta union, checked strictly (``sdk_checks``)."""
+CLASS_OF: Final = CHECK.class_of
 
-
-def extras(model: object) -> set[tuple[str, str]]:
-    """``(class name, field)`` for every field of ``model`` (recursively) that its
-    class does not declare (the SDK's models allow extra fields)."""
-    found: set[tuple[str, str]] = set()
-    if isinstance(model, pydantic.BaseModel):
-        found.update((type(model).__name__, name) for name in model.model_extra or {})
-        for name in type(model).model_fields:
-            found |= extras(getattr(model, name))
-    elif isinstance(model, list | tuple):
-        for value in model:
-            found |= extras(value)
-    return found
+Session = Received[RealtimeConnection, RealtimeServerEvent]
 
 
 def check_frame(raw: bytes, connection: RealtimeConnection | None = None) -> RealtimeServerEvent:
-    """``raw`` as the SDK's event, strictly: see the module docstring."""
-    data = orjson.loads(raw)
-    event = SDK_EVENTS.validate_json(raw, strict=True)
-    tagged = TAGGED.validate_json(raw, strict=True)
-    assert type(tagged) is type(event) is CLASS_OF[data["type"]], data["type"]
-    assert event.type == data["type"]
-    if connection is not None:  # the SDK's own lenient parse agrees on the class
-        assert type(connection.parse_event(raw)) is type(event)
-    unknown = extras(event) - KNOWN_EXTRAS
-    assert not unknown, f"{data['type']}: fields the SDK does not know: {sorted(unknown)}"
-    assert event.model_dump(mode="json", exclude_unset=True) == data, data["type"]
-    return event
+    """``raw`` as the SDK's beta event, strictly (``sdk_checks.Checker.check``)."""
+    return CHECK.check(raw, connection)
 
 
 @pytest.fixture(params=["asyncio", "trio"])
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The server's event loop. Proxies are unset: the SDK's websockets client would
-    otherwise honour them, and these tests speak to loopback only."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "WS_PROXY", "WSS_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+    """The server's event loop (proxies unset: loopback only)."""
+    unset_proxies(monkeypatch)
     return str(request.param)
-
-
-class Session:
-    """An SDK connection and every event it received, in order, each checked."""
-
-    def __init__(self, connection: RealtimeConnection) -> None:
-        self.connection = connection
-        self.events: list[RealtimeServerEvent] = []
-
-    def recv(self) -> RealtimeServerEvent:
-        event = check_frame(self.connection.recv_bytes(), self.connection)
-        self.events.append(event)
-        return event
-
-    def until(self, kind: str) -> list[RealtimeServerEvent]:
-        """Receive up to and including the next event of type ``kind``."""
-        start = len(self.events)
-        while self.recv().type != kind:
-            pass
-        return self.events[start:]
 
 
 @contextmanager
@@ -185,22 +113,13 @@ def sdk_session(
         backend=backend, responder=responder, config=config, token=TOKEN
     ) as server:
         client = OpenAI(api_key=TOKEN, websocket_base_url=f"ws://127.0.0.1:{server.port}/v1")
-        with client.beta.realtime.connect(model=MODEL) as connection:
-            watchdog = threading.Timer(WATCHDOG_S, connection.close, kwargs={"code": 1011})
-            watchdog.start()
-            try:
-                session = Session(connection)
-                created = session.recv()
-                assert isinstance(created, SessionCreatedEvent)
-                assert created.session.model == MODEL
-                assert server.sessions == 1  # the SDK's bearer token was accepted
-                yield session
-            finally:
-                watchdog.cancel()
-
-
-def of(events: Sequence[RealtimeServerEvent], kind: type[Any]) -> list[Any]:
-    return [e for e in events if isinstance(e, kind)]
+        with client.beta.realtime.connect(model=MODEL) as connection, watchdog(connection.close):
+            session = Session(connection, CHECK)
+            created = session.recv()
+            assert isinstance(created, SessionCreatedEvent)
+            assert created.session.model == MODEL
+            assert server.sessions == 1  # the SDK's bearer token was accepted
+            yield session
 
 
 def update_session(connection: RealtimeConnection, **session: Any) -> None:
@@ -215,19 +134,9 @@ def user_text(connection: RealtimeConnection, text: str) -> None:
     )
 
 
-def speech(ms: int, *, loud: bool = True) -> bytes:
-    """pcm16 at 24 kHz: a 220 Hz tone at about -9 dBFS, or silence."""
-    samples = ms * PCM16_MS // 2
-    amplitude = 0.5 * 32767 if loud else 0.0
-    return b"".join(
-        struct.pack("<h", int(amplitude * math.sin(2 * math.pi * 220 * n / 24_000)))
-        for n in range(samples)
-    )
-
-
 def test_the_sdk_union_is_one_class_per_type() -> None:
     """The tagged union is sound: every ``type`` names exactly one class."""
-    assert len(CLASS_OF) == len(_MEMBERS) > 30
+    assert len(CLASS_OF) == len(CHECK.members) > 30
     assert CLASS_OF["response.done"] is ResponseDoneEvent
 
 
