@@ -1,8 +1,8 @@
-"""The ``rtstate`` command: ``rtstate replay FILE`` and ``rtstate check FILE``.
+"""The ``rtstate`` command: ``replay FILE``, ``check FILE``, and (``rtstate._cli_live``)
+``demo``, ``serve`` and ``connect``.
 
 ``main(argv)`` returns the exit code (``[project.scripts]`` and ``python -m rtstate``
-call it). Each subcommand is one ``_add_<name>`` function registered in
-``_COMMANDS``: a new one (``demo``, ``serve``, ``connect``) drops in beside them.
+call it). Each subcommand is one ``add`` function registered in ``_COMMANDS``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import attrs
 from rtstate_plugins.transcript import entries, render_markdown, render_text
 
 from . import __version__
+from ._cli_live import add_connect, add_demo, add_serve
 from .codec import beta
 from .connection import ClientConnection
 from .errors import LocalProtocolError, RemoteProtocolError
@@ -54,6 +55,7 @@ exit codes:
   2  bad arguments
   3  the file cannot be read (missing, a directory, no permission, not UTF-8)
   4  the file is not a journal or a capture, or the journal does not replay
+  5  serve cannot listen; connect cannot reach the server, or lost it
 """
 
 
@@ -329,7 +331,13 @@ def _add_check(commands: Any) -> None:
     p.set_defaults(run=_check)
 
 
-_COMMANDS: Final[tuple[Callable[[Any], None], ...]] = (_add_replay, _add_check)
+_COMMANDS: Final[tuple[Callable[[Any], None], ...]] = (
+    add_demo,
+    add_serve,
+    add_connect,
+    _add_replay,
+    _add_check,
+)
 """The subcommands, in ``--help`` order."""
 
 

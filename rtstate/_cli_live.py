@@ -1,0 +1,232 @@
+"""The ``rtstate`` subcommands that open sockets: ``demo``, ``serve`` and ``connect``.
+
+Each is one ``add_<name>(commands)`` that ``rtstate._cli`` registers in ``_COMMANDS``;
+each handler takes the parsed arguments and the output stream and returns the exit
+code. Errors are one line on stderr: ``rtstate <command>: <message>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+import anyio
+
+from ._demo import run_demo
+from .config import Dialect
+from .errors import ConnectionClosed, HandshakeError, TransportError
+from .events.client import ConversationItemCreate, ResponseCreate, SessionUpdate
+from .events.payloads import ContentPart, Item, ResponseParams, SessionConfig
+from .step import Step
+from .transitions import ResponseCompleted, ServerErrorReceived, SessionStarted, TextAppended
+from .transport import connect, serve
+
+__all__ = ["EXIT_CONNECTION", "add_connect", "add_demo", "add_serve"]
+
+EXIT_CONNECTION: Final = 5
+"""``serve`` cannot listen, or ``connect`` cannot reach the server (or lost it)."""
+_EXIT_OK: Final = 0
+_EXIT_USAGE: Final = 2
+_EXIT_UNWRITABLE: Final = 3
+_BACKENDS: Final = ("asyncio", "trio")
+
+
+def _fail(command: str, message: str, code: int) -> int:
+    print(f"rtstate {command}: {message}", file=sys.stderr)
+    return code
+
+
+def _backend_missing(backend: str) -> str | None:
+    if backend == "trio" and importlib.util.find_spec("trio") is None:
+        return "the trio backend needs trio: pip install trio"
+    return None
+
+
+def _add_backend(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=_BACKENDS,
+        default="asyncio",
+        help="the event loop (anyio backend); default: asyncio",
+    )
+
+
+# --- demo ----------------------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    if (missing := _backend_missing(args.backend)) is not None:
+        return _fail("demo", missing, _EXIT_USAGE)
+    journal: TextIO | None = None
+    if args.journal is not None:
+        try:
+            journal = Path(args.journal).open("w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            return _fail("demo", f"cannot write the journal {args.journal}: {exc}", 3)
+    try:
+        out.write(f"rtstate demo ({args.backend})\n")
+        anyio.run(lambda: run_demo(out, journal=journal), backend=args.backend)
+    except TimeoutError:
+        return _fail("demo", "the demo did not finish in time", EXIT_CONNECTION)
+    except TransportError as exc:
+        return _fail("demo", str(exc), EXIT_CONNECTION)
+    finally:
+        if journal is not None:
+            journal.close()
+    if args.journal is not None:
+        out.write(f"  replay it: rtstate replay {args.journal}\n")
+    return _EXIT_OK
+
+
+def add_demo(commands: Any) -> None:
+    """Register ``rtstate demo``."""
+    p = commands.add_parser(
+        "demo",
+        help="a scripted conversation with the fake server over loopback",
+        description="Start the fake Realtime server on loopback and a client with the "
+        "tools, transcript, recorder and barge-in plugins; play a scripted conversation "
+        "(a tool call, a spoken answer the user talks over, a short answer); print the "
+        "live transcript and a summary. No network, no API key; a few seconds.",
+    )
+    _add_backend(p)
+    p.add_argument("--journal", metavar="FILE", help="keep the recorder's journal in FILE")
+    p.set_defaults(run=_demo)
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+
+async def _serve_forever(args: argparse.Namespace, out: TextIO) -> None:
+    async with serve(args.host, args.port, token=args.token, dialect=args.dialect) as server:
+        auth = "a bearer token" if args.token else "no authentication"
+        dialect = args.dialect or "beta or GA, as each client asks"
+        out.write(f"rtstate fake Realtime server: {server.url}\n")
+        out.write(f"  ({auth}; dialect: {dialect}; Ctrl-C to stop)\n")
+        out.flush()
+        await anyio.sleep_forever()
+
+
+def _serve(args: argparse.Namespace, out: TextIO) -> int:
+    if (missing := _backend_missing(args.backend)) is not None:
+        return _fail("serve", missing, _EXIT_USAGE)
+    if not 0 <= args.port <= 65535:
+        return _fail("serve", f"--port must be 0..65535, not {args.port}", _EXIT_USAGE)
+    try:
+        anyio.run(_serve_forever, args, out, backend=args.backend)
+    except KeyboardInterrupt:
+        out.write("stopped\n")
+        return _EXIT_OK
+    except OSError as exc:
+        return _fail("serve", f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", 5)
+    return _EXIT_OK  # pragma: no cover - serve runs until interrupted
+
+
+def add_serve(commands: Any) -> None:
+    """Register ``rtstate serve``."""
+    p = commands.add_parser(
+        "serve",
+        help="run the fake Realtime server until Ctrl-C",
+        description="Run the fake Realtime server (rtstate.serve, the echo responder) "
+        "and print the URL to dial. Runs until Ctrl-C.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    p.add_argument("--port", type=int, default=8765, help="default: 8765 (0: any free port)")
+    p.add_argument("--token", help="require Authorization: Bearer TOKEN (else HTTP 401)")
+    p.add_argument(
+        "--dialect",
+        choices=("beta", "ga"),
+        help="speak only this dialect (default: each client's, from its handshake)",
+    )
+    _add_backend(p)
+    p.set_defaults(run=_serve)
+
+
+# --- connect -------------------------------------------------------------------------------
+
+
+def _user(text: str) -> ConversationItemCreate:
+    part = ContentPart(type="input_text", text=text)
+    return ConversationItemCreate(item=Item(type="message", role="user", content=(part,)))
+
+
+def _kinds(step: Step, kind: type) -> list[Any]:
+    return [x for x in step.transitions if isinstance(x, kind)]
+
+
+async def _chat(
+    args: argparse.Namespace, api_key: str, lines: Callable[[], str], out: TextIO
+) -> None:
+    dialect: Dialect | None = args.dialect
+    async with connect(args.url, api_key=api_key, model=args.model, dialect=dialect) as conn:
+        with anyio.fail_after(args.timeout):
+            await conn.wait_for(lambda s: bool(_kinds(s, SessionStarted)))
+        text_only = SessionConfig(modalities=("text",), turn_detection=None)
+        await conn.send(SessionUpdate(session=text_only))
+        while True:
+            line = await anyio.to_thread.run_sync(lines, abandon_on_cancel=True)
+            if not line:
+                return  # end of input
+            if not line.strip():
+                continue
+            await conn.send(_user(line.strip()))
+            await conn.send(ResponseCreate(response=ResponseParams(modalities=("text",))))
+            out.write("assistant: ")
+            with anyio.fail_after(args.timeout):
+                async for step in conn.steps():
+                    for t in _kinds(step, TextAppended):
+                        out.write(t.delta)
+                        out.flush()
+                    for e in _kinds(step, ServerErrorReceived):
+                        print(f"\nserver error: {e.error.message}", file=sys.stderr)
+                    if _kinds(step, ResponseCompleted):
+                        break
+                else:
+                    raise conn.closed or ConnectionClosed(None, "the connection closed")
+            out.write("\n")
+            out.flush()
+
+
+def _connect(args: argparse.Namespace, out: TextIO) -> int:
+    if (missing := _backend_missing(args.backend)) is not None:
+        return _fail("connect", missing, _EXIT_USAGE)
+    if not args.url.startswith(("ws://", "wss://")):
+        return _fail("connect", f"URL must start with ws:// or wss://, not {args.url!r}", 2)
+    api_key = os.environ.get(args.api_key_env, "")
+    if not api_key:
+        return _fail("connect", f"set {args.api_key_env} to your API key", _EXIT_USAGE)
+    try:
+        anyio.run(_chat, args, api_key, sys.stdin.readline, out, backend=args.backend)
+    except HandshakeError as exc:
+        return _fail("connect", f"the server refused the connection: {exc}", EXIT_CONNECTION)
+    except TimeoutError:
+        return _fail("connect", f"no answer within {args.timeout:g} s", EXIT_CONNECTION)
+    except TransportError as exc:
+        return _fail("connect", str(exc), EXIT_CONNECTION)
+    except KeyboardInterrupt:
+        return _EXIT_OK
+    return _EXIT_OK
+
+
+def add_connect(commands: Any) -> None:
+    """Register ``rtstate connect``."""
+    p = commands.add_parser(
+        "connect",
+        help="text chat with a Realtime server (lines from stdin)",
+        description="Connect to a Realtime server and chat in text: each line read from "
+        "stdin is a user message; the assistant's text is printed as it streams. The API "
+        "key comes from the environment (OPENAI_API_KEY). Ends at end of input.",
+    )
+    p.add_argument("url", metavar="URL", help="e.g. wss://api.openai.com/v1/realtime")
+    p.add_argument("--model", help="added as ?model= (OpenAI)")
+    p.add_argument("--dialect", choices=("beta", "ga"), help="default: GA for OpenAI")
+    p.add_argument(
+        "--api-key-env", default="OPENAI_API_KEY", help="the variable holding the API key"
+    )
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each answer")
+    _add_backend(p)
+    p.set_defaults(run=_connect)

@@ -1,0 +1,232 @@
+"""``rtstate demo``: the fake server on loopback and a client with the first-party plugins.
+
+``run_demo`` starts ``rtstate.serve`` on an ephemeral loopback port and connects to it
+with the ``Tools``, ``Transcript``, ``Recorder`` and ``BargeIn`` plugins, then plays a
+scripted conversation: a question answered through a tool call (the ``Tools`` plugin
+runs it and answers on its own), a spoken answer the user talks over (a barge-in: the
+playback reported, ``interrupt()``, the response cut where it was heard), and a last
+short answer. The transcript is printed live, then a summary. It takes well under a
+second of scripted pacing; no network, no API key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+import anyio
+import attrs
+from rtstate_plugins import BargeIn, Recorder, StopSignal, Tools, Transcript, render_text
+
+from .connection import ClientConnection
+from .events.client import ConversationItemCreate, ResponseCreate
+from .events.payloads import ContentPart, Item, ResponseParams, SessionConfig
+from .server import FunctionCall, Message, ScriptedResponder, ServerConfig
+from .step import Step
+from .transitions import ResponseCompleted, SessionStarted, Transition
+from .transport import AsyncConnection, connect, serve
+
+__all__ = ["DemoSummary", "run_demo"]
+
+_TEXT = ResponseParams(modalities=("text",))
+_SPOKEN = ResponseParams(modalities=("audio", "text"))
+_LONG = (
+    "Norwegian weather changes fast: the coast is mild and wet, the mountains get snow "
+    "even in June, the north has the midnight sun in summer and the polar night in "
+    "winter, and in Bergen it rains on more than two hundred days a year, so locals say "
+    "there is no bad weather, only bad clothes."
+)
+_SCRIPT = (
+    FunctionCall(name="get_weather", arguments='{"city": "Oslo"}'),
+    "It is clear and 18 °C in Oslo right now.",
+    Message(text=_LONG),
+    "In short: bring a jacket.",
+)
+_USER = (
+    "What is the weather in Oslo?",
+    "Tell me everything about Norwegian weather.",
+    "Just the short version, please.",
+)
+_HEARD_MS = 400
+"""How much of the spoken answer the user hears before talking over it."""
+
+
+@attrs.frozen(kw_only=True)
+class DemoSummary:
+    """What the demo did (printed at its end)."""
+
+    items: int
+    responses: dict[str, int]
+    tool_calls: int
+    frames_sent: int
+    frames_received: int
+    audio_received_ms: float
+    interrupted_at_ms: int
+    journal_lines: int
+    seconds: float
+
+
+def _weather_tools() -> Tools:
+    tools = Tools(response=ResponseCreate(response=_TEXT), timeout=5.0)
+
+    @tools.register
+    def get_weather(city: str) -> dict[str, object]:
+        """The current weather in a city."""
+        return {"city": city, "sky": "clear", "celsius": 18}
+
+    return tools
+
+
+class _Counter:
+    """A plugin counting responses, and a tap counting frames; prints nothing."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.received = 0
+        self.responses: dict[str, int] = {}
+
+    def attached(self, conn: ClientConnection) -> None:
+        conn.add_tap(self._tap)
+
+    def _tap(self, verb: str, value: object) -> None:
+        if verb == "receive":
+            self.received += 1
+        elif verb == "step" and isinstance(value, Step):
+            self.sent += len(value.to_send)
+
+    def on_response_completed(self, t: ResponseCompleted, step: Step) -> None:
+        status = t.status or "unknown"
+        self.responses[status] = self.responses.get(status, 0) + 1
+
+
+class _LivePrinter:
+    """Prints each transcript line once it is final (the ``Transcript`` on_change)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._printed: set[str] = set()
+
+    def __call__(self, transcript: Transcript) -> None:
+        for entry in transcript.entries:
+            if entry.in_progress or entry.item_id in self._printed:
+                continue
+            self._printed.add(entry.item_id)
+            self._out.write(f"  {render_text([entry])}\n")
+            self._out.flush()
+
+
+def _user(text: str) -> ConversationItemCreate:
+    part = ContentPart(type="input_text", text=text)
+    return ConversationItemCreate(item=Item(type="message", role="user", content=(part,)))
+
+
+def _has(kind: type[Transition], status: str | None = None) -> Callable[[Step], bool]:
+    def check(step: Step) -> bool:
+        return any(
+            isinstance(x, kind) and (status is None or getattr(x, "status", None) == status)
+            for x in step.transitions
+        )
+
+    return check
+
+
+async def _turn(
+    conn: AsyncConnection, text: str, params: ResponseParams, *, responses: int = 1
+) -> None:
+    """Say ``text`` and wait for ``responses`` responses to complete."""
+    await conn.send(_user(text))
+    await conn.send(ResponseCreate(response=params))
+    for _ in range(responses):
+        await conn.wait_for(_has(ResponseCompleted))
+
+
+async def run_demo(
+    out: TextIO,
+    *,
+    journal: TextIO | None = None,
+    plugins: Sequence[object] = (),
+    delta_interval: float = 0.01,
+    timeout: float = 30.0,
+) -> DemoSummary:
+    """Play the scripted demo over loopback and print it to ``out``.
+
+    Args:
+        journal: where the ``Recorder`` writes its JSONL journal (else nowhere).
+        plugins: more plugins for the client (after the demo's own).
+        delta_interval: the fake server's pacing between deltas, in seconds.
+        timeout: the whole demo's time limit, in seconds.
+
+    Raises:
+        TimeoutError: the demo did not finish within ``timeout``.
+    """
+    started = time.perf_counter()
+    signals: list[StopSignal] = []
+    tools, barge, counter = _weather_tools(), BargeIn(on_stop=signals.append), _Counter()
+    transcript = Transcript(on_change=_LivePrinter(out))
+    written = 0
+
+    def write(line: str) -> None:
+        nonlocal written
+        written += 1
+        if journal is not None:
+            journal.write(line)
+
+    recorder = Recorder(write=write)
+    config = ServerConfig(delta_interval=delta_interval)
+    script = ScriptedResponder(_SCRIPT)
+    with anyio.fail_after(timeout):
+        async with serve(responder=lambda: script, config=config) as server:
+            out.write(f"fake Realtime server on {server.url}\n\n")
+            everything = [tools, transcript, recorder, barge, counter, *plugins]
+            async with connect(server.url, plugins=everything) as conn:
+                await conn.wait_for(_has(SessionStarted))
+                session = SessionConfig(
+                    instructions="You are a weather assistant.", turn_detection=None
+                )
+                await conn.send(tools.session_update(session))
+                # 1. a tool call: the Tools plugin runs get_weather and answers by itself
+                await _turn(conn, _USER[0], _TEXT, responses=2)
+                # 2. a spoken answer the user talks over
+                await conn.send(_user(_USER[1]))
+                await conn.send(ResponseCreate(response=_SPOKEN))
+                await conn.wait_for(lambda step: barge.received_ms >= _HEARD_MS + 100)
+                for item_id, ms in barge.heard(_HEARD_MS):  # what the speaker played
+                    await conn.playback(item_id, ms)
+                await conn.interrupt()
+                out.write(f"  (the user talks over the answer after {_HEARD_MS} ms)\n")
+                await conn.wait_for(_has(ResponseCompleted, "cancelled"))
+                # 3. a short answer
+                await _turn(conn, _USER[2], _TEXT)
+                state = conn.state
+    summary = DemoSummary(
+        items=len(state.items),
+        responses=dict(counter.responses),
+        tool_calls=len(tools.results),
+        frames_sent=counter.sent,
+        frames_received=counter.received,
+        audio_received_ms=sum(i.audio_ms for i in state.items),
+        interrupted_at_ms=_HEARD_MS,
+        journal_lines=written,
+        seconds=time.perf_counter() - started,
+    )
+    _print_summary(out, summary, signals)
+    return summary
+
+
+def _print_summary(out: TextIO, s: DemoSummary, signals: list[StopSignal]) -> None:
+    responses = ", ".join(f"{n} {status}" for status, n in sorted(s.responses.items()))
+    signal = signals[-1] if signals else None
+    out.write(
+        "\nsummary\n"
+        f"  items in the conversation: {s.items}\n"
+        f"  responses: {responses}\n"
+        f"  tool calls answered by the Tools plugin: {s.tool_calls}\n"
+        f"  frames: {s.frames_sent} sent, {s.frames_received} received\n"
+        f"  assistant audio received: {s.audio_received_ms / 1000:.1f} s, "
+        f"cut at {s.interrupted_at_ms / 1000:.1f} s "
+        f"(stop signal: {signal.reason if signal else 'none'})\n"
+        f"  journal: {s.journal_lines} lines\n"
+        f"  took {s.seconds:.2f} s\n"
+    )
+    out.flush()

@@ -1,0 +1,198 @@
+"""``rtstate demo``, ``rtstate serve`` and ``rtstate connect``: loopback only, bounded."""
+
+from __future__ import annotations
+
+import io
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+import rtstate
+from rtstate import ClientConnection, Step
+from rtstate._cli import main
+from rtstate._cli_live import EXIT_CONNECTION
+from rtstate._demo import run_demo
+from rtstate.transport import serve_in_thread
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- demo ----------------------------------------------------------------------------------
+
+TRANSCRIPT = [
+    "  user: What is the weather in Oslo?",
+    '  assistant -> get_weather({"city": "Oslo"})',
+    '  get_weather -> {"city": "Oslo", "sky": "clear", "celsius": 18}',
+    "  assistant: It is clear and 18 °C in Oslo right now.",
+    "  user: Tell me everything about Norwegian weather.",
+    "  (the user talks over the answer after 400 ms)",
+    "  assistant:  [interrupted at 0.4 s]",
+    "  user: Just the short version, please.",
+    "  assistant: In short: bring a jacket.",
+]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_demo_runs_to_the_end_and_keeps_a_replayable_journal(
+    backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "demo.jsonl"
+    started = time.perf_counter()
+    code, out, err = run(capsys, "demo", "--backend", backend, "--journal", str(path))
+    assert code == 0, err
+    assert time.perf_counter() - started < 10
+    lines = out.splitlines()
+    start = lines.index(TRANSCRIPT[0])
+    assert lines[start : start + len(TRANSCRIPT)] == TRANSCRIPT
+    assert "  responses: 1 cancelled, 3 completed" in lines
+    assert "  tool calls answered by the Tools plugin: 1" in lines
+    assert f"  replay it: rtstate replay {path}" in lines
+    steps = list(rtstate.replay(path.read_text(encoding="utf-8").splitlines()))
+    assert [i.text for i in steps[-1].after.items][-1] == "In short: bring a jacket."
+    code, out, _ = run(capsys, "replay", str(path), "--strict")
+    assert code == 0 and "assistant: In short: bring a jacket." in out
+
+
+class Calls:
+    """A plugin whose tap keeps every Step its connection's calls returned."""
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+
+    def attached(self, conn: ClientConnection) -> None:
+        conn.add_tap(self._tap)
+
+    def _tap(self, verb: str, value: object) -> None:
+        if verb == "step" and isinstance(value, Step):
+            self.steps.append(value)
+
+
+@pytest.mark.anyio
+async def test_replay_reproduces_a_recorded_demo_exactly() -> None:
+    """Issue 7, must-show 2: the journal of a demo session replays to the same Steps
+    (inputs, states before and after, transitions, diagnostics) and the same frames."""
+    journal, calls = io.StringIO(), Calls()
+    summary = await run_demo(io.StringIO(), journal=journal, plugins=[calls])
+    lines = journal.getvalue().splitlines()
+    assert len(lines) == summary.journal_lines
+    replayed = list(rtstate.replay(lines))
+    assert len(replayed) == len(calls.steps) > 50
+    assert replayed == calls.steps
+    assert [s.to_send for s in replayed] == [s.to_send for s in calls.steps]
+    assert sum(len(s.to_send) for s in replayed) == summary.frames_sent
+
+
+def test_demo_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "demo", "--backend", "curio")
+    assert code == 2 and "invalid choice: 'curio'" in err
+    code, _, err = run(capsys, "demo", "--journal", "/nonexistent/dir/demo.jsonl")
+    assert code == 3 and err.startswith("rtstate demo: cannot write the journal")
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+
+def test_serve_prints_its_url_serves_and_stops_on_ctrl_c() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rtstate", "serve", "--port", "0", "--token", "tok"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # printed once listening
+        assert first.startswith("rtstate fake Realtime server: ws://127.0.0.1:")
+        url = first.split(": ", 1)[1].strip()
+        assert "a bearer token" in proc.stdout.readline()
+
+        async def chat() -> str:
+            async with rtstate.connect(url, api_key="tok") as conn:
+                await conn.send(rtstate.events.ResponseCreate())
+                with anyio.fail_after(10):
+                    await conn.wait_for(
+                        lambda s: any(
+                            isinstance(x, rtstate.transitions.ResponseCompleted)
+                            for x in s.transitions
+                        )
+                    )
+                return conn.state.items[-1].transcript or conn.state.items[-1].text
+
+        assert anyio.run(chat)  # the echo responder's fallback
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, err
+        assert out.strip().endswith("stopped")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+
+
+def test_serve_refuses_bad_arguments_and_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "serve", "--port", "70000")
+    assert code == 2 and "--port must be 0..65535" in err
+    code, _, err = run(capsys, "serve", "--dialect", "v2")
+    assert code == 2 and "invalid choice" in err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, _, err = run(capsys, "serve", "--port", str(port))
+    assert code == EXIT_CONNECTION and f"cannot listen on 127.0.0.1:{port}" in err
+
+
+# --- connect -------------------------------------------------------------------------------
+
+
+def test_connect_chats_in_text_with_lines_from_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Hello there\n\nHow are you?\n"))
+    with serve_in_thread(token="sk-test") as server:
+        code, out, err = run(capsys, "connect", server.url, "--timeout", "10")
+        assert server.served == 1
+    assert code == 0, err
+    assert out.splitlines() == [
+        "assistant: You said: Hello there",
+        "assistant: You said: How are you?",
+    ]
+
+
+def test_connect_errors_have_clear_messages_and_codes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    code, _, err = run(capsys, "connect", "ws://127.0.0.1:1/v1/realtime")
+    assert code == 2 and err == "rtstate connect: set OPENAI_API_KEY to your API key\n"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
+    code, _, err = run(capsys, "connect", "http://example.com")
+    assert code == 2 and "must start with ws:// or wss://" in err
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Hi\n"))
+    with serve_in_thread(token="sk-right") as server:
+        code, _, err = run(capsys, "connect", server.url)
+    assert code == EXIT_CONNECTION and "refused the connection: HTTP 401" in err
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    code, _, err = run(capsys, "connect", f"ws://127.0.0.1:{port}/v1/realtime")
+    assert code == EXIT_CONNECTION and "cannot connect to 127.0.0.1" in err
+
+
+def test_the_command_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for name in ("demo", "serve", "connect", "replay", "check"):
+        assert f"    {name}" in out
+    assert "5  serve cannot listen" in out
