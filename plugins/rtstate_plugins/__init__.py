@@ -9,10 +9,11 @@
 * ``BargeIn`` (``rtstate_plugins.barge_in``): a "stop now" signal for the audio sink,
   tied to the core's truncation plan and to playback reports.
 * ``Reconnect`` (``rtstate_plugins.reconnect``): capped exponential backoff with
-  jitter, and the decision to redial with a reconnect plan (the dialling is the
-  async adapter's).
+  jitter; over a transport it redials (``AsyncConnection.redial``) and resumes the
+  session from the reconnect plan, and gives up after ``max_attempts``.
 * ``Tools`` (``rtstate_plugins.tools``): Python functions as function tools, schemas
-  from type hints, calls run with a timeout (anyio) and answered.
+  from type hints, calls run with a timeout (anyio) and answered; over a transport
+  its ``connected`` hook does it all.
 """
 
 from __future__ import annotations
