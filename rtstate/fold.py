@@ -1438,7 +1438,12 @@ def _rolled_back(state: SessionState, event: c.ClientEvent, undo: PartState | No
         item = items.get(event.item_id)
         index = event.content_index
         if item is not None and index < len(item.parts):
-            parts = _replaced(item.parts, index, undo)
+            # only what the truncation changed: the part may have finished since
+            current = item.parts[index]
+            restored = _part(
+                current, truncated_ms=undo.truncated_ms, transcript_log=undo.transcript_log
+            )
+            parts = _replaced(item.parts, index, restored)
             return _root(state, items_by_id=items.set(item.id, _with_parts(item, parts)))
     return state
 

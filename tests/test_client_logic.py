@@ -19,7 +19,7 @@ from rtstate import transitions as tr
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import ContentPart, Item, ResponseParams
-from rtstate.state import ItemPhase
+from rtstate.state import ItemPhase, PartPhase
 
 STRICT = Config(strict=True)
 PCM_MS = 48  # pcm16 bytes per ms at 24 kHz
@@ -450,3 +450,26 @@ def test_bad_tick_times_and_resume_arguments_are_local_errors_and_change_nothing
     with pytest.raises(LocalProtocolError):
         session.conn.resume({"events": ()})  # type: ignore[arg-type]
     assert session.conn.state is before
+
+
+def test_a_truncation_rolled_back_after_its_part_finished_keeps_the_part_finished() -> None:
+    # found by the stateful test: the rollback restored the whole part as it was at
+    # the truncation, reopening a part the server had since closed
+    session = Session(config=Config(strict=True, ack_timeout=5.0))
+    conn = session.conn
+    srv = session.server
+    session.receive(srv.response_created())
+    events = srv.audio_item(["Hello ", "there"], [audio(200), audio(200)], finish=True)
+    first_done = next(i for i, e in enumerate(events) if isinstance(e, s.ResponseAudioDone))
+    session.receive(*events[:first_done])
+    (item,) = [i for i in conn.state.items_by_id.values() if i.role == "assistant"]
+    conn.send(c.ConversationItemTruncate(item_id=item.id, content_index=0, audio_end_ms=100))
+    session.receive(*events[first_done:])  # the server closes the part meanwhile
+    conn.tick(0.0)
+    (timed_out,) = of(conn.tick(10.0), tr.ClientEventTimedOut)
+    assert timed_out.event.type == "conversation.item.truncate"
+    part = conn.state.item(item.id).parts[0]  # type: ignore[union-attr]
+    assert part.phase is PartPhase.DONE  # still finished
+    assert part.truncated_ms is None and part.transcript == "Hello there"  # undone
+    session.receive(srv.response_done())  # strict: no INV-8 / INV-12
+    assert conn.state.active_response is None
