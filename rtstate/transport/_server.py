@@ -17,9 +17,11 @@ from contextlib import asynccontextmanager
 from functools import partial
 from http import HTTPStatus
 from typing import Final
+from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 import anyio.abc
+import attrs
 import orjson
 from anyio.streams.tls import TLSListener
 from websockets.http11 import Request
@@ -43,6 +45,12 @@ EXPIRED_CLOSE: Final = 1001
 ``SessionExpired``)."""
 
 ResponderFactory = Callable[[], Responder]
+
+
+def _requested_model(path: str) -> str | None:
+    """The ``?model=`` (OpenAI) or ``?deployment=`` (Azure) of a handshake's path."""
+    query = dict(parse_qsl(urlsplit(path).query))
+    return query.get("model") or query.get("deployment")
 
 
 def _error_body(status: HTTPStatus, message: str, code: str) -> str:
@@ -154,15 +162,19 @@ class Server:
             if refusal is not None or not ws.open:
                 await ws.abort()
                 return
-            await self._session(ws, self._dialect or dialect_of(request.headers))
+            dialect = self._dialect or dialect_of(request.headers)
+            await self._session(ws, dialect, _requested_model(request.path))
         except Exception:
             _log.exception("a session failed")
             await ws.abort()
 
-    async def _session(self, ws: WebSocket, dialect: Dialect) -> None:
+    async def _session(self, ws: WebSocket, dialect: Dialect, model: str | None) -> None:
+        config = self._config if self._config is not None else ServerConfig()
+        if model is not None:  # the session reports the model the client asked for
+            config = attrs.evolve(config, model=model)
         session = ServerConnection(
             dialect=dialect,
-            config=self._config,
+            config=config,
             responder=self._responder_for_session(),
             seed=self._seed if self._seed is not None else self._served,
         )
