@@ -30,7 +30,7 @@ import inspect
 import json
 import types
 import typing
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
@@ -63,6 +63,19 @@ class SchemaError(TypeError):
 # --- schemas from type hints -------------------------------------------------------------
 
 
+_SCALARS: dict[Any, dict[str, str]] = {
+    Any: {},
+    object: {},
+    None: {"type": "null"},
+    type(None): {"type": "null"},
+    bool: {"type": "boolean"},
+    int: {"type": "integer"},
+    float: {"type": "number"},
+    str: {"type": "string"},
+}
+"""The hints with a fixed schema (copied on use: callers may add a description)."""
+
+
 def schema_of(hint: Any) -> dict[str, Any]:
     """The JSON schema of a type hint.
 
@@ -77,18 +90,9 @@ def schema_of(hint: Any) -> dict[str, Any]:
         if notes:
             schema["description"] = " ".join(notes)
         return schema
-    if hint is Any or hint is object:
-        return {}
-    if hint is type(None) or hint is None:
-        return {"type": "null"}
-    if hint is bool:
-        return {"type": "boolean"}
-    if hint is int:
-        return {"type": "integer"}
-    if hint is float:
-        return {"type": "number"}
-    if hint is str:
-        return {"type": "string"}
+    scalar = _SCALARS.get(hint) if isinstance(hint, Hashable) else None
+    if scalar is not None:
+        return dict(scalar)
     if origin is Literal:
         return _enum_schema(list(args))
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
