@@ -7,6 +7,7 @@ plugins and the id factory, and does no I/O: after *every* call, write
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -87,6 +88,22 @@ class ClientConnection:
     def plugins(self) -> tuple[object, ...]:
         """The plugins still attached, in registration order."""
         return self._plugins.active
+
+    def detach(self, plugin: object, error: BaseException | None = None) -> None:
+        """Remove ``plugin`` (this very object) and call its ``detached(self, error)``.
+
+        What the fold does to a plugin whose hook raised; an adapter does it when a
+        plugin fails outside the fold (``rtstate.connect``'s ``connected`` tasks). A
+        ``detached`` that raises is ignored: the plugin is gone either way. A plugin
+        not attached is left alone.
+        """
+        if not any(p is plugin for p in self._plugins.active):
+            return
+        self._plugins.detach(plugin)
+        detached = getattr(plugin, "detached", None)
+        if detached is not None:
+            with contextlib.suppress(Exception):
+                detached(self, error)
 
     def receive(self, frame: str | bytes) -> Step:
         """Fold one received WebSocket text message.

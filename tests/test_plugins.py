@@ -838,3 +838,25 @@ def test_zero_history_limits_keep_nothing_and_negative_limits_are_refused() -> N
     assert conn.state.input.committed == ()
     with pytest.raises(ValueError, match="history_limit"):
         Config(history_limit=-1)
+
+
+def test_detach_removes_a_plugin_and_tells_it_once() -> None:
+    seen: list[str] = []
+    told: list[BaseException | None] = []
+
+    class Watcher:
+        def on_session_started(self, t: object, step: Step) -> None:
+            seen.append("started")
+
+        def detached(self, connection: object, error: BaseException | None) -> None:
+            told.append(error)
+
+    watcher = Watcher()
+    conn = ClientConnection(plugins=[watcher])
+    error = RuntimeError("outside the fold")
+    conn.detach(watcher, error)
+    conn.detach(watcher, error)  # no longer attached: nothing happens
+    assert conn.plugins == ()
+    assert told == [error]
+    conn.receive(beta.encode(s.SessionCreated(event_id="e1", session=SessionConfig(id="s1"))))
+    assert seen == []

@@ -462,3 +462,37 @@ async def test_the_client_answers_the_servers_pings() -> None:
             while not peer.pongs:
                 await anyio.sleep(0.01)
         assert peer.pongs == [b"are you there"]
+
+
+async def test_a_connected_hook_that_raises_is_detached_and_the_session_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    detached: list[BaseException | None] = []
+
+    class Broken:
+        async def connected(self, connection: AsyncConnection) -> None:
+            raise RuntimeError("the plugin broke")
+
+        def on_step(self, step: Step) -> None:
+            return None
+
+        def detached(self, connection: object, error: BaseException | None) -> None:
+            detached.append(error)
+
+    broken = Broken()
+    async with (
+        serve(responder=lambda: ScriptedResponder(["Still here."])) as server,
+        connect(server.url, plugins=[broken]) as conn,
+    ):
+        await wait(conn, has(t.SessionStarted))
+        with anyio.fail_after(10):
+            while not conn.plugin_errors:
+                await anyio.sleep(0.01)
+        assert conn.plugin_errors[0][0] is broken
+        assert broken not in conn.core.plugins
+        assert [str(e) for e in detached] == ["the plugin broke"]
+        await conn.send(c.SessionUpdate(session=TEXT_ONLY))
+        await conn.send(c.ResponseCreate())
+        await wait(conn, has(t.ResponseCompleted))
+        assert conn.state.items[0].text == "Still here."
+    assert "Broken.connected raised; detached" in caplog.text

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -55,6 +56,8 @@ with many tools, or seconds of audio in one delta, fit easily."""
 
 Dialer = Callable[[], Awaitable[anyio.abc.ByteStream]]
 """An async function that opens a byte stream to the server (``connect(dialer=...)``)."""
+
+_log = logging.getLogger("rtstate.transport")
 
 _NETWORK = (OSError, anyio.BrokenResourceError, anyio.EndOfStream, anyio.ClosedResourceError)
 
@@ -109,6 +112,8 @@ class AsyncConnection:
         self._error: BaseException | None = None
         self._scope = anyio.CancelScope()
         self._tasks: anyio.abc.TaskGroup | None = None
+        self.plugin_errors: list[tuple[object, Exception]] = []
+        """Plugins whose ``connected`` hook raised (detached), with the error."""
 
     # --- reading the session -----------------------------------------------------------
 
@@ -294,8 +299,23 @@ class AsyncConnection:
                 for plugin in self._core.plugins:
                     connected = getattr(plugin, "connected", None)
                     if connected is not None:
-                        tasks.start_soon(connected, self)
+                        tasks.start_soon(self._plugin_task, plugin, connected)
                 task_status.started()
+
+    async def _plugin_task(
+        self, plugin: object, connected: Callable[[AsyncConnection], Awaitable[None]]
+    ) -> None:
+        """Run a plugin's ``connected`` hook; if it raises, the plugin is detached and
+        the error kept in ``plugin_errors`` and logged, as the fold treats a hook
+        that raises (re-raised with ``Config(plugin_errors="raise")``)."""
+        try:
+            await connected(self)
+        except Exception as exc:
+            if self._core.config.plugin_errors == "raise":
+                raise
+            _log.exception("%s.connected raised; detached", type(plugin).__name__)
+            self.plugin_errors.append((plugin, exc))
+            self._core.detach(plugin, exc)
 
     def _start_link(self) -> None:
         """Start the tasks of one WebSocket: the reader and the keepalive."""
