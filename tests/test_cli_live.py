@@ -36,7 +36,7 @@ TRANSCRIPT = [
     "  assistant: It is clear and 18 °C in Oslo right now.",
     "  user: Tell me everything about Norwegian weather.",
     "  (the user talks over the answer after 400 ms)",
-    "  assistant:  [interrupted at 0.4 s]",
+    "  assistant: [interrupted at 0.4 s]",
     "  user: Just the short version, please.",
     "  assistant: In short: bring a jacket.",
 ]

@@ -149,8 +149,8 @@ def _line(entry: Entry, markdown: bool) -> str:
     text = entry.text
     if markdown:
         body = text.replace("\n", "  \n")
-        return f"**{role.capitalize()}:** {body}{suffix}".rstrip()
-    return f"{role}: {text}{suffix}".rstrip()
+        return " ".join(p for p in (f"**{role.capitalize()}:**", body, suffix.strip()) if p)
+    return " ".join(p for p in (f"{role}:", text, suffix.strip()) if p)
 
 
 def render_text(items: Iterable[Entry]) -> str:
