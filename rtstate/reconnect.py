@@ -136,7 +136,13 @@ class ReconnectPlan:
 
     @property
     def frames(self) -> tuple[str, ...]:
-        """``events`` as beta wire frames (without ``event_id``)."""
+        """``events`` as beta wire frames (without ``event_id``).
+
+        Raises:
+            LocalProtocolError: an event the beta protocol cannot carry, such as a
+                session with an ``ExtensionTool`` (a GA MCP server); encode ``events``
+                with the connection's codec instead (``rtstate.codec.ga.encode``).
+        """
         return tuple([beta.encode(e) for e in self.events])
 
 

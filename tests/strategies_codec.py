@@ -6,6 +6,10 @@ floats, JSON objects for ``Mapping[str, Any]``, ``"inf"`` for ``Literal["inf"]``
 ``UNSET`` sentinel where a field admits it. ``event_strategy(cls)`` builds any event or
 payload class with *every* field drawn (``st.builds`` alone would only fill the required
 ones and leave every optional field at its default).
+
+Both take the ``dialect`` the values are for: ``ExtensionTool`` (a tool of another type
+than ``function``) exists in GA only, so the ``"beta"`` strategies (the default) never
+draw one.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 import attrs
 from hypothesis import strategies as st
 
-from rtstate.events import UNSET, Unset
+from rtstate.events import UNSET, ExtensionTool, Unset
 
 __all__ = [
     "MAX_SAFE_INT",
@@ -59,8 +63,24 @@ def _is_union(tp: Any) -> bool:
     return get_origin(tp) in (typing.Union, types.UnionType)
 
 
-def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
+_extension_tools = st.builds(
+    ExtensionTool,
+    type=json_text.filter(lambda kind: kind != "function"),
+    config=json_objects.map(lambda obj: {k: v for k, v in obj.items() if k != "type"}),
+)
+"""An ``ExtensionTool`` a GA frame can carry: not ``function``, no ``type`` in ``config``."""
+
+_SPECIAL: dict[str, dict[Any, st.SearchStrategy[Any]]] = {
+    "beta": {ExtensionTool: st.nothing()},
+    "ga": {ExtensionTool: _extension_tools},
+}
+
+
+def strategy_for(tp: Any, dialect: str = "beta") -> st.SearchStrategy[Any]:
     """A strategy of wire-valid values for one field annotation."""
+    special = _SPECIAL[dialect].get(tp)
+    if special is not None:
+        return special
     if tp is str:
         return json_text
     if tp is bool:
@@ -78,24 +98,24 @@ def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
     if get_origin(tp) is Literal:
         return st.sampled_from(get_args(tp))
     if _is_union(tp):
-        return st.one_of([strategy_for(arg) for arg in get_args(tp)])
+        return st.one_of([strategy_for(arg, dialect) for arg in get_args(tp)])
     if get_origin(tp) is tuple:
         elem, ellipsis = get_args(tp)
         assert ellipsis is Ellipsis, tp
-        return st.lists(strategy_for(elem), max_size=3).map(tuple)
+        return st.lists(strategy_for(elem, dialect), max_size=3).map(tuple)
     if isinstance(tp, type) and attrs.has(tp):
-        return event_strategy(tp)
+        return event_strategy(tp, dialect)
     raise NotImplementedError(f"no strategy for field type {tp!r}")
 
 
-_EVENT_STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {}
+_EVENT_STRATEGIES: dict[tuple[type[Any], str], st.SearchStrategy[Any]] = {}
 
 
-def event_strategy(cls: type[T]) -> st.SearchStrategy[T]:
+def event_strategy(cls: type[T], dialect: str = "beta") -> st.SearchStrategy[T]:
     """``st.builds(cls, ...)`` with a strategy for every attrs field of ``cls``."""
-    strategy = _EVENT_STRATEGIES.get(cls)
+    strategy = _EVENT_STRATEGIES.get((cls, dialect))
     if strategy is None:
         hints = typing.get_type_hints(cls)
-        fields = {a.name: strategy_for(hints[a.name]) for a in attrs.fields(cls)}  # type: ignore[arg-type]
-        strategy = _EVENT_STRATEGIES[cls] = st.builds(cls, **fields)
+        fields = {a.name: strategy_for(hints[a.name], dialect) for a in attrs.fields(cls)}  # type: ignore[arg-type]
+        strategy = _EVENT_STRATEGIES[cls, dialect] = st.builds(cls, **fields)
     return strategy

@@ -357,7 +357,7 @@ def canonical(value: Any) -> Any:
 @pytest.mark.parametrize("cls", ALL_EVENT_TYPES, ids=lambda c: c.type)
 @given(data=st.data())
 def test_every_event_class_round_trips_in_ga(cls: type[Any], data: st.DataObject) -> None:
-    event = canonical(data.draw(event_strategy(cls)))
+    event = canonical(data.draw(event_strategy(cls, "ga")))
     frame = ga.encode(event)
     wire = orjson.loads(frame)
     assert ga.SERVER_TAGS.get(wire["type"], ga.CLIENT_TAGS.get(wire["type"])) is cls

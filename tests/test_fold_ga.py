@@ -27,6 +27,7 @@ from rtstate import (
 from rtstate.codec import ga
 from rtstate.events import server as s
 from rtstate.events.client import ClientEvent
+from rtstate.events.payloads import Tool
 from rtstate.transitions import (
     FunctionCallReady,
     InputTranscribed,
@@ -149,7 +150,8 @@ def test_tool_call_round() -> None:
     assert session is not None
     assert session.modalities == ("text",)
     assert session.input_audio_format == session.output_audio_format == "pcm16"
-    assert session.tools is not None and session.tools[0].name == "get_weather"
+    assert session.tools is not None
+    assert isinstance(session.tools[0], Tool) and session.tools[0].name == "get_weather"
     assert session.max_response_output_tokens == "inf"
 
 

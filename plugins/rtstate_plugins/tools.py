@@ -349,11 +349,14 @@ class Tools:
 
     def session_update(self, session: ev.SessionConfig | None = None) -> ev.SessionUpdate:
         """A ``session.update`` with these tools (and ``tool_choice="auto"`` unless
-        ``session`` sets one), on top of ``session``'s other fields."""
+        ``session`` sets one), on top of ``session``'s other fields. These replace the
+        function tools of ``session``; its other tools (``ExtensionTool``: a GA MCP
+        server, say) are kept, after these."""
         base = session if session is not None else ev.SessionConfig()
         choice = base.tool_choice if base.tool_choice is not None else "auto"
+        others = tuple([t for t in base.tools or () if not isinstance(t, ev.Tool)])
         return ev.SessionUpdate(
-            session=attrs.evolve(base, tools=self.definitions, tool_choice=choice)
+            session=attrs.evolve(base, tools=(*self.definitions, *others), tool_choice=choice)
         )
 
     # --- the plugin -------------------------------------------------------------------

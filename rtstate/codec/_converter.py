@@ -20,15 +20,23 @@ from typing import Any, TypeVar, get_args, get_origin
 import attrs
 import cattrs
 import orjson
-from cattrs.errors import IterableValidationError, IterableValidationNote
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    IterableValidationError,
+    IterableValidationNote,
+)
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..events.payloads import (
     UNSET,
+    ExtensionTool,
     MaxTokens,
+    Tool,
     ToolChoice,
     ToolChoiceFunction,
+    ToolConfig,
     Unset,
 )
 
@@ -218,6 +226,62 @@ class Converters:
     detailed: cattrs.Converter
 
 
+def _at_type(exc: Exception) -> ClassValidationError:
+    """``exc`` as a fault of a tool's ``type`` field (the error path names it)."""
+    exc.__notes__ = [AttributeValidationNote("Structuring the tool @ attribute type", "type", str)]
+    return ClassValidationError("While structuring a tool", [exc], Tool)
+
+
+def _configure_tools(conv: cattrs.Converter, *, extension_tools: bool) -> None:
+    """Hooks for a ``tools`` entry (``ToolConfig``), tagged by ``type``.
+
+    ``"function"`` (or no ``type``: the flat form of the early docs) is a ``Tool``.
+    With ``extension_tools`` (GA) any other string type is an ``ExtensionTool``
+    holding the rest of the object; without (beta) it is a decode error.
+    """
+    structure_function = conv.get_structure_hook(Tool)
+    unstructure_function = conv.get_unstructure_hook(Tool)
+
+    def structure_tool(value: object, _: object) -> ToolConfig:
+        if value.__class__ is not dict:
+            raise _type_error(value, "an object")
+        obj = typing.cast("dict[str, Any]", value)
+        kind = obj.get("type", "function")
+        if kind.__class__ is not str:
+            raise _at_type(_type_error(kind, "a string"))
+        if kind == "function":
+            return structure_function(obj, Tool)  # type: ignore[no-any-return]
+        if not extension_tools:
+            raise _at_type(
+                ValueError(f"the beta protocol has function tools only, not {kind!r} tools")
+            )
+        return ExtensionTool(type=kind, config={k: v for k, v in obj.items() if k != "type"})
+
+    def unstructure_extension(tool: ExtensionTool) -> dict[str, Any]:
+        if tool.type.__class__ is not str or tool.type == "function":
+            raise ValueError(f"an ExtensionTool's type cannot be {tool.type!r} (use Tool)")
+        config = _unstructure_json_object(tool.config)
+        if "type" in config:
+            raise ValueError("an ExtensionTool's config cannot hold 'type'")
+        return {"type": tool.type, **config}
+
+    unstructure_by_class: Mapping[type, Callable[[Any], Any]] = {
+        Tool: unstructure_function,
+        ExtensionTool: unstructure_extension,
+    }
+
+    def unstructure_tool(tool: Any) -> Any:
+        hook = unstructure_by_class.get(tool.__class__)
+        if hook is None:
+            raise _type_error(tool, "a Tool or an ExtensionTool")
+        return hook(tool)
+
+    conv.register_structure_hook_func(_equals(ToolConfig), structure_tool)
+    conv.register_structure_hook(ExtensionTool, structure_tool)
+    conv.register_unstructure_hook_func(_equals(ToolConfig), unstructure_tool)
+    conv.register_unstructure_hook(ExtensionTool, unstructure_extension)
+
+
 def _configure(conv: cattrs.Converter) -> None:
     conv.register_structure_hook(str, _structure_str)
     conv.register_structure_hook(int, _structure_int)
@@ -392,12 +456,17 @@ def _indexed(hook: Callable[[Any, Any], Any], elem: Any, items: list[Any]) -> li
     return out
 
 
-def make_converters() -> Converters:
-    """Build the strict converter pair. Dialects add their own hooks to both."""
+def make_converters(*, extension_tools: bool = False) -> Converters:
+    """Build the strict converter pair. Dialects add their own hooks to both.
+
+    ``extension_tools``: a ``tools`` entry of another type than ``function`` decodes
+    as an ``ExtensionTool`` (GA) rather than being refused (beta).
+    """
     fast = cattrs.Converter(detailed_validation=False, prefer_attrib_converters=False)
     detailed = cattrs.Converter(detailed_validation=True, prefer_attrib_converters=False)
-    _configure(fast)
-    _configure(detailed)
+    for conv in (fast, detailed):
+        _configure(conv)
+        _configure_tools(conv, extension_tools=extension_tools)
     return Converters(fast=fast, detailed=detailed)
 
 

@@ -16,7 +16,11 @@ the meaning is the same, so the state never sees a GA spelling:
   transcript, is ``("audio", "text")``); ``max_output_tokens`` is
   ``max_response_output_tokens``; the session's ``type`` is written ``"realtime"``;
 * response objects and ``response.create`` parameters likewise (``audio.output``);
-* assistant content ``output_text`` / ``output_audio`` is ``text`` / ``audio``.
+* assistant content ``output_text`` / ``output_audio`` is ``text`` / ``audio``;
+* a tool that is not a function (``{"type": "mcp", "server_label": ...}``: a remote
+  MCP server) is an ``ExtensionTool`` holding its fields verbatim, in a session's or
+  a ``response.create``'s ``tools`` (the beta codec refuses them: beta had function
+  tools only); a user's ``input_image`` part keeps its ``image_url`` and ``detail``.
 
 GA-only events have their own classes (``events.server.GA_SERVER_EVENT_TYPES``,
 ``events.client.GA_CLIENT_EVENT_TYPES``). The GA events nothing in the state model
@@ -26,7 +30,12 @@ stands for (``UNMODELLED_SERVER_TYPES``: DTMF, MCP tool calls) decode as
 
 GA has no ``temperature``: encoding an event that sets one raises
 ``LocalProtocolError``. Sessions of ``type: "transcription"`` are read as realtime
-sessions.
+sessions. Not modelled: MCP tool calls and the MCP items (``mcp_call``,
+``mcp_list_tools``, ...: whatever item type the state does not know), a
+``tool_choice`` naming an MCP server (``{"type": "mcp", "server_label": ...}``:
+without a ``name`` it does not decode, with one it reads as a ``ToolChoiceFunction``
+of type ``mcp`` without its ``server_label``), and the images themselves in the state
+(an ``input_image`` part is a part with no text there; ``plan_reconnect`` drops it).
 """
 
 from __future__ import annotations
@@ -358,7 +367,7 @@ def _wrap_unstructure(conv: cattrs.Converter, cls: type, translate: _Convert) ->
 
 
 def _ga_converters() -> Converters:
-    converters = make_converters()
+    converters = make_converters(extension_tools=True)
     for conv in (converters.fast, converters.detailed):
         # leaves first: the hooks generated later for their containers pick these up
         _wrap_structure(conv, ContentPart, _part_in)

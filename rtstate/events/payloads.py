@@ -22,6 +22,7 @@ __all__ = [
     "ContentPart",
     "Conversation",
     "ErrorInfo",
+    "ExtensionTool",
     "InputAudioTranscription",
     "InputTokenDetails",
     "Item",
@@ -35,6 +36,7 @@ __all__ = [
     "Tool",
     "ToolChoice",
     "ToolChoiceFunction",
+    "ToolConfig",
     "TranscriptionUsage",
     "TurnDetection",
     "Unset",
@@ -67,8 +69,11 @@ class ContentPart:
     """One content part of a message item.
 
     ``type`` is ``input_text`` / ``input_audio`` (user and system input), ``text`` /
-    ``audio`` (assistant) or ``item_reference``. ``audio`` (base64) only travels in
-    client input; server snapshots carry the ``transcript`` instead.
+    ``audio`` (assistant), ``input_image`` (GA user input) or ``item_reference``.
+    ``audio`` (base64) only travels in client input; server snapshots carry the
+    ``transcript`` instead. An ``input_image`` part holds its image as a data URI in
+    ``image_url`` (``data:image/png;base64,...``) and its ``detail`` (``auto``,
+    ``low``, ``high``); both are left out of the frame when not given.
     """
 
     type: str
@@ -76,6 +81,8 @@ class ContentPart:
     audio: str | None = None
     transcript: str | None = None
     id: str | None = None
+    image_url: str | None = None
+    detail: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -101,12 +108,41 @@ class Item:
 
 @attrs.frozen(kw_only=True)
 class Tool:
-    """A function tool the model may call (flat form: not wrapped in ``function``)."""
+    """A function tool the model may call (flat form: not wrapped in ``function``).
+
+    ``type`` is always ``"function"``; a tool of any other kind is an ``ExtensionTool``.
+    """
 
     name: str
-    type: str = "function"
+    type: Literal["function"] = "function"
     description: str | None = None
     parameters: JSONObject | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ExtensionTool:
+    """A tool of a kind other than ``function`` (GA only), kept as the server gave it.
+
+    ``type`` is the wire type (``"mcp"``: a remote MCP server the service calls by
+    itself); ``config`` holds every other field of the tool object, verbatim and
+    read-only (for ``mcp``: ``server_label``, ``server_url`` or ``connector_id``,
+    ``allowed_tools``, ``require_approval``, ``headers``, ...). rtstate does not act on
+    these tools (it models no MCP calls); it keeps them so a session's tools decode,
+    re-encode and carry over (``plan_reconnect``) unchanged. Function-tool logic skips
+    them: test with ``isinstance(tool, Tool)``.
+
+    The GA codec decodes every tool whose ``type`` is not ``"function"`` as one. The
+    beta protocol (2024-10-01) has function tools only: its codec refuses a frame with
+    another tool type (``RemoteProtocolError`` naming ``session.tools[i]``), and
+    encoding an ``ExtensionTool`` in beta raises ``LocalProtocolError``.
+    """
+
+    type: str
+    config: JSONObject
+
+
+ToolConfig: TypeAlias = Tool | ExtensionTool
+"""One entry of ``tools``: a function ``Tool``, or an ``ExtensionTool`` (GA: ``mcp``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -172,7 +208,7 @@ class SessionConfig:
     output_audio_format: str | None = None
     input_audio_transcription: InputAudioTranscription | Unset | None = UNSET
     turn_detection: TurnDetection | Unset | None = UNSET
-    tools: tuple[Tool, ...] | None = None
+    tools: tuple[ToolConfig, ...] | None = None
     tool_choice: ToolChoice | None = None
     temperature: float | None = None
     max_response_output_tokens: MaxTokens | None = None
@@ -188,7 +224,7 @@ class ResponseParams:
     instructions: str | None = None
     voice: str | JSONObject | None = None
     output_audio_format: str | None = None
-    tools: tuple[Tool, ...] | None = None
+    tools: tuple[ToolConfig, ...] | None = None
     tool_choice: ToolChoice | None = None
     temperature: float | None = None
     max_response_output_tokens: MaxTokens | None = None

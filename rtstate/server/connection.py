@@ -61,7 +61,7 @@ from ..events.payloads import (
     TurnDetection,
 )
 from ..fold import fold
-from ..state import ItemPhase, ItemState, PartPhase, SessionPhase, SessionState
+from ..state import ItemPhase, ItemState, PartPhase, PartState, SessionPhase, SessionState
 from ..step import Closed, Diagnostic, Input, Malformed, Step, Tick
 from ..transitions import Transition
 from . import validate as v
@@ -619,7 +619,7 @@ class ServerConnection:
 
     def _item_create(self, e: c.ConversationItemCreate) -> None:
         item = e.item
-        v.check_item(item)
+        v.check_item(item, self.dialect)
         state = self._state
         previous = e.previous_item_id
         after: str | None
@@ -1135,14 +1135,7 @@ def _item_snapshot(item: ItemState) -> Item:
         type=item.type,
         status=item.status or "completed",
         role=item.role,
-        content=tuple(
-            ContentPart(type=p.type, transcript=p.transcript)
-            if p.type in ("audio", "input_audio")
-            else ContentPart(type=p.type, text=p.text)
-            for p in item.parts
-        )
-        if item.type == "message"
-        else None,
+        content=tuple(_snapshot_part(p) for p in item.parts) if item.type == "message" else None,
         call_id=item.call_id,
         name=item.name,
         arguments=item.arguments if item.type == "function_call" else None,
@@ -1150,10 +1143,22 @@ def _item_snapshot(item: ItemState) -> Item:
     )
 
 
+def _snapshot_part(part: PartState) -> ContentPart:
+    if part.type in ("audio", "input_audio"):
+        return ContentPart(type=part.type, transcript=part.transcript)
+    if part.type == "input_image":  # the state keeps no image
+        return ContentPart(type=part.type)
+    return ContentPart(type=part.type, text=part.text)
+
+
 def _echo_part(part: ContentPart) -> ContentPart:
-    """A content part as ``conversation.item.created`` shows it: never audio bytes."""
+    """A content part as ``conversation.item.created`` shows it: never audio or image
+    bytes (an image part keeps its ``detail``; leaving out its data URI, as audio parts
+    leave out theirs, is an rtstate choice)."""
     if part.type == "input_audio":
         return ContentPart(type="input_audio", transcript=part.transcript)
+    if part.type == "input_image":
+        return ContentPart(type="input_image", detail=part.detail)
     return ContentPart(type=part.type, text=part.text)
 
 

@@ -105,8 +105,9 @@ class ResponseRequest:
 
     @property
     def tools(self) -> tuple[Tool, ...]:
-        """The tools this response may call."""
-        return self.session.tools or ()
+        """The function tools this response may call (an ``ExtensionTool``, such as a
+        GA MCP server, is left out: the service calls those itself)."""
+        return tuple([t for t in self.session.tools or () if isinstance(t, Tool)])
 
     def last_user_text(self) -> str | None:
         """The text (or transcript) of the last user message, if any."""

@@ -22,12 +22,15 @@ from typing import Any, Final, TypeAlias, Union
 
 import attrs
 
+from ..config import Dialect
 from ..errors import RemoteProtocolError
 from ..events.client import ClientEvent
 from ..events.payloads import (
     UNSET,
     ContentPart,
+    ExtensionTool,
     Item,
+    Tool,
     ToolChoiceFunction,
 )
 
@@ -38,6 +41,7 @@ __all__ = [
     "GA_SESSION_CHECKS",
     "GA_TRANSCRIPTION_MODELS",
     "GA_VOICES",
+    "IMAGE_DETAILS",
     "MODALITIES",
     "RESPONSE_CHECKS",
     "SESSION_CHECKS",
@@ -269,19 +273,43 @@ def _max_tokens(value: Any, param: str) -> None:
         raise _invalid(value, ("inf",), param)
 
 
-def _tools(value: Any, param: str) -> None:
-    for i, tool in enumerate(value):
-        where = f"{param}[{i}]"
-        _one_of(("function",))(tool.type, f"{where}.type")
-        description = tool.description or ""
-        if len(description) > MAX_DESCRIPTION:
-            p = f"{where}.description"
-            raise Rejected(
-                "string_above_max_length",
-                f"Invalid '{p}': string too long. Expected a string with maximum length "
-                f"{MAX_DESCRIPTION}, but got a string with length {len(description)} instead.",
-                p,
-            )
+def _function_tool(tool: Tool, where: str) -> None:
+    description = tool.description or ""
+    if len(description) > MAX_DESCRIPTION:
+        p = f"{where}.description"
+        raise Rejected(
+            "string_above_max_length",
+            f"Invalid '{p}': string too long. Expected a string with maximum length "
+            f"{MAX_DESCRIPTION}, but got a string with length {len(description)} instead.",
+            p,
+        )
+
+
+def _mcp_tool(tool: ExtensionTool, where: str) -> None:
+    if not isinstance(tool.config.get("server_label"), str):
+        p = f"{where}.server_label"
+        raise Rejected("missing_required_parameter", f"Missing required parameter: '{p}'.", p)
+
+
+_TOOL_CHECKS: Final[Mapping[str, Callable[[Any, str], None]]] = {
+    "function": _function_tool,
+    "mcp": _mcp_tool,
+}
+"""Tool ``type`` -> the check of one such tool. The server calls no MCP server: it
+accepts an ``mcp`` tool (GA) with its ``server_label`` and never uses it."""
+
+
+def _tools_of(kinds: Sequence[str]) -> Callable[[Any, str], None]:
+    def check(value: Any, param: str) -> None:
+        for i, tool in enumerate(value):
+            where = f"{param}[{i}]"
+            _one_of(kinds)(tool.type, f"{where}.type")
+            _TOOL_CHECKS[tool.type](tool, where)
+
+    return check
+
+
+_tools = _tools_of(("function",))
 
 
 def _transcription_in(models: Sequence[str]) -> Callable[[Any, str], None]:
@@ -335,6 +363,7 @@ are refused: this server keeps one conversation."""
 
 _GA_REPLACED: Final[Mapping[str, Callable[[Any, str], None]]] = {
     "voice": _voice_in(GA_VOICES),
+    "tools": _tools_of(("function", "mcp")),
     "input_audio_transcription": _transcription_in(GA_TRANSCRIPTION_MODELS),
 }
 
@@ -344,8 +373,8 @@ def _for_ga(checks: Checks) -> Checks:
 
 
 GA_SESSION_CHECKS: Final = _for_ga(SESSION_CHECKS)
-"""``session.update`` in the GA protocol: its voices and transcription models (the
-fields as the GA codec decodes them)."""
+"""``session.update`` in the GA protocol: its voices, transcription models and tool
+types (``function`` and ``mcp``), the fields as the GA codec decodes them."""
 
 GA_RESPONSE_CHECKS: Final = _for_ga(RESPONSE_CHECKS)
 """``response.create`` in the GA protocol."""
@@ -386,14 +415,15 @@ def check_settings(
 
 
 def check_tool_choice(choice: object, tools: Sequence[Any], param: str) -> None:
-    """``tool_choice``: one of the words, or a function among ``tools``."""
+    """``tool_choice``: one of the words, or a function among ``tools`` (its function
+    tools: an ``ExtensionTool`` has no name to choose)."""
     if choice is None:
         return
     if isinstance(choice, str):
         _one_of(TOOL_CHOICES)(choice, param)
         return
     name = getattr(choice, "name", None)
-    names = [t.name for t in tools]
+    names = [t.name for t in tools if isinstance(t, Tool)]
     if name not in names:
         raise Rejected(
             "invalid_value", f"Tool choice '{name}' is not one of the tools: {names}.", param
@@ -409,7 +439,20 @@ _PARTS_BY_ROLE: Final[Mapping[str, tuple[str, ...]]] = {
 }
 """What content a client-created message may hold, by role (reference section 3)."""
 
-_PART_TEXT: Final[Mapping[str, str]] = {"input_text": "text", "text": "text"}
+_GA_PARTS_BY_ROLE: Final[Mapping[str, tuple[str, ...]]] = {
+    **_PARTS_BY_ROLE,
+    "user": (*_PARTS_BY_ROLE["user"], "input_image"),
+}
+"""The same in the GA protocol: a user message may also hold images."""
+
+_PARTS: Final[Mapping[Dialect, Mapping[str, tuple[str, ...]]]] = {
+    "beta": _PARTS_BY_ROLE,
+    "ga": _GA_PARTS_BY_ROLE,
+}
+
+IMAGE_DETAILS: Final = ("auto", "low", "high")
+"""``detail`` values of an ``input_image`` part (GA)."""
+
 _MAX_AUDIO_BYTES: Final = 15 * 1024 * 1024
 
 
@@ -441,14 +484,16 @@ def base64_decode(data: str) -> bytes:
     return binascii.a2b_base64(data.encode("ascii"), strict_mode=True) if data else b""
 
 
-def check_item(item: Item) -> None:
-    """The item of a ``conversation.item.create``: fields by type, parts by role."""
+def check_item(item: Item, dialect: Dialect = "beta") -> None:
+    """The item of a ``conversation.item.create``: fields by type, parts by role (GA
+    user messages may hold ``input_image`` parts)."""
     kind = item.type
     if kind == "message":
+        parts_by_role = _PARTS[dialect]
         _required(item.role, "item.role")
-        _one_of(tuple(_PARTS_BY_ROLE))(item.role, "item.role")
+        _one_of(tuple(parts_by_role))(item.role, "item.role")
         _required(item.content, "item.content")
-        allowed = _PARTS_BY_ROLE[item.role or ""]
+        allowed = parts_by_role[item.role or ""]
         for i, part in enumerate(item.content or ()):
             _check_part(part, allowed, f"item.content[{i}]")
     elif kind == "function_call":
@@ -461,11 +506,31 @@ def check_item(item: Item) -> None:
         raise _invalid(kind, ("message", "function_call", "function_call_output"), "item.type")
 
 
+def _text_part(part: ContentPart, param: str) -> None:
+    _required(part.text, f"{param}.text")
+
+
+def _audio_part(part: ContentPart, param: str) -> None:
+    if part.audio is not None:
+        decode_b64(part.audio, f"{param}.audio")
+
+
+def _image_part(part: ContentPart, param: str) -> None:
+    _required(part.image_url, f"{param}.image_url")
+    if part.detail is not None:
+        _one_of(IMAGE_DETAILS)(part.detail, f"{param}.detail")
+
+
+_PART_CHECKS: Final[Mapping[str, Callable[[ContentPart, str], None]]] = {
+    "input_text": _text_part,
+    "text": _text_part,
+    "input_audio": _audio_part,
+    "input_image": _image_part,
+}
+"""Content part ``type`` -> the check of its fields (the image itself is not looked at)."""
+
+
 def _check_part(part: ContentPart, allowed: Sequence[str], param: str) -> None:
     if part.type not in allowed:
         raise _invalid(part.type, allowed, f"{param}.type")
-    text_field = _PART_TEXT.get(part.type)
-    if text_field is not None:
-        _required(getattr(part, text_field), f"{param}.{text_field}")
-    elif part.audio is not None:
-        decode_b64(part.audio, f"{param}.audio")
+    _PART_CHECKS[part.type](part, param)

@@ -639,8 +639,13 @@ def _ensure_vad(b: _B, on: bool) -> None:
         _set(b, turn_detection=td)
 
 
+def _function_tools(config: SessionConfig) -> tuple[Tool, ...]:
+    """The session's function tools (the streams never call an ``ExtensionTool``)."""
+    return tuple([t for t in config.tools or () if isinstance(t, Tool)])
+
+
 def _ensure_tools(b: _B) -> None:
-    if not b.config.tools:
+    if not _function_tools(b.config):
         _set(b, tools=b.draw(st.sampled_from([_TOOLS[:1], _TOOLS])))
 
 
@@ -731,7 +736,7 @@ class _OutputItem:
             self.deltas = draw(st.permutations(transcript + audio))
         else:
             self.call_id = b.make_id("call_", 16)
-            tools = b.config.tools or _TOOLS
+            tools = _function_tools(b.config) or _TOOLS
             self.name = draw(st.sampled_from([t.name for t in tools]))
             args = json.dumps(draw(_json_args), ensure_ascii=draw(st.booleans()))
             self.deltas = [("args", piece) for piece in _split(draw, args)]
@@ -1120,7 +1125,7 @@ def _vad_turn(b: _B, started: tuple[str, int] | None = None) -> None:
     _user_audio_item(b, item_id)
     if td.create_response is not False:
         kinds = [_part_kind(b)]
-        if b.config.tools and _chance(b.draw, 4):
+        if _function_tools(b.config) and _chance(b.draw, 4):
             kinds = b.draw(st.sampled_from([["function_call"], [*kinds, "function_call"]]))
         _response(b, kinds, cut=_ending(b))
 
