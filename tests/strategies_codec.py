@@ -8,8 +8,8 @@ payload class with *every* field drawn (``st.builds`` alone would only fill the 
 ones and leave every optional field at its default).
 
 Both take the ``dialect`` the values are for: ``ExtensionTool`` (a tool of another type
-than ``function``) exists in GA only, so the ``"beta"`` strategies (the default) never
-draw one.
+than ``function``) and ``ToolChoiceMcp`` (a ``tool_choice`` naming an MCP server) exist
+in GA only, so the ``"beta"`` strategies (the default) never draw one.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 import attrs
 from hypothesis import strategies as st
 
-from rtstate.events import UNSET, ExtensionTool, Unset
+from rtstate.events import UNSET, ExtensionTool, ToolChoiceMcp, Unset
 
 __all__ = [
     "MAX_SAFE_INT",
@@ -71,7 +71,7 @@ _extension_tools = st.builds(
 """An ``ExtensionTool`` a GA frame can carry: not ``function``, no ``type`` in ``config``."""
 
 _SPECIAL: dict[str, dict[Any, st.SearchStrategy[Any]]] = {
-    "beta": {ExtensionTool: st.nothing()},
+    "beta": {ExtensionTool: st.nothing(), ToolChoiceMcp: st.nothing()},
     "ga": {ExtensionTool: _extension_tools},
 }
 

@@ -102,10 +102,12 @@ def fault_path(path: Path_) -> str:
     """Where the decoder reports a fault at or inside ``path``.
 
     ``tool_choice`` is read by one hook (it accepts two shapes), so a fault inside it is
-    reported at ``...tool_choice`` itself.
+    reported at ``...tool_choice`` itself, except one of its ``type`` (the tag the hook
+    reads first), reported at ``...tool_choice.type`` as a tool's is.
     """
     if "tool_choice" in path:
-        path = path[: path.index("tool_choice") + 1]
+        end = path.index("tool_choice") + 1
+        path = path[: end + 1] if path[end : end + 1] == ("type",) else path[:end]
     return dotted(path)
 
 

@@ -36,6 +36,7 @@ from ..events.payloads import (
     Tool,
     ToolChoice,
     ToolChoiceFunction,
+    ToolChoiceMcp,
     ToolConfig,
     Unset,
 )
@@ -136,22 +137,6 @@ def _structure_max_tokens(value: object, _: object) -> MaxTokens:
     if value == "inf" or value.__class__ is int:
         return value
     raise _type_error(value, 'an integer or "inf"')
-
-
-def _structure_tool_choice(value: object, _: object) -> ToolChoice:
-    if value.__class__ is str:
-        return value
-    if value.__class__ is dict:
-        obj = typing.cast("dict[str, Any]", value)
-        name = obj.get("name")
-        nested = obj.get("function")
-        if name is None and nested.__class__ is dict:
-            name = nested.get("name")
-        kind = obj.get("type", "function")
-        if name.__class__ is str and kind.__class__ is str:
-            return ToolChoiceFunction(name=name, type=kind)
-        raise ValueError("tool_choice object needs a string 'name'")
-    raise _type_error(value, "a string or an object")
 
 
 # --- strict encode hooks ------------------------------------------------------------
@@ -282,6 +267,80 @@ def _configure_tools(conv: cattrs.Converter, *, extension_tools: bool) -> None:
     conv.register_unstructure_hook(ExtensionTool, unstructure_extension)
 
 
+def _at_choice_type(exc: Exception) -> ClassValidationError:
+    """``exc`` as a fault of a ``tool_choice`` object's ``type`` field."""
+    exc.__notes__ = [
+        AttributeValidationNote("Structuring the tool choice @ attribute type", "type", str)
+    ]
+    return ClassValidationError("While structuring a tool choice", [exc], ToolChoiceFunction)
+
+
+def _configure_tool_choice(conv: cattrs.Converter, *, mcp: bool) -> None:
+    """Hooks for ``tool_choice`` (``ToolChoice``): a string, or an object tagged by ``type``.
+
+    ``"function"`` (or no ``type``) is a ``ToolChoiceFunction``, read from the flat or
+    the nested form by hand: a fault inside it is reported at ``tool_choice`` itself.
+    With ``mcp`` (GA) ``"mcp"`` is a ``ToolChoiceMcp``, structured as a class (a fault
+    is reported at its field). Any other type is a decode error at ``tool_choice.type``.
+    """
+    structure_mcp = conv.get_structure_hook(ToolChoiceMcp)
+    unstructure_function = conv.get_unstructure_hook(ToolChoiceFunction)
+    unstructure_mcp = conv.get_unstructure_hook(ToolChoiceMcp)
+    kinds = "'function' or 'mcp'" if mcp else "'function'"
+
+    def structure_tool_choice(value: object, _: object) -> ToolChoice:
+        if value.__class__ is str:
+            return value
+        if value.__class__ is not dict:
+            raise _type_error(value, "a string or an object")
+        obj = typing.cast("dict[str, Any]", value)
+        kind = obj.get("type", "function")
+        if kind.__class__ is not str:
+            raise _at_choice_type(_type_error(kind, "a string"))
+        if kind == "function":
+            name = obj.get("name")
+            nested = obj.get("function")
+            if name is None and nested.__class__ is dict:
+                name = nested.get("name")
+            if name.__class__ is str:
+                return ToolChoiceFunction(name=name)
+            raise ValueError("tool_choice object needs a string 'name'")
+        if kind == "mcp" and mcp:
+            return structure_mcp(obj, ToolChoiceMcp)  # type: ignore[no-any-return]
+        if kind == "mcp":
+            raise _at_choice_type(
+                ValueError("the beta protocol has function tool choices only, not 'mcp'")
+            )
+        raise _at_choice_type(ValueError(f"expected a tool choice type {kinds}, not {kind!r}"))
+
+    def checked(
+        hook: Callable[[Any], Any], cls: type, kind: str
+    ) -> Callable[[Any], dict[str, Any]]:
+        def unstructure(choice: Any) -> dict[str, Any]:
+            if choice.type != kind:
+                raise ValueError(f"a {cls.__name__}'s type cannot be {choice.type!r}")
+            return typing.cast("dict[str, Any]", hook(choice))
+
+        return unstructure
+
+    unstructure_by_class: Mapping[type, Callable[[Any], Any]] = {
+        str: lambda choice: choice,
+        ToolChoiceFunction: checked(unstructure_function, ToolChoiceFunction, "function"),
+        ToolChoiceMcp: checked(unstructure_mcp, ToolChoiceMcp, "mcp"),
+    }
+
+    def unstructure_tool_choice(choice: Any) -> Any:
+        hook = unstructure_by_class.get(choice.__class__)
+        if hook is None:
+            raise _type_error(choice, "a string, a ToolChoiceFunction or a ToolChoiceMcp")
+        return hook(choice)
+
+    conv.register_structure_hook_func(_equals(ToolChoice), structure_tool_choice)
+    conv.register_unstructure_hook_func(_equals(ToolChoice), unstructure_tool_choice)
+    for cls in (ToolChoiceFunction, ToolChoiceMcp):
+        conv.register_unstructure_hook(cls, unstructure_by_class[cls])
+
+
 def _configure(conv: cattrs.Converter) -> None:
     conv.register_structure_hook(str, _structure_str)
     conv.register_structure_hook(int, _structure_int)
@@ -291,11 +350,9 @@ def _configure(conv: cattrs.Converter) -> None:
         (Mapping[str, Any], _structure_object),
         (str | Mapping[str, Any], _structure_str_or_object),
         (MaxTokens, _structure_max_tokens),
-        (ToolChoice, _structure_tool_choice),
     ]
     for tp, hook in exact:
         conv.register_structure_hook_func(_equals(tp), hook)
-    conv.register_unstructure_hook(ToolChoiceFunction, attrs.asdict)
     conv.register_unstructure_hook_func(_is_mapping_type, _unstructure_json_object)
 
     def tuple_unstructure_hook(tp: Any) -> Callable[[Any], list[Any]]:
@@ -460,13 +517,15 @@ def make_converters(*, extension_tools: bool = False) -> Converters:
     """Build the strict converter pair. Dialects add their own hooks to both.
 
     ``extension_tools``: a ``tools`` entry of another type than ``function`` decodes
-    as an ``ExtensionTool`` (GA) rather than being refused (beta).
+    as an ``ExtensionTool``, and a ``tool_choice`` of type ``mcp`` as a
+    ``ToolChoiceMcp`` (GA), rather than being refused (beta).
     """
     fast = cattrs.Converter(detailed_validation=False, prefer_attrib_converters=False)
     detailed = cattrs.Converter(detailed_validation=True, prefer_attrib_converters=False)
     for conv in (fast, detailed):
         _configure(conv)
         _configure_tools(conv, extension_tools=extension_tools)
+        _configure_tool_choice(conv, mcp=extension_tools)
     return Converters(fast=fast, detailed=detailed)
 
 

@@ -20,7 +20,10 @@ the meaning is the same, so the state never sees a GA spelling:
 * a tool that is not a function (``{"type": "mcp", "server_label": ...}``: a remote
   MCP server) is an ``ExtensionTool`` holding its fields verbatim, in a session's or
   a ``response.create``'s ``tools`` (the beta codec refuses them: beta had function
-  tools only); a user's ``input_image`` part keeps its ``image_url`` and ``detail``.
+  tools only); a ``tool_choice`` naming one (``{"type": "mcp", "server_label": ...,
+  "name": ...}``, ``name`` optional) is a ``ToolChoiceMcp`` (the beta codec refuses it
+  too, at ``tool_choice.type``); a user's ``input_image`` part keeps its ``image_url``
+  and ``detail``.
 
 GA-only events have their own classes (``events.server.GA_SERVER_EVENT_TYPES``,
 ``events.client.GA_CLIENT_EVENT_TYPES``). The GA events nothing in the state model
@@ -31,11 +34,10 @@ stands for (``UNMODELLED_SERVER_TYPES``: DTMF, MCP tool calls) decode as
 GA has no ``temperature``: encoding an event that sets one raises
 ``LocalProtocolError``. Sessions of ``type: "transcription"`` are read as realtime
 sessions. Not modelled: MCP tool calls and the MCP items (``mcp_call``,
-``mcp_list_tools``, ...: whatever item type the state does not know), a
-``tool_choice`` naming an MCP server (``{"type": "mcp", "server_label": ...}``:
-without a ``name`` it does not decode, with one it reads as a ``ToolChoiceFunction``
-of type ``mcp`` without its ``server_label``), and the images themselves in the state
-(an ``input_image`` part is a part with no text there; ``plan_reconnect`` drops it).
+``mcp_list_tools``, ...: whatever item type the state does not know), and the images
+themselves in the state (an ``input_image`` part is a part with no text there;
+``plan_reconnect`` drops it). A ``tool_choice`` object of any type but ``function``
+and ``mcp`` does not decode.
 """
 
 from __future__ import annotations

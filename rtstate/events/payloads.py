@@ -36,6 +36,7 @@ __all__ = [
     "Tool",
     "ToolChoice",
     "ToolChoiceFunction",
+    "ToolChoiceMcp",
     "ToolConfig",
     "TranscriptionUsage",
     "TurnDetection",
@@ -151,15 +152,35 @@ class ToolChoiceFunction:
 
     Decoded from both the flat ``{"type": "function", "name": ...}`` form (what the
     server accepts) and the nested ``{"type": "function", "function": {"name": ...}}``
-    form of the early docs; always encoded flat.
+    form of the early docs; always encoded flat. ``type`` is always ``"function"``.
     """
 
     name: str
-    type: str = "function"
+    type: Literal["function"] = "function"
 
 
-ToolChoice: TypeAlias = str | ToolChoiceFunction
-"""``tool_choice``: ``"auto"``, ``"none"``, ``"required"`` or one named function."""
+@attrs.frozen(kw_only=True)
+class ToolChoiceMcp:
+    """``tool_choice`` forcing a call to a remote MCP server (GA only):
+    ``{"type": "mcp", "server_label": ..., "name": ...}``.
+
+    ``server_label`` names one of the ``mcp`` tools (``ExtensionTool``) of the session
+    or the response; ``name``, optional, the tool to call on that server. rtstate models
+    no MCP calls: it keeps the choice so a session decodes, re-encodes and carries over
+    (``plan_reconnect``) unchanged. The beta protocol has function tool choices only:
+    its codec refuses a frame holding one (``RemoteProtocolError`` naming
+    ``session.tool_choice.type``), and encoding one in beta raises
+    ``LocalProtocolError``.
+    """
+
+    server_label: str
+    type: Literal["mcp"] = "mcp"
+    name: str | None = None
+
+
+ToolChoice: TypeAlias = str | ToolChoiceFunction | ToolChoiceMcp
+"""``tool_choice``: ``"auto"``, ``"none"``, ``"required"``, one named function, or (GA)
+one MCP server."""
 
 
 @attrs.frozen(kw_only=True)
