@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeAlias
 
 import attrs
 
-from ..events.payloads import ErrorInfo, ResponseParams, SessionConfig, Tool
+from ..events.payloads import ErrorInfo, ResponseParams, SessionConfig, Tool, ToolChoiceMcp
 from ..state import ItemState, SessionState
 
 __all__ = [
@@ -261,7 +261,9 @@ class ToolCallingResponder:
     tools (some are set and ``tool_choice`` is not ``"none"``), it calls the tool
     ``tool_choice`` names, or the first one, with ``arguments(tool, request)``
     (by default a placeholder for every required parameter of the tool's schema),
-    after an optional ``preamble`` message. Without tools it answers like ``then``.
+    after an optional ``preamble`` message. Without tools it answers like ``then``,
+    as it does when ``tool_choice`` names an MCP server (GA ``ToolChoiceMcp``): it
+    never calls an MCP tool, nor a function in its place.
     """
 
     def __init__(
@@ -300,7 +302,7 @@ class ToolCallingResponder:
     def _pick(request: ResponseRequest) -> Tool | None:
         tools = request.tools
         choice = request.session.tool_choice
-        if not tools or choice == "none":
+        if not tools or choice == "none" or isinstance(choice, ToolChoiceMcp):
             return None
         name = choice if isinstance(choice, str) else choice.name if choice is not None else None
         for tool in tools:

@@ -32,6 +32,7 @@ from ..events.payloads import (
     Item,
     Tool,
     ToolChoiceFunction,
+    ToolChoiceMcp,
 )
 
 __all__ = [
@@ -415,12 +416,28 @@ def check_settings(
 
 
 def check_tool_choice(choice: object, tools: Sequence[Any], param: str) -> None:
-    """``tool_choice``: one of the words, or a function among ``tools`` (its function
-    tools: an ``ExtensionTool`` has no name to choose)."""
+    """``tool_choice``: one of the words, a function among ``tools`` (its function
+    tools: an ``ExtensionTool`` has no name to choose), or (GA) an MCP server among them
+    (a ``ToolChoiceMcp`` whose ``server_label`` is an ``mcp`` tool's). The server calls
+    no MCP server: it accepts such a choice and never acts on it."""
     if choice is None:
         return
     if isinstance(choice, str):
         _one_of(TOOL_CHOICES)(choice, param)
+        return
+    if isinstance(choice, ToolChoiceMcp):
+        labels = [
+            t.config.get("server_label")
+            for t in tools
+            if isinstance(t, ExtensionTool) and t.type == "mcp"
+        ]
+        if choice.server_label not in labels:
+            raise Rejected(
+                "invalid_value",
+                f"Tool choice server_label '{choice.server_label}' is not one of the MCP "
+                f"tools' server_labels: {labels}.",
+                param,
+            )
         return
     name = getattr(choice, "name", None)
     names = [t.name for t in tools if isinstance(t, Tool)]
