@@ -1,5 +1,5 @@
-"""GA traffic the first GA codec lost: MCP tools in a session or a response, and
-``input_image`` content in user messages.
+"""GA traffic the first GA codec lost: MCP tools in a session or a response, a
+``tool_choice`` naming an MCP server, and ``input_image`` content in user messages.
 
 The hand-written frames follow the OpenAI SDK's GA types; each is first validated
 strictly against them (``sdk_checks.Checker``), then decoded and encoded again.
@@ -37,6 +37,7 @@ from rtstate.events.payloads import (
     SessionConfig,
     Tool,
     ToolChoiceFunction,
+    ToolChoiceMcp,
 )
 from rtstate.server import ScriptedResponder, ToolCallingResponder
 
@@ -380,3 +381,218 @@ def test_a_tool_choice_names_a_function_among_mixed_tools() -> None:
     loop.send(c.ResponseCreate(response=params))
     assert loop.client.state.items[-1].name == "get_weather"
     loop.check()
+
+
+# --- tool_choice naming an MCP server ------------------------------------------------------
+
+MCP_CHOICE: Final[dict[str, Any]] = {
+    "type": "mcp",
+    "server_label": "deepwiki",
+    "name": "ask_question",
+}
+"""A ``tool_choice`` forcing one tool of the ``MCP`` server (the SDK's ``ToolChoiceMcp``)."""
+
+
+def test_a_session_update_with_an_mcp_tool_choice_round_trips() -> None:
+    frame = {
+        "type": "session.update",
+        "session": {"type": "realtime", "tools": [MCP, WEATHER], "tool_choice": MCP_CHOICE},
+    }
+    event, wire = round_trip(frame, server=False)
+    assert wire == frame
+    assert isinstance(event, c.SessionUpdate)
+    assert event.session.tool_choice == ToolChoiceMcp(server_label="deepwiki", name="ask_question")
+
+
+def test_an_mcp_tool_choice_without_a_name_round_trips() -> None:
+    choice = {"type": "mcp", "server_label": "calendar"}  # any tool of the server
+    frame = {
+        "type": "response.create",
+        "response": {"output_modalities": ["text"], "tools": [MCP_FILTERED], "tool_choice": choice},
+    }
+    event, wire = round_trip(frame, server=False)
+    assert wire == frame
+    assert isinstance(event, c.ResponseCreate) and event.response is not None
+    assert event.response.tool_choice == ToolChoiceMcp(server_label="calendar")
+    assert event.response.tool_choice.name is None
+
+
+def test_a_session_updated_with_an_mcp_tool_choice_round_trips() -> None:
+    frame = session_updated_with(MCP, WEATHER)
+    frame["session"]["tool_choice"] = MCP_CHOICE
+    event, wire = round_trip(frame, server=True)
+    assert wire["session"]["tool_choice"] == MCP_CHOICE
+    assert isinstance(event, s.SessionUpdated)
+    assert event.session.tool_choice == ToolChoiceMcp(server_label="deepwiki", name="ask_question")
+    # a function choice is what it was
+    frame["session"]["tool_choice"] = {"type": "function", "name": "get_weather"}
+    event, wire = round_trip(frame, server=True)
+    assert isinstance(event, s.SessionUpdated)
+    assert event.session.tool_choice == ToolChoiceFunction(name="get_weather")
+    assert wire["session"]["tool_choice"] == {"type": "function", "name": "get_weather"}
+
+
+@pytest.mark.parametrize(
+    ("choice", "path", "message"),
+    [
+        ({"type": "mcp", "name": "ask_question"}, "session.tool_choice.server_label", "missing"),
+        ({"type": "mcp", "server_label": 5}, "session.tool_choice.server_label", "a string"),
+        ({"type": "mcp", "server_label": "d", "name": 5}, "session.tool_choice.name", "a string"),
+        ({"type": "web_search"}, "session.tool_choice.type", "'function' or 'mcp'"),
+    ],
+)
+def test_a_malformed_ga_tool_choice_names_its_fault(
+    choice: dict[str, Any], path: str, message: str
+) -> None:
+    frame = {"type": "session.update", "session": {"type": "realtime", "tool_choice": choice}}
+    with pytest.raises(RemoteProtocolError, match=message) as info:
+        ga.decode_client(orjson.dumps(frame))
+    assert info.value.path == path
+
+
+def test_the_beta_protocol_has_function_tool_choices_only() -> None:
+    update = {"type": "session.update", "session": {"tool_choice": MCP_CHOICE}}
+    with pytest.raises(RemoteProtocolError, match="function tool choices only") as info:
+        beta.decode_client(orjson.dumps(update))
+    assert info.value.path == "session.tool_choice.type"
+    create = {"type": "response.create", "response": {"tool_choice": MCP_CHOICE}}
+    with pytest.raises(RemoteProtocolError, match="function tool choices only") as info:
+        beta.decode_client(orjson.dumps(create))
+    assert info.value.path == "response.tool_choice.type"
+    event = c.SessionUpdate(session=SessionConfig(tool_choice=ToolChoiceMcp(server_label="d")))
+    with pytest.raises(LocalProtocolError, match="function tool choices only") as local:
+        beta.encode(event)
+    assert local.value.path == "session.tool_choice.type"
+    # function choices are what they were
+    function = {
+        "type": "session.update",
+        "session": {"tool_choice": {"type": "function", "name": "f"}},
+    }
+    decoded = beta.decode_client(orjson.dumps(function))
+    assert isinstance(decoded, c.SessionUpdate)
+    assert decoded.session.tool_choice == ToolChoiceFunction(name="f")
+
+
+@pytest.mark.parametrize(
+    ("choice", "message"),
+    [
+        (ToolChoiceMcp(server_label="d", type="function"), "ToolChoiceMcp's type"),  # type: ignore[arg-type]
+        (ToolChoiceFunction(name="f", type="mcp"), "ToolChoiceFunction's type"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_tool_choice_of_the_wrong_type_is_not_encoded(choice: Any, message: str) -> None:
+    """It would decode as the other class (or not at all)."""
+    with pytest.raises(LocalProtocolError, match=message):
+        ga.encode(c.SessionUpdate(session=SessionConfig(tool_choice=choice)))
+
+
+def test_a_client_folds_an_mcp_tool_choice_and_a_reconnect_keeps_it() -> None:
+    created, _ = real_session_frames()
+    conn = ClientConnection(config=Config(dialect="ga", strict=True))
+    conn.receive(orjson.dumps(created).decode())
+    frame = session_updated_with(MCP, WEATHER)
+    frame["session"]["tool_choice"] = MCP_CHOICE
+    SERVER_CHECK.check(orjson.dumps(frame))
+    step = conn.receive(orjson.dumps(frame).decode())
+    assert not step.diagnostics
+    session = conn.state.session
+    assert session is not None
+    choice = ToolChoiceMcp(server_label="deepwiki", name="ask_question")
+    assert session.tool_choice == choice
+    plan = plan_reconnect(conn.state)
+    update = plan.events[0]
+    assert isinstance(update, c.SessionUpdate)
+    assert update.session.tool_choice == choice
+    wire = ga.to_wire(update)
+    assert wire["session"]["tool_choice"] == MCP_CHOICE
+    CLIENT_CHECK.check(orjson.dumps(wire))
+    with pytest.raises(LocalProtocolError, match="function tools only"):
+        plan.frames  # noqa: B018
+
+
+def test_the_ga_server_accepts_an_mcp_tool_choice_and_calls_no_tool() -> None:
+    loop = Loop(dialect="ga", responder=ToolCallingResponder()).start()
+    frame = {
+        "type": "session.update",
+        "session": {"type": "realtime", "tools": [MCP, WEATHER], "tool_choice": MCP_CHOICE},
+    }
+    CLIENT_CHECK.check(orjson.dumps(frame))
+    answered = loop.send_raw(orjson.dumps(frame).decode())
+    assert [type(e) for e in answered] == [s.SessionUpdated]
+    choice = ToolChoiceMcp(server_label="deepwiki", name="ask_question")
+    assert loop.server.state.session is not None and loop.client.state.session is not None
+    assert loop.server.state.session.tool_choice == choice
+    assert loop.client.state.session.tool_choice == choice
+    loop.send(c.SessionUpdate(session=SessionConfig(modalities=("text",))))
+    loop.send(user_text("What does the wiki say?"))
+    loop.send(c.ResponseCreate())
+    # the service would call the MCP tool (not modelled); the fake calls no function instead
+    assert [i.type for i in loop.client.state.items] == ["message", "message"]
+    assert loop.client.state.items[-1].text == "I have no tool to call."
+    # likewise for one response, over the session's function choice
+    loop.send(c.SessionUpdate(session=SessionConfig(tool_choice="required")))
+    params = ResponseParams(tool_choice=ToolChoiceMcp(server_label="deepwiki"))
+    loop.send(c.ResponseCreate(response=params))
+    assert [i.type for i in loop.client.state.items] == ["message"] * 3
+    loop.check()
+    check_server_frames(loop)
+
+
+def test_the_servers_refuse_an_mcp_tool_choice_they_cannot_honour() -> None:
+    ga_loop = Loop(dialect="ga").start()
+    other = {"type": "mcp", "server_label": "elsewhere"}
+
+    def update(*tools: dict[str, Any], choice: dict[str, Any]) -> dict[str, Any]:
+        frame = session_update(*tools)
+        frame["session"]["tool_choice"] = choice
+        return frame
+
+    assert rejected(ga_loop, update(MCP, WEATHER, choice=other)) == (
+        "invalid_value",
+        "session.tool_choice",
+    )
+    assert rejected(ga_loop, update(WEATHER, choice=MCP_CHOICE)) == (
+        "invalid_value",
+        "session.tool_choice",
+    )
+    # a function's name is not a server_label
+    by_name = {"type": "mcp", "server_label": "get_weather"}
+    assert rejected(ga_loop, update(MCP, WEATHER, choice=by_name)) == (
+        "invalid_value",
+        "session.tool_choice",
+    )
+    assert rejected(ga_loop, update(MCP, choice={"type": "mcp"})) == (
+        "missing_required_parameter",
+        "session.tool_choice.server_label",
+    )
+    assert ga_loop.server.state.session is not None
+    assert not ga_loop.server.state.session.tools
+    assert ga_loop.server.state.session.tool_choice == "auto"
+    # a response's choice is checked against its own tools, else the session's
+    create = {
+        "type": "response.create",
+        "response": {"tools": [MCP_FILTERED], "tool_choice": other},
+    }
+    assert rejected(ga_loop, create) == ("invalid_value", "response.tool_choice")
+    (updated,) = ga_loop.send_raw(orjson.dumps(session_update(MCP_FILTERED)).decode())
+    assert isinstance(updated, s.SessionUpdated)
+    create = {"type": "response.create", "response": {"tool_choice": MCP_CHOICE}}
+    assert rejected(ga_loop, create) == ("invalid_value", "response.tool_choice")
+    # and naming the server that is there, it is accepted
+    ga_loop.send(c.SessionUpdate(session=SessionConfig(modalities=("text",))))
+    answered = ga_loop.send(
+        c.ResponseCreate(
+            response=ResponseParams(tool_choice=ToolChoiceMcp(server_label="calendar"))
+        )
+    )
+    assert s.ResponseDone in [type(e) for e in answered]
+    ga_loop.check()
+    check_server_frames(ga_loop)
+
+    beta_loop = Loop().start()
+    assert rejected(
+        beta_loop, {"type": "session.update", "session": {"tool_choice": MCP_CHOICE}}
+    ) == (
+        "invalid_type",
+        "session.tool_choice.type",
+    )
