@@ -140,7 +140,8 @@ class ReconnectPlan:
 
         Raises:
             LocalProtocolError: an event the beta protocol cannot carry, such as a
-                session with an ``ExtensionTool`` (a GA MCP server); encode ``events``
+                session with an ``ExtensionTool`` (a GA MCP server) or a
+                ``ToolChoiceMcp`` (a ``tool_choice`` naming one); encode ``events``
                 with the connection's codec instead (``rtstate.codec.ga.encode``).
         """
         return tuple([beta.encode(e) for e in self.events])
