@@ -65,6 +65,7 @@ class ClientConnection:
         self._config = config
         self._codec = codec_for(config.dialect)
         self._plugins = Plugins(plugins)
+        self._reraise = config.plugin_errors == "raise"
         self._ids = id_factory or counter_ids()
         self._state = state if state is not None else SessionState()
         self._taps: tuple[Tap, ...] = ()
@@ -296,26 +297,25 @@ class ClientConnection:
         self._state = step.after
         if step.sent:
             step = attrs.evolve(step, to_send=self._frames(step.sent, input, frame))
-        if not step.planned and not self._plugins.count:
-            return step
+        first: Dispatched | None = None
         try:
-            return self._react(step)
+            if self._plugins.count:
+                first = self._plugins.dispatch(step, reraise=self._reraise)
+            if first is None and not step.planned:
+                return step  # the common case: hooks observed, nothing to fold or send
+            return self._react(step, first)
         except BaseException:
             # ``plugin_errors="raise"``, or strict mode refusing a returned event: the
             # call raises, so it must change nothing (its frames are never returned)
             self._state = before
             raise
 
-    def _react(self, step: Step) -> Step:
-        """Send what the core planned, run the plugins, fold what they return, to
-        completion (bounded by ``Config.max_cascade`` / ``max_cascade_events``)."""
+    def _react(self, step: Step, first: Dispatched | None) -> Step:
+        """Send what the core planned and what the plugins returned for ``step``
+        (``first``), run the plugins on those Steps, and so on to completion (bounded
+        by ``Config.max_cascade`` / ``max_cascade_events``)."""
         config = self._config
-        reraise = config.plugin_errors == "raise"
-        first: Dispatched | None = None
-        if self._plugins.count:
-            first = self._plugins.dispatch(step, reraise=reraise)
-            if first is None and not step.planned:
-                return step  # the common case: hooks observed, nothing to fold or send
+        reraise = self._reraise
         transitions: list[Transition] = list(step.transitions)
         diagnostics: list[Diagnostic] = list(step.diagnostics)
         to_send: list[str] = list(step.to_send)

@@ -128,57 +128,56 @@ class _Violation(Exception):
         self.message = message
 
 
-_NONE: Final[list[Any]] = []  # the shared "nothing yet" of ``_Out``: never appended to
+class _Extra:
+    """The rarely used part of an ``_Out``, made on first use."""
+
+    __slots__ = ("infos", "notes", "planned", "sent")
+
+    def __init__(self) -> None:
+        self.notes: list[tuple[str, str]] = []
+        self.infos: list[tuple[str, str]] = []
+        self.sent: list[c.ClientEvent] = []
+        self.planned: list[c.ClientEvent] = []
 
 
 class _Out:
     """What one fold collects besides the new state.
 
-    ``notes`` are reconciled protocol quirks (strict mode raises for them);
-    ``infos`` are expected races and local no-ops that never raise; ``sent`` the
-    client events going on the wire now; ``planned`` those the caller should send
-    next. The last four start as one shared empty list that is never appended to
-    (most folds need none of them) and get their own list on first use; ``extra``
-    says whether any of the last three has been used.
+    ``transitions``, always; the rest lives in ``extra``, made on first use (most
+    folds need none of it): ``notes`` are reconciled protocol quirks (strict mode
+    raises for them); ``infos`` expected races and local no-ops that never raise;
+    ``sent`` the client events going on the wire now; ``planned`` those the caller
+    should send next.
     """
 
-    __slots__ = ("config", "extra", "infos", "notes", "planned", "sent", "transitions")
+    __slots__ = ("config", "extra", "transitions")
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.transitions: list[Transition] = []
-        self.notes: list[tuple[str, str]] = _NONE
-        self.infos: list[tuple[str, str]] = _NONE
-        self.sent: list[c.ClientEvent] = _NONE
-        self.planned: list[c.ClientEvent] = _NONE
-        self.extra = False
+        self.extra: _Extra | None = None
+
+    def _more(self) -> _Extra:
+        extra = self.extra
+        if extra is None:
+            extra = self.extra = _Extra()
+        return extra
 
     def note(self, code: str, message: str) -> None:
         """Record a reconciled quirk: the input is applied anyway."""
-        if self.notes is _NONE:
-            self.notes = []
-        self.notes.append((code, message))
+        self._more().notes.append((code, message))
 
     def info(self, code: str, message: str) -> None:
         """Record an expected race or a local no-op (never raised, even when strict)."""
-        if self.infos is _NONE:
-            self.infos = []
-        self.extra = True
-        self.infos.append((code, message))
+        self._more().infos.append((code, message))
 
     def send(self, event: c.ClientEvent) -> None:
         """``event`` goes on the wire now."""
-        if self.sent is _NONE:
-            self.sent = []
-        self.extra = True
-        self.sent.append(event)
+        self._more().sent.append(event)
 
     def plan(self, event: c.ClientEvent) -> None:
         """``event`` should be sent next (the connection does it in the same call)."""
-        if self.planned is _NONE:
-            self.planned = []
-        self.extra = True
-        self.planned.append(event)
+        self._more().planned.append(event)
 
 
 Handler = Callable[[SessionState, Any, _Out], SessionState]
@@ -203,19 +202,22 @@ def fold(state: SessionState, input: Input, config: Config = DEFAULT_CONFIG) -> 
         after = handler(state, input, out)
     except _Violation as v:
         return _reject(state, input, v, config)
-    if out.notes or out.extra:
-        return _full_step(state, input, after, out)
+    extra = out.extra
+    if extra is not None:
+        return _full_step(state, input, after, out, extra)
     return _step(input, state, after, tuple(out.transitions), (), (), (), ())
 
 
-def _full_step(state: SessionState, input: Input, after: SessionState, out: _Out) -> Step:
+def _full_step(
+    state: SessionState, input: Input, after: SessionState, out: _Out, extra: _Extra
+) -> Step:
     event_type = getattr(input, "type", None)
-    if out.notes and out.config.strict:
-        code, message = out.notes[0]
+    if extra.notes and out.config.strict:
+        code, message = extra.notes[0]
         raise RemoteProtocolError(f"{code}: {message}", event_type=event_type)
     diagnostics = tuple(
         Diagnostic(code=code, message=message, event_type=event_type, applied=True)
-        for code, message in (*out.notes, *out.infos)
+        for code, message in (*extra.notes, *extra.infos)
     )
     return _step(
         input,
@@ -224,8 +226,8 @@ def _full_step(state: SessionState, input: Input, after: SessionState, out: _Out
         tuple(out.transitions),
         diagnostics,
         (),
-        tuple(out.sent),
-        tuple(out.planned),
+        tuple(extra.sent),
+        tuple(extra.planned),
     )
 
 
@@ -385,9 +387,9 @@ def _cleared(state: SessionState, e: s.InputAudioBufferCleared, out: _Out) -> Se
 
 
 def _b64_bytes(data: str) -> int:
+    """The bytes ``data`` (base64) decodes to: padding only ever ends it."""
     n = len(data)
-    pad = 2 if data.endswith("==") else 1 if data.endswith("=") else 0
-    return n * 3 // 4 - pad
+    return n * 3 // 4 - data.count("=", n - 2)
 
 
 def _sent_append(state: SessionState, e: c.InputAudioBufferAppend, out: _Out) -> SessionState:

@@ -116,7 +116,7 @@ class Diagnostic:
         return self.code in INFORMATIONAL
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)  # dict-backed: made from one dict, once per call
 class Step:
     """The result of one call: the state before and after, and what happened.
 
