@@ -32,7 +32,7 @@ from .config import DEFAULT_CONFIG, AudioRetention, Config
 from .errors import RemoteProtocolError
 from .events import client as c
 from .events import server as s
-from .events.payloads import ContentPart, ErrorInfo, Item
+from .events.payloads import ContentPart, ErrorInfo, Item, ResponseInfo
 from .state import (
     InputBufferState,
     ItemPhase,
@@ -94,9 +94,25 @@ __all__ = ["fold"]
 
 T = TypeVar("T")
 
+# Enum members as module constants: in Python 3.11 reading ``Enum.MEMBER`` runs a
+# Python-level descriptor (about 0.1 us); a module global is one dict lookup, and the
+# fold reads these on every event.
+_SESSION_OPEN: Final = SessionPhase.OPEN
+_SESSION_CLOSED: Final = SessionPhase.CLOSED
+_ITEM_DONE: Final = ItemPhase.DONE
+_ITEM_PENDING: Final = ItemPhase.PENDING
+_ITEM_IN_PROGRESS: Final = ItemPhase.IN_PROGRESS
+_ITEM_ANNOUNCED: Final = ItemPhase.ANNOUNCED
+_PART_DONE: Final = PartPhase.DONE
+_PART_STREAMING: Final = PartPhase.STREAMING
+_RESPONSE_IN_PROGRESS: Final = ResponsePhase.IN_PROGRESS
+_RESPONSE_DONE: Final = ResponsePhase.DONE
+_KEEP_NO_AUDIO: Final = AudioRetention.NONE
+
 _root = evolver(SessionState)
 _item = evolver(ItemState)
 _part = evolver(PartState)
+_response = evolver(ResponseState)
 _buffer = evolver(InputBufferState)
 _step = positional(Step)
 _with_items = setter(SessionState, "items_by_id", "revision")
@@ -251,7 +267,7 @@ def _check(table: machines.Table[Any], phase: Any, input: object, entity: str) -
 
 
 def _open(state: SessionState, event: s.ServerEvent) -> None:
-    if state.phase is not SessionPhase.OPEN:
+    if state.phase is not _SESSION_OPEN:
         raise _Violation("INV-1", f"{event.type} before session.created or after close")
 
 
@@ -261,7 +277,7 @@ def _open(state: SessionState, event: s.ServerEvent) -> None:
 def _session_created(state: SessionState, e: s.SessionCreated, out: _Out) -> SessionState:
     _check(machines.SESSION, state.phase, e, "session")
     out.transitions.append(SessionStarted(session=e.session))
-    return _root(state, phase=SessionPhase.OPEN, session=e.session, revision=state.revision + 1)
+    return _root(state, phase=_SESSION_OPEN, session=e.session, revision=state.revision + 1)
 
 
 def _session_updated(state: SessionState, e: s.SessionUpdated, out: _Out) -> SessionState:
@@ -410,7 +426,7 @@ def _sent_append(state: SessionState, e: c.InputAudioBufferAppend, out: _Out) ->
 
 
 def _sending(state: SessionState, e: c.ClientEvent) -> None:
-    if state.phase is SessionPhase.CLOSED:
+    if state.phase is _SESSION_CLOSED:
         raise _Violation("closed", f"{e.type} sent after the transport closed")
 
 
@@ -445,7 +461,11 @@ def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> S
     _check(machines.RESPONSE, None, e, "response")
     info = e.response
     response = ResponseState(
-        id=info.id, phase=ResponsePhase.IN_PROGRESS, status=info.status, info=info
+        id=info.id,
+        phase=_RESPONSE_IN_PROGRESS,
+        status=info.status,
+        info=info,
+        output_audio_format=_output_format(state, info),
     )
     out.transitions.append(ResponseStarted(response_id=info.id))
     ledger, _ = _ack(state.ledger, c.ResponseCreate, None, out)
@@ -465,7 +485,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
     final_status = {item.id: item.status for item in info.output if item.id is not None}
     for item_id in response.output:
         item = items.get(item_id)
-        if item is None or item.phase is ItemPhase.DONE:
+        if item is None or item.phase is _ITEM_DONE:
             continue
         out.note("INV-12", f"item {item_id} still open at response.done; closed")
         if item_id not in order:
@@ -473,8 +493,8 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
         status = final_status.get(item_id)
         if status not in _FINAL_ITEM_STATUSES:  # a closed item is never in_progress
             status = "incomplete"
-        parts = tuple(_part(p, phase=PartPhase.DONE) for p in item.parts)
-        items = items.set(item_id, _item(item, phase=ItemPhase.DONE, status=status, parts=parts))
+        parts = tuple(_part(p, phase=_PART_DONE) for p in item.parts)
+        items = items.set(item_id, _item(item, phase=_ITEM_DONE, status=status, parts=parts))
         out.transitions.append(ItemCompleted(item_id=item_id, status=status))
     announced = set(response.output)
     for snapshot in info.output:
@@ -482,12 +502,13 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
             out.note("INV-11", f"response.done lists {snapshot.id}, never announced")
     finished = ResponseState(
         id=info.id,
-        phase=ResponsePhase.DONE,
+        phase=_RESPONSE_DONE,
         status=info.status,
         output=response.output,
         status_details=info.status_details,
         usage=info.usage,
         info=info,
+        output_audio_format=response.output_audio_format,
     )
     history = _bounded(state.finished, finished, out.config.response_history)
     out.transitions.append(
@@ -532,7 +553,7 @@ def _part_from(part: ContentPart) -> PartState:
         text = part.text
     return _new_part(
         type=kind,
-        phase=PartPhase.DONE,
+        phase=_PART_DONE,
         text_log=TextLog.of(text) if text else EMPTY_TEXT,
         transcript_log=transcript_log,
         audio_bytes=0,
@@ -621,19 +642,13 @@ def _output_item_added(
         new = _item_from(
             e.item,
             item_id,
-            ItemPhase.ANNOUNCED,
+            _ITEM_ANNOUNCED,
             response_id=response.id,
             output_index=e.output_index,
         )
     else:
         new = _item(item, response_id=response.id, output_index=e.output_index)
-    active = ResponseState(
-        id=response.id,
-        phase=response.phase,
-        status=response.status,
-        output=(*response.output, item_id),
-        info=response.info,
-    )
+    active = _response(response, output=(*response.output, item_id))
     return _root(
         state,
         items_by_id=state.items_by_id.set(item_id, new),
@@ -661,10 +676,10 @@ def _item_created(
         e.item.status is None
         and (e.item.type == "function_call_output" or e.item.role in _INPUT_ROLES)
     )
-    if item is None or phase is ItemPhase.PENDING:  # the server's copy is the truth
-        new = _item_from(e.item, item_id, ItemPhase.DONE if final else ItemPhase.IN_PROGRESS)
+    if item is None or phase is _ITEM_PENDING:  # the server's copy is the truth
+        new = _item_from(e.item, item_id, _ITEM_DONE if final else _ITEM_IN_PROGRESS)
     else:
-        new = _item(item, phase=ItemPhase.IN_PROGRESS)
+        new = _item(item, phase=_ITEM_IN_PROGRESS)
     ledger, entry = _ack(state.ledger, c.ConversationItemCreate, item_id, out)
     if entry is None and item is None and item_id not in state.input.committed:
         ledger = _ack_unnamed_create(ledger, e.item.type, out)
@@ -735,7 +750,7 @@ def _transcribed(
             item_id=e.item_id, content_index=e.content_index, error=e.error
         )
     out.transitions.append(done)
-    if item is None or phase is ItemPhase.PENDING:
+    if item is None or phase is _ITEM_PENDING:
         buf = state.input
         return _input(state, buf, pending=buf.pending.set(e.item_id, (e.content_index, result)))
     new = _apply_transcription(item, e.content_index, result)
@@ -775,7 +790,7 @@ def _input_transcript_delta(
     out.transitions.append(
         InputTranscriptAppended(item_id=e.item_id, content_index=index, delta=delta)
     )
-    if item is None or phase is ItemPhase.PENDING or not delta:
+    if item is None or phase is _ITEM_PENDING or not delta:
         return state  # nothing to show it on yet: ``.completed`` brings the whole
     if not 0 <= index < len(item.parts) or item.parts[index].type != "input_audio":
         raise _Violation("INV-14", f"item {item.id} has no input_audio part {index}")
@@ -856,7 +871,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     if response.output[e.output_index : e.output_index + 1] != (item_id,):
         raise _Violation("INV-6", f"item {item_id} is not output {e.output_index} of {response.id}")
     order = state.order
-    if item.phase is ItemPhase.ANNOUNCED:
+    if item.phase is _ITEM_ANNOUNCED:
         out.note("INV-7", f"item {item_id} finished without conversation.item.created")
         order = _insert(order, item_id, order.tail)
     snapshot = e.item
@@ -872,7 +887,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     status = snapshot.status
     new = _item(
         item,
-        phase=ItemPhase.DONE,
+        phase=_ITEM_DONE,
         status=status,
         parts=parts,
         arguments_log=arguments,
@@ -904,9 +919,9 @@ def _reconcile_parts(
 ) -> tuple[PartState, ...]:
     parts = list(item.parts)
     for index, part in enumerate(parts):
-        if part.phase is not PartPhase.DONE:
+        if part.phase is not _PART_DONE:
             out.note("INV-8", f"part {index} of {item.id} still open at output_item.done")
-        parts[index] = _part(part, phase=PartPhase.DONE)
+        parts[index] = _part(part, phase=_PART_DONE)
     for index, snapshot in enumerate(content):
         if index >= len(parts):
             parts.append(_part_from(snapshot))
@@ -1004,12 +1019,24 @@ def _streaming_part(
     _open(state, e)
     _active(state, e, e.response_id)
     item, phase = _item_phase(state, e.item_id)
-    if item is None or phase is ItemPhase.DONE:
+    if item is None or phase is _ITEM_DONE:
         where = "unknown" if item is None else "finished"
         raise _Violation("INV-7", f"{e.type} for {where} item {e.item_id}")
     index = e.content_index
     part = item.parts[index] if 0 <= index < len(item.parts) else None
     return item, part, None if part is None else part.phase
+
+
+_DELTAS: Final = (s.ResponseTextDelta, s.ResponseAudioDelta, s.ResponseAudioTranscriptDelta)
+_STREAMING_IN: Final = {
+    kind: (
+        frozenset(phase for phase, input in machines.RESPONSE if input is kind),
+        frozenset(phase for phase, input in machines.PART if input is kind),
+    )
+    for kind in _DELTAS
+}
+"""Per delta type, the response and part phases the tables accept it in (the inline
+test of ``_delta_target``, read from the same tables)."""
 
 
 def _delta_target(state: SessionState, e: Any, kind: str, out: _Out) -> tuple[ItemState, PartState]:
@@ -1020,19 +1047,20 @@ def _delta_target(state: SessionState, e: Any, kind: str, out: _Out) -> tuple[It
     """
     response = state.response
     item = state.items_by_id.get(e.item_id)
+    response_phases, part_phases = _STREAMING_IN[type(e)]
     if (
-        state.phase is SessionPhase.OPEN
+        state.phase is _SESSION_OPEN
         and response is not None
         and response.id == e.response_id
-        and (response.phase, type(e)) in machines.RESPONSE
+        and response.phase in response_phases
         and item is not None
-        and item.phase is not ItemPhase.DONE
+        and item.phase is not _ITEM_DONE
     ):
         parts = item.parts
         index = e.content_index
         if 0 <= index < len(parts):
             part = parts[index]
-            if (part.phase, type(e)) in machines.PART and part.type == kind:
+            if part.phase in part_phases and part.type == kind:
                 return item, part
     item, found, phase = _streaming_part(state, e, out)
     _check(machines.PART, phase, e, "part")
@@ -1052,7 +1080,7 @@ def _content_part_added(
         )
     if e.content_index != len(item.parts):
         raise _Violation("INV-8", f"content_index {e.content_index}, expected {len(item.parts)}")
-    new_part = _part(_part_from(e.part), phase=PartPhase.STREAMING)
+    new_part = _part(_part_from(e.part), phase=_PART_STREAMING)
     if new_part.type == "audio" and new_part.transcript_log is None:
         new_part = _part(new_part, transcript_log=EMPTY_TEXT)
     new = _item(item, parts=(*item.parts, new_part))
@@ -1122,12 +1150,10 @@ def _transcript_done(
     return _replace_part(state, item, e.content_index, _part(part, transcript_log=log))
 
 
-def _output_format(state: SessionState) -> str:
-    response = state.response
-    if response is not None and response.info is not None:
-        fmt = response.info.output_audio_format
-        if fmt:
-            return fmt
+def _output_format(state: SessionState, info: ResponseInfo) -> str:
+    """A new response's output audio format: its own, else the session's."""
+    if info.output_audio_format:
+        return info.output_audio_format
     session = state.session
     return (session.output_audio_format if session is not None else None) or "pcm16"
 
@@ -1136,15 +1162,19 @@ def _audio_delta(state: SessionState, e: s.ResponseAudioDelta, out: _Out) -> Ses
     if e.response_id == state.interrupted:
         return _late(state, e, out)
     item, part = _delta_target(state, e, "audio", out)
-    size = _b64_bytes(e.delta)
-    ms = size / _BYTES_PER_MS.get(_output_format(state), 48)
+    delta = e.delta
+    n = len(delta)
+    size = n * 3 // 4 - delta.count("=", n - 2)  # _b64_bytes, inline: once per delta
+    response = state.response
+    fmt = response.output_audio_format if response is not None else "pcm16"
+    ms = size / _BYTES_PER_MS.get(fmt, 48)
     out.transitions.append(
         _audio_appended(e.item_id, e.content_index, size, ms, e.delta, e.response_id)
     )
     new = _with_audio(part, part.audio_bytes + size, part.audio_ms + ms)
     after = _replace_part(state, item, e.content_index, new)
     config = out.config
-    if config.audio_retention is AudioRetention.NONE:
+    if config.audio_retention is _KEEP_NO_AUDIO:
         return after
     chunk = AudioChunk(item_id=e.item_id, content_index=e.content_index, audio=e.delta, ms=ms)
     return _root(after, audio=after.audio.append(chunk, config.audio_limit_ms))
@@ -1166,7 +1196,7 @@ def _content_part_done(
     assert part is not None
     quiet = e.response_id == state.interrupted
     settled = _settle(item.id, e.content_index, part, e.part, out, quiet=quiet)
-    return _replace_part(state, item, e.content_index, _part(settled, phase=PartPhase.DONE))
+    return _replace_part(state, item, e.content_index, _part(settled, phase=_PART_DONE))
 
 
 # --- function calls --------------------------------------------------------------------
@@ -1316,7 +1346,7 @@ def _send_item_create(state: SessionState, e: c.ConversationItemCreate, out: _Ou
     after = _recorded(state, e, out, key=item_id)
     items = after.items_by_id
     if item_id is not None and item_id not in items:
-        items = items.set(item_id, _item_from(e.item, item_id, ItemPhase.PENDING))
+        items = items.set(item_id, _item_from(e.item, item_id, _ITEM_PENDING))
     return _root(after, items_by_id=items, revision=state.revision + 1)
 
 
@@ -1434,7 +1464,7 @@ def _rolled_back(state: SessionState, event: c.ClientEvent, undo: PartState | No
     items = state.items_by_id
     if isinstance(event, c.ConversationItemCreate) and event.item.id is not None:
         item = items.get(event.item.id)
-        if item is not None and item.phase is ItemPhase.PENDING:
+        if item is not None and item.phase is _ITEM_PENDING:
             return _root(state, items_by_id=items.delete(item.id))
     if isinstance(event, c.ConversationItemTruncate) and undo is not None:
         item = items.get(event.item_id)
@@ -1553,14 +1583,14 @@ def _tick(state: SessionState, e: Tick, out: _Out) -> SessionState:
 
 
 def _closed(state: SessionState, e: Closed, out: _Out) -> SessionState:
-    if state.phase is SessionPhase.CLOSED:
+    if state.phase is _SESSION_CLOSED:
         return state
     expired = state.expired
     if e.code == _GOING_AWAY and not expired:
         out.transitions.append(SessionExpired(message=e.reason or "connection closed (1001)"))
         expired = True
     out.transitions.append(TransportClosed(code=e.code, reason=e.reason))
-    return _root(state, phase=SessionPhase.CLOSED, expired=expired, revision=state.revision + 1)
+    return _root(state, phase=_SESSION_CLOSED, expired=expired, revision=state.revision + 1)
 
 
 def _resumed(state: SessionState, e: Resumed, out: _Out) -> SessionState:

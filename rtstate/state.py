@@ -176,7 +176,11 @@ _AUDIO_PARTS = frozenset({"audio", "input_audio"})
 
 @attrs.frozen(kw_only=True)
 class ResponseState:
-    """A response: its phase, output item ids by ``output_index``, final status, usage."""
+    """A response: its phase, output item ids by ``output_index``, final status, usage.
+
+    ``output_audio_format`` is the format of its output audio, fixed when it was
+    created: its own (from ``response.create``), else the session's.
+    """
 
     id: str
     phase: ResponsePhase
@@ -185,6 +189,7 @@ class ResponseState:
     status_details: StatusDetails | None = None
     usage: Usage | None = None
     info: ResponseInfo | None = None
+    output_audio_format: str = "pcm16"
 
 
 @attrs.frozen(kw_only=True)
