@@ -8,7 +8,6 @@ call it). Each subcommand is one ``add`` function registered in ``_COMMANDS``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -89,6 +88,8 @@ class _Session:
 
     def take(self, number: int, step: Step) -> None:
         self.state = step.after
+        if isinstance(step.input, ServerEvent | UnknownServerEvent):  # not Malformed
+            self.server.append((number, step.input))
         self.diagnostics.extend((number, d) for d in step.diagnostics)
         self.responses.extend(
             (number, t) for t in step.transitions if isinstance(t, ResponseCompleted)
@@ -147,8 +148,6 @@ def _load_journal(path: str, lines: list[_Line], plugins: Sequence[object]) -> _
         for index, step in replay_lines([line.text for line in lines], plugins=plugins):
             number = numbered[index]
             session.take(number, step)
-            if isinstance(step.input, ServerEvent | UnknownServerEvent):
-                session.server.append((number, step.input))
             session.client.extend((number, e) for e in step.sent)
     except JournalError as exc:
         where = f":{numbered.get(exc.line, exc.line)}" if exc.line is not None else ""
@@ -182,10 +181,7 @@ def _load_capture(
     session = _Session(state=start, kind="capture")
     for number, direction, frame in frames:
         if direction == "server":
-            step = conn.receive(frame)
-            with contextlib.suppress(RemoteProtocolError):  # else a malformed diagnostic
-                session.server.append((number, beta.decode_server(frame)))
-            session.take(number, step)
+            session.take(number, conn.receive(frame))
             continue
         try:
             event = beta.decode_client(frame)
