@@ -239,37 +239,46 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
     if not session.responses:
         out.write("(none)\n")
     out.write("\n## diagnostics\n")
-    violations = 0
     for number, d in session.diagnostics:
-        violations += not d.informational
         note = " (informational)" if d.informational else ""
         out.write(f"{args.file}:{number}: {d.code}: {d.message}{note}\n")
     for number, message in session.errors:
-        violations += 1
         out.write(f"{args.file}:{number}: error: {message}\n")
     if not session.diagnostics and not session.errors:
         out.write("(none)\n")
-    if args.strict and violations:
-        return EXIT_VIOLATIONS
-    return EXIT_OK
+    violated = session.errors or any(not d.informational for _, d in session.diagnostics)
+    return EXIT_VIOLATIONS if args.strict and violated else EXIT_OK
 
 
-def _add_replay(commands: Any) -> None:
-    p = commands.add_parser(
-        "replay",
-        help="fold a journal or a capture; print the conversation, responses, diagnostics",
-        description="Fold FILE (a recorder journal, replayed exactly, or a JSONL capture) "
-        "and print the conversation in order, each response with its usage, and every "
-        "diagnostic with its line number.",
+def _add_file_command(
+    commands: Any, run: Callable[[argparse.Namespace, TextIO], int], *, help: str, description: str
+) -> argparse.ArgumentParser:
+    """Register a subcommand named after ``run`` that reads one FILE (``_EPILOG`` below)."""
+    p: argparse.ArgumentParser = commands.add_parser(
+        run.__name__.strip("_"),
+        help=help,
+        description=description,
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", metavar="FILE")
+    p.set_defaults(run=run)
+    return p
+
+
+def _add_replay(commands: Any) -> None:
+    p = _add_file_command(
+        commands,
+        _replay,
+        help="fold a journal or a capture; print the conversation, responses, diagnostics",
+        description="Fold FILE (a recorder journal, replayed exactly, or a JSONL capture) "
+        "and print the conversation in order, each response with its usage, and every "
+        "diagnostic with its line number.",
+    )
     p.add_argument(
         "--strict", action="store_true", help="exit 1 if there is any protocol violation"
     )
     p.add_argument("--markdown", action="store_true", help="print the conversation as Markdown")
-    p.set_defaults(run=_replay)
 
 
 # --- check -------------------------------------------------------------------------------
@@ -285,12 +294,10 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     )
     problems.extend((number, f"error: {message}") for number, message in session.errors)
     events = [e for _, e in session.server]
-    first = events[0] if events else None
-    from_start = first is not None and first.type == "session.created"
     violations = check_stream(
         events,
         client_events=[e for _, e in session.client] if session.client else None,
-        from_start=from_start,
+        from_start=bool(events) and events[0].type == "session.created",
         complete=not args.partial,
     )
     for v in violations:
@@ -309,22 +316,19 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _add_check(commands: Any) -> None:
-    p = commands.add_parser(
-        "check",
+    p = _add_file_command(
+        commands,
+        _check,
         help="lint a journal or a capture against the protocol, with line numbers",
         description="Check FILE's server events (and the client's, when the file has "
         "them) against the protocol's ordering invariants (INV-1..17); print each "
         "problem as FILE:LINE: INVARIANT: message.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("file", metavar="FILE")
     p.add_argument(
         "--partial",
         action="store_true",
         help="the file ends mid-session: do not report what is still open at its end",
     )
-    p.set_defaults(run=_check)
 
 
 _COMMANDS: Final[tuple[Callable[[Any], None], ...]] = (
