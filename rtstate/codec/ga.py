@@ -144,6 +144,9 @@ _RESPONSE_SAME: Final = (
     "max_output_tokens",
 )
 _PARAMS_SAME: Final = ("instructions", "tools", "tool_choice", "conversation", "metadata", "input")
+# (GA name, model field) renamed at the top level of a session or response parameters
+# (``output_modalities`` -> ``modalities``, which also translates its value, is in all three)
+_MAX_TOKENS: Final = (("max_output_tokens", "max_response_output_tokens"),)
 
 # (GA key in audio.input / audio.output, model field, value translation)
 _Convert = Callable[[Any], Any]
@@ -229,17 +232,43 @@ def _no_temperature(obj: Mapping[str, Any]) -> None:
         raise ValueError("the GA protocol has no 'temperature'")
 
 
+def _top_in(
+    raw: Mapping[str, Any], same: tuple[str, ...], renamed: tuple[tuple[str, str], ...]
+) -> dict[str, Any]:
+    """A session's, response's or response parameters' top-level fields, GA -> model."""
+    out: dict[str, Any] = {}
+    _copy(raw, same, out)
+    if "output_modalities" in raw:
+        out["modalities"] = _modalities_in(raw["output_modalities"])
+    for ga, model in renamed:
+        if ga in raw:
+            out[model] = raw[ga]
+    return out
+
+
+def _top_out(
+    obj: Mapping[str, Any],
+    same: tuple[str, ...],
+    renamed: tuple[tuple[str, str], ...],
+    out: dict[str, Any],
+) -> dict[str, Any]:
+    """``_top_in`` the other way, into ``out`` (GA has no ``temperature``)."""
+    _no_temperature(obj)
+    _copy(obj, same, out)
+    if "modalities" in obj:
+        out["output_modalities"] = _modalities_out(obj["modalities"])
+    for ga, model in renamed:
+        if model in obj:
+            out[ga] = obj[model]
+    return out
+
+
 # --- session --------------------------------------------------------------------------
 
 
 def _session_in(value: object) -> dict[str, Any]:
     raw = _object(value, "the session")
-    out: dict[str, Any] = {}
-    _copy(raw, _SESSION_SAME, out)
-    if "output_modalities" in raw:
-        out["modalities"] = _modalities_in(raw["output_modalities"])
-    if "max_output_tokens" in raw:
-        out["max_response_output_tokens"] = raw["max_output_tokens"]
+    out = _top_in(raw, _SESSION_SAME, _MAX_TOKENS)
     audio = raw.get("audio")
     if audio is not None:
         audio = _object(audio, "session.audio")
@@ -249,13 +278,7 @@ def _session_in(value: object) -> dict[str, Any]:
 
 
 def _session_out(obj: dict[str, Any]) -> dict[str, Any]:
-    _no_temperature(obj)
-    out: dict[str, Any] = {"type": "realtime"}
-    _copy(obj, _SESSION_SAME, out)
-    if "modalities" in obj:
-        out["output_modalities"] = _modalities_out(obj["modalities"])
-    if "max_response_output_tokens" in obj:
-        out["max_output_tokens"] = obj["max_response_output_tokens"]
+    out = _top_out(obj, _SESSION_SAME, _MAX_TOKENS, {"type": "realtime"})
     audio = {}
     for key, table in (("input", _AUDIO_INPUT), ("output", _AUDIO_OUTPUT)):
         block = _audio_out(obj, table)
@@ -269,60 +292,41 @@ def _session_out(obj: dict[str, Any]) -> dict[str, Any]:
 # --- responses ------------------------------------------------------------------------
 
 
-def _response_audio_in(raw: Mapping[str, Any], out: dict[str, Any]) -> None:
+def _response_in(
+    value: object, what: str, same: tuple[str, ...], renamed: tuple[tuple[str, str], ...]
+) -> dict[str, Any]:
+    raw = _object(value, what)
+    out = _top_in(raw, same, renamed)
     audio = raw.get("audio")
     if audio is not None:
         _audio_in(_object(audio, "audio").get("output"), _PARAMS_AUDIO_OUTPUT, out)
+    return out
 
 
-def _response_audio_out(obj: Mapping[str, Any], out: dict[str, Any]) -> None:
+def _response_out(
+    obj: dict[str, Any], same: tuple[str, ...], renamed: tuple[tuple[str, str], ...]
+) -> dict[str, Any]:
+    out = _top_out(obj, same, renamed, {})
     block = _audio_out(obj, _PARAMS_AUDIO_OUTPUT)
     if block:
         out["audio"] = {"output": block}
+    return out
 
 
 def _info_in(value: object) -> dict[str, Any]:
-    raw = _object(value, "the response")
-    out: dict[str, Any] = {}
-    _copy(raw, _RESPONSE_SAME, out)
-    if "output_modalities" in raw:
-        out["modalities"] = _modalities_in(raw["output_modalities"])
-    _response_audio_in(raw, out)
-    return out
+    return _response_in(value, "the response", _RESPONSE_SAME, ())
 
 
 def _info_out(obj: dict[str, Any]) -> dict[str, Any]:
-    _no_temperature(obj)
-    out: dict[str, Any] = {}
-    _copy(obj, _RESPONSE_SAME, out)
-    if "modalities" in obj:
-        out["output_modalities"] = _modalities_out(obj["modalities"])
-    _response_audio_out(obj, out)
-    return out
+    return _response_out(obj, _RESPONSE_SAME, ())
 
 
 def _params_in(value: object) -> dict[str, Any]:
-    raw = _object(value, "the response parameters")
-    out: dict[str, Any] = {}
-    _copy(raw, _PARAMS_SAME, out)
-    if "output_modalities" in raw:
-        out["modalities"] = _modalities_in(raw["output_modalities"])
-    if "max_output_tokens" in raw:
-        out["max_response_output_tokens"] = raw["max_output_tokens"]
-    _response_audio_in(raw, out)
-    return out
+    return _response_in(value, "the response parameters", _PARAMS_SAME, _MAX_TOKENS)
 
 
 def _params_out(obj: dict[str, Any]) -> dict[str, Any]:
-    _no_temperature(obj)
-    out: dict[str, Any] = {}
-    _copy(obj, _PARAMS_SAME, out)
-    if "modalities" in obj:
-        out["output_modalities"] = _modalities_out(obj["modalities"])
-    if "max_response_output_tokens" in obj:
-        out["max_output_tokens"] = obj["max_response_output_tokens"]
-    _response_audio_out(obj, out)
-    return out
+    return _response_out(obj, _PARAMS_SAME, _MAX_TOKENS)
 
 
 # --- content --------------------------------------------------------------------------
