@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import invariants, script
 from .invariants import (
     DEFAULT_TOLERANCES,
     INVARIANTS,
@@ -86,40 +87,8 @@ __all__ = [
     "vad_turns",
 ]
 
-_NEEDS_HYPOTHESIS = frozenset(
-    {
-        "BENIGN",
-        "FLOW_NAMES",
-        "HARMFUL",
-        "PERTURBATIONS",
-        "Context",
-        "ConversationEntry",
-        "Flow",
-        "any_flows",
-        "audio_responses",
-        "barge_ins",
-        "benign_perturbations",
-        "clears",
-        "client_cancels",
-        "deletes",
-        "error_flows",
-        "function_call_responses",
-        "item_creates",
-        "manual_commit_turns",
-        "perturbed",
-        "perturbed_frames",
-        "rate_limit_lists",
-        "rate_limits_updates",
-        "session_starts",
-        "session_updates",
-        "sessions",
-        "streams",
-        "text_responses",
-        "truncate_frame",
-        "truncates",
-        "vad_turns",
-    }
-)
+_NEEDS_HYPOTHESIS = frozenset(__all__).difference(invariants.__all__, script.__all__)
+"""The names of ``__all__`` that come from :mod:`.perturb` and :mod:`.strategies`."""
 
 
 def _has_hypothesis() -> bool:
