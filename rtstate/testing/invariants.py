@@ -502,8 +502,11 @@ class _Checker:
             self.flag("INV-4", i, f"{e.type} for response {rid} after its response.done")
         return r
 
-    def output_for(self, i: int, e: Any, r: _Resp) -> _Out | None:
-        """The output item an event names (by ``item_id``), checked against the response."""
+    def output_for(self, i: int, e: Any) -> _Out | None:
+        """The output item an event names (by ``item_id``), checked against its response."""
+        r = self.response_for(i, e)
+        if r is None:
+            return None
         out = self.outputs.get(e.item_id)
         if out is None or out.response is not r:
             if r.partial:
@@ -701,10 +704,7 @@ class _Checker:
     # -- parts -----------------------------------------------------------------------------
 
     def part_for(self, i: int, e: Any, kind: str | None) -> tuple[_Out, _Part] | None:
-        r = self.response_for(i, e)
-        if r is None:
-            return None
-        out = self.output_for(i, e, r)
+        out = self.output_for(i, e)
         if out is None:
             return None
         if out.type == "function_call":
@@ -732,10 +732,7 @@ class _Checker:
         return out, part
 
     def part_added(self, i: int, e: ResponseContentPartAdded) -> None:
-        r = self.response_for(i, e)
-        if r is None:
-            return
-        out = self.output_for(i, e, r)
+        out = self.output_for(i, e)
         if out is None:
             return
         if out.type == "function_call":
@@ -843,10 +840,7 @@ class _Checker:
         part.audio_done = True
 
     def call_for(self, i: int, e: Any) -> _Out | None:
-        r = self.response_for(i, e)
-        if r is None:
-            return None
-        out = self.output_for(i, e, r)
+        out = self.output_for(i, e)
         if out is None:
             return None
         if out.partial and out.type == "unknown":
