@@ -618,19 +618,20 @@ def _session_start(b: _B) -> None:
     b.late_fields = draw(st.booleans())
 
 
-def _session_update(b: _B, **forced: Any) -> None:
-    patch = _draw_patch(b, forced)
+def _update(b: _B, patch: SessionConfig) -> None:
+    """The client's ``session.update`` of ``patch`` and its ``session.updated``."""
     b.client(SessionUpdate(event_id=b.maybe_client_id(), session=patch))
     b.session = _merge(b.config, patch)
     b.emit(SessionUpdated, session=b.session)
+
+
+def _session_update(b: _B, **forced: Any) -> None:
+    _update(b, _draw_patch(b, forced))
 
 
 def _set(b: _B, **fields: Any) -> None:
     """A ``session.update`` of exactly these fields (what a client does to get them)."""
-    patch = SessionConfig(**fields)
-    b.client(SessionUpdate(event_id=b.maybe_client_id(), session=patch))
-    b.session = _merge(b.config, patch)
-    b.emit(SessionUpdated, session=b.session)
+    _update(b, SessionConfig(**fields))
 
 
 def _ensure_vad(b: _B, on: bool) -> None:
