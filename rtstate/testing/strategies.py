@@ -940,18 +940,18 @@ def _act(b: _B, rid: str, item: _OutputItem, act: str, n: int) -> None:
             b.emit(ResponseFunctionCallArgumentsDelta, call_id=item.call_id, delta=value, **ids)
         item.sent[kind].append(value)
     elif act in ("close_part", "close_args"):
-        _close_part(b, rid, item, b.draw)
+        _close_part(b, rid, item)
     else:
         item.final = item.snapshot("completed")
         b.emit(ResponseOutputItemDone, response_id=rid, output_index=item.index, item=item.final)
 
 
-def _close_part(b: _B, rid: str, item: _OutputItem, draw: st.DrawFn) -> None:
+def _close_part(b: _B, rid: str, item: _OutputItem) -> None:
     ids = {"response_id": rid, "item_id": item.id, "output_index": item.index}
     if item.kind == "function_call":
         if item.args_closed:
             return
-        name = item.name if draw(st.booleans()) else None
+        name = item.name if b.draw(st.booleans()) else None
         b.emit(
             ResponseFunctionCallArgumentsDone,
             call_id=item.call_id,
@@ -969,7 +969,7 @@ def _close_part(b: _B, rid: str, item: _OutputItem, draw: st.DrawFn) -> None:
         part = ContentPart(type="text", text=text)
     else:
         transcript = "".join(item.sent["transcript"])
-        if draw(st.booleans()):  # relative order not established (reference 8.5)
+        if b.draw(st.booleans()):  # relative order not established (reference 8.5)
             b.emit(ResponseAudioDone, content_index=0, **ids)
             b.emit(ResponseAudioTranscriptDone, content_index=0, transcript=transcript, **ids)
         else:
@@ -983,7 +983,7 @@ def _close_part(b: _B, rid: str, item: _OutputItem, draw: st.DrawFn) -> None:
 
 def _close_open(b: _B, rid: str, item: _OutputItem) -> None:
     """Close an item cut short: its open part or arguments, then the item, incomplete."""
-    _close_part(b, rid, item, b.draw)
+    _close_part(b, rid, item)
     item.final = item.snapshot("incomplete")
     b.emit(ResponseOutputItemDone, response_id=rid, output_index=item.index, item=item.final)
 
