@@ -1027,6 +1027,19 @@ def _streaming_part(
     return item, part, None if part is None else part.phase
 
 
+def _checked_part(
+    state: SessionState, e: Any, kind: str | None, out: _Out
+) -> tuple[ItemState, PartState]:
+    """The item and part a part event names, which the part table accepts it in and
+    which is a ``kind`` part (any kind if ``None``); else the violation."""
+    item, part, phase = _streaming_part(state, e, out)
+    _check(machines.PART, phase, e, "part")
+    assert part is not None
+    if kind is not None and part.type != kind:
+        raise _Violation("INV-8", f"{e.type} for a {part.type} part of {e.item_id}")
+    return item, part
+
+
 _DELTAS: Final = (s.ResponseTextDelta, s.ResponseAudioDelta, s.ResponseAudioTranscriptDelta)
 _STREAMING_IN: Final = {
     kind: (
@@ -1062,11 +1075,8 @@ def _delta_target(state: SessionState, e: Any, kind: str, out: _Out) -> tuple[It
             part = parts[index]
             if part.phase in part_phases and part.type == kind:
                 return item, part
-    item, found, phase = _streaming_part(state, e, out)
-    _check(machines.PART, phase, e, "part")
-    assert found is not None
-    _part_kind(e, found, kind)
-    return item, found  # not reached: the inline test accepts every legal case
+    # the full checks raise: the inline test accepts every legal case
+    return _checked_part(state, e, kind, out)
 
 
 def _content_part_added(
@@ -1098,11 +1108,6 @@ def _replace_part(
     return _with_items(state, items, state.revision + 1)
 
 
-def _part_kind(e: Any, part: PartState, expected: str) -> None:
-    if part.type != expected:
-        raise _Violation("INV-8", f"{e.type} for a {part.type} part of {e.item_id}")
-
-
 def _text_delta(state: SessionState, e: s.ResponseTextDelta, out: _Out) -> SessionState:
     if e.response_id == state.interrupted:
         return _late(state, e, out)
@@ -1113,10 +1118,7 @@ def _text_delta(state: SessionState, e: s.ResponseTextDelta, out: _Out) -> Sessi
 
 
 def _text_done(state: SessionState, e: s.ResponseTextDone, out: _Out) -> SessionState:
-    item, part, phase = _streaming_part(state, e, out)
-    _check(machines.PART, phase, e, "part")
-    assert part is not None
-    _part_kind(e, part, "text")
+    item, part = _checked_part(state, e, "text", out)
     if e.text == part.text:
         return _root(state, revision=state.revision + 1)
     if e.response_id != state.interrupted:  # else: the deltas ignored since are in it
@@ -1138,10 +1140,7 @@ def _transcript_delta(
 def _transcript_done(
     state: SessionState, e: s.ResponseAudioTranscriptDone, out: _Out
 ) -> SessionState:
-    item, part, phase = _streaming_part(state, e, out)
-    _check(machines.PART, phase, e, "part")
-    assert part is not None
-    _part_kind(e, part, "audio")
+    item, part = _checked_part(state, e, "audio", out)
     if e.transcript == part.transcript or part.truncated_ms is not None:
         return _root(state, revision=state.revision + 1)  # truncated: it stays dropped
     if e.response_id != state.interrupted:  # else: the deltas ignored since are in it
@@ -1181,19 +1180,14 @@ def _audio_delta(state: SessionState, e: s.ResponseAudioDelta, out: _Out) -> Ses
 
 
 def _audio_done(state: SessionState, e: s.ResponseAudioDone, out: _Out) -> SessionState:
-    item, part, phase = _streaming_part(state, e, out)
-    _check(machines.PART, phase, e, "part")
-    assert part is not None
-    _part_kind(e, part, "audio")
+    item, part = _checked_part(state, e, "audio", out)
     return _replace_part(state, item, e.content_index, _part(part, audio_done=True))
 
 
 def _content_part_done(
     state: SessionState, e: s.ResponseContentPartDone, out: _Out
 ) -> SessionState:
-    item, part, phase = _streaming_part(state, e, out)
-    _check(machines.PART, phase, e, "part")
-    assert part is not None
+    item, part = _checked_part(state, e, None, out)
     quiet = e.response_id == state.interrupted
     settled = _settle(item.id, e.content_index, part, e.part, out, quiet=quiet)
     return _replace_part(state, item, e.content_index, _part(settled, phase=_PART_DONE))
