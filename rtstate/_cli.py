@@ -18,6 +18,14 @@ import attrs
 from rtstate_plugins.transcript import entries, render_markdown, render_text
 
 from . import __version__
+from ._cli_base import (
+    EXIT_BAD_FILE,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    EXIT_USAGE,
+    EXIT_VIOLATIONS,
+    Fail,
+)
 from ._cli_live import add_connect, add_demo, add_serve
 from .codec import beta
 from .connection import ClientConnection
@@ -30,17 +38,15 @@ from .step import Diagnostic, Step
 from .testing import check_stream
 from .transitions import ResponseCompleted
 
-__all__ = ["EXIT_BAD_FILE", "EXIT_OK", "EXIT_UNREADABLE", "EXIT_USAGE", "EXIT_VIOLATIONS", "main"]
-
-EXIT_OK: Final = 0
-EXIT_VIOLATIONS: Final = 1
-"""``check`` found a problem, or ``replay --strict`` a protocol violation."""
-EXIT_USAGE: Final = 2
-"""Bad arguments (argparse's own code)."""
-EXIT_UNREADABLE: Final = 3
-"""The file is missing, a directory, unreadable, or not UTF-8 text."""
-EXIT_BAD_FILE: Final = 4
-"""The file is neither a journal nor a JSONL capture, or a journal does not replay."""
+__all__ = [
+    "EXIT_BAD_FILE",
+    "EXIT_OK",
+    "EXIT_UNREADABLE",
+    "EXIT_USAGE",
+    "EXIT_VIOLATIONS",
+    "main",
+    "parser",
+]
 
 _EPILOG: Final = """\
 files:
@@ -56,14 +62,6 @@ exit codes:
   4  the file is not a journal or a capture, or the journal does not replay
   5  serve cannot listen; connect cannot reach the server, or lost it
 """
-
-
-class _Fail(Exception):
-    """A one-line error for stderr, with its exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @attrs.frozen
@@ -100,15 +98,15 @@ def _read(path: str) -> list[_Line]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise _Fail(f"{path}: no such file", EXIT_UNREADABLE) from None
+        raise Fail(f"{path}: no such file", EXIT_UNREADABLE) from None
     except IsADirectoryError:
-        raise _Fail(f"{path}: is a directory", EXIT_UNREADABLE) from None
+        raise Fail(f"{path}: is a directory", EXIT_UNREADABLE) from None
     except PermissionError:
-        raise _Fail(f"{path}: permission denied", EXIT_UNREADABLE) from None
+        raise Fail(f"{path}: permission denied", EXIT_UNREADABLE) from None
     except UnicodeDecodeError as exc:
-        raise _Fail(f"{path}: not UTF-8 text ({exc.reason})", EXIT_UNREADABLE) from None
+        raise Fail(f"{path}: not UTF-8 text ({exc.reason})", EXIT_UNREADABLE) from None
     except OSError as exc:
-        raise _Fail(f"{path}: cannot read: {exc.strerror or exc}", EXIT_UNREADABLE) from None
+        raise Fail(f"{path}: cannot read: {exc.strerror or exc}", EXIT_UNREADABLE) from None
     return [_Line(n, t) for n, t in enumerate(text.splitlines(), 1) if t.strip()]
 
 
@@ -116,9 +114,9 @@ def _json(path: str, line: _Line) -> dict[str, Any]:
     try:
         value = json.loads(line.text)
     except ValueError as exc:
-        raise _Fail(f"{path}:{line.number}: not JSON ({exc})", EXIT_BAD_FILE) from None
+        raise Fail(f"{path}:{line.number}: not JSON ({exc})", EXIT_BAD_FILE) from None
     if not isinstance(value, dict):
-        raise _Fail(f"{path}:{line.number}: not a JSON object", EXIT_BAD_FILE)
+        raise Fail(f"{path}:{line.number}: not a JSON object", EXIT_BAD_FILE)
     return value
 
 
@@ -126,7 +124,7 @@ def _load(path: str, plugins: Sequence[object] = ()) -> _Session:
     """Fold a journal (by replay) or a capture (by receive / send) from ``path``."""
     lines = _read(path)
     if not lines:
-        raise _Fail(f"{path}: empty file", EXIT_BAD_FILE)
+        raise Fail(f"{path}: empty file", EXIT_BAD_FILE)
     if is_journal(lines[0].text):
         return _load_journal(path, lines, plugins)
     first = _json(path, lines[0])
@@ -134,7 +132,7 @@ def _load(path: str, plugins: Sequence[object] = ()) -> _Session:
         return _load_capture(path, lines, plugins, both=True)
     if isinstance(first.get("type"), str):
         return _load_capture(path, lines, plugins, both=False)
-    raise _Fail(
+    raise Fail(
         f'{path}:{lines[0].number}: neither a journal nor a capture (no "type", no '
         '"direction"/"event", no journal header)',
         EXIT_BAD_FILE,
@@ -152,7 +150,7 @@ def _load_journal(path: str, lines: list[_Line], plugins: Sequence[object]) -> _
     except JournalError as exc:
         where = f":{numbered.get(exc.line, exc.line)}" if exc.line is not None else ""
         message = exc.message.split(": ", 1)[1] if exc.line is not None else exc.message
-        raise _Fail(f"{path}{where}: {message}", EXIT_BAD_FILE) from None
+        raise Fail(f"{path}{where}: {message}", EXIT_BAD_FILE) from None
     return session
 
 
@@ -167,7 +165,7 @@ def _load_capture(
         record = _json(path, line)
         direction, event = record.get("direction"), record.get("event")
         if direction not in ("server", "client") or not isinstance(event, dict):
-            raise _Fail(
+            raise Fail(
                 f'{path}:{line.number}: expected {{"direction": "server"|"client", '
                 '"event": {...}}',
                 EXIT_BAD_FILE,
@@ -364,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         code: int = args.run(args, sys.stdout)
-    except _Fail as exc:
+    except Fail as exc:
         print(f"rtstate {args.run.__name__.strip('_')}: {exc}", file=sys.stderr)
         return exc.code
     except BrokenPipeError:  # ``rtstate replay big.jsonl | head``

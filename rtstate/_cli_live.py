@@ -2,7 +2,7 @@
 
 Each is one ``add_<name>(commands)`` that ``rtstate._cli`` registers in ``_COMMANDS``;
 each handler takes the parsed arguments and the output stream and returns the exit
-code. Errors are one line on stderr: ``rtstate <command>: <message>``.
+code or raises ``Fail`` (one line on stderr: ``rtstate <command>: <message>``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, Final, TextIO
 
 import anyio
 
+from ._cli_base import EXIT_CONNECTION, EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, Fail
 from ._demo import run_demo
 from .config import Dialect
 from .errors import ConnectionClosed, HandshakeError, TransportError
@@ -28,23 +29,12 @@ from .transport import connect, serve
 
 __all__ = ["EXIT_CONNECTION", "add_connect", "add_demo", "add_serve"]
 
-EXIT_CONNECTION: Final = 5
-"""``serve`` cannot listen, or ``connect`` cannot reach the server (or lost it)."""
-_EXIT_OK: Final = 0
-_EXIT_USAGE: Final = 2
-_EXIT_UNWRITABLE: Final = 3
 _BACKENDS: Final = ("asyncio", "trio")
 
 
-def _fail(command: str, message: str, code: int) -> int:
-    print(f"rtstate {command}: {message}", file=sys.stderr)
-    return code
-
-
-def _backend_missing(backend: str) -> str | None:
+def _require_backend(backend: str) -> None:
     if backend == "trio" and importlib.util.find_spec("trio") is None:
-        return "the trio backend needs trio: pip install trio"
-    return None
+        raise Fail("the trio backend needs trio: pip install trio", EXIT_USAGE)
 
 
 def _add_backend(p: argparse.ArgumentParser) -> None:
@@ -60,27 +50,26 @@ def _add_backend(p: argparse.ArgumentParser) -> None:
 
 
 def _demo(args: argparse.Namespace, out: TextIO) -> int:
-    if (missing := _backend_missing(args.backend)) is not None:
-        return _fail("demo", missing, _EXIT_USAGE)
+    _require_backend(args.backend)
     journal: TextIO | None = None
     if args.journal is not None:
         try:
             journal = Path(args.journal).open("w", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
-            return _fail("demo", f"cannot write the journal {args.journal}: {exc}", 3)
+            raise Fail(f"cannot write the journal {args.journal}: {exc}", EXIT_UNREADABLE) from None
     try:
         out.write(f"rtstate demo ({args.backend})\n")
         anyio.run(lambda: run_demo(out, journal=journal), backend=args.backend)
     except TimeoutError:
-        return _fail("demo", "the demo did not finish in time", EXIT_CONNECTION)
+        raise Fail("the demo did not finish in time", EXIT_CONNECTION) from None
     except TransportError as exc:
-        return _fail("demo", str(exc), EXIT_CONNECTION)
+        raise Fail(str(exc), EXIT_CONNECTION) from None
     finally:
         if journal is not None:
             journal.close()
     if args.journal is not None:
         out.write(f"  replay it: rtstate replay {args.journal}\n")
-    return _EXIT_OK
+    return EXIT_OK
 
 
 def add_demo(commands: Any) -> None:
@@ -112,18 +101,18 @@ async def _serve_forever(args: argparse.Namespace, out: TextIO) -> None:
 
 
 def _serve(args: argparse.Namespace, out: TextIO) -> int:
-    if (missing := _backend_missing(args.backend)) is not None:
-        return _fail("serve", missing, _EXIT_USAGE)
+    _require_backend(args.backend)
     if not 0 <= args.port <= 65535:
-        return _fail("serve", f"--port must be 0..65535, not {args.port}", _EXIT_USAGE)
+        raise Fail(f"--port must be 0..65535, not {args.port}", EXIT_USAGE)
     try:
         anyio.run(_serve_forever, args, out, backend=args.backend)
     except KeyboardInterrupt:
         out.write("stopped\n")
-        return _EXIT_OK
+        return EXIT_OK
     except OSError as exc:
-        return _fail("serve", f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", 5)
-    return _EXIT_OK  # pragma: no cover - serve runs until interrupted
+        where = f"{args.host}:{args.port}"
+        raise Fail(f"cannot listen on {where}: {exc.strerror or exc}", EXIT_CONNECTION) from None
+    return EXIT_OK  # pragma: no cover - serve runs until interrupted
 
 
 def add_serve(commands: Any) -> None:
@@ -192,24 +181,23 @@ async def _chat(
 
 
 def _connect(args: argparse.Namespace, out: TextIO) -> int:
-    if (missing := _backend_missing(args.backend)) is not None:
-        return _fail("connect", missing, _EXIT_USAGE)
+    _require_backend(args.backend)
     if not args.url.startswith(("ws://", "wss://")):
-        return _fail("connect", f"URL must start with ws:// or wss://, not {args.url!r}", 2)
+        raise Fail(f"URL must start with ws:// or wss://, not {args.url!r}", EXIT_USAGE)
     api_key = os.environ.get(args.api_key_env, "")
     if not api_key:
-        return _fail("connect", f"set {args.api_key_env} to your API key", _EXIT_USAGE)
+        raise Fail(f"set {args.api_key_env} to your API key", EXIT_USAGE)
     try:
         anyio.run(_chat, args, api_key, sys.stdin.readline, out, backend=args.backend)
     except HandshakeError as exc:
-        return _fail("connect", f"the server refused the connection: {exc}", EXIT_CONNECTION)
+        raise Fail(f"the server refused the connection: {exc}", EXIT_CONNECTION) from None
     except TimeoutError:
-        return _fail("connect", f"no answer within {args.timeout:g} s", EXIT_CONNECTION)
+        raise Fail(f"no answer within {args.timeout:g} s", EXIT_CONNECTION) from None
     except TransportError as exc:
-        return _fail("connect", str(exc), EXIT_CONNECTION)
+        raise Fail(str(exc), EXIT_CONNECTION) from None
     except KeyboardInterrupt:
-        return _EXIT_OK
-    return _EXIT_OK
+        pass  # Ctrl-C ends the chat like end of input
+    return EXIT_OK
 
 
 def add_connect(commands: Any) -> None:
