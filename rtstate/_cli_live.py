@@ -18,11 +18,11 @@ from typing import Any, Final, TextIO
 import anyio
 
 from ._cli_base import EXIT_CONNECTION, EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, Fail
-from ._demo import run_demo
+from ._demo import _has, _user, run_demo
 from .config import Dialect
 from .errors import ConnectionClosed, HandshakeError, TransportError
-from .events.client import ConversationItemCreate, ResponseCreate, SessionUpdate
-from .events.payloads import ContentPart, Item, ResponseParams, SessionConfig
+from .events.client import ResponseCreate, SessionUpdate
+from .events.payloads import ResponseParams, SessionConfig
 from .step import Step
 from .transitions import ResponseCompleted, ServerErrorReceived, SessionStarted, TextAppended
 from .transport import connect, serve
@@ -138,11 +138,6 @@ def add_serve(commands: Any) -> None:
 # --- connect -------------------------------------------------------------------------------
 
 
-def _user(text: str) -> ConversationItemCreate:
-    part = ContentPart(type="input_text", text=text)
-    return ConversationItemCreate(item=Item(type="message", role="user", content=(part,)))
-
-
 def _kinds(step: Step, kind: type) -> list[Any]:
     return [x for x in step.transitions if isinstance(x, kind)]
 
@@ -153,7 +148,7 @@ async def _chat(
     dialect: Dialect | None = args.dialect
     async with connect(args.url, api_key=api_key, model=args.model, dialect=dialect) as conn:
         with anyio.fail_after(args.timeout):
-            await conn.wait_for(lambda s: bool(_kinds(s, SessionStarted)))
+            await conn.wait_for(_has(SessionStarted))
         text_only = SessionConfig(modalities=("text",), turn_detection=None)
         await conn.send(SessionUpdate(session=text_only))
         while True:
