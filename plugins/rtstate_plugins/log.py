@@ -34,7 +34,9 @@ from rtstate import transitions as tr
 __all__ = ["DIAGNOSTICS_LOGGER", "TRANSITIONS_LOGGER", "Log", "level_of"]
 
 TRANSITIONS_LOGGER: Final = "rtstate.transitions"
+"""The name of the logger ``Log`` writes transitions to by default."""
 DIAGNOSTICS_LOGGER: Final = "rtstate.diagnostics"
+"""The name of the logger ``Log`` writes diagnostics (and calls that raised) to by default."""
 
 _DEBUG: Final[frozenset[type[rtstate.Transition]]] = frozenset(
     {

@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+"""A function a ``Tools`` decorator (``register``, ``tool``) returns unchanged."""
 
 
 class SchemaError(TypeError):

@@ -19,9 +19,10 @@ import attrs
 
 import rtstate
 
-__all__ = ["Entry", "Transcript", "entries", "render_markdown", "render_text"]
+__all__ = ["Entry", "Kind", "Transcript", "entries", "render_markdown", "render_text"]
 
 Kind = Literal["message", "function_call", "function_call_output", "other"]
+"""What an ``Entry`` shows: a message, a function call, its output, or another item."""
 
 
 @attrs.frozen(kw_only=True)

@@ -45,6 +45,7 @@ EXPIRED_CLOSE: Final = 1001
 ``SessionExpired``)."""
 
 ResponderFactory = Callable[[], Responder]
+"""Makes a fresh ``Responder`` for each session (``serve(responder=...)``)."""
 
 
 def _requested_model(path: str) -> str | None:
