@@ -210,6 +210,16 @@ def fold(state: SessionState, input: Input, config: Config = DEFAULT_CONFIG) -> 
         RemoteProtocolError: only with ``config.strict``, for an input that breaks
             the protocol; nothing is folded.
     """
+    if input.__class__ in _STREAMED:
+        step = _streamed(state, input, config)
+        if step is not None:
+            return step
+    return _handled(state, input, config)
+
+
+def _handled(state: SessionState, input: Input, config: Config) -> Step:
+    """``fold`` through the handler tables alone: the reference ``_streamed`` agrees
+    with, and what ``fold`` does for every input ``_streamed`` declines."""
     handler = _HANDLERS.get(type(input))
     if handler is None:
         raise TypeError(f"fold() cannot take a {type(input).__name__}")
@@ -1040,32 +1050,25 @@ def _checked_part(
     return item, part
 
 
-_DELTAS: Final = (s.ResponseTextDelta, s.ResponseAudioDelta, s.ResponseAudioTranscriptDelta)
-_STREAMING_IN: Final = {
-    kind: (
-        frozenset(phase for phase, input in machines.RESPONSE if input is kind),
-        frozenset(phase for phase, input in machines.PART if input is kind),
-    )
-    for kind in _DELTAS
-}
-"""Per delta type, the response and part phases the tables accept it in (the inline
-test of ``_delta_target``, read from the same tables)."""
+# The three streaming deltas (most frames of a session) are folded by ``_streamed``,
+# which ``fold`` tries first: one inline test of the common case against the same
+# tables, then the append and the Step, with no ``_Out``. When the test fails (a
+# late delta of an interrupted response, or one that breaks the protocol) the
+# ordinary handler below runs its full checks, which report why.
 
 
-def _delta_target(state: SessionState, e: Any, kind: str, out: _Out) -> tuple[ItemState, PartState]:
-    """The item and ``kind`` part a delta event streams into.
-
-    The common case is decided inline, against the same tables; anything else goes
-    through the full checks, which raise the violation that explains it.
-    """
+def _stream_target(state: SessionState, e: Any, kind: str) -> tuple[ItemState, PartState] | None:
+    """The item and ``kind`` part a delta streams into, when the tables accept it
+    there and its response was not interrupted; else ``None``."""
     response = state.response
     item = state.items_by_id.get(e.item_id)
-    response_phases, part_phases = _STREAMING_IN[type(e)]
+    response_phases, part_phases = _STREAMING_IN[e.__class__]
     if (
         state.phase is _SESSION_OPEN
         and response is not None
         and response.id == e.response_id
         and response.phase in response_phases
+        and e.response_id != state.interrupted
         and item is not None
         and item.phase is not _ITEM_DONE
     ):
@@ -1075,8 +1078,96 @@ def _delta_target(state: SessionState, e: Any, kind: str, out: _Out) -> tuple[It
             part = parts[index]
             if part.phase in part_phases and part.type == kind:
                 return item, part
-    # the full checks raise: the inline test accepts every legal case
-    return _checked_part(state, e, kind, out)
+    return None
+
+
+def _replace_part(
+    state: SessionState, item: ItemState, index: int, part: PartState
+) -> SessionState:
+    parts = item.parts
+    parts = (part,) if len(parts) == 1 else (*parts[:index], part, *parts[index + 1 :])
+    items = state.items_by_id.set(item.id, _with_parts(item, parts))
+    return _with_items(state, items, state.revision + 1)
+
+
+def _append_text(
+    state: SessionState, e: s.ResponseTextDelta, item: ItemState, part: PartState, config: Config
+) -> tuple[Transition, SessionState]:
+    new = _with_text(part, part.text_log.append(e.delta))
+    transition = _text_appended(e.item_id, e.content_index, e.delta, e.response_id)
+    return transition, _replace_part(state, item, e.content_index, new)
+
+
+def _append_transcript(
+    state: SessionState,
+    e: s.ResponseAudioTranscriptDelta,
+    item: ItemState,
+    part: PartState,
+    config: Config,
+) -> tuple[Transition, SessionState]:
+    new = _with_transcript(part, (part.transcript_log or EMPTY_TEXT).append(e.delta))
+    transition = _transcript_appended(e.item_id, e.content_index, e.delta, e.response_id)
+    return transition, _replace_part(state, item, e.content_index, new)
+
+
+def _append_audio(
+    state: SessionState, e: s.ResponseAudioDelta, item: ItemState, part: PartState, config: Config
+) -> tuple[Transition, SessionState]:
+    delta = e.delta
+    n = len(delta)
+    size = n * 3 // 4 - delta.count("=", n - 2)  # _b64_bytes, inline: once per delta
+    response = state.response
+    fmt = response.output_audio_format if response is not None else "pcm16"
+    ms = size / _BYTES_PER_MS.get(fmt, 48)
+    transition = _audio_appended(e.item_id, e.content_index, size, ms, delta, e.response_id)
+    new = _with_audio(part, part.audio_bytes + size, part.audio_ms + ms)
+    after = _replace_part(state, item, e.content_index, new)
+    if config.audio_retention is _KEEP_NO_AUDIO:
+        return transition, after
+    chunk = AudioChunk(item_id=e.item_id, content_index=e.content_index, audio=delta, ms=ms)
+    return transition, _root(after, audio=after.audio.append(chunk, config.audio_limit_ms))
+
+
+_Append = Callable[
+    [SessionState, Any, ItemState, PartState, Config], tuple[Transition, SessionState]
+]
+_STREAMED: Final[Mapping[type, tuple[str, _Append]]] = {
+    s.ResponseTextDelta: ("text", _append_text),
+    s.ResponseAudioTranscriptDelta: ("audio", _append_transcript),
+    s.ResponseAudioDelta: ("audio", _append_audio),
+}
+"""Delta type -> the kind of part it streams into and how it is appended."""
+_STREAMING_IN: Final = {
+    kind: (
+        frozenset(phase for phase, input in machines.RESPONSE if input is kind),
+        frozenset(phase for phase, input in machines.PART if input is kind),
+    )
+    for kind in _STREAMED
+}
+"""Per delta type, the response and part phases the tables accept it in (the inline
+test of ``_stream_target``, read from the same tables)."""
+
+
+def _streamed(state: SessionState, e: Any, config: Config) -> Step | None:
+    """The Step of a delta in the common case, else ``None`` (``fold`` goes on)."""
+    kind, append = _STREAMED[e.__class__]
+    target = _stream_target(state, e, kind)
+    if target is None:
+        return None
+    transition, after = append(state, e, target[0], target[1], config)
+    return _step(e, state, after, (transition,), (), (), (), ())
+
+
+def _delta(state: SessionState, e: Any, out: _Out) -> SessionState:
+    """A delta ``_streamed`` declined: late (interrupted), or checked in full (the
+    checks raise the violation that explains it)."""
+    if e.response_id == state.interrupted:
+        return _late(state, e, out)
+    kind, append = _STREAMED[e.__class__]
+    item, part = _checked_part(state, e, kind, out)
+    transition, after = append(state, e, item, part, out.config)
+    out.transitions.append(transition)
+    return after
 
 
 def _content_part_added(
@@ -1099,24 +1190,6 @@ def _content_part_added(
     )
 
 
-def _replace_part(
-    state: SessionState, item: ItemState, index: int, part: PartState
-) -> SessionState:
-    parts = item.parts
-    parts = (part,) if len(parts) == 1 else (*parts[:index], part, *parts[index + 1 :])
-    items = state.items_by_id.set(item.id, _with_parts(item, parts))
-    return _with_items(state, items, state.revision + 1)
-
-
-def _text_delta(state: SessionState, e: s.ResponseTextDelta, out: _Out) -> SessionState:
-    if e.response_id == state.interrupted:
-        return _late(state, e, out)
-    item, part = _delta_target(state, e, "text", out)
-    out.transitions.append(_text_appended(e.item_id, e.content_index, e.delta, e.response_id))
-    new = _with_text(part, part.text_log.append(e.delta))
-    return _replace_part(state, item, e.content_index, new)
-
-
 def _text_done(state: SessionState, e: s.ResponseTextDone, out: _Out) -> SessionState:
     item, part = _checked_part(state, e, "text", out)
     if e.text == part.text:
@@ -1124,17 +1197,6 @@ def _text_done(state: SessionState, e: s.ResponseTextDone, out: _Out) -> Session
     if e.response_id != state.interrupted:  # else: the deltas ignored since are in it
         out.note("INV-9", f"text.done of {e.item_id}[{e.content_index}] differs from its deltas")
     return _replace_part(state, item, e.content_index, _part(part, text_log=TextLog.of(e.text)))
-
-
-def _transcript_delta(
-    state: SessionState, e: s.ResponseAudioTranscriptDelta, out: _Out
-) -> SessionState:
-    if e.response_id == state.interrupted:
-        return _late(state, e, out)
-    item, part = _delta_target(state, e, "audio", out)
-    out.transitions.append(_transcript_appended(e.item_id, e.content_index, e.delta, e.response_id))
-    log = (part.transcript_log or EMPTY_TEXT).append(e.delta)
-    return _replace_part(state, item, e.content_index, _with_transcript(part, log))
 
 
 def _transcript_done(
@@ -1155,28 +1217,6 @@ def _output_format(state: SessionState, info: ResponseInfo) -> str:
         return info.output_audio_format
     session = state.session
     return (session.output_audio_format if session is not None else None) or "pcm16"
-
-
-def _audio_delta(state: SessionState, e: s.ResponseAudioDelta, out: _Out) -> SessionState:
-    if e.response_id == state.interrupted:
-        return _late(state, e, out)
-    item, part = _delta_target(state, e, "audio", out)
-    delta = e.delta
-    n = len(delta)
-    size = n * 3 // 4 - delta.count("=", n - 2)  # _b64_bytes, inline: once per delta
-    response = state.response
-    fmt = response.output_audio_format if response is not None else "pcm16"
-    ms = size / _BYTES_PER_MS.get(fmt, 48)
-    out.transitions.append(
-        _audio_appended(e.item_id, e.content_index, size, ms, e.delta, e.response_id)
-    )
-    new = _with_audio(part, part.audio_bytes + size, part.audio_ms + ms)
-    after = _replace_part(state, item, e.content_index, new)
-    config = out.config
-    if config.audio_retention is _KEEP_NO_AUDIO:
-        return after
-    chunk = AudioChunk(item_id=e.item_id, content_index=e.content_index, audio=e.delta, ms=ms)
-    return _root(after, audio=after.audio.append(chunk, config.audio_limit_ms))
 
 
 def _audio_done(state: SessionState, e: s.ResponseAudioDone, out: _Out) -> SessionState:
@@ -1619,11 +1659,11 @@ _HANDLERS: Final[Mapping[type, Handler]] = {
     s.ResponseOutputItemDone: _output_item_done,
     s.ResponseContentPartAdded: _content_part_added,
     s.ResponseContentPartDone: _content_part_done,
-    s.ResponseTextDelta: _text_delta,
+    s.ResponseTextDelta: _delta,
     s.ResponseTextDone: _text_done,
-    s.ResponseAudioTranscriptDelta: _transcript_delta,
+    s.ResponseAudioTranscriptDelta: _delta,
     s.ResponseAudioTranscriptDone: _transcript_done,
-    s.ResponseAudioDelta: _audio_delta,
+    s.ResponseAudioDelta: _delta,
     s.ResponseAudioDone: _audio_done,
     s.ResponseFunctionCallArgumentsDelta: _arguments_delta,
     s.ResponseFunctionCallArgumentsDone: _arguments_done,

@@ -19,10 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rtstate
-from rtstate import Config, SessionState, Step, fold
+from rtstate import Config, Interrupt, SessionState, Step, fold
 from rtstate import events as ev
 from rtstate import transitions as tr
 from rtstate.events.client import ClientEvent, UnknownClientEvent
+from rtstate.fold import _handled
 from rtstate.testing.perturb import benign_perturbations, perturbed
 from rtstate.testing.script import Script
 from rtstate.testing.strategies import sessions, streams
@@ -275,3 +276,59 @@ def test_independent_keys_commute(limits: list[tuple[str, int]], first: str, sec
         assert {
             name: attrs.evolve(limit, revision=0) for name, limit in one.rate_limits.items()
         } == {name: attrs.evolve(limit, revision=0) for name, limit in two.rate_limits.items()}
+
+
+def _agree(state: SessionState, event: Any, config: Config) -> Step | None:
+    """``fold`` and the handler tables alone give the same Step, or both raise."""
+    try:
+        step = fold(state, event, config)
+    except rtstate.RemoteProtocolError as exc:
+        with pytest.raises(rtstate.RemoteProtocolError) as reference:
+            _handled(state, event, config)
+        assert str(reference.value) == str(exc)
+        return None
+    assert _handled(state, event, config) == step
+    return step
+
+
+@settings(max_examples=60)
+@given(perturbed(streams(max_flows=4)), st.sampled_from([Config(), STRICT]))
+def test_the_streaming_fast_path_agrees_with_the_handler_tables(
+    case: tuple[list[Any], list[str]], config: Config
+) -> None:
+    # ``fold`` folds the common case of a delta inline; the tables must say the same
+    # for every delta, including late, misplaced and interrupted ones
+    events, _ = case
+    state = SessionState()
+    for event in events:
+        step = _agree(state, event, config)
+        if step is not None:
+            state = step.after
+
+
+@settings(max_examples=40)
+@given(
+    sessions(max_flows=5),
+    st.sampled_from([Config(), Config(audio_retention=rtstate.AudioRetention.PER_ITEM)]),
+    st.data(),
+)
+def test_the_streaming_fast_path_agrees_on_interrupted_sessions(
+    script: Script, config: Config, data: st.DataObject
+) -> None:
+    # an ``Interrupt`` anywhere: the deltas of the response it cuts then arrive late
+    events: list[Any] = [e for _, e in script.steps if not isinstance(e, UnknownClientEvent)]
+    at = data.draw(st.integers(0, len(events)), label="interrupt at")
+    events.insert(at, Interrupt())
+    state = SessionState()
+    for event in events:
+        was_interrupted = state.interrupted
+        step = _agree(state, event, config)
+        assert step is not None
+        if isinstance(event, _DELTAS) and event.response_id == was_interrupted:
+            # late: reported, and nothing changes
+            assert [d.code for d in step.diagnostics] == ["interrupted"]
+            assert step.after is state
+        state = step.after
+
+
+_DELTAS = (ev.ResponseTextDelta, ev.ResponseAudioDelta, ev.ResponseAudioTranscriptDelta)
