@@ -1057,30 +1057,6 @@ def _checked_part(
 # ordinary handler below runs its full checks, which report why.
 
 
-def _stream_target(state: SessionState, e: Any, kind: str) -> tuple[ItemState, PartState] | None:
-    """The item and ``kind`` part a delta streams into, when the tables accept it
-    there and its response was not interrupted; else ``None``."""
-    response = state.response
-    item = state.items_by_id.get(e.item_id)
-    response_phases, part_phases = _STREAMING_IN[e.__class__]
-    if (
-        state.phase is _SESSION_OPEN
-        and response is not None
-        and response.id == e.response_id
-        and response.phase in response_phases
-        and e.response_id != state.interrupted
-        and item is not None
-        and item.phase is not _ITEM_DONE
-    ):
-        parts = item.parts
-        index = e.content_index
-        if 0 <= index < len(parts):
-            part = parts[index]
-            if part.phase in part_phases and part.type == kind:
-                return item, part
-    return None
-
-
 def _replace_part(
     state: SessionState, item: ItemState, index: int, part: PartState
 ) -> SessionState:
@@ -1149,13 +1125,32 @@ test of ``_stream_target``, read from the same tables)."""
 
 
 def _streamed(state: SessionState, e: Any, config: Config) -> Step | None:
-    """The Step of a delta in the common case, else ``None`` (``fold`` goes on)."""
+    """The Step of a delta in the common case, else ``None`` (``fold`` goes on).
+
+    The common case: the tables accept the delta in its response's phase and its
+    part's, the part is of the delta's kind, and the response was not interrupted.
+    """
     kind, append = _STREAMED[e.__class__]
-    target = _stream_target(state, e, kind)
-    if target is None:
-        return None
-    transition, after = append(state, e, target[0], target[1], config)
-    return _step(e, state, after, (transition,), (), (), (), ())
+    response_phases, part_phases = _STREAMING_IN[e.__class__]
+    response = state.response
+    item = state.items_by_id.get(e.item_id)
+    if (
+        state.phase is _SESSION_OPEN
+        and response is not None
+        and response.id == e.response_id
+        and response.phase in response_phases
+        and e.response_id != state.interrupted
+        and item is not None
+        and item.phase is not _ITEM_DONE
+    ):
+        parts = item.parts
+        index = e.content_index
+        if 0 <= index < len(parts):
+            part = parts[index]
+            if part.phase in part_phases and part.type == kind:
+                transition, after = append(state, e, item, part, config)
+                return _step(e, state, after, (transition,), (), (), (), ())
+    return None
 
 
 def _delta(state: SessionState, e: Any, out: _Out) -> SessionState:

@@ -131,7 +131,7 @@ class Plugins:
         found: Dispatched | None = None
         index = self._index
         for t in step.transitions if index else ():
-            for plugin, fn in index.get(type(t), ()):
+            for plugin, fn in index.get(t.__class__, ()):
                 if found is not None and found.failed_plugin(plugin):
                     continue
                 try:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import attrs
+import orjson
 
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..events.client import ClientEvent, UnknownClientEvent
@@ -24,6 +25,7 @@ __all__ = ["AnyEvent", "Codec", "make_codec"]
 AnyEvent = ServerEvent | ClientEvent | UnknownServerEvent | UnknownClientEvent
 E = TypeVar("E", ServerEvent, ClientEvent)
 _Hook = Callable[[Any, Any], Any]
+_orjson_loads: Callable[[str | bytes], Any] = orjson.loads
 
 
 @attrs.frozen
@@ -94,7 +96,12 @@ def make_codec(
             RemoteProtocolError: the frame is not a JSON object, has no string ``type``,
                 or a known event lacks a required field or has one of the wrong type.
         """
-        raw = loads(frame)
+        try:  # orjson inline: one call less on every frame
+            raw = _orjson_loads(frame)
+        except Exception:
+            raw = None
+        if raw.__class__ is not dict:
+            raw = loads(frame)  # raises the RemoteProtocolError that says why
         tag = raw.get("type")
         entry = server_hooks.get(tag) if tag.__class__ is str else None
         if entry is None:
