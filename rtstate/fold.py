@@ -1107,21 +1107,28 @@ def _append_audio(
 _Append = Callable[
     [SessionState, Any, ItemState, PartState, Config], tuple[Transition, SessionState]
 ]
-_STREAMED: Final[Mapping[type, tuple[str, _Append]]] = {
-    s.ResponseTextDelta: ("text", _append_text),
-    s.ResponseAudioTranscriptDelta: ("audio", _append_transcript),
-    s.ResponseAudioDelta: ("audio", _append_audio),
-}
-"""Delta type -> the kind of part it streams into and how it is appended."""
-_STREAMING_IN: Final = {
-    kind: (
-        frozenset(phase for phase, input in machines.RESPONSE if input is kind),
-        frozenset(phase for phase, input in machines.PART if input is kind),
+_Stream = tuple[str, _Append, frozenset[ResponsePhase | None], frozenset[PartPhase | None]]
+
+
+def _stream(delta: type, kind: str, append: _Append) -> _Stream:
+    """A delta type's kind of part, its append, and the response and part phases the
+    tables accept it in (the inline test of ``_streamed`` reads the same tables)."""
+    return (
+        kind,
+        append,
+        frozenset(phase for phase, input in machines.RESPONSE if input is delta),
+        frozenset(phase for phase, input in machines.PART if input is delta),
     )
-    for kind in _STREAMED
+
+
+_STREAMED: Final[Mapping[type, _Stream]] = {
+    s.ResponseTextDelta: _stream(s.ResponseTextDelta, "text", _append_text),
+    s.ResponseAudioTranscriptDelta: _stream(
+        s.ResponseAudioTranscriptDelta, "audio", _append_transcript
+    ),
+    s.ResponseAudioDelta: _stream(s.ResponseAudioDelta, "audio", _append_audio),
 }
-"""Per delta type, the response and part phases the tables accept it in (the inline
-test of ``_stream_target``, read from the same tables)."""
+"""Delta type -> how it streams (``_stream``)."""
 
 
 def _streamed(state: SessionState, e: Any, config: Config) -> Step | None:
@@ -1130,8 +1137,7 @@ def _streamed(state: SessionState, e: Any, config: Config) -> Step | None:
     The common case: the tables accept the delta in its response's phase and its
     part's, the part is of the delta's kind, and the response was not interrupted.
     """
-    kind, append = _STREAMED[e.__class__]
-    response_phases, part_phases = _STREAMING_IN[e.__class__]
+    kind, append, response_phases, part_phases = _STREAMED[e.__class__]
     response = state.response
     item = state.items_by_id.get(e.item_id)
     if (
@@ -1158,7 +1164,7 @@ def _delta(state: SessionState, e: Any, out: _Out) -> SessionState:
     checks raise the violation that explains it)."""
     if e.response_id == state.interrupted:
         return _late(state, e, out)
-    kind, append = _STREAMED[e.__class__]
+    kind, append, _, _ = _STREAMED[e.__class__]
     item, part = _checked_part(state, e, kind, out)
     transition, after = append(state, e, item, part, out.config)
     out.transitions.append(transition)
