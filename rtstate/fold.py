@@ -1053,8 +1053,9 @@ def _checked_part(
 # The three streaming deltas (most frames of a session) are folded by ``_streamed``,
 # which ``fold`` tries first: one inline test of the common case against the same
 # tables, then the append and the Step, with no ``_Out``. When the test fails (a
-# late delta of an interrupted response, or one that breaks the protocol) the
-# ordinary handler below runs its full checks, which report why.
+# late delta of an interrupted response, or one that breaks the protocol) the table
+# handler ``_delta`` runs the full checks, which report why. ``_handled`` (the tables
+# alone) is the reference: tests/test_properties.py checks both give equal Steps.
 
 
 def _replace_part(
