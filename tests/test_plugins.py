@@ -93,7 +93,7 @@ def sessions(draw: st.DrawFn) -> list[Call]:
             events = w.user_turn(f"it_{n}", previous)
             previous = f"it_{n}"
         elif kind == "rate":
-            events = [w.rate_limits()]
+            events = [w.rate_limits(requests=9)]
         elif kind == "send":
             calls.append(("send", c.InputAudioBufferAppend(audio=audio(96))))
             calls.append(("send", c.ResponseCreate()))
