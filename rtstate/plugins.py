@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
+import types
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
@@ -39,13 +41,51 @@ class PluginError(RtStateError):
 
 
 def _accepts(fn: Callable[..., Any], count: int) -> bool:
-    try:
-        inspect.signature(fn).bind(*([None] * count))
-    except TypeError:
-        return False
-    except ValueError:  # no signature (a builtin): give it the benefit of the doubt
+    """Whether ``fn`` can be called with ``count`` positional arguments.
+
+    A plain function or a method of one is read off its code object (registration
+    then costs microseconds, not the tens ``inspect.signature`` takes per hook);
+    anything else (a decorated function with ``__wrapped__``, a partial, a callable
+    object, a builtin) goes through ``inspect.signature``.
+    """
+    shape = _positional_shape(fn)
+    if shape is None:
+        try:
+            inspect.signature(fn).bind(*([None] * count))
+        except TypeError:
+            return False
+        except ValueError:  # no signature (a builtin): give it the benefit of the doubt
+            return True
         return True
-    return True
+    required, accepted = shape
+    return required <= count <= accepted
+
+
+def _positional_shape(fn: Callable[..., Any]) -> tuple[int, float] | None:
+    """``(required, accepted)`` positional arguments of a plain function or a method
+    bound to one (``accepted`` is infinite with ``*args``), ``_NEVER`` when no
+    positional call binds (a keyword-only parameter without a default), or ``None``
+    when only ``inspect.signature`` can tell."""
+    bound = 0
+    if fn.__class__ is types.MethodType:
+        fn, bound = fn.__func__, 1
+    if fn.__class__ is not types.FunctionType or fn.__dict__:  # __wrapped__, __signature__
+        return None
+    code = fn.__code__
+    defaults = len(fn.__defaults__ or ())
+    kw_defaults = fn.__kwdefaults__ or {}
+    kw_only = code.co_varnames[code.co_argcount : code.co_argcount + code.co_kwonlyargcount]
+    if any(name not in kw_defaults for name in kw_only):
+        return _NEVER
+    varargs = code.co_flags & inspect.CO_VARARGS
+    accepted = math.inf if varargs else float(code.co_argcount - bound)
+    if bound and not code.co_argcount and not varargs:
+        return _NEVER  # a method with no parameter for its instance
+    return (max(code.co_argcount - defaults - bound, 0), accepted)
+
+
+_NEVER: Final = (1, 0.0)
+"""The shape of a function no positional call binds (it requires more than it accepts)."""
 
 
 def _validate(plugin: object) -> None:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
+import inspect
 import itertools
 import json
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,7 +39,7 @@ from rtstate.codec import beta
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import SessionConfig
-from rtstate.plugins import Plugins
+from rtstate.plugins import Plugins, _accepts
 from rtstate.transitions import (
     TRANSITION_TYPES,
     FunctionCallReady,
@@ -299,6 +302,91 @@ def test_flexible_signatures_are_accepted() -> None:
         conn.receive_event(event)
     assert {"varargs", "defaults", "kwargs", "static", "instance"} <= set(log)
     assert conn.plugins == (plugin,)
+
+
+@st.composite
+def _functions(draw: st.DrawFn) -> tuple[str, Callable[..., Any]]:
+    """A plain function with a generated signature, and its source."""
+    names = iter(f"p{i}" for i in range(20))
+    positional_only = [next(names) for _ in range(draw(st.integers(0, 2)))]
+    positional = [next(names) for _ in range(draw(st.integers(0, 3)))]
+    defaults = draw(st.integers(0, len(positional_only) + len(positional)))
+    params = [*positional_only, *positional]
+    params = [
+        *params[: len(params) - defaults],
+        *(f"{p}=None" for p in params[len(params) - defaults :]),
+    ]
+    if positional_only:
+        params.insert(len(positional_only), "/")
+    star = draw(st.sampled_from(["", "*args", "*"]))
+    keyword_only = [
+        f"{next(names)}=None" if has_default else next(names)
+        for has_default in draw(st.lists(st.booleans(), max_size=2))
+    ]
+    if keyword_only and not star:
+        star = "*"
+    if star and (star != "*" or keyword_only):
+        params += [star, *keyword_only]
+    if draw(st.booleans()):
+        params.append("**kwargs")
+    source = f"def f({', '.join(params)}): pass"
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)
+    return source, namespace["f"]
+
+
+def _binds(fn: Callable[..., Any], count: int) -> bool | None:
+    """What ``inspect.signature`` says (``None``: it cannot tell)."""
+    try:
+        inspect.signature(fn).bind(*([None] * count))
+    except TypeError:
+        return False
+    except ValueError:
+        return None
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(_functions())
+def test_signature_checks_agree_with_inspect(function: tuple[str, Callable[..., Any]]) -> None:
+    source, fn = function
+    method = types.MethodType(fn, object())
+    for count in range(5):
+        assert _accepts(fn, count) is _binds(fn, count), (source, count)
+        expected = _binds(method, count)
+        # a method with no parameter for its instance: inspect cannot tell, no call binds
+        assert _accepts(method, count) is (False if expected is None else expected), (source, count)
+
+
+def test_plain_hooks_are_checked_without_inspect_signature(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Plain:
+        def on_text_appended(self, t: object, step: object) -> None: ...
+        def on_step(self, step: object) -> None: ...
+        def attached(self, conn: object) -> None: ...
+
+    def refuse(fn: object) -> None:
+        raise AssertionError(f"inspect.signature({fn!r}) on a plain hook")
+
+    monkeypatch.setattr(inspect, "signature", refuse)
+    assert Plugins([Plain()]).count == 1
+
+
+def test_decorated_hooks_are_checked_by_their_wrapped_signature() -> None:
+    def passthrough(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    class Wrapped:
+        @passthrough
+        def on_text_appended(self, t: object) -> None: ...
+
+    with pytest.raises(PluginError, match="argument"):
+        Plugins([Wrapped()])
 
 
 def test_registration_is_all_or_nothing() -> None:
