@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-__all__ = ["evolver", "positional", "setter"]
+__all__ = ["dict_setter", "evolver", "positional", "setter"]
 
 T = TypeVar("T")
 _MISSING: Any = object()
@@ -37,12 +37,17 @@ def _namespace(cls: type) -> tuple[dict[str, Any], tuple[attrs.Attribute[Any], .
         for i, f in enumerate(fields):
             ns[f"_s{i}"] = getattr(cls, f.name).__set__
     else:
-        ns["_setdict"] = _dict_setter(cls)
+        ns["_setdict"] = dict_setter(cls)
     return ns, fields, slotted
 
 
-def _dict_setter(cls: type) -> Callable[[object, dict[str, Any]], None]:
-    """The ``__dict__`` descriptor's setter of a dict-backed class."""
+def dict_setter(cls: type) -> Callable[[object, dict[str, Any]], None]:
+    """The ``__dict__`` descriptor's setter of a dict-backed class.
+
+    ``set(object.__new__(cls), fields)`` makes ``fields`` (a dict of every field, which
+    the caller gives up) the new object's state: for a hot path that writes its copies
+    out rather than calling a ``setter``.
+    """
     for klass in cls.__mro__:
         descriptor = klass.__dict__.get("__dict__")
         if descriptor is not None:

@@ -26,7 +26,7 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from . import machines
-from ._build import evolver, positional, setter
+from ._build import dict_setter, evolver, positional, setter
 from ._log import EMPTY_TEXT, AudioChunk, TextLog
 from .config import DEFAULT_CONFIG, AudioRetention, Config
 from .errors import RemoteProtocolError
@@ -115,13 +115,15 @@ _part = evolver(PartState)
 _response = evolver(ResponseState)
 _buffer = evolver(InputBufferState)
 _step = positional(Step)
-_with_items = setter(SessionState, "items_by_id", "revision")
 _with_parts = setter(ItemState, "parts")
 _with_text = setter(PartState, "text_log")
 _with_transcript = setter(PartState, "transcript_log")
 _with_audio = setter(PartState, "audio_bytes", "audio_ms")
 _with_item = setter(SessionState, "items_by_id", "order", "input", "revision")
 _new_item = positional(ItemState)
+_NEW: Final = object.__new__
+_adopt_item = dict_setter(ItemState)
+_adopt_root = dict_setter(SessionState)
 _new_part = positional(PartState)
 _new_order = positional(Order)
 _item_added = positional(ItemAdded)
@@ -1061,10 +1063,22 @@ def _checked_part(
 def _replace_part(
     state: SessionState, item: ItemState, index: int, part: PartState
 ) -> SessionState:
+    """``state`` with ``part`` as part ``index`` of ``item``, one revision on.
+
+    It runs once per streaming delta, so the item and root copies are written out
+    (what ``_with_parts`` and a root setter do) rather than called: two calls fewer.
+    """
     parts = item.parts
-    parts = (part,) if len(parts) == 1 else (*parts[:index], part, *parts[index + 1 :])
-    items = state.items_by_id.set(item.id, _with_parts(item, parts))
-    return _with_items(state, items, state.revision + 1)
+    fields = item.__dict__.copy()
+    fields["parts"] = (part,) if len(parts) == 1 else (*parts[:index], part, *parts[index + 1 :])
+    new_item = _NEW(ItemState)
+    _adopt_item(new_item, fields)
+    fields = state.__dict__.copy()
+    fields["items_by_id"] = state.items_by_id.set(item.id, new_item)
+    fields["revision"] = state.revision + 1
+    after = _NEW(SessionState)
+    _adopt_root(after, fields)
+    return after
 
 
 def _append_text(
