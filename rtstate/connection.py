@@ -64,6 +64,7 @@ class ClientConnection:
     ) -> None:
         self._config = config
         self._codec = codec_for(config.dialect)
+        self._decode = self._codec.decode_server
         self._plugins = Plugins(plugins)
         self._reraise = config.plugin_errors == "raise"
         self._ids = id_factory or counter_ids()
@@ -119,7 +120,7 @@ class ClientConnection:
         if self._taps and not self._tapping:
             return self._tapped("receive", frame, self.receive, frame)
         try:
-            event = self._codec.decode_server(frame)
+            event = self._decode(frame)
         except RemoteProtocolError as exc:
             if self._config.strict:
                 raise
@@ -300,7 +301,7 @@ class ClientConnection:
         first: Dispatched | None = None
         try:
             if self._plugins.count:
-                first = self._plugins.dispatch(step, reraise=self._reraise)
+                first = self._plugins.dispatch(step, self._reraise)
             if first is None and not step.planned:
                 return step  # the common case: hooks observed, nothing to fold or send
             return self._react(step, first)
@@ -333,7 +334,7 @@ class ClientConnection:
                 if sub is step:
                     found = first  # dispatched above
                 elif self._plugins.count:
-                    found = self._plugins.dispatch(sub, reraise=reraise)
+                    found = self._plugins.dispatch(sub, reraise)
                 else:
                     continue
                 if found is None:

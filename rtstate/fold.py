@@ -212,8 +212,9 @@ def fold(state: SessionState, input: Input, config: Config = DEFAULT_CONFIG) -> 
         RemoteProtocolError: only with ``config.strict``, for an input that breaks
             the protocol; nothing is folded.
     """
-    if input.__class__ in _STREAMED:
-        step = _streamed(state, input, config)
+    stream = _STREAMED.get(input.__class__)
+    if stream is not None:
+        step = _streamed(state, input, config, stream)
         if step is not None:
             return step
     return _handled(state, input, config)
@@ -1146,13 +1147,14 @@ _STREAMED: Final[Mapping[type, _Stream]] = {
 """Delta type -> how it streams (``_stream``)."""
 
 
-def _streamed(state: SessionState, e: Any, config: Config) -> Step | None:
-    """The Step of a delta in the common case, else ``None`` (``fold`` goes on).
+def _streamed(state: SessionState, e: Any, config: Config, stream: _Stream) -> Step | None:
+    """The Step of a delta in the common case, else ``None`` (``fold`` goes on);
+    ``stream`` is its ``_STREAMED`` entry.
 
     The common case: the tables accept the delta in its response's phase and its
     part's, the part is of the delta's kind, and the response was not interrupted.
     """
-    kind, append, response_phases, part_phases = _STREAMED[e.__class__]
+    kind, append, response_phases, part_phases = stream
     response = state.response
     item = state.items_by_id.get(e.item_id)
     if (

@@ -160,13 +160,14 @@ class Plugins:
             self._plugins = kept
             self._rebuild()
 
-    def dispatch(self, step: Step, *, reraise: bool) -> Dispatched | None:
+    def dispatch(self, step: Step, reraise: bool = False) -> Dispatched | None:
         """Call the hooks for ``step``'s transitions, then ``on_step``.
 
         Returns ``None`` when every hook returned ``None`` (the common case: nothing
         is allocated), else what the hooks returned and who failed. A plugin that
         raises, or returns something other than client events, is detached when
-        this dispatch ends; its later hooks in this dispatch do not run.
+        this dispatch ends; its later hooks in this dispatch do not run. With
+        ``reraise`` (``Config(plugin_errors="raise")``) a hook's exception propagates.
         """
         found: Dispatched | None = None
         index = self._index
