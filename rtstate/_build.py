@@ -41,19 +41,23 @@ def _namespace(cls: type) -> tuple[dict[str, Any], tuple[attrs.Attribute[Any], .
     return ns, fields, slotted
 
 
-def dict_setter(cls: type) -> Callable[[object, dict[str, Any]], None]:
+def dict_setter(cls: type, *names: str) -> Callable[[object, dict[str, Any]], None]:
     """The ``__dict__`` descriptor's setter of a dict-backed class.
 
     ``set(object.__new__(cls), fields)`` makes ``fields`` (a dict of every field, which
     the caller gives up) the new object's state: for a hot path that writes its copies
-    out rather than calling a ``setter``.
+    out rather than calling a ``setter``. ``names`` are the fields that caller writes
+    by name, checked here once (a renamed field fails at import, not silently).
     """
+    unknown = set(names) - {f.name for f in attrs.fields(cls)} if names else set()
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
     for klass in cls.__mro__:
         descriptor = klass.__dict__.get("__dict__")
         if descriptor is not None:
             setter: Callable[[object, dict[str, Any]], None] = descriptor.__set__
             return setter
-    raise TypeError(f"{cls.__name__} has neither slots nor an instance dict")
+    raise TypeError(f"{cls.__name__} has no instance dict: it is not a dict-backed class")
 
 
 def _compile(ns: dict[str, Any], lines: list[str], name: str) -> Callable[..., Any]:

@@ -27,7 +27,7 @@ from rtstate import (
     SessionState,
     SpeechWindow,
 )
-from rtstate._build import evolver, positional, setter
+from rtstate._build import dict_setter, evolver, positional, setter
 from rtstate._log import EMPTY_AUDIO, EMPTY_TEXT, AudioChunk, AudioWindow, TextLog
 from rtstate.state import Order
 
@@ -349,6 +349,30 @@ def test_setter_matches_attrs_evolve(cls: type[Any], data: st.DataObject) -> Non
 def test_setter_refuses_unknown_fields() -> None:
     with pytest.raises(TypeError, match="no field"):
         setter(_Plain, "a", "nope")
+
+
+@pytest.mark.parametrize("cls", [SessionState, ItemState, PartState], ids=lambda c: c.__name__)
+def test_dict_setter_adopts_a_copy_of_the_fields(cls: type[Any]) -> None:
+    old = _example(cls)
+    first = attrs.fields(cls)[0].name
+    fields = dict(old.__dict__)
+    fields[first] = replacement = object()
+    new = object.__new__(cls)
+    dict_setter(cls, first)(new, fields)
+    assert type(new) is cls
+    assert getattr(new, first) is replacement
+    assert getattr(old, first) is not replacement  # the old one is untouched
+    for f in attrs.fields(cls)[1:]:
+        assert getattr(new, f.name) is getattr(old, f.name), f.name
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        setattr(new, first, 1)
+
+
+def test_dict_setter_refuses_unknown_fields_and_slotted_classes() -> None:
+    with pytest.raises(TypeError, match=r"no field\(s\) \['nope'\]"):
+        dict_setter(ItemState, "parts", "nope")
+    with pytest.raises(TypeError, match="no instance dict: it is not a dict-backed class"):
+        dict_setter(_Plain)
 
 
 def test_builders_on_real_values_compare_equal() -> None:
