@@ -26,6 +26,9 @@ bytes and ``b64`` encodes them as deltas carry them.
 
 ``fold_all`` folds a list of inputs with ``rtstate.fold`` and returns the final state
 and every Step; ``diagnostics`` / ``transitions`` flatten those.
+
+For the client side: ``user_text`` (a user's text message, as sent) and ``WEATHER``
+(a function tool).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from rtstate.events.payloads import (
     ResponseInfo,
     SessionConfig,
     StatusDetails,
+    Tool,
     TurnDetection,
     Usage,
 )
@@ -60,6 +64,7 @@ from rtstate.transitions import Transition
 
 __all__ = [
     "DEFAULT",
+    "WEATHER",
     "Server",
     "append",
     "b64",
@@ -68,6 +73,7 @@ __all__ = [
     "pcm16",
     "transitions",
     "usage",
+    "user_text",
 ]
 
 T = TypeVar("T", bound=Transition)
@@ -84,6 +90,23 @@ DEFAULT: Any = _Default()
 """Pass nothing (or this) to take the builder's default for an argument."""
 
 PCM16_BYTES_PER_MS = 48
+
+WEATHER = Tool(
+    name="get_weather",
+    description="The weather in a city.",
+    parameters={
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+)
+"""A function tool with one required argument, ``city``."""
+
+
+def user_text(text: str) -> c.ConversationItemCreate:
+    """``conversation.item.create`` of a user message with one ``input_text`` part."""
+    part = ContentPart(type="input_text", text=text)
+    return c.ConversationItemCreate(item=Item(type="message", role="user", content=(part,)))
 
 
 def pcm16(ms: float, seed: int = 0) -> bytes:

@@ -13,13 +13,13 @@ from typing import Any
 import attrs
 import orjson
 import pytest
+from helpers import user_text
 from server_harness import Loop, silence, tone
 
 from rtstate import SessionState
 from rtstate.codec import ga as ga_codec
 from rtstate.events import client as c
 from rtstate.events.payloads import (
-    ContentPart,
     InputAudioTranscription,
     Item,
     SessionConfig,
@@ -43,12 +43,6 @@ WEATHER = Tool(
     parameters={"type": "object", "properties": {"city": {"type": "string"}}},
 )
 PACED = ServerConfig(delta_interval=0.05)
-
-
-def user_text(text: str) -> c.ConversationItemCreate:
-    return c.ConversationItemCreate(
-        item=Item(type="message", role="user", content=(ContentPart(type="input_text", text=text),))
-    )
 
 
 def text_flow(loop: Loop) -> None:

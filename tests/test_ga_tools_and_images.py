@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import orjson
 import pytest
+from helpers import user_text
 from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
 from rtstate_plugins import Tools
 from sdk_checks import Checker
@@ -272,12 +273,6 @@ def test_the_ga_server_accepts_an_mcp_tool_and_calls_only_functions() -> None:
     assert call.type == "function_call" and call.name == "get_weather"  # the MCP tool skipped
     loop.check()
     check_server_frames(loop)
-
-
-def user_text(text: str) -> c.ConversationItemCreate:
-    return c.ConversationItemCreate(
-        item=Item(type="message", role="user", content=(ContentPart(type="input_text", text=text),))
-    )
 
 
 def test_the_ga_server_accepts_a_user_image() -> None:

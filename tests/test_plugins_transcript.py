@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from helpers import user_text
 from rtstate_plugins import Transcript
 from rtstate_plugins.transcript import entries, render_markdown, render_text
 from server_harness import Loop, silence, tone
@@ -12,7 +13,6 @@ from server_harness import Loop, silence, tone
 from rtstate import ClientConnection, Config
 from rtstate.events import client as c
 from rtstate.events.payloads import (
-    ContentPart,
     InputAudioTranscription,
     Item,
     ResponseParams,
@@ -23,11 +23,6 @@ from rtstate.server import EchoResponder, FunctionCall, ScriptedResponder, Serve
 
 TEXT = ResponseParams(modalities=("text",))
 WEATHER = Tool(name="get_weather", parameters={"type": "object", "properties": {}})
-
-
-def user_text(text: str) -> c.ConversationItemCreate:
-    part = ContentPart(type="input_text", text=text)
-    return c.ConversationItemCreate(item=Item(type="message", role="user", content=(part,)))
 
 
 def test_a_text_and_tool_conversation_as_text_and_markdown() -> None:

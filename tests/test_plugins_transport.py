@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import anyio
 import anyio.abc
 import pytest
+from helpers import user_text
 from rtstate_plugins import (
     Backoff,
     BargeIn,
@@ -25,7 +26,7 @@ from rtstate_plugins import (
     Transcript,
 )
 from server_harness import tone
-from transport_helpers import AUDIO, TEXT_ONLY, has, user_text
+from transport_helpers import AUDIO, TEXT_ONLY, has
 
 import rtstate
 from rtstate import Step

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 import pytest
-from helpers import Server, fold_all, pcm16
+from helpers import WEATHER, Server, fold_all, pcm16
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_harness import Loop, tone
@@ -43,7 +43,6 @@ from rtstate.events.payloads import (
     Item,
     ResponseParams,
     SessionConfig,
-    Tool,
     ToolChoiceFunction,
 )
 from rtstate.events.server import ServerEvent
@@ -60,15 +59,6 @@ from rtstate.testing.script import Script
 from rtstate.testing.strategies import sessions
 
 STRICT = Config(strict=True)
-WEATHER = Tool(
-    name="get_weather",
-    description="The weather in a city.",
-    parameters={
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
-)
 SERVER_ONLY = ("id", "object", "model", "expires_at")
 
 # --- helpers ---------------------------------------------------------------------------

@@ -14,13 +14,14 @@ import json
 import uuid
 
 import pytest
+from helpers import user_text
 from rtstate_plugins import Recorder
 from server_harness import Loop
 
 import rtstate
 from rtstate import ClientConnection, Config, JournalError, Step
 from rtstate.events import client as c
-from rtstate.events.payloads import ContentPart, Item, ResponseParams, SessionConfig, Tool
+from rtstate.events.payloads import Item, ResponseParams, SessionConfig, Tool
 from rtstate.server import FunctionCall, ScriptedResponder, ServerConfig
 from rtstate.transitions import FunctionCallReady, SessionStarted, TruncationPlanned
 
@@ -30,11 +31,6 @@ WEATHER = Tool(
     parameters={"type": "object", "properties": {"city": {"type": "string"}}},
 )
 TEXT = ResponseParams(modalities=("text",))
-
-
-def user_text(text: str) -> c.ConversationItemCreate:
-    part = ContentPart(type="input_text", text=text)
-    return c.ConversationItemCreate(item=Item(type="message", role="user", content=(part,)))
 
 
 def recorded_session(*plugins: object) -> tuple[Recorder, list[Step]]:

@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 import anyio
 import pytest
-from transport_helpers import AUDIO, TEXT_ONLY, WEATHER, has, raw_server, session_created, user_text
+from helpers import WEATHER, user_text
+from transport_helpers import AUDIO, TEXT_ONLY, has, raw_server, session_created
 
 import rtstate
 from rtstate import Step

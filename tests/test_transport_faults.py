@@ -16,7 +16,8 @@ import anyio.abc
 import orjson
 import pytest
 import trustme
-from transport_helpers import AUDIO, TEXT_ONLY, has, raw_server, session_created, user_text
+from helpers import user_text
+from transport_helpers import AUDIO, TEXT_ONLY, has, raw_server, session_created
 
 import rtstate
 from rtstate import Step

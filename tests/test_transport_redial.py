@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 import anyio
 import anyio.abc
 import pytest
-from transport_helpers import TEXT_ONLY, has, user_text
+from helpers import user_text
+from transport_helpers import TEXT_ONLY, has
 
 import rtstate
 from rtstate import Step

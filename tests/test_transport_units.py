@@ -6,7 +6,8 @@ import threading
 
 import anyio
 import pytest
-from transport_helpers import TEXT_ONLY, has, user_text
+from helpers import user_text
+from transport_helpers import TEXT_ONLY, has
 
 import rtstate
 from rtstate import transitions as t

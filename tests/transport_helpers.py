@@ -1,4 +1,4 @@
-"""Shared pieces of the transport tests: client events, predicates, a raw server.
+"""Shared pieces of the transport tests: session configs, predicates, a raw server.
 
 ``raw_server`` is a WebSocket server that is *not* rtstate's: it accepts with
 ``websockets``' sans-IO protocol, writes the frames a test gives it, and then does
@@ -21,26 +21,10 @@ from websockets.server import ServerProtocol
 
 from rtstate import Step
 from rtstate import transitions as t
-from rtstate.events import client as c
-from rtstate.events.payloads import ContentPart, Item, SessionConfig, Tool
+from rtstate.events.payloads import SessionConfig
 
 TEXT_ONLY = SessionConfig(modalities=("text",), turn_detection=None)
 AUDIO = SessionConfig(modalities=("audio", "text"), turn_detection=None)
-WEATHER = Tool(
-    name="get_weather",
-    description="The weather in a city.",
-    parameters={
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
-)
-
-
-def user_text(text: str) -> c.ConversationItemCreate:
-    return c.ConversationItemCreate(
-        item=Item(type="message", role="user", content=(ContentPart(type="input_text", text=text),))
-    )
 
 
 def has(kind: type[t.Transition]) -> Callable[[Step], bool]:
