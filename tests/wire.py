@@ -92,17 +92,21 @@ class Wire:
             ),
         ]
 
+    @staticmethod
+    def _message(item_id: str) -> Item:
+        """An assistant message, in progress, with no content yet."""
+        return Item(id=item_id, type="message", role="assistant", status="in_progress", content=())
+
+    @staticmethod
+    def _part_ids(rid: str, item_id: str) -> dict[str, Any]:
+        """The ids every event of the message's one content part carries."""
+        return {"response_id": rid, "item_id": item_id, "output_index": 0, "content_index": 0}
+
     def text_response(
         self, rid: str, item_id: str, deltas: Sequence[str], previous: str | None = None
     ) -> list[s.ServerEvent]:
         text = "".join(deltas)
-        item = Item(id=item_id, type="message", role="assistant", status="in_progress", content=())
-        part: dict[str, Any] = {
-            "response_id": rid,
-            "item_id": item_id,
-            "output_index": 0,
-            "content_index": 0,
-        }
+        item, part = self._message(item_id), self._part_ids(rid, item_id)
         final = attrs.evolve(
             item, status="completed", content=(ContentPart(type="text", text=text),)
         )
@@ -128,13 +132,7 @@ class Wire:
         previous: str | None = None,
     ) -> list[s.ServerEvent]:
         full = "".join(transcript)
-        item = Item(id=item_id, type="message", role="assistant", status="in_progress", content=())
-        part: dict[str, Any] = {
-            "response_id": rid,
-            "item_id": item_id,
-            "output_index": 0,
-            "content_index": 0,
-        }
+        item, part = self._message(item_id), self._part_ids(rid, item_id)
         final = attrs.evolve(
             item, status="completed", content=(ContentPart(type="audio", transcript=full),)
         )
