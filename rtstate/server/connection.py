@@ -683,14 +683,20 @@ class ServerConnection:
         item = self._state.item(item_id)
         return item is not None and item.phase is not ItemPhase.DONE
 
-    def _truncate(self, e: c.ConversationItemTruncate) -> None:
-        item = self._state.item(e.item_id)
-        if item is None or e.item_id not in self._state.order:
+    def _conversation_item(
+        self, item_id: str, code: str, doing: str, param: str | None = "item_id"
+    ) -> ItemState:
+        """The item ``item_id`` of the conversation, or the server's error ``code``
+        for one it does not have (``doing``: what the request was doing)."""
+        item = self._state.item(item_id)
+        if item is None or item_id not in self._state.order:
             raise v.Rejected(
-                "item_truncate_invalid_item_id",
-                f"Error truncating item: the item with id '{e.item_id}' does not exist.",
-                "item_id",
+                code, f"Error {doing} item: the item with id '{item_id}' does not exist.", param
             )
+        return item
+
+    def _truncate(self, e: c.ConversationItemTruncate) -> None:
+        item = self._conversation_item(e.item_id, "item_truncate_invalid_item_id", "truncating")
         if item.type != "message" or item.role != "assistant":
             raise v.Rejected(
                 "invalid_value", "Only assistant messages can be truncated.", "item_id"
@@ -737,32 +743,23 @@ class ServerConnection:
         )
 
     def _delete(self, e: c.ConversationItemDelete) -> None:
-        if e.item_id not in self._state.order:
-            raise v.Rejected(
-                "item_delete_invalid_item_id",
-                f"Error deleting item: the item with id '{e.item_id}' does not exist.",
-            )
+        item = self._conversation_item(
+            e.item_id, "item_delete_invalid_item_id", "deleting", param=None
+        )
         if self._streaming(e.item_id):
             raise v.Rejected(
                 "invalid_value",
                 f"Item '{e.item_id}' is still being generated; cancel the response first.",
                 "item_id",
             )
-        item = self._state.item(e.item_id)
         self._accept(e)
         self._emit(s.ConversationItemDeleted(event_id=self._event_id(), item_id=e.item_id))
         self._input_audio_ms.pop(e.item_id, None)
-        if item is not None and item.type == "function_call" and item.call_id is not None:
+        if item.type == "function_call" and item.call_id is not None:
             self._calls.pop(item.call_id, None)
 
     def _retrieve(self, e: c.ConversationItemRetrieve) -> None:
-        item = self._state.item(e.item_id)
-        if item is None or e.item_id not in self._state.order:
-            raise v.Rejected(
-                "item_retrieve_invalid_item_id",
-                f"Error retrieving item: the item with id '{e.item_id}' does not exist.",
-                "item_id",
-            )
+        item = self._conversation_item(e.item_id, "item_retrieve_invalid_item_id", "retrieving")
         self._accept(e)
         self._emit(
             s.ConversationItemRetrieved(event_id=self._event_id(), item=_item_snapshot(item))
