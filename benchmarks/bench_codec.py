@@ -62,15 +62,15 @@ AUDIO_DELTA = orjson.dumps(
 ).decode()
 
 
-def _response_done() -> str:
-    """The first ``response.done`` of the captured tool-call round (a function call)."""
-    for line in TOOL_CALL_ROUND.read_text(encoding="utf-8").splitlines():
+def _response_done(capture: Path) -> str:
+    """The first ``response.done`` of a captured tool-call round (a function call)."""
+    for line in capture.read_text(encoding="utf-8").splitlines():
         if orjson.loads(line)["type"] == "response.done":
             return line
-    raise SystemExit(f"no response.done in {TOOL_CALL_ROUND}")
+    raise SystemExit(f"no response.done in {capture}")
 
 
-RESPONSE_DONE = _response_done()
+RESPONSE_DONE = _response_done(TOOL_CALL_ROUND)
 
 GA_TOOL_CALL_ROUND = (
     ROOT / "tests/data/corpus/ga/pydantic-ai/test_openai_ws/test_tool_call_round.server.jsonl"
@@ -84,17 +84,9 @@ def _ga_frame(frame: str, type: str) -> str:
     ).decode()
 
 
-def _ga_response_done() -> str:
-    """The first ``response.done`` of the captured GA tool-call round (a function call)."""
-    for line in GA_TOOL_CALL_ROUND.read_text(encoding="utf-8").splitlines():
-        if orjson.loads(line)["type"] == "response.done":
-            return line
-    raise SystemExit(f"no response.done in {GA_TOOL_CALL_ROUND}")
-
-
 GA_TEXT_DELTA = _ga_frame(TEXT_DELTA, "response.output_text.delta")
 GA_AUDIO_DELTA = _ga_frame(AUDIO_DELTA, "response.output_audio.delta")
-GA_RESPONSE_DONE = _ga_response_done()
+GA_RESPONSE_DONE = _response_done(GA_TOOL_CALL_ROUND)
 
 
 def _loop_size(timer: timeit.Timer) -> int:
