@@ -119,7 +119,7 @@ _with_parts = setter(ItemState, "parts")
 _with_text = setter(PartState, "text_log")
 _with_transcript = setter(PartState, "transcript_log")
 _with_audio = setter(PartState, "audio_bytes", "audio_ms")
-_with_item = setter(SessionState, "items_by_id", "order", "input", "revision")
+_with_item = setter(SessionState, "items_by_id", "order", "input", "ledger", "revision")
 _new_item = positional(ItemState)
 _NEW: Final = object.__new__
 _adopt_item = dict_setter(ItemState, "parts")
@@ -535,7 +535,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
     ledger, entry = _ack(state.ledger, c.ResponseCancel, info.id, out)
     while entry is not None:  # every cancel of this response is answered by its end
         ledger, entry = _ack(ledger, c.ResponseCancel, info.id, out)
-    ledger = _release(_root(state, response=None), ledger, out)
+    ledger = _release(ledger, False, out)
     return _root(
         state,
         response=None,
@@ -707,11 +707,8 @@ def _item_created(
             out.note(v.code, f"{v.message}; the early transcription is dropped")
     out.transitions.append(_item_added(item_id, previous, new.type, new.role))
     items = state.items_by_id.set(item_id, new)
-    if ledger is not state.ledger:
-        state = _root(state, ledger=ledger)
-    return _with_item(
-        state, items, _insert(state.order, item_id, previous), new_input, state.revision + 1
-    )
+    order = _insert(state.order, item_id, previous)
+    return _with_item(state, items, order, new_input, ledger, state.revision + 1)
 
 
 def _ack_unnamed_create(ledger: Ledger, item_type: str, out: _Out) -> Ledger:
@@ -733,13 +730,12 @@ def _ack_unnamed_create(ledger: Ledger, item_type: str, out: _Out) -> Ledger:
 
 
 def _apply_transcription(item: ItemState, index: int, result: str | ErrorInfo) -> ItemState:
-    if not 0 <= index < len(item.parts) or item.parts[index].type != "input_audio":
+    part = _part_at(item, index, "input_audio")
+    if part is None:
         raise _Violation("INV-14", f"item {item.id} has no input_audio part {index}")
     if isinstance(result, ErrorInfo):
         return _item(item, transcription_error=result)
-    parts = list(item.parts)
-    parts[index] = _part(parts[index], transcript_log=TextLog.of(result))
-    return _item(item, parts=tuple(parts))
+    return _with_part(item, index, _with_transcript(part, TextLog.of(result)))
 
 
 def _transcribed(
@@ -805,9 +801,9 @@ def _input_transcript_delta(
     )
     if item is None or phase is _ITEM_PENDING or not delta:
         return state  # nothing to show it on yet: ``.completed`` brings the whole
-    if not 0 <= index < len(item.parts) or item.parts[index].type != "input_audio":
+    part = _part_at(item, index, "input_audio")
+    if part is None:
         raise _Violation("INV-14", f"item {item.id} has no input_audio part {index}")
-    part = item.parts[index]
     log = (part.transcript_log or EMPTY_TEXT).append(delta)
     return _replace_part(state, item, index, _with_transcript(part, log))
 
@@ -1005,14 +1001,13 @@ def _item_truncated(state: SessionState, e: s.ConversationItemTruncated, out: _O
     _check(machines.ITEM, phase, e, "item")
     assert item is not None
     index = e.content_index
-    if not 0 <= index < len(item.parts) or item.parts[index].type != "audio":
+    part = _part_at(item, index, "audio")
+    if part is None:
         raise _Violation("INV-16", f"item {e.item_id} has no audio part {index} to truncate")
-    parts = list(item.parts)
-    parts[index] = _part(parts[index], truncated_ms=e.audio_end_ms, transcript_log=EMPTY_TEXT)
     out.transitions.append(
         ItemTruncated(item_id=e.item_id, content_index=index, audio_end_ms=e.audio_end_ms)
     )
-    new = _item(item, parts=tuple(parts))
+    new = _with_part(item, index, _cut(part, e.audio_end_ms))
     ledger, _ = _ack(state.ledger, c.ConversationItemTruncate, e.item_id, out)
     return _root(
         state,
@@ -1382,9 +1377,10 @@ def _settle_first(
     return ledger, None
 
 
-def _release(state: SessionState, ledger: Ledger, out: _Out) -> Ledger:
-    """Plan the first queued ``response.create`` if nothing is active or requested."""
-    if not ledger.queued or state.response is not None or ledger.response_requested:
+def _release(ledger: Ledger, active: bool, out: _Out) -> Ledger:
+    """Plan the first queued ``response.create`` if no response is ``active`` and none
+    is requested."""
+    if not ledger.queued or active or ledger.response_requested:
         return ledger
     out.plan(ledger.queued[0])
     return _ledger(ledger, queued=ledger.queued[1:])
@@ -1416,18 +1412,35 @@ def _send_truncate(state: SessionState, e: c.ConversationItemTruncate, out: _Out
     out.send(e)
     item = state.items_by_id.get(e.item_id)
     index = e.content_index
-    if item is None or not 0 <= index < len(item.parts) or item.parts[index].type != "audio":
+    old = None if item is None else _part_at(item, index, "audio")
+    if item is None or old is None:
         return _root(_recorded(state, e, out, key=e.item_id), revision=state.revision + 1)
-    old = item.parts[index]
     after = _recorded(state, e, out, key=e.item_id, undo=old)
     item = after.items_by_id.get(e.item_id) or item
-    cut = _part(old, truncated_ms=e.audio_end_ms, transcript_log=EMPTY_TEXT)
-    items = after.items_by_id.set(item.id, _with_parts(item, _replaced(item.parts, index, cut)))
-    return _root(after, items_by_id=items, revision=state.revision + 1)
+    cut = _with_part(item, index, _cut(old, e.audio_end_ms))
+    return _root(
+        after, items_by_id=after.items_by_id.set(item.id, cut), revision=state.revision + 1
+    )
 
 
-def _replaced(parts: tuple[PartState, ...], index: int, part: PartState) -> tuple[PartState, ...]:
-    return (*parts[:index], part, *parts[index + 1 :])
+def _part_at(item: ItemState, index: int, kind: str) -> PartState | None:
+    """Part ``index`` of ``item`` if there is one and it is a ``kind`` part."""
+    if 0 <= index < len(item.parts):
+        part = item.parts[index]
+        if part.type == kind:
+            return part
+    return None
+
+
+def _with_part(item: ItemState, index: int, part: PartState) -> ItemState:
+    """``item`` with ``part`` as its part ``index``."""
+    parts = item.parts
+    return _with_parts(item, (*parts[:index], part, *parts[index + 1 :]))
+
+
+def _cut(part: PartState, audio_end_ms: int) -> PartState:
+    """An audio part truncated at ``audio_end_ms``: its transcript no longer holds."""
+    return _part(part, truncated_ms=audio_end_ms, transcript_log=EMPTY_TEXT)
 
 
 def _send_response_create(state: SessionState, e: c.ResponseCreate, out: _Out) -> SessionState:
@@ -1507,7 +1520,7 @@ def _rejected(state: SessionState, error: ErrorInfo, out: _Out) -> SessionState:
         if ledger.deferred_cancel is not None and not ledger.response_requested:
             out.info("cancel_dropped", "the response a deferred cancel waited for was refused")
             ledger = _ledger(ledger, deferred_cancel=None)
-        ledger = _release(state, ledger, out)
+        ledger = _release(ledger, state.response is not None, out)
     return _root(state, ledger=ledger)
 
 
@@ -1527,8 +1540,7 @@ def _rolled_back(state: SessionState, event: c.ClientEvent, undo: PartState | No
             restored = _part(
                 current, truncated_ms=undo.truncated_ms, transcript_log=undo.transcript_log
             )
-            parts = _replaced(item.parts, index, restored)
-            return _root(state, items_by_id=items.set(item.id, _with_parts(item, parts)))
+            return _root(state, items_by_id=items.set(item.id, _with_part(item, index, restored)))
     return state
 
 
@@ -1630,7 +1642,7 @@ def _tick(state: SessionState, e: Tick, out: _Out) -> SessionState:
         out.transitions.append(ClientEventTimedOut(event=entry.event))
         state = _rolled_back(state, entry.event, entry.undo)
     if any(isinstance(entry.event, c.ResponseCreate) for entry in expired):
-        state = _root(state, ledger=_release(state, state.ledger, out))
+        state = _root(state, ledger=_release(state.ledger, state.response is not None, out))
     return state
 
 
