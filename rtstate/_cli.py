@@ -140,17 +140,18 @@ def _load(path: str, plugins: Sequence[object] = ()) -> _Session:
 
 
 def _load_journal(path: str, lines: list[_Line], plugins: Sequence[object]) -> _Session:
-    numbered = {i: line.number for i, line in enumerate(lines, 1)}
+    # the blank lines back in place (the journal skips them): its line numbers are the file's
+    texts = [""] * lines[-1].number
+    for line in lines:
+        texts[line.number - 1] = line.text
     session = _Session(state=SessionState(), kind="journal")
     try:
-        for index, step in replay_lines([line.text for line in lines], plugins=plugins):
-            number = numbered[index]
+        for number, step in replay_lines(texts, plugins=plugins):
             session.take(number, step)
             session.client.extend((number, e) for e in step.sent)
     except JournalError as exc:
-        where = f":{numbered.get(exc.line, exc.line)}" if exc.line is not None else ""
-        message = exc.message.split(": ", 1)[1] if exc.line is not None else exc.message
-        raise Fail(f"{path}{where}: {message}", EXIT_BAD_FILE) from None
+        where = f":{exc.line}" if exc.line is not None else ""
+        raise Fail(f"{path}{where}: {exc.reason}", EXIT_BAD_FILE) from None
     return session
 
 

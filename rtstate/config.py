@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Literal
 
 import attrs
@@ -27,14 +28,18 @@ class AudioRetention(enum.Enum):
     LAST_SECONDS = "last_seconds"
 
 
-def _not_negative(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 0:
-        raise ValueError(f"Config.{attribute.name} must be >= 0, not {value}")
+def _at_least(low: int) -> Callable[[object, attrs.Attribute[int], int], None]:
+    """A validator: the int field must be ``>= low``."""
+
+    def check(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+        if value < low:
+            raise ValueError(f"Config.{attribute.name} must be >= {low}, not {value}")
+
+    return check
 
 
-def _at_least_one(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 1:
-        raise ValueError(f"Config.{attribute.name} must be >= 1, not {value}")
+_not_negative = _at_least(0)
+_at_least_one = _at_least(1)
 
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:

@@ -7,7 +7,6 @@ plugins and the id factory, and does no I/O: after *every* call, write
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -102,10 +101,7 @@ class ClientConnection:
         if not any(p is plugin for p in self._plugins.active):
             return
         self._plugins.detach(plugin)
-        detached = getattr(plugin, "detached", None)
-        if detached is not None:
-            with contextlib.suppress(Exception):
-                detached(self, error)
+        self._detached(plugin, error)  # what it raised is dropped here
 
     def receive(self, frame: str | bytes) -> Step:
         """Fold one received WebSocket text message.
@@ -287,6 +283,21 @@ class ClientConnection:
 
     # --- internals --------------------------------------------------------------------
 
+    def _detached(self, plugin: object, error: BaseException | None) -> Diagnostic | None:
+        """Call ``plugin.detached(self, error)`` if it has one: a ``plugin_error``
+        Diagnostic if that raises (a broken plugin stays isolated), else ``None``."""
+        detached = getattr(plugin, "detached", None)
+        if detached is None:
+            return None
+        try:
+            detached(self, error)
+        except Exception as exc:
+            return Diagnostic(
+                code="plugin_error",
+                message=f"{type(plugin).__name__}.detached raised {exc!r}",
+            )
+        return None
+
     def _encode(self, event: ClientEvent) -> tuple[ClientEvent, str]:
         if event.event_id is None:
             event = attrs.evolve(event, event_id=self._ids())
@@ -342,18 +353,9 @@ class ClientConnection:
                 diagnostics.extend(found.diagnostics)
                 returned.extend(found.events)
                 for plugin, error in found.failed:
-                    detached = getattr(plugin, "detached", None)
-                    if detached is None:
-                        continue
-                    try:
-                        detached(self, error)
-                    except Exception as exc:  # a broken plugin stays isolated
-                        diagnostics.append(
-                            Diagnostic(
-                                code="plugin_error",
-                                message=f"{type(plugin).__name__}.detached raised {exc!r}",
-                            )
-                        )
+                    broken = self._detached(plugin, error)
+                    if broken is not None:
+                        diagnostics.append(broken)
             if returned:
                 rounds += 1
                 budget = max(config.max_cascade_events - cascaded, 0)
@@ -378,7 +380,7 @@ class ClientConnection:
                 try:
                     stamped, frame = self._encode(event)
                 except LocalProtocolError as exc:
-                    if config.plugin_errors == "raise":
+                    if reraise:
                         raise
                     diagnostics.append(Diagnostic(code="plugin_error", message=str(exc)))
                     continue

@@ -81,16 +81,28 @@ _HASH = re.compile(r',"h":"([0-9a-f]{16})"\}$')
 class JournalError(RtStateError):
     """A journal cannot be replayed: malformed, edited, or its Steps differ.
 
-    ``line`` is the 1-based line number concerned (``None``: the journal as a whole).
+    ``line`` is the 1-based line number concerned (``None``: the journal as a whole);
+    ``reason`` is the message without its ``"line N: "`` prefix.
     """
 
     def __init__(self, message: str, *, line: int | None = None) -> None:
         super().__init__(f"line {line}: {message}" if line is not None else message)
         self.line = line
+        self.reason = message
 
 
 def _chain(previous: str, body: str) -> str:
     return hashlib.blake2b(f"{previous}\n{body}".encode(), digest_size=8).hexdigest()
+
+
+def _step_summary(step: Step) -> dict[str, Any]:
+    """What a journal records of a Step (in this key order: the bytes depend on it)."""
+    return {
+        "frames": list(step.to_send),
+        "transitions": [type(t).__name__ for t in step.transitions],
+        "diagnostics": [d.code for d in step.diagnostics],
+        "revision": step.after.revision,
+    }
 
 
 def _dumps(record: Mapping[str, Any]) -> str:
@@ -169,16 +181,7 @@ class JournalWriter:
             return self._line({"dir": "local", "call": "id", "t": t, "id": value})
         if verb == "step":
             assert isinstance(value, Step)
-            return self._line(
-                {
-                    "dir": "out",
-                    "t": t,
-                    "frames": list(value.to_send),
-                    "transitions": [type(x).__name__ for x in value.transitions],
-                    "diagnostics": [d.code for d in value.diagnostics],
-                    "revision": value.after.revision,
-                }
-            )
+            return self._line({"dir": "out", "t": t, **_step_summary(value)})
         if verb == "raised":
             assert isinstance(value, BaseException)
             return self._line(
@@ -527,12 +530,7 @@ def _expect_step(call: _Call, step: Step) -> None:
         "diagnostics": result.get("diagnostics"),
         "revision": result.get("revision"),
     }
-    actual = {
-        "frames": list(step.to_send),
-        "transitions": [type(t).__name__ for t in step.transitions],
-        "diagnostics": [d.code for d in step.diagnostics],
-        "revision": step.after.revision,
-    }
+    actual = _step_summary(step)
     for key, value in expected.items():
         if value != actual[key]:
             raise JournalError(

@@ -185,7 +185,7 @@ def plan_reconnect(
         if payload is not None:
             candidates.append((item, payload))
 
-    candidate_calls = {p.call_id for _, p in candidates if p.type == "function_call" and p.call_id}
+    candidate_calls = _call_ids(candidates)
     answers = _queued_answers(queued, state, candidate_calls)
     kept = _pair_calls(candidates, answers, dropped)
 
@@ -205,11 +205,16 @@ def plan_reconnect(
 
     dropped.extend(_announced(state))
 
-    calls = {p.call_id for _, p in kept if p.type == "function_call" and p.call_id}
+    calls = _call_ids(kept)
     events.extend(_requeue(queued, state, id_map, calls, dropped))
     return ReconnectPlan(
         events=tuple(events), id_map=types.MappingProxyType(id_map), dropped=tuple(dropped)
     )
+
+
+def _call_ids(items: Sequence[tuple[ItemState, Item]]) -> set[str]:
+    """The call_ids of the function calls among ``items`` (a new set: callers grow it)."""
+    return {p.call_id for _, p in items if p.type == "function_call" and p.call_id}
 
 
 def _announced(state: SessionState) -> list[Dropped]:
