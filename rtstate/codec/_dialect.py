@@ -75,17 +75,22 @@ def make_codec(
         for tag, cls in tags.items():
             wire_type.setdefault(cls, tag)
 
-    def explain(raw: dict[str, Any], cls: type, tag: str, frame: str | bytes) -> Exception:
+    def fault(obj: dict[str, Any], cls: type) -> tuple[str | None, str]:
+        """The (wire path, description) of why ``obj`` does not structure as ``cls``."""
         try:
-            detailed.structure(raw, cls)
+            detailed.structure(obj, cls)
         except Exception as exc:  # cattrs reports every fault as an exception group
             path, description = fault_path(exc)
         else:  # pragma: no cover - the fast and detailed converters agree
             path, description = None, "invalid event"
+        return wire_path(path), description
+
+    def explain(raw: dict[str, Any], cls: type, tag: str, frame: str | bytes) -> Exception:
+        path, description = fault(raw, cls)
         return RemoteProtocolError(
             f"invalid {tag!r} event: {description}",
             event_type=tag,
-            path=wire_path(path),
+            path=path,
             excerpt=excerpt(frame),
         )
 
@@ -160,16 +165,9 @@ def make_codec(
         try:
             fast.structure(obj, cls)
         except Exception:
-            try:
-                detailed.structure(obj, cls)
-            except Exception as exc:
-                path, description = fault_path(exc)
-            else:  # pragma: no cover
-                path, description = None, "invalid event"
+            path, description = fault(obj, cls)
             raise LocalProtocolError(
-                f"cannot encode {cls.__name__}: {description}",
-                event_type=cls.type,
-                path=wire_path(path),
+                f"cannot encode {cls.__name__}: {description}", event_type=cls.type, path=path
             ) from None
         return obj
 

@@ -443,11 +443,10 @@ class ServerConnection:
     def _handle(self, event: c.ClientEvent, frame: str | bytes) -> None:
         handler = _HANDLERS[type(event)]
         try:
-            raw = orjson.loads(frame)
-            if self._ga:
-                v.ga_session_type(raw)
-            else:  # the walk knows the beta spelling only
-                v.unknown_parameter(raw, type(event))
+            if not self._ga:  # the walk knows the beta spelling only
+                v.unknown_parameter(orjson.loads(frame), type(event))
+            elif isinstance(event, c.SessionUpdate):  # the codec drops ``session.type``
+                v.ga_session_type(orjson.loads(frame))
             handler(self, event)
         except v.Rejected as r:
             self._reject(r, event.event_id, event.type)
