@@ -121,6 +121,22 @@ async def test_memory_pair_carries_bytes_both_ways_with_eof() -> None:
     await b.aclose()
 
 
+@pytest.mark.anyio
+async def test_memory_pair_reads_a_large_chunk_in_small_pieces_exactly() -> None:
+    a, b = memory_stream_pair()
+    big = bytes(range(256)) * 400 + b"end"  # 102,403 bytes: the last piece is short
+    await a.send(big)
+    await a.send(b"next")
+    pieces: list[bytes] = []
+    while sum(map(len, pieces)) < len(big):
+        pieces.append(await b.receive(1000))
+    assert b"".join(pieces) == big
+    assert all(len(piece) <= 1000 for piece in pieces)
+    assert await b.receive() == b"next"  # a read never spans two chunks
+    await a.aclose()
+    await b.aclose()
+
+
 def test_api_openai_com_defaults_to_ga_and_other_hosts_to_the_config() -> None:
     assert default_dialect("wss://api.openai.com/v1/realtime", "beta") == "ga"
     assert default_dialect("ws://127.0.0.1:9/v1/realtime", "beta") == "beta"

@@ -45,7 +45,7 @@ from ..reconnect import ReconnectPlan, plan_reconnect
 from ..state import SessionPhase, SessionState
 from ..step import Step
 from ._endpoint import default_dialect, endpoint
-from ._timer import deadline_reached
+from ._timer import Alarm
 from ._websocket import WebSocket
 
 __all__ = ["MAX_SIZE", "AsyncConnection", "Dialer", "connect", "open_stream"]
@@ -103,8 +103,7 @@ class AsyncConnection:
         self._push: MemoryObjectSendStream[Step]
         self._pull: MemoryObjectReceiveStream[Step]
         self._push, self._pull = anyio.create_memory_object_stream[Step](step_buffer)
-        self._wake = anyio.Event()
-        self._deadline: float | None = None
+        self._alarm = Alarm()  # wakes the deadline task
         self._reader_done = anyio.Event()
         self._closing = False
         self._hold = False  # keep steps() open across the close: a redial follows
@@ -337,12 +336,16 @@ class AsyncConnection:
             self._nudge()
         return step
 
+    def _next_deadline(self) -> float | None:
+        """The core's next deadline, or ``None`` once it is closed: a closed
+        connection does not tick, so its unacknowledged events wait for a redial."""
+        if self._core.state.phase is SessionPhase.CLOSED:
+            return None
+        return self._core.next_deadline()
+
     def _nudge(self) -> None:
-        """Wake the deadline task if the core's next deadline moved."""
-        deadline = self._core.next_deadline()
-        if deadline != self._deadline:
-            self._deadline = deadline
-            self._wake.set()
+        """Wake the deadline task if the next deadline moved."""
+        self._alarm.nudge(self._next_deadline())
 
     async def _fold_and_push(self, calls: list[Callable[[], Step]], *, quiet_ok: bool) -> None:
         """Fold ``calls`` in order and write their frames under the fold lock, then
@@ -416,17 +419,10 @@ class AsyncConnection:
     async def _deadline_loop(self) -> None:
         clock = self._clock
         while True:
-            wake = self._wake = anyio.Event()
-            deadline = self._deadline = self._core.next_deadline()
-            if not await deadline_reached(deadline, wake, clock):
-                continue
-            now = clock()
-            await self._fold_and_push([partial(self._core.tick, now)], quiet_ok=True)
-            after = self._core.next_deadline()
-            if after is not None and after <= now:
-                # nothing the tick could settle: wait for news rather than spin
-                with anyio.move_on_after(0.05):
-                    await self._wake.wait()
+            if await self._alarm.wait(self._next_deadline(), clock):
+                # the tick starts every pending timer and expires the overdue, so the
+                # next deadline is after its ``now`` or at an event it sent: no spin
+                await self._fold_and_push([partial(self._core.tick, clock())], quiet_ok=True)
 
     async def _keepalive_loop(self, interval: float) -> None:
         ws = self._ws  # the WebSocket this loop was started for

@@ -24,7 +24,8 @@ class MemoryByteStream(anyio.abc.ByteStream):
     ) -> None:
         self._send = send
         self._receive = receive
-        self._left = b""
+        self._chunk = b""  # the chunk being read, from ``_offset`` on
+        self._offset = 0
 
     async def send(self, item: bytes) -> None:
         """Send ``item``; waits while the other end has ``capacity`` chunks unread.
@@ -42,9 +43,15 @@ class MemoryByteStream(anyio.abc.ByteStream):
         Raises:
             anyio.EndOfStream: the other end sent EOF or closed.
         """
-        data = self._left or await self._receive.receive()
-        self._left = data[max_bytes:]
-        return data[:max_bytes] if self._left else data
+        chunk, start = self._chunk, self._offset
+        if not chunk:
+            chunk, start = await self._receive.receive(), 0
+        end = start + max_bytes
+        if end < len(chunk):  # keep the rest without copying it
+            self._chunk, self._offset = chunk, end
+            return chunk[start:end]
+        self._chunk, self._offset = b"", 0
+        return chunk[start:] if start else chunk
 
     async def send_eof(self) -> None:
         """Half-close: the other end's next ``receive`` raises ``EndOfStream``."""

@@ -33,7 +33,7 @@ from ..server.responders import Responder
 from ..step import Step
 from ._client import MAX_SIZE
 from ._endpoint import dialect_of
-from ._timer import deadline_reached
+from ._timer import Alarm
 from ._websocket import WebSocket
 
 __all__ = ["EXPIRED_CLOSE", "ResponderFactory", "Server", "serve"]
@@ -183,7 +183,7 @@ class Server:
         self._served += 1
         self._idle = anyio.Event() if self._idle.is_set() else self._idle
         lock = anyio.Lock()
-        wake = [anyio.Event()]
+        alarm = Alarm()
 
         async def run(call: Callable[[], Step]) -> None:
             async with lock:
@@ -191,14 +191,13 @@ class Server:
                     return
                 step = call()
                 await ws.send(step.to_send)
-                wake[0].set()
+                alarm.wake()
             if session.closed and ws.open:
                 await ws.send_close(EXPIRED_CLOSE, "session expired")
 
         async def timers() -> None:
             while not session.closed:
-                wake[0] = anyio.Event()
-                if await deadline_reached(session.next_deadline(), wake[0], self._clock):
+                if await alarm.wait(session.next_deadline(), self._clock):
                     await run(partial(session.tick, self._clock()))
 
         try:

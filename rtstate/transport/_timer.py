@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import anyio
 
-__all__ = ["deadline_reached"]
+__all__ = ["Alarm", "deadline_reached"]
 
 
 async def deadline_reached(
@@ -26,3 +26,28 @@ async def deadline_reached(
             await wake.wait()
         return not wake.is_set()
     return True
+
+
+class Alarm:
+    """A deadline task's wait, and the wake-up other tasks give it when the deadline
+    may have moved."""
+
+    def __init__(self) -> None:
+        self._wake = anyio.Event()
+        self._deadline: float | None = None
+
+    def wake(self) -> None:
+        """Make the waiting task ask for its deadline again."""
+        self._wake.set()
+
+    def nudge(self, deadline: float | None) -> None:
+        """Wake the waiting task if ``deadline`` is not the one it waits for."""
+        if deadline != self._deadline:
+            self._deadline = deadline
+            self._wake.set()
+
+    async def wait(self, deadline: float | None, clock: Callable[[], float]) -> bool:
+        """``deadline_reached(deadline, ...)``, woken by ``wake`` and ``nudge``."""
+        wake = self._wake = anyio.Event()
+        self._deadline = deadline
+        return await deadline_reached(deadline, wake, clock)

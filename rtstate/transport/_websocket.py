@@ -159,18 +159,14 @@ class WebSocket:
 
         Pings are answered and the peer's close is echoed on the way.
         """
-        while not self._messages:
-            if self._eof or self._aborted is not None:
-                return None
-            await self._read()
+        if not await self._wait_messages():
+            return None
         return self._messages.popleft()
 
     async def receive_many(self) -> list[bytes]:
         """Every whole message one read brought (at least one); ``[]`` once closed."""
-        while not self._messages:
-            if self._eof or self._aborted is not None:
-                return []
-            await self._read()
+        if not await self._wait_messages():
+            return []
         messages = list(self._messages)
         self._messages.clear()
         return messages
@@ -249,6 +245,14 @@ class WebSocket:
 
     # --- internals ---------------------------------------------------------------------
 
+    async def _wait_messages(self) -> bool:
+        """Read until a whole message is buffered: ``True``; ``False`` once closed."""
+        while not self._messages:
+            if self._eof or self._aborted is not None:
+                return False
+            await self._read()
+        return True
+
     async def _read(self) -> None:
         try:
             if self._protocol.close_expected():
@@ -258,12 +262,7 @@ class WebSocket:
                     data = await self._stream.receive(READ_SIZE)
             else:
                 data = await self._stream.receive(READ_SIZE)
-        except TimeoutError:
-            self._protocol.receive_eof()
-            self._collect()
-            await self.abort()
-            return
-        except (anyio.EndOfStream, *_NETWORK_ERRORS):
+        except (TimeoutError, anyio.EndOfStream, *_NETWORK_ERRORS):
             self._protocol.receive_eof()
             self._collect()
             await self.abort()  # the peer is gone: release the socket now
