@@ -146,6 +146,7 @@ async def _chat(
     args: argparse.Namespace, api_key: str, lines: Callable[[], str], out: TextIO
 ) -> None:
     dialect: Dialect | None = args.dialect
+    completed = _has(ResponseCompleted)
     async with connect(args.url, api_key=api_key, model=args.model, dialect=dialect) as conn:
         with anyio.fail_after(args.timeout):
             await conn.wait_for(_has(SessionStarted))
@@ -167,7 +168,7 @@ async def _chat(
                         out.flush()
                     for e in _kinds(step, ServerErrorReceived):
                         print(f"\nserver error: {e.error.message}", file=sys.stderr)
-                    if _kinds(step, ResponseCompleted):
+                    if completed(step):
                         break
                 else:
                     raise conn.closed or ConnectionClosed(None, "the connection closed")

@@ -134,7 +134,7 @@ def _has(kind: type[Transition], status: str | None = None) -> Callable[[Step], 
 async def _turn(
     conn: AsyncConnection, text: str, params: ResponseParams, *, responses: int = 1
 ) -> None:
-    """Say ``text`` and wait for ``responses`` responses to complete."""
+    """Say ``text``, ask for a response, and wait for ``responses`` to complete (0: none)."""
     await conn.send(_user(text))
     await conn.send(ResponseCreate(response=params))
     for _ in range(responses):
@@ -188,8 +188,7 @@ async def run_demo(
                 # 1. a tool call: the Tools plugin runs get_weather and answers by itself
                 await _turn(conn, _USER[0], _TEXT, responses=2)
                 # 2. a spoken answer the user talks over
-                await conn.send(_user(_USER[1]))
-                await conn.send(ResponseCreate(response=_SPOKEN))
+                await _turn(conn, _USER[1], _SPOKEN, responses=0)
                 await conn.wait_for(lambda step: barge.received_ms >= _HEARD_MS + 100)
                 for item_id, ms in barge.heard(_HEARD_MS):  # what the speaker played
                     await conn.playback(item_id, ms)

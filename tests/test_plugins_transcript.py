@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import json
 
-from helpers import user_text
+import pytest
+import rtstate_plugins.transcript as transcript_module
+from helpers import Server, user_text
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rtstate_plugins import Transcript
-from rtstate_plugins.transcript import entries, render_markdown, render_text
+from rtstate_plugins.transcript import Entry, entries, render_markdown, render_text
 from server_harness import Loop, silence, tone
 
-from rtstate import ClientConnection, Config
+import rtstate
+from rtstate import ClientConnection, Config, ItemState
 from rtstate.events import client as c
+from rtstate.events.client import UnknownClientEvent
 from rtstate.events.payloads import (
     InputAudioTranscription,
     Item,
@@ -20,6 +26,8 @@ from rtstate.events.payloads import (
     Tool,
 )
 from rtstate.server import EchoResponder, FunctionCall, ScriptedResponder, ServerConfig
+from rtstate.testing.script import Script
+from rtstate.testing.strategies import sessions
 
 TEXT = ResponseParams(modalities=("text",))
 WEATHER = Tool(name="get_weather", parameters={"type": "object", "properties": {}})
@@ -119,3 +127,72 @@ def test_an_interrupted_audio_answer_is_marked() -> None:
     assert last.audio and last.truncated_ms == 120 and not last.in_progress
     assert render_text([last]).endswith("[interrupted at 0.1 s]")
     assert render_markdown([last]).endswith("_(interrupted at 0.1 s)_")
+
+
+def test_a_delta_renders_only_the_item_it_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Transcript.entries`` keeps each item's entry while its ``ItemState`` is the same
+    object: per delta, only the growing item is rendered again, however long the
+    conversation (and an output's call name still follows its call)."""
+    rendered: list[str] = []
+    render = transcript_module._entry
+
+    def counting(item: ItemState, name: str | None) -> Entry:
+        rendered.append(item.id)
+        return render(item, name)
+
+    monkeypatch.setattr(transcript_module, "_entry", counting)
+    per_change: list[list[str]] = []
+
+    def redraw(t: Transcript) -> None:
+        rendered.clear()
+        shown = t.entries
+        per_change.append(list(rendered))
+        assert shown == entries(t.state)  # the uncached computation renders every item
+
+    transcript = Transcript(on_change=redraw)
+    client = ClientConnection(plugins=[transcript])
+    srv = Server()
+    client.receive_event(srv.session_created())
+    for n in range(40):
+        client.receive_event(srv.user_message(f"message {n}"))
+    call_events = srv.function_call_response("get_weather", ['{"city"', ':"Oslo"}'])
+    for event in call_events:
+        client.receive_event(event)
+    call = client.state.items[-1]
+    assert call.call_id is not None
+    client.receive_event(srv.function_call_output(call.call_id, '{"sky":"clear"}'))
+    per_change.clear()
+    events = srv.text_response([f"word {n} " for n in range(30)])
+    for event in events:
+        client.receive_event(event)
+    answer = client.state.items[-1].id
+    assert len(per_change) >= 30
+    assert all(ids in ([], [answer]) for ids in per_change)
+    assert sum(ids == [answer] for ids in per_change) >= 30  # one render per delta
+    assert transcript.entries[-1].text == "".join(f"word {n} " for n in range(30))
+
+    output = transcript.entries[-2]
+    assert output.kind == "function_call_output" and output.name == "get_weather"
+    client.send(c.ConversationItemDelete(item_id=call.id))
+    client.receive_event(srv.deleted(call.id))
+    output = next(e for e in transcript.entries if e.item_id == output.item_id)
+    assert output.name is None  # its call is gone: re-rendered, not the cached name
+    assert transcript.entries == entries(client.state)
+
+
+@settings(max_examples=60)
+@given(sessions(max_flows=6), st.data())
+def test_cached_entries_equal_a_fresh_computation_at_every_step(
+    script: Script, data: st.DataObject
+) -> None:
+    transcript = Transcript()
+    state = rtstate.SessionState()
+    for _, event in script.steps:
+        if isinstance(event, UnknownClientEvent):
+            continue
+        step = rtstate.fold(state, event)
+        state = step.after
+        transcript.on_step(step)
+        if data.draw(st.booleans(), label="look"):  # some Steps go unseen by the cache
+            assert transcript.entries == entries(state)
+    assert transcript.entries == entries(state)

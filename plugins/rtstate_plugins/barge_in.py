@@ -65,7 +65,6 @@ class BargeIn:
         self._conn: rtstate.ClientConnection | None = None
         self._response: str | None = None
         self._items: list[tuple[str, float]] = []  # (item_id, ms received), in order
-        self._stopped: str | None = None  # the response the signal was raised for
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -79,7 +78,6 @@ class BargeIn:
         """A new response: the sink may play again."""
         self._response = t.response_id
         self._items = []
-        self._stopped = None
         self.stop_signal = None
         self.stop.clear()
 
@@ -150,6 +148,12 @@ class BargeIn:
         steps.append(self._require().interrupt())
         return steps
 
+    @property
+    def _stopped(self) -> str | None:
+        """The response the stop signal was raised for (``None``: not raised)."""
+        signal = self.stop_signal
+        return None if signal is None else signal.response_id
+
     def _require(self) -> rtstate.ClientConnection:
         if self._conn is None:
             raise rtstate.PluginError("BargeIn is not attached to a connection")
@@ -158,7 +162,6 @@ class BargeIn:
     def _signal(self, signal: StopSignal) -> None:
         if self._stopped == signal.response_id and signal.planned is None:
             return
-        self._stopped = signal.response_id
         self.stop_signal = signal
         self.stop.set()
         if self._on_stop is not None:

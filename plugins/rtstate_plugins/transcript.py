@@ -51,42 +51,63 @@ class Entry:
     status: str | None = None
 
 
+_Rendered = dict[str, tuple[rtstate.ItemState, str | None, Entry]]
+"""Item id -> (the item rendered, the call name used, its entry): ``Transcript``'s cache."""
+
+
 def entries(state: rtstate.SessionState) -> tuple[Entry, ...]:
     """The transcript of ``state``'s conversation, in conversation order (O(items))."""
+    return _entries(state, {}, {})
+
+
+def _entries(state: rtstate.SessionState, old: _Rendered, new: _Rendered) -> tuple[Entry, ...]:
+    """``entries(state)``, reusing ``old``'s entry of every item that is still the same
+    ``ItemState`` object (and, for an output, answers a call of the same name); fills
+    ``new`` with this state's items. Only new or changed items are rendered again."""
     out: list[Entry] = []
     names: dict[str, str] = {}
     for item in state.items:
-        in_progress = item.phase is not rtstate.ItemPhase.DONE
-        if item.type == "message":
-            out.append(_message(item, in_progress))
-        elif item.type == "function_call":
+        name: str | None = None
+        if item.type == "function_call":
             if item.call_id is not None and item.name is not None:
                 names[item.call_id] = item.name
-            out.append(
-                Entry(
-                    item_id=item.id,
-                    kind="function_call",
-                    role=None,
-                    text=item.arguments or "",
-                    name=item.name,
-                    in_progress=in_progress,
-                    status=item.status,
-                )
-            )
         elif item.type == "function_call_output":
-            out.append(
-                Entry(
-                    item_id=item.id,
-                    kind="function_call_output",
-                    role=None,
-                    text=item.output or "",
-                    name=names.get(item.call_id or ""),
-                    status=item.status,
-                )
-            )
+            name = names.get(item.call_id or "")
+        seen = old.get(item.id)
+        if seen is not None and seen[0] is item and seen[1] == name:
+            entry = seen[2]
         else:
-            out.append(Entry(item_id=item.id, kind="other", role=item.role, text=item.type))
+            entry = _entry(item, name)
+        new[item.id] = (item, name, entry)
+        out.append(entry)
     return tuple(out)
+
+
+def _entry(item: rtstate.ItemState, name: str | None) -> Entry:
+    """One item's entry; ``name``: for an output, the function of the call it answers."""
+    in_progress = item.phase is not rtstate.ItemPhase.DONE
+    if item.type == "message":
+        return _message(item, in_progress)
+    if item.type == "function_call":
+        return Entry(
+            item_id=item.id,
+            kind="function_call",
+            role=None,
+            text=item.arguments or "",
+            name=item.name,
+            in_progress=in_progress,
+            status=item.status,
+        )
+    if item.type == "function_call_output":
+        return Entry(
+            item_id=item.id,
+            kind="function_call_output",
+            role=None,
+            text=item.output or "",
+            name=name,
+            status=item.status,
+        )
+    return Entry(item_id=item.id, kind="other", role=item.role, text=item.type)
 
 
 def _message(item: rtstate.ItemState, in_progress: bool) -> Entry:
@@ -177,6 +198,7 @@ class Transcript:
         self._state = rtstate.SessionState()
         self._on_change = on_change
         self._cache: tuple[rtstate.SessionState, tuple[Entry, ...]] | None = None
+        self._rendered: _Rendered = {}
 
     def attached(self, conn: rtstate.ClientConnection) -> None:
         """Start from the connection's state."""
@@ -197,12 +219,14 @@ class Transcript:
 
     @property
     def entries(self) -> tuple[Entry, ...]:
-        """The transcript now (computed once per state)."""
+        """The transcript now (computed once per state; only the items that changed
+        since the previous computation are rendered again)."""
         cache = self._cache
         if cache is not None and cache[0] is self._state:
             return cache[1]
-        found = entries(self._state)
-        self._cache = (self._state, found)
+        rendered: _Rendered = {}
+        found = _entries(self._state, self._rendered, rendered)
+        self._cache, self._rendered = (self._state, found), rendered
         return found
 
     def text(self) -> str:
