@@ -1147,7 +1147,8 @@ def _streamed(state: SessionState, e: Any, config: Config, stream: _Stream) -> S
     ``stream`` is its ``_STREAMED`` entry.
 
     The common case: the tables accept the delta in its response's phase and its
-    part's, the part is of the delta's kind, and the response was not interrupted.
+    part's, the part is of the delta's kind and not truncated, and the response was
+    not interrupted.
     """
     kind, append, response_phases, part_phases = stream
     response = state.response
@@ -1165,19 +1166,25 @@ def _streamed(state: SessionState, e: Any, config: Config, stream: _Stream) -> S
         index = e.content_index
         if 0 <= index < len(parts):
             part = parts[index]
-            if part.phase in part_phases and part.type == kind:
+            if part.phase in part_phases and part.type == kind and part.truncated_ms is None:
                 transition, after = append(state, e, item, part, config)
                 return _step(e, state, after, (transition,), (), (), (), ())
     return None
 
 
 def _delta(state: SessionState, e: Any, out: _Out) -> SessionState:
-    """A delta ``_streamed`` declined: late (interrupted), or checked in full (the
-    checks raise the violation that explains it)."""
+    """A delta ``_streamed`` declined: late (interrupted), of a truncated part, or
+    checked in full (the checks raise the violation that explains it).
+
+    A part truncated while still streaming (the truncate of an item being generated,
+    which the service accepts) still counts the audio it receives, but its transcript
+    stays dropped: a transcript delta of it changes nothing."""
     if e.response_id == state.interrupted:
         return _late(state, e, out)
     kind, append, _, _ = _STREAMED[e.__class__]
     item, part = _checked_part(state, e, kind, out)
+    if part.truncated_ms is not None and e.__class__ is s.ResponseAudioTranscriptDelta:
+        return state
     transition, after = append(state, e, item, part, out.config)
     out.transitions.append(transition)
     return after

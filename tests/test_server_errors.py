@@ -317,10 +317,10 @@ CASES = [
         setup=respond,
     ),
     Case(
-        "truncate a streaming item",
-        truncate(1),
+        "truncate a streaming item past the audio sent so far",
+        truncate(10_000),
         "invalid_value",
-        "item_id",
+        "audio_end_ms",
         setup=paced_response,
         config=PACED,
     ),

@@ -76,7 +76,16 @@ from .audio import (
 from .config import ServerConfig
 from .ids import IdFactory, seeded_ids
 from .responders import EchoResponder, Responder, ResponseRequest
-from .response import Act, Action, Plan, build_plan, snapshot, text_tokens, usage
+from .response import (
+    Act,
+    Action,
+    Plan,
+    build_plan,
+    drop_unsent,
+    snapshot,
+    text_tokens,
+    usage,
+)
 from .vad import VadEvent, VadSettings, VadState, feed
 
 __all__ = ["ServerConnection"]
@@ -700,12 +709,6 @@ class ServerConnection:
             raise v.Rejected(
                 "invalid_value", "Only assistant messages can be truncated.", "item_id"
             )
-        if item.phase is not ItemPhase.DONE:
-            raise v.Rejected(
-                "invalid_value",
-                f"Item '{e.item_id}' is still being generated; cancel the response first.",
-                "item_id",
-            )
         index = e.content_index
         if not 0 <= index < len(item.parts) or item.parts[index].type != "audio":
             raise v.Rejected(
@@ -740,6 +743,17 @@ class ServerConnection:
                 audio_end_ms=e.audio_end_ms,
             )
         )
+        run = self._run
+        if run is not None and e.item_id in run.item_ids:
+            # still being generated: what lies beyond the cut is never sent; the
+            # response goes on (a cancel, if one follows, ends it)
+            plan = drop_unsent(
+                run.plan,
+                run.position,
+                run.item_ids.index(e.item_id),
+                self._config.delta_interval,
+            )
+            self._run = attrs.evolve(run, plan=plan)
 
     def _delete(self, e: c.ConversationItemDelete) -> None:
         item = self._conversation_item(

@@ -39,6 +39,7 @@ __all__ = [
     "Plan",
     "Segment",
     "build_plan",
+    "drop_unsent",
     "snapshot",
     "text_tokens",
 ]
@@ -216,6 +217,26 @@ def build_plan(
         if cut
         else None,
     )
+
+
+def drop_unsent(plan: Plan, position: int, index: int, interval: float) -> Plan:
+    """``plan`` without the transcript and audio deltas of output ``index`` not yet
+    written (those from ``position`` on): what a truncate of that item still being
+    generated leaves of it. Each later action moves up by the ``interval`` a dropped
+    delta held, so the rest of the response keeps its pace."""
+    actions: list[Action] = list(plan.actions[:position])
+    due: list[float] = list(plan.due[:position])
+    dropped = 0
+    for action, at in zip(plan.actions[position:], plan.due[position:], strict=True):
+        if action.index == index and action.kind in _SPOKEN:
+            dropped += 1
+            continue
+        actions.append(action)
+        due.append(at - interval * dropped)
+    return attrs.evolve(plan, actions=tuple(actions), due=tuple(due))
+
+
+_SPOKEN: Final = frozenset({Act.TRANSCRIPT, Act.AUDIO})
 
 
 def _message_audio(
