@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+import attrs
 import orjson
 import pydantic
 import pytest
@@ -33,13 +34,17 @@ from openai.types.realtime import (
     ConversationItemCreatedEvent,
     ConversationItemDone,
     ConversationItemInputAudioTranscriptionCompletedEvent,
+    ConversationItemTruncatedEvent,
     InputAudioBufferCommittedEvent,
     RealtimeConversationItemAssistantMessage,
     RealtimeConversationItemFunctionCall,
     RealtimeConversationItemFunctionCallOutput,
     RealtimeConversationItemUserMessage,
+    RealtimeErrorEvent,
     RealtimeServerEvent,
     RealtimeSessionCreateRequest,
+    ResponseAudioDeltaEvent,
+    ResponseAudioTranscriptDeltaEvent,
     ResponseContentPartAddedEvent,
     ResponseContentPartDoneEvent,
     ResponseCreatedEvent,
@@ -56,6 +61,7 @@ from openai.types.realtime.conversation_item_input_audio_transcription_completed
     UsageTranscriptTextUsageDuration,
 )
 from sdk_checks import (
+    PCM16_MS,
     TOKEN,
     WEATHER_TOOL,
     Checker,
@@ -66,7 +72,14 @@ from sdk_checks import (
     watchdog,
 )
 
-from rtstate.server import EchoResponder, ScriptedResponder, ServerConfig, ToolCallingResponder
+from rtstate.server import (
+    EchoResponder,
+    Message,
+    Reply,
+    ScriptedResponder,
+    ServerConfig,
+    ToolCallingResponder,
+)
 from rtstate.transport import serve_in_thread
 
 MODEL: Final = "gpt-realtime"
@@ -103,11 +116,14 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @contextmanager
-def sdk_session(backend: str, *, responder: object) -> Iterator[Session]:
+def sdk_session(
+    backend: str, *, responder: object, config: ServerConfig | None = None
+) -> Iterator[Session]:
     """``serve_in_thread`` on ``backend`` (dialect chosen from the handshake) and the
     SDK's sync GA client connected to it; ``session.created`` is received and checked
-    first, and the handshake is the GA one."""
-    config = ServerConfig(model=MODEL)
+    first, and the handshake is the GA one. ``config``: the server's (its model is
+    ``MODEL``)."""
+    config = attrs.evolve(config or ServerConfig(), model=MODEL)
     with serve_in_thread(
         backend=backend, responder=responder, config=config, token=TOKEN
     ) as server:
@@ -346,3 +362,103 @@ def test_transcribed_spoken_turn(backend: str) -> None:
     (item,) = done.response.output or []
     assert isinstance(item, RealtimeConversationItemAssistantMessage)
     assert item.content[0].text == "You said: [synthetic transcript of 1.0 s of audio]"
+
+
+# --- interrupting a spoken answer (issue 15, Must-show 2) ------------------------------
+
+SPOKEN: Final = Reply(
+    outputs=(
+        Message(text="Once upon a time, a long answer was spoken, slowly enough to cut."),
+        Message(text="And a second item follows it, so a cut item leaves work to do."),
+    )
+)
+"""Two spoken items: a cancel sent just after a truncate always finds the response
+still in progress, even if the cut item closed in between."""
+PACED_SPEECH: Final = ServerConfig(delta_interval=0.1)
+
+
+def spoken_answer_started(s: Session) -> tuple[str, int]:
+    """A user message, ``response.create``, and the first audio of the answer: its
+    item id and the ms of audio received."""
+    user_text(s, "Tell me a story.")
+    s.connection.response.create()
+    first = s.until("response.output_audio.delta")[-1]
+    assert isinstance(first, ResponseAudioDeltaEvent)
+    received = len(base64.b64decode(first.delta)) // PCM16_MS
+    assert received > 1
+    return first.item_id, received
+
+
+def after_truncated(s: Session, item_id: str) -> list[RealtimeServerEvent]:
+    """What ``s`` received of ``item_id`` after its ``conversation.item.truncated``."""
+    (cut,) = [i for i, e in enumerate(s.events) if isinstance(e, ConversationItemTruncatedEvent)]
+    return [e for e in s.events[cut + 1 :] if getattr(e, "item_id", None) == item_id]
+
+
+def assistant(item: object) -> RealtimeConversationItemAssistantMessage:
+    assert isinstance(item, RealtimeConversationItemAssistantMessage)
+    return item
+
+
+def test_interrupt_a_spoken_answer_truncate_then_cancel(backend: str) -> None:
+    """The order of the Agents SDK (and of any client that cuts what was heard first):
+    truncate the item still being generated, then cancel. No error; nothing more of
+    the cut item's audio or transcript arrives; the transcript is dropped."""
+    with sdk_session(
+        backend, responder=lambda: ScriptedResponder([SPOKEN]), config=PACED_SPEECH
+    ) as s:
+        item_id, received = spoken_answer_started(s)
+        heard = received // 2
+        s.connection.conversation.item.truncate(
+            item_id=item_id, content_index=0, audio_end_ms=heard
+        )
+        s.connection.response.cancel()
+        s.until("response.done")
+
+    assert not of(s.events, RealtimeErrorEvent)
+    (truncated,) = of(s.events, ConversationItemTruncatedEvent)
+    assert (truncated.item_id, truncated.content_index, truncated.audio_end_ms) == (
+        item_id,
+        0,
+        heard,
+    )
+    rest = after_truncated(s, item_id)
+    assert not of(rest, ResponseAudioDeltaEvent)
+    assert not of(rest, ResponseAudioTranscriptDeltaEvent)
+    done = s.events[-1]
+    assert isinstance(done, ResponseDoneEvent) and done.response.status == "cancelled"
+    assert done.response.status_details is not None
+    assert done.response.status_details.reason == "client_cancelled"
+    cut = assistant((done.response.output or [])[0])
+    assert cut.id == item_id
+    assert [(c.type, c.transcript) for c in cut.content] == [("output_audio", "")]
+
+
+def test_interrupt_a_spoken_answer_cancel_then_truncate(backend: str) -> None:
+    """The order of LiveKit (and of the beta JS client): cancel, then truncate the
+    item the cancel closed. No error; the transcript is dropped after the cut."""
+    with sdk_session(
+        backend, responder=lambda: ScriptedResponder([SPOKEN]), config=PACED_SPEECH
+    ) as s:
+        item_id, received = spoken_answer_started(s)
+        s.connection.response.cancel()
+        s.until("response.done")
+        heard = received // 2
+        s.connection.conversation.item.truncate(
+            item_id=item_id, content_index=0, audio_end_ms=heard
+        )
+        truncated = s.until("conversation.item.truncated")[-1]
+        s.connection.conversation.item.retrieve(item_id=item_id)
+        retrieved = s.until("conversation.item.retrieved")[-1]
+
+    assert not of(s.events, RealtimeErrorEvent)
+    (done,) = of(s.events, ResponseDoneEvent)
+    assert done.response.status == "cancelled"
+    (item,) = done.response.output or []
+    cancelled = assistant(item)
+    assert cancelled.id == item_id and cancelled.status == "incomplete"
+    assert cancelled.content[0].transcript  # what was said before the cancel
+    assert isinstance(truncated, ConversationItemTruncatedEvent)
+    assert (truncated.item_id, truncated.audio_end_ms) == (item_id, heard)
+    kept = assistant(getattr(retrieved, "item", None))
+    assert [(c.type, c.transcript) for c in kept.content] == [("output_audio", "")]

@@ -97,8 +97,9 @@ INVARIANTS: Final[Mapping[str, str]] = {
     "every part, delta and done event of X",
     "INV-8": "content_part.added precedes the part's deltas; its done events follow them and "
     "precede content_part.done, which precedes output_item.done; content_index is 0,1,...",
-    "INV-9": "done values equal the concatenated deltas; content_part.done and the item "
-    "snapshots carry the same text / transcript / arguments",
+    "INV-9": "done values equal the concatenated deltas (but a transcript truncated while "
+    "streaming, which is dropped); content_part.done and the item snapshots carry the same "
+    "text / transcript / arguments",
     "INV-10": "function_call_arguments.* refer to function_call items and carry their "
     "call_id; function_call items get no content part, text or audio events",
     "INV-11": "response.done.output lists exactly the items of output_item.added, in "
