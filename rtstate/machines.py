@@ -98,6 +98,8 @@ ITEM: Final[Table[ItemPhase]] = {
     (_ITEM, s.ResponseFunctionCallArgumentsDone): _ITEM,
     (_ITEM, s.ConversationItemDeleted): None,
     (_DONE, s.ConversationItemDeleted): None,
+    # a truncate may cut an item still being generated, even one not yet placed
+    (_ANN, s.ConversationItemTruncated): _ANN,
     (_ITEM, s.ConversationItemTruncated): _ITEM,
     (_DONE, s.ConversationItemTruncated): _DONE,
     # Input transcription may arrive before its item exists, or long after.

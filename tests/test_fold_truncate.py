@@ -29,14 +29,18 @@ STRICT = Config(strict=True)
 CONFIGS = pytest.mark.parametrize("config", [Config(), STRICT], ids=["loose", "strict"])
 
 
-def streamed(cut_after: int, *, transcript_done: str | None = None) -> list[Any]:
+def streamed(
+    cut_after: int, *, transcript_done: str | None = None, created: str = "after_added"
+) -> list[Any]:
     """A spoken response whose item is truncated at 200 ms after ``cut_after`` of its
     deltas; the server streams the rest. Its done events and snapshots carry the full
-    transcript, or ``transcript_done``."""
+    transcript, or ``transcript_done``. ``created``: where the item's
+    ``conversation.item.created`` goes (``"omit"``: a server that never sends it)."""
     srv = Server()
     events: list[Any] = [srv.session_created(), srv.response_created()]
-    item = srv.audio_item(["Once upon", " a time", " there was"], [pcm16(300)] * 3)
-    at = 3 + cut_after  # after output_item.added, conversation.item.created, part.added
+    item = srv.audio_item(["Once upon", " a time", " there was"], [pcm16(300)] * 3, created=created)
+    part_added = next(i for i, e in enumerate(item) if isinstance(e, s.ResponseContentPartAdded))
+    at = part_added + 1 + cut_after
     events += [*item[:at], srv.truncated("item_1", 200), *item[at:], srv.response_done()]
     if transcript_done is None:
         return events
@@ -91,6 +95,21 @@ def test_a_cut_while_streaming_folds_without_diagnostics(cut_after: int, config:
     assert transitions(steps[cut:], TranscriptAppended) == []
     audio_before = len(transitions(steps[:cut], AudioAppended))
     assert len(transitions(steps[cut:], AudioAppended)) == 3 - audio_before
+
+
+@CONFIGS
+def test_a_cut_before_the_item_is_placed_folds_too(config: Config) -> None:
+    """A server that streams an item before placing it in the conversation: the item
+    is only announced when the truncate is acknowledged."""
+    events = streamed(2, created="omit")
+    (added,) = [e for e in events if isinstance(e, s.ResponseOutputItemAdded)]
+    late = s.ConversationItemCreated(event_id="evt_late", item=added.item, previous_item_id=None)
+    cut = next(i for i, e in enumerate(events) if isinstance(e, s.ConversationItemTruncated))
+    events.insert(cut + 1, late)
+    state, steps = fold_agreeing(events, config)
+    assert diagnostics(steps) == []
+    part = state.items_by_id["item_1"].parts[0]
+    assert (part.truncated_ms, part.transcript, part.audio_ms) == (200, "", 900.0)
 
 
 @CONFIGS
