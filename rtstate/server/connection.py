@@ -35,6 +35,7 @@ a ``TransportClosed`` transition: close the socket then.
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -826,6 +827,7 @@ class ServerConnection:
             rate_limits=config.rate_limits,
             latency=config.response_latency,
             interval=config.delta_interval,
+            limit=config.max_output_tokens,
         )
         input_text, input_audio = self._input_tokens(effective)
         info = ResponseInfo(
@@ -983,11 +985,15 @@ class ServerConnection:
         )
 
     def _act_audio(self, action: Action) -> None:
+        """An audio delta: its bytes are rendered now, when it is due (not at planning)."""
+        run = self._run
+        assert run is not None
+        audio = run.plan.segments[action.index].audio
+        assert audio is not None
+        delta = base64.b64encode(audio.render(action.start, action.end)).decode("ascii")
         self._audio_out = True
         self._emit(
-            s.ResponseAudioDelta(
-                event_id=self._event_id(), delta=action.data, **self._part_ids(action)
-            )
+            s.ResponseAudioDelta(event_id=self._event_id(), delta=delta, **self._part_ids(action))
         )
 
     def _act_arguments(self, action: Action) -> None:
