@@ -289,25 +289,29 @@ def test_an_unencodable_event_becomes_a_server_error(monkeypatch: pytest.MonkeyP
     assert loop.client.state.items[-1].text == "still here"
 
 
+@pytest.mark.parametrize("breaks", ["response.text.delta", "response.output_item.added"])
 def test_an_unencodable_response_event_fails_the_response(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, breaks: str
 ) -> None:
     loop = Loop(responder=ScriptedResponder(["broken", "fine"])).start()
     codec = loop.server._codec
     encode = codec.encode
+    failed: list[str] = []
 
     def flaky(event: Any) -> str:
-        if isinstance(event, s.ResponseTextDelta) and event.delta == "broken":
+        if event.type == breaks and not failed:
+            failed.append(event.type)
             raise RecursionError("maximum recursion depth exceeded")
         return encode(event)
 
     monkeypatch.setattr(loop.server, "_codec", attrs.evolve(codec, encode=flaky))
     events = loop.send(c.ResponseCreate(response=ResponseParams(modalities=("text",))))
     done = next(e for e in events if isinstance(e, s.ResponseDone)).response
-    assert done.status == "failed"
+    assert done.status == "failed" and failed == [breaks]
     assert [e.error.code for e in events if isinstance(e, s.Error)] == ["server_error"]
-    events = loop.send(c.ResponseCreate(response=ResponseParams(modalities=("text",))))
+    loop.send(c.ResponseCreate(response=ResponseParams(modalities=("text",))))
     assert loop.client.state.items[-1].text == "fine"
+    assert loop.server.response_in_progress is None
     loop.check()
 
 

@@ -204,7 +204,7 @@ def _zero(audio_format: str) -> bytes:
     return _encode(array.array("h", [0]), audio_format)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=4096)
 def _tone_period(period: int, level: int, peak: float, audio_format: str) -> bytes:
     """One period (``period`` samples) of a sine at ``level / _LEVELS`` of ``peak``."""
     scale = peak * level / _LEVELS
@@ -220,7 +220,7 @@ def _noise_base() -> tuple[float, ...]:
     return tuple(2.0 * rng.random() - 1.0 for _ in range(_NOISE_SAMPLES))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _noise_loop(level: int, peak: float, audio_format: str) -> bytes:
     """``_NOISE_SAMPLES`` of uniform noise at ``level / _LEVELS`` of ``peak``."""
     scale = peak * level / _LEVELS

@@ -981,13 +981,16 @@ class ServerConnection:
     def _abandon(self) -> None:
         """End the response in progress ``failed`` after one of its events could not be
         encoded (if even that fails, the response is dropped)."""
+        run = self._run
+        if run is None:
+            return
         error = ErrorInfo(type="server_error", code="server_error")
+        index = run.open_index
         try:
-            if self._run is not None and self._run.open_index is not None:
-                self._close_item(self._run.open_index, "incomplete")
-            if self._run is not None:
-                self._finish_run("failed", StatusDetails(type="failed", error=error))
-        except (_Unencodable, AssertionError):  # pragma: no cover - nothing left to say
+            if index is not None and self._state.item(run.item_ids[index]) is not None:
+                self._close_item(index, "incomplete")
+            self._finish_run("failed", StatusDetails(type="failed", error=error))
+        except _Unencodable:  # pragma: no cover - nothing left that can be said
             self._run = None
 
     def _part_ids(self, action: Action) -> dict[str, Any]:
