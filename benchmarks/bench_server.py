@@ -6,6 +6,8 @@ server frames it wrote (validate, plan, fold the server's own event, encode):
 - text: ``response.create`` answered with a text response of 1,000 deltas;
 - audio: a spoken response (synthetic voice, 100 ms audio deltas, interleaved
   transcript), with and without the synthesis (a voice that returns ready bytes);
+- capped: a 20,000-character spoken reply, cut at the 4,096-token output cap
+  (audio counts a token per 50 ms), its audio rendered delta by delta;
 - function call: a call with 1,000 argument deltas;
 - VAD: 100 ms pcm16 appends through the energy detector, per client frame;
 - back to back: a strict ``ClientConnection`` folding every frame the server writes
@@ -44,6 +46,7 @@ TEXT_CHARS = 600 if QUICK else 6_000  # 6 chars per delta: 1,000 deltas
 SPOKEN_CHARS = 100 if QUICK else 1_000  # 60 ms per char: 60 s of audio
 ARG_CHARS = 1_200 if QUICK else 12_000  # 12 chars per delta: 1,000 deltas
 APPENDS = 20 if QUICK else 300  # 100 ms each
+CAPPED_CHARS = 2_000 if QUICK else 20_000  # past the output cap
 
 
 class ReadyVoice:
@@ -152,6 +155,10 @@ def main() -> None:
                 modalities=("audio", "text"),
                 voice=ReadyVoice(),
             ),
+        ),
+        (
+            "audio reply of 20,000 chars, capped",
+            answer("spoken words " * (CAPPED_CHARS // 13), modalities=("audio", "text")),
         ),
         (
             "function call, 1,000 deltas",

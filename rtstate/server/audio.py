@@ -13,12 +13,15 @@ Audio formats (protocol reference 1.4): ``pcm16`` is 24 kHz mono little-endian 1
 from __future__ import annotations
 
 import array
+import bisect
+import functools
+import itertools
 import math
 import random
 import sys
 import zlib
 from collections.abc import Mapping
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, Protocol, runtime_checkable
 
 import attrs
 
@@ -27,13 +30,17 @@ from ..events.payloads import ErrorInfo
 __all__ = [
     "BYTES_PER_MS",
     "SAMPLE_RATES",
+    "Recorded",
+    "StreamingVoice",
     "SyntheticTranscriber",
     "SyntheticVoice",
     "Transcriber",
+    "Utterance",
     "Voice",
     "audio_ms",
     "pcm16_rms_dbfs",
     "pcm16_samples",
+    "utterance_of",
 ]
 
 BYTES_PER_MS: Final[Mapping[str, int]] = {"pcm16": 48, "g711_ulaw": 8, "g711_alaw": 8}
@@ -118,6 +125,61 @@ class Voice(Protocol):
         ...
 
 
+class Utterance(Protocol):
+    """The audio of one message, made a piece at a time: ``size`` bytes in all, and
+    ``render(start, end)`` the bytes ``[start, end)`` of it (whole samples)."""
+
+    @property
+    def size(self) -> int:
+        """The length of the whole audio, in bytes."""
+        ...
+
+    def render(self, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` of the audio; the same range gives the same bytes."""
+        ...
+
+
+@runtime_checkable
+class StreamingVoice(Protocol):
+    """A ``Voice`` that can also speak a piece at a time (``SyntheticVoice`` does).
+
+    The server plans a spoken message from ``utterance(...).size`` alone and renders
+    each audio delta when it is due, so a long reply never exists whole in memory. A
+    plain ``Voice`` is asked for the whole audio once, when the response is planned.
+    """
+
+    def synthesize(self, text: str, voice: str, audio_format: str) -> bytes:
+        """The whole audio (``utterance(...).render(0, size)``)."""
+        ...
+
+    def utterance(self, text: str, voice: str, audio_format: str) -> Utterance:
+        """The audio of ``text`` in ``voice``, to be rendered a range at a time."""
+        ...
+
+
+@attrs.frozen
+class Recorded:
+    """An ``Utterance`` of ready bytes (a plain ``Voice``'s, or a ``Message``'s own)."""
+
+    data: bytes = attrs.field(repr=False)
+
+    @property
+    def size(self) -> int:
+        """``len(data)``."""
+        return len(self.data)
+
+    def render(self, start: int, end: int) -> bytes:
+        """A slice of ``data``."""
+        return self.data[start:end]
+
+
+def utterance_of(voice: Voice, text: str, name: str, audio_format: str) -> Utterance:
+    """``voice``'s audio of ``text``: a ``StreamingVoice``'s utterance, else ``Recorded``."""
+    if isinstance(voice, StreamingVoice):
+        return voice.utterance(text, name, audio_format)
+    return Recorded(voice.synthesize(text, name, audio_format))
+
+
 _VOICE_PITCH: Final[Mapping[str, float]] = {
     "alloy": 180.0,
     "ash": 120.0,
@@ -129,15 +191,165 @@ _VOICE_PITCH: Final[Mapping[str, float]] = {
     "verse": 160.0,
 }
 
+_LEVELS: Final = 32
+"""Loudness steps of the envelope (one level per 10 ms block)."""
+
+_NOISE_SAMPLES: Final = 4096
+"""The length of the noise the ``noise`` voice loops over (at a text-chosen offset)."""
+
+
+@functools.cache
+def _zero(audio_format: str) -> bytes:
+    """One sample of silence in ``audio_format``."""
+    return _encode(array.array("h", [0]), audio_format)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tone_period(period: int, level: int, peak: float, audio_format: str) -> bytes:
+    """One period (``period`` samples) of a sine at ``level / _LEVELS`` of ``peak``."""
+    scale = peak * level / _LEVELS
+    step = 2.0 * math.pi / period
+    return _encode(
+        array.array("h", [int(scale * math.sin(step * i)) for i in range(period)]), audio_format
+    )
+
+
+@functools.cache
+def _noise_base() -> tuple[float, ...]:
+    rng = random.Random(0x5EED)
+    return tuple(2.0 * rng.random() - 1.0 for _ in range(_NOISE_SAMPLES))
+
+
+@functools.lru_cache(maxsize=256)
+def _noise_loop(level: int, peak: float, audio_format: str) -> bytes:
+    """``_NOISE_SAMPLES`` of uniform noise at ``level / _LEVELS`` of ``peak``."""
+    scale = peak * level / _LEVELS
+    return _encode(array.array("h", [int(scale * x) for x in _noise_base()]), audio_format)
+
+
+def _cycle(loop: bytes, width: int, offset: int, count: int) -> bytes:
+    """``count`` samples of ``loop`` (repeated) from sample ``offset`` on."""
+    n = len(loop) // width
+    offset %= n
+    reps = (offset + count) // n + 1
+    return (loop * reps)[offset * width : (offset + count) * width]
+
+
+@attrs.frozen
+class _Word:
+    start: int  # first sample
+    end: int  # one past the last sample
+    period: int  # tone: samples per cycle
+    offset: int  # noise: where in the loop it starts
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class _Synthetic:
+    """A ``SyntheticVoice`` utterance: words laid out on samples, rendered by range."""
+
+    voice: SyntheticVoice
+    text: str
+    name: str
+    audio_format: str
+    samples: int
+
+    @property
+    def size(self) -> int:
+        return self.samples * self._width
+
+    @property
+    def _width(self) -> int:
+        return 1 if self.audio_format in _G711 else 2
+
+    @property
+    def _rate(self) -> int:
+        return SAMPLE_RATES.get(self.audio_format, 24_000)
+
+    @functools.cached_property
+    def _words(self) -> tuple[tuple[int, ...], tuple[_Word, ...]]:
+        """The spoken words (start sample order) and their start samples."""
+        rate = self._rate
+        per_char = self.voice.ms_per_char * rate / 1000.0
+        base = _VOICE_PITCH.get(self.name, 150.0)
+        seed = zlib.crc32(f"{self.name}\0{self.text}".encode())
+        words: list[_Word] = []
+        position = 0.0
+        for word in _words(self.text):
+            start = round(position)
+            position += len(word) * per_char
+            end = min(round(position), self.samples)
+            if not word[0].isalnum() or start >= end:
+                continue
+            pitch = base * (1.0 + (zlib.crc32(word.encode()) % 7) / 12.0)
+            words.append(_Word(start, end, max(round(rate / pitch), 2), seed + start))
+        return tuple(w.start for w in words), tuple(words)
+
+    def render(self, start: int, end: int) -> bytes:
+        width = self._width
+        first = max(start, 0) // width
+        last = min(end, self.size) // width
+        starts, words = self._words
+        index = max(bisect.bisect_right(starts, first) - 1, 0)
+        pieces: list[bytes] = []
+        position = first
+        while position < last:
+            word = words[index] if index < len(words) else None
+            if word is None or position < word.start:
+                stop = last if word is None else min(word.start, last)
+                pieces.append(_zero(self.audio_format) * (stop - position))
+                position = stop
+            elif position >= word.end:
+                index += 1
+            else:
+                stop = min(word.end, last)
+                pieces.append(self._word(word, position, stop))
+                position = stop
+        return b"".join(pieces)
+
+    def _word(self, word: _Word, start: int, end: int) -> bytes:
+        """Samples ``start`` to ``end`` of ``word``, one 10 ms block of loudness at a time."""
+        voice = self.voice
+        rate, width, fmt = self._rate, self._width, self.audio_format
+        peak = 32767.0 * voice.amplitude
+        block = max(rate // 100, 1)
+        n = word.end - word.start
+        blocks = -(-n // block)
+        syllable = max(int(0.2 * rate), 1)
+        tone = voice.kind == "tone"
+        pieces: list[bytes] = []
+        position = start
+        while position < end:
+            at = position - word.start
+            b = at // block
+            stop = min(word.start + (b + 1) * block, end)
+            middle = (b + 0.5) * block
+            if tone:
+                shape = math.sin(math.pi * (b + 0.5) / blocks)
+            else:
+                shape = math.sin(math.pi * (middle % syllable) / syllable) ** 2
+            level = round(shape * _LEVELS)
+            if tone:
+                loop = _tone_period(word.period, level, peak, fmt)
+                pieces.append(_cycle(loop, width, at, stop - position))
+            else:
+                loop = _noise_loop(level, peak, fmt)
+                pieces.append(_cycle(loop, width, word.offset + at, stop - position))
+            position = stop
+        return b"".join(pieces)
+
 
 @attrs.frozen(kw_only=True)
 class SyntheticVoice:
     """Speech-shaped audio sized by the text: ``ms_per_char`` per character.
 
-    ``kind="tone"`` sings one tone per word (its pitch set by the voice and the word);
-    ``kind="noise"`` fills each word with noise under a syllable envelope. Spaces and
-    punctuation are silence. The result lasts ``len(text) * ms_per_char`` ms (at least
-    ``min_ms``), rounded to whole ms.
+    ``kind="tone"`` sings one tone per word (its pitch set by the voice and the word,
+    rounded to a whole number of samples per cycle) under a rise-and-fall envelope;
+    ``kind="noise"`` fills each word with noise under a syllable envelope (200 ms
+    syllables). Spaces and punctuation are silence. The envelope moves in 10 ms
+    steps of 32 levels, so each piece is built from cached bytes rather than sample
+    by sample. The result lasts ``len(text) * ms_per_char`` ms (at least ``min_ms``),
+    rounded to whole ms; the same text, voice and format always give the same bytes,
+    and any range of them can be rendered alone (``utterance``).
     """
 
     kind: Literal["tone", "noise"] = "tone"
@@ -154,50 +366,23 @@ class SyntheticVoice:
         """How long ``text`` is spoken, in ms."""
         return max(self.min_ms, round(len(text) * self.ms_per_char))
 
+    def utterance(self, text: str, voice: str, audio_format: str) -> Utterance:
+        """The audio of ``text``, rendered a range at a time (laid out on first use)."""
+        rate = SAMPLE_RATES.get(audio_format, 24_000)
+        samples = self.duration_ms(text) * rate // 1000
+        return _Synthetic(
+            voice=self, text=text, name=voice, audio_format=audio_format, samples=samples
+        )
+
     def synthesize(self, text: str, voice: str, audio_format: str) -> bytes:
         """Audio for ``text`` (see the class docstring)."""
-        rate = SAMPLE_RATES.get(audio_format, 24_000)
-        total = self.duration_ms(text) * rate // 1000
-        per_char = self.ms_per_char * rate / 1000.0
-        base = _VOICE_PITCH.get(voice, 150.0)
-        peak = 32767.0 * self.amplitude
-        samples = array.array("h", bytes(2 * total))
-        rng = random.Random(zlib.crc32(f"{voice}\0{text}".encode()))
-        position = 0.0
-        for word in _words(text):
-            start = round(position)
-            position += len(word) * per_char
-            end = min(round(position), total)
-            if not word.strip() or start >= end:
-                continue
-            n = end - start
-            if self.kind == "tone":
-                pitch = base * (1.0 + (zlib.crc32(word.encode()) % 7) / 12.0)
-                step = 2.0 * math.pi * pitch / rate
-                arc = math.pi / n
-                sin = math.sin
-                piece = [int(peak * sin(arc * i) * sin(step * i)) for i in range(n)]
-            else:
-                syllable = max(int(0.2 * rate), 1)
-                shape = [math.sin(math.pi * i / syllable) ** 2 for i in range(min(n, syllable))]
-                noise = rng.random
-                piece = [int(peak * shape[i % syllable] * (2.0 * noise() - 1.0)) for i in range(n)]
-            samples[start:end] = array.array("h", piece)
-        return _encode(samples, audio_format)
+        audio = self.utterance(text, voice, audio_format)
+        return audio.render(0, audio.size)
 
 
 def _words(text: str) -> list[str]:
     """``text`` cut into alternating runs of word and non-word characters."""
-    runs: list[str] = []
-    current = ""
-    for ch in text:
-        if current and ch.isalnum() != current[-1].isalnum():
-            runs.append(current)
-            current = ""
-        current += ch
-    if current:
-        runs.append(current)
-    return runs
+    return ["".join(run) for _, run in itertools.groupby(text, str.isalnum)]
 
 
 class Transcriber(Protocol):

@@ -39,6 +39,11 @@ def _not_negative(_: object, attribute: attrs.Attribute[float], value: float) ->
         raise ValueError(f"ServerConfig.{attribute.name} must be >= 0, not {value}")
 
 
+def _positive(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"ServerConfig.{attribute.name} must be >= 1, not {value}")
+
+
 @attrs.frozen(kw_only=True)
 class ServerConfig:
     """How the server behaves.
@@ -57,6 +62,25 @@ class ServerConfig:
         requests_limit / tokens_limit: the limits ``rate_limits.updated`` reports.
         min_commit_ms: the least audio ``input_audio_buffer.commit`` accepts.
         response_history / history_limit: passed to the fold's ``Config``.
+
+    Bounds on what one client can make the server do (see "Bounds" in the README):
+
+    Attributes:
+        max_output_tokens: the output cap of a response whose
+            ``max_response_output_tokens`` is ``"inf"`` (the 4096 of the 2024
+            models); audio counts a token per 50 ms. Past it the response ends
+            ``incomplete`` with reason ``max_output_tokens``.
+        max_input_audio_buffer_bytes: the most audio the input buffer holds
+            (default 15 MiB, what one append may carry). With server VAD the oldest
+            audio is dropped past it; without, an append past it is refused with
+            ``input_audio_buffer_too_large`` (rtstate's code: the service documents
+            none) and the buffer is left as it was.
+        max_conversation_items / max_conversation_chars: the most items, and
+            characters of text (text, transcripts, arguments, outputs), the
+            conversation holds. A ``conversation.item.create``, a commit or a
+            ``response.create`` that would pass them is refused with
+            ``conversation_too_large`` (rtstate's code); a server VAD turn then
+            ends with that error and no commit.
     """
 
     session: SessionConfig = DEFAULT_SESSION
@@ -71,3 +95,7 @@ class ServerConfig:
     min_commit_ms: float = 100.0
     response_history: int = 16
     history_limit: int = 64
+    max_output_tokens: int = attrs.field(default=4096, validator=_positive)
+    max_input_audio_buffer_bytes: int = attrs.field(default=15 * 1024 * 1024, validator=_positive)
+    max_conversation_items: int = attrs.field(default=4096, validator=_positive)
+    max_conversation_chars: int = attrs.field(default=16 * 1024 * 1024, validator=_positive)

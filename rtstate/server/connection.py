@@ -35,6 +35,7 @@ a ``TransportClosed`` transition: close the socket then.
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -102,6 +103,15 @@ _RESPONSE_OVERRIDES: Final = (
     "max_response_output_tokens",
 )
 _EXPIRED_CLOSE_CODE: Final = 1000
+
+
+class _Unencodable(Exception):
+    """An event the server made could not be encoded (see ``ServerConnection._emit``)."""
+
+    def __init__(self, event_type: str, cause: BaseException) -> None:
+        super().__init__(f"cannot encode {event_type}: {cause}")
+        self.event_type = event_type
+        self.reason = str(cause)[:200]
 
 
 @attrs.frozen(kw_only=True)
@@ -237,6 +247,8 @@ class ServerConnection:
         self._calls: dict[str, str] = {}
         self._responses = 0
         self._tokens_used = 0
+        self._chars: dict[str, int] = {}  # characters of text per item, for the bound
+        self._chars_total = 0
         # what the current call emits
         self._frames: list[str] = []
         self._transitions: list[Transition] = []
@@ -398,14 +410,37 @@ class ServerConnection:
         )
 
     def _emit(self, event: s.ServerEvent) -> None:
-        """Fold ``event`` into the server's state and queue its frame."""
+        """Encode ``event``, fold it into the server's state and queue its frame.
+
+        It is encoded first: an event that cannot be encoded (``_Unencodable``) leaves
+        the state as it was, so the server never believes it said what it did not.
+        """
+        try:
+            frame = self._codec.encode(event)
+        except (LocalProtocolError, RecursionError, ValueError, TypeError) as exc:
+            raise _Unencodable(event.type, exc) from exc
         try:
             step = fold(self._state, event, self._fold_config)
         except RemoteProtocolError as exc:  # pragma: no cover - a bug in this module
             raise RuntimeError(f"rtstate.server made an invalid {event.type}: {exc}") from exc
         self._state = step.after
         self._transitions.extend(step.transitions)
-        self._frames.append(self._codec.encode(event))
+        self._frames.append(frame)
+
+    def _server_error(self, failure: _Unencodable, event_id: str | None, kind: str | None) -> None:
+        """The safety net: an event the server could not encode becomes an ``error``
+        (type ``server_error``) to the client; the session goes on."""
+        message = (
+            "The server had an error while processing your request: it could not encode "
+            f"its {failure.event_type} event ({failure.reason})."
+        )
+        error = ErrorInfo(
+            type="server_error", code="server_error", message=message, event_id=event_id
+        )
+        self._emit(s.Error(event_id=self._event_id(), error=error))
+        self._diagnostics.append(
+            Diagnostic(code="server_error", message=message, event_type=kind, applied=False)
+        )
 
     def _event_id(self) -> str:
         return self._ids("event")
@@ -459,6 +494,8 @@ class ServerConnection:
             handler(self, event)
         except v.Rejected as r:
             self._reject(r, event.event_id, event.type)
+        except _Unencodable as failure:
+            self._server_error(failure, event.event_id, event.type)
 
     def _accept(self, event: c.ClientEvent) -> None:
         """Fold an accepted client event (the input buffer counts appended audio)."""
@@ -511,18 +548,38 @@ class ServerConnection:
 
     def _append(self, e: c.InputAudioBufferAppend) -> None:
         audio = v.decode_b64(e.audio, "audio")
-        self._accept(e)
-        self._buffer += audio
         session = self._session
         td = session.turn_detection
+        limit = self._config.max_input_audio_buffer_bytes
+        held = len(self._buffer) + len(audio)
+        if held > limit and not isinstance(td, TurnDetection):
+            raise v.Rejected(
+                "input_audio_buffer_too_large",
+                f"Error appending to input audio buffer: it would hold {held} bytes of audio, "
+                f"but the limit is {limit} bytes. Commit or clear the buffer first.",
+                "audio",
+            )
+        self._accept(e)
+        self._buffer += audio
         if not isinstance(td, TurnDetection):
             return
         if session.input_audio_format != "pcm16":
             self._sync_vad()  # the detector reads pcm16 only
+        else:
+            self._vad, found = feed(self._vad, audio, VadSettings.of(td))
+            for boundary in found:
+                _VAD_HANDLERS[boundary.kind](self, boundary, td)
+        self._bound_buffer(session.input_audio_format or "pcm16")
+
+    def _bound_buffer(self, audio_format: str) -> None:
+        """Server VAD: drop the oldest audio past ``max_input_audio_buffer_bytes``."""
+        excess = len(self._buffer) - self._config.max_input_audio_buffer_bytes
+        if excess <= 0:
             return
-        self._vad, found = feed(self._vad, audio, VadSettings.of(td))
-        for boundary in found:
-            _VAD_HANDLERS[boundary.kind](self, boundary, td)
+        per_ms = BYTES_PER_MS.get(audio_format, 48)
+        excess += -excess % (2 if per_ms == 48 else 1)
+        del self._buffer[:excess]
+        self._buffer_start_ms += excess / per_ms
 
     def _speech_started(self, boundary: VadEvent, td: TurnDetection) -> None:
         item_id = self._ids("item")
@@ -550,9 +607,21 @@ class ServerConnection:
         del self._buffer[:cut]
         self._buffer_start_ms = float(boundary.at_ms)
         self._vad = attrs.evolve(self._vad, floor_ms=boundary.at_ms)
+        if not self._vad_room():  # the turn is heard, but not kept
+            return
         self._commit(item_id, audio)
-        if td.create_response is not False and self._run is None:
+        if td.create_response is not False and self._run is None and self._vad_room():
             self._start_response(None, "turn_detected")
+
+    def _vad_room(self) -> bool:
+        """Whether a server VAD turn may add an item; if not, an ``error`` naming no
+        client event says why."""
+        try:
+            self._room(1, 0)
+        except v.Rejected as full:
+            self._reject(full, None, None)
+            return False
+        return True
 
     def _commit_event(self, e: c.InputAudioBufferCommit) -> None:
         buffered = self._state.input.appended_ms
@@ -563,6 +632,7 @@ class ServerConnection:
                 f"{self._config.min_commit_ms:g}ms of audio, but buffer only has "
                 f"{buffered:.2f}ms of audio.",
             )
+        self._room(1, 0)
         self._accept(e)
         audio = bytes(self._buffer)
         self._buffer.clear()
@@ -590,6 +660,7 @@ class ServerConnection:
         session = self._session
         fmt = session.input_audio_format or "pcm16"
         self._input_audio_ms[item_id] = audio_ms(len(audio), fmt)
+        self._count(item_id)
         transcription = session.input_audio_transcription
         if transcription is None or transcription is UNSET:
             return
@@ -615,6 +686,7 @@ class ServerConnection:
                     else None,
                 )
             )
+            self._count(item_id)
 
     def _clear(self, e: c.InputAudioBufferClear) -> None:
         self._accept(e)
@@ -624,6 +696,29 @@ class ServerConnection:
         self._sync_vad()
 
     # --- conversation --------------------------------------------------------------------
+
+    def _room(self, items: int, chars: int) -> None:
+        """Refuse (``conversation_too_large``) what would pass the conversation's bounds."""
+        config = self._config
+        count = len(self._state.order) + items
+        total = self._chars_total + chars
+        if count > config.max_conversation_items:
+            what = f"{count} items, but the limit is {config.max_conversation_items}"
+        elif total > config.max_conversation_chars:
+            what = f"{total} characters of text, but the limit is {config.max_conversation_chars}"
+        else:
+            return
+        raise v.Rejected(
+            "conversation_too_large",
+            f"The conversation is full: it would hold {what}. Delete items to make room.",
+        )
+
+    def _count(self, item_id: str) -> None:
+        """Keep the characters of item ``item_id`` in the conversation's running total."""
+        item = self._state.item(item_id)
+        chars = 0 if item is None else _state_chars(item)
+        self._chars_total += chars - self._chars.get(item_id, 0)
+        self._chars[item_id] = chars
 
     def _item_create(self, e: c.ConversationItemCreate) -> None:
         item = e.item
@@ -661,6 +756,7 @@ class ServerConnection:
                 f"Error adding item: call_id '{item.call_id}' is already in use.",
                 "item.call_id",
             )
+        self._room(1, _item_chars(item))
         self._accept(e)
         item_id = item.id if item.id is not None else self._ids("item")
         created = Item(
@@ -676,6 +772,7 @@ class ServerConnection:
             output=item.output,
         )
         self._emit_item(created, after, final=True)
+        self._count(item_id)
         if item.type == "function_call" and item.call_id is not None:
             self._calls[item.call_id] = item_id
         fmt = self._session.input_audio_format or "pcm16"
@@ -768,6 +865,7 @@ class ServerConnection:
         self._accept(e)
         self._emit(s.ConversationItemDeleted(event_id=self._event_id(), item_id=e.item_id))
         self._input_audio_ms.pop(e.item_id, None)
+        self._chars_total -= self._chars.pop(e.item_id, 0)
         if item.type == "function_call" and item.call_id is not None:
             self._calls.pop(item.call_id, None)
 
@@ -801,6 +899,7 @@ class ServerConnection:
             if params.tool_choice is not None:
                 tools = params.tools if params.tools is not None else self._session.tools
                 v.check_tool_choice(params.tool_choice, tools or (), "response.tool_choice")
+        self._room(1, 0)
         self._accept(e)
         self._start_response(params, "client")
 
@@ -840,6 +939,7 @@ class ServerConnection:
             rate_limits=config.rate_limits,
             latency=config.response_latency,
             interval=config.delta_interval,
+            limit=config.max_output_tokens,
         )
         input_text, input_audio = self._input_tokens(effective)
         info = ResponseInfo(
@@ -886,7 +986,26 @@ class ServerConnection:
                 return
             action = run.plan.actions[run.position]
             self._run = attrs.evolve(run, position=run.position + 1)
-            _ACTIONS[action.kind](self, action)
+            try:
+                _ACTIONS[action.kind](self, action)
+            except _Unencodable as failure:
+                self._server_error(failure, None, None)
+                self._abandon()
+
+    def _abandon(self) -> None:
+        """End the response in progress ``failed`` after one of its events could not be
+        encoded (if even that fails, the response is dropped)."""
+        run = self._run
+        if run is None:
+            return
+        error = ErrorInfo(type="server_error", code="server_error")
+        index = run.open_index
+        try:
+            if index is not None and self._state.item(run.item_ids[index]) is not None:
+                self._close_item(index, "incomplete")
+            self._finish_run("failed", StatusDetails(type="failed", error=error))
+        except _Unencodable:  # pragma: no cover - nothing left that can be said
+            self._run = None
 
     def _part_ids(self, action: Action) -> dict[str, Any]:
         run = self._run
@@ -997,11 +1116,15 @@ class ServerConnection:
         )
 
     def _act_audio(self, action: Action) -> None:
+        """An audio delta: its bytes are rendered now, when it is due (not at planning)."""
+        run = self._run
+        assert run is not None
+        audio = run.plan.segments[action.index].audio
+        assert audio is not None
+        delta = base64.b64encode(audio.render(action.start, action.end)).decode("ascii")
         self._audio_out = True
         self._emit(
-            s.ResponseAudioDelta(
-                event_id=self._event_id(), delta=action.data, **self._part_ids(action)
-            )
+            s.ResponseAudioDelta(event_id=self._event_id(), delta=delta, **self._part_ids(action))
         )
 
     def _act_arguments(self, action: Action) -> None:
@@ -1086,6 +1209,7 @@ class ServerConnection:
             )
         )
         self._run = attrs.evolve(run, open_index=None, snapshots=(*run.snapshots, snap))
+        self._count(item_id)
 
     def _finish_run(self, status: str, details: StatusDetails | None) -> None:
         run = self._run
@@ -1135,6 +1259,18 @@ class ServerConnection:
         )
         self._state = step.after
         self._transitions.extend(step.transitions)
+
+
+def _item_chars(item: Item) -> int:
+    """Characters of text a client item brings (text, transcripts, arguments, output)."""
+    parts = sum(len(p.text or "") + len(p.transcript or "") for p in item.content or ())
+    return parts + len(item.arguments or "") + len(item.output or "")
+
+
+def _state_chars(item: ItemState) -> int:
+    """Characters of text an item of the conversation holds."""
+    parts = sum(len(p.text or "") + len(p.transcript or "") for p in item.parts)
+    return parts + len(item.arguments or "") + len(item.output or "")
 
 
 def _item_snapshot(item: ItemState) -> Item:

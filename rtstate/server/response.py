@@ -11,7 +11,6 @@ barge-in closes exactly what it opened.
 
 from __future__ import annotations
 
-import base64
 import enum
 import math
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from ..events.payloads import (
     Usage,
 )
 from ..state import ItemState
-from .audio import BYTES_PER_MS, Voice
+from .audio import BYTES_PER_MS, Recorded, StreamingVoice, Utterance, Voice, utterance_of
 from .responders import FunctionCall, Message, Reply
 
 __all__ = [
@@ -38,6 +37,7 @@ __all__ = [
     "Chunking",
     "Plan",
     "Segment",
+    "audio_tokens",
     "build_plan",
     "drop_unsent",
     "snapshot",
@@ -65,11 +65,15 @@ DELTAS: Final = frozenset({Act.TEXT, Act.TRANSCRIPT, Act.AUDIO, Act.ARGUMENTS})
 
 @attrs.frozen
 class Action:
-    """One step of a response: ``kind`` for output ``index``; ``data`` is a delta's payload."""
+    """One step of a response: ``kind`` for output ``index``; ``data`` is a text delta's
+    payload; an audio delta is bytes ``start`` to ``end`` of its segment's ``audio``,
+    rendered when the delta is due."""
 
     kind: Act
     index: int = 0
     data: str = attrs.field(default="", repr=False)
+    start: int = 0
+    end: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -84,6 +88,7 @@ class Segment:
     call_id: str = ""
     arguments: str = ""
     status: Literal["completed", "incomplete"] = "completed"
+    audio: Utterance | None = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -112,17 +117,26 @@ def text_tokens(text: str | None) -> int:
     return math.ceil(len(text) / 4) if text else 0
 
 
+MS_PER_AUDIO_TOKEN: Final = 50.0
+"""Output audio counts one token per 50 ms (in ``usage`` and against the token budget)."""
+
+
+def audio_tokens(ms: float) -> int:
+    """Output tokens of ``ms`` of audio (one per 50 ms, rounded up)."""
+    return math.ceil(ms / MS_PER_AUDIO_TOKEN)
+
+
 def _chunks(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def _interleave(transcript: list[str], audio: list[str], index: int) -> list[Action]:
+def _interleave(transcript: list[Action], audio: list[Action]) -> list[Action]:
     """Transcript and audio deltas merged by their position in the utterance."""
     n_t, n_a = len(transcript), len(audio)
-    keyed = [(i / n_t, 0, i, Act.TRANSCRIPT, d) for i, d in enumerate(transcript)]
-    keyed += [(i / n_a, 1, i, Act.AUDIO, d) for i, d in enumerate(audio)]
+    keyed = [(i / n_t, 0, i, a) for i, a in enumerate(transcript)]
+    keyed += [(i / n_a, 1, i, a) for i, a in enumerate(audio)]
     keyed.sort(key=lambda k: (k[0], k[1], k[2]))
-    return [Action(kind, index, data) for _, _, _, kind, data in keyed]
+    return [a for *_, a in keyed]
 
 
 def build_plan(
@@ -138,8 +152,16 @@ def build_plan(
     rate_limits: bool,
     latency: float,
     interval: float,
+    limit: int = 4096,
 ) -> Plan:
-    """Plan the response that says ``reply`` (see the module docstring)."""
+    """Plan the response that says ``reply`` (see the module docstring).
+
+    Output is bounded by ``max_tokens`` (``"inf"`` or ``None``: by ``limit``, the
+    model's own cap): text, transcript and arguments count a token per four
+    characters, audio a token per 50 ms, as ``usage`` counts them. Output past the
+    budget is cut and the response ends ``incomplete`` (``max_output_tokens``).
+    Audio is planned by size only; each delta's bytes are rendered when it is due.
+    """
     actions: list[Action] = [Action(Act.RATE_LIMITS)] if rate_limits else []
     if reply.failure is not None:
         actions.append(Action(Act.DONE))
@@ -151,7 +173,7 @@ def build_plan(
             status="failed",
             status_details=details,
         )
-    budget = max_tokens if isinstance(max_tokens, int) else None
+    budget = max_tokens if isinstance(max_tokens, int) else limit
     spoken = "audio" in modalities
     segments: list[Segment] = []
     cut = False
@@ -159,9 +181,9 @@ def build_plan(
         actions.append(Action(Act.ADD_ITEM, index))
         if isinstance(output, FunctionCall):
             arguments = output.arguments
-            if budget is not None and text_tokens(arguments) > budget:
+            if text_tokens(arguments) > budget:
                 arguments, cut = arguments[: budget * 4], True
-            budget = None if budget is None else budget - text_tokens(arguments)
+            budget -= text_tokens(arguments)
             call_id = output.call_id or new_call_id()
             segments.append(
                 Segment(
@@ -178,32 +200,53 @@ def build_plan(
             ]
         else:
             text = output.text
-            if budget is not None and text_tokens(text) > budget:
+            if text_tokens(text) > budget:  # cheap first cut: the text alone is too long
                 text, cut = text[: budget * 4], True
-            budget = None if budget is None else budget - text_tokens(text)
-            status: Literal["completed", "incomplete"] = "incomplete" if cut else "completed"
             actions.append(Action(Act.ADD_PART, index))
             if spoken:
-                audio = _message_audio(output, text, voice, voice_name, audio_format)
                 per_ms = BYTES_PER_MS.get(audio_format, 48)
+                spoken_text, audio, size, short = _fit_speech(
+                    output,
+                    text,
+                    budget,
+                    voice=voice,
+                    voice_name=voice_name,
+                    audio_format=audio_format,
+                    per_ms=per_ms,
+                )
+                text, cut = spoken_text, cut or short
+                budget -= text_tokens(text) + audio_tokens(size / per_ms)
                 step = max(chunking.audio_ms, 1) * per_ms
                 pieces = [
-                    base64.b64encode(audio[i : i + step]).decode("ascii")
-                    for i in range(0, len(audio), step)
+                    Action(Act.AUDIO, index, start=i, end=min(i + step, size))
+                    for i in range(0, size, step)
                 ]
-                actions += _interleave(_chunks(text, chunking.transcript_chars), pieces, index)
+                transcript = [
+                    Action(Act.TRANSCRIPT, index, d)
+                    for d in _chunks(text, chunking.transcript_chars)
+                ]
+                actions += _interleave(transcript, pieces)
                 segments.append(
                     Segment(
                         kind="message",
                         part="audio",
                         text=text,
-                        audio_ms=len(audio) / per_ms,
-                        status=status,
+                        audio_ms=size / per_ms,
+                        status="incomplete" if cut else "completed",
+                        audio=audio,
                     )
                 )
             else:
+                budget -= text_tokens(text)
                 actions += [Action(Act.TEXT, index, d) for d in _chunks(text, chunking.text_chars)]
-                segments.append(Segment(kind="message", part="text", text=text, status=status))
+                segments.append(
+                    Segment(
+                        kind="message",
+                        part="text",
+                        text=text,
+                        status="incomplete" if cut else "completed",
+                    )
+                )
         actions.append(Action(Act.CLOSE_ITEM, index))
         if cut:
             break
@@ -239,16 +282,67 @@ def drop_unsent(plan: Plan, position: int, index: int, interval: float) -> Plan:
 _SPOKEN: Final = frozenset({Act.TRANSCRIPT, Act.AUDIO})
 
 
-def _message_audio(
-    message: Message, text: str, voice: Voice, voice_name: str, audio_format: str
-) -> bytes:
-    audio = message.audio
-    if audio is None:
-        return voice.synthesize(text, voice_name, audio_format)
-    if text != message.text and message.text:
-        keep = len(audio) * len(text) // len(message.text)
-        audio = audio[: keep - keep % 2 if audio_format == "pcm16" else keep]
-    return audio
+def _fit_speech(
+    message: Message,
+    text: str,
+    budget: int,
+    *,
+    voice: Voice,
+    voice_name: str,
+    audio_format: str,
+    per_ms: int,
+) -> tuple[str, Utterance, int, bool]:
+    """The longest prefix of ``text`` whose transcript and audio tokens fit ``budget``:
+    (that text, its audio, how many bytes of the audio are said, whether it was cut).
+
+    A ``StreamingVoice`` is only asked for sizes here (nothing is rendered); audio a
+    ``Message`` brings, or a plain ``Voice`` makes, is cut in proportion to the text.
+    When not even the empty text fits (a voice says something for it), its audio is
+    cut to the budget.
+    """
+    width = 1 if per_ms == 8 else 2
+    said = text
+    whole: bytes | None = None
+    if message.audio is not None:
+        whole, said = message.audio, message.text
+    elif not isinstance(voice, StreamingVoice):
+        whole = voice.synthesize(text, voice_name, audio_format)
+
+    def keep(n: int) -> int:
+        assert whole is not None
+        if n == len(said) or not said:
+            return len(whole)
+        kept = len(whole) * n // len(said)
+        return kept - kept % width
+
+    def size(n: int) -> int:
+        if whole is None:
+            return utterance_of(voice, text[:n], voice_name, audio_format).size
+        return keep(n)
+
+    def cost(n: int) -> int:
+        return text_tokens(text[:n]) + audio_tokens(size(n) / per_ms)
+
+    n = len(text)
+    cut = False
+    if cost(n) > budget:
+        cut = True
+        low, high = 0, n  # cost(low) <= budget < cost(high), or low == 0
+        while high - low > 1:
+            middle = (low + high) // 2
+            if cost(middle) <= budget:
+                low = middle
+            else:
+                high = middle
+        n = low
+    audio: Utterance = (
+        utterance_of(voice, text[:n], voice_name, audio_format)
+        if whole is None
+        else Recorded(whole[: keep(n)])
+    )
+    room = (budget - text_tokens(text[:n])) * MS_PER_AUDIO_TOKEN * per_ms
+    said_bytes = min(audio.size, max(int(room) - int(room) % width, 0))
+    return text[:n], audio, said_bytes, cut or said_bytes < audio.size
 
 
 def _schedule(actions: list[Action], latency: float, interval: float) -> tuple[float, ...]:
@@ -303,7 +397,7 @@ def usage(input_text: int, input_audio: int, outputs: tuple[Item, ...], audio_ms
         out_text += text_tokens(item.arguments)
         for part in item.content or ():
             out_text += text_tokens(part.text) + text_tokens(part.transcript)
-    out_audio = math.ceil(audio_ms / 50.0)
+    out_audio = audio_tokens(audio_ms)
     total_in = input_text + input_audio
     total_out = out_text + out_audio
     return Usage(

@@ -43,6 +43,7 @@ __all__ = [
     "GA_TRANSCRIPTION_MODELS",
     "GA_VOICES",
     "IMAGE_DETAILS",
+    "MAX_SCHEMA_DEPTH",
     "MODALITIES",
     "RESPONSE_CHECKS",
     "SESSION_CHECKS",
@@ -93,6 +94,10 @@ ERROR_CODES: Final[Mapping[str, str]] = {
     "integer_below_min_value": "an integer below its minimum",
     "integer_above_max_value": "an integer above its maximum",
     "string_above_max_length": "a string that is too long (tool description > 1024)",
+    "invalid_function_parameters": "a tool schema nesting deeper than MAX_SCHEMA_DEPTH",
+    "input_audio_buffer_too_large": "an append past max_input_audio_buffer_bytes (rtstate)",
+    "conversation_too_large": "past max_conversation_items / _chars (rtstate)",
+    "server_error": "(type server_error) an event the server could not encode (rtstate)",
     "cannot_update_voice": "voice changed after the session produced audio",
     "input_audio_buffer_commit_empty": "commit with less than 100 ms in the buffer",
     "conversation_already_has_active_response": "response.create while one is in progress",
@@ -274,7 +279,39 @@ def _max_tokens(value: Any, param: str) -> None:
         raise _invalid(value, ("inf",), param)
 
 
+MAX_SCHEMA_DEPTH: Final = 100
+"""The deepest nesting (JSON objects and arrays) a tool's ``parameters`` (or an
+extension tool's config) may have. The service documents no limit for non-strict
+function schemas (strict ones stop at 10 levels); 100 keeps every event the server
+echoes encodable (the codec stops near 250) while no real schema comes close."""
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deep ``value`` nests (a scalar: 0), counting no further than ``limit + 1``
+    (breadth first, so a deep value costs no recursion)."""
+    depth = 0
+    level: list[Any] = [value]
+    while depth <= limit:
+        containers = [v for v in level if isinstance(v, Mapping | list | tuple)]
+        if not containers:
+            break
+        depth += 1
+        level = [x for c in containers for x in (c.values() if isinstance(c, Mapping) else c)]
+    return depth
+
+
+def _nesting(value: Any, name: str, param: str) -> None:
+    if _depth(value, MAX_SCHEMA_DEPTH) > MAX_SCHEMA_DEPTH:
+        raise Rejected(
+            "invalid_function_parameters",
+            f"Invalid schema for function '{name}': it nests deeper than "
+            f"{MAX_SCHEMA_DEPTH} levels.",
+            param,
+        )
+
+
 def _function_tool(tool: Tool, where: str) -> None:
+    _nesting(tool.parameters, tool.name, f"{where}.parameters")
     description = tool.description or ""
     if len(description) > MAX_DESCRIPTION:
         p = f"{where}.description"
@@ -287,6 +324,7 @@ def _function_tool(tool: Tool, where: str) -> None:
 
 
 def _mcp_tool(tool: ExtensionTool, where: str) -> None:
+    _nesting(tool.config, str(tool.config.get("server_label")), where)
     if not isinstance(tool.config.get("server_label"), str):
         p = f"{where}.server_label"
         raise Rejected("missing_required_parameter", f"Missing required parameter: '{p}'.", p)
