@@ -921,7 +921,7 @@ class ServerConnection:
             output=(),
             metadata=None if params is None else params.metadata,
             modalities=tuple(modalities),
-            voice=effective.voice if effective.voice is not None else voice_name,
+            voice=voice_name,  # a custom voice by its id: the GA response object has a string
             output_audio_format=audio_format,
             temperature=None if self._ga else effective.temperature,
             max_output_tokens=effective.max_response_output_tokens,
