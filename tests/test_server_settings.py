@@ -27,6 +27,7 @@ from server_harness import Loop, silence, tone
 import rtstate
 from rtstate import Config
 from rtstate.codec import codec_for
+from rtstate.config import Dialect
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import (
@@ -40,7 +41,7 @@ from rtstate.events.payloads import (
 from rtstate.server import ScriptedResponder, ServerConfig, ServerConnection, sequential_ids
 from rtstate.transport import Server, connect_in_memory
 
-DIALECTS: Final = ("beta", "ga")
+DIALECTS: Final[tuple[Dialect, ...]] = ("beta", "ga")
 
 SERVER_VAD_DEFAULTS: Final = TurnDetection(
     type="server_vad",
@@ -68,7 +69,7 @@ GA_CHECK: Final = Checker[RealtimeServerEvent](
 PACED: Final = ServerConfig(delta_interval=0.05)
 
 
-def loop(dialect: str, **server: Any) -> Loop:
+def loop(dialect: Dialect, **server: Any) -> Loop:
     return Loop(dialect=dialect, **server).start()
 
 
@@ -102,7 +103,7 @@ def of_type(events: list[s.ServerEvent], kind: type[s.ServerEvent]) -> list[Any]
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_session_created_reports_the_real_turn_detection_defaults(dialect: str) -> None:
+def test_session_created_reports_the_real_turn_detection_defaults(dialect: Dialect) -> None:
     lp = loop(dialect)
     created = lp.server_events[0]
     assert isinstance(created, s.SessionCreated)
@@ -137,7 +138,7 @@ def test_beta_keeps_its_2024_defaults() -> None:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_explicit_model_and_duration_win_over_the_dialect_defaults(dialect: str) -> None:
+def test_explicit_model_and_duration_win_over_the_dialect_defaults(dialect: Dialect) -> None:
     config = ServerConfig(model="gpt-realtime-2099-01-01", session_duration=None)
     server = ServerConnection(dialect=dialect, config=config)
     created = codec_for(dialect).decode_server(server.start(now=5.0).to_send[0])
@@ -158,7 +159,7 @@ def test_the_ga_session_expires_after_sixty_minutes() -> None:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_session_update_model_is_reported_back_as_given(dialect: str) -> None:
+def test_session_update_model_is_reported_back_as_given(dialect: Dialect) -> None:
     lp = loop(dialect)
     for name in ("gpt-realtime-mini", "gpt-realtime-2", "some-future-model"):
         assert updated(update(lp, model=name)).model == name
@@ -169,9 +170,9 @@ def test_session_update_model_is_reported_back_as_given(dialect: str) -> None:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_the_handshake_model_is_reported_back_as_given(dialect: str) -> None:
+def test_the_handshake_model_is_reported_back_as_given(dialect: Dialect) -> None:
     async def main() -> str | None:
-        config = Config(strict=True, dialect=dialect)  # type: ignore[arg-type]
+        config = Config(strict=True, dialect=dialect)
         async with connect_in_memory(Server(), model="gpt-realtime-xyz", config=config) as conn:
             await conn.wait_for(lambda step: conn.state.session is not None)
             assert conn.state.session is not None
@@ -194,7 +195,7 @@ MODELS: Final = (
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize("model", MODELS)
-def test_any_transcription_model_is_accepted_and_used(dialect: str, model: str) -> None:
+def test_any_transcription_model_is_accepted_and_used(dialect: Dialect, model: str) -> None:
     lp = loop(dialect)
     answer = update(lp, input_audio_transcription=InputAudioTranscription(model=model))
     transcription = updated(answer).input_audio_transcription
@@ -210,7 +211,7 @@ def test_any_transcription_model_is_accepted_and_used(dialect: str, model: str) 
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_semantic_vad_is_accepted_with_the_rest_of_the_update(dialect: str) -> None:
+def test_semantic_vad_is_accepted_with_the_rest_of_the_update(dialect: Dialect) -> None:
     lp = loop(dialect)
     answer = update(
         lp,
@@ -239,7 +240,7 @@ END_OF_TURN_MS: Final = {"high": 250, "auto": 500, "medium": 500, "low": 1000}
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize("eagerness", list(END_OF_TURN_MS))
-def test_eagerness_moves_the_end_of_the_turn(dialect: str, eagerness: str) -> None:
+def test_eagerness_moves_the_end_of_the_turn(dialect: Dialect, eagerness: str) -> None:
     lp = loop(dialect, responder=ScriptedResponder(["ok"]))
     update(lp, turn_detection=TurnDetection(type="semantic_vad", eagerness=eagerness))
     wait = END_OF_TURN_MS[eagerness]
@@ -266,7 +267,7 @@ def test_a_more_eager_session_answers_sooner() -> None:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_every_server_vad_field_is_reported_as_given(dialect: str) -> None:
+def test_every_server_vad_field_is_reported_as_given(dialect: Dialect) -> None:
     lp = loop(dialect)
     td = TurnDetection(
         type="server_vad",
@@ -282,7 +283,7 @@ def test_every_server_vad_field_is_reported_as_given(dialect: str) -> None:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_server_vad_fields_are_honoured(dialect: str) -> None:
+def test_server_vad_fields_are_honoured(dialect: Dialect) -> None:
     lp = loop(dialect)
     update(lp, turn_detection=TurnDetection(prefix_padding_ms=100, silence_duration_ms=400))
     events = lp.append(silence(500) + tone(300) + silence(500))
@@ -297,7 +298,7 @@ def test_server_vad_fields_are_honoured(dialect: str) -> None:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_a_partial_turn_detection_update_takes_the_defaults(dialect: str) -> None:
+def test_a_partial_turn_detection_update_takes_the_defaults(dialect: Dialect) -> None:
     lp = loop(dialect)
     update(lp, turn_detection=TurnDetection(type="semantic_vad", eagerness="low"))
     back = updated(update(lp, turn_detection=TurnDetection(silence_duration_ms=700)))
@@ -306,7 +307,7 @@ def test_a_partial_turn_detection_update_takes_the_defaults(dialect: str) -> Non
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_create_response_false_leaves_the_answer_to_the_client(dialect: str) -> None:
+def test_create_response_false_leaves_the_answer_to_the_client(dialect: Dialect) -> None:
     lp = loop(dialect)
     update(lp, turn_detection=TurnDetection(create_response=False))
     events = lp.append(tone(300) + silence(300))
@@ -317,7 +318,7 @@ def test_create_response_false_leaves_the_answer_to_the_client(dialect: str) -> 
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_interrupt_response_false_lets_the_response_finish(dialect: str) -> None:
+def test_interrupt_response_false_lets_the_response_finish(dialect: Dialect) -> None:
     lp = loop(dialect, config=PACED, responder=ScriptedResponder(["a fairly long answer"] * 2))
     update(lp, turn_detection=TurnDetection(interrupt_response=False))
     lp.send(c.ResponseCreate())
@@ -333,7 +334,7 @@ def test_interrupt_response_false_lets_the_response_finish(dialect: str) -> None
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_interrupt_response_true_cancels_on_speech(dialect: str) -> None:
+def test_interrupt_response_true_cancels_on_speech(dialect: Dialect) -> None:
     lp = loop(dialect, config=PACED, responder=ScriptedResponder(["a fairly long answer"] * 2))
     lp.send(c.ResponseCreate())
     lp.advance(0.2)
@@ -391,8 +392,9 @@ def test_idle_timeout_fires_on_the_clock_when_no_audio_comes() -> None:
     assert fired.audio_start_ms == fired.audio_end_ms == 0  # nothing was appended
     assert lp.types(events)[-1] == "response.done"
     assert lp.now == pytest.approx(played + 5.0)
-    # it fires once per silence: the next answer starts the clock again
-    assert lp.server.next_deadline() is not None and lp.server.next_deadline() > lp.now
+    # it fires once per silence: the nudge's own audio starts the clock again
+    nudge = lp.client.state.items[-1]
+    assert lp.server.next_deadline() == pytest.approx(lp.now + nudge.audio_ms / 1000 + 5.0)
     lp.check()
 
 
@@ -433,7 +435,7 @@ def test_beta_accepts_idle_timeout_but_has_no_event_to_fire() -> None:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_noise_reduction_near_far_and_off(dialect: str) -> None:
+def test_noise_reduction_near_far_and_off(dialect: Dialect) -> None:
     lp = loop(dialect)
     for setting in (NoiseReduction(type="near_field"), NoiseReduction(type="far_field"), None):
         assert updated(
@@ -581,7 +583,7 @@ def test_ga_voice_change_after_audio_names_the_ga_field() -> None:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_a_string_where_a_number_goes_is_an_invalid_type(dialect: str) -> None:
+def test_a_string_where_a_number_goes_is_an_invalid_type(dialect: Dialect) -> None:
     lp = loop(dialect)
     turn = {"type": "server_vad", "silence_duration_ms": "long"}
     session: dict[str, Any] = (
