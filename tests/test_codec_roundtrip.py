@@ -29,6 +29,7 @@ from rtstate.events import (
     InputAudioBufferCommit,
     InputAudioTranscription,
     Item,
+    NoiseReduction,
     ResponseCreate,
     ResponseParams,
     ResponseTextDelta,
@@ -167,7 +168,7 @@ def test_set_values_on_unset_able_fields_round_trip() -> None:
     session = SessionConfig(
         turn_detection=TurnDetection(threshold=0.5, silence_duration_ms=200),
         input_audio_transcription=InputAudioTranscription(model="whisper-1"),
-        input_audio_noise_reduction={"type": "near_field"},
+        input_audio_noise_reduction=NoiseReduction(type="near_field"),
     )
     wire = beta.to_wire(SessionUpdate(session=session))
     assert wire["session"] == {

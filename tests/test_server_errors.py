@@ -24,6 +24,7 @@ from rtstate.events.payloads import (
     ContentPart,
     InputAudioTranscription,
     Item,
+    NoiseReduction,
     ResponseParams,
     SessionConfig,
     Tool,
@@ -187,9 +188,33 @@ CASES = [
     ),
     Case(
         "unknown VAD type",
-        update(turn_detection=TurnDetection(type="semantic_vad")),
+        update(turn_detection=TurnDetection(type="neural_vad")),
         "invalid_value",
         "session.turn_detection.type",
+    ),
+    Case(
+        "unknown eagerness",
+        update(turn_detection=TurnDetection(type="semantic_vad", eagerness="eager")),
+        "invalid_value",
+        "session.turn_detection.eagerness",
+    ),
+    Case(
+        "negative idle timeout",
+        update(turn_detection=TurnDetection(idle_timeout_ms=-1)),
+        "integer_below_min_value",
+        "session.turn_detection.idle_timeout_ms",
+    ),
+    Case(
+        "negative silence",
+        update(turn_detection=TurnDetection(silence_duration_ms=-5)),
+        "integer_below_min_value",
+        "session.turn_detection.silence_duration_ms",
+    ),
+    Case(
+        "noise reduction type",
+        update(input_audio_noise_reduction=NoiseReduction(type="deep_space")),
+        "invalid_value",
+        "session.input_audio_noise_reduction.type",
     ),
     Case(
         "VAD threshold",
@@ -198,10 +223,16 @@ CASES = [
         "session.turn_detection.threshold",
     ),
     Case(
-        "transcription model",
-        update(input_audio_transcription=InputAudioTranscription(model="whisper-9")),
-        "invalid_value",
+        "transcription without a model",
+        update(input_audio_transcription=InputAudioTranscription(language="en")),
+        "missing_required_parameter",
         "session.input_audio_transcription.model",
+    ),
+    Case(
+        "custom voice in beta",
+        update(voice={"id": "voice_1234"}),
+        "invalid_value",
+        "session.voice",
     ),
     Case(
         "tool_choice names no tool",

@@ -101,7 +101,13 @@ def test_turn_detection_update_is_echoed_with_defaults_filled() -> None:
         c.SessionUpdate(session=SessionConfig(turn_detection=TurnDetection(threshold=0.7)))
     )
     td = answer[0].session.turn_detection  # type: ignore[attr-defined]
-    assert td == TurnDetection(threshold=0.7, prefix_padding_ms=300, silence_duration_ms=200)
+    assert td == TurnDetection(
+        threshold=0.7,
+        prefix_padding_ms=300,
+        silence_duration_ms=200,
+        create_response=True,
+        interrupt_response=True,
+    )
     loop.check()
 
 

@@ -30,7 +30,11 @@ _orjson_loads: Callable[[str | bytes], Any] = orjson.loads
 
 @attrs.frozen
 class Codec:
-    """One dialect's functions and tables (see ``rtstate.codec.beta`` for their contracts)."""
+    """One dialect's functions and tables (see ``rtstate.codec.beta`` for their contracts).
+
+    ``wire_path`` spells a field path of the event classes (``session.turn_detection``)
+    the way the dialect's frames do (GA: ``session.audio.input.turn_detection``).
+    """
 
     name: str
     server_tags: Mapping[str, type[ServerEvent]]
@@ -39,6 +43,7 @@ class Codec:
     decode_client: Callable[[str | bytes], ClientEvent | UnknownClientEvent]
     to_wire: Callable[[AnyEvent], dict[str, Any]]
     encode: Callable[[AnyEvent], str]
+    wire_path: Callable[[str | None], str | None] = lambda path: path
 
 
 def _tag(raw: dict[str, Any], frame: str | bytes) -> str:
@@ -187,4 +192,5 @@ def make_codec(
         decode_client=decode_client,
         to_wire=to_wire,
         encode=encode,
+        wire_path=wire_path,
     )

@@ -27,6 +27,7 @@ __all__ = [
     "InputTokenDetails",
     "Item",
     "MaxTokens",
+    "NoiseReduction",
     "OutputTokenDetails",
     "RateLimit",
     "ResponseInfo",
@@ -185,7 +186,12 @@ one MCP server."""
 
 @attrs.frozen(kw_only=True)
 class InputAudioTranscription:
-    """Input transcription settings; ``None`` in the session turns transcription off."""
+    """Input transcription settings; ``None`` in the session turns transcription off.
+
+    ``model`` is any transcription model name (``"whisper-1"``, ``"gpt-4o-transcribe"``,
+    ``"gpt-4o-mini-transcribe"``, ``"gpt-realtime-whisper"``, ...): the set grows with
+    the service, so neither the codec nor the fake server holds a list of them.
+    """
 
     model: str | None = None
     language: str | None = None
@@ -193,10 +199,32 @@ class InputAudioTranscription:
 
 
 @attrs.frozen(kw_only=True)
-class TurnDetection:
-    """Server voice activity detection settings; ``None`` in the session turns it off.
+class NoiseReduction:
+    """Input audio noise reduction (``input_audio_noise_reduction``; GA
+    ``audio.input.noise_reduction``); ``None`` in the session turns it off.
 
-    ``idle_timeout_ms`` (GA): commit and answer after this long without speech.
+    ``type`` is ``"near_field"`` (close-talking microphones, headsets) or
+    ``"far_field"`` (laptop or room microphones); ``strength`` (newer GA sessions) how
+    hard it filters.
+    """
+
+    type: str | None = None
+    strength: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TurnDetection:
+    """Server turn detection settings; ``None`` in the session turns it off.
+
+    ``type`` is ``"server_vad"`` (a voice activity detector: ``threshold``,
+    ``prefix_padding_ms``, ``silence_duration_ms`` and, GA, ``idle_timeout_ms``) or
+    ``"semantic_vad"`` (a model judges when the user is done: ``eagerness``, ``"low"``,
+    ``"medium"``, ``"high"`` or ``"auto"``). Both take ``create_response`` (answer
+    when a turn ends) and ``interrupt_response`` (cancel the response in progress when
+    speech starts); a real session reports both ``True`` unless told otherwise.
+    ``idle_timeout_ms`` (server VAD): when that long passes with no speech after the
+    last response's audio, the server commits the input buffer and answers
+    (``input_audio_buffer.timeout_triggered``).
     """
 
     type: str = "server_vad"
@@ -216,6 +244,9 @@ class SessionConfig:
     In a ``session.update`` only the fields given change. ``turn_detection``,
     ``input_audio_transcription`` and ``input_audio_noise_reduction`` default to
     ``UNSET`` (unchanged); ``None`` turns the feature off.
+
+    ``voice`` is a built-in voice's name, or (GA) a custom voice as an object
+    ``{"id": "voice_..."}``. ``model`` is any model name: the server reports it back.
     """
 
     id: str | None = None
@@ -233,7 +264,7 @@ class SessionConfig:
     tool_choice: ToolChoice | None = None
     temperature: float | None = None
     max_response_output_tokens: MaxTokens | None = None
-    input_audio_noise_reduction: JSONObject | Unset | None = UNSET
+    input_audio_noise_reduction: NoiseReduction | Unset | None = UNSET
     speed: float | None = None
 
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 import attrs
 
-from ..events.payloads import SessionConfig, TurnDetection
+from ..config import Dialect
+from ..events.payloads import UNSET, SessionConfig, Unset
 from .response import Chunking
+from .vad import TURN_DETECTION_DEFAULTS
 
-__all__ = ["DEFAULT_INSTRUCTIONS", "DEFAULT_SESSION", "ServerConfig"]
+__all__ = [
+    "DEFAULT_INSTRUCTIONS",
+    "DEFAULT_SESSION",
+    "DIALECT_DEFAULTS",
+    "DialectDefaults",
+    "ServerConfig",
+]
 
 DEFAULT_INSTRUCTIONS: Final = (
     "Your knowledge cutoff is 2023-10. You are a helpful, witty, and friendly AI. "
@@ -23,15 +32,35 @@ DEFAULT_SESSION: Final = SessionConfig(
     input_audio_format="pcm16",
     output_audio_format="pcm16",
     input_audio_transcription=None,
-    turn_detection=TurnDetection(
-        type="server_vad", threshold=0.5, prefix_padding_ms=300, silence_duration_ms=200
-    ),
+    input_audio_noise_reduction=None,
+    turn_detection=TURN_DETECTION_DEFAULTS["server_vad"],
     tools=(),
     tool_choice="auto",
     temperature=0.8,
     max_response_output_tokens="inf",
 )
-"""The session a real server started with in October 2024 (protocol reference section 2)."""
+"""The session a real server starts with (protocol reference section 2, and the real
+``session.created`` events in tests/data/corpus: server VAD with ``create_response``
+and ``interrupt_response`` on, no idle timeout, no noise reduction, no transcription).
+A GA session adds ``speed`` 1.0 and has no ``temperature``."""
+
+
+@attrs.frozen(kw_only=True)
+class DialectDefaults:
+    """What a session of one dialect reports when ``ServerConfig`` leaves it ``UNSET``:
+    its ``model`` and its maximum duration in seconds (``session_duration``)."""
+
+    model: str
+    session_duration: float
+
+
+DIALECT_DEFAULTS: Final[Mapping[Dialect, DialectDefaults]] = {
+    "beta": DialectDefaults(model="gpt-4o-realtime-preview-2024-10-01", session_duration=15 * 60.0),
+    "ga": DialectDefaults(model="gpt-realtime", session_duration=60 * 60.0),
+}
+"""Dialect -> its defaults: the beta service as it launched (October 2024: the
+preview model, 15-minute sessions); the GA service as it is today (``gpt-realtime``,
+60-minute sessions)."""
 
 
 def _not_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -51,9 +80,11 @@ class ServerConfig:
     Attributes:
         session: the session config ``session.created`` announces (``id`` and
             ``expires_at`` are filled in by the server).
-        model: the model id the session reports.
+        model: the model id the session reports (a client's ``?model=`` or
+            ``session.update`` ``model`` replaces it, whatever the name); ``UNSET``: the
+            dialect's (``DIALECT_DEFAULTS``: ``gpt-realtime`` for GA).
         session_duration: seconds until ``session_expired`` (then the server closes);
-            ``None``: never.
+            ``None``: never; ``UNSET``: the dialect's (GA 60 minutes, beta 15).
         delta_interval: seconds between two delta events of a response. ``0`` writes
             a whole response in the Step of the request that started it.
         response_latency: seconds from ``response.created`` to its first output item.
@@ -84,8 +115,8 @@ class ServerConfig:
     """
 
     session: SessionConfig = DEFAULT_SESSION
-    model: str = "gpt-4o-realtime-preview-2024-10-01"
-    session_duration: float | None = 15 * 60.0
+    model: str | Unset = UNSET
+    session_duration: float | Unset | None = UNSET
     delta_interval: float = attrs.field(default=0.0, validator=_not_negative)
     response_latency: float = attrs.field(default=0.0, validator=_not_negative)
     chunking: Chunking = attrs.field(factory=Chunking)
@@ -99,3 +130,16 @@ class ServerConfig:
     max_input_audio_buffer_bytes: int = attrs.field(default=15 * 1024 * 1024, validator=_positive)
     max_conversation_items: int = attrs.field(default=4096, validator=_positive)
     max_conversation_chars: int = attrs.field(default=16 * 1024 * 1024, validator=_positive)
+
+    def for_dialect(self, dialect: Dialect) -> ServerConfig:
+        """This config with every ``UNSET`` replaced by ``dialect``'s default."""
+        defaults = DIALECT_DEFAULTS[dialect]
+        return attrs.evolve(
+            self,
+            model=defaults.model if self.model is UNSET else self.model,
+            session_duration=(
+                defaults.session_duration
+                if self.session_duration is UNSET
+                else self.session_duration
+            ),
+        )

@@ -60,6 +60,7 @@ from ..events.payloads import (
     StatusDetails,
     TranscriptionUsage,
     TurnDetection,
+    Unset,
 )
 from ..fold import fold
 from ..state import ItemPhase, ItemState, PartPhase, PartState, SessionPhase, SessionState
@@ -87,11 +88,11 @@ from .response import (
     text_tokens,
     usage,
 )
-from .vad import VadEvent, VadSettings, VadState, feed
+from .vad import VadEvent, VadSettings, VadState, feed, full_turn_detection
 
 __all__ = ["ServerConnection"]
 
-_SETTABLE_SKIP: Final = frozenset({"id", "object", "model", "expires_at"})
+_SETTABLE_SKIP: Final = frozenset({"id", "object", "expires_at"})
 _RESPONSE_OVERRIDES: Final = (
     "modalities",
     "instructions",
@@ -146,20 +147,17 @@ def _merge_session(current: SessionConfig, update: SessionConfig) -> SessionConf
         value = getattr(update, name)
         if value is UNSET or (value is None and field.default is not UNSET):
             continue
-        if name == "turn_detection" and isinstance(value, TurnDetection):
-            value = _full_turn_detection(value)
         changes[name] = value
+    if "turn_detection" in changes:
+        changes["turn_detection"] = _reported_turn_detection(changes["turn_detection"])
     return attrs.evolve(current, **changes) if changes else current
 
 
-def _full_turn_detection(td: TurnDetection) -> TurnDetection:
-    settings = VadSettings.of(td)
-    return attrs.evolve(
-        td,
-        threshold=settings.threshold,
-        prefix_padding_ms=settings.prefix_padding_ms,
-        silence_duration_ms=settings.silence_duration_ms,
-    )
+def _reported_turn_detection(td: TurnDetection | Unset | None) -> TurnDetection | Unset | None:
+    """A session's turn detection as the server reports it: a ``session.update``
+    replaces it whole, and the fields the client left out take their type's defaults
+    (``vad.full_turn_detection``)."""
+    return full_turn_detection(td) if isinstance(td, TurnDetection) else td
 
 
 def _effective(session: SessionConfig, params: ResponseParams | None) -> SessionConfig:
@@ -172,6 +170,15 @@ def _effective(session: SessionConfig, params: ResponseParams | None) -> Session
         if getattr(params, name) is not None
     }
     return attrs.evolve(session, **changes) if changes else session
+
+
+def _voice_name(voice: str | Mapping[str, Any] | None) -> str:
+    """The name a ``Voice`` synthesizes with: a built-in voice's name, a custom voice's
+    ``id`` (GA ``{"id": "voice_..."}``), or ``alloy``."""
+    if isinstance(voice, str):
+        return voice
+    voice_id = None if voice is None else voice.get("id")
+    return voice_id if isinstance(voice_id, str) else "alloy"
 
 
 def _raw_event_id(frame: str | bytes) -> str | None:
@@ -217,8 +224,12 @@ class ServerConnection:
         clock: Callable[[], float] | None = None,
         dialect: Dialect = "beta",
     ) -> None:
-        self._config = config if config is not None else ServerConfig()
         self._codec = codec_for(dialect)
+        resolved = (config if config is not None else ServerConfig()).for_dialect(dialect)
+        self._config = resolved
+        model, duration = resolved.model, resolved.session_duration
+        self._model = "" if isinstance(model, Unset) else model
+        self._duration = None if isinstance(duration, Unset) else duration
         self._ga = dialect == "ga"
         self._checks = _CHECKS[dialect]
         self._responder: Responder = responder if responder is not None else EchoResponder()
@@ -240,6 +251,7 @@ class ServerConnection:
         self._run: _Run | None = None
         self._vad = VadState()
         self._speech_item: str | None = None
+        self._idle_from: float | None = None  # when the idle timeout's clock started
         self._buffer = bytearray()
         self._buffer_start_ms = 0.0
         self._audio_out = False
@@ -263,7 +275,8 @@ class ServerConnection:
 
     @property
     def config(self) -> ServerConfig:
-        """The connection's ``ServerConfig``."""
+        """The connection's ``ServerConfig``, with the dialect's defaults filled in
+        (``ServerConfig.for_dialect``)."""
         return self._config
 
     @property
@@ -297,14 +310,19 @@ class ServerConnection:
         self._started = True
         self._advance(now)
         before = self._begin()
-        duration = self._config.session_duration
+        duration = self._duration
         self._expires = None if duration is None else self._now + duration
+        configured = self._config.session
         session = attrs.evolve(
-            self._config.session,
-            temperature=None if self._ga else self._config.session.temperature,
+            configured,
+            temperature=None if self._ga else configured.temperature,
+            speed=(1.0 if configured.speed is None else configured.speed)
+            if self._ga
+            else configured.speed,
+            turn_detection=_reported_turn_detection(configured.turn_detection),
             id=self._ids("sess"),
             object="realtime.session",
-            model=self._config.model,
+            model=self._model,
             expires_at=None if self._expires is None else math.floor(self._expires),
         )
         self._emit(s.SessionCreated(event_id=self._ids("event"), session=session))
@@ -324,6 +342,7 @@ class ServerConnection:
         self._advance(now)
         before = self._begin()
         self._pump()
+        self._idle_check()
         input: Input
         try:
             event = self._codec.decode_client(frame)
@@ -360,13 +379,18 @@ class ServerConnection:
             self._expire()
         else:
             self._pump()
+            self._idle_check()
         return self._finish(Tick(now=self._now), before)
 
     def next_deadline(self) -> float | None:
         """When ``tick`` should next be called (``None``: nothing is pending)."""
         if not self._started or self.closed:
             return None
-        pending = (self._expires, None if self._run is None else self._run.next_due)
+        pending = (
+            self._expires,
+            None if self._run is None else self._run.next_due,
+            self._idle_due(),
+        )
         due = [t for t in pending if t is not None]
         return min(due) if due else None
 
@@ -511,7 +535,7 @@ class ServerConnection:
 
     def _session_update(self, e: c.SessionUpdate) -> None:
         update = e.session
-        v.check_settings(update, self._checks[0], "session")
+        v.check_settings(update, self._checks[0], "session", self._spell)
         current = self._session
         merged = _merge_session(current, update)
         if update.tool_choice is not None or update.tools is not None:
@@ -520,7 +544,7 @@ class ServerConnection:
             raise v.Rejected(
                 "cannot_update_voice",
                 "Cannot update a conversation's voice if assistant audio is present.",
-                "session.voice",
+                self._spell("session.voice"),
             )
         self._accept(e)
         self._emit(s.SessionUpdated(event_id=self._event_id(), session=merged))
@@ -537,6 +561,62 @@ class ServerConnection:
             )
         if current.turn_detection is None or vad_off or new_format:
             self._sync_vad()
+        if update.turn_detection is not UNSET:  # the idle clock starts over
+            self._idle_from = (
+                self._now if self._idle_from is None else max(self._idle_from, self._now)
+            )
+
+    def _spell(self, path: str) -> str:
+        """A field path of the event classes in this dialect's spelling (the ``param``
+        of an error: GA ``session.audio.input.turn_detection.type``)."""
+        return self._codec.wire_path(path) or path
+
+    # --- idle timeout (GA server VAD ``idle_timeout_ms``) ----------------------------------
+
+    def _idle_timeout_ms(self) -> int | None:
+        """The session's ``idle_timeout_ms``, when it has one that runs: GA server VAD
+        only (the beta protocol has no ``timeout_triggered`` event; semantic VAD no idle
+        timeout)."""
+        session = self._state.session
+        td = None if session is None else session.turn_detection
+        if not self._ga or not isinstance(td, TurnDetection) or td.type != "server_vad":
+            return None
+        return td.idle_timeout_ms
+
+    def _idle_due(self) -> float | None:
+        """When the idle timeout fires: ``idle_timeout_ms`` after the end of the last
+        response's audio (its ``response.done`` plus the audio's length, as the service
+        documents it), of the last speech, or of the ``session.update`` that set it,
+        whichever came last; never during speech or a response."""
+        timeout = self._idle_timeout_ms()
+        if (
+            timeout is None
+            or self._idle_from is None
+            or self._run is not None
+            or self._speech_item is not None
+        ):
+            return None
+        return self._idle_from + timeout / 1000.0
+
+    def _idle_check(self) -> None:
+        """Fire the idle timeout if it is due: ``input_audio_buffer.timeout_triggered``,
+        the input buffer committed as a user item (silent, most likely), a response."""
+        due = self._idle_due()
+        timeout = self._idle_timeout_ms()
+        if due is None or timeout is None or due > self._now:
+            return
+        self._idle_from = None
+        end = math.floor(self._state.input.total_appended_ms)
+        start = max(math.floor(self._buffer_start_ms), end - timeout)
+        item_id = self._ids("item")
+        self._emit(
+            s.InputAudioBufferTimeoutTriggered(
+                event_id=self._event_id(), audio_start_ms=start, audio_end_ms=end, item_id=item_id
+            )
+        )
+        self._commit_buffer(item_id)
+        self._start_response(None, "idle_timeout")
+        self._pump()
 
     def _sync_vad(self) -> None:
         """Restart the detector at the current input position (nothing is speaking)."""
@@ -584,6 +664,7 @@ class ServerConnection:
     def _speech_started(self, boundary: VadEvent, td: TurnDetection) -> None:
         item_id = self._ids("item")
         self._speech_item = item_id
+        self._idle_from = None
         self._emit(
             s.InputAudioBufferSpeechStarted(
                 event_id=self._event_id(), audio_start_ms=boundary.at_ms, item_id=item_id
@@ -595,6 +676,7 @@ class ServerConnection:
     def _speech_stopped(self, boundary: VadEvent, td: TurnDetection) -> None:
         item_id = self._speech_item or self._ids("item")
         self._speech_item = None
+        self._idle_from = self._now
         self._emit(
             s.InputAudioBufferSpeechStopped(
                 event_id=self._event_id(), audio_end_ms=boundary.at_ms, item_id=item_id
@@ -634,11 +716,15 @@ class ServerConnection:
             )
         self._room(1, 0)
         self._accept(e)
+        self._commit_buffer(self._ids("item"))
+
+    def _commit_buffer(self, item_id: str) -> None:
+        """Commit the whole input buffer as user item ``item_id``."""
         audio = bytes(self._buffer)
         self._buffer.clear()
         self._buffer_start_ms = self._state.input.total_appended_ms
         self._vad = attrs.evolve(self._vad, floor_ms=self._vad.position_ms)
-        self._commit(self._ids("item"), audio)
+        self._commit(item_id, audio)
 
     def _commit(self, item_id: str, audio: bytes) -> None:
         """``committed`` -> ``conversation.item.created`` -> [transcription]."""
@@ -895,7 +981,7 @@ class ServerConnection:
             )
         params = e.response
         if params is not None:
-            v.check_settings(params, self._checks[1], "response")
+            v.check_settings(params, self._checks[1], "response", self._spell)
             if params.tool_choice is not None:
                 tools = params.tools if params.tools is not None else self._session.tools
                 v.check_tool_choice(params.tool_choice, tools or (), "response.tool_choice")
@@ -926,7 +1012,7 @@ class ServerConnection:
         reply = self._responder.respond(request)
         modalities = effective.modalities or ("audio", "text")
         audio_format = effective.output_audio_format or "pcm16"
-        voice_name = effective.voice if isinstance(effective.voice, str) else "alloy"
+        voice_name = _voice_name(effective.voice)
         plan = build_plan(
             reply,
             modalities=modalities,
@@ -949,7 +1035,7 @@ class ServerConnection:
             output=(),
             metadata=None if params is None else params.metadata,
             modalities=tuple(modalities),
-            voice=voice_name,
+            voice=voice_name,  # a custom voice by its id: the GA response object has a string
             output_audio_format=audio_format,
             temperature=None if self._ga else effective.temperature,
             max_output_tokens=effective.max_response_output_tokens,
@@ -1227,6 +1313,7 @@ class ServerConnection:
             usage=usage(run.input_text, run.input_audio, run.snapshots, spoken),
         )
         self._run = None
+        self._idle_from = self._now + spoken / 1000.0  # when its audio has been played
         self._emit(s.ResponseDone(event_id=self._event_id(), response=info))
 
     def _cancel(self, reason: str) -> None:
@@ -1239,7 +1326,7 @@ class ServerConnection:
 
     def _expire(self) -> None:
         """``session_expired``: fail the response in progress, send the error, close."""
-        duration = self._config.session_duration or 0.0
+        duration = self._duration or 0.0
         minutes = duration / 60.0
         message = f"Your session hit the maximum duration of {minutes:g} minutes."
         error = ErrorInfo(type="invalid_request_error", code="session_expired", message=message)

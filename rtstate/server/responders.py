@@ -89,7 +89,8 @@ class ResponseRequest:
     ``session``: the effective settings of this response (the session config with the
     ``response.create`` overrides applied). ``params``: the overrides as sent (``None``
     for a bare ``response.create`` or a response server VAD started). ``trigger``:
-    ``"client"`` (``response.create``) or ``"turn_detected"`` (server VAD).
+    ``"client"`` (``response.create``), ``"turn_detected"`` (server VAD) or
+    ``"idle_timeout"`` (GA ``idle_timeout_ms`` ran out with no speech).
     """
 
     response_id: str

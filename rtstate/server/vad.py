@@ -10,24 +10,104 @@ needs louder audio, as the protocol says). Speech starts at the first speech fra
 ``audio_start_ms`` reaches back ``prefix_padding_ms`` (not before ``floor_ms``, where
 the buffer began). It stops once ``silence_duration_ms`` of non-speech frames have
 followed; ``audio_end_ms`` is the end of that silence window.
+
+``semantic_vad`` runs the same detector (the fake server has no model to judge
+whether a sentence is finished); its ``eagerness`` sets the silence it waits for:
+an eighth of the longest wait the service documents for it (2 s for ``high``, 4 s for
+``medium`` and ``auto``, 8 s for ``low``), so ``high`` ends a turn after 250 ms of
+silence, ``medium`` after 500 ms, ``low`` after 1 s.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Final, Literal
+from collections.abc import Mapping
+from typing import Any, Final, Literal
 
 import attrs
 
 from ..events.payloads import TurnDetection
 from .audio import pcm16_rms_dbfs
 
-__all__ = ["FRAME_MS", "VadEvent", "VadSettings", "VadState", "advance", "feed"]
+__all__ = [
+    "EAGERNESS_SILENCE_MS",
+    "FRAME_MS",
+    "TURN_DETECTION_DEFAULTS",
+    "TURN_DETECTION_TYPES",
+    "VadEvent",
+    "VadSettings",
+    "VadState",
+    "advance",
+    "feed",
+    "full_turn_detection",
+]
 
 FRAME_MS: Final = 10
 """The detector's frame, in ms."""
 
 _FRAME_BYTES: Final = FRAME_MS * 48  # pcm16 at 24 kHz
+
+EAGERNESS_SILENCE_MS: Final[Mapping[str, int]] = {
+    "high": 250,
+    "medium": 500,
+    "auto": 500,
+    "low": 1000,
+}
+"""``semantic_vad`` ``eagerness`` -> the silence (ms) that ends a turn (module docstring)."""
+
+TURN_DETECTION_DEFAULTS: Final[Mapping[str, TurnDetection]] = {
+    "server_vad": TurnDetection(
+        type="server_vad",
+        threshold=0.5,
+        prefix_padding_ms=300,
+        silence_duration_ms=200,
+        create_response=True,
+        interrupt_response=True,
+        idle_timeout_ms=None,
+    ),
+    "semantic_vad": TurnDetection(
+        type="semantic_vad", eagerness="auto", create_response=True, interrupt_response=True
+    ),
+}
+"""Turn detection ``type`` -> what a session reports for it when the client left the
+other fields out: the values of real ``session.created`` / ``session.updated`` events
+(server VAD: the captures in tests/data/corpus; semantic VAD: its documented default
+``eagerness`` ``auto``)."""
+
+TURN_DETECTION_TYPES: Final = tuple(TURN_DETECTION_DEFAULTS)
+"""The ``turn_detection.type`` values a session accepts."""
+
+_FIELDS_OF: Final[Mapping[str, frozenset[str]]] = {
+    "server_vad": frozenset(
+        {
+            "threshold",
+            "prefix_padding_ms",
+            "silence_duration_ms",
+            "create_response",
+            "interrupt_response",
+            "idle_timeout_ms",
+        }
+    ),
+    "semantic_vad": frozenset({"eagerness", "create_response", "interrupt_response"}),
+}
+"""The fields each type of turn detection has (what a session reports for it)."""
+
+_TUNABLE: Final = tuple(f.name for f in attrs.fields(TurnDetection) if f.name != "type")
+
+
+def full_turn_detection(td: TurnDetection) -> TurnDetection:
+    """``td`` as a session reports it: the defaults of its type where the client left a
+    field out, and none of the fields of the other type (a ``semantic_vad`` has no
+    ``threshold``; a ``server_vad`` no ``eagerness``). An unknown type is kept as given."""
+    defaults = TURN_DETECTION_DEFAULTS.get(td.type)
+    if defaults is None:
+        return td
+    fields = _FIELDS_OF[td.type]
+    changes: dict[str, Any] = {name: None for name in _TUNABLE if name not in fields}
+    for name in fields:
+        if getattr(td, name) is None:
+            changes[name] = getattr(defaults, name)
+    return attrs.evolve(td, **changes)
 
 
 @attrs.frozen(kw_only=True)
@@ -40,9 +120,13 @@ class VadSettings:
 
     @classmethod
     def of(cls, turn_detection: TurnDetection) -> VadSettings:
-        """The settings of a session's ``turn_detection`` (missing fields: defaults)."""
+        """The settings of a session's ``turn_detection`` (missing fields: defaults;
+        ``semantic_vad``: the silence of its ``eagerness``)."""
         default = cls()
         td = turn_detection
+        if td.type == "semantic_vad":
+            silence = EAGERNESS_SILENCE_MS.get(td.eagerness or "auto", EAGERNESS_SILENCE_MS["auto"])
+            return cls(silence_duration_ms=silence)
         return cls(
             threshold=default.threshold if td.threshold is None else td.threshold,
             prefix_padding_ms=(

@@ -34,20 +34,21 @@ from ..events.payloads import (
     ToolChoiceFunction,
     ToolChoiceMcp,
 )
+from .vad import TURN_DETECTION_TYPES
 
 __all__ = [
     "AUDIO_FORMATS",
+    "EAGERNESS",
     "ERROR_CODES",
     "GA_RESPONSE_CHECKS",
     "GA_SESSION_CHECKS",
-    "GA_TRANSCRIPTION_MODELS",
     "GA_VOICES",
     "IMAGE_DETAILS",
     "MAX_SCHEMA_DEPTH",
     "MODALITIES",
+    "NOISE_REDUCTION_TYPES",
     "RESPONSE_CHECKS",
     "SESSION_CHECKS",
-    "TRANSCRIPTION_MODELS",
     "VOICES",
     "Checks",
     "Rejected",
@@ -69,14 +70,15 @@ AUDIO_FORMATS: Final = ("pcm16", "g711_ulaw", "g711_alaw")
 MODALITIES: Final = (("text",), ("audio", "text"))
 """The modality sets a response may have (sorted)."""
 
-TRANSCRIPTION_MODELS: Final = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
-"""``input_audio_transcription.model`` values."""
-
 GA_VOICES: Final = (*VOICES, "marin", "cedar")
-"""The voices of the GA protocol (the beta eight plus ``marin`` and ``cedar``)."""
+"""The built-in voices of the GA protocol (the beta eight plus ``marin`` and ``cedar``);
+a GA voice may also be a custom voice, ``{"id": "voice_..."}``."""
 
-GA_TRANSCRIPTION_MODELS: Final = (*TRANSCRIPTION_MODELS, "gpt-realtime-whisper")
-"""``audio.input.transcription.model`` values of the GA protocol."""
+EAGERNESS: Final = ("low", "medium", "high", "auto")
+"""``turn_detection.eagerness`` values (``semantic_vad``)."""
+
+NOISE_REDUCTION_TYPES: Final = ("near_field", "far_field")
+"""``input_audio_noise_reduction.type`` values (GA ``audio.input.noise_reduction.type``)."""
 
 TOOL_CHOICES: Final = ("auto", "none", "required")
 
@@ -261,12 +263,35 @@ def _modalities(value: Any, param: str) -> None:
         )
 
 
-def _voice_in(voices: Sequence[str]) -> Callable[[Any, str], None]:
+def _voice_in(voices: Sequence[str], *, custom: bool = False) -> Callable[[Any, str], None]:
+    """A voice among ``voices``; with ``custom`` (GA) also ``{"id": "<voice id>"}``."""
+
     def check(value: Any, param: str) -> None:
-        if not isinstance(value, str) or value not in voices:
+        if custom and isinstance(value, Mapping):
+            _custom_voice(value, param)
+        elif not isinstance(value, str) or value not in voices:
             raise _invalid(value, voices, param)
 
     return check
+
+
+def _custom_voice(value: Mapping[str, Any], param: str) -> None:
+    """A GA custom voice: ``{"id": "voice_..."}`` and nothing else."""
+    for key in value:
+        if key != "id":
+            p = f"{param}.{key}"
+            raise Rejected("unknown_parameter", f"Unknown parameter: '{p}'.", p)
+    voice_id = value.get("id")
+    p = f"{param}.id"
+    if voice_id is None:
+        raise Rejected("missing_required_parameter", f"Missing required parameter: '{p}'.", p)
+    if not isinstance(voice_id, str):
+        raise Rejected(
+            "invalid_type",
+            f"Invalid type for '{p}': expected a string, but got {type(voice_id).__name__} "
+            "instead.",
+            p,
+        )
 
 
 _voice = _voice_in(VOICES)
@@ -351,29 +376,36 @@ def _tools_of(kinds: Sequence[str]) -> Callable[[Any, str], None]:
 _tools = _tools_of(("function",))
 
 
-def _transcription_in(models: Sequence[str]) -> Callable[[Any, str], None]:
-    def check(value: Any, param: str) -> None:
-        if value.model is None:
-            p = f"{param}.model"
-            raise Rejected("missing_required_parameter", f"Missing required parameter: '{p}'.", p)
-        _one_of(models)(value.model, f"{param}.model")
-
-    return check
-
-
-_transcription = _transcription_in(TRANSCRIPTION_MODELS)
+def _transcription(value: Any, param: str) -> None:
+    """Input transcription: a ``model`` is required, and any name goes (the service adds
+    transcription models faster than a list here could follow)."""
+    if value.model is None:
+        p = f"{param}.model"
+        raise Rejected("missing_required_parameter", f"Missing required parameter: '{p}'.", p)
 
 
 _TURN_CHECKS: Final[tuple[tuple[str, Callable[[Any, str], None]], ...]] = (
-    ("type", _one_of(("server_vad",))),
+    ("type", _one_of(TURN_DETECTION_TYPES)),
     ("threshold", _number(0.0, 1.0, "decimal")),
     ("prefix_padding_ms", _number(0, None, "integer")),
     ("silence_duration_ms", _number(0, None, "integer")),
+    ("idle_timeout_ms", _number(0, None, "integer")),
+    ("eagerness", _one_of(EAGERNESS)),
 )
 
 
 def _turn_detection(value: Any, param: str) -> None:
     _run(_TURN_CHECKS, value, param)
+
+
+_NOISE_CHECKS: Final[tuple[tuple[str, Callable[[Any, str], None]], ...]] = (
+    ("type", _one_of(NOISE_REDUCTION_TYPES)),
+    ("strength", _number(0.0, None, "decimal")),
+)
+
+
+def _noise_reduction(value: Any, param: str) -> None:
+    _run(_NOISE_CHECKS, value, param)
 
 
 Checks: TypeAlias = tuple[tuple[str, Callable[[Any, str], None]], ...]
@@ -392,6 +424,7 @@ SESSION_CHECKS: Final = (
     *_COMMON,
     ("input_audio_format", _one_of(AUDIO_FORMATS)),
     ("input_audio_transcription", _transcription),
+    ("input_audio_noise_reduction", _noise_reduction),
     ("turn_detection", _turn_detection),
 )
 """``session.update``: field -> check (run when the field is given and not null)."""
@@ -401,9 +434,8 @@ RESPONSE_CHECKS: Final = (*_COMMON, ("conversation", _one_of(("auto",))))
 are refused: this server keeps one conversation."""
 
 _GA_REPLACED: Final[Mapping[str, Callable[[Any, str], None]]] = {
-    "voice": _voice_in(GA_VOICES),
+    "voice": _voice_in(GA_VOICES, custom=True),
     "tools": _tools_of(("function", "mcp")),
-    "input_audio_transcription": _transcription_in(GA_TRANSCRIPTION_MODELS),
 }
 
 
@@ -412,7 +444,7 @@ def _for_ga(checks: Checks) -> Checks:
 
 
 GA_SESSION_CHECKS: Final = _for_ga(SESSION_CHECKS)
-"""``session.update`` in the GA protocol: its voices, transcription models and tool
+"""``session.update`` in the GA protocol: its voices (and custom voices) and tool
 types (``function`` and ``mcp``), the fields as the GA codec decodes them."""
 
 GA_RESPONSE_CHECKS: Final = _for_ga(RESPONSE_CHECKS)
@@ -437,20 +469,30 @@ def ga_session_type(raw: Mapping[str, Any]) -> None:
 
 
 def _run(
-    checks: Sequence[tuple[str, Callable[[Any, str], None]]], value: object, prefix: str
+    checks: Sequence[tuple[str, Callable[[Any, str], None]]],
+    value: object,
+    prefix: str,
+    spell: Callable[[str], str] = lambda path: path,
 ) -> None:
     for name, check in checks:
         field = getattr(value, name, None)
         if field is None or field is UNSET:
             continue
-        check(field, _join(prefix, name))
+        check(field, spell(_join(prefix, name)))
 
 
 def check_settings(
-    value: object, checks: Sequence[tuple[str, Callable[[Any, str], None]]], prefix: str
+    value: object,
+    checks: Sequence[tuple[str, Callable[[Any, str], None]]],
+    prefix: str,
+    spell: Callable[[str], str] = lambda path: path,
 ) -> None:
-    """Run a table of checks over a session config or response params."""
-    _run(checks, value, prefix)
+    """Run a table of checks over a session config or response params.
+
+    ``spell`` turns the path of a field of the event classes (``session.turn_detection``)
+    into the dialect's own (GA: ``session.audio.input.turn_detection``): errors name
+    the fields as the client wrote them."""
+    _run(checks, value, prefix, spell)
 
 
 def check_tool_choice(choice: object, tools: Sequence[Any], param: str) -> None:

@@ -50,6 +50,7 @@ from ..events.server import (
     InputAudioBufferCommitted,
     InputAudioBufferSpeechStarted,
     InputAudioBufferSpeechStopped,
+    InputAudioBufferTimeoutTriggered,
     ResponseAudioDelta,
     ResponseAudioDone,
     ResponseAudioTranscriptDelta,
@@ -282,6 +283,7 @@ class _Checker:
         self.committed: dict[str, int] = {}
         self.speech_started: dict[str, int] = {}
         self.speech_stopped: set[str] = set()
+        self.timed_out: set[str] = set()  # GA idle timeouts: the server's own commits
         self.open_speech: str | None = None
         self.assistant_messages: set[str] = set()
         self.acks: list[tuple[int, ServerEvent]] = []
@@ -301,6 +303,7 @@ class _Checker:
             InputAudioBufferCommitted: self.committed_,
             InputAudioBufferSpeechStarted: self.speech_started_,
             InputAudioBufferSpeechStopped: self.speech_stopped_,
+            InputAudioBufferTimeoutTriggered: lambda i, e: self.timed_out.add(e.item_id),
             ConversationItemInputAudioTranscriptionCompleted: self.transcription,
             ConversationItemInputAudioTranscriptionFailed: self.transcription,
             ResponseCreated: self.response_created,
@@ -463,8 +466,9 @@ class _Checker:
         elif x in self.created:
             self.flag("INV-13", i, f"committed({x}) after conversation.item.created({x})")
         self.committed[x] = i
-        if x not in self.speech_stopped:
-            # VAD stops the speech before committing it: this commit was the client's.
+        if x not in self.speech_stopped and x not in self.timed_out:
+            # VAD stops the speech (or its idle timeout fires) before committing it:
+            # this commit was the client's.
             self.manual_commits.append(i)
         if self.open_speech == x:
             self.open_speech = None
