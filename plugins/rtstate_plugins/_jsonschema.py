@@ -74,8 +74,9 @@ def _got(value: object) -> str:
         return "an object"
     if isinstance(value, list):
         return "an array"
-    kind = "a number" if isinstance(value, float) else "a value"
-    kind = next((name for _, (test, name) in _TYPES.items() if test(value)), kind)
+    kind = "a number" if isinstance(value, float) else "a value"  # 2.0 and NaN too
+    if kind == "a value":
+        kind = next((name for _, (test, name) in _TYPES.items() if test(value)), kind)
     text = _json(value)
     return f"{kind} ({text if len(text) <= 40 else text[:37] + '...'})"
 
