@@ -370,6 +370,33 @@ def test_a_kwargs_tool_gets_the_arguments_themselves() -> None:
     assert json.loads(result.output) == {"q": "xy", "sort": "top"}
 
 
+def test_explicit_schemas_cover_what_hints_cannot() -> None:
+    tools = make_tools()
+
+    def positional(a: int, /, **rest: Any) -> int:
+        _note_call("positional", a=a, **rest)
+        return a
+
+    def unresolved(x: Missing) -> str:  # type: ignore[name-defined]  # noqa: F821
+        _note_call("unresolved", x=x)
+        return str(x)
+
+    explicit_a = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    tools.register(positional, parameters=explicit_a)
+    tools.register(unresolved, parameters={"type": "object", "required": ["x"]})
+    echo = {"type": "object", "additionalProperties": {"type": "integer"}}
+    tools.register(dict, name="echo", parameters=echo)
+    # a positional-only parameter cannot be given by name: the bind says so
+    message = refused(tools.invoke(call("positional", '{"a": 1}')))
+    assert "positional only" in message and calls["positional"] == 0
+    # unresolvable hints: the explicit schema alone is checked
+    assert refused(tools.invoke(call("unresolved", "{}"))) == "missing required argument x"
+    assert tools.invoke(call("unresolved", '{"x": [1]}')).output == "[1]"
+    # no signature to inspect (a builtin class): the explicit schema alone, then the call
+    assert json.loads(tools.invoke(call("echo", '{"a": 1, "b": 2}')).output) == {"a": 1, "b": 2}
+    assert refused(tools.invoke(call("echo", '{"a": "1"}'))).startswith("argument a: expected")
+
+
 # --- the validator alone -----------------------------------------------------------------
 
 

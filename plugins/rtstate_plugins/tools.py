@@ -312,11 +312,14 @@ class _Arguments:
     """How one tool's arguments are checked and converted before it runs.
 
     ``schemas``: the explicit ``parameters`` (if given), then the schema of the
-    signature's declared types; ``convert``: per parameter, to its declared type.
+    signature's declared types; ``convert``: per parameter, to its declared type;
+    ``signature``: what the converted arguments must bind to (``None``: the callable
+    has none to inspect).
     """
 
     schemas: tuple[Mapping[str, Any], ...]
     convert: Mapping[str, Convert]
+    signature: inspect.Signature | None
 
     def prepare(self, args: dict[str, Any]) -> dict[str, Any] | str:
         """The keyword arguments to call with, or what is wrong with them."""
@@ -331,6 +334,11 @@ class _Arguments:
                 kwargs[name] = self.convert.get(name, _same)(value)
             except (TypeError, ValueError, ArithmeticError) as exc:
                 return f"argument {name}: {exc}"
+        if self.signature is not None:
+            try:  # what the schemas do not say: a positional-only parameter, say
+                self.signature.bind(**kwargs)
+            except TypeError as exc:
+                return str(exc)
         return kwargs
 
 
@@ -343,9 +351,11 @@ def _arguments(fn: Callable[..., Any], explicit: Mapping[str, Any] | None) -> _A
     except Exception:  # unresolvable hints: only an explicit schema can get here
         hints = {}
     try:
-        parameters = list(inspect.signature(fn).parameters.values())
+        signature = inspect.signature(fn)
     except (TypeError, ValueError):  # a callable without a signature
-        return _Arguments(schemas=(explicit,) if explicit is not None else (), convert={})
+        only = (explicit,) if explicit is not None else ()
+        return _Arguments(schemas=only, convert={}, signature=None)
+    parameters = list(signature.parameters.values())
     properties: dict[str, Any] = {}
     required: list[str] = []
     convert: dict[str, Convert] = {}
@@ -365,7 +375,7 @@ def _arguments(fn: Callable[..., Any], explicit: Mapping[str, Any] | None) -> _A
     if all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in parameters):
         own["additionalProperties"] = False
     schemas = (explicit, own) if explicit is not None else (own,)
-    return _Arguments(schemas=schemas, convert=convert)
+    return _Arguments(schemas=schemas, convert=convert, signature=signature)
 
 
 def _no_constant(name: str) -> Any:
@@ -609,10 +619,6 @@ class Tools:
         kwargs = self._arguments[spec.name].prepare(args)
         if isinstance(kwargs, str):
             return _error(call, "invalid_arguments", kwargs)
-        try:
-            inspect.signature(spec.fn).bind(**kwargs)
-        except (TypeError, ValueError) as exc:
-            return _error(call, "invalid_arguments", str(exc))
         return spec, kwargs
 
     def invoke(self, call: Call) -> ToolResult:
