@@ -477,6 +477,16 @@ SCHEMA_CASES: list[tuple[Any, Any, list[str]]] = [
     ({"$ref": "#/$defs/missing"}, "anything", []),
     ({"$ref": "#"}, 1, ["arguments: nested too deeply to check"]),
     ({"type": "string", "format": "email", "pattern": "^x"}, "y", []),  # not checked
+    (
+        {"type": "integer", "maximum": 5},
+        10**400,
+        [f"arguments: expected at most 5, got an integer ({'1' + '0' * 36}...)"],
+    ),
+    (
+        {"type": "object", "patternProperties": {"^x": {}}, "additionalProperties": False},
+        {"xa": 1},
+        [],
+    ),
     ({"type": "strange"}, 1, ["arguments: expected 'strange', got an integer (1)"]),
 ]
 

@@ -6,9 +6,10 @@ It covers what ``Tools`` emits and what hand-written tool schemas commonly use:
 ``false``, or the old list form), ``prefixItems``, ``minItems`` / ``maxItems``,
 ``minLength`` / ``maxLength``, ``minimum`` / ``maximum`` / ``exclusiveMinimum`` /
 ``exclusiveMaximum``, ``anyOf`` / ``oneOf`` / ``allOf``, OpenAPI's ``nullable`` and
-local ``$ref``s (``#/$defs/...``). Other keywords (``pattern``, ``format``, ...) are
-not checked. Types follow JSON Schema: ``true`` is not an ``integer``, ``2.0`` is;
-an ``integer`` is a ``number``; ``NaN`` and infinities are no numbers.
+local ``$ref``s (``#/$defs/...``). Other keywords (``pattern``, ``format``,
+``patternProperties``, ...) are not checked. Types follow JSON Schema: ``true`` is
+not an ``integer``, ``2.0`` is; an ``integer`` is a ``number``; ``NaN`` and
+infinities are no numbers.
 
 ``problems(schema, value)`` returns what is wrong, one sentence per problem, each
 naming where (``argument n``, ``argument place.city``, ``argument xs[2]``) and what
@@ -201,6 +202,11 @@ def _length(value: Any) -> str:
     return str(len(value))
 
 
+def _itself(value: Any) -> Any:
+    """A number measured as itself (an ``int`` past float range compares exactly)."""
+    return value
+
+
 def _properties(props: Any, value: Any, schema: Mapping[str, Any], at: _At) -> Iterator[str]:
     if isinstance(value, dict) and isinstance(props, Mapping):
         for name, sub in props.items():
@@ -216,8 +222,8 @@ def _required(names: Any, value: Any, schema: Mapping[str, Any], at: _At) -> Ite
 
 
 def _additional(extra: Any, value: Any, schema: Mapping[str, Any], at: _At) -> Iterator[str]:
-    if not isinstance(value, dict) or extra is True:
-        return
+    if not isinstance(value, dict) or extra is True or "patternProperties" in schema:
+        return  # patternProperties is not checked, nor then what it leaves over
     declared = schema.get("properties")
     for name in value:
         if isinstance(declared, Mapping) and name in declared:
@@ -305,10 +311,10 @@ _KEYWORDS: Final[Mapping[str, Rule]] = {
     "$ref": _ref,
     "enum": _enum,
     "const": _const,
-    "minimum": _bound(_is_number, float, operator.ge, "at least {}"),
-    "maximum": _bound(_is_number, float, operator.le, "at most {}"),
-    "exclusiveMinimum": _bound(_is_number, float, operator.gt, "more than {}"),
-    "exclusiveMaximum": _bound(_is_number, float, operator.lt, "less than {}"),
+    "minimum": _bound(_is_number, _itself, operator.ge, "at least {}"),
+    "maximum": _bound(_is_number, _itself, operator.le, "at most {}"),
+    "exclusiveMinimum": _bound(_is_number, _itself, operator.gt, "more than {}"),
+    "exclusiveMaximum": _bound(_is_number, _itself, operator.lt, "less than {}"),
     "minLength": _bound(_is_text, len, operator.ge, "at least {} characters", _length),
     "maxLength": _bound(_is_text, len, operator.le, "at most {} characters", _length),
     "minItems": _bound(_is_list, len, operator.ge, "at least {} items", _length),
