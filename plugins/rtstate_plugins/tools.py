@@ -15,6 +15,17 @@ response is active). A tool that raises, times out, is unknown or gets arguments
 that do not fit answers with an error payload: ``{"error": {"type": ..., "message":
 ...}}``, so the model hears what went wrong.
 
+Arguments are checked before the function runs, against its declared parameter types
+(the schema ``schema_of`` gives each hint, ``null`` also allowed where the default is
+``None``; no argument the signature lacks, unless it takes ``**kwargs``; none it
+requires missing) and, when ``parameters=`` was given, against that schema too
+(``rtstate_plugins._jsonschema`` says which keywords are checked). A mismatch answers
+``invalid_arguments``, naming each argument and what was expected, and the function
+is not called. JSON Schema's ``integer`` is the rule for ``int``: ``2.0`` passes (as
+``2``), ``true`` does not; an ``int`` passes for ``float`` (as a ``float``). Checked
+values reach the function as the declared types: enum members, the ``Literal``'s own
+value, tuples, sets, at any depth.
+
 Over a transport (``rtstate.connect(..., plugins=[tools])``) all of that is done for
 you: the ``connected`` hook runs each queued call as it becomes ready (concurrently,
 each with the timeout) and sends its answer through the connection.
@@ -23,7 +34,6 @@ each with the timeout) and sends its answer through the connection.
 from __future__ import annotations
 
 import collections
-import contextlib
 import enum
 import functools
 import inspect
@@ -39,6 +49,8 @@ import attrs
 import rtstate
 from rtstate import events as ev
 from rtstate import transitions as tr
+
+from ._jsonschema import json_equal, problems
 
 if TYPE_CHECKING:
     from rtstate.transport import AsyncConnection
@@ -199,6 +211,177 @@ def _without_none(hint: Any) -> Any:
     return hint
 
 
+# --- from checked JSON to the declared types --------------------------------------------
+
+
+Convert = Callable[[Any], Any]
+"""Turns a JSON value that fits a hint's schema into a value of the hint's type."""
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _to_int(value: Any) -> Any:
+    return int(value) if isinstance(value, float) else value
+
+
+def _to_float(value: Any) -> Any:
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _pick(options: tuple[Any, ...], value: Any) -> Any:
+    """The option (a ``Literal``'s value, an enum member) whose JSON value ``value`` is."""
+    for option in options:
+        if json_equal(option.value if isinstance(option, enum.Enum) else option, value):
+            return option
+    return value
+
+
+def _first_fit(branches: tuple[tuple[dict[str, Any], Convert], ...], value: Any) -> Any:
+    """A union: converted by its first member whose schema ``value`` fits."""
+    for schema, convert in branches:
+        if not problems(schema, value):
+            return convert(value)
+    return value
+
+
+def _each(build: Callable[[Any], Any], item: Convert, value: Any) -> Any:
+    return build(map(item, value))
+
+
+def _positions(items: tuple[Convert, ...], value: Any) -> tuple[Any, ...]:
+    return tuple(convert(x) for convert, x in zip(items, value, strict=False))
+
+
+def _values(fields: Mapping[str, Convert], value: Any) -> dict[str, Any]:
+    return {k: fields.get(k, _same)(v) for k, v in value.items()}
+
+
+_COLLECTIONS: dict[Any, Callable[[Any], Any]] = {
+    list: list,
+    collections.abc.Sequence: list,
+    set: set,
+    frozenset: frozenset,
+    tuple: tuple,
+}
+"""The array hints and what each is built as (``tuple[X, ...]`` included)."""
+
+
+def _converter(hint: Any) -> Convert:
+    """How a JSON value that fits ``schema_of(hint)`` becomes the type ``hint`` declares
+    (``_same`` where nothing changes): the table mirrors ``schema_of``'s cases."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Annotated, typing.Required, typing.NotRequired):
+        return _converter(args[0])
+    simple: dict[Any, Convert] = {int: _to_int, float: _to_float, tuple: tuple}
+    if isinstance(hint, Hashable) and hint in simple:
+        return simple[hint]
+    if origin is Literal:
+        return functools.partial(_pick, args)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return functools.partial(_pick, tuple(hint))
+    if origin in (typing.Union, types.UnionType):
+        return functools.partial(_first_fit, tuple((schema_of(a), _converter(a)) for a in args))
+    if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+        return functools.partial(_positions, tuple(_converter(a) for a in args))
+    if origin in _COLLECTIONS:
+        build, item = _COLLECTIONS[origin], _converter(args[0]) if args else _same
+        return _same if build is list and item is _same else functools.partial(_each, build, item)
+    if origin in (dict, collections.abc.Mapping) and args:
+        value = _converter(args[1])
+        return _same if value is _same else functools.partial(_each_value, value)
+    if typing.is_typeddict(hint):
+        fields = {k: _converter(h) for k, h in typing.get_type_hints(hint).items()}
+        changed = {k: f for k, f in fields.items() if f is not _same}
+        return functools.partial(_values, changed) if changed else _same
+    return _same
+
+
+def _each_value(value: Convert, mapping: Any) -> dict[str, Any]:
+    return {k: value(v) for k, v in mapping.items()}
+
+
+_MAX_PROBLEMS = 10
+"""The problems one error payload lists (the rest are counted)."""
+
+
+@attrs.frozen
+class _Arguments:
+    """How one tool's arguments are checked and converted before it runs.
+
+    ``schemas``: the explicit ``parameters`` (if given), then the schema of the
+    signature's declared types; ``convert``: per parameter, to its declared type;
+    ``signature``: what the converted arguments must bind to (``None``: the callable
+    has none to inspect).
+    """
+
+    schemas: tuple[Mapping[str, Any], ...]
+    convert: Mapping[str, Convert]
+    signature: inspect.Signature | None
+
+    def prepare(self, args: dict[str, Any]) -> dict[str, Any] | str:
+        """The keyword arguments to call with, or what is wrong with them."""
+        found = list(dict.fromkeys(p for s in self.schemas for p in problems(s, args)))
+        if found:
+            shown = "; ".join(found[:_MAX_PROBLEMS])
+            more = len(found) - _MAX_PROBLEMS
+            return f"{shown}; and {more} more" if more > 0 else shown
+        kwargs: dict[str, Any] = {}
+        for name, value in args.items():
+            try:
+                kwargs[name] = self.convert.get(name, _same)(value)
+            except (TypeError, ValueError, ArithmeticError) as exc:
+                return f"argument {name}: {exc}"
+        if self.signature is not None:
+            try:  # what the schemas do not say: a positional-only parameter, say
+                self.signature.bind(**kwargs)
+            except TypeError as exc:
+                return str(exc)
+        return kwargs
+
+
+def _arguments(fn: Callable[..., Any], explicit: Mapping[str, Any] | None) -> _Arguments:
+    """The checks of ``fn``'s arguments. Each parameter's schema is ``schema_of`` its
+    hint, with ``null`` kept where the default is ``None``; with ``explicit`` given, a
+    parameter without a hint, or whose hint has no schema, is not checked by type."""
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception:  # unresolvable hints: only an explicit schema can get here
+        hints = {}
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a callable without a signature
+        only = (explicit,) if explicit is not None else ()
+        return _Arguments(schemas=only, convert={}, signature=None)
+    parameters = list(signature.parameters.values())
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    convert: dict[str, Convert] = {}
+    keywords = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    for param in parameters:
+        if param.kind not in keywords:
+            continue
+        hint = hints.get(param.name, Any)
+        try:
+            properties[param.name] = schema_of(hint)
+            convert[param.name] = _converter(hint)
+        except SchemaError:
+            properties[param.name] = {}
+        if param.default is inspect.Parameter.empty:
+            required.append(param.name)
+    own: dict[str, Any] = {"type": "object", "properties": properties, "required": required}
+    if all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in parameters):
+        own["additionalProperties"] = False
+    schemas = (explicit, own) if explicit is not None else (own,)
+    return _Arguments(schemas=schemas, convert=convert, signature=signature)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 # --- registry ----------------------------------------------------------------------------
 
 
@@ -289,6 +472,7 @@ class Tools:
         self._response = response if response is not None else ev.ResponseCreate()
         self._on_call = on_call
         self._specs: dict[str, ToolSpec] = {}
+        self._arguments: dict[str, _Arguments] = {}
         self._pending: collections.deque[Call] = collections.deque()
         self._open: dict[str, str | None] = {}  # call_id -> response_id, unanswered
 
@@ -324,6 +508,7 @@ class Tools:
             fn=fn,
             is_async=inspect.iscoroutinefunction(fn),
         )
+        self._arguments[tool_name] = _arguments(fn, parameters)
         return fn
 
     def tool(
@@ -420,20 +605,21 @@ class Tools:
     # --- running ----------------------------------------------------------------------
 
     def _prepare(self, call: Call) -> tuple[ToolSpec, dict[str, Any]] | ToolResult:
+        """The tool and the keyword arguments to call it with (checked against the
+        declared types, and the explicit schema, then converted), or the error result."""
         spec = self._specs.get(call.name)
         if spec is None:
             return _error(call, "unknown_tool", f"no tool named {call.name!r}")
         try:
-            args = json.loads(call.arguments or "{}")
-        except ValueError as exc:
+            args = json.loads(call.arguments or "{}", parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:
             return _error(call, "invalid_arguments", f"arguments are not JSON: {exc}")
         if not isinstance(args, dict):
             return _error(call, "invalid_arguments", "arguments are not a JSON object")
-        try:
-            bound = inspect.signature(spec.fn).bind(**args)
-        except TypeError as exc:
-            return _error(call, "invalid_arguments", str(exc))
-        return spec, _convert(spec.fn, dict(bound.arguments))
+        kwargs = self._arguments[spec.name].prepare(args)
+        if isinstance(kwargs, str):
+            return _error(call, "invalid_arguments", kwargs)
+        return spec, kwargs
 
     def invoke(self, call: Call) -> ToolResult:
         """Run a sync tool inline, without a time limit (sans-IO loops, tests).
@@ -491,17 +677,3 @@ class Tools:
         if call.response_id is not None and call.response_id in self._open.values():
             return (output,)
         return (output, self._response)
-
-
-def _convert(fn: Callable[..., Any], args: dict[str, Any]) -> dict[str, Any]:
-    """Enum parameters get their members (the wire carries the values)."""
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:  # pragma: no cover (the schema was derived from these hints)
-        return args
-    for name, value in args.items():
-        hint = _without_none(hints.get(name))
-        if isinstance(hint, type) and issubclass(hint, enum.Enum) and value is not None:
-            with contextlib.suppress(ValueError):  # else left as the model sent it
-                args[name] = hint(value)
-    return args
