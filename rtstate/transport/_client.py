@@ -46,6 +46,7 @@ from ..state import SessionPhase, SessionState
 from ..step import Step
 from ._endpoint import default_dialect, endpoint
 from ._timer import Alarm
+from ._unwrap import Unwrap
 from ._websocket import WebSocket
 
 __all__ = ["MAX_SIZE", "AsyncConnection", "Dialer", "connect", "open_stream"]
@@ -631,9 +632,13 @@ async def connect(
         ping_timeout=ping_timeout,
         dial=dial if stream is None else None,
     )
-    async with anyio.create_task_group() as tasks:
-        await tasks.start(connection._run)
-        try:
-            yield connection
-        finally:
-            await connection.aclose()
+    with Unwrap(_log, "rtstate.connect") as unwrap:
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(connection._run)
+            try:
+                yield connection
+            except BaseException as exc:
+                unwrap.body = exc
+                raise
+            finally:
+                await connection.aclose()
