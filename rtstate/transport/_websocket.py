@@ -22,6 +22,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from ..errors import ConnectionClosed, HandshakeError
+from ._sync import Mutex
 
 __all__ = ["ABNORMAL", "READ_SIZE", "WebSocket"]
 
@@ -60,7 +61,7 @@ class WebSocket:
         self._protocol = protocol
         self._write_timeout = write_timeout
         self._close_timeout = close_timeout
-        self._lock = anyio.Lock(fast_acquire=True)
+        self._lock = Mutex()  # no checkpoint when free: the read path takes it per read
         self._messages: deque[bytes] = deque()
         self._parts: list[bytes] = []
         self._handshake: deque[Request | Response] = deque()
