@@ -551,3 +551,59 @@ async def test_a_sync_hook_that_raises_is_detached_logged_and_kept(
         "plugin Hook raised ValueError('hook broke'); detached"
     ]
     assert 'raise ValueError("hook broke")' in caplog.text  # the hook's own frame
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "says"),
+    [
+        (b"SSH-2.0-OpenSSH_9.6\r\n", None, "invalid HTTP status line: SSH-2.0-OpenSSH_9.6"),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-Pad: y\r\n" * 200,
+            101,
+            "too many HTTP headers",
+        ),
+        (
+            b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 5000000\r\n\r\n" + b"x" * 10_000,
+            401,
+            "body too large",
+        ),
+        (
+            b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 900000\r\n\r\n" + b"x" * 200_000,
+            401,
+            "larger than 65,536 bytes",
+        ),
+        (
+            b"HTTP/1.1 401 Unauthorized\r\n\r\nno length, and the socket stays open",
+            401,
+            "did not end within 1 s: no length, and the socket stays open",
+        ),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: wrong\r\n\r\n",
+            101,
+            "Sec-WebSocket-Accept",
+        ),
+    ],
+)
+async def test_a_bad_handshake_answer_fails_fast_with_its_cause(
+    answer: bytes, status: int | None, says: str
+) -> None:
+    async def handle(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await stream.receive()
+            await stream.send(answer)
+            await anyio.sleep_forever()  # never closes: the client must not wait for it
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(listener.serve, handle)
+        # the server never closes and open_timeout is far off (it would raise a plain
+        # ConnectError): a HandshakeError shows the answer itself was judged
+        with pytest.raises(rtstate.HandshakeError) as info, anyio.fail_after(20):
+            async with connect(f"ws://127.0.0.1:{port}/v1/realtime", open_timeout=60):
+                pass
+        assert info.value.status == status
+        assert says in str(info.value)
+        tasks.cancel_scope.cancel()
+    await listener.aclose()
