@@ -41,6 +41,7 @@ from ..connection import ClientConnection
 from ..errors import (
     ConnectError,
     ConnectionClosed,
+    HandshakeError,
     RemoteProtocolError,
     RtStateError,
     TransportError,
@@ -50,7 +51,7 @@ from ..plugins import PluginError
 from ..reconnect import ReconnectPlan, plan_reconnect
 from ..state import SessionPhase, SessionState
 from ..step import Diagnostic, Step
-from ._endpoint import default_dialect, endpoint
+from ._endpoint import default_dialect, endpoint, redacted_url, redacting_logger
 from ._sync import Mutex, StepQueue
 from ._timer import Alarm
 from ._unwrap import Unwrap
@@ -564,7 +565,10 @@ async def _handshake(
     max_size: int,
     close_timeout: float,
 ) -> WebSocket:
-    protocol = ClientProtocol(parse_uri(url), max_size=max_size)
+    # websockets logs the request's headers at DEBUG: through a logger that redacts keys
+    protocol = ClientProtocol(
+        parse_uri(url), max_size=max_size, logger=redacting_logger("websockets.client")
+    )
     ws = WebSocket(stream, protocol, close_timeout=close_timeout)
     request = protocol.connect()
     request.headers["User-Agent"] = f"rtstate {USER_AGENT}"
@@ -581,6 +585,14 @@ async def _handshake(
         await ws.abort()
         raise
     return ws
+
+
+def _scrubbed(error: HandshakeError, secret: str | None) -> HandshakeError:
+    """``error`` with ``secret`` cut out of the body the server answered (a server
+    that echoes the key it refused)."""
+    if not secret or secret not in error.body:
+        return error
+    return HandshakeError(error.status, error.body.replace(secret, "[redacted]"))
 
 
 @asynccontextmanager
@@ -677,13 +689,21 @@ async def connect(
                             ssl_context=ssl_context,
                         )
                     )
-                return await _handshake(opened, target.url, target.headers, max_size, close_timeout)
+                try:
+                    return await _handshake(
+                        opened, target.url, target.headers, max_size, close_timeout
+                    )
+                except HandshakeError as exc:
+                    raise _scrubbed(exc, api_key) from None
         except TimeoutError:
             if opened is not None:
                 await opened.aclose()
-            raise ConnectError(f"no WebSocket to {target.url} within {open_timeout} s") from None
+            raise ConnectError(
+                f"no WebSocket to {redacted_url(target.url)} within {open_timeout} s"
+            ) from None
         except _NETWORK as exc:  # a dialer that failed
-            raise ConnectError(f"cannot connect to {target.url}: {exc!r}") from None
+            shown = redacted_url(target.url)
+            raise ConnectError(f"cannot connect to {shown}: {exc!r}") from None
 
     ws = await dial(stream)
     connection = AsyncConnection(
