@@ -14,8 +14,8 @@ into a bounded buffer that ``steps()`` reads. The reader never waits for the con
 it keeps folding (the state is always current) and answering pings, and past
 ``step_buffer`` Steps the oldest are dropped. ``steps_dropped`` counts them, the next
 Step ``steps()`` yields carries a ``steps_dropped`` diagnostic saying how many it
-missed, and the transport's logger warns once per backlog. A plugin-only app, which
-never reads ``steps()``, is never stalled.
+missed, and the transport's logger warns once per backlog (once ``steps()`` was
+called: a plugin-only app, which never reads it, is neither stalled nor warned).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class AsyncConnection:
         websocket: WebSocket,
         core: ClientConnection,
         *,
-        step_buffer: float = 1024,
+        step_buffer: float = 256,
         clock: Callable[[], float] = anyio.current_time,
         close_timeout: float = 5.0,
         ping_interval: float | None = 20.0,
@@ -108,6 +108,7 @@ class AsyncConnection:
         self._fold_lock = Mutex()
         self._steps: StepQueue[Step] = StepQueue(step_buffer)
         self._behind = False  # warned about the current backlog of steps()
+        self._reading = False  # someone called steps(): a plugin-only app gets no warning
         self._logged_errors = 0  # plugin errors already logged
         self._alarm = Alarm()  # wakes the deadline task
         self._reader_done = anyio.Event()
@@ -345,7 +346,7 @@ class AsyncConnection:
 
     def _put(self, step: Step) -> None:
         """Buffer ``step`` for ``steps()``; past the buffer the oldest Step goes."""
-        if self._steps.put(step) and not self._behind:
+        if self._steps.put(step) and self._reading and not self._behind:
             self._behind = True
             _log.warning(
                 "steps() is more than %s Steps behind: dropping the oldest (the state "
@@ -492,6 +493,7 @@ class _Steps:
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
+        connection._reading = True
 
     def __aiter__(self) -> _Steps:
         return self
@@ -616,7 +618,7 @@ async def connect(
     close_timeout: float = 5.0,
     ping_interval: float | None = 20.0,
     ping_timeout: float = 20.0,
-    step_buffer: float = 1024,
+    step_buffer: float = 256,
     clock: Callable[[], float] = anyio.current_time,
 ) -> AsyncIterator[AsyncConnection]:
     """Open a Realtime session and yield its ``AsyncConnection``; close it on exit.
