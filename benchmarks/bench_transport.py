@@ -24,13 +24,29 @@ framing, decoding and folding on the client. Each figure is the best of several 
 with the cyclic GC off inside a run (as ``timeit`` does). ``RTSTATE_BENCH_QUICK=1``
 runs far shorter replies and fewer sessions (a smoke run for tests): its numbers are
 rough.
+
+4. client capacity (``capacity_main``): how many sessions one client process holds
+   at 20 events/s each (a 100 ms audio delta every 100 ms, as a live reply is paced)
+   with the p99 latency of an event, from the server's write to the client's fold,
+   at most 100 ms. The server is a plain ``websockets`` server in another process
+   (``--paced-server``: the frames an rtstate server writes for a spoken reply, the
+   audio deltas sent forever, each stamped with its send time on the shared
+   monotonic clock), so the client process is measured alone. Sessions are added
+   in steps (``CAPACITY_LEVELS``) until p99 passes 100 ms or fewer than 95% of the
+   events arrive: rtstate opened the usual way (nested ``async with connect()`` in
+   one task), rtstate with a task per session, and ``websockets``' own client (a
+   task per connection that parses each message) as the baseline, in the same run.
+   rtstate's figure is taken in an ``on_step`` plugin (the app is a plugin; nobody
+   reads ``steps()``, whose buffer then drops the oldest Steps).
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -38,8 +54,11 @@ from contextlib import AsyncExitStack
 from importlib.metadata import version
 
 import anyio
+import anyio.abc
+import orjson
 import websockets.asyncio.client
 import websockets.asyncio.server
+import websockets.exceptions
 
 from rtstate import ClientConnection
 from rtstate import transitions as t
@@ -258,5 +277,211 @@ def main() -> None:
     sys.stdout.flush()
 
 
+# --- client capacity: sessions held at 20 events/s with p99 <= 100 ms -------------------
+
+CAPACITY_LEVELS = (5, 10) if QUICK else (100, 200, 400, 600, 800, 1000, 1200, 1500, 2000)
+CAPACITY_WARMUP = 0.5 if QUICK else 1.0  # seconds after adding sessions, not measured
+CAPACITY_WINDOW = 1.0 if QUICK else 2.5  # seconds measured at each level
+PACE = 0.1  # every 100 ms: a 100 ms audio delta and its transcript delta (20 events/s)
+P99_LIMIT = 0.100
+CAPACITY_BUDGET = 5.0 if QUICK else 45.0  # seconds per ramp: a loaded machine stops it
+
+
+def paced_frames() -> tuple[list[str], list[tuple[str, str]]]:
+    """What the paced server sends: the frames before the first audio delta (session
+    and response start), then the templates of one audio delta and one transcript
+    delta, each split where its send time goes (in the ``event_id``)."""
+    server = ServerConnection(responder=responder(1), config=CONFIG, seed=1)
+    created = list(server.start(0.0).to_send)
+    reply = list(server.receive(CREATE, 0.0).to_send)
+    kinds = [orjson.loads(f)["type"] for f in reply]
+    audio = kinds.index("response.audio.delta")
+    transcript = kinds.index("response.audio_transcript.delta")
+    templates = []
+    for index in (audio, transcript):
+        event = orjson.loads(reply[index])
+        event["event_id"] = "@"
+        head, tail = orjson.dumps(event).decode().split('"@"')
+        templates.append((head + '"t', '"' + tail))
+    return created + reply[: min(audio, transcript)], templates
+
+
+def paced_server() -> None:
+    """``--paced-server``: serve every connection the paced stream, forever; print
+    the port. 20 events/s per connection: an audio delta and a transcript delta
+    every 100 ms."""
+    preamble, templates = paced_frames()
+
+    async def handler(ws: websockets.asyncio.server.ServerConnection) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        try:
+            for frame in preamble:
+                await ws.send(frame)
+            while True:
+                due += PACE
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                for head, tail in templates:
+                    await ws.send(f"{head}{time.monotonic():.6f}{tail}")
+        except websockets.exceptions.ConnectionClosed:
+            return  # the client is done
+
+    async def run() -> None:
+        async with websockets.asyncio.server.serve(
+            handler, "127.0.0.1", 0, compression=None, max_size=None, ping_interval=None,
+            backlog=4096,
+        ) as server:  # fmt: skip
+            print(next(iter(server.sockets)).getsockname()[1], flush=True)
+            await asyncio.Future()
+
+    asyncio.run(run())
+
+
+class Latencies:
+    """Event latencies (seconds) recorded while ``on`` is set."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.samples: list[float] = []
+
+    def record(self, event_id: str) -> None:
+        if event_id[:1] == "t":
+            self.samples.append(time.monotonic() - float(event_id[1:]))
+
+    def verdict(self, sessions: int) -> tuple[float, float]:
+        """p99 latency (s) and the share of the expected events that arrived."""
+        samples = sorted(self.samples)
+        expected = sessions * CAPACITY_WINDOW * 2 / PACE
+        if not samples:
+            return float("inf"), 0.0
+        return samples[min(len(samples) - 1, int(len(samples) * 0.99))], len(samples) / expected
+
+
+class StampReader:
+    """The app, as an rtstate plugin: it notes each event's latency as it is folded."""
+
+    def __init__(self, latencies: Latencies) -> None:
+        self._latencies = latencies
+
+    def on_step(self, step: Step) -> None:
+        if self._latencies.on:
+            event_id = getattr(step.input, "event_id", None)
+            if isinstance(event_id, str):
+                self._latencies.record(event_id)
+
+
+async def measure(latencies: Latencies, sessions: int) -> tuple[float, float]:
+    await anyio.sleep(CAPACITY_WARMUP)
+    latencies.samples = []
+    latencies.on = True
+    await anyio.sleep(CAPACITY_WINDOW)
+    latencies.on = False
+    return latencies.verdict(sessions)
+
+
+Opener = Callable[[AsyncExitStack, anyio.abc.TaskGroup, str, Latencies], Awaitable[None]]
+
+
+async def open_nested(
+    stack: AsyncExitStack, tasks: anyio.abc.TaskGroup, url: str, latencies: Latencies
+) -> None:
+    """The usual way: ``async with connect()`` nested in the one task."""
+    await stack.enter_async_context(connect(url, plugins=[StampReader(latencies)], step_buffer=8))
+
+
+async def open_in_task(
+    stack: AsyncExitStack, tasks: anyio.abc.TaskGroup, url: str, latencies: Latencies
+) -> None:
+    """A task per session."""
+
+    async def session(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+        async with connect(url, plugins=[StampReader(latencies)], step_buffer=8):
+            task_status.started()
+            await anyio.sleep_forever()
+
+    await tasks.start(session)
+
+
+async def open_baseline(
+    stack: AsyncExitStack, tasks: anyio.abc.TaskGroup, url: str, latencies: Latencies
+) -> None:
+    """``websockets``' own client: a task per connection that parses every message."""
+    ws = await stack.enter_async_context(
+        websockets.asyncio.client.connect(url, compression=None, max_size=None)
+    )
+
+    async def read() -> None:
+        async for message in ws:
+            if latencies.on:
+                latencies.record(orjson.loads(message)["event_id"])
+
+    tasks.start_soon(read)
+
+
+async def capacity(url: str, opener: Opener) -> list[tuple[int, float, float]]:
+    """(sessions, p99 s, share of events) per level, up to the first that fails or
+    the time budget (opening sessions slows down on a loaded machine)."""
+    latencies = Latencies()
+    levels: list[tuple[int, float, float]] = []
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tasks:
+        async with AsyncExitStack() as stack:
+            opened = 0
+            for level in CAPACITY_LEVELS:
+                if time.perf_counter() - start > CAPACITY_BUDGET:
+                    break
+                while opened < level:
+                    await opener(stack, tasks, url, latencies)
+                    opened += 1
+                p99, share = await measure(latencies, level)
+                levels.append((level, p99, share))
+                if p99 > P99_LIMIT or share < 0.95:
+                    break
+        tasks.cancel_scope.cancel()
+    return levels
+
+
+def held(levels: list[tuple[int, float, float]]) -> int:
+    """The most sessions held with p99 <= 100 ms and >= 95% of the events."""
+    return max((n for n, p99, share in levels if p99 <= P99_LIMIT and share >= 0.95), default=0)
+
+
+def capacity_main() -> None:
+    """Print the client capacity figures (after ``main``'s)."""
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--paced-server"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        url = f"ws://127.0.0.1:{int(server.stdout.readline())}/v1/realtime"
+        print()
+        print(
+            "client capacity: sessions one client process holds at 20 events/s each "
+            f"(100 ms audio deltas), p99 latency <= {P99_LIMIT * 1000:.0f} ms, server in "
+            "another process"
+        )
+        runs: list[tuple[str, Opener, str]] = [
+            ("websockets baseline (asyncio)", open_baseline, "asyncio"),
+            ("rtstate, nested in one task", open_nested, "asyncio"),
+            ("rtstate, a task per session", open_in_task, "asyncio"),
+            ("rtstate, nested in one task", open_nested, "trio"),
+        ]
+        for name, opener, backend in runs:
+            levels = anyio.run(capacity, url, opener, backend=backend)
+            steps = ", ".join(f"{n}: {p99 * 1000:.0f} ms" for n, p99, _ in levels)
+            label = f"{name} on {backend}" if "baseline" not in name else name
+            passed = bool(levels) and levels[-1][0] == held(levels)
+            count = f">={held(levels):,}" if passed else f"{held(levels):,}"
+            print(f"  {label:40} {count:>7} sessions   (p99 by sessions: {steps})")
+        sys.stdout.flush()
+    finally:
+        server.kill()
+        server.wait(10)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--paced-server"]:
+        paced_server()
+    else:
+        main()
+        capacity_main()

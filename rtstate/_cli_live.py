@@ -8,14 +8,17 @@ code or raises ``Fail`` (one line on stderr: ``rtstate <command>: <message>``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TextIO
 
 import anyio
+import anyio.lowlevel
 
 from ._cli_base import EXIT_CONNECTION, EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, Fail
 from ._demo import _has, _user, run_demo
@@ -25,7 +28,7 @@ from .events.client import ResponseCreate, SessionUpdate
 from .events.payloads import ResponseParams, SessionConfig
 from .step import Step
 from .transitions import ResponseCompleted, ServerErrorReceived, SessionStarted, TextAppended
-from .transport import connect, serve
+from .transport import AsyncConnection, connect, serve
 
 __all__ = ["EXIT_CONNECTION", "add_connect", "add_demo", "add_serve"]
 
@@ -142,6 +145,45 @@ def _kinds(step: Step, kind: type) -> list[Any]:
     return [x for x in step.transitions if isinstance(x, kind)]
 
 
+async def _read_line(lines: Callable[[], str]) -> str:
+    """``lines()`` in a daemon thread of its own: a read blocked on a terminal must
+    not keep the process alive after Ctrl-C (an anyio worker thread would)."""
+    token = anyio.lowlevel.current_token()
+    done = anyio.Event()
+    box: list[str] = []
+
+    def work() -> None:
+        try:
+            box.append(lines())
+        except (OSError, ValueError):  # stdin closed under us: end of input
+            box.append("")
+        with contextlib.suppress(RuntimeError):  # the event loop is gone
+            anyio.from_thread.run_sync(done.set, token=token)
+
+    threading.Thread(target=work, name="rtstate stdin", daemon=True).start()
+    await done.wait()
+    return box[0]
+
+
+async def _line_or_close(conn: AsyncConnection, lines: Callable[[], str]) -> str:
+    """The next stdin line, read while watching the connection: a server that goes
+    away between two lines ends the chat at once (``ConnectionClosed``)."""
+    got: list[str] = []
+    async with anyio.create_task_group() as tasks:
+
+        async def read() -> None:
+            got.append(await _read_line(lines))
+            tasks.cancel_scope.cancel()
+
+        tasks.start_soon(read)
+        async for _ in conn.steps():  # between turns: nothing to print
+            pass
+        tasks.cancel_scope.cancel()
+    if not got:
+        raise conn.closed or ConnectionClosed(None, "the connection closed")
+    return got[0]
+
+
 async def _chat(
     args: argparse.Namespace, api_key: str, lines: Callable[[], str], out: TextIO
 ) -> None:
@@ -153,7 +195,7 @@ async def _chat(
         text_only = SessionConfig(modalities=("text",), turn_detection=None)
         await conn.send(SessionUpdate(session=text_only))
         while True:
-            line = await anyio.to_thread.run_sync(lines, abandon_on_cancel=True)
+            line = await _line_or_close(conn, lines)
             if not line:
                 return  # end of input
             if not line.strip():
@@ -189,10 +231,12 @@ def _connect(args: argparse.Namespace, out: TextIO) -> int:
         raise Fail(f"the server refused the connection: {exc}", EXIT_CONNECTION) from None
     except TimeoutError:
         raise Fail(f"no answer within {args.timeout:g} s", EXIT_CONNECTION) from None
+    except ConnectionClosed as exc:
+        raise Fail(f"lost the connection: {exc}", EXIT_CONNECTION) from None
     except TransportError as exc:
         raise Fail(str(exc), EXIT_CONNECTION) from None
     except KeyboardInterrupt:
-        pass  # Ctrl-C ends the chat like end of input
+        out.write("stopped\n")  # Ctrl-C ends the chat like end of input
     return EXIT_OK
 
 

@@ -68,6 +68,7 @@ class ClientConnection:
         self._reraise = config.plugin_errors == "raise"
         self._ids = id_factory or counter_ids()
         self._state = state if state is not None else SessionState()
+        self._failures: list[tuple[object, BaseException]] = []
         self._taps: tuple[Tap, ...] = ()
         self._tapping = False  # inside a tapped call: the method body runs untapped
         for plugin in self._plugins.active:
@@ -90,16 +91,32 @@ class ClientConnection:
         """The plugins still attached, in registration order."""
         return self._plugins.active
 
+    @property
+    def plugin_errors(self) -> tuple[tuple[object, BaseException], ...]:
+        """Every plugin detached because it failed, with its error, in order: a hook
+        that raised or returned something other than client events, and (over a
+        transport) a ``connected`` task that raised. The error keeps its traceback.
+        Empty under ``Config(plugin_errors="raise")``, where the error propagates."""
+        return tuple(self._failures)
+
+    @property
+    def plugin_error_count(self) -> int:
+        """``len(plugin_errors)``, without a copy (an adapter polls it after calls)."""
+        return len(self._failures)
+
     def detach(self, plugin: object, error: BaseException | None = None) -> None:
         """Remove ``plugin`` (this very object) and call its ``detached(self, error)``.
 
         What the fold does to a plugin whose hook raised; an adapter does it when a
-        plugin fails outside the fold (``rtstate.connect``'s ``connected`` tasks). A
+        plugin fails outside the fold (``rtstate.connect``'s ``connected`` tasks), and
+        a given ``error`` is kept in ``plugin_errors``. A
         ``detached`` that raises is ignored: the plugin is gone either way. A plugin
         not attached is left alone.
         """
         if not any(p is plugin for p in self._plugins.active):
             return
+        if error is not None:
+            self._failures.append((plugin, error))
         self._plugins.detach(plugin)
         self._detached(plugin, error)  # what it raised is dropped here
 
@@ -353,6 +370,7 @@ class ClientConnection:
                 diagnostics.extend(found.diagnostics)
                 returned.extend(found.events)
                 for plugin, error in found.failed:
+                    self._failures.append((plugin, error))
                     broken = self._detached(plugin, error)
                     if broken is not None:
                         diagnostics.append(broken)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -18,6 +20,7 @@ from rtstate import ClientConnection, Step
 from rtstate._cli import main
 from rtstate._cli_live import EXIT_CONNECTION
 from rtstate._demo import run_demo
+from rtstate.server import ServerConfig
 from rtstate.transport import serve_in_thread
 
 
@@ -196,3 +199,68 @@ def test_the_command_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) 
     for name in ("demo", "serve", "connect", "replay", "check"):
         assert f"    {name}" in out
     assert "5  serve cannot listen" in out
+
+
+# --- exit codes: a lost server, Ctrl-C ---------------------------------------------------
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _rtstate(*argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "rtstate", *argv],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    try:
+        proc.wait(timeout=20)  # stdin stays open: the command is not at end of input
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    return proc.returncode, out, err
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_serve_stops_on_ctrl_c_with_one_line_on_both_backends(backend: str) -> None:
+    proc = _rtstate("serve", "--port", "0", "--backend", backend)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("rtstate fake Realtime server: ws://")
+    proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    code, out, err = _finish(proc)
+    assert (code, out.strip(), err) == (0, "stopped", "")
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_connect_stops_on_ctrl_c_with_one_line(backend: str) -> None:
+    with serve_in_thread(backend=backend) as server:
+        proc = _rtstate("connect", server.url, "--backend", backend, env={"OPENAI_API_KEY": "k"})
+        _wait_until(lambda: server.sessions == 1)
+        time.sleep(0.2)  # into the wait for a line
+        proc.send_signal(signal.SIGINT)
+        code, out, err = _finish(proc)
+    assert (code, out.strip(), err) == (0, "stopped", "")
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_connect_exits_5_with_one_line_when_the_server_goes_away(backend: str) -> None:
+    config = ServerConfig(session_duration=1.0)  # the server ends the session after 1 s
+    with serve_in_thread(backend=backend, config=config) as server:
+        proc = _rtstate("connect", server.url, "--backend", backend, env={"OPENAI_API_KEY": "k"})
+        code, _, err = _finish(proc)  # stdin stays open: it is waiting for a line
+    assert code == EXIT_CONNECTION
+    assert err.startswith("rtstate connect: lost the connection: the connection is closed: code")
+    assert err.count("\n") == 1 and "Traceback" not in err

@@ -17,7 +17,7 @@ import orjson
 import pytest
 import trustme
 from helpers import user_text
-from transport_helpers import AUDIO, TEXT_ONLY, has, raw_server, session_created
+from transport_helpers import TEXT_ONLY, has, raw_server, session_created
 
 import rtstate
 from rtstate import Step
@@ -297,26 +297,53 @@ async def test_a_peer_that_stops_answering_pings_is_dropped() -> None:
         assert "pong" in closed.reason
 
 
-async def test_a_slow_consumer_holds_the_reader_back() -> None:
-    config = ServerConfig(delta_interval=0.0)
-    reply = "A long answer, spoken for a minute. " * 30  # megabytes of audio deltas
+async def test_a_consumer_that_stops_reading_never_stops_the_connection() -> None:
+    # the app stops reading steps() for several keepalive timeouts while the server
+    # streams a long answer: the reader keeps folding and answering, pongs are read,
+    # the connection survives and the state holds the whole answer
+    config = ServerConfig(delta_interval=0.02)
+    reply = " ".join(f"word{n}" for n in range(60))  # paced out over ~1.2 s
     async with (
         serve(responder=lambda: ScriptedResponder([reply]), config=config) as server,
-        connect(server.url, step_buffer=2) as conn,
+        connect(server.url, step_buffer=4, ping_interval=0.05, ping_timeout=0.2) as conn,
     ):
         await wait(conn, has(t.SessionStarted))
-        await conn.send(c.SessionUpdate(session=AUDIO))
+        await conn.send(c.SessionUpdate(session=TEXT_ONLY))
         await conn.send(c.ResponseCreate())
-        # no one reads steps(): wait until the reader stops folding
-        with anyio.fail_after(10):
-            held = -1
-            while conn.state.revision != held:
-                held = conn.state.revision
-                await anyio.sleep(0.2)
-        # it stopped before the end of the reply: it waits, it does not race ahead
-        assert conn.state.active_response is not None
+        with anyio.fail_after(20):  # not reading steps(): only the state is watched
+            while conn.state.active_response is not None or not conn.state.items:
+                await anyio.sleep(0.05)
+            await anyio.sleep(0.5)  # and more keepalive rounds with nobody reading
+        assert conn.closed is None
+        assert conn.state.items[0].text == reply
+        assert conn.steps_dropped > 0
+        # the consumer comes back: it reads the newest Steps, told what it missed
+        step = await wait(conn, lambda s: True)
+        dropped = [d for d in step.diagnostics if d.code == "steps_dropped"]
+        assert dropped and str(conn.steps_dropped) in dropped[0].message
         await wait(conn, has(t.ResponseCompleted))
-        assert conn.state.items[0].transcript == reply
+
+
+async def test_a_plugin_only_app_is_never_stalled() -> None:
+    done = anyio.Event()
+    texts: list[str] = []
+
+    class Collect:
+        def on_response_completed(self, tr: t.ResponseCompleted, step: Step) -> None:
+            texts.append(step.after.items[-1].text or "")
+            done.set()
+
+    reply = "Many small words arrive here, " * 12  # 60 deltas over many reads
+    config = ServerConfig(delta_interval=0.01)
+    async with (
+        serve(responder=lambda: ScriptedResponder([reply]), config=config) as server,
+        connect(server.url, plugins=[Collect()], step_buffer=2) as conn,
+    ):
+        await conn.send(c.SessionUpdate(session=TEXT_ONLY))
+        await conn.send(c.ResponseCreate())
+        with anyio.fail_after(10):
+            await done.wait()
+        assert texts == [reply]
 
 
 async def test_cancelling_the_body_closes_the_connection_cleanly() -> None:
@@ -496,4 +523,87 @@ async def test_a_connected_hook_that_raises_is_detached_and_the_session_goes_on(
         await conn.send(c.ResponseCreate())
         await wait(conn, has(t.ResponseCompleted))
         assert conn.state.items[0].text == "Still here."
-    assert "Broken.connected raised; detached" in caplog.text
+    assert "plugin Broken raised RuntimeError('the plugin broke'); detached" in caplog.text
+    assert 'raise RuntimeError("the plugin broke")' in caplog.text  # with its traceback
+
+
+async def test_a_sync_hook_that_raises_is_detached_logged_and_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Hook:
+        def on_session_started(self, tr: t.SessionStarted, step: Step) -> None:
+            raise ValueError("hook broke")
+
+    hook = Hook()
+    async with (
+        serve(responder=lambda: ScriptedResponder(["Still here."])) as server,
+        connect(server.url, plugins=[hook]) as conn,
+    ):
+        started = await wait(conn, has(t.SessionStarted))
+        assert [d.code for d in started.diagnostics] == ["plugin_error"]
+        assert [(p, str(e)) for p, e in conn.plugin_errors] == [(hook, "hook broke")]
+        assert hook not in conn.core.plugins
+        await conn.send(c.SessionUpdate(session=TEXT_ONLY))
+        await conn.send(c.ResponseCreate())
+        await wait(conn, has(t.ResponseCompleted))
+    records = [r for r in caplog.records if r.name == "rtstate.transport" and r.exc_info]
+    assert [r.getMessage() for r in records] == [
+        "plugin Hook raised ValueError('hook broke'); detached"
+    ]
+    assert 'raise ValueError("hook broke")' in caplog.text  # the hook's own frame
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "says"),
+    [
+        (b"SSH-2.0-OpenSSH_9.6\r\n", None, "invalid HTTP status line: SSH-2.0-OpenSSH_9.6"),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-Pad: y\r\n" * 200,
+            101,
+            "too many HTTP headers",
+        ),
+        (
+            b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 5000000\r\n\r\n" + b"x" * 10_000,
+            401,
+            "body too large",
+        ),
+        (
+            b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 900000\r\n\r\n" + b"x" * 200_000,
+            401,
+            "larger than 65,536 bytes",
+        ),
+        (
+            b"HTTP/1.1 401 Unauthorized\r\n\r\nno length, and the socket stays open",
+            401,
+            "did not end within 1 s: no length, and the socket stays open",
+        ),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: wrong\r\n\r\n",
+            101,
+            "Sec-WebSocket-Accept",
+        ),
+    ],
+)
+async def test_a_bad_handshake_answer_fails_fast_with_its_cause(
+    answer: bytes, status: int | None, says: str
+) -> None:
+    async def handle(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await stream.receive()
+            await stream.send(answer)
+            await anyio.sleep_forever()  # never closes: the client must not wait for it
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(listener.serve, handle)
+        # the server never closes and open_timeout is far off (it would raise a plain
+        # ConnectError): a HandshakeError shows the answer itself was judged
+        with pytest.raises(rtstate.HandshakeError) as info, anyio.fail_after(20):
+            async with connect(f"ws://127.0.0.1:{port}/v1/realtime", open_timeout=60):
+                pass
+        assert info.value.status == status
+        assert says in str(info.value)
+        tasks.cancel_scope.cancel()
+    await listener.aclose()

@@ -20,6 +20,7 @@ from rtstate.transport import (
     memory_stream_pair,
     serve_in_thread,
 )
+from rtstate.transport._sync import Mutex, StepQueue
 
 
 def test_openai_endpoint_has_bearer_beta_header_and_model() -> None:
@@ -143,3 +144,52 @@ def test_api_openai_com_defaults_to_ga_and_other_hosts_to_the_config() -> None:
     assert default_dialect("ws://127.0.0.1:9/v1/realtime", "ga") == "ga"
     ga = endpoint("wss://api.openai.com/v1/realtime", api_key="k", beta_header=False)
     assert ga.headers == (("Authorization", "Bearer k"),)
+
+
+@pytest.mark.anyio
+async def test_the_mutex_is_fifo_and_survives_a_cancelled_waiter() -> None:
+    mutex = Mutex()
+    assert mutex.try_acquire() and not mutex.try_acquire()
+    order: list[str] = []
+
+    cancelled = anyio.CancelScope()
+
+    async def take(name: str, scope: anyio.CancelScope | None = None) -> None:
+        with scope or anyio.CancelScope():
+            async with mutex:
+                order.append(name)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(take, "first")
+        await anyio.sleep(0.01)
+        tasks.start_soon(take, "never", cancelled)
+        await anyio.sleep(0.01)
+        tasks.start_soon(take, "second")
+        await anyio.sleep(0.01)
+        cancelled.cancel()  # a waiter gives up: the one behind it still gets its turn
+        await anyio.sleep(0.01)
+        mutex.release()
+    assert order == ["first", "second"]
+    assert not mutex.locked
+
+
+@pytest.mark.anyio
+async def test_the_step_queue_drops_the_oldest_and_counts_them() -> None:
+    queue: StepQueue[int] = StepQueue(3)
+    dropped = [queue.put(n) for n in range(5)]
+    assert dropped == [False, False, False, True, True]
+    assert (queue.dropped, queue.take_dropped(), queue.take_dropped()) == (2, 2, 0)
+    assert [await queue.get() for _ in range(3)] == [2, 3, 4]
+    got: list[int] = []
+
+    async def consume() -> None:
+        got.append(await queue.get())
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(consume)
+        await anyio.sleep(0.01)
+        queue.put(9)  # wakes the waiting consumer
+    assert got == [9]
+    queue.close()
+    with pytest.raises(anyio.EndOfStream):
+        await queue.get()

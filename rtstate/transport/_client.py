@@ -6,9 +6,16 @@ pings. ``redial()`` opens a new WebSocket under the same connection (same URL, o
 and ``ClientConnection``), restarts the reader and the keepalive on it, and resumes
 the session from a reconnect plan. Every call into the core happens under one lock
 together with the write of its ``to_send``, so frames leave in the order the core
-produced them. Steps the transport drove (received frames, timers that did something,
-the close) go into a bounded buffer that ``steps()`` reads: a consumer that falls
-behind stops the reader, and TCP tells the server to slow down.
+produced them; the lock is a plain flag while uncontended (no checkpoint, no walk of
+the cancel scopes), and a received frame that sends nothing awaits nothing.
+
+Steps the transport drove (received frames, timers that did something, the close) go
+into a bounded buffer that ``steps()`` reads. The reader never waits for the consumer:
+it keeps folding (the state is always current) and answering pings, and past
+``step_buffer`` Steps the oldest are dropped. ``steps_dropped`` counts them, the next
+Step ``steps()`` yields carries a ``steps_dropped`` diagnostic saying how many it
+missed, and the transport's logger warns once per backlog (once ``steps()`` was
+called: a plugin-only app, which never reads it, is neither stalled nor warned).
 """
 
 from __future__ import annotations
@@ -19,13 +26,12 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any, Final
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import attrs
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from websockets.client import ClientProtocol
 from websockets.http11 import USER_AGENT
 from websockets.uri import parse_uri
@@ -35,6 +41,7 @@ from ..connection import ClientConnection
 from ..errors import (
     ConnectError,
     ConnectionClosed,
+    HandshakeError,
     RemoteProtocolError,
     RtStateError,
     TransportError,
@@ -43,9 +50,11 @@ from ..events.client import ClientEvent
 from ..plugins import PluginError
 from ..reconnect import ReconnectPlan, plan_reconnect
 from ..state import SessionPhase, SessionState
-from ..step import Step
-from ._endpoint import default_dialect, endpoint
+from ..step import Diagnostic, Step
+from ._endpoint import default_dialect, endpoint, redacted_url, redacting_logger
+from ._sync import Mutex, StepQueue
 from ._timer import Alarm
+from ._unwrap import Unwrap
 from ._websocket import WebSocket
 
 __all__ = ["MAX_SIZE", "AsyncConnection", "Dialer", "connect", "open_stream"]
@@ -81,7 +90,7 @@ class AsyncConnection:
         websocket: WebSocket,
         core: ClientConnection,
         *,
-        step_buffer: float = 64,
+        step_buffer: float = 256,
         clock: Callable[[], float] = anyio.current_time,
         close_timeout: float = 5.0,
         ping_interval: float | None = 20.0,
@@ -90,29 +99,24 @@ class AsyncConnection:
     ) -> None:
         self._ws = websocket
         self._dial = dial
-        self._step_buffer = step_buffer
         self._core = core
         self._clock = clock
         self._close_timeout = close_timeout
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
-        # a core call and the write of its frames
-        self._fold_lock = anyio.Lock(fast_acquire=True)
-        # the order Steps enter the buffer
-        self._produce_lock = anyio.Lock(fast_acquire=True)
-        self._push: MemoryObjectSendStream[Step]
-        self._pull: MemoryObjectReceiveStream[Step]
-        self._push, self._pull = anyio.create_memory_object_stream[Step](step_buffer)
+        # a core call, the buffering of its Steps and the write of its frames
+        self._fold_lock = Mutex()
+        self._steps: StepQueue[Step] = StepQueue(step_buffer)
+        self._behind = False  # warned about the current backlog of steps()
+        self._reading = False  # someone called steps(): a plugin-only app gets no warning
+        self._logged_errors = 0  # plugin errors already logged
         self._alarm = Alarm()  # wakes the deadline task
         self._reader_done = anyio.Event()
         self._closing = False
         self._hold = False  # keep steps() open across the close: a redial follows
-        self._steps_open = True
         self._error: BaseException | None = None
         self._scope = anyio.CancelScope()
         self._tasks: anyio.abc.TaskGroup | None = None
-        self.plugin_errors: list[tuple[object, Exception]] = []
-        """Plugins whose ``connected`` hook raised (detached), with the error."""
 
     # --- reading the session -----------------------------------------------------------
 
@@ -131,6 +135,20 @@ class AsyncConnection:
         """``None`` while open; once closed, the error a call would raise (its
         ``code`` and ``reason`` say how the connection ended)."""
         return None if self._ws.open else self._ws.closed_error()
+
+    @property
+    def plugin_errors(self) -> tuple[tuple[object, BaseException], ...]:
+        """Every plugin detached because it failed, with its error: a sync hook that
+        raised inside the fold as well as a ``connected`` task that raised
+        (``ClientConnection.plugin_errors``). Each is also logged, with its traceback,
+        on the ``rtstate.transport`` logger."""
+        return self._core.plugin_errors
+
+    @property
+    def steps_dropped(self) -> int:
+        """Steps dropped from the ``steps()`` buffer because the consumer was more than
+        ``step_buffer`` Steps behind (the state kept them all)."""
+        return self._steps.dropped
 
     @property
     def closing(self) -> bool:
@@ -224,26 +242,22 @@ class AsyncConnection:
         await self._end_link()
         ws = await self._dial()
         try:
-            async with self._produce_lock:
-                async with self._fold_lock:
-                    if self._closing:
-                        raise ConnectionClosed(self._ws.close_code, "aclose() was called")
-                    if plan is None:
-                        plan = plan_reconnect(self._core.state)
-                    step = self._core.resume(plan)
-                    self._ws = ws
-                    self._reader_done = anyio.Event()
-                    self._hold = False
-                    if not self._steps_open:  # steps() ended at the close: a new stream
-                        self._push, self._pull = anyio.create_memory_object_stream[Step](
-                            self._step_buffer
-                        )
-                        self._steps_open = True
-                    self._start_link()
-                    with contextlib.suppress(ConnectionClosed):  # the reader sees it
-                        await ws.send(step.to_send)
-                    self._nudge()
-                await self._push.send(step)
+            async with self._fold_lock:
+                if self._closing:
+                    raise ConnectionClosed(self._ws.close_code, "aclose() was called")
+                if plan is None:
+                    plan = plan_reconnect(self._core.state)
+                step = self._core.resume(plan)
+                self._ws = ws
+                self._reader_done = anyio.Event()
+                self._hold = False
+                self._steps.reopen()  # if steps() ended at the close, it goes on
+                self._start_link()
+                self._put(step)
+                self._check_plugins()
+                with contextlib.suppress(ConnectionClosed):  # the reader sees it
+                    await ws.send(step.to_send)
+                self._nudge()
         except BaseException:
             if ws is not self._ws:
                 with anyio.CancelScope(shield=True):
@@ -312,9 +326,33 @@ class AsyncConnection:
         except Exception as exc:
             if self._core.config.plugin_errors == "raise":
                 raise
-            _log.exception("%s.connected raised; detached", type(plugin).__name__)
-            self.plugin_errors.append((plugin, exc))
             self._core.detach(plugin, exc)
+            self._check_plugins()
+
+    def _check_plugins(self) -> None:
+        """Log the plugin errors the core recorded since the last look (one integer
+        comparison when there are none)."""
+        core = self._core
+        if core.plugin_error_count == self._logged_errors:
+            return
+        for plugin, error in core.plugin_errors[self._logged_errors :]:
+            _log.error(
+                "plugin %s raised %r; detached",
+                type(plugin).__name__,
+                error,
+                exc_info=(type(error), error, error.__traceback__),
+            )
+        self._logged_errors = core.plugin_error_count
+
+    def _put(self, step: Step) -> None:
+        """Buffer ``step`` for ``steps()``; past the buffer the oldest Step goes."""
+        if self._steps.put(step) and self._reading and not self._behind:
+            self._behind = True
+            _log.warning(
+                "steps() is more than %s Steps behind: dropping the oldest (the state "
+                "keeps everything; see AsyncConnection.steps_dropped)",
+                self._steps.capacity,
+            )
 
     def _start_link(self) -> None:
         """Start the tasks of one WebSocket: the reader and the keepalive."""
@@ -324,16 +362,26 @@ class AsyncConnection:
             self._tasks.start_soon(self._keepalive_loop, self._ping_interval)
 
     def _end_steps(self) -> None:
-        self._push.close()
-        self._steps_open = False
+        self._steps.close()
 
     async def _call(self, method: Callable[..., Step], *args: Any) -> Step:
-        async with self._fold_lock:
+        # a cancelled caller changes nothing (the read path skips this check: it is
+        # the walk of the cancel scopes that grows with the sessions of a task)
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        lock = self._fold_lock
+        if not lock.try_acquire():
+            await lock.acquire()
+        try:
             if not self._ws.open:
                 raise self._ws.closed_error()
             step = method(*args)
-            await self._ws.send(step.to_send)
+            if self._logged_errors != self._core.plugin_error_count:
+                self._check_plugins()
+            if step.to_send:
+                await self._ws.send(step.to_send)
             self._nudge()
+        finally:
+            lock.release()
         return step
 
     def _next_deadline(self) -> float | None:
@@ -347,37 +395,45 @@ class AsyncConnection:
         """Wake the deadline task if the next deadline moved."""
         self._alarm.nudge(self._next_deadline())
 
-    async def _fold_and_push(self, calls: list[Callable[[], Step]], *, quiet_ok: bool) -> None:
-        """Fold ``calls`` in order and write their frames under the fold lock, then
-        buffer their Steps. An error from the core stops the batch after buffering
-        the Steps before it, and is raised."""
-        steps: list[Step] = []
-        error: RtStateError | None = None
-        async with self._produce_lock:
-            async with self._fold_lock:
-                to_send: list[str] = []
-                for call in calls:
-                    if self._core.state.phase is SessionPhase.CLOSED:
-                        break
-                    try:
-                        step = call()
-                    except RtStateError as exc:  # strict mode, plugin_errors="raise"
-                        error = exc
-                        break
+    async def _fold_and_push(
+        self, call: Callable[[Any], Step], args: Sequence[Any], *, quiet_ok: bool = False
+    ) -> None:
+        """Fold ``call(arg)`` for each of ``args`` in order under the fold lock,
+        buffer their Steps (with ``quiet_ok``, only those that say something) and
+        write their frames. An error from the
+        core stops the batch after the Steps before it, and is raised. With nothing to
+        write and the lock free, nothing is awaited."""
+        lock = self._fold_lock
+        if not lock.try_acquire():
+            await lock.acquire()
+        try:
+            core = self._core
+            ledger = core.state.ledger
+            to_send: list[str] = []
+            error: RtStateError | None = None
+            for arg in args:
+                if core.state.phase is SessionPhase.CLOSED:
+                    break
+                try:
+                    step = call(arg)
+                except RtStateError as exc:  # strict mode, plugin_errors="raise"
+                    error = exc
+                    break
+                if step.to_send:
                     to_send.extend(step.to_send)
-                    if not quiet_ok or step.transitions or step.diagnostics or step.to_send:
-                        steps.append(step)
+                if not quiet_ok or step.transitions or step.diagnostics or step.to_send:
+                    self._put(step)
+            if self._logged_errors != core.plugin_error_count:
+                self._check_plugins()
+            if to_send:
                 # if the socket is gone, the reader sees the end next; the state keeps
                 # these Steps either way
                 with contextlib.suppress(ConnectionClosed):
                     await self._ws.send(to_send)
+            if to_send or core.state.ledger is not ledger:
                 self._nudge()
-            push = self._push
-            for step in steps:
-                try:
-                    push.send_nowait(step)
-                except anyio.WouldBlock:
-                    await push.send(step)  # the consumer is behind: wait for it
+        finally:
+            lock.release()
         if error is not None:
             raise error
 
@@ -386,9 +442,7 @@ class AsyncConnection:
         receive = self._core.receive
         try:
             while messages := await ws.receive_many():
-                await self._fold_and_push(
-                    [partial(receive, message) for message in messages], quiet_ok=False
-                )
+                await self._fold_and_push(receive, messages)
         except RtStateError as exc:  # strict mode or plugin_errors="raise"
             self._error = exc
             code = 1002 if isinstance(exc, RemoteProtocolError) else 1011
@@ -400,12 +454,10 @@ class AsyncConnection:
     async def _finish(self) -> None:
         if not self._ws.open and self._ws.close_code is None:
             await self._ws.abort()
-        async with self._produce_lock:
-            async with self._fold_lock:
-                step = self._fold_close()
-            with anyio.move_on_after(self._close_timeout):
-                if step is not None:
-                    await self._push.send(step)
+        async with self._fold_lock:
+            step = self._fold_close()
+            if step is not None:
+                self._put(step)
             if not self._hold or self._closing:
                 self._end_steps()
             self._reader_done.set()
@@ -422,7 +474,7 @@ class AsyncConnection:
             if await self._alarm.wait(self._next_deadline(), clock):
                 # the tick starts every pending timer and expires the overdue, so the
                 # next deadline is after its ``now`` or at an event it sent: no spin
-                await self._fold_and_push([partial(self._core.tick, clock())], quiet_ok=True)
+                await self._fold_and_push(self._core.tick, (clock(),), quiet_ok=True)
 
     async def _keepalive_loop(self, interval: float) -> None:
         ws = self._ws  # the WebSocket this loop was started for
@@ -441,19 +493,33 @@ class _Steps:
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
+        connection._reading = True
 
     def __aiter__(self) -> _Steps:
         return self
 
     async def __anext__(self) -> Step:
+        connection = self._connection
+        queue = connection._steps
         try:
-            return await self._connection._pull.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            error = self._connection._error
+            step = await queue.get()
+        except anyio.EndOfStream:
+            error = connection._error
             if error is not None:
-                self._connection._error = None
+                connection._error = None
                 raise error from None
             raise StopAsyncIteration from None
+        if queue.unseen:
+            missed = queue.take_dropped()
+            connection._behind = False
+            diagnostic = Diagnostic(
+                code="steps_dropped",
+                message=f"steps() fell more than {queue.capacity} Steps behind: the "
+                f"{missed} before this one were dropped (the state has them)",
+                applied=True,
+            )
+            step = attrs.evolve(step, diagnostics=(*step.diagnostics, diagnostic))
+        return step
 
 
 def _check_connected(plugins: Sequence[object]) -> None:
@@ -501,7 +567,10 @@ async def _handshake(
     max_size: int,
     close_timeout: float,
 ) -> WebSocket:
-    protocol = ClientProtocol(parse_uri(url), max_size=max_size)
+    # websockets logs the request's headers at DEBUG: through a logger that redacts keys
+    protocol = ClientProtocol(
+        parse_uri(url), max_size=max_size, logger=redacting_logger("websockets.client")
+    )
     ws = WebSocket(stream, protocol, close_timeout=close_timeout)
     request = protocol.connect()
     request.headers["User-Agent"] = f"rtstate {USER_AGENT}"
@@ -518,6 +587,14 @@ async def _handshake(
         await ws.abort()
         raise
     return ws
+
+
+def _scrubbed(error: HandshakeError, secret: str | None) -> HandshakeError:
+    """``error`` with ``secret`` cut out of the body the server answered (a server
+    that echoes the key it refused)."""
+    if not secret or secret not in error.body:
+        return error
+    return HandshakeError(error.status, error.body.replace(secret, "[redacted]"))
 
 
 @asynccontextmanager
@@ -541,7 +618,7 @@ async def connect(
     close_timeout: float = 5.0,
     ping_interval: float | None = 20.0,
     ping_timeout: float = 20.0,
-    step_buffer: float = 64,
+    step_buffer: float = 256,
     clock: Callable[[], float] = anyio.current_time,
 ) -> AsyncIterator[AsyncConnection]:
     """Open a Realtime session and yield its ``AsyncConnection``; close it on exit.
@@ -572,7 +649,9 @@ async def connect(
         open_timeout: seconds for TCP, TLS and the WebSocket handshake together.
         close_timeout: seconds ``aclose`` waits for the server's close.
         ping_interval / ping_timeout: keepalive pings (``None``: off).
-        step_buffer: Steps buffered for ``steps()`` before the reader waits.
+        step_buffer: Steps buffered for ``steps()``; past it the oldest are dropped
+            (``steps_dropped``; ``math.inf``: never drop, memory grows instead). The
+            reader never waits for ``steps()``.
         clock: the monotonic clock given to ``tick`` (seconds).
 
     Raises:
@@ -612,13 +691,21 @@ async def connect(
                             ssl_context=ssl_context,
                         )
                     )
-                return await _handshake(opened, target.url, target.headers, max_size, close_timeout)
+                try:
+                    return await _handshake(
+                        opened, target.url, target.headers, max_size, close_timeout
+                    )
+                except HandshakeError as exc:
+                    raise _scrubbed(exc, api_key) from None
         except TimeoutError:
             if opened is not None:
                 await opened.aclose()
-            raise ConnectError(f"no WebSocket to {target.url} within {open_timeout} s") from None
+            raise ConnectError(
+                f"no WebSocket to {redacted_url(target.url)} within {open_timeout} s"
+            ) from None
         except _NETWORK as exc:  # a dialer that failed
-            raise ConnectError(f"cannot connect to {target.url}: {exc!r}") from None
+            shown = redacted_url(target.url)
+            raise ConnectError(f"cannot connect to {shown}: {exc!r}") from None
 
     ws = await dial(stream)
     connection = AsyncConnection(
@@ -631,9 +718,13 @@ async def connect(
         ping_timeout=ping_timeout,
         dial=dial if stream is None else None,
     )
-    async with anyio.create_task_group() as tasks:
-        await tasks.start(connection._run)
-        try:
-            yield connection
-        finally:
-            await connection.aclose()
+    with Unwrap(_log, "rtstate.connect") as unwrap:
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(connection._run)
+            try:
+                yield connection
+            except BaseException as exc:
+                unwrap.body = exc
+                raise
+            finally:
+                await connection.aclose()

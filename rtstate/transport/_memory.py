@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,6 +13,9 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._client import AsyncConnection, connect
 from ._server import Server
+from ._unwrap import Unwrap
+
+_log = logging.getLogger("rtstate.transport")
 
 __all__ = ["MemoryByteStream", "connect_in_memory", "memory_stream_pair"]
 
@@ -85,13 +89,18 @@ async def connect_in_memory(
     dial (the first, and every ``redial()``) is a new pair served by ``server``.
     """
     server = server if server is not None else Server()
-    async with anyio.create_task_group() as tasks:
+    with Unwrap(_log, "rtstate.transport.connect_in_memory") as unwrap:
+        async with anyio.create_task_group() as tasks:
 
-        async def dialer() -> anyio.abc.ByteStream:
-            client_end, server_end = memory_stream_pair()
-            tasks.start_soon(server.handle, server_end)
-            return client_end
+            async def dialer() -> anyio.abc.ByteStream:
+                client_end, server_end = memory_stream_pair()
+                tasks.start_soon(server.handle, server_end)
+                return client_end
 
-        async with connect("ws://memory/v1/realtime", dialer=dialer, **options) as conn:
-            yield conn
-        tasks.cancel_scope.cancel()
+            async with connect("ws://memory/v1/realtime", dialer=dialer, **options) as conn:
+                try:
+                    yield conn
+                except BaseException as exc:
+                    unwrap.body = exc
+                    raise
+            tasks.cancel_scope.cancel()

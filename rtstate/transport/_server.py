@@ -34,6 +34,7 @@ from ..step import Step
 from ._client import MAX_SIZE
 from ._endpoint import dialect_of
 from ._timer import Alarm
+from ._unwrap import Unwrap
 from ._websocket import WebSocket
 
 __all__ = ["EXPIRED_CLOSE", "ResponderFactory", "Server", "serve"]
@@ -286,14 +287,18 @@ async def serve(
     if ssl_context is not None:
         listener = TLSListener(tcp, ssl_context, standard_compatible=False)
     try:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(listener.serve, server.handle)
-            try:
-                yield server
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await server.aclose()
-                tasks.cancel_scope.cancel()
+        with Unwrap(_log, "rtstate.serve") as unwrap:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(listener.serve, server.handle)
+                try:
+                    yield server
+                except BaseException as exc:
+                    unwrap.body = exc
+                    raise
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await server.aclose()
+                    tasks.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
             await listener.aclose()

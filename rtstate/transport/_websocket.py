@@ -10,6 +10,7 @@ is written whole or the connection is aborted: never half a frame followed by mo
 from __future__ import annotations
 
 import os
+import re
 from collections import deque
 
 import anyio
@@ -22,14 +23,25 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from ..errors import ConnectionClosed, HandshakeError
+from ._sync import Mutex
 
-__all__ = ["ABNORMAL", "READ_SIZE", "WebSocket"]
+__all__ = ["ABNORMAL", "ANSWER_LIMIT", "BODY_WAIT", "READ_SIZE", "WebSocket"]
 
 READ_SIZE = 256 * 1024
 """Bytes asked of the stream per read: an audio delta of 100 ms is about 6 KB."""
 
 ABNORMAL = 1006
 """The close code when the connection ended without a close frame."""
+
+ANSWER_LIMIT = 64 * 1024
+"""Bytes of a handshake answer a client reads before it gives up on it (a refusal's
+body is a few hundred bytes; an answer past this is not one worth waiting for)."""
+
+BODY_WAIT = 1.0
+"""Seconds a client waits for the rest of a refusal's body once its status line and
+headers are in (a server that sends no length and keeps the socket open)."""
+
+_STATUS = re.compile(rb"HTTP/1\.[01] ([0-9]{3})[ \r]")
 
 _DATA = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
 _NETWORK_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
@@ -60,7 +72,7 @@ class WebSocket:
         self._protocol = protocol
         self._write_timeout = write_timeout
         self._close_timeout = close_timeout
-        self._lock = anyio.Lock(fast_acquire=True)
+        self._lock = Mutex()  # no checkpoint when free: the read path takes it per read
         self._messages: deque[bytes] = deque()
         self._parts: list[bytes] = []
         self._handshake: deque[Request | Response] = deque()
@@ -68,6 +80,13 @@ class WebSocket:
         self._eof = False
         self._aborted: str | None = None
         self._failed: tuple[int, str] | None = None  # a close this side started on a fault
+        # a client's handshake answer as it arrives (its start, and its size), to say
+        # why it failed; ``None`` on a server and once the handshake is over
+        self._answer: bytearray | None = (
+            bytearray() if isinstance(protocol, ClientProtocol) else None
+        )
+        self._answer_size = 0
+        self._answered: int | None = None  # the status of the answer, once in
 
     # --- state -------------------------------------------------------------------------
 
@@ -124,14 +143,68 @@ class WebSocket:
         """Read until the peer's handshake (a request on a server, a response on a
         client) arrives.
 
+        A client fails as soon as the answer cannot be a WebSocket's: it is not HTTP,
+        has too many headers, is larger than ``ANSWER_LIMIT``, or is a refusal whose
+        body does not end within ``BODY_WAIT`` seconds of its headers.
+
         Raises:
-            HandshakeError: the connection ended first.
+            HandshakeError: the answer is not a valid one, or the connection ended
+                first; with the HTTP status when the answer had one.
         """
+        client = self._answer is not None
         while not self._handshake:
+            if client:
+                self._check_answer()
             if self._eof:
-                raise HandshakeError(None, "the connection closed during the handshake")
+                raise HandshakeError(
+                    self._answer_status(), "the connection closed during the handshake"
+                )
+            if client and self._refusal_pending():
+                with anyio.move_on_after(BODY_WAIT):
+                    await self._read()
+                    continue
+                raise HandshakeError(
+                    self._answer_status(),
+                    f"the body of the answer did not end within {BODY_WAIT:g} s: "
+                    f"{self._answer_body()}",
+                )
             await self._read()
+        if client:
+            self._answered = self._answer_status()
+        self._answer = None
         return self._handshake.popleft()
+
+    def _answer_status(self) -> int | None:
+        """The HTTP status of the client's handshake answer so far, if it has one."""
+        match = _STATUS.match(self._answer or b"")
+        return int(match.group(1)) if match else None
+
+    def _answer_body(self) -> str:
+        answer = self._answer or b""
+        _, _, body = bytes(answer).partition(b"\r\n\r\n")
+        return body[:500].decode("utf-8", "replace")
+
+    def _refusal_pending(self) -> bool:
+        """The answer's status line and headers are in, it is not a 101, and its body
+        has not ended."""
+        answer = self._answer
+        if answer is None or b"\r\n\r\n" not in answer:
+            return False
+        status = self._answer_status()
+        return status is not None and status != 101
+
+    def _check_answer(self) -> None:
+        """Raise if the client's handshake answer already failed."""
+        exc = self._protocol.handshake_exc
+        if exc is not None and not self._handshake:
+            cause = exc.__cause__
+            detail = f"{exc}: {cause}" if cause is not None else str(exc)
+            raise HandshakeError(self._answer_status(), detail)
+        if self._answer_size > ANSWER_LIMIT:
+            raise HandshakeError(
+                self._answer_status(),
+                f"the answer to the handshake is larger than {ANSWER_LIMIT:,} bytes",
+            )
 
     def check_accepted(self) -> None:
         """Raise if the server refused the client's handshake.
@@ -146,7 +219,8 @@ class WebSocket:
             response = exc.response
             body = response.body.decode("utf-8", "replace")[:500] if response.body else ""
             raise HandshakeError(response.status_code, body or response.reason_phrase)
-        raise HandshakeError(None, str(exc))
+        cause = exc.__cause__
+        raise HandshakeError(self._answered, f"{exc}: {cause}" if cause else str(exc))
 
     async def write_handshake(self) -> None:
         """Write what the protocol queued (the request or the response)."""
@@ -267,6 +341,11 @@ class WebSocket:
             self._collect()
             await self.abort()  # the peer is gone: release the socket now
             return
+        answer = self._answer
+        if answer is not None:  # a client in its handshake: keep the answer's start
+            self._answer_size += len(data)
+            if len(answer) < ANSWER_LIMIT:
+                answer += data[: ANSWER_LIMIT - len(answer)]
         self._protocol.receive_data(data)
         self._collect()
         await self._flush()
