@@ -73,6 +73,7 @@ _AZURE_SESSION: Final = (
     "turn_detection.appended_text_after_truncation",
     "turn_detection.auto_truncate",
     "turn_detection.end_of_utterance_detection",
+    "turn_detection.idle_timeout_ms",
     "turn_detection.speech_duration_ms",
     "voice.name",
     "voice.type",
@@ -206,7 +207,9 @@ def tool_round(dialect: Dialect, model: str) -> Loop:
     loop = _loop(dialect, model, responder=responder)
     _update(loop, instructions="Be brief.", tools=(WEATHER,), tool_choice="auto")
     said = ContentPart(type="text", text="Hi, how can I help?")
-    loop.send(c.ConversationItemCreate(item=Item(type="message", role="assistant", content=(said,))))
+    loop.send(
+        c.ConversationItemCreate(item=Item(type="message", role="assistant", content=(said,)))
+    )
     _user_text(loop, "Weather in Paris?")
     loop.send(c.ResponseCreate(response=ResponseParams(modalities=("text",))))
     call = next(e for e in loop.server.state.items if e.type == "function_call")

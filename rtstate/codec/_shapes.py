@@ -46,7 +46,6 @@ _COMMON: Final[NullTable] = {
     # conversation.item.input_audio_transcription.failed (Azure GA capture)
     ErrorInfo: {"*": ("param",)},
     InputAudioTranscription: {"*": ("language", "prompt")},
-    TurnDetection: {"server_vad": ("idle_timeout_ms",)},
 }
 
 GA_NULLS: Final[NullTable] = {
@@ -60,6 +59,7 @@ GA_NULLS: Final[NullTable] = {
             "prompt",
         )
     },
+    TurnDetection: {"server_vad": ("idle_timeout_ms",)},
 }
 """GA: every real ``session.created`` / ``.updated`` (OpenAI, Azure, the gateway) writes
 ``audio.input.transcription``, ``audio.input.noise_reduction``, ``include``, ``tracing``
@@ -70,5 +70,6 @@ BETA_NULLS: Final[NullTable] = {
     SessionConfig: {"*": ("input_audio_transcription", "input_audio_noise_reduction")},
     ResponseInfo: {"*": (*_COMMON[ResponseInfo]["*"], "temperature")},
 }
-"""Beta: as the beta captures show (OpenAI 2025, Azure Voice Live); ``include`` is left
-out (Azure writes it, the OpenAI beta protocol has no such field)."""
+"""Beta: as the beta captures show (OpenAI 2025, Azure Voice Live), but for what only
+Azure writes and the OpenAI beta protocol has no field for (``include``,
+``turn_detection.idle_timeout_ms``): left out."""
