@@ -427,7 +427,11 @@ def _configure(conv: cattrs.Converter, nulls: NullTable) -> None:
             for a in attrs.fields(cls)
             if a.default is None or a.default is UNSET
         }
-        hook = make_dict_unstructure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+        hook: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
+            cls,
+            conv,
+            **overrides,  # type: ignore[arg-type]
+        )
         rule = nulls.get(cls)
         return hook if rule is None else _with_nulls(hook, rule)
 

@@ -1043,7 +1043,7 @@ class ServerConnection:
         later = segments[index + 1 :]
         return "commentary" if any(seg.kind == "function_call" for seg in later) else "final_answer"
 
-    def _obfuscated(self, delta: str) -> dict[str, str]:
+    def _obfuscated(self, delta: str) -> dict[str, Any]:
         """The ``event_id`` (and, GA, the ``obfuscation``) of a text-bearing delta."""
         event_id = self._event_id()
         if not self._ga:
