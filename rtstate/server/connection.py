@@ -625,7 +625,7 @@ class ServerConnection:
             self._transcribe(transcription)
             transcription = None
         if td.create_response is not False and self._run is None:
-            self._start_response(None, "turn_detected")
+            self._start_response(None, "turn_detected", transcription)
         if transcription is not None:
             # GA: the transcript streams in after the response it triggered began
             # (real traffic: deltas among the response's, .completed later)
@@ -905,7 +905,11 @@ class ServerConnection:
         self._accept(e)
         self._cancel("client_cancelled")
 
-    def _start_response(self, params: ResponseParams | None, trigger: str) -> None:
+    def _start_response(
+        self, params: ResponseParams | None, trigger: str, pending: _Transcription | None = None
+    ) -> None:
+        """``response.created`` and the plan; ``pending``: the turn's transcription,
+        not sent yet (GA), which the responder may read (``ResponseRequest.transcripts``)."""
         config = self._config
         response_id = self._ids("resp")
         effective = _effective(self._session, params)
@@ -915,6 +919,9 @@ class ServerConnection:
             session=effective,
             params=params,
             trigger=trigger,
+            transcripts={}
+            if pending is None or not isinstance(pending.result, str)
+            else {pending.item_id: pending.result},
         )
         reply = self._responder.respond(request)
         modalities = effective.modalities or ("audio", "text")

@@ -90,6 +90,8 @@ class ResponseRequest:
     ``response.create`` overrides applied). ``params``: the overrides as sent (``None``
     for a bare ``response.create`` or a response server VAD started). ``trigger``:
     ``"client"`` (``response.create``) or ``"turn_detected"`` (server VAD).
+    ``transcripts``: item id -> the transcript of a user turn the server made but has
+    not sent yet (a GA server streams it after the response it triggered began).
     """
 
     response_id: str
@@ -97,6 +99,7 @@ class ResponseRequest:
     session: SessionConfig
     params: ResponseParams | None = None
     trigger: str = "client"
+    transcripts: Mapping[str, str] = attrs.field(factory=dict)
 
     @property
     def items(self) -> tuple[ItemState, ...]:
@@ -118,7 +121,7 @@ class ResponseRequest:
                         return part.text
                     if part.type == "input_audio" and part.transcript:
                         return part.transcript
-                return None
+                return self.transcripts.get(item.id)
         return None
 
 
