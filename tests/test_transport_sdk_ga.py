@@ -59,6 +59,7 @@ from openai.types.realtime.conversation_item_input_audio_transcription_completed
     UsageTranscriptTextUsageDuration,
 )
 from sdk_checks import (
+    GA_DELTA_EXTRAS,
     TOKEN,
     WEATHER_TOOL,
     Checker,
@@ -84,18 +85,7 @@ SESSION_EXTRAS: Final = frozenset(
         ("RealtimeSessionCreateRequest", "expires_at"),
     }
 )
-DELTA_EXTRAS: Final = frozenset(
-    # every real GA text, transcript, arguments and input-transcription delta carries
-    # ``obfuscation`` (same cassettes); the SDK's delta models do not declare it
-    (cls, "obfuscation")
-    for cls in (
-        "ResponseTextDeltaEvent",
-        "ResponseAudioTranscriptDeltaEvent",
-        "ResponseFunctionCallArgumentsDeltaEvent",
-        "ConversationItemInputAudioTranscriptionDeltaEvent",
-    )
-)
-KNOWN_EXTRAS: Final = SESSION_EXTRAS | DELTA_EXTRAS
+KNOWN_EXTRAS: Final = SESSION_EXTRAS | GA_DELTA_EXTRAS
 
 CHECK: Final = Checker[RealtimeServerEvent](RealtimeServerEvent, KNOWN_EXTRAS)
 """The SDK's GA union, checked strictly (``sdk_checks``)."""
@@ -211,7 +201,7 @@ def test_the_checker_is_strict_in_ga() -> None:
 def test_the_known_extras_are_what_the_real_service_sends() -> None:
     """A real GA ``session.created`` and ``session.updated`` pass the same checks, with
     exactly ``SESSION_EXTRAS`` beyond the SDK's models, and real deltas with exactly
-    ``DELTA_EXTRAS`` (so none is ours alone)."""
+    ``GA_DELTA_EXTRAS`` (so none is ours alone)."""
     frames = [line for line in REAL_GA_SERVER.read_bytes().splitlines() if line.strip()]
     sessions = [f for f in frames if orjson.loads(f)["type"].startswith("session.")]
     assert [orjson.loads(f)["type"] for f in sessions[:2]] == ["session.created", "session.updated"]
@@ -230,9 +220,9 @@ def test_the_known_extras_are_what_the_real_service_sends() -> None:
                 continue
             with pytest.raises(AssertionError, match="fields the SDK does not know") as failure:
                 strict.check(line)
-            seen |= {extra for extra in DELTA_EXTRAS if repr(extra)[1:-1] in str(failure.value)}
+            seen |= {extra for extra in GA_DELTA_EXTRAS if repr(extra)[1:-1] in str(failure.value)}
             CHECK.check(line)
-    assert seen == DELTA_EXTRAS
+    assert seen == GA_DELTA_EXTRAS
 
 
 def test_text_exchange(backend: str) -> None:
