@@ -33,6 +33,7 @@ import pytest
 from rtstate.server import BYTES_PER_MS
 
 __all__ = [
+    "GA_DELTA_EXTRAS",
     "PCM16_MS",
     "PROXY_VARIABLES",
     "TOKEN",
@@ -51,6 +52,19 @@ TOKEN: Final = "test"
 WATCHDOG_S: Final = 30.0  # a hung recv() is closed by then, and the test fails
 PCM16_MS: Final = BYTES_PER_MS["pcm16"]  # bytes per millisecond
 PROXY_VARIABLES: Final = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "WS_PROXY", "WSS_PROXY")
+
+GA_DELTA_EXTRAS: Final = frozenset(
+    # every real GA text, transcript, arguments and input-transcription delta carries
+    # ``obfuscation`` (tests/data/corpus/ga/pydantic-ai/); the SDK's delta models do not
+    # declare it
+    (cls, "obfuscation")
+    for cls in (
+        "ResponseTextDeltaEvent",
+        "ResponseAudioTranscriptDeltaEvent",
+        "ResponseFunctionCallArgumentsDeltaEvent",
+        "ConversationItemInputAudioTranscriptionDeltaEvent",
+    )
+)
 
 WEATHER_TOOL: Final[dict[str, Any]] = {
     "type": "function",

@@ -1,7 +1,8 @@
 """Beta codec round trips: every event class, encoded and decoded again, is the same value.
 
-Also the shape rules of the wire: ``None`` optionals and ``UNSET`` are left out, ``None``
-on an ``UNSET``-able field is JSON ``null``, client ``event_id`` is optional, and
+Also the shape rules of the wire: ``None`` optionals and ``UNSET`` are left out (but a
+server event writes the nulls of ``rtstate.codec._shapes``), ``None`` on an
+``UNSET``-able field is JSON ``null``, client ``event_id`` is optional, and
 ``tool_choice`` is read in both forms and written flat.
 """
 
@@ -19,6 +20,8 @@ from strategies_codec import event_strategy
 
 from rtstate import RemoteProtocolError
 from rtstate.codec import beta
+from rtstate.codec._converter import NullTable
+from rtstate.codec._shapes import BETA_NULLS
 from rtstate.events import (
     CLIENT_EVENT_TYPES,
     SERVER_EVENT_TYPES,
@@ -56,13 +59,21 @@ def _decoder(cls: type[Any]) -> Callable[[str | bytes], AnyEvent]:
     return beta.decode_client if issubclass(cls, ClientEvent) else beta.decode_server
 
 
-def assert_wire_shape(value: Any, wire: Any) -> None:
+def _written_null(value: Any, name: str, nulls: NullTable) -> bool:
+    """``nulls`` (a dialect's server null table) says ``value.name`` is written ``null``."""
+    rule = nulls.get(type(value), {})
+    kind = getattr(value, "type", None)
+    return name in rule.get("*", ()) or (isinstance(kind, str) and name in rule.get(kind, ()))
+
+
+def assert_wire_shape(value: Any, wire: Any, nulls: NullTable) -> None:
     """Check the JSON written for an attrs value against the value, field by field.
 
-    ``UNSET`` and ``None`` in a field that defaults to ``None`` are absent; ``None``
-    elsewhere (an ``UNSET``-able or a required nullable field) is ``null``; every other
-    field is present, and nested payloads obey the same rules. No key appears that is
-    not a field (bar the event's own ``type``).
+    ``UNSET`` and ``None`` in a field that defaults to ``None`` are absent (unless
+    ``nulls``, the server null table when ``value`` is in a server event, names it:
+    then ``None`` is ``null``); ``None`` elsewhere (an ``UNSET``-able or a required
+    nullable field) is ``null``; every other field is present, and nested payloads obey
+    the same rules. No key appears that is not a field (bar the event's own ``type``).
     """
     assert isinstance(wire, dict), wire
     fields = attrs.fields(type(value))
@@ -70,7 +81,9 @@ def assert_wire_shape(value: Any, wire: Any) -> None:
     assert not extra, f"{type(value).__name__} wrote unknown keys {extra}"
     for a in fields:
         v = getattr(value, a.name)
-        if v is UNSET or (v is None and a.default is None):
+        if v is UNSET or (
+            v is None and a.default is None and not _written_null(value, a.name, nulls)
+        ):
             assert a.name not in wire, f"{type(value).__name__}.{a.name} should be omitted"
             continue
         assert a.name in wire, f"{type(value).__name__}.{a.name} missing from {wire}"
@@ -78,12 +91,12 @@ def assert_wire_shape(value: Any, wire: Any) -> None:
         if v is None:
             assert w is None
         elif attrs.has(type(v)):
-            assert_wire_shape(v, w)
+            assert_wire_shape(v, w, nulls)
         elif isinstance(v, tuple):
             assert isinstance(w, list) and len(w) == len(v)
             for item, item_wire in zip(v, w, strict=True):
                 if attrs.has(type(item)):
-                    assert_wire_shape(item, item_wire)
+                    assert_wire_shape(item, item_wire, nulls)
                 else:
                     assert item == item_wire
         else:
@@ -98,7 +111,7 @@ def test_every_event_class_round_trips(cls: type[Any], data: st.DataObject) -> N
     wire = orjson.loads(frame)
     assert wire["type"] == cls.type
     assert wire == beta.to_wire(event)
-    assert_wire_shape(event, wire)
+    assert_wire_shape(event, wire, BETA_NULLS if isinstance(event, ServerEvent) else {})
     decoded = _decoder(cls)(frame)
     assert type(decoded) is cls
     assert decoded == event
@@ -267,7 +280,7 @@ def test_unknown_fields_are_ignored_not_fatal() -> None:
         "output_index": 0,
         "content_index": 0,
         "delta": "Hi",
-        "obfuscation": "abc",
+        "logprobs_v9": "abc",
     }
     decoded = beta.decode_server(orjson.dumps(frame))
     assert decoded == ResponseTextDelta(

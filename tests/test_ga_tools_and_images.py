@@ -17,7 +17,7 @@ import pytest
 from helpers import user_text
 from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
 from rtstate_plugins import Tools
-from sdk_checks import Checker
+from sdk_checks import GA_DELTA_EXTRAS, Checker
 from server_harness import Loop
 
 from rtstate import (
@@ -48,6 +48,7 @@ KNOWN_EXTRAS: Final = frozenset(
         ("RealtimeSessionCreateRequest", "object"),
         ("RealtimeSessionCreateRequest", "expires_at"),
     }
+    | GA_DELTA_EXTRAS
 )
 SERVER_CHECK: Final = Checker[Any](RealtimeServerEvent, KNOWN_EXTRAS)
 CLIENT_CHECK: Final = Checker[Any](RealtimeClientEvent, frozenset())

@@ -88,7 +88,7 @@ def test_another_seed_changes_only_the_ids() -> None:
     loop.check()
     other = replay(server(8), loop.inputs)
     assert other != loop.frames
-    ids = re.compile(r"\b(event|item|resp|sess|call)_[A-Za-z0-9]+")
+    ids = re.compile(r"\b(event|item|resp|sess|call|conv)_[A-Za-z0-9]+")
     assert [ids.sub("ID", f) for f in other] == [ids.sub("ID", f) for f in loop.frames]
 
 

@@ -21,7 +21,7 @@ import attrs
 import orjson
 import pytest
 from openai.types.realtime import RealtimeServerEvent
-from sdk_checks import Checker
+from sdk_checks import GA_DELTA_EXTRAS, Checker
 from server_harness import Loop, silence, tone
 
 import rtstate
@@ -63,7 +63,8 @@ GA_CHECK: Final = Checker[RealtimeServerEvent](
             ("RealtimeSessionCreateRequest", "object"),
             ("RealtimeSessionCreateRequest", "expires_at"),
         }
-    ),
+    )
+    | GA_DELTA_EXTRAS,
 )
 
 PACED: Final = ServerConfig(delta_interval=0.05)
@@ -372,7 +373,8 @@ def test_idle_timeout_fires_after_the_answer_has_been_played() -> None:
         "conversation.item.added",
         "conversation.item.done",
     ]
-    assert "response.created" in types and types[-1] == "response.done"
+    # a GA server sends rate_limits.updated after each response.done
+    assert "response.created" in types and types[-2:] == ["response.done", "rate_limits.updated"]
     (fired,) = of_type(events, s.InputAudioBufferTimeoutTriggered)
     (committed,) = of_type(events, s.InputAudioBufferCommitted)
     assert committed.item_id == fired.item_id
@@ -390,7 +392,7 @@ def test_idle_timeout_fires_on_the_clock_when_no_audio_comes() -> None:
     events = lp.advance(played - lp.now + 5.0)
     (fired,) = of_type(events, s.InputAudioBufferTimeoutTriggered)
     assert fired.audio_start_ms == fired.audio_end_ms == 0  # nothing was appended
-    assert lp.types(events)[-1] == "response.done"
+    assert lp.types(events)[-2:] == ["response.done", "rate_limits.updated"]
     assert lp.now == pytest.approx(played + 5.0)
     # it fires once per silence: the nudge's own audio starts the clock again
     nudge = lp.client.state.items[-1]

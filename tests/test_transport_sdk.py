@@ -81,6 +81,11 @@ KNOWN_EXTRAS: Final = frozenset(
         ("Session", "expires_at"),
         # in the launch guide's example and Azure's schema; absent from the SDK model
         ("ResponseFunctionCallArgumentsDoneEvent", "name"),
+        # usage details of every real response.done with a beta session (Azure Voice
+        # Live, tests/data/corpus/beta/azure-voice-live/) and of every GA one; absent
+        # from the SDK's beta usage model
+        ("InputTokenDetails", "image_tokens"),
+        ("InputTokenDetails", "cached_tokens_details"),
     }
 )
 

@@ -9,8 +9,9 @@ frame it receives goes through ``sdk_checks.Checker``: strict pydantic validatio
 the raw bytes against the SDK's GA ``RealtimeServerEvent`` (see ``sdk_checks``).
 
 The only fields allowed beyond the SDK's GA models are the three the real GA service
-sends in its session object and the SDK types as a session *request*
-(``KNOWN_EXTRAS``; see ``test_the_known_extras_are_what_the_real_service_sends``).
+sends in its session object and the SDK types as a session *request*, and the
+``obfuscation`` of its text-bearing deltas (``KNOWN_EXTRAS``; see
+``test_the_known_extras_are_what_the_real_service_sends``).
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from openai.types.realtime import (
     ConversationItemCreatedEvent,
     ConversationItemDone,
     ConversationItemInputAudioTranscriptionCompletedEvent,
+    ConversationItemInputAudioTranscriptionDeltaEvent,
     ConversationItemTruncatedEvent,
     InputAudioBufferCommittedEvent,
+    RateLimitsUpdatedEvent,
     RealtimeConversationItemAssistantMessage,
     RealtimeConversationItemFunctionCall,
     RealtimeConversationItemFunctionCallOutput,
@@ -61,6 +64,7 @@ from openai.types.realtime.conversation_item_input_audio_transcription_completed
     UsageTranscriptTextUsageDuration,
 )
 from sdk_checks import (
+    GA_DELTA_EXTRAS,
     PCM16_MS,
     TOKEN,
     WEATHER_TOOL,
@@ -84,7 +88,7 @@ from rtstate.transport import serve_in_thread
 
 MODEL: Final = "gpt-realtime"
 
-KNOWN_EXTRAS: Final = frozenset(
+SESSION_EXTRAS: Final = frozenset(
     {
         # The SDK types session.created/updated's session as RealtimeSessionCreateRequest,
         # which declares none of these; every real GA session.created/updated carries all
@@ -94,6 +98,7 @@ KNOWN_EXTRAS: Final = frozenset(
         ("RealtimeSessionCreateRequest", "expires_at"),
     }
 )
+KNOWN_EXTRAS: Final = SESSION_EXTRAS | GA_DELTA_EXTRAS
 
 CHECK: Final = Checker[RealtimeServerEvent](RealtimeServerEvent, KNOWN_EXTRAS)
 """The SDK's GA union, checked strictly (``sdk_checks``)."""
@@ -211,7 +216,8 @@ def test_the_checker_is_strict_in_ga() -> None:
 
 def test_the_known_extras_are_what_the_real_service_sends() -> None:
     """A real GA ``session.created`` and ``session.updated`` pass the same checks, with
-    exactly ``KNOWN_EXTRAS`` beyond the SDK's models (so none is ours alone)."""
+    exactly ``SESSION_EXTRAS`` beyond the SDK's models, and real deltas with exactly
+    ``GA_DELTA_EXTRAS`` (so none is ours alone)."""
     frames = [line for line in REAL_GA_SERVER.read_bytes().splitlines() if line.strip()]
     sessions = [f for f in frames if orjson.loads(f)["type"].startswith("session.")]
     assert [orjson.loads(f)["type"] for f in sessions[:2]] == ["session.created", "session.updated"]
@@ -219,9 +225,20 @@ def test_the_known_extras_are_what_the_real_service_sends() -> None:
     for frame in sessions[:2]:
         with pytest.raises(AssertionError, match="fields the SDK does not know") as failure:
             strict.check(frame)
-        for _, name in KNOWN_EXTRAS:
+        for _, name in SESSION_EXTRAS:
             assert f"'RealtimeSessionCreateRequest', '{name}'" in str(failure.value)
         assert isinstance(CHECK.check(frame), SessionCreatedEvent | SessionUpdatedEvent)
+    corpus = REAL_GA_SERVER.parents[1]
+    seen: set[tuple[str, str]] = set()
+    for path in sorted(corpus.rglob("*.server.jsonl")):
+        for line in path.read_bytes().splitlines():
+            if b'"obfuscation"' not in line:
+                continue
+            with pytest.raises(AssertionError, match="fields the SDK does not know") as failure:
+                strict.check(line)
+            seen |= {extra for extra in GA_DELTA_EXTRAS if repr(extra)[1:-1] in str(failure.value)}
+            CHECK.check(line)
+    assert seen == GA_DELTA_EXTRAS
 
 
 def test_text_exchange(backend: str) -> None:
@@ -300,6 +317,10 @@ def test_tool_call_exchange(backend: str) -> None:
         assert call.arguments == arguments_done.arguments
         assert {d.call_id for d in deltas} == {call.call_id}
         assert {d.item_id for d in deltas} == {call.id}
+        # as the real GA service: the token limit after response.done, nothing else
+        limits = s.recv()
+        assert isinstance(limits, RateLimitsUpdatedEvent)
+        assert [limit.name for limit in limits.rate_limits] == ["tokens"]
 
         s.connection.conversation.item.create(
             item={"type": "function_call_output", "call_id": call.call_id, "output": '{"c":21}'}
@@ -345,7 +366,8 @@ def test_transcribed_spoken_turn(backend: str) -> None:
         s.connection.input_audio_buffer.commit()
         committed = s.recv()
         assert isinstance(committed, InputAudioBufferCommittedEvent)
-        added, finalized, transcribed = s.recv(), s.recv(), s.recv()
+        added, finalized = s.recv(), s.recv()
+        streamed = s.until("conversation.item.input_audio_transcription.completed")
         s.connection.response.create()
         events = s.until("response.done")
 
@@ -353,8 +375,13 @@ def test_transcribed_spoken_turn(backend: str) -> None:
     assert isinstance(added.item, RealtimeConversationItemUserMessage)
     assert added.item.id == committed.item_id
     assert [c.type for c in added.item.content] == ["input_audio"]
+    *deltas, transcribed = streamed
     assert isinstance(transcribed, ConversationItemInputAudioTranscriptionCompletedEvent)
     assert transcribed.item_id == committed.item_id
+    # streamed first, as the real service does: the deltas add up to the transcript
+    pieces = of(deltas, ConversationItemInputAudioTranscriptionDeltaEvent)
+    assert len(pieces) == len(deltas) > 1
+    assert "".join(d.delta or "" for d in pieces) == transcribed.transcript
     assert transcribed.transcript == "[synthetic transcript of 1.0 s of audio]"
     assert transcribed.usage == UsageTranscriptTextUsageDuration(type="duration", seconds=1.0)
     done = events[-1]

@@ -41,9 +41,13 @@ from ..events.payloads import (
     Unset,
 )
 
-__all__ = ["Converters", "dumps", "excerpt", "loads", "make_converters"]
+__all__ = ["Converters", "NullTable", "dumps", "excerpt", "loads", "make_converters"]
 
 T = TypeVar("T")
+
+NullTable = Mapping[type, Mapping[str, tuple[str, ...]]]
+"""Which ``None`` fields a class writes as ``null`` rather than leaving out: class ->
+(its ``type`` value, or ``"*"`` for any) -> field names. See ``rtstate.codec._shapes``."""
 _EXCERPT_CHARS = 120
 
 
@@ -205,10 +209,13 @@ def _strip(tp: Any, *drop: Any) -> Any:
 
 @attrs.frozen
 class Converters:
-    """A fast converter and its detailed twin, configured identically."""
+    """A fast converter and its detailed twin, configured identically, and ``server``:
+    the fast one again, but writing the null fields of the dialect's ``NullTable``
+    (used to encode server events only, so what a client sends is unchanged)."""
 
     fast: cattrs.Converter
     detailed: cattrs.Converter
+    server: cattrs.Converter
 
 
 def _at_type(exc: Exception) -> ClassValidationError:
@@ -341,7 +348,25 @@ def _configure_tool_choice(conv: cattrs.Converter, *, mcp: bool) -> None:
         conv.register_unstructure_hook(cls, unstructure_by_class[cls])
 
 
-def _configure(conv: cattrs.Converter) -> None:
+def _with_nulls(
+    hook: Callable[[Any], dict[str, Any]], rule: Mapping[str, tuple[str, ...]]
+) -> Callable[[Any], dict[str, Any]]:
+    """``hook``, then the fields ``rule`` names that it left out for being ``None``, as
+    ``None`` (an ``UNSET`` field, "not given", stays out)."""
+    always = rule.get("*", ())
+
+    def unstructure(value: Any) -> dict[str, Any]:
+        obj = hook(value)
+        kind = getattr(value, "type", None)
+        for name in always + (rule.get(kind, ()) if kind.__class__ is str else ()):
+            if name not in obj and getattr(value, name) is None:
+                obj[name] = None
+        return obj
+
+    return unstructure
+
+
+def _configure(conv: cattrs.Converter, nulls: NullTable) -> None:
     conv.register_structure_hook(str, _structure_str)
     conv.register_structure_hook(int, _structure_int)
     conv.register_structure_hook(float, _structure_float)
@@ -402,7 +427,13 @@ def _configure(conv: cattrs.Converter) -> None:
             for a in attrs.fields(cls)
             if a.default is None or a.default is UNSET
         }
-        return make_dict_unstructure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+        hook: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
+            cls,
+            conv,
+            **overrides,  # type: ignore[arg-type]
+        )
+        rule = nulls.get(cls)
+        return hook if rule is None else _with_nulls(hook, rule)
 
     conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
 
@@ -513,20 +544,22 @@ def _indexed(hook: Callable[[Any, Any], Any], elem: Any, items: list[Any]) -> li
     return out
 
 
-def make_converters(*, extension_tools: bool = False) -> Converters:
-    """Build the strict converter pair. Dialects add their own hooks to both.
+def make_converters(*, extension_tools: bool = False, nulls: NullTable | None = None) -> Converters:
+    """Build the strict converters. Dialects add their own hooks to all three.
 
     ``extension_tools``: a ``tools`` entry of another type than ``function`` decodes
     as an ``ExtensionTool``, and a ``tool_choice`` of type ``mcp`` as a
-    ``ToolChoiceMcp`` (GA), rather than being refused (beta).
+    ``ToolChoiceMcp`` (GA), rather than being refused (beta). ``nulls``: the fields
+    the ``server`` converter writes as ``null`` when they are ``None`` (or ``UNSET``).
     """
     fast = cattrs.Converter(detailed_validation=False, prefer_attrib_converters=False)
     detailed = cattrs.Converter(detailed_validation=True, prefer_attrib_converters=False)
-    for conv in (fast, detailed):
-        _configure(conv)
+    server = cattrs.Converter(detailed_validation=False, prefer_attrib_converters=False)
+    for conv, table in ((fast, {}), (detailed, {}), (server, nulls or {})):
+        _configure(conv, table)
         _configure_tools(conv, extension_tools=extension_tools)
         _configure_tool_choice(conv, mcp=extension_tools)
-    return Converters(fast=fast, detailed=detailed)
+    return Converters(fast=fast, detailed=detailed, server=server)
 
 
 def _describe(exc: BaseException, _: type | None) -> str:

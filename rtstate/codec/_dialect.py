@@ -69,6 +69,8 @@ def make_codec(
     converter names it) into the dialect's own spelling, for error messages.
     """
     fast, detailed = converters.fast, converters.detailed
+    unstructure_server = converters.server.unstructure
+    unstructure_client = fast.unstructure
 
     def hooks(tags: Mapping[str, type[E]]) -> dict[str, tuple[type[E], str, _Hook]]:
         return {tag: (cls, tag, fast.get_structure_hook(cls)) for tag, cls in tags.items()}
@@ -148,7 +150,10 @@ def make_codec(
     )
 
     def to_wire(event: AnyEvent) -> dict[str, Any]:
-        """The JSON object for an event (``None`` optionals left out), checked to decode again.
+        """The JSON object for an event, checked to decode again.
+
+        ``None`` optionals are left out, except in a server event where the dialect's
+        null table (``rtstate.codec._shapes``) says the real service writes ``null``.
 
         Raises:
             LocalProtocolError: a field holds a value of the wrong type, or one the
@@ -161,7 +166,10 @@ def make_codec(
         if tag is None:
             raise LocalProtocolError(f"{cls.__name__} is not an event of the {name} protocol")
         try:
-            obj: dict[str, Any] = fast.unstructure(event)
+            unstructure = (
+                unstructure_server if isinstance(event, ServerEvent) else unstructure_client
+            )
+            obj: dict[str, Any] = unstructure(event)
         except Exception as exc:
             raise LocalProtocolError(
                 f"cannot encode {cls.__name__}: {exc}", event_type=cls.type

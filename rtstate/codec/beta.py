@@ -21,6 +21,7 @@ from ..events.client import CLIENT_EVENT_TYPES, ClientEvent
 from ..events.server import SERVER_EVENT_TYPES, ServerEvent
 from ._converter import make_converters
 from ._dialect import AnyEvent, make_codec
+from ._shapes import BETA_NULLS
 
 __all__ = [
     "CLIENT_TAGS",
@@ -39,7 +40,7 @@ SERVER_TAGS: Final[Mapping[str, type[ServerEvent]]] = {c.type: c for c in SERVER
 CLIENT_TAGS: Final[Mapping[str, type[ClientEvent]]] = {c.type: c for c in CLIENT_EVENT_TYPES}
 """Wire ``type`` -> client event class."""
 
-CODEC: Final = make_codec("beta", SERVER_TAGS, CLIENT_TAGS, make_converters())
+CODEC: Final = make_codec("beta", SERVER_TAGS, CLIENT_TAGS, make_converters(nulls=BETA_NULLS))
 """The beta dialect as a ``Codec`` value (what ``Config(dialect="beta")`` selects)."""
 
 decode_server: Final = CODEC.decode_server

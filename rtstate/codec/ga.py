@@ -53,6 +53,7 @@ from ..events.payloads import ContentPart, Item, ResponseInfo, ResponseParams, S
 from ..events.server import GA_SERVER_EVENT_TYPES, SERVER_EVENT_TYPES, ServerEvent
 from ._converter import Converters, make_converters
 from ._dialect import AnyEvent, make_codec
+from ._shapes import GA_NULLS
 
 __all__ = [
     "CLIENT_TAGS",
@@ -131,6 +132,10 @@ _SESSION_SAME: Final = (
     "instructions",
     "tools",
     "tool_choice",
+    "include",
+    "tracing",
+    "truncation",
+    "prompt",
 )
 _RESPONSE_SAME: Final = (
     "id",
@@ -373,8 +378,8 @@ def _wrap_unstructure(conv: cattrs.Converter, cls: type, translate: _Convert) ->
 
 
 def _ga_converters() -> Converters:
-    converters = make_converters(extension_tools=True)
-    for conv in (converters.fast, converters.detailed):
+    converters = make_converters(extension_tools=True, nulls=GA_NULLS)
+    for conv in (converters.fast, converters.detailed, converters.server):
         # leaves first: the hooks generated later for their containers pick these up
         _wrap_structure(conv, ContentPart, _part_in)
         _wrap_unstructure(conv, Item, _item_out)

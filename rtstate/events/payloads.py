@@ -19,6 +19,7 @@ import attrs
 
 __all__ = [
     "UNSET",
+    "CachedTokensDetails",
     "ContentPart",
     "Conversation",
     "ErrorInfo",
@@ -94,6 +95,9 @@ class Item:
     Which fields apply depends on ``type``: ``role`` and ``content`` for messages,
     ``call_id`` / ``name`` / ``arguments`` for calls, ``call_id`` / ``output`` for
     outputs. ``id`` may be left out in a client ``conversation.item.create``.
+    ``phase`` (GA, reasoning models such as ``gpt-realtime-2.1``): an assistant
+    message's role in its response, ``"commentary"`` (said before a tool call) or
+    ``"final_answer"``.
     """
 
     type: str
@@ -106,6 +110,7 @@ class Item:
     name: str | None = None
     arguments: str | None = None
     output: str | None = None
+    phase: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -247,6 +252,11 @@ class SessionConfig:
 
     ``voice`` is a built-in voice's name, or (GA) a custom voice as an object
     ``{"id": "voice_..."}``. ``model`` is any model name: the server reports it back.
+    GA sessions also carry ``include`` (extra server outputs, e.g.
+    ``"item.input_audio_transcription.logprobs"``), ``tracing`` (``"auto"`` or a
+    tracing object), ``truncation`` (``"auto"``, ``"disabled"`` or a retention-ratio
+    object) and ``prompt`` (a prompt template reference); rtstate keeps them as given
+    and acts on none of them.
     """
 
     id: str | None = None
@@ -266,6 +276,10 @@ class SessionConfig:
     max_response_output_tokens: MaxTokens | None = None
     input_audio_noise_reduction: NoiseReduction | Unset | None = UNSET
     speed: float | None = None
+    include: tuple[str, ...] | None = None
+    tracing: str | JSONObject | None = None
+    truncation: str | JSONObject | None = None
+    prompt: JSONObject | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -330,7 +344,7 @@ class InputTokenDetails:
 
 @attrs.frozen(kw_only=True)
 class OutputTokenDetails:
-    """Split of the output tokens of a response."""
+    """Split of the output tokens of a response (``reasoning_tokens``: reasoning models)."""
 
     text_tokens: int | None = None
     audio_tokens: int | None = None

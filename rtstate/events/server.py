@@ -262,6 +262,8 @@ class ResponseTextDelta(_PartEvent):
 
     type: ClassVar[str] = "response.text.delta"
     delta: str
+    obfuscation: str | None = None
+    """GA: random characters that pad the frame's length (so it does not tell the delta's)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -278,6 +280,8 @@ class ResponseAudioTranscriptDelta(_PartEvent):
 
     type: ClassVar[str] = "response.audio_transcript.delta"
     delta: str
+    obfuscation: str | None = None
+    """GA: random characters that pad the frame's length (so it does not tell the delta's)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -313,6 +317,8 @@ class ResponseFunctionCallArgumentsDelta(ServerEvent):
     output_index: int
     call_id: str
     delta: str
+    obfuscation: str | None = None
+    """GA: random characters that pad the frame's length."""
 
 
 @attrs.frozen(kw_only=True)
@@ -382,6 +388,8 @@ class ConversationItemInputAudioTranscriptionDelta(ServerEvent):
     item_id: str
     content_index: int | None = None
     delta: str | None = None
+    obfuscation: str | None = None
+    """GA: random characters that pad the frame's length."""
 
 
 @attrs.frozen(kw_only=True)

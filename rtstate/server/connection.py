@@ -36,7 +36,9 @@ a ``TransportClosed`` transition: close the socket then.
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -52,6 +54,7 @@ from ..events.payloads import (
     UNSET,
     ContentPart,
     ErrorInfo,
+    InputTokenDetails,
     Item,
     RateLimit,
     ResponseInfo,
@@ -104,6 +107,78 @@ _RESPONSE_OVERRIDES: Final = (
     "max_response_output_tokens",
 )
 _EXPIRED_CLOSE_CODE: Final = 1000
+
+_REASONING_MODELS: Final = ("gpt-realtime-2",)
+"""Model name prefixes of reasoning models: their assistant messages carry ``phase``
+(GA) and their usage ``reasoning_tokens`` (the ``gpt-realtime-2.1`` captures)."""
+
+_RATE_LIMIT_NAMES: Final[Mapping[Dialect, tuple[str, ...]]] = {
+    "beta": ("requests", "tokens"),
+    "ga": ("tokens",),
+}
+"""The limits ``rate_limits.updated`` reports: GA's real service sends ``tokens`` only,
+after ``response.done``; the 2024 beta sent both, after ``response.created``."""
+
+_OBFUSCATION_BLOCK: Final = 16
+_OBFUSCATION_CHARS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_TRANSCRIPT_WORDS: Final = re.compile(r"\s*[\w'\u2019-]+|\s*[^\w\s]+|\s+")
+
+
+def _obfuscation(event_id: str, delta: str) -> str:
+    """A GA delta's ``obfuscation``: letters and digits that pad the delta to a multiple
+    of 16 characters, as the real service's do; derived from the event id, so the same
+    session writes the same bytes."""
+    size = _OBFUSCATION_BLOCK - len(delta) % _OBFUSCATION_BLOCK
+    digest = hashlib.blake2b(event_id.encode(), digest_size=_OBFUSCATION_BLOCK).digest()
+    return "".join(_OBFUSCATION_CHARS[b % len(_OBFUSCATION_CHARS)] for b in digest[:size])
+
+
+def _transcript_deltas(transcript: str) -> list[str]:
+    """A transcript cut as the real service streams it: a word (with the space before
+    it) or a run of punctuation per delta."""
+    pieces = _TRANSCRIPT_WORDS.findall(transcript)
+    return pieces if "".join(pieces) == transcript and pieces else [transcript]
+
+
+def _transcription_usage(model: str | None, seconds: float, transcript: str) -> TranscriptionUsage:
+    """GA transcription usage as the real service reports it: whisper models bill the
+    duration (``gpt-realtime-whisper``, ``whisper-1``), the others tokens
+    (``gpt-4o-transcribe``: audio tokens in, text tokens out)."""
+    if model is None or "whisper" in model:
+        return TranscriptionUsage(type="duration", seconds=seconds)
+    audio = math.ceil(seconds * 10)
+    out = text_tokens(transcript)
+    return TranscriptionUsage(
+        type="tokens",
+        input_tokens=audio,
+        output_tokens=out,
+        total_tokens=audio + out,
+        input_token_details=InputTokenDetails(text_tokens=0, audio_tokens=audio),
+    )
+
+
+def _reported(session: SessionConfig, ga: bool) -> SessionConfig:
+    """A session as the server reports it: complete (the real service writes every
+    field: noise reduction off is ``null``; GA adds speed ``1.0`` and truncation
+    ``"auto"``, which the 2024 beta protocol does not have)."""
+    changes: dict[str, Any] = {}
+    if isinstance(session.input_audio_noise_reduction, Unset):
+        changes["input_audio_noise_reduction"] = None
+    if ga and session.speed is None:
+        changes["speed"] = 1.0
+    if ga and session.truncation is None:
+        changes["truncation"] = "auto"
+    return attrs.evolve(session, **changes) if changes else session
+
+
+@attrs.frozen(kw_only=True)
+class _Transcription:
+    """The transcription of a committed user item, to be written."""
+
+    item_id: str
+    result: str | ErrorInfo
+    seconds: float
+    model: str | None
 
 
 class _Unencodable(Exception):
@@ -261,6 +336,7 @@ class ServerConnection:
         self._tokens_used = 0
         self._chars: dict[str, int] = {}  # characters of text per item, for the bound
         self._chars_total = 0
+        self._conversation_id: str | None = None
         # what the current call emits
         self._frames: list[str] = []
         self._transitions: list[Transition] = []
@@ -314,17 +390,17 @@ class ServerConnection:
         self._expires = None if duration is None else self._now + duration
         configured = self._config.session
         session = attrs.evolve(
-            configured,
+            _reported(configured, self._ga),
             temperature=None if self._ga else configured.temperature,
-            speed=(1.0 if configured.speed is None else configured.speed)
-            if self._ga
-            else configured.speed,
             turn_detection=_reported_turn_detection(configured.turn_detection),
             id=self._ids("sess"),
             object="realtime.session",
             model=self._model,
             expires_at=None if self._expires is None else math.floor(self._expires),
         )
+        assert session.id is not None
+        # one conversation per session; its id follows the session's (no id drawn)
+        self._conversation_id = "conv_" + session.id.partition("_")[2]
         self._emit(s.SessionCreated(event_id=self._ids("event"), session=session))
         self._sync_vad()
         return self._finish(Tick(now=self._now), before)
@@ -691,9 +767,16 @@ class ServerConnection:
         self._vad = attrs.evolve(self._vad, floor_ms=boundary.at_ms)
         if not self._vad_room():  # the turn is heard, but not kept
             return
-        self._commit(item_id, audio)
+        transcription = self._commit(item_id, audio)
+        if transcription is not None and not self._ga:
+            self._transcribe(transcription)
+            transcription = None
         if td.create_response is not False and self._run is None and self._vad_room():
-            self._start_response(None, "turn_detected")
+            self._start_response(None, "turn_detected", transcription)
+        if transcription is not None:
+            # GA: the transcript streams in after the response it triggered began
+            # (real traffic: deltas among the response's, .completed later)
+            self._transcribe(transcription)
 
     def _vad_room(self) -> bool:
         """Whether a server VAD turn may add an item; if not, an ``error`` naming no
@@ -724,10 +807,13 @@ class ServerConnection:
         self._buffer.clear()
         self._buffer_start_ms = self._state.input.total_appended_ms
         self._vad = attrs.evolve(self._vad, floor_ms=self._vad.position_ms)
-        self._commit(item_id, audio)
+        transcription = self._commit(item_id, audio)
+        if transcription is not None:
+            self._transcribe(transcription)
 
-    def _commit(self, item_id: str, audio: bytes) -> None:
-        """``committed`` -> ``conversation.item.created`` -> [transcription]."""
+    def _commit(self, item_id: str, audio: bytes) -> _Transcription | None:
+        """``committed`` -> ``conversation.item.created``; the transcription to write
+        (``_transcribe``), when the session asks for one."""
         previous = self._state.order.tail
         self._emit(
             s.InputAudioBufferCommitted(
@@ -749,30 +835,47 @@ class ServerConnection:
         self._count(item_id)
         transcription = session.input_audio_transcription
         if transcription is None or transcription is UNSET:
-            return
-        result = self._transcriber.transcribe(audio, fmt, transcription.model)
+            return None
+        return _Transcription(
+            item_id=item_id,
+            result=self._transcriber.transcribe(audio, fmt, transcription.model),
+            seconds=self._input_audio_ms[item_id] / 1000,
+            model=transcription.model,
+        )
+
+    def _transcribe(self, t: _Transcription) -> None:
+        """A user item's transcription: ``failed``, or (GA) its ``delta`` events then
+        ``completed`` with ``usage``; (beta, 2024) ``completed`` alone, without."""
+        result = t.result
         if isinstance(result, ErrorInfo):
             self._emit(
                 s.ConversationItemInputAudioTranscriptionFailed(
-                    event_id=self._event_id(), item_id=item_id, content_index=0, error=result
+                    event_id=self._event_id(), item_id=t.item_id, content_index=0, error=result
                 )
             )
-        else:
-            self._emit(
-                s.ConversationItemInputAudioTranscriptionCompleted(
-                    event_id=self._event_id(),
-                    item_id=item_id,
-                    content_index=0,
-                    transcript=result,
-                    # GA requires usage (a whisper-style duration); the 2024 beta had none
-                    usage=TranscriptionUsage(
-                        type="duration", seconds=self._input_audio_ms[item_id] / 1000
+            return
+        if self._ga:
+            for delta in _transcript_deltas(result):
+                event_id = self._event_id()
+                self._emit(
+                    s.ConversationItemInputAudioTranscriptionDelta(
+                        event_id=event_id,
+                        item_id=t.item_id,
+                        content_index=0,
+                        delta=delta,
+                        obfuscation=_obfuscation(event_id, delta),
                     )
-                    if self._ga
-                    else None,
                 )
+        self._emit(
+            s.ConversationItemInputAudioTranscriptionCompleted(
+                event_id=self._event_id(),
+                item_id=t.item_id,
+                content_index=0,
+                transcript=result,
+                usage=_transcription_usage(t.model, t.seconds, result) if self._ga else None,
             )
-            self._count(item_id)
+        )
+        self._count(t.item_id)
 
     def _clear(self, e: c.InputAudioBufferClear) -> None:
         self._accept(e)
@@ -998,7 +1101,11 @@ class ServerConnection:
         self._accept(e)
         self._cancel("client_cancelled")
 
-    def _start_response(self, params: ResponseParams | None, trigger: str) -> None:
+    def _start_response(
+        self, params: ResponseParams | None, trigger: str, pending: _Transcription | None = None
+    ) -> None:
+        """``response.created`` and the plan; ``pending``: the turn's transcription,
+        not sent yet (GA), which the responder may read (``ResponseRequest.transcripts``)."""
         config = self._config
         response_id = self._ids("resp")
         effective = _effective(self._session, params)
@@ -1008,6 +1115,9 @@ class ServerConnection:
             session=effective,
             params=params,
             trigger=trigger,
+            transcripts={}
+            if pending is None or not isinstance(pending.result, str)
+            else {pending.item_id: pending.result},
         )
         reply = self._responder.respond(request)
         modalities = effective.modalities or ("audio", "text")
@@ -1022,7 +1132,7 @@ class ServerConnection:
             voice=self._voice,
             chunking=config.chunking,
             new_call_id=lambda: self._ids("call"),
-            rate_limits=config.rate_limits,
+            rate_limits=config.rate_limits and not self._ga,  # GA: after response.done
             latency=config.response_latency,
             interval=config.delta_interval,
             limit=config.max_output_tokens,
@@ -1034,6 +1144,7 @@ class ServerConnection:
             status="in_progress",
             output=(),
             metadata=None if params is None else params.metadata,
+            conversation_id=self._conversation_id,
             modalities=tuple(modalities),
             voice=voice_name,  # a custom voice by its id: the GA response object has a string
             output_audio_format=audio_format,
@@ -1104,37 +1215,63 @@ class ServerConnection:
         }
 
     def _act_rate_limits(self, action: Action) -> None:
-        config = self._config
         run = self._run
         assert run is not None
+        self._rate_limits(run)
+
+    def _rate_limits(self, run: _Run) -> None:
+        """``rate_limits.updated`` after ``run`` spent its (planned) tokens."""
+        config = self._config
         planned = sum(
             text_tokens(seg.text) + text_tokens(seg.arguments) for seg in run.plan.segments
         )
         self._tokens_used += run.input_text + run.input_audio + planned
+        limits = {
+            "requests": RateLimit(
+                name="requests",
+                limit=config.requests_limit,
+                remaining=max(config.requests_limit - self._responses, 0),
+                reset_seconds=round(60.0 / max(config.requests_limit, 1), 3),
+            ),
+            "tokens": RateLimit(
+                name="tokens",
+                limit=config.tokens_limit,
+                remaining=max(config.tokens_limit - self._tokens_used, 0),
+                reset_seconds=round(
+                    60.0
+                    * min(self._tokens_used, config.tokens_limit)
+                    / max(config.tokens_limit, 1),
+                    3,
+                ),
+            ),
+        }
+        names = _RATE_LIMIT_NAMES[self.dialect]
         self._emit(
             s.RateLimitsUpdated(
-                event_id=self._event_id(),
-                rate_limits=(
-                    RateLimit(
-                        name="requests",
-                        limit=config.requests_limit,
-                        remaining=max(config.requests_limit - self._responses, 0),
-                        reset_seconds=round(60.0 / max(config.requests_limit, 1), 3),
-                    ),
-                    RateLimit(
-                        name="tokens",
-                        limit=config.tokens_limit,
-                        remaining=max(config.tokens_limit - self._tokens_used, 0),
-                        reset_seconds=round(
-                            60.0
-                            * min(self._tokens_used, config.tokens_limit)
-                            / max(config.tokens_limit, 1),
-                            3,
-                        ),
-                    ),
-                ),
+                event_id=self._event_id(), rate_limits=tuple(limits[n] for n in names)
             )
         )
+
+    @property
+    def _reasoning(self) -> bool:
+        """The session's model is a reasoning model (``_REASONING_MODELS``)."""
+        return (self._session.model or "").startswith(_REASONING_MODELS)
+
+    def _phase(self, run: _Run, index: int) -> str | None:
+        """GA, reasoning model: a message's ``phase``, ``commentary`` when a function
+        call of the same response follows it, else ``final_answer``."""
+        segments = run.plan.segments
+        if not (self._ga and self._reasoning) or segments[index].kind != "message":
+            return None
+        later = segments[index + 1 :]
+        return "commentary" if any(seg.kind == "function_call" for seg in later) else "final_answer"
+
+    def _obfuscated(self, delta: str) -> dict[str, Any]:
+        """The ``event_id`` (and, GA, the ``obfuscation``) of a text-bearing delta."""
+        event_id = self._event_id()
+        if not self._ga:
+            return {"event_id": event_id}
+        return {"event_id": event_id, "obfuscation": _obfuscation(event_id, delta)}
 
     def _act_add_item(self, action: Action) -> None:
         run = self._run
@@ -1160,6 +1297,7 @@ class ServerConnection:
                 status="in_progress",
                 role="assistant",
                 content=(),
+                phase=self._phase(run, action.index),
             )
         self._run = attrs.evolve(run, item_ids=(*run.item_ids, item_id), open_index=action.index)
         self._emit(
@@ -1190,14 +1328,14 @@ class ServerConnection:
     def _act_text(self, action: Action) -> None:
         self._emit(
             s.ResponseTextDelta(
-                event_id=self._event_id(), delta=action.data, **self._part_ids(action)
+                delta=action.data, **self._obfuscated(action.data), **self._part_ids(action)
             )
         )
 
     def _act_transcript(self, action: Action) -> None:
         self._emit(
             s.ResponseAudioTranscriptDelta(
-                event_id=self._event_id(), delta=action.data, **self._part_ids(action)
+                delta=action.data, **self._obfuscated(action.data), **self._part_ids(action)
             )
         )
 
@@ -1218,7 +1356,7 @@ class ServerConnection:
         assert run is not None
         self._emit(
             s.ResponseFunctionCallArgumentsDelta(
-                event_id=self._event_id(),
+                **self._obfuscated(action.data),
                 response_id=run.response_id,
                 item_id=run.item_ids[action.index],
                 output_index=action.index,
@@ -1278,7 +1416,7 @@ class ServerConnection:
             self._emit(s.ResponseContentPartDone(event_id=self._event_id(), part=done, **where))
         final = self._state.item(item_id)
         assert final is not None
-        snap = snapshot(final, status)
+        snap = snapshot(final, status, self._phase(run, index))
         if self._ga:
             previous = self._state.order.prev.get(item_id)
             self._emit(
@@ -1310,11 +1448,15 @@ class ServerConnection:
             status=status,
             status_details=details,
             output=run.snapshots,
-            usage=usage(run.input_text, run.input_audio, run.snapshots, spoken),
+            usage=usage(
+                run.input_text, run.input_audio, run.snapshots, spoken, reasoning=self._reasoning
+            ),
         )
         self._run = None
         self._idle_from = self._now + spoken / 1000.0  # when its audio has been played
         self._emit(s.ResponseDone(event_id=self._event_id(), response=info))
+        if self._ga and self._config.rate_limits:
+            self._rate_limits(run)
 
     def _cancel(self, reason: str) -> None:
         """End the response in progress: close what is open, ``response.done`` cancelled."""

@@ -91,6 +91,8 @@ class ResponseRequest:
     for a bare ``response.create`` or a response server VAD started). ``trigger``:
     ``"client"`` (``response.create``), ``"turn_detected"`` (server VAD) or
     ``"idle_timeout"`` (GA ``idle_timeout_ms`` ran out with no speech).
+    ``transcripts``: item id -> the transcript of a user turn the server made but has
+    not sent yet (a GA server streams it after the response it triggered began).
     """
 
     response_id: str
@@ -98,6 +100,7 @@ class ResponseRequest:
     session: SessionConfig
     params: ResponseParams | None = None
     trigger: str = "client"
+    transcripts: Mapping[str, str] = attrs.field(factory=dict)
 
     @property
     def items(self) -> tuple[ItemState, ...]:
@@ -119,7 +122,7 @@ class ResponseRequest:
                         return part.text
                     if part.type == "input_audio" and part.transcript:
                         return part.transcript
-                return None
+                return self.transcripts.get(item.id)
         return None
 
 

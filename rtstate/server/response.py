@@ -19,6 +19,7 @@ from typing import Final, Literal
 import attrs
 
 from ..events.payloads import (
+    CachedTokensDetails,
     ContentPart,
     InputTokenDetails,
     Item,
@@ -362,8 +363,9 @@ def _schedule(actions: list[Action], latency: float, interval: float) -> tuple[f
     return tuple(due)
 
 
-def snapshot(item: ItemState, status: str) -> Item:
-    """The wire snapshot of an output item as far as it was sent (no audio bytes)."""
+def snapshot(item: ItemState, status: str, phase: str | None = None) -> Item:
+    """The wire snapshot of an output item as far as it was sent (no audio bytes);
+    ``phase``: a message's, for a reasoning model (``Item.phase``)."""
     if item.type == "function_call":
         return Item(
             id=item.id,
@@ -387,11 +389,25 @@ def snapshot(item: ItemState, status: str) -> Item:
         status=status,
         role=item.role,
         content=content,
+        phase=phase,
     )
 
 
-def usage(input_text: int, input_audio: int, outputs: tuple[Item, ...], audio_ms: float) -> Usage:
-    """Usage of a response: estimated input tokens, and output tokens from what was sent."""
+def usage(
+    input_text: int,
+    input_audio: int,
+    outputs: tuple[Item, ...],
+    audio_ms: float,
+    *,
+    reasoning: bool = False,
+) -> Usage:
+    """Usage of a response: estimated input tokens, and output tokens from what was sent.
+
+    Shaped as the real service writes it (captures in ``tests/data/corpus``): input
+    details split text / audio / image tokens and the cached ones (none here: the
+    fake server caches nothing); a ``reasoning`` model's output details also count
+    ``reasoning_tokens`` (none: the fake server does not reason).
+    """
     out_text = 0
     for item in outputs:
         out_text += text_tokens(item.arguments)
@@ -405,7 +421,17 @@ def usage(input_text: int, input_audio: int, outputs: tuple[Item, ...], audio_ms
         input_tokens=total_in,
         output_tokens=total_out,
         input_token_details=InputTokenDetails(
-            cached_tokens=0, text_tokens=input_text, audio_tokens=input_audio
+            cached_tokens=0,
+            text_tokens=input_text,
+            audio_tokens=input_audio,
+            image_tokens=0,
+            cached_tokens_details=CachedTokensDetails(
+                text_tokens=0, audio_tokens=0, image_tokens=0
+            ),
         ),
-        output_token_details=OutputTokenDetails(text_tokens=out_text, audio_tokens=out_audio),
+        output_token_details=OutputTokenDetails(
+            text_tokens=out_text,
+            audio_tokens=out_audio,
+            reasoning_tokens=0 if reasoning else None,
+        ),
     )
