@@ -29,6 +29,10 @@ from rtstate.transport._websocket import WebSocket
 
 TEXT_ONLY = SessionConfig(modalities=("text",), turn_detection=None)
 CREATE = orjson.dumps({"type": "response.create"}).decode()
+TEXT_UPDATE = orjson.dumps(
+    {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}}
+).decode()
+"""A GA ``session.update`` to text-only answers (no synthetic voice)."""
 
 
 @attrs.define

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
-from server_clients import CREATE, junk, raw_client, raw_open, well_behaved
+from server_clients import CREATE, TEXT_UPDATE, junk, raw_client, raw_open, well_behaved
 from websockets.frames import Opcode
 
 import rtstate
@@ -256,6 +256,7 @@ async def test_accept_failures_back_off_and_the_server_keeps_serving(
         raw_client(server.url) as first,
     ):
         await first.until("session.created")
+        await first.send(TEXT_UPDATE)
         await first.send(CREATE)
         await first.until(".delta")
         flaky.failures = 6  # from the next accept on
