@@ -17,6 +17,11 @@ folding ``response.done``.
    rtstate server wrote for one such reply, pre-encoded, and the client receives
    them without looking inside. That is the ceiling for the bytes alone. It runs on
    asyncio only (``websockets``' I/O is asyncio); rtstate runs on asyncio and trio.
+4. server CPU per event (``server_cpu_main``): the fake server alone in processes of
+   its own (one, and several on one port as ``rtstate serve --workers``), loaded by
+   plain ``websockets`` clients; its CPU time per event written, beside a plain
+   ``websockets`` server's with the same frames and clients, and the sans-IO
+   ``ServerConnection``'s own share.
 
 The server and its clients share one process and one event loop (a single thread), so
 each figure is the cost of both ends: encoding, folding and framing on the server,
@@ -52,6 +57,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from importlib.metadata import version
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -479,9 +485,171 @@ def capacity_main() -> None:
         server.wait(10)
 
 
+# --- server CPU per event: the fake server alone, in processes of its own ----------------
+#
+# The server runs in a child process (or N, on one port with SO_REUSEPORT, as
+# ``rtstate serve --workers N``); the clients are plain ``websockets`` clients in this
+# process, so the figure is the server's own CPU time (user + system, read from each
+# server process) divided by the events it wrote. The baseline is a plain
+# ``websockets`` asyncio server writing the same pre-encoded frames, measured in the
+# same run with the same clients.
+
+CPU_SESSIONS = 10 if QUICK else 50
+CPU_ROUNDS = 1 if QUICK else 4
+
+
+def _cpu_server(kind: str, port: int, seconds: int, pipe: Any) -> None:
+    """A server process: ``kind`` is "rtstate" or "websockets"; it listens on ``port``
+    (SO_REUSEPORT), says "ready", then answers each request on ``pipe`` with its CPU
+    time so far."""
+    import threading  # noqa: PLC0415 - in the child only
+
+    def answer_cpu() -> None:
+        while pipe.recv() == "cpu":
+            pipe.send(time.process_time())
+
+    async def run() -> None:
+        if kind == "rtstate":
+            async with serve(
+                port=port, responder=responder(seconds), config=CONFIG, reuse_port=True
+            ):
+                pipe.send("ready")
+                await anyio.sleep_forever()
+        frames = reply_frames(seconds)
+
+        async def handler(ws: websockets.asyncio.server.ServerConnection) -> None:
+            async for _ in ws:
+                for frame in frames:
+                    await ws.send(frame)
+
+        async with websockets.asyncio.server.serve(
+            handler, "127.0.0.1", port, compression=None, max_size=None, reuse_port=True
+        ):
+            pipe.send("ready")
+            await anyio.sleep_forever()
+
+    threading.Thread(target=answer_cpu, daemon=True).start()
+    anyio.run(run)
+
+
+async def _cpu_clients(port: int, sessions: int, rounds: int) -> int:
+    """``sessions`` plain clients each ask for ``rounds`` replies; the events received."""
+    received = [0]
+
+    async def one() -> None:
+        async with websockets.asyncio.client.connect(
+            f"ws://127.0.0.1:{port}/v1/realtime", compression=None, max_size=None
+        ) as ws:
+            await ws.recv()  # session.created
+            for _ in range(rounds):
+                await ws.send(CREATE)
+                while True:
+                    frame = await ws.recv()
+                    received[0] += 1
+                    if '"response.done"' in frame:
+                        break
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(sessions):
+            tasks.start_soon(one)
+    return received[0]
+
+
+async def _baseline_clients(port: int, sessions: int, rounds: int, per_reply: int) -> int:
+    async def one() -> None:
+        async with websockets.asyncio.client.connect(
+            f"ws://127.0.0.1:{port}/", compression=None, max_size=None
+        ) as ws:
+            for _ in range(rounds):
+                await ws.send(CREATE)
+                for _ in range(per_reply):
+                    await ws.recv()
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(sessions):
+            tasks.start_soon(one)
+    return sessions * rounds * per_reply
+
+
+def server_cpu(kind: str, workers: int, seconds: int) -> tuple[float, int]:
+    """Server CPU µs per event of ``workers`` server processes of ``kind``."""
+    import multiprocessing  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    reserve = socket.socket()
+    reserve.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    reserve.bind(("127.0.0.1", 0))  # holds the port; never listens
+    port = reserve.getsockname()[1]
+    spawn = multiprocessing.get_context("spawn")
+    pipes, processes = [], []
+    try:
+        for _ in range(workers):
+            ours, theirs = spawn.Pipe()
+            process = spawn.Process(target=_cpu_server, args=(kind, port, seconds, theirs))
+            process.start()
+            pipes.append(ours)
+            processes.append(process)
+        for pipe in pipes:
+            if pipe.recv() != "ready":
+                raise SystemExit("a server process did not start")
+
+        def cpu() -> float:
+            for pipe in pipes:
+                pipe.send("cpu")
+            return float(sum(pipe.recv() for pipe in pipes))
+
+        per_reply = len(reply_frames(seconds))
+        start = cpu()
+        if kind == "rtstate":
+            events = anyio.run(_cpu_clients, port, CPU_SESSIONS, CPU_ROUNDS)
+        else:
+            events = anyio.run(_baseline_clients, port, CPU_SESSIONS, CPU_ROUNDS, per_reply)
+        used = cpu() - start
+        return used * 1e6 / events, events
+    finally:
+        for pipe in pipes:
+            pipe.send("stop")
+        for process in processes:
+            process.terminate()
+            process.join()
+        reserve.close()
+
+
+def server_cpu_main() -> None:
+    """Print the server CPU section."""
+    workers = max(2, min(4, os.cpu_count() or 1))
+    print(
+        f"server CPU per event: {CPU_SESSIONS} sessions x {CPU_ROUNDS} replies of "
+        f"{SHORT_SECONDS} s of audio, plain websockets clients in another process; "
+        "CPU = user + system time of the server process(es)"
+    )
+    base, events = server_cpu("websockets", 1, SHORT_SECONDS)
+    print(f"  {'websockets baseline server':34} {base:8.2f} us CPU/event   ({events:,} events)")
+    alone = ServerConnection(responder=responder(SHORT_SECONDS), config=CONFIG, seed=1)
+    alone.start(0.0)
+    count, start = 0, time.process_time()
+    for _ in range(CPU_ROUNDS * 10):
+        count += len(alone.receive(CREATE, 0.0).to_send)
+    cost = (time.process_time() - start) * 1e6 / count
+    print(
+        f"  {'sans-IO ServerConnection, no socket':34} {cost:8.2f} us CPU/event   "
+        f"({count:,} events)   (the share of the server's own logic)"
+    )
+    for count in (1, workers):
+        cost, events = server_cpu("rtstate", count, SHORT_SECONDS)
+        name = "rtstate serve()" + (f", {count} workers" if count > 1 else "")
+        print(
+            f"  {name:34} {cost:8.2f} us CPU/event   ({events:,} events)   "
+            f"{cost / base:5.2f}x baseline"
+        )
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--paced-server"]:
         paced_server()
     else:
         main()
+        print()
+        server_cpu_main()
+        print()
         capacity_main()

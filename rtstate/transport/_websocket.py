@@ -58,6 +58,11 @@ class WebSocket:
             the connection is aborted (a frame is never left half written).
         close_timeout: seconds to wait for the peer to end the connection once the
             closing handshake is done (or started by a failure) before dropping it.
+        text_only: refuse what is not a UTF-8 text message, as the Realtime service
+            takes JSON events in text messages only (the server side): a binary
+            message closes the connection with 1003 (unsupported data), a text message
+            that is not UTF-8 with 1007 (invalid payload data). Nothing after it is
+            delivered.
     """
 
     def __init__(
@@ -67,8 +72,11 @@ class WebSocket:
         *,
         write_timeout: float = 30.0,
         close_timeout: float = 5.0,
+        text_only: bool = False,
     ) -> None:
         self._stream = stream
+        self._text_only = text_only
+        self._binary = False  # the message being reassembled started with a binary frame
         self._protocol = protocol
         self._write_timeout = write_timeout
         self._close_timeout = close_timeout
@@ -205,6 +213,26 @@ class WebSocket:
                 self._answer_status(),
                 f"the answer to the handshake is larger than {ANSWER_LIMIT:,} bytes",
             )
+
+    async def request(self) -> Request:
+        """Server side: read until the client's handshake request arrives.
+
+        Raises:
+            HandshakeError: what arrived is not an HTTP request (``websockets``'
+                reason; its 400 answer is written), or the connection ended first.
+        """
+        while not self._handshake:
+            exc = self._protocol.handshake_exc
+            if exc is not None:
+                cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+                raise HandshakeError(None, f"{exc}{cause}")
+            if self._eof:
+                raise HandshakeError(None, "the connection closed during the handshake")
+            await self._read()
+        event = self._handshake.popleft()
+        if not isinstance(event, Request):  # pragma: no cover - a server reads requests
+            raise TypeError(type(event).__name__)
+        return event
 
     def check_accepted(self) -> None:
         """Raise if the server refused the client's handshake.
@@ -355,17 +383,41 @@ class WebSocket:
             if isinstance(event, Frame):
                 opcode = event.opcode
                 if opcode in _DATA:
+                    if self._failed is not None:
+                        continue  # refused a message: nothing after it is delivered
+                    if opcode is not Opcode.CONT:
+                        self._binary = opcode is Opcode.BINARY
                     self._parts.append(bytes(event.data))
                     if event.fin:
                         parts = self._parts
-                        self._messages.append(parts[0] if len(parts) == 1 else b"".join(parts))
+                        message = parts[0] if len(parts) == 1 else b"".join(parts)
                         self._parts = []
+                        if not self._text_only or self._accepts(message):
+                            self._messages.append(message)
                 elif opcode is Opcode.PONG:
                     waiter = self._pongs.get(bytes(event.data))
                     if waiter is not None:
                         waiter.set()
             else:
                 self._handshake.append(event)
+
+    def _accepts(self, message: bytes) -> bool:
+        """``text_only``: whether ``message`` is UTF-8 text; if not, start closing
+        with 1003 (binary) or 1007 (not UTF-8); ``_read`` writes the close."""
+        if self._binary:
+            self._refuse(1003, "binary frames are not supported: send JSON events as text")
+            return False
+        try:
+            message.decode()
+        except UnicodeDecodeError as exc:
+            self._refuse(1007, f"a text message is not UTF-8 (at byte {exc.start})")
+            return False
+        return True
+
+    def _refuse(self, code: int, reason: str) -> None:
+        self._failed = (code, reason)
+        if self._protocol.state is State.OPEN:
+            self._protocol.fail(code, reason)
 
     async def _flush(self) -> None:
         async with self._lock:
