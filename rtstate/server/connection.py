@@ -31,14 +31,19 @@ the server frames to write, in order; ``before`` / ``after`` the server's folded
 ``transitions`` what folding its own events did; ``diagnostics`` one entry per client
 event refused (its ``code`` is the ``error.code`` sent). ``session_expired`` ends with
 a ``TransportClosed`` transition: close the socket then.
+
+Where the code lives
+--------------------
+This module holds the session frame: the public API, the call frame (``_emit``,
+``_reject``, the handler table), ``session.update`` and the conversation's requests.
+The response runner is ``rtstate.server.runner``, the input buffer, server VAD and the
+idle timeout ``rtstate.server.input_audio`` (mixins of ``ServerConnection``), and the
+refusals are named checks in ``rtstate.server.validate``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import math
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -54,24 +59,18 @@ from ..events.payloads import (
     UNSET,
     ContentPart,
     ErrorInfo,
-    InputTokenDetails,
     Item,
-    RateLimit,
-    ResponseInfo,
-    ResponseParams,
     SessionConfig,
     StatusDetails,
-    TranscriptionUsage,
     TurnDetection,
     Unset,
 )
 from ..fold import fold
-from ..state import ItemPhase, ItemState, PartPhase, PartState, SessionPhase, SessionState
+from ..state import ItemState, PartState, SessionPhase, SessionState
 from ..step import Closed, Diagnostic, Input, Malformed, Step, Tick
 from ..transitions import Transition
 from . import validate as v
 from .audio import (
-    BYTES_PER_MS,
     SyntheticTranscriber,
     SyntheticVoice,
     Transcriber,
@@ -80,81 +79,18 @@ from .audio import (
 )
 from .config import ServerConfig
 from .ids import IdFactory, seeded_ids
-from .responders import EchoResponder, Responder, ResponseRequest
+from .input_audio import _InputAudio
+from .responders import EchoResponder, Responder
 from .response import (
-    Act,
-    Action,
-    Plan,
-    build_plan,
     drop_unsent,
-    snapshot,
-    text_tokens,
-    usage,
 )
-from .vad import VadEvent, VadSettings, VadState, feed, full_turn_detection
+from .runner import _Run, _Unencodable
+from .vad import VadState, full_turn_detection
 
 __all__ = ["ServerConnection"]
 
 _SETTABLE_SKIP: Final = frozenset({"id", "object", "expires_at"})
-_RESPONSE_OVERRIDES: Final = (
-    "modalities",
-    "instructions",
-    "voice",
-    "output_audio_format",
-    "tools",
-    "tool_choice",
-    "temperature",
-    "max_response_output_tokens",
-)
 _EXPIRED_CLOSE_CODE: Final = 1000
-
-_REASONING_MODELS: Final = ("gpt-realtime-2",)
-"""Model name prefixes of reasoning models: their assistant messages carry ``phase``
-(GA) and their usage ``reasoning_tokens`` (the ``gpt-realtime-2.1`` captures)."""
-
-_RATE_LIMIT_NAMES: Final[Mapping[Dialect, tuple[str, ...]]] = {
-    "beta": ("requests", "tokens"),
-    "ga": ("tokens",),
-}
-"""The limits ``rate_limits.updated`` reports: GA's real service sends ``tokens`` only,
-after ``response.done``; the 2024 beta sent both, after ``response.created``."""
-
-_OBFUSCATION_BLOCK: Final = 16
-_OBFUSCATION_CHARS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-_TRANSCRIPT_WORDS: Final = re.compile(r"\s*[\w'\u2019-]+|\s*[^\w\s]+|\s+")
-
-
-def _obfuscation(event_id: str, delta: str) -> str:
-    """A GA delta's ``obfuscation``: letters and digits that pad the delta to a multiple
-    of 16 characters, as the real service's do; derived from the event id, so the same
-    session writes the same bytes."""
-    size = _OBFUSCATION_BLOCK - len(delta) % _OBFUSCATION_BLOCK
-    digest = hashlib.blake2b(event_id.encode(), digest_size=_OBFUSCATION_BLOCK).digest()
-    return "".join(_OBFUSCATION_CHARS[b % len(_OBFUSCATION_CHARS)] for b in digest[:size])
-
-
-def _transcript_deltas(transcript: str) -> list[str]:
-    """A transcript cut as the real service streams it: a word (with the space before
-    it) or a run of punctuation per delta."""
-    pieces = _TRANSCRIPT_WORDS.findall(transcript)
-    return pieces if "".join(pieces) == transcript and pieces else [transcript]
-
-
-def _transcription_usage(model: str | None, seconds: float, transcript: str) -> TranscriptionUsage:
-    """GA transcription usage as the real service reports it: whisper models bill the
-    duration (``gpt-realtime-whisper``, ``whisper-1``), the others tokens
-    (``gpt-4o-transcribe``: audio tokens in, text tokens out)."""
-    if model is None or "whisper" in model:
-        return TranscriptionUsage(type="duration", seconds=seconds)
-    audio = math.ceil(seconds * 10)
-    out = text_tokens(transcript)
-    return TranscriptionUsage(
-        type="tokens",
-        input_tokens=audio,
-        output_tokens=out,
-        total_tokens=audio + out,
-        input_token_details=InputTokenDetails(text_tokens=0, audio_tokens=audio),
-    )
 
 
 def _reported(session: SessionConfig, ga: bool) -> SessionConfig:
@@ -169,47 +105,6 @@ def _reported(session: SessionConfig, ga: bool) -> SessionConfig:
     if ga and session.truncation is None:
         changes["truncation"] = "auto"
     return attrs.evolve(session, **changes) if changes else session
-
-
-@attrs.frozen(kw_only=True)
-class _Transcription:
-    """The transcription of a committed user item, to be written."""
-
-    item_id: str
-    result: str | ErrorInfo
-    seconds: float
-    model: str | None
-
-
-class _Unencodable(Exception):
-    """An event the server made could not be encoded (see ``ServerConnection._emit``)."""
-
-    def __init__(self, event_type: str, cause: BaseException) -> None:
-        super().__init__(f"cannot encode {event_type}: {cause}")
-        self.event_type = event_type
-        self.reason = str(cause)[:200]
-
-
-@attrs.frozen(kw_only=True)
-class _Run:
-    """The response in progress: its plan and how far it got."""
-
-    response_id: str
-    plan: Plan
-    started: float
-    info: ResponseInfo
-    input_text: int
-    input_audio: int
-    position: int = 0
-    item_ids: tuple[str, ...] = ()
-    open_index: int | None = None
-    snapshots: tuple[Item, ...] = ()
-
-    @property
-    def next_due(self) -> float | None:
-        if self.position >= len(self.plan.actions):
-            return None
-        return self.started + self.plan.due[self.position]
 
 
 def _merge_session(current: SessionConfig, update: SessionConfig) -> SessionConfig:
@@ -235,27 +130,6 @@ def _reported_turn_detection(td: TurnDetection | Unset | None) -> TurnDetection 
     return full_turn_detection(td) if isinstance(td, TurnDetection) else td
 
 
-def _effective(session: SessionConfig, params: ResponseParams | None) -> SessionConfig:
-    """The session config with a ``response.create``'s overrides applied."""
-    if params is None:
-        return session
-    changes = {
-        name: getattr(params, name)
-        for name in _RESPONSE_OVERRIDES
-        if getattr(params, name) is not None
-    }
-    return attrs.evolve(session, **changes) if changes else session
-
-
-def _voice_name(voice: str | Mapping[str, Any] | None) -> str:
-    """The name a ``Voice`` synthesizes with: a built-in voice's name, a custom voice's
-    ``id`` (GA ``{"id": "voice_..."}``), or ``alloy``."""
-    if isinstance(voice, str):
-        return voice
-    voice_id = None if voice is None else voice.get("id")
-    return voice_id if isinstance(voice_id, str) else "alloy"
-
-
 def _raw_event_id(frame: str | bytes) -> str | None:
     """The ``event_id`` of a frame the codec refused, if it can be read at all."""
     try:
@@ -266,7 +140,7 @@ def _raw_event_id(frame: str | bytes) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class ServerConnection:
+class ServerConnection(_InputAudio):
     """The server side of one Realtime session (see the module docstring).
 
     Args:
@@ -428,12 +302,7 @@ class ServerConnection:
         else:
             if isinstance(event, c.UnknownClientEvent):
                 input = Malformed(frame=frame, error=f"unknown client event type {event.type!r}")
-                allowed = ", ".join(repr(t) for t in self._codec.client_tags)
-                rejected = v.Rejected(
-                    "invalid_value",
-                    f"Invalid value: {event.type!r}. Supported values are: {allowed}.",
-                    "type",
-                )
+                rejected = v.unknown_event_type(event.type, self._codec.client_tags)
                 self._reject(rejected, event.event_id, event.type)
             else:
                 input = event
@@ -616,12 +485,9 @@ class ServerConnection:
         merged = _merge_session(current, update)
         if update.tool_choice is not None or update.tools is not None:
             v.check_tool_choice(merged.tool_choice, merged.tools or (), "session.tool_choice")
-        if self._audio_out and update.voice is not None and update.voice != current.voice:
-            raise v.Rejected(
-                "cannot_update_voice",
-                "Cannot update a conversation's voice if assistant audio is present.",
-                self._spell("session.voice"),
-            )
+        v.check_voice_update(
+            update.voice, current.voice, audio_out=self._audio_out, spell=self._spell
+        )
         self._accept(e)
         self._emit(s.SessionUpdated(event_id=self._event_id(), session=merged))
         vad_off = merged.turn_detection is None
@@ -647,259 +513,16 @@ class ServerConnection:
         of an error: GA ``session.audio.input.turn_detection.type``)."""
         return self._codec.wire_path(path) or path
 
-    # --- idle timeout (GA server VAD ``idle_timeout_ms``) ----------------------------------
-
-    def _idle_timeout_ms(self) -> int | None:
-        """The session's ``idle_timeout_ms``, when it has one that runs: GA server VAD
-        only (the beta protocol has no ``timeout_triggered`` event; semantic VAD no idle
-        timeout)."""
-        session = self._state.session
-        td = None if session is None else session.turn_detection
-        if not self._ga or not isinstance(td, TurnDetection) or td.type != "server_vad":
-            return None
-        return td.idle_timeout_ms
-
-    def _idle_due(self) -> float | None:
-        """When the idle timeout fires: ``idle_timeout_ms`` after the end of the last
-        response's audio (its ``response.done`` plus the audio's length, as the service
-        documents it), of the last speech, or of the ``session.update`` that set it,
-        whichever came last; never during speech or a response."""
-        timeout = self._idle_timeout_ms()
-        if (
-            timeout is None
-            or self._idle_from is None
-            or self._run is not None
-            or self._speech_item is not None
-        ):
-            return None
-        return self._idle_from + timeout / 1000.0
-
-    def _idle_check(self) -> None:
-        """Fire the idle timeout if it is due: ``input_audio_buffer.timeout_triggered``,
-        the input buffer committed as a user item (silent, most likely), a response."""
-        due = self._idle_due()
-        timeout = self._idle_timeout_ms()
-        if due is None or timeout is None or due > self._now:
-            return
-        self._idle_from = None
-        end = math.floor(self._state.input.total_appended_ms)
-        start = max(math.floor(self._buffer_start_ms), end - timeout)
-        item_id = self._ids("item")
-        self._emit(
-            s.InputAudioBufferTimeoutTriggered(
-                event_id=self._event_id(), audio_start_ms=start, audio_end_ms=end, item_id=item_id
-            )
-        )
-        self._commit_buffer(item_id)
-        self._start_response(None, "idle_timeout")
-        self._pump()
-
-    def _sync_vad(self) -> None:
-        """Restart the detector at the current input position (nothing is speaking)."""
-        position = math.floor(self._state.input.total_appended_ms)
-        self._vad = VadState(position_ms=position, floor_ms=position)
-        self._speech_item = None
-
-    # --- input audio buffer ----------------------------------------------------------
-
-    def _append(self, e: c.InputAudioBufferAppend) -> None:
-        audio = v.decode_b64(e.audio, "audio")
-        session = self._session
-        td = session.turn_detection
-        limit = self._config.max_input_audio_buffer_bytes
-        held = len(self._buffer) + len(audio)
-        if held > limit and not isinstance(td, TurnDetection):
-            raise v.Rejected(
-                "input_audio_buffer_too_large",
-                f"Error appending to input audio buffer: it would hold {held} bytes of audio, "
-                f"but the limit is {limit} bytes. Commit or clear the buffer first.",
-                "audio",
-            )
-        self._accept(e)
-        self._buffer += audio
-        if not isinstance(td, TurnDetection):
-            return
-        if session.input_audio_format != "pcm16":
-            self._sync_vad()  # the detector reads pcm16 only
-        else:
-            self._vad, found = feed(self._vad, audio, VadSettings.of(td))
-            for boundary in found:
-                _VAD_HANDLERS[boundary.kind](self, boundary, td)
-        self._bound_buffer(session.input_audio_format or "pcm16")
-
-    def _bound_buffer(self, audio_format: str) -> None:
-        """Server VAD: drop the oldest audio past ``max_input_audio_buffer_bytes``."""
-        excess = len(self._buffer) - self._config.max_input_audio_buffer_bytes
-        if excess <= 0:
-            return
-        per_ms = BYTES_PER_MS.get(audio_format, 48)
-        excess += -excess % (2 if per_ms == 48 else 1)
-        del self._buffer[:excess]
-        self._buffer_start_ms += excess / per_ms
-
-    def _speech_started(self, boundary: VadEvent, td: TurnDetection) -> None:
-        item_id = self._ids("item")
-        self._speech_item = item_id
-        self._idle_from = None
-        self._emit(
-            s.InputAudioBufferSpeechStarted(
-                event_id=self._event_id(), audio_start_ms=boundary.at_ms, item_id=item_id
-            )
-        )
-        if self._run is not None and td.interrupt_response is not False:
-            self._cancel("turn_detected")
-
-    def _speech_stopped(self, boundary: VadEvent, td: TurnDetection) -> None:
-        item_id = self._speech_item or self._ids("item")
-        self._speech_item = None
-        self._idle_from = self._now
-        self._emit(
-            s.InputAudioBufferSpeechStopped(
-                event_id=self._event_id(), audio_end_ms=boundary.at_ms, item_id=item_id
-            )
-        )
-        per_ms = BYTES_PER_MS["pcm16"]
-        cut = max(0, round((boundary.at_ms - self._buffer_start_ms) * per_ms))
-        cut -= cut % 2
-        audio = bytes(self._buffer[:cut])
-        del self._buffer[:cut]
-        self._buffer_start_ms = float(boundary.at_ms)
-        self._vad = attrs.evolve(self._vad, floor_ms=boundary.at_ms)
-        if not self._vad_room():  # the turn is heard, but not kept
-            return
-        transcription = self._commit(item_id, audio)
-        if transcription is not None and not self._ga:
-            self._transcribe(transcription)
-            transcription = None
-        if td.create_response is not False and self._run is None and self._vad_room():
-            self._start_response(None, "turn_detected", transcription)
-        if transcription is not None:
-            # GA: the transcript streams in after the response it triggered began
-            # (real traffic: deltas among the response's, .completed later)
-            self._transcribe(transcription)
-
-    def _vad_room(self) -> bool:
-        """Whether a server VAD turn may add an item; if not, an ``error`` naming no
-        client event says why."""
-        try:
-            self._room(1, 0)
-        except v.Rejected as full:
-            self._reject(full, None, None)
-            return False
-        return True
-
-    def _commit_event(self, e: c.InputAudioBufferCommit) -> None:
-        buffered = self._state.input.appended_ms
-        if buffered < self._config.min_commit_ms:
-            raise v.Rejected(
-                "input_audio_buffer_commit_empty",
-                "Error committing input audio buffer: buffer too small. Expected at least "
-                f"{self._config.min_commit_ms:g}ms of audio, but buffer only has "
-                f"{buffered:.2f}ms of audio.",
-            )
-        self._room(1, 0)
-        self._accept(e)
-        self._commit_buffer(self._ids("item"))
-
-    def _commit_buffer(self, item_id: str) -> None:
-        """Commit the whole input buffer as user item ``item_id``."""
-        audio = bytes(self._buffer)
-        self._buffer.clear()
-        self._buffer_start_ms = self._state.input.total_appended_ms
-        self._vad = attrs.evolve(self._vad, floor_ms=self._vad.position_ms)
-        transcription = self._commit(item_id, audio)
-        if transcription is not None:
-            self._transcribe(transcription)
-
-    def _commit(self, item_id: str, audio: bytes) -> _Transcription | None:
-        """``committed`` -> ``conversation.item.created``; the transcription to write
-        (``_transcribe``), when the session asks for one."""
-        previous = self._state.order.tail
-        self._emit(
-            s.InputAudioBufferCommitted(
-                event_id=self._event_id(), item_id=item_id, previous_item_id=previous
-            )
-        )
-        item = Item(
-            id=item_id,
-            object="realtime.item",
-            type="message",
-            status="completed",
-            role="user",
-            content=(ContentPart(type="input_audio"),),
-        )
-        self._emit_item(item, previous, final=True)
-        session = self._session
-        fmt = session.input_audio_format or "pcm16"
-        self._input_audio_ms[item_id] = audio_ms(len(audio), fmt)
-        self._count(item_id)
-        transcription = session.input_audio_transcription
-        if transcription is None or transcription is UNSET:
-            return None
-        return _Transcription(
-            item_id=item_id,
-            result=self._transcriber.transcribe(audio, fmt, transcription.model),
-            seconds=self._input_audio_ms[item_id] / 1000,
-            model=transcription.model,
-        )
-
-    def _transcribe(self, t: _Transcription) -> None:
-        """A user item's transcription: ``failed``, or (GA) its ``delta`` events then
-        ``completed`` with ``usage``; (beta, 2024) ``completed`` alone, without."""
-        result = t.result
-        if isinstance(result, ErrorInfo):
-            self._emit(
-                s.ConversationItemInputAudioTranscriptionFailed(
-                    event_id=self._event_id(), item_id=t.item_id, content_index=0, error=result
-                )
-            )
-            return
-        if self._ga:
-            for delta in _transcript_deltas(result):
-                event_id = self._event_id()
-                self._emit(
-                    s.ConversationItemInputAudioTranscriptionDelta(
-                        event_id=event_id,
-                        item_id=t.item_id,
-                        content_index=0,
-                        delta=delta,
-                        obfuscation=_obfuscation(event_id, delta),
-                    )
-                )
-        self._emit(
-            s.ConversationItemInputAudioTranscriptionCompleted(
-                event_id=self._event_id(),
-                item_id=t.item_id,
-                content_index=0,
-                transcript=result,
-                usage=_transcription_usage(t.model, t.seconds, result) if self._ga else None,
-            )
-        )
-        self._count(t.item_id)
-
-    def _clear(self, e: c.InputAudioBufferClear) -> None:
-        self._accept(e)
-        self._buffer.clear()
-        self._emit(s.InputAudioBufferCleared(event_id=self._event_id()))
-        self._buffer_start_ms = self._state.input.total_appended_ms
-        self._sync_vad()
-
     # --- conversation --------------------------------------------------------------------
 
     def _room(self, items: int, chars: int) -> None:
         """Refuse (``conversation_too_large``) what would pass the conversation's bounds."""
         config = self._config
-        count = len(self._state.order) + items
-        total = self._chars_total + chars
-        if count > config.max_conversation_items:
-            what = f"{count} items, but the limit is {config.max_conversation_items}"
-        elif total > config.max_conversation_chars:
-            what = f"{total} characters of text, but the limit is {config.max_conversation_chars}"
-        else:
-            return
-        raise v.Rejected(
-            "conversation_too_large",
-            f"The conversation is full: it would hold {what}. Delete items to make room.",
+        v.check_room(
+            len(self._state.order) + items,
+            config.max_conversation_items,
+            self._chars_total + chars,
+            config.max_conversation_chars,
         )
 
     def _count(self, item_id: str) -> None:
@@ -912,39 +535,8 @@ class ServerConnection:
     def _item_create(self, e: c.ConversationItemCreate) -> None:
         item = e.item
         v.check_item(item, self.dialect)
-        state = self._state
-        previous = e.previous_item_id
-        after: str | None
-        if previous is None:
-            after = state.order.tail
-        elif previous == "root":
-            after = None
-        elif previous in state.order:
-            after = previous
-        else:
-            raise v.Rejected(
-                "invalid_value",
-                f"Error adding item: the previous item with id '{previous}' does not exist.",
-                "previous_item_id",
-            )
-        if item.id is not None and state.item(item.id) is not None:
-            raise v.Rejected(
-                "invalid_value",
-                f"Error adding item: the id '{item.id}' is already in use.",
-                "item.id",
-            )
-        if item.type == "function_call_output" and item.call_id not in self._calls:
-            raise v.Rejected(
-                "invalid_value",
-                f"Error adding item: no function_call item has call_id '{item.call_id}'.",
-                "item.call_id",
-            )
-        if item.type == "function_call" and item.call_id in self._calls:
-            raise v.Rejected(
-                "invalid_value",
-                f"Error adding item: call_id '{item.call_id}' is already in use.",
-                "item.call_id",
-            )
+        after = v.check_previous_item(self._state, e.previous_item_id)
+        v.check_new_item(self._state, item, self._calls)
         self._room(1, _item_chars(item))
         self._accept(e)
         item_id = item.id if item.id is not None else self._ids("item")
@@ -973,53 +565,9 @@ class ServerConnection:
         if heard:
             self._input_audio_ms[item_id] = heard
 
-    def _streaming(self, item_id: str) -> bool:
-        item = self._state.item(item_id)
-        return item is not None and item.phase is not ItemPhase.DONE
-
-    def _conversation_item(
-        self, item_id: str, code: str, doing: str, param: str | None = "item_id"
-    ) -> ItemState:
-        """The item ``item_id`` of the conversation, or the server's error ``code``
-        for one it does not have (``doing``: what the request was doing)."""
-        item = self._state.item(item_id)
-        if item is None or item_id not in self._state.order:
-            raise v.Rejected(
-                code, f"Error {doing} item: the item with id '{item_id}' does not exist.", param
-            )
-        return item
-
     def _truncate(self, e: c.ConversationItemTruncate) -> None:
-        item = self._conversation_item(e.item_id, "item_truncate_invalid_item_id", "truncating")
-        if item.type != "message" or item.role != "assistant":
-            raise v.Rejected(
-                "invalid_value", "Only assistant messages can be truncated.", "item_id"
-            )
+        v.check_truncate(self._state, e)
         index = e.content_index
-        if not 0 <= index < len(item.parts) or item.parts[index].type != "audio":
-            raise v.Rejected(
-                "invalid_value",
-                f"Item '{e.item_id}' has no audio content at index {index}.",
-                "content_index",
-            )
-        if e.audio_end_ms < 0:
-            raise v.Rejected(
-                "integer_below_min_value",
-                "Invalid 'audio_end_ms': integer below minimum value. Expected a value >= 0, "
-                f"but got {e.audio_end_ms} instead.",
-                "audio_end_ms",
-            )
-        part = item.parts[index]
-        available = part.audio_ms
-        if part.truncated_ms is not None:
-            available = min(available, part.truncated_ms)
-        if e.audio_end_ms > available:
-            raise v.Rejected(
-                "invalid_value",
-                f"Audio content of {math.floor(available)}ms is already shorter than "
-                f"{e.audio_end_ms}ms",
-                "audio_end_ms",
-            )
         self._accept(e)
         self._emit(
             s.ConversationItemTruncated(
@@ -1042,15 +590,7 @@ class ServerConnection:
             self._run = attrs.evolve(run, plan=plan)
 
     def _delete(self, e: c.ConversationItemDelete) -> None:
-        item = self._conversation_item(
-            e.item_id, "item_delete_invalid_item_id", "deleting", param=None
-        )
-        if self._streaming(e.item_id):
-            raise v.Rejected(
-                "invalid_value",
-                f"Item '{e.item_id}' is still being generated; cancel the response first.",
-                "item_id",
-            )
+        item = v.check_delete(self._state, e.item_id)
         self._accept(e)
         self._emit(s.ConversationItemDeleted(event_id=self._event_id(), item_id=e.item_id))
         self._input_audio_ms.pop(e.item_id, None)
@@ -1059,29 +599,21 @@ class ServerConnection:
             self._calls.pop(item.call_id, None)
 
     def _retrieve(self, e: c.ConversationItemRetrieve) -> None:
-        item = self._conversation_item(e.item_id, "item_retrieve_invalid_item_id", "retrieving")
+        item = v.conversation_item(
+            self._state, e.item_id, "item_retrieve_invalid_item_id", "retrieving"
+        )
         self._accept(e)
         self._emit(
             s.ConversationItemRetrieved(event_id=self._event_id(), item=_item_snapshot(item))
         )
 
     def _output_audio_clear(self, e: c.OutputAudioBufferClear) -> None:
-        raise v.Rejected(
-            "invalid_value",
-            "output_audio_buffer.clear is only supported on WebRTC and SIP connections.",
-            "type",
-        )
+        v.check_output_audio_clear()
 
     # --- responses -----------------------------------------------------------------------
 
     def _response_create(self, e: c.ResponseCreate) -> None:
-        run = self._run
-        if run is not None:
-            raise v.Rejected(
-                "conversation_already_has_active_response",
-                f"Conversation already has an active response in progress: {run.response_id}. "
-                "Wait until the response is finished before creating a new one.",
-            )
+        v.check_no_active_response(self.response_in_progress)
         params = e.response
         if params is not None:
             v.check_settings(params, self._checks[1], "response", self._spell)
@@ -1093,378 +625,9 @@ class ServerConnection:
         self._start_response(params, "client")
 
     def _response_cancel(self, e: c.ResponseCancel) -> None:
-        run = self._run
-        if run is None or (e.response_id is not None and e.response_id != run.response_id):
-            raise v.Rejected(
-                "response_cancel_not_active", "Cancellation failed: no active response found"
-            )
+        v.check_cancel(e.response_id, self.response_in_progress)
         self._accept(e)
         self._cancel("client_cancelled")
-
-    def _start_response(
-        self, params: ResponseParams | None, trigger: str, pending: _Transcription | None = None
-    ) -> None:
-        """``response.created`` and the plan; ``pending``: the turn's transcription,
-        not sent yet (GA), which the responder may read (``ResponseRequest.transcripts``)."""
-        config = self._config
-        response_id = self._ids("resp")
-        effective = _effective(self._session, params)
-        request = ResponseRequest(
-            response_id=response_id,
-            state=self._state,
-            session=effective,
-            params=params,
-            trigger=trigger,
-            transcripts={}
-            if pending is None or not isinstance(pending.result, str)
-            else {pending.item_id: pending.result},
-        )
-        reply = self._responder.respond(request)
-        modalities = effective.modalities or ("audio", "text")
-        audio_format = effective.output_audio_format or "pcm16"
-        voice_name = _voice_name(effective.voice)
-        plan = build_plan(
-            reply,
-            modalities=modalities,
-            voice_name=voice_name,
-            audio_format=audio_format,
-            max_tokens=effective.max_response_output_tokens,
-            voice=self._voice,
-            chunking=config.chunking,
-            new_call_id=lambda: self._ids("call"),
-            rate_limits=config.rate_limits and not self._ga,  # GA: after response.done
-            latency=config.response_latency,
-            interval=config.delta_interval,
-            limit=config.max_output_tokens,
-        )
-        input_text, input_audio = self._input_tokens(effective)
-        info = ResponseInfo(
-            id=response_id,
-            object="realtime.response",
-            status="in_progress",
-            output=(),
-            metadata=None if params is None else params.metadata,
-            conversation_id=self._conversation_id,
-            modalities=tuple(modalities),
-            voice=voice_name,  # a custom voice by its id: the GA response object has a string
-            output_audio_format=audio_format,
-            temperature=None if self._ga else effective.temperature,
-            max_output_tokens=effective.max_response_output_tokens,
-        )
-        self._responses += 1
-        self._emit(s.ResponseCreated(event_id=self._event_id(), response=info))
-        self._run = _Run(
-            response_id=response_id,
-            plan=plan,
-            started=self._now,
-            info=info,
-            input_text=input_text,
-            input_audio=input_audio,
-        )
-
-    def _input_tokens(self, session: SessionConfig) -> tuple[int, int]:
-        """Estimated input tokens of a response: (text, audio) of the whole conversation."""
-        text = text_tokens(session.instructions)
-        audio_ms_total = 0.0
-        heard = self._input_audio_ms
-        for item in self._state.items:
-            text += text_tokens(item.arguments) + text_tokens(item.output)
-            for part in item.parts:
-                text += text_tokens(part.text) + text_tokens(part.transcript)
-            audio_ms_total += heard.get(item.id, 0.0) + item.audio_ms
-        return text, math.ceil(audio_ms_total / 100.0)
-
-    def _pump(self, until: float | None = None) -> None:
-        """Write the actions of the response in progress that are due."""
-        now = self._now if until is None else min(until, self._now)
-        while (run := self._run) is not None:
-            due = run.next_due
-            if due is None or due > now:
-                return
-            action = run.plan.actions[run.position]
-            self._run = attrs.evolve(run, position=run.position + 1)
-            try:
-                _ACTIONS[action.kind](self, action)
-            except _Unencodable as failure:
-                self._server_error(failure, None, None)
-                self._abandon()
-
-    def _abandon(self) -> None:
-        """End the response in progress ``failed`` after one of its events could not be
-        encoded (if even that fails, the response is dropped)."""
-        run = self._run
-        if run is None:
-            return
-        error = ErrorInfo(type="server_error", code="server_error")
-        index = run.open_index
-        try:
-            if index is not None and self._state.item(run.item_ids[index]) is not None:
-                self._close_item(index, "incomplete")
-            self._finish_run("failed", StatusDetails(type="failed", error=error))
-        except _Unencodable:  # pragma: no cover - nothing left that can be said
-            self._run = None
-
-    def _part_ids(self, action: Action) -> dict[str, Any]:
-        run = self._run
-        assert run is not None
-        return {
-            "response_id": run.response_id,
-            "item_id": run.item_ids[action.index],
-            "output_index": action.index,
-            "content_index": 0,
-        }
-
-    def _act_rate_limits(self, action: Action) -> None:
-        run = self._run
-        assert run is not None
-        self._rate_limits(run)
-
-    def _rate_limits(self, run: _Run) -> None:
-        """``rate_limits.updated`` after ``run`` spent its (planned) tokens."""
-        config = self._config
-        planned = sum(
-            text_tokens(seg.text) + text_tokens(seg.arguments) for seg in run.plan.segments
-        )
-        self._tokens_used += run.input_text + run.input_audio + planned
-        limits = {
-            "requests": RateLimit(
-                name="requests",
-                limit=config.requests_limit,
-                remaining=max(config.requests_limit - self._responses, 0),
-                reset_seconds=round(60.0 / max(config.requests_limit, 1), 3),
-            ),
-            "tokens": RateLimit(
-                name="tokens",
-                limit=config.tokens_limit,
-                remaining=max(config.tokens_limit - self._tokens_used, 0),
-                reset_seconds=round(
-                    60.0
-                    * min(self._tokens_used, config.tokens_limit)
-                    / max(config.tokens_limit, 1),
-                    3,
-                ),
-            ),
-        }
-        names = _RATE_LIMIT_NAMES[self.dialect]
-        self._emit(
-            s.RateLimitsUpdated(
-                event_id=self._event_id(), rate_limits=tuple(limits[n] for n in names)
-            )
-        )
-
-    @property
-    def _reasoning(self) -> bool:
-        """The session's model is a reasoning model (``_REASONING_MODELS``)."""
-        return (self._session.model or "").startswith(_REASONING_MODELS)
-
-    def _phase(self, run: _Run, index: int) -> str | None:
-        """GA, reasoning model: a message's ``phase``, ``commentary`` when a function
-        call of the same response follows it, else ``final_answer``."""
-        segments = run.plan.segments
-        if not (self._ga and self._reasoning) or segments[index].kind != "message":
-            return None
-        later = segments[index + 1 :]
-        return "commentary" if any(seg.kind == "function_call" for seg in later) else "final_answer"
-
-    def _obfuscated(self, delta: str) -> dict[str, Any]:
-        """The ``event_id`` (and, GA, the ``obfuscation``) of a text-bearing delta."""
-        event_id = self._event_id()
-        if not self._ga:
-            return {"event_id": event_id}
-        return {"event_id": event_id, "obfuscation": _obfuscation(event_id, delta)}
-
-    def _act_add_item(self, action: Action) -> None:
-        run = self._run
-        assert run is not None
-        segment = run.plan.segments[action.index]
-        item_id = self._ids("item")
-        if segment.kind == "function_call":
-            item = Item(
-                id=item_id,
-                object="realtime.item",
-                type="function_call",
-                status="in_progress",
-                name=segment.name,
-                call_id=segment.call_id,
-                arguments="",
-            )
-            self._calls[segment.call_id] = item_id
-        else:
-            item = Item(
-                id=item_id,
-                object="realtime.item",
-                type="message",
-                status="in_progress",
-                role="assistant",
-                content=(),
-                phase=self._phase(run, action.index),
-            )
-        self._run = attrs.evolve(run, item_ids=(*run.item_ids, item_id), open_index=action.index)
-        self._emit(
-            s.ResponseOutputItemAdded(
-                event_id=self._event_id(),
-                response_id=run.response_id,
-                output_index=action.index,
-                item=item,
-            )
-        )
-        self._emit_item(item, self._state.order.tail, final=False)
-
-    def _act_add_part(self, action: Action) -> None:
-        run = self._run
-        assert run is not None
-        kind = run.plan.segments[action.index].part
-        part = (
-            ContentPart(type="audio", transcript="")
-            if kind == "audio"
-            else ContentPart(type="text", text="")
-        )
-        self._emit(
-            s.ResponseContentPartAdded(
-                event_id=self._event_id(), part=part, **self._part_ids(action)
-            )
-        )
-
-    def _act_text(self, action: Action) -> None:
-        self._emit(
-            s.ResponseTextDelta(
-                delta=action.data, **self._obfuscated(action.data), **self._part_ids(action)
-            )
-        )
-
-    def _act_transcript(self, action: Action) -> None:
-        self._emit(
-            s.ResponseAudioTranscriptDelta(
-                delta=action.data, **self._obfuscated(action.data), **self._part_ids(action)
-            )
-        )
-
-    def _act_audio(self, action: Action) -> None:
-        """An audio delta: its bytes are rendered now, when it is due (not at planning)."""
-        run = self._run
-        assert run is not None
-        audio = run.plan.segments[action.index].audio
-        assert audio is not None
-        delta = base64.b64encode(audio.render(action.start, action.end)).decode("ascii")
-        self._audio_out = True
-        self._emit(
-            s.ResponseAudioDelta(event_id=self._event_id(), delta=delta, **self._part_ids(action))
-        )
-
-    def _act_arguments(self, action: Action) -> None:
-        run = self._run
-        assert run is not None
-        self._emit(
-            s.ResponseFunctionCallArgumentsDelta(
-                **self._obfuscated(action.data),
-                response_id=run.response_id,
-                item_id=run.item_ids[action.index],
-                output_index=action.index,
-                call_id=run.plan.segments[action.index].call_id,
-                delta=action.data,
-            )
-        )
-
-    def _act_close_item(self, action: Action) -> None:
-        run = self._run
-        assert run is not None
-        self._close_item(action.index, run.plan.segments[action.index].status)
-
-    def _act_done(self, action: Action) -> None:
-        run = self._run
-        assert run is not None
-        self._finish_run(run.plan.status, run.plan.status_details)
-
-    def _close_item(self, index: int, status: str) -> None:
-        """The done events of output ``index``, from what was sent of it."""
-        run = self._run
-        assert run is not None
-        item_id = run.item_ids[index]
-        item = self._state.item(item_id)
-        assert item is not None
-        ids: dict[str, Any] = {
-            "response_id": run.response_id,
-            "item_id": item_id,
-            "output_index": index,
-        }
-        if item.type == "function_call":
-            self._emit(
-                s.ResponseFunctionCallArgumentsDone(
-                    event_id=self._event_id(),
-                    call_id=item.call_id or "",
-                    arguments=item.arguments or "",
-                    name=item.name,
-                    **ids,
-                )
-            )
-        for content_index, part in enumerate(item.parts):
-            if part.phase is not PartPhase.STREAMING:
-                continue
-            where = {**ids, "content_index": content_index}
-            if part.type == "audio":
-                transcript = part.transcript or ""
-                self._emit(s.ResponseAudioDone(event_id=self._event_id(), **where))
-                self._emit(
-                    s.ResponseAudioTranscriptDone(
-                        event_id=self._event_id(), transcript=transcript, **where
-                    )
-                )
-                done = ContentPart(type="audio", transcript=transcript)
-            else:
-                self._emit(s.ResponseTextDone(event_id=self._event_id(), text=part.text, **where))
-                done = ContentPart(type="text", text=part.text)
-            self._emit(s.ResponseContentPartDone(event_id=self._event_id(), part=done, **where))
-        final = self._state.item(item_id)
-        assert final is not None
-        snap = snapshot(final, status, self._phase(run, index))
-        if self._ga:
-            previous = self._state.order.prev.get(item_id)
-            self._emit(
-                s.ConversationItemDone(
-                    event_id=self._event_id(), item=snap, previous_item_id=previous
-                )
-            )
-        self._emit(
-            s.ResponseOutputItemDone(
-                event_id=self._event_id(),
-                response_id=run.response_id,
-                output_index=index,
-                item=snap,
-            )
-        )
-        self._run = attrs.evolve(run, open_index=None, snapshots=(*run.snapshots, snap))
-        self._count(item_id)
-
-    def _finish_run(self, status: str, details: StatusDetails | None) -> None:
-        run = self._run
-        assert run is not None
-        spoken = 0.0
-        for item_id in run.item_ids:
-            item = self._state.item(item_id)
-            if item is not None:
-                spoken += item.audio_ms
-        info = attrs.evolve(
-            run.info,
-            status=status,
-            status_details=details,
-            output=run.snapshots,
-            usage=usage(
-                run.input_text, run.input_audio, run.snapshots, spoken, reasoning=self._reasoning
-            ),
-        )
-        self._run = None
-        self._idle_from = self._now + spoken / 1000.0  # when its audio has been played
-        self._emit(s.ResponseDone(event_id=self._event_id(), response=info))
-        if self._ga and self._config.rate_limits:
-            self._rate_limits(run)
-
-    def _cancel(self, reason: str) -> None:
-        """End the response in progress: close what is open, ``response.done`` cancelled."""
-        run = self._run
-        assert run is not None
-        if run.open_index is not None:
-            self._close_item(run.open_index, "incomplete")
-        self._finish_run("cancelled", StatusDetails(type="cancelled", reason=reason))
 
     def _expire(self) -> None:
         """``session_expired``: fail the response in progress, send the error, close."""
@@ -1554,27 +717,8 @@ _HANDLERS: Final[Mapping[type[c.ClientEvent], _Handler]] = {
 }
 """Client event type -> handler: validate (raise ``Rejected``), then emit the answer."""
 
-_ACTIONS: Final[Mapping[Act, Callable[[ServerConnection, Action], None]]] = {
-    Act.RATE_LIMITS: ServerConnection._act_rate_limits,
-    Act.ADD_ITEM: ServerConnection._act_add_item,
-    Act.ADD_PART: ServerConnection._act_add_part,
-    Act.TEXT: ServerConnection._act_text,
-    Act.TRANSCRIPT: ServerConnection._act_transcript,
-    Act.AUDIO: ServerConnection._act_audio,
-    Act.ARGUMENTS: ServerConnection._act_arguments,
-    Act.CLOSE_ITEM: ServerConnection._act_close_item,
-    Act.DONE: ServerConnection._act_done,
-}
-"""Planned action -> what writes it."""
-
 _CHECKS: Final[Mapping[Dialect, tuple[v.Checks, v.Checks]]] = {
     "beta": (v.SESSION_CHECKS, v.RESPONSE_CHECKS),
     "ga": (v.GA_SESSION_CHECKS, v.GA_RESPONSE_CHECKS),
 }
 """Dialect -> the settings checks of ``session.update`` and ``response.create``."""
-
-_VAD_HANDLERS: Final[Mapping[str, Callable[[ServerConnection, VadEvent, TurnDetection], None]]] = {
-    "start": ServerConnection._speech_started,
-    "stop": ServerConnection._speech_stopped,
-}
-"""Speech boundary -> what it makes the server say."""

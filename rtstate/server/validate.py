@@ -8,23 +8,27 @@ section 7; where the reference has no evidence for a case the choice is marked
 
 Checks are tables: the settings of ``session.update`` and ``response.create`` are
 checked field by field (``SESSION_CHECKS``, ``RESPONSE_CHECKS``); unknown parameters
-are found by walking the raw JSON against the event classes' fields.
+are found by walking the raw JSON against the event classes' fields. The checks against
+the server's state (an item that must exist, a response that must be in progress, the
+conversation's bounds) are named functions at the end, one per refusal a handler of
+``ServerConnection`` makes.
 """
 
 from __future__ import annotations
 
 import binascii
 import functools
+import math
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, TypeAlias, Union
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from typing import Any, Final, NoReturn, TypeAlias, Union
 
 import attrs
 
 from ..config import Dialect
 from ..errors import RemoteProtocolError
-from ..events.client import ClientEvent
+from ..events.client import ClientEvent, ConversationItemTruncate
 from ..events.payloads import (
     UNSET,
     ContentPart,
@@ -34,6 +38,7 @@ from ..events.payloads import (
     ToolChoiceFunction,
     ToolChoiceMcp,
 )
+from ..state import ItemPhase, ItemState, SessionState
 from .vad import TURN_DETECTION_TYPES
 
 __all__ = [
@@ -52,12 +57,25 @@ __all__ = [
     "VOICES",
     "Checks",
     "Rejected",
+    "check_append_size",
+    "check_cancel",
+    "check_commit_size",
+    "check_delete",
     "check_item",
+    "check_new_item",
+    "check_no_active_response",
+    "check_output_audio_clear",
+    "check_previous_item",
+    "check_room",
     "check_settings",
     "check_tool_choice",
+    "check_truncate",
+    "check_voice_update",
+    "conversation_item",
     "decode_b64",
     "from_codec_error",
     "ga_session_type",
+    "unknown_event_type",
     "unknown_parameter",
 ]
 
@@ -631,3 +649,196 @@ def _check_part(part: ContentPart, allowed: Sequence[str], param: str) -> None:
     if part.type not in allowed:
         raise _invalid(part.type, allowed, f"{param}.type")
     _PART_CHECKS[part.type](part, param)
+
+
+# --- checks against the server's state ---------------------------------------------------
+# Each looks at the client event and at what the server holds (its folded ``SessionState``
+# and the few counts it keeps beside it), and raises ``Rejected`` or returns what it found.
+
+
+def unknown_event_type(event_type: str, allowed: Iterable[str]) -> Rejected:
+    """The refusal of a client event type the dialect does not have (``allowed``: the
+    types it has)."""
+    listed = ", ".join(repr(t) for t in allowed)
+    return Rejected(
+        "invalid_value",
+        f"Invalid value: {event_type!r}. Supported values are: {listed}.",
+        "type",
+    )
+
+
+def check_voice_update(
+    voice: object, current: object, *, audio_out: bool, spell: Callable[[str], str]
+) -> None:
+    """A ``session.update`` may not change the voice once the session produced audio."""
+    if audio_out and voice is not None and voice != current:
+        raise Rejected(
+            "cannot_update_voice",
+            "Cannot update a conversation's voice if assistant audio is present.",
+            spell("session.voice"),
+        )
+
+
+def check_append_size(held: int, limit: int, *, vad: bool) -> None:
+    """Without server VAD, an append may not grow the input buffer past ``limit`` bytes
+    (with it, the oldest audio is dropped instead)."""
+    if held > limit and not vad:
+        raise Rejected(
+            "input_audio_buffer_too_large",
+            f"Error appending to input audio buffer: it would hold {held} bytes of audio, "
+            f"but the limit is {limit} bytes. Commit or clear the buffer first.",
+            "audio",
+        )
+
+
+def check_commit_size(buffered_ms: float, min_commit_ms: float) -> None:
+    """A commit needs at least ``min_commit_ms`` of audio in the buffer."""
+    if buffered_ms < min_commit_ms:
+        raise Rejected(
+            "input_audio_buffer_commit_empty",
+            "Error committing input audio buffer: buffer too small. Expected at least "
+            f"{min_commit_ms:g}ms of audio, but buffer only has "
+            f"{buffered_ms:.2f}ms of audio.",
+        )
+
+
+def check_room(count: int, max_items: int, chars: int, max_chars: int) -> None:
+    """Refuse (``conversation_too_large``) a conversation of ``count`` items and
+    ``chars`` characters of text past its bounds."""
+    if count > max_items:
+        what = f"{count} items, but the limit is {max_items}"
+    elif chars > max_chars:
+        what = f"{chars} characters of text, but the limit is {max_chars}"
+    else:
+        return
+    raise Rejected(
+        "conversation_too_large",
+        f"The conversation is full: it would hold {what}. Delete items to make room.",
+    )
+
+
+def check_previous_item(state: SessionState, previous: str | None) -> str | None:
+    """Where a ``conversation.item.create`` inserts its item: the id of the item it
+    follows (``None``: first), from its ``previous_item_id``."""
+    if previous is None:
+        return state.order.tail
+    if previous == "root":
+        return None
+    if previous in state.order:
+        return previous
+    raise Rejected(
+        "invalid_value",
+        f"Error adding item: the previous item with id '{previous}' does not exist.",
+        "previous_item_id",
+    )
+
+
+def check_new_item(state: SessionState, item: Item, calls: Container[str | None]) -> None:
+    """A created item's id must be free; a function call output needs its call, a function
+    call a call id not in use (``calls``: the call ids of the conversation)."""
+    if item.id is not None and state.item(item.id) is not None:
+        raise Rejected(
+            "invalid_value",
+            f"Error adding item: the id '{item.id}' is already in use.",
+            "item.id",
+        )
+    if item.type == "function_call_output" and item.call_id not in calls:
+        raise Rejected(
+            "invalid_value",
+            f"Error adding item: no function_call item has call_id '{item.call_id}'.",
+            "item.call_id",
+        )
+    if item.type == "function_call" and item.call_id in calls:
+        raise Rejected(
+            "invalid_value",
+            f"Error adding item: call_id '{item.call_id}' is already in use.",
+            "item.call_id",
+        )
+
+
+def conversation_item(
+    state: SessionState, item_id: str, code: str, doing: str, param: str | None = "item_id"
+) -> ItemState:
+    """The item ``item_id`` of the conversation, or the server's error ``code``
+    for one it does not have (``doing``: what the request was doing)."""
+    item = state.item(item_id)
+    if item is None or item_id not in state.order:
+        raise Rejected(
+            code, f"Error {doing} item: the item with id '{item_id}' does not exist.", param
+        )
+    return item
+
+
+def check_truncate(state: SessionState, e: ConversationItemTruncate) -> ItemState:
+    """The assistant message a ``conversation.item.truncate`` cuts: its part must be
+    audio, and the cut within the audio it still has."""
+    item = conversation_item(state, e.item_id, "item_truncate_invalid_item_id", "truncating")
+    if item.type != "message" or item.role != "assistant":
+        raise Rejected("invalid_value", "Only assistant messages can be truncated.", "item_id")
+    index = e.content_index
+    if not 0 <= index < len(item.parts) or item.parts[index].type != "audio":
+        raise Rejected(
+            "invalid_value",
+            f"Item '{e.item_id}' has no audio content at index {index}.",
+            "content_index",
+        )
+    if e.audio_end_ms < 0:
+        raise Rejected(
+            "integer_below_min_value",
+            "Invalid 'audio_end_ms': integer below minimum value. Expected a value >= 0, "
+            f"but got {e.audio_end_ms} instead.",
+            "audio_end_ms",
+        )
+    part = item.parts[index]
+    available = part.audio_ms
+    if part.truncated_ms is not None:
+        available = min(available, part.truncated_ms)
+    if e.audio_end_ms > available:
+        raise Rejected(
+            "invalid_value",
+            f"Audio content of {math.floor(available)}ms is already shorter than "
+            f"{e.audio_end_ms}ms",
+            "audio_end_ms",
+        )
+    return item
+
+
+def check_delete(state: SessionState, item_id: str) -> ItemState:
+    """The item a ``conversation.item.delete`` removes: one of the conversation's that
+    is not still being generated."""
+    item = conversation_item(state, item_id, "item_delete_invalid_item_id", "deleting", None)
+    if item.phase is not ItemPhase.DONE:
+        raise Rejected(
+            "invalid_value",
+            f"Item '{item_id}' is still being generated; cancel the response first.",
+            "item_id",
+        )
+    return item
+
+
+def check_output_audio_clear() -> NoReturn:
+    """``output_audio_buffer.clear`` is refused: the server speaks WebSocket only."""
+    raise Rejected(
+        "invalid_value",
+        "output_audio_buffer.clear is only supported on WebRTC and SIP connections.",
+        "type",
+    )
+
+
+def check_no_active_response(active: str | None) -> None:
+    """``response.create`` waits for the response in progress (``active``) to end."""
+    if active is not None:
+        raise Rejected(
+            "conversation_already_has_active_response",
+            f"Conversation already has an active response in progress: {active}. "
+            "Wait until the response is finished before creating a new one.",
+        )
+
+
+def check_cancel(response_id: str | None, active: str | None) -> None:
+    """``response.cancel`` needs a response in progress (``active``), the one it names
+    if it names one."""
+    if active is None or (response_id is not None and response_id != active):
+        raise Rejected(
+            "response_cancel_not_active", "Cancellation failed: no active response found"
+        )

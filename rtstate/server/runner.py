@@ -1,0 +1,571 @@
+"""The response runner of ``ServerConnection``: a response from its start to its end.
+
+``_start_response`` asks the responder for the reply, plans it (``rtstate.server.response``)
+and writes ``response.created``; ``_pump`` then writes the planned actions as they come
+due (one ``_act_*`` per ``Act``, table ``_ACTIONS``); ``_close_item`` writes the done
+events of an output item from what was sent of it, ``_finish_run`` the ``response.done``;
+``_cancel`` ends the response early (items ``incomplete``, status ``cancelled``) and
+``_abandon`` ends it ``failed`` after an event could not be encoded.
+
+``_ResponseRunner`` is a mixin of ``ServerConnection`` (``rtstate.server.connection``),
+which owns the session frame: the state, the clock, ``_emit``. What the runner uses of
+it is declared at the top of the class.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+
+from ..config import Dialect
+from ..events import server as s
+from ..events.payloads import (
+    ContentPart,
+    ErrorInfo,
+    Item,
+    RateLimit,
+    ResponseInfo,
+    ResponseParams,
+    SessionConfig,
+    StatusDetails,
+)
+from ..state import PartPhase, SessionState
+from .audio import (
+    Voice,
+)
+from .config import ServerConfig
+from .ids import IdFactory
+from .responders import Responder, ResponseRequest
+from .response import (
+    Act,
+    Action,
+    Plan,
+    build_plan,
+    snapshot,
+    text_tokens,
+    usage,
+)
+
+__all__: list[str] = []
+
+_RESPONSE_OVERRIDES: Final = (
+    "modalities",
+    "instructions",
+    "voice",
+    "output_audio_format",
+    "tools",
+    "tool_choice",
+    "temperature",
+    "max_response_output_tokens",
+)
+
+
+_REASONING_MODELS: Final = ("gpt-realtime-2",)
+"""Model name prefixes of reasoning models: their assistant messages carry ``phase``
+(GA) and their usage ``reasoning_tokens`` (the ``gpt-realtime-2.1`` captures)."""
+
+_RATE_LIMIT_NAMES: Final[Mapping[Dialect, tuple[str, ...]]] = {
+    "beta": ("requests", "tokens"),
+    "ga": ("tokens",),
+}
+"""The limits ``rate_limits.updated`` reports: GA's real service sends ``tokens`` only,
+after ``response.done``; the 2024 beta sent both, after ``response.created``."""
+
+_OBFUSCATION_BLOCK: Final = 16
+_OBFUSCATION_CHARS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _obfuscation(event_id: str, delta: str) -> str:
+    """A GA delta's ``obfuscation``: letters and digits that pad the delta to a multiple
+    of 16 characters, as the real service's do; derived from the event id, so the same
+    session writes the same bytes."""
+    size = _OBFUSCATION_BLOCK - len(delta) % _OBFUSCATION_BLOCK
+    digest = hashlib.blake2b(event_id.encode(), digest_size=_OBFUSCATION_BLOCK).digest()
+    return "".join(_OBFUSCATION_CHARS[b % len(_OBFUSCATION_CHARS)] for b in digest[:size])
+
+
+@attrs.frozen(kw_only=True)
+class _Transcription:
+    """The transcription of a committed user item, to be written."""
+
+    item_id: str
+    result: str | ErrorInfo
+    seconds: float
+    model: str | None
+
+
+class _Unencodable(Exception):
+    """An event the server made could not be encoded (see ``ServerConnection._emit``)."""
+
+    def __init__(self, event_type: str, cause: BaseException) -> None:
+        super().__init__(f"cannot encode {event_type}: {cause}")
+        self.event_type = event_type
+        self.reason = str(cause)[:200]
+
+
+@attrs.frozen(kw_only=True)
+class _Run:
+    """The response in progress: its plan and how far it got."""
+
+    response_id: str
+    plan: Plan
+    started: float
+    info: ResponseInfo
+    input_text: int
+    input_audio: int
+    position: int = 0
+    item_ids: tuple[str, ...] = ()
+    open_index: int | None = None
+    snapshots: tuple[Item, ...] = ()
+
+    @property
+    def next_due(self) -> float | None:
+        if self.position >= len(self.plan.actions):
+            return None
+        return self.started + self.plan.due[self.position]
+
+
+def _effective(session: SessionConfig, params: ResponseParams | None) -> SessionConfig:
+    """The session config with a ``response.create``'s overrides applied."""
+    if params is None:
+        return session
+    changes = {
+        name: getattr(params, name)
+        for name in _RESPONSE_OVERRIDES
+        if getattr(params, name) is not None
+    }
+    return attrs.evolve(session, **changes) if changes else session
+
+
+def _voice_name(voice: str | Mapping[str, Any] | None) -> str:
+    """The name a ``Voice`` synthesizes with: a built-in voice's name, a custom voice's
+    ``id`` (GA ``{"id": "voice_..."}``), or ``alloy``."""
+    if isinstance(voice, str):
+        return voice
+    voice_id = None if voice is None else voice.get("id")
+    return voice_id if isinstance(voice_id, str) else "alloy"
+
+
+class _ResponseRunner:
+    """The response runner (see the module docstring); a mixin of ``ServerConnection``."""
+
+    # what the runner uses of the session frame (``ServerConnection``)
+    _config: ServerConfig
+    _state: SessionState
+    _now: float
+    _ga: bool
+    _ids: IdFactory
+    _responder: Responder
+    _voice: Voice
+    _run: _Run | None
+    _calls: dict[str, str]
+    _audio_out: bool
+    _idle_from: float | None
+    _input_audio_ms: dict[str, float]
+    _responses: int
+    _tokens_used: int
+    _conversation_id: str | None
+
+    if TYPE_CHECKING:
+
+        @property
+        def dialect(self) -> Dialect: ...
+
+        @property
+        def _session(self) -> SessionConfig: ...
+
+        def _emit(self, event: s.ServerEvent) -> None: ...
+
+        def _event_id(self) -> str: ...
+
+        def _emit_item(self, item: Item, previous: str | None, *, final: bool) -> None: ...
+
+        def _server_error(
+            self, failure: _Unencodable, event_id: str | None, kind: str | None
+        ) -> None: ...
+
+        def _count(self, item_id: str) -> None: ...
+
+    def _start_response(
+        self, params: ResponseParams | None, trigger: str, pending: _Transcription | None = None
+    ) -> None:
+        """``response.created`` and the plan; ``pending``: the turn's transcription,
+        not sent yet (GA), which the responder may read (``ResponseRequest.transcripts``)."""
+        config = self._config
+        response_id = self._ids("resp")
+        effective = _effective(self._session, params)
+        request = ResponseRequest(
+            response_id=response_id,
+            state=self._state,
+            session=effective,
+            params=params,
+            trigger=trigger,
+            transcripts={}
+            if pending is None or not isinstance(pending.result, str)
+            else {pending.item_id: pending.result},
+        )
+        reply = self._responder.respond(request)
+        modalities = effective.modalities or ("audio", "text")
+        audio_format = effective.output_audio_format or "pcm16"
+        voice_name = _voice_name(effective.voice)
+        plan = build_plan(
+            reply,
+            modalities=modalities,
+            voice_name=voice_name,
+            audio_format=audio_format,
+            max_tokens=effective.max_response_output_tokens,
+            voice=self._voice,
+            chunking=config.chunking,
+            new_call_id=lambda: self._ids("call"),
+            rate_limits=config.rate_limits and not self._ga,  # GA: after response.done
+            latency=config.response_latency,
+            interval=config.delta_interval,
+            limit=config.max_output_tokens,
+        )
+        input_text, input_audio = self._input_tokens(effective)
+        info = ResponseInfo(
+            id=response_id,
+            object="realtime.response",
+            status="in_progress",
+            output=(),
+            metadata=None if params is None else params.metadata,
+            conversation_id=self._conversation_id,
+            modalities=tuple(modalities),
+            voice=voice_name,  # a custom voice by its id: the GA response object has a string
+            output_audio_format=audio_format,
+            temperature=None if self._ga else effective.temperature,
+            max_output_tokens=effective.max_response_output_tokens,
+        )
+        self._responses += 1
+        self._emit(s.ResponseCreated(event_id=self._event_id(), response=info))
+        self._run = _Run(
+            response_id=response_id,
+            plan=plan,
+            started=self._now,
+            info=info,
+            input_text=input_text,
+            input_audio=input_audio,
+        )
+
+    def _input_tokens(self, session: SessionConfig) -> tuple[int, int]:
+        """Estimated input tokens of a response: (text, audio) of the whole conversation."""
+        text = text_tokens(session.instructions)
+        audio_ms_total = 0.0
+        heard = self._input_audio_ms
+        for item in self._state.items:
+            text += text_tokens(item.arguments) + text_tokens(item.output)
+            for part in item.parts:
+                text += text_tokens(part.text) + text_tokens(part.transcript)
+            audio_ms_total += heard.get(item.id, 0.0) + item.audio_ms
+        return text, math.ceil(audio_ms_total / 100.0)
+
+    def _pump(self, until: float | None = None) -> None:
+        """Write the actions of the response in progress that are due."""
+        now = self._now if until is None else min(until, self._now)
+        while (run := self._run) is not None:
+            due = run.next_due
+            if due is None or due > now:
+                return
+            action = run.plan.actions[run.position]
+            self._run = attrs.evolve(run, position=run.position + 1)
+            try:
+                _ACTIONS[action.kind](self, action)
+            except _Unencodable as failure:
+                self._server_error(failure, None, None)
+                self._abandon()
+
+    def _abandon(self) -> None:
+        """End the response in progress ``failed`` after one of its events could not be
+        encoded (if even that fails, the response is dropped)."""
+        run = self._run
+        if run is None:
+            return
+        error = ErrorInfo(type="server_error", code="server_error")
+        index = run.open_index
+        try:
+            if index is not None and self._state.item(run.item_ids[index]) is not None:
+                self._close_item(index, "incomplete")
+            self._finish_run("failed", StatusDetails(type="failed", error=error))
+        except _Unencodable:  # pragma: no cover - nothing left that can be said
+            self._run = None
+
+    def _part_ids(self, action: Action) -> dict[str, Any]:
+        run = self._run
+        assert run is not None
+        return {
+            "response_id": run.response_id,
+            "item_id": run.item_ids[action.index],
+            "output_index": action.index,
+            "content_index": 0,
+        }
+
+    def _act_rate_limits(self, action: Action) -> None:
+        run = self._run
+        assert run is not None
+        self._rate_limits(run)
+
+    def _rate_limits(self, run: _Run) -> None:
+        """``rate_limits.updated`` after ``run`` spent its (planned) tokens."""
+        config = self._config
+        planned = sum(
+            text_tokens(seg.text) + text_tokens(seg.arguments) for seg in run.plan.segments
+        )
+        self._tokens_used += run.input_text + run.input_audio + planned
+        limits = {
+            "requests": RateLimit(
+                name="requests",
+                limit=config.requests_limit,
+                remaining=max(config.requests_limit - self._responses, 0),
+                reset_seconds=round(60.0 / max(config.requests_limit, 1), 3),
+            ),
+            "tokens": RateLimit(
+                name="tokens",
+                limit=config.tokens_limit,
+                remaining=max(config.tokens_limit - self._tokens_used, 0),
+                reset_seconds=round(
+                    60.0
+                    * min(self._tokens_used, config.tokens_limit)
+                    / max(config.tokens_limit, 1),
+                    3,
+                ),
+            ),
+        }
+        names = _RATE_LIMIT_NAMES[self.dialect]
+        self._emit(
+            s.RateLimitsUpdated(
+                event_id=self._event_id(), rate_limits=tuple(limits[n] for n in names)
+            )
+        )
+
+    @property
+    def _reasoning(self) -> bool:
+        """The session's model is a reasoning model (``_REASONING_MODELS``)."""
+        return (self._session.model or "").startswith(_REASONING_MODELS)
+
+    def _phase(self, run: _Run, index: int) -> str | None:
+        """GA, reasoning model: a message's ``phase``, ``commentary`` when a function
+        call of the same response follows it, else ``final_answer``."""
+        segments = run.plan.segments
+        if not (self._ga and self._reasoning) or segments[index].kind != "message":
+            return None
+        later = segments[index + 1 :]
+        return "commentary" if any(seg.kind == "function_call" for seg in later) else "final_answer"
+
+    def _obfuscated(self, delta: str) -> dict[str, Any]:
+        """The ``event_id`` (and, GA, the ``obfuscation``) of a text-bearing delta."""
+        event_id = self._event_id()
+        if not self._ga:
+            return {"event_id": event_id}
+        return {"event_id": event_id, "obfuscation": _obfuscation(event_id, delta)}
+
+    def _act_add_item(self, action: Action) -> None:
+        run = self._run
+        assert run is not None
+        segment = run.plan.segments[action.index]
+        item_id = self._ids("item")
+        if segment.kind == "function_call":
+            item = Item(
+                id=item_id,
+                object="realtime.item",
+                type="function_call",
+                status="in_progress",
+                name=segment.name,
+                call_id=segment.call_id,
+                arguments="",
+            )
+            self._calls[segment.call_id] = item_id
+        else:
+            item = Item(
+                id=item_id,
+                object="realtime.item",
+                type="message",
+                status="in_progress",
+                role="assistant",
+                content=(),
+                phase=self._phase(run, action.index),
+            )
+        self._run = attrs.evolve(run, item_ids=(*run.item_ids, item_id), open_index=action.index)
+        self._emit(
+            s.ResponseOutputItemAdded(
+                event_id=self._event_id(),
+                response_id=run.response_id,
+                output_index=action.index,
+                item=item,
+            )
+        )
+        self._emit_item(item, self._state.order.tail, final=False)
+
+    def _act_add_part(self, action: Action) -> None:
+        run = self._run
+        assert run is not None
+        kind = run.plan.segments[action.index].part
+        part = (
+            ContentPart(type="audio", transcript="")
+            if kind == "audio"
+            else ContentPart(type="text", text="")
+        )
+        self._emit(
+            s.ResponseContentPartAdded(
+                event_id=self._event_id(), part=part, **self._part_ids(action)
+            )
+        )
+
+    def _act_text(self, action: Action) -> None:
+        self._emit(
+            s.ResponseTextDelta(
+                delta=action.data, **self._obfuscated(action.data), **self._part_ids(action)
+            )
+        )
+
+    def _act_transcript(self, action: Action) -> None:
+        self._emit(
+            s.ResponseAudioTranscriptDelta(
+                delta=action.data, **self._obfuscated(action.data), **self._part_ids(action)
+            )
+        )
+
+    def _act_audio(self, action: Action) -> None:
+        """An audio delta: its bytes are rendered now, when it is due (not at planning)."""
+        run = self._run
+        assert run is not None
+        audio = run.plan.segments[action.index].audio
+        assert audio is not None
+        delta = base64.b64encode(audio.render(action.start, action.end)).decode("ascii")
+        self._audio_out = True
+        self._emit(
+            s.ResponseAudioDelta(event_id=self._event_id(), delta=delta, **self._part_ids(action))
+        )
+
+    def _act_arguments(self, action: Action) -> None:
+        run = self._run
+        assert run is not None
+        self._emit(
+            s.ResponseFunctionCallArgumentsDelta(
+                **self._obfuscated(action.data),
+                response_id=run.response_id,
+                item_id=run.item_ids[action.index],
+                output_index=action.index,
+                call_id=run.plan.segments[action.index].call_id,
+                delta=action.data,
+            )
+        )
+
+    def _act_close_item(self, action: Action) -> None:
+        run = self._run
+        assert run is not None
+        self._close_item(action.index, run.plan.segments[action.index].status)
+
+    def _act_done(self, action: Action) -> None:
+        run = self._run
+        assert run is not None
+        self._finish_run(run.plan.status, run.plan.status_details)
+
+    def _close_item(self, index: int, status: str) -> None:
+        """The done events of output ``index``, from what was sent of it."""
+        run = self._run
+        assert run is not None
+        item_id = run.item_ids[index]
+        item = self._state.item(item_id)
+        assert item is not None
+        ids: dict[str, Any] = {
+            "response_id": run.response_id,
+            "item_id": item_id,
+            "output_index": index,
+        }
+        if item.type == "function_call":
+            self._emit(
+                s.ResponseFunctionCallArgumentsDone(
+                    event_id=self._event_id(),
+                    call_id=item.call_id or "",
+                    arguments=item.arguments or "",
+                    name=item.name,
+                    **ids,
+                )
+            )
+        for content_index, part in enumerate(item.parts):
+            if part.phase is not PartPhase.STREAMING:
+                continue
+            where = {**ids, "content_index": content_index}
+            if part.type == "audio":
+                transcript = part.transcript or ""
+                self._emit(s.ResponseAudioDone(event_id=self._event_id(), **where))
+                self._emit(
+                    s.ResponseAudioTranscriptDone(
+                        event_id=self._event_id(), transcript=transcript, **where
+                    )
+                )
+                done = ContentPart(type="audio", transcript=transcript)
+            else:
+                self._emit(s.ResponseTextDone(event_id=self._event_id(), text=part.text, **where))
+                done = ContentPart(type="text", text=part.text)
+            self._emit(s.ResponseContentPartDone(event_id=self._event_id(), part=done, **where))
+        final = self._state.item(item_id)
+        assert final is not None
+        snap = snapshot(final, status, self._phase(run, index))
+        if self._ga:
+            previous = self._state.order.prev.get(item_id)
+            self._emit(
+                s.ConversationItemDone(
+                    event_id=self._event_id(), item=snap, previous_item_id=previous
+                )
+            )
+        self._emit(
+            s.ResponseOutputItemDone(
+                event_id=self._event_id(),
+                response_id=run.response_id,
+                output_index=index,
+                item=snap,
+            )
+        )
+        self._run = attrs.evolve(run, open_index=None, snapshots=(*run.snapshots, snap))
+        self._count(item_id)
+
+    def _finish_run(self, status: str, details: StatusDetails | None) -> None:
+        run = self._run
+        assert run is not None
+        spoken = 0.0
+        for item_id in run.item_ids:
+            item = self._state.item(item_id)
+            if item is not None:
+                spoken += item.audio_ms
+        info = attrs.evolve(
+            run.info,
+            status=status,
+            status_details=details,
+            output=run.snapshots,
+            usage=usage(
+                run.input_text, run.input_audio, run.snapshots, spoken, reasoning=self._reasoning
+            ),
+        )
+        self._run = None
+        self._idle_from = self._now + spoken / 1000.0  # when its audio has been played
+        self._emit(s.ResponseDone(event_id=self._event_id(), response=info))
+        if self._ga and self._config.rate_limits:
+            self._rate_limits(run)
+
+    def _cancel(self, reason: str) -> None:
+        """End the response in progress: close what is open, ``response.done`` cancelled."""
+        run = self._run
+        assert run is not None
+        if run.open_index is not None:
+            self._close_item(run.open_index, "incomplete")
+        self._finish_run("cancelled", StatusDetails(type="cancelled", reason=reason))
+
+
+_ACTIONS: Final[Mapping[Act, Callable[[_ResponseRunner, Action], None]]] = {
+    Act.RATE_LIMITS: _ResponseRunner._act_rate_limits,
+    Act.ADD_ITEM: _ResponseRunner._act_add_item,
+    Act.ADD_PART: _ResponseRunner._act_add_part,
+    Act.TEXT: _ResponseRunner._act_text,
+    Act.TRANSCRIPT: _ResponseRunner._act_transcript,
+    Act.AUDIO: _ResponseRunner._act_audio,
+    Act.ARGUMENTS: _ResponseRunner._act_arguments,
+    Act.CLOSE_ITEM: _ResponseRunner._act_close_item,
+    Act.DONE: _ResponseRunner._act_done,
+}
+"""Planned action -> what writes it."""
