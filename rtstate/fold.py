@@ -1,13 +1,16 @@
 """``fold(state, input, config) -> Step``: the pure reducer, the only builder of state.
 
-Each input type has one handler. Before a handler runs, the input is looked up in
-the table (``rtstate.machines``) of every entity it touches; a missing pair is a
-protocol violation. A violation rejects the input: the Step's ``after`` is its
-``before`` and it carries a ``Diagnostic`` (or, with ``Config(strict=True)``,
-``RemoteProtocolError`` is raised). A handler may also *reconcile* a quirk it can
-repair (a ``.done`` value that disagrees with its deltas, an item left open at
-``response.done``): the input is applied and the Step carries a diagnostic with
-``applied=True``; strict mode raises for those too, leaving the state unchanged.
+Each input type has one handler. The handler looks the input up in the machine
+(``rtstate.machines``) of every entity it touches and gives the entity the phase the
+table returns (the ``by_payload`` table first, where the payload decides); a
+missing pair is a protocol violation. A server event settles the pending client
+event ``machines.ACKS`` says it acknowledges. A violation rejects the input: the
+Step's ``after`` is its ``before`` and it carries a ``Diagnostic`` (or, with
+``Config(strict=True)``, ``RemoteProtocolError`` is raised). A handler may also
+*reconcile* a quirk it can repair (a ``.done`` value that disagrees with its
+deltas, an item left open at ``response.done``): the input is applied and the Step
+carries a diagnostic with ``applied=True``; strict mode raises for those too,
+leaving the state unchanged.
 
 Disorder real servers produce is folded silently: input transcription before its
 item or long after, ``conversation.item.created`` after (or before)
@@ -531,6 +534,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
     for snapshot in info.output:
         if snapshot.id is not None and snapshot.id not in announced:
             out.note("INV-11", f"response.done lists {snapshot.id}, never announced")
+    # the table ends the active response (RESPONSE gives None); its record joins the history
     finished = ResponseState(
         id=info.id,
         phase=_RESPONSE_DONE,
