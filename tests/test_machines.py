@@ -123,14 +123,8 @@ def unacknowledged(step: Step) -> list[str]:
     return wrong
 
 
-def fold_all(inputs: list[Any], config: Config = rtstate.config.DEFAULT_CONFIG) -> list[Step]:
-    state = SessionState()
-    steps = []
-    for input in inputs:
-        step = fold(state, input, config)
-        steps.append(step)
-        state = step.after
-    return steps
+def fold_all(inputs: list[Any]) -> list[Step]:
+    return fold_steps(inputs)[1]
 
 
 def assert_tables_predict(steps: list[Step]) -> None:
