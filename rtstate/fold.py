@@ -1,13 +1,16 @@
 """``fold(state, input, config) -> Step``: the pure reducer, the only builder of state.
 
-Each input type has one handler. Before a handler runs, the input is looked up in
-the table (``rtstate.machines``) of every entity it touches; a missing pair is a
-protocol violation. A violation rejects the input: the Step's ``after`` is its
-``before`` and it carries a ``Diagnostic`` (or, with ``Config(strict=True)``,
-``RemoteProtocolError`` is raised). A handler may also *reconcile* a quirk it can
-repair (a ``.done`` value that disagrees with its deltas, an item left open at
-``response.done``): the input is applied and the Step carries a diagnostic with
-``applied=True``; strict mode raises for those too, leaving the state unchanged.
+Each input type has one handler. The handler looks the input up in the machine
+(``rtstate.machines``) of every entity it touches and gives the entity the phase the
+table returns (the ``by_payload`` table first, where the payload decides); a
+missing pair is a protocol violation. A server event settles the pending client
+event ``machines.ACKS`` says it acknowledges. A violation rejects the input: the
+Step's ``after`` is its ``before`` and it carries a ``Diagnostic`` (or, with
+``Config(strict=True)``, ``RemoteProtocolError`` is raised). A handler may also
+*reconcile* a quirk it can repair (a ``.done`` value that disagrees with its
+deltas, an item left open at ``response.done``): the input is applied and the Step
+carries a diagnostic with ``applied=True``; strict mode raises for those too,
+leaving the state unchanged.
 
 Disorder real servers produce is folded silently: input transcription before its
 item or long after, ``conversation.item.created`` after (or before)
@@ -101,13 +104,24 @@ _SESSION_OPEN: Final = SessionPhase.OPEN
 _SESSION_CLOSED: Final = SessionPhase.CLOSED
 _ITEM_DONE: Final = ItemPhase.DONE
 _ITEM_PENDING: Final = ItemPhase.PENDING
-_ITEM_IN_PROGRESS: Final = ItemPhase.IN_PROGRESS
 _ITEM_ANNOUNCED: Final = ItemPhase.ANNOUNCED
 _PART_DONE: Final = PartPhase.DONE
-_PART_STREAMING: Final = PartPhase.STREAMING
-_RESPONSE_IN_PROGRESS: Final = ResponsePhase.IN_PROGRESS
 _RESPONSE_DONE: Final = ResponsePhase.DONE
 _KEEP_NO_AUDIO: Final = AudioRetention.NONE
+# The tables the fold reads without a check (the pair is known to be there).
+_ITEM_TABLE: Final = machines.ITEM.transitions
+_PART_TABLE: Final = machines.PART.transitions
+_ACKNOWLEDGES: Final = machines.ACKNOWLEDGES
+P = TypeVar("P")
+
+
+def _live(table: machines.Table[P], phase: P | None, input: type) -> P:
+    """The phase ``table`` gives ``input`` in ``phase``: a pair known to be there, to a
+    phase (not a removal)."""
+    next_phase = table[(phase, input)]
+    assert next_phase is not None
+    return next_phase
+
 
 _root = evolver(SessionState)
 _item = evolver(ItemState)
@@ -133,7 +147,6 @@ _audio_appended = positional(AudioAppended)
 
 _BYTES_PER_MS: Final[Mapping[str, int]] = {"pcm16": 48, "g711_ulaw": 8, "g711_alaw": 8}
 _FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
-_INPUT_ROLES: Final = frozenset({"user", "system"})
 _AUDIO_PARTS: Final = frozenset({"audio", "input_audio"})
 
 
@@ -269,14 +282,21 @@ def _reject(state: SessionState, input: Input, violation: _Violation, config: Co
     return Step(input=input, before=state, after=state, diagnostics=(diagnostic,))
 
 
-def _check(table: machines.Table[Any], phase: Any, input: object, entity: str) -> Any:
-    """The next phase of ``entity``, or a violation when the table has no entry."""
-    key = (phase, type(input))
-    if key in table:
-        return table[key]
+def _check(machine: machines.Machine[Any], phase: Any, input: object) -> Any:
+    """The phase ``input`` moves ``machine``'s entity to from ``phase`` (its
+    ``by_payload`` table first, then its transitions), or a violation of the
+    machine's invariant when the pair is missing: ``Machine.next``, raising
+    ``_Violation``."""
+    key = (phase, input.__class__)
+    refined = machine.by_payload.get(key)
+    if refined is not None and refined[0](input):
+        return refined[1]
+    transitions = machine.transitions
+    if key in transitions:
+        return transitions[key]
     name = getattr(input, "type", type(input).__name__)
     where = "none" if phase is None else phase.value
-    raise _Violation(machines.INVARIANT[entity], f"{name} is not allowed when {entity} is {where}")
+    raise _Violation(machine.invariant, f"{name} is not allowed when {machine.name} is {where}")
 
 
 def _open(state: SessionState, event: s.ServerEvent) -> None:
@@ -288,20 +308,20 @@ def _open(state: SessionState, event: s.ServerEvent) -> None:
 
 
 def _session_created(state: SessionState, e: s.SessionCreated, out: _Out) -> SessionState:
-    _check(machines.SESSION, state.phase, e, "session")
+    phase = _check(machines.SESSION, state.phase, e)
     out.transitions.append(SessionStarted(session=e.session))
-    return _root(state, phase=_SESSION_OPEN, session=e.session, revision=state.revision + 1)
+    return _root(state, phase=phase, session=e.session, revision=state.revision + 1)
 
 
 def _session_updated(state: SessionState, e: s.SessionUpdated, out: _Out) -> SessionState:
-    _check(machines.SESSION, state.phase, e, "session")
+    _check(machines.SESSION, state.phase, e)
     out.transitions.append(SessionUpdated(session=e.session))
-    ledger, _ = _ack(state.ledger, c.SessionUpdate, None, out)
+    ledger, _ = _ack(state.ledger, e, None, out)
     return _root(state, session=e.session, ledger=ledger, revision=state.revision + 1)
 
 
 def _conversation_created(state: SessionState, e: s.ConversationCreated, out: _Out) -> SessionState:
-    _check(machines.SESSION, state.phase, e, "session")
+    _check(machines.SESSION, state.phase, e)
     if state.conversation_id is not None or state.order.size or state.finished or state.response:
         raise _Violation("INV-2", "conversation.created after the conversation began")
     return _root(state, conversation_id=e.conversation.id, revision=state.revision + 1)
@@ -361,7 +381,7 @@ def _speech_started(
 ) -> SessionState:
     _open(state, e)
     buf = state.input
-    phase = _check(machines.INPUT_BUFFER, buf.phase, e, "input")
+    phase = _check(machines.INPUT_BUFFER, buf.phase, e)
     window = SpeechWindow(item_id=e.item_id, start_ms=e.audio_start_ms)
     out.transitions.append(SpeechStarted(item_id=e.item_id, audio_start_ms=e.audio_start_ms))
     limit = out.config.history_limit
@@ -374,7 +394,7 @@ def _speech_stopped(
 ) -> SessionState:
     _open(state, e)
     buf = state.input
-    phase = _check(machines.INPUT_BUFFER, buf.phase, e, "input")
+    phase = _check(machines.INPUT_BUFFER, buf.phase, e)
     speech = buf.speech
     if speech and speech[-1].end_ms is None:
         last = speech[-1]
@@ -387,12 +407,12 @@ def _speech_stopped(
 def _committed(state: SessionState, e: s.InputAudioBufferCommitted, out: _Out) -> SessionState:
     _open(state, e)
     buf = state.input
-    phase = _check(machines.INPUT_BUFFER, buf.phase, e, "input")
+    phase = _check(machines.INPUT_BUFFER, buf.phase, e)
     out.transitions.append(InputCommitted(item_id=e.item_id, previous_item_id=e.previous_item_id))
     committed = _bounded(buf.committed, e.item_id, out.config.history_limit)
     ledger = state.ledger
     if not (buf.speech and buf.speech[-1].item_id == e.item_id):  # not server VAD's own
-        ledger, _ = _ack(state.ledger, c.InputAudioBufferCommit, None, out)
+        ledger, _ = _ack(state.ledger, e, None, out)
     return _root(
         state,
         input=_buffer(buf, phase=phase, appended_ms=0.0, committed=committed),
@@ -404,9 +424,9 @@ def _committed(state: SessionState, e: s.InputAudioBufferCommitted, out: _Out) -
 def _cleared(state: SessionState, e: s.InputAudioBufferCleared, out: _Out) -> SessionState:
     _open(state, e)
     buf = state.input
-    phase = _check(machines.INPUT_BUFFER, buf.phase, e, "input")
+    phase = _check(machines.INPUT_BUFFER, buf.phase, e)
     out.transitions.append(InputCleared())
-    ledger, _ = _ack(state.ledger, c.InputAudioBufferClear, None, out)
+    ledger, _ = _ack(state.ledger, e, None, out)
     return _root(
         state,
         input=_buffer(buf, phase=phase, appended_ms=0.0, cleared=buf.cleared + 1),
@@ -456,7 +476,7 @@ def _sent(state: SessionState, e: c.ClientEvent, out: _Out) -> SessionState:
 def _active(state: SessionState, e: Any, response_id: str) -> ResponseState:
     """The active response ``response_id`` refers to, or a violation of INV-4."""
     response = state.response
-    _check(machines.RESPONSE, None if response is None else response.phase, e, "response")
+    _check(machines.RESPONSE, None if response is None else response.phase, e)
     assert response is not None
     if response.id != response_id:
         raise _Violation(
@@ -471,17 +491,17 @@ def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> S
         raise _Violation(
             "INV-5", f"response {e.response.id} created while {state.response.id} is active"
         )
-    _check(machines.RESPONSE, None, e, "response")
+    phase = _check(machines.RESPONSE, None, e)
     info = e.response
     response = ResponseState(
         id=info.id,
-        phase=_RESPONSE_IN_PROGRESS,
+        phase=phase,
         status=info.status,
         info=info,
         output_audio_format=_output_format(state, info),
     )
     out.transitions.append(ResponseStarted(response_id=info.id))
-    ledger, _ = _ack(state.ledger, c.ResponseCreate, None, out)
+    ledger, _ = _ack(state.ledger, e, None, out)
     cancel = ledger.deferred_cancel
     if cancel is not None and not ledger.response_requested:
         out.plan(cancel)  # the cancel sent before this response existed
@@ -506,13 +526,15 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
         status = final_status.get(item_id)
         if status not in _FINAL_ITEM_STATUSES:  # a closed item is never in_progress
             status = "incomplete"
-        parts = tuple(_part(p, phase=_PART_DONE) for p in item.parts)
-        items = items.set(item_id, _item(item, phase=_ITEM_DONE, status=status, parts=parts))
+        parts = tuple(_part(p, phase=_PART_TABLE[(p.phase, s.ResponseDone)]) for p in item.parts)
+        phase = _ITEM_TABLE[(item.phase, s.ResponseDone)]
+        items = items.set(item_id, _item(item, phase=phase, status=status, parts=parts))
         out.transitions.append(ItemCompleted(item_id=item_id, status=status))
     announced = set(response.output)
     for snapshot in info.output:
         if snapshot.id is not None and snapshot.id not in announced:
             out.note("INV-11", f"response.done lists {snapshot.id}, never announced")
+    # the table ends the active response (RESPONSE gives None); its record joins the history
     finished = ResponseState(
         id=info.id,
         phase=_RESPONSE_DONE,
@@ -532,9 +554,9 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
             usage=info.usage,
         )
     )
-    ledger, entry = _ack(state.ledger, c.ResponseCancel, info.id, out)
+    ledger, entry = _ack(state.ledger, e, info.id, out)
     while entry is not None:  # every cancel of this response is answered by its end
-        ledger, entry = _ack(ledger, c.ResponseCancel, info.id, out)
+        ledger, entry = _ack(ledger, e, info.id, out)
     ledger = _release(ledger, False, out)
     return _root(
         state,
@@ -555,7 +577,7 @@ def _item_phase(state: SessionState, item_id: str) -> tuple[ItemState | None, It
     return item, None if item is None else item.phase
 
 
-def _part_from(part: ContentPart) -> PartState:
+def _part_from(part: ContentPart, phase: PartPhase) -> PartState:
     kind = part.type
     text: str | None = None
     transcript_log: TextLog | None = None
@@ -566,7 +588,7 @@ def _part_from(part: ContentPart) -> PartState:
         text = part.text
     return _new_part(
         type=kind,
-        phase=_PART_DONE,
+        phase=phase,
         text_log=TextLog.of(text) if text else EMPTY_TEXT,
         transcript_log=transcript_log,
         audio_bytes=0,
@@ -576,13 +598,22 @@ def _part_from(part: ContentPart) -> PartState:
     )
 
 
+def _parts_from(content: tuple[ContentPart, ...], input: object) -> tuple[PartState, ...]:
+    phase = _live(_PART_TABLE, None, input.__class__)
+    return tuple([_part_from(p, phase) for p in content])
+
+
 def _item_from(
     item: Item,
     item_id: str,
     phase: ItemPhase,
+    input: object,
+    *,
     response_id: str | None = None,
     output_index: int | None = None,
 ) -> ItemState:
+    """The item of the snapshot ``item`` that ``input`` brings; its parts take the
+    phase the part table gives a part that comes with ``input``."""
     content = item.content
     arguments = item.arguments
     return _new_item(
@@ -591,7 +622,7 @@ def _item_from(
         phase=phase,
         status=item.status,
         role=item.role,
-        parts=tuple([_part_from(p) for p in content]) if content else (),
+        parts=_parts_from(content, input) if content else (),
         name=item.name,
         call_id=item.call_id,
         arguments_log=TextLog.of(arguments) if arguments else EMPTY_TEXT,
@@ -650,17 +681,18 @@ def _output_item_added(
     if item_id is None:
         raise _Violation("INV-6", "response.output_item.added without an item id")
     item, phase = _item_phase(state, item_id)
-    _check(machines.ITEM, phase, e, "item")
+    phase = _check(machines.ITEM, phase, e)
     if item is None:
         new = _item_from(
             e.item,
             item_id,
-            _ITEM_ANNOUNCED,
+            phase,
+            e,
             response_id=response.id,
             output_index=e.output_index,
         )
     else:
-        new = _item(item, response_id=response.id, output_index=e.output_index)
+        new = _item(item, phase=phase, response_id=response.id, output_index=e.output_index)
     active = _response(response, output=(*response.output, item_id))
     return _root(
         state,
@@ -679,21 +711,15 @@ def _item_created(
     if item_id is None:
         raise _Violation("INV-15", "conversation.item.created without an item id")
     item, phase = _item_phase(state, item_id)
-    _check(machines.ITEM, phase, e, "item")
+    next_phase = _check(machines.ITEM, phase, e)  # by_payload: created complete or not
     previous = e.previous_item_id
     if previous is not None and previous not in state.order:
         raise _Violation("INV-15", f"previous_item_id {previous} is not in the conversation")
-    # Items no response streams (a function_call_output, a user or system message) are
-    # final when created; servers leave ``status`` out of function_call_output items.
-    final = e.item.status in _FINAL_ITEM_STATUSES or (
-        e.item.status is None
-        and (e.item.type == "function_call_output" or e.item.role in _INPUT_ROLES)
-    )
     if item is None or phase is _ITEM_PENDING:  # the server's copy is the truth
-        new = _item_from(e.item, item_id, _ITEM_DONE if final else _ITEM_IN_PROGRESS)
+        new = _item_from(e.item, item_id, next_phase, e)
     else:
-        new = _item(item, phase=_ITEM_IN_PROGRESS)
-    ledger, entry = _ack(state.ledger, c.ConversationItemCreate, item_id, out)
+        new = _item(item, phase=next_phase)
+    ledger, entry = _ack(state.ledger, e, item_id, out)
     if entry is None and item is None and item_id not in state.input.committed:
         ledger = _ack_unnamed_create(ledger, e.item.type, out)
     buf = state.input
@@ -746,7 +772,7 @@ def _transcribed(
 ) -> SessionState:
     _open(state, e)
     item, phase = _item_phase(state, e.item_id)
-    _check(machines.ITEM, phase, e, "item")
+    _check(machines.ITEM, phase, e)
     result: str | ErrorInfo
     if isinstance(e, s.ConversationItemInputAudioTranscriptionCompleted):
         result = e.transcript
@@ -773,7 +799,7 @@ def _item_done(state: SessionState, e: s.ConversationItemDone, out: _Out) -> Ses
     ``response.output_item.done`` that follows; any other item was final when added."""
     _open(state, e)
     _, phase = _item_phase(state, e.item.id or "")
-    _check(machines.ITEM, phase, e, "item")
+    _check(machines.ITEM, phase, e)
     return state
 
 
@@ -781,9 +807,9 @@ def _item_retrieved(state: SessionState, e: s.ConversationItemRetrieved, out: _O
     _open(state, e)
     item_id = e.item.id or ""
     _, phase = _item_phase(state, item_id)
-    _check(machines.ITEM, phase, e, "item")
+    _check(machines.ITEM, phase, e)
     out.transitions.append(ItemRetrieved(item_id=item_id, item=e.item))
-    ledger, _ = _ack(state.ledger, c.ConversationItemRetrieve, item_id, out)
+    ledger, _ = _ack(state.ledger, e, item_id, out)
     return _root(state, ledger=ledger, revision=state.revision + 1)
 
 
@@ -793,7 +819,7 @@ def _input_transcript_delta(
     """GA: a chunk of a user item's transcript, kept until ``.completed`` gives the whole."""
     _open(state, e)
     item, phase = _item_phase(state, e.item_id)
-    _check(machines.ITEM, phase, e, "item")
+    _check(machines.ITEM, phase, e)
     index = e.content_index or 0
     delta = e.delta or ""
     out.transitions.append(
@@ -813,7 +839,7 @@ def _input_segment(
 ) -> SessionState:
     _open(state, e)
     _, phase = _item_phase(state, e.item_id)
-    _check(machines.ITEM, phase, e, "item")
+    _check(machines.ITEM, phase, e)
     out.transitions.append(
         InputSegmentTranscribed(
             item_id=e.item_id,
@@ -832,7 +858,7 @@ def _timeout_triggered(
     state: SessionState, e: s.InputAudioBufferTimeoutTriggered, out: _Out
 ) -> SessionState:
     _open(state, e)
-    _check(machines.INPUT_BUFFER, state.input.phase, e, "input")
+    _check(machines.INPUT_BUFFER, state.input.phase, e)
     out.transitions.append(
         InputTimeoutTriggered(
             item_id=e.item_id, audio_start_ms=e.audio_start_ms, audio_end_ms=e.audio_end_ms
@@ -864,7 +890,7 @@ def _output_audio_cleared(
 ) -> SessionState:
     _open(state, e)
     out.transitions.append(OutputAudioCleared(response_id=e.response_id))
-    ledger, _ = _ack(state.ledger, c.OutputAudioBufferClear, None, out)
+    ledger, _ = _ack(state.ledger, e, None, out)
     if ledger is state.ledger:
         return state
     return _root(state, ledger=ledger, revision=state.revision + 1)
@@ -875,7 +901,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     response = _active(state, e, e.response_id)
     item_id = e.item.id or ""
     item, phase = _item_phase(state, item_id)
-    _check(machines.ITEM, phase, e, "item")
+    next_phase = _check(machines.ITEM, phase, e)
     assert item is not None
     if response.output[e.output_index : e.output_index + 1] != (item_id,):
         raise _Violation("INV-6", f"item {item_id} is not output {e.output_index} of {response.id}")
@@ -896,7 +922,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     status = snapshot.status
     new = _item(
         item,
-        phase=_ITEM_DONE,
+        phase=next_phase,
         status=status,
         parts=parts,
         arguments_log=arguments,
@@ -930,10 +956,10 @@ def _reconcile_parts(
     for index, part in enumerate(parts):
         if part.phase is not _PART_DONE:
             out.note("INV-8", f"part {index} of {item.id} still open at output_item.done")
-        parts[index] = _part(part, phase=_PART_DONE)
+        parts[index] = _part(part, phase=_PART_TABLE[(part.phase, s.ResponseOutputItemDone)])
     for index, snapshot in enumerate(content):
         if index >= len(parts):
-            parts.append(_part_from(snapshot))
+            parts.append(_part_from(snapshot, _live(_PART_TABLE, None, s.ResponseOutputItemDone)))
             continue
         parts[index] = _settle(item.id, index, parts[index], snapshot, out, quiet=quiet)
     return tuple(parts)
@@ -972,7 +998,8 @@ def _settle(
 def _item_deleted(state: SessionState, e: s.ConversationItemDeleted, out: _Out) -> SessionState:
     _open(state, e)
     _, phase = _item_phase(state, e.item_id)
-    _check(machines.ITEM, phase, e, "item")
+    gone = _check(machines.ITEM, phase, e)
+    assert gone is None  # the table removes a deleted item
     order = state.order
     if e.item_id in order:
         order = _remove(order, e.item_id)
@@ -980,7 +1007,7 @@ def _item_deleted(state: SessionState, e: s.ConversationItemDeleted, out: _Out) 
     if len(audio):
         audio = audio.without(e.item_id)
     out.transitions.append(ItemDeleted(item_id=e.item_id))
-    ledger, _ = _ack(state.ledger, c.ConversationItemDelete, e.item_id, out)
+    ledger, _ = _ack(state.ledger, e, e.item_id, out)
     playback = state.playback
     if e.item_id in playback:
         playback = playback.delete(e.item_id)
@@ -998,7 +1025,7 @@ def _item_deleted(state: SessionState, e: s.ConversationItemDeleted, out: _Out) 
 def _item_truncated(state: SessionState, e: s.ConversationItemTruncated, out: _Out) -> SessionState:
     _open(state, e)
     item, phase = _item_phase(state, e.item_id)
-    _check(machines.ITEM, phase, e, "item")
+    _check(machines.ITEM, phase, e)
     assert item is not None
     index = e.content_index
     part = _part_at(item, index, "audio")
@@ -1008,7 +1035,7 @@ def _item_truncated(state: SessionState, e: s.ConversationItemTruncated, out: _O
         ItemTruncated(item_id=e.item_id, content_index=index, audio_end_ms=e.audio_end_ms)
     )
     new = _with_part(item, index, _cut(part, e.audio_end_ms))
-    ledger, _ = _ack(state.ledger, c.ConversationItemTruncate, e.item_id, out)
+    ledger, _ = _ack(state.ledger, e, e.item_id, out)
     return _root(
         state,
         items_by_id=state.items_by_id.set(e.item_id, new),
@@ -1037,15 +1064,16 @@ def _streaming_part(
 
 def _checked_part(
     state: SessionState, e: Any, kind: str | None, out: _Out
-) -> tuple[ItemState, PartState]:
+) -> tuple[ItemState, PartState, PartPhase]:
     """The item and part a part event names, which the part table accepts it in and
-    which is a ``kind`` part (any kind if ``None``); else the violation."""
+    which is a ``kind`` part (any kind if ``None``), and the part's next phase; else
+    the violation."""
     item, part, phase = _streaming_part(state, e, out)
-    _check(machines.PART, phase, e, "part")
+    next_phase = _check(machines.PART, phase, e)
     assert part is not None
     if kind is not None and part.type != kind:
         raise _Violation("INV-8", f"{e.type} for a {part.type} part of {e.item_id}")
-    return item, part
+    return item, part, next_phase
 
 
 # The three streaming deltas (most frames of a session) are folded by ``_streamed``,
@@ -1182,7 +1210,7 @@ def _delta(state: SessionState, e: Any, out: _Out) -> SessionState:
     if e.response_id == state.interrupted:
         return _late(state, e, out)
     kind, append, _, _ = _STREAMED[e.__class__]
-    item, part = _checked_part(state, e, kind, out)
+    item, part, _ = _checked_part(state, e, kind, out)
     if part.truncated_ms is not None and e.__class__ is s.ResponseAudioTranscriptDelta:
         return state
     transition, after = append(state, e, item, part, out.config)
@@ -1194,14 +1222,14 @@ def _content_part_added(
     state: SessionState, e: s.ResponseContentPartAdded, out: _Out
 ) -> SessionState:
     item, _, phase = _streaming_part(state, e, out)
-    _check(machines.PART, phase, e, "part")
+    phase = _check(machines.PART, phase, e)
     if item.type != "message":
         raise _Violation(
             "INV-10", f"{e.type} for {item.type} item {item.id}: only messages have parts"
         )
     if e.content_index != len(item.parts):
         raise _Violation("INV-8", f"content_index {e.content_index}, expected {len(item.parts)}")
-    new_part = _part(_part_from(e.part), phase=_PART_STREAMING)
+    new_part = _part_from(e.part, phase)
     if new_part.type == "audio" and new_part.transcript_log is None:
         new_part = _part(new_part, transcript_log=EMPTY_TEXT)
     new = _item(item, parts=(*item.parts, new_part))
@@ -1211,7 +1239,7 @@ def _content_part_added(
 
 
 def _text_done(state: SessionState, e: s.ResponseTextDone, out: _Out) -> SessionState:
-    item, part = _checked_part(state, e, "text", out)
+    item, part, _ = _checked_part(state, e, "text", out)
     if e.text == part.text:
         return _root(state, revision=state.revision + 1)
     if e.response_id != state.interrupted:  # else: the deltas ignored since are in it
@@ -1222,7 +1250,7 @@ def _text_done(state: SessionState, e: s.ResponseTextDone, out: _Out) -> Session
 def _transcript_done(
     state: SessionState, e: s.ResponseAudioTranscriptDone, out: _Out
 ) -> SessionState:
-    item, part = _checked_part(state, e, "audio", out)
+    item, part, _ = _checked_part(state, e, "audio", out)
     if e.transcript == part.transcript or part.truncated_ms is not None:
         return _root(state, revision=state.revision + 1)  # truncated: it stays dropped
     if e.response_id != state.interrupted:  # else: the deltas ignored since are in it
@@ -1240,17 +1268,17 @@ def _output_format(state: SessionState, info: ResponseInfo) -> str:
 
 
 def _audio_done(state: SessionState, e: s.ResponseAudioDone, out: _Out) -> SessionState:
-    item, part = _checked_part(state, e, "audio", out)
+    item, part, _ = _checked_part(state, e, "audio", out)
     return _replace_part(state, item, e.content_index, _part(part, audio_done=True))
 
 
 def _content_part_done(
     state: SessionState, e: s.ResponseContentPartDone, out: _Out
 ) -> SessionState:
-    item, part = _checked_part(state, e, None, out)
+    item, part, phase = _checked_part(state, e, None, out)
     quiet = e.response_id == state.interrupted
     settled = _settle(item.id, e.content_index, part, e.part, out, quiet=quiet)
-    return _replace_part(state, item, e.content_index, _part(settled, phase=_PART_DONE))
+    return _replace_part(state, item, e.content_index, _part(settled, phase=phase))
 
 
 # --- function calls --------------------------------------------------------------------
@@ -1260,7 +1288,7 @@ def _call_item(state: SessionState, e: Any) -> ItemState:
     _open(state, e)
     _active(state, e, e.response_id)
     item, phase = _item_phase(state, e.item_id)
-    _check(machines.ITEM, phase, e, "item")
+    _check(machines.ITEM, phase, e)
     assert item is not None
     if item.type != "function_call":
         raise _Violation("INV-10", f"{e.type} for {item.type} item {e.item_id}")
@@ -1340,7 +1368,7 @@ def _recorded(
     """
     ledger = state.ledger
     config = out.config
-    if machines.ACKS[type(e)] is None:
+    if not machines.ACKS[e.__class__]:
         return _root(state, ledger=_ledger(ledger, recent=_remember(ledger, e, config)))
     pending = ledger.pending
     evicted: Pending | None = None
@@ -1360,13 +1388,15 @@ def _recorded(
 
 
 def _ack(
-    ledger: Ledger, sent: type[c.ClientEvent], key: str | None, out: _Out
+    ledger: Ledger, answer: s.ServerEvent, key: str | None, out: _Out
 ) -> tuple[Ledger, Pending | None]:
-    """``ledger`` with the first pending ``sent`` event settled, and that entry.
+    """``ledger`` with the first pending event ``answer`` acknowledges settled (its
+    type, by ``machines.ACKS``), and that entry.
 
     ``key`` names what the acknowledgement is about (an item or response id):
     only an entry with that key matches; ``None`` matches in send order.
     """
+    sent = _ACKNOWLEDGES[answer.__class__]
     return _settle_first(
         ledger, lambda p: p.event.__class__ is sent and (key is None or p.key == key), out
     )
@@ -1401,7 +1431,8 @@ def _send_item_create(state: SessionState, e: c.ConversationItemCreate, out: _Ou
     after = _recorded(state, e, out, key=item_id)
     items = after.items_by_id
     if item_id is not None and item_id not in items:
-        items = items.set(item_id, _item_from(e.item, item_id, _ITEM_PENDING))
+        phase = _live(_ITEM_TABLE, None, e.__class__)
+        items = items.set(item_id, _item_from(e.item, item_id, phase, e))
     return _root(after, items_by_id=items, revision=state.revision + 1)
 
 
@@ -1536,8 +1567,12 @@ def _rolled_back(state: SessionState, event: c.ClientEvent, undo: PartState | No
     items = state.items_by_id
     if isinstance(event, c.ConversationItemCreate) and event.item.id is not None:
         item = items.get(event.item.id)
-        if item is not None and item.phase is _ITEM_PENDING:
-            return _root(state, items_by_id=items.delete(item.id))
+        back = machines.ITEM.undo
+        if item is not None and (item.phase, event.__class__) in back:
+            phase = back[(item.phase, event.__class__)]
+            if phase is None:
+                return _root(state, items_by_id=items.delete(item.id))
+            return _root(state, items_by_id=items.set(item.id, _item(item, phase=phase)))
     if isinstance(event, c.ConversationItemTruncate) and undo is not None:
         item = items.get(event.item_id)
         index = event.content_index
@@ -1656,12 +1691,13 @@ def _tick(state: SessionState, e: Tick, out: _Out) -> SessionState:
 def _closed(state: SessionState, e: Closed, out: _Out) -> SessionState:
     if state.phase is _SESSION_CLOSED:
         return state
+    phase = machines.SESSION.transitions[(state.phase, Closed)]
     expired = state.expired
     if e.code == _GOING_AWAY and not expired:
         out.transitions.append(SessionExpired(message=e.reason or "connection closed (1001)"))
         expired = True
     out.transitions.append(TransportClosed(code=e.code, reason=e.reason))
-    return _root(state, phase=_SESSION_CLOSED, expired=expired, revision=state.revision + 1)
+    return _root(state, phase=phase, expired=expired, revision=state.revision + 1)
 
 
 def _resumed(state: SessionState, e: Resumed, out: _Out) -> SessionState:

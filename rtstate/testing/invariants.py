@@ -70,6 +70,7 @@ from ..events.server import (
     SessionUpdated,
     UnknownServerEvent,
 )
+from ..machines import INVARIANTS
 from .script import Script
 
 __all__ = [
@@ -82,45 +83,6 @@ __all__ = [
     "check_stream",
     "format_violations",
 ]
-
-INVARIANTS: Final[Mapping[str, str]] = {
-    "INV-1": "the first server event is session.created; it occurs exactly once",
-    "INV-2": "conversation.created occurs at most once, before any conversation.item.* / "
-    "response.* event",
-    "INV-3": "every session.update gets exactly one of session.updated / error; "
-    "session.updated carries a complete session object",
-    "INV-4": "each response has exactly one response.created and one later response.done; "
-    "its events lie strictly between them",
-    "INV-5": "at most one response of the default conversation is in progress at a time",
-    "INV-6": "output_index of output_item.added is 0,1,2,... per response, one item each; "
-    "output_item.done follows its added and precedes response.done",
-    "INV-7": "output_item.added(X) precedes conversation.item.created(X), which precedes "
-    "every part, delta and done event of X",
-    "INV-8": "content_part.added precedes the part's deltas; its done events follow them and "
-    "precede content_part.done, which precedes output_item.done; content_index is 0,1,...",
-    "INV-9": "done values equal the concatenated deltas (but a transcript truncated while "
-    "streaming, which is dropped); content_part.done and the item snapshots carry the same "
-    "text / transcript / arguments",
-    "INV-10": "function_call_arguments.* refer to function_call items and carry their "
-    "call_id; function_call items get no content part, text or audio events",
-    "INV-11": "response.done.output lists exactly the items of output_item.added, in "
-    "output_index order, as in their output_item.done snapshots, without audio bytes",
-    "INV-12": "every opened part and item is closed before response.done; the final status "
-    "is completed/cancelled/failed/incomplete with consistent status_details",
-    "INV-13": "speech_started(X) -> speech_stopped(X) -> committed(X) -> "
-    "conversation.item.created(X); each commit yields exactly one item X",
-    "INV-14": "input audio transcription completed/failed(X) comes after committed(X)",
-    "INV-15": "previous_item_id is null or names an item that exists at that moment; "
-    "an item is created once",
-    "INV-16": "every conversation.item.truncated / deleted / input_audio_buffer.cleared "
-    "answers exactly one client truncate / delete / clear",
-    "INV-17": "error and rate_limits.updated open and close nothing; an error names at "
-    "most one client event, one that was sent",
-    "ID-1": "server event_ids are unique (protocol reference section 1.2)",
-    "REQ-1": "every client conversation.item.create gets exactly one "
-    "conversation.item.created (with its id, if it chose one) or error (reference 8.3)",
-}
-"""Every check ``check_stream`` makes, by the id a :class:`Violation` carries."""
 
 KNOWN_QUIRKS: Final[Mapping[str, str]] = {
     "empty_part_text_at_done": (
