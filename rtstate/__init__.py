@@ -2,6 +2,18 @@
 
 The three-step loop: ``step = conn.receive(frame)`` (or ``conn.send(event)``), write
 ``step.to_send`` in order, read ``step.transitions`` / ``conn.state``.
+
+The top level holds the names most programs need (the table "Public API" of the README
+lists them); everything else is imported from its own module: ``rtstate.state``
+(``ItemPhase``, ``ItemState``, ...), ``rtstate.step`` (``Tick``, ``Played``, ...),
+``rtstate.errors`` (``HandshakeError``, ...), ``rtstate.config``, ``rtstate.codec``,
+``rtstate.journal`` (``replay``), ``rtstate.plugins`` (``PluginError``),
+``rtstate.transport`` (``connect_blocking``, ``connect_in_memory``, ...).
+
+``import rtstate`` loads the sans-IO core only: the fake server (``rtstate.server``),
+the testing tools (``rtstate.testing``), the transports (``connect``, ``serve``,
+``AsyncConnection``: anyio and websockets) and the other submodules load on first
+attribute access, and a codec is built the first time a dialect is used.
 """
 
 from __future__ import annotations
@@ -9,122 +21,66 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import codec, events, server, transitions
-from .config import AudioRetention, Config, Dialect
-from .connection import ClientConnection, Tap, counter_ids
+from . import events, transitions
+from .config import Config
+from .connection import ClientConnection
 from .errors import (
-    ConnectError,
     ConnectionClosed,
-    HandshakeError,
     LocalProtocolError,
     RemoteProtocolError,
     RtStateError,
     TransportError,
 )
 from .fold import fold
-from .journal import JournalError, JournalWriter, replay
-from .plugins import HOOK_NAMES, PluginError
-from .reconnect import Dropped, ReconnectPlan, plan_reconnect
-from .server import ServerConnection
-from .state import (
-    InputBufferState,
-    InputPhase,
-    ItemPhase,
-    ItemState,
-    Ledger,
-    PartPhase,
-    PartState,
-    Pending,
-    RateLimitState,
-    ResponsePhase,
-    ResponseState,
-    SessionPhase,
-    SessionState,
-    SpeechWindow,
-)
-from .step import (
-    INFORMATIONAL,
-    Closed,
-    Diagnostic,
-    Input,
-    Interrupt,
-    Malformed,
-    Played,
-    Resumed,
-    Step,
-    Tick,
-)
-from .transitions import Transition
+from .reconnect import ReconnectPlan, plan_reconnect
+from .state import SessionState
+from .step import Diagnostic, Step
 
 if TYPE_CHECKING:
-    from .transport import AsyncConnection, connect, connect_blocking, serve
+    from . import server, testing
+    from .transport import AsyncConnection, connect, serve
 
 __all__ = [
-    "HOOK_NAMES",
-    "INFORMATIONAL",
     "AsyncConnection",
-    "AudioRetention",
     "ClientConnection",
-    "Closed",
     "Config",
-    "ConnectError",
     "ConnectionClosed",
     "Diagnostic",
-    "Dialect",
-    "Dropped",
-    "HandshakeError",
-    "Input",
-    "InputBufferState",
-    "InputPhase",
-    "Interrupt",
-    "ItemPhase",
-    "ItemState",
-    "JournalError",
-    "JournalWriter",
-    "Ledger",
     "LocalProtocolError",
-    "Malformed",
-    "PartPhase",
-    "PartState",
-    "Pending",
-    "Played",
-    "PluginError",
-    "RateLimitState",
     "ReconnectPlan",
     "RemoteProtocolError",
-    "ResponsePhase",
-    "ResponseState",
-    "Resumed",
     "RtStateError",
-    "ServerConnection",
-    "SessionPhase",
     "SessionState",
-    "SpeechWindow",
     "Step",
-    "Tap",
-    "Tick",
-    "Transition",
     "TransportError",
-    "codec",
     "connect",
-    "connect_blocking",
-    "counter_ids",
     "events",
     "fold",
     "plan_reconnect",
-    "replay",
     "serve",
     "server",
+    "testing",
     "transitions",
 ]
 
 __version__ = "0.1.0.dev0"
 
-_TRANSPORT = frozenset({"AsyncConnection", "connect", "connect_blocking", "serve"})
+_TRANSPORT: frozenset[str] = frozenset({"AsyncConnection", "connect", "serve"})
+"""Top-level names the transports define (they import anyio and websockets)."""
+
+_SUBMODULES: frozenset[str] = frozenset({"codec", "journal", "server", "testing", "transport"})
+"""Submodules the core does not import itself, loaded on first attribute access."""
 
 
 def __getattr__(name: str) -> Any:
-    """The transports load on first use: the sans-IO core imports no anyio."""
+    """Load the transports and the heavier submodules on first use."""
     if name in _TRANSPORT:
         return getattr(importlib.import_module(".transport", __name__), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'rtstate' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names and the lazily loaded ones, for ``dir()`` and completion."""
+    return sorted(set(globals()) | set(__all__) | _SUBMODULES)

@@ -246,7 +246,7 @@ class ClientConnection:
     # --- taps -------------------------------------------------------------------------
 
     def add_tap(self, tap: Tap) -> None:
-        """Observe every call on this connection (a recorder's seam; see ``rtstate.replay``).
+        """Observe every call on this connection (a recorder's seam, see ``rtstate.journal``).
 
         ``tap(verb, value)`` is called, in this order, for each call:
 

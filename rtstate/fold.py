@@ -30,12 +30,12 @@ import attrs
 
 from . import machines
 from ._build import dict_setter, evolver, positional, setter
-from ._log import EMPTY_TEXT, AudioChunk, TextLog
 from .config import DEFAULT_CONFIG, AudioRetention, Config
 from .errors import RemoteProtocolError
 from .events import client as c
 from .events import server as s
 from .events.payloads import ContentPart, ErrorInfo, Item, ResponseInfo
+from .logs import EMPTY_TEXT, AudioChunk, TextLog
 from .state import (
     InputBufferState,
     ItemPhase,

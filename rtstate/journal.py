@@ -37,7 +37,7 @@ from typing import Any, Final
 
 import attrs
 
-from .codec import Codec, beta, codec_for
+from .codec import Codec, codec_for
 from .config import Config
 from .connection import ClientConnection
 from .errors import RemoteProtocolError, RtStateError
@@ -148,7 +148,7 @@ class JournalWriter:
     def __init__(self) -> None:
         self._last = _SEED
         self._skipping = False
-        self._codec: Codec = beta.CODEC
+        self._codec: Codec = codec_for("beta")
 
     def _line(self, record: Mapping[str, Any]) -> str:
         body = _dumps(record)

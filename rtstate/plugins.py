@@ -15,7 +15,6 @@ with ``Config(plugin_errors="raise")``); the fold itself is never affected.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 import types
@@ -93,6 +92,8 @@ def _validate(plugin: object) -> None:
     for attr in dir(plugin):
         if attr.startswith("on_"):
             if attr not in HOOK_NAMES:
+                import difflib  # noqa: PLC0415 - only a misspelt hook pays for it
+
                 close = difflib.get_close_matches(attr, sorted(HOOK_NAMES), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise PluginError(f"{name}.{attr} is not a plugin hook{hint}")

@@ -56,7 +56,7 @@ from typing import Final
 
 import attrs
 
-from .codec import beta
+from .codec import codec_for
 from .events.client import (
     ClientEvent,
     ConversationItemCreate,
@@ -144,7 +144,8 @@ class ReconnectPlan:
                 ``ToolChoiceMcp`` (a ``tool_choice`` naming one); encode ``events``
                 with the connection's codec instead (``rtstate.codec.ga.encode``).
         """
-        return tuple([beta.encode(e) for e in self.events])
+        encode = codec_for("beta").encode
+        return tuple([encode(e) for e in self.events])
 
 
 def _counter_ids() -> Callable[[], str]:

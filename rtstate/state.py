@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import attrs
 from immutables import Map
 
-from ._log import EMPTY_AUDIO, EMPTY_TEXT, AudioWindow, TextLog
 from .events.client import ClientEvent, ResponseCancel, ResponseCreate
 from .events.payloads import ErrorInfo, ResponseInfo, SessionConfig, StatusDetails, Usage
+from .logs import EMPTY_AUDIO, EMPTY_TEXT, AudioWindow, TextLog
 
 __all__ = [
     "InputBufferState",

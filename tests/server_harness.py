@@ -26,19 +26,13 @@ from typing import Any
 
 import attrs
 
-from rtstate import (
-    ClientConnection,
-    Config,
-    Diagnostic,
-    RemoteProtocolError,
-    SessionPhase,
-    Step,
-)
+from rtstate import ClientConnection, Config, Diagnostic, RemoteProtocolError, Step
 from rtstate.codec import codec_for
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import ErrorInfo
 from rtstate.server import ServerConnection, sequential_ids
+from rtstate.state import SessionPhase
 from rtstate.testing import assert_valid_stream
 from rtstate.transitions import TransportClosed
 

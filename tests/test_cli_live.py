@@ -60,7 +60,7 @@ def test_demo_runs_to_the_end_and_keeps_a_replayable_journal(
     assert "  responses: 1 cancelled, 3 completed" in lines
     assert "  tool calls answered by the Tools plugin: 1" in lines
     assert f"  replay it: rtstate replay {path}" in lines
-    steps = list(rtstate.replay(path.read_text(encoding="utf-8").splitlines()))
+    steps = list(rtstate.journal.replay(path.read_text(encoding="utf-8").splitlines()))
     assert [i.text for i in steps[-1].after.items][-1] == "In short: bring a jacket."
     code, out, _ = run(capsys, "replay", str(path), "--strict")
     assert code == 0 and "assistant: In short: bring a jacket." in out
@@ -88,7 +88,7 @@ async def test_replay_reproduces_a_recorded_demo_exactly() -> None:
     summary = await run_demo(io.StringIO(), journal=journal, plugins=[calls])
     lines = journal.getvalue().splitlines()
     assert len(lines) == summary.journal_lines
-    replayed = list(rtstate.replay(lines))
+    replayed = list(rtstate.journal.replay(lines))
     assert len(replayed) == len(calls.steps) > 50
     assert replayed == calls.steps
     assert [s.to_send for s in replayed] == [s.to_send for s in calls.steps]

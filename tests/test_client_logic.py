@@ -14,8 +14,9 @@ import attrs
 import pytest
 from helpers import Server
 
-from rtstate import ClientConnection, Config, LocalProtocolError, Step, counter_ids
+from rtstate import ClientConnection, Config, LocalProtocolError, Step
 from rtstate import transitions as tr
+from rtstate.connection import counter_ids
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import ContentPart, Item, ResponseParams

@@ -40,7 +40,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from server_harness import FlatVoice, Loop, silence, speech
 
-from rtstate import ClientConnection, Config, SessionPhase, Step, Tick
+from rtstate import ClientConnection, Config, Step
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import ContentPart, Item, ResponseParams, Tool
@@ -57,6 +57,8 @@ from rtstate.server import (
     ToolCallingResponder,
     sequential_ids,
 )
+from rtstate.state import SessionPhase
+from rtstate.step import Tick
 from rtstate.testing import check_stream, format_violations
 from rtstate.transitions import ClientEventTimedOut
 

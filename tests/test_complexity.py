@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterator, Sequence
 import pytest
 from helpers import Server, b64, fold_all, pcm16
 
-from rtstate import AudioRetention, ClientConnection, Config, SessionState, Step, fold
-from rtstate._log import TextLog
+from rtstate import ClientConnection, Config, SessionState, Step, fold
 from rtstate.codec import beta
+from rtstate.config import AudioRetention
 from rtstate.events import server as s
+from rtstate.logs import TextLog
 from rtstate.step import Input
 
 RATIO = 4.0

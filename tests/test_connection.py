@@ -21,19 +21,18 @@ from rtstate import (
     ClientConnection,
     Config,
     LocalProtocolError,
-    Malformed,
     RemoteProtocolError,
-    SessionPhase,
     SessionState,
     Step,
-    Tick,
-    counter_ids,
     fold,
 )
 from rtstate.codec import beta
+from rtstate.connection import counter_ids
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import ContentPart, Item, SessionConfig
+from rtstate.state import SessionPhase
+from rtstate.step import Malformed, Tick
 from rtstate.transitions import SessionStarted, TextAppended, TransportClosed
 
 

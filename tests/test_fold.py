@@ -14,26 +14,14 @@ import attrs
 import pytest
 from helpers import Server, append, b64, diagnostics, fold_all, pcm16, transitions, usage
 
-from rtstate import (
-    AudioRetention,
-    ClientConnection,
-    Closed,
-    Config,
-    Input,
-    InputPhase,
-    ItemPhase,
-    PartPhase,
-    RemoteProtocolError,
-    ResponsePhase,
-    SessionPhase,
-    SessionState,
-    Step,
-    fold,
-)
+from rtstate import ClientConnection, Config, RemoteProtocolError, SessionState, Step, fold
 from rtstate.codec import beta
+from rtstate.config import AudioRetention
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import ContentPart, ErrorInfo, StatusDetails
+from rtstate.state import InputPhase, ItemPhase, PartPhase, ResponsePhase, SessionPhase
+from rtstate.step import Closed, Input
 from rtstate.transitions import (
     AudioAppended,
     FunctionCallArgumentsAppended,

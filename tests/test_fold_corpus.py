@@ -22,18 +22,10 @@ from typing import Any
 
 import pytest
 
-from rtstate import (
-    ClientConnection,
-    InputPhase,
-    ItemPhase,
-    ItemState,
-    ResponsePhase,
-    SessionPhase,
-    SessionState,
-    Step,
-)
+from rtstate import ClientConnection, SessionState, Step
 from rtstate.codec import beta
 from rtstate.events.client import ClientEvent
+from rtstate.state import InputPhase, ItemPhase, ItemState, ResponsePhase, SessionPhase
 from rtstate.transitions import (
     AudioAppended,
     FunctionCallReady,

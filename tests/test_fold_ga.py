@@ -15,19 +15,12 @@ from typing import Any
 
 import pytest
 
-from rtstate import (
-    ClientConnection,
-    Config,
-    ItemPhase,
-    ItemState,
-    SessionPhase,
-    SessionState,
-    Step,
-)
+from rtstate import ClientConnection, Config, SessionState, Step
 from rtstate.codec import ga
 from rtstate.events import server as s
 from rtstate.events.client import ClientEvent
 from rtstate.events.payloads import Tool
+from rtstate.state import ItemPhase, ItemState, SessionPhase
 from rtstate.transitions import (
     FunctionCallReady,
     InputTranscribed,

@@ -1,4 +1,4 @@
-"""The append-only logs of ``rtstate._log`` and the fast builders of ``rtstate._build``.
+"""The append-only logs of ``rtstate.logs`` and the fast builders of ``rtstate._build``.
 
 ``TextLog`` and ``AudioWindow`` are persistent values over a shared, growing list: an
 append at the tip must not copy, an append anywhere else must copy, and no append may
@@ -18,18 +18,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtstate import (
+from rtstate import SessionState
+from rtstate._build import dict_setter, evolver, positional, setter
+from rtstate.logs import EMPTY_AUDIO, EMPTY_TEXT, AudioChunk, AudioWindow, TextLog
+from rtstate.state import (
     InputBufferState,
     ItemState,
+    Order,
     PartState,
     RateLimitState,
     ResponseState,
-    SessionState,
     SpeechWindow,
 )
-from rtstate._build import dict_setter, evolver, positional, setter
-from rtstate._log import EMPTY_AUDIO, EMPTY_TEXT, AudioChunk, AudioWindow, TextLog
-from rtstate.state import Order
 
 # --- TextLog -----------------------------------------------------------------------------
 

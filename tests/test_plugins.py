@@ -23,23 +23,12 @@ from hypothesis import strategies as st
 from wire import Wire
 
 import rtstate
-from rtstate import (
-    HOOK_NAMES,
-    ClientConnection,
-    Config,
-    PluginError,
-    RtStateError,
-    SessionState,
-    Step,
-    Transition,
-    fold,
-    transitions,
-)
+from rtstate import ClientConnection, Config, RtStateError, SessionState, Step, fold, transitions
 from rtstate.codec import beta
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import SessionConfig
-from rtstate.plugins import Plugins, _accepts
+from rtstate.plugins import HOOK_NAMES, PluginError, Plugins, _accepts
 from rtstate.transitions import (
     TRANSITION_TYPES,
     FunctionCallReady,
@@ -47,6 +36,7 @@ from rtstate.transitions import (
     ResponseStarted,
     SessionStarted,
     TextAppended,
+    Transition,
     hook_name,
 )
 
@@ -407,7 +397,7 @@ def test_registration_is_all_or_nothing() -> None:
 
 def test_hook_names_are_the_transitions() -> None:
     assert {hook_name(t) for t in TRANSITION_TYPES} | {"on_step"} == HOOK_NAMES
-    assert rtstate.HOOK_NAMES is HOOK_NAMES
+    assert rtstate.plugins.HOOK_NAMES is HOOK_NAMES
     assert len({hook_name(t) for t in TRANSITION_TYPES}) == len(TRANSITION_TYPES)
     # every transition class of the module is listed, so it has a hook
     defined = {

@@ -15,7 +15,24 @@ import rtstate
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted((ROOT / "plugins" / "rtstate_plugins").glob("*.py"))
-PUBLIC_MODULES = {"rtstate", "rtstate.events", "rtstate.transitions", "rtstate.codec"}
+PUBLIC_MODULES = {
+    f"rtstate{suffix}"
+    for suffix in (
+        "",
+        ".codec",
+        ".config",
+        ".connection",
+        ".errors",
+        ".events",
+        ".journal",
+        ".logs",
+        ".plugins",
+        ".reconnect",
+        ".state",
+        ".step",
+        ".transitions",
+    )
+}
 
 
 def test_the_package_imports_with_every_name_it_exports() -> None:

@@ -10,10 +10,11 @@ from rtstate_plugins import Backoff, GiveUp, Reconnect, Redial
 from rtstate_plugins.reconnect import Decision
 from server_harness import Loop
 
-from rtstate import ClientConnection, Config, SessionPhase
+from rtstate import ClientConnection, Config
 from rtstate.events import client as c
 from rtstate.events.payloads import ResponseParams
 from rtstate.server import ScriptedResponder, ServerConfig
+from rtstate.state import SessionPhase
 
 
 def test_backoff_is_capped_exponential_with_jitter() -> None:

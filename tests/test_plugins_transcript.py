@@ -15,7 +15,7 @@ from rtstate_plugins.transcript import Entry, entries, render_markdown, render_t
 from server_harness import Loop, silence, tone
 
 import rtstate
-from rtstate import ClientConnection, Config, ItemState
+from rtstate import ClientConnection, Config
 from rtstate.events import client as c
 from rtstate.events.client import UnknownClientEvent
 from rtstate.events.payloads import (
@@ -26,6 +26,7 @@ from rtstate.events.payloads import (
     Tool,
 )
 from rtstate.server import EchoResponder, FunctionCall, ScriptedResponder, ServerConfig
+from rtstate.state import ItemState
 from rtstate.testing.script import Script
 from rtstate.testing.strategies import sessions
 

@@ -277,7 +277,7 @@ async def test_recorder_journal_replays_the_live_session_exactly() -> None:
         await conn.send(tools.session_update(SessionConfig(modalities=("text",))))
         await conn.send(c.ResponseCreate(response=TEXT))
         await wait(conn, lambda s: any(i.text == "Clear." for i in s.after.items))
-    replayed = list(rtstate.replay(recorder.lines))
+    replayed = list(rtstate.journal.replay(recorder.lines))
     assert replayed == sent.steps  # the same Steps: inputs, states, transitions, frames
     assert [s.to_send for s in replayed] == [s.to_send for s in sent.steps]
     assert replayed[-1].after == conn.state
@@ -389,7 +389,7 @@ async def test_reconnect_gives_up_after_max_attempts_and_ends_the_steps() -> Non
             assert [type(d) for d in decisions] == [Redial, Redial, GiveUp]
             assert decisions[-1] == GiveUp(reason="closed", attempts=2)
             assert len(reconnect.errors) == 2
-            assert all(isinstance(e, rtstate.ConnectError) for e in reconnect.errors)
+            assert all(isinstance(e, rtstate.errors.ConnectError) for e in reconnect.errors)
             assert conn.closing and conn.closed is not None
 
 

@@ -19,11 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rtstate
-from rtstate import Config, Interrupt, SessionState, Step, fold
+from rtstate import Config, SessionState, Step, fold
 from rtstate import events as ev
 from rtstate import transitions as tr
 from rtstate.events.client import ClientEvent, UnknownClientEvent
 from rtstate.fold import _handled
+from rtstate.step import Interrupt
 from rtstate.testing.perturb import benign_perturbations, perturbed
 from rtstate.testing.script import Script
 from rtstate.testing.strategies import sessions, streams
@@ -309,7 +310,7 @@ def test_the_streaming_fast_path_agrees_with_the_handler_tables(
 @settings(max_examples=40)
 @given(
     sessions(max_flows=5),
-    st.sampled_from([Config(), Config(audio_retention=rtstate.AudioRetention.PER_ITEM)]),
+    st.sampled_from([Config(), Config(audio_retention=rtstate.config.AudioRetention.PER_ITEM)]),
     st.data(),
 )
 def test_the_streaming_fast_path_agrees_on_interrupted_sessions(

@@ -21,17 +21,7 @@ from hypothesis import strategies as st
 from server_harness import Loop, tone
 
 import rtstate
-from rtstate import (
-    ClientConnection,
-    Config,
-    Dropped,
-    ItemPhase,
-    ItemState,
-    ReconnectPlan,
-    SessionPhase,
-    SessionState,
-    plan_reconnect,
-)
+from rtstate import ClientConnection, Config, ReconnectPlan, SessionState, plan_reconnect
 from rtstate import transitions as tr
 from rtstate.codec import beta
 from rtstate.events import client as c
@@ -46,7 +36,7 @@ from rtstate.events.payloads import (
     ToolChoiceFunction,
 )
 from rtstate.events.server import ServerEvent
-from rtstate.reconnect import MAX_ITEM_ID_LENGTH, REASONS
+from rtstate.reconnect import MAX_ITEM_ID_LENGTH, REASONS, Dropped
 from rtstate.server import (
     FunctionCall,
     Message,
@@ -55,6 +45,7 @@ from rtstate.server import (
     ServerConfig,
     sequential_ids,
 )
+from rtstate.state import ItemPhase, ItemState, SessionPhase
 from rtstate.testing.script import Script
 from rtstate.testing.strategies import sessions
 
@@ -652,7 +643,8 @@ def test_plan_is_pure_deterministic_and_leaves_the_state_alone() -> None:
 
 
 def test_every_reason_is_documented_and_the_api_is_exported() -> None:
-    assert {"plan_reconnect", "ReconnectPlan", "Dropped"} <= set(rtstate.__all__)
+    assert {"plan_reconnect", "ReconnectPlan"} <= set(rtstate.__all__)
+    assert "Dropped" in rtstate.reconnect.__all__
     assert rtstate.plan_reconnect is plan_reconnect
     srv = Server()
     state = fold_events(

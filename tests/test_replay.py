@@ -1,5 +1,5 @@
-"""``rtstate.replay``: a journal recorded by ``rtstate_plugins.Recorder`` gives back the
-exact Steps; an edited or inconsistent journal is refused with the line at fault.
+"""``rtstate.journal.replay``: a journal recorded by ``rtstate_plugins.Recorder`` gives back
+the exact Steps; an edited or inconsistent journal is refused with the line at fault.
 
 The session is real: a strict client against the sans-IO fake server, paced, with a
 text response, a tool call answered by the client, an audio response cut by a
@@ -19,10 +19,13 @@ from rtstate_plugins import Recorder
 from server_harness import Loop
 
 import rtstate
-from rtstate import ClientConnection, Config, JournalError, Step
+from rtstate import ClientConnection, Config, Step
+from rtstate.config import AudioRetention
 from rtstate.events import client as c
 from rtstate.events.payloads import Item, ResponseParams, SessionConfig, Tool
+from rtstate.journal import JournalError, replay
 from rtstate.server import FunctionCall, ScriptedResponder, ServerConfig
+from rtstate.state import SessionPhase
 from rtstate.transitions import FunctionCallReady, SessionStarted, TruncationPlanned
 
 WEATHER = Tool(
@@ -94,7 +97,7 @@ def recorded_session(*plugins: object) -> tuple[Recorder, list[Step]]:
 
 def test_replay_reproduces_every_step_exactly() -> None:
     recorder, original = recorded_session()
-    replayed = list(rtstate.replay(recorder.lines))
+    replayed = list(replay(recorder.lines))
     assert len(replayed) == len(original) > 40
     for before, after in zip(original, replayed, strict=True):
         assert after.input == before.input
@@ -117,18 +120,18 @@ def test_the_journal_streams_through_write_and_replays_from_a_file(tmp_path: obj
     second = conn.send(c.ResponseCreate())
     assert all(line.endswith("\n") for line in lines)
     assert json.loads(lines[0])["journal"] == "rtstate"
-    assert [s.to_send for s in rtstate.replay(lines)] == [first.to_send, second.to_send]
+    assert [s.to_send for s in replay(lines)] == [first.to_send, second.to_send]
 
 
 def test_the_header_keeps_the_config() -> None:
-    config = Config(strict=True, ledger_limit=7, audio_retention=rtstate.AudioRetention.PER_ITEM)
+    config = Config(strict=True, ledger_limit=7, audio_retention=AudioRetention.PER_ITEM)
     recorder = Recorder()
     ClientConnection(config=config, plugins=[recorder])
     header = json.loads(recorder.lines[0])
     assert header["config"]["ledger_limit"] == 7
     assert header["config"]["audio_retention"] == "per_item"
     assert header["fresh"] is True
-    assert list(rtstate.replay(recorder.lines)) == []
+    assert list(replay(recorder.lines)) == []
 
 
 def test_a_ga_session_replays_with_its_dialect() -> None:
@@ -138,7 +141,7 @@ def test_a_ga_session_replays_with_its_dialect() -> None:
     loop.send(c.ResponseCreate(response=TEXT))
     loop.check()
     assert json.loads(recorder.lines[0])["config"]["dialect"] == "ga"
-    replayed = list(rtstate.replay(recorder.lines))
+    replayed = list(replay(recorder.lines))
     assert replayed[-1].after == client.state and client.state.items[-1].text == "Hi."
 
 
@@ -148,7 +151,7 @@ def test_an_edited_line_breaks_the_hash_chain() -> None:
     index = next(i for i, line in enumerate(lines) if "Hello!" in line)
     lines[index] = lines[index].replace("Hello!", "Howdy!", 1)
     with pytest.raises(JournalError, match="hash chain breaks") as info:
-        list(rtstate.replay(lines))
+        list(replay(lines))
     assert info.value.line == index + 1
 
 
@@ -157,7 +160,7 @@ def test_a_dropped_line_breaks_the_hash_chain() -> None:
     lines = list(recorder.lines)
     del lines[10]
     with pytest.raises(JournalError, match="hash chain") as info:
-        list(rtstate.replay(lines))
+        list(replay(lines))
     assert info.value.line == 11
 
 
@@ -166,7 +169,7 @@ def test_a_journal_cut_inside_a_call_is_refused_after_the_exact_steps() -> None:
     cut = next(i for i, line in enumerate(recorder.lines) if '"call":"send"' in line) + 1
     replayed: list[Step] = []
     with pytest.raises(JournalError, match="ends inside this call") as info:
-        replayed.extend(rtstate.replay(recorder.lines[:cut]))
+        replayed.extend(replay(recorder.lines[:cut]))
     assert info.value.line == cut
     assert replayed == original[: len(replayed)] and replayed
 
@@ -181,27 +184,27 @@ def test_replay_without_a_plugin_that_returned_events_says_where_it_differs() ->
     conn = ClientConnection(plugins=[recorder, Greeter()])
     conn.receive('{"type": "session.created", "event_id": "e1", "session": {}}')
     with pytest.raises(JournalError, match="differs in frames") as info:
-        list(rtstate.replay(recorder.lines))
+        list(replay(recorder.lines))
     assert info.value.line == 4  # header, the frame, the id, then the result
     # with the plugin given again, it replays
-    assert len(list(rtstate.replay(recorder.lines, plugins=[Greeter()]))) == 1
+    assert len(list(replay(recorder.lines, plugins=[Greeter()]))) == 1
 
 
 def test_not_a_journal_and_an_empty_journal() -> None:
     with pytest.raises(JournalError, match="line 1: not a journal record"):
-        list(rtstate.replay(['{"type": "session.created", "session": {}}']))
+        list(replay(['{"type": "session.created", "session": {}}']))
     with pytest.raises(JournalError, match="empty"):
-        list(rtstate.replay([]))
+        list(replay([]))
 
 
 def test_a_journal_from_a_state_that_was_not_fresh_needs_that_state() -> None:
-    start = rtstate.SessionState(phase=rtstate.SessionPhase.OPEN)
+    start = rtstate.SessionState(phase=SessionPhase.OPEN)
     recorder = Recorder()
     conn = ClientConnection(plugins=[recorder], state=start)
     step = conn.send(c.ResponseCreate())
     with pytest.raises(JournalError, match="not fresh"):
-        list(rtstate.replay(recorder.lines))
-    assert [s.to_send for s in rtstate.replay(recorder.lines, state=start)] == [step.to_send]
+        list(replay(recorder.lines))
+    assert [s.to_send for s in replay(recorder.lines, state=start)] == [step.to_send]
 
 
 def test_calls_that_change_nothing_and_cannot_be_journaled_are_left_out() -> None:
@@ -212,7 +215,7 @@ def test_calls_that_change_nothing_and_cannot_be_journaled_are_left_out() -> Non
     with pytest.raises(rtstate.LocalProtocolError):
         conn.playback("item_1", -5)  # journaled: it raises again on replay
     assert len(recorder.lines) == 3  # header, the playback call, its error
-    assert list(rtstate.replay(recorder.lines)) == []
+    assert list(replay(recorder.lines)) == []
 
 
 def test_a_recorder_detached_stops_and_without_taps_the_connection_is_untouched() -> None:
@@ -223,5 +226,5 @@ def test_a_recorder_detached_stops_and_without_taps_the_connection_is_untouched(
     count = len(recorder.lines)
     conn.send(c.ResponseCreate())
     assert len(recorder.lines) == count and not recorder.recording
-    with pytest.raises(rtstate.PluginError, match="one connection"):
+    with pytest.raises(rtstate.plugins.PluginError, match="one connection"):
         ClientConnection(plugins=[recorder, recorder])

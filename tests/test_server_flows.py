@@ -13,7 +13,6 @@ import json
 import pytest
 from server_harness import Loop, b64, silence, tone
 
-from rtstate import ItemPhase, SessionPhase
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import (
@@ -34,6 +33,7 @@ from rtstate.server import (
     ServerConfig,
     ToolCallingResponder,
 )
+from rtstate.state import ItemPhase, SessionPhase
 from rtstate.transitions import TransportClosed
 
 TEXT_ONLY = SessionConfig(modalities=("text",))

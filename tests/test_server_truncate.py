@@ -13,11 +13,11 @@ from __future__ import annotations
 import pytest
 from server_harness import Loop
 
-from rtstate import ItemState
 from rtstate.config import Dialect
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.server import Message, Reply, ScriptedResponder, ServerConfig
+from rtstate.state import ItemState
 
 PACED = ServerConfig(delta_interval=0.05)
 LONG = "a fairly long spoken answer, streamed slowly enough to be interrupted"

@@ -13,26 +13,16 @@ import pytest
 from immutables import Map
 from wire import Wire
 
-from rtstate import (
-    AudioRetention,
-    Config,
-    InputPhase,
-    ItemPhase,
-    ItemState,
-    PartPhase,
-    ResponsePhase,
-    SessionPhase,
-    SessionState,
-    Step,
-    fold,
-)
-from rtstate._log import AudioWindow
+from rtstate import Config, SessionState, Step, fold
+from rtstate.config import AudioRetention
 from rtstate.events import server as s
 from rtstate.events.payloads import (
     ContentPart,
     ErrorInfo,
     Item,
 )
+from rtstate.logs import AudioWindow
+from rtstate.state import InputPhase, ItemPhase, ItemState, PartPhase, ResponsePhase, SessionPhase
 from rtstate.step import Closed, Input
 
 DEFAULT = Config()

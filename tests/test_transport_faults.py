@@ -109,7 +109,7 @@ async def test_a_dropped_socket_ends_the_steps_and_keeps_what_was_received() -> 
                 kinds.extend(type(x) for x in step.transitions)
         assert kinds[-1] is t.TransportClosed
         closed = conn.state
-        assert closed.phase is rtstate.SessionPhase.CLOSED
+        assert closed.phase is rtstate.state.SessionPhase.CLOSED
         item = closed.item("item_1")  # an output item of the response cut short
         assert item is not None
         assert item.text == "The socket drops here"  # every delta received is kept
@@ -206,7 +206,7 @@ async def test_the_default_limit_takes_a_16_mib_frame() -> None:
 
 async def test_a_wrong_token_is_refused_with_401() -> None:
     async with serve(token="secret") as server:
-        with pytest.raises(rtstate.HandshakeError) as info:
+        with pytest.raises(rtstate.errors.HandshakeError) as info:
             async with connect(server.url, api_key="wrong"):
                 pass
         assert info.value.status == 401
@@ -218,7 +218,7 @@ async def test_a_wrong_token_is_refused_with_401() -> None:
 async def test_sessions_beyond_the_limit_are_refused_with_503() -> None:
     async with serve(max_sessions=1) as server, connect(server.url) as first:
         await wait(first, has(t.SessionStarted))
-        with pytest.raises(rtstate.HandshakeError) as info:
+        with pytest.raises(rtstate.errors.HandshakeError) as info:
             async with connect(server.url):
                 pass
         assert info.value.status == 503
@@ -227,7 +227,7 @@ async def test_sessions_beyond_the_limit_are_refused_with_503() -> None:
 async def test_nothing_listening_is_a_connect_error() -> None:
     async with serve() as server:
         port = server.port
-    with pytest.raises(rtstate.ConnectError, match="cannot connect"):
+    with pytest.raises(rtstate.errors.ConnectError, match="cannot connect"):
         async with connect(f"ws://127.0.0.1:{port}/v1/realtime"):
             pass
 
@@ -238,7 +238,7 @@ async def test_tls_is_verified_by_default() -> None:
     ca.issue_cert("localhost").configure_cert(server_context)
     async with serve(host="localhost", ssl_context=server_context) as server:
         url = f"wss://localhost:{server.port}/v1/realtime"
-        with pytest.raises(rtstate.ConnectError, match="did not verify"):
+        with pytest.raises(rtstate.errors.ConnectError, match="did not verify"):
             async with connect(url):
                 pass
         client_context = ssl.create_default_context()
@@ -353,7 +353,7 @@ async def test_cancelling_the_body_closes_the_connection_cleanly() -> None:
                 await wait(conn, has(t.SessionStarted))
                 await anyio.sleep_forever()
         assert conn.closed is not None
-        assert conn.state.phase is rtstate.SessionPhase.CLOSED
+        assert conn.state.phase is rtstate.state.SessionPhase.CLOSED
         with anyio.fail_after(5):
             while server.sessions:
                 await anyio.sleep(0.01)
@@ -411,7 +411,7 @@ async def test_a_sync_connected_hook_is_refused() -> None:
         def connected(self, connection: object) -> None:
             pass
 
-    with pytest.raises(rtstate.PluginError, match="async"):
+    with pytest.raises(rtstate.plugins.PluginError, match="async"):
         async with connect("ws://127.0.0.1:9/v1/realtime", plugins=[Broken()]):
             pass
 
@@ -471,7 +471,7 @@ async def test_a_server_that_is_not_a_websocket_is_a_handshake_error(
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(listener.serve, handle)
-        with pytest.raises(rtstate.HandshakeError) as info, anyio.fail_after(10):
+        with pytest.raises(rtstate.errors.HandshakeError) as info, anyio.fail_after(10):
             async with connect(f"ws://127.0.0.1:{port}/v1/realtime"):
                 pass
         assert info.value.status == status
@@ -600,7 +600,7 @@ async def test_a_bad_handshake_answer_fails_fast_with_its_cause(
         tasks.start_soon(listener.serve, handle)
         # the server never closes and open_timeout is far off (it would raise a plain
         # ConnectError): a HandshakeError shows the answer itself was judged
-        with pytest.raises(rtstate.HandshakeError) as info, anyio.fail_after(20):
+        with pytest.raises(rtstate.errors.HandshakeError) as info, anyio.fail_after(20):
             async with connect(f"ws://127.0.0.1:{port}/v1/realtime", open_timeout=60):
                 pass
         assert info.value.status == status

@@ -77,7 +77,7 @@ async def test_redial_rebuilds_the_conversation_on_a_new_session() -> None:
     replies = ScriptedResponder(["Hello!", "Still here."], cycle=True)
     async with (
         serve(responder=lambda: replies) as server,
-        connect(server.url, id_factory=rtstate.counter_ids("c")) as conn,
+        connect(server.url, id_factory=rtstate.connection.counter_ids("c")) as conn,
     ):
         await wait(conn, has(t.SessionStarted))
         await conn.send(c.SessionUpdate(session=TEXT_ONLY))
@@ -152,10 +152,10 @@ async def test_a_failed_redial_leaves_the_connection_closed_and_redialable() -> 
             await wait(conn, has(t.SessionStarted))
             stop.set()  # the server shuts down (1012) and stops listening
             await wait(conn, has(t.TransportClosed))
-            with anyio.fail_after(10), pytest.raises(rtstate.ConnectError):
+            with anyio.fail_after(10), pytest.raises(rtstate.errors.ConnectError):
                 await conn.redial()
             assert conn.closed is not None and conn.closed.code == 1012
-            with anyio.fail_after(10), pytest.raises(rtstate.ConnectError):
+            with anyio.fail_after(10), pytest.raises(rtstate.errors.ConnectError):
                 await conn.redial()  # again: still refused, still closed
 
 

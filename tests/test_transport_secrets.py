@@ -68,7 +68,7 @@ async def test_connect_errors_show_no_query_and_no_key() -> None:
         raise AssertionError("unreachable")
 
     for dialer, says in ((refused, "cannot connect to"), (slow, "no WebSocket to")):
-        with pytest.raises(rtstate.ConnectError) as info:
+        with pytest.raises(rtstate.errors.ConnectError) as info:
             async with connect(url, dialer=dialer, open_timeout=0.2):
                 pass
         message = str(info.value)
@@ -94,7 +94,7 @@ async def test_a_refusal_that_echoes_the_key_is_scrubbed() -> None:
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(listener.serve, handle)
-        with pytest.raises(rtstate.HandshakeError) as info:
+        with pytest.raises(rtstate.errors.HandshakeError) as info:
             async with connect(f"ws://127.0.0.1:{port}/v1/realtime", api_key=KEY):
                 pass
         tasks.cancel_scope.cancel()

@@ -5,7 +5,7 @@
 * ``Log`` (``rtstate_plugins.log``): transitions and diagnostics as stdlib logging
   records with structured ``extra=`` fields.
 * ``Recorder`` (``rtstate_plugins.recorder``): a JSONL journal that
-  ``rtstate.replay`` turns back into the exact Steps.
+  ``rtstate.journal.replay`` turns back into the exact Steps.
 * ``BargeIn`` (``rtstate_plugins.barge_in``): a "stop now" signal for the audio sink,
   tied to the core's truncation plan and to playback reports.
 * ``Reconnect`` (``rtstate_plugins.reconnect``): capped exponential backoff with
@@ -22,7 +22,7 @@ from .barge_in import BargeIn, StopSignal
 from .log import Log
 from .reconnect import Backoff, Decision, GiveUp, Reconnect, Redial
 from .recorder import Recorder
-from .tools import Call, SchemaError, ToolResult, Tools, schema_of, signature_schema
+from .tools import Call, SchemaError, ToolResult, Tools, ToolSpec, schema_of, signature_schema
 from .transcript import Entry, Transcript, entries, render_markdown, render_text
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "SchemaError",
     "StopSignal",
     "ToolResult",
+    "ToolSpec",
     "Tools",
     "Transcript",
     "entries",

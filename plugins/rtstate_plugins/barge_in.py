@@ -29,6 +29,8 @@ import attrs
 
 import rtstate
 from rtstate import transitions as tr
+from rtstate.plugins import PluginError
+from rtstate.step import Interrupt
 
 __all__ = ["BargeIn", "StopSignal"]
 
@@ -106,7 +108,7 @@ class BargeIn:
     def on_truncation_planned(self, t: tr.TruncationPlanned, step: rtstate.Step) -> None:
         """The core cut the response: stop the sink."""
         reason: Literal["speech", "interrupt"] = (
-            "interrupt" if isinstance(step.input, rtstate.Interrupt) else "speech"
+            "interrupt" if isinstance(step.input, Interrupt) else "speech"
         )
         self._signal(StopSignal(response_id=t.response_id, reason=reason, planned=t))
 
@@ -156,7 +158,7 @@ class BargeIn:
 
     def _require(self) -> rtstate.ClientConnection:
         if self._conn is None:
-            raise rtstate.PluginError("BargeIn is not attached to a connection")
+            raise PluginError("BargeIn is not attached to a connection")
         return self._conn
 
     def _signal(self, signal: StopSignal) -> None:

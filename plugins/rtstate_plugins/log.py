@@ -38,7 +38,7 @@ TRANSITIONS_LOGGER: Final = "rtstate.transitions"
 DIAGNOSTICS_LOGGER: Final = "rtstate.diagnostics"
 """The name of the logger ``Log`` writes diagnostics (and calls that raised) to by default."""
 
-_DEBUG: Final[frozenset[type[rtstate.Transition]]] = frozenset(
+_DEBUG: Final[frozenset[type[rtstate.transitions.Transition]]] = frozenset(
     {
         tr.TextAppended,
         tr.TranscriptAppended,
@@ -49,7 +49,7 @@ _DEBUG: Final[frozenset[type[rtstate.Transition]]] = frozenset(
         tr.ClientEventCoalesced,
     }
 )
-_WARNING: Final[frozenset[type[rtstate.Transition]]] = frozenset(
+_WARNING: Final[frozenset[type[rtstate.transitions.Transition]]] = frozenset(
     {
         tr.ServerErrorReceived,
         tr.ClientEventRejected,
@@ -60,7 +60,7 @@ _WARNING: Final[frozenset[type[rtstate.Transition]]] = frozenset(
 )
 
 
-def level_of(item: rtstate.Transition | rtstate.Diagnostic) -> int:
+def level_of(item: rtstate.transitions.Transition | rtstate.Diagnostic) -> int:
     """The logging level ``Log`` uses for a transition or a diagnostic."""
     if isinstance(item, rtstate.Diagnostic):
         if item.informational:
@@ -76,7 +76,7 @@ def level_of(item: rtstate.Transition | rtstate.Diagnostic) -> int:
     return logging.INFO
 
 
-def _fields(t: rtstate.Transition) -> dict[str, Any]:
+def _fields(t: rtstate.transitions.Transition) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field in attrs.fields(type(t)):
         if field.name == "audio":
@@ -90,7 +90,7 @@ def _fields(t: rtstate.Transition) -> dict[str, Any]:
     return out
 
 
-def _message(t: rtstate.Transition, fields: dict[str, Any]) -> str:
+def _message(t: rtstate.transitions.Transition, fields: dict[str, Any]) -> str:
     shown = ", ".join(f"{k}={v!r}" for k, v in fields.items())
     return f"{type(t).__name__}({shown})"
 

@@ -33,6 +33,7 @@ import attrs
 
 import rtstate
 from rtstate import transitions as tr
+from rtstate.plugins import PluginError
 
 if TYPE_CHECKING:
     from rtstate.transport import AsyncConnection
@@ -220,7 +221,7 @@ class Reconnect:
         """The last redial failed (the dial, or the resume): the next decision."""
         last = self.decision
         if last is None or isinstance(last, GiveUp):
-            raise rtstate.PluginError("failed() without a redial in progress")
+            raise PluginError("failed() without a redial in progress")
         return self._decide(last.reason, last.plan)
 
     def _lost(self, reason: Literal["closed", "expired"], state: rtstate.SessionState) -> None:

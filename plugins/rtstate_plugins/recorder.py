@@ -1,15 +1,15 @@
-"""``Recorder``: a journal of every call on a connection, for ``rtstate.replay``.
+"""``Recorder``: a journal of every call on a connection, for ``rtstate.journal.replay``.
 
 The journal is JSON Lines (see ``rtstate.journal``): a header with the config, then
 for each call the direction (``in``: a received frame; ``local``: ``send``,
 ``playback``, ``interrupt``, ``tick``, ``transport_closed``, ``resume`` and the event
 ids made; ``out``: the frames the call wrote), the recorder's monotonic time and the
-frame or arguments. ``rtstate.replay(lines)`` reproduces the exact Steps.
+frame or arguments. ``rtstate.journal.replay(lines)`` reproduces the exact Steps.
 
     recorder = Recorder()                    # lines kept in ``recorder.lines``
     conn = rtstate.ClientConnection(plugins=[recorder])
     ...
-    steps = list(rtstate.replay(recorder.lines))
+    steps = list(rtstate.journal.replay(recorder.lines))
 
 or ``Recorder(write=file.write)`` to stream the lines (each ends with a newline).
 """
@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 
 import rtstate
+from rtstate.journal import JournalWriter
+from rtstate.plugins import PluginError
 
 __all__ = ["Recorder"]
 
@@ -43,7 +45,7 @@ class Recorder:
         """The journal's lines (without newlines), when no ``write`` was given."""
         self._write = write
         self._clock = clock
-        self._writer: rtstate.JournalWriter | None = None
+        self._writer: JournalWriter | None = None
         self._conn: rtstate.ClientConnection | None = None
 
     @property
@@ -54,8 +56,8 @@ class Recorder:
     def attached(self, conn: rtstate.ClientConnection) -> None:
         """Start the journal: its header, then a tap on every call."""
         if self._conn is not None:
-            raise rtstate.PluginError("a Recorder records one connection")
-        self._writer = rtstate.JournalWriter()
+            raise PluginError("a Recorder records one connection")
+        self._writer = JournalWriter()
         self._emit(self._writer.header(conn.config, conn.state, self._clock()))
         self._conn = conn
         conn.add_tap(self._tap)

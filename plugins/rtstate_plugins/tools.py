@@ -51,6 +51,7 @@ import attrs
 import rtstate
 from rtstate import events as ev
 from rtstate import transitions as tr
+from rtstate.plugins import PluginError
 
 from ._jsonschema import problems
 from ._schema import Convert, SchemaError, _converter, _same, schema_of, signature_schema
@@ -394,14 +395,14 @@ class Tools:
         """Run a sync tool inline, without a time limit (sans-IO loops, tests).
 
         Raises:
-            rtstate.PluginError: the tool is async (use ``execute``).
+            PluginError: the tool is async (use ``execute``).
         """
         prepared = self._prepare(call)
         if isinstance(prepared, ToolResult):
             return prepared
         spec, kwargs = prepared
         if spec.is_async:
-            raise rtstate.PluginError(f"tool {spec.name!r} is async: use execute()")
+            raise PluginError(f"tool {spec.name!r} is async: use execute()")
         try:
             value = spec.fn(**kwargs)
         except Exception as exc:

@@ -18,6 +18,7 @@ from typing import Literal
 import attrs
 
 import rtstate
+from rtstate.state import ItemPhase, ItemState
 
 __all__ = ["Entry", "Kind", "Transcript", "entries", "render_markdown", "render_text"]
 
@@ -51,7 +52,7 @@ class Entry:
     status: str | None = None
 
 
-_Rendered = dict[str, tuple[rtstate.ItemState, str | None, Entry]]
+_Rendered = dict[str, tuple[ItemState, str | None, Entry]]
 """Item id -> (the item rendered, the call name used, its entry): ``Transcript``'s cache."""
 
 
@@ -83,9 +84,9 @@ def _entries(state: rtstate.SessionState, old: _Rendered, new: _Rendered) -> tup
     return tuple(out)
 
 
-def _entry(item: rtstate.ItemState, name: str | None) -> Entry:
+def _entry(item: ItemState, name: str | None) -> Entry:
     """One item's entry; ``name``: for an output, the function of the call it answers."""
-    in_progress = item.phase is not rtstate.ItemPhase.DONE
+    in_progress = item.phase is not ItemPhase.DONE
     if item.type == "message":
         return _message(item, in_progress)
     if item.type == "function_call":
@@ -110,7 +111,7 @@ def _entry(item: rtstate.ItemState, name: str | None) -> Entry:
     return Entry(item_id=item.id, kind="other", role=item.role, text=item.type)
 
 
-def _message(item: rtstate.ItemState, in_progress: bool) -> Entry:
+def _message(item: ItemState, in_progress: bool) -> Entry:
     texts: list[str] = []
     audio = awaiting = False
     truncated: int | None = None

@@ -1,4 +1,11 @@
-"""Append-only logs with a length view: O(1) appends, persistent snapshots.
+"""The append-only logs that hold streamed content in the state: ``TextLog``, ``AudioWindow``.
+
+``PartState.text_log`` / ``transcript_log`` and ``ItemState.arguments_log`` are
+``TextLog``s (text accumulated from deltas); ``SessionState.audio`` is an
+``AudioWindow`` of ``AudioChunk``s (the retained output audio, see
+``Config.audio_retention``).
+
+Append-only logs with a length view: O(1) appends, persistent snapshots.
 
 A log value is ``(shared list, n)``: it shows the first ``n`` entries of a list that
 only ever grows. Appending to the newest value (the tip) appends to the shared list
