@@ -50,7 +50,7 @@ __all__ = [
 
 _EPILOG: Final = """\
 files:
-  a journal written by rtstate_plugins.Recorder (rtstate.replay reproduces it), or
+  a journal written by rtstate_plugins.Recorder (rtstate.journal.replay reproduces it), or
   a JSONL capture: one server event per line, or {"direction": "server"|"client",
   "event": {...}} per line.
 

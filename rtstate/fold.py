@@ -18,7 +18,7 @@ item or long after, ``conversation.item.created`` after (or before)
 ``conversation.created``, unknown events.
 
 Hot paths (deltas) rebuild only part -> item -> root, with the generated builders of
-``rtstate._build``; text accumulates in append-only logs (``rtstate._log``).
+``rtstate._build``; text accumulates in append-only logs (``rtstate.logs``).
 """
 
 from __future__ import annotations

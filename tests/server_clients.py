@@ -78,7 +78,7 @@ async def raw_open(
     """Open a WebSocket to ``url`` offering ``subprotocols`` and sending ``headers``.
 
     Raises:
-        rtstate.HandshakeError: the server refused (its status and body).
+        rtstate.errors.HandshakeError: the server refused (its status and body).
     """
     uri = parse_uri(url)
     stream = await anyio.connect_tcp(uri.host, uri.port)

@@ -69,7 +69,7 @@ async def test_a_browser_client_presents_its_key_as_the_token(
             assert client.subprotocol == "realtime"
             assert await client.until("session.created")
         for offered in (("realtime", "openai-insecure-api-key.sk-wrong"), ("realtime",)):
-            with pytest.raises(rtstate.HandshakeError) as info:
+            with pytest.raises(rtstate.errors.HandshakeError) as info:
                 await raw_open(server.url, subprotocols=offered)
             assert info.value.status == 401
             assert "invalid_api_key" in info.value.body
@@ -288,7 +288,7 @@ async def test_max_sessions_holds_under_simultaneous_handshakes() -> None:
         async def one(n: int) -> None:
             try:
                 client = await raw_open(server.url)
-            except rtstate.HandshakeError as exc:
+            except rtstate.errors.HandshakeError as exc:
                 refused.append(exc.status or 0)
                 return
             accepted.append(n)

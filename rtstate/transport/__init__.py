@@ -1,7 +1,7 @@
 """Transports: the sans-IO connections over WebSockets, on asyncio or trio (anyio).
 
 ``connect()`` dials a Realtime server and yields an ``AsyncConnection``; ``serve()``
-runs the fake server (``rtstate.ServerConnection``) for many sessions;
+runs the fake server (``rtstate.server.ServerConnection``) for many sessions;
 ``connect_blocking`` / ``serve_in_thread`` do the same for sync code;
 ``connect_in_memory`` and ``memory_stream_pair`` speak WebSocket over memory. The
 WebSocket protocol itself is ``websockets``' sans-IO layer; anyio does the I/O.

@@ -1,4 +1,4 @@
-"""``serve()``: the fake Realtime server (``rtstate.ServerConnection``) over WebSockets.
+"""``serve()``: the fake Realtime server (``rtstate.server.ServerConnection``) over WebSockets.
 
 One ``ServerConnection`` per WebSocket, driven by a reader and a deadline task. Both
 call the session synchronously and hand its frames to ``WebSocket.send`` with no
