@@ -12,7 +12,7 @@ from rtstate_plugins import Recorder
 from server_harness import Loop
 
 from rtstate import ClientConnection
-from rtstate._cli import EXIT_BAD_FILE, EXIT_UNREADABLE, EXIT_USAGE, EXIT_VIOLATIONS, main
+from rtstate.cli import EXIT_BAD_FILE, EXIT_UNREADABLE, EXIT_USAGE, EXIT_VIOLATIONS, main
 from rtstate.events import client as c
 from rtstate.events.payloads import ResponseParams
 from rtstate.server import ScriptedResponder
@@ -150,3 +150,10 @@ def test_the_installed_command_and_python_m(tmp_path: Path) -> None:
             [*argv, "check", str(tmp_path / "nope")], capture_output=True, text=True, check=False
         )
         assert missing.returncode == EXIT_UNREADABLE and missing.stderr.count("\n") == 1
+
+
+def test_import_rtstate_does_not_import_the_cli() -> None:
+    code = "import rtstate, sys; print(sorted(m for m in sys.modules if 'rtstate.cli' in m))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -17,9 +17,8 @@ import pytest
 
 import rtstate
 from rtstate import ClientConnection, Step
-from rtstate._cli import main
-from rtstate._cli_live import EXIT_CONNECTION
-from rtstate._demo import run_demo
+from rtstate.cli import EXIT_CONNECTION, main
+from rtstate.cli._demo import run_demo
 from rtstate.server import ServerConfig
 from rtstate.transport import serve_in_thread
 

@@ -99,8 +99,10 @@ def test_the_wheel_ships_rtstate_plugins_and_the_command(tmp_path: Path) -> None
     assert "rtstate_plugins/__init__.py" in names
     assert {f"rtstate_plugins/{p.name}" for p in SOURCES} <= set(names)
     assert not any(n.startswith("plugins/") for n in names)
-    assert "rtstate/_cli.py" in names and "rtstate/__main__.py" in names
+    cli = {f"rtstate/cli/{p.name}" for p in (ROOT / "rtstate" / "cli").glob("*.py")}
+    assert "rtstate/cli/__init__.py" in cli and cli <= set(names)
+    assert "rtstate/__main__.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "rtstate = rtstate._cli:main" in text
+    assert "rtstate = rtstate.cli:main" in text
     assert rtstate.__version__ in wheel.name

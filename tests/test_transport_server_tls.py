@@ -20,8 +20,7 @@ import trustme
 import websockets.sync.client
 from server_clients import well_behaved
 
-from rtstate._cli import main
-from rtstate._cli_base import EXIT_UNREADABLE, EXIT_USAGE
+from rtstate.cli import EXIT_UNREADABLE, EXIT_USAGE, main
 from rtstate.server import ScriptedResponder
 from rtstate.transport import serve, serve_in_thread
 

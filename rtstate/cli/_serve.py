@@ -1,4 +1,8 @@
-"""``rtstate serve``'s TLS and worker processes.
+"""``rtstate serve``: the fake Realtime server (``rtstate.serve``, the echo responder)
+until Ctrl-C, with its TLS and worker processes.
+
+``add_serve`` registers the subcommand (``rtstate.cli``'s ``_COMMANDS``); its handler
+returns the exit code or raises ``Fail``.
 
 TLS: ``--certfile`` / ``--keyfile`` load a certificate with the standard library;
 ``--tls`` makes a throwaway CA and a certificate for ``localhost``, ``127.0.0.1`` and
@@ -28,13 +32,31 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Final, TextIO
+from typing import Any, Final, TextIO
 
+import anyio
 import attrs
 
-from ._cli_base import EXIT_CONNECTION, EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, Fail
+from ..transport import serve
+from ._base import (
+    EXIT_CONNECTION,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    EXIT_USAGE,
+    Fail,
+    add_backend,
+    require_backend,
+)
 
-__all__ = ["Tls", "run_workers", "self_signed", "tls_for", "tls_lines", "worker_ready"]
+__all__ = [
+    "Tls",
+    "add_serve",
+    "run_workers",
+    "self_signed",
+    "tls_for",
+    "tls_lines",
+    "worker_ready",
+]
 
 SELF_SIGNED_NAMES: Final = ("localhost", "127.0.0.1", "::1")
 """The names the ``--tls`` certificate is valid for."""
@@ -225,3 +247,91 @@ def worker_ready(out: TextIO) -> None:
     """A worker's signal to ``run_workers`` that it listens."""
     out.write(f"{_READY}\n")
     out.flush()
+
+
+# --- the subcommand -----------------------------------------------------------------------
+
+
+async def _serve_forever(args: argparse.Namespace, out: TextIO, tls: Tls | None) -> None:
+    async with serve(
+        args.host,
+        args.port,
+        token=args.token,
+        dialect=args.dialect,
+        ssl_context=tls.context if tls is not None else None,
+        reuse_port=args.worker,
+    ) as server:
+        if args.worker:
+            worker_ready(out)
+            await anyio.sleep_forever()
+        auth = "a bearer token" if args.token else "no authentication"
+        dialect = args.dialect or "beta or GA, as each client asks"
+        out.write(f"rtstate fake Realtime server: {server.url}\n")
+        out.write("".join(f"{line}\n" for line in tls_lines(tls)))
+        out.write(f"  ({auth}; dialect: {dialect}; Ctrl-C to stop)\n")
+        out.flush()
+        await anyio.sleep_forever()
+
+
+def _serve(args: argparse.Namespace, out: TextIO) -> int:
+    require_backend(args.backend)
+    if not 0 <= args.port <= 65535:
+        raise Fail(f"--port must be 0..65535, not {args.port}", EXIT_USAGE)
+    if args.workers < 1:
+        raise Fail(f"--workers must be at least 1, not {args.workers}", EXIT_USAGE)
+    with tls_for(args) as tls:
+        if args.workers > 1:
+            host = f"[{args.host}]" if ":" in args.host else args.host
+            scheme = "ws" if tls is None else "wss"
+            return run_workers(args, out, tls, f"{scheme}://{host}:{{port}}/v1/realtime")
+        try:
+            anyio.run(_serve_forever, args, out, tls, backend=args.backend)
+        except KeyboardInterrupt:
+            out.write("stopped\n")
+            return EXIT_OK
+        except OSError as exc:
+            where = f"{args.host}:{args.port}"
+            raise Fail(
+                f"cannot listen on {where}: {exc.strerror or exc}", EXIT_CONNECTION
+            ) from None
+    return EXIT_OK  # pragma: no cover - serve runs until interrupted
+
+
+def add_serve(commands: Any) -> None:
+    """Register ``rtstate serve``."""
+    p = commands.add_parser(
+        "serve",
+        help="run the fake Realtime server until Ctrl-C",
+        description="Run the fake Realtime server (rtstate.serve, the echo responder) "
+        "and print the URL to dial. Runs until Ctrl-C.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    p.add_argument("--port", type=int, default=8765, help="default: 8765 (0: any free port)")
+    p.add_argument(
+        "--token",
+        help="require Authorization: Bearer TOKEN or the subprotocol "
+        "openai-insecure-api-key.TOKEN (else HTTP 401)",
+    )
+    p.add_argument(
+        "--dialect",
+        choices=("beta", "ga"),
+        help="speak only this dialect (default: each client's, from its handshake)",
+    )
+    p.add_argument("--certfile", metavar="FILE", help="serve wss:// with this certificate (PEM)")
+    p.add_argument("--keyfile", metavar="FILE", help="the certificate's private key (PEM)")
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve wss:// with a throwaway self-signed certificate for localhost, "
+        "127.0.0.1 and ::1; prints the CA file to trust (needs rtstate[tls])",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N processes serving one port (SO_REUSEPORT), to use every core; default: 1",
+    )
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    add_backend(p)
+    p.set_defaults(run=_serve)

@@ -1,5 +1,8 @@
 """``rtstate demo``: the fake server on loopback and a client with the first-party plugins.
 
+``add_demo`` registers the subcommand (``rtstate.cli``'s ``_COMMANDS``); its handler
+runs ``run_demo``, optionally keeping the recorder's journal in a file.
+
 ``run_demo`` starts ``rtstate.serve`` on an ephemeral loopback port and connects to it
 with the ``Tools``, ``Transcript``, ``Recorder`` and ``BargeIn`` plugins, then plays a
 scripted conversation: a question answered through a tool call (the ``Tools`` plugin
@@ -11,23 +14,36 @@ second of scripted pacing; no network, no API key.
 
 from __future__ import annotations
 
+import argparse
 import time
-from collections.abc import Callable, Sequence
-from typing import TextIO
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
 
 import anyio
 import attrs
 from rtstate_plugins import BargeIn, Recorder, StopSignal, Tools, Transcript, render_text
 
-from .connection import ClientConnection
-from .events.client import ConversationItemCreate, ResponseCreate
-from .events.payloads import ContentPart, Item, ResponseParams, SessionConfig
-from .server import FunctionCall, Message, ScriptedResponder, ServerConfig
-from .step import Step
-from .transitions import ResponseCompleted, SessionStarted, Transition
-from .transport import AsyncConnection, connect, serve
+from ..connection import ClientConnection
+from ..errors import TransportError
+from ..events.client import ResponseCreate
+from ..events.payloads import ResponseParams, SessionConfig
+from ..server import FunctionCall, Message, ScriptedResponder, ServerConfig
+from ..step import Step
+from ..transitions import ResponseCompleted, SessionStarted
+from ..transport import AsyncConnection, connect, serve
+from ._base import (
+    EXIT_CONNECTION,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    Fail,
+    add_backend,
+    has,
+    require_backend,
+    user_message,
+)
 
-__all__ = ["DemoSummary", "run_demo"]
+__all__ = ["DemoSummary", "add_demo", "run_demo"]
 
 _TEXT = ResponseParams(modalities=("text",))
 _SPOKEN = ResponseParams(modalities=("audio", "text"))
@@ -116,29 +132,14 @@ class _LivePrinter:
             self._out.flush()
 
 
-def _user(text: str) -> ConversationItemCreate:
-    part = ContentPart(type="input_text", text=text)
-    return ConversationItemCreate(item=Item(type="message", role="user", content=(part,)))
-
-
-def _has(kind: type[Transition], status: str | None = None) -> Callable[[Step], bool]:
-    def check(step: Step) -> bool:
-        return any(
-            isinstance(x, kind) and (status is None or getattr(x, "status", None) == status)
-            for x in step.transitions
-        )
-
-    return check
-
-
 async def _turn(
     conn: AsyncConnection, text: str, params: ResponseParams, *, responses: int = 1
 ) -> None:
     """Say ``text``, ask for a response, and wait for ``responses`` to complete (0: none)."""
-    await conn.send(_user(text))
+    await conn.send(user_message(text))
     await conn.send(ResponseCreate(response=params))
     for _ in range(responses):
-        await conn.wait_for(_has(ResponseCompleted))
+        await conn.wait_for(has(ResponseCompleted))
 
 
 async def run_demo(
@@ -180,7 +181,7 @@ async def run_demo(
             out.write(f"fake Realtime server on {server.url}\n\n")
             everything = [tools, transcript, recorder, barge, counter, *plugins]
             async with connect(server.url, plugins=everything) as conn:
-                await conn.wait_for(_has(SessionStarted))
+                await conn.wait_for(has(SessionStarted))
                 session = SessionConfig(
                     instructions="You are a weather assistant.", turn_detection=None
                 )
@@ -194,7 +195,7 @@ async def run_demo(
                     await conn.playback(item_id, ms)
                 await conn.interrupt()
                 out.write(f"  (the user talks over the answer after {_HEARD_MS} ms)\n")
-                await conn.wait_for(_has(ResponseCompleted, "cancelled"))
+                await conn.wait_for(has(ResponseCompleted, "cancelled"))
                 # 3. a short answer
                 await _turn(conn, _USER[2], _TEXT)
                 state = conn.state
@@ -229,3 +230,44 @@ def _print_summary(out: TextIO, s: DemoSummary, signals: list[StopSignal]) -> No
         f"  took {s.seconds:.2f} s\n"
     )
     out.flush()
+
+
+# --- the subcommand -----------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    require_backend(args.backend)
+    journal: TextIO | None = None
+    if args.journal is not None:
+        try:
+            journal = Path(args.journal).open("w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise Fail(f"cannot write the journal {args.journal}: {exc}", EXIT_UNREADABLE) from None
+    try:
+        out.write(f"rtstate demo ({args.backend})\n")
+        anyio.run(lambda: run_demo(out, journal=journal), backend=args.backend)
+    except TimeoutError:
+        raise Fail("the demo did not finish in time", EXIT_CONNECTION) from None
+    except TransportError as exc:
+        raise Fail(str(exc), EXIT_CONNECTION) from None
+    finally:
+        if journal is not None:
+            journal.close()
+    if args.journal is not None:
+        out.write(f"  replay it: rtstate replay {args.journal}\n")
+    return EXIT_OK
+
+
+def add_demo(commands: Any) -> None:
+    """Register ``rtstate demo``."""
+    p = commands.add_parser(
+        "demo",
+        help="a scripted conversation with the fake server over loopback",
+        description="Start the fake Realtime server on loopback and a client with the "
+        "tools, transcript, recorder and barge-in plugins; play a scripted conversation "
+        "(a tool call, a spoken answer the user talks over, a short answer); print the "
+        "live transcript and a summary. No network, no API key; a few seconds.",
+    )
+    add_backend(p)
+    p.add_argument("--journal", metavar="FILE", help="keep the recorder's journal in FILE")
+    p.set_defaults(run=_demo)

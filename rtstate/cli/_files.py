@@ -1,67 +1,35 @@
-"""The ``rtstate`` command: ``replay FILE``, ``check FILE``, and (``rtstate._cli_live``)
-``demo``, ``serve`` and ``connect``.
+"""``rtstate replay FILE`` and ``rtstate check FILE``: read a recorder journal or a JSONL
+capture, fold it, and print the conversation (``replay``) or the protocol problems with
+their line numbers (``check``).
 
-``main(argv)`` returns the exit code (``[project.scripts]`` and ``python -m rtstate``
-call it). Each subcommand is one ``add`` function registered in ``_COMMANDS``.
+``add_replay`` and ``add_check`` register the two subcommands (``rtstate.cli``'s
+``_COMMANDS``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, TextIO
 
 import attrs
 from rtstate_plugins.transcript import entries, render_markdown, render_text
 
-from . import __version__
-from ._cli_base import (
-    EXIT_BAD_FILE,
-    EXIT_OK,
-    EXIT_UNREADABLE,
-    EXIT_USAGE,
-    EXIT_VIOLATIONS,
-    Fail,
-)
-from ._cli_live import add_connect, add_demo, add_serve
-from .codec import beta
-from .connection import ClientConnection
-from .errors import LocalProtocolError, RemoteProtocolError
-from .events.client import ClientEvent, UnknownClientEvent
-from .events.server import ServerEvent, UnknownServerEvent
-from .journal import JournalError, is_journal, replay_lines
-from .state import SessionPhase, SessionState
-from .step import Diagnostic, Step
-from .testing import check_stream
-from .transitions import ResponseCompleted
+from ..codec import beta
+from ..connection import ClientConnection
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..events.client import ClientEvent, UnknownClientEvent
+from ..events.server import ServerEvent, UnknownServerEvent
+from ..journal import JournalError, is_journal, replay_lines
+from ..state import SessionPhase, SessionState
+from ..step import Diagnostic, Step
+from ..testing import check_stream
+from ..transitions import ResponseCompleted
+from ._base import EPILOG, EXIT_BAD_FILE, EXIT_OK, EXIT_UNREADABLE, EXIT_VIOLATIONS, Fail
 
-__all__ = [
-    "EXIT_BAD_FILE",
-    "EXIT_OK",
-    "EXIT_UNREADABLE",
-    "EXIT_USAGE",
-    "EXIT_VIOLATIONS",
-    "main",
-    "parser",
-]
-
-_EPILOG: Final = """\
-files:
-  a journal written by rtstate_plugins.Recorder (rtstate.journal.replay reproduces it), or
-  a JSONL capture: one server event per line, or {"direction": "server"|"client",
-  "event": {...}} per line.
-
-exit codes:
-  0  success
-  1  protocol violations found (check; replay --strict)
-  2  bad arguments
-  3  the file cannot be read (missing, a directory, no permission, not UTF-8)
-  4  the file is not a journal or a capture, or the journal does not replay
-  5  serve cannot listen; connect cannot reach the server, or lost it
-"""
+__all__ = ["add_check", "add_replay"]
 
 
 @attrs.frozen
@@ -252,12 +220,12 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
 def _add_file_command(
     commands: Any, run: Callable[[argparse.Namespace, TextIO], int], *, help: str, description: str
 ) -> argparse.ArgumentParser:
-    """Register a subcommand named after ``run`` that reads one FILE (``_EPILOG`` below)."""
+    """Register a subcommand named after ``run`` that reads one FILE."""
     p: argparse.ArgumentParser = commands.add_parser(
         run.__name__.strip("_"),
         help=help,
         description=description,
-        epilog=_EPILOG,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", metavar="FILE")
@@ -265,7 +233,8 @@ def _add_file_command(
     return p
 
 
-def _add_replay(commands: Any) -> None:
+def add_replay(commands: Any) -> None:
+    """Register ``rtstate replay``."""
     p = _add_file_command(
         commands,
         _replay,
@@ -314,7 +283,8 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_VIOLATIONS if problems else EXIT_OK
 
 
-def _add_check(commands: Any) -> None:
+def add_check(commands: Any) -> None:
+    """Register ``rtstate check``."""
     p = _add_file_command(
         commands,
         _check,
@@ -328,44 +298,3 @@ def _add_check(commands: Any) -> None:
         action="store_true",
         help="the file ends mid-session: do not report what is still open at its end",
     )
-
-
-_COMMANDS: Final[tuple[Callable[[Any], None], ...]] = (
-    add_demo,
-    add_serve,
-    add_connect,
-    _add_replay,
-    _add_check,
-)
-"""The subcommands, in ``--help`` order."""
-
-
-def parser() -> argparse.ArgumentParser:
-    """The ``rtstate`` argument parser."""
-    p = argparse.ArgumentParser(
-        prog="rtstate",
-        description="Tools for the OpenAI Realtime API, built on the rtstate sans-IO core.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--version", action="version", version=f"rtstate {__version__}")
-    commands = p.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for add in _COMMANDS:
-        add(commands)
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``rtstate`` command; the exit code (argparse exits 2 on bad arguments)."""
-    try:
-        args = parser().parse_args(argv)
-    except SystemExit as exc:  # --help, --version, bad arguments
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    try:
-        code: int = args.run(args, sys.stdout)
-    except Fail as exc:
-        print(f"rtstate {args.run.__name__.strip('_')}: {exc}", file=sys.stderr)
-        return exc.code
-    except BrokenPipeError:  # ``rtstate replay big.jsonl | head``
-        return EXIT_OK
-    return code

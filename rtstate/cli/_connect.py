@@ -1,0 +1,158 @@
+"""``rtstate connect URL``: a text chat with a Realtime server, one user message per
+line of stdin, the assistant's text printed as it streams.
+
+``add_connect`` registers the subcommand (``rtstate.cli``'s ``_COMMANDS``); its handler
+returns the exit code or raises ``Fail``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import anyio
+import anyio.lowlevel
+
+from ..config import Dialect
+from ..errors import ConnectionClosed, HandshakeError, TransportError
+from ..events.client import ResponseCreate, SessionUpdate
+from ..events.payloads import ResponseParams, SessionConfig
+from ..step import Step
+from ..transitions import ResponseCompleted, ServerErrorReceived, SessionStarted, TextAppended
+from ..transport import AsyncConnection, connect
+from ._base import (
+    EXIT_CONNECTION,
+    EXIT_OK,
+    EXIT_USAGE,
+    Fail,
+    add_backend,
+    has,
+    require_backend,
+    user_message,
+)
+
+__all__ = ["add_connect"]
+
+
+def _kinds(step: Step, kind: type) -> list[Any]:
+    return [x for x in step.transitions if isinstance(x, kind)]
+
+
+async def _read_line(lines: Callable[[], str]) -> str:
+    """``lines()`` in a daemon thread of its own: a read blocked on a terminal must
+    not keep the process alive after Ctrl-C (an anyio worker thread would)."""
+    token = anyio.lowlevel.current_token()
+    done = anyio.Event()
+    box: list[str] = []
+
+    def work() -> None:
+        try:
+            box.append(lines())
+        except (OSError, ValueError):  # stdin closed under us: end of input
+            box.append("")
+        with contextlib.suppress(RuntimeError):  # the event loop is gone
+            anyio.from_thread.run_sync(done.set, token=token)
+
+    threading.Thread(target=work, name="rtstate stdin", daemon=True).start()
+    await done.wait()
+    return box[0]
+
+
+async def _line_or_close(conn: AsyncConnection, lines: Callable[[], str]) -> str:
+    """The next stdin line, read while watching the connection: a server that goes
+    away between two lines ends the chat at once (``ConnectionClosed``)."""
+    got: list[str] = []
+    async with anyio.create_task_group() as tasks:
+
+        async def read() -> None:
+            got.append(await _read_line(lines))
+            tasks.cancel_scope.cancel()
+
+        tasks.start_soon(read)
+        async for _ in conn.steps():  # between turns: nothing to print
+            pass
+        tasks.cancel_scope.cancel()
+    if not got:
+        raise conn.closed or ConnectionClosed(None, "the connection closed")
+    return got[0]
+
+
+async def _chat(
+    args: argparse.Namespace, api_key: str, lines: Callable[[], str], out: TextIO
+) -> None:
+    dialect: Dialect | None = args.dialect
+    completed = has(ResponseCompleted)
+    async with connect(args.url, api_key=api_key, model=args.model, dialect=dialect) as conn:
+        with anyio.fail_after(args.timeout):
+            await conn.wait_for(has(SessionStarted))
+        text_only = SessionConfig(modalities=("text",), turn_detection=None)
+        await conn.send(SessionUpdate(session=text_only))
+        while True:
+            line = await _line_or_close(conn, lines)
+            if not line:
+                return  # end of input
+            if not line.strip():
+                continue
+            await conn.send(user_message(line.strip()))
+            await conn.send(ResponseCreate(response=ResponseParams(modalities=("text",))))
+            out.write("assistant: ")
+            with anyio.fail_after(args.timeout):
+                async for step in conn.steps():
+                    for t in _kinds(step, TextAppended):
+                        out.write(t.delta)
+                        out.flush()
+                    for e in _kinds(step, ServerErrorReceived):
+                        print(f"\nserver error: {e.error.message}", file=sys.stderr)
+                    if completed(step):
+                        break
+                else:
+                    raise conn.closed or ConnectionClosed(None, "the connection closed")
+            out.write("\n")
+            out.flush()
+
+
+def _connect(args: argparse.Namespace, out: TextIO) -> int:
+    require_backend(args.backend)
+    if not args.url.startswith(("ws://", "wss://")):
+        raise Fail(f"URL must start with ws:// or wss://, not {args.url!r}", EXIT_USAGE)
+    api_key = os.environ.get(args.api_key_env, "")
+    if not api_key:
+        raise Fail(f"set {args.api_key_env} to your API key", EXIT_USAGE)
+    try:
+        anyio.run(_chat, args, api_key, sys.stdin.readline, out, backend=args.backend)
+    except HandshakeError as exc:
+        raise Fail(f"the server refused the connection: {exc}", EXIT_CONNECTION) from None
+    except TimeoutError:
+        raise Fail(f"no answer within {args.timeout:g} s", EXIT_CONNECTION) from None
+    except ConnectionClosed as exc:
+        raise Fail(f"lost the connection: {exc}", EXIT_CONNECTION) from None
+    except TransportError as exc:
+        raise Fail(str(exc), EXIT_CONNECTION) from None
+    except KeyboardInterrupt:
+        out.write("stopped\n")  # Ctrl-C ends the chat like end of input
+    return EXIT_OK
+
+
+def add_connect(commands: Any) -> None:
+    """Register ``rtstate connect``."""
+    p = commands.add_parser(
+        "connect",
+        help="text chat with a Realtime server (lines from stdin)",
+        description="Connect to a Realtime server and chat in text: each line read from "
+        "stdin is a user message; the assistant's text is printed as it streams. The API "
+        "key comes from the environment (OPENAI_API_KEY). Ends at end of input.",
+    )
+    p.add_argument("url", metavar="URL", help="e.g. wss://api.openai.com/v1/realtime")
+    p.add_argument("--model", help="added as ?model= (OpenAI)")
+    p.add_argument("--dialect", choices=("beta", "ga"), help="default: GA for OpenAI")
+    p.add_argument(
+        "--api-key-env", default="OPENAI_API_KEY", help="the variable holding the API key"
+    )
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each answer")
+    add_backend(p)
+    p.set_defaults(run=_connect)
