@@ -3,7 +3,7 @@
 Run ``python benchmarks/bench_codec.py``. For each frame it prints the time to decode it
 with ``rtstate.codec.beta.decode_server`` and to parse it with ``orjson.loads`` (the
 floor: every decode starts with that call), and their ratio; then the time to encode a
-text delta beside ``orjson.dumps`` of the same object. The target of the issue is a
+text delta beside ``orjson.dumps`` of the same object. The target is a
 decode within 4x of ``orjson.loads`` on small frames; this script reports, it does not
 judge.
 

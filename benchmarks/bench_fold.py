@@ -21,7 +21,7 @@ floor: every decode starts with it). Then the peak memory (``tracemalloc``) of f
 60 minutes of assistant audio (36,000 deltas of 100 ms in 360 responses of 10 s) with
 the default ``Config`` (audio counted, not kept), keeping only the final state.
 
-Targets of the issue (reported, not judged): at most 10 us per frame on every stream,
+Targets (reported, not judged): at most 10 us per frame on every stream,
 at most 20 MB for the hour of audio. Each time is the best of several runs, with the
 cyclic GC off inside a run (as ``timeit`` does); the runs of one stream are
 interleaved round by round, so a change in machine load weighs on all of them alike.

@@ -349,9 +349,9 @@ INVARIANTS: Final[Mapping[str, str]] = {
     "answers exactly one client truncate / delete / clear",
     "INV-17": "error and rate_limits.updated open and close nothing; an error names at "
     "most one client event, one that was sent",
-    "ID-1": "server event_ids are unique (protocol reference section 1.2)",
+    "ID-1": "server event_ids are unique within a session",
     "REQ-1": "every client conversation.item.create gets exactly one "
-    "conversation.item.created (with its id, if it chose one) or error (reference 8.3)",
+    "conversation.item.created (with its id, if it chose one) or error",
 }
 """The protocol's invariants, by the id a ``Diagnostic`` (``rtstate.fold``) or a
 ``Violation`` (``rtstate.testing.invariants.check_stream``) carries."""

@@ -14,7 +14,7 @@ it has built so far (override it with ``previous_item_id=``)::
     state, steps = fold_all(events)
 
 Single events come back as one value; flows (a whole response, a VAD turn) as a
-list, in the canonical order of section 8 of the protocol reference. Reorder or
+list, in the canonical order a real server writes them. Reorder or
 ``attrs.evolve`` the list to build disorders and violations. A response is either one
 call (``text_response``, ``audio_response``, ``function_call_response``) or built from
 pieces: ``response_created()``, then ``text_item`` / ``audio_item`` /
@@ -386,7 +386,7 @@ class Server:
         item_id: str | None = None,
         transcript: str | None = None,
     ) -> list[s.ServerEvent]:
-        """A server-VAD turn (8.7): started, stopped, committed, item created.
+        """A server-VAD turn: started, stopped, committed, item created.
 
         With ``transcript``, the transcription result follows the item (move it to
         test other placements). No response: add one with ``text_response`` etc.
@@ -489,7 +489,7 @@ class Server:
         created: str = "after_added",
         previous_item_id: str | None = DEFAULT,
     ) -> list[s.ServerEvent]:
-        """One assistant message with one ``text`` part streamed as ``chunks`` (8.4).
+        """One assistant message with one ``text`` part streamed as ``chunks``.
 
         ``created`` places ``conversation.item.created``: ``"after_added"`` (the real
         order), ``"before_added"`` or ``"omit"``. ``finish=False`` stops after the
@@ -529,7 +529,7 @@ class Server:
         finish: bool = True,
         created: str = "after_added",
     ) -> list[s.ServerEvent]:
-        """One assistant message with one ``audio`` part (8.5).
+        """One assistant message with one ``audio`` part.
 
         Transcript and audio deltas interleave (one of each while both last). The
         audio done comes before the transcript done.
@@ -575,7 +575,7 @@ class Server:
         item_id: str | None = None,
         finish: bool = True,
     ) -> list[s.ServerEvent]:
-        """One ``function_call`` item with its arguments streamed as ``arguments`` (8.6)."""
+        """One ``function_call`` item with its arguments streamed as ``arguments``."""
         item_id = item_id or self.new_item_id()
         call_id = call_id or self.new_call_id()
         item = Item(
@@ -621,13 +621,13 @@ class Server:
         return events
 
     def text_response(self, chunks: Sequence[str], **item: Any) -> list[s.ServerEvent]:
-        """A whole text response (8.4): created, one text item, done."""
+        """A whole text response: created, one text item, done."""
         return [self.response_created(), *self.text_item(chunks, **item), self.response_done()]
 
     def audio_response(
         self, transcript: Sequence[str], audio: Sequence[bytes], **item: Any
     ) -> list[s.ServerEvent]:
-        """A whole audio response (8.5): created, one audio item, done."""
+        """A whole audio response: created, one audio item, done."""
         return [
             self.response_created(),
             *self.audio_item(transcript, audio, **item),
@@ -637,7 +637,7 @@ class Server:
     def function_call_response(
         self, name: str, arguments: Sequence[str], **item: Any
     ) -> list[s.ServerEvent]:
-        """A whole function-call response (8.6): created, one function_call item, done."""
+        """A whole function-call response: created, one function_call item, done."""
         return [
             self.response_created(),
             *self.function_call_item(name, arguments, **item),

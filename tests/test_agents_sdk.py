@@ -1,4 +1,4 @@
-"""The OpenAI Agents SDK's realtime runner against ``serve()`` (issue 15, Must-show 1).
+"""The OpenAI Agents SDK's realtime runner against ``serve()``.
 
 A framework no one here wrote, left at its default settings: ``RealtimeRunner`` with
 its default model (``OpenAIRealtimeWebSocketModel``), pointed at ``rtstate.serve()``

@@ -81,7 +81,7 @@ class Calls:
 
 @pytest.mark.anyio
 async def test_replay_reproduces_a_recorded_demo_exactly() -> None:
-    """Issue 7, must-show 2: the journal of a demo session replays to the same Steps
+    """The journal of a demo session replays to the same Steps
     (inputs, states before and after, transitions, diagnostics) and the same frames."""
     journal, calls = io.StringIO(), Calls()
     summary = await run_demo(io.StringIO(), journal=journal, plugins=[calls])

@@ -1,6 +1,7 @@
 """Client protocol logic: the ledger, one active response, truncation from playback, expiry.
 
-One test per story of issue 4 (Must show 1), then the rules around them. Server
+First one test per story (a whole client-side scenario: a queued create, a barge-in
+cut, an expired session, ...), then the rules around them. Server
 events come from ``tests/helpers.Server``; the client is a ``ClientConnection``.
 """
 
@@ -53,7 +54,7 @@ def audio(ms: int) -> bytes:
     return bytes(ms * PCM_MS)
 
 
-# --- Must show 1: the stories -----------------------------------------------------------
+# --- the stories ------------------------------------------------------------------------
 
 
 class Tools:
@@ -454,8 +455,8 @@ def test_bad_tick_times_and_resume_arguments_are_local_errors_and_change_nothing
 
 
 def test_a_truncation_rolled_back_after_its_part_finished_keeps_the_part_finished() -> None:
-    # found by the stateful test: the rollback restored the whole part as it was at
-    # the truncation, reopening a part the server had since closed
+    # the rollback undoes the cut only: a part the server closed in between stays
+    # closed (it is not restored to the open part it was at the truncation)
     session = Session(config=Config(strict=True, ack_timeout=5.0))
     conn = session.conn
     srv = session.server

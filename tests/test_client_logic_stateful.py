@@ -1,4 +1,4 @@
-"""Must-show 2 of issue 4: the client protocol logic under random interleavings.
+"""The client protocol logic under random interleavings.
 
 A strict ``ClientConnection`` talks to the fake server (``rtstate.server``) over an
 ordered in-memory wire (``server_harness.Loop(ordered=True)``). The rules mix client
@@ -444,7 +444,7 @@ ClientLogic.TestCase.settings = settings(
 TestClientLogic = ClientLogic.TestCase
 
 
-# --- the core bugs the machine found, fixed: their minimal reproductions ---------------
+# --- interleavings the machine can reach, each as a minimal fixed case ----------------
 
 
 def _paced_loop(client: Config | None = None) -> Loop:
@@ -461,7 +461,8 @@ def test_the_done_events_of_a_truncated_item_keep_its_transcript_dropped() -> No
     """``interrupt()`` mid-response, after some audio was heard: the core truncates
     the item locally at once (dropping its transcript, as the server will); the
     cancelled response's ``response.audio_transcript.done`` then carries the transcript
-    streamed so far. It used to fail INV-9 in a strict client; the part stays cut."""
+    streamed so far: a strict client takes it with no INV-9 violation, and the part
+    stays cut."""
     loop = _paced_loop()
     loop.send(c.ResponseCreate())
     loop.advance(0.05)  # the first transcript and audio deltas
@@ -477,7 +478,7 @@ def test_the_done_events_of_a_truncated_item_keep_its_transcript_dropped() -> No
 def test_the_done_events_after_ignored_late_deltas_are_taken_quietly() -> None:
     """``interrupt()`` while the response's deltas are on the wire: the late deltas are
     ignored (informational), and the ``.done`` events that follow carry the server's
-    whole text; it used to fail INV-9 in a strict client."""
+    whole text: a strict client takes them with no INV-9 violation."""
     loop = _paced_loop()
     loop.hold()
     loop.send(c.ResponseCreate())
@@ -492,8 +493,8 @@ def test_the_done_events_after_ignored_late_deltas_are_taken_quietly() -> None:
 
 def test_a_retried_create_goes_out_under_a_new_event_id() -> None:
     """A create refused with ``conversation_already_has_active_response`` (it crossed a
-    server VAD response on the wire) is queued and re-sent; it used to keep its
-    ``event_id``, so two frames shared an id and two errors could name it (INV-17)."""
+    server VAD response on the wire) is queued and re-sent under a new ``event_id``:
+    no two frames share an id, so no two errors can name one (INV-17)."""
     loop = _paced_loop()
     loop.hold()
     loop.append(speech(300))
@@ -507,14 +508,14 @@ def test_a_retried_create_goes_out_under_a_new_event_id() -> None:
 
 
 def test_a_full_ledger_never_evicts_a_pending_create() -> None:
-    """A full ledger used to evict its oldest entry, even a ``response.create`` still
-    waiting for its ``response.created``: the client forgot a response was requested
-    and sent the next create at once, into ``conversation_already_has_active_response``."""
+    """A full ledger keeps a ``response.create`` still waiting for its
+    ``response.created``: the client remembers a response was requested, so its next
+    create waits instead of running into ``conversation_already_has_active_response``."""
     loop = _paced_loop(Config(strict=True, ledger_limit=2))
     loop.hold()
     loop.send(c.ResponseCreate())
     loop.send(c.InputAudioBufferClear())
-    loop.send(c.InputAudioBufferClear())  # evicts the create
+    loop.send(c.InputAudioBufferClear())  # past the limit: the create must stay
     loop.send(c.ResponseCreate())
     loop.release()
     loop.drain()

@@ -1,4 +1,4 @@
-"""The event classes against the protocol reference: one class and one codec entry per
+"""The event classes against the beta protocol's wire types: one class and one codec entry per
 wire type, named as the house rules say; every event frozen, and hashable unless it
 holds free-form JSON.
 """
@@ -28,7 +28,7 @@ from rtstate.events import (
     UnknownServerEvent,
 )
 
-# Section 5 of the protocol reference (realtime-beta-2024-10-01.md), in its order.
+# The 9 client event types of the beta protocol (2024-10-01), in its documented order.
 CLIENT_WIRE_TYPES = [
     "session.update",
     "input_audio_buffer.append",
@@ -41,7 +41,7 @@ CLIENT_WIRE_TYPES = [
     "response.cancel",
 ]
 
-# Section 6, in its order.
+# Its 28 server event types, in its documented order.
 SERVER_WIRE_TYPES = [
     "error",
     "session.created",

@@ -1,4 +1,5 @@
-"""``rtstate.fold``: the flows of section 8 of the protocol reference, the disorders real
+"""``rtstate.fold``: the canonical server flows (connect, session update, text, audio and
+function-call responses, VAD turns, barge-in, cancel, truncate), the disorders real
 servers produce (folded silently), table violations (rejected), reconciled quirks
 (applied with a diagnostic), conversation order, audio retention, determinism and
 persistence of old snapshots.
@@ -69,7 +70,7 @@ def opened() -> tuple[Server, SessionState]:
     return srv, state
 
 
-# --- 8.1 / 8.2: connect, session.update ------------------------------------------------
+# --- connect, session.update -----------------------------------------------------------
 
 
 def test_connect_session_created_then_updated() -> None:
@@ -96,7 +97,7 @@ def test_fresh_state_is_connecting_and_empty() -> None:
     assert state.retained_audio("anything") == b""
 
 
-# --- 8.4: text response ----------------------------------------------------------------
+# --- text response ---------------------------------------------------------------------
 
 
 def test_text_response() -> None:
@@ -170,7 +171,7 @@ def test_text_streaming_state_mid_response() -> None:
     assert item.parts[0].phase is PartPhase.STREAMING
 
 
-# --- 8.5: audio response ---------------------------------------------------------------
+# --- audio response --------------------------------------------------------------------
 
 
 def test_audio_response() -> None:
@@ -227,7 +228,7 @@ def test_audio_ms_follows_the_output_format() -> None:
     assert state.items[0].audio_ms == 100.0  # 8 bytes per ms
 
 
-# --- 8.6: function call ----------------------------------------------------------------
+# --- function call ---------------------------------------------------------------------
 
 
 def test_function_call_round() -> None:
@@ -306,7 +307,7 @@ def test_incomplete_function_call_is_not_ready() -> None:
     assert state.items[0].status == "incomplete"
 
 
-# --- 8.7: server VAD turn, input buffer ------------------------------------------------
+# --- server VAD turn, input buffer -----------------------------------------------------
 
 
 def test_vad_turn_with_transcription_and_response() -> None:
@@ -406,7 +407,7 @@ def test_transcription_failed() -> None:
     assert (failed.item_id, failed.content_index) == ("item_u", 0)
 
 
-# --- 8.8 / 8.9: barge-in and cancel ----------------------------------------------------
+# --- barge-in and cancel ---------------------------------------------------------------
 
 
 def test_barge_in_cancels_and_truncates() -> None:
@@ -462,7 +463,7 @@ def test_cancel_race_error_is_data() -> None:
     assert state.items[0].text == "done"
 
 
-# --- 8.10: truncate / delete / clear ---------------------------------------------------
+# --- truncate / delete / clear ---------------------------------------------------------
 
 
 def test_truncate_drops_transcript_and_records_ms() -> None:
@@ -552,7 +553,7 @@ def test_insert_after_the_tail() -> None:
     assert _linked(state) == ["item_1", "item_2", "item_3", "item_4"]
 
 
-# --- 8.11 / INV-17: rate limits and errors anywhere ------------------------------------
+# --- rate limits and errors anywhere (INV-17) ------------------------------------------
 
 
 def test_rate_limits_revision_and_empty_list() -> None:

@@ -1,4 +1,4 @@
-"""Folding the truncate of an assistant item that is still being generated (issue 15).
+"""Folding the truncate of an assistant item that is still being generated.
 
 The service accepts ``conversation.item.truncate`` of an item still streaming. Then
 ``conversation.item.truncated`` lands among the item's deltas, and what follows of the

@@ -137,7 +137,7 @@ def script_inputs(script: Script) -> list[Any]:
     return [e for _, e in script.steps if not isinstance(e, c.UnknownClientEvent)]
 
 
-# --- must-show 1: the tables predict every phase change -------------------------------
+# --- the tables predict every phase change ---------------------------------------------
 
 
 @settings(max_examples=80)

@@ -1,7 +1,7 @@
-"""Property tests of the fold over generated sessions (ARCHITECTURE section 10).
+"""Property tests of the fold over generated sessions.
 
-The streams come from ``rtstate.testing`` (valid beta sessions, every flow of section
-8 of the reference, and the perturbations real servers produce); the properties are
+The streams come from ``rtstate.testing`` (valid beta sessions, every canonical flow
+of the protocol, and the perturbations real servers produce); the properties are
 the ones the core promises: valid streams fold cleanly and strictly, determinism,
 old snapshots never change, deltas add up, the order follows ``previous_item_id``,
 one response at a time, lenient never raises, strict raises exactly where lenient

@@ -1,4 +1,4 @@
-"""The reconnect plan (issue 4, Must-show 3): rebuild a session on a fresh connection.
+"""The reconnect plan: rebuild a session on a fresh connection.
 
 Unit tests build old sessions with ``tests/helpers.Server`` (every rule of
 ``rtstate.reconnect`` on its own); the end-to-end tests fold a real multi-turn
@@ -658,7 +658,7 @@ def test_every_reason_is_documented_and_the_api_is_exported() -> None:
         assert dropped.detail
 
 
-# --- Must-show 3: fold a session, plan, rebuild it on a fresh server --------------------
+# --- end to end: fold a session, plan, rebuild it on a fresh server --------------------
 
 
 def old_session() -> Loop:

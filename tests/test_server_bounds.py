@@ -1,4 +1,4 @@
-"""The fake server bounds the work and memory one client can cause (issue 16).
+"""The fake server bounds the work and memory one client can cause.
 
 Per bound: the sans-IO server shows the bound (measured by what one Step builds or
 renders, never by time), and a transport test runs an abusive session beside a

@@ -1,4 +1,4 @@
-"""The fake server's session settings and defaults, in both dialects (issue 15).
+"""The fake server's session settings and defaults, in both dialects.
 
 Every setting a real client sends is accepted and reported back as the real service
 reports it (``semantic_vad`` with ``eagerness``, every ``server_vad`` field, noise

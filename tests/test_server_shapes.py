@@ -1,4 +1,4 @@
-"""The fake server's frames carry every key the real service writes (issue 15, Must-show 3).
+"""The fake server's frames carry every key the real service writes.
 
 For each event type in the real captures (``tests/data/corpus``: GA from OpenAI, Azure
 OpenAI and a gateway; beta from OpenAI and Azure Voice Live), the key paths the

@@ -1,4 +1,4 @@
-"""Truncating an assistant item that is still being generated (issue 15).
+"""Truncating an assistant item that is still being generated.
 
 Widely used clients (the OpenAI Agents SDK, pipecat, LiveKit) truncate what was heard
 while the answer is still streaming: truncate then cancel, cancel then truncate, or

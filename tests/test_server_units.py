@@ -292,7 +292,7 @@ def test_a_client_frame_first_writes_what_was_due_before_it() -> None:
     loop.now += 10.0  # no tick in between: the next frame brings the time
     answer = loop.send(c.ResponseCancel())
     # the whole response was due before the cancel arrived: it completes, and the
-    # cancel is the benign race of reference 8.9
+    # cancel is a benign race, answered with an error
     assert loop.types(answer)[-2:] == ["response.done", "error"]
     assert loop.client.state.finished[-1].status == "completed"
     assert loop.errors()[-1].code == "response_cancel_not_active"

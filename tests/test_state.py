@@ -1,7 +1,7 @@
 """The state's read-only queries, its frozenness, and the persistence of old snapshots.
 
 Sequences are built inline from ``rtstate.events`` classes, in the canonical order of
-sections 8.4-8.7 of the protocol reference, and folded with ``rtstate.fold``.
+text, audio and function-call responses and server VAD turns, and folded with ``rtstate.fold``.
 """
 
 from __future__ import annotations

@@ -644,10 +644,10 @@ def test_req1_item_create_gets_an_answer() -> None:
 
 
 def test_req1_an_error_naming_no_event_may_answer_the_earlier_create() -> None:
-    """Found by the session strategies: an id-less create refused by an error that
-    names no event, then a create with an id answered by ``item.created``. Answers
-    pair first come first served, so the answer went to the first create; the
-    anonymous error must still be allowed to be the first one's."""
+    """An id-less create refused by an error that names no event, then a create with
+    an id answered by ``item.created``. Answers pair first come first served, so the
+    answer goes to the first create; the anonymous error must still be allowed to be
+    the first one's."""
     events = vad_stream()
     anonymous = c.ConversationItemCreate(
         item=Item(type="message", role="user", content=(ContentPart(type="input_text", text="x"),)),

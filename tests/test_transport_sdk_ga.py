@@ -1,4 +1,4 @@
-"""The official OpenAI Python SDK's **GA** client against ``serve()`` (issue 8, Must-show 3).
+"""The official OpenAI Python SDK's **GA** client against ``serve()``.
 
 The SDK's sync GA client (``client.realtime.connect``) dials
 ``rtstate.transport.serve_in_thread`` over loopback, with the server's event loop on
@@ -391,7 +391,7 @@ def test_transcribed_spoken_turn(backend: str) -> None:
     assert item.content[0].text == "You said: [synthetic transcript of 1.0 s of audio]"
 
 
-# --- interrupting a spoken answer (issue 15, Must-show 2) ------------------------------
+# --- interrupting a spoken answer ---------------------------------------------------------
 
 SPOKEN: Final = Reply(
     outputs=(

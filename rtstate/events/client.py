@@ -155,7 +155,8 @@ CLIENT_EVENT_TYPES: tuple[type[ClientEvent], ...] = (
     ResponseCreate,
     ResponseCancel,
 )
-"""Every known client event class, in the order of the protocol reference."""
+"""Every beta client event class, in the beta protocol's documented order: session,
+input audio buffer, conversation items, responses."""
 
 GA_CLIENT_EVENT_TYPES: tuple[type[ClientEvent], ...] = (
     ConversationItemRetrieve,

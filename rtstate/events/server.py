@@ -490,7 +490,8 @@ SERVER_EVENT_TYPES: tuple[type[ServerEvent], ...] = (
     ResponseFunctionCallArgumentsDone,
     RateLimitsUpdated,
 )
-"""Every known server event class, in the order of the protocol reference."""
+"""Every beta server event class, in the beta protocol's documented order: error,
+session, conversation, input audio buffer, responses, rate limits."""
 
 GA_SERVER_EVENT_TYPES: tuple[type[ServerEvent], ...] = (
     ConversationItemAdded,

@@ -5,7 +5,7 @@ pcm16 (or G.711) audio whose length follows the text (tones, one per word, or no
 shaped like syllables); ``SyntheticTranscriber`` says plainly that its transcript is
 synthetic. Both are deterministic: the same text and voice always give the same bytes.
 
-Audio formats (protocol reference 1.4): ``pcm16`` is 24 kHz mono little-endian 16-bit
+Audio formats: ``pcm16`` is 24 kHz mono little-endian 16-bit
 (48 bytes per ms); ``g711_ulaw`` / ``g711_alaw`` are 8 kHz, one byte per sample
 (8 bytes per ms).
 """

@@ -39,7 +39,7 @@ DEFAULT_SESSION: Final = SessionConfig(
     temperature=0.8,
     max_response_output_tokens="inf",
 )
-"""The session a real server starts with (protocol reference section 2, and the real
+"""The session a real server starts with (its documented defaults, and the real
 ``session.created`` events in tests/data/corpus: server VAD with ``create_response``
 and ``interrupt_response`` on, no idle timeout, no noise reduction, no transcription).
 A GA session adds ``speed`` 1.0 and has no ``temperature``."""

@@ -1,7 +1,9 @@
 """``ServerConnection``: the server side of one Realtime session, sans I/O.
 
 The server reads client frames, checks each against the protocol and its own state,
-and answers with the legal server sequences of section 8 of the protocol reference,
+and answers with the server sequences a real server writes (``session.created``
+first; each response from ``response.created`` to ``response.done``, every item and
+part it opens closed inside it: the orders ``rtstate.machines.INVARIANTS`` names),
 or with an ``error`` event (the session stays usable). It keeps no conversation
 model of its own: every event it emits is folded through ``rtstate.fold`` (strictly)
 into a ``SessionState``, and that state is what it validates against. So every stream

@@ -2,9 +2,9 @@
 
 Each check raises ``Rejected`` with the ``error`` a real server sends: type
 ``invalid_request_error``, a ``code``, a ``message`` and the ``param`` path in OpenAI's
-dotted form (``session.tools[0].description``). Codes follow the protocol reference,
-section 7; where the reference has no evidence for a case the choice is marked
-"(rtstate)" in ``ERROR_CODES``.
+dotted form (``session.tools[0].description``). Codes are the ones the real
+service sends; where there is no evidence of the service's code for a case, the choice
+is rtstate's and is marked "(rtstate)" in ``ERROR_CODES``.
 
 Checks are tables: the settings of ``session.update`` and ``response.create`` are
 checked field by field (``SESSION_CHECKS``, ``RESPONSE_CHECKS``); unknown parameters
@@ -552,7 +552,8 @@ _PARTS_BY_ROLE: Final[Mapping[str, tuple[str, ...]]] = {
     "user": ("input_text", "input_audio"),
     "assistant": ("text",),
 }
-"""What content a client-created message may hold, by role (reference section 3)."""
+"""What content a client-created message may hold, by role (an assistant message holds
+text, never audio)."""
 
 _GA_PARTS_BY_ROLE: Final[Mapping[str, tuple[str, ...]]] = {
     **_PARTS_BY_ROLE,

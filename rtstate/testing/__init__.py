@@ -1,7 +1,7 @@
 """Test helpers for Realtime integrations: valid streams, perturbations, invariant checks.
 
 * :mod:`rtstate.testing.invariants`: ``check_stream`` / ``assert_valid_stream``, the
-  ordering invariants INV-1..INV-17 of the protocol reference. Pure Python.
+  ordering invariants INV-1..INV-17 (``rtstate.machines.INVARIANTS``). Pure Python.
 * :mod:`rtstate.testing.script`: ``Script`` (both directions of a session in wire
   order) and ``encode_stream`` / ``decode_stream`` (beta frames). Pure Python.
 * :mod:`rtstate.testing.strategies`: hypothesis strategies for valid server streams,

@@ -212,7 +212,7 @@ def _usage(b: _B, *, audio: bool, failed: bool) -> Usage:
 
 
 def _default_session(session_id: str, expires_at: int) -> SessionConfig:
-    """What ``session.created`` held at connect in Oct 2024 (reference section 2)."""
+    """What ``session.created`` held at connect in Oct 2024 (the beta service's defaults)."""
     return SessionConfig(
         id=session_id,
         object="realtime.session",
@@ -670,7 +670,7 @@ def _close_part(b: _B, rid: str, item: _OutputItem) -> None:
         part = ContentPart(type="text", text=text)
     else:
         transcript = "".join(item.sent["transcript"])
-        if b.draw(st.booleans()):  # relative order not established (reference 8.5)
+        if b.draw(st.booleans()):  # the service fixes no order between the two
             b.emit(ResponseAudioDone, content_index=0, **ids)
             b.emit(ResponseAudioTranscriptDone, content_index=0, transcript=transcript, **ids)
         else:
@@ -870,7 +870,7 @@ def _client_cancel(b: _B) -> None:
     _response_create(b, kind)
     cancel_id = b.maybe_client_id()
     if _chance(b.draw, 4):
-        # The race: the response finished before the cancel arrived (reference 8.9).
+        # The race: the response finished before the cancel arrived (an error, benign).
         _response(b, [kind])
         b.client(ResponseCancel(event_id=cancel_id))
         b.emit(

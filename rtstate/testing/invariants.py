@@ -1,11 +1,11 @@
-"""Checkers for the ordering invariants INV-1..INV-17 of the beta protocol reference.
+"""Checkers for the protocol's ordering invariants (``rtstate.machines.INVARIANTS``).
 
 ``check_stream(events)`` reads a server stream (event values in arrival order) and
 returns every :class:`Violation` it finds; ``assert_valid_stream`` raises instead.
 Pure Python: this module does not need hypothesis.
 
-The checker accepts what real servers send (protocol reference section 8 and the
-corpus notes): ``response.output_item.added`` before ``conversation.item.created``,
+The checker accepts what real servers send (the captures in tests/data/corpus and
+their notes): ``response.output_item.added`` before ``conversation.item.created``,
 ``error`` and ``rate_limits.updated`` (also with an empty list) anywhere after
 ``session.created``, input transcription anywhere after the commit, no
 ``conversation.created``, and unknown event types (``UnknownServerEvent``, such as
@@ -14,7 +14,7 @@ Azure's ``conversation.item.done``), which it skips entirely.
 Some invariants need the client side: INV-3 (every ``session.update`` answered),
 INV-16 (every truncate / delete / clear answered), the error correlation part of
 INV-17, the manual-commit part of INV-13 and REQ-1 (every ``conversation.item.create``
-answered, reference 8.3) are checked only when ``client_events`` is given. Without a
+answered) are checked only when ``client_events`` is given. Without a
 client stream, the server-only parts of them are still checked.
 """
 
@@ -92,7 +92,7 @@ KNOWN_QUIRKS: Final[Mapping[str, str]] = {
         "Tolerated: an empty text in content_part.done is not an INV-9 violation."
     ),
 }
-"""Deviations of real servers from the reference that ``check_stream`` can tolerate."""
+"""Deviations of real servers from the invariants that ``check_stream`` can tolerate."""
 
 DEFAULT_TOLERANCES: Final[frozenset[str]] = frozenset(KNOWN_QUIRKS)
 """The quirks tolerated unless told otherwise: all known ones, as real traffic has them."""
@@ -415,7 +415,7 @@ class _Checker:
             self.flag("INV-13", i, f"speech_stopped({x}) after committed({x})")
         elif x not in self.speech_started and self.open_speech is None and self.from_start:
             # A manual commit in the middle of speech ends the started item early; the
-            # stop then names the next item (reference section 6, row 13).
+            # stop then names the next item (the item id speech_started gave goes to the commit).
             self.flag("INV-13", i, f"speech_stopped({x}) without a speech_started")
         self.speech_stopped.add(x)
         self.open_speech = None
@@ -998,7 +998,7 @@ def check_stream(
     complete: bool = True,
     tolerate: Collection[str] = DEFAULT_TOLERANCES,
 ) -> list[Violation]:
-    """Check a server stream against INV-1..INV-17 of the protocol reference.
+    """Check a server stream against the ordering invariants (``INVARIANTS``).
 
     Args:
         events: the server events in arrival order. ``UnknownServerEvent`` values are
@@ -1014,7 +1014,7 @@ def check_stream(
             open at its end (a response without ``response.done``, an unanswered
             client event).
         tolerate: names of :data:`KNOWN_QUIRKS` not to report; by default all of them,
-            so that real traffic passes. Give ``()`` to check the reference strictly.
+            so that real traffic passes. Give ``()`` to check the invariants strictly.
 
     Returns:
         The violations found, in stream order (end-of-stream findings last). Empty

@@ -7,7 +7,7 @@ Two kinds:
   servers produce them in normal operation: ``rate_limits.updated`` anywhere (also
   with an empty list), unknown event types anywhere (Azure sends several), input
   transcription long after its turn or before the item's ``conversation.item.created``
-  (reference INV-14, JS comments), ``speech_started`` earlier than usual (the VAD runs
+  (INV-14 orders it only after the commit), ``speech_started`` earlier than usual (the VAD runs
   independently of response streaming), no ``conversation.created`` (OpenAI does not
   send it), and Azure's empty ``part.text`` in ``response.content_part.done`` (a
   known quirk, see ``KNOWN_QUIRKS``).

@@ -2,8 +2,8 @@
 
 Every strategy here builds event values (``rtstate.events``) the way a real server
 emits them, in arrival order, with the client events they answer. The flows follow
-section 8 of the protocol reference; where real traffic differs from the documents,
-they follow real traffic: ``response.output_item.added`` comes *before*
+the canonical orders of the beta protocol; where real traffic (tests/data/corpus)
+differs from its documents, they follow real traffic: ``response.output_item.added`` comes *before*
 ``conversation.item.created``, the first item's ``previous_item_id`` is ``null``,
 ``conversation.created`` may be missing, ``rate_limits.updated`` comes at the start
 of a response, at its end, between flows, and sometimes with an empty list, and input
@@ -126,7 +126,7 @@ def _flow(context: Context | None, body: Callable[[_B], None]) -> st.SearchStrat
 
 
 def session_starts() -> st.SearchStrategy[Flow]:
-    """The start of a session (reference 8.1).
+    """The start of a session.
 
     ``session.created`` (the Oct 2024 defaults: audio and text, server VAD, no
     transcription), then, drawn: ``conversation.created`` or not (real servers do
@@ -137,7 +137,7 @@ def session_starts() -> st.SearchStrategy[Flow]:
 
 
 def session_updates(context: Context | None = None) -> st.SearchStrategy[Flow]:
-    """A client ``session.update`` of a few drawn fields, then ``session.updated`` (8.2).
+    """A client ``session.update`` of a few drawn fields, then ``session.updated``.
 
     The ``session.updated`` carries the full effective config. Voice changes only
     before the first audio output.
@@ -146,7 +146,7 @@ def session_updates(context: Context | None = None) -> st.SearchStrategy[Flow]:
 
 
 def item_creates(context: Context | None = None) -> st.SearchStrategy[Flow]:
-    """A client ``conversation.item.create`` and its ``conversation.item.created`` (8.3).
+    """A client ``conversation.item.create`` and its ``conversation.item.created``.
 
     The item is a user or system ``input_text`` message, an assistant ``text``
     message (history) or, when a function call is unanswered, its
@@ -157,7 +157,7 @@ def item_creates(context: Context | None = None) -> st.SearchStrategy[Flow]:
 
 
 def text_responses(context: Context | None = None) -> st.SearchStrategy[Flow]:
-    """A text response (8.4), maybe after a user text item.
+    """A text response, maybe after a user text item.
 
     Client ``response.create`` (with ``modalities: ["text"]`` if the session speaks),
     then ``response.created``, [``rate_limits.updated``], ``output_item.added``,
@@ -171,12 +171,12 @@ def text_responses(context: Context | None = None) -> st.SearchStrategy[Flow]:
 
 
 def audio_responses(context: Context | None = None) -> st.SearchStrategy[Flow]:
-    """An audio response (8.5), maybe after a user text item.
+    """An audio response, maybe after a user text item.
 
     As ``text_responses`` but with one ``audio`` part: transcript deltas and 1 to 3
     ``audio.delta`` chunks of 20-100 ms of pcm16 (even byte lengths), interleaved in
     a drawn order, then ``audio.done`` and ``audio_transcript.done`` in a drawn order
-    (the reference leaves it open), ``content_part.done`` with the transcript.
+    (the protocol fixes no order), ``content_part.done`` with the transcript.
     """
     return _flow(context, _audio_response)
 
@@ -184,7 +184,7 @@ def audio_responses(context: Context | None = None) -> st.SearchStrategy[Flow]:
 def function_call_responses(
     context: Context | None = None, *, follow_up: bool | None = None
 ) -> st.SearchStrategy[Flow]:
-    """A function call response (8.6), maybe preceded by an assistant message item.
+    """A function call response, maybe preceded by an assistant message item.
 
     Sends a ``session.update`` with tools first if the session has none. The call
     item has ``call_id``, the tool's ``name``, and ``arguments`` (valid JSON) that its
@@ -196,7 +196,7 @@ def function_call_responses(
 
 
 def vad_turns(context: Context | None = None) -> st.SearchStrategy[Flow]:
-    """A server VAD turn (8.7), turning VAD on first if it is off.
+    """A server VAD turn, turning VAD on first if it is off.
 
     Client ``input_audio_buffer.append`` events; ``speech_started(X)``,
     ``speech_stopped(X)`` (``audio_*_ms`` on the appended-audio clock),
@@ -221,7 +221,7 @@ def manual_commit_turns(context: Context | None = None) -> st.SearchStrategy[Flo
 
 
 def barge_ins(context: Context | None = None) -> st.SearchStrategy[Flow]:
-    """A barge-in (8.8): the user speaks while an audio response streams.
+    """A barge-in: the user speaks while an audio response streams.
 
     Client ``response.create``; the response streams up to a drawn point;
     ``speech_started(Y)``; the remaining ``*.done`` events of what was open (the
@@ -234,7 +234,7 @@ def barge_ins(context: Context | None = None) -> st.SearchStrategy[Flow]:
 
 
 def client_cancels(context: Context | None = None) -> st.SearchStrategy[Flow]:
-    """A client cancel (8.9).
+    """A client cancel.
 
     Usually the response streams up to a drawn point, the client sends
     ``response.cancel``, the open parts and item are closed and ``response.done`` is
