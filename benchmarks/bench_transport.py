@@ -63,8 +63,9 @@ import orjson
 import websockets.asyncio.client
 import websockets.asyncio.server
 import websockets.exceptions
+from websockets.exceptions import InvalidHandshake
 
-from rtstate import ClientConnection
+from rtstate import ClientConnection, ConnectError
 from rtstate import transitions as t
 from rtstate.events.client import ResponseCreate
 from rtstate.events.server import ServerEvent
@@ -446,9 +447,15 @@ async def capacity(url: str, opener: Opener) -> list[Level]:
             for level in CAPACITY_LEVELS:
                 if time.perf_counter() - start > CAPACITY_BUDGET:
                     break
-                while opened < level:
-                    await opener(stack, tasks, url, latencies)
-                    opened += 1
+                try:
+                    while opened < level:
+                        await opener(stack, tasks, url, latencies)
+                        opened += 1
+                except (ConnectError, OSError, TimeoutError, InvalidHandshake) as exc:
+                    # a session that cannot even open (a loaded machine): the level fails
+                    print(f"    (opening session {opened + 1} failed: {exc})", flush=True)
+                    levels.append(Level(level, float("inf"), 0.0, float("nan")))
+                    break
                 measured = await measure(latencies, level)
                 levels.append(measured)
                 if not passes(measured):
@@ -470,7 +477,7 @@ def held(levels: list[Level]) -> int:
 def cpu_report(ramps: list[tuple[str, list[Level]]]) -> None:
     """Client CPU per event at the largest level every run measured (a steadier
     figure than p99 on a shared machine), each as a ratio to the baseline's."""
-    common = set.intersection(*({lv.sessions for lv in levels} for _, levels in ramps))
+    common = set.intersection(*({lv.sessions for lv in levels if lv.share} for _, levels in ramps))
     if not common:
         return
     sessions = max(common)
@@ -506,7 +513,10 @@ def capacity_main() -> None:
         ramps: list[tuple[str, list[Level]]] = []
         for name, opener, backend in runs:
             levels = anyio.run(capacity, url, opener, backend=backend)
-            steps = ", ".join(f"{lv.sessions}: {lv.p99 * 1000:.0f} ms" for lv in levels)
+            steps = ", ".join(
+                f"{lv.sessions}: {lv.p99 * 1000:.0f} ms" if lv.share else f"{lv.sessions}: no open"
+                for lv in levels
+            )
             label = f"{name} on {backend}" if "baseline" not in name else name
             passed = bool(levels) and levels[-1].sessions == held(levels)
             count = f">={held(levels):,}" if passed else f"{held(levels):,}"
