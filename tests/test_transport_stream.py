@@ -201,3 +201,16 @@ async def test_send_waits_while_the_peer_does_not_read(anyio_backend: str) -> No
         with anyio.fail_after(20):
             await done.wait()
     assert received.digest() == sent.digest()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_two_tasks_cannot_wait_to_receive_at_once(anyio_backend: str) -> None:
+    async def hang(stream: anyio.abc.SocketStream) -> None:
+        await anyio.sleep_forever()
+
+    async with peer(hang) as stream, anyio.create_task_group() as tasks:
+        tasks.start_soon(stream.receive)
+        await anyio.sleep(0.05)
+        with pytest.raises(anyio.BusyResourceError):
+            await stream.receive()
+        tasks.cancel_scope.cancel()

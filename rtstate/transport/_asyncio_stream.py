@@ -118,6 +118,7 @@ class AsyncioStream(anyio.abc.ByteStream):
             anyio.EndOfStream: the peer ended its side.
             anyio.BrokenResourceError: the connection failed.
             anyio.ClosedResourceError: this side closed the stream.
+            anyio.BusyResourceError: another task is waiting to receive.
         """
         protocol = self._protocol
         chunks = protocol.chunks
@@ -128,6 +129,8 @@ class AsyncioStream(anyio.abc.ByteStream):
                 raise anyio.BrokenResourceError from protocol.exception
             if protocol.eof:
                 raise anyio.EndOfStream
+            if protocol.readable is not None:
+                raise anyio.BusyResourceError("reading from")
             readable = protocol.readable = asyncio.get_running_loop().create_future()
             try:
                 await readable
