@@ -214,3 +214,26 @@ async def test_two_tasks_cannot_wait_to_receive_at_once(anyio_backend: str) -> N
         with pytest.raises(anyio.BusyResourceError):
             await stream.receive()
         tasks.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_loop_of_sends_lets_other_tasks_run(anyio_backend: str) -> None:
+    async def drain(stream: anyio.abc.SocketStream) -> None:
+        await read_all(stream)
+
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.sleep(0)
+
+    async with peer(drain) as stream, anyio.create_task_group() as tasks:
+        tasks.start_soon(ticker)
+        await anyio.sleep(0)
+        before = ticks
+        for _ in range(50):  # each send fits the kernel buffer: none has to wait
+            await stream.send(b"x" * 64)
+        assert ticks - before >= 25
+        tasks.cancel_scope.cancel()

@@ -114,6 +114,10 @@ class AsyncioStream(anyio.abc.ByteStream):
     async def receive(self, max_bytes: int = BUFFER_SIZE) -> bytes:
         """Queued bytes (at most ``max_bytes``), waiting for some if none are.
 
+        Bytes already queued are returned without a checkpoint (no event-loop round
+        per read): a reader that drains the queue runs at most through what arrived
+        before it woke (``HIGH_WATER`` plus a read), then waits.
+
         Raises:
             anyio.EndOfStream: the peer ended its side.
             anyio.BrokenResourceError: the connection failed.
@@ -161,12 +165,15 @@ class AsyncioStream(anyio.abc.ByteStream):
             raise anyio.BrokenResourceError from protocol.exception
         self._transport.write(item)
         drained = protocol.drained
-        if drained is not None:
-            await asyncio.shield(drained)
-            if self._closed:
-                raise anyio.ClosedResourceError  # aborted: the rest was discarded
-            if protocol.exception is not None:
-                raise anyio.BrokenResourceError from protocol.exception
+        if drained is None:
+            # yield as anyio's streams do, so a loop of sends cannot starve the reader
+            await anyio.lowlevel.cancel_shielded_checkpoint()
+            return
+        await asyncio.shield(drained)
+        if self._closed:
+            raise anyio.ClosedResourceError  # aborted: the rest was discarded
+        if protocol.exception is not None:
+            raise anyio.BrokenResourceError from protocol.exception
 
     async def send_eof(self) -> None:
         """Half-close (TCP); a TLS stream cannot (``NotImplementedError``)."""
