@@ -37,7 +37,10 @@ from .state import SessionState
 from .step import Diagnostic, Step
 
 if TYPE_CHECKING:
+    from . import codec as codec
+    from . import journal as journal
     from . import server, testing
+    from . import transport as transport
     from .transport import AsyncConnection, connect, serve
 
 __all__ = [
@@ -72,13 +75,15 @@ _SUBMODULES: frozenset[str] = frozenset({"codec", "journal", "server", "testing"
 """Submodules the core does not import itself, loaded on first attribute access."""
 
 
-def __getattr__(name: str) -> Any:
-    """Load the transports and the heavier submodules on first use."""
-    if name in _TRANSPORT:
-        return getattr(importlib.import_module(".transport", __name__), name)
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'rtstate' has no attribute {name!r}")
+if not TYPE_CHECKING:  # mypy sees the names above, so a misspelt or moved one fails
+
+    def __getattr__(name: str) -> Any:
+        """Load the transports and the heavier submodules on first use."""
+        if name in _TRANSPORT:
+            return getattr(importlib.import_module(".transport", __name__), name)
+        if name in _SUBMODULES:
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module 'rtstate' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

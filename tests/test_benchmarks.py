@@ -45,3 +45,5 @@ def test_benchmark_runs_quickly(script: Path) -> None:
     lines = [line for line in result.stdout.splitlines() if marker in line]
     assert lines, result.stdout
     assert "nan" not in result.stdout.lower()
+    if script.name == "bench_transport.py":  # the client CPU per event beside the baseline
+        assert "client CPU us per event" in result.stdout, result.stdout

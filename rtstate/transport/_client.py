@@ -20,6 +20,7 @@ called: a plugin-only app, which never reads it, is neither stalled nor warned).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
@@ -51,6 +52,7 @@ from ..plugins import PluginError
 from ..reconnect import ReconnectPlan, plan_reconnect
 from ..state import SessionPhase, SessionState
 from ..step import Diagnostic, Step
+from ._asyncio_stream import open_asyncio_stream
 from ._endpoint import default_dialect, endpoint, redacted_url, redacting_logger
 from ._sync import Mutex, StepQueue
 from ._timer import Alarm
@@ -532,6 +534,15 @@ def _check_connected(plugins: Sequence[object]) -> None:
             )
 
 
+def _on_asyncio() -> bool:
+    """Whether the running event loop is asyncio's (trio runs no asyncio loop)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 async def open_stream(
     host: str,
     port: int,
@@ -545,8 +556,12 @@ async def open_stream(
         ConnectError: the connection or the TLS handshake failed.
     """
     try:
+        context = None
         if secure:
             context = ssl_context if ssl_context is not None else ssl.create_default_context()
+        if _on_asyncio():
+            return await open_asyncio_stream(host, port, ssl_context=context)
+        if context is not None:
             return await anyio.connect_tcp(
                 host, port, tls=True, ssl_context=context, tls_hostname=host,
                 tls_standard_compatible=False,
