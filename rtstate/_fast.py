@@ -2,9 +2,9 @@
 
 mypy checks every call as it would check the plain attrs construction:
 
-- ``new_step``, ``new_item``, ``new_part``, ``new_order`` and the ``*_appended``
-  transitions are ``rtstate._build.new`` of their class: the class's own signature,
-  without ``__init__``'s cost;
+- ``new_step`` and the transitions of the hot paths (``new_*_appended``,
+  ``new_item_added``) are ``rtstate._build.new`` of their class: the class's own
+  signature, without ``__init__``'s cost;
 - ``evolve_root``, ``evolve_item`` and ``evolve_part`` are ``attrs.evolve`` for the
   three dict-backed classes the fold rebuilds most (the root, items, parts): one
   copy of the instance dict, whatever the number of fields; their keyword arguments
@@ -49,10 +49,7 @@ __all__ = [
     "evolve_part",
     "evolve_root",
     "new_audio_appended",
-    "new_item",
     "new_item_added",
-    "new_order",
-    "new_part",
     "new_step",
     "new_text_appended",
     "new_transcript_appended",
@@ -60,9 +57,6 @@ __all__ = [
 ]
 
 new_step: Final = new(Step)
-new_item: Final = new(ItemState)
-new_part: Final = new(PartState)
-new_order: Final = new(Order)
 new_item_added: Final = new(ItemAdded)
 new_text_appended: Final = new(TextAppended)
 new_transcript_appended: Final = new(TranscriptAppended)

@@ -17,8 +17,8 @@ item or long after, ``conversation.item.created`` after (or before)
 ``response.output_item.added``, ``rate_limits.updated`` and ``error`` anywhere, no
 ``conversation.created``, unknown events.
 
-Hot paths (deltas) rebuild only part -> item -> root, with the generated builders of
-``rtstate._build``; text accumulates in append-only logs (``rtstate._log``).
+Hot paths (deltas) rebuild only part -> item -> root, with the typed fast
+constructors of ``rtstate._fast``; text accumulates in append-only logs (``rtstate._log``).
 """
 
 from __future__ import annotations
@@ -34,10 +34,7 @@ from ._fast import (
     evolve_part,
     evolve_root,
     new_audio_appended,
-    new_item,
     new_item_added,
-    new_order,
-    new_part,
     new_step,
     new_text_appended,
     new_transcript_appended,
@@ -570,7 +567,7 @@ def _part_from(part: ContentPart, phase: PartPhase) -> PartState:
             transcript_log = TextLog.of(part.transcript)
     else:
         text = part.text
-    return new_part(
+    return PartState(
         type=kind,
         phase=phase,
         text_log=TextLog.of(text) if text else EMPTY_TEXT,
@@ -600,7 +597,7 @@ def _item_from(
     phase the part table gives a part that comes with ``input``."""
     content = item.content
     arguments = item.arguments
-    return new_item(
+    return ItemState(
         id=item_id,
         type=item.type,
         phase=phase,
@@ -636,7 +633,7 @@ def _insert(order: Order, item_id: str, previous: str | None) -> Order:
         tail = order.tail
     else:
         tail = item_id
-    return new_order(head=head, tail=tail, next=nxt, prev=prev, size=order.size + 1)
+    return Order(head=head, tail=tail, next=nxt, prev=prev, size=order.size + 1)
 
 
 def _remove(order: Order, item_id: str) -> Order:
@@ -651,7 +648,7 @@ def _remove(order: Order, item_id: str) -> Order:
         prev = prev.set(after, before) if before is not None else prev.delete(after)
     head = after if order.head == item_id else order.head
     tail = before if order.tail == item_id else order.tail
-    return new_order(head=head, tail=tail, next=nxt, prev=prev, size=order.size - 1)
+    return Order(head=head, tail=tail, next=nxt, prev=prev, size=order.size - 1)
 
 
 def _output_item_added(

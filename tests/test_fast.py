@@ -257,7 +257,7 @@ def test_mypy_checks_the_keywords_of_the_typed_operations() -> None:
     with pytest.raises(TypeError):
         _fast.new_step(input=None, before=state)  # type: ignore[call-arg, arg-type]
     with pytest.raises(TypeError):
-        _fast.new_part(type="text", colour="red")  # type: ignore[call-arg]
+        _fast.new_item_added(item_id="i", previous_item_id=None, type="message", colour=1)  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         _fast.new_text_appended(item_id="i", delta="d")  # type: ignore[call-arg]
     # the evolves take any keyword at run time: mypy is their check
