@@ -10,7 +10,9 @@ mypy checks every call as it would check the plain attrs construction:
   copy of the instance dict, whatever the number of fields; their keyword arguments
   are typed by a ``TypedDict`` of the class's fields;
 - ``with_part`` puts a new part into an item and the item into the root, one
-  revision on: the one rebuild every streaming delta does.
+  revision on: the one rebuild every streaming delta does; ``part_with_text``,
+  ``part_with_transcript`` and ``part_with_audio`` are the deltas' part copies
+  (``evolve_part`` with fixed changes, without building a keyword dict).
 
 tests/test_fast.py compares each operation with the plain construction (and the
 ``TypedDict``\\ s with the classes' fields); benchmarks/bench_fold.py is why each is here.
@@ -53,6 +55,9 @@ __all__ = [
     "new_step",
     "new_text_appended",
     "new_transcript_appended",
+    "part_with_audio",
+    "part_with_text",
+    "part_with_transcript",
     "with_part",
 ]
 
@@ -119,7 +124,7 @@ class PartChanges(TypedDict, total=False):
 _NEW: Final = object.__new__
 _set_root: Final = dict_setter(SessionState, "items_by_id", "revision")
 _set_item: Final = dict_setter(ItemState, "parts")
-_set_part: Final = dict_setter(PartState)
+_set_part: Final = dict_setter(PartState, "text_log", "transcript_log", "audio_bytes", "audio_ms")
 
 
 def evolve_root(state: SessionState, /, **changes: Unpack[RootChanges]) -> SessionState:
@@ -144,6 +149,35 @@ def evolve_part(part: PartState, /, **changes: Unpack[PartChanges]) -> PartState
     """``attrs.evolve(part, **changes)``: a copy of the part with ``changes``."""
     fields: dict[str, Any] = part.__dict__.copy()
     fields.update(changes)
+    new_part = _NEW(PartState)
+    _set_part(new_part, fields)
+    return new_part
+
+
+def part_with_text(part: PartState, text_log: TextLog) -> PartState:
+    """``evolve_part(part, text_log=text_log)``: once per text delta."""
+    fields: dict[str, Any] = part.__dict__.copy()
+    fields["text_log"] = text_log
+    new_part = _NEW(PartState)
+    _set_part(new_part, fields)
+    return new_part
+
+
+def part_with_transcript(part: PartState, transcript_log: TextLog | None) -> PartState:
+    """``evolve_part(part, transcript_log=transcript_log)``: once per transcript delta."""
+    fields: dict[str, Any] = part.__dict__.copy()
+    fields["transcript_log"] = transcript_log
+    new_part = _NEW(PartState)
+    _set_part(new_part, fields)
+    return new_part
+
+
+def part_with_audio(part: PartState, audio_bytes: int, audio_ms: float) -> PartState:
+    """``evolve_part(part, audio_bytes=audio_bytes, audio_ms=audio_ms)``: once per
+    audio delta."""
+    fields: dict[str, Any] = part.__dict__.copy()
+    fields["audio_bytes"] = audio_bytes
+    fields["audio_ms"] = audio_ms
     new_part = _NEW(PartState)
     _set_part(new_part, fields)
     return new_part

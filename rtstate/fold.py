@@ -38,6 +38,9 @@ from ._fast import (
     new_step,
     new_text_appended,
     new_transcript_appended,
+    part_with_audio,
+    part_with_text,
+    part_with_transcript,
     with_part,
 )
 from ._log import EMPTY_TEXT, AudioChunk, TextLog
@@ -258,7 +261,7 @@ def _reject(state: SessionState, input: Input, violation: _Violation, config: Co
     if config.strict:
         raise RemoteProtocolError(f"{code}: {message}", event_type=event_type)
     diagnostic = Diagnostic(code=code, message=message, event_type=event_type, applied=False)
-    return Step(input=input, before=state, after=state, diagnostics=(diagnostic,))
+    return new_step(input=input, before=state, after=state, diagnostics=(diagnostic,))
 
 
 def _check(machine: machines.Machine[Any], phase: Any, input: object) -> Any:
@@ -751,7 +754,7 @@ def _apply_transcription(item: ItemState, index: int, result: str | ErrorInfo) -
         raise _Violation("INV-14", f"item {item.id} has no input_audio part {index}")
     if isinstance(result, ErrorInfo):
         return evolve_item(item, transcription_error=result)
-    return _with_part(item, index, evolve_part(part, transcript_log=TextLog.of(result)))
+    return _item_with_part(item, index, evolve_part(part, transcript_log=TextLog.of(result)))
 
 
 def _transcribed(
@@ -1025,7 +1028,7 @@ def _item_truncated(state: SessionState, e: s.ConversationItemTruncated, out: _O
     out.transitions.append(
         ItemTruncated(item_id=e.item_id, content_index=index, audio_end_ms=e.audio_end_ms)
     )
-    new = _with_part(item, index, _cut(part, e.audio_end_ms))
+    new = _item_with_part(item, index, _cut(part, e.audio_end_ms))
     ledger, _ = _ack(state.ledger, e, e.item_id, out)
     return evolve_root(
         state,
@@ -1078,7 +1081,7 @@ def _checked_part(
 def _append_text(
     state: SessionState, e: s.ResponseTextDelta, item: ItemState, part: PartState, config: Config
 ) -> tuple[Transition, SessionState]:
-    new = evolve_part(part, text_log=part.text_log.append(e.delta))
+    new = part_with_text(part, part.text_log.append(e.delta))
     transition = new_text_appended(
         item_id=e.item_id, content_index=e.content_index, delta=e.delta, response_id=e.response_id
     )
@@ -1092,7 +1095,7 @@ def _append_transcript(
     part: PartState,
     config: Config,
 ) -> tuple[Transition, SessionState]:
-    new = evolve_part(part, transcript_log=(part.transcript_log or EMPTY_TEXT).append(e.delta))
+    new = part_with_transcript(part, (part.transcript_log or EMPTY_TEXT).append(e.delta))
     transition = new_transcript_appended(
         item_id=e.item_id, content_index=e.content_index, delta=e.delta, response_id=e.response_id
     )
@@ -1116,7 +1119,7 @@ def _append_audio(
         audio=delta,
         response_id=e.response_id,
     )
-    new = evolve_part(part, audio_bytes=part.audio_bytes + size, audio_ms=part.audio_ms + ms)
+    new = part_with_audio(part, part.audio_bytes + size, part.audio_ms + ms)
     after = with_part(state, item, e.content_index, new)
     if config.audio_retention is _KEEP_NO_AUDIO:
         return transition, after
@@ -1435,7 +1438,7 @@ def _send_truncate(state: SessionState, e: c.ConversationItemTruncate, out: _Out
         return evolve_root(_recorded(state, e, out, key=e.item_id), revision=state.revision + 1)
     after = _recorded(state, e, out, key=e.item_id, undo=old)
     item = after.items_by_id.get(e.item_id) or item
-    cut = _with_part(item, index, _cut(old, e.audio_end_ms))
+    cut = _item_with_part(item, index, _cut(old, e.audio_end_ms))
     return evolve_root(
         after, items_by_id=after.items_by_id.set(item.id, cut), revision=state.revision + 1
     )
@@ -1450,7 +1453,7 @@ def _part_at(item: ItemState, index: int, kind: str) -> PartState | None:
     return None
 
 
-def _with_part(item: ItemState, index: int, part: PartState) -> ItemState:
+def _item_with_part(item: ItemState, index: int, part: PartState) -> ItemState:
     """``item`` with ``part`` as its part ``index``."""
     parts = item.parts
     return evolve_item(item, parts=(*parts[:index], part, *parts[index + 1 :]))
@@ -1567,7 +1570,7 @@ def _rolled_back(state: SessionState, event: c.ClientEvent, undo: PartState | No
                 current, truncated_ms=undo.truncated_ms, transcript_log=undo.transcript_log
             )
             return evolve_root(
-                state, items_by_id=items.set(item.id, _with_part(item, index, restored))
+                state, items_by_id=items.set(item.id, _item_with_part(item, index, restored))
             )
     return state
 

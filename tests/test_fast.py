@@ -215,6 +215,24 @@ def test_evolve_builds_what_attrs_evolve_builds(
         assert getattr(old, f.name) is not values.get(f.name)  # the old one is untouched
 
 
+def test_the_delta_part_copies_are_evolves_with_fixed_changes() -> None:
+    sentinels: dict[str, Any] = {f.name: object() for f in attrs.fields(PartState)}
+    old = PartState(**sentinels)
+    a: Any = object()
+    b: Any = object()
+    cases: list[tuple[PartState, dict[str, Any]]] = [
+        (_fast.part_with_text(old, a), {"text_log": a}),
+        (_fast.part_with_transcript(old, a), {"transcript_log": a}),
+        (_fast.part_with_audio(old, a, b), {"audio_bytes": a, "audio_ms": b}),
+    ]
+    for built, changes in cases:
+        expected = attrs.evolve(old, **changes)
+        assert type(built) is PartState
+        for f in attrs.fields(PartState):
+            assert getattr(built, f.name) is getattr(expected, f.name), f.name
+        assert all(getattr(old, name) is not value for name, value in changes.items())
+
+
 def _part(n: int) -> PartState:
     return PartState(type="text", phase=PartPhase.STREAMING, text_log=TextLog.of(f"part {n}"))
 
