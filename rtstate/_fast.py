@@ -2,9 +2,11 @@
 
 mypy checks every call as it would check the plain attrs construction:
 
-- ``new_step`` and the transitions of the hot paths (``new_*_appended``,
-  ``new_item_added``) are ``rtstate._build.new`` of their class: the class's own
-  signature, without ``__init__``'s cost;
+- ``new_step`` and ``new_item_added`` are ``rtstate._build.new`` of their class:
+  the class's own signature, without ``__init__``'s cost; the deltas' Step
+  (``delta_step``) and transitions (``new_*_appended``) take their fields by
+  position (a keyword call is not specialised by CPython 3.11), typed by a
+  ``Protocol`` that tests/test_fast.py compares with the class's fields;
 - ``evolve_root``, ``evolve_item`` and ``evolve_part`` are ``attrs.evolve`` for the
   three dict-backed classes the fold rebuilds most (the root, items, parts): one
   copy of the instance dict, whatever the number of fields; their keyword arguments
@@ -20,11 +22,11 @@ tests/test_fast.py compares each operation with the plain construction (and the
 
 from __future__ import annotations
 
-from typing import Any, Final, TypedDict, Unpack
+from typing import Any, Final, Protocol, TypedDict, Unpack
 
 from immutables import Map
 
-from ._build import dict_setter, new
+from ._build import dict_setter, new, positional
 from ._log import AudioWindow, TextLog
 from .events.payloads import ErrorInfo, SessionConfig
 from .state import (
@@ -40,13 +42,17 @@ from .state import (
     SessionPhase,
     SessionState,
 )
-from .step import Step
-from .transitions import AudioAppended, ItemAdded, TextAppended, TranscriptAppended
+from .step import Input, Step
+from .transitions import AudioAppended, ItemAdded, TextAppended, TranscriptAppended, Transition
 
 __all__ = [
     "ItemChanges",
+    "NewAudioAppended",
+    "NewTextAppended",
+    "NewTranscriptAppended",
     "PartChanges",
     "RootChanges",
+    "delta_step",
     "evolve_item",
     "evolve_part",
     "evolve_root",
@@ -63,9 +69,42 @@ __all__ = [
 
 new_step: Final = new(Step)
 new_item_added: Final = new(ItemAdded)
-new_text_appended: Final = new(TextAppended)
-new_transcript_appended: Final = new(TranscriptAppended)
-new_audio_appended: Final = new(AudioAppended)
+
+
+class NewTextAppended(Protocol):
+    """``TextAppended``'s fields, by position."""
+
+    def __call__(
+        self, item_id: str, content_index: int, delta: str, response_id: str, /
+    ) -> TextAppended: ...
+
+
+class NewTranscriptAppended(Protocol):
+    """``TranscriptAppended``'s fields, by position."""
+
+    def __call__(
+        self, item_id: str, content_index: int, delta: str, response_id: str, /
+    ) -> TranscriptAppended: ...
+
+
+class NewAudioAppended(Protocol):
+    """``AudioAppended``'s fields, by position."""
+
+    def __call__(  # noqa: PLR0917  # the fields, by position: the point
+        self,
+        item_id: str,
+        content_index: int,
+        byte_count: int,
+        ms: float,
+        audio: str,
+        response_id: str,
+        /,
+    ) -> AudioAppended: ...
+
+
+new_text_appended: Final[NewTextAppended] = positional(TextAppended)
+new_transcript_appended: Final[NewTranscriptAppended] = positional(TranscriptAppended)
+new_audio_appended: Final[NewAudioAppended] = positional(AudioAppended)
 
 
 class RootChanges(TypedDict, total=False):
@@ -124,6 +163,7 @@ class PartChanges(TypedDict, total=False):
 _NEW: Final = object.__new__
 _set_root: Final = dict_setter(SessionState, "items_by_id", "revision")
 _set_item: Final = dict_setter(ItemState, "parts")
+_set_step: Final = dict_setter(Step)
 _set_part: Final = dict_setter(PartState, "text_log", "transcript_log", "audio_bytes", "audio_ms")
 
 
@@ -152,6 +192,28 @@ def evolve_part(part: PartState, /, **changes: Unpack[PartChanges]) -> PartState
     new_part = _NEW(PartState)
     _set_part(new_part, fields)
     return new_part
+
+
+def delta_step(
+    input: Input, before: SessionState, after: SessionState, transition: Transition
+) -> Step:
+    """``new_step(input=input, before=before, after=after, transitions=(transition,))``:
+    the Step of a streaming delta."""
+    step = _NEW(Step)
+    _set_step(
+        step,
+        {
+            "input": input,
+            "before": before,
+            "after": after,
+            "transitions": (transition,),
+            "diagnostics": (),
+            "to_send": (),
+            "sent": (),
+            "planned": (),
+        },
+    )
+    return step
 
 
 def part_with_text(part: PartState, text_log: TextLog) -> PartState:

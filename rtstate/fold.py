@@ -30,6 +30,7 @@ import attrs
 
 from . import machines
 from ._fast import (
+    delta_step,
     evolve_item,
     evolve_part,
     evolve_root,
@@ -1082,9 +1083,7 @@ def _append_text(
     state: SessionState, e: s.ResponseTextDelta, item: ItemState, part: PartState, config: Config
 ) -> tuple[Transition, SessionState]:
     new = part_with_text(part, part.text_log.append(e.delta))
-    transition = new_text_appended(
-        item_id=e.item_id, content_index=e.content_index, delta=e.delta, response_id=e.response_id
-    )
+    transition = new_text_appended(e.item_id, e.content_index, e.delta, e.response_id)
     return transition, with_part(state, item, e.content_index, new)
 
 
@@ -1096,9 +1095,7 @@ def _append_transcript(
     config: Config,
 ) -> tuple[Transition, SessionState]:
     new = part_with_transcript(part, (part.transcript_log or EMPTY_TEXT).append(e.delta))
-    transition = new_transcript_appended(
-        item_id=e.item_id, content_index=e.content_index, delta=e.delta, response_id=e.response_id
-    )
+    transition = new_transcript_appended(e.item_id, e.content_index, e.delta, e.response_id)
     return transition, with_part(state, item, e.content_index, new)
 
 
@@ -1111,14 +1108,7 @@ def _append_audio(
     response = state.response
     fmt = response.output_audio_format if response is not None else "pcm16"
     ms = size / _BYTES_PER_MS.get(fmt, 48)
-    transition = new_audio_appended(
-        item_id=e.item_id,
-        content_index=e.content_index,
-        byte_count=size,
-        ms=ms,
-        audio=delta,
-        response_id=e.response_id,
-    )
+    transition = new_audio_appended(e.item_id, e.content_index, size, ms, delta, e.response_id)
     new = part_with_audio(part, part.audio_bytes + size, part.audio_ms + ms)
     after = with_part(state, item, e.content_index, new)
     if config.audio_retention is _KEEP_NO_AUDIO:
@@ -1180,7 +1170,7 @@ def _streamed(state: SessionState, e: Any, config: Config, stream: _Stream) -> S
             part = parts[index]
             if part.phase in part_phases and part.type == kind and part.truncated_ms is None:
                 transition, after = append(state, e, item, part, config)
-                return new_step(input=e, before=state, after=after, transitions=(transition,))
+                return delta_step(e, state, after, transition)
     return None
 
 

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rtstate import _fast
-from rtstate._build import dict_setter, new
+from rtstate._build import dict_setter, new, positional
 from rtstate._log import TextLog
 from rtstate.state import (
     InputBufferState,
@@ -106,6 +106,47 @@ def test_new_builds_what_the_constructor_builds(cls: type[Any], data: st.DataObj
             assert getattr(built, f.name) == getattr(expected, f.name), f.name
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         setattr(built, attrs.fields(cls)[0].name, 1)
+
+
+@pytest.mark.parametrize("cls", _CLASSES, ids=lambda c: c.__name__)
+def test_positional_builds_what_the_constructor_builds(cls: type[Any]) -> None:
+    fields = attrs.fields(cls)
+    values = [object() for _ in fields]
+    built = positional(cls)(*values)
+    expected = cls(**{f.alias: v for f, v in zip(fields, values, strict=True)})
+    assert type(built) is cls
+    for f, v in zip(fields, values, strict=True):
+        assert getattr(built, f.name) is v is getattr(expected, f.name)
+
+
+_POSITIONAL: list[tuple[type[Any], Any, Any]] = [
+    (TextAppended, _fast.new_text_appended, _fast.NewTextAppended),
+    (TranscriptAppended, _fast.new_transcript_appended, _fast.NewTranscriptAppended),
+    (AudioAppended, _fast.new_audio_appended, _fast.NewAudioAppended),
+]
+
+
+@pytest.mark.parametrize(("cls", "build", "protocol"), _POSITIONAL, ids=lambda v: v.__name__)
+def test_the_positional_protocols_are_the_fields_in_order(
+    cls: type[Any], build: Any, protocol: Any
+) -> None:
+    hints = typing.get_type_hints(protocol.__call__)
+    del hints["return"]
+    assert hints == typing.get_type_hints(cls)
+    assert list(hints) == [f.alias for f in attrs.fields(cls)]  # the order of the fields
+    assert typing.get_type_hints(protocol.__call__)["return"] is cls
+    values = [object() for _ in hints]
+    assert build(*values) == cls(**dict(zip(hints, values, strict=True)))
+
+
+def test_delta_step_is_new_step_with_one_transition() -> None:
+    input, before, after, transition = object(), object(), object(), object()
+    built = _fast.delta_step(input, before, after, transition)  # type: ignore[arg-type]
+    expected = Step(input=input, before=before, after=after, transitions=(transition,))  # type: ignore[arg-type]
+    assert type(built) is Step
+    for f in attrs.fields(Step):
+        assert getattr(built, f.name) == getattr(expected, f.name), f.name
+    assert built.input is input and built.after is after and built.transitions[0] is transition
 
 
 def test_new_takes_positions_where_the_class_does() -> None:
