@@ -2,7 +2,8 @@
 
 mypy checks every call as it would check the plain attrs construction:
 
-- ``new_step`` and ``new_item_added`` are ``rtstate._build.new`` of their class:
+- ``new_step``, ``new_item``, ``new_part``, ``new_order`` and ``new_item_added``
+  are ``rtstate._build.new`` of their class:
   the class's own signature, without ``__init__``'s cost; the deltas' Step
   (``delta_step``) and transitions (``new_*_appended``) take their fields by
   position (a keyword call is not specialised by CPython 3.11), typed by a
@@ -57,7 +58,10 @@ __all__ = [
     "evolve_part",
     "evolve_root",
     "new_audio_appended",
+    "new_item",
     "new_item_added",
+    "new_order",
+    "new_part",
     "new_step",
     "new_text_appended",
     "new_transcript_appended",
@@ -69,6 +73,9 @@ __all__ = [
 
 new_step: Final = new(Step)
 new_item_added: Final = new(ItemAdded)
+new_item: Final = new(ItemState)
+new_part: Final = new(PartState)
+new_order: Final = new(Order)
 
 
 class NewTextAppended(Protocol):

@@ -35,7 +35,10 @@ from ._fast import (
     evolve_part,
     evolve_root,
     new_audio_appended,
+    new_item,
     new_item_added,
+    new_order,
+    new_part,
     new_step,
     new_text_appended,
     new_transcript_appended,
@@ -571,7 +574,7 @@ def _part_from(part: ContentPart, phase: PartPhase) -> PartState:
             transcript_log = TextLog.of(part.transcript)
     else:
         text = part.text
-    return PartState(
+    return new_part(
         type=kind,
         phase=phase,
         text_log=TextLog.of(text) if text else EMPTY_TEXT,
@@ -601,7 +604,7 @@ def _item_from(
     phase the part table gives a part that comes with ``input``."""
     content = item.content
     arguments = item.arguments
-    return ItemState(
+    return new_item(
         id=item_id,
         type=item.type,
         phase=phase,
@@ -637,7 +640,7 @@ def _insert(order: Order, item_id: str, previous: str | None) -> Order:
         tail = order.tail
     else:
         tail = item_id
-    return Order(head=head, tail=tail, next=nxt, prev=prev, size=order.size + 1)
+    return new_order(head=head, tail=tail, next=nxt, prev=prev, size=order.size + 1)
 
 
 def _remove(order: Order, item_id: str) -> Order:
@@ -652,7 +655,7 @@ def _remove(order: Order, item_id: str) -> Order:
         prev = prev.set(after, before) if before is not None else prev.delete(after)
     head = after if order.head == item_id else order.head
     tail = before if order.tail == item_id else order.tail
-    return Order(head=head, tail=tail, next=nxt, prev=prev, size=order.size - 1)
+    return new_order(head=head, tail=tail, next=nxt, prev=prev, size=order.size - 1)
 
 
 def _output_item_added(
