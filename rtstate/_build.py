@@ -1,53 +1,41 @@
 """Fast builders for frozen attrs classes, for the fold's hot path.
 
 A frozen attrs ``__init__`` sets each field through ``object.__setattr__``;
-``attrs.evolve`` adds a keyword dict on top. The functions generated here skip
-``__init__`` (so they are only for classes without validators or converters, as every
-state class is) and fill the new object directly:
+``attrs.evolve`` adds a keyword dict on top. The builders here skip ``__init__``
+(so they are only for classes without validators or converters, as every state and
+transition class is) and fill the new object directly:
 
 - a slotted class: each field through its slot descriptor, two to three times
   faster than ``__init__``;
-- a dict-backed class (``attrs.frozen(slots=False)``): one copy of the instance
-  dict, in C, whatever the number of fields. The fold's most rebuilt classes (the
-  root, items, parts) are dict-backed for this: a copy with one change costs about
-  half of the slotted copy.
+- a dict-backed class (``attrs.frozen(slots=False)``): one dict, adopted as the
+  instance dict in C, whatever the number of fields.
+
+Both are typed: ``new(cls)`` has the signature of ``cls`` itself (mypy checks its
+calls as it checks ``cls(...)``), and ``dict_setter`` is the primitive
+``rtstate._fast`` builds its typed operations on. tests/test_log.py compares each
+builder with the plain attrs construction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import attrs
 
-__all__ = ["dict_setter", "evolver", "positional", "setter"]
+__all__ = ["dict_setter", "new", "positional"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 _MISSING: Any = object()
-
-
-def _namespace(cls: type) -> tuple[dict[str, Any], tuple[attrs.Attribute[Any], ...], bool]:
-    fields = attrs.fields(cls)
-    for f in fields:
-        if f.validator is not None or f.converter is not None:
-            raise TypeError(f"{cls.__name__}.{f.name} has a validator or converter")
-    ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_M": _MISSING}
-    slotted = "__slots__" in cls.__dict__
-    if slotted:
-        for i, f in enumerate(fields):
-            ns[f"_s{i}"] = getattr(cls, f.name).__set__
-    else:
-        ns["_setdict"] = dict_setter(cls)
-    return ns, fields, slotted
 
 
 def dict_setter(cls: type, *names: str) -> Callable[[object, dict[str, Any]], None]:
     """The ``__dict__`` descriptor's setter of a dict-backed class.
 
     ``set(object.__new__(cls), fields)`` makes ``fields`` (a dict of every field, which
-    the caller gives up) the new object's state: for a hot path that writes its copies
-    out rather than calling a ``setter``. ``names`` are the fields that caller writes
-    by name, checked here once (a renamed field fails at import, not silently).
+    the caller gives up) the new object's state. ``names`` are the fields that caller
+    writes by name, checked here once (a renamed field fails at import, not silently).
     """
     unknown = set(names) - {f.name for f in attrs.fields(cls)} if names else set()
     if unknown:
@@ -60,67 +48,67 @@ def dict_setter(cls: type, *names: str) -> Callable[[object, dict[str, Any]], No
     raise TypeError(f"{cls.__name__} has no instance dict: it is not a dict-backed class")
 
 
-def _compile(ns: dict[str, Any], lines: list[str], name: str) -> Callable[..., Any]:
-    exec("\n".join(lines), ns)
-    fn: Callable[..., Any] = ns[name]
-    return fn
-
-
-def evolver(cls: type[T]) -> Callable[..., T]:
-    """``evolve(obj, **changes)`` for ``cls``: a copy of ``obj`` with ``changes``."""
-    ns, fields, slotted = _namespace(cls)
-    params = ", ".join(f"{f.alias}=_M" for f in fields)
-    # the new object is ``_r``: a field may be called ``n`` (parameters are aliases,
-    # which never start with an underscore)
-    lines = [f"def evolve(_o, *, {params}):", "    _r = _new(_cls)"]
-    if slotted:
-        for i, f in enumerate(fields):
-            lines.append(f"    _s{i}(_r, _o.{f.name} if {f.alias} is _M else {f.alias})")
-    else:
-        lines.append("    _d = _o.__dict__.copy()")
-        lines += [f"    if {f.alias} is not _M: _d[{f.name!r}] = {f.alias}" for f in fields]
-        lines.append("    _setdict(_r, _d)")
-    lines.append("    return _r")
-    return _compile(ns, lines, "evolve")
-
-
 def positional(cls: type[T]) -> Callable[..., T]:
-    """``new(...)`` for ``cls``: every field, in definition order, no defaults.
+    """A function that builds ``cls`` from every field, in definition order, by
+    position (no defaults), skipping ``__init__``.
 
-    The parameters carry the fields' names, so a call may pass them by keyword
-    (safe against a reordering of the fields) or, on the hottest paths, by position.
+    Positional calls are the cheapest in CPython 3.11 (a call with keywords is not
+    specialised): for the hottest paths only. Untyped: give it a typed ``Protocol``
+    (``rtstate._fast`` does; tests/test_fast.py checks the two agree).
     """
-    ns, fields, slotted = _namespace(cls)
-    params = ", ".join(f"{f.alias}" for f in fields)
-    lines = [f"def new({params}):", "    _r = _new(_cls)"]
-    if slotted:
-        lines += [f"    _s{i}(_r, {f.alias})" for i, f in enumerate(fields)]
+    return _generate(cls, by_position=True)
+
+
+def new(cls: Callable[P, T]) -> Callable[P, T]:
+    """A function that builds ``cls`` as ``cls(...)`` does, skipping ``__init__``.
+
+    Same parameters (names, defaults, keyword-only or not), so it is typed as ``cls``
+    is. Only for an attrs class without validators, converters or ``__attrs_post_init__``.
+    """
+    klass: type = cls  # type: ignore[assignment]  # a class: attrs.fields checks it
+    return _generate(klass, by_position=False)
+
+
+def _generate(klass: type, *, by_position: bool) -> Callable[..., Any]:
+    fields = attrs.fields(klass)
+    if "__attrs_post_init__" in dir(klass):
+        raise TypeError(f"{klass.__name__} has __attrs_post_init__")
+    ns: dict[str, Any] = {"_new": object.__new__, "_cls": klass, "_M": _MISSING}
+    params: list[str] = []
+    keywords: list[str] = []
+    body: list[str] = []
+    for i, f in enumerate(fields):
+        if f.validator is not None or f.converter is not None:
+            raise TypeError(f"{klass.__name__}.{f.name} has a validator or converter")
+        if not f.init:
+            raise TypeError(f"{klass.__name__}.{f.name} is not an __init__ parameter")
+        param = f.alias
+        if by_position:
+            pass
+        elif isinstance(f.default, attrs.Factory):  # type: ignore[arg-type]
+            if f.default.takes_self:
+                raise TypeError(f"{klass.__name__}.{f.name} has a factory that takes self")
+            ns[f"_f{i}"] = f.default.factory
+            param += "=_M"
+            body.append(f"    if {f.alias} is _M: {f.alias} = _f{i}()")
+        elif f.default is not attrs.NOTHING:
+            ns[f"_d{i}"] = f.default
+            param += f"=_d{i}"
+        (keywords if f.kw_only and not by_position else params).append(param)
+    signature = ", ".join([*params, *(["*", *keywords] if keywords else [])])
+    lines = [f"def new({signature}):", *body, "    _r = _new(_cls)"]
+    if "__slots__" in klass.__dict__:
+        for i, f in enumerate(fields):
+            ns[f"_s{i}"] = getattr(klass, f.name).__set__
+            lines.append(f"    _s{i}(_r, {f.alias})")
     else:
+        ns["_setdict"] = dict_setter(klass)
         pairs = ", ".join(f"{f.name!r}: {f.alias}" for f in fields)
         lines.append(f"    _setdict(_r, {{{pairs}}})")
     lines.append("    return _r")
-    return _compile(ns, lines, "new")
-
-
-def setter(cls: type[T], *names: str) -> Callable[..., T]:
-    """``set(obj, *values)``: a copy of ``obj`` with the fields ``names`` replaced.
-
-    The fastest copy for a fixed set of changes on a hot path.
-    """
-    ns, fields, slotted = _namespace(cls)
-    known = {f.name for f in fields}
-    unknown = set(names) - known
-    if unknown:
-        raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
-    params = ", ".join(f"v{i}" for i in range(len(names)))
-    lines = [f"def set(_o, {params}):", "    _r = _new(_cls)"]
-    if slotted:
-        for i, f in enumerate(fields):
-            value = f"v{names.index(f.name)}" if f.name in names else f"_o.{f.name}"
-            lines.append(f"    _s{i}(_r, {value})")
-    else:
-        lines.append("    _d = _o.__dict__.copy()")
-        lines += [f"    _d[{name!r}] = v{i}" for i, name in enumerate(names)]
-        lines.append("    _setdict(_r, _d)")
-    lines.append("    return _r")
-    return _compile(ns, lines, "set")
+    # the new object is ``_r`` and the namespace's names start with an underscore:
+    # no parameter (an alias, which never does) can shadow them
+    exec("\n".join(lines), ns)
+    fn: Callable[..., Any] = ns["new"]
+    fn.__qualname__ = f"{'positional' if by_position else 'new'}[{klass.__name__}]"
+    return fn

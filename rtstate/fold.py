@@ -17,8 +17,8 @@ item or long after, ``conversation.item.created`` after (or before)
 ``response.output_item.added``, ``rate_limits.updated`` and ``error`` anywhere, no
 ``conversation.created``, unknown events.
 
-Hot paths (deltas) rebuild only part -> item -> root, with the generated builders of
-``rtstate._build``; text accumulates in append-only logs (``rtstate.logs``).
+Hot paths (deltas) rebuild only part -> item -> root, with the typed fast
+constructors of ``rtstate._fast``; text accumulates in append-only logs (``rtstate.logs``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,24 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from . import machines
-from ._build import dict_setter, evolver, positional, setter
+from ._fast import (
+    delta_step,
+    evolve_item,
+    evolve_part,
+    evolve_root,
+    new_audio_appended,
+    new_item,
+    new_item_added,
+    new_order,
+    new_part,
+    new_step,
+    new_text_appended,
+    new_transcript_appended,
+    part_with_audio,
+    part_with_text,
+    part_with_transcript,
+    with_part,
+)
 from .config import DEFAULT_CONFIG, AudioRetention, Config
 from .errors import RemoteProtocolError
 from .events import client as c
@@ -54,7 +71,6 @@ from .state import (
 )
 from .step import Closed, Diagnostic, Input, Interrupt, Malformed, Played, Resumed, Step, Tick
 from .transitions import (
-    AudioAppended,
     ClientEventCoalesced,
     ClientEventQueued,
     ClientEventRejected,
@@ -68,7 +84,6 @@ from .transitions import (
     InputTranscribed,
     InputTranscriptAppended,
     InputTranscriptionFailed,
-    ItemAdded,
     ItemCompleted,
     ItemDeleted,
     ItemRetrieved,
@@ -86,8 +101,6 @@ from .transitions import (
     SessionUpdated,
     SpeechStarted,
     SpeechStopped,
-    TextAppended,
-    TranscriptAppended,
     Transition,
     TransportClosed,
     TruncationPlanned,
@@ -97,16 +110,12 @@ __all__ = ["fold"]
 
 T = TypeVar("T")
 
-# Enum members as module constants: in Python 3.11 reading ``Enum.MEMBER`` runs a
-# Python-level descriptor (about 0.1 us); a module global is one dict lookup, and the
-# fold reads these on every event.
+# Enum members as module constants, for the streaming deltas' inline test
+# (``_streamed``) only: in Python 3.11 reading ``Enum.MEMBER`` runs a Python-level
+# descriptor (about 0.1 us), a module global is one dict lookup. Cold code names the
+# members.
 _SESSION_OPEN: Final = SessionPhase.OPEN
-_SESSION_CLOSED: Final = SessionPhase.CLOSED
 _ITEM_DONE: Final = ItemPhase.DONE
-_ITEM_PENDING: Final = ItemPhase.PENDING
-_ITEM_ANNOUNCED: Final = ItemPhase.ANNOUNCED
-_PART_DONE: Final = PartPhase.DONE
-_RESPONSE_DONE: Final = ResponsePhase.DONE
 _KEEP_NO_AUDIO: Final = AudioRetention.NONE
 # The tables the fold reads without a check (the pair is known to be there).
 _ITEM_TABLE: Final = machines.ITEM.transitions
@@ -122,28 +131,6 @@ def _live(table: machines.Table[P], phase: P | None, input: type) -> P:
     assert next_phase is not None
     return next_phase
 
-
-_root = evolver(SessionState)
-_item = evolver(ItemState)
-_part = evolver(PartState)
-_response = evolver(ResponseState)
-_buffer = evolver(InputBufferState)
-_step = positional(Step)
-_with_parts = setter(ItemState, "parts")
-_with_text = setter(PartState, "text_log")
-_with_transcript = setter(PartState, "transcript_log")
-_with_audio = setter(PartState, "audio_bytes", "audio_ms")
-_with_item = setter(SessionState, "items_by_id", "order", "input", "ledger", "revision")
-_new_item = positional(ItemState)
-_NEW: Final = object.__new__
-_adopt_item = dict_setter(ItemState, "parts")
-_adopt_root = dict_setter(SessionState, "items_by_id", "revision")
-_new_part = positional(PartState)
-_new_order = positional(Order)
-_item_added = positional(ItemAdded)
-_text_appended = positional(TextAppended)
-_transcript_appended = positional(TranscriptAppended)
-_audio_appended = positional(AudioAppended)
 
 _BYTES_PER_MS: Final[Mapping[str, int]] = {"pcm16": 48, "g711_ulaw": 8, "g711_alaw": 8}
 _FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
@@ -247,7 +234,7 @@ def _handled(state: SessionState, input: Input, config: Config) -> Step:
     extra = out.extra
     if extra is not None:
         return _full_step(state, input, after, out, extra)
-    return _step(input, state, after, tuple(out.transitions), (), (), (), ())
+    return new_step(input=input, before=state, after=after, transitions=tuple(out.transitions))
 
 
 def _full_step(
@@ -261,15 +248,14 @@ def _full_step(
         Diagnostic(code=code, message=message, event_type=event_type, applied=True)
         for code, message in (*extra.notes, *extra.infos)
     )
-    return _step(
-        input,
-        state,
-        after,
-        tuple(out.transitions),
-        diagnostics,
-        (),
-        tuple(extra.sent),
-        tuple(extra.planned),
+    return new_step(
+        input=input,
+        before=state,
+        after=after,
+        transitions=tuple(out.transitions),
+        diagnostics=diagnostics,
+        sent=tuple(extra.sent),
+        planned=tuple(extra.planned),
     )
 
 
@@ -279,7 +265,7 @@ def _reject(state: SessionState, input: Input, violation: _Violation, config: Co
     if config.strict:
         raise RemoteProtocolError(f"{code}: {message}", event_type=event_type)
     diagnostic = Diagnostic(code=code, message=message, event_type=event_type, applied=False)
-    return Step(input=input, before=state, after=state, diagnostics=(diagnostic,))
+    return new_step(input=input, before=state, after=state, diagnostics=(diagnostic,))
 
 
 def _check(machine: machines.Machine[Any], phase: Any, input: object) -> Any:
@@ -300,7 +286,7 @@ def _check(machine: machines.Machine[Any], phase: Any, input: object) -> Any:
 
 
 def _open(state: SessionState, event: s.ServerEvent) -> None:
-    if state.phase is not _SESSION_OPEN:
+    if state.phase is not SessionPhase.OPEN:
         raise _Violation("INV-1", f"{event.type} before session.created or after close")
 
 
@@ -310,21 +296,21 @@ def _open(state: SessionState, event: s.ServerEvent) -> None:
 def _session_created(state: SessionState, e: s.SessionCreated, out: _Out) -> SessionState:
     phase = _check(machines.SESSION, state.phase, e)
     out.transitions.append(SessionStarted(session=e.session))
-    return _root(state, phase=phase, session=e.session, revision=state.revision + 1)
+    return evolve_root(state, phase=phase, session=e.session, revision=state.revision + 1)
 
 
 def _session_updated(state: SessionState, e: s.SessionUpdated, out: _Out) -> SessionState:
     _check(machines.SESSION, state.phase, e)
     out.transitions.append(SessionUpdated(session=e.session))
     ledger, _ = _ack(state.ledger, e, None, out)
-    return _root(state, session=e.session, ledger=ledger, revision=state.revision + 1)
+    return evolve_root(state, session=e.session, ledger=ledger, revision=state.revision + 1)
 
 
 def _conversation_created(state: SessionState, e: s.ConversationCreated, out: _Out) -> SessionState:
     _check(machines.SESSION, state.phase, e)
     if state.conversation_id is not None or state.order.size or state.finished or state.response:
         raise _Violation("INV-2", "conversation.created after the conversation began")
-    return _root(state, conversation_id=e.conversation.id, revision=state.revision + 1)
+    return evolve_root(state, conversation_id=e.conversation.id, revision=state.revision + 1)
 
 
 def _error(state: SessionState, e: s.Error, out: _Out) -> SessionState:
@@ -336,7 +322,7 @@ def _error(state: SessionState, e: s.Error, out: _Out) -> SessionState:
         out.transitions.append(SessionExpired(message=error.message or "session expired"))
         expired = True
     state = _rejected(state, error, out)
-    return _root(state, last_error=error, expired=expired, revision=state.revision + 1)
+    return evolve_root(state, last_error=error, expired=expired, revision=state.revision + 1)
 
 
 def _rate_limits(state: SessionState, e: s.RateLimitsUpdated, out: _Out) -> SessionState:
@@ -355,7 +341,7 @@ def _rate_limits(state: SessionState, e: s.RateLimitsUpdated, out: _Out) -> Sess
                 )
             limits = m.finish()
     out.transitions.append(RateLimitsUpdated(names=tuple(r.name for r in e.rate_limits)))
-    return _root(state, rate_limits=limits, revision=revision)
+    return evolve_root(state, rate_limits=limits, revision=revision)
 
 
 def _unknown(state: SessionState, e: s.UnknownServerEvent, out: _Out) -> SessionState:
@@ -373,7 +359,7 @@ def _bounded(values: tuple[T, ...], value: T, limit: int) -> tuple[T, ...]:
 
 
 def _input(state: SessionState, buf: InputBufferState, **changes: Any) -> SessionState:
-    return _root(state, input=_buffer(buf, **changes), revision=state.revision + 1)
+    return evolve_root(state, input=attrs.evolve(buf, **changes), revision=state.revision + 1)
 
 
 def _speech_started(
@@ -413,9 +399,9 @@ def _committed(state: SessionState, e: s.InputAudioBufferCommitted, out: _Out) -
     ledger = state.ledger
     if not (buf.speech and buf.speech[-1].item_id == e.item_id):  # not server VAD's own
         ledger, _ = _ack(state.ledger, e, None, out)
-    return _root(
+    return evolve_root(
         state,
-        input=_buffer(buf, phase=phase, appended_ms=0.0, committed=committed),
+        input=attrs.evolve(buf, phase=phase, appended_ms=0.0, committed=committed),
         ledger=ledger,
         revision=state.revision + 1,
     )
@@ -427,9 +413,9 @@ def _cleared(state: SessionState, e: s.InputAudioBufferCleared, out: _Out) -> Se
     phase = _check(machines.INPUT_BUFFER, buf.phase, e)
     out.transitions.append(InputCleared())
     ledger, _ = _ack(state.ledger, e, None, out)
-    return _root(
+    return evolve_root(
         state,
-        input=_buffer(buf, phase=phase, appended_ms=0.0, cleared=buf.cleared + 1),
+        input=attrs.evolve(buf, phase=phase, appended_ms=0.0, cleared=buf.cleared + 1),
         ledger=ledger,
         revision=state.revision + 1,
     )
@@ -447,9 +433,9 @@ def _sent_append(state: SessionState, e: c.InputAudioBufferAppend, out: _Out) ->
     fmt = state.session.input_audio_format if state.session is not None else None
     ms = _b64_bytes(e.audio) / _BYTES_PER_MS.get(fmt or "pcm16", 48)
     out.send(e)
-    return _root(
+    return evolve_root(
         _recorded(state, e, out),
-        input=_buffer(
+        input=attrs.evolve(
             buf,
             appended_ms=buf.appended_ms + ms,
             total_appended_ms=buf.total_appended_ms + ms,
@@ -459,7 +445,7 @@ def _sent_append(state: SessionState, e: c.InputAudioBufferAppend, out: _Out) ->
 
 
 def _sending(state: SessionState, e: c.ClientEvent) -> None:
-    if state.phase is _SESSION_CLOSED:
+    if state.phase is SessionPhase.CLOSED:
         raise _Violation("closed", f"{e.type} sent after the transport closed")
 
 
@@ -467,7 +453,7 @@ def _sent(state: SessionState, e: c.ClientEvent, out: _Out) -> SessionState:
     """A client event with no local effect beyond the ledger."""
     _sending(state, e)
     out.send(e)
-    return _root(_recorded(state, e, out), revision=state.revision + 1)
+    return evolve_root(_recorded(state, e, out), revision=state.revision + 1)
 
 
 # --- responses -------------------------------------------------------------------------
@@ -505,8 +491,8 @@ def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> S
     cancel = ledger.deferred_cancel
     if cancel is not None and not ledger.response_requested:
         out.plan(cancel)  # the cancel sent before this response existed
-        ledger = _ledger(ledger, deferred_cancel=None)
-    return _root(state, response=response, ledger=ledger, revision=state.revision + 1)
+        ledger = attrs.evolve(ledger, deferred_cancel=None)
+    return evolve_root(state, response=response, ledger=ledger, revision=state.revision + 1)
 
 
 def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> SessionState:
@@ -518,7 +504,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
     final_status = {item.id: item.status for item in info.output if item.id is not None}
     for item_id in response.output:
         item = items.get(item_id)
-        if item is None or item.phase is _ITEM_DONE:
+        if item is None or item.phase is ItemPhase.DONE:
             continue
         out.note("INV-12", f"item {item_id} still open at response.done; closed")
         if item_id not in order:
@@ -526,9 +512,11 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
         status = final_status.get(item_id)
         if status not in _FINAL_ITEM_STATUSES:  # a closed item is never in_progress
             status = "incomplete"
-        parts = tuple(_part(p, phase=_PART_TABLE[(p.phase, s.ResponseDone)]) for p in item.parts)
-        phase = _ITEM_TABLE[(item.phase, s.ResponseDone)]
-        items = items.set(item_id, _item(item, phase=phase, status=status, parts=parts))
+        parts = tuple(
+            evolve_part(p, phase=_live(_PART_TABLE, p.phase, s.ResponseDone)) for p in item.parts
+        )
+        phase = _live(_ITEM_TABLE, item.phase, s.ResponseDone)
+        items = items.set(item_id, evolve_item(item, phase=phase, status=status, parts=parts))
         out.transitions.append(ItemCompleted(item_id=item_id, status=status))
     announced = set(response.output)
     for snapshot in info.output:
@@ -537,7 +525,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
     # the table ends the active response (RESPONSE gives None); its record joins the history
     finished = ResponseState(
         id=info.id,
-        phase=_RESPONSE_DONE,
+        phase=ResponsePhase.DONE,
         status=info.status,
         output=response.output,
         status_details=info.status_details,
@@ -558,7 +546,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
     while entry is not None:  # every cancel of this response is answered by its end
         ledger, entry = _ack(ledger, e, info.id, out)
     ledger = _release(ledger, False, out)
-    return _root(
+    return evolve_root(
         state,
         response=None,
         finished=history,
@@ -586,7 +574,7 @@ def _part_from(part: ContentPart, phase: PartPhase) -> PartState:
             transcript_log = TextLog.of(part.transcript)
     else:
         text = part.text
-    return _new_part(
+    return new_part(
         type=kind,
         phase=phase,
         text_log=TextLog.of(text) if text else EMPTY_TEXT,
@@ -616,7 +604,7 @@ def _item_from(
     phase the part table gives a part that comes with ``input``."""
     content = item.content
     arguments = item.arguments
-    return _new_item(
+    return new_item(
         id=item_id,
         type=item.type,
         phase=phase,
@@ -652,7 +640,7 @@ def _insert(order: Order, item_id: str, previous: str | None) -> Order:
         tail = order.tail
     else:
         tail = item_id
-    return _new_order(head=head, tail=tail, next=nxt, prev=prev, size=order.size + 1)
+    return new_order(head=head, tail=tail, next=nxt, prev=prev, size=order.size + 1)
 
 
 def _remove(order: Order, item_id: str) -> Order:
@@ -667,7 +655,7 @@ def _remove(order: Order, item_id: str) -> Order:
         prev = prev.set(after, before) if before is not None else prev.delete(after)
     head = after if order.head == item_id else order.head
     tail = before if order.tail == item_id else order.tail
-    return _new_order(head=head, tail=tail, next=nxt, prev=prev, size=order.size - 1)
+    return new_order(head=head, tail=tail, next=nxt, prev=prev, size=order.size - 1)
 
 
 def _output_item_added(
@@ -692,9 +680,9 @@ def _output_item_added(
             output_index=e.output_index,
         )
     else:
-        new = _item(item, phase=phase, response_id=response.id, output_index=e.output_index)
-    active = _response(response, output=(*response.output, item_id))
-    return _root(
+        new = evolve_item(item, phase=phase, response_id=response.id, output_index=e.output_index)
+    active = attrs.evolve(response, output=(*response.output, item_id))
+    return evolve_root(
         state,
         items_by_id=state.items_by_id.set(item_id, new),
         response=active,
@@ -715,10 +703,10 @@ def _item_created(
     previous = e.previous_item_id
     if previous is not None and previous not in state.order:
         raise _Violation("INV-15", f"previous_item_id {previous} is not in the conversation")
-    if item is None or phase is _ITEM_PENDING:  # the server's copy is the truth
+    if item is None or phase is ItemPhase.PENDING:  # the server's copy is the truth
         new = _item_from(e.item, item_id, next_phase, e)
     else:
-        new = _item(item, phase=next_phase)
+        new = evolve_item(item, phase=next_phase)
     ledger, entry = _ack(state.ledger, e, item_id, out)
     if entry is None and item is None and item_id not in state.input.committed:
         ledger = _ack_unnamed_create(ledger, e.item.type, out)
@@ -726,15 +714,24 @@ def _item_created(
     pending = buf.pending.get(item_id)
     new_input = buf
     if pending is not None:
-        new_input = _buffer(buf, pending=buf.pending.delete(item_id))
+        new_input = attrs.evolve(buf, pending=buf.pending.delete(item_id))
         try:
             new = _apply_transcription(new, *pending)
         except _Violation as v:  # the early transcription was bad, not this item: keep it
             out.note(v.code, f"{v.message}; the early transcription is dropped")
-    out.transitions.append(_item_added(item_id, previous, new.type, new.role))
+    out.transitions.append(
+        new_item_added(item_id=item_id, previous_item_id=previous, type=new.type, role=new.role)
+    )
     items = state.items_by_id.set(item_id, new)
     order = _insert(state.order, item_id, previous)
-    return _with_item(state, items, order, new_input, ledger, state.revision + 1)
+    return evolve_root(
+        state,
+        items_by_id=items,
+        order=order,
+        input=new_input,
+        ledger=ledger,
+        revision=state.revision + 1,
+    )
 
 
 def _ack_unnamed_create(ledger: Ledger, item_type: str, out: _Out) -> Ledger:
@@ -760,8 +757,8 @@ def _apply_transcription(item: ItemState, index: int, result: str | ErrorInfo) -
     if part is None:
         raise _Violation("INV-14", f"item {item.id} has no input_audio part {index}")
     if isinstance(result, ErrorInfo):
-        return _item(item, transcription_error=result)
-    return _with_part(item, index, _with_transcript(part, TextLog.of(result)))
+        return evolve_item(item, transcription_error=result)
+    return _item_with_part(item, index, evolve_part(part, transcript_log=TextLog.of(result)))
 
 
 def _transcribed(
@@ -785,11 +782,11 @@ def _transcribed(
             item_id=e.item_id, content_index=e.content_index, error=e.error
         )
     out.transitions.append(done)
-    if item is None or phase is _ITEM_PENDING:
+    if item is None or phase is ItemPhase.PENDING:
         buf = state.input
         return _input(state, buf, pending=buf.pending.set(e.item_id, (e.content_index, result)))
     new = _apply_transcription(item, e.content_index, result)
-    return _root(
+    return evolve_root(
         state, items_by_id=state.items_by_id.set(e.item_id, new), revision=state.revision + 1
     )
 
@@ -810,7 +807,7 @@ def _item_retrieved(state: SessionState, e: s.ConversationItemRetrieved, out: _O
     _check(machines.ITEM, phase, e)
     out.transitions.append(ItemRetrieved(item_id=item_id, item=e.item))
     ledger, _ = _ack(state.ledger, e, item_id, out)
-    return _root(state, ledger=ledger, revision=state.revision + 1)
+    return evolve_root(state, ledger=ledger, revision=state.revision + 1)
 
 
 def _input_transcript_delta(
@@ -825,13 +822,13 @@ def _input_transcript_delta(
     out.transitions.append(
         InputTranscriptAppended(item_id=e.item_id, content_index=index, delta=delta)
     )
-    if item is None or phase is _ITEM_PENDING or not delta:
+    if item is None or phase is ItemPhase.PENDING or not delta:
         return state  # nothing to show it on yet: ``.completed`` brings the whole
     part = _part_at(item, index, "input_audio")
     if part is None:
         raise _Violation("INV-14", f"item {item.id} has no input_audio part {index}")
     log = (part.transcript_log or EMPTY_TEXT).append(delta)
-    return _replace_part(state, item, index, _with_transcript(part, log))
+    return with_part(state, item, index, evolve_part(part, transcript_log=log))
 
 
 def _input_segment(
@@ -893,7 +890,7 @@ def _output_audio_cleared(
     ledger, _ = _ack(state.ledger, e, None, out)
     if ledger is state.ledger:
         return state
-    return _root(state, ledger=ledger, revision=state.revision + 1)
+    return evolve_root(state, ledger=ledger, revision=state.revision + 1)
 
 
 def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Out) -> SessionState:
@@ -906,7 +903,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     if response.output[e.output_index : e.output_index + 1] != (item_id,):
         raise _Violation("INV-6", f"item {item_id} is not output {e.output_index} of {response.id}")
     order = state.order
-    if item.phase is _ITEM_ANNOUNCED:
+    if item.phase is ItemPhase.ANNOUNCED:
         out.note("INV-7", f"item {item_id} finished without conversation.item.created")
         order = _insert(order, item_id, order.tail)
     snapshot = e.item
@@ -920,7 +917,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
             out.note("INV-9", f"arguments of {item_id} differ from their deltas")
         arguments = TextLog.of(snapshot.arguments)
     status = snapshot.status
-    new = _item(
+    new = evolve_item(
         item,
         phase=next_phase,
         status=status,
@@ -941,7 +938,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
                 response_id=response.id,
             )
         )
-    return _root(
+    return evolve_root(
         state,
         items_by_id=state.items_by_id.set(item_id, new),
         order=order,
@@ -954,9 +951,10 @@ def _reconcile_parts(
 ) -> tuple[PartState, ...]:
     parts = list(item.parts)
     for index, part in enumerate(parts):
-        if part.phase is not _PART_DONE:
+        if part.phase is not PartPhase.DONE:
             out.note("INV-8", f"part {index} of {item.id} still open at output_item.done")
-        parts[index] = _part(part, phase=_PART_TABLE[(part.phase, s.ResponseOutputItemDone)])
+        done = _live(_PART_TABLE, part.phase, s.ResponseOutputItemDone)
+        parts[index] = evolve_part(part, phase=done)
     for index, snapshot in enumerate(content):
         if index >= len(parts):
             parts.append(_part_from(snapshot, _live(_PART_TABLE, None, s.ResponseOutputItemDone)))
@@ -982,7 +980,7 @@ def _settle(
     if snapshot.text is not None and snapshot.text != part.text:
         if part.text_log.chunk_count and not quiet:
             out.note("INV-9", f"text of {item_id}[{index}] differs from its deltas")
-        part = _part(part, text_log=TextLog.of(snapshot.text))
+        part = evolve_part(part, text_log=TextLog.of(snapshot.text))
     if (
         snapshot.transcript is not None
         and part.truncated_ms is None
@@ -991,7 +989,7 @@ def _settle(
         log = part.transcript_log
         if log is not None and log.chunk_count and not quiet:
             out.note("INV-9", f"transcript of {item_id}[{index}] differs from its deltas")
-        part = _part(part, transcript_log=TextLog.of(snapshot.transcript))
+        part = evolve_part(part, transcript_log=TextLog.of(snapshot.transcript))
     return part
 
 
@@ -1011,7 +1009,7 @@ def _item_deleted(state: SessionState, e: s.ConversationItemDeleted, out: _Out) 
     playback = state.playback
     if e.item_id in playback:
         playback = playback.delete(e.item_id)
-    return _root(
+    return evolve_root(
         state,
         items_by_id=state.items_by_id.delete(e.item_id),
         order=order,
@@ -1034,9 +1032,9 @@ def _item_truncated(state: SessionState, e: s.ConversationItemTruncated, out: _O
     out.transitions.append(
         ItemTruncated(item_id=e.item_id, content_index=index, audio_end_ms=e.audio_end_ms)
     )
-    new = _with_part(item, index, _cut(part, e.audio_end_ms))
+    new = _item_with_part(item, index, _cut(part, e.audio_end_ms))
     ledger, _ = _ack(state.ledger, e, e.item_id, out)
-    return _root(
+    return evolve_root(
         state,
         items_by_id=state.items_by_id.set(e.item_id, new),
         ledger=ledger,
@@ -1054,7 +1052,7 @@ def _streaming_part(
     _open(state, e)
     _active(state, e, e.response_id)
     item, phase = _item_phase(state, e.item_id)
-    if item is None or phase is _ITEM_DONE:
+    if item is None or phase is ItemPhase.DONE:
         where = "unknown" if item is None else "finished"
         raise _Violation("INV-7", f"{e.type} for {where} item {e.item_id}")
     index = e.content_index
@@ -1084,33 +1082,12 @@ def _checked_part(
 # alone) is the reference: tests/test_properties.py checks both give equal Steps.
 
 
-def _replace_part(
-    state: SessionState, item: ItemState, index: int, part: PartState
-) -> SessionState:
-    """``state`` with ``part`` as part ``index`` of ``item``, one revision on.
-
-    It runs once per streaming delta, so the item and root copies are written out
-    (what ``_with_parts`` and a root setter do) rather than called: two calls fewer.
-    """
-    parts = item.parts
-    fields = item.__dict__.copy()
-    fields["parts"] = (part,) if len(parts) == 1 else (*parts[:index], part, *parts[index + 1 :])
-    new_item = _NEW(ItemState)
-    _adopt_item(new_item, fields)
-    fields = state.__dict__.copy()
-    fields["items_by_id"] = state.items_by_id.set(item.id, new_item)
-    fields["revision"] = state.revision + 1
-    after = _NEW(SessionState)
-    _adopt_root(after, fields)
-    return after
-
-
 def _append_text(
     state: SessionState, e: s.ResponseTextDelta, item: ItemState, part: PartState, config: Config
 ) -> tuple[Transition, SessionState]:
-    new = _with_text(part, part.text_log.append(e.delta))
-    transition = _text_appended(e.item_id, e.content_index, e.delta, e.response_id)
-    return transition, _replace_part(state, item, e.content_index, new)
+    new = part_with_text(part, part.text_log.append(e.delta))
+    transition = new_text_appended(e.item_id, e.content_index, e.delta, e.response_id)
+    return transition, with_part(state, item, e.content_index, new)
 
 
 def _append_transcript(
@@ -1120,9 +1097,9 @@ def _append_transcript(
     part: PartState,
     config: Config,
 ) -> tuple[Transition, SessionState]:
-    new = _with_transcript(part, (part.transcript_log or EMPTY_TEXT).append(e.delta))
-    transition = _transcript_appended(e.item_id, e.content_index, e.delta, e.response_id)
-    return transition, _replace_part(state, item, e.content_index, new)
+    new = part_with_transcript(part, (part.transcript_log or EMPTY_TEXT).append(e.delta))
+    transition = new_transcript_appended(e.item_id, e.content_index, e.delta, e.response_id)
+    return transition, with_part(state, item, e.content_index, new)
 
 
 def _append_audio(
@@ -1134,13 +1111,13 @@ def _append_audio(
     response = state.response
     fmt = response.output_audio_format if response is not None else "pcm16"
     ms = size / _BYTES_PER_MS.get(fmt, 48)
-    transition = _audio_appended(e.item_id, e.content_index, size, ms, delta, e.response_id)
-    new = _with_audio(part, part.audio_bytes + size, part.audio_ms + ms)
-    after = _replace_part(state, item, e.content_index, new)
+    transition = new_audio_appended(e.item_id, e.content_index, size, ms, delta, e.response_id)
+    new = part_with_audio(part, part.audio_bytes + size, part.audio_ms + ms)
+    after = with_part(state, item, e.content_index, new)
     if config.audio_retention is _KEEP_NO_AUDIO:
         return transition, after
     chunk = AudioChunk(item_id=e.item_id, content_index=e.content_index, audio=delta, ms=ms)
-    return transition, _root(after, audio=after.audio.append(chunk, config.audio_limit_ms))
+    return transition, evolve_root(after, audio=after.audio.append(chunk, config.audio_limit_ms))
 
 
 _Append = Callable[
@@ -1196,7 +1173,7 @@ def _streamed(state: SessionState, e: Any, config: Config, stream: _Stream) -> S
             part = parts[index]
             if part.phase in part_phases and part.type == kind and part.truncated_ms is None:
                 transition, after = append(state, e, item, part, config)
-                return _step(e, state, after, (transition,), (), (), (), ())
+                return delta_step(e, state, after, transition)
     return None
 
 
@@ -1231,9 +1208,9 @@ def _content_part_added(
         raise _Violation("INV-8", f"content_index {e.content_index}, expected {len(item.parts)}")
     new_part = _part_from(e.part, phase)
     if new_part.type == "audio" and new_part.transcript_log is None:
-        new_part = _part(new_part, transcript_log=EMPTY_TEXT)
-    new = _item(item, parts=(*item.parts, new_part))
-    return _root(
+        new_part = evolve_part(new_part, transcript_log=EMPTY_TEXT)
+    new = evolve_item(item, parts=(*item.parts, new_part))
+    return evolve_root(
         state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
     )
 
@@ -1241,10 +1218,10 @@ def _content_part_added(
 def _text_done(state: SessionState, e: s.ResponseTextDone, out: _Out) -> SessionState:
     item, part, _ = _checked_part(state, e, "text", out)
     if e.text == part.text:
-        return _root(state, revision=state.revision + 1)
+        return evolve_root(state, revision=state.revision + 1)
     if e.response_id != state.interrupted:  # else: the deltas ignored since are in it
         out.note("INV-9", f"text.done of {e.item_id}[{e.content_index}] differs from its deltas")
-    return _replace_part(state, item, e.content_index, _part(part, text_log=TextLog.of(e.text)))
+    return with_part(state, item, e.content_index, evolve_part(part, text_log=TextLog.of(e.text)))
 
 
 def _transcript_done(
@@ -1252,11 +1229,11 @@ def _transcript_done(
 ) -> SessionState:
     item, part, _ = _checked_part(state, e, "audio", out)
     if e.transcript == part.transcript or part.truncated_ms is not None:
-        return _root(state, revision=state.revision + 1)  # truncated: it stays dropped
+        return evolve_root(state, revision=state.revision + 1)  # truncated: it stays dropped
     if e.response_id != state.interrupted:  # else: the deltas ignored since are in it
         out.note("INV-9", f"audio_transcript.done of {e.item_id} differs from its deltas")
     log = TextLog.of(e.transcript)
-    return _replace_part(state, item, e.content_index, _part(part, transcript_log=log))
+    return with_part(state, item, e.content_index, evolve_part(part, transcript_log=log))
 
 
 def _output_format(state: SessionState, info: ResponseInfo) -> str:
@@ -1269,7 +1246,7 @@ def _output_format(state: SessionState, info: ResponseInfo) -> str:
 
 def _audio_done(state: SessionState, e: s.ResponseAudioDone, out: _Out) -> SessionState:
     item, part, _ = _checked_part(state, e, "audio", out)
-    return _replace_part(state, item, e.content_index, _part(part, audio_done=True))
+    return with_part(state, item, e.content_index, evolve_part(part, audio_done=True))
 
 
 def _content_part_done(
@@ -1278,7 +1255,7 @@ def _content_part_done(
     item, part, phase = _checked_part(state, e, None, out)
     quiet = e.response_id == state.interrupted
     settled = _settle(item.id, e.content_index, part, e.part, out, quiet=quiet)
-    return _replace_part(state, item, e.content_index, _part(settled, phase=phase))
+    return with_part(state, item, e.content_index, evolve_part(settled, phase=phase))
 
 
 # --- function calls --------------------------------------------------------------------
@@ -1304,8 +1281,8 @@ def _arguments_delta(
     out.transitions.append(
         FunctionCallArgumentsAppended(item_id=e.item_id, call_id=e.call_id, delta=e.delta)
     )
-    new = _item(item, arguments_log=item.arguments_log.append(e.delta))
-    return _root(
+    new = evolve_item(item, arguments_log=item.arguments_log.append(e.delta))
+    return evolve_root(
         state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
     )
 
@@ -1315,18 +1292,17 @@ def _arguments_done(
 ) -> SessionState:
     item = _call_item(state, e)
     if e.arguments == item.arguments_log.value:
-        return _root(state, revision=state.revision + 1)
+        return evolve_root(state, revision=state.revision + 1)
     if item.arguments_log.chunk_count:
         out.note("INV-9", f"arguments of {e.item_id} differ from their deltas")
-    new = _item(item, arguments_log=TextLog.of(e.arguments))
-    return _root(
+    new = evolve_item(item, arguments_log=TextLog.of(e.arguments))
+    return evolve_root(
         state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
     )
 
 
 # --- the ledger: client events sent, acknowledged, rejected, queued ---------------------
 
-_ledger = evolver(Ledger)
 _RESPONSE_ACTIVE_CODE: Final = "conversation_already_has_active_response"
 _CANCEL_NOT_ACTIVE_CODE: Final = "response_cancel_not_active"
 _EXPIRED_CODE: Final = "session_expired"
@@ -1369,7 +1345,7 @@ def _recorded(
     ledger = state.ledger
     config = out.config
     if not machines.ACKS[e.__class__]:
-        return _root(state, ledger=_ledger(ledger, recent=_remember(ledger, e, config)))
+        return evolve_root(state, ledger=attrs.evolve(ledger, recent=_remember(ledger, e, config)))
     pending = ledger.pending
     evicted: Pending | None = None
     if len(pending) >= config.ledger_limit:
@@ -1380,11 +1356,11 @@ def _recorded(
         pending = (*pending[:index], *pending[index + 1 :])
         out.transitions.append(ClientEventTimedOut(event=evicted.event))
     entry = Pending(event=e, key=key, undo=undo)
-    ledger = _ledger(ledger, pending=(*pending, entry))
+    ledger = attrs.evolve(ledger, pending=(*pending, entry))
     if evicted is None:
-        return _root(state, ledger=ledger)
-    ledger = _ledger(ledger, recent=_remember(ledger, evicted.event, config))
-    return _rolled_back(_root(state, ledger=ledger), evicted.event, evicted.undo)
+        return evolve_root(state, ledger=ledger)
+    ledger = attrs.evolve(ledger, recent=_remember(ledger, evicted.event, config))
+    return _rolled_back(evolve_root(state, ledger=ledger), evicted.event, evicted.undo)
 
 
 def _ack(
@@ -1410,7 +1386,7 @@ def _settle_first(
         if matches(entry):
             pending = (*ledger.pending[:index], *ledger.pending[index + 1 :])
             recent = _remember(ledger, entry.event, out.config)
-            return _ledger(ledger, pending=pending, recent=recent), entry
+            return attrs.evolve(ledger, pending=pending, recent=recent), entry
     return ledger, None
 
 
@@ -1420,7 +1396,7 @@ def _release(ledger: Ledger, active: bool, out: _Out) -> Ledger:
     if not ledger.queued or active or ledger.response_requested:
         return ledger
     out.plan(ledger.queued[0])
-    return _ledger(ledger, queued=ledger.queued[1:])
+    return attrs.evolve(ledger, queued=ledger.queued[1:])
 
 
 def _send_item_create(state: SessionState, e: c.ConversationItemCreate, out: _Out) -> SessionState:
@@ -1433,7 +1409,7 @@ def _send_item_create(state: SessionState, e: c.ConversationItemCreate, out: _Ou
     if item_id is not None and item_id not in items:
         phase = _live(_ITEM_TABLE, None, e.__class__)
         items = items.set(item_id, _item_from(e.item, item_id, phase, e))
-    return _root(after, items_by_id=items, revision=state.revision + 1)
+    return evolve_root(after, items_by_id=items, revision=state.revision + 1)
 
 
 def _send_keyed(
@@ -1441,7 +1417,7 @@ def _send_keyed(
 ) -> SessionState:
     _sending(state, e)
     out.send(e)
-    return _root(_recorded(state, e, out, key=e.item_id), revision=state.revision + 1)
+    return evolve_root(_recorded(state, e, out, key=e.item_id), revision=state.revision + 1)
 
 
 def _send_truncate(state: SessionState, e: c.ConversationItemTruncate, out: _Out) -> SessionState:
@@ -1452,11 +1428,11 @@ def _send_truncate(state: SessionState, e: c.ConversationItemTruncate, out: _Out
     index = e.content_index
     old = None if item is None else _part_at(item, index, "audio")
     if item is None or old is None:
-        return _root(_recorded(state, e, out, key=e.item_id), revision=state.revision + 1)
+        return evolve_root(_recorded(state, e, out, key=e.item_id), revision=state.revision + 1)
     after = _recorded(state, e, out, key=e.item_id, undo=old)
     item = after.items_by_id.get(e.item_id) or item
-    cut = _with_part(item, index, _cut(old, e.audio_end_ms))
-    return _root(
+    cut = _item_with_part(item, index, _cut(old, e.audio_end_ms))
+    return evolve_root(
         after, items_by_id=after.items_by_id.set(item.id, cut), revision=state.revision + 1
     )
 
@@ -1470,15 +1446,15 @@ def _part_at(item: ItemState, index: int, kind: str) -> PartState | None:
     return None
 
 
-def _with_part(item: ItemState, index: int, part: PartState) -> ItemState:
+def _item_with_part(item: ItemState, index: int, part: PartState) -> ItemState:
     """``item`` with ``part`` as its part ``index``."""
     parts = item.parts
-    return _with_parts(item, (*parts[:index], part, *parts[index + 1 :]))
+    return evolve_item(item, parts=(*parts[:index], part, *parts[index + 1 :]))
 
 
 def _cut(part: PartState, audio_end_ms: int) -> PartState:
     """An audio part truncated at ``audio_end_ms``: its transcript no longer holds."""
-    return _part(part, truncated_ms=audio_end_ms, transcript_log=EMPTY_TEXT)
+    return evolve_part(part, truncated_ms=audio_end_ms, transcript_log=EMPTY_TEXT)
 
 
 def _send_response_create(state: SessionState, e: c.ResponseCreate, out: _Out) -> SessionState:
@@ -1487,7 +1463,7 @@ def _send_response_create(state: SessionState, e: c.ResponseCreate, out: _Out) -
     ledger = state.ledger
     if state.response is None and not ledger.response_requested:
         out.send(e)
-        return _root(_recorded(state, e, out), revision=state.revision + 1)
+        return evolve_root(_recorded(state, e, out), revision=state.revision + 1)
     for queued in ledger.queued:
         if queued.response == e.response:
             out.transitions.append(ClientEventCoalesced(event=e, into=queued))
@@ -1497,7 +1473,9 @@ def _send_response_create(state: SessionState, e: c.ResponseCreate, out: _Out) -
         return state
     out.transitions.append(ClientEventQueued(event=e))
     queue = (*ledger.queued, e)
-    return _root(state, ledger=_ledger(ledger, queued=queue), revision=state.revision + 1)
+    return evolve_root(
+        state, ledger=attrs.evolve(ledger, queued=queue), revision=state.revision + 1
+    )
 
 
 def _send_response_cancel(state: SessionState, e: c.ResponseCancel, out: _Out) -> SessionState:
@@ -1508,15 +1486,15 @@ def _send_response_cancel(state: SessionState, e: c.ResponseCancel, out: _Out) -
     if response is not None:
         out.send(e)
         after = _recorded(state, e, out, key=e.response_id or response.id)
-        return _root(after, revision=state.revision + 1)
+        return evolve_root(after, revision=state.revision + 1)
     if ledger.response_requested:
         waiting = ledger.deferred_cancel
         if waiting is not None:
             out.transitions.append(ClientEventCoalesced(event=e, into=waiting))
             return state
         out.transitions.append(ClientEventQueued(event=e))
-        ledger = _ledger(ledger, deferred_cancel=e)
-        return _root(state, ledger=ledger, revision=state.revision + 1)
+        ledger = attrs.evolve(ledger, deferred_cancel=e)
+        return evolve_root(state, ledger=ledger, revision=state.revision + 1)
     out.info("cancel_not_active", "response.cancel with no response active or requested: not sent")
     return state
 
@@ -1541,7 +1519,7 @@ def _rejected(state: SessionState, error: ErrorInfo, out: _Out) -> SessionState:
         return state
     out.transitions.append(ClientEventRejected(event=event, error=error))
     undo = next((p.undo for p in ledger.pending if p.event is event), None)
-    ledger = _ledger(
+    ledger = attrs.evolve(
         ledger,
         pending=tuple(p for p in ledger.pending if p.event is not event),
         recent=tuple(r for r in ledger.recent if r is not event),
@@ -1554,12 +1532,12 @@ def _rejected(state: SessionState, error: ErrorInfo, out: _Out) -> SessionState:
             # queued again without its spent event_id: it goes out under a new one
             retry = attrs.evolve(event, event_id=None)
             out.transitions.append(ClientEventQueued(event=retry))
-            ledger = _ledger(ledger, queued=(retry, *ledger.queued))
+            ledger = attrs.evolve(ledger, queued=(retry, *ledger.queued))
         if ledger.deferred_cancel is not None and not ledger.response_requested:
             out.info("cancel_dropped", "the response a deferred cancel waited for was refused")
-            ledger = _ledger(ledger, deferred_cancel=None)
+            ledger = attrs.evolve(ledger, deferred_cancel=None)
         ledger = _release(ledger, state.response is not None, out)
-    return _root(state, ledger=ledger)
+    return evolve_root(state, ledger=ledger)
 
 
 def _rolled_back(state: SessionState, event: c.ClientEvent, undo: PartState | None) -> SessionState:
@@ -1571,18 +1549,22 @@ def _rolled_back(state: SessionState, event: c.ClientEvent, undo: PartState | No
         if item is not None and (item.phase, event.__class__) in back:
             phase = back[(item.phase, event.__class__)]
             if phase is None:
-                return _root(state, items_by_id=items.delete(item.id))
-            return _root(state, items_by_id=items.set(item.id, _item(item, phase=phase)))
+                return evolve_root(state, items_by_id=items.delete(item.id))
+            return evolve_root(
+                state, items_by_id=items.set(item.id, evolve_item(item, phase=phase))
+            )
     if isinstance(event, c.ConversationItemTruncate) and undo is not None:
         item = items.get(event.item_id)
         index = event.content_index
         if item is not None and index < len(item.parts):
             # only what the truncation changed: the part may have finished since
             current = item.parts[index]
-            restored = _part(
+            restored = evolve_part(
                 current, truncated_ms=undo.truncated_ms, transcript_log=undo.transcript_log
             )
-            return _root(state, items_by_id=items.set(item.id, _with_part(item, index, restored)))
+            return evolve_root(
+                state, items_by_id=items.set(item.id, _item_with_part(item, index, restored))
+            )
     return state
 
 
@@ -1594,7 +1576,9 @@ def _played(state: SessionState, e: Played, out: _Out) -> SessionState:
         out.info("unknown_item", f"playback reported for unknown item {e.item_id}")
         return state
     played = max(e.played_ms, 0)
-    return _root(state, playback=state.playback.set(e.item_id, played), revision=state.revision + 1)
+    return evolve_root(
+        state, playback=state.playback.set(e.item_id, played), revision=state.revision + 1
+    )
 
 
 def _interrupt(state: SessionState, e: Interrupt, out: _Out) -> SessionState:
@@ -1651,7 +1635,7 @@ def _plan_interrupt(state: SessionState, out: _Out, *, reported_only: bool) -> S
             deleted=tuple(deleted),
         )
     )
-    return _root(state, interrupted=response.id, revision=state.revision + 1)
+    return evolve_root(state, interrupted=response.id, revision=state.revision + 1)
 
 
 def _late(state: SessionState, e: Any, out: _Out) -> SessionState:
@@ -1667,7 +1651,7 @@ def _tick(state: SessionState, e: Tick, out: _Out) -> SessionState:
     now = e.now
     ledger = state.ledger
     if not ledger.pending:
-        return _root(state, now=now) if state.now != now else state
+        return evolve_root(state, now=now) if state.now != now else state
     timeout = out.config.ack_timeout
     kept: list[Pending] = []
     expired: list[Pending] = []
@@ -1678,26 +1662,26 @@ def _tick(state: SessionState, e: Tick, out: _Out) -> SessionState:
             expired.append(entry)
         else:
             kept.append(entry)
-    ledger = _ledger(ledger, pending=tuple(kept))
-    state = _root(state, ledger=ledger, now=now, revision=state.revision + 1)
+    ledger = attrs.evolve(ledger, pending=tuple(kept))
+    state = evolve_root(state, ledger=ledger, now=now, revision=state.revision + 1)
     for entry in expired:
         out.transitions.append(ClientEventTimedOut(event=entry.event))
         state = _rolled_back(state, entry.event, entry.undo)
     if any(isinstance(entry.event, c.ResponseCreate) for entry in expired):
-        state = _root(state, ledger=_release(state.ledger, state.response is not None, out))
+        state = evolve_root(state, ledger=_release(state.ledger, state.response is not None, out))
     return state
 
 
 def _closed(state: SessionState, e: Closed, out: _Out) -> SessionState:
-    if state.phase is _SESSION_CLOSED:
+    if state.phase is SessionPhase.CLOSED:
         return state
-    phase = machines.SESSION.transitions[(state.phase, Closed)]
+    phase = _live(machines.SESSION.transitions, state.phase, Closed)
     expired = state.expired
     if e.code == _GOING_AWAY and not expired:
         out.transitions.append(SessionExpired(message=e.reason or "connection closed (1001)"))
         expired = True
     out.transitions.append(TransportClosed(code=e.code, reason=e.reason))
-    return _root(state, phase=phase, expired=expired, revision=state.revision + 1)
+    return evolve_root(state, phase=phase, expired=expired, revision=state.revision + 1)
 
 
 def _resumed(state: SessionState, e: Resumed, out: _Out) -> SessionState:

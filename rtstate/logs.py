@@ -22,7 +22,7 @@ from typing import Final
 
 import attrs
 
-from ._build import positional
+from ._build import new
 
 __all__ = ["AudioChunk", "AudioWindow", "TextLog"]
 
@@ -78,7 +78,7 @@ class TextLog:
 
 
 EMPTY_TEXT: Final = TextLog([], 0)
-_text_log: Final = positional(TextLog)
+_text_log: Final = new(TextLog)
 
 
 @attrs.frozen

@@ -90,7 +90,7 @@ class PartPhase(_Phase):
     DONE = "done"
 
 
-@attrs.frozen(kw_only=True, slots=False)  # dict-backed: see rtstate._build
+@attrs.frozen(kw_only=True, slots=False)  # dict-backed: see rtstate._fast
 class PartState:
     """One content part of a message item.
 
@@ -121,7 +121,7 @@ class PartState:
         return None if log is None else log.value
 
 
-@attrs.frozen(kw_only=True, slots=False)  # dict-backed: see rtstate._build
+@attrs.frozen(kw_only=True, slots=False)  # dict-backed: see rtstate._fast
 class ItemState:
     """A conversation item as the client knows it.
 
@@ -327,7 +327,7 @@ class Order:
         return item_id is not None and (item_id == self.head or item_id in self.prev)
 
 
-@attrs.frozen(kw_only=True, slots=False)  # dict-backed: see rtstate._build
+@attrs.frozen(kw_only=True, slots=False)  # dict-backed: see rtstate._fast
 class SessionState:
     """The root of the client's view of one Realtime session.
 

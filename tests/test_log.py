@@ -1,35 +1,20 @@
-"""The append-only logs of ``rtstate.logs`` and the fast builders of ``rtstate._build``.
+"""The append-only logs of ``rtstate.logs``.
 
 ``TextLog`` and ``AudioWindow`` are persistent values over a shared, growing list: an
 append at the tip must not copy, an append anywhere else must copy, and no append may
 ever change what an older value shows. Each is checked against a naive reference
 (immutable ``str`` / ``list`` values) over random *trees* of appends, so non-tip
-appends are exercised as much as tip ones. ``evolver`` / ``positional`` must build
-exactly what ``attrs.evolve`` / the constructor build.
+appends are exercised as much as tip ones.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any
 
-import attrs
-import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from rtstate import SessionState
-from rtstate._build import dict_setter, evolver, positional, setter
 from rtstate.logs import EMPTY_AUDIO, EMPTY_TEXT, AudioChunk, AudioWindow, TextLog
-from rtstate.state import (
-    InputBufferState,
-    ItemState,
-    Order,
-    PartState,
-    RateLimitState,
-    ResponseState,
-    SpeechWindow,
-)
 
 # --- TextLog -----------------------------------------------------------------------------
 
@@ -253,149 +238,3 @@ def test_audio_windows_compare_by_content() -> None:
     assert build() == build()
     assert build() != build().append(_chunk("a", 0, b"x", 1.0), None)
     assert build() != EMPTY_AUDIO
-
-
-# --- rtstate._build ---------------------------------------------------------------------
-
-
-@attrs.frozen
-class _Awkward:
-    """Field names that collide with the generated code's own names."""
-
-    n: int
-    v0: int
-    o: int
-    cls: int
-    new: int
-    M: int
-    s0: int
-    _private: int = 7
-    object: str = "x"
-
-
-@attrs.frozen
-class _Plain:
-    a: int
-    b: str = "b"
-
-
-_STATE_CLASSES: list[type[Any]] = [
-    SessionState,
-    ItemState,
-    PartState,
-    ResponseState,
-    InputBufferState,
-    SpeechWindow,
-    RateLimitState,
-    Order,
-    _Awkward,
-    _Plain,
-]
-
-
-def _example(cls: type[Any]) -> Any:
-    """An instance of ``cls`` whose fields are distinct sentinels."""
-    return cls(**{f.alias: object() for f in attrs.fields(cls)})
-
-
-@pytest.mark.parametrize("cls", _STATE_CLASSES, ids=lambda c: c.__name__)
-@settings(max_examples=25)
-@given(data=st.data())
-def test_evolver_matches_attrs_evolve(cls: type[Any], data: st.DataObject) -> None:
-    fields = attrs.fields(cls)
-    changed = data.draw(st.sets(st.sampled_from([f.alias for f in fields])))
-    old = _example(cls)
-    changes = {name: object() for name in sorted(changed)}
-    new = evolver(cls)(old, **changes)
-    expected = attrs.evolve(old, **changes)
-    assert type(new) is cls
-    for f in fields:
-        assert getattr(new, f.name) is getattr(expected, f.name), f.name
-        assert getattr(old, f.name) is not changes.get(f.alias)  # the old one is untouched
-    with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        setattr(new, fields[0].name, 1)
-
-
-@pytest.mark.parametrize("cls", _STATE_CLASSES, ids=lambda c: c.__name__)
-def test_positional_matches_the_constructor(cls: type[Any]) -> None:
-    fields = attrs.fields(cls)
-    values = [object() for _ in fields]
-    new = positional(cls)(*values)
-    expected = cls(**{f.alias: v for f, v in zip(fields, values, strict=True)})
-    assert type(new) is cls
-    for f, v in zip(fields, values, strict=True):
-        assert getattr(new, f.name) is v is getattr(expected, f.name)
-
-
-@pytest.mark.parametrize("cls", _STATE_CLASSES, ids=lambda c: c.__name__)
-@settings(max_examples=25)
-@given(data=st.data())
-def test_setter_matches_attrs_evolve(cls: type[Any], data: st.DataObject) -> None:
-    fields = attrs.fields(cls)
-    names = data.draw(st.permutations([f.name for f in fields]))
-    names = names[: data.draw(st.integers(min_value=0, max_value=len(names)))]
-    old = _example(cls)
-    values = [object() for _ in names]
-    new = setter(cls, *names)(old, *values)
-    by_alias = {
-        f.alias: v for f in fields for n, v in zip(names, values, strict=True) if f.name == n
-    }
-    expected = attrs.evolve(old, **by_alias)
-    assert type(new) is cls
-    for f in fields:
-        assert getattr(new, f.name) is getattr(expected, f.name), f.name
-
-
-def test_setter_refuses_unknown_fields() -> None:
-    with pytest.raises(TypeError, match="no field"):
-        setter(_Plain, "a", "nope")
-
-
-@pytest.mark.parametrize("cls", [SessionState, ItemState, PartState], ids=lambda c: c.__name__)
-def test_dict_setter_adopts_a_copy_of_the_fields(cls: type[Any]) -> None:
-    old = _example(cls)
-    first = attrs.fields(cls)[0].name
-    fields = dict(old.__dict__)
-    fields[first] = replacement = object()
-    new = object.__new__(cls)
-    dict_setter(cls, first)(new, fields)
-    assert type(new) is cls
-    assert getattr(new, first) is replacement
-    assert getattr(old, first) is not replacement  # the old one is untouched
-    for f in attrs.fields(cls)[1:]:
-        assert getattr(new, f.name) is getattr(old, f.name), f.name
-    with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        setattr(new, first, 1)
-
-
-def test_dict_setter_refuses_unknown_fields_and_slotted_classes() -> None:
-    with pytest.raises(TypeError, match=r"no field\(s\) \['nope'\]"):
-        dict_setter(ItemState, "parts", "nope")
-    with pytest.raises(TypeError, match="no instance dict: it is not a dict-backed class"):
-        dict_setter(_Plain)
-
-
-def test_builders_on_real_values_compare_equal() -> None:
-    part = PartState(type="text", text_log=TextLog.of("hi"))
-    assert evolver(PartState)(part, audio_ms=2.5) == attrs.evolve(part, audio_ms=2.5)
-    fields = [getattr(part, f.name) for f in attrs.fields(PartState)]
-    assert positional(PartState)(*fields) == part
-    assert evolver(_Plain)(_Plain(1)) == _Plain(1)
-
-
-def test_builders_refuse_validators_and_converters() -> None:
-    @attrs.frozen
-    class Validated:
-        a: int = attrs.field(validator=attrs.validators.instance_of(int))
-
-    @attrs.frozen
-    class Converted:
-        a: int = attrs.field(converter=int)
-
-    for cls in (Validated, Converted):
-        with pytest.raises(TypeError, match="validator or converter"):
-            evolver(cls)
-        with pytest.raises(TypeError, match="validator or converter"):
-            positional(cls)
-        with pytest.raises(TypeError, match="validator or converter"):
-            setter(cls, "a")

@@ -1,0 +1,325 @@
+"""The fold's fast constructors (``rtstate._build``, ``rtstate._fast``) against the
+plain attrs construction they replace.
+
+Each operation must build exactly what ``cls(...)`` / ``attrs.evolve`` builds (the
+same objects in the same fields: sentinels compared by identity), and the typed
+signatures must say what the classes say: the ``TypedDict`` of an ``evolve_*`` has
+the class's fields and types, and mypy refuses a wrong keyword (the ``type: ignore``
+comments below would be reported as unused, by ``mypy --strict``, if it did not).
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rtstate import _fast
+from rtstate._build import dict_setter, new, positional
+from rtstate.logs import TextLog
+from rtstate.state import (
+    InputBufferState,
+    ItemPhase,
+    ItemState,
+    Order,
+    PartPhase,
+    PartState,
+    RateLimitState,
+    ResponseState,
+    SessionState,
+    SpeechWindow,
+)
+from rtstate.step import Step
+from rtstate.transitions import AudioAppended, ItemAdded, TextAppended, TranscriptAppended
+
+
+@attrs.frozen
+class _Awkward:
+    """Field names that collide with the generated code's own names."""
+
+    n: int
+    v0: int
+    o: int
+    cls: int
+    new: int
+    M: int
+    s0: int
+    r: int
+    _private: int = 7
+    object: str = "x"
+
+
+@attrs.frozen
+class _Plain:
+    a: int
+    b: str = "b"
+    c: list[int] = attrs.Factory(list)
+
+
+_CLASSES: list[type[Any]] = [
+    SessionState,
+    ItemState,
+    PartState,
+    Step,
+    Order,
+    ResponseState,
+    InputBufferState,
+    SpeechWindow,
+    RateLimitState,
+    ItemAdded,
+    TextAppended,
+    TranscriptAppended,
+    AudioAppended,
+    TextLog,
+    _Awkward,
+    _Plain,
+]
+
+
+def _sentinels(
+    cls: type[Any], data: st.DataObject, *, required_only: bool = False
+) -> dict[str, Any]:
+    """Keyword arguments for ``cls``: every required field and a drawn subset of the
+    others, each a distinct sentinel."""
+    fields = attrs.fields(cls)
+    optional = [f.alias for f in fields if f.default is not attrs.NOTHING]
+    chosen = set() if required_only else data.draw(st.sets(st.sampled_from(optional or [""])))
+    return {f.alias: object() for f in fields if f.default is attrs.NOTHING or f.alias in chosen}
+
+
+@pytest.mark.parametrize("cls", _CLASSES, ids=lambda c: c.__name__)
+@settings(max_examples=20)
+@given(data=st.data())
+def test_new_builds_what_the_constructor_builds(cls: type[Any], data: st.DataObject) -> None:
+    kwargs = _sentinels(cls, data)
+    built = new(cls)(**kwargs)
+    expected = cls(**kwargs)
+    assert type(built) is cls
+    for f in attrs.fields(cls):
+        if f.alias in kwargs:
+            assert getattr(built, f.name) is kwargs[f.alias], f.name
+        else:  # a default (a factory's fresh value: equal, not the same)
+            assert getattr(built, f.name) == getattr(expected, f.name), f.name
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        setattr(built, attrs.fields(cls)[0].name, 1)
+
+
+@pytest.mark.parametrize("cls", _CLASSES, ids=lambda c: c.__name__)
+def test_positional_builds_what_the_constructor_builds(cls: type[Any]) -> None:
+    fields = attrs.fields(cls)
+    values = [object() for _ in fields]
+    built = positional(cls)(*values)
+    expected = cls(**{f.alias: v for f, v in zip(fields, values, strict=True)})
+    assert type(built) is cls
+    for f, v in zip(fields, values, strict=True):
+        assert getattr(built, f.name) is v is getattr(expected, f.name)
+
+
+_POSITIONAL: list[tuple[type[Any], Any, Any]] = [
+    (TextAppended, _fast.new_text_appended, _fast.NewTextAppended),
+    (TranscriptAppended, _fast.new_transcript_appended, _fast.NewTranscriptAppended),
+    (AudioAppended, _fast.new_audio_appended, _fast.NewAudioAppended),
+]
+
+
+@pytest.mark.parametrize(("cls", "build", "protocol"), _POSITIONAL, ids=lambda v: v.__name__)
+def test_the_positional_protocols_are_the_fields_in_order(
+    cls: type[Any], build: Any, protocol: Any
+) -> None:
+    hints = typing.get_type_hints(protocol.__call__)
+    del hints["return"]
+    assert hints == typing.get_type_hints(cls)
+    assert list(hints) == [f.alias for f in attrs.fields(cls)]  # the order of the fields
+    assert typing.get_type_hints(protocol.__call__)["return"] is cls
+    values = [object() for _ in hints]
+    assert build(*values) == cls(**dict(zip(hints, values, strict=True)))
+
+
+def test_delta_step_is_new_step_with_one_transition() -> None:
+    input, before, after, transition = object(), object(), object(), object()
+    built = _fast.delta_step(input, before, after, transition)  # type: ignore[arg-type]
+    expected = Step(input=input, before=before, after=after, transitions=(transition,))  # type: ignore[arg-type]
+    assert type(built) is Step
+    for f in attrs.fields(Step):
+        assert getattr(built, f.name) == getattr(expected, f.name), f.name
+    assert built.input is input and built.after is after and built.transitions[0] is transition
+
+
+def test_new_takes_positions_where_the_class_does() -> None:
+    assert new(_Plain)(1, "x") == _Plain(1, "x")
+    assert new(TextLog)(["a", "b"], 2).value == TextLog(["a", "b"], 2).value == "ab"
+    with pytest.raises(TypeError):
+        new(PartState)("text")  # type: ignore[call-arg]  # kw_only, as PartState(...)
+    with pytest.raises(TypeError):
+        new(PartState)(type="text", nope=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        new(ItemState)(id="i", type="message")  # type: ignore[call-arg]  # phase missing
+
+
+def test_new_refuses_what_skipping_init_would_break() -> None:
+    @attrs.frozen
+    class Validated:
+        a: int = attrs.field(validator=attrs.validators.instance_of(int))
+
+    @attrs.frozen
+    class Converted:
+        a: int = attrs.field(converter=int)
+
+    @attrs.frozen
+    class PostInit:
+        a: int
+
+        def __attrs_post_init__(self) -> None:
+            pass
+
+    @attrs.frozen
+    class SelfFactory:
+        a: int = attrs.Factory(lambda self: 1, takes_self=True)
+
+    @attrs.frozen
+    class NoInit:
+        a: int = attrs.field(init=False, default=1)
+
+    for cls, message in [
+        (Validated, "validator or converter"),
+        (Converted, "validator or converter"),
+        (PostInit, "__attrs_post_init__"),
+        (SelfFactory, "takes self"),
+        (NoInit, "not an __init__ parameter"),
+    ]:
+        with pytest.raises(TypeError, match=message):
+            new(cls)
+
+
+@pytest.mark.parametrize("cls", [SessionState, ItemState, PartState], ids=lambda c: c.__name__)
+def test_dict_setter_adopts_the_given_fields(cls: type[Any]) -> None:
+    old = cls(**{f.alias: object() for f in attrs.fields(cls)})
+    first = attrs.fields(cls)[0].name
+    fields = dict(old.__dict__)
+    fields[first] = replacement = object()
+    built = object.__new__(cls)
+    dict_setter(cls, first)(built, fields)
+    assert type(built) is cls
+    assert getattr(built, first) is replacement
+    assert getattr(old, first) is not replacement  # the old one is untouched
+    for f in attrs.fields(cls)[1:]:
+        assert getattr(built, f.name) is getattr(old, f.name), f.name
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        setattr(built, first, 1)
+
+
+def test_dict_setter_refuses_unknown_fields_and_slotted_classes() -> None:
+    with pytest.raises(TypeError, match=r"no field\(s\) \['nope'\]"):
+        dict_setter(ItemState, "parts", "nope")
+    with pytest.raises(TypeError, match="no instance dict: it is not a dict-backed class"):
+        dict_setter(_Plain)
+
+
+# --- rtstate._fast ----------------------------------------------------------------------
+
+_EVOLVES: list[tuple[type[Any], Any, Any]] = [
+    (SessionState, _fast.evolve_root, _fast.RootChanges),
+    (ItemState, _fast.evolve_item, _fast.ItemChanges),
+    (PartState, _fast.evolve_part, _fast.PartChanges),
+]
+
+
+@pytest.mark.parametrize(("cls", "evolve", "changes"), _EVOLVES, ids=lambda v: v.__name__)
+def test_the_changes_are_the_fields_with_their_types(
+    cls: type[Any], evolve: Any, changes: Any
+) -> None:
+    assert typing.get_type_hints(changes) == typing.get_type_hints(cls)
+    assert [f.name for f in attrs.fields(cls)] == list(typing.get_type_hints(changes))
+    assert all(f.alias == f.name for f in attrs.fields(cls))  # evolve writes by alias
+    assert changes.__optional_keys__ == frozenset(f.name for f in attrs.fields(cls))
+
+
+@pytest.mark.parametrize(("cls", "evolve", "changes"), _EVOLVES, ids=lambda v: v.__name__)
+@settings(max_examples=30)
+@given(data=st.data())
+def test_evolve_builds_what_attrs_evolve_builds(
+    cls: type[Any], evolve: Any, changes: Any, data: st.DataObject
+) -> None:
+    fields = attrs.fields(cls)
+    old = cls(**{f.alias: object() for f in fields})
+    changed = data.draw(st.sets(st.sampled_from([f.name for f in fields])))
+    values = {name: object() for name in sorted(changed)}
+    built = evolve(old, **values)
+    expected = attrs.evolve(old, **values)
+    assert type(built) is cls
+    for f in fields:
+        assert getattr(built, f.name) is getattr(expected, f.name), f.name
+        assert getattr(old, f.name) is not values.get(f.name)  # the old one is untouched
+
+
+def test_the_delta_part_copies_are_evolves_with_fixed_changes() -> None:
+    sentinels: dict[str, Any] = {f.name: object() for f in attrs.fields(PartState)}
+    old = PartState(**sentinels)
+    a: Any = object()
+    b: Any = object()
+    cases: list[tuple[PartState, dict[str, Any]]] = [
+        (_fast.part_with_text(old, a), {"text_log": a}),
+        (_fast.part_with_transcript(old, a), {"transcript_log": a}),
+        (_fast.part_with_audio(old, a, b), {"audio_bytes": a, "audio_ms": b}),
+    ]
+    for built, changes in cases:
+        expected = attrs.evolve(old, **changes)
+        assert type(built) is PartState
+        for f in attrs.fields(PartState):
+            assert getattr(built, f.name) is getattr(expected, f.name), f.name
+        assert all(getattr(old, name) is not value for name, value in changes.items())
+
+
+def _part(n: int) -> PartState:
+    return PartState(type="text", phase=PartPhase.STREAMING, text_log=TextLog.of(f"part {n}"))
+
+
+@settings(max_examples=50)
+@given(count=st.integers(min_value=1, max_value=5), data=st.data())
+def test_with_part_is_an_item_evolve_inside_a_root_evolve(count: int, data: st.DataObject) -> None:
+    index = data.draw(st.integers(min_value=0, max_value=count - 1))
+    item = ItemState(
+        id="item_1",
+        type="message",
+        phase=ItemPhase.IN_PROGRESS,
+        parts=tuple(_part(n) for n in range(count)),
+    )
+    other = ItemState(id="item_0", type="message", phase=ItemPhase.DONE)
+    state = SessionState(revision=data.draw(st.integers(min_value=0, max_value=10)))
+    state = attrs.evolve(
+        state, items_by_id=state.items_by_id.set("item_1", item).set("item_0", other)
+    )
+    replacement = _part(99)
+    parts = list(item.parts)
+    parts[index] = replacement
+    expected = attrs.evolve(
+        state,
+        items_by_id=state.items_by_id.set("item_1", attrs.evolve(item, parts=tuple(parts))),
+        revision=state.revision + 1,
+    )
+    after = _fast.with_part(state, item, index, replacement)
+    assert after == expected
+    assert after.items_by_id["item_0"] is other
+    assert after.items_by_id["item_1"].parts[index] is replacement
+    assert state.items_by_id["item_1"] is item  # the old state is untouched
+    assert state.items_by_id["item_1"].parts[index] is not replacement
+
+
+def test_mypy_checks_the_keywords_of_the_typed_operations() -> None:
+    """Each ignore below is an error mypy reports; an unused one fails ``mypy --strict``."""
+    state = SessionState()
+    part = PartState(type="text")
+    with pytest.raises(TypeError):
+        _fast.new_step(input=None, before=state)  # type: ignore[call-arg, arg-type]
+    with pytest.raises(TypeError):
+        _fast.new_item_added(item_id="i", previous_item_id=None, type="message", colour=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        _fast.new_text_appended(item_id="i", delta="d")  # type: ignore[call-arg]
+    # the evolves take any keyword at run time: mypy is their check
+    wrong = _fast.evolve_root(state, revision="1")  # type: ignore[arg-type]
+    assert wrong.__dict__["revision"] == "1"
+    assert _fast.evolve_part(part, nope=1).__dict__["nope"] == 1  # type: ignore[call-arg]
