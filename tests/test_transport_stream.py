@@ -8,12 +8,15 @@ and TCP flow control when the session does not read.
 from __future__ import annotations
 
 import hashlib
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import anyio
 import anyio.abc
 import pytest
+import trustme
+from anyio.streams.tls import TLSStream
 
 from rtstate.transport._asyncio_stream import BUFFER_SIZE, HIGH_WATER, AsyncioStream
 from rtstate.transport._client import open_stream
@@ -237,3 +240,44 @@ async def test_a_loop_of_sends_lets_other_tasks_run(anyio_backend: str) -> None:
             await stream.send(b"x" * 64)
         assert ticks - before >= 25
         tasks.cancel_scope.cancel()
+
+
+async def test_tls_delivers_many_small_records_read_at_once_exactly(anyio_backend: str) -> None:
+    """A burst of small TLS records arrives in one socket read: asyncio's TLS layer
+    then decrypts record after record into the rest of the stream's read buffer.
+    Every byte must come out once and in order (a copied buffer lost them)."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    records = [hashlib.sha256(bytes([i % 256, i // 256])).digest() * 8 for i in range(400)]
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+    async def serve_one() -> None:
+        (tcp,) = listener.listeners
+        assert isinstance(tcp, anyio.abc.SocketListener)
+        raw = await tcp.accept()
+        stream = await TLSStream.wrap(
+            raw, server_side=True, ssl_context=server_context, standard_compatible=False
+        )
+        async with stream:
+            await stream.receive()  # the client is ready: now a burst
+            for record in records:  # one TLS record each
+                await stream.send(record)
+
+    async with listener, anyio.create_task_group() as tasks:
+        tasks.start_soon(serve_one)
+        stream = await open_stream("127.0.0.1", port, secure=True, ssl_context=client_context)
+        async with stream:
+            if anyio_backend == "asyncio":
+                assert isinstance(stream, AsyncioStream)
+            await stream.send(b"go")
+            await anyio.sleep(0.2)  # let the whole burst reach the socket buffer
+            expected = b"".join(records)
+            data = bytearray()
+            with anyio.fail_after(10):
+                while len(data) < len(expected):
+                    data += await stream.receive()
+            assert bytes(data) == expected

@@ -64,8 +64,11 @@ class _Protocol(asyncio.BufferedProtocol):
         self.transport = transport
         transport.set_write_buffer_limits(0)  # send() returns once the kernel has it
 
-    def get_buffer(self, sizehint: int) -> bytearray:
-        return self._buffer
+    def get_buffer(self, sizehint: int) -> memoryview:
+        # a view, not the bytearray: asyncio's TLS reads into ``buf[offset:]`` when one
+        # record does not fill it, and a bytearray's slice is a copy (the bytes read
+        # into it would be lost and stale ones delivered)
+        return self._view
 
     def buffer_updated(self, nbytes: int) -> None:
         self.chunks.append(bytes(self._view[:nbytes]))
