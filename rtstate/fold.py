@@ -1399,6 +1399,28 @@ def _release(ledger: Ledger, active: bool, out: _Out) -> Ledger:
     return attrs.evolve(ledger, queued=ledger.queued[1:])
 
 
+def _requeued(ledger: Ledger, retry: c.ResponseCreate, out: _Out) -> Ledger:
+    """``ledger`` with a refused ``response.create`` queued again, in front: the queue
+    it would hold had the retry waited there all along.
+
+    A later queued create identical to it is coalesced into it, and a queue still
+    over ``Config.ledger_limit`` loses its newest create (``queue_full``), as that
+    create would have been dropped on arrival.
+    """
+    out.transitions.append(ClientEventQueued(event=retry))
+    queue: list[c.ResponseCreate] = [retry]
+    for queued in ledger.queued:
+        if queued.response == retry.response:
+            out.transitions.append(ClientEventCoalesced(event=queued, into=retry))
+        else:
+            queue.append(queued)
+    limit = out.config.ledger_limit
+    if len(queue) > limit:
+        out.info("queue_full", f"{limit} response.create already queued; the newest dropped")
+        del queue[limit:]
+    return attrs.evolve(ledger, queued=tuple(queue))
+
+
 def _send_item_create(state: SessionState, e: c.ConversationItemCreate, out: _Out) -> SessionState:
     """Sent with an id, the item is shown at once as ``PENDING`` (not yet in order)."""
     _sending(state, e)
@@ -1530,9 +1552,7 @@ def _rejected(state: SessionState, error: ErrorInfo, out: _Out) -> SessionState:
     if isinstance(event, c.ResponseCreate):
         if code == _RESPONSE_ACTIVE_CODE:  # a race with a response we did not ask for
             # queued again without its spent event_id: it goes out under a new one
-            retry = attrs.evolve(event, event_id=None)
-            out.transitions.append(ClientEventQueued(event=retry))
-            ledger = attrs.evolve(ledger, queued=(retry, *ledger.queued))
+            ledger = _requeued(ledger, attrs.evolve(event, event_id=None), out)
         if ledger.deferred_cancel is not None and not ledger.response_requested:
             out.info("cancel_dropped", "the response a deferred cancel waited for was refused")
             ledger = attrs.evolve(ledger, deferred_cancel=None)

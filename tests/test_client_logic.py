@@ -254,6 +254,56 @@ def test_both_race_errors_with_code_null_are_reconciled(
         assert json.loads(done.to_send[0])["event_id"] not in {rejected.event.event_id, None}
 
 
+ACTIVE = "conversation_already_has_active_response"
+TEXT = ResponseParams(modalities=("text",))
+BRIEF = ResponseParams(instructions="Be brief.")
+
+
+def _refused_while_queued(config: Config, *queued: ResponseParams | None) -> tuple[Session, Step]:
+    """A text create goes out, ``queued`` creates wait behind it, a server-started
+    response's ``response.created`` crosses it (taken for its answer), then the server
+    refuses it with ``conversation_already_has_active_response``."""
+    session = Session(config=config)
+    srv = session.server
+    first = session.conn.send(c.ResponseCreate(response=TEXT))
+    (sent,) = first.sent
+    for params in queued:
+        session.conn.send(c.ResponseCreate(response=params))
+    session.receive(srv.response_created())
+    (step,) = session.receive(srv.error(code=ACTIVE, event_id=sent.event_id))
+    (rejected,) = of(step, tr.ClientEventRejected)
+    assert rejected.event == sent
+    return session, step
+
+
+def test_a_refused_create_retried_coalesces_with_an_identical_queued_one() -> None:
+    session, step = _refused_while_queued(STRICT, None, TEXT)
+    queued = session.conn.state.ledger.queued
+    # the retry keeps its place in front; the later identical create adds nothing
+    assert [q.response for q in queued] == [TEXT, None]
+    assert queued[0].event_id is None  # its id is spent
+    (coalesced,) = of(step, tr.ClientEventCoalesced)
+    assert coalesced.into is queued[0] and coalesced.event.response == TEXT
+    assert step.diagnostics == ()
+
+
+def test_a_refused_create_retried_keeps_a_full_queue_within_its_limit() -> None:
+    """Found by the stateful machine (``4 <= 3``): the retry went in front of a full
+    queue, past ``Config.ledger_limit``."""
+    config = Config(strict=True, ledger_limit=2)
+    session, step = _refused_while_queued(config, None, BRIEF)
+    queued = session.conn.state.ledger.queued
+    # as if the retry had stayed queued: the newest create is the one dropped
+    assert [q.response for q in queued] == [TEXT, None]
+    assert [d.code for d in step.diagnostics] == ["queue_full"]
+    assert step.diagnostics[0].informational
+    # one create at a time goes out as responses end, the retry first
+    srv = session.server
+    session.receive(*srv.text_item(["x"]))
+    (done,) = session.receive(srv.response_done())
+    assert [json.loads(f).get("response", {}).get("modalities") for f in done.to_send] == [["text"]]
+
+
 # --- the ledger -------------------------------------------------------------------------
 
 

@@ -23,11 +23,13 @@ After every step:
 and the client reported informational diagnostics only (expected races).
 
 The races met are recorded in ``races`` (``--hypothesis-show-statistics`` counts the
-runs with one). The machine found three core bugs, fixed since; each keeps a minimal
+runs with one). The machine found four core bugs, fixed since; each keeps a minimal
 reproduction at the end of the file: the ``.done`` events of an interrupted response
 "differed from their deltas" (a strict client raised), a create retried after
 ``conversation_already_has_active_response`` reused its ``event_id``, and a full
-ledger evicted a pending create.
+ledger evicted a pending create. The fourth, such a retry queued past
+``ledger_limit`` beside an identical queued create, is reproduced in
+``test_client_logic.py`` (``test_a_refused_create_retried_*``).
 """
 
 from __future__ import annotations
