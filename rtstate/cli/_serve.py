@@ -253,24 +253,29 @@ def worker_ready(out: TextIO) -> None:
 
 
 async def _serve_forever(args: argparse.Namespace, out: TextIO, tls: Tls | None) -> None:
-    async with serve(
-        args.host,
-        args.port,
-        token=args.token,
-        dialect=args.dialect,
-        ssl_context=tls.context if tls is not None else None,
-        reuse_port=args.worker,
-    ) as server:
-        if args.worker:
-            worker_ready(out)
-            await anyio.sleep_forever()
-        auth = "a bearer token" if args.token else "no authentication"
-        dialect = args.dialect or "beta or GA, as each client asks"
-        out.write(f"rtstate fake Realtime server: {server.url}\n")
-        out.write("".join(f"{line}\n" for line in tls_lines(tls)))
-        out.write(f"  ({auth}; dialect: {dialect}; Ctrl-C to stop)\n")
-        out.flush()
-        await anyio.sleep_forever()
+    """Serve until Ctrl-C or SIGTERM. The signals are received inside the event loop
+    (not raised as ``KeyboardInterrupt`` wherever the loop happens to be, which trio
+    may take as an internal error), so the server always shuts down gracefully."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with serve(
+            args.host,
+            args.port,
+            token=args.token,
+            dialect=args.dialect,
+            ssl_context=tls.context if tls is not None else None,
+            reuse_port=args.worker,
+        ) as server:
+            if args.worker:
+                worker_ready(out)
+            else:
+                auth = "a bearer token" if args.token else "no authentication"
+                dialect = args.dialect or "beta or GA, as each client asks"
+                out.write(f"rtstate fake Realtime server: {server.url}\n")
+                out.write("".join(f"{line}\n" for line in tls_lines(tls)))
+                out.write(f"  ({auth}; dialect: {dialect}; Ctrl-C to stop)\n")
+                out.flush()
+            async for _ in signals:
+                return
 
 
 def _serve(args: argparse.Namespace, out: TextIO) -> int:
@@ -286,15 +291,15 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
             return run_workers(args, out, tls, f"{scheme}://{host}:{{port}}/v1/realtime")
         try:
             anyio.run(_serve_forever, args, out, tls, backend=args.backend)
-        except KeyboardInterrupt:
-            out.write("stopped\n")
-            return EXIT_OK
+        except KeyboardInterrupt:  # Ctrl-C before the signal receiver was in place
+            pass
         except OSError as exc:
             where = f"{args.host}:{args.port}"
             raise Fail(
                 f"cannot listen on {where}: {exc.strerror or exc}", EXIT_CONNECTION
             ) from None
-    return EXIT_OK  # pragma: no cover - serve runs until interrupted
+    out.write("stopped\n")
+    return EXIT_OK
 
 
 def add_serve(commands: Any) -> None:
