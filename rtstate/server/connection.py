@@ -97,16 +97,20 @@ _EXPIRED_CLOSE_CODE: Final = 1000
 
 def _reported(session: SessionConfig, ga: bool) -> SessionConfig:
     """A session as the server reports it: complete (the real service writes every
-    field: noise reduction off is ``null``; GA adds speed ``1.0`` and truncation
-    ``"auto"``, which the 2024 beta protocol does not have)."""
-    changes: dict[str, Any] = {}
+    field: noise reduction off is ``null``, turn detection with its type's defaults;
+    GA adds speed ``1.0`` and truncation ``"auto"`` and has no ``temperature``, which
+    the 2024 beta protocol does not know)."""
+    changes: dict[str, Any] = {
+        "turn_detection": _reported_turn_detection(session.turn_detection),
+        "temperature": None if ga else session.temperature,
+    }
     if isinstance(session.input_audio_noise_reduction, Unset):
         changes["input_audio_noise_reduction"] = None
     if ga and session.speed is None:
         changes["speed"] = 1.0
     if ga and session.truncation is None:
         changes["truncation"] = "auto"
-    return attrs.evolve(session, **changes) if changes else session
+    return attrs.evolve(session, **changes)
 
 
 def _merge_session(current: SessionConfig, update: SessionConfig) -> SessionConfig:
@@ -264,11 +268,8 @@ class ServerConnection(_InputAudio):
         before = self._begin()
         duration = self._duration
         self._expires = None if duration is None else self._now + duration
-        configured = self._config.session
         session = attrs.evolve(
-            _reported(configured, self._ga),
-            temperature=None if self._ga else configured.temperature,
-            turn_detection=_reported_turn_detection(configured.turn_detection),
+            _reported(self._config.session, self._ga),
             id=self._ids("sess"),
             object="realtime.session",
             model=self._model,

@@ -263,6 +263,10 @@ def build_plan(
     )
 
 
+_SPOKEN: Final = frozenset({Act.TRANSCRIPT, Act.AUDIO})
+"""The actions a truncate drops of the item it cuts."""
+
+
 def drop_unsent(plan: Plan, position: int, index: int, interval: float) -> Plan:
     """``plan`` without the transcript and audio deltas of output ``index`` not yet
     written (those from ``position`` on): what a truncate of that item still being
@@ -278,9 +282,6 @@ def drop_unsent(plan: Plan, position: int, index: int, interval: float) -> Plan:
         actions.append(action)
         due.append(at - interval * dropped)
     return attrs.evolve(plan, actions=tuple(actions), due=tuple(due))
-
-
-_SPOKEN: Final = frozenset({Act.TRANSCRIPT, Act.AUDIO})
 
 
 def _fit_speech(
