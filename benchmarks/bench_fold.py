@@ -245,7 +245,7 @@ class NoOp:
     def on_item_added(self, transition: object, step: Step) -> None:
         return None
 
-    def on_response_completed(self, transition: object, step: Step) -> None:
+    def on_response_finished(self, transition: object, step: Step) -> None:
         return None
 
 

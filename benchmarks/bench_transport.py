@@ -108,7 +108,7 @@ def reply_frames(seconds: int) -> list[str]:
 
 
 def done(step: Step) -> bool:
-    return any(isinstance(x, t.ResponseCompleted) for x in step.transitions)
+    return any(isinstance(x, t.ResponseFinished) for x in step.transitions)
 
 
 async def one_reply(connection: AsyncConnection) -> int:

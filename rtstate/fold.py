@@ -84,15 +84,15 @@ from .transitions import (
     InputTranscribed,
     InputTranscriptAppended,
     InputTranscriptionFailed,
-    ItemCompleted,
     ItemDeleted,
+    ItemFinished,
     ItemRetrieved,
     ItemTruncated,
     OutputAudioCleared,
     OutputAudioStarted,
     OutputAudioStopped,
     RateLimitsUpdated,
-    ResponseCompleted,
+    ResponseFinished,
     ResponseStarted,
     ServerErrorReceived,
     SessionExpired,
@@ -517,7 +517,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
         )
         phase = _live(_ITEM_TABLE, item.phase, s.ResponseDone)
         items = items.set(item_id, evolve_item(item, phase=phase, status=status, parts=parts))
-        out.transitions.append(ItemCompleted(item_id=item_id, status=status))
+        out.transitions.append(ItemFinished(item_id=item_id, status=status))
     announced = set(response.output)
     for snapshot in info.output:
         if snapshot.id is not None and snapshot.id not in announced:
@@ -535,7 +535,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
     )
     history = _bounded(state.finished, finished, out.config.response_history)
     out.transitions.append(
-        ResponseCompleted(
+        ResponseFinished(
             response_id=info.id,
             status=info.status,
             status_details=info.status_details,
@@ -927,7 +927,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
         call_id=snapshot.call_id or item.call_id,
         output=snapshot.output if snapshot.output is not None else item.output,
     )
-    out.transitions.append(ItemCompleted(item_id=item_id, status=status))
+    out.transitions.append(ItemFinished(item_id=item_id, status=status))
     if new.type == "function_call" and status == "completed":
         out.transitions.append(
             FunctionCallReady(

@@ -34,15 +34,15 @@ __all__ = [
     "InputTranscriptAppended",
     "InputTranscriptionFailed",
     "ItemAdded",
-    "ItemCompleted",
     "ItemDeleted",
+    "ItemFinished",
     "ItemRetrieved",
     "ItemTruncated",
     "OutputAudioCleared",
     "OutputAudioStarted",
     "OutputAudioStopped",
     "RateLimitsUpdated",
-    "ResponseCompleted",
+    "ResponseFinished",
     "ResponseStarted",
     "ServerErrorReceived",
     "SessionExpired",
@@ -90,7 +90,7 @@ class ItemAdded(Transition):
 
 
 @attrs.frozen(kw_only=True)
-class ItemCompleted(Transition):
+class ItemFinished(Transition):
     """An output item finished with ``status`` (``completed`` or ``incomplete``)."""
 
     item_id: str
@@ -173,7 +173,7 @@ class ResponseStarted(Transition):
 
 
 @attrs.frozen(kw_only=True)
-class ResponseCompleted(Transition):
+class ResponseFinished(Transition):
     """``response.done``: the response ended with ``status`` (and ``usage``)."""
 
     response_id: str
@@ -384,7 +384,7 @@ TRANSITION_TYPES: Final[tuple[type[Transition], ...]] = (
     SessionStarted,
     SessionUpdated,
     ItemAdded,
-    ItemCompleted,
+    ItemFinished,
     ItemDeleted,
     ItemTruncated,
     TextAppended,
@@ -393,7 +393,7 @@ TRANSITION_TYPES: Final[tuple[type[Transition], ...]] = (
     FunctionCallArgumentsAppended,
     FunctionCallReady,
     ResponseStarted,
-    ResponseCompleted,
+    ResponseFinished,
     SpeechStarted,
     SpeechStopped,
     InputCommitted,

@@ -123,7 +123,7 @@ async def junk(port: int, data: bytes) -> bytes:
 
 
 def done(step: object) -> bool:
-    return any(isinstance(x, t.ResponseCompleted) for x in step.transitions)  # type: ignore[attr-defined]
+    return any(isinstance(x, t.ResponseFinished) for x in step.transitions)  # type: ignore[attr-defined]
 
 
 async def well_behaved(url: str, **options: object) -> str:

@@ -124,7 +124,7 @@ def test_serve_prints_its_url_serves_and_stops_on_ctrl_c() -> None:
                 with anyio.fail_after(10):
                     await conn.wait_for(
                         lambda s: any(
-                            isinstance(x, rtstate.transitions.ResponseCompleted)
+                            isinstance(x, rtstate.transitions.ResponseFinished)
                             for x in s.transitions
                         )
                     )

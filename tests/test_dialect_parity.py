@@ -34,7 +34,7 @@ from rtstate.transitions import (
     InputTranscriptAppended,
     ItemTruncated,
     RateLimitsUpdated,
-    ResponseCompleted,
+    ResponseFinished,
     SessionStarted,
     SessionUpdated,
     Transition,
@@ -138,7 +138,7 @@ def transitions(loop: Loop) -> list[Transition]:
 
 
 def without_usage(t: Transition) -> Transition:
-    return attrs.evolve(t, usage=None) if isinstance(t, ResponseCompleted) else t
+    return attrs.evolve(t, usage=None) if isinstance(t, ResponseFinished) else t
 
 
 def transcribed(loop: Loop) -> list[Transition]:

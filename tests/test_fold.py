@@ -32,11 +32,11 @@ from rtstate.transitions import (
     InputTranscribed,
     InputTranscriptionFailed,
     ItemAdded,
-    ItemCompleted,
     ItemDeleted,
+    ItemFinished,
     ItemTruncated,
     RateLimitsUpdated,
-    ResponseCompleted,
+    ResponseFinished,
     ResponseStarted,
     ServerErrorReceived,
     SessionStarted,
@@ -145,8 +145,8 @@ def test_text_response() -> None:
         TextAppended(item_id="item_2", content_index=0, delta="did ", response_id="resp_1"),
         TextAppended(item_id="item_2", content_index=0, delta="the ", response_id="resp_1"),
         TextAppended(item_id="item_2", content_index=0, delta="chicken...", response_id="resp_1"),
-        ItemCompleted(item_id="item_2", status="completed"),
-        ResponseCompleted(
+        ItemFinished(item_id="item_2", status="completed"),
+        ResponseFinished(
             response_id="resp_1", status="completed", status_details=None, usage=usage()
         ),
         RateLimitsUpdated(names=("tokens",)),
@@ -202,8 +202,8 @@ def test_audio_response() -> None:
         "AudioAppended",
         "TranscriptAppended",
         "AudioAppended",
-        "ItemCompleted",
-        "ResponseCompleted",
+        "ItemFinished",
+        "ResponseFinished",
     ]
     assert transitions(steps, TranscriptAppended)[1] == TranscriptAppended(
         item_id="item_1", content_index=0, delta=" there", response_id="resp_1"
@@ -278,8 +278,8 @@ def test_function_call_round() -> None:
     # FunctionCallReady follows the item's completion, before the response ends.
     names = kinds(steps)
     ready = names.index("FunctionCallReady")
-    assert names[ready - 1] == "ItemCompleted"
-    assert names[ready + 1] == "ResponseCompleted"
+    assert names[ready - 1] == "ItemFinished"
+    assert names[ready + 1] == "ResponseFinished"
 
 
 def test_response_with_a_message_and_a_function_call() -> None:
@@ -436,7 +436,7 @@ def test_barge_in_cancels_and_truncates() -> None:
     assert done.status == "cancelled"
     assert done.status_details == StatusDetails(type="cancelled", reason="turn_detected")
     assert state.input.phase is InputPhase.SPEECH
-    assert transitions(steps, ResponseCompleted)[0].status_details == done.status_details
+    assert transitions(steps, ResponseFinished)[0].status_details == done.status_details
     assert transitions(steps)[-1] == ItemTruncated(
         item_id="item_1", content_index=0, audio_end_ms=700
     )
@@ -1130,8 +1130,8 @@ def test_response_done_closes_an_open_item_as_incomplete() -> None:
     assert step.after.active_response is None
     assert step.after.finished[-1].status == "incomplete"
     assert list(step.transitions) == [
-        ItemCompleted(item_id="item_1", status="incomplete"),
-        ResponseCompleted(
+        ItemFinished(item_id="item_1", status="incomplete"),
+        ResponseFinished(
             response_id="resp_1",
             status="incomplete",
             status_details=StatusDetails(type="incomplete", reason="max_output_tokens"),

@@ -32,7 +32,7 @@ from rtstate.plugins import HOOK_NAMES, PluginError, Plugins, _accepts
 from rtstate.transitions import (
     TRANSITION_TYPES,
     FunctionCallReady,
-    ItemCompleted,
+    ItemFinished,
     ResponseStarted,
     SessionStarted,
     TextAppended,
@@ -198,7 +198,7 @@ FullExploding = _with_every_hook(Exploding, lambda self, name, t, step: self.fir
         ("on_text_apended", "on_text_appended"),
         ("on_fuction_call_ready", "on_function_call_ready"),
         ("on_steps", "on_step"),
-        ("on_response_complete", "on_response_completed"),
+        ("on_response_finish", "on_response_finished"),
         ("on_speech_start", "on_speech_started"),
         ("on_transport_close", "on_transport_closed"),
     ],
@@ -277,7 +277,7 @@ def test_flexible_signatures_are_accepted() -> None:
         def on_response_started(self, t: object, step: object = None, extra: int = 1) -> None:
             log.append("defaults")
 
-        def on_response_completed(self, t: object, step: object, **kw: object) -> None:
+        def on_response_finished(self, t: object, step: object, **kw: object) -> None:
             log.append("kwargs")
 
         @staticmethod
@@ -456,8 +456,8 @@ def test_hooks_run_in_registration_order_with_transition_and_step() -> None:
     log: list[tuple[str, str, object]] = []
 
     class Watcher(Recorder):
-        def on_item_completed(self, t: ItemCompleted, step: Step) -> None:
-            self._record("on_item_completed", t, step)
+        def on_item_finished(self, t: ItemFinished, step: Step) -> None:
+            self._record("on_item_finished", t, step)
 
         def on_function_call_ready(self, t: FunctionCallReady, step: Step) -> None:
             self._record("on_function_call_ready", t, step)
@@ -473,12 +473,12 @@ def test_hooks_run_in_registration_order_with_transition_and_step() -> None:
     log.clear()
     step = conn.receive_event(events[-2])  # response.output_item.done
     done, ready = step.transitions
-    assert isinstance(done, ItemCompleted)
+    assert isinstance(done, ItemFinished)
     assert isinstance(ready, FunctionCallReady)
     assert ready.arguments == '{"a":1}'
     assert log == [
-        ("A", "on_item_completed", done),
-        ("B", "on_item_completed", done),
+        ("A", "on_item_finished", done),
+        ("B", "on_item_finished", done),
         ("A", "on_function_call_ready", ready),
         ("B", "on_function_call_ready", ready),
         ("A", "on_step", None),

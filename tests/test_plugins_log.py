@@ -14,7 +14,7 @@ from rtstate import ClientConnection, Config, Diagnostic, RemoteProtocolError
 from rtstate.events import client as c
 from rtstate.events.payloads import ResponseParams
 from rtstate.server import ScriptedResponder
-from rtstate.transitions import ResponseCompleted, TextAppended
+from rtstate.transitions import ResponseFinished, TextAppended
 
 
 def records(caplog: pytest.LogCaptureFixture, logger: str) -> list[logging.LogRecord]:
@@ -29,19 +29,19 @@ def test_transitions_are_logged_with_levels_and_fields(caplog: pytest.LogCapture
     loop.check()
     logged = records(caplog, "rtstate.transitions")
     names = [r.rt_name for r in logged]  # type: ignore[attr-defined]
-    assert names[0] == "SessionStarted" and names[-1] == "ResponseCompleted"
+    assert names[0] == "SessionStarted" and names[-1] == "ResponseFinished"
     assert "TextAppended" in names
     by_name = {r.rt_name: r for r in logged}  # type: ignore[attr-defined]
     delta = by_name["TextAppended"]
     assert delta.levelno == logging.DEBUG and delta.rt_kind == "transition"  # type: ignore[attr-defined]
     assert delta.rt_input == "ResponseTextDelta"  # type: ignore[attr-defined]
     assert set(delta.rt_fields) == {"item_id", "content_index", "delta", "response_id"}  # type: ignore[attr-defined]
-    done = by_name["ResponseCompleted"]
+    done = by_name["ResponseFinished"]
     assert done.levelno == logging.INFO
     assert done.rt_fields["status"] == "completed"  # type: ignore[attr-defined]
     assert done.rt_fields["usage"]["output_tokens"] > 0  # type: ignore[attr-defined]
     assert done.rt_revision == loop.client.state.revision  # type: ignore[attr-defined]
-    assert "ResponseCompleted(response_id=" in done.getMessage()
+    assert "ResponseFinished(response_id=" in done.getMessage()
     # at INFO, the deltas cost nothing and are not there
     caplog.clear()
     caplog.set_level(logging.INFO, logger="rtstate")
@@ -89,7 +89,7 @@ def test_a_raising_plugin_is_logged_as_an_error(caplog: pytest.LogCaptureFixture
 
 def test_levels() -> None:
     delta = TextAppended(item_id="i", content_index=0, delta="x", response_id="r")
-    done = ResponseCompleted(response_id="r", status="completed", status_details=None, usage=None)
+    done = ResponseFinished(response_id="r", status="completed", status_details=None, usage=None)
     assert level_of(delta) == logging.DEBUG and level_of(done) == logging.INFO
     assert level_of(Diagnostic(code="INV-7", message="m")) == logging.WARNING
     assert level_of(Diagnostic(code="interrupted", message="m")) == logging.DEBUG

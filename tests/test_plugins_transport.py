@@ -56,7 +56,7 @@ async def wait(conn: AsyncConnection, predicate: Callable[[Step], bool]) -> Step
 
 def completed(status: str = "completed") -> Callable[[Step], bool]:
     return lambda step: any(
-        isinstance(x, t.ResponseCompleted) and x.status == status for x in step.transitions
+        isinstance(x, t.ResponseFinished) and x.status == status for x in step.transitions
     )
 
 
@@ -255,7 +255,7 @@ async def test_log_records_transitions_and_diagnostics(caplog: pytest.LogCapture
         await wait(conn, completed())
         await conn.send(c.ResponseCancel())  # nothing active: an informational diagnostic
     names = [getattr(r, "rt_name", None) for r in caplog.records]
-    for name in ("SessionStarted", "ResponseStarted", "TextAppended", "ResponseCompleted"):
+    for name in ("SessionStarted", "ResponseStarted", "TextAppended", "ResponseFinished"):
         assert name in names
     assert "TransportClosed" in names
     cancel = next(r for r in caplog.records if getattr(r, "rt_kind", "") == "diagnostic")

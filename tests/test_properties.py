@@ -69,7 +69,7 @@ def test_valid_sessions_fold_cleanly_and_strictly(script: Script) -> None:
             if isinstance(t, tr.ResponseStarted):
                 assert not open_responses
                 open_responses.add(t.response_id)
-            elif isinstance(t, tr.ResponseCompleted):
+            elif isinstance(t, tr.ResponseFinished):
                 assert open_responses == {t.response_id}
                 open_responses.clear()
     active = final.active_response

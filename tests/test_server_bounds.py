@@ -324,7 +324,7 @@ async def _wait(conn: AsyncConnection, predicate: Any) -> None:
 
 
 def _completed(step: Any) -> bool:
-    return any(isinstance(x, t.ResponseCompleted) for x in step.transitions)
+    return any(isinstance(x, t.ResponseFinished) for x in step.transitions)
 
 
 def _error(step: Any) -> bool:

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.anyio
 
 
 def completed(step: Step) -> bool:
-    return has(t.ResponseCompleted)(step)
+    return has(t.ResponseFinished)(step)
 
 
 async def wait(conn: AsyncConnection, predicate: Callable[[Step], bool]) -> Step:
@@ -61,7 +61,7 @@ async def test_text_flow() -> None:
         await conn.send(user_text("Hi"))
         await conn.send(c.ResponseCreate())
         step = await wait(conn, completed)
-        done = next(x for x in step.transitions if isinstance(x, t.ResponseCompleted))
+        done = next(x for x in step.transitions if isinstance(x, t.ResponseFinished))
         assert done.status == "completed"
         items = conn.state.items
         assert [(i.role, i.text) for i in items] == [
@@ -150,7 +150,7 @@ async def test_barge_in_flow() -> None:
         assert any(isinstance(x, t.TruncationPlanned) for x in step.transitions)
         assert [e.type for e in step.sent] == ["response.cancel", "conversation.item.truncate"]
         step = await wait(conn, completed)
-        done = next(x for x in step.transitions if isinstance(x, t.ResponseCompleted))
+        done = next(x for x in step.transitions if isinstance(x, t.ResponseFinished))
         assert done.status == "cancelled"
         if conn.state.ledger.pending:  # the truncate's acknowledgement
             await wait(conn, lambda s: not s.after.ledger.pending)

@@ -43,7 +43,7 @@ async def closing_server() -> AsyncIterator[str]:
 
 async def until_closed(conn: AsyncConnection) -> None:
     with anyio.fail_after(10):
-        await conn.wait_for(has(t.ResponseCompleted))  # never comes: ConnectionClosed
+        await conn.wait_for(has(t.ResponseFinished))  # never comes: ConnectionClosed
 
 
 # --- connect() --------------------------------------------------------------------------
@@ -77,7 +77,7 @@ async def test_a_timeout_in_the_body_leaves_connect_as_itself() -> None:
         with pytest.raises(TimeoutError):
             async with connect(peer.url, ping_interval=None) as conn:
                 with anyio.fail_after(0.2):
-                    await conn.wait_for(has(t.ResponseCompleted))
+                    await conn.wait_for(has(t.ResponseFinished))
 
 
 @pytest.mark.anyio
@@ -85,7 +85,7 @@ async def test_a_timeout_around_connect_is_a_timeout_error() -> None:
     async with raw_server([session_created()], then="hang") as peer:
         with pytest.raises(TimeoutError), anyio.fail_after(0.3):
             async with connect(peer.url, ping_interval=None) as conn:
-                await conn.wait_for(has(t.ResponseCompleted))
+                await conn.wait_for(has(t.ResponseFinished))
         assert conn.closed is not None
 
 
@@ -149,7 +149,7 @@ def test_connection_closed_leaves_connect_blocking_as_itself(backend: str) -> No
         pytest.raises(rtstate.ConnectionClosed),
         connect_blocking(url, backend=backend, ping_interval=None) as conn,
     ):
-        conn.wait_for(has(t.ResponseCompleted))
+        conn.wait_for(has(t.ResponseFinished))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -168,7 +168,7 @@ def test_a_strict_steps_error_leaves_connect_blocking_as_itself(backend: str) ->
 def test_a_timeout_leaves_connect_blocking_as_itself(backend: str) -> None:
     async def timed_out(connection: AsyncConnection) -> None:
         with anyio.fail_after(0.1):
-            await connection.wait_for(has(t.ResponseCompleted))
+            await connection.wait_for(has(t.ResponseFinished))
 
     with (
         raw_server_in_thread([session_created()], "hang", backend) as url,

@@ -254,7 +254,7 @@ async def test_tls_is_verified_by_default() -> None:
             await wait(conn, has(t.SessionStarted))
             await conn.send(c.SessionUpdate(session=TEXT_ONLY))
             await conn.send(c.ResponseCreate())
-            await wait(conn, has(t.ResponseCompleted))
+            await wait(conn, has(t.ResponseFinished))
             assert conn.state.items[0].text == "Secure."
 
 
@@ -321,7 +321,7 @@ async def test_a_consumer_that_stops_reading_never_stops_the_connection() -> Non
         step = await wait(conn, lambda s: True)
         dropped = [d for d in step.diagnostics if d.code == "steps_dropped"]
         assert dropped and str(conn.steps_dropped) in dropped[0].message
-        await wait(conn, has(t.ResponseCompleted))
+        await wait(conn, has(t.ResponseFinished))
 
 
 async def test_a_plugin_only_app_is_never_stalled() -> None:
@@ -329,7 +329,7 @@ async def test_a_plugin_only_app_is_never_stalled() -> None:
     texts: list[str] = []
 
     class Collect:
-        def on_response_completed(self, tr: t.ResponseCompleted, step: Step) -> None:
+        def on_response_finished(self, tr: t.ResponseFinished, step: Step) -> None:
             texts.append(step.after.items[-1].text or "")
             done.set()
 
@@ -425,7 +425,7 @@ async def test_two_hundred_concurrent_sessions_all_complete() -> None:
             await conn.send(c.SessionUpdate(session=TEXT_ONLY))
             await conn.send(user_text(f"number {n}"))
             await conn.send(c.ResponseCreate())
-            await wait(conn, has(t.ResponseCompleted))
+            await wait(conn, has(t.ResponseFinished))
             done.append(conn.state.items[-1].text)
 
     async with serve(max_sessions=500) as server:
@@ -521,7 +521,7 @@ async def test_a_connected_hook_that_raises_is_detached_and_the_session_goes_on(
         assert [str(e) for e in detached] == ["the plugin broke"]
         await conn.send(c.SessionUpdate(session=TEXT_ONLY))
         await conn.send(c.ResponseCreate())
-        await wait(conn, has(t.ResponseCompleted))
+        await wait(conn, has(t.ResponseFinished))
         assert conn.state.items[0].text == "Still here."
     assert "plugin Broken raised RuntimeError('the plugin broke'); detached" in caplog.text
     assert 'raise RuntimeError("the plugin broke")' in caplog.text  # with its traceback
@@ -545,7 +545,7 @@ async def test_a_sync_hook_that_raises_is_detached_logged_and_kept(
         assert hook not in conn.core.plugins
         await conn.send(c.SessionUpdate(session=TEXT_ONLY))
         await conn.send(c.ResponseCreate())
-        await wait(conn, has(t.ResponseCompleted))
+        await wait(conn, has(t.ResponseFinished))
     records = [r for r in caplog.records if r.name == "rtstate.transport" and r.exc_info]
     assert [r.getMessage() for r in records] == [
         "plugin Hook raised ValueError('hook broke'); detached"

@@ -53,7 +53,7 @@ def settled(since: Step) -> Callable[[Step], bool]:
 async def chat(conn: AsyncConnection, text: str) -> None:
     await conn.send(user_text(text))
     await conn.send(c.ResponseCreate())
-    await wait(conn, has(t.ResponseCompleted))
+    await wait(conn, has(t.ResponseFinished))
 
 
 @asynccontextmanager

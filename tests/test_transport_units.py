@@ -98,7 +98,7 @@ def test_the_blocking_facade_runs_a_session_from_plain_threads(backend: str) -> 
         sender.start()
         sender.join(10)
         conn.send(c.ResponseCreate())
-        conn.wait_for(has(t.ResponseCompleted))
+        conn.wait_for(has(t.ResponseFinished))
         assert [i.text for i in conn.state.items] == ["from a thread", "One."]
         conn.close()
         with pytest.raises(rtstate.ConnectionClosed):

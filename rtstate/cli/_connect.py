@@ -23,7 +23,7 @@ from ..errors import ConnectionClosed, HandshakeError, TransportError
 from ..events.client import ResponseCreate, SessionUpdate
 from ..events.payloads import ResponseParams, SessionConfig
 from ..step import Step
-from ..transitions import ResponseCompleted, ServerErrorReceived, SessionStarted, TextAppended
+from ..transitions import ResponseFinished, ServerErrorReceived, SessionStarted, TextAppended
 from ..transport import AsyncConnection, connect
 from ._base import (
     EXIT_CONNECTION,
@@ -86,7 +86,7 @@ async def _chat(
     args: argparse.Namespace, api_key: str, lines: Callable[[], str], out: TextIO
 ) -> None:
     dialect: Dialect | None = args.dialect
-    completed = has(ResponseCompleted)
+    completed = has(ResponseFinished)
     async with connect(args.url, api_key=api_key, model=args.model, dialect=dialect) as conn:
         with anyio.fail_after(args.timeout):
             await conn.wait_for(has(SessionStarted))

@@ -30,7 +30,7 @@ from ..events.client import ResponseCreate
 from ..events.payloads import ResponseParams, SessionConfig
 from ..server import FunctionCall, Message, ScriptedResponder, ServerConfig
 from ..step import Step
-from ..transitions import ResponseCompleted, SessionStarted
+from ..transitions import ResponseFinished, SessionStarted
 from ..transport import AsyncConnection, connect, serve
 from ._base import (
     EXIT_CONNECTION,
@@ -111,7 +111,7 @@ class _Counter:
         elif verb == "step" and isinstance(value, Step):
             self.sent += len(value.to_send)
 
-    def on_response_completed(self, t: ResponseCompleted, step: Step) -> None:
+    def on_response_finished(self, t: ResponseFinished, step: Step) -> None:
         status = t.status or "unknown"
         self.responses[status] = self.responses.get(status, 0) + 1
 
@@ -139,7 +139,7 @@ async def _turn(
     await conn.send(user_message(text))
     await conn.send(ResponseCreate(response=params))
     for _ in range(responses):
-        await conn.wait_for(has(ResponseCompleted))
+        await conn.wait_for(has(ResponseFinished))
 
 
 async def run_demo(
@@ -195,7 +195,7 @@ async def run_demo(
                     await conn.playback(item_id, ms)
                 await conn.interrupt()
                 out.write(f"  (the user talks over the answer after {_HEARD_MS} ms)\n")
-                await conn.wait_for(has(ResponseCompleted, "cancelled"))
+                await conn.wait_for(has(ResponseFinished, "cancelled"))
                 # 3. a short answer
                 await _turn(conn, _USER[2], _TEXT)
                 state = conn.state

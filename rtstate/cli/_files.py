@@ -26,7 +26,7 @@ from ..journal import JournalError, is_journal, replay_lines
 from ..state import SessionPhase, SessionState
 from ..step import Diagnostic, Step
 from ..testing import check_stream
-from ..transitions import ResponseCompleted
+from ..transitions import ResponseFinished
 from ._base import EPILOG, EXIT_BAD_FILE, EXIT_OK, EXIT_UNREADABLE, EXIT_VIOLATIONS, Fail
 
 __all__ = ["add_check", "add_replay"]
@@ -47,7 +47,7 @@ class _Session:
     state: SessionState
     kind: str
     diagnostics: list[tuple[int, Diagnostic]] = attrs.Factory(list)
-    responses: list[tuple[int, ResponseCompleted]] = attrs.Factory(list)
+    responses: list[tuple[int, ResponseFinished]] = attrs.Factory(list)
     server: list[tuple[int, ServerEvent | UnknownServerEvent]] = attrs.Factory(list)
     client: list[tuple[int, ClientEvent | UnknownClientEvent]] = attrs.Factory(list)
     errors: list[tuple[int, str]] = attrs.Factory(list)
@@ -58,7 +58,7 @@ class _Session:
             self.server.append((number, step.input))
         self.diagnostics.extend((number, d) for d in step.diagnostics)
         self.responses.extend(
-            (number, t) for t in step.transitions if isinstance(t, ResponseCompleted)
+            (number, t) for t in step.transitions if isinstance(t, ResponseFinished)
         )
 
 
@@ -177,7 +177,7 @@ def _is_session_created(frame: str) -> bool:
 # --- replay ------------------------------------------------------------------------------
 
 
-def _usage(t: ResponseCompleted) -> str:
+def _usage(t: ResponseFinished) -> str:
     u = t.usage
     if u is None:
         return "no usage"
