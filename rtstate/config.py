@@ -20,7 +20,7 @@ class AudioRetention(enum.Enum):
 
     ``NONE`` counts bytes and milliseconds only (the default: an hour-long session
     stays flat). ``PER_ITEM`` keeps every item's audio. ``LAST_SECONDS`` keeps the
-    most recent ``Config.audio_retention_seconds`` of audio across the session.
+    most recent ``Config.audio_retention_window`` of audio across the session.
     """
 
     NONE = "none"
@@ -56,20 +56,20 @@ class Config:
             protocol (and leave the state unchanged), instead of recording a
             ``Diagnostic`` and going on.
         audio_retention: see ``AudioRetention``.
-        audio_retention_seconds: the window of ``AudioRetention.LAST_SECONDS``.
-        response_history: how many finished responses the state keeps.
+        audio_retention_window: the window of ``AudioRetention.LAST_SECONDS``.
+        max_finished_responses: how many finished responses the state keeps.
         plugin_errors: ``"detach"`` (a raising plugin is detached and reported as a
             diagnostic) or ``"raise"`` (re-raised: for tests).
-        max_cascade: how many rounds of plugin-returned events one call may fold
+        max_cascade_rounds: how many rounds of plugin-returned events one call may fold
             before the rest is dropped with a diagnostic.
         max_cascade_events: how many plugin-returned events one call may fold in
             all (a bound on fan-out, which rounds alone do not bound).
-        history_limit: how many speech windows and committed ids the input-buffer
+        max_input_buffer_history: how many speech windows and committed ids the input-buffer
             state keeps.
-        ledger_limit: how many sent events may await an answer at once; past it
+        max_in_flight: how many sent events may await an answer at once; past it
             the oldest is dropped (``ClientEventTimedOut``). Also the bound on
             queued ``response.create`` events.
-        ledger_recent: how many settled events the ledger remembers, so that a
+        max_recent_events: how many settled events the ledger remembers, so that a
             late ``error`` still finds the event it names.
         ack_timeout: seconds (on the ``tick`` clock) a sent event may wait for its
             acknowledgement before ``ClientEventTimedOut``.
@@ -79,16 +79,16 @@ class Config:
 
     strict: bool = False
     audio_retention: AudioRetention = AudioRetention.NONE
-    audio_retention_seconds: float = attrs.field(default=30.0, validator=_positive)
-    response_history: int = attrs.field(default=16, validator=_not_negative)
+    audio_retention_window: float = attrs.field(default=30.0, validator=_positive)
+    max_finished_responses: int = attrs.field(default=16, validator=_not_negative)
     plugin_errors: Literal["detach", "raise"] = attrs.field(
         default="detach", validator=attrs.validators.in_(("detach", "raise"))
     )
-    max_cascade: int = attrs.field(default=8, validator=_not_negative)
+    max_cascade_rounds: int = attrs.field(default=8, validator=_not_negative)
     max_cascade_events: int = attrs.field(default=256, validator=_not_negative)
-    history_limit: int = attrs.field(default=64, validator=_not_negative)
-    ledger_limit: int = attrs.field(default=256, validator=_at_least_one)
-    ledger_recent: int = attrs.field(default=64, validator=_not_negative)
+    max_input_buffer_history: int = attrs.field(default=64, validator=_not_negative)
+    max_in_flight: int = attrs.field(default=256, validator=_at_least_one)
+    max_recent_events: int = attrs.field(default=64, validator=_not_negative)
     ack_timeout: float = attrs.field(default=15.0, validator=_positive)
     dialect: Dialect = attrs.field(default="beta", validator=attrs.validators.in_(("beta", "ga")))
 
@@ -96,7 +96,7 @@ class Config:
     def audio_limit_ms(self) -> float | None:
         """The retention window in ms (``None``: keep everything)."""
         if self.audio_retention is AudioRetention.LAST_SECONDS:
-            return self.audio_retention_seconds * 1000.0
+            return self.audio_retention_window * 1000.0
         return None
 
 

@@ -342,7 +342,7 @@ class ClientConnection:
     def _react(self, step: Step, first: Dispatched | None) -> Step:
         """Send what the core planned and what the plugins returned for ``step``
         (``first``), run the plugins on those Steps, and so on to completion (bounded
-        by ``Config.max_cascade`` / ``max_cascade_events``)."""
+        by ``Config.max_cascade_rounds`` / ``max_cascade_events``)."""
         config = self._config
         reraise = self._reraise
         transitions: list[Transition] = list(step.transitions)
@@ -377,14 +377,14 @@ class ClientConnection:
             if returned:
                 rounds += 1
                 budget = max(config.max_cascade_events - cascaded, 0)
-                keep = [] if rounds > config.max_cascade else returned[:budget]
+                keep = [] if rounds > config.max_cascade_rounds else returned[:budget]
                 if len(keep) < len(returned) and not cut_short:  # reported once per call
                     cut_short = True
                     diagnostics.append(
                         Diagnostic(
                             code="cascade",
-                            message=f"plugins returned more than {config.max_cascade} rounds "
-                            f"or {config.max_cascade_events} events in one call; "
+                            message=f"plugins returned more than {config.max_cascade_rounds} "
+                            f"rounds or {config.max_cascade_events} events in one call; "
                             f"{len(returned) - len(keep)} dropped",
                         )
                     )

@@ -370,7 +370,7 @@ def _speech_started(
     phase = _check(machines.INPUT_BUFFER, buf.phase, e)
     window = SpeechWindow(item_id=e.item_id, start_ms=e.audio_start_ms)
     out.transitions.append(SpeechStarted(item_id=e.item_id, audio_start_ms=e.audio_start_ms))
-    limit = out.config.history_limit
+    limit = out.config.max_input_buffer_history
     state = _input(state, buf, phase=phase, speech=_bounded(buf.speech, window, limit))
     return _plan_interrupt(state, out, reported_only=True)
 
@@ -395,7 +395,7 @@ def _committed(state: SessionState, e: s.InputAudioBufferCommitted, out: _Out) -
     buf = state.input
     phase = _check(machines.INPUT_BUFFER, buf.phase, e)
     out.transitions.append(InputCommitted(item_id=e.item_id, previous_item_id=e.previous_item_id))
-    committed = _bounded(buf.committed, e.item_id, out.config.history_limit)
+    committed = _bounded(buf.committed, e.item_id, out.config.max_input_buffer_history)
     ledger = state.ledger
     if not (buf.speech and buf.speech[-1].item_id == e.item_id):  # not server VAD's own
         ledger, _ = _ack(state.ledger, e, None, out)
@@ -533,7 +533,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
         info=info,
         output_audio_format=response.output_audio_format,
     )
-    history = _bounded(state.finished, finished, out.config.response_history)
+    history = _bounded(state.finished, finished, out.config.max_finished_responses)
     out.transitions.append(
         ResponseFinished(
             response_id=info.id,
@@ -1326,7 +1326,7 @@ def _error_code(error: ErrorInfo) -> str | None:
 
 def _remember(ledger: Ledger, e: c.ClientEvent, config: Config) -> tuple[c.ClientEvent, ...]:
     """``ledger.recent`` with ``e`` added (the oldest forgotten past the bound)."""
-    return _bounded(ledger.recent, e, config.ledger_recent)
+    return _bounded(ledger.recent, e, config.max_recent_events)
 
 
 def _recorded(
@@ -1348,7 +1348,7 @@ def _recorded(
         return evolve_root(state, ledger=attrs.evolve(ledger, recent=_remember(ledger, e, config)))
     pending = ledger.pending
     evicted: Pending | None = None
-    if len(pending) >= config.ledger_limit:
+    if len(pending) >= config.max_in_flight:
         index = next(
             (i for i, p in enumerate(pending) if p.event.__class__ is not c.ResponseCreate), 0
         )
@@ -1404,7 +1404,7 @@ def _requeued(ledger: Ledger, retry: c.ResponseCreate, out: _Out) -> Ledger:
     it would hold had the retry waited there all along.
 
     A later queued create identical to it is coalesced into it, and a queue still
-    over ``Config.ledger_limit`` loses its newest create (``queue_full``), as that
+    over ``Config.max_in_flight`` loses its newest create (``queue_full``), as that
     create would have been dropped on arrival.
     """
     out.transitions.append(ClientEventQueued(event=retry))
@@ -1414,7 +1414,7 @@ def _requeued(ledger: Ledger, retry: c.ResponseCreate, out: _Out) -> Ledger:
             out.transitions.append(ClientEventCoalesced(event=queued, into=retry))
         else:
             queue.append(queued)
-    limit = out.config.ledger_limit
+    limit = out.config.max_in_flight
     if len(queue) > limit:
         out.info("queue_full", f"{limit} response.create already queued; the newest dropped")
         del queue[limit:]
@@ -1490,7 +1490,7 @@ def _send_response_create(state: SessionState, e: c.ResponseCreate, out: _Out) -
         if queued.response == e.response:
             out.transitions.append(ClientEventCoalesced(event=e, into=queued))
             return state
-    if len(ledger.queued) >= out.config.ledger_limit:
+    if len(ledger.queued) >= out.config.max_in_flight:
         out.info("queue_full", f"{len(ledger.queued)} response.create already queued; dropped")
         return state
     out.transitions.append(ClientEventQueued(event=e))

@@ -207,7 +207,7 @@ class InputBufferState:
 
     ``appended_ms`` counts the client's own appends since the last commit or clear
     (``total_appended_ms`` since the session began). ``speech`` and ``committed``
-    keep the most recent ``Config.history_limit`` entries. ``pending`` holds input
+    keep the most recent ``Config.max_input_buffer_history`` entries. ``pending`` holds input
     transcription results that arrived before their item.
     """
 

@@ -289,8 +289,8 @@ def test_a_refused_create_retried_coalesces_with_an_identical_queued_one() -> No
 
 def test_a_refused_create_retried_keeps_a_full_queue_within_its_limit() -> None:
     """Found by the stateful machine (``4 <= 3``): the retry went in front of a full
-    queue, past ``Config.ledger_limit``."""
-    config = Config(strict=True, ledger_limit=2)
+    queue, past ``Config.max_in_flight``."""
+    config = Config(strict=True, max_in_flight=2)
     session, step = _refused_while_queued(config, None, BRIEF)
     queued = session.conn.state.ledger.queued
     # as if the retry had stayed queued: the newest create is the one dropped
@@ -381,7 +381,7 @@ def test_unanswered_events_time_out_on_tick_and_release_the_queue() -> None:
 
 
 def test_the_ledger_is_bounded() -> None:
-    session = Session(config=Config(strict=True, ledger_limit=3, ledger_recent=2))
+    session = Session(config=Config(strict=True, max_in_flight=3, max_recent_events=2))
     conn = session.conn
     dropped = []
     for _ in range(5):
@@ -484,7 +484,7 @@ def test_the_cores_own_plan_is_never_cut_by_the_plugin_cascade_bound() -> None:
         def on_truncation_planned(self, t: tr.TruncationPlanned, step: Step) -> c.ClientEvent:
             return c.InputAudioBufferClear()
 
-    session = Session(plugins=[Chatty()], config=Config(strict=True, max_cascade=0))
+    session = Session(plugins=[Chatty()], config=Config(strict=True, max_cascade_rounds=0))
     srv = session.server
     session.receive(srv.response_created(), *srv.audio_item(["a "], [audio(200)]))
     step = session.conn.interrupt()

@@ -17,7 +17,7 @@ After every step:
    race (see ``_explain_active_response_error``);
 2. every frame the client sends has an ``event_id`` unique over the run, and the
    ledger knows it right after the call that sent it;
-3. the ledger stays within ``Config.ledger_limit`` / ``ledger_recent``;
+3. the ledger stays within ``Config.max_in_flight`` / ``max_recent_events``;
 4. no ``conversation.item.truncate`` cuts past the audio the client had received;
 
 and the client reported informational diagnostics only (expected races).
@@ -28,7 +28,7 @@ reproduction at the end of the file: the ``.done`` events of an interrupted resp
 "differed from their deltas" (a strict client raised), a create retried after
 ``conversation_already_has_active_response`` reused its ``event_id``, and a full
 ledger evicted a pending create. The fourth, such a retry queued past
-``ledger_limit`` beside an identical queued create, is reproduced in
+``max_in_flight`` beside an identical queued create, is reproduced in
 ``test_client_logic.py`` (``test_a_refused_create_retried_*``).
 """
 
@@ -83,7 +83,7 @@ SCRIPT: list[str | Reply | Output] = [
 CLIENT_CONFIGS = [
     Config(strict=True),
     # small enough for the bounds to bite: held frames pile up pending events
-    Config(strict=True, ledger_limit=3, ledger_recent=2, ack_timeout=3.0),
+    Config(strict=True, max_in_flight=3, max_recent_events=2, ack_timeout=3.0),
 ]
 
 RESPONSE_PARAMS = [
@@ -387,9 +387,9 @@ class ClientLogic(RuleBasedStateMachine):
     def ledger_bounded(self) -> None:
         ledger = self.loop.client.state.ledger
         config = self.config
-        assert len(ledger.pending) <= config.ledger_limit
-        assert len(ledger.recent) <= config.ledger_recent
-        assert len(ledger.queued) <= config.ledger_limit
+        assert len(ledger.pending) <= config.max_in_flight
+        assert len(ledger.recent) <= config.max_recent_events
+        assert len(ledger.queued) <= config.max_in_flight
 
     @invariant()
     def only_informational_diagnostics(self) -> None:
@@ -433,7 +433,7 @@ class ClientLogic(RuleBasedStateMachine):
             event(name)
         if self.races:
             event("a genuine race")
-        if len(loop.client.state.ledger.pending) >= self.config.ledger_limit:
+        if len(loop.client.state.ledger.pending) >= self.config.max_in_flight:
             event("ledger full at the end")
 
 
@@ -513,7 +513,7 @@ def test_a_full_ledger_never_evicts_a_pending_create() -> None:
     """A full ledger keeps a ``response.create`` still waiting for its
     ``response.created``: the client remembers a response was requested, so its next
     create waits instead of running into ``conversation_already_has_active_response``."""
-    loop = _paced_loop(Config(strict=True, ledger_limit=2))
+    loop = _paced_loop(Config(strict=True, max_in_flight=2))
     loop.hold()
     loop.send(c.ResponseCreate())
     loop.send(c.InputAudioBufferClear())

@@ -1241,7 +1241,7 @@ def test_retention_per_item_forgets_deleted_items() -> None:
 def test_retention_last_seconds_keeps_about_the_window() -> None:
     srv = Server()
     chunks = [pcm16(100, seed=n) for n in range(50)]  # 5 s
-    config = Config(audio_retention=AudioRetention.LAST_SECONDS, audio_retention_seconds=1.0)
+    config = Config(audio_retention=AudioRetention.LAST_SECONDS, audio_retention_window=1.0)
     state, _ = clean([srv.session_created(), *srv.audio_response(["x"], chunks)], config=config)
     kept = state.retained_audio("item_1")
     whole = b"".join(chunks)
@@ -1356,7 +1356,7 @@ def test_old_snapshots_keep_transcripts_and_arguments() -> None:
 def test_old_snapshots_keep_their_retained_audio() -> None:
     """Under a sliding window, neither later deltas nor a branch change an old snapshot."""
     srv = Server()
-    config = Config(audio_retention=AudioRetention.LAST_SECONDS, audio_retention_seconds=0.5)
+    config = Config(audio_retention=AudioRetention.LAST_SECONDS, audio_retention_window=0.5)
     events = [srv.session_created(), *srv.audio_response(["x"], [pcm16(50, n) for n in range(60)])]
     seen: list[tuple[SessionState, bytes]] = []
     state = SessionState()

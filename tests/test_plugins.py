@@ -626,7 +626,7 @@ def test_cascades_are_bounded() -> None:
 
     for limit in (0, 1, 3, 8):
         conn = ClientConnection(
-            plugins=[Chatty()], config=Config(max_cascade=limit), id_factory=ids()
+            plugins=[Chatty()], config=Config(max_cascade_rounds=limit), id_factory=ids()
         )
         step = conn.receive_event(Wire().session())
         assert [json.loads(f)["event_id"] for f in step.to_send] == [
@@ -639,7 +639,7 @@ def test_cascades_are_bounded() -> None:
         assert len(step.to_send) == limit
         assert [d.code for d in step.diagnostics] == ["cascade"]
     default = ClientConnection(plugins=[Chatty()])
-    assert len(default.receive_event(Wire().session()).to_send) == Config().max_cascade
+    assert len(default.receive_event(Wire().session()).to_send) == Config().max_cascade_rounds
 
 
 def test_ping_pong_between_plugins_is_bounded() -> None:
@@ -653,7 +653,7 @@ def test_ping_pong_between_plugins_is_bounded() -> None:
             clear = isinstance(step.input, c.InputAudioBufferClear)
             return c.InputAudioBufferCommit() if clear else None
 
-    conn = ClientConnection(plugins=[Ping(), Pong()], config=Config(max_cascade=5))
+    conn = ClientConnection(plugins=[Ping(), Pong()], config=Config(max_cascade_rounds=5))
     step = conn.send(c.InputAudioBufferCommit())
     types = [json.loads(f)["type"] for f in step.to_send]
     assert types == [
@@ -900,7 +900,7 @@ class _FanOut:
 
 
 def test_cascade_fan_out_is_bounded_by_total_events() -> None:
-    config = Config(max_cascade=8, max_cascade_events=50)
+    config = Config(max_cascade_rounds=8, max_cascade_events=50)
     conn = ClientConnection(config=config, plugins=[_FanOut(10)])
     step = conn.tick(0.0)
     assert len(step.to_send) == 50
@@ -908,14 +908,14 @@ def test_cascade_fan_out_is_bounded_by_total_events() -> None:
 
 
 def test_zero_history_limits_keep_nothing_and_negative_limits_are_refused() -> None:
-    conn = ClientConnection(config=Config(response_history=0, history_limit=0))
+    conn = ClientConnection(config=Config(max_finished_responses=0, max_input_buffer_history=0))
     conn.receive_event(s.SessionCreated(event_id="e0", session=SessionConfig(id="s")))
     conn.receive_event(
         s.InputAudioBufferCommitted(event_id="e1", item_id="i1", previous_item_id=None)
     )
     assert conn.state.input.committed == ()
-    with pytest.raises(ValueError, match="history_limit"):
-        Config(history_limit=-1)
+    with pytest.raises(ValueError, match="max_input_buffer_history"):
+        Config(max_input_buffer_history=-1)
 
 
 def test_detach_removes_a_plugin_and_tells_it_once() -> None:

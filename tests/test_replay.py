@@ -124,11 +124,11 @@ def test_the_journal_streams_through_write_and_replays_from_a_file(tmp_path: obj
 
 
 def test_the_header_keeps_the_config() -> None:
-    config = Config(strict=True, ledger_limit=7, audio_retention=AudioRetention.PER_ITEM)
+    config = Config(strict=True, max_in_flight=7, audio_retention=AudioRetention.PER_ITEM)
     recorder = Recorder()
     ClientConnection(config=config, plugins=[recorder])
     header = json.loads(recorder.lines[0])
-    assert header["config"]["ledger_limit"] == 7
+    assert header["config"]["max_in_flight"] == 7
     assert header["config"]["audio_retention"] == "per_item"
     assert header["fresh"] is True
     assert list(replay(recorder.lines)) == []

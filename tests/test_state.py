@@ -154,7 +154,7 @@ def test_active_response_and_response_by_id() -> None:
 
 def test_response_history_is_bounded() -> None:
     w = Wire()
-    config = Config(response_history=3)
+    config = Config(max_finished_responses=3)
     events: list[Input] = [w.session()]
     previous = None
     for n in range(1, 8):
@@ -176,7 +176,7 @@ def test_response_history_is_bounded() -> None:
 @pytest.mark.parametrize("limit", [1, 2, 16])
 def test_history_limit_holds_at_every_size(limit: int) -> None:
     w = Wire()
-    config = Config(response_history=limit)
+    config = Config(max_finished_responses=limit)
     events: list[Input] = [w.session()]
     for n in range(20):
         events += w.text_response(f"resp_{n}", f"it_{n}", ["x"], f"it_{n - 1}" if n else None)
@@ -470,8 +470,8 @@ def _dump(value: object) -> object:
     [
         Config(),
         Config(audio_retention=AudioRetention.PER_ITEM),
-        Config(audio_retention=AudioRetention.LAST_SECONDS, audio_retention_seconds=0.02),
-        Config(response_history=1, history_limit=1),
+        Config(audio_retention=AudioRetention.LAST_SECONDS, audio_retention_window=0.02),
+        Config(max_finished_responses=1, max_input_buffer_history=1),
     ],
     ids=["default", "per_item", "last_20ms", "short_history"],
 )

@@ -92,7 +92,7 @@ class ServerConfig:
         rate_limits: send ``rate_limits.updated`` after each ``response.created``.
         requests_limit / tokens_limit: the limits ``rate_limits.updated`` reports.
         min_commit_ms: the least audio ``input_audio_buffer.commit`` accepts.
-        response_history / history_limit: passed to the fold's ``Config``.
+        max_finished_responses / max_input_buffer_history: passed to the fold's ``Config``.
 
     Bounds on what one client can make the server do (see "Bounds" in the README):
 
@@ -124,8 +124,8 @@ class ServerConfig:
     requests_limit: int = 5000
     tokens_limit: int = 20000
     min_commit_ms: float = 100.0
-    response_history: int = 16
-    history_limit: int = 64
+    max_finished_responses: int = 16
+    max_input_buffer_history: int = 64
     max_output_tokens: int = attrs.field(default=4096, validator=_positive)
     max_input_audio_buffer_bytes: int = attrs.field(default=15 * 1024 * 1024, validator=_positive)
     max_conversation_items: int = attrs.field(default=4096, validator=_positive)

@@ -196,8 +196,8 @@ class ServerConnection(_InputAudio):
         self._clock = clock
         self._fold_config = Config(
             strict=True,
-            response_history=self._config.response_history,
-            history_limit=self._config.history_limit,
+            max_finished_responses=self._config.max_finished_responses,
+            max_input_buffer_history=self._config.max_input_buffer_history,
         )
         self._state = SessionState()
         self._now = 0.0
