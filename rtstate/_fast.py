@@ -130,7 +130,7 @@ class RootChanges(TypedDict, total=False):
     audio: AudioWindow
     ledger: Ledger
     playback: Map[str, int]
-    interrupted: str | None
+    interrupted_response_id: str | None
     expired: bool
     now: float | None
     revision: int

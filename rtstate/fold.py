@@ -909,7 +909,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     snapshot = e.item
     parts = item.parts
     if snapshot.content is not None:
-        quiet = response.id == state.interrupted
+        quiet = response.id == state.interrupted_response_id
         parts = _reconcile_parts(item, snapshot.content, out, quiet)
     arguments = item.arguments_log
     if snapshot.arguments is not None and snapshot.arguments != arguments.value:
@@ -1163,7 +1163,7 @@ def _streamed(state: SessionState, e: Any, config: Config, stream: _Stream) -> S
         and response is not None
         and response.id == e.response_id
         and response.phase in response_phases
-        and e.response_id != state.interrupted
+        and e.response_id != state.interrupted_response_id
         and item is not None
         and item.phase is not _ITEM_DONE
     ):
@@ -1184,7 +1184,7 @@ def _delta(state: SessionState, e: Any, out: _Out) -> SessionState:
     A part truncated while still streaming (the truncate of an item being generated,
     which the service accepts) still counts the audio it receives, but its transcript
     stays dropped: a transcript delta of it changes nothing."""
-    if e.response_id == state.interrupted:
+    if e.response_id == state.interrupted_response_id:
         return _late(state, e, out)
     kind, append, _, _ = _STREAMED[e.__class__]
     item, part, _ = _checked_part(state, e, kind, out)
@@ -1219,7 +1219,7 @@ def _text_done(state: SessionState, e: s.ResponseTextDone, out: _Out) -> Session
     item, part, _ = _checked_part(state, e, "text", out)
     if e.text == part.text:
         return evolve_root(state, revision=state.revision + 1)
-    if e.response_id != state.interrupted:  # else: the deltas ignored since are in it
+    if e.response_id != state.interrupted_response_id:  # else: the deltas ignored since are in it
         out.note("INV-9", f"text.done of {e.item_id}[{e.content_index}] differs from its deltas")
     return with_part(state, item, e.content_index, evolve_part(part, text_log=TextLog.of(e.text)))
 
@@ -1230,7 +1230,7 @@ def _transcript_done(
     item, part, _ = _checked_part(state, e, "audio", out)
     if e.transcript == part.transcript or part.truncated_ms is not None:
         return evolve_root(state, revision=state.revision + 1)  # truncated: it stays dropped
-    if e.response_id != state.interrupted:  # else: the deltas ignored since are in it
+    if e.response_id != state.interrupted_response_id:  # else: the deltas ignored since are in it
         out.note("INV-9", f"audio_transcript.done of {e.item_id} differs from its deltas")
     log = TextLog.of(e.transcript)
     return with_part(state, item, e.content_index, evolve_part(part, transcript_log=log))
@@ -1253,7 +1253,7 @@ def _content_part_done(
     state: SessionState, e: s.ResponseContentPartDone, out: _Out
 ) -> SessionState:
     item, part, phase = _checked_part(state, e, None, out)
-    quiet = e.response_id == state.interrupted
+    quiet = e.response_id == state.interrupted_response_id
     settled = _settle(item.id, e.content_index, part, e.part, out, quiet=quiet)
     return with_part(state, item, e.content_index, evolve_part(settled, phase=phase))
 
@@ -1616,7 +1616,7 @@ def _plan_interrupt(state: SessionState, out: _Out, *, reported_only: bool) -> S
     """
     active = state.response
     response = active if active is not None else (state.finished[-1] if state.finished else None)
-    if response is None or state.interrupted == response.id:
+    if response is None or state.interrupted_response_id == response.id:
         return state
     playback = state.playback
     if reported_only and not any(i in playback for i in response.output):
@@ -1655,7 +1655,7 @@ def _plan_interrupt(state: SessionState, out: _Out, *, reported_only: bool) -> S
             deleted=tuple(deleted),
         )
     )
-    return evolve_root(state, interrupted=response.id, revision=state.revision + 1)
+    return evolve_root(state, interrupted_response_id=response.id, revision=state.revision + 1)
 
 
 def _late(state: SessionState, e: Any, out: _Out) -> SessionState:

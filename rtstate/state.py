@@ -336,7 +336,7 @@ class SessionState:
 
     Client side: ``ledger`` (what was sent and awaits an answer, what waits to go),
     ``playback`` (item id -> ms of its audio the user heard, as reported),
-    ``interrupted`` (the response whose playback was cut: its late deltas are
+    ``interrupted_response_id`` (the response whose playback was cut: its late deltas are
     ignored), ``expired`` (the server ended the session for its age), ``now`` (the
     caller's clock at the latest ``tick``).
     """
@@ -354,7 +354,7 @@ class SessionState:
     audio: AudioWindow = EMPTY_AUDIO
     ledger: Ledger = attrs.field(factory=Ledger)
     playback: Map[str, int] = attrs.field(factory=Map)
-    interrupted: str | None = None
+    interrupted_response_id: str | None = None
     expired: bool = False
     now: float | None = None
     revision: int = 0

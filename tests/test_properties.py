@@ -322,7 +322,7 @@ def test_the_streaming_fast_path_agrees_on_interrupted_sessions(
     events.insert(at, Interrupt())
     state = SessionState()
     for event in events:
-        was_interrupted = state.interrupted
+        was_interrupted = state.interrupted_response_id
         step = _agree(state, event, config)
         assert step is not None
         if isinstance(event, _DELTAS) and event.response_id == was_interrupted:

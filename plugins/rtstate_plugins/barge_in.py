@@ -101,7 +101,7 @@ class BargeIn:
         response = self._response
         if response is None or not self._items or self._stopped == response:
             return
-        if step.after.interrupted == response:
+        if step.after.interrupted_response_id == response:
             return  # already cut
         self._signal(StopSignal(response_id=response, reason="speech"))
 
