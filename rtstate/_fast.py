@@ -122,7 +122,7 @@ class RootChanges(TypedDict, total=False):
     conversation_id: str | None
     items_by_id: Map[str, ItemState]
     order: Order
-    input: InputBufferState
+    input_buffer: InputBufferState
     response: ResponseState | None
     finished: tuple[ResponseState, ...]
     rate_limits: Map[str, RateLimitState]

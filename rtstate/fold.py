@@ -358,20 +358,22 @@ def _bounded(values: tuple[T, ...], value: T, limit: int) -> tuple[T, ...]:
     return values if len(values) <= limit else values[-limit:]
 
 
-def _input(state: SessionState, buf: InputBufferState, **changes: Any) -> SessionState:
-    return evolve_root(state, input=attrs.evolve(buf, **changes), revision=state.revision + 1)
+def _with_buffer(state: SessionState, buf: InputBufferState, **changes: Any) -> SessionState:
+    return evolve_root(
+        state, input_buffer=attrs.evolve(buf, **changes), revision=state.revision + 1
+    )
 
 
 def _speech_started(
     state: SessionState, e: s.InputAudioBufferSpeechStarted, out: _Out
 ) -> SessionState:
     _open(state, e)
-    buf = state.input
+    buf = state.input_buffer
     phase = _check(machines.INPUT_BUFFER, buf.phase, e)
     window = SpeechWindow(item_id=e.item_id, start_ms=e.audio_start_ms)
     out.transitions.append(SpeechStarted(item_id=e.item_id, audio_start_ms=e.audio_start_ms))
     limit = out.config.max_input_buffer_history
-    state = _input(state, buf, phase=phase, speech=_bounded(buf.speech, window, limit))
+    state = _with_buffer(state, buf, phase=phase, speech=_bounded(buf.speech, window, limit))
     return _plan_interrupt(state, out, reported_only=True)
 
 
@@ -379,7 +381,7 @@ def _speech_stopped(
     state: SessionState, e: s.InputAudioBufferSpeechStopped, out: _Out
 ) -> SessionState:
     _open(state, e)
-    buf = state.input
+    buf = state.input_buffer
     phase = _check(machines.INPUT_BUFFER, buf.phase, e)
     speech = buf.speech
     if speech and speech[-1].end_ms is None:
@@ -387,12 +389,12 @@ def _speech_stopped(
         closed = SpeechWindow(item_id=e.item_id, start_ms=last.start_ms, end_ms=e.audio_end_ms)
         speech = (*speech[:-1], closed)
     out.transitions.append(SpeechStopped(item_id=e.item_id, audio_end_ms=e.audio_end_ms))
-    return _input(state, buf, phase=phase, speech=speech)
+    return _with_buffer(state, buf, phase=phase, speech=speech)
 
 
 def _committed(state: SessionState, e: s.InputAudioBufferCommitted, out: _Out) -> SessionState:
     _open(state, e)
-    buf = state.input
+    buf = state.input_buffer
     phase = _check(machines.INPUT_BUFFER, buf.phase, e)
     out.transitions.append(InputCommitted(item_id=e.item_id, previous_item_id=e.previous_item_id))
     committed = _bounded(buf.committed, e.item_id, out.config.max_input_buffer_history)
@@ -401,7 +403,7 @@ def _committed(state: SessionState, e: s.InputAudioBufferCommitted, out: _Out) -
         ledger, _ = _ack(state.ledger, e, None, out)
     return evolve_root(
         state,
-        input=attrs.evolve(buf, phase=phase, appended_ms=0.0, committed=committed),
+        input_buffer=attrs.evolve(buf, phase=phase, appended_ms=0.0, committed=committed),
         ledger=ledger,
         revision=state.revision + 1,
     )
@@ -409,13 +411,13 @@ def _committed(state: SessionState, e: s.InputAudioBufferCommitted, out: _Out) -
 
 def _cleared(state: SessionState, e: s.InputAudioBufferCleared, out: _Out) -> SessionState:
     _open(state, e)
-    buf = state.input
+    buf = state.input_buffer
     phase = _check(machines.INPUT_BUFFER, buf.phase, e)
     out.transitions.append(InputCleared())
     ledger, _ = _ack(state.ledger, e, None, out)
     return evolve_root(
         state,
-        input=attrs.evolve(buf, phase=phase, appended_ms=0.0, cleared=buf.cleared + 1),
+        input_buffer=attrs.evolve(buf, phase=phase, appended_ms=0.0, cleared=buf.cleared + 1),
         ledger=ledger,
         revision=state.revision + 1,
     )
@@ -429,13 +431,13 @@ def _b64_bytes(data: str) -> int:
 
 def _sent_append(state: SessionState, e: c.InputAudioBufferAppend, out: _Out) -> SessionState:
     _sending(state, e)
-    buf = state.input
+    buf = state.input_buffer
     fmt = state.session.input_audio_format if state.session is not None else None
     ms = _b64_bytes(e.audio) / _BYTES_PER_MS.get(fmt or "pcm16", 48)
     out.send(e)
     return evolve_root(
         _recorded(state, e, out),
-        input=attrs.evolve(
+        input_buffer=attrs.evolve(
             buf,
             appended_ms=buf.appended_ms + ms,
             total_appended_ms=buf.total_appended_ms + ms,
@@ -708,13 +710,13 @@ def _item_created(
     else:
         new = evolve_item(item, phase=next_phase)
     ledger, entry = _ack(state.ledger, e, item_id, out)
-    if entry is None and item is None and item_id not in state.input.committed:
+    if entry is None and item is None and item_id not in state.input_buffer.committed:
         ledger = _ack_unnamed_create(ledger, e.item.type, out)
-    buf = state.input
+    buf = state.input_buffer
     pending = buf.pending.get(item_id)
-    new_input = buf
+    new_buffer = buf
     if pending is not None:
-        new_input = attrs.evolve(buf, pending=buf.pending.delete(item_id))
+        new_buffer = attrs.evolve(buf, pending=buf.pending.delete(item_id))
         try:
             new = _apply_transcription(new, *pending)
         except _Violation as v:  # the early transcription was bad, not this item: keep it
@@ -728,7 +730,7 @@ def _item_created(
         state,
         items_by_id=items,
         order=order,
-        input=new_input,
+        input_buffer=new_buffer,
         ledger=ledger,
         revision=state.revision + 1,
     )
@@ -783,8 +785,10 @@ def _transcribed(
         )
     out.transitions.append(done)
     if item is None or phase is ItemPhase.PENDING:
-        buf = state.input
-        return _input(state, buf, pending=buf.pending.set(e.item_id, (e.content_index, result)))
+        buf = state.input_buffer
+        return _with_buffer(
+            state, buf, pending=buf.pending.set(e.item_id, (e.content_index, result))
+        )
     new = _apply_transcription(item, e.content_index, result)
     return evolve_root(
         state, items_by_id=state.items_by_id.set(e.item_id, new), revision=state.revision + 1
@@ -855,7 +859,7 @@ def _timeout_triggered(
     state: SessionState, e: s.InputAudioBufferTimeoutTriggered, out: _Out
 ) -> SessionState:
     _open(state, e)
-    _check(machines.INPUT_BUFFER, state.input.phase, e)
+    _check(machines.INPUT_BUFFER, state.input_buffer.phase, e)
     out.transitions.append(
         InputTimeoutTriggered(
             item_id=e.item_id, audio_start_ms=e.audio_start_ms, audio_end_ms=e.audio_end_ms

@@ -30,7 +30,7 @@ import attrs
 
 from .events import client as c
 from .events import server as s
-from .state import InputPhase, ItemPhase, PartPhase, ResponsePhase, SessionPhase
+from .state import InputBufferPhase, ItemPhase, PartPhase, ResponsePhase, SessionPhase
 from .step import Closed, Resumed
 
 __all__ = [
@@ -125,10 +125,10 @@ SESSION: Final[Machine[SessionPhase]] = Machine(
 )
 """The session: ``session.created`` exactly once and first (INV-1)."""
 
-_IDLE, _SPEECH = InputPhase.IDLE, InputPhase.SPEECH
+_IDLE, _SPEECH = InputBufferPhase.IDLE, InputBufferPhase.SPEECH
 
-INPUT_BUFFER: Final[Machine[InputPhase]] = Machine(
-    name="input",
+INPUT_BUFFER: Final[Machine[InputBufferPhase]] = Machine(
+    name="input_buffer",
     invariant="INV-13",
     transitions={
         (_IDLE, s.InputAudioBufferSpeechStarted): _SPEECH,
@@ -140,7 +140,7 @@ INPUT_BUFFER: Final[Machine[InputPhase]] = Machine(
         (_SPEECH, s.InputAudioBufferCleared): _IDLE,
         # GA: the idle timeout fires only while nobody speaks
         (_IDLE, s.InputAudioBufferTimeoutTriggered): _IDLE,
-        **_from_each(InputPhase, Resumed, _IDLE),
+        **_from_each(InputBufferPhase, Resumed, _IDLE),
     },
 )
 """Server VAD: started -> stopped, commits anywhere (INV-13)."""

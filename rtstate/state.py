@@ -20,8 +20,8 @@ from .events.payloads import ErrorInfo, ResponseInfo, SessionConfig, StatusDetai
 from .logs import EMPTY_AUDIO, EMPTY_TEXT, AudioWindow, TextLog
 
 __all__ = [
+    "InputBufferPhase",
     "InputBufferState",
-    "InputPhase",
     "ItemPhase",
     "ItemState",
     "Ledger",
@@ -52,7 +52,7 @@ class SessionPhase(_Phase):
     CLOSED = "closed"
 
 
-class InputPhase(_Phase):
+class InputBufferPhase(_Phase):
     """The input buffer as server VAD sees it."""
 
     IDLE = "idle"
@@ -211,7 +211,7 @@ class InputBufferState:
     transcription results that arrived before their item.
     """
 
-    phase: InputPhase = InputPhase.IDLE
+    phase: InputBufferPhase = InputBufferPhase.IDLE
     appended_ms: float = 0.0
     total_appended_ms: float = 0.0
     speech: tuple[SpeechWindow, ...] = ()
@@ -346,7 +346,7 @@ class SessionState:
     conversation_id: str | None = None
     items_by_id: Map[str, ItemState] = attrs.field(factory=Map)
     order: Order = attrs.field(factory=Order)
-    input: InputBufferState = attrs.field(factory=InputBufferState)
+    input_buffer: InputBufferState = attrs.field(factory=InputBufferState)
     response: ResponseState | None = None
     finished: tuple[ResponseState, ...] = ()
     rate_limits: Map[str, RateLimitState] = attrs.field(factory=Map)

@@ -359,24 +359,24 @@ def test_with_nothing_sent_tick_only_records_the_time_and_no_deadline_is_due() -
 def test_appended_ms_counts_pcm16_bytes() -> None:
     conn = opened()
     conn.send(c.InputAudioBufferAppend(audio=audio(4800)))
-    assert conn.state.input.appended_ms == pytest.approx(100.0)
+    assert conn.state.input_buffer.appended_ms == pytest.approx(100.0)
     conn.send(c.InputAudioBufferAppend(audio=audio(960)))
-    assert conn.state.input.appended_ms == pytest.approx(120.0)
+    assert conn.state.input_buffer.appended_ms == pytest.approx(120.0)
     conn.send(c.InputAudioBufferAppend(audio=audio(1)))  # "AA==": one byte, padded
     conn.send(c.InputAudioBufferAppend(audio=audio(2)))  # "AAE=": two bytes
-    assert conn.state.input.appended_ms == pytest.approx(120.0 + 3 / 48)
-    assert conn.state.input.total_appended_ms == pytest.approx(120.0 + 3 / 48)
+    assert conn.state.input_buffer.appended_ms == pytest.approx(120.0 + 3 / 48)
+    assert conn.state.input_buffer.total_appended_ms == pytest.approx(120.0 + 3 / 48)
     w = Wire()
     conn.receive_event(
         s.InputAudioBufferCommitted(event_id=w.eid(), item_id="u1", previous_item_id=None)
     )
-    assert conn.state.input.appended_ms == 0.0
-    assert conn.state.input.total_appended_ms == pytest.approx(120.0 + 3 / 48)
+    assert conn.state.input_buffer.appended_ms == 0.0
+    assert conn.state.input_buffer.total_appended_ms == pytest.approx(120.0 + 3 / 48)
     conn.send(c.InputAudioBufferAppend(audio=audio(480)))
-    assert conn.state.input.appended_ms == pytest.approx(10.0)
+    assert conn.state.input_buffer.appended_ms == pytest.approx(10.0)
     conn.receive_event(s.InputAudioBufferCleared(event_id=w.eid()))
-    assert conn.state.input.appended_ms == 0.0
-    assert conn.state.input.cleared == 1
+    assert conn.state.input_buffer.appended_ms == 0.0
+    assert conn.state.input_buffer.cleared == 1
 
 
 @pytest.mark.parametrize("fmt", ["g711_ulaw", "g711_alaw"])
@@ -384,16 +384,16 @@ def test_appended_ms_counts_g711_bytes(fmt: str) -> None:
     conn = ClientConnection()
     conn.receive_event(Wire().session(input_audio_format=fmt))
     conn.send(c.InputAudioBufferAppend(audio=audio(800)))
-    assert conn.state.input.appended_ms == pytest.approx(100.0)
+    assert conn.state.input_buffer.appended_ms == pytest.approx(100.0)
     conn.send(c.InputAudioBufferAppend(audio=audio(160)))
-    assert conn.state.input.appended_ms == pytest.approx(120.0)
+    assert conn.state.input_buffer.appended_ms == pytest.approx(120.0)
 
 
 def test_appended_ms_follows_session_updated() -> None:
     w = Wire()
     conn = ClientConnection()
     conn.send(c.InputAudioBufferAppend(audio=audio(480)))  # before any session: pcm16
-    assert conn.state.input.appended_ms == pytest.approx(10.0)
+    assert conn.state.input_buffer.appended_ms == pytest.approx(10.0)
     conn.receive_event(w.session(input_audio_format="pcm16"))
     conn.receive_event(
         s.SessionUpdated(
@@ -401,7 +401,7 @@ def test_appended_ms_follows_session_updated() -> None:
         )
     )
     conn.send(c.InputAudioBufferAppend(audio=audio(480)))
-    assert conn.state.input.appended_ms == pytest.approx(10.0 + 60.0)
+    assert conn.state.input_buffer.appended_ms == pytest.approx(10.0 + 60.0)
 
 
 # --- the chain of states -----------------------------------------------------------------

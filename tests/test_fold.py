@@ -21,7 +21,7 @@ from rtstate.config import AudioRetention
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import ContentPart, ErrorInfo, StatusDetails
-from rtstate.state import InputPhase, ItemPhase, PartPhase, ResponsePhase, SessionPhase
+from rtstate.state import InputBufferPhase, ItemPhase, PartPhase, ResponsePhase, SessionPhase
 from rtstate.step import Closed, Input
 from rtstate.transitions import (
     AudioAppended,
@@ -314,22 +314,22 @@ def test_vad_turn_with_transcription_and_response() -> None:
     srv, start = opened()
     sent = [append(100, seed=i) for i in range(5)]
     state, steps = clean([srv.session_with_transcription(), *sent], state=start)
-    assert state.input.appended_ms == pytest.approx(500.0)
-    assert state.input.total_appended_ms == pytest.approx(500.0)
+    assert state.input_buffer.appended_ms == pytest.approx(500.0)
+    assert state.input_buffer.total_appended_ms == pytest.approx(500.0)
 
     turn = srv.vad_turn(120, 480, item_id="item_u1")
     started, stopped, committed, created = turn
     after_start, _ = clean([started], state=state)
-    assert after_start.input.phase is InputPhase.SPEECH
+    assert after_start.input_buffer.phase is InputBufferPhase.SPEECH
     assert after_start.item("item_u1") is None  # speech names an item that does not exist yet
-    assert after_start.input.speech[-1].end_ms is None
+    assert after_start.input_buffer.speech[-1].end_ms is None
 
     answer = srv.text_response(["Hi!"])
     transcript = srv.transcription_completed("item_u1", "Hello there")
     state, steps = clean([*turn, *answer, transcript], state=state)
 
-    buf = state.input
-    assert buf.phase is InputPhase.IDLE
+    buf = state.input_buffer
+    assert buf.phase is InputBufferPhase.IDLE
     assert [(w.item_id, w.start_ms, w.end_ms) for w in buf.speech] == [("item_u1", 120, 480)]
     assert buf.committed == ("item_u1",)
     assert buf.appended_ms == 0.0  # reset by the commit
@@ -369,7 +369,7 @@ def test_appended_ms_uses_the_input_format() -> None:
     srv = Server()
     state, _ = clean([srv.session_created(input_audio_format="g711_alaw")])
     state, _ = clean([c.InputAudioBufferAppend(audio=b64(bytes(1600)))], state=state)
-    assert state.input.appended_ms == pytest.approx(200.0)
+    assert state.input_buffer.appended_ms == pytest.approx(200.0)
 
 
 def test_manual_commit_and_clear() -> None:
@@ -384,11 +384,11 @@ def test_manual_commit_and_clear() -> None:
         srv.cleared(),
     ]
     state, steps = clean(inputs, state=start)
-    assert state.input.committed == ("item_m",)
-    assert state.input.appended_ms == 0.0
-    assert state.input.total_appended_ms == pytest.approx(500.0)
-    assert state.input.cleared == 1
-    assert state.input.speech == ()
+    assert state.input_buffer.committed == ("item_m",)
+    assert state.input_buffer.appended_ms == 0.0
+    assert state.input_buffer.total_appended_ms == pytest.approx(500.0)
+    assert state.input_buffer.cleared == 1
+    assert state.input_buffer.speech == ()
     assert transitions(steps, InputCleared) == [InputCleared()]
     assert [i.id for i in state.items] == ["item_m"]
 
@@ -435,7 +435,7 @@ def test_barge_in_cancels_and_truncates() -> None:
     done = state.finished[-1]
     assert done.status == "cancelled"
     assert done.status_details == StatusDetails(type="cancelled", reason="turn_detected")
-    assert state.input.phase is InputPhase.SPEECH
+    assert state.input_buffer.phase is InputBufferPhase.SPEECH
     assert transitions(steps, ResponseFinished)[0].status_details == done.status_details
     assert transitions(steps)[-1] == ItemTruncated(
         item_id="item_1", content_index=0, audio_end_ms=700
@@ -631,7 +631,7 @@ def test_transcription_before_the_item_exists() -> None:
     state, steps = clean([created, *srv.text_response(["ok"])], state=state)
     item = state.item("item_u")
     assert item is not None and item.transcript == "early bird"
-    assert "item_u" not in state.input.pending
+    assert "item_u" not in state.input_buffer.pending
 
 
 def test_bad_early_transcription_does_not_reject_its_item() -> None:
@@ -643,7 +643,7 @@ def test_bad_early_transcription_does_not_reject_its_item() -> None:
     assert [(d.code, d.applied) for d in diagnostics(steps)] == [("INV-14", True)]
     assert [i.id for i in state.items] == ["item_u"]
     assert state.items[0].parts[0].transcript is None
-    assert "item_u" not in state.input.pending
+    assert "item_u" not in state.input_buffer.pending
     # the conversation goes on after it
     state, _ = clean(srv.text_response(["ok"]), state=state)
     assert [i.id for i in state.items] == ["item_u", "item_1"]
@@ -718,8 +718,8 @@ def test_speech_events_before_their_item_then_manual_commit_mid_speech() -> None
         srv.speech_stopped("item_a", 900),
     ]
     state, _ = clean(events, state=start)
-    assert state.input.phase is InputPhase.IDLE
-    assert state.input.speech[-1].end_ms == 900
+    assert state.input_buffer.phase is InputBufferPhase.IDLE
+    assert state.input_buffer.speech[-1].end_ms == 900
 
 
 # --- violations: rejected, state unchanged ---------------------------------------------

@@ -25,7 +25,7 @@ import pytest
 from rtstate import ClientConnection, SessionState, Step
 from rtstate.codec import beta
 from rtstate.events.client import ClientEvent
-from rtstate.state import InputPhase, ItemPhase, ItemState, ResponsePhase, SessionPhase
+from rtstate.state import InputBufferPhase, ItemPhase, ItemState, ResponsePhase, SessionPhase
 from rtstate.transitions import (
     AudioAppended,
     FunctionCallReady,
@@ -241,8 +241,8 @@ def test_audio_in_server_vad_turn() -> None:
     assert reply.audio_ms == pytest.approx(462 / 48)
     assert reply.parts[0].audio_done
 
-    buf = state.input
-    assert buf.phase is InputPhase.IDLE
+    buf = state.input_buffer
+    assert buf.phase is InputBufferPhase.IDLE
     assert [(w.item_id, w.start_ms, w.end_ms) for w in buf.speech] == [(user_id, 1456, 4512)]
     assert buf.committed == (user_id,)
     # 55 client appends of 33 bytes, all before the commit

@@ -49,7 +49,7 @@ Key = tuple[Any, ...]
 
 def phases(state: SessionState) -> dict[Key, Any]:
     """Every entity of ``state`` -> its phase (an absent entity is not listed)."""
-    found: dict[Key, Any] = {("session",): state.phase, ("input",): state.input.phase}
+    found: dict[Key, Any] = {("session",): state.phase, ("input_buffer",): state.input_buffer.phase}
     if state.response is not None:
         found["response",] = state.response.phase
     for item_id, item in state.items_by_id.items():
@@ -61,7 +61,7 @@ def phases(state: SessionState) -> dict[Key, Any]:
 
 _MACHINE: dict[str, machines.Machine[Any]] = {
     "session": machines.SESSION,
-    "input": machines.INPUT_BUFFER,
+    "input_buffer": machines.INPUT_BUFFER,
     "response": machines.RESPONSE,
     "item": machines.ITEM,
     "part": machines.PART,
@@ -232,7 +232,13 @@ def test_an_acknowledgement_by_the_wrong_event_is_caught() -> None:
 
 
 def test_each_machine_names_an_invariant_of_the_catalogue() -> None:
-    assert [m.name for m in machines.MACHINES] == ["session", "input", "response", "item", "part"]
+    assert [m.name for m in machines.MACHINES] == [
+        "session",
+        "input_buffer",
+        "response",
+        "item",
+        "part",
+    ]
     for machine in machines.MACHINES:
         assert machine.invariant in machines.INVARIANTS
         assert dict(machine) == dict(machine.transitions)  # a machine reads as its table

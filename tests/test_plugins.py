@@ -564,7 +564,7 @@ def test_returned_events_are_folded_and_encoded_in_the_same_call() -> None:
     ]
     assert step.to_send == tuple(beta.encode(e) for e in stamped)
     assert [json.loads(f)["event_id"] for f in step.to_send] == ["p1", "p2"]
-    assert conn.state.input.appended_ms == pytest.approx(20.0)
+    assert conn.state.input_buffer.appended_ms == pytest.approx(20.0)
     # the Step is the main fold followed by the folds of the returned events
     chain = [fold(before, created)]
     for event in stamped:
@@ -913,7 +913,7 @@ def test_zero_history_limits_keep_nothing_and_negative_limits_are_refused() -> N
     conn.receive_event(
         s.InputAudioBufferCommitted(event_id="e1", item_id="i1", previous_item_id=None)
     )
-    assert conn.state.input.committed == ()
+    assert conn.state.input_buffer.committed == ()
     with pytest.raises(ValueError, match="max_input_buffer_history"):
         Config(max_input_buffer_history=-1)
 

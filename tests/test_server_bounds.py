@@ -182,7 +182,7 @@ def test_an_append_past_the_buffer_bound_is_refused() -> None:
     assert [e.error.code for e in events if isinstance(e, s.Error)] == [
         "input_audio_buffer_too_large"
     ]
-    assert loop.server.state.input.appended_ms == 900  # the refused audio is not held
+    assert loop.server.state.input_buffer.appended_ms == 900  # the refused audio is not held
     loop.send(c.InputAudioBufferAppend(audio=b64(silence(100))))  # still room for this
     events = loop.send(c.InputAudioBufferCommit())
     assert "input_audio_buffer.committed" in loop.types(events)

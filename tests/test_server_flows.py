@@ -438,7 +438,7 @@ def test_clear_drops_the_buffer_and_any_speech() -> None:
     loop = Loop().start()
     loop.append(tone(300))
     assert loop.types(loop.send(c.InputAudioBufferClear())) == ["input_audio_buffer.cleared"]
-    assert loop.client.state.input.appended_ms == 0
+    assert loop.client.state.input_buffer.appended_ms == 0
     events = loop.append(silence(400))
     assert events == []
     loop.check()

@@ -22,7 +22,14 @@ from rtstate.events.payloads import (
     Item,
 )
 from rtstate.logs import AudioWindow
-from rtstate.state import InputPhase, ItemPhase, ItemState, PartPhase, ResponsePhase, SessionPhase
+from rtstate.state import (
+    InputBufferPhase,
+    ItemPhase,
+    ItemState,
+    PartPhase,
+    ResponsePhase,
+    SessionPhase,
+)
 from rtstate.step import Closed, Input
 
 DEFAULT = Config()
@@ -282,7 +289,7 @@ def test_part_transcript_none_versus_empty() -> None:
     # an input_audio part whose transcript the server has not given: unknown, not ""
     assert user.parts[0].transcript is None
     assert user.transcript == ""  # the item-level join reads unknown as ""
-    assert state.input.phase is InputPhase.IDLE
+    assert state.input_buffer.phase is InputBufferPhase.IDLE
     state, _ = fold_all([w.transcribed("user_1", "")], state=state)
     user = state.item("user_1")
     assert user is not None
@@ -450,7 +457,7 @@ def _dump(value: object) -> object:
             "response": repr(value.response),
             "finished": repr(value.finished),
             "rate_limits": sorted(repr(r) for r in value.rate_limits.values()),
-            "input": repr(value.input),
+            "input_buffer": repr(value.input_buffer),
         }
     if isinstance(value, ItemState):
         return (

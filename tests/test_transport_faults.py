@@ -201,7 +201,7 @@ async def test_the_default_limit_takes_a_16_mib_frame() -> None:
     ):
         step = await wait(conn, has(t.SpeechStarted))
         assert conn.closed is None
-        assert step.after.input.speech
+        assert step.after.input_buffer.speech
 
 
 async def test_a_wrong_token_is_refused_with_401() -> None:

@@ -125,7 +125,7 @@ class _InputAudio(_ResponseRunner):
         if due is None or timeout is None or due > self._now:
             return
         self._idle_from = None
-        end = math.floor(self._state.input.total_appended_ms)
+        end = math.floor(self._state.input_buffer.total_appended_ms)
         start = max(math.floor(self._buffer_start_ms), end - timeout)
         item_id = self._ids("item")
         self._emit(
@@ -139,7 +139,7 @@ class _InputAudio(_ResponseRunner):
 
     def _sync_vad(self) -> None:
         """Restart the detector at the current input position (nothing is speaking)."""
-        position = math.floor(self._state.input.total_appended_ms)
+        position = math.floor(self._state.input_buffer.total_appended_ms)
         self._vad = VadState(position_ms=position, floor_ms=position)
         self._speech_item = None
 
@@ -226,7 +226,7 @@ class _InputAudio(_ResponseRunner):
         return True
 
     def _commit_event(self, e: c.InputAudioBufferCommit) -> None:
-        v.check_commit_size(self._state.input.appended_ms, self._config.min_commit_ms)
+        v.check_commit_size(self._state.input_buffer.appended_ms, self._config.min_commit_ms)
         self._room(1, 0)
         self._accept(e)
         self._commit_buffer(self._ids("item"))
@@ -235,7 +235,7 @@ class _InputAudio(_ResponseRunner):
         """Commit the whole input buffer as user item ``item_id``."""
         audio = bytes(self._buffer)
         self._buffer.clear()
-        self._buffer_start_ms = self._state.input.total_appended_ms
+        self._buffer_start_ms = self._state.input_buffer.total_appended_ms
         self._vad = attrs.evolve(self._vad, floor_ms=self._vad.position_ms)
         transcription = self._commit(item_id, audio)
         if transcription is not None:
@@ -311,7 +311,7 @@ class _InputAudio(_ResponseRunner):
         self._accept(e)
         self._buffer.clear()
         self._emit(s.InputAudioBufferCleared(event_id=self._event_id()))
-        self._buffer_start_ms = self._state.input.total_appended_ms
+        self._buffer_start_ms = self._state.input_buffer.total_appended_ms
         self._sync_vad()
 
 
