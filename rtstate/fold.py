@@ -713,12 +713,14 @@ def _item_created(
     if entry is None and item is None and item_id not in state.input_buffer.committed:
         ledger = _ack_unnamed_create(ledger, e.item.type, out)
     buf = state.input_buffer
-    pending = buf.pending.get(item_id)
+    early = buf.early_transcriptions.get(item_id)
     new_buffer = buf
-    if pending is not None:
-        new_buffer = attrs.evolve(buf, pending=buf.pending.delete(item_id))
+    if early is not None:
+        new_buffer = attrs.evolve(
+            buf, early_transcriptions=buf.early_transcriptions.delete(item_id)
+        )
         try:
-            new = _apply_transcription(new, *pending)
+            new = _apply_transcription(new, *early)
         except _Violation as v:  # the early transcription was bad, not this item: keep it
             out.note(v.code, f"{v.message}; the early transcription is dropped")
     out.transitions.append(
@@ -787,7 +789,9 @@ def _transcribed(
     if item is None or phase is ItemPhase.PENDING:
         buf = state.input_buffer
         return _with_buffer(
-            state, buf, pending=buf.pending.set(e.item_id, (e.content_index, result))
+            state,
+            buf,
+            early_transcriptions=buf.early_transcriptions.set(e.item_id, (e.content_index, result)),
         )
     new = _apply_transcription(item, e.content_index, result)
     return evolve_root(

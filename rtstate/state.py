@@ -217,7 +217,7 @@ class InputBufferState:
     speech: tuple[SpeechWindow, ...] = ()
     committed: tuple[str, ...] = ()
     cleared: int = 0
-    pending: Map[str, tuple[int, str | ErrorInfo]] = attrs.field(factory=Map)
+    early_transcriptions: Map[str, tuple[int, str | ErrorInfo]] = attrs.field(factory=Map)
 
 
 @attrs.frozen(kw_only=True)

@@ -631,7 +631,7 @@ def test_transcription_before_the_item_exists() -> None:
     state, steps = clean([created, *srv.text_response(["ok"])], state=state)
     item = state.item("item_u")
     assert item is not None and item.transcript == "early bird"
-    assert "item_u" not in state.input_buffer.pending
+    assert "item_u" not in state.input_buffer.early_transcriptions
 
 
 def test_bad_early_transcription_does_not_reject_its_item() -> None:
@@ -643,7 +643,7 @@ def test_bad_early_transcription_does_not_reject_its_item() -> None:
     assert [(d.code, d.applied) for d in diagnostics(steps)] == [("INV-14", True)]
     assert [i.id for i in state.items] == ["item_u"]
     assert state.items[0].parts[0].transcript is None
-    assert "item_u" not in state.input_buffer.pending
+    assert "item_u" not in state.input_buffer.early_transcriptions
     # the conversation goes on after it
     state, _ = clean(srv.text_response(["ok"]), state=state)
     assert [i.id for i in state.items] == ["item_u", "item_1"]

@@ -248,7 +248,7 @@ def test_audio_in_server_vad_turn() -> None:
     # 55 client appends of 33 bytes, all before the commit
     assert buf.total_appended_ms == pytest.approx(55 * RECORDED_AUDIO_BYTES / 48)
     assert buf.appended_ms == 0.0
-    assert len(buf.pending) == 0
+    assert len(buf.early_transcriptions) == 0
 
     (done,) = state.finished
     assert (done.id, done.status) == ("resp_E4BAsy7BWzPzysFg4Xvvk", "completed")
