@@ -228,13 +228,13 @@ class ClientConnection:
         return self._run(Closed(code=code, reason=reason))
 
     def next_deadline(self) -> float | None:
-        """When ``tick`` should next be called (``None``: no deadline pending).
+        """When ``tick`` should next be called (``None``: nothing in flight).
 
         A deadline at or before the last ``tick``'s ``now`` (or ``0.0`` before any
         tick) means "tick now": an event was sent whose timer has not started.
         """
         state = self._state
-        pending = state.ledger.pending
+        pending = state.ledger.in_flight
         if not pending:
             return None
         timeout = self._config.ack_timeout
@@ -349,14 +349,14 @@ class ClientConnection:
         diagnostics: list[Diagnostic] = list(step.diagnostics)
         to_send: list[str] = list(step.to_send)
         sent: list[ClientEvent] = list(step.sent)
-        pending = [step]
+        this_round = [step]
         rounds = 0
         cascaded = 0
         cut_short = False
-        while pending:
+        while this_round:
             planned: list[ClientEvent] = []  # the core's own plan: never cut
             returned: list[ClientEvent] = []  # the plugins': bounded
-            for sub in pending:
+            for sub in this_round:
                 planned.extend(sub.planned)
                 found: Dispatched | None
                 if sub is step:
@@ -393,7 +393,7 @@ class ClientConnection:
             queued = planned + returned
             if not queued:
                 break
-            pending = []
+            this_round = []
             for event in queued:
                 try:
                     stamped, frame = self._encode(event)
@@ -408,7 +408,7 @@ class ClientConnection:
                 self._state = sub.after
                 transitions.extend(sub.transitions)
                 diagnostics.extend(sub.diagnostics)
-                pending.append(sub)
+                this_round.append(sub)
         return Step(
             input=step.input,
             before=step.before,

@@ -3,7 +3,7 @@
 Each input type has one handler. The handler looks the input up in the machine
 (``rtstate.machines``) of every entity it touches and gives the entity the phase the
 table returns (the ``by_payload`` table first, where the payload decides); a
-missing pair is a protocol violation. A server event settles the pending client
+missing pair is a protocol violation. A server event settles the in-flight client
 event ``machines.ACKS`` says it acknowledges. A violation rejects the input: the
 Step's ``after`` is its ``before`` and it carries a ``Diagnostic`` (or, with
 ``Config(strict=True)``, ``RemoteProtocolError`` is raised). A handler may also
@@ -54,6 +54,7 @@ from .events import server as s
 from .events.payloads import ContentPart, ErrorInfo, Item, ResponseInfo
 from .logs import EMPTY_TEXT, AudioChunk, TextLog
 from .state import (
+    InFlight,
     InputBufferState,
     ItemPhase,
     ItemState,
@@ -61,7 +62,6 @@ from .state import (
     Order,
     PartPhase,
     PartState,
-    Pending,
     RateLimitState,
     ResponsePhase,
     ResponseState,
@@ -745,7 +745,7 @@ def _ack_unnamed_create(ledger: Ledger, item_type: str, out: _Out) -> Ledger:
     made it): the server named the client's item.
     """
 
-    def matches(entry: Pending) -> bool:
+    def matches(entry: InFlight) -> bool:
         event = entry.event
         return (
             isinstance(event, c.ConversationItemCreate)
@@ -1344,9 +1344,9 @@ def _recorded(
     key: str | None = None,
     undo: PartState | None = None,
 ) -> SessionState:
-    """``state`` with ``e`` in the ledger: pending if the server acknowledges its kind.
+    """``state`` with ``e`` in the ledger: in flight if the server acknowledges its kind.
 
-    A full ledger gives up on its oldest pending event other than a
+    A full ledger gives up on its oldest in-flight event other than a
     ``response.create`` (``ClientEventTimedOut``, rolled back as a timeout is), so
     the one-active-response rule never loses track of a request.
     """
@@ -1354,8 +1354,8 @@ def _recorded(
     config = out.config
     if not machines.ACKS[e.__class__]:
         return evolve_root(state, ledger=attrs.evolve(ledger, recent=_remember(ledger, e, config)))
-    pending = ledger.pending
-    evicted: Pending | None = None
+    pending = ledger.in_flight
+    evicted: InFlight | None = None
     if len(pending) >= config.max_in_flight:
         index = next(
             (i for i, p in enumerate(pending) if p.event.__class__ is not c.ResponseCreate), 0
@@ -1363,7 +1363,7 @@ def _recorded(
         evicted = pending[index]
         pending = (*pending[:index], *pending[index + 1 :])
         out.transitions.append(ClientEventTimedOut(event=evicted.event))
-    entry = Pending(event=e, key=key, undo=undo)
+    entry = InFlight(event=e, key=key, undo=undo)
     ledger = attrs.evolve(ledger, pending=(*pending, entry))
     if evicted is None:
         return evolve_root(state, ledger=ledger)
@@ -1373,8 +1373,8 @@ def _recorded(
 
 def _ack(
     ledger: Ledger, answer: s.ServerEvent, key: str | None, out: _Out
-) -> tuple[Ledger, Pending | None]:
-    """``ledger`` with the first pending event ``answer`` acknowledges settled (its
+) -> tuple[Ledger, InFlight | None]:
+    """``ledger`` with the first in-flight event ``answer`` acknowledges settled (its
     type, by ``machines.ACKS``), and that entry.
 
     ``key`` names what the acknowledgement is about (an item or response id):
@@ -1387,12 +1387,12 @@ def _ack(
 
 
 def _settle_first(
-    ledger: Ledger, matches: Callable[[Pending], bool], out: _Out
-) -> tuple[Ledger, Pending | None]:
-    """``ledger`` with its first pending entry that ``matches`` moved to ``recent``."""
-    for index, entry in enumerate(ledger.pending):
+    ledger: Ledger, matches: Callable[[InFlight], bool], out: _Out
+) -> tuple[Ledger, InFlight | None]:
+    """``ledger`` with its first in-flight entry that ``matches`` moved to ``recent``."""
+    for index, entry in enumerate(ledger.in_flight):
         if matches(entry):
-            pending = (*ledger.pending[:index], *ledger.pending[index + 1 :])
+            pending = (*ledger.in_flight[:index], *ledger.in_flight[index + 1 :])
             recent = _remember(ledger, entry.event, out.config)
             return attrs.evolve(ledger, pending=pending, recent=recent), entry
     return ledger, None
@@ -1541,17 +1541,17 @@ def _rejected(state: SessionState, error: ErrorInfo, out: _Out) -> SessionState:
         # one answered last (its acknowledgement was someone else's, as the error shows)
         wanted = c.ResponseCreate if code == _RESPONSE_ACTIVE_CODE else c.ResponseCancel
         candidates = (
-            *(p.event for p in ledger.pending),
+            *(p.event for p in ledger.in_flight),
             *reversed(ledger.recent),
         )
         event = next((e for e in candidates if e.__class__ is wanted), None)
     if event is None:
         return state
     out.transitions.append(ClientEventRejected(event=event, error=error))
-    undo = next((p.undo for p in ledger.pending if p.event is event), None)
+    undo = next((p.undo for p in ledger.in_flight if p.event is event), None)
     ledger = attrs.evolve(
         ledger,
-        pending=tuple(p for p in ledger.pending if p.event is not event),
+        pending=tuple(p for p in ledger.in_flight if p.event is not event),
         recent=tuple(r for r in ledger.recent if r is not event),
         queued=tuple(q for q in ledger.queued if q is not event),
         deferred_cancel=None if ledger.deferred_cancel is event else ledger.deferred_cancel,
@@ -1678,12 +1678,12 @@ def _tick(state: SessionState, e: Tick, out: _Out) -> SessionState:
     """Time passed: start the timers of newly sent events, time out the overdue."""
     now = e.now
     ledger = state.ledger
-    if not ledger.pending:
+    if not ledger.in_flight:
         return evolve_root(state, now=now) if state.now != now else state
     timeout = out.config.ack_timeout
-    kept: list[Pending] = []
-    expired: list[Pending] = []
-    for entry in ledger.pending:
+    kept: list[InFlight] = []
+    expired: list[InFlight] = []
+    for entry in ledger.in_flight:
         if entry.sent_at is None:
             kept.append(attrs.evolve(entry, sent_at=now))
         elif now - entry.sent_at >= timeout:

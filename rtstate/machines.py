@@ -18,7 +18,7 @@ evicted from a full ledger).
 
 A ``None`` phase means "no such entity" (no active response, unknown item, unknown
 part); a ``None`` next phase removes the entity. :data:`ACKS` says which server event
-acknowledges which client event: the fold settles pending client events by it.
+acknowledges which client event: the fold settles in-flight client events by it.
 """
 
 from __future__ import annotations

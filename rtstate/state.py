@@ -20,6 +20,7 @@ from .events.payloads import ErrorInfo, ResponseInfo, SessionConfig, StatusDetai
 from .logs import EMPTY_AUDIO, EMPTY_TEXT, AudioWindow, TextLog
 
 __all__ = [
+    "InFlight",
     "InputBufferPhase",
     "InputBufferState",
     "ItemPhase",
@@ -28,7 +29,6 @@ __all__ = [
     "Order",
     "PartPhase",
     "PartState",
-    "Pending",
     "RateLimitState",
     "ResponsePhase",
     "ResponseState",
@@ -252,7 +252,7 @@ class RateLimitState:
 
 
 @attrs.frozen(kw_only=True)
-class Pending:
+class InFlight:
     """A sent client event waiting for the server's acknowledgement.
 
     ``key`` is the id the acknowledgement names (the item id of a create, delete
@@ -280,7 +280,7 @@ class Ledger:
     ``response.cancel`` sent before its response existed, sent once it does.
     """
 
-    pending: tuple[Pending, ...] = ()
+    in_flight: tuple[InFlight, ...] = ()
     recent: tuple[ClientEvent, ...] = ()
     queued: tuple[ResponseCreate, ...] = ()
     deferred_cancel: ResponseCancel | None = None
@@ -288,11 +288,11 @@ class Ledger:
     @property
     def response_requested(self) -> bool:
         """Whether a sent ``response.create`` awaits its ``response.created``."""
-        return any(p.event.__class__ is ResponseCreate for p in self.pending)
+        return any(p.event.__class__ is ResponseCreate for p in self.in_flight)
 
     def find(self, event_id: str) -> ClientEvent | None:
         """The sent, queued or recently settled event with this ``event_id``."""
-        for p in self.pending:
+        for p in self.in_flight:
             if p.event.event_id == event_id:
                 return p.event
         for e in (*self.queued, *self.recent):

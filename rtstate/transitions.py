@@ -342,7 +342,7 @@ class ClientEventRejected(Transition):
 @attrs.frozen(kw_only=True)
 class ClientEventTimedOut(Transition):
     """``event`` went unanswered for ``Config.ack_timeout`` seconds (or was evicted
-    from a full ledger): it no longer counts as pending."""
+    from a full ledger): it no longer counts as in flight."""
 
     event: ClientEvent
 

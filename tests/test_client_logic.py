@@ -101,7 +101,7 @@ def test_a_create_during_a_vad_response_is_queued_and_sent_after_response_done()
     assert sent_types(done) == ["response.create"]
     assert json.loads(done.to_send[0])["event_id"] == "e1"
     (created,) = session.receive(srv.response_created())
-    assert created.after.ledger.pending == ()  # acknowledged by its response.created
+    assert created.after.ledger.in_flight == ()  # acknowledged by its response.created
 
 
 def test_a_cancel_before_response_created_is_sent_once_the_response_exists() -> None:
@@ -116,7 +116,7 @@ def test_a_cancel_before_response_created_is_sent_once_the_response_exists() -> 
     assert json.loads(created.to_send[0])["event_id"] == "e2"  # the id it was given
     assert created.after.ledger.deferred_cancel is None
     (done,) = session.receive(srv.response_done("cancelled", reason="client_cancelled"))
-    assert done.after.ledger.pending == ()  # the cancel is answered by the response's end
+    assert done.after.ledger.in_flight == ()  # the cancel is answered by the response's end
 
 
 def test_an_error_naming_a_create_rejects_it_and_releases_the_queue() -> None:
@@ -133,7 +133,7 @@ def test_an_error_naming_a_create_rejects_it_and_releases_the_queue() -> None:
     assert rejected.event.event_id == "e1" and rejected.error.code == "invalid_value"
     assert sent_types(step) == ["response.create"]
     assert json.loads(step.to_send[0])["event_id"] == "e2"
-    assert [p.event.event_id for p in step.after.ledger.pending] == ["e2"]
+    assert [p.event.event_id for p in step.after.ledger.in_flight] == ["e2"]
     assert step.diagnostics == ()
 
 
@@ -168,7 +168,7 @@ def test_zero_playback_deletes_the_item() -> None:
     (plan,) = of(step, tr.TruncationPlanned)
     assert plan.deleted == (item.id,) and plan.truncated == () and not plan.cancelled
     (deleted,) = session.receive(session.server.deleted(item.id))
-    assert deleted.after.items == () and deleted.after.ledger.pending == ()
+    assert deleted.after.items == () and deleted.after.ledger.in_flight == ()
 
 
 def test_playback_past_the_audio_received_is_clamped() -> None:
@@ -307,7 +307,7 @@ def test_a_refused_create_retried_keeps_a_full_queue_within_its_limit() -> None:
 # --- the ledger -------------------------------------------------------------------------
 
 
-def test_every_acknowledged_kind_stays_pending_until_its_answer() -> None:
+def test_every_acknowledged_kind_stays_in_flight_until_its_answer() -> None:
     session = Session()
     srv = session.server
     conn = session.conn
@@ -318,7 +318,7 @@ def test_every_acknowledged_kind_stays_pending_until_its_answer() -> None:
     conn.send(c.ConversationItemCreate(item=item))
     conn.send(c.InputAudioBufferAppend(audio="AAAA"))
     conn.send(c.InputAudioBufferClear())
-    pending = [p.event.type for p in conn.state.ledger.pending]
+    pending = [p.event.type for p in conn.state.ledger.in_flight]
     assert pending == ["session.update", "conversation.item.create", "input_audio_buffer.clear"]
     assert [e.type for e in conn.state.ledger.recent] == ["input_audio_buffer.append"]
     # the client's item is shown at once, pending, outside the conversation order
@@ -327,7 +327,7 @@ def test_every_acknowledged_kind_stays_pending_until_its_answer() -> None:
     session.receive(srv.session_updated(instructions="brief"))
     session.receive(srv.item_created(item, None))
     session.receive(s.InputAudioBufferCleared(event_id=srv.event_id()))
-    assert conn.state.ledger.pending == ()
+    assert conn.state.ledger.in_flight == ()
     assert [i.id for i in session.conn.state.items] == ["it_1"]
     assert conn.state.item("it_1").phase is ItemPhase.DONE  # type: ignore[union-attr]
 
@@ -350,7 +350,7 @@ def test_a_rejected_item_create_disappears_and_a_rejected_truncation_is_undone()
     (second,) = session.receive(srv.error("bad item", code="invalid_value", event_id="e2"))
     assert [t.event.event_id for t in of(second, tr.ClientEventRejected)] == ["e2"]
     assert conn.state.item("mine") is None
-    assert conn.state.ledger.pending == ()
+    assert conn.state.ledger.in_flight == ()
 
 
 def test_an_error_naming_an_append_still_finds_it() -> None:
@@ -377,7 +377,7 @@ def test_unanswered_events_time_out_on_tick_and_release_the_queue() -> None:
     (timed_out,) = of(step, tr.ClientEventTimedOut)
     assert timed_out.event.event_id == "e1"
     assert sent_types(step) == ["response.create"]  # the queued one goes out
-    assert [p.event.event_id for p in conn.state.ledger.pending] == ["e2"]
+    assert [p.event.event_id for p in conn.state.ledger.in_flight] == ["e2"]
 
 
 def test_the_ledger_is_bounded() -> None:
@@ -387,7 +387,7 @@ def test_the_ledger_is_bounded() -> None:
     for _ in range(5):
         dropped += of(conn.send(c.InputAudioBufferClear()), tr.ClientEventTimedOut)
         conn.send(c.InputAudioBufferAppend(audio="AAAA"))
-    assert [p.event.event_id for p in conn.state.ledger.pending] == ["e5", "e7", "e9"]
+    assert [p.event.event_id for p in conn.state.ledger.in_flight] == ["e5", "e7", "e9"]
     assert [t.event.event_id for t in dropped] == ["e1", "e3"]
     # the evicted go to ``recent``, where a late error still finds them
     assert [e.event_id for e in conn.state.ledger.recent] == ["e3", "e10"]

@@ -12,7 +12,7 @@ the client a few of them, ``release`` the rest.
 
 After every step:
 
-1. never two ``response.create`` in flight: at most one pending in the ledger, and
+1. never two ``response.create`` in flight: at most one in flight in the ledger, and
    every ``conversation_already_has_active_response`` the server sends is a genuine
    race (see ``_explain_active_response_error``);
 2. every frame the client sends has an ``event_id`` unique over the run, and the
@@ -27,7 +27,7 @@ runs with one). The machine found four core bugs, fixed since; each keeps a mini
 reproduction at the end of the file: the ``.done`` events of an interrupted response
 "differed from their deltas" (a strict client raised), a create retried after
 ``conversation_already_has_active_response`` reused its ``event_id``, and a full
-ledger evicted a pending create. The fourth, such a retry queued past
+ledger evicted an in-flight create. The fourth, such a retry queued past
 ``max_in_flight`` beside an identical queued create, is reproduced in
 ``test_client_logic.py`` (``test_a_refused_create_retried_*``).
 """
@@ -82,7 +82,7 @@ SCRIPT: list[str | Reply | Output] = [
 
 CLIENT_CONFIGS = [
     Config(strict=True),
-    # small enough for the bounds to bite: held frames pile up pending events
+    # small enough for the bounds to bite: held frames pile up in-flight events
     Config(strict=True, max_in_flight=3, max_recent_events=2, ack_timeout=3.0),
 ]
 
@@ -273,8 +273,8 @@ class ClientLogic(RuleBasedStateMachine):
     @invariant()
     def one_create_in_flight(self) -> None:
         state = self.loop.client.state
-        creates = [p for p in state.ledger.pending if isinstance(p.event, c.ResponseCreate)]
-        assert len(creates) <= 1, f"{len(creates)} response.create pending"
+        creates = [p for p in state.ledger.in_flight if isinstance(p.event, c.ResponseCreate)]
+        assert len(creates) <= 1, f"{len(creates)} response.create in flight"
         events = self.loop.server_events
         for index in range(self.events_checked, len(events)):
             event = events[index]
@@ -325,15 +325,15 @@ class ClientLogic(RuleBasedStateMachine):
         settled = next(
             step
             for step in loop.client_steps
-            if any(p.event.event_id == cause for p in step.before.ledger.pending)
-            and not any(p.event.event_id == cause for p in step.after.ledger.pending)
+            if any(p.event.event_id == cause for p in step.before.ledger.in_flight)
+            and not any(p.event.event_id == cause for p in step.after.ledger.in_flight)
         )
         why = settled.input
         if isinstance(why, c.ClientEvent) and any(
             isinstance(t, ClientEventTimedOut) and t.event.event_id == cause
             for t in settled.transitions
         ):
-            raise AssertionError(f"pending create {cause} evicted by {why.type}")
+            raise AssertionError(f"in-flight create {cause} evicted by {why.type}")
         if isinstance(why, Tick):
             assert any(
                 isinstance(t, ClientEventTimedOut) and t.event.event_id == cause
@@ -387,7 +387,7 @@ class ClientLogic(RuleBasedStateMachine):
     def ledger_bounded(self) -> None:
         ledger = self.loop.client.state.ledger
         config = self.config
-        assert len(ledger.pending) <= config.max_in_flight
+        assert len(ledger.in_flight) <= config.max_in_flight
         assert len(ledger.recent) <= config.max_recent_events
         assert len(ledger.queued) <= config.max_in_flight
 
@@ -433,7 +433,7 @@ class ClientLogic(RuleBasedStateMachine):
             event(name)
         if self.races:
             event("a genuine race")
-        if len(loop.client.state.ledger.pending) >= self.config.max_in_flight:
+        if len(loop.client.state.ledger.in_flight) >= self.config.max_in_flight:
             event("ledger full at the end")
 
 
@@ -509,7 +509,7 @@ def test_a_retried_create_goes_out_under_a_new_event_id() -> None:
     assert len(ids) == len(set(ids))
 
 
-def test_a_full_ledger_never_evicts_a_pending_create() -> None:
+def test_a_full_ledger_never_evicts_an_in_flight_create() -> None:
     """A full ledger keeps a ``response.create`` still waiting for its
     ``response.created``: the client remembers a response was requested, so its next
     create waits instead of running into ``conversation_already_has_active_response``."""

@@ -174,7 +174,7 @@ def test_beta_and_ga_flows_give_the_same_state_and_transitions(flow: str) -> Non
     else:
         assert transitions(ga) == transitions(beta)
     assert transcribed(ga) == transcribed(beta)
-    assert ga.client.state.ledger.pending == beta.client.state.ledger.pending == ()
+    assert ga.client.state.ledger.in_flight == beta.client.state.ledger.in_flight == ()
     # the wires did differ
     beta_types = {orjson.loads(f)["type"] for f in beta.frames}
     ga_types = {orjson.loads(f)["type"] for f in ga.frames}

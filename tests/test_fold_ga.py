@@ -97,7 +97,7 @@ def test_capture_folds_with_no_diagnostic(path: Path) -> None:
     assert state.phase is SessionPhase.OPEN
     assert state.active_response is None
     assert state.items and all(i.phase is ItemPhase.DONE for i in state.items)
-    assert state.ledger.pending == ()
+    assert state.ledger.in_flight == ()
     assert state == steps[-1].after
 
 

@@ -133,7 +133,7 @@ def test_a_local_truncate_drops_the_deltas_already_on_the_wire() -> None:
     assert diagnostics(steps) == []
     part = state.items[0].parts[0]
     assert (part.truncated_ms, part.transcript, part.audio_ms) == (200, "", 900.0)
-    assert not state.ledger.pending
+    assert not state.ledger.in_flight
 
 
 @pytest.mark.parametrize("dialect", ["beta", "ga"])

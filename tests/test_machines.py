@@ -1,5 +1,5 @@
 """The machines of ``rtstate.machines`` are the truth: the fold changes a phase only
-as a table says, and settles a pending client event only by an event ``ACKS`` names.
+as a table says, and settles a in-flight client event only by an event ``ACKS`` names.
 
 Each Step is read entity by entity (the session, the input buffer, the active
 response, every item, every part); for each entity whose phase changed, the change
@@ -103,18 +103,18 @@ def unpredicted(step: Step) -> list[str]:
 
 
 def unacknowledged(step: Step) -> list[str]:
-    """Every pending client event ``step`` settled that its input does not acknowledge
+    """Every in-flight client event ``step`` settled that its input does not acknowledge
     (by ``machines.ACKS``) and that the step does not reject or time out."""
     if isinstance(step.input, Resumed):
-        return []  # a fresh session: nothing is pending any more
-    left = {id(p.event) for p in step.after.ledger.pending}
+        return []  # a fresh session: nothing is in flight any more
+    left = {id(p.event) for p in step.after.ledger.in_flight}
     given_up = {
         id(t.event)
         for t in step.transitions
         if isinstance(t, ClientEventRejected | ClientEventTimedOut)
     }
     wrong = []
-    for entry in step.before.ledger.pending:
+    for entry in step.before.ledger.in_flight:
         event = entry.event
         if id(event) in left or id(event) in given_up:
             continue
@@ -218,7 +218,7 @@ def test_an_acknowledgement_by_the_wrong_event_is_caught() -> None:
     sent = user_text("hi")
     _, steps = fold_steps([srv.session_created(), sent])
     before = steps[-1].after
-    assert len(before.ledger.pending) == 1
+    assert len(before.ledger.in_flight) == 1
     # a rate_limits.updated that (wrongly) settled the create
     step = fold(before, srv.empty_rate_limits())
     forged = attrs.evolve(

@@ -679,7 +679,7 @@ def test_an_unencodable_returned_event_is_a_plugin_error() -> None:
     assert [d.code for d in step.diagnostics] == ["plugin_error"]
     assert [json.loads(f)["type"] for f in step.to_send] == ["response.create"]
     # the good event is folded (it waits in the ledger); the bad one left no trace
-    assert [p.event.type for p in conn.state.ledger.pending] == ["response.create"]
+    assert [p.event.type for p in conn.state.ledger.in_flight] == ["response.create"]
     assert conn.state.ledger.recent == ()
     assert conn.state.items == plain.receive_event(created).after.items
 

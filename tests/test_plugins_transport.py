@@ -64,7 +64,7 @@ def quiet_after(since: Step) -> Callable[[Step], bool]:
     """A Step after ``since`` with everything acknowledged and no response running."""
     return lambda step: (
         step.after.revision > since.after.revision
-        and not step.after.ledger.pending
+        and not step.after.ledger.in_flight
         and step.after.active_response is None
         and bool(step.after.items)
     )

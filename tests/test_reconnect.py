@@ -869,17 +869,17 @@ def test_resume_starts_the_same_connection_over_from_the_plan() -> None:
     (resumed,) = [t for t in step.transitions if isinstance(t, tr.SessionResumed)]
     assert dict(resumed.id_map) == dict(plan.id_map)
     assert step.after.items == () and step.after.phase is SessionPhase.CONNECTING
-    # the plan's events, stamped and pending, in order
+    # the plan's events, stamped and in flight, in order
     frames = [json.loads(f) for f in step.to_send]
     assert [f["type"] for f in frames] == [e.type for e in plan.events]
     assert len({f["event_id"] for f in frames}) == len(frames)
-    assert [p.event.type for p in step.after.ledger.pending] == [e.type for e in plan.events]
+    assert [p.event.type for p in step.after.ledger.in_flight] == [e.type for e in plan.events]
     for frame in server.start(now=0.0).to_send:
         assert not client.receive(frame).diagnostics
     for frame in step.to_send:
         for reply in server.receive(frame).to_send:
             assert not client.receive(reply).diagnostics
     new = client.state
-    assert new.ledger.pending == ()  # every event acknowledged
+    assert new.ledger.in_flight == ()  # every event acknowledged
     assert [view(i) for i in new.items] == [view(i) for i in old.items]
     assert [i.id for i in new.items] == [plan.id_map[i.id] for i in old.items]

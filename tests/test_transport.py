@@ -69,7 +69,7 @@ async def test_text_flow() -> None:
             ("assistant", "Hello! How can I help?"),
         ]
         assert conn.state.active_response is None
-        assert not conn.state.ledger.pending  # everything sent was acknowledged
+        assert not conn.state.ledger.in_flight  # everything sent was acknowledged
     assert conn.closed is not None and conn.closed.code == 1000
 
 
@@ -152,8 +152,8 @@ async def test_barge_in_flow() -> None:
         step = await wait(conn, completed)
         done = next(x for x in step.transitions if isinstance(x, t.ResponseFinished))
         assert done.status == "cancelled"
-        if conn.state.ledger.pending:  # the truncate's acknowledgement
-            await wait(conn, lambda s: not s.after.ledger.pending)
+        if conn.state.ledger.in_flight:  # the truncate's acknowledgement
+            await wait(conn, lambda s: not s.after.ledger.in_flight)
         cut = conn.state.item(item.id)
         assert cut is not None
         assert cut.parts[0].transcript == ""  # the unheard transcript is dropped
@@ -225,7 +225,7 @@ async def test_the_deadline_task_times_out_an_unacknowledged_event() -> None:
         step = await wait(conn, has(t.ClientEventTimedOut))
         timed_out = next(x for x in step.transitions if isinstance(x, t.ClientEventTimedOut))
         assert timed_out.event.event_id == sent.sent[0].event_id
-        assert not conn.state.ledger.pending
+        assert not conn.state.ledger.in_flight
 
 
 @pytest.mark.parametrize("dialect", ["beta", "ga"])

@@ -42,7 +42,7 @@ def settled(since: Step) -> Callable[[Step], bool]:
         after = step.after
         return (
             after.revision > since.after.revision
-            and not after.ledger.pending
+            and not after.ledger.in_flight
             and after.active_response is None
             and bool(after.items)
         )

@@ -964,7 +964,7 @@ class _Checker:
                 if answered.event_id is None:
                     swappable[key] = swappable.get(key, 0) + 1
             else:
-                self.flag(invariant, i, f"{answer_name} answers no pending client {request_name}")
+                self.flag(invariant, i, f"{answer_name} answers no in-flight client {request_name}")
         if not self.complete:
             return
         for key, queue in waiting.items():

@@ -474,7 +474,7 @@ class AsyncConnection:
         clock = self._clock
         while True:
             if await self._alarm.wait(self._next_deadline(), clock):
-                # the tick starts every pending timer and expires the overdue, so the
+                # the tick starts every in-flight event's timer and expires the overdue, so the
                 # next deadline is after its ``now`` or at an event it sent: no spin
                 await self._fold_and_push(self._core.tick, (clock(),), quiet_ok=True)
 
