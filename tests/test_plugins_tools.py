@@ -112,7 +112,7 @@ def test_a_call_against_the_fake_server_is_queued_run_and_answered() -> None:
     loop.send(tools.session_update())
     loop.send(c.ResponseCreate(response=TEXT))
     (call,) = tools.take()
-    assert seen == [call] and tools.pending == ()
+    assert seen == [call] and tools.queued == ()
     assert (call.name, json.loads(call.arguments)) == ("weather", {"city": "Oslo"})
     result = tools.invoke(call)
     assert result.ok and json.loads(result.output) == {

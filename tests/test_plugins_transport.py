@@ -134,7 +134,7 @@ async def test_tools_are_run_and_answered_by_the_plugin_alone() -> None:
         assert output is not None and json.loads(output) == {"city": "Oslo", "sky": "clear"}
         assert [r.ok for r in tools.results] == [True]
         assert sent.types.count("response.create") == 2  # the user's, and the tool's
-        assert tools.pending == ()
+        assert tools.queued == ()
 
 
 async def test_several_calls_get_one_response_and_errors_are_answered() -> None:

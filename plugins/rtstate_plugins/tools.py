@@ -243,7 +243,7 @@ class Tools:
         self._on_call = on_call
         self._specs: dict[str, ToolSpec] = {}
         self._arguments: dict[str, _Arguments] = {}
-        self._pending: collections.deque[Call] = collections.deque()
+        self._queued: collections.deque[Call] = collections.deque()
         self._open: dict[str, str | None] = {}  # call_id -> response_id, unanswered
 
     # --- registering -------------------------------------------------------------------
@@ -318,7 +318,7 @@ class Tools:
     # --- the plugin -------------------------------------------------------------------
 
     def on_function_call_ready(self, t: tr.FunctionCallReady, step: rtstate.Step) -> None:
-        """Queue the call (``pending``, ``take()``, ``on_call``); nothing is sent yet."""
+        """Queue the call (``queued``, ``take()``, ``on_call``); nothing is sent yet."""
         call = Call(
             call_id=t.call_id,
             name=t.name,
@@ -326,7 +326,7 @@ class Tools:
             item_id=t.item_id,
             response_id=t.response_id,
         )
-        self._pending.append(call)
+        self._queued.append(call)
         self._open[call.call_id] = call.response_id
         if self._on_call is not None:
             self._on_call(call)
@@ -362,14 +362,14 @@ class Tools:
         self.results.append(result)
 
     @property
-    def pending(self) -> tuple[Call, ...]:
+    def queued(self) -> tuple[Call, ...]:
         """Calls queued and not yet taken, oldest first."""
-        return tuple(self._pending)
+        return tuple(self._queued)
 
     def take(self) -> list[Call]:
         """Take every queued call (the adapter runs them)."""
-        calls = list(self._pending)
-        self._pending.clear()
+        calls = list(self._queued)
+        self._queued.clear()
         return calls
 
     # --- running ----------------------------------------------------------------------
