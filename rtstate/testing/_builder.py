@@ -56,7 +56,7 @@ class Context:
     ``salt`` and ``serial`` make the next ids; ``session`` is the effective config
     (``None`` before ``session.created``); ``conversation`` the items in order;
     ``audio_clock_ms`` the input audio appended so far (the time base of
-    ``speech_started``); ``pending`` server events that are due but not yet sent
+    ``speech_started``); ``deferred``: server events that are due but not yet sent
     (late input transcriptions), which the next flow may deliver anywhere.
     """
 
@@ -66,7 +66,7 @@ class Context:
     conversation_id: str | None = None
     conversation: tuple[ConversationEntry, ...] = ()
     audio_clock_ms: int = 0
-    pending: tuple[ServerEvent, ...] = ()
+    deferred: tuple[ServerEvent, ...] = ()
     answered_calls: frozenset[str] = frozenset()
     audio_produced: bool = False
     late_fields: bool = False
@@ -134,7 +134,7 @@ class _B:
         self.audio_produced = ctx.audio_produced
         self.late_fields = ctx.late_fields
         self.steps: list[Step] = []
-        self.deferred: list[tuple[ServerEvent, int]] = [(e, 0) for e in ctx.pending]
+        self.deferred: list[tuple[ServerEvent, int]] = [(e, 0) for e in ctx.deferred]
 
     def freeze(self) -> Context:
         return Context(
@@ -144,7 +144,7 @@ class _B:
             conversation_id=self.conversation_id,
             conversation=tuple(self.conversation),
             audio_clock_ms=self.audio_clock,
-            pending=tuple(e for e, _ in self.deferred),
+            deferred=tuple(e for e, _ in self.deferred),
             answered_calls=frozenset(self.answered),
             audio_produced=self.audio_produced,
             late_fields=self.late_fields,
@@ -222,7 +222,7 @@ class _B:
             if e.id == item_id:
                 self.conversation[n] = attrs.evolve(e, **changes)
 
-    def pending_items(self) -> set[str]:
+    def deferred_items(self) -> set[str]:
         return {getattr(e, "item_id", "") for e, _ in self.deferred}
 
     # session

@@ -921,7 +921,7 @@ def _truncate(b: _B) -> None:
 
 
 def _delete(b: _B) -> None:
-    busy = b.pending_items()
+    busy = b.deferred_items()
     if not [e for e in b.conversation if e.id not in busy]:
         _item_create(b)
     target = b.draw(st.sampled_from([e for e in b.conversation if e.id not in busy]))
