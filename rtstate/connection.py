@@ -234,11 +234,11 @@ class ClientConnection:
         tick) means "tick now": an event was sent whose timer has not started.
         """
         state = self._state
-        pending = state.ledger.in_flight
-        if not pending:
+        in_flight = state.ledger.in_flight
+        if not in_flight:
             return None
         timeout = self._config.ack_timeout
-        starts = [p.sent_at for p in pending]
+        starts = [p.sent_at for p in in_flight]
         if None in starts:
             return state.now if state.now is not None else 0.0
         return min(t for t in starts if t is not None) + timeout

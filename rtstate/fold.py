@@ -1354,17 +1354,17 @@ def _recorded(
     config = out.config
     if not machines.ACKS[e.__class__]:
         return evolve_root(state, ledger=attrs.evolve(ledger, recent=_remember(ledger, e, config)))
-    pending = ledger.in_flight
+    in_flight = ledger.in_flight
     evicted: InFlight | None = None
-    if len(pending) >= config.max_in_flight:
+    if len(in_flight) >= config.max_in_flight:
         index = next(
-            (i for i, p in enumerate(pending) if p.event.__class__ is not c.ResponseCreate), 0
+            (i for i, p in enumerate(in_flight) if p.event.__class__ is not c.ResponseCreate), 0
         )
-        evicted = pending[index]
-        pending = (*pending[:index], *pending[index + 1 :])
+        evicted = in_flight[index]
+        in_flight = (*in_flight[:index], *in_flight[index + 1 :])
         out.transitions.append(ClientEventTimedOut(event=evicted.event))
     entry = InFlight(event=e, key=key, undo=undo)
-    ledger = attrs.evolve(ledger, pending=(*pending, entry))
+    ledger = attrs.evolve(ledger, in_flight=(*in_flight, entry))
     if evicted is None:
         return evolve_root(state, ledger=ledger)
     ledger = attrs.evolve(ledger, recent=_remember(ledger, evicted.event, config))
@@ -1392,9 +1392,9 @@ def _settle_first(
     """``ledger`` with its first in-flight entry that ``matches`` moved to ``recent``."""
     for index, entry in enumerate(ledger.in_flight):
         if matches(entry):
-            pending = (*ledger.in_flight[:index], *ledger.in_flight[index + 1 :])
+            in_flight = (*ledger.in_flight[:index], *ledger.in_flight[index + 1 :])
             recent = _remember(ledger, entry.event, out.config)
-            return attrs.evolve(ledger, pending=pending, recent=recent), entry
+            return attrs.evolve(ledger, in_flight=in_flight, recent=recent), entry
     return ledger, None
 
 
@@ -1551,7 +1551,7 @@ def _rejected(state: SessionState, error: ErrorInfo, out: _Out) -> SessionState:
     undo = next((p.undo for p in ledger.in_flight if p.event is event), None)
     ledger = attrs.evolve(
         ledger,
-        pending=tuple(p for p in ledger.in_flight if p.event is not event),
+        in_flight=tuple(p for p in ledger.in_flight if p.event is not event),
         recent=tuple(r for r in ledger.recent if r is not event),
         queued=tuple(q for q in ledger.queued if q is not event),
         deferred_cancel=None if ledger.deferred_cancel is event else ledger.deferred_cancel,
@@ -1690,7 +1690,7 @@ def _tick(state: SessionState, e: Tick, out: _Out) -> SessionState:
             expired.append(entry)
         else:
             kept.append(entry)
-    ledger = attrs.evolve(ledger, pending=tuple(kept))
+    ledger = attrs.evolve(ledger, in_flight=tuple(kept))
     state = evolve_root(state, ledger=ledger, now=now, revision=state.revision + 1)
     for entry in expired:
         out.transitions.append(ClientEventTimedOut(event=entry.event))

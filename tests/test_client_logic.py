@@ -318,8 +318,8 @@ def test_every_acknowledged_kind_stays_in_flight_until_its_answer() -> None:
     conn.send(c.ConversationItemCreate(item=item))
     conn.send(c.InputAudioBufferAppend(audio="AAAA"))
     conn.send(c.InputAudioBufferClear())
-    pending = [p.event.type for p in conn.state.ledger.in_flight]
-    assert pending == ["session.update", "conversation.item.create", "input_audio_buffer.clear"]
+    in_flight = [p.event.type for p in conn.state.ledger.in_flight]
+    assert in_flight == ["session.update", "conversation.item.create", "input_audio_buffer.clear"]
     assert [e.type for e in conn.state.ledger.recent] == ["input_audio_buffer.append"]
     # the client's item is shown at once, pending, outside the conversation order
     assert conn.state.item("it_1").phase is ItemPhase.PENDING  # type: ignore[union-attr]

@@ -222,7 +222,7 @@ def test_an_acknowledgement_by_the_wrong_event_is_caught() -> None:
     # a rate_limits.updated that (wrongly) settled the create
     step = fold(before, srv.empty_rate_limits())
     forged = attrs.evolve(
-        step, after=attrs.evolve(step.after, ledger=attrs.evolve(before.ledger, pending=()))
+        step, after=attrs.evolve(step.after, ledger=attrs.evolve(before.ledger, in_flight=()))
     )
     assert unacknowledged(step) == []
     assert unacknowledged(forged) == ["conversation.item.create settled by RateLimitsUpdated"]

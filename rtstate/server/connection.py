@@ -19,7 +19,7 @@ the next one is due. With ``delta_interval=0`` (the default) a whole response is
 written in the Step of the request that started it. With a positive interval a
 response is still in progress when the client's next frame arrives, which is what
 ``response.cancel`` and barge-in (speech during a response) need; the response then
-closes exactly what it opened (pending ``.done`` events, items ``incomplete``) and
+closes exactly what it opened (the ``.done`` events it owes, items ``incomplete``) and
 ends ``cancelled``.
 
 Time comes from the caller, as in aioquic: ``start(now)``, ``receive(frame, now)``,
@@ -331,15 +331,15 @@ class ServerConnection(_InputAudio):
         return self._finish(Tick(now=self._now), before)
 
     def next_deadline(self) -> float | None:
-        """When ``tick`` should next be called (``None``: nothing is pending)."""
+        """When ``tick`` should next be called (``None``: nothing is due)."""
         if not self._started or self.closed:
             return None
-        pending = (
+        timers = (
             self._expires,
             None if self._run is None else self._run.next_due,
             self._idle_due(),
         )
-        due = [t for t in pending if t is not None]
+        due = [t for t in timers if t is not None]
         return min(due) if due else None
 
     def transport_closed(self, code: int | None = None, reason: str = "") -> Step:

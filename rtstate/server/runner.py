@@ -192,9 +192,12 @@ class _ResponseRunner:
         def _count(self, item_id: str) -> None: ...
 
     def _start_response(
-        self, params: ResponseParams | None, trigger: str, pending: _Transcription | None = None
+        self,
+        params: ResponseParams | None,
+        trigger: str,
+        transcription: _Transcription | None = None,
     ) -> None:
-        """``response.created`` and the plan; ``pending``: the turn's transcription,
+        """``response.created`` and the plan; ``transcription``: the turn's transcription,
         not sent yet (GA), which the responder may read (``ResponseRequest.transcripts``)."""
         config = self._config
         response_id = self._ids("resp")
@@ -206,8 +209,8 @@ class _ResponseRunner:
             params=params,
             trigger=trigger,
             transcripts={}
-            if pending is None or not isinstance(pending.result, str)
-            else {pending.item_id: pending.result},
+            if transcription is None or not isinstance(transcription.result, str)
+            else {transcription.item_id: transcription.result},
         )
         reply = self._responder.respond(request)
         modalities = effective.modalities or ("audio", "text")

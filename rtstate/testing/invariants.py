@@ -875,7 +875,7 @@ class _Checker:
                 rejected.add(by_id[named])
         pool = [unattributed]
 
-        def pending(cls: type) -> list[tuple[int, Any]]:
+        def unanswered(cls: type) -> list[tuple[int, Any]]:
             return [
                 (n, c)
                 for n, c in enumerate(client_events)
@@ -883,7 +883,7 @@ class _Checker:
             ]
 
         # INV-3: session.update -> session.updated | error.
-        updates = pending(SessionUpdate)
+        updates = unanswered(SessionUpdate)
         self.match(
             "INV-3",
             [(n, c, 0) for n, c in updates],
@@ -893,7 +893,7 @@ class _Checker:
         )
         # INV-16: truncate / delete / clear -> their acknowledgement | error.
         truncates = [
-            (n, c, (c.item_id, c.content_index)) for n, c in pending(ConversationItemTruncate)
+            (n, c, (c.item_id, c.content_index)) for n, c in unanswered(ConversationItemTruncate)
         ]
         truncated = [
             (i, (e.item_id, e.content_index))
@@ -907,7 +907,7 @@ class _Checker:
             pool=pool,
             names=("truncate", "conversation.item.truncated"),
         )
-        deletes = [(n, c, c.item_id) for n, c in pending(ConversationItemDelete)]
+        deletes = [(n, c, c.item_id) for n, c in unanswered(ConversationItemDelete)]
         deleted = [(i, e.item_id) for i, e in self.acks if isinstance(e, ConversationItemDeleted)]
         self.match(
             "INV-16", deletes, deleted, pool=pool, names=("delete", "conversation.item.deleted")
@@ -915,13 +915,13 @@ class _Checker:
         # INV-13: a commit of speech that never stopped (or of no speech) is manual.
         self.match(
             "INV-13",
-            [(n, c, 0) for n, c in pending(InputAudioBufferCommit)],
+            [(n, c, 0) for n, c in unanswered(InputAudioBufferCommit)],
             [(i, 0) for i in self.manual_commits],
             pool=pool,
             names=("input_audio_buffer.commit", "input_audio_buffer.committed without speech"),
         )
         # REQ-1: conversation.item.create -> conversation.item.created | error.
-        creates = pending(ConversationItemCreate)
+        creates = unanswered(ConversationItemCreate)
         chosen = {c.item.id for _, c in creates if c.item.id is not None}
         self.match(
             "REQ-1",
@@ -934,7 +934,7 @@ class _Checker:
             pool=pool,
             names=("conversation.item.create", "conversation.item.created"),
         )
-        clears = [(n, c, 0) for n, c in pending(InputAudioBufferClear)]
+        clears = [(n, c, 0) for n, c in unanswered(InputAudioBufferClear)]
         cleared = [(i, 0) for i, e in self.acks if isinstance(e, InputAudioBufferCleared)]
         self.match(
             "INV-16", clears, cleared, pool=pool, names=("clear", "input_audio_buffer.cleared")
