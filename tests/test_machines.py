@@ -134,7 +134,7 @@ def assert_tables_predict(steps: list[Step]) -> None:
 
 
 def script_inputs(script: Script) -> list[Any]:
-    return [e for _, e in script.steps if not isinstance(e, c.UnknownClientEvent)]
+    return [e for _, e in script.events if not isinstance(e, c.UnknownClientEvent)]
 
 
 # --- the tables predict every phase change ---------------------------------------------

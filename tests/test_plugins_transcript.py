@@ -188,7 +188,7 @@ def test_cached_entries_equal_a_fresh_computation_at_every_step(
 ) -> None:
     transcript = Transcript()
     state = rtstate.SessionState()
-    for _, event in script.steps:
+    for _, event in script.events:
         if isinstance(event, UnknownClientEvent):
             continue
         step = rtstate.fold(state, event)

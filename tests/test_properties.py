@@ -36,7 +36,7 @@ def fold_script(script: Script, config: Config = rtstate.config.DEFAULT_CONFIG) 
     """Fold both directions of a script: client events as sent, server events as received."""
     state = SessionState()
     steps = []
-    for _, event in script.steps:
+    for _, event in script.events:
         if isinstance(event, UnknownClientEvent):
             continue
         step = fold(state, event, config)
@@ -195,7 +195,7 @@ class _Quiet:
 def _states(script: Script, plugins: list[object]) -> list[SessionState]:
     conn = rtstate.ClientConnection(plugins=plugins)
     states = []
-    for _, event in script.steps:
+    for _, event in script.events:
         if isinstance(event, ClientEvent):
             step = conn.send(event)
         elif isinstance(event, UnknownClientEvent):
@@ -317,7 +317,7 @@ def test_the_streaming_fast_path_agrees_on_interrupted_sessions(
     script: Script, config: Config, data: st.DataObject
 ) -> None:
     # an ``Interrupt`` anywhere: the deltas of the response it cuts then arrive late
-    events: list[Any] = [e for _, e in script.steps if not isinstance(e, UnknownClientEvent)]
+    events: list[Any] = [e for _, e in script.events if not isinstance(e, UnknownClientEvent)]
     at = data.draw(st.integers(0, len(events)), label="interrupt at")
     events.insert(at, Interrupt())
     state = SessionState()

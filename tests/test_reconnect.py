@@ -792,7 +792,7 @@ def test_must_show_3_the_rebuilt_session_goes_on_talking() -> None:
 
 def check_queued(state: SessionState, script: Script, upto: int) -> None:
     """The client events after the cut, as if queued: each kept at the end, or dropped."""
-    later = [e for _, e in script.steps[upto:] if isinstance(e, c.ClientEvent)][:6]
+    later = [e for _, e in script.events[upto:] if isinstance(e, c.ClientEvent)][:6]
     queued = [attrs.evolve(e, event_id=f"evt_q{n}") for n, e in enumerate(later)]
     plan = plan_reconnect(state, queued=queued)
     dropped = [d.event for d in plan.dropped if d.event is not None]
@@ -810,7 +810,7 @@ def check_queued(state: SessionState, script: Script, upto: int) -> None:
 def fold_script(script: Script, upto: int | None = None) -> SessionState:
     """Fold both directions of a generated session (valid: strictly), up to step ``upto``."""
     state = SessionState()
-    for _, event in script.steps[:upto]:
+    for _, event in script.events[:upto]:
         if isinstance(event, c.UnknownClientEvent):
             continue
         state = rtstate.fold(state, event, STRICT).after
@@ -823,7 +823,7 @@ def test_plan_over_generated_sessions_accounts_for_every_item(
     script: Script, data: st.DataObject
 ) -> None:
     # any state: the whole session, or cut anywhere (mid-response, mid-turn)
-    upto = data.draw(st.integers(1, len(script.steps)), label="upto")
+    upto = data.draw(st.integers(1, len(script.events)), label="upto")
     state = fold_script(script, upto)
     plan = plan_reconnect(state)  # never raises
     check_queued(state, script, upto)

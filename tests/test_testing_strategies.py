@@ -279,8 +279,8 @@ def test_client_cancel_shape(flow: Flow) -> None:
     else:
         details = done.response.status_details
         assert (done.response.status, details.reason) == ("cancelled", "client_cancelled")
-        cancel_at = flow.script.steps.index(("client", cancel))
-        assert cancel_at < flow.script.steps.index(("server", done))
+        cancel_at = flow.script.events.index(("client", cancel))
+        assert cancel_at < flow.script.events.index(("server", done))
 
 
 @quick
@@ -374,7 +374,7 @@ def test_previous_item_id_chains_the_conversation(script: Script) -> None:
     """Rebuild the conversation independently: an item follows the last one, unless the
     client created it after a given item (its answer comes right after its request)."""
     conversation: list[str] = []
-    steps = script.steps
+    steps = script.events
     for n, (_, event) in enumerate(steps):
         if isinstance(event, s.ConversationItemCreated):
             assert event.item.id is not None
@@ -551,7 +551,7 @@ def test_frames_round_trip(script: Script) -> None:
     for _, frame in script.frames():
         assert isinstance(frame, str)
         json.loads(frame)
-    for direction, event in script.steps:
+    for direction, event in script.events:
         frame = encode(event)
         decoded = decode_server(frame) if direction == "server" else decode_client(frame)
         assert decoded == event

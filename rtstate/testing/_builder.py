@@ -3,7 +3,7 @@
 ``ConversationEntry``, ``Context`` and ``Flow`` are public (through
 ``rtstate.testing.strategies``): what a flow strategy gives, and what the next flow
 continues from. ``_B`` is the mutable state while one flow or session is drawn: it
-makes the ids, records the steps (``emit``, ``client``), delivers deferred events at
+makes the ids, records the events (``emit``, ``client``), delivers deferred events at
 drawn positions (``settle``) and tracks the conversation; ``freeze`` turns it into a
 ``Context``. The flows that drive it are in ``rtstate.testing._flows``.
 """
@@ -24,7 +24,7 @@ from ..events.payloads import (
 from ..events.server import (
     ServerEvent,
 )
-from .script import AnyClientEvent, AnyServerEvent, Script, Step
+from .script import AnyClientEvent, AnyServerEvent, Directed, Script
 
 __all__ = ["Context", "ConversationEntry", "Flow"]
 
@@ -133,7 +133,7 @@ class _B:
         self.answered: set[str] = set(ctx.answered_calls)
         self.audio_produced = ctx.audio_produced
         self.late_fields = ctx.late_fields
-        self.steps: list[Step] = []
+        self.events: list[Directed] = []
         self.deferred: list[tuple[ServerEvent, int]] = [(e, 0) for e in ctx.deferred]
 
     def freeze(self) -> Context:
@@ -171,15 +171,15 @@ class _B:
     # emitting
     def emit(self, cls: type[E], **fields: Any) -> E:
         event = cls(event_id=self.event_id(), **fields)
-        self.steps.append(("server", event))
+        self.events.append(("server", event))
         return event
 
     def client(self, event: Any) -> None:
-        self.steps.append(("client", event))
+        self.events.append(("client", event))
 
     def defer(self, event: ServerEvent) -> None:
         """An event due from now on, delivered at a drawn later point."""
-        self.deferred.append((event, len(self.steps)))
+        self.deferred.append((event, len(self.events)))
 
     def settle(self, *, keep: bool) -> None:
         """Deliver deferred events at drawn positions (or, with ``keep``, maybe later)."""
@@ -191,19 +191,19 @@ class _B:
             if keep and self.draw(st.booleans()):
                 kept.append(event)
             else:
-                at = self.draw(st.integers(lowest, len(self.steps)))
+                at = self.draw(st.integers(lowest, len(self.events)))
                 placed.append((at, n, event))
         placed.sort(key=lambda p: (p[0], p[1]))
-        steps: list[Step] = []
+        events: list[Directed] = []
         k = 0
-        for pos in range(len(self.steps) + 1):
+        for pos in range(len(self.events) + 1):
             while k < len(placed) and placed[k][0] == pos:
-                steps.append(("server", placed[k][2]))
+                events.append(("server", placed[k][2]))
                 k += 1
-            if pos < len(self.steps):
-                steps.append(self.steps[pos])
-        self.steps = steps
-        self.deferred = [(e, len(self.steps)) for e in kept]
+            if pos < len(self.events):
+                events.append(self.events[pos])
+        self.events = events
+        self.deferred = [(e, len(self.events)) for e in kept]
 
     # conversation
     @property

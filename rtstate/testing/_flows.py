@@ -772,7 +772,7 @@ def _transcribe(b: _B, item_id: str) -> None:
             event_id=b.event_id(), item_id=item_id, content_index=0, transcript=b.draw(_text)
         )
     if b.draw(st.booleans()):
-        b.steps.append(("server", event))
+        b.events.append(("server", event))
     else:
         b.defer(event)
 

@@ -34,57 +34,61 @@ AnyClientEvent: TypeAlias = ClientEvent | UnknownClientEvent
 Direction: TypeAlias = Literal["client", "server"]
 """Who sent an event: ``"client"`` or ``"server"``."""
 
-Step: TypeAlias = tuple[Direction, AnyServerEvent | AnyClientEvent]
+Directed: TypeAlias = tuple[Direction, AnyServerEvent | AnyClientEvent]
 
 
-def _to_steps(steps: Iterable[Step]) -> tuple[Step, ...]:
-    return tuple(steps)
+def _to_events(events: Iterable[Directed]) -> tuple[Directed, ...]:
+    return tuple(events)
 
 
-def _check_steps(_: object, __: object, steps: tuple[Step, ...]) -> None:
-    for n, (direction, event) in enumerate(steps):
+def _check_events(_: object, __: object, events: tuple[Directed, ...]) -> None:
+    for n, (direction, event) in enumerate(events):
         if direction == "server":
             ok = isinstance(event, ServerEvent | UnknownServerEvent)
         elif direction == "client":
             ok = isinstance(event, ClientEvent | UnknownClientEvent)
         else:
-            raise ValueError(f"step {n}: direction must be 'client' or 'server', not {direction!r}")
+            raise ValueError(
+                f"event {n}: direction must be 'client' or 'server', not {direction!r}"
+            )
         if not ok:
-            raise TypeError(f"step {n}: {type(event).__name__} is not a {direction} event")
+            raise TypeError(f"event {n}: {type(event).__name__} is not a {direction} event")
 
 
 @attrs.frozen
 class Script:
     """The events of both directions of a session, in wire order.
 
-    ``steps`` is a tuple of ``(direction, event)`` pairs. A client event comes before
+    ``events`` is a tuple of ``(direction, event)`` pairs. A client event comes before
     the server events that answer it; server events are in arrival order. Scripts
     concatenate with ``+``.
     """
 
-    steps: tuple[Step, ...] = attrs.field(default=(), converter=_to_steps, validator=_check_steps)
+    events: tuple[Directed, ...] = attrs.field(
+        default=(), converter=_to_events, validator=_check_events
+    )
 
     @property
     def server_events(self) -> list[AnyServerEvent]:
         """The server events, in arrival order (what a client receives)."""
-        return [e for d, e in self.steps if d == "server"]  # type: ignore[misc]
+        return [e for d, e in self.events if d == "server"]  # type: ignore[misc]
 
     @property
     def client_events(self) -> list[AnyClientEvent]:
         """The client events, in send order (what a server receives)."""
-        return [e for d, e in self.steps if d == "client"]  # type: ignore[misc]
+        return [e for d, e in self.events if d == "client"]  # type: ignore[misc]
 
     def frames(self) -> list[tuple[Direction, str]]:
-        """Every step encoded with the beta codec: ``(direction, text frame)`` pairs."""
-        return [(d, beta.encode(e)) for d, e in self.steps]
+        """Every event encoded with the beta codec: ``(direction, text frame)`` pairs."""
+        return [(d, beta.encode(e)) for d, e in self.events]
 
     def __add__(self, other: Script) -> Script:
         if not isinstance(other, Script):
             return NotImplemented
-        return Script(self.steps + other.steps)
+        return Script(self.events + other.events)
 
     def __len__(self) -> int:
-        return len(self.steps)
+        return len(self.events)
 
 
 def encode_stream(events: Iterable[AnyServerEvent | AnyClientEvent]) -> list[str]:

@@ -120,7 +120,7 @@ def _flow(context: Context | None, body: Callable[[_B], None]) -> st.SearchStrat
         b = _begin(draw, context)
         body(b)
         b.settle(keep=False)
-        return Flow(Script(b.steps), b.freeze())
+        return Flow(Script(b.events), b.freeze())
 
     return flow()
 
@@ -361,7 +361,7 @@ def sessions(
         b.settle(keep=False)
         if expiry and _chance(draw, 8):
             _expire(b)
-        return Script(b.steps)
+        return Script(b.events)
 
     return session()
 
