@@ -137,7 +137,7 @@ _FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
 _AUDIO_PARTS: Final = frozenset({"audio", "input_audio"})
 
 
-class _Violation(Exception):
+class _Rejected(Exception):
     """Raised inside a handler: the input breaks ``code`` and is rejected."""
 
     def __init__(self, code: str, message: str) -> None:
@@ -229,7 +229,7 @@ def _handled(state: SessionState, input: Input, config: Config) -> Step:
     out = _Out(config)
     try:
         after = handler(state, input, out)
-    except _Violation as v:
+    except _Rejected as v:
         return _reject(state, input, v, config)
     extra = out.extra
     if extra is not None:
@@ -259,8 +259,8 @@ def _full_step(
     )
 
 
-def _reject(state: SessionState, input: Input, violation: _Violation, config: Config) -> Step:
-    code, message = violation.code, violation.message
+def _reject(state: SessionState, input: Input, rejection: _Rejected, config: Config) -> Step:
+    code, message = rejection.code, rejection.message
     event_type = getattr(input, "type", None)
     if config.strict:
         raise RemoteProtocolError(f"{code}: {message}", event_type=event_type)
@@ -272,7 +272,7 @@ def _check(machine: machines.Machine[Any], phase: Any, input: object) -> Any:
     """The phase ``input`` moves ``machine``'s entity to from ``phase`` (its
     ``by_payload`` table first, then its transitions), or a violation of the
     machine's invariant when the pair is missing: ``Machine.next``, raising
-    ``_Violation``."""
+    ``_Rejected``."""
     key = (phase, input.__class__)
     refined = machine.by_payload.get(key)
     if refined is not None and refined[0](input):
@@ -282,12 +282,12 @@ def _check(machine: machines.Machine[Any], phase: Any, input: object) -> Any:
         return transitions[key]
     name = getattr(input, "type", type(input).__name__)
     where = "none" if phase is None else phase.value
-    raise _Violation(machine.invariant, f"{name} is not allowed when {machine.name} is {where}")
+    raise _Rejected(machine.invariant, f"{name} is not allowed when {machine.name} is {where}")
 
 
 def _open(state: SessionState, event: s.ServerEvent) -> None:
     if state.phase is not SessionPhase.OPEN:
-        raise _Violation("INV-1", f"{event.type} before session.created or after close")
+        raise _Rejected("INV-1", f"{event.type} before session.created or after close")
 
 
 # --- session ---------------------------------------------------------------------------
@@ -309,7 +309,7 @@ def _session_updated(state: SessionState, e: s.SessionUpdated, out: _Out) -> Ses
 def _conversation_created(state: SessionState, e: s.ConversationCreated, out: _Out) -> SessionState:
     _check(machines.SESSION, state.phase, e)
     if state.conversation_id is not None or state.order.size or state.finished or state.response:
-        raise _Violation("INV-2", "conversation.created after the conversation began")
+        raise _Rejected("INV-2", "conversation.created after the conversation began")
     return evolve_root(state, conversation_id=e.conversation.id, revision=state.revision + 1)
 
 
@@ -448,7 +448,7 @@ def _sent_append(state: SessionState, e: c.InputAudioBufferAppend, out: _Out) ->
 
 def _sending(state: SessionState, e: c.ClientEvent) -> None:
     if state.phase is SessionPhase.CLOSED:
-        raise _Violation("closed", f"{e.type} sent after the transport closed")
+        raise _Rejected("closed", f"{e.type} sent after the transport closed")
 
 
 def _sent(state: SessionState, e: c.ClientEvent, out: _Out) -> SessionState:
@@ -467,7 +467,7 @@ def _active(state: SessionState, e: Any, response_id: str) -> ResponseState:
     _check(machines.RESPONSE, None if response is None else response.phase, e)
     assert response is not None
     if response.id != response_id:
-        raise _Violation(
+        raise _Rejected(
             "INV-4", f"{e.type} names {response_id}, but the active response is {response.id}"
         )
     return response
@@ -476,7 +476,7 @@ def _active(state: SessionState, e: Any, response_id: str) -> ResponseState:
 def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> SessionState:
     _open(state, e)
     if state.response is not None:
-        raise _Violation(
+        raise _Rejected(
             "INV-5", f"response {e.response.id} created while {state.response.id} is active"
         )
     phase = _check(machines.RESPONSE, None, e)
@@ -666,10 +666,10 @@ def _output_item_added(
     _open(state, e)
     response = _active(state, e, e.response_id)
     if e.output_index != len(response.output):
-        raise _Violation("INV-6", f"output_index {e.output_index}, expected {len(response.output)}")
+        raise _Rejected("INV-6", f"output_index {e.output_index}, expected {len(response.output)}")
     item_id = e.item.id
     if item_id is None:
-        raise _Violation("INV-6", "response.output_item.added without an item id")
+        raise _Rejected("INV-6", "response.output_item.added without an item id")
     item, phase = _item_phase(state, item_id)
     phase = _check(machines.ITEM, phase, e)
     if item is None:
@@ -699,12 +699,12 @@ def _item_created(
     _open(state, e)
     item_id = e.item.id
     if item_id is None:
-        raise _Violation("INV-15", "conversation.item.created without an item id")
+        raise _Rejected("INV-15", "conversation.item.created without an item id")
     item, phase = _item_phase(state, item_id)
     next_phase = _check(machines.ITEM, phase, e)  # by_payload: created complete or not
     previous = e.previous_item_id
     if previous is not None and previous not in state.order:
-        raise _Violation("INV-15", f"previous_item_id {previous} is not in the conversation")
+        raise _Rejected("INV-15", f"previous_item_id {previous} is not in the conversation")
     if item is None or phase is ItemPhase.PENDING:  # the server's copy is the truth
         new = _item_from(e.item, item_id, next_phase, e)
     else:
@@ -721,7 +721,7 @@ def _item_created(
         )
         try:
             new = _apply_transcription(new, *early)
-        except _Violation as v:  # the early transcription was bad, not this item: keep it
+        except _Rejected as v:  # the early transcription was bad, not this item: keep it
             out.note(v.code, f"{v.message}; the early transcription is dropped")
     out.transitions.append(
         new_item_added(item_id=item_id, previous_item_id=previous, type=new.type, role=new.role)
@@ -759,7 +759,7 @@ def _ack_unnamed_create(ledger: Ledger, item_type: str, out: _Out) -> Ledger:
 def _apply_transcription(item: ItemState, index: int, result: str | ErrorInfo) -> ItemState:
     part = _part_at(item, index, "input_audio")
     if part is None:
-        raise _Violation("INV-14", f"item {item.id} has no input_audio part {index}")
+        raise _Rejected("INV-14", f"item {item.id} has no input_audio part {index}")
     if isinstance(result, ErrorInfo):
         return evolve_item(item, transcription_error=result)
     return _item_with_part(item, index, evolve_part(part, transcript_log=TextLog.of(result)))
@@ -834,7 +834,7 @@ def _input_transcript_delta(
         return state  # nothing to show it on yet: ``.completed`` brings the whole
     part = _part_at(item, index, "input_audio")
     if part is None:
-        raise _Violation("INV-14", f"item {item.id} has no input_audio part {index}")
+        raise _Rejected("INV-14", f"item {item.id} has no input_audio part {index}")
     log = (part.transcript_log or EMPTY_TEXT).append(delta)
     return with_part(state, item, index, evolve_part(part, transcript_log=log))
 
@@ -909,7 +909,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     next_phase = _check(machines.ITEM, phase, e)
     assert item is not None
     if response.output[e.output_index : e.output_index + 1] != (item_id,):
-        raise _Violation("INV-6", f"item {item_id} is not output {e.output_index} of {response.id}")
+        raise _Rejected("INV-6", f"item {item_id} is not output {e.output_index} of {response.id}")
     order = state.order
     if item.phase is ItemPhase.ANNOUNCED:
         out.note("INV-7", f"item {item_id} finished without conversation.item.created")
@@ -1036,7 +1036,7 @@ def _item_truncated(state: SessionState, e: s.ConversationItemTruncated, out: _O
     index = e.content_index
     part = _part_at(item, index, "audio")
     if part is None:
-        raise _Violation("INV-16", f"item {e.item_id} has no audio part {index} to truncate")
+        raise _Rejected("INV-16", f"item {e.item_id} has no audio part {index} to truncate")
     out.transitions.append(
         ItemTruncated(item_id=e.item_id, content_index=index, audio_end_ms=e.audio_end_ms)
     )
@@ -1062,7 +1062,7 @@ def _streaming_part(
     item, phase = _item_phase(state, e.item_id)
     if item is None or phase is ItemPhase.DONE:
         where = "unknown" if item is None else "finished"
-        raise _Violation("INV-7", f"{e.type} for {where} item {e.item_id}")
+        raise _Rejected("INV-7", f"{e.type} for {where} item {e.item_id}")
     index = e.content_index
     part = item.parts[index] if 0 <= index < len(item.parts) else None
     return item, part, None if part is None else part.phase
@@ -1078,7 +1078,7 @@ def _checked_part(
     next_phase = _check(machines.PART, phase, e)
     assert part is not None
     if kind is not None and part.type != kind:
-        raise _Violation("INV-8", f"{e.type} for a {part.type} part of {e.item_id}")
+        raise _Rejected("INV-8", f"{e.type} for a {part.type} part of {e.item_id}")
     return item, part, next_phase
 
 
@@ -1209,11 +1209,11 @@ def _content_part_added(
     item, _, phase = _streaming_part(state, e, out)
     phase = _check(machines.PART, phase, e)
     if item.type != "message":
-        raise _Violation(
+        raise _Rejected(
             "INV-10", f"{e.type} for {item.type} item {item.id}: only messages have parts"
         )
     if e.content_index != len(item.parts):
-        raise _Violation("INV-8", f"content_index {e.content_index}, expected {len(item.parts)}")
+        raise _Rejected("INV-8", f"content_index {e.content_index}, expected {len(item.parts)}")
     new_part = _part_from(e.part, phase)
     if new_part.type == "audio" and new_part.transcript_log is None:
         new_part = evolve_part(new_part, transcript_log=EMPTY_TEXT)
@@ -1276,9 +1276,9 @@ def _call_item(state: SessionState, e: Any) -> ItemState:
     _check(machines.ITEM, phase, e)
     assert item is not None
     if item.type != "function_call":
-        raise _Violation("INV-10", f"{e.type} for {item.type} item {e.item_id}")
+        raise _Rejected("INV-10", f"{e.type} for {item.type} item {e.item_id}")
     if item.call_id is not None and item.call_id != e.call_id:
-        raise _Violation("INV-10", f"{e.type} call_id {e.call_id} != the item's {item.call_id}")
+        raise _Rejected("INV-10", f"{e.type} call_id {e.call_id} != the item's {item.call_id}")
     return item
 
 
@@ -1721,7 +1721,7 @@ def _resumed(state: SessionState, e: Resumed, out: _Out) -> SessionState:
 
 
 def _malformed(state: SessionState, e: Malformed, out: _Out) -> SessionState:
-    raise _Violation("malformed", e.error)
+    raise _Rejected("malformed", e.error)
 
 
 _HANDLERS: Final[Mapping[type, Handler]] = {
