@@ -51,12 +51,16 @@ def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> Non
 class Config:
     """How the core folds events.
 
+    Bounds are named ``max_<what is counted>``; durations are in seconds and carry no
+    unit in their name (the glossary in ``rtstate.state``).
+
     Attributes:
         strict: raise ``RemoteProtocolError`` for a server event that breaks the
             protocol (and leave the state unchanged), instead of recording a
             ``Diagnostic`` and going on.
         audio_retention: see ``AudioRetention``.
-        audio_retention_window: the window of ``AudioRetention.LAST_SECONDS``.
+        audio_retention_window: seconds of audio ``AudioRetention.LAST_SECONDS``
+            keeps.
         max_finished_responses: how many finished responses the state keeps.
         plugin_errors: ``"detach"`` (a raising plugin is detached and reported as a
             diagnostic) or ``"raise"`` (re-raised: for tests).
@@ -64,8 +68,8 @@ class Config:
             before the rest is dropped with a diagnostic.
         max_cascade_events: how many plugin-returned events one call may fold in
             all (a bound on fan-out, which rounds alone do not bound).
-        max_input_buffer_history: how many speech windows and committed ids the input-buffer
-            state keeps.
+        max_input_buffer_history: how many speech windows, and how many committed
+            item ids, the input-buffer state keeps.
         max_in_flight: how many sent events may await an answer at once; past it
             the oldest is dropped (``ClientEventTimedOut``). Also the bound on
             queued ``response.create`` events.

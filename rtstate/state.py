@@ -5,6 +5,34 @@ their order, linked by ``previous_item_id`` as the server keeps it), the input a
 buffer, the active response and a bounded history of finished ones, rate limits, the
 last server error and a revision counter. Every value here is frozen; only
 ``rtstate.fold`` builds new ones, and old snapshots never change.
+
+Glossary (one word, one meaning). Names that come from the wire (``status``,
+``content``, ``content_index``, ``input_audio_*``, event types) stay as the wire spells
+them; rtstate's own names follow this list (in brackets: the words not used for it):
+
+- input: what ``fold`` takes (``Input``, ``Step.input``) [not the audio buffer].
+- input buffer: the input audio buffer (``SessionState.input_buffer``,
+  ``InputBufferState``, ``InputBufferPhase``; the ``Input*`` transitions) [not "input"].
+- step: what one ``fold`` call did (``Step``) [a script's pair is ``Directed``].
+- phase: where rtstate's machine has an entity (``*Phase``, ``.phase``) [never "status"].
+- status: the wire's status string as the server last wrote it (``.status``) [not "phase"].
+- finished: reached phase ``DONE``, whatever the status (``ItemFinished``,
+  ``ResponseFinished``, ``SessionState.finished``) ["completed" is a status value only].
+- part: one element of an item's wire ``content`` (``PartState``, ``ItemState.parts``).
+- pending: only ``ItemPhase.PENDING``, a client's item the server has not yet confirmed.
+- in flight: a sent event awaiting its acknowledgement (``InFlight``,
+  ``Ledger.in_flight``) [not "pending"].
+- queued: held back until it may go or be taken (``Ledger.queued``, ``Tools.queued``).
+- early transcription: an input transcription that came before its item
+  (``InputBufferState.early_transcriptions``) [not "pending"].
+- interrupted response: the response whose playback a barge-in cut
+  (``SessionState.interrupted_response_id``: an id, so named).
+- violation: an invariant a stream breaks, as ``rtstate.testing.Violation`` reports it;
+  the fold rejects such an input and reports a ``Diagnostic``.
+- bound: a ``Config`` limit, named ``max_<what is counted>`` (``max_in_flight``)
+  [not ``*_limit``, ``*_history``, ``*_recent``].
+- duration: seconds, named for what is timed, without unit (``ack_timeout``,
+  ``audio_retention_window``); milliseconds always end in ``_ms``.
 """
 
 from __future__ import annotations
@@ -207,8 +235,9 @@ class InputBufferState:
 
     ``appended_ms`` counts the client's own appends since the last commit or clear
     (``total_appended_ms`` since the session began). ``speech`` and ``committed``
-    keep the most recent ``Config.max_input_buffer_history`` entries. ``pending`` holds input
-    transcription results that arrived before their item.
+    keep the most recent ``Config.max_input_buffer_history`` entries.
+    ``early_transcriptions`` holds input transcription results that arrived before
+    their item (item id -> content index and transcript or error).
     """
 
     phase: InputBufferPhase = InputBufferPhase.IDLE
@@ -272,7 +301,7 @@ class InFlight:
 class Ledger:
     """What this client sent and still expects an answer to, and what waits to go.
 
-    ``pending``: acknowledged events still unanswered, in send order. ``recent``:
+    ``in_flight``: sent events the server acknowledges, still unanswered, in send order. ``recent``:
     events settled lately (acknowledged, or never acknowledged such as audio
     appends), remembered so that a late ``error`` still finds its cause.
     ``queued``: ``response.create`` events held back while a response is active or
