@@ -37,7 +37,6 @@ from ._fast import (
     new_audio_appended,
     new_item,
     new_item_added,
-    new_order,
     new_part,
     new_step,
     new_text_appended,
@@ -58,7 +57,6 @@ from .state import (
     ItemPhase,
     ItemState,
     Ledger,
-    Order,
     PartPhase,
     PartState,
     Pending,
@@ -508,7 +506,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
             continue
         out.note("INV-12", f"item {item_id} still open at response.done; closed")
         if item_id not in order:
-            order = _insert(order, item_id, order.tail)
+            order = order.insert(item_id, order.tail)
         status = final_status.get(item_id)
         if status not in _FINAL_ITEM_STATUSES:  # a closed item is never in_progress
             status = "incomplete"
@@ -621,43 +619,6 @@ def _item_from(
     )
 
 
-def _insert(order: Order, item_id: str, previous: str | None) -> Order:
-    """``order`` with ``item_id`` placed after ``previous`` (``None``: at the head)."""
-    nxt, prev = order.next, order.prev
-    after: str | None
-    head: str | None
-    if previous is None:
-        after = order.head
-        head = item_id
-    else:
-        after = nxt.get(previous)
-        nxt = nxt.set(previous, item_id)
-        prev = prev.set(item_id, previous)
-        head = order.head
-    if after is not None:
-        nxt = nxt.set(item_id, after)
-        prev = prev.set(after, item_id)
-        tail = order.tail
-    else:
-        tail = item_id
-    return new_order(head=head, tail=tail, next=nxt, prev=prev, size=order.size + 1)
-
-
-def _remove(order: Order, item_id: str) -> Order:
-    nxt, prev = order.next, order.prev
-    before: str | None = prev.get(item_id)
-    after = nxt.get(item_id)
-    if before is not None:
-        prev = prev.delete(item_id)
-        nxt = nxt.set(before, after) if after is not None else nxt.delete(before)
-    if after is not None:
-        nxt = nxt.delete(item_id)
-        prev = prev.set(after, before) if before is not None else prev.delete(after)
-    head = after if order.head == item_id else order.head
-    tail = before if order.tail == item_id else order.tail
-    return new_order(head=head, tail=tail, next=nxt, prev=prev, size=order.size - 1)
-
-
 def _output_item_added(
     state: SessionState, e: s.ResponseOutputItemAdded, out: _Out
 ) -> SessionState:
@@ -723,7 +684,7 @@ def _item_created(
         new_item_added(item_id=item_id, previous_item_id=previous, type=new.type, role=new.role)
     )
     items = state.items_by_id.set(item_id, new)
-    order = _insert(state.order, item_id, previous)
+    order = state.order.insert(item_id, previous)
     return evolve_root(
         state,
         items_by_id=items,
@@ -905,7 +866,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     order = state.order
     if item.phase is ItemPhase.ANNOUNCED:
         out.note("INV-7", f"item {item_id} finished without conversation.item.created")
-        order = _insert(order, item_id, order.tail)
+        order = order.insert(item_id, order.tail)
     snapshot = e.item
     parts = item.parts
     if snapshot.content is not None:
@@ -1000,7 +961,7 @@ def _item_deleted(state: SessionState, e: s.ConversationItemDeleted, out: _Out) 
     assert gone is None  # the table removes a deleted item
     order = state.order
     if e.item_id in order:
-        order = _remove(order, e.item_id)
+        order = order.without(e.item_id)
     audio = state.audio
     if len(audio):
         audio = audio.without(e.item_id)
