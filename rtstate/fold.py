@@ -24,7 +24,7 @@ constructors of ``rtstate._fast``; text accumulates in append-only logs (``rtsta
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import attrs
 
@@ -46,6 +46,32 @@ from ._fast import (
     part_with_transcript,
     with_part,
 )
+from ._fold._base import (
+    _BYTES_PER_MS,
+    _ITEM_TABLE,
+    _PART_TABLE,
+    Handler,
+    _active,
+    _bounded,
+    _check,
+    _Extra,
+    _item_phase,
+    _live,
+    _open,
+    _Out,
+    _Violation,
+)
+from ._fold._ledger import (
+    _ack,
+    _ack_unnamed_create,
+    _deferred,
+    _queued,
+    _recorded,
+    _rejection,
+    _release,
+    _released_cancel,
+    _timed,
+)
 from .config import DEFAULT_CONFIG, AudioRetention, Config
 from .errors import RemoteProtocolError
 from .events import client as c
@@ -56,10 +82,8 @@ from .state import (
     InputBufferState,
     ItemPhase,
     ItemState,
-    Ledger,
     PartPhase,
     PartState,
-    Pending,
     RateLimitState,
     ResponsePhase,
     ResponseState,
@@ -69,9 +93,6 @@ from .state import (
 )
 from .step import Closed, Diagnostic, Input, Interrupt, Malformed, Played, Resumed, Step, Tick
 from .transitions import (
-    ClientEventCoalesced,
-    ClientEventQueued,
-    ClientEventRejected,
     ClientEventTimedOut,
     FunctionCallArgumentsAppended,
     FunctionCallReady,
@@ -106,7 +127,6 @@ from .transitions import (
 
 __all__ = ["fold"]
 
-T = TypeVar("T")
 
 # Enum members as module constants, for the streaming deltas' inline test
 # (``_streamed``) only: in Python 3.11 reading ``Enum.MEMBER`` runs a Python-level
@@ -116,87 +136,10 @@ _SESSION_OPEN: Final = SessionPhase.OPEN
 _ITEM_DONE: Final = ItemPhase.DONE
 _KEEP_NO_AUDIO: Final = AudioRetention.NONE
 # The tables the fold reads without a check (the pair is known to be there).
-_ITEM_TABLE: Final = machines.ITEM.transitions
-_PART_TABLE: Final = machines.PART.transitions
-_ACKNOWLEDGES: Final = machines.ACKNOWLEDGES
-P = TypeVar("P")
 
 
-def _live(table: machines.Table[P], phase: P | None, input: type) -> P:
-    """The phase ``table`` gives ``input`` in ``phase``: a pair known to be there, to a
-    phase (not a removal)."""
-    next_phase = table[(phase, input)]
-    assert next_phase is not None
-    return next_phase
-
-
-_BYTES_PER_MS: Final[Mapping[str, int]] = {"pcm16": 48, "g711_ulaw": 8, "g711_alaw": 8}
 _FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
 _AUDIO_PARTS: Final = frozenset({"audio", "input_audio"})
-
-
-class _Violation(Exception):
-    """Raised inside a handler: the input breaks ``code`` and is rejected."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class _Extra:
-    """The rarely used part of an ``_Out``, made on first use."""
-
-    __slots__ = ("infos", "notes", "planned", "sent")
-
-    def __init__(self) -> None:
-        self.notes: list[tuple[str, str]] = []
-        self.infos: list[tuple[str, str]] = []
-        self.sent: list[c.ClientEvent] = []
-        self.planned: list[c.ClientEvent] = []
-
-
-class _Out:
-    """What one fold collects besides the new state.
-
-    ``transitions``, always; the rest lives in ``extra``, made on first use (most
-    folds need none of it): ``notes`` are reconciled protocol quirks (strict mode
-    raises for them); ``infos`` expected races and local no-ops that never raise;
-    ``sent`` the client events going on the wire now; ``planned`` those the caller
-    should send next.
-    """
-
-    __slots__ = ("config", "extra", "transitions")
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.transitions: list[Transition] = []
-        self.extra: _Extra | None = None
-
-    def _more(self) -> _Extra:
-        extra = self.extra
-        if extra is None:
-            extra = self.extra = _Extra()
-        return extra
-
-    def note(self, code: str, message: str) -> None:
-        """Record a reconciled quirk: the input is applied anyway."""
-        self._more().notes.append((code, message))
-
-    def info(self, code: str, message: str) -> None:
-        """Record an expected race or a local no-op (never raised, even when strict)."""
-        self._more().infos.append((code, message))
-
-    def send(self, event: c.ClientEvent) -> None:
-        """``event`` goes on the wire now."""
-        self._more().sent.append(event)
-
-    def plan(self, event: c.ClientEvent) -> None:
-        """``event`` should be sent next (the connection does it in the same call)."""
-        self._more().planned.append(event)
-
-
-Handler = Callable[[SessionState, Any, _Out], SessionState]
 
 
 def fold(state: SessionState, input: Input, config: Config = DEFAULT_CONFIG) -> Step:
@@ -266,28 +209,6 @@ def _reject(state: SessionState, input: Input, violation: _Violation, config: Co
     return new_step(input=input, before=state, after=state, diagnostics=(diagnostic,))
 
 
-def _check(machine: machines.Machine[Any], phase: Any, input: object) -> Any:
-    """The phase ``input`` moves ``machine``'s entity to from ``phase`` (its
-    ``by_payload`` table first, then its transitions), or a violation of the
-    machine's invariant when the pair is missing: ``Machine.next``, raising
-    ``_Violation``."""
-    key = (phase, input.__class__)
-    refined = machine.by_payload.get(key)
-    if refined is not None and refined[0](input):
-        return refined[1]
-    transitions = machine.transitions
-    if key in transitions:
-        return transitions[key]
-    name = getattr(input, "type", type(input).__name__)
-    where = "none" if phase is None else phase.value
-    raise _Violation(machine.invariant, f"{name} is not allowed when {machine.name} is {where}")
-
-
-def _open(state: SessionState, event: s.ServerEvent) -> None:
-    if state.phase is not SessionPhase.OPEN:
-        raise _Violation("INV-1", f"{event.type} before session.created or after close")
-
-
 # --- session ---------------------------------------------------------------------------
 
 
@@ -300,7 +221,7 @@ def _session_created(state: SessionState, e: s.SessionCreated, out: _Out) -> Ses
 def _session_updated(state: SessionState, e: s.SessionUpdated, out: _Out) -> SessionState:
     _check(machines.SESSION, state.phase, e)
     out.transitions.append(SessionUpdated(session=e.session))
-    ledger, _ = _ack(state.ledger, e, None, out)
+    ledger, _ = _ack(state.ledger, e, None, out.config)
     return evolve_root(state, session=e.session, ledger=ledger, revision=state.revision + 1)
 
 
@@ -349,13 +270,6 @@ def _unknown(state: SessionState, e: s.UnknownServerEvent, out: _Out) -> Session
 # --- input buffer ----------------------------------------------------------------------
 
 
-def _bounded(values: tuple[T, ...], value: T, limit: int) -> tuple[T, ...]:
-    if limit <= 0:
-        return ()
-    values = (*values, value)
-    return values if len(values) <= limit else values[-limit:]
-
-
 def _input(state: SessionState, buf: InputBufferState, **changes: Any) -> SessionState:
     return evolve_root(state, input=attrs.evolve(buf, **changes), revision=state.revision + 1)
 
@@ -396,7 +310,7 @@ def _committed(state: SessionState, e: s.InputAudioBufferCommitted, out: _Out) -
     committed = _bounded(buf.committed, e.item_id, out.config.history_limit)
     ledger = state.ledger
     if not (buf.speech and buf.speech[-1].item_id == e.item_id):  # not server VAD's own
-        ledger, _ = _ack(state.ledger, e, None, out)
+        ledger, _ = _ack(state.ledger, e, None, out.config)
     return evolve_root(
         state,
         input=attrs.evolve(buf, phase=phase, appended_ms=0.0, committed=committed),
@@ -410,7 +324,7 @@ def _cleared(state: SessionState, e: s.InputAudioBufferCleared, out: _Out) -> Se
     buf = state.input
     phase = _check(machines.INPUT_BUFFER, buf.phase, e)
     out.transitions.append(InputCleared())
-    ledger, _ = _ack(state.ledger, e, None, out)
+    ledger, _ = _ack(state.ledger, e, None, out.config)
     return evolve_root(
         state,
         input=attrs.evolve(buf, phase=phase, appended_ms=0.0, cleared=buf.cleared + 1),
@@ -432,7 +346,7 @@ def _sent_append(state: SessionState, e: c.InputAudioBufferAppend, out: _Out) ->
     ms = _b64_bytes(e.audio) / _BYTES_PER_MS.get(fmt or "pcm16", 48)
     out.send(e)
     return evolve_root(
-        _recorded(state, e, out),
+        _record(state, e, out),
         input=attrs.evolve(
             buf,
             appended_ms=buf.appended_ms + ms,
@@ -440,6 +354,22 @@ def _sent_append(state: SessionState, e: c.InputAudioBufferAppend, out: _Out) ->
         ),
         revision=state.revision + 1,
     )
+
+
+def _record(
+    state: SessionState,
+    e: c.ClientEvent,
+    out: _Out,
+    key: str | None = None,
+    undo: PartState | None = None,
+) -> SessionState:
+    """``state`` with ``e`` in the ledger (``_ledger._recorded``); the event a full
+    ledger gave up for it is reported (``ClientEventTimedOut``) and rolled back."""
+    ledger, evicted = _recorded(state.ledger, e, out.config, key, undo)
+    if evicted is None:
+        return evolve_root(state, ledger=ledger)
+    out.transitions.append(ClientEventTimedOut(event=evicted.event))
+    return _rolled_back(evolve_root(state, ledger=ledger), evicted.event, evicted.undo)
 
 
 def _sending(state: SessionState, e: c.ClientEvent) -> None:
@@ -451,22 +381,10 @@ def _sent(state: SessionState, e: c.ClientEvent, out: _Out) -> SessionState:
     """A client event with no local effect beyond the ledger."""
     _sending(state, e)
     out.send(e)
-    return evolve_root(_recorded(state, e, out), revision=state.revision + 1)
+    return evolve_root(_record(state, e, out), revision=state.revision + 1)
 
 
 # --- responses -------------------------------------------------------------------------
-
-
-def _active(state: SessionState, e: Any, response_id: str) -> ResponseState:
-    """The active response ``response_id`` refers to, or a violation of INV-4."""
-    response = state.response
-    _check(machines.RESPONSE, None if response is None else response.phase, e)
-    assert response is not None
-    if response.id != response_id:
-        raise _Violation(
-            "INV-4", f"{e.type} names {response_id}, but the active response is {response.id}"
-        )
-    return response
 
 
 def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> SessionState:
@@ -485,11 +403,10 @@ def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> S
         output_audio_format=_output_format(state, info),
     )
     out.transitions.append(ResponseStarted(response_id=info.id))
-    ledger, _ = _ack(state.ledger, e, None, out)
-    cancel = ledger.deferred_cancel
-    if cancel is not None and not ledger.response_requested:
+    ledger, _ = _ack(state.ledger, e, None, out.config)
+    ledger, cancel = _released_cancel(ledger)
+    if cancel is not None:
         out.plan(cancel)  # the cancel sent before this response existed
-        ledger = attrs.evolve(ledger, deferred_cancel=None)
     return evolve_root(state, response=response, ledger=ledger, revision=state.revision + 1)
 
 
@@ -540,10 +457,12 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
             usage=info.usage,
         )
     )
-    ledger, entry = _ack(state.ledger, e, info.id, out)
+    ledger, entry = _ack(state.ledger, e, info.id, out.config)
     while entry is not None:  # every cancel of this response is answered by its end
-        ledger, entry = _ack(ledger, e, info.id, out)
-    ledger = _release(ledger, False, out)
+        ledger, entry = _ack(ledger, e, info.id, out.config)
+    ledger, release = _release(ledger, False)
+    if release is not None:
+        out.plan(release)
     return evolve_root(
         state,
         response=None,
@@ -556,11 +475,6 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
 
 
 # --- items -----------------------------------------------------------------------------
-
-
-def _item_phase(state: SessionState, item_id: str) -> tuple[ItemState | None, ItemPhase | None]:
-    item = state.items_by_id.get(item_id)
-    return item, None if item is None else item.phase
 
 
 def _part_from(part: ContentPart, phase: PartPhase) -> PartState:
@@ -668,9 +582,9 @@ def _item_created(
         new = _item_from(e.item, item_id, next_phase, e)
     else:
         new = evolve_item(item, phase=next_phase)
-    ledger, entry = _ack(state.ledger, e, item_id, out)
+    ledger, entry = _ack(state.ledger, e, item_id, out.config)
     if entry is None and item is None and item_id not in state.input.committed:
-        ledger = _ack_unnamed_create(ledger, e.item.type, out)
+        ledger = _ack_unnamed_create(ledger, e.item.type, out.config)
     buf = state.input
     pending = buf.pending.get(item_id)
     new_input = buf
@@ -693,24 +607,6 @@ def _item_created(
         ledger=ledger,
         revision=state.revision + 1,
     )
-
-
-def _ack_unnamed_create(ledger: Ledger, item_type: str, out: _Out) -> Ledger:
-    """Settle the first ``conversation.item.create`` sent without an id, of this type.
-
-    Called for an item nobody else explains (no response announced it, no commit
-    made it): the server named the client's item.
-    """
-
-    def matches(entry: Pending) -> bool:
-        event = entry.event
-        return (
-            isinstance(event, c.ConversationItemCreate)
-            and event.item.id is None
-            and event.item.type == item_type
-        )
-
-    return _settle_first(ledger, matches, out)[0]
 
 
 def _apply_transcription(item: ItemState, index: int, result: str | ErrorInfo) -> ItemState:
@@ -767,7 +663,7 @@ def _item_retrieved(state: SessionState, e: s.ConversationItemRetrieved, out: _O
     _, phase = _item_phase(state, item_id)
     _check(machines.ITEM, phase, e)
     out.transitions.append(ItemRetrieved(item_id=item_id, item=e.item))
-    ledger, _ = _ack(state.ledger, e, item_id, out)
+    ledger, _ = _ack(state.ledger, e, item_id, out.config)
     return evolve_root(state, ledger=ledger, revision=state.revision + 1)
 
 
@@ -848,7 +744,7 @@ def _output_audio_cleared(
 ) -> SessionState:
     _open(state, e)
     out.transitions.append(OutputAudioCleared(response_id=e.response_id))
-    ledger, _ = _ack(state.ledger, e, None, out)
+    ledger, _ = _ack(state.ledger, e, None, out.config)
     if ledger is state.ledger:
         return state
     return evolve_root(state, ledger=ledger, revision=state.revision + 1)
@@ -966,7 +862,7 @@ def _item_deleted(state: SessionState, e: s.ConversationItemDeleted, out: _Out) 
     if len(audio):
         audio = audio.without(e.item_id)
     out.transitions.append(ItemDeleted(item_id=e.item_id))
-    ledger, _ = _ack(state.ledger, e, e.item_id, out)
+    ledger, _ = _ack(state.ledger, e, e.item_id, out.config)
     playback = state.playback
     if e.item_id in playback:
         playback = playback.delete(e.item_id)
@@ -994,7 +890,7 @@ def _item_truncated(state: SessionState, e: s.ConversationItemTruncated, out: _O
         ItemTruncated(item_id=e.item_id, content_index=index, audio_end_ms=e.audio_end_ms)
     )
     new = _item_with_part(item, index, _cut(part, e.audio_end_ms))
-    ledger, _ = _ack(state.ledger, e, e.item_id, out)
+    ledger, _ = _ack(state.ledger, e, e.item_id, out.config)
     return evolve_root(
         state,
         items_by_id=state.items_by_id.set(e.item_id, new),
@@ -1264,122 +1160,9 @@ def _arguments_done(
 
 # --- the ledger: client events sent, acknowledged, rejected, queued ---------------------
 
-_RESPONSE_ACTIVE_CODE: Final = "conversation_already_has_active_response"
-_CANCEL_NOT_ACTIVE_CODE: Final = "response_cancel_not_active"
 _EXPIRED_CODE: Final = "session_expired"
 _GOING_AWAY: Final = 1001  # the close code of an expired session
 # October 2024 servers sent these two with ``code: null``: recognised by message
-_CODE_BY_MESSAGE: Final = (
-    ("already has an active response", _RESPONSE_ACTIVE_CODE),
-    ("no active response", _CANCEL_NOT_ACTIVE_CODE),
-)
-
-
-def _error_code(error: ErrorInfo) -> str | None:
-    if error.code is not None:
-        return error.code
-    message = (error.message or "").lower()
-    for fragment, code in _CODE_BY_MESSAGE:
-        if fragment in message:
-            return code
-    return None
-
-
-def _remember(ledger: Ledger, e: c.ClientEvent, config: Config) -> tuple[c.ClientEvent, ...]:
-    """``ledger.recent`` with ``e`` added (the oldest forgotten past the bound)."""
-    return _bounded(ledger.recent, e, config.ledger_recent)
-
-
-def _recorded(
-    state: SessionState,
-    e: c.ClientEvent,
-    out: _Out,
-    key: str | None = None,
-    undo: PartState | None = None,
-) -> SessionState:
-    """``state`` with ``e`` in the ledger: pending if the server acknowledges its kind.
-
-    A full ledger gives up on its oldest pending event other than a
-    ``response.create`` (``ClientEventTimedOut``, rolled back as a timeout is), so
-    the one-active-response rule never loses track of a request.
-    """
-    ledger = state.ledger
-    config = out.config
-    if not machines.ACKS[e.__class__]:
-        return evolve_root(state, ledger=attrs.evolve(ledger, recent=_remember(ledger, e, config)))
-    pending = ledger.pending
-    evicted: Pending | None = None
-    if len(pending) >= config.ledger_limit:
-        index = next(
-            (i for i, p in enumerate(pending) if p.event.__class__ is not c.ResponseCreate), 0
-        )
-        evicted = pending[index]
-        pending = (*pending[:index], *pending[index + 1 :])
-        out.transitions.append(ClientEventTimedOut(event=evicted.event))
-    entry = Pending(event=e, key=key, undo=undo)
-    ledger = attrs.evolve(ledger, pending=(*pending, entry))
-    if evicted is None:
-        return evolve_root(state, ledger=ledger)
-    ledger = attrs.evolve(ledger, recent=_remember(ledger, evicted.event, config))
-    return _rolled_back(evolve_root(state, ledger=ledger), evicted.event, evicted.undo)
-
-
-def _ack(
-    ledger: Ledger, answer: s.ServerEvent, key: str | None, out: _Out
-) -> tuple[Ledger, Pending | None]:
-    """``ledger`` with the first pending event ``answer`` acknowledges settled (its
-    type, by ``machines.ACKS``), and that entry.
-
-    ``key`` names what the acknowledgement is about (an item or response id):
-    only an entry with that key matches; ``None`` matches in send order.
-    """
-    sent = _ACKNOWLEDGES[answer.__class__]
-    return _settle_first(
-        ledger, lambda p: p.event.__class__ is sent and (key is None or p.key == key), out
-    )
-
-
-def _settle_first(
-    ledger: Ledger, matches: Callable[[Pending], bool], out: _Out
-) -> tuple[Ledger, Pending | None]:
-    """``ledger`` with its first pending entry that ``matches`` moved to ``recent``."""
-    for index, entry in enumerate(ledger.pending):
-        if matches(entry):
-            pending = (*ledger.pending[:index], *ledger.pending[index + 1 :])
-            recent = _remember(ledger, entry.event, out.config)
-            return attrs.evolve(ledger, pending=pending, recent=recent), entry
-    return ledger, None
-
-
-def _release(ledger: Ledger, active: bool, out: _Out) -> Ledger:
-    """Plan the first queued ``response.create`` if no response is ``active`` and none
-    is requested."""
-    if not ledger.queued or active or ledger.response_requested:
-        return ledger
-    out.plan(ledger.queued[0])
-    return attrs.evolve(ledger, queued=ledger.queued[1:])
-
-
-def _requeued(ledger: Ledger, retry: c.ResponseCreate, out: _Out) -> Ledger:
-    """``ledger`` with a refused ``response.create`` queued again, in front: the queue
-    it would hold had the retry waited there all along.
-
-    A later queued create identical to it is coalesced into it, and a queue still
-    over ``Config.ledger_limit`` loses its newest create (``queue_full``), as that
-    create would have been dropped on arrival.
-    """
-    out.transitions.append(ClientEventQueued(event=retry))
-    queue: list[c.ResponseCreate] = [retry]
-    for queued in ledger.queued:
-        if queued.response == retry.response:
-            out.transitions.append(ClientEventCoalesced(event=queued, into=retry))
-        else:
-            queue.append(queued)
-    limit = out.config.ledger_limit
-    if len(queue) > limit:
-        out.info("queue_full", f"{limit} response.create already queued; the newest dropped")
-        del queue[limit:]
-    return attrs.evolve(ledger, queued=tuple(queue))
 
 
 def _send_item_create(state: SessionState, e: c.ConversationItemCreate, out: _Out) -> SessionState:
@@ -1387,7 +1170,7 @@ def _send_item_create(state: SessionState, e: c.ConversationItemCreate, out: _Ou
     _sending(state, e)
     out.send(e)
     item_id = e.item.id
-    after = _recorded(state, e, out, key=item_id)
+    after = _record(state, e, out, key=item_id)
     items = after.items_by_id
     if item_id is not None and item_id not in items:
         phase = _live(_ITEM_TABLE, None, e.__class__)
@@ -1400,7 +1183,7 @@ def _send_keyed(
 ) -> SessionState:
     _sending(state, e)
     out.send(e)
-    return evolve_root(_recorded(state, e, out, key=e.item_id), revision=state.revision + 1)
+    return evolve_root(_record(state, e, out, key=e.item_id), revision=state.revision + 1)
 
 
 def _send_truncate(state: SessionState, e: c.ConversationItemTruncate, out: _Out) -> SessionState:
@@ -1411,8 +1194,8 @@ def _send_truncate(state: SessionState, e: c.ConversationItemTruncate, out: _Out
     index = e.content_index
     old = None if item is None else _part_at(item, index, "audio")
     if item is None or old is None:
-        return evolve_root(_recorded(state, e, out, key=e.item_id), revision=state.revision + 1)
-    after = _recorded(state, e, out, key=e.item_id, undo=old)
+        return evolve_root(_record(state, e, out, key=e.item_id), revision=state.revision + 1)
+    after = _record(state, e, out, key=e.item_id, undo=old)
     item = after.items_by_id.get(e.item_id) or item
     cut = _item_with_part(item, index, _cut(old, e.audio_end_ms))
     return evolve_root(
@@ -1446,19 +1229,12 @@ def _send_response_create(state: SessionState, e: c.ResponseCreate, out: _Out) -
     ledger = state.ledger
     if state.response is None and not ledger.response_requested:
         out.send(e)
-        return evolve_root(_recorded(state, e, out), revision=state.revision + 1)
-    for queued in ledger.queued:
-        if queued.response == e.response:
-            out.transitions.append(ClientEventCoalesced(event=e, into=queued))
-            return state
-    if len(ledger.queued) >= out.config.ledger_limit:
-        out.info("queue_full", f"{len(ledger.queued)} response.create already queued; dropped")
+        return evolve_root(_record(state, e, out), revision=state.revision + 1)
+    queued, effects = _queued(ledger, e, out.config)
+    out.take(effects)
+    if queued is ledger:  # coalesced, or dropped
         return state
-    out.transitions.append(ClientEventQueued(event=e))
-    queue = (*ledger.queued, e)
-    return evolve_root(
-        state, ledger=attrs.evolve(ledger, queued=queue), revision=state.revision + 1
-    )
+    return evolve_root(state, ledger=queued, revision=state.revision + 1)
 
 
 def _send_response_cancel(state: SessionState, e: c.ResponseCancel, out: _Out) -> SessionState:
@@ -1468,56 +1244,27 @@ def _send_response_cancel(state: SessionState, e: c.ResponseCancel, out: _Out) -
     response = state.response
     if response is not None:
         out.send(e)
-        after = _recorded(state, e, out, key=e.response_id or response.id)
+        after = _record(state, e, out, key=e.response_id or response.id)
         return evolve_root(after, revision=state.revision + 1)
     if ledger.response_requested:
-        waiting = ledger.deferred_cancel
-        if waiting is not None:
-            out.transitions.append(ClientEventCoalesced(event=e, into=waiting))
+        deferred, effects = _deferred(ledger, e)
+        out.take(effects)
+        if deferred is ledger:  # coalesced
             return state
-        out.transitions.append(ClientEventQueued(event=e))
-        ledger = attrs.evolve(ledger, deferred_cancel=e)
-        return evolve_root(state, ledger=ledger, revision=state.revision + 1)
+        return evolve_root(state, ledger=deferred, revision=state.revision + 1)
     out.info("cancel_not_active", "response.cancel with no response active or requested: not sent")
     return state
 
 
 def _rejected(state: SessionState, error: ErrorInfo, out: _Out) -> SessionState:
     """Correlate a server error with the client event it names, and roll it back."""
-    ledger = state.ledger
-    code = _error_code(error)
-    event: c.ClientEvent | None = None
-    if error.event_id is not None:
-        event = ledger.find(error.event_id)
-    elif code in (_RESPONSE_ACTIVE_CODE, _CANCEL_NOT_ACTIVE_CODE):
-        # no event_id (October 2024): the oldest unanswered event of the kind, else the
-        # one answered last (its acknowledgement was someone else's, as the error shows)
-        wanted = c.ResponseCreate if code == _RESPONSE_ACTIVE_CODE else c.ResponseCancel
-        candidates = (
-            *(p.event for p in ledger.pending),
-            *reversed(ledger.recent),
-        )
-        event = next((e for e in candidates if e.__class__ is wanted), None)
-    if event is None:
-        return state
-    out.transitions.append(ClientEventRejected(event=event, error=error))
-    undo = next((p.undo for p in ledger.pending if p.event is event), None)
-    ledger = attrs.evolve(
-        ledger,
-        pending=tuple(p for p in ledger.pending if p.event is not event),
-        recent=tuple(r for r in ledger.recent if r is not event),
-        queued=tuple(q for q in ledger.queued if q is not event),
-        deferred_cancel=None if ledger.deferred_cancel is event else ledger.deferred_cancel,
+    ledger, refused, effects = _rejection(
+        state.ledger, error, state.response is not None, out.config
     )
-    state = _rolled_back(state, event, undo)
-    if isinstance(event, c.ResponseCreate):
-        if code == _RESPONSE_ACTIVE_CODE:  # a race with a response we did not ask for
-            # queued again without its spent event_id: it goes out under a new one
-            ledger = _requeued(ledger, attrs.evolve(event, event_id=None), out)
-        if ledger.deferred_cancel is not None and not ledger.response_requested:
-            out.info("cancel_dropped", "the response a deferred cancel waited for was refused")
-            ledger = attrs.evolve(ledger, deferred_cancel=None)
-        ledger = _release(ledger, state.response is not None, out)
+    if refused is None:
+        return state
+    out.take(effects)
+    state = _rolled_back(state, refused.event, refused.undo)
     return evolve_root(state, ledger=ledger)
 
 
@@ -1633,23 +1380,16 @@ def _tick(state: SessionState, e: Tick, out: _Out) -> SessionState:
     ledger = state.ledger
     if not ledger.pending:
         return evolve_root(state, now=now) if state.now != now else state
-    timeout = out.config.ack_timeout
-    kept: list[Pending] = []
-    expired: list[Pending] = []
-    for entry in ledger.pending:
-        if entry.sent_at is None:
-            kept.append(attrs.evolve(entry, sent_at=now))
-        elif now - entry.sent_at >= timeout:
-            expired.append(entry)
-        else:
-            kept.append(entry)
-    ledger = attrs.evolve(ledger, pending=tuple(kept))
+    ledger, expired = _timed(ledger, now, out.config.ack_timeout)
     state = evolve_root(state, ledger=ledger, now=now, revision=state.revision + 1)
     for entry in expired:
         out.transitions.append(ClientEventTimedOut(event=entry.event))
         state = _rolled_back(state, entry.event, entry.undo)
     if any(isinstance(entry.event, c.ResponseCreate) for entry in expired):
-        state = evolve_root(state, ledger=_release(state.ledger, state.response is not None, out))
+        ledger, release = _release(state.ledger, state.response is not None)
+        if release is not None:
+            out.plan(release)
+        state = evolve_root(state, ledger=ledger)
     return state
 
 
