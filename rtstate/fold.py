@@ -23,29 +23,23 @@ constructors of ``rtstate._fast``; text accumulates in append-only logs (``rtsta
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
 
 from . import machines
 from ._fast import (
-    delta_step,
     evolve_item,
     evolve_part,
     evolve_root,
-    new_audio_appended,
     new_item,
     new_item_added,
     new_part,
     new_step,
-    new_text_appended,
-    new_transcript_appended,
-    part_with_audio,
-    part_with_text,
-    part_with_transcript,
     with_part,
 )
+from ._fold._barge_in import _interrupt, _plan_interrupt, _played
 from ._fold._base import (
     _BYTES_PER_MS,
     _ITEM_TABLE,
@@ -61,6 +55,7 @@ from ._fold._base import (
     _Out,
     _Violation,
 )
+from ._fold._deltas import _STREAMED, _checked_part, _delta, _streamed, _streaming_part
 from ._fold._ledger import (
     _ack,
     _ack_unnamed_create,
@@ -72,12 +67,12 @@ from ._fold._ledger import (
     _released_cancel,
     _timed,
 )
-from .config import DEFAULT_CONFIG, AudioRetention, Config
+from .config import DEFAULT_CONFIG, Config
 from .errors import RemoteProtocolError
 from .events import client as c
 from .events import server as s
 from .events.payloads import ContentPart, ErrorInfo, Item, ResponseInfo
-from .logs import EMPTY_TEXT, AudioChunk, TextLog
+from .logs import EMPTY_TEXT, TextLog
 from .state import (
     InputBufferState,
     ItemPhase,
@@ -122,20 +117,9 @@ from .transitions import (
     SpeechStopped,
     Transition,
     TransportClosed,
-    TruncationPlanned,
 )
 
 __all__ = ["fold"]
-
-
-# Enum members as module constants, for the streaming deltas' inline test
-# (``_streamed``) only: in Python 3.11 reading ``Enum.MEMBER`` runs a Python-level
-# descriptor (about 0.1 us), a module global is one dict lookup. Cold code names the
-# members.
-_SESSION_OPEN: Final = SessionPhase.OPEN
-_ITEM_DONE: Final = ItemPhase.DONE
-_KEEP_NO_AUDIO: Final = AudioRetention.NONE
-# The tables the fold reads without a check (the pair is known to be there).
 
 
 _FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
@@ -902,156 +886,6 @@ def _item_truncated(state: SessionState, e: s.ConversationItemTruncated, out: _O
 # --- content parts ---------------------------------------------------------------------
 
 
-def _streaming_part(
-    state: SessionState, e: Any, out: _Out
-) -> tuple[ItemState, PartState | None, PartPhase | None]:
-    """The item and part a part event names, after the response/item/part checks."""
-    _open(state, e)
-    _active(state, e, e.response_id)
-    item, phase = _item_phase(state, e.item_id)
-    if item is None or phase is ItemPhase.DONE:
-        where = "unknown" if item is None else "finished"
-        raise _Violation("INV-7", f"{e.type} for {where} item {e.item_id}")
-    index = e.content_index
-    part = item.parts[index] if 0 <= index < len(item.parts) else None
-    return item, part, None if part is None else part.phase
-
-
-def _checked_part(
-    state: SessionState, e: Any, kind: str | None, out: _Out
-) -> tuple[ItemState, PartState, PartPhase]:
-    """The item and part a part event names, which the part table accepts it in and
-    which is a ``kind`` part (any kind if ``None``), and the part's next phase; else
-    the violation."""
-    item, part, phase = _streaming_part(state, e, out)
-    next_phase = _check(machines.PART, phase, e)
-    assert part is not None
-    if kind is not None and part.type != kind:
-        raise _Violation("INV-8", f"{e.type} for a {part.type} part of {e.item_id}")
-    return item, part, next_phase
-
-
-# The three streaming deltas (most frames of a session) are folded by ``_streamed``,
-# which ``fold`` tries first: one inline test of the common case against the same
-# tables, then the append and the Step, with no ``_Out``. When the test fails (a
-# late delta of an interrupted response, or one that breaks the protocol) the table
-# handler ``_delta`` runs the full checks, which report why. ``_handled`` (the tables
-# alone) is the reference: tests/test_properties.py checks both give equal Steps.
-
-
-def _append_text(
-    state: SessionState, e: s.ResponseTextDelta, item: ItemState, part: PartState, config: Config
-) -> tuple[Transition, SessionState]:
-    new = part_with_text(part, part.text_log.append(e.delta))
-    transition = new_text_appended(e.item_id, e.content_index, e.delta, e.response_id)
-    return transition, with_part(state, item, e.content_index, new)
-
-
-def _append_transcript(
-    state: SessionState,
-    e: s.ResponseAudioTranscriptDelta,
-    item: ItemState,
-    part: PartState,
-    config: Config,
-) -> tuple[Transition, SessionState]:
-    new = part_with_transcript(part, (part.transcript_log or EMPTY_TEXT).append(e.delta))
-    transition = new_transcript_appended(e.item_id, e.content_index, e.delta, e.response_id)
-    return transition, with_part(state, item, e.content_index, new)
-
-
-def _append_audio(
-    state: SessionState, e: s.ResponseAudioDelta, item: ItemState, part: PartState, config: Config
-) -> tuple[Transition, SessionState]:
-    delta = e.delta
-    n = len(delta)
-    size = n * 3 // 4 - delta.count("=", n - 2)  # _b64_bytes, inline: once per delta
-    response = state.response
-    fmt = response.output_audio_format if response is not None else "pcm16"
-    ms = size / _BYTES_PER_MS.get(fmt, 48)
-    transition = new_audio_appended(e.item_id, e.content_index, size, ms, delta, e.response_id)
-    new = part_with_audio(part, part.audio_bytes + size, part.audio_ms + ms)
-    after = with_part(state, item, e.content_index, new)
-    if config.audio_retention is _KEEP_NO_AUDIO:
-        return transition, after
-    chunk = AudioChunk(item_id=e.item_id, content_index=e.content_index, audio=delta, ms=ms)
-    return transition, evolve_root(after, audio=after.audio.append(chunk, config.audio_limit_ms))
-
-
-_Append = Callable[
-    [SessionState, Any, ItemState, PartState, Config], tuple[Transition, SessionState]
-]
-_Stream = tuple[str, _Append, frozenset[ResponsePhase | None], frozenset[PartPhase | None]]
-
-
-def _stream(delta: type, kind: str, append: _Append) -> _Stream:
-    """A delta type's kind of part, its append, and the response and part phases the
-    tables accept it in (the inline test of ``_streamed`` reads the same tables)."""
-    return (
-        kind,
-        append,
-        frozenset(phase for phase, input in machines.RESPONSE if input is delta),
-        frozenset(phase for phase, input in machines.PART if input is delta),
-    )
-
-
-_STREAMED: Final[Mapping[type, _Stream]] = {
-    s.ResponseTextDelta: _stream(s.ResponseTextDelta, "text", _append_text),
-    s.ResponseAudioTranscriptDelta: _stream(
-        s.ResponseAudioTranscriptDelta, "audio", _append_transcript
-    ),
-    s.ResponseAudioDelta: _stream(s.ResponseAudioDelta, "audio", _append_audio),
-}
-"""Delta type -> how it streams (``_stream``)."""
-
-
-def _streamed(state: SessionState, e: Any, config: Config, stream: _Stream) -> Step | None:
-    """The Step of a delta in the common case, else ``None`` (``fold`` goes on);
-    ``stream`` is its ``_STREAMED`` entry.
-
-    The common case: the tables accept the delta in its response's phase and its
-    part's, the part is of the delta's kind and not truncated, and the response was
-    not interrupted.
-    """
-    kind, append, response_phases, part_phases = stream
-    response = state.response
-    item = state.items_by_id.get(e.item_id)
-    if (
-        state.phase is _SESSION_OPEN
-        and response is not None
-        and response.id == e.response_id
-        and response.phase in response_phases
-        and e.response_id != state.interrupted
-        and item is not None
-        and item.phase is not _ITEM_DONE
-    ):
-        parts = item.parts
-        index = e.content_index
-        if 0 <= index < len(parts):
-            part = parts[index]
-            if part.phase in part_phases and part.type == kind and part.truncated_ms is None:
-                transition, after = append(state, e, item, part, config)
-                return delta_step(e, state, after, transition)
-    return None
-
-
-def _delta(state: SessionState, e: Any, out: _Out) -> SessionState:
-    """A delta ``_streamed`` declined: late (interrupted), of a truncated part, or
-    checked in full (the checks raise the violation that explains it).
-
-    A part truncated while still streaming (the truncate of an item being generated,
-    which the service accepts) still counts the audio it receives, but its transcript
-    stays dropped: a transcript delta of it changes nothing."""
-    if e.response_id == state.interrupted:
-        return _late(state, e, out)
-    kind, append, _, _ = _STREAMED[e.__class__]
-    item, part, _ = _checked_part(state, e, kind, out)
-    if part.truncated_ms is not None and e.__class__ is s.ResponseAudioTranscriptDelta:
-        return state
-    transition, after = append(state, e, item, part, out.config)
-    out.transitions.append(transition)
-    return after
-
-
 def _content_part_added(
     state: SessionState, e: s.ResponseContentPartAdded, out: _Out
 ) -> SessionState:
@@ -1293,81 +1127,6 @@ def _rolled_back(state: SessionState, event: c.ClientEvent, undo: PartState | No
             return evolve_root(
                 state, items_by_id=items.set(item.id, _item_with_part(item, index, restored))
             )
-    return state
-
-
-# --- barge-in: playback, interruption ---------------------------------------------------
-
-
-def _played(state: SessionState, e: Played, out: _Out) -> SessionState:
-    if e.item_id not in state.items_by_id:
-        out.info("unknown_item", f"playback reported for unknown item {e.item_id}")
-        return state
-    played = max(e.played_ms, 0)
-    return evolve_root(
-        state, playback=state.playback.set(e.item_id, played), revision=state.revision + 1
-    )
-
-
-def _interrupt(state: SessionState, e: Interrupt, out: _Out) -> SessionState:
-    return _plan_interrupt(state, out, reported_only=False)
-
-
-def _plan_interrupt(state: SessionState, out: _Out, *, reported_only: bool) -> SessionState:
-    """Plan the cancel / truncate / delete that cut the latest response's audio.
-
-    Each audio item is cut where the user stopped hearing it (``playback``, clamped
-    to the audio received); an item heard to its end is left alone once its
-    response is done; an item not heard at all is deleted. With ``reported_only``
-    (server VAD speech), nothing is planned unless playback was reported for the
-    response: the app has not said what the user heard.
-    """
-    active = state.response
-    response = active if active is not None else (state.finished[-1] if state.finished else None)
-    if response is None or state.interrupted == response.id:
-        return state
-    playback = state.playback
-    if reported_only and not any(i in playback for i in response.output):
-        return state
-    truncated: list[tuple[str, int, int]] = []
-    deleted: list[str] = []
-    for item_id in response.output:
-        item = state.items_by_id.get(item_id)
-        if item is None:
-            continue
-        for index, part in enumerate(item.parts):
-            if part.type != "audio" or part.truncated_ms is not None:
-                continue
-            received = int(part.audio_ms)
-            heard = min(playback.get(item_id, 0), received)
-            if heard >= received and active is None:
-                break  # heard to the end
-            if heard <= 0:
-                deleted.append(item_id)
-            else:
-                truncated.append((item_id, index, heard))
-            break
-    if active is None and not truncated and not deleted:
-        return state
-    if active is not None:
-        out.plan(c.ResponseCancel(response_id=active.id))
-    for item_id, index, end in truncated:
-        out.plan(c.ConversationItemTruncate(item_id=item_id, content_index=index, audio_end_ms=end))
-    for item_id in deleted:
-        out.plan(c.ConversationItemDelete(item_id=item_id))
-    out.transitions.append(
-        TruncationPlanned(
-            response_id=response.id,
-            cancelled=active is not None,
-            truncated=tuple(truncated),
-            deleted=tuple(deleted),
-        )
-    )
-    return evolve_root(state, interrupted=response.id, revision=state.revision + 1)
-
-
-def _late(state: SessionState, e: Any, out: _Out) -> SessionState:
-    out.info("interrupted", f"{e.type} of interrupted response {e.response_id} ignored")
     return state
 
 
