@@ -16,10 +16,18 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from .. import machines
+from .._fast import evolve_root
 from ..config import Config
 from ..events import client as c
 from ..events import server as s
-from ..state import ItemPhase, ItemState, ResponseState, SessionPhase, SessionState
+from ..state import (
+    InputBufferState,
+    ItemPhase,
+    ItemState,
+    ResponseState,
+    SessionPhase,
+    SessionState,
+)
 from ..transitions import Transition
 
 T = TypeVar("T")
@@ -171,3 +179,7 @@ def _active(state: SessionState, e: Any, response_id: str) -> ResponseState:
 def _item_phase(state: SessionState, item_id: str) -> tuple[ItemState | None, ItemPhase | None]:
     item = state.items_by_id.get(item_id)
     return item, None if item is None else item.phase
+
+
+def _input(state: SessionState, buf: InputBufferState, **changes: Any) -> SessionState:
+    return evolve_root(state, input=attrs.evolve(buf, **changes), revision=state.revision + 1)

@@ -21,12 +21,7 @@ from ..events import client as c
 from ..events import server as s
 from ..events.payloads import ErrorInfo
 from ..state import Ledger, PartState, Pending
-from ..transitions import (
-    ClientEventCoalesced,
-    ClientEventQueued,
-    ClientEventRejected,
-    Transition,
-)
+from ..transitions import ClientEventCoalesced, ClientEventQueued, ClientEventRejected, Transition
 from ._base import NO_EFFECTS, Effects, _bounded
 
 _ACKNOWLEDGES: Final = machines.ACKNOWLEDGES
