@@ -2,7 +2,7 @@
 
 mypy checks every call as it would check the plain attrs construction:
 
-- ``new_step``, ``new_item``, ``new_part``, ``new_order`` and ``new_item_added``
+- ``new_step``, ``new_item``, ``new_part`` and ``new_item_added``
   are ``rtstate._build.new`` of their class:
   the class's own signature, without ``__init__``'s cost; the deltas' Step
   (``delta_step``) and transitions (``new_*_appended``) take their fields by
@@ -60,7 +60,6 @@ __all__ = [
     "new_audio_appended",
     "new_item",
     "new_item_added",
-    "new_order",
     "new_part",
     "new_step",
     "new_text_appended",
@@ -75,7 +74,6 @@ new_step: Final = new(Step)
 new_item_added: Final = new(ItemAdded)
 new_item: Final = new(ItemState)
 new_part: Final = new(PartState)
-new_order: Final = new(Order)
 
 
 class NewTextAppended(Protocol):

@@ -39,10 +39,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
+from typing import Final
 
 import attrs
 from immutables import Map
 
+from ._build import new
 from .events.client import ClientEvent, ResponseCancel, ResponseCreate
 from .events.payloads import ErrorInfo, ResponseInfo, SessionConfig, StatusDetails, Usage
 from .logs import EMPTY_AUDIO, EMPTY_TEXT, AudioWindow, TextLog
@@ -354,6 +356,48 @@ class Order:
 
     def __contains__(self, item_id: object) -> bool:
         return item_id is not None and (item_id == self.head or item_id in self.prev)
+
+    def insert(self, item_id: str, previous: str | None) -> Order:
+        """This order with ``item_id`` placed after ``previous`` (``None``: at the head).
+
+        ``item_id`` must not be in the order yet, and ``previous`` (if given) must be.
+        """
+        nxt, prev = self.next, self.prev
+        after: str | None
+        head: str | None
+        if previous is None:
+            after = self.head
+            head = item_id
+        else:
+            after = nxt.get(previous)
+            nxt = nxt.set(previous, item_id)
+            prev = prev.set(item_id, previous)
+            head = self.head
+        if after is not None:
+            nxt = nxt.set(item_id, after)
+            prev = prev.set(after, item_id)
+            tail = self.tail
+        else:
+            tail = item_id
+        return _new_order(head=head, tail=tail, next=nxt, prev=prev, size=self.size + 1)
+
+    def without(self, item_id: str) -> Order:
+        """This order with ``item_id`` (which must be in it) taken out."""
+        nxt, prev = self.next, self.prev
+        before: str | None = prev.get(item_id)
+        after = nxt.get(item_id)
+        if before is not None:
+            prev = prev.delete(item_id)
+            nxt = nxt.set(before, after) if after is not None else nxt.delete(before)
+        if after is not None:
+            nxt = nxt.delete(item_id)
+            prev = prev.set(after, before) if before is not None else prev.delete(after)
+        head = after if self.head == item_id else self.head
+        tail = before if self.tail == item_id else self.tail
+        return _new_order(head=head, tail=tail, next=nxt, prev=prev, size=self.size - 1)
+
+
+_new_order: Final = new(Order)  # without ``__init__``'s cost: once per item added or deleted
 
 
 @attrs.frozen(kw_only=True, slots=False)  # dict-backed: see rtstate._fast

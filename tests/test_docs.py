@@ -34,7 +34,7 @@ def test_architecture_exists_and_the_readme_links_it() -> None:
     assert "(ARCHITECTURE.md)" in development[1]
 
 
-@pytest.mark.parametrize("package", ["codec", "events", "server", "testing", "transport"])
+@pytest.mark.parametrize("package", ["_fold", "codec", "events", "server", "testing", "transport"])
 def test_the_module_map_names_every_module_of_each_subpackage(package: str) -> None:
     text = ARCHITECTURE.read_text(encoding="utf-8")
     assert f"`{package}/`" in text

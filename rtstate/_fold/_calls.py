@@ -1,0 +1,55 @@
+"""Function calls: the arguments of a ``function_call`` item, streamed
+(``response.function_call_arguments.delta``) and final (``.done``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import machines
+from .._fast import evolve_item, evolve_root
+from ..events import server as s
+from ..logs import TextLog
+from ..state import ItemState, SessionState
+from ..transitions import FunctionCallArgumentsAppended
+from ._base import _active, _check, _item_phase, _open, _Out, _Rejected
+
+
+def _call_item(state: SessionState, e: Any) -> ItemState:
+    _open(state, e)
+    _active(state, e, e.response_id)
+    item, phase = _item_phase(state, e.item_id)
+    _check(machines.ITEM, phase, e)
+    assert item is not None
+    if item.type != "function_call":
+        raise _Rejected("INV-10", f"{e.type} for {item.type} item {e.item_id}")
+    if item.call_id is not None and item.call_id != e.call_id:
+        raise _Rejected("INV-10", f"{e.type} call_id {e.call_id} != the item's {item.call_id}")
+    return item
+
+
+def _arguments_delta(
+    state: SessionState, e: s.ResponseFunctionCallArgumentsDelta, out: _Out
+) -> SessionState:
+    item = _call_item(state, e)
+    out.transitions.append(
+        FunctionCallArgumentsAppended(item_id=e.item_id, call_id=e.call_id, delta=e.delta)
+    )
+    new = evolve_item(item, arguments_log=item.arguments_log.append(e.delta))
+    return evolve_root(
+        state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
+    )
+
+
+def _arguments_done(
+    state: SessionState, e: s.ResponseFunctionCallArgumentsDone, out: _Out
+) -> SessionState:
+    item = _call_item(state, e)
+    if e.arguments == item.arguments_log.value:
+        return evolve_root(state, revision=state.revision + 1)
+    if item.arguments_log.chunk_count:
+        out.note("INV-9", f"arguments of {e.item_id} differ from their deltas")
+    new = evolve_item(item, arguments_log=TextLog.of(e.arguments))
+    return evolve_root(
+        state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
+    )

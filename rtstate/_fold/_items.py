@@ -1,0 +1,317 @@
+"""Items: conversation items created, transcribed, retrieved, deleted and truncated,
+and the helpers that build an item or a part from a snapshot (``_item_from``,
+``_part_from``) or swap one part (``_part_at``, ``_item_with_part``, ``_cut``).
+
+Handlers: ``conversation.item.created`` / ``.added`` (with the transcription that
+came before its item), ``.done``, ``.retrieved``, ``.deleted``, ``.truncated``, and
+the input audio transcription events.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+
+from .. import machines
+from .._fast import (
+    evolve_item,
+    evolve_part,
+    evolve_root,
+    new_item,
+    new_item_added,
+    new_part,
+    with_part,
+)
+from ..events import server as s
+from ..events.payloads import ContentPart, ErrorInfo, Item
+from ..logs import EMPTY_TEXT, TextLog
+from ..state import ItemPhase, ItemState, PartPhase, PartState, SessionState
+from ..transitions import (
+    InputSegmentTranscribed,
+    InputTranscribed,
+    InputTranscriptAppended,
+    InputTranscriptionFailed,
+    ItemDeleted,
+    ItemRetrieved,
+    ItemTruncated,
+    Transition,
+)
+from ._base import _PART_TABLE, _check, _item_phase, _live, _open, _Out, _Rejected, _with_buffer
+from ._ledger import _ack, _ack_unnamed_create
+
+_AUDIO_PARTS: Final = frozenset({"audio", "input_audio"})
+
+
+def _part_from(part: ContentPart, phase: PartPhase) -> PartState:
+    kind = part.type
+    text: str | None = None
+    transcript_log: TextLog | None = None
+    if kind in _AUDIO_PARTS:
+        if part.transcript is not None:
+            transcript_log = TextLog.of(part.transcript)
+    else:
+        text = part.text
+    return new_part(
+        type=kind,
+        phase=phase,
+        text_log=TextLog.of(text) if text else EMPTY_TEXT,
+        transcript_log=transcript_log,
+        audio_bytes=0,
+        audio_ms=0.0,
+        audio_done=False,
+        truncated_ms=None,
+    )
+
+
+def _parts_from(content: tuple[ContentPart, ...], input: object) -> tuple[PartState, ...]:
+    phase = _live(_PART_TABLE, None, input.__class__)
+    return tuple([_part_from(p, phase) for p in content])
+
+
+def _item_from(
+    item: Item,
+    item_id: str,
+    phase: ItemPhase,
+    input: object,
+    *,
+    response_id: str | None = None,
+    output_index: int | None = None,
+) -> ItemState:
+    """The item of the snapshot ``item`` that ``input`` brings; its parts take the
+    phase the part table gives a part that comes with ``input``."""
+    content = item.content
+    arguments = item.arguments
+    return new_item(
+        id=item_id,
+        type=item.type,
+        phase=phase,
+        status=item.status,
+        role=item.role,
+        parts=_parts_from(content, input) if content else (),
+        name=item.name,
+        call_id=item.call_id,
+        arguments_log=TextLog.of(arguments) if arguments else EMPTY_TEXT,
+        output=item.output,
+        response_id=response_id,
+        output_index=output_index,
+        transcription_error=None,
+    )
+
+
+def _item_created(
+    state: SessionState, e: s.ConversationItemCreated | s.ConversationItemAdded, out: _Out
+) -> SessionState:
+    """``conversation.item.created`` (beta) or ``conversation.item.added`` (GA)."""
+    _open(state, e)
+    item_id = e.item.id
+    if item_id is None:
+        raise _Rejected("INV-15", "conversation.item.created without an item id")
+    item, phase = _item_phase(state, item_id)
+    next_phase = _check(machines.ITEM, phase, e)  # by_payload: created complete or not
+    previous = e.previous_item_id
+    if previous is not None and previous not in state.order:
+        raise _Rejected("INV-15", f"previous_item_id {previous} is not in the conversation")
+    if item is None or phase is ItemPhase.PENDING:  # the server's copy is the truth
+        new = _item_from(e.item, item_id, next_phase, e)
+    else:
+        new = evolve_item(item, phase=next_phase)
+    ledger, entry = _ack(state.ledger, e, item_id, out.config)
+    if entry is None and item is None and item_id not in state.input_buffer.committed:
+        ledger = _ack_unnamed_create(ledger, e.item.type, out.config)
+    buf = state.input_buffer
+    early = buf.early_transcriptions.get(item_id)
+    new_buffer = buf
+    if early is not None:
+        new_buffer = attrs.evolve(
+            buf, early_transcriptions=buf.early_transcriptions.delete(item_id)
+        )
+        try:
+            new = _apply_transcription(new, *early)
+        except _Rejected as v:  # the early transcription was bad, not this item: keep it
+            out.note(v.code, f"{v.message}; the early transcription is dropped")
+    out.transitions.append(
+        new_item_added(item_id=item_id, previous_item_id=previous, type=new.type, role=new.role)
+    )
+    items = state.items_by_id.set(item_id, new)
+    order = state.order.insert(item_id, previous)
+    return evolve_root(
+        state,
+        items_by_id=items,
+        order=order,
+        input_buffer=new_buffer,
+        ledger=ledger,
+        revision=state.revision + 1,
+    )
+
+
+def _apply_transcription(item: ItemState, index: int, result: str | ErrorInfo) -> ItemState:
+    part = _part_at(item, index, "input_audio")
+    if part is None:
+        raise _Rejected("INV-14", f"item {item.id} has no input_audio part {index}")
+    if isinstance(result, ErrorInfo):
+        return evolve_item(item, transcription_error=result)
+    return _item_with_part(item, index, evolve_part(part, transcript_log=TextLog.of(result)))
+
+
+def _transcribed(
+    state: SessionState,
+    e: s.ConversationItemInputAudioTranscriptionCompleted
+    | s.ConversationItemInputAudioTranscriptionFailed,
+    out: _Out,
+) -> SessionState:
+    _open(state, e)
+    item, phase = _item_phase(state, e.item_id)
+    _check(machines.ITEM, phase, e)
+    result: str | ErrorInfo
+    if isinstance(e, s.ConversationItemInputAudioTranscriptionCompleted):
+        result = e.transcript
+        done: Transition = InputTranscribed(
+            item_id=e.item_id, content_index=e.content_index, transcript=e.transcript
+        )
+    else:
+        result = e.error
+        done = InputTranscriptionFailed(
+            item_id=e.item_id, content_index=e.content_index, error=e.error
+        )
+    out.transitions.append(done)
+    if item is None or phase is ItemPhase.PENDING:
+        buf = state.input_buffer
+        return _with_buffer(
+            state,
+            buf,
+            early_transcriptions=buf.early_transcriptions.set(e.item_id, (e.content_index, result)),
+        )
+    new = _apply_transcription(item, e.content_index, result)
+    return evolve_root(
+        state, items_by_id=state.items_by_id.set(e.item_id, new), revision=state.revision + 1
+    )
+
+
+def _item_done(state: SessionState, e: s.ConversationItemDone, out: _Out) -> SessionState:
+    """GA: the item's final snapshot. A response's output item is finished by the
+    ``response.output_item.done`` that follows; any other item was final when added."""
+    _open(state, e)
+    _, phase = _item_phase(state, e.item.id or "")
+    _check(machines.ITEM, phase, e)
+    return state
+
+
+def _item_retrieved(state: SessionState, e: s.ConversationItemRetrieved, out: _Out) -> SessionState:
+    _open(state, e)
+    item_id = e.item.id or ""
+    _, phase = _item_phase(state, item_id)
+    _check(machines.ITEM, phase, e)
+    out.transitions.append(ItemRetrieved(item_id=item_id, item=e.item))
+    ledger, _ = _ack(state.ledger, e, item_id, out.config)
+    return evolve_root(state, ledger=ledger, revision=state.revision + 1)
+
+
+def _input_transcript_delta(
+    state: SessionState, e: s.ConversationItemInputAudioTranscriptionDelta, out: _Out
+) -> SessionState:
+    """GA: a chunk of a user item's transcript, kept until ``.completed`` gives the whole."""
+    _open(state, e)
+    item, phase = _item_phase(state, e.item_id)
+    _check(machines.ITEM, phase, e)
+    index = e.content_index or 0
+    delta = e.delta or ""
+    out.transitions.append(
+        InputTranscriptAppended(item_id=e.item_id, content_index=index, delta=delta)
+    )
+    if item is None or phase is ItemPhase.PENDING or not delta:
+        return state  # nothing to show it on yet: ``.completed`` brings the whole
+    part = _part_at(item, index, "input_audio")
+    if part is None:
+        raise _Rejected("INV-14", f"item {item.id} has no input_audio part {index}")
+    log = (part.transcript_log or EMPTY_TEXT).append(delta)
+    return with_part(state, item, index, evolve_part(part, transcript_log=log))
+
+
+def _input_segment(
+    state: SessionState, e: s.ConversationItemInputAudioTranscriptionSegment, out: _Out
+) -> SessionState:
+    _open(state, e)
+    _, phase = _item_phase(state, e.item_id)
+    _check(machines.ITEM, phase, e)
+    out.transitions.append(
+        InputSegmentTranscribed(
+            item_id=e.item_id,
+            content_index=e.content_index,
+            segment_id=e.id,
+            text=e.text,
+            speaker=e.speaker,
+            start=e.start,
+            end=e.end,
+        )
+    )
+    return state
+
+
+def _item_deleted(state: SessionState, e: s.ConversationItemDeleted, out: _Out) -> SessionState:
+    _open(state, e)
+    _, phase = _item_phase(state, e.item_id)
+    gone = _check(machines.ITEM, phase, e)
+    assert gone is None  # the table removes a deleted item
+    order = state.order
+    if e.item_id in order:
+        order = order.without(e.item_id)
+    audio = state.audio
+    if len(audio):
+        audio = audio.without(e.item_id)
+    out.transitions.append(ItemDeleted(item_id=e.item_id))
+    ledger, _ = _ack(state.ledger, e, e.item_id, out.config)
+    playback = state.playback
+    if e.item_id in playback:
+        playback = playback.delete(e.item_id)
+    return evolve_root(
+        state,
+        items_by_id=state.items_by_id.delete(e.item_id),
+        order=order,
+        audio=audio,
+        ledger=ledger,
+        playback=playback,
+        revision=state.revision + 1,
+    )
+
+
+def _item_truncated(state: SessionState, e: s.ConversationItemTruncated, out: _Out) -> SessionState:
+    _open(state, e)
+    item, phase = _item_phase(state, e.item_id)
+    _check(machines.ITEM, phase, e)
+    assert item is not None
+    index = e.content_index
+    part = _part_at(item, index, "audio")
+    if part is None:
+        raise _Rejected("INV-16", f"item {e.item_id} has no audio part {index} to truncate")
+    out.transitions.append(
+        ItemTruncated(item_id=e.item_id, content_index=index, audio_end_ms=e.audio_end_ms)
+    )
+    new = _item_with_part(item, index, _cut(part, e.audio_end_ms))
+    ledger, _ = _ack(state.ledger, e, e.item_id, out.config)
+    return evolve_root(
+        state,
+        items_by_id=state.items_by_id.set(e.item_id, new),
+        ledger=ledger,
+        revision=state.revision + 1,
+    )
+
+
+def _part_at(item: ItemState, index: int, kind: str) -> PartState | None:
+    """Part ``index`` of ``item`` if there is one and it is a ``kind`` part."""
+    if 0 <= index < len(item.parts):
+        part = item.parts[index]
+        if part.type == kind:
+            return part
+    return None
+
+
+def _item_with_part(item: ItemState, index: int, part: PartState) -> ItemState:
+    """``item`` with ``part`` as its part ``index``."""
+    parts = item.parts
+    return evolve_item(item, parts=(*parts[:index], part, *parts[index + 1 :]))
+
+
+def _cut(part: PartState, audio_end_ms: int) -> PartState:
+    """An audio part truncated at ``audio_end_ms``: its transcript no longer holds."""
+    return evolve_part(part, truncated_ms=audio_end_ms, transcript_log=EMPTY_TEXT)

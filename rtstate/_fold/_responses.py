@@ -1,0 +1,279 @@
+"""Responses: ``response.created`` and ``response.done`` (which closes what the
+response left open, and frees the ledger's queue), the output items a response
+announces and finishes (``response.output_item.added`` / ``.done``, reconciling
+their parts with the final snapshot), and the server's own output audio buffer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+import attrs
+
+from .. import machines
+from .._fast import evolve_item, evolve_part, evolve_root
+from ..events import server as s
+from ..events.payloads import ContentPart, ResponseInfo
+from ..logs import TextLog
+from ..state import (
+    ItemPhase,
+    ItemState,
+    PartPhase,
+    PartState,
+    ResponsePhase,
+    ResponseState,
+    SessionState,
+)
+from ..transitions import (
+    FunctionCallReady,
+    ItemFinished,
+    OutputAudioCleared,
+    OutputAudioStarted,
+    OutputAudioStopped,
+    ResponseFinished,
+    ResponseStarted,
+)
+from ._base import (
+    _ITEM_TABLE,
+    _PART_TABLE,
+    _active,
+    _bounded,
+    _check,
+    _item_phase,
+    _live,
+    _open,
+    _Out,
+    _Rejected,
+)
+from ._items import _item_from, _part_from
+from ._ledger import _ack, _release, _released_cancel
+from ._parts import _settle
+
+_FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
+
+
+def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> SessionState:
+    _open(state, e)
+    if state.response is not None:
+        raise _Rejected(
+            "INV-5", f"response {e.response.id} created while {state.response.id} is active"
+        )
+    phase = _check(machines.RESPONSE, None, e)
+    info = e.response
+    response = ResponseState(
+        id=info.id,
+        phase=phase,
+        status=info.status,
+        info=info,
+        output_audio_format=_output_format(state, info),
+    )
+    out.transitions.append(ResponseStarted(response_id=info.id))
+    ledger, _ = _ack(state.ledger, e, None, out.config)
+    ledger, cancel = _released_cancel(ledger)
+    if cancel is not None:
+        out.plan(cancel)  # the cancel sent before this response existed
+    return evolve_root(state, response=response, ledger=ledger, revision=state.revision + 1)
+
+
+def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> SessionState:
+    _open(state, e)
+    info = e.response
+    response = _active(state, e, info.id)
+    items = state.items_by_id
+    order = state.order
+    final_status = {item.id: item.status for item in info.output if item.id is not None}
+    for item_id in response.output:
+        item = items.get(item_id)
+        if item is None or item.phase is ItemPhase.DONE:
+            continue
+        out.note("INV-12", f"item {item_id} still open at response.done; closed")
+        if item_id not in order:
+            order = order.insert(item_id, order.tail)
+        status = final_status.get(item_id)
+        if status not in _FINAL_ITEM_STATUSES:  # a closed item is never in_progress
+            status = "incomplete"
+        parts = tuple(
+            evolve_part(p, phase=_live(_PART_TABLE, p.phase, s.ResponseDone)) for p in item.parts
+        )
+        phase = _live(_ITEM_TABLE, item.phase, s.ResponseDone)
+        items = items.set(item_id, evolve_item(item, phase=phase, status=status, parts=parts))
+        out.transitions.append(ItemFinished(item_id=item_id, status=status))
+    announced = set(response.output)
+    for snapshot in info.output:
+        if snapshot.id is not None and snapshot.id not in announced:
+            out.note("INV-11", f"response.done lists {snapshot.id}, never announced")
+    # the table ends the active response (RESPONSE gives None); its record joins the history
+    finished = ResponseState(
+        id=info.id,
+        phase=ResponsePhase.DONE,
+        status=info.status,
+        output=response.output,
+        status_details=info.status_details,
+        usage=info.usage,
+        info=info,
+        output_audio_format=response.output_audio_format,
+    )
+    history = _bounded(state.finished, finished, out.config.max_finished_responses)
+    out.transitions.append(
+        ResponseFinished(
+            response_id=info.id,
+            status=info.status,
+            status_details=info.status_details,
+            usage=info.usage,
+        )
+    )
+    ledger, entry = _ack(state.ledger, e, info.id, out.config)
+    while entry is not None:  # every cancel of this response is answered by its end
+        ledger, entry = _ack(ledger, e, info.id, out.config)
+    ledger, release = _release(ledger, False)
+    if release is not None:
+        out.plan(release)
+    return evolve_root(
+        state,
+        response=None,
+        finished=history,
+        items_by_id=items,
+        order=order,
+        ledger=ledger,
+        revision=state.revision + 1,
+    )
+
+
+def _output_item_added(
+    state: SessionState, e: s.ResponseOutputItemAdded, out: _Out
+) -> SessionState:
+    _open(state, e)
+    response = _active(state, e, e.response_id)
+    if e.output_index != len(response.output):
+        raise _Rejected("INV-6", f"output_index {e.output_index}, expected {len(response.output)}")
+    item_id = e.item.id
+    if item_id is None:
+        raise _Rejected("INV-6", "response.output_item.added without an item id")
+    item, phase = _item_phase(state, item_id)
+    phase = _check(machines.ITEM, phase, e)
+    if item is None:
+        new = _item_from(
+            e.item,
+            item_id,
+            phase,
+            e,
+            response_id=response.id,
+            output_index=e.output_index,
+        )
+    else:
+        new = evolve_item(item, phase=phase, response_id=response.id, output_index=e.output_index)
+    active = attrs.evolve(response, output=(*response.output, item_id))
+    return evolve_root(
+        state,
+        items_by_id=state.items_by_id.set(item_id, new),
+        response=active,
+        revision=state.revision + 1,
+    )
+
+
+_OUTPUT_AUDIO: Final[Mapping[type, type[OutputAudioStarted | OutputAudioStopped]]] = {
+    s.OutputAudioBufferStarted: OutputAudioStarted,
+    s.OutputAudioBufferStopped: OutputAudioStopped,
+}
+
+
+def _output_audio(
+    state: SessionState,
+    e: s.OutputAudioBufferStarted | s.OutputAudioBufferStopped,
+    out: _Out,
+) -> SessionState:
+    """GA, WebRTC/SIP: the server's own playback began or ended (anywhere, like
+    ``rate_limits.updated``: ``stopped`` follows the response's end)."""
+    _open(state, e)
+    out.transitions.append(_OUTPUT_AUDIO[type(e)](response_id=e.response_id))
+    return state
+
+
+def _output_audio_cleared(
+    state: SessionState, e: s.OutputAudioBufferCleared, out: _Out
+) -> SessionState:
+    _open(state, e)
+    out.transitions.append(OutputAudioCleared(response_id=e.response_id))
+    ledger, _ = _ack(state.ledger, e, None, out.config)
+    if ledger is state.ledger:
+        return state
+    return evolve_root(state, ledger=ledger, revision=state.revision + 1)
+
+
+def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Out) -> SessionState:
+    _open(state, e)
+    response = _active(state, e, e.response_id)
+    item_id = e.item.id or ""
+    item, phase = _item_phase(state, item_id)
+    next_phase = _check(machines.ITEM, phase, e)
+    assert item is not None
+    if response.output[e.output_index : e.output_index + 1] != (item_id,):
+        raise _Rejected("INV-6", f"item {item_id} is not output {e.output_index} of {response.id}")
+    order = state.order
+    if item.phase is ItemPhase.ANNOUNCED:
+        out.note("INV-7", f"item {item_id} finished without conversation.item.created")
+        order = order.insert(item_id, order.tail)
+    snapshot = e.item
+    parts = item.parts
+    if snapshot.content is not None:
+        quiet = response.id == state.interrupted_response_id
+        parts = _reconcile_parts(item, snapshot.content, out, quiet)
+    arguments = item.arguments_log
+    if snapshot.arguments is not None and snapshot.arguments != arguments.value:
+        if item.type == "function_call" and arguments.chunk_count:
+            out.note("INV-9", f"arguments of {item_id} differ from their deltas")
+        arguments = TextLog.of(snapshot.arguments)
+    status = snapshot.status
+    new = evolve_item(
+        item,
+        phase=next_phase,
+        status=status,
+        parts=parts,
+        arguments_log=arguments,
+        name=snapshot.name or item.name,
+        call_id=snapshot.call_id or item.call_id,
+        output=snapshot.output if snapshot.output is not None else item.output,
+    )
+    out.transitions.append(ItemFinished(item_id=item_id, status=status))
+    if new.type == "function_call" and status == "completed":
+        out.transitions.append(
+            FunctionCallReady(
+                item_id=item_id,
+                call_id=new.call_id or "",
+                name=new.name or "",
+                arguments=arguments.value,
+                response_id=response.id,
+            )
+        )
+    return evolve_root(
+        state,
+        items_by_id=state.items_by_id.set(item_id, new),
+        order=order,
+        revision=state.revision + 1,
+    )
+
+
+def _reconcile_parts(
+    item: ItemState, content: tuple[ContentPart, ...], out: _Out, quiet: bool
+) -> tuple[PartState, ...]:
+    parts = list(item.parts)
+    for index, part in enumerate(parts):
+        if part.phase is not PartPhase.DONE:
+            out.note("INV-8", f"part {index} of {item.id} still open at output_item.done")
+        done = _live(_PART_TABLE, part.phase, s.ResponseOutputItemDone)
+        parts[index] = evolve_part(part, phase=done)
+    for index, snapshot in enumerate(content):
+        if index >= len(parts):
+            parts.append(_part_from(snapshot, _live(_PART_TABLE, None, s.ResponseOutputItemDone)))
+            continue
+        parts[index] = _settle(item.id, index, parts[index], snapshot, out, quiet=quiet)
+    return tuple(parts)
+
+
+def _output_format(state: SessionState, info: ResponseInfo) -> str:
+    """A new response's output audio format: its own, else the session's."""
+    if info.output_audio_format:
+        return info.output_audio_format
+    session = state.session
+    return (session.output_audio_format if session is not None else None) or "pcm16"
