@@ -75,6 +75,7 @@ from .transitions import (
     ClientEventQueued,
     ClientEventRejected,
     ClientEventTimedOut,
+    DtmfReceived,
     FunctionCallArgumentsAppended,
     FunctionCallReady,
     InputCleared,
@@ -88,6 +89,13 @@ from .transitions import (
     ItemDeleted,
     ItemRetrieved,
     ItemTruncated,
+    McpApprovalRequested,
+    McpCallArgumentsAppended,
+    McpCallArgumentsDone,
+    McpCallCompleted,
+    McpCallFailed,
+    McpToolsListed,
+    McpToolsListFailed,
     OutputAudioCleared,
     OutputAudioStarted,
     OutputAudioStopped,
@@ -328,9 +336,11 @@ def _error(state: SessionState, e: s.Error, out: _Out) -> SessionState:
 def _rate_limits(state: SessionState, e: s.RateLimitsUpdated, out: _Out) -> SessionState:
     revision = state.revision + 1
     limits = state.rate_limits
-    if e.rate_limits:
+    named = [r for r in e.rate_limits if r.name is not None]  # GA: name is optional
+    if named:
         with limits.mutate() as m:
-            for r in e.rate_limits:
+            for r in named:
+                assert r.name is not None
                 m[r.name] = RateLimitState(
                     name=r.name,
                     limit=r.limit,
@@ -340,7 +350,9 @@ def _rate_limits(state: SessionState, e: s.RateLimitsUpdated, out: _Out) -> Sess
                     arrived_at=state.now,
                 )
             limits = m.finish()
-    out.transitions.append(RateLimitsUpdated(names=tuple(r.name for r in e.rate_limits)))
+    out.transitions.append(
+        RateLimitsUpdated(names=tuple([r.name for r in named if r.name is not None]))
+    )
     return evolve_root(state, rate_limits=limits, revision=revision)
 
 
@@ -471,6 +483,14 @@ def _active(state: SessionState, e: Any, response_id: str) -> ResponseState:
     return response
 
 
+def _response_id(info: ResponseInfo, e: s.ResponseCreated | s.ResponseDone) -> str:
+    """The response's id; GA's types make it optional, but a response without one
+    cannot be followed (INV-4)."""
+    if info.id is None:
+        raise _Violation("INV-4", f"{e.type} without a response id")
+    return info.id
+
+
 def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> SessionState:
     _open(state, e)
     if state.response is not None:
@@ -479,14 +499,15 @@ def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> S
         )
     phase = _check(machines.RESPONSE, None, e)
     info = e.response
+    response_id = _response_id(info, e)
     response = ResponseState(
-        id=info.id,
+        id=response_id,
         phase=phase,
         status=info.status,
         info=info,
         output_audio_format=_output_format(state, info),
     )
-    out.transitions.append(ResponseStarted(response_id=info.id))
+    out.transitions.append(ResponseStarted(response_id=response_id))
     ledger, _ = _ack(state.ledger, e, None, out)
     cancel = ledger.deferred_cancel
     if cancel is not None and not ledger.response_requested:
@@ -498,7 +519,8 @@ def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> S
 def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> SessionState:
     _open(state, e)
     info = e.response
-    response = _active(state, e, info.id)
+    response_id = _response_id(info, e)
+    response = _active(state, e, response_id)
     items = state.items_by_id
     order = state.order
     final_status = {item.id: item.status for item in info.output if item.id is not None}
@@ -524,7 +546,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
             out.note("INV-11", f"response.done lists {snapshot.id}, never announced")
     # the table ends the active response (RESPONSE gives None); its record joins the history
     finished = ResponseState(
-        id=info.id,
+        id=response_id,
         phase=ResponsePhase.DONE,
         status=info.status,
         output=response.output,
@@ -536,15 +558,15 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
     history = _bounded(state.finished, finished, out.config.response_history)
     out.transitions.append(
         ResponseCompleted(
-            response_id=info.id,
+            response_id=response_id,
             status=info.status,
             status_details=info.status_details,
             usage=info.usage,
         )
     )
-    ledger, entry = _ack(state.ledger, e, info.id, out)
+    ledger, entry = _ack(state.ledger, e, response_id, out)
     while entry is not None:  # every cancel of this response is answered by its end
-        ledger, entry = _ack(ledger, e, info.id, out)
+        ledger, entry = _ack(ledger, e, response_id, out)
     ledger = _release(ledger, False, out)
     return evolve_root(
         state,
@@ -795,8 +817,11 @@ def _item_done(state: SessionState, e: s.ConversationItemDone, out: _Out) -> Ses
     """GA: the item's final snapshot. A response's output item is finished by the
     ``response.output_item.done`` that follows; any other item was final when added."""
     _open(state, e)
-    _, phase = _item_phase(state, e.item.id or "")
+    item, phase = _item_phase(state, e.item.id or "")
     _check(machines.ITEM, phase, e)
+    if item is not None and item.response_id is None and item.type == "mcp_approval_request":
+        # a response's request is reported at its output_item.done
+        out.transitions.append(_approval_requested(item.id, e.item))
     return state
 
 
@@ -938,6 +963,8 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
                 response_id=response.id,
             )
         )
+    if new.type == "mcp_approval_request":
+        out.transitions.append(_approval_requested(item_id, snapshot))
     return evolve_root(
         state,
         items_by_id=state.items_by_id.set(item_id, new),
@@ -1299,6 +1326,117 @@ def _arguments_done(
     return evolve_root(
         state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
     )
+
+
+# --- MCP calls and tool listings (GA) ----------------------------------------------------
+
+
+def _approval_requested(item_id: str, snapshot: Item) -> McpApprovalRequested:
+    return McpApprovalRequested(
+        item_id=item_id,
+        server_label=snapshot.server_label or "",
+        name=snapshot.name or "",
+        arguments=snapshot.arguments or "",
+    )
+
+
+def _mcp_call_item(state: SessionState, e: Any) -> ItemState:
+    """The ``mcp_call`` item an MCP call event names (its phase unchanged: the table
+    keeps it; ``response.output_item.done`` finishes the item)."""
+    _open(state, e)
+    item, phase = _item_phase(state, e.item_id)
+    _check(machines.ITEM, phase, e)
+    assert item is not None  # the table has no (None, mcp call event) pair
+    if item.type != "mcp_call":
+        raise _Violation("INV-10", f"{e.type} for {item.type} item {e.item_id}")
+    return item
+
+
+def _mcp_arguments_delta(
+    state: SessionState, e: s.ResponseMcpCallArgumentsDelta, out: _Out
+) -> SessionState:
+    _open(state, e)
+    _active(state, e, e.response_id)
+    item = _mcp_call_item(state, e)
+    out.transitions.append(
+        McpCallArgumentsAppended(item_id=e.item_id, delta=e.delta, response_id=e.response_id)
+    )
+    new = evolve_item(item, arguments_log=item.arguments_log.append(e.delta))
+    return evolve_root(
+        state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
+    )
+
+
+def _mcp_arguments_done(
+    state: SessionState, e: s.ResponseMcpCallArgumentsDone, out: _Out
+) -> SessionState:
+    _open(state, e)
+    _active(state, e, e.response_id)
+    item = _mcp_call_item(state, e)
+    out.transitions.append(
+        McpCallArgumentsDone(item_id=e.item_id, arguments=e.arguments, response_id=e.response_id)
+    )
+    if e.arguments == item.arguments_log.value:
+        return evolve_root(state, revision=state.revision + 1)
+    if item.arguments_log.chunk_count:
+        out.note("INV-9", f"arguments of {e.item_id} differ from their deltas")
+    new = evolve_item(item, arguments_log=TextLog.of(e.arguments))
+    return evolve_root(
+        state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
+    )
+
+
+_MCP_CALL_ENDED: Final[Mapping[type, type[McpCallCompleted | McpCallFailed]]] = {
+    s.ResponseMcpCallCompleted: McpCallCompleted,
+    s.ResponseMcpCallFailed: McpCallFailed,
+}
+
+
+def _mcp_call_status(
+    state: SessionState,
+    e: s.ResponseMcpCallInProgress | s.ResponseMcpCallCompleted | s.ResponseMcpCallFailed,
+    out: _Out,
+) -> SessionState:
+    _mcp_call_item(state, e)
+    ended = _MCP_CALL_ENDED.get(type(e))
+    if ended is not None:
+        out.transitions.append(ended(item_id=e.item_id, output_index=e.output_index))
+    return state
+
+
+_MCP_LISTED: Final[Mapping[type, type[McpToolsListed | McpToolsListFailed]]] = {
+    s.McpListToolsCompleted: McpToolsListed,
+    s.McpListToolsFailed: McpToolsListFailed,
+}
+
+
+def _mcp_list_tools(
+    state: SessionState,
+    e: s.McpListToolsInProgress | s.McpListToolsCompleted | s.McpListToolsFailed,
+    out: _Out,
+) -> SessionState:
+    """An ``mcp_list_tools`` item's listing: it is done when the listing ends."""
+    _open(state, e)
+    item, phase = _item_phase(state, e.item_id)
+    next_phase = _check(machines.ITEM, phase, e)
+    if item is not None and item.type != "mcp_list_tools":
+        raise _Violation("INV-10", f"{e.type} for {item.type} item {e.item_id}")
+    ended = _MCP_LISTED.get(type(e))
+    if ended is not None:
+        out.transitions.append(ended(item_id=e.item_id))
+    if item is None or next_phase is phase or next_phase is None:
+        return state
+    new = evolve_item(item, phase=next_phase)
+    return evolve_root(
+        state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
+    )
+
+
+def _dtmf(state: SessionState, e: s.InputAudioBufferDtmfEventReceived, out: _Out) -> SessionState:
+    """GA, SIP: a keypad key; anywhere in an open session, like ``rate_limits.updated``."""
+    _open(state, e)
+    out.transitions.append(DtmfReceived(digit=e.event, received_at=e.received_at))
+    return state
 
 
 # --- the ledger: client events sent, acknowledged, rejected, queued ---------------------
@@ -1754,6 +1892,15 @@ _HANDLERS: Final[Mapping[type, Handler]] = {
     s.OutputAudioBufferStarted: _output_audio,
     s.OutputAudioBufferStopped: _output_audio,
     s.OutputAudioBufferCleared: _output_audio_cleared,
+    s.InputAudioBufferDtmfEventReceived: _dtmf,
+    s.McpListToolsInProgress: _mcp_list_tools,
+    s.McpListToolsCompleted: _mcp_list_tools,
+    s.McpListToolsFailed: _mcp_list_tools,
+    s.ResponseMcpCallArgumentsDelta: _mcp_arguments_delta,
+    s.ResponseMcpCallArgumentsDone: _mcp_arguments_done,
+    s.ResponseMcpCallInProgress: _mcp_call_status,
+    s.ResponseMcpCallCompleted: _mcp_call_status,
+    s.ResponseMcpCallFailed: _mcp_call_status,
     s.UnknownServerEvent: _unknown,
     c.SessionUpdate: _sent,
     c.InputAudioBufferAppend: _sent_append,

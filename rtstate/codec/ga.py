@@ -37,8 +37,9 @@ encode: ``tracing`` (``null``, tracing off, is not "absent": ``UNSET`` is),
 ``truncation``, ``prompt``, ``include``, ``reasoning``, ``parallel_tool_calls``,
 the transcription's ``delay`` / ``keywords`` / ``languages``, and the session's
 ``type`` (``"transcription"`` is kept; ``"realtime"``, the default, decodes as
-``None``, as a beta session, and ``None`` is written ``"realtime"``). MCP items keep their fields (``Item.server_label``, ``tools``,
-``approval_request_id``, ``approve``, ``reason``, ``error``).
+``None``, as a beta session, and ``None`` is written ``"realtime"``). MCP items
+keep their fields (``Item.server_label``, ``tools``, ``approval_request_id``,
+``approve``, ``reason``, ``error``).
 
 GA has no ``temperature``: encoding an event that sets one raises
 ``LocalProtocolError``. Not in the state: the images themselves (an ``input_image``
