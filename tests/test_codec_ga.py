@@ -307,7 +307,7 @@ def test_ga_only_events_are_not_beta_events() -> None:
 def test_no_ga_event_is_left_unmodelled() -> None:
     # DTMF and the MCP events decode typed now (tests/test_ga_sdk_coverage.py checks
     # every type of the SDK's union); an unknown type still decodes as unknown
-    assert ga.UNMODELLED_SERVER_TYPES == frozenset()
+    assert frozenset() == ga.UNMODELLED_SERVER_TYPES
     assert ga.SERVER_TAGS["input_audio_buffer.dtmf_event_received"].__name__ == (
         "InputAudioBufferDtmfEventReceived"
     )
