@@ -332,14 +332,20 @@ def test_a_session_update_keeps_every_ga_setting() -> None:
             model="gpt-realtime-whisper", delay="low", keywords=("rtstate",), languages=("en",)
         ),
     )
-    wire = ga.to_wire(c.SessionUpdate(session=session))["session"]
+    # sent through a GA connection, as an application sends it
+    (frame,) = (
+        ClientConnection(config=Config(dialect="ga")).send(c.SessionUpdate(session=session)).to_send
+    )
+    wire = orjson.loads(frame)["session"]
     assert wire["prompt"]["variables"] == {"city": "Paris"}
     assert wire["truncation"]["token_limits"] == {"post_instructions": 5000}
     assert wire["reasoning"] == {"effort": "low"} and wire["parallel_tool_calls"] is False
     assert wire["audio"]["input"]["transcription"]["keywords"] == ["rtstate"]
-    assert ga.decode_client(orjson.dumps({"type": "session.update", "session": wire})) == (
-        c.SessionUpdate(session=session)
-    )
+    assert wire["tracing"]["group_id"] == "g" and wire["include"] == [
+        "item.input_audio_transcription.logprobs"
+    ]
+    decoded = ga.decode_client(orjson.dumps({"type": "session.update", "session": wire}))
+    assert decoded == c.SessionUpdate(session=session)
 
 
 def test_a_transcription_session_keeps_its_type() -> None:
@@ -368,6 +374,35 @@ def test_an_approval_response_goes_out_with_its_decision() -> None:
         "approve": False,
         "reason": "not on Sundays",
     }
+
+
+def test_an_assistant_phase_and_a_user_image_round_trip() -> None:
+    # the SDK's models declare neither ``phase`` (real GA captures carry it) nor, in a
+    # server snapshot, an image part without its URL: checked here by hand
+    said = {
+        "type": "conversation.item.done",
+        "event_id": "e",
+        "previous_item_id": None,
+        "item": {
+            "id": "a1",
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "Hi"}],
+            "phase": "final_answer",
+        },
+    }
+    event = ga.decode_server(orjson.dumps(said))
+    assert isinstance(event, s.ConversationItemDone) and event.item.phase == "final_answer"
+    assert orjson.loads(ga.encode(event)) == said
+    image = {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "low"}
+    create = {
+        "type": "conversation.item.create",
+        "item": {"type": "message", "role": "user", "content": [image]},
+    }
+    sent = ga.decode_client(orjson.dumps(create))
+    assert isinstance(sent, c.ConversationItemCreate)
+    assert orjson.loads(ga.encode(sent)) == create
 
 
 # --- the fold: a legal session with every server type ----------------------------------------
