@@ -155,9 +155,10 @@ class ExtensionTool:
     itself); ``config`` holds every other field of the tool object, verbatim and
     read-only (for ``mcp``: ``server_label``, ``server_url`` or ``connector_id``,
     ``allowed_tools``, ``require_approval``, ``headers``, ...). rtstate does not act on
-    these tools (it models no MCP calls); it keeps them so a session's tools decode,
-    re-encode and carry over (``plan_reconnect``) unchanged. Function-tool logic skips
-    them: test with ``isinstance(tool, Tool)``.
+    these tools (the service makes the MCP calls; the items and events that report them
+    are typed: ``Item``, ``McpListTools*``, ``ResponseMcpCall*``); it keeps them so a
+    session's tools decode, re-encode and carry over (``plan_reconnect``) unchanged.
+    Function-tool logic skips them: test with ``isinstance(tool, Tool)``.
 
     The GA codec decodes every tool whose ``type`` is not ``"function"`` as one. The
     beta protocol (2024-10-01) has function tools only: its codec refuses a frame with
@@ -192,12 +193,12 @@ class ToolChoiceMcp:
     ``{"type": "mcp", "server_label": ..., "name": ...}``.
 
     ``server_label`` names one of the ``mcp`` tools (``ExtensionTool``) of the session
-    or the response; ``name``, optional, the tool to call on that server. rtstate models
-    no MCP calls: it keeps the choice so a session decodes, re-encodes and carries over
-    (``plan_reconnect``) unchanged. The beta protocol has function tool choices only:
-    its codec refuses a frame holding one (``RemoteProtocolError`` naming
-    ``session.tool_choice.type``), and encoding one in beta raises
-    ``LocalProtocolError``.
+    or the response; ``name``, optional, the tool to call on that server. rtstate makes
+    no MCP calls (the service does): it keeps the choice so a session decodes,
+    re-encodes and carries over (``plan_reconnect``) unchanged. The beta protocol has
+    function tool choices only: its codec refuses a frame holding one
+    (``RemoteProtocolError`` naming ``session.tool_choice.type``), and encoding one in
+    beta raises ``LocalProtocolError``.
     """
 
     server_label: str
