@@ -39,6 +39,7 @@ from ._fold._deltas import _STREAMED, _delta, _streamed
 from ._fold._input_buffer import (
     _cleared,
     _committed,
+    _dtmf,
     _speech_started,
     _speech_stopped,
     _timeout_triggered,
@@ -54,6 +55,12 @@ from ._fold._items import (
     _transcribed,
 )
 from ._fold._local import _closed, _malformed, _resumed, _tick
+from ._fold._mcp import (
+    _mcp_arguments_delta,
+    _mcp_arguments_done,
+    _mcp_call_status,
+    _mcp_list_tools,
+)
 from ._fold._parts import (
     _audio_done,
     _content_part_added,
@@ -201,6 +208,15 @@ _HANDLERS: Final[Mapping[type, Handler]] = {
     s.OutputAudioBufferStarted: _output_audio,
     s.OutputAudioBufferStopped: _output_audio,
     s.OutputAudioBufferCleared: _output_audio_cleared,
+    s.InputAudioBufferDtmfEventReceived: _dtmf,
+    s.McpListToolsInProgress: _mcp_list_tools,
+    s.McpListToolsCompleted: _mcp_list_tools,
+    s.McpListToolsFailed: _mcp_list_tools,
+    s.ResponseMcpCallArgumentsDelta: _mcp_arguments_delta,
+    s.ResponseMcpCallArgumentsDone: _mcp_arguments_done,
+    s.ResponseMcpCallInProgress: _mcp_call_status,
+    s.ResponseMcpCallCompleted: _mcp_call_status,
+    s.ResponseMcpCallFailed: _mcp_call_status,
     s.UnknownServerEvent: _unknown,
     c.SessionUpdate: _sent,
     c.InputAudioBufferAppend: _sent_append,

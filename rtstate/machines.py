@@ -24,6 +24,7 @@ acknowledges which client event: the fold settles in-flight client events by it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import EllipsisType
 from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 import attrs
@@ -103,9 +104,10 @@ class Machine(Mapping[tuple[P | None, type], P | None], Generic[P]):
         return self.transitions[key]
 
 
-def _from_each(phases: Iterable[P | None], input: type, to: P | None) -> Table[P]:
-    """``input`` moves the entity from every one of ``phases`` to ``to``."""
-    return {(phase, input): to for phase in phases}
+def _from_each(phases: Iterable[P | None], input: type, to: P | EllipsisType | None) -> Table[P]:
+    """``input`` moves the entity from every one of ``phases`` to ``to`` (``...``: each
+    stays in its phase)."""
+    return {(phase, input): phase if to is ... else to for phase in phases}
 
 
 _OPEN, _CONNECTING, _CLOSED = SessionPhase.OPEN, SessionPhase.CONNECTING, SessionPhase.CLOSED
@@ -164,6 +166,9 @@ RESPONSE: Final[Machine[ResponsePhase]] = Machine(
         (_ACTIVE, s.ResponseAudioDone): _ACTIVE,
         (_ACTIVE, s.ResponseFunctionCallArgumentsDelta): _ACTIVE,
         (_ACTIVE, s.ResponseFunctionCallArgumentsDone): _ACTIVE,
+        # GA: an MCP call's arguments stream like a function call's
+        (_ACTIVE, s.ResponseMcpCallArgumentsDelta): _ACTIVE,
+        (_ACTIVE, s.ResponseMcpCallArgumentsDone): _ACTIVE,
         # done: no response is active (the finished one joins the history, DONE)
         (_ACTIVE, s.ResponseDone): None,
         (_ACTIVE, Resumed): None,
@@ -176,16 +181,21 @@ _ANN, _ITEM, _DONE = ItemPhase.ANNOUNCED, ItemPhase.IN_PROGRESS, ItemPhase.DONE
 _PENDING = ItemPhase.PENDING
 _FINAL_STATUSES: Final = frozenset({"completed", "incomplete"})
 _INPUT_ROLES: Final = frozenset({"user", "system"})
+# GA MCP items that arrive whole (no event streams into them): the service's question
+# and the client's answer
+_WHOLE_TYPES: Final = frozenset(
+    {"function_call_output", "mcp_approval_request", "mcp_approval_response"}
+)
 
 
 def _created_complete(event: s.ConversationItemCreated | s.ConversationItemAdded) -> bool:
     """The item arrives final: its status says so, or it is one no response streams (a
     function_call_output, a user or system message; servers leave ``status`` out of
-    function_call_output items)."""
+    function_call_output items; GA MCP approval requests and responses have none)."""
     item = event.item
     status = item.status
     if status is None:
-        return item.type == "function_call_output" or item.role in _INPUT_ROLES
+        return item.type in _WHOLE_TYPES or item.role in _INPUT_ROLES
     return status in _FINAL_STATUSES
 
 
@@ -247,6 +257,22 @@ ITEM: Final[Machine[ItemPhase]] = Machine(
         (_PENDING, s.ConversationItemInputAudioTranscriptionSegment): _PENDING,
         (_ITEM, s.ConversationItemInputAudioTranscriptionSegment): _ITEM,
         (_DONE, s.ConversationItemInputAudioTranscriptionSegment): _DONE,
+        # GA MCP calls: an mcp_call output item streams its arguments, then runs; its
+        # end may be reported after output_item.done finished the item
+        **_from_each((_ANN, _ITEM), s.ResponseMcpCallArgumentsDelta, ...),
+        **_from_each((_ANN, _ITEM), s.ResponseMcpCallArgumentsDone, ...),
+        **_from_each((_ANN, _ITEM), s.ResponseMcpCallInProgress, ...),
+        **_from_each((_ANN, _ITEM, _DONE), s.ResponseMcpCallCompleted, ...),
+        **_from_each((_ANN, _ITEM, _DONE), s.ResponseMcpCallFailed, ...),
+        # GA: an mcp_list_tools item (no response's output) is done when the listing
+        # ends, completed or failed; an unknown item is tolerated, as for transcription
+        **_from_each((None, _ITEM, _DONE), s.McpListToolsInProgress, ...),
+        (None, s.McpListToolsCompleted): None,
+        (_ITEM, s.McpListToolsCompleted): _DONE,
+        (_DONE, s.McpListToolsCompleted): _DONE,
+        (None, s.McpListToolsFailed): None,
+        (_ITEM, s.McpListToolsFailed): _DONE,
+        (_DONE, s.McpListToolsFailed): _DONE,
         **_from_each(ItemPhase, Resumed, None),
     },
     by_payload={

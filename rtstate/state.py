@@ -196,10 +196,12 @@ class ItemState:
 
     @property
     def arguments(self) -> str | None:
-        """A function call's arguments (JSON text); ``None`` for other items."""
-        return self.arguments_log.value if self.type == "function_call" else None
+        """A call's arguments (JSON text): a function call's or (GA) an MCP call's or
+        approval request's; ``None`` for other items."""
+        return self.arguments_log.value if self.type in _CALL_TYPES else None
 
 
+_CALL_TYPES = frozenset({"function_call", "mcp_call", "mcp_approval_request"})
 _TEXT_PARTS = frozenset({"text", "input_text"})
 _AUDIO_PARTS = frozenset({"audio", "input_audio"})
 

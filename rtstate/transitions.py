@@ -24,6 +24,7 @@ __all__ = [
     "ClientEventQueued",
     "ClientEventRejected",
     "ClientEventTimedOut",
+    "DtmfReceived",
     "FunctionCallArgumentsAppended",
     "FunctionCallReady",
     "InputCleared",
@@ -38,6 +39,13 @@ __all__ = [
     "ItemFinished",
     "ItemRetrieved",
     "ItemTruncated",
+    "McpApprovalRequested",
+    "McpCallArgumentsAppended",
+    "McpCallArgumentsDone",
+    "McpCallCompleted",
+    "McpCallFailed",
+    "McpToolsListFailed",
+    "McpToolsListed",
     "OutputAudioCleared",
     "OutputAudioStarted",
     "OutputAudioStopped",
@@ -380,6 +388,80 @@ class TruncationPlanned(Transition):
     deleted: tuple[str, ...]
 
 
+@attrs.frozen(kw_only=True)
+class DtmfReceived(Transition):
+    """The caller pressed a keypad key (GA, SIP: ``input_audio_buffer.dtmf_event_received``):
+    ``digit`` is the key (``"0"``-``"9"``, ``"*"``, ``"#"``, ...), ``received_at`` when the
+    service got it (Unix seconds)."""
+
+    digit: str
+    received_at: int
+
+
+@attrs.frozen(kw_only=True)
+class McpToolsListed(Transition):
+    """The service listed an MCP server's tools into ``mcp_list_tools`` item ``item_id``
+    (GA ``mcp_list_tools.completed``); the item is done."""
+
+    item_id: str
+
+
+@attrs.frozen(kw_only=True)
+class McpToolsListFailed(Transition):
+    """Listing an MCP server's tools failed (GA ``mcp_list_tools.failed``); the item is done."""
+
+    item_id: str
+
+
+@attrs.frozen(kw_only=True)
+class McpCallArgumentsAppended(Transition):
+    """A chunk of an ``mcp_call`` item's JSON arguments arrived (GA)."""
+
+    item_id: str
+    delta: str
+    response_id: str
+
+
+@attrs.frozen(kw_only=True)
+class McpCallArgumentsDone(Transition):
+    """An ``mcp_call`` item's whole arguments arrived (GA); the service makes the call."""
+
+    item_id: str
+    arguments: str
+    response_id: str
+
+
+@attrs.frozen(kw_only=True)
+class McpCallCompleted(Transition):
+    """The service's MCP tool call of item ``item_id`` returned (GA); its ``output`` is in
+    the item's final snapshot (``ItemFinished`` follows)."""
+
+    item_id: str
+    output_index: int
+
+
+@attrs.frozen(kw_only=True)
+class McpCallFailed(Transition):
+    """The service's MCP tool call of item ``item_id`` failed (GA); its ``error`` is in
+    the item's final snapshot."""
+
+    item_id: str
+    output_index: int
+
+
+@attrs.frozen(kw_only=True)
+class McpApprovalRequested(Transition):
+    """The service asks whether it may call MCP tool ``name`` of ``server_label`` with
+    ``arguments`` (GA ``mcp_approval_request`` item ``item_id``): answer with a
+    ``conversation.item.create`` of an ``mcp_approval_response`` item naming it in
+    ``approval_request_id``, with ``approve`` (and a ``reason``)."""
+
+    item_id: str
+    server_label: str
+    name: str
+    arguments: str
+
+
 TRANSITION_TYPES: Final[tuple[type[Transition], ...]] = (
     SessionStarted,
     SessionUpdated,
@@ -417,6 +499,14 @@ TRANSITION_TYPES: Final[tuple[type[Transition], ...]] = (
     OutputAudioStarted,
     OutputAudioStopped,
     OutputAudioCleared,
+    DtmfReceived,
+    McpToolsListed,
+    McpToolsListFailed,
+    McpCallArgumentsAppended,
+    McpCallArgumentsDone,
+    McpCallCompleted,
+    McpCallFailed,
+    McpApprovalRequested,
 )
 """Every transition class."""
 

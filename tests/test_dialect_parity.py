@@ -20,6 +20,7 @@ from rtstate import SessionState
 from rtstate.codec import ga as ga_codec
 from rtstate.events import client as c
 from rtstate.events.payloads import (
+    UNSET,
     InputAudioTranscription,
     Item,
     SessionConfig,
@@ -149,13 +150,19 @@ def transcribed(loop: Loop) -> list[Transition]:
 
 def session(state: SessionState) -> SessionConfig | None:
     """The session without what differs by dialect on purpose: GA has no temperature,
-    has speed, reports truncation, and its own default model and session length
-    (test_server_settings)."""
+    has speed, reports truncation and tracing (``null``: off; beta leaves it out), and
+    its own default model and session length (test_server_settings)."""
     config = state.session
     if config is None:
         return None
     return attrs.evolve(
-        config, temperature=None, speed=None, model=None, expires_at=None, truncation=None
+        config,
+        temperature=None,
+        speed=None,
+        model=None,
+        expires_at=None,
+        truncation=None,
+        tracing=UNSET,
     )
 
 

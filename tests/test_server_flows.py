@@ -9,6 +9,7 @@ raised), and the server stream passes ``rtstate.testing``'s invariant checkers.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from server_harness import Loop, b64, silence, tone
@@ -49,7 +50,7 @@ WEATHER = Tool(
 )
 
 
-def user_text(text: str, **item: str) -> c.ConversationItemCreate:
+def user_text(text: str, **item: Any) -> c.ConversationItemCreate:
     return c.ConversationItemCreate(
         item=Item(
             type="message",

@@ -441,7 +441,7 @@ def _late_transcription(script: Script) -> bool:
             for k, x in enumerate(events)
             if isinstance(x, s.ConversationItemCreated) and x.item.id == e.item_id
         )
-        open_responses: set[str] = set()
+        open_responses: set[str | None] = set()
         for x in events[created + 1 : n]:
             if isinstance(x, s.ResponseCreated):
                 open_responses.add(x.response.id)

@@ -11,6 +11,7 @@ from .._fast import evolve_root
 from ..events import server as s
 from ..state import SessionState, SpeechWindow
 from ..transitions import (
+    DtmfReceived,
     InputCleared,
     InputCommitted,
     InputTimeoutTriggered,
@@ -91,4 +92,11 @@ def _timeout_triggered(
             item_id=e.item_id, audio_start_ms=e.audio_start_ms, audio_end_ms=e.audio_end_ms
         )
     )
+    return state
+
+
+def _dtmf(state: SessionState, e: s.InputAudioBufferDtmfEventReceived, out: _Out) -> SessionState:
+    """GA, SIP: a keypad key; anywhere in an open session, like ``rate_limits.updated``."""
+    _open(state, e)
+    out.transitions.append(DtmfReceived(digit=e.event, received_at=e.received_at))
     return state

@@ -35,6 +35,7 @@ from ..transitions import (
     ItemDeleted,
     ItemRetrieved,
     ItemTruncated,
+    McpApprovalRequested,
     Transition,
 )
 from ._base import _PART_TABLE, _check, _item_phase, _live, _open, _Out, _Rejected, _with_buffer
@@ -192,9 +193,22 @@ def _item_done(state: SessionState, e: s.ConversationItemDone, out: _Out) -> Ses
     """GA: the item's final snapshot. A response's output item is finished by the
     ``response.output_item.done`` that follows; any other item was final when added."""
     _open(state, e)
-    _, phase = _item_phase(state, e.item.id or "")
+    item, phase = _item_phase(state, e.item.id or "")
     _check(machines.ITEM, phase, e)
+    if item is not None and item.response_id is None and item.type == "mcp_approval_request":
+        # a response's request is reported at its output_item.done
+        out.transitions.append(_approval_requested(item.id, e.item))
     return state
+
+
+def _approval_requested(item_id: str, snapshot: Item) -> McpApprovalRequested:
+    """The transition of an MCP approval request, from the item's final snapshot."""
+    return McpApprovalRequested(
+        item_id=item_id,
+        server_label=snapshot.server_label or "",
+        name=snapshot.name or "",
+        arguments=snapshot.arguments or "",
+    )
 
 
 def _item_retrieved(state: SessionState, e: s.ConversationItemRetrieved, out: _Out) -> SessionState:

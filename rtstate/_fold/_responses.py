@@ -46,11 +46,19 @@ from ._base import (
     _Out,
     _Rejected,
 )
-from ._items import _item_from, _part_from
+from ._items import _approval_requested, _item_from, _part_from
 from ._ledger import _ack, _release, _released_cancel
 from ._parts import _settle
 
 _FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
+
+
+def _response_id(info: ResponseInfo, e: s.ResponseCreated | s.ResponseDone) -> str:
+    """The response's id; GA's types make it optional, but a response without one
+    cannot be followed (INV-4)."""
+    if info.id is None:
+        raise _Rejected("INV-4", f"{e.type} without a response id")
+    return info.id
 
 
 def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> SessionState:
@@ -61,14 +69,15 @@ def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> S
         )
     phase = _check(machines.RESPONSE, None, e)
     info = e.response
+    response_id = _response_id(info, e)
     response = ResponseState(
-        id=info.id,
+        id=response_id,
         phase=phase,
         status=info.status,
         info=info,
         output_audio_format=_output_format(state, info),
     )
-    out.transitions.append(ResponseStarted(response_id=info.id))
+    out.transitions.append(ResponseStarted(response_id=response_id))
     ledger, _ = _ack(state.ledger, e, None, out.config)
     ledger, cancel = _released_cancel(ledger)
     if cancel is not None:
@@ -79,7 +88,8 @@ def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> S
 def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> SessionState:
     _open(state, e)
     info = e.response
-    response = _active(state, e, info.id)
+    response_id = _response_id(info, e)
+    response = _active(state, e, response_id)
     items = state.items_by_id
     order = state.order
     final_status = {item.id: item.status for item in info.output if item.id is not None}
@@ -105,7 +115,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
             out.note("INV-11", f"response.done lists {snapshot.id}, never announced")
     # the table ends the active response (RESPONSE gives None); its record joins the history
     finished = ResponseState(
-        id=info.id,
+        id=response_id,
         phase=ResponsePhase.DONE,
         status=info.status,
         output=response.output,
@@ -117,15 +127,15 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
     history = _bounded(state.finished, finished, out.config.max_finished_responses)
     out.transitions.append(
         ResponseFinished(
-            response_id=info.id,
+            response_id=response_id,
             status=info.status,
             status_details=info.status_details,
             usage=info.usage,
         )
     )
-    ledger, entry = _ack(state.ledger, e, info.id, out.config)
+    ledger, entry = _ack(state.ledger, e, response_id, out.config)
     while entry is not None:  # every cancel of this response is answered by its end
-        ledger, entry = _ack(ledger, e, info.id, out.config)
+        ledger, entry = _ack(ledger, e, response_id, out.config)
     ledger, release = _release(ledger, False)
     if release is not None:
         out.plan(release)
@@ -246,6 +256,8 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
                 response_id=response.id,
             )
         )
+    if new.type == "mcp_approval_request":
+        out.transitions.append(_approval_requested(item_id, snapshot))
     return evolve_root(
         state,
         items_by_id=state.items_by_id.set(item_id, new),

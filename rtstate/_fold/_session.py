@@ -58,9 +58,11 @@ def _error(state: SessionState, e: s.Error, out: _Out) -> SessionState:
 def _rate_limits(state: SessionState, e: s.RateLimitsUpdated, out: _Out) -> SessionState:
     revision = state.revision + 1
     limits = state.rate_limits
-    if e.rate_limits:
+    named = [r for r in e.rate_limits if r.name is not None]  # GA: name is optional
+    if named:
         with limits.mutate() as m:
-            for r in e.rate_limits:
+            for r in named:
+                assert r.name is not None
                 m[r.name] = RateLimitState(
                     name=r.name,
                     limit=r.limit,
@@ -70,7 +72,9 @@ def _rate_limits(state: SessionState, e: s.RateLimitsUpdated, out: _Out) -> Sess
                     arrived_at=state.now,
                 )
             limits = m.finish()
-    out.transitions.append(RateLimitsUpdated(names=tuple(r.name for r in e.rate_limits)))
+    out.transitions.append(
+        RateLimitsUpdated(names=tuple([r.name for r in named if r.name is not None]))
+    )
     return evolve_root(state, rate_limits=limits, revision=revision)
 
 

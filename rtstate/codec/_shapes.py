@@ -40,6 +40,8 @@ _COMMON: Final[NullTable] = {
     ContentPart: {"input_audio": ("transcript",)},
     # the first item follows nothing: previous_item_id is null, not absent
     s.ConversationItemAdded: {"*": ("previous_item_id",)},
+    s.ConversationItemCreated: {"*": ("previous_item_id",)},
+    s.InputAudioBufferCommitted: {"*": ("previous_item_id",)},
     s.ConversationItemDone: {"*": ("previous_item_id",)},
     # response.created: no details, no usage yet; metadata null unless the client gave some
     ResponseInfo: {"*": ("status_details", "usage", "metadata")},

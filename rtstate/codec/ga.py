@@ -26,18 +26,25 @@ the meaning is the same, so the state never sees a GA spelling:
   and ``detail``.
 
 GA-only events have their own classes (``events.server.GA_SERVER_EVENT_TYPES``,
-``events.client.GA_CLIENT_EVENT_TYPES``). The GA events nothing in the state model
-stands for (``UNMODELLED_SERVER_TYPES``: DTMF, MCP tool calls) decode as
-``UnknownServerEvent``, as does any type this codec does not know. Unknown fields
-(``obfuscation``, ``tracing``, ``truncation``, ...) are ignored.
+``events.client.GA_CLIENT_EVENT_TYPES``): every type of the official SDK's
+``RealtimeServerEvent`` and ``RealtimeClientEvent`` unions decodes to a typed class
+(DTMF and the eight MCP events included; ``tests/test_ga_sdk_coverage.py`` checks it
+against the installed SDK, field by field). Any other type decodes as
+``UnknownServerEvent`` / ``UnknownClientEvent``; fields no class declares are ignored.
+
+Every setting a GA session or ``response.create`` carries survives a decode and an
+encode: ``tracing`` (``null``, tracing off, is not "absent": ``UNSET`` is),
+``truncation``, ``prompt``, ``include``, ``reasoning``, ``parallel_tool_calls``,
+the transcription's ``delay`` / ``keywords`` / ``languages``, and the session's
+``type`` (``"transcription"`` is kept; ``"realtime"``, the default, decodes as
+``None``, as a beta session, and ``None`` is written ``"realtime"``). MCP items
+keep their fields (``Item.server_label``, ``tools``, ``approval_request_id``,
+``approve``, ``reason``, ``error``).
 
 GA has no ``temperature``: encoding an event that sets one raises
-``LocalProtocolError``. Sessions of ``type: "transcription"`` are read as realtime
-sessions. Not modelled: MCP tool calls and the MCP items (``mcp_call``,
-``mcp_list_tools``, ...: whatever item type the state does not know), and the images
-themselves in the state (an ``input_image`` part is a part with no text there;
-``plan_reconnect`` drops it). A ``tool_choice`` object of any type but ``function``
-and ``mcp`` does not decode.
+``LocalProtocolError``. Not in the state: the images themselves (an ``input_image``
+part is a part with no text there; ``plan_reconnect`` drops it). A ``tool_choice``
+object of any type but ``function`` and ``mcp`` does not decode.
 """
 
 from __future__ import annotations
@@ -88,20 +95,9 @@ CLIENT_TAGS: Final[Mapping[str, type[ClientEvent]]] = {
 }
 """GA wire ``type`` -> client event class (the beta nine keep their names)."""
 
-UNMODELLED_SERVER_TYPES: Final = frozenset(
-    {
-        "input_audio_buffer.dtmf_event_received",
-        "mcp_list_tools.in_progress",
-        "mcp_list_tools.completed",
-        "mcp_list_tools.failed",
-        "response.mcp_call_arguments.delta",
-        "response.mcp_call_arguments.done",
-        "response.mcp_call.in_progress",
-        "response.mcp_call.completed",
-        "response.mcp_call.failed",
-    }
-)
-"""GA server events that change nothing the state models: decoded as ``UnknownServerEvent``."""
+UNMODELLED_SERVER_TYPES: Final[frozenset[str]] = frozenset()
+"""GA server events of the SDK's union decoded as ``UnknownServerEvent``: none since
+DTMF and the MCP events got their classes (kept so code that reads it still works)."""
 
 # --- the value tables -----------------------------------------------------------------
 
@@ -136,6 +132,9 @@ _SESSION_SAME: Final = (
     "tracing",
     "truncation",
     "prompt",
+    "type",
+    "parallel_tool_calls",
+    "reasoning",
 )
 _RESPONSE_SAME: Final = (
     "id",
@@ -148,7 +147,20 @@ _RESPONSE_SAME: Final = (
     "conversation_id",
     "max_output_tokens",
 )
-_PARAMS_SAME: Final = ("instructions", "tools", "tool_choice", "conversation", "metadata", "input")
+_PARAMS_SAME: Final = (
+    "instructions",
+    "tools",
+    "tool_choice",
+    "conversation",
+    "metadata",
+    "input",
+    "prompt",
+    "parallel_tool_calls",
+    "reasoning",
+)
+# realtime-session settings a transcription session has no key for: the server's null
+# table writes them ``null`` when unset, which a transcription session leaves out
+_REALTIME_ONLY_NULLS: Final = ("prompt", "tracing")
 # (GA name, model field) renamed at the top level of a session or response parameters
 # (``output_modalities`` -> ``modalities``, which also translates its value, is in all three)
 _MAX_TOKENS: Final = (("max_output_tokens", "max_response_output_tokens"),)
@@ -274,6 +286,8 @@ def _top_out(
 def _session_in(value: object) -> dict[str, Any]:
     raw = _object(value, "the session")
     out = _top_in(raw, _SESSION_SAME, _MAX_TOKENS)
+    if out.get("type") == "realtime":  # the default: as a beta session, no type
+        del out["type"]
     audio = raw.get("audio")
     if audio is not None:
         audio = _object(audio, "session.audio")
@@ -291,6 +305,10 @@ def _session_out(obj: dict[str, Any]) -> dict[str, Any]:
             audio[key] = block
     if audio:
         out["audio"] = audio
+    if out["type"] == "transcription":
+        for name in _REALTIME_ONLY_NULLS:
+            if name in out and out[name] is None:
+                del out[name]
     return out
 
 

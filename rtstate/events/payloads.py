@@ -27,6 +27,7 @@ __all__ = [
     "InputAudioTranscription",
     "InputTokenDetails",
     "Item",
+    "LogProb",
     "MaxTokens",
     "NoiseReduction",
     "OutputTokenDetails",
@@ -40,6 +41,7 @@ __all__ = [
     "ToolChoiceFunction",
     "ToolChoiceMcp",
     "ToolConfig",
+    "TranscriptionLanguage",
     "TranscriptionUsage",
     "TurnDetection",
     "Unset",
@@ -98,6 +100,19 @@ class Item:
     ``phase`` (GA, reasoning models such as ``gpt-realtime-2.1``): an assistant
     message's role in its response, ``"commentary"`` (said before a tool call) or
     ``"final_answer"``.
+
+    GA MCP items (a remote MCP server the service calls by itself) use ``name``,
+    ``arguments`` and ``output`` as above and these fields:
+
+    * ``mcp_list_tools``: ``server_label`` and ``tools`` (each tool as the server
+      listed it: ``name``, ``input_schema``, ``description``, ``annotations``);
+    * ``mcp_call``: ``server_label``, ``name``, ``arguments``, ``output``, ``error``
+      (the failure as an object: ``{"type": "protocol_error" | "tool_execution_error"
+      | "http_error", ...}``) and ``approval_request_id`` (the approval it ran under);
+    * ``mcp_approval_request``: ``server_label``, ``name``, ``arguments``: the service
+      asks whether it may make this call;
+    * ``mcp_approval_response`` (created by the client): ``approval_request_id``,
+      ``approve`` (the decision) and ``reason``.
     """
 
     type: str
@@ -111,6 +126,12 @@ class Item:
     arguments: str | None = None
     output: str | None = None
     phase: str | None = None
+    server_label: str | None = None
+    tools: tuple[JSONObject, ...] | None = None
+    approval_request_id: str | None = None
+    approve: bool | None = None
+    reason: str | None = None
+    error: JSONObject | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -134,9 +155,10 @@ class ExtensionTool:
     itself); ``config`` holds every other field of the tool object, verbatim and
     read-only (for ``mcp``: ``server_label``, ``server_url`` or ``connector_id``,
     ``allowed_tools``, ``require_approval``, ``headers``, ...). rtstate does not act on
-    these tools (it models no MCP calls); it keeps them so a session's tools decode,
-    re-encode and carry over (``plan_reconnect``) unchanged. Function-tool logic skips
-    them: test with ``isinstance(tool, Tool)``.
+    these tools (the service makes the MCP calls; the items and events that report them
+    are typed: ``Item``, ``McpListTools*``, ``ResponseMcpCall*``); it keeps them so a
+    session's tools decode, re-encode and carry over (``plan_reconnect``) unchanged.
+    Function-tool logic skips them: test with ``isinstance(tool, Tool)``.
 
     The GA codec decodes every tool whose ``type`` is not ``"function"`` as one. The
     beta protocol (2024-10-01) has function tools only: its codec refuses a frame with
@@ -171,12 +193,12 @@ class ToolChoiceMcp:
     ``{"type": "mcp", "server_label": ..., "name": ...}``.
 
     ``server_label`` names one of the ``mcp`` tools (``ExtensionTool``) of the session
-    or the response; ``name``, optional, the tool to call on that server. rtstate models
-    no MCP calls: it keeps the choice so a session decodes, re-encodes and carries over
-    (``plan_reconnect``) unchanged. The beta protocol has function tool choices only:
-    its codec refuses a frame holding one (``RemoteProtocolError`` naming
-    ``session.tool_choice.type``), and encoding one in beta raises
-    ``LocalProtocolError``.
+    or the response; ``name``, optional, the tool to call on that server. rtstate makes
+    no MCP calls (the service does): it keeps the choice so a session decodes,
+    re-encodes and carries over (``plan_reconnect``) unchanged. The beta protocol has
+    function tool choices only: its codec refuses a frame holding one
+    (``RemoteProtocolError`` naming ``session.tool_choice.type``), and encoding one in
+    beta raises ``LocalProtocolError``.
     """
 
     server_label: str
@@ -196,11 +218,17 @@ class InputAudioTranscription:
     ``model`` is any transcription model name (``"whisper-1"``, ``"gpt-4o-transcribe"``,
     ``"gpt-4o-mini-transcribe"``, ``"gpt-realtime-whisper"``, ...): the set grows with
     the service, so neither the codec nor the fake server holds a list of them.
+    GA adds ``delay`` (``"minimal"`` ... ``"xhigh"``: how long the model waits before
+    it writes text), ``keywords`` (words to expect) and ``languages`` (the possible
+    languages, ISO-639-1).
     """
 
     model: str | None = None
     language: str | None = None
     prompt: str | None = None
+    delay: str | None = None
+    keywords: tuple[str, ...] | None = None
+    languages: tuple[str, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -257,6 +285,12 @@ class SessionConfig:
     tracing object), ``truncation`` (``"auto"``, ``"disabled"`` or a retention-ratio
     object) and ``prompt`` (a prompt template reference); rtstate keeps them as given
     and acts on none of them.
+
+    ``tracing`` defaults to ``UNSET`` (unchanged): ``None`` is ``"tracing": null``,
+    which turns tracing off. GA also carries ``type`` (``None``: a realtime session, which
+    the GA codec writes ``"realtime"``; ``"transcription"``: a transcription-only
+    session), ``parallel_tool_calls`` and ``reasoning``
+    (``{"effort": ...}``, reasoning models).
     """
 
     id: str | None = None
@@ -277,14 +311,20 @@ class SessionConfig:
     input_audio_noise_reduction: NoiseReduction | Unset | None = UNSET
     speed: float | None = None
     include: tuple[str, ...] | None = None
-    tracing: str | JSONObject | None = None
+    tracing: str | JSONObject | Unset | None = UNSET
     truncation: str | JSONObject | None = None
     prompt: JSONObject | None = None
+    type: str | None = None
+    parallel_tool_calls: bool | None = None
+    reasoning: JSONObject | None = None
 
 
 @attrs.frozen(kw_only=True)
 class ResponseParams:
-    """Per-response overrides of ``response.create``; every field is optional."""
+    """Per-response overrides of ``response.create``; every field is optional.
+
+    GA adds ``prompt`` (a prompt template reference), ``parallel_tool_calls`` and
+    ``reasoning``, kept as given."""
 
     modalities: tuple[str, ...] | None = None
     instructions: str | None = None
@@ -297,6 +337,9 @@ class ResponseParams:
     conversation: str | None = None
     metadata: JSONObject | None = None
     input: tuple[Item, ...] | None = None
+    prompt: JSONObject | None = None
+    parallel_tool_calls: bool | None = None
+    reasoning: JSONObject | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -382,10 +425,12 @@ class ResponseInfo:
 
     ``status`` is ``in_progress`` at creation, then ``completed``, ``cancelled``,
     ``failed`` or ``incomplete``. ``output`` is empty at creation and lists every
-    output item (without audio bytes) at ``response.done``.
+    output item (without audio bytes) at ``response.done``. ``id`` is always sent by
+    the service, but the GA types make it optional: a frame without one decodes (the
+    fold then refuses it: a response it cannot name).
     """
 
-    id: str
+    id: str | None = None
     object: str | None = None
     status: str | None = None
     status_details: StatusDetails | None = None
@@ -402,17 +447,35 @@ class ResponseInfo:
 
 @attrs.frozen(kw_only=True)
 class Conversation:
-    """The conversation object of ``conversation.created``."""
+    """The conversation object of ``conversation.created`` (``id`` optional in GA)."""
 
-    id: str
+    id: str | None = None
     object: str | None = None
 
 
 @attrs.frozen(kw_only=True)
 class RateLimit:
-    """One entry of ``rate_limits.updated``: ``name`` is ``requests`` or ``tokens``."""
+    """One entry of ``rate_limits.updated``: ``name`` is ``requests`` or ``tokens``
+    (optional in the GA types: an entry without one is kept but not tracked by name)."""
 
-    name: str
+    name: str | None = None
     limit: int | None = None
     remaining: int | None = None
     reset_seconds: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class LogProb:
+    """The log probability of one token of an input transcription (GA, when the
+    session's ``include`` asks for ``item.input_audio_transcription.logprobs``)."""
+
+    token: str
+    bytes: tuple[int, ...]
+    logprob: float
+
+
+@attrs.frozen(kw_only=True)
+class TranscriptionLanguage:
+    """A language detected in transcribed input audio (GA): its ISO-639-1 ``code``."""
+
+    code: str

@@ -20,9 +20,11 @@ from .payloads import (
     Conversation,
     ErrorInfo,
     Item,
+    LogProb,
     RateLimit,
     ResponseInfo,
     SessionConfig,
+    TranscriptionLanguage,
     TranscriptionUsage,
 )
 
@@ -43,9 +45,13 @@ __all__ = [
     "Error",
     "InputAudioBufferCleared",
     "InputAudioBufferCommitted",
+    "InputAudioBufferDtmfEventReceived",
     "InputAudioBufferSpeechStarted",
     "InputAudioBufferSpeechStopped",
     "InputAudioBufferTimeoutTriggered",
+    "McpListToolsCompleted",
+    "McpListToolsFailed",
+    "McpListToolsInProgress",
     "OutputAudioBufferCleared",
     "OutputAudioBufferStarted",
     "OutputAudioBufferStopped",
@@ -60,6 +66,11 @@ __all__ = [
     "ResponseDone",
     "ResponseFunctionCallArgumentsDelta",
     "ResponseFunctionCallArgumentsDone",
+    "ResponseMcpCallArgumentsDelta",
+    "ResponseMcpCallArgumentsDone",
+    "ResponseMcpCallCompleted",
+    "ResponseMcpCallFailed",
+    "ResponseMcpCallInProgress",
     "ResponseOutputItemAdded",
     "ResponseOutputItemDone",
     "ResponseTextDelta",
@@ -117,7 +128,7 @@ class ConversationItemCreated(ServerEvent):
 
     type: ClassVar[str] = "conversation.item.created"
     item: Item
-    previous_item_id: str | None
+    previous_item_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -130,6 +141,11 @@ class ConversationItemInputAudioTranscriptionCompleted(ServerEvent):
     transcript: str
     usage: TranscriptionUsage | None = None
     """GA: how much the transcription used (required there); the 2024 beta had none."""
+    logprobs: tuple[LogProb, ...] | None = None
+    """GA: the transcript's token log probabilities, when the session's ``include``
+    asks for them."""
+    languages: tuple[TranscriptionLanguage, ...] | None = None
+    """GA: the languages detected in the audio."""
 
 
 @attrs.frozen(kw_only=True)
@@ -166,7 +182,7 @@ class InputAudioBufferCommitted(ServerEvent):
 
     type: ClassVar[str] = "input_audio_buffer.committed"
     item_id: str
-    previous_item_id: str | None
+    previous_item_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -390,6 +406,8 @@ class ConversationItemInputAudioTranscriptionDelta(ServerEvent):
     delta: str | None = None
     obfuscation: str | None = None
     """GA: random characters that pad the frame's length."""
+    logprobs: tuple[LogProb, ...] | None = None
+    """GA: the delta's token log probabilities, when the session's ``include`` asks."""
 
 
 @attrs.frozen(kw_only=True)
@@ -444,6 +462,104 @@ class OutputAudioBufferCleared(ServerEvent):
 
     type: ClassVar[str] = "output_audio_buffer.cleared"
     response_id: str
+
+
+@attrs.frozen(kw_only=True)
+class InputAudioBufferDtmfEventReceived(ServerEvent):
+    """``input_audio_buffer.dtmf_event_received`` (GA, SIP calls): the caller pressed a
+    keypad key; ``event`` is the key (``"0"``-``"9"``, ``"*"``, ``"#"``, ...) and
+    ``received_at`` when the service got it (Unix seconds). The GA types give it no
+    ``event_id``: it is optional here."""
+
+    type: ClassVar[str] = "input_audio_buffer.dtmf_event_received"
+    event_id: str | None = None  # type: ignore[assignment]
+    event: str
+    received_at: int
+
+
+@attrs.frozen(kw_only=True)
+class _McpListToolsEvent(ServerEvent):
+    """Fields shared by the ``mcp_list_tools.*`` events: the ``mcp_list_tools`` item."""
+
+    item_id: str
+
+
+@attrs.frozen(kw_only=True)
+class McpListToolsInProgress(_McpListToolsEvent):
+    """``mcp_list_tools.in_progress`` (GA): the service is listing an MCP server's
+    tools into item ``item_id``."""
+
+    type: ClassVar[str] = "mcp_list_tools.in_progress"
+
+
+@attrs.frozen(kw_only=True)
+class McpListToolsCompleted(_McpListToolsEvent):
+    """``mcp_list_tools.completed`` (GA): item ``item_id`` holds the server's tools."""
+
+    type: ClassVar[str] = "mcp_list_tools.completed"
+
+
+@attrs.frozen(kw_only=True)
+class McpListToolsFailed(_McpListToolsEvent):
+    """``mcp_list_tools.failed`` (GA): listing the MCP server's tools failed."""
+
+    type: ClassVar[str] = "mcp_list_tools.failed"
+
+
+@attrs.frozen(kw_only=True)
+class ResponseMcpCallArgumentsDelta(ServerEvent):
+    """``response.mcp_call_arguments.delta`` (GA): a chunk of an ``mcp_call`` item's
+    JSON arguments."""
+
+    type: ClassVar[str] = "response.mcp_call_arguments.delta"
+    response_id: str
+    item_id: str
+    output_index: int
+    delta: str
+    obfuscation: str | None = None
+    """Random characters that pad the frame's length."""
+
+
+@attrs.frozen(kw_only=True)
+class ResponseMcpCallArgumentsDone(ServerEvent):
+    """``response.mcp_call_arguments.done`` (GA): an ``mcp_call`` item's whole arguments."""
+
+    type: ClassVar[str] = "response.mcp_call_arguments.done"
+    response_id: str
+    item_id: str
+    output_index: int
+    arguments: str
+
+
+@attrs.frozen(kw_only=True)
+class _McpCallEvent(ServerEvent):
+    """Fields shared by the ``response.mcp_call.*`` events (they name no response)."""
+
+    item_id: str
+    output_index: int
+
+
+@attrs.frozen(kw_only=True)
+class ResponseMcpCallInProgress(_McpCallEvent):
+    """``response.mcp_call.in_progress`` (GA): the service is calling the MCP tool."""
+
+    type: ClassVar[str] = "response.mcp_call.in_progress"
+
+
+@attrs.frozen(kw_only=True)
+class ResponseMcpCallCompleted(_McpCallEvent):
+    """``response.mcp_call.completed`` (GA): the MCP tool call returned (its ``output``
+    comes in the item's final snapshot)."""
+
+    type: ClassVar[str] = "response.mcp_call.completed"
+
+
+@attrs.frozen(kw_only=True)
+class ResponseMcpCallFailed(_McpCallEvent):
+    """``response.mcp_call.failed`` (GA): the MCP tool call failed (its ``error`` comes
+    in the item's final snapshot)."""
+
+    type: ClassVar[str] = "response.mcp_call.failed"
 
 
 @attrs.frozen(kw_only=True)
@@ -503,5 +619,14 @@ GA_SERVER_EVENT_TYPES: tuple[type[ServerEvent], ...] = (
     OutputAudioBufferStarted,
     OutputAudioBufferStopped,
     OutputAudioBufferCleared,
+    InputAudioBufferDtmfEventReceived,
+    McpListToolsInProgress,
+    McpListToolsCompleted,
+    McpListToolsFailed,
+    ResponseMcpCallArgumentsDelta,
+    ResponseMcpCallArgumentsDone,
+    ResponseMcpCallInProgress,
+    ResponseMcpCallCompleted,
+    ResponseMcpCallFailed,
 )
 """The server events only the GA codec decodes (the beta codec reads them as unknown)."""

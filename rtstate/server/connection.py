@@ -110,6 +110,8 @@ def _reported(session: SessionConfig, ga: bool) -> SessionConfig:
         changes["speed"] = 1.0
     if ga and session.truncation is None:
         changes["truncation"] = "auto"
+    if ga and isinstance(session.tracing, Unset):  # off is null in every real GA session
+        changes["tracing"] = None
     return attrs.evolve(session, **changes)
 
 

@@ -450,6 +450,9 @@ class _Checker:
 
     def response_created(self, i: int, e: ResponseCreated) -> None:
         rid = e.response.id
+        if rid is None:  # GA's types make it optional; nothing can follow such a response
+            self.flag("INV-4", i, "response.created without a response id")
+            return
         known = self.responses.get(rid)
         if known is not None:
             self.flag("INV-4", i, f"response.created({rid}) occurs twice")
@@ -594,15 +597,19 @@ class _Checker:
 
     def response_done(self, i: int, e: ResponseDone) -> None:
         info = e.response
-        r = self.responses.get(info.id)
+        rid = info.id
+        if rid is None:
+            self.flag("INV-4", i, "response.done without a response id")
+            return
+        r = self.responses.get(rid)
         if r is None:
             if self.from_start:
-                self.flag("INV-4", i, f"response.done({info.id}) without response.created")
+                self.flag("INV-4", i, f"response.done({rid}) without response.created")
                 return
-            r = _Resp(info.id, None, _is_bound(info))
-            self.responses[info.id] = r
+            r = _Resp(rid, None, _is_bound(info))
+            self.responses[rid] = r
         elif r.done_at is not None:
-            self.flag("INV-4", i, f"response.done({info.id}) occurs twice")
+            self.flag("INV-4", i, f"response.done({rid}) occurs twice")
             return
         r.done_at = i
         if self.active_bound is r:
