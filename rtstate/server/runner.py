@@ -268,12 +268,18 @@ class _ResponseRunner:
             self._emit(event)
             return
         frame = self._encode(event)
+        self._aside(event)
+        self._frames.append(frame)
+
+    def _aside(self, event: s.ServerEvent) -> None:
+        """Fold ``event`` into the acting out-of-band response's scratch state only."""
+        run = self._run
+        assert run is not None and run.scratch is not None
         try:
             step = fold(run.scratch, event, self._fold_config)
         except RemoteProtocolError as exc:  # pragma: no cover - a bug in this module
             raise RuntimeError(f"rtstate.server made an invalid {event.type}: {exc}") from exc
         self._run = attrs.evolve(run, scratch=step.after)
-        self._frames.append(frame)
 
     def _start_response(
         self,
@@ -567,6 +573,12 @@ class _ResponseRunner:
         )
         if not run.out_of_band:
             self._emit_item(item, self._state.order.tail, final=False)
+        else:  # never sent: the scratch state holds the item as the fold wants it held
+            self._aside(
+                s.ConversationItemAdded(event_id="", item=item, previous_item_id=None)
+                if self._ga
+                else s.ConversationItemCreated(event_id="", item=item, previous_item_id=None)
+            )
 
     def _act_add_part(self, action: Action) -> None:
         run = self._run

@@ -450,9 +450,9 @@ SESSION_CHECKS: Final = (
 )
 """``session.update``: field -> check (run when the field is given and not null)."""
 
-RESPONSE_CHECKS: Final = (*_COMMON, ("conversation", _one_of(("auto",))))
-"""``response.create``: field -> check. Out-of-band responses (``conversation: "none"``)
-are refused: this server keeps one conversation."""
+RESPONSE_CHECKS: Final = _COMMON
+"""``response.create``: field -> check (``conversation`` is ``check_conversation``'s:
+``"auto"`` or ``"none"``, out of band)."""
 
 _GA_REPLACED: Final[Mapping[str, Callable[[Any, str], None]]] = {
     "voice": _voice_in(GA_VOICES, custom=True),
