@@ -14,6 +14,7 @@ the subject here).
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any, Final
 
@@ -233,7 +234,7 @@ def test_responses_run_concurrently_and_interleave(dialect: Dialect) -> None:
     rest = wire.run_out()
     order = [f.get("response_id") or f.get("response", {}).get("id") for f in rest]
     owners = [rid for rid in order if rid in (default_id, side_id, other_id)]
-    switches = sum(1 for a, b in zip(owners, owners[1:], strict=False) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(owners) if a != b)
     assert switches > 3  # interleaved, not one after the other
     for rid in (default_id, side_id, other_id):
         own = of_response(wire.frames, rid)
