@@ -240,7 +240,7 @@ def test_responses_run_concurrently_and_interleave(dialect: Dialect) -> None:
         own = of_response(wire.frames, rid)
         assert own[0]["type"] == "response.created"
         assert done(own)["response"]["status"] == "completed"
-    assert wire.server.responses_in_progress == ()
+    assert not wire.server.responses_in_progress
     # only the default response's item joined the conversation
     assert len(wire.server.state.items) == 1
     assert wire.server.state.items[0].response_id == default_id
