@@ -381,8 +381,8 @@ CASES = [
         config=PACED,
     ),
     Case(
-        "out-of-band response",
-        send(c.ResponseCreate(response=ResponseParams(conversation="none"))),
+        "another conversation",  # one conversation per session: "auto" or "none" only
+        send(c.ResponseCreate(response=ResponseParams(conversation="conv_other"))),
         "invalid_value",
         "response.conversation",
     ),

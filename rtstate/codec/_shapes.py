@@ -43,8 +43,10 @@ _COMMON: Final[NullTable] = {
     s.ConversationItemCreated: {"*": ("previous_item_id",)},
     s.InputAudioBufferCommitted: {"*": ("previous_item_id",)},
     s.ConversationItemDone: {"*": ("previous_item_id",)},
-    # response.created: no details, no usage yet; metadata null unless the client gave some
-    ResponseInfo: {"*": ("status_details", "usage", "metadata")},
+    # response.created: no details, no usage yet; metadata null unless the client gave some;
+    # conversation_id null for an out-of-band response (conversation "none", as the
+    # openai-python RealtimeResponse documents it)
+    ResponseInfo: {"*": ("status_details", "usage", "metadata", "conversation_id")},
     # conversation.item.input_audio_transcription.failed (Azure GA capture)
     ErrorInfo: {"*": ("param",)},
     InputAudioTranscription: {"*": ("language", "prompt")},

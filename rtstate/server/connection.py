@@ -36,6 +36,30 @@ a ``TransportClosed`` transition: close the socket then.
 
 Where the code lives
 --------------------
+Out-of-band and concurrent responses, attached sessions
+-------------------------------------------------------
+``response.create`` with ``response.conversation: "none"`` runs a response beside the
+conversation (see ``rtstate.server.runner``): several can be in flight at once, and
+``conversation_already_has_active_response`` refuses only a second *default*
+(``"auto"``) response. ``response.input`` replaces the conversation as a response's
+context (inline items and ``{"type": "item_reference", "id": ...}`` of conversation
+items; an unknown id is refused, naming it). ``response.cancel`` with a
+``response_id`` cancels that response, default or out of band; without one, the default
+conversation's response (as the service documents the bare cancel, and as clients that
+run out-of-band lines rely on: a bare cancel never reaches them). Server VAD barge-in
+cancels only the default response. An out-of-band ``response.create`` / ``response.cancel``
+is not folded into the server's own ledger (which models one response at a time).
+
+``ServerConnection(call_id=...)`` is a session *attached* to a call (the WebRTC/SIP
+sideband, ``?call_id=`` on the socket): the session already exists, so ``start()``
+writes nothing (the real sideband's traffic starts with the client's first event,
+``session.update`` in the captures, answered by ``session.updated``); the server plays
+the audio (``output_audio_buffer.started`` / ``.stopped``), and
+``output_audio_buffer.clear`` (refused on a plain WebSocket session, as the service
+refuses it) cuts that playback with ``output_audio_buffer.cleared``, answered even when
+nothing plays (naming the last response that played audio). The fake has no media
+channel: the audio deltas still travel on the socket. Any call id is accepted.
+
 This module holds the session frame: the public API, the call frame (``_emit``,
 ``_reject``, the handler table), ``session.update`` and the conversation's requests.
 The response runner is ``rtstate.server.runner``, the input buffer, server VAD and the
@@ -68,7 +92,8 @@ from ..events.payloads import (
     Unset,
 )
 from ..fold import fold
-from ..state import ItemState, PartState, SessionPhase, SessionState
+from ..logs import TextLog
+from ..state import ItemPhase, ItemState, PartState, SessionPhase, SessionState
 from ..step import Closed, Diagnostic, Input, Malformed, Step, Tick
 from ..transitions import Transition
 from . import validate as v
@@ -167,6 +192,9 @@ class ServerConnection(_InputAudio):
             and ``conversation.item.done`` (not ``.created``), has no
             ``temperature``, wants ``session.type`` in ``session.update`` and answers
             ``conversation.item.retrieve``. The flows are otherwise the same.
+        call_id: attach the session to this call (the WebRTC/SIP sideband; see the
+            module docstring): no ``session.created``, server-side playback. Any id is
+            accepted.
     """
 
     def __init__(
@@ -180,7 +208,9 @@ class ServerConnection(_InputAudio):
         seed: int | str = 0,
         clock: Callable[[], float] | None = None,
         dialect: Dialect = "beta",
+        call_id: str | None = None,
     ) -> None:
+        self._call_id = call_id
         self._codec = codec_for(dialect)
         resolved = (config if config is not None else ServerConfig()).for_dialect(dialect)
         self._config = resolved
@@ -205,7 +235,10 @@ class ServerConnection(_InputAudio):
         self._now = 0.0
         self._started = False
         self._expires: float | None = None
-        self._run: _Run | None = None
+        self._runs: dict[str, _Run] = {}  # response id -> its run, in start order
+        self._acting: str | None = None
+        self._playing: dict[str, float] = {}  # response id -> when its playback ends
+        self._played: str | None = None  # the last response whose audio was played
         self._vad = VadState()
         self._speech_item: str | None = None
         self._idle_from: float | None = None  # when the idle timeout's clock started
@@ -254,11 +287,34 @@ class ServerConnection(_InputAudio):
 
     @property
     def response_in_progress(self) -> str | None:
-        """The id of the response being written, if any."""
-        return None if self._run is None else self._run.response_id
+        """The id of the default conversation's response being written, if any."""
+        run = self._default_run
+        return None if run is None else run.response_id
+
+    @property
+    def responses_in_progress(self) -> tuple[str, ...]:
+        """The ids of every response being written (default and out of band), in the
+        order they started."""
+        return tuple(self._runs)
+
+    @property
+    def call_id(self) -> str | None:
+        """The call this session is attached to (``None``: a plain WebSocket session)."""
+        return self._call_id
+
+    @property
+    def attached(self) -> bool:
+        """The session is attached to a call (WebRTC/SIP sideband)."""
+        return self._call_id is not None
+
+    @property
+    def playing(self) -> tuple[str, ...]:
+        """Attached: the responses whose audio the server is playing."""
+        return tuple(self._playing)
 
     def start(self, now: float | None = None) -> Step:
-        """Open the session: the Step writes ``session.created`` (with ``expires_at``).
+        """Open the session: the Step writes ``session.created`` (with ``expires_at``);
+        an attached session (``call_id``) writes nothing: its session already exists.
 
         Raises:
             LocalProtocolError: the session was already started.
@@ -280,7 +336,11 @@ class ServerConnection(_InputAudio):
         assert session.id is not None
         # one conversation per session; its id follows the session's (no id drawn)
         self._conversation_id = "conv_" + session.id.partition("_")[2]
-        self._emit(s.SessionCreated(event_id=self._ids("event"), session=session))
+        created = s.SessionCreated(event_id=self._ids("event"), session=session)
+        if self._call_id is None:
+            self._emit(created)
+        else:  # the server's state opens all the same; the client is told nothing
+            self._fold(created)
         self._sync_vad()
         return self._finish(Tick(now=self._now), before)
 
@@ -338,7 +398,7 @@ class ServerConnection(_InputAudio):
             return None
         timers = (
             self._expires,
-            None if self._run is None else self._run.next_due,
+            self._next_due(),
             self._idle_due(),
         )
         due = [t for t in timers if t is not None]
@@ -347,7 +407,8 @@ class ServerConnection(_InputAudio):
     def transport_closed(self, code: int | None = None, reason: str = "") -> Step:
         """The client went away: the response in progress is dropped, nothing is written."""
         before = self._begin()
-        self._run = None
+        self._runs.clear()
+        self._playing.clear()
         step = fold(self._state, Closed(code=code, reason=reason), self._fold_config)
         self._state = step.after
         self._transitions.extend(step.transitions)
@@ -389,17 +450,25 @@ class ServerConnection(_InputAudio):
         It is encoded first: an event that cannot be encoded (``_Unencodable``) leaves
         the state as it was, so the server never believes it said what it did not.
         """
+        frame = self._encode(event)
+        self._fold(event)
+        self._frames.append(frame)
+
+    def _encode(self, event: s.ServerEvent) -> str:
+        """``event``'s frame, or ``_Unencodable``."""
         try:
-            frame = self._codec.encode(event)
+            return self._codec.encode(event)
         except (LocalProtocolError, RecursionError, ValueError, TypeError) as exc:
             raise _Unencodable(event.type, exc) from exc
+
+    def _fold(self, event: s.ServerEvent) -> None:
+        """Fold an event of the server's into its state (strictly)."""
         try:
             step = fold(self._state, event, self._fold_config)
         except RemoteProtocolError as exc:  # pragma: no cover - a bug in this module
             raise RuntimeError(f"rtstate.server made an invalid {event.type}: {exc}") from exc
         self._state = step.after
         self._transitions.extend(step.transitions)
-        self._frames.append(frame)
 
     def _server_error(self, failure: _Unencodable, event_id: str | None, kind: str | None) -> None:
         """The safety net: an event the server could not encode becomes an ``error``
@@ -582,7 +651,7 @@ class ServerConnection(_InputAudio):
                 audio_end_ms=e.audio_end_ms,
             )
         )
-        run = self._run
+        run = self._default_run
         if run is not None and e.item_id in run.item_ids:
             # still being generated: what lies beyond the cut is never sent; the
             # response goes on (a cancel, if one follows, ends it)
@@ -613,26 +682,62 @@ class ServerConnection(_InputAudio):
         )
 
     def _output_audio_clear(self, e: c.OutputAudioBufferClear) -> None:
-        v.check_output_audio_clear()
+        """Attached: cut the playback (``output_audio_buffer.cleared`` per response
+        playing; with nothing playing, naming the last response played, or refused if
+        none ever was). A plain WebSocket session refuses it, as the service does."""
+        if self._call_id is None:
+            v.check_output_audio_clear()
+        if not self._playing:
+            v.check_output_audio_to_clear(self._played)
+        self._accept(e)
+        if not self._clear_playback():
+            assert self._played is not None
+            self._emit(
+                s.OutputAudioBufferCleared(event_id=self._event_id(), response_id=self._played)
+            )
 
     # --- responses -----------------------------------------------------------------------
 
     def _response_create(self, e: c.ResponseCreate) -> None:
-        v.check_no_active_response(self.response_in_progress)
         params = e.response
+        out_of_band = v.check_conversation(None if params is None else params.conversation)
+        if not out_of_band:
+            v.check_no_active_response(self.response_in_progress)
+        context: tuple[ItemState, ...] | None = None
         if params is not None:
             v.check_settings(params, self._checks[1], "response", self._spell)
             if params.tool_choice is not None:
                 tools = params.tools if params.tools is not None else self._session.tools
                 v.check_tool_choice(params.tool_choice, tools or (), "response.tool_choice")
+            if params.input is not None:
+                context = self._context(params.input)
+        if out_of_band:  # not folded: the server's ledger models the default response
+            self._start_response(params, "client", context=context)
+            return
         self._room(1, 0)
         self._accept(e)
-        self._start_response(params, "client")
+        self._start_response(params, "client", context=context)
+
+    def _context(self, items: tuple[Item, ...]) -> tuple[ItemState, ...]:
+        """The context ``response.input`` gives: each ``item_reference`` the conversation
+        item it names (an unknown id refused, naming it), each inline item as it would be
+        created (an id drawn if it has none; it joins no conversation)."""
+        context: list[ItemState] = []
+        for index, item in enumerate(items):
+            if item.type == "item_reference":
+                context.append(v.referenced_item(self._state, item.id, index))
+                continue
+            v.check_item(item, self.dialect)
+            context.append(_inline_item(item, item.id or self._ids("item")))
+        return tuple(context)
 
     def _response_cancel(self, e: c.ResponseCancel) -> None:
-        v.check_cancel(e.response_id, self.response_in_progress)
-        self._accept(e)
-        self._cancel("client_cancelled")
+        target = self._default_run if e.response_id is None else self._runs.get(e.response_id)
+        v.check_cancel(e.response_id, None if target is None else target.response_id)
+        assert target is not None
+        if not target.out_of_band:
+            self._accept(e)
+        self._cancel(target.response_id, "client_cancelled")
 
     def _expire(self) -> None:
         """``session_expired``: fail the response in progress, send the error, close."""
@@ -640,14 +745,16 @@ class ServerConnection(_InputAudio):
         minutes = duration / 60.0
         message = f"Your session hit the maximum duration of {minutes:g} minutes."
         error = ErrorInfo(type="invalid_request_error", code="session_expired", message=message)
-        run = self._run
-        if run is not None:
-            if run.open_index is not None:
-                self._close_item(run.open_index, "incomplete")
-            self._finish_run(
-                "failed",
-                StatusDetails(type="failed", error=ErrorInfo(type=error.type, code=error.code)),
-            )
+        details = StatusDetails(type="failed", error=ErrorInfo(type=error.type, code=error.code))
+        for response_id in tuple(self._runs):
+            self._acting = response_id
+            try:
+                run = self._runs[response_id]
+                if run.open_index is not None:
+                    self._close_item(run.open_index, "incomplete")
+                self._finish_run("failed", details)
+            finally:
+                self._acting = None
         self._emit(s.Error(event_id=self._event_id(), error=error))
         step = fold(
             self._state,
@@ -668,6 +775,30 @@ def _state_chars(item: ItemState) -> int:
     """Characters of text an item of the conversation holds."""
     parts = sum(len(p.text or "") + len(p.transcript or "") for p in item.parts)
     return parts + len(item.arguments or "") + len(item.output or "")
+
+
+def _inline_item(item: Item, item_id: str) -> ItemState:
+    """An inline item of ``response.input`` as a responder reads it (``ItemState``)."""
+    parts = tuple(
+        PartState(
+            type=p.type,
+            text_log=TextLog.of(p.text) if p.text else TextLog.of(""),
+            transcript_log=None if p.transcript is None else TextLog.of(p.transcript),
+        )
+        for p in item.content or ()
+    )
+    return ItemState(
+        id=item_id,
+        type=item.type,
+        phase=ItemPhase.DONE,
+        status="completed",
+        role=item.role,
+        parts=parts,
+        name=item.name,
+        call_id=item.call_id,
+        arguments_log=TextLog.of(item.arguments or ""),
+        output=item.output,
+    )
 
 
 def _item_snapshot(item: ItemState) -> Item:

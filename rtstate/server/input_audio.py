@@ -111,7 +111,7 @@ class _InputAudio(_ResponseRunner):
         if (
             timeout is None
             or self._idle_from is None
-            or self._run is not None
+            or self._default_run is not None
             or self._speech_item is not None
         ):
             return None
@@ -183,8 +183,12 @@ class _InputAudio(_ResponseRunner):
                 event_id=self._event_id(), audio_start_ms=boundary.at_ms, item_id=item_id
             )
         )
-        if self._run is not None and td.interrupt_response is not False:
-            self._cancel("turn_detected")
+        if td.interrupt_response is not False:
+            run = self._default_run  # an out-of-band response goes on
+            if run is not None:
+                self._cancel(run.response_id, "turn_detected")
+            if self._playing:  # attached: the server's playback is cut too
+                self._clear_playback()
 
     def _speech_stopped(self, boundary: VadEvent, td: TurnDetection) -> None:
         item_id = self._speech_item or self._ids("item")
@@ -208,7 +212,7 @@ class _InputAudio(_ResponseRunner):
         if transcription is not None and not self._ga:
             self._transcribe(transcription)
             transcription = None
-        if td.create_response is not False and self._run is None and self._vad_room():
+        if td.create_response is not False and self._default_run is None and self._vad_room():
             self._start_response(None, "turn_detected", transcription)
         if transcription is not None:
             # GA: the transcript streams in after the response it triggered began

@@ -93,6 +93,10 @@ class ResponseRequest:
     ``"idle_timeout"`` (GA ``idle_timeout_ms`` ran out with no speech).
     ``transcripts``: item id -> the transcript of a user turn the server made but has
     not sent yet (a GA server streams it after the response it triggered began).
+    ``context``: the items of the request's ``response.input`` (inline items and the
+    conversation items it references, in its order), which replace the conversation as
+    this response's context; ``None`` when it has none. ``items`` (and so
+    ``last_user_text``) reads them instead of the conversation.
     """
 
     response_id: str
@@ -101,11 +105,13 @@ class ResponseRequest:
     params: ResponseParams | None = None
     trigger: str = "client"
     transcripts: Mapping[str, str] = attrs.field(factory=dict)
+    context: tuple[ItemState, ...] | None = None
 
     @property
     def items(self) -> tuple[ItemState, ...]:
-        """The conversation's items in order."""
-        return self.state.items
+        """The response's context in order: ``context`` if the request gave one, else
+        the conversation's items."""
+        return self.state.items if self.context is None else self.context
 
     @property
     def tools(self) -> tuple[Tool, ...]:

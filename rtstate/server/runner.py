@@ -7,6 +7,31 @@ events of an output item from what was sent of it, ``_finish_run`` the ``respons
 ``_cancel`` ends the response early (items ``incomplete``, status ``cancelled``) and
 ``_abandon`` ends it ``failed`` after an event could not be encoded.
 
+Several responses at once
+-------------------------
+Responses are kept by id (``_runs``, in start order). At most one belongs to the
+default conversation (``response.conversation`` ``"auto"`` or absent): its events fold
+into the server's state, its items join the conversation. Any number run *out of band*
+(``conversation: "none"``): each folds its events into a scratch state of its own (a
+fork of the session's state taken when it starts, ``_Run.scratch``), so its items are
+announced with ``response.output_item.added`` / ``.done`` only, never with
+``conversation.item.*``, and never enter the conversation; its ``response.created`` /
+``response.done`` carry ``conversation_id: null``. Folding them aside keeps the strict
+fold's one-active-response rule true of the conversation the server keeps.
+``_pump`` writes, among all responses, the action due first (ties in start order): their
+frames interleave as their deltas come due. ``_acting`` names the response the
+``_act_*`` methods work on; ``_run`` reads and writes it.
+
+Playback (attached sessions)
+----------------------------
+A session attached to a call (``ServerConnection(call_id=...)``, the WebRTC/SIP
+sideband) plays the audio itself: the first audio delta of a response writes
+``output_audio_buffer.started``; its audio then plays at real-time pace (a buffer that
+drains at one second per second of audio, restarting when it ran dry), and
+``output_audio_buffer.stopped`` is due when the response has ended and its buffer has
+drained. ``output_audio_buffer.clear`` (or a barge-in that cancels the response) cuts it
+with ``output_audio_buffer.cleared``.
+
 ``_ResponseRunner`` is a mixin of ``ServerConnection`` (``rtstate.server.connection``),
 which owns the session frame: the state, the clock, ``_emit``. What the runner uses of
 it is declared at the top of the class.
@@ -22,7 +47,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from ..config import Dialect
+from ..config import Config, Dialect
+from ..errors import RemoteProtocolError
 from ..events import server as s
 from ..events.payloads import (
     ContentPart,
@@ -34,9 +60,11 @@ from ..events.payloads import (
     SessionConfig,
     StatusDetails,
 )
-from ..state import PartPhase, SessionState
+from ..fold import fold
+from ..state import ItemState, Ledger, PartPhase, SessionState
 from .audio import (
     Voice,
+    audio_ms,
 )
 from .config import ServerConfig
 from .ids import IdFactory
@@ -122,6 +150,12 @@ class _Run:
     item_ids: tuple[str, ...] = ()
     open_index: int | None = None
     snapshots: tuple[Item, ...] = ()
+    scratch: SessionState | None = None  # out of band: the state its events fold into
+
+    @property
+    def out_of_band(self) -> bool:
+        """The response runs outside the default conversation."""
+        return self.scratch is not None
 
     @property
     def next_due(self) -> float | None:
@@ -156,13 +190,19 @@ class _ResponseRunner:
 
     # what the runner uses of the session frame (``ServerConnection``)
     _config: ServerConfig
+    _fold_config: Config
+    _frames: list[str]
     _state: SessionState
     _now: float
     _ga: bool
     _ids: IdFactory
     _responder: Responder
     _voice: Voice
-    _run: _Run | None
+    _runs: dict[str, _Run]
+    _acting: str | None
+    _playing: dict[str, float]
+    _played: str | None
+    _call_id: str | None
     _calls: dict[str, str]
     _audio_out: bool
     _idle_from: float | None
@@ -181,6 +221,8 @@ class _ResponseRunner:
 
         def _emit(self, event: s.ServerEvent) -> None: ...
 
+        def _encode(self, event: s.ServerEvent) -> str: ...
+
         def _event_id(self) -> str: ...
 
         def _emit_item(self, item: Item, previous: str | None, *, final: bool) -> None: ...
@@ -191,17 +233,69 @@ class _ResponseRunner:
 
         def _count(self, item_id: str) -> None: ...
 
+    # --- the responses in progress ------------------------------------------------------
+
+    @property
+    def _run(self) -> _Run | None:
+        """The response the ``_act_*`` methods work on (``_acting``)."""
+        acting = self._acting
+        return None if acting is None else self._runs.get(acting)
+
+    @_run.setter
+    def _run(self, run: _Run | None) -> None:
+        if run is not None:
+            self._runs[run.response_id] = run
+        elif self._acting is not None:
+            self._runs.pop(self._acting, None)
+
+    @property
+    def _default_run(self) -> _Run | None:
+        """The default conversation's response in progress, if any."""
+        for run in self._runs.values():
+            if not run.out_of_band:
+                return run
+        return None
+
+    def _view(self, run: _Run) -> SessionState:
+        """The state ``run``'s events fold into: the session's, or its scratch state."""
+        return self._state if run.scratch is None else run.scratch
+
+    def _out(self, event: s.ServerEvent) -> None:
+        """Write an event of the acting response: folded into the session's state, or,
+        out of band, into the response's scratch state (``_emit`` for everything else)."""
+        run = self._run
+        if run is None or run.scratch is None:
+            self._emit(event)
+            return
+        frame = self._encode(event)
+        self._aside(event)
+        self._frames.append(frame)
+
+    def _aside(self, event: s.ServerEvent) -> None:
+        """Fold ``event`` into the acting out-of-band response's scratch state only."""
+        run = self._run
+        assert run is not None and run.scratch is not None
+        try:
+            step = fold(run.scratch, event, self._fold_config)
+        except RemoteProtocolError as exc:  # pragma: no cover - a bug in this module
+            raise RuntimeError(f"rtstate.server made an invalid {event.type}: {exc}") from exc
+        self._run = attrs.evolve(run, scratch=step.after)
+
     def _start_response(
         self,
         params: ResponseParams | None,
         trigger: str,
         transcription: _Transcription | None = None,
+        context: tuple[ItemState, ...] | None = None,
     ) -> None:
         """``response.created`` and the plan; ``transcription``: the turn's transcription,
-        not sent yet (GA), which the responder may read (``ResponseRequest.transcripts``)."""
+        not sent yet (GA), which the responder may read (``ResponseRequest.transcripts``);
+        ``context``: the items of ``response.input``, which replace the conversation as
+        the response's context (``ResponseRequest.context``)."""
         config = self._config
         response_id = self._ids("resp")
         effective = _effective(self._session, params)
+        out_of_band = params is not None and params.conversation == "none"
         request = ResponseRequest(
             response_id=response_id,
             state=self._state,
@@ -211,6 +305,7 @@ class _ResponseRunner:
             transcripts={}
             if transcription is None or not isinstance(transcription.result, str)
             else {transcription.item_id: transcription.result},
+            context=context,
         )
         reply = self._responder.respond(request)
         modalities = effective.modalities or ("audio", "text")
@@ -230,14 +325,14 @@ class _ResponseRunner:
             interval=config.delta_interval,
             limit=config.max_output_tokens,
         )
-        input_text, input_audio = self._input_tokens(effective)
+        input_text, input_audio = self._input_tokens(effective, context)
         info = ResponseInfo(
             id=response_id,
             object="realtime.response",
             status="in_progress",
             output=(),
             metadata=None if params is None else params.metadata,
-            conversation_id=self._conversation_id,
+            conversation_id=None if out_of_band else self._conversation_id,
             modalities=tuple(modalities),
             voice=voice_name,  # a custom voice by its id: the GA response object has a string
             output_audio_format=audio_format,
@@ -245,22 +340,36 @@ class _ResponseRunner:
             max_output_tokens=effective.max_response_output_tokens,
         )
         self._responses += 1
-        self._emit(s.ResponseCreated(event_id=self._event_id(), response=info))
-        self._run = _Run(
+        run = _Run(
             response_id=response_id,
             plan=plan,
             started=self._now,
             info=info,
             input_text=input_text,
             input_audio=input_audio,
+            scratch=attrs.evolve(self._state, response=None, ledger=Ledger())
+            if out_of_band
+            else None,
         )
+        self._runs[response_id] = run
+        self._acting = response_id
+        try:
+            self._out(s.ResponseCreated(event_id=self._event_id(), response=info))
+        except _Unencodable:
+            del self._runs[response_id]
+            raise
+        finally:
+            self._acting = None
 
-    def _input_tokens(self, session: SessionConfig) -> tuple[int, int]:
-        """Estimated input tokens of a response: (text, audio) of the whole conversation."""
+    def _input_tokens(
+        self, session: SessionConfig, context: tuple[ItemState, ...] | None
+    ) -> tuple[int, int]:
+        """Estimated input tokens of a response: (text, audio) of the whole conversation
+        (or of its ``context``, ``response.input``)."""
         text = text_tokens(session.instructions)
         audio_ms_total = 0.0
         heard = self._input_audio_ms
-        for item in self._state.items:
+        for item in self._state.items if context is None else context:
             text += text_tokens(item.arguments) + text_tokens(item.output)
             for part in item.parts:
                 text += text_tokens(part.text) + text_tokens(part.transcript)
@@ -268,19 +377,80 @@ class _ResponseRunner:
         return text, math.ceil(audio_ms_total / 100.0)
 
     def _pump(self, until: float | None = None) -> None:
-        """Write the actions of the response in progress that are due."""
+        """Write what is due: the actions of the responses in progress, the first due
+        first (ties in start order), and the ends of playback (attached sessions)."""
         now = self._now if until is None else min(until, self._now)
-        while (run := self._run) is not None:
-            due = run.next_due
-            if due is None or due > now:
+        while True:
+            due: float | None = None
+            chosen: str | None = None
+            for response_id, run in self._runs.items():
+                at = run.next_due
+                if at is not None and at <= now and (due is None or at < due):
+                    due, chosen = at, response_id
+            stop = self._playback_due()
+            if stop is not None and stop[1] <= now and (due is None or stop[1] < due):
+                self._stop_playback(stop[0])
+                continue
+            if chosen is None:
                 return
-            action = run.plan.actions[run.position]
-            self._run = attrs.evolve(run, position=run.position + 1)
+            self._acting = chosen
             try:
-                _ACTIONS[action.kind](self, action)
-            except _Unencodable as failure:
-                self._server_error(failure, None, None)
-                self._abandon()
+                run = self._runs[chosen]
+                action = run.plan.actions[run.position]
+                self._run = attrs.evolve(run, position=run.position + 1)
+                try:
+                    _ACTIONS[action.kind](self, action)
+                except _Unencodable as failure:
+                    self._server_error(failure, None, None)
+                    self._abandon()
+            finally:
+                self._acting = None
+
+    def _next_due(self) -> float | None:
+        """When the next action of a response or the next end of playback is due."""
+        dues = [run.next_due for run in self._runs.values()]
+        stop = self._playback_due()
+        due = [t for t in (*dues, None if stop is None else stop[1]) if t is not None]
+        return min(due) if due else None
+
+    # --- playback (attached sessions) ----------------------------------------------------
+
+    def _playback_due(self) -> tuple[str, float] | None:
+        """The playback to stop first: a response that has ended, and when its audio
+        has all been played."""
+        ends = [(end, rid) for rid, end in self._playing.items() if rid not in self._runs]
+        if not ends:
+            return None
+        end, response_id = min(ends)
+        return response_id, end
+
+    def _play(self, response_id: str, ms: float) -> None:
+        """Attached: ``ms`` of audio of ``response_id`` reach the server's playback."""
+        if self._call_id is None:
+            return
+        start = self._playing.get(response_id)
+        if start is None:
+            self._emit(
+                s.OutputAudioBufferStarted(event_id=self._event_id(), response_id=response_id)
+            )
+            start = self._now
+            self._played = response_id
+        self._playing[response_id] = max(start, self._now) + ms / 1000.0
+
+    def _stop_playback(self, response_id: str) -> None:
+        del self._playing[response_id]
+        self._emit(s.OutputAudioBufferStopped(event_id=self._event_id(), response_id=response_id))
+
+    def _clear_playback(self) -> tuple[str, ...]:
+        """Cut the playback: ``output_audio_buffer.cleared`` for each response playing;
+        the ids it cut."""
+        cut = tuple(self._playing)
+        self._playing.clear()
+        for response_id in cut:
+            self._emit(
+                s.OutputAudioBufferCleared(event_id=self._event_id(), response_id=response_id)
+            )
+        return cut
 
     def _abandon(self) -> None:
         """End the response in progress ``failed`` after one of its events could not be
@@ -291,7 +461,7 @@ class _ResponseRunner:
         error = ErrorInfo(type="server_error", code="server_error")
         index = run.open_index
         try:
-            if index is not None and self._state.item(run.item_ids[index]) is not None:
+            if index is not None and self._view(run).item(run.item_ids[index]) is not None:
                 self._close_item(index, "incomplete")
             self._finish_run("failed", StatusDetails(type="failed", error=error))
         except _Unencodable:  # pragma: no cover - nothing left that can be said
@@ -393,7 +563,7 @@ class _ResponseRunner:
                 phase=self._phase(run, action.index),
             )
         self._run = attrs.evolve(run, item_ids=(*run.item_ids, item_id), open_index=action.index)
-        self._emit(
+        self._out(
             s.ResponseOutputItemAdded(
                 event_id=self._event_id(),
                 response_id=run.response_id,
@@ -401,7 +571,14 @@ class _ResponseRunner:
                 item=item,
             )
         )
-        self._emit_item(item, self._state.order.tail, final=False)
+        if not run.out_of_band:
+            self._emit_item(item, self._state.order.tail, final=False)
+        else:  # never sent: the scratch state holds the item as the fold wants it held
+            self._aside(
+                s.ConversationItemAdded(event_id="", item=item, previous_item_id=None)
+                if self._ga
+                else s.ConversationItemCreated(event_id="", item=item, previous_item_id=None)
+            )
 
     def _act_add_part(self, action: Action) -> None:
         run = self._run
@@ -412,21 +589,21 @@ class _ResponseRunner:
             if kind == "audio"
             else ContentPart(type="text", text="")
         )
-        self._emit(
+        self._out(
             s.ResponseContentPartAdded(
                 event_id=self._event_id(), part=part, **self._part_ids(action)
             )
         )
 
     def _act_text(self, action: Action) -> None:
-        self._emit(
+        self._out(
             s.ResponseTextDelta(
                 delta=action.data, **self._obfuscated(action.data), **self._part_ids(action)
             )
         )
 
     def _act_transcript(self, action: Action) -> None:
-        self._emit(
+        self._out(
             s.ResponseAudioTranscriptDelta(
                 delta=action.data, **self._obfuscated(action.data), **self._part_ids(action)
             )
@@ -438,16 +615,18 @@ class _ResponseRunner:
         assert run is not None
         audio = run.plan.segments[action.index].audio
         assert audio is not None
-        delta = base64.b64encode(audio.render(action.start, action.end)).decode("ascii")
+        data = audio.render(action.start, action.end)
+        delta = base64.b64encode(data).decode("ascii")
         self._audio_out = True
-        self._emit(
+        self._play(run.response_id, audio_ms(len(data), run.info.output_audio_format or "pcm16"))
+        self._out(
             s.ResponseAudioDelta(event_id=self._event_id(), delta=delta, **self._part_ids(action))
         )
 
     def _act_arguments(self, action: Action) -> None:
         run = self._run
         assert run is not None
-        self._emit(
+        self._out(
             s.ResponseFunctionCallArgumentsDelta(
                 **self._obfuscated(action.data),
                 response_id=run.response_id,
@@ -473,7 +652,8 @@ class _ResponseRunner:
         run = self._run
         assert run is not None
         item_id = run.item_ids[index]
-        item = self._state.item(item_id)
+        view = self._view(run)
+        item = view.item(item_id)
         assert item is not None
         ids: dict[str, Any] = {
             "response_id": run.response_id,
@@ -481,7 +661,7 @@ class _ResponseRunner:
             "output_index": index,
         }
         if item.type == "function_call":
-            self._emit(
+            self._out(
                 s.ResponseFunctionCallArgumentsDone(
                     event_id=self._event_id(),
                     call_id=item.call_id or "",
@@ -496,28 +676,28 @@ class _ResponseRunner:
             where = {**ids, "content_index": content_index}
             if part.type == "audio":
                 transcript = part.transcript or ""
-                self._emit(s.ResponseAudioDone(event_id=self._event_id(), **where))
-                self._emit(
+                self._out(s.ResponseAudioDone(event_id=self._event_id(), **where))
+                self._out(
                     s.ResponseAudioTranscriptDone(
                         event_id=self._event_id(), transcript=transcript, **where
                     )
                 )
                 done = ContentPart(type="audio", transcript=transcript)
             else:
-                self._emit(s.ResponseTextDone(event_id=self._event_id(), text=part.text, **where))
+                self._out(s.ResponseTextDone(event_id=self._event_id(), text=part.text, **where))
                 done = ContentPart(type="text", text=part.text)
-            self._emit(s.ResponseContentPartDone(event_id=self._event_id(), part=done, **where))
-        final = self._state.item(item_id)
+            self._out(s.ResponseContentPartDone(event_id=self._event_id(), part=done, **where))
+        final = self._view(self._runs[run.response_id]).item(item_id)
         assert final is not None
         snap = snapshot(final, status, self._phase(run, index))
-        if self._ga:
+        if self._ga and not run.out_of_band:
             previous = self._state.order.prev.get(item_id)
-            self._emit(
+            self._out(
                 s.ConversationItemDone(
                     event_id=self._event_id(), item=snap, previous_item_id=previous
                 )
             )
-        self._emit(
+        self._out(
             s.ResponseOutputItemDone(
                 event_id=self._event_id(),
                 response_id=run.response_id,
@@ -525,15 +705,18 @@ class _ResponseRunner:
                 item=snap,
             )
         )
+        run = self._runs[run.response_id]
         self._run = attrs.evolve(run, open_index=None, snapshots=(*run.snapshots, snap))
-        self._count(item_id)
+        if not run.out_of_band:
+            self._count(item_id)
 
     def _finish_run(self, status: str, details: StatusDetails | None) -> None:
         run = self._run
         assert run is not None
         spoken = 0.0
+        view = self._view(run)
         for item_id in run.item_ids:
-            item = self._state.item(item_id)
+            item = view.item(item_id)
             if item is not None:
                 spoken += item.audio_ms
         info = attrs.evolve(
@@ -545,19 +728,24 @@ class _ResponseRunner:
                 run.input_text, run.input_audio, run.snapshots, spoken, reasoning=self._reasoning
             ),
         )
+        self._out(s.ResponseDone(event_id=self._event_id(), response=info))
         self._run = None
-        self._idle_from = self._now + spoken / 1000.0  # when its audio has been played
-        self._emit(s.ResponseDone(event_id=self._event_id(), response=info))
+        if not run.out_of_band:
+            self._idle_from = self._now + spoken / 1000.0  # when its audio has been played
         if self._ga and self._config.rate_limits:
             self._rate_limits(run)
 
-    def _cancel(self, reason: str) -> None:
-        """End the response in progress: close what is open, ``response.done`` cancelled."""
-        run = self._run
-        assert run is not None
-        if run.open_index is not None:
-            self._close_item(run.open_index, "incomplete")
-        self._finish_run("cancelled", StatusDetails(type="cancelled", reason=reason))
+    def _cancel(self, response_id: str, reason: str) -> None:
+        """End response ``response_id``: close what is open, ``response.done`` cancelled."""
+        self._acting = response_id
+        try:
+            run = self._run
+            assert run is not None
+            if run.open_index is not None:
+                self._close_item(run.open_index, "incomplete")
+            self._finish_run("cancelled", StatusDetails(type="cancelled", reason=reason))
+        finally:
+            self._acting = None
 
 
 _ACTIONS: Final[Mapping[Act, Callable[[_ResponseRunner, Action], None]]] = {

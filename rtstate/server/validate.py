@@ -60,11 +60,13 @@ __all__ = [
     "check_append_size",
     "check_cancel",
     "check_commit_size",
+    "check_conversation",
     "check_delete",
     "check_item",
     "check_new_item",
     "check_no_active_response",
     "check_output_audio_clear",
+    "check_output_audio_to_clear",
     "check_previous_item",
     "check_room",
     "check_settings",
@@ -75,6 +77,7 @@ __all__ = [
     "decode_b64",
     "from_codec_error",
     "ga_session_type",
+    "referenced_item",
     "unknown_event_type",
     "unknown_parameter",
 ]
@@ -447,9 +450,9 @@ SESSION_CHECKS: Final = (
 )
 """``session.update``: field -> check (run when the field is given and not null)."""
 
-RESPONSE_CHECKS: Final = (*_COMMON, ("conversation", _one_of(("auto",))))
-"""``response.create``: field -> check. Out-of-band responses (``conversation: "none"``)
-are refused: this server keeps one conversation."""
+RESPONSE_CHECKS: Final = _COMMON
+"""``response.create``: field -> check (``conversation`` is ``check_conversation``'s:
+``"auto"`` or ``"none"``, out of band)."""
 
 _GA_REPLACED: Final[Mapping[str, Callable[[Any, str], None]]] = {
     "voice": _voice_in(GA_VOICES, custom=True),
@@ -824,6 +827,46 @@ def check_output_audio_clear() -> NoReturn:
         "output_audio_buffer.clear is only supported on WebRTC and SIP connections.",
         "type",
     )
+
+
+def check_output_audio_to_clear(played: str | None) -> None:
+    """An attached session's ``output_audio_buffer.clear`` with nothing playing names the
+    last response played; with no response ever played there is nothing to name."""
+    if played is None:
+        raise Rejected(
+            "invalid_value",
+            "output_audio_buffer.clear: no response audio has been played in this session.",
+            "type",
+        )
+
+
+_CONVERSATIONS: Final = ("auto", "none")
+
+
+def check_conversation(conversation: str | None) -> bool:
+    """``response.conversation``: ``"auto"`` (or absent: the default conversation) or
+    ``"none"`` (out of band); whether the response is out of band. A session has one
+    conversation, so any other value is refused."""
+    if conversation is not None and conversation not in _CONVERSATIONS:
+        raise Rejected(
+            "invalid_value",
+            f"Invalid value: '{conversation}'. Supported values are: 'auto' and 'none'.",
+            "response.conversation",
+        )
+    return conversation == "none"
+
+
+def referenced_item(state: SessionState, item_id: str | None, index: int) -> ItemState:
+    """The conversation item an ``item_reference`` of ``response.input`` names, or an
+    error naming the id."""
+    item = None if item_id is None else state.item(item_id)
+    if item is None or item_id not in state.order:
+        raise Rejected(
+            "invalid_value",
+            f"Error in response.input: the item with id '{item_id}' does not exist.",
+            f"response.input[{index}].id",
+        )
+    return item
 
 
 def check_no_active_response(active: str | None) -> None:

@@ -10,7 +10,9 @@ What a client sees is what the real service shows it: the bearer token (from the
 ``openai-insecure-api-key.<key>``) is checked in constant time, the ``realtime``
 subprotocol is selected when offered, connections beyond ``max_sessions`` (counting
 handshakes in progress) get HTTP 503, a binary message closes the session with 1003
-and a text message that is not UTF-8 with 1007. The server itself holds: a failing
+and a text message that is not UTF-8 with 1007. A handshake with ``?call_id=<id>``
+attaches the session to that call (the WebRTC/SIP sideband: no ``session.created``,
+server-side playback; ``ServerConnection(call_id=...)``). The server itself holds: a failing
 ``accept()`` (out of file descriptors) backs off and retries while the sessions go
 on, a client leaving or a junk handshake is one INFO/DEBUG log line (only a server
 bug is logged at ERROR with its traceback), and shutdown closes every session with
@@ -103,6 +105,12 @@ def _requested_model(path: str) -> str | None:
     """The ``?model=`` (OpenAI) or ``?deployment=`` (Azure) of a handshake's path."""
     query = dict(parse_qsl(urlsplit(path).query))
     return query.get("model") or query.get("deployment")
+
+
+def _requested_call(path: str) -> str | None:
+    """The ``?call_id=`` of a handshake's path: the WebRTC/SIP call the socket attaches
+    to (the sideband). Any id is accepted (the fake has no calls to look up)."""
+    return dict(parse_qsl(urlsplit(path).query)).get("call_id") or None
 
 
 def _error_body(status: HTTPStatus, message: str, code: str) -> str:
@@ -366,12 +374,16 @@ class Server:
         dialect = self._dialect
         if dialect is None:
             dialect = "beta" if BETA_SUBPROTOCOL in offered else dialect_of(request.headers)
-        await self._session(ws, dialect, _requested_model(request.path))
+        await self._session(
+            ws, dialect, _requested_model(request.path), _requested_call(request.path)
+        )
         ended = ws.close_code
         level = logging.DEBUG if ended in _NORMAL_ENDS else logging.INFO
         _log.log(level, "session with %s ended: %s %s", peer, ended, ws.close_reason)
 
-    async def _session(self, ws: WebSocket, dialect: Dialect, model: str | None) -> None:
+    async def _session(
+        self, ws: WebSocket, dialect: Dialect, model: str | None, call_id: str | None
+    ) -> None:
         config = self._config if self._config is not None else ServerConfig()
         if model is not None:  # the session reports the model the client asked for
             config = attrs.evolve(config, model=model)
@@ -380,6 +392,7 @@ class Server:
             config=config,
             responder=self._responder_for_session(),
             seed=self._seed if self._seed is not None else self._served,
+            call_id=call_id,  # attached: no session.created, server-side playback
         )
         self._active.add(ws)
         self._served += 1
