@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from rtstate_plugins import Recorder
-from server_harness import Loop
+from support import DATA
+from support.server_harness import Loop
 
 from rtstate import ClientConnection
 from rtstate.cli import EXIT_BAD_FILE, EXIT_UNREADABLE, EXIT_USAGE, EXIT_VIOLATIONS, main
@@ -17,7 +18,7 @@ from rtstate.events import client as c
 from rtstate.events.payloads import ResponseParams
 from rtstate.server import ScriptedResponder
 
-CORPUS = Path(__file__).parent / "data" / "corpus" / "beta"
+CORPUS = DATA / "corpus" / "beta"
 VAD_TURN = CORPUS / "azure-voice-live" / "test_audio_in_server_vad_turn.both.jsonl"
 CUT = CORPUS / "liusida-text-response.jsonl"
 

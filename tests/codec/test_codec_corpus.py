@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 import pytest
+from support import DATA
 
 from rtstate import RemoteProtocolError
 from rtstate.codec import beta
@@ -33,7 +34,7 @@ from rtstate.events import (
     UnknownServerEvent,
 )
 
-CORPUS = Path(__file__).parent / "data" / "corpus"
+CORPUS = DATA / "corpus"
 BETA = CORPUS / "beta"
 LIUSIDA = BETA / "liusida-text-response.jsonl"
 AZURE = BETA / "azure-voice-live"

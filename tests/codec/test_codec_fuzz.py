@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -19,7 +18,8 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from strategies_codec import event_strategy, json_objects, json_text, json_values
+from support import DATA
+from support.strategies_codec import event_strategy, json_objects, json_text, json_values
 
 from rtstate import LocalProtocolError, RemoteProtocolError
 from rtstate.codec import beta
@@ -206,7 +206,7 @@ def nested(depth: int, leaf: Any = 1) -> Any:
 
 def _frames_from_corpus() -> list[tuple[str, dict[str, Any]]]:
     """(direction, object) of every known event in the beta captures."""
-    root = Path(__file__).parent / "data" / "corpus" / "beta"
+    root = DATA / "corpus" / "beta"
     out = []
     for path in sorted(root.rglob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():

@@ -17,7 +17,8 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies_codec import event_strategy
+from support import DATA
+from support.strategies_codec import event_strategy
 
 from rtstate import LocalProtocolError, RemoteProtocolError
 from rtstate.codec import CODECS, beta, codec_for, ga
@@ -47,7 +48,7 @@ from rtstate.events import (
     UnknownServerEvent,
 )
 
-CORPUS = Path(__file__).parent / "data" / "corpus" / "ga" / "pydantic-ai"
+CORPUS = DATA / "corpus" / "ga" / "pydantic-ai"
 BOTH = sorted(CORPUS.rglob("*.both.jsonl"))
 ALL_EVENT_TYPES: tuple[type[Any], ...] = (
     *CLIENT_EVENT_TYPES,

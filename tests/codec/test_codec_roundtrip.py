@@ -16,7 +16,7 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies_codec import event_strategy
+from support.strategies_codec import event_strategy
 
 from rtstate import RemoteProtocolError
 from rtstate.codec import beta

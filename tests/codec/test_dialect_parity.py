@@ -13,8 +13,8 @@ from typing import Any, Final
 import attrs
 import orjson
 import pytest
-from helpers import user_text
-from server_harness import Loop, silence, tone
+from support.helpers import user_text
+from support.server_harness import Loop, silence, tone
 
 from rtstate import SessionState
 from rtstate.codec import ga as ga_codec

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any, Final
 
 import orjson
 import pytest
-from helpers import user_text
 from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
 from rtstate_plugins import Tools
-from sdk_checks import GA_DELTA_EXTRAS, Checker
-from server_harness import Loop
+from support import DATA
+from support.helpers import user_text
+from support.sdk_checks import GA_DELTA_EXTRAS, Checker
+from support.server_harness import Loop
 
 from rtstate import (
     ClientConnection,
@@ -83,8 +83,7 @@ IMAGE: Final = (
 """A 1x1 PNG as a data URI."""
 
 REAL_SESSION_UPDATED: Final = (
-    Path(__file__).parent
-    / "data/corpus/ga/pydantic-ai/test_openai_ws/test_text_in_audio_out_turn.server.jsonl"
+    DATA / "corpus/ga/pydantic-ai/test_openai_ws/test_text_in_audio_out_turn.server.jsonl"
 )
 
 

@@ -2,7 +2,7 @@
 
 First one test per story (a whole client-side scenario: a queued create, a barge-in
 cut, an expired session, ...), then the rules around them. Server
-events come from ``tests/helpers.Server``; the client is a ``ClientConnection``.
+events come from ``tests/support/helpers.Server``; the client is a ``ClientConnection``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 import pytest
-from helpers import Server
+from support.helpers import Server
 
 from rtstate import ClientConnection, Config, LocalProtocolError, Step
 from rtstate import transitions as tr

@@ -40,7 +40,7 @@ import attrs
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from server_harness import FlatVoice, Loop, silence, speech
+from support.server_harness import FlatVoice, Loop, silence, speech
 
 from rtstate import ClientConnection, Config, Step
 from rtstate.events import client as c

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 import pytest
-from helpers import Server, b64, fold_all, pcm16
+from support.helpers import Server, b64, fold_all, pcm16
 
 from rtstate import ClientConnection, Config, SessionState, Step, fold
 from rtstate.codec import beta

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 import pytest
-from wire import Wire
+from support.wire import Wire
 
 from rtstate import (
     ClientConnection,

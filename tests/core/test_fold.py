@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 import pytest
-from helpers import Server, append, b64, diagnostics, fold_all, pcm16, transitions, usage
+from support.helpers import Server, append, b64, diagnostics, fold_all, pcm16, transitions, usage
 
 from rtstate import ClientConnection, Config, RemoteProtocolError, SessionState, Step, fold
 from rtstate.codec import beta

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import DATA
 
 from rtstate import ClientConnection, SessionState, Step
 from rtstate.codec import beta
@@ -33,7 +34,7 @@ from rtstate.transitions import (
     TextAppended,
 )
 
-CORPUS = Path(__file__).parent / "data" / "corpus" / "beta"
+CORPUS = DATA / "corpus" / "beta"
 CAPTURES = sorted(CORPUS.rglob("*.jsonl"))
 AZURE = CORPUS / "azure-voice-live"
 LIUSIDA = CORPUS / "liusida-text-response.jsonl"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import DATA
 
 from rtstate import ClientConnection, Config, SessionState, Step
 from rtstate.codec import ga
@@ -31,7 +32,7 @@ from rtstate.transitions import (
     OutputAudioStopped,
 )
 
-CORPUS = Path(__file__).parent / "data" / "corpus" / "ga" / "pydantic-ai"
+CORPUS = DATA / "corpus" / "ga" / "pydantic-ai"
 CAPTURES = sorted(CORPUS.rglob("*.jsonl"))
 GA = Config(dialect="ga")
 

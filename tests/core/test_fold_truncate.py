@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 import pytest
-from helpers import Server, diagnostics, pcm16, transitions
+from support.helpers import Server, diagnostics, pcm16, transitions
 
 from rtstate import Config, SessionState, Step, fold
 from rtstate.events import client as c

@@ -23,9 +23,10 @@ from typing import Any
 
 import attrs
 import pytest
-from helpers import Server, user_text
-from helpers import fold_all as fold_steps
 from hypothesis import given, settings
+from support import DATA
+from support.helpers import Server, user_text
+from support.helpers import fold_all as fold_steps
 
 import rtstate
 import rtstate.testing
@@ -41,7 +42,7 @@ from rtstate.testing.script import Script
 from rtstate.testing.strategies import sessions, streams
 from rtstate.transitions import ClientEventRejected, ClientEventTimedOut
 
-CORPUS = Path(__file__).parent / "data" / "corpus"
+CORPUS = DATA / "corpus"
 CAPTURES = sorted(CORPUS.rglob("*.jsonl"))
 
 Key = tuple[Any, ...]

@@ -1,6 +1,6 @@
 """The reconnect plan: rebuild a session on a fresh connection.
 
-Unit tests build old sessions with ``tests/helpers.Server`` (every rule of
+Unit tests build old sessions with ``tests/support/helpers.Server`` (every rule of
 ``rtstate.reconnect`` on its own); the end-to-end tests fold a real multi-turn
 session between a strict ``ClientConnection`` and the fake ``ServerConnection``, plan,
 send the plan to a fresh server and check that the rebuilt conversation is the old
@@ -15,10 +15,10 @@ from typing import Any
 
 import attrs
 import pytest
-from helpers import WEATHER, Server, fold_all, pcm16
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_harness import Loop, tone
+from support.helpers import WEATHER, Server, fold_all, pcm16
+from support.server_harness import Loop, tone
 
 import rtstate
 from rtstate import ClientConnection, Config, ReconnectPlan, SessionState, plan_reconnect

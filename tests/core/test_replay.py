@@ -14,9 +14,9 @@ import json
 import uuid
 
 import pytest
-from helpers import user_text
 from rtstate_plugins import Recorder
-from server_harness import Loop
+from support.helpers import user_text
+from support.server_harness import Loop
 
 import rtstate
 from rtstate import ClientConnection, Config, Step

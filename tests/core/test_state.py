@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import attrs
 import pytest
 from immutables import Map
-from wire import Wire
+from support.wire import Wire
 
 from rtstate import Config, SessionState, Step, fold
 from rtstate.config import AudioRetention

@@ -13,7 +13,7 @@ import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies_codec import event_strategy
+from support.strategies_codec import event_strategy
 
 import rtstate.events
 from rtstate.codec import beta

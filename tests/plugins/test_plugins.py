@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wire import Wire
+from support.wire import Wire
 
 import rtstate
 from rtstate import ClientConnection, Config, RtStateError, SessionState, Step, fold, transitions

@@ -4,7 +4,7 @@ reports and the core's truncation plan, against the paced fake server."""
 from __future__ import annotations
 
 from rtstate_plugins import BargeIn, StopSignal
-from server_harness import Loop, silence, tone
+from support.server_harness import Loop, silence, tone
 
 from rtstate import ClientConnection, Config
 from rtstate.events import client as c

@@ -8,7 +8,7 @@ import logging
 import pytest
 from rtstate_plugins import Log
 from rtstate_plugins.log import level_of
-from server_harness import Loop
+from support.server_harness import Loop
 
 from rtstate import ClientConnection, Config, Diagnostic, RemoteProtocolError
 from rtstate.events import client as c

@@ -13,7 +13,7 @@ import rtstate_plugins
 
 import rtstate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted((ROOT / "plugins" / "rtstate_plugins").glob("*.py"))
 PUBLIC_MODULES = {
     f"rtstate{suffix}"

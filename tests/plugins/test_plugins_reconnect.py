@@ -8,7 +8,7 @@ import itertools
 import pytest
 from rtstate_plugins import Backoff, GiveUp, Reconnect, Redial
 from rtstate_plugins.reconnect import Decision
-from server_harness import Loop
+from support.server_harness import Loop
 
 from rtstate import ClientConnection, Config
 from rtstate.events import client as c

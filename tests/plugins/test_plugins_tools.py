@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, NotRequired, TypedDict
 import anyio
 import pytest
 from rtstate_plugins import Call, SchemaError, Tools, schema_of, signature_schema
-from server_harness import Loop
+from support.server_harness import Loop
 
 from rtstate import ClientConnection, Config
 from rtstate.events import client as c

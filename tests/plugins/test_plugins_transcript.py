@@ -7,12 +7,12 @@ import json
 
 import pytest
 import rtstate_plugins.transcript as transcript_module
-from helpers import Server, user_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rtstate_plugins import Transcript
 from rtstate_plugins.transcript import Entry, entries, render_markdown, render_text
-from server_harness import Loop, silence, tone
+from support.helpers import Server, user_text
+from support.server_harness import Loop, silence, tone
 
 import rtstate
 from rtstate import ClientConnection, Config

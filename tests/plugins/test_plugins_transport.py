@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 import anyio
 import anyio.abc
 import pytest
-from helpers import user_text
 from rtstate_plugins import (
     Backoff,
     BargeIn,
@@ -25,8 +24,9 @@ from rtstate_plugins import (
     Tools,
     Transcript,
 )
-from server_harness import tone
-from transport_helpers import AUDIO, TEXT_ONLY, has
+from support.helpers import user_text
+from support.server_harness import tone
+from support.transport_helpers import AUDIO, TEXT_ONLY, has
 
 import rtstate
 from rtstate import Step

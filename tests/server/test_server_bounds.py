@@ -14,8 +14,8 @@ from typing import Any
 import anyio
 import attrs
 import pytest
-from helpers import user_text
-from server_harness import Loop, b64, silence, tone
+from support.helpers import user_text
+from support.server_harness import Loop, b64, silence, tone
 
 from rtstate import transitions as t
 from rtstate.events import client as c

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-from server_harness import Loop, replay, silence, tone
+from support.server_harness import Loop, replay, silence, tone
 
 from rtstate.events import client as c
 from rtstate.events.payloads import InputAudioTranscription, Item, SessionConfig, Tool

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 import pytest
-from server_harness import Loop, silence, tone
+from support.server_harness import Loop, silence, tone
 
 from rtstate import LocalProtocolError
 from rtstate.events import client as c

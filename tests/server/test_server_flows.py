@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from server_harness import Loop, b64, silence, tone
+from support.server_harness import Loop, b64, silence, tone
 
 from rtstate.events import client as c
 from rtstate.events import server as s

@@ -21,8 +21,8 @@ import attrs
 import orjson
 import pytest
 from openai.types.realtime import RealtimeServerEvent
-from sdk_checks import GA_DELTA_EXTRAS, Checker
-from server_harness import Loop, silence, tone
+from support.sdk_checks import GA_DELTA_EXTRAS, Checker
+from support.server_harness import Loop, silence, tone
 
 import rtstate
 from rtstate import Config

@@ -23,7 +23,8 @@ from typing import Any, Final
 
 import orjson
 import pytest
-from server_harness import Loop, silence, tone
+from support import DATA
+from support.server_harness import Loop, silence, tone
 
 from rtstate.config import Dialect
 from rtstate.events import client as c
@@ -39,7 +40,7 @@ from rtstate.events.payloads import (
 from rtstate.server import ScriptedResponder, ServerConfig
 from rtstate.server.responders import FunctionCall, Message
 
-CORPUS: Final = Path(__file__).parent / "data" / "corpus"
+CORPUS: Final = DATA / "corpus"
 
 FREE_FORM: Final = frozenset({"parameters", "metadata"})
 """Keys whose values are free-form JSON: their inside is not a shape."""

@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from server_harness import FlatVoice, Loop, replay, silence, speech
+from support.server_harness import FlatVoice, Loop, replay, silence, speech
 
 from rtstate.events import client as c
 from rtstate.events.payloads import (

@@ -11,7 +11,7 @@ and ends with ``loop.check()`` (zero client diagnostics, a valid server stream).
 from __future__ import annotations
 
 import pytest
-from server_harness import Loop
+from support.server_harness import Loop
 
 from rtstate.config import Dialect
 from rtstate.events import client as c

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 import pytest
+from support import DATA
 
 from rtstate.codec.beta import decode_client, decode_server
 from rtstate.events import client as c
@@ -37,7 +38,7 @@ from rtstate.testing.invariants import (
 from rtstate.testing.perturb import drop, duplicate, insert, move, swap_adjacent
 
 Events = list[s.ServerEvent | s.UnknownServerEvent]
-CORPUS = Path(__file__).parent / "data" / "corpus" / "beta"
+CORPUS = DATA / "corpus" / "beta"
 
 
 # --- a tiny builder of valid streams --------------------------------------------------------

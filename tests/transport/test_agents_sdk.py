@@ -59,7 +59,7 @@ from agents.realtime import (
 from agents.realtime.items import AssistantAudio
 from agents.realtime.model_events import RealtimeModelRawServerEvent
 from agents.realtime.openai_realtime import DEFAULT_MODEL_SETTINGS, DEFAULT_REALTIME_MODEL
-from sdk_checks import TOKEN, unset_proxies
+from support.sdk_checks import TOKEN, unset_proxies
 
 from rtstate.server import ScriptedResponder, ServerConfig, ToolCallingResponder
 from rtstate.server.audio import SyntheticVoice

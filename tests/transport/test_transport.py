@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import anyio
 import pytest
-from helpers import WEATHER, user_text
-from transport_helpers import AUDIO, TEXT_ONLY, has, raw_server, session_created
+from support.helpers import WEATHER, user_text
+from support.transport_helpers import AUDIO, TEXT_ONLY, has, raw_server, session_created
 
 import rtstate
 from rtstate import Step

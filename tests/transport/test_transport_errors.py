@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager, contextmanager
 import anyio
 import pytest
 from anyio.from_thread import start_blocking_portal
-from transport_helpers import has, raw_server, session_created
+from support.transport_helpers import has, raw_server, session_created
 
 import rtstate
 from rtstate import transitions as t

@@ -16,8 +16,8 @@ import anyio.abc
 import orjson
 import pytest
 import trustme
-from helpers import user_text
-from transport_helpers import TEXT_ONLY, has, raw_server, session_created
+from support.helpers import user_text
+from support.transport_helpers import TEXT_ONLY, has, raw_server, session_created
 
 import rtstate
 from rtstate import Step

@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 import anyio
 import anyio.abc
 import pytest
-from helpers import user_text
-from transport_helpers import TEXT_ONLY, has
+from support.helpers import user_text
+from support.transport_helpers import TEXT_ONLY, has
 
 import rtstate
 from rtstate import Step

@@ -52,7 +52,7 @@ from openai.types.beta.realtime import (
     SessionCreatedEvent,
     SessionUpdatedEvent,
 )
-from sdk_checks import (
+from support.sdk_checks import (
     PCM16_MS,
     TOKEN,
     WEATHER_TOOL,

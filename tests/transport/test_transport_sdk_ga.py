@@ -21,7 +21,6 @@ import json
 import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Final
 
 import attrs
@@ -63,7 +62,8 @@ from openai.types.realtime import (
 from openai.types.realtime.conversation_item_input_audio_transcription_completed_event import (
     UsageTranscriptTextUsageDuration,
 )
-from sdk_checks import (
+from support import DATA
+from support.sdk_checks import (
     GA_DELTA_EXTRAS,
     PCM16_MS,
     TOKEN,
@@ -106,8 +106,8 @@ CHECK: Final = Checker[RealtimeServerEvent](RealtimeServerEvent, KNOWN_EXTRAS)
 Session = Received[RealtimeConnection, RealtimeServerEvent]
 
 REAL_GA_SERVER: Final = (
-    Path(__file__).parent
-    / "data/corpus/ga/pydantic-ai/test_gateway_ws"
+    DATA
+    / "corpus/ga/pydantic-ai/test_gateway_ws"
     / "test_gateway_openai_text_in_audio_out.server.jsonl"
 )
 """Frames the real GA service sent (recorded by pydantic-ai through its gateway)."""

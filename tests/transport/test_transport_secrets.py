@@ -7,7 +7,7 @@ import logging
 import anyio
 import anyio.abc
 import pytest
-from transport_helpers import has, raw_server, session_created
+from support.transport_helpers import has, raw_server, session_created
 
 import rtstate
 from rtstate import transitions as t

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
-from server_clients import CREATE, TEXT_UPDATE, junk, raw_client, raw_open, well_behaved
+from support.server_clients import CREATE, TEXT_UPDATE, junk, raw_client, raw_open, well_behaved
 from websockets.frames import Opcode
 
 import rtstate

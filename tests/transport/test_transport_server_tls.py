@@ -18,7 +18,7 @@ import orjson
 import pytest
 import trustme
 import websockets.sync.client
-from server_clients import well_behaved
+from support.server_clients import well_behaved
 
 from rtstate.cli import EXIT_UNREADABLE, EXIT_USAGE, main
 from rtstate.server import ScriptedResponder

@@ -6,8 +6,8 @@ import threading
 
 import anyio
 import pytest
-from helpers import user_text
-from transport_helpers import TEXT_ONLY, has
+from support.helpers import user_text
+from support.transport_helpers import TEXT_ONLY, has
 
 import rtstate
 from rtstate import transitions as t
