@@ -4,13 +4,16 @@ Decoding arbitrary JSON, arbitrary bytes and text, and valid frames with one thi
 (a field dropped, mistyped or wrongly nested, a huge or deeply nested value, a missing or
 non-string ``type``) either succeeds or raises ``RemoteProtocolError``, which names the
 event type and field. Encoding an event holding values that are not wire-valid raises
-``LocalProtocolError``; whatever encodes, decodes to the same value.
+``LocalProtocolError``; whatever encodes, decodes to the same value. The faults put into a
+generated value of each event class (a field mistyped or dropped on the wire, any Python
+value in any field on encode) are checked in the beta round-trip suite
+(``test_codec_roundtrip.py``), which draws that value once for all its checks.
 """
 
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -19,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from support import DATA
+from support.codec_faults import NotJSON, drop_at, fault_path, set_at, wire_paths
 from support.strategies_codec import event_strategy, json_objects, json_text, json_values
 
 from rtstate import LocalProtocolError, RemoteProtocolError
@@ -56,7 +60,6 @@ DECODERS = {"server": beta.decode_server, "client": beta.decode_client}
 EXCERPT_LIMIT = 120
 
 Decoder = Callable[[str | bytes], object]
-Path_ = tuple[str | int, ...]
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -96,104 +99,6 @@ def check_decode(frame: str | bytes) -> None:
             )
             assert tags[type(result).type] is type(result)
             assert decode(beta.encode(result)) == result
-
-
-def fault_path(path: Path_) -> str:
-    """Where the decoder reports a fault at or inside ``path``.
-
-    ``tool_choice`` is read by one hook (it accepts two shapes), so a fault inside it is
-    reported at ``...tool_choice`` itself, except one of its ``type`` (the tag the hook
-    reads first), reported at ``...tool_choice.type`` as a tool's is.
-    """
-    if "tool_choice" in path:
-        end = path.index("tool_choice") + 1
-        path = path[: end + 1] if path[end : end + 1] == ("type",) else path[:end]
-    return dotted(path)
-
-
-def dotted(path: Path_) -> str:
-    """A path in the dotted form of ``RtStateError.path``: ``item.content[0].type``."""
-    out = ""
-    for step in path:
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
-    return out
-
-
-def wire_paths(value: Any, prefix: Path_ = ()) -> Iterator[Path_]:
-    """Every path to a value inside a JSON value (object keys and list indexes)."""
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield (*prefix, key)
-            yield from wire_paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield (*prefix, index)
-            yield from wire_paths(child, (*prefix, index))
-
-
-def get_at(value: Any, path: Path_) -> Any:
-    for step in path:
-        value = value[step]
-    return value
-
-
-def set_at(value: Any, path: Path_, new: Any) -> None:
-    get_at(value, path[:-1])[path[-1]] = new
-
-
-def drop_at(value: Any, path: Path_) -> None:
-    del get_at(value, path[:-1])[path[-1]]
-
-
-@attrs.frozen
-class FieldSite:
-    """One attrs field inside an event: where it is, on the wire and in the model."""
-
-    path: Path_  # wire path: field names and tuple indexes
-    owner: type
-    attribute: attrs.Attribute[Any]
-    hint: Any
-
-
-def field_sites(value: Any, prefix: Path_ = ()) -> Iterator[FieldSite]:
-    """Every attrs field of ``value`` and of the payloads nested in it."""
-    cls = type(value)
-    hints = typing.get_type_hints(cls)
-    for a in attrs.fields(cls):
-        path = (*prefix, a.name)
-        yield FieldSite(path, cls, a, hints[a.name])
-        child = getattr(value, a.name)
-        if attrs.has(type(child)):
-            yield from field_sites(child, path)
-        elif isinstance(child, tuple):
-            for index, item in enumerate(child):
-                if attrs.has(type(item)):
-                    yield from field_sites(item, (*path, index))
-
-
-def replace_at(value: Any, path: Path_, new: Any) -> Any:
-    """A copy of the attrs ``value`` with the field at ``path`` set to ``new`` (unchecked)."""
-    step, rest = path[0], path[1:]
-    if isinstance(step, int):
-        items = list(value)
-        items[step] = replace_at(items[step], rest, new) if rest else new
-        return tuple(items)
-    child = getattr(value, step)
-    return attrs.evolve(value, **{step: replace_at(child, rest, new) if rest else new})
-
-
-def canon(value: Any) -> Any:
-    """A comparable form in which a list and a tuple of the same items are the same."""
-    if attrs.has(type(value)):
-        return (
-            type(value),
-            tuple(canon(getattr(value, a.name)) for a in attrs.fields(type(value))),
-        )
-    if isinstance(value, list | tuple):
-        return ("seq", tuple(canon(v) for v in value))
-    if isinstance(value, Mapping):
-        return ("map", {k: canon(v) for k, v in value.items()})
-    return value
 
 
 def nested(depth: int, leaf: Any = 1) -> Any:
@@ -384,59 +289,6 @@ def test_a_wrong_value_anywhere_is_decoded_or_rejected(
     check_decode(orjson.dumps(obj))
 
 
-def _wrong_for(hint: Any) -> Any:
-    """A JSON value no part of ``hint`` accepts, not even in part."""
-    args = typing.get_args(hint)
-    is_sequence = typing.get_origin(hint) is tuple or any(
-        typing.get_origin(a) is tuple for a in args
-    )
-    return {"not": "a list"} if is_sequence else [{"not": "a scalar"}]
-
-
-@pytest.mark.parametrize("cls", ALL_EVENT_TYPES, ids=lambda c: c.type)
-@settings(suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_errors_name_the_faulty_field(cls: type[Any], data: st.DataObject) -> None:
-    """A required field dropped, or any field mistyped, anywhere: the error says where."""
-    event = data.draw(event_strategy(cls))
-    sites = [s for s in field_sites(event) if _present(event, s.path)]
-    assume(sites)  # e.g. input_audio_buffer.commit with no event_id has no field at all
-    site = data.draw(st.sampled_from(sites))
-    decode = beta.decode_client if issubclass(cls, ClientEvent) else beta.decode_server
-    wire = beta.to_wire(event)
-
-    mistyped = orjson.loads(orjson.dumps(wire))
-    set_at(mistyped, site.path, _wrong_for(site.hint))
-    with pytest.raises(RemoteProtocolError) as info:
-        decode(orjson.dumps(mistyped))
-    assert info.value.event_type == cls.type
-    assert info.value.path == fault_path(site.path)
-    assert "expected" in info.value.message or "tool_choice" in site.path
-
-    if site.attribute.default is attrs.NOTHING:
-        dropped = orjson.loads(orjson.dumps(wire))
-        drop_at(dropped, site.path)
-        with pytest.raises(RemoteProtocolError) as info:
-            decode(orjson.dumps(dropped))
-        assert info.value.event_type == cls.type
-        assert info.value.path == fault_path(site.path)
-        assert "missing" in info.value.message or "tool_choice" in site.path
-
-
-def _present(event: Any, path: Path_) -> bool:
-    """Whether the field at ``path`` appears on the wire (not omitted as None/UNSET)."""
-    value = event
-    for step in path:
-        value = value[step] if isinstance(step, int) else getattr(value, step)
-    owner_default = None
-    if not isinstance(path[-1], int):
-        parent = event
-        for step in path[:-1]:
-            parent = parent[step] if isinstance(step, int) else getattr(parent, step)
-        owner_default = attrs.fields_dict(type(parent))[path[-1]].default
-    return not (value is UNSET or (value is None and owner_default is None))
-
-
 def test_missing_required_field_message() -> None:
     with pytest.raises(RemoteProtocolError) as info:
         beta.decode_server(
@@ -536,10 +388,6 @@ def test_a_decoded_value_too_deep_to_write_is_a_local_error_on_encode() -> None:
 # --- encoding: values that are not wire-valid ---------------------------------------------
 
 
-class NotJSON:
-    """An object orjson cannot write."""
-
-
 @pytest.mark.parametrize(
     "event",
     [
@@ -606,55 +454,6 @@ def test_an_event_subclass_outside_the_protocol_is_refused() -> None:
 
     with pytest.raises(LocalProtocolError):
         beta.encode(Custom())
-
-
-wrong_python_values: st.SearchStrategy[Any] = st.one_of(
-    st.integers(min_value=-(2**53), max_value=2**53),
-    st.sampled_from([2**64, -(2**63) - 1, 2**70]),
-    st.floats(),
-    st.booleans(),
-    st.none(),
-    st.binary(max_size=5),
-    st.text(max_size=5),
-    st.just(UNSET),
-    st.builds(NotJSON),
-    st.lists(st.integers(0, 3), max_size=3),
-    st.lists(json_text, max_size=3),
-    st.frozensets(json_text, max_size=3),
-    st.dictionaries(st.integers(0, 3), st.integers(), max_size=2),
-    st.dictionaries(json_text, st.floats() | st.builds(NotJSON) | st.integers(), max_size=2),
-)
-"""Python values for any field. Payload instances of the wrong class are left out: the
-encoder writes a payload by its runtime class, so one put where another is declared
-goes out under that field (a type error mypy reports; see the codec notes)."""
-
-
-@pytest.mark.parametrize("cls", ALL_EVENT_TYPES, ids=lambda c: c.type)
-@settings(suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), new=wrong_python_values)
-def test_encode_refuses_or_round_trips_any_field_value(
-    cls: type[Any], data: st.DataObject, new: Any
-) -> None:
-    """Any value in any field: encode raises LocalProtocolError, or what it wrote decodes
-    to the same event (lists and tuples aside)."""
-    event = data.draw(event_strategy(cls))
-    site = data.draw(st.sampled_from(list(field_sites(event))))
-    # Known leniency: a field typed as a union with a payload class (tool_choice, the
-    # UNSET-able session fields) writes a dict by its runtime class, as a frame that
-    # decodes to the payload. The wire is right; only the value's class differs.
-    assume(not (isinstance(new, Mapping) and _union_with_payload(site.hint)))
-    broken = replace_at(event, site.path, new)
-    try:
-        frame = beta.encode(broken)
-    except LocalProtocolError:
-        return
-    decode = beta.decode_client if issubclass(cls, ClientEvent) else beta.decode_server
-    assert canon(decode(frame)) == canon(broken)
-
-
-def _union_with_payload(hint: Any) -> bool:
-    args = typing.get_args(hint)
-    return len(args) > 2 and any(attrs.has(a) for a in args if isinstance(a, type))
 
 
 def test_unknown_events_encode_their_raw_object() -> None:

@@ -1,4 +1,9 @@
-"""Beta codec round trips: every event class, encoded and decoded again, is the same value.
+"""The beta round-trip suite: every event class, encoded and decoded again, is the same value.
+
+One property per event class carries every per-value fact of the beta codec: the round
+trip and the wire shape, hashing, an optional client ``event_id``, errors that name a
+mistyped or dropped field, and an encoder that refuses or round-trips any field value
+(``test_codec_fuzz`` keeps the hostile input that is not one class's value).
 
 Also the shape rules of the wire: ``None`` optionals and ``UNSET`` are left out (but a
 server event writes the nulls of ``rtstate.codec._shapes``), ``None`` on an
@@ -8,17 +13,30 @@ server event writes the nulls of ``rtstate.codec._shapes``), ``None`` on an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.codec_faults import (
+    FieldSite,
+    canon,
+    drop_at,
+    fault_path,
+    field_sites,
+    present,
+    replace_at,
+    set_at,
+    union_with_payload,
+    wrong_for,
+    wrong_python_values,
+)
 from support.strategies_codec import event_strategy
 
-from rtstate import RemoteProtocolError
+from rtstate import LocalProtocolError, RemoteProtocolError
 from rtstate.codec import beta
 from rtstate.codec._converter import NullTable
 from rtstate.codec._shapes import BETA_NULLS
@@ -104,8 +122,17 @@ def assert_wire_shape(value: Any, wire: Any, nulls: NullTable) -> None:
 
 
 @pytest.mark.parametrize("cls", ALL_EVENT_TYPES, ids=lambda c: c.type)
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_every_event_class_round_trips(cls: type[Any], data: st.DataObject) -> None:
+    """The beta suite of one event class, over generated values of it.
+
+    Each value: encodes to the wire shape and decodes back equal (and re-encodes to the
+    same bytes); hashes like its equal copy unless it holds free-form JSON; as a client
+    event, decodes the same without its ``event_id``; a field of it mistyped or dropped
+    on the wire is an error naming that field; any Python value put in a field is
+    refused by the encoder or round-trips.
+    """
     event = data.draw(event_strategy(cls))
     frame = beta.encode(event)
     wire = orjson.loads(frame)
@@ -116,6 +143,85 @@ def test_every_event_class_round_trips(cls: type[Any], data: st.DataObject) -> N
     assert type(decoded) is cls
     assert decoded == event
     assert beta.encode(decoded) == frame
+
+    _check_hash(event, decoded)
+    if issubclass(cls, ClientEvent):
+        _check_client_event_id_is_optional(attrs.evolve(event, event_id=None))
+    sites = [s for s in field_sites(event) if present(event, s.path)]
+    if sites:  # e.g. input_audio_buffer.commit with no event_id has no field at all
+        _check_errors_name_the_faulty_field(event, wire, data.draw(st.sampled_from(sites)))
+    site = data.draw(st.sampled_from(list(field_sites(event))))
+    new = data.draw(wrong_python_values)
+    # Known leniency: a field typed as a union with a payload class (tool_choice, the
+    # UNSET-able session fields) writes a dict by its runtime class, as a frame that
+    # decodes to the payload. The wire is right; only the value's class differs.
+    if not (isinstance(new, Mapping) and union_with_payload(site.hint)):
+        _check_encode_refuses_or_round_trips(event, site, new)
+
+
+def holds_free_form_json(value: Any) -> bool:
+    """Whether an attrs value holds a Mapping (a dict, which cannot be hashed)."""
+    if isinstance(value, Mapping):
+        return True
+    if attrs.has(type(value)):
+        return any(holds_free_form_json(getattr(value, a.name)) for a in attrs.fields(type(value)))
+    if isinstance(value, tuple):
+        return any(holds_free_form_json(v) for v in value)
+    return False
+
+
+def _check_hash(event: Any, copy: Any) -> None:
+    """Events are hashable unless they hold free-form JSON; equal events hash equal."""
+    assert attrs.evolve(event) == event
+    if holds_free_form_json(event):
+        with pytest.raises(TypeError):
+            hash(event)
+    else:
+        assert hash(copy) == hash(event)
+        assert {event: 1}[copy] == 1
+
+
+def _check_client_event_id_is_optional(event: Any) -> None:
+    wire = beta.to_wire(event)
+    assert "event_id" not in wire
+    decoded = beta.decode_client(orjson.dumps(wire))
+    assert decoded == event
+    assert decoded.event_id is None
+    stamped = beta.decode_client(orjson.dumps({**wire, "event_id": "evt_1"}))
+    assert stamped == attrs.evolve(event, event_id="evt_1")
+
+
+def _check_errors_name_the_faulty_field(event: Any, wire: Any, site: FieldSite) -> None:
+    """A required field dropped, or any field mistyped, anywhere: the error says where."""
+    cls = type(event)
+    decode = _decoder(cls)
+    mistyped = orjson.loads(orjson.dumps(wire))
+    set_at(mistyped, site.path, wrong_for(site.hint))
+    with pytest.raises(RemoteProtocolError) as info:
+        decode(orjson.dumps(mistyped))
+    assert info.value.event_type == cls.type
+    assert info.value.path == fault_path(site.path)
+    assert "expected" in info.value.message or "tool_choice" in site.path
+
+    if site.attribute.default is attrs.NOTHING:
+        dropped = orjson.loads(orjson.dumps(wire))
+        drop_at(dropped, site.path)
+        with pytest.raises(RemoteProtocolError) as info:
+            decode(orjson.dumps(dropped))
+        assert info.value.event_type == cls.type
+        assert info.value.path == fault_path(site.path)
+        assert "missing" in info.value.message or "tool_choice" in site.path
+
+
+def _check_encode_refuses_or_round_trips(event: Any, site: FieldSite, new: Any) -> None:
+    """Any value in any field: encode raises LocalProtocolError, or what it wrote decodes
+    to the same event (lists and tuples aside)."""
+    broken = replace_at(event, site.path, new)
+    try:
+        frame = beta.encode(broken)
+    except LocalProtocolError:
+        return
+    assert canon(_decoder(type(event))(frame)) == canon(broken)
 
 
 @pytest.mark.parametrize("cls", ALL_EVENT_TYPES, ids=lambda c: c.type)
@@ -192,19 +298,6 @@ def test_set_values_on_unset_able_fields_round_trip() -> None:
     decoded = beta.decode_client(orjson.dumps(wire))
     assert isinstance(decoded, SessionUpdate)
     assert decoded.session == session
-
-
-@pytest.mark.parametrize("cls", CLIENT_EVENT_TYPES, ids=lambda c: c.type)
-@given(data=st.data())
-def test_client_event_id_is_optional(cls: type[ClientEvent], data: st.DataObject) -> None:
-    event = attrs.evolve(data.draw(event_strategy(cls)), event_id=None)
-    wire = beta.to_wire(event)
-    assert "event_id" not in wire
-    decoded = beta.decode_client(orjson.dumps(wire))
-    assert decoded == event
-    assert decoded.event_id is None
-    stamped = beta.decode_client(orjson.dumps({**wire, "event_id": "evt_1"}))
-    assert stamped == attrs.evolve(event, event_id="evt_1")
 
 
 def test_bare_client_frames_decode() -> None:
