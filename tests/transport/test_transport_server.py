@@ -27,7 +27,9 @@ pytestmark = pytest.mark.anyio
 
 KEY = "sk-browser-key-123"
 BROWSER = ("realtime", f"openai-insecure-api-key.{KEY}")
-SLOW = ServerConfig(delta_interval=0.02)  # a reply streams for a while
+SLOW = ServerConfig(delta_interval=0.005)
+"""A reply of ``LONG`` streams for about half a second: long beside the faults the tests
+make meanwhile (each takes milliseconds), short enough that waiting for it costs little."""
 SERVER_LOGGERS = ("rtstate.transport.server", "websockets.server")
 LONG = " ".join(f"word{n}" for n in range(100))
 
@@ -245,8 +247,11 @@ class FlakyListener(anyio.abc.Listener[anyio.abc.SocketStream]):
 
 
 async def test_accept_failures_back_off_and_the_server_keeps_serving(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The back-off doubles from 1 ms to 10 ms here (10 ms to 1 s in service), so the six
+    # failures pass while the first reply is still streaming.
+    monkeypatch.setattr(rtstate.transport._server, "_ACCEPT_BACKOFF", (0.001, 0.01))
     inner = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     [tcp] = inner.listeners
     assert isinstance(tcp, anyio.abc.SocketListener)
