@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 import pytest
-from support.wire import Wire
+from support.helpers import Server
 
 from rtstate import (
     ClientConnection,
@@ -47,7 +47,7 @@ def audio(n_bytes: int) -> str:
 
 def opened(**kwargs: Any) -> ClientConnection:
     conn = ClientConnection(**kwargs)
-    conn.receive(beta.encode(Wire().session()))
+    conn.receive(beta.encode(Server().session_created()))
     assert conn.state.phase is SessionPhase.OPEN
     return conn
 
@@ -57,8 +57,11 @@ def opened(**kwargs: Any) -> ClientConnection:
 
 @pytest.mark.parametrize("as_bytes", [False, True], ids=["str", "bytes"])
 def test_receive_decodes_and_folds_like_fold(as_bytes: bool) -> None:
-    w = Wire()
-    events = [w.session(), *w.text_response("resp_1", "item_1", ["Hel", "lo", "!"])]
+    srv = Server()
+    events = [
+        srv.session_created(),
+        *srv.text_response(["Hel", "lo", "!"], response_id="resp_1", item_id="item_1"),
+    ]
     conn = ClientConnection()
     assert conn.state == SessionState()
     for event in events:
@@ -80,13 +83,13 @@ def test_receive_decodes_and_folds_like_fold(as_bytes: bool) -> None:
 
 
 def test_receive_reports_transitions() -> None:
-    w = Wire()
+    srv = Server()
     conn = ClientConnection()
-    step = conn.receive(beta.encode(w.session(model="gpt-4o-realtime-preview")))
+    step = conn.receive(beta.encode(srv.session_created(model="gpt-4o-realtime-preview")))
     assert step.transitions == (
-        SessionStarted(session=SessionConfig(id="sess_1", model="gpt-4o-realtime-preview")),
+        SessionStarted(session=srv.session_config(model="gpt-4o-realtime-preview")),
     )
-    events = w.text_response("resp_1", "item_1", ["a", "b"])
+    events = srv.text_response(["a", "b"], response_id="resp_1", item_id="item_1")
     deltas = [conn.receive(beta.encode(e)).transitions for e in events]
     appended = [t for ts in deltas for t in ts if isinstance(t, TextAppended)]
     assert [t.delta for t in appended] == ["a", "b"]
@@ -94,8 +97,11 @@ def test_receive_reports_transitions() -> None:
 
 
 def test_receive_event_takes_decoded_events() -> None:
-    w = Wire()
-    events = [w.session(), *w.text_response("resp_1", "item_1", ["x", "y"])]
+    srv = Server()
+    events = [
+        srv.session_created(),
+        *srv.text_response(["x", "y"], response_id="resp_1", item_id="item_1"),
+    ]
     by_frame = ClientConnection()
     by_event = ClientConnection()
     for event in events:
@@ -145,7 +151,9 @@ def test_malformed_frame_is_a_diagnostic_in_lenient_mode(frame: str | bytes) -> 
     assert step.after is before
     assert conn.state is before
     # the connection is still usable
-    after = conn.receive(beta.encode(Wire().text_response("resp_1", "it", ["ok"])[0]))
+    after = conn.receive(
+        beta.encode(Server().text_response(["ok"], response_id="resp_1", item_id="it")[0])
+    )
     assert after.diagnostics == ()
     assert conn.state.active_response is not None
 
@@ -157,15 +165,17 @@ def test_malformed_frame_raises_in_strict_mode(frame: str | bytes) -> None:
     with pytest.raises(RemoteProtocolError):
         conn.receive(frame)
     assert conn.state is before
-    step = conn.receive(beta.encode(Wire().text_response("resp_1", "it", ["ok"])[0]))
+    step = conn.receive(
+        beta.encode(Server().text_response(["ok"], response_id="resp_1", item_id="it")[0])
+    )
     assert step.before is before
     assert conn.state.active_response is not None
 
 
 def test_protocol_violation_lenient_versus_strict() -> None:
-    w = Wire()
+    srv = Server()
     # a text delta for a response nobody created, before session.created
-    delta = w.text_response("resp_1", "it", ["x"])[4]
+    delta = srv.text_response(["x"], response_id="resp_1", item_id="it")[4]
     lenient = ClientConnection()
     before = lenient.state
     step = lenient.receive(beta.encode(delta))
@@ -180,7 +190,7 @@ def test_protocol_violation_lenient_versus_strict() -> None:
         strict.receive(beta.encode(delta))
     assert info.value.event_type == "response.text.delta"
     assert strict.state is before
-    strict.receive(beta.encode(w.session()))
+    strict.receive(beta.encode(srv.session_created()))
     assert strict.state.phase is SessionPhase.OPEN
 
 
@@ -271,7 +281,7 @@ def test_send_of_an_invalid_event_raises_and_changes_nothing() -> None:
     with pytest.raises(LocalProtocolError):
         conn.send(c.ConversationItemTruncate(item_id="i", content_index="0", audio_end_ms=1))  # type: ignore[arg-type]
     with pytest.raises(LocalProtocolError):
-        conn.send(Wire().session())  # type: ignore[arg-type]
+        conn.send(Server().session_created())  # type: ignore[arg-type]
     assert conn.state is before
     # still usable
     assert len(conn.send(c.ResponseCreate()).to_send) == 1
@@ -292,9 +302,12 @@ def test_send_after_transport_closed_raises() -> None:
 
 
 def test_transport_closed_keeps_everything() -> None:
-    w = Wire()
+    srv = Server()
     conn = ClientConnection()
-    for event in [w.session(), *w.text_response("resp_1", "item_1", ["kept"])]:
+    for event in [
+        srv.session_created(),
+        *srv.text_response(["kept"], response_id="resp_1", item_id="item_1"),
+    ]:
         conn.receive_event(event)
     before = conn.state
     step = conn.transport_closed(1006, "abnormal")
@@ -314,18 +327,20 @@ def test_transport_closed_keeps_everything() -> None:
 
 
 def test_frames_after_close_are_reported_not_applied() -> None:
-    w = Wire()
+    srv = Server()
     conn = opened()
     conn.transport_closed()
     closed = conn.state
-    step = conn.receive(beta.encode(w.text_response("resp_1", "it", ["x"])[0]))
+    step = conn.receive(
+        beta.encode(srv.text_response(["x"], response_id="resp_1", item_id="it")[0])
+    )
     assert step.after is closed
     assert len(step.diagnostics) == 1
     strict = opened(config=Config(strict=True))
     strict.transport_closed()
     closed = strict.state
     with pytest.raises(RemoteProtocolError):
-        strict.receive(beta.encode(w.text_response("resp_2", "it", ["x"])[0]))
+        strict.receive(beta.encode(srv.text_response(["x"], response_id="resp_2", item_id="it")[0]))
     assert strict.state is closed
 
 
@@ -337,10 +352,12 @@ def test_transport_closed_defaults() -> None:
 
 
 def test_with_nothing_sent_tick_only_records_the_time_and_no_deadline_is_due() -> None:
-    w = Wire()
+    srv = Server()
     conn = ClientConnection()
     assert conn.next_deadline() is None
-    for n, event in enumerate([w.session(), *w.text_response("resp_1", "it", ["a"])[:5]]):
+    for n, event in enumerate(
+        [srv.session_created(), *srv.text_response(["a"], response_id="resp_1", item_id="it")[:5]]
+    ):
         conn.receive_event(event)
         before = conn.state
         step = conn.tick(float(n))
@@ -366,15 +383,15 @@ def test_appended_ms_counts_pcm16_bytes() -> None:
     conn.send(c.InputAudioBufferAppend(audio=audio(2)))  # "AAE=": two bytes
     assert conn.state.input.appended_ms == pytest.approx(120.0 + 3 / 48)
     assert conn.state.input.total_appended_ms == pytest.approx(120.0 + 3 / 48)
-    w = Wire()
+    srv = Server()
     conn.receive_event(
-        s.InputAudioBufferCommitted(event_id=w.eid(), item_id="u1", previous_item_id=None)
+        s.InputAudioBufferCommitted(event_id=srv.event_id(), item_id="u1", previous_item_id=None)
     )
     assert conn.state.input.appended_ms == 0.0
     assert conn.state.input.total_appended_ms == pytest.approx(120.0 + 3 / 48)
     conn.send(c.InputAudioBufferAppend(audio=audio(480)))
     assert conn.state.input.appended_ms == pytest.approx(10.0)
-    conn.receive_event(s.InputAudioBufferCleared(event_id=w.eid()))
+    conn.receive_event(s.InputAudioBufferCleared(event_id=srv.event_id()))
     assert conn.state.input.appended_ms == 0.0
     assert conn.state.input.cleared == 1
 
@@ -382,7 +399,7 @@ def test_appended_ms_counts_pcm16_bytes() -> None:
 @pytest.mark.parametrize("fmt", ["g711_ulaw", "g711_alaw"])
 def test_appended_ms_counts_g711_bytes(fmt: str) -> None:
     conn = ClientConnection()
-    conn.receive_event(Wire().session(input_audio_format=fmt))
+    conn.receive_event(Server().session_created(input_audio_format=fmt))
     conn.send(c.InputAudioBufferAppend(audio=audio(800)))
     assert conn.state.input.appended_ms == pytest.approx(100.0)
     conn.send(c.InputAudioBufferAppend(audio=audio(160)))
@@ -390,14 +407,15 @@ def test_appended_ms_counts_g711_bytes(fmt: str) -> None:
 
 
 def test_appended_ms_follows_session_updated() -> None:
-    w = Wire()
+    srv = Server()
     conn = ClientConnection()
     conn.send(c.InputAudioBufferAppend(audio=audio(480)))  # before any session: pcm16
     assert conn.state.input.appended_ms == pytest.approx(10.0)
-    conn.receive_event(w.session(input_audio_format="pcm16"))
+    conn.receive_event(srv.session_created(input_audio_format="pcm16"))
     conn.receive_event(
         s.SessionUpdated(
-            event_id=w.eid(), session=SessionConfig(id="sess_1", input_audio_format="g711_ulaw")
+            event_id=srv.event_id(),
+            session=SessionConfig(id="sess_1", input_audio_format="g711_ulaw"),
         )
     )
     conn.send(c.InputAudioBufferAppend(audio=audio(480)))
@@ -408,15 +426,24 @@ def test_appended_ms_follows_session_updated() -> None:
 
 
 def _drive(conn: ClientConnection) -> list[Step]:
-    w = Wire()
+    srv = Server()
     steps = [conn.send(c.SessionUpdate(session=SessionConfig(instructions="hi")))]
-    steps.append(conn.receive(beta.encode(w.session())))
+    steps.append(conn.receive(beta.encode(srv.session_created())))
     steps.append(conn.send(c.InputAudioBufferAppend(audio=audio(960))))
     steps.append(conn.receive("garbage"))
     steps.append(conn.tick(1.0))
-    steps += [conn.receive(beta.encode(e)) for e in w.text_response("resp_1", "it_1", ["a", "b"])]
+    steps += [
+        conn.receive(beta.encode(e))
+        for e in srv.text_response(["a", "b"], response_id="resp_1", item_id="it_1")
+    ]
     steps.append(conn.send(c.ResponseCreate()))
-    steps.append(conn.receive_event(w.text_response("resp_2", "it_2", ["c"], "it_1")[0]))
+    steps.append(
+        conn.receive_event(
+            srv.text_response(["c"], response_id="resp_2", item_id="it_2", previous_item_id="it_1")[
+                0
+            ]
+        )
+    )
     steps.append(conn.transport_closed(1000, "bye"))
     steps.append(conn.tick(2.0))
     return steps

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import attrs
 import pytest
 from immutables import Map
-from support.wire import Wire
+from support.helpers import Server
 
 from rtstate import Config, SessionState, Step, fold
 from rtstate.config import AudioRetention
@@ -50,15 +50,17 @@ def _clean(steps: Iterable[Step]) -> None:
 
 
 def test_items_follow_previous_item_id() -> None:
-    w = Wire()
+    srv = Server()
     state, steps = fold_all(
         [
-            w.session(),
-            w.user_text("a", None, "first"),
-            w.user_text("b", "a", "second"),
-            w.user_text("c", "a", "between a and b"),  # into the middle
-            w.user_text("d", None, "new head"),  # at the head
-            w.user_text("e", "b", "tail"),
+            srv.session_created(),
+            srv.user_message("first", item_id="a", previous_item_id=None),
+            srv.user_message("second", item_id="b", previous_item_id="a"),
+            srv.user_message(
+                "between a and b", item_id="c", previous_item_id="a"
+            ),  # into the middle
+            srv.user_message("new head", item_id="d", previous_item_id=None),  # at the head
+            srv.user_message("tail", item_id="e", previous_item_id="b"),
         ]
     )
     _clean(steps)
@@ -86,14 +88,14 @@ def test_items_follow_previous_item_id() -> None:
 
 
 def test_deleted_items_leave_the_order() -> None:
-    w = Wire()
-    events: list[Input] = [w.session()]
+    srv = Server()
+    events: list[Input] = [srv.session_created()]
     previous = None
     for name in "abcde":
-        events.append(w.user_text(name, previous, name.upper()))
+        events.append(srv.user_message(name.upper(), item_id=name, previous_item_id=previous))
         previous = name
     events += [  # middle, head, tail
-        s.ConversationItemDeleted(event_id=w.eid(), item_id=name) for name in ("c", "a", "e")
+        s.ConversationItemDeleted(event_id=srv.event_id(), item_id=name) for name in ("c", "a", "e")
     ]
     state, steps = fold_all(events)
     _clean(steps)
@@ -101,14 +103,20 @@ def test_deleted_items_leave_the_order() -> None:
     assert (state.order.head, state.order.tail, len(state.order)) == ("b", "d", 2)
     assert state.item("c") is None
     # a new item after the new tail links up
-    state, _ = fold_all([w.user_text("f", "d", "F")], state=state)
+    state, _ = fold_all([srv.user_message("F", item_id="f", previous_item_id="d")], state=state)
     assert [i.id for i in state.items] == ["b", "d", "f"]
 
 
 def test_item_finds_announced_items_that_are_not_yet_in_the_order() -> None:
-    w = Wire()
+    srv = Server()
     item = Item(id="it_1", type="message", role="assistant", status="in_progress", content=())
-    events = [w.session(), *w._start("resp_1", item, None, created=False)]
+    events = [
+        srv.session_created(),
+        srv.response_created("resp_1"),
+        s.ResponseOutputItemAdded(
+            event_id=srv.event_id(), response_id="resp_1", output_index=0, item=item
+        ),
+    ]
     state, steps = fold_all(events)
     _clean(steps)
     announced = state.item("it_1")
@@ -119,7 +127,7 @@ def test_item_finds_announced_items_that_are_not_yet_in_the_order() -> None:
     assert state.items == ()  # announced, not in the conversation yet
     assert state.item("nope") is None
     state, _ = fold_all(
-        [s.ConversationItemCreated(event_id=w.eid(), item=item, previous_item_id=None)],
+        [s.ConversationItemCreated(event_id=srv.event_id(), item=item, previous_item_id=None)],
         state=state,
     )
     created = state.item("it_1")
@@ -132,8 +140,11 @@ def test_item_finds_announced_items_that_are_not_yet_in_the_order() -> None:
 
 
 def test_active_response_and_response_by_id() -> None:
-    w = Wire()
-    events = [w.session(), *w.text_response("resp_1", "it_1", ["Hi"], None)]
+    srv = Server()
+    events = [
+        srv.session_created(),
+        *srv.text_response(["Hi"], response_id="resp_1", item_id="it_1", previous_item_id=None),
+    ]
     state, steps = fold_all(events[:3])
     active = state.active_response
     assert active is not None
@@ -153,12 +164,14 @@ def test_active_response_and_response_by_id() -> None:
 
 
 def test_response_history_is_bounded() -> None:
-    w = Wire()
+    srv = Server()
     config = Config(response_history=3)
-    events: list[Input] = [w.session()]
+    events: list[Input] = [srv.session_created()]
     previous = None
     for n in range(1, 8):
-        events += w.text_response(f"resp_{n}", f"it_{n}", [str(n)], previous)
+        events += srv.text_response(
+            [str(n)], response_id=f"resp_{n}", item_id=f"it_{n}", previous_item_id=previous
+        )
         previous = f"it_{n}"
     state, steps = fold_all(events, config)
     _clean(steps)
@@ -175,19 +188,29 @@ def test_response_history_is_bounded() -> None:
 
 @pytest.mark.parametrize("limit", [1, 2, 16])
 def test_history_limit_holds_at_every_size(limit: int) -> None:
-    w = Wire()
+    srv = Server()
     config = Config(response_history=limit)
-    events: list[Input] = [w.session()]
+    events: list[Input] = [srv.session_created()]
     for n in range(20):
-        events += w.text_response(f"resp_{n}", f"it_{n}", ["x"], f"it_{n - 1}" if n else None)
+        events += srv.text_response(
+            ["x"],
+            response_id=f"resp_{n}",
+            item_id=f"it_{n}",
+            previous_item_id=f"it_{n - 1}" if n else None,
+        )
     state, _ = fold_all(events, config)
     assert len(state.finished) == limit
     assert state.finished[-1].id == "resp_19"
 
 
 def test_rate_limit_query() -> None:
-    w = Wire()
-    state, steps = fold_all([w.session(), w.rate_limits(requests=99, tokens=5000)])
+    srv = Server()
+    state, steps = fold_all(
+        [
+            srv.session_created(),
+            srv.rate_limits(("requests", 1000, 99, 1.5), ("tokens", 1000, 5000, 1.5)),
+        ]
+    )
     _clean(steps)
     requests = state.rate_limit("requests")
     assert requests is not None
@@ -202,7 +225,7 @@ def test_rate_limit_query() -> None:
     assert tokens is not None
     assert tokens.remaining == 5000
     assert state.rate_limit("images") is None
-    later, _ = fold_all([w.rate_limits(requests=98)], state=state)
+    later, _ = fold_all([srv.rate_limits(("requests", 1000, 98, 1.5))], state=state)
     updated = later.rate_limit("requests")
     assert updated is not None
     assert updated.remaining == 98
@@ -218,13 +241,24 @@ def _pcm(n: int, seed: int) -> bytes:
 
 
 def test_item_text_transcript_audio_and_arguments() -> None:
-    w = Wire()
+    srv = Server()
     audio = [_pcm(960, 1), _pcm(4800, 2), _pcm(48, 3)]
     events = [
-        w.session(),
-        *w.text_response("resp_1", "text", ["Hel", "lo", " world"], None),
-        *w.audio_response("resp_2", "voice", ["Hi", " there"], audio, "text"),
-        *w.function_call("resp_3", "call", ['{"city":', ' "Paris"}'], "voice"),
+        srv.session_created(),
+        *srv.text_response(
+            ["Hel", "lo", " world"], response_id="resp_1", item_id="text", previous_item_id=None
+        ),
+        *srv.audio_response(
+            ["Hi", " there"], audio, response_id="resp_2", item_id="voice", previous_item_id="text"
+        ),
+        *srv.function_call_response(
+            "lookup",
+            ['{"city":', ' "Paris"}'],
+            response_id="resp_3",
+            item_id="call",
+            call_id="call_call",
+            previous_item_id="voice",
+        ),
     ]
     state, steps = fold_all(events)
     _clean(steps)
@@ -250,7 +284,7 @@ def test_item_text_transcript_audio_and_arguments() -> None:
 
 
 def test_item_text_joins_only_text_parts() -> None:
-    w = Wire()
+    srv = Server()
     item = Item(
         id="mixed",
         type="message",
@@ -263,7 +297,10 @@ def test_item_text_joins_only_text_parts() -> None:
         ),
     )
     state, steps = fold_all(
-        [w.session(), s.ConversationItemCreated(event_id=w.eid(), item=item, previous_item_id=None)]
+        [
+            srv.session_created(),
+            s.ConversationItemCreated(event_id=srv.event_id(), item=item, previous_item_id=None),
+        ]
     )
     _clean(steps)
     mixed = state.item("mixed")
@@ -273,8 +310,11 @@ def test_item_text_joins_only_text_parts() -> None:
 
 
 def test_part_transcript_none_versus_empty() -> None:
-    w = Wire()
-    events: list[Input] = [w.session(), *w.user_audio_turn("user_1", None)]
+    srv = Server()
+    events: list[Input] = [
+        srv.session_created(),
+        *srv.vad_turn(100, 900, item_id="user_1", previous_item_id=None),
+    ]
     state, steps = fold_all(events)
     _clean(steps)
     user = state.item("user_1")
@@ -283,18 +323,20 @@ def test_part_transcript_none_versus_empty() -> None:
     assert user.parts[0].transcript is None
     assert user.transcript == ""  # the item-level join reads unknown as ""
     assert state.input.phase is InputPhase.IDLE
-    state, _ = fold_all([w.transcribed("user_1", "")], state=state)
+    state, _ = fold_all([srv.transcription_completed("user_1", "")], state=state)
     user = state.item("user_1")
     assert user is not None
     assert user.parts[0].transcript == ""  # known to be empty
-    state, _ = fold_all([w.transcribed("user_1", "hello")], state=state)
+    state, _ = fold_all([srv.transcription_completed("user_1", "hello")], state=state)
     user = state.item("user_1")
     assert user is not None
     assert user.parts[0].transcript == "hello"
     assert user.transcript == "hello"
 
     # an output audio part starts with a known empty transcript
-    start = w.audio_response("resp_1", "voice", ["a"], [_pcm(48, 0)], "user_1")[:4]
+    start = srv.audio_response(
+        ["a"], [_pcm(48, 0)], response_id="resp_1", item_id="voice", previous_item_id="user_1"
+    )[:4]
     state, _ = fold_all(start, state=state)
     voice = state.item("voice")
     assert voice is not None
@@ -309,7 +351,11 @@ def test_part_transcript_none_versus_empty() -> None:
         content=(ContentPart(type="input_text", text="x"),),
     )
     state, _ = fold_all(
-        [s.ConversationItemCreated(event_id=w.eid(), item=text_item, previous_item_id="user_1")],
+        [
+            s.ConversationItemCreated(
+                event_id=srv.event_id(), item=text_item, previous_item_id="user_1"
+            )
+        ],
         state=state,
     )
     typed = state.item("typed")
@@ -318,12 +364,18 @@ def test_part_transcript_none_versus_empty() -> None:
 
 
 def test_truncation_empties_the_transcript() -> None:
-    w = Wire()
+    srv = Server()
     events: list[Input] = [
-        w.session(),
-        *w.audio_response("resp_1", "voice", ["Hello", " there"], [_pcm(4800, 0)], None),
+        srv.session_created(),
+        *srv.audio_response(
+            ["Hello", " there"],
+            [_pcm(4800, 0)],
+            response_id="resp_1",
+            item_id="voice",
+            previous_item_id=None,
+        ),
         s.ConversationItemTruncated(
-            event_id=w.eid(), item_id="voice", content_index=0, audio_end_ms=40
+            event_id=srv.event_id(), item_id="voice", content_index=0, audio_end_ms=40
         ),
     ]
     state, steps = fold_all(events)
@@ -338,14 +390,20 @@ def test_truncation_empties_the_transcript() -> None:
 
 
 def test_transcription_failure_is_recorded() -> None:
-    w = Wire()
+    srv = Server()
     failed = s.ConversationItemInputAudioTranscriptionFailed(
-        event_id=w.eid(),
+        event_id=srv.event_id(),
         item_id="user_1",
         content_index=0,
         error=ErrorInfo(type="transcription_error", message="no"),
     )
-    state, steps = fold_all([w.session(), *w.user_audio_turn("user_1", None), failed])
+    state, steps = fold_all(
+        [
+            srv.session_created(),
+            *srv.vad_turn(100, 900, item_id="user_1", previous_item_id=None),
+            failed,
+        ]
+    )
     _clean(steps)
     user = state.item("user_1")
     assert user is not None
@@ -356,25 +414,46 @@ def test_transcription_failure_is_recorded() -> None:
 # --- frozen ------------------------------------------------------------------------------
 
 
-def _a_rich_stream(w: Wire) -> list[Input]:
+def _a_rich_stream(srv: Server) -> list[Input]:
     audio = [_pcm(480, i) for i in range(6)]
     return [
-        w.session(),
-        w.rate_limits(requests=10),
-        *w.user_audio_turn("user_1", None),
-        *w.text_response("resp_1", "text_1", ["Hel", "lo"], "user_1"),
-        w.transcribed("user_1", "hi"),
-        *w.audio_response("resp_2", "voice_1", ["so", "und"], audio, "text_1"),
-        *w.function_call("resp_3", "call_1", ['{"a"', ":1}"], "voice_1"),
-        w.user_text("user_2", "call_1", "typed"),
-        *w.text_response("resp_4", "text_2", ["again", "!"], "user_2"),
-        s.ConversationItemTruncated(
-            event_id=w.eid(), item_id="voice_1", content_index=0, audio_end_ms=20
+        srv.session_created(),
+        srv.rate_limits(("requests", 1000, 10, 1.5)),
+        *srv.vad_turn(100, 900, item_id="user_1", previous_item_id=None),
+        *srv.text_response(
+            ["Hel", "lo"], response_id="resp_1", item_id="text_1", previous_item_id="user_1"
         ),
-        *w.audio_response("resp_5", "voice_2", ["x", "y", "z"], audio[:3], "text_2"),
-        s.ConversationItemDeleted(event_id=w.eid(), item_id="user_2"),
-        s.Error(event_id=w.eid(), error=ErrorInfo(type="invalid_request_error", message="m")),
-        w.rate_limits(requests=9, tokens=3),
+        srv.transcription_completed("user_1", "hi"),
+        *srv.audio_response(
+            ["so", "und"], audio, response_id="resp_2", item_id="voice_1", previous_item_id="text_1"
+        ),
+        *srv.function_call_response(
+            "lookup",
+            ['{"a"', ":1}"],
+            response_id="resp_3",
+            item_id="call_1",
+            call_id="call_call_1",
+            previous_item_id="voice_1",
+        ),
+        srv.user_message("typed", item_id="user_2", previous_item_id="call_1"),
+        *srv.text_response(
+            ["again", "!"], response_id="resp_4", item_id="text_2", previous_item_id="user_2"
+        ),
+        s.ConversationItemTruncated(
+            event_id=srv.event_id(), item_id="voice_1", content_index=0, audio_end_ms=20
+        ),
+        *srv.audio_response(
+            ["x", "y", "z"],
+            audio[:3],
+            response_id="resp_5",
+            item_id="voice_2",
+            previous_item_id="text_2",
+        ),
+        s.ConversationItemDeleted(event_id=srv.event_id(), item_id="user_2"),
+        s.Error(
+            event_id=srv.event_id(), error=ErrorInfo(type="invalid_request_error", message="m")
+        ),
+        srv.rate_limits(("requests", 1000, 9, 1.5), ("tokens", 1000, 3, 1.5)),
         Closed(code=1000, reason="bye"),
     ]
 
@@ -397,7 +476,7 @@ def _attrs_values(value: object) -> list[object]:
 
 
 def test_every_state_value_is_frozen() -> None:
-    state, _ = fold_all(_a_rich_stream(Wire()), Config(audio_retention=AudioRetention.PER_ITEM))
+    state, _ = fold_all(_a_rich_stream(Server()), Config(audio_retention=AudioRetention.PER_ITEM))
     values = _attrs_values(state)
     kinds = {type(v).__name__ for v in values}
     assert {
@@ -476,8 +555,8 @@ def _dump(value: object) -> object:
     ids=["default", "per_item", "last_20ms", "short_history"],
 )
 def test_old_snapshots_never_change(config: Config) -> None:
-    w = Wire()
-    stream = _a_rich_stream(w)
+    srv = Server()
+    stream = _a_rich_stream(srv)
     state = SessionState()
     kept: list[tuple[SessionState, object]] = [(state, _dump(state))]
     for event in stream:
@@ -506,19 +585,25 @@ def test_old_snapshots_never_change(config: Config) -> None:
 
 def test_same_inputs_give_equal_states() -> None:
     for config in (Config(), Config(audio_retention=AudioRetention.PER_ITEM)):
-        first, steps_1 = fold_all(_a_rich_stream(Wire()), config)
-        second, steps_2 = fold_all(_a_rich_stream(Wire()), config)
+        first, steps_1 = fold_all(_a_rich_stream(Server()), config)
+        second, steps_2 = fold_all(_a_rich_stream(Server()), config)
         assert first == second
         assert [st.after for st in steps_1] == [st.after for st in steps_2]
         assert [st.transitions for st in steps_1] == [st.transitions for st in steps_2]
 
 
 def test_order_membership() -> None:
-    w = Wire()
+    srv = Server()
     empty = SessionState().order
     assert None not in empty
     assert "a" not in empty
-    state, _ = fold_all([w.session(), w.user_text("a", None, "x"), w.user_text("b", "a", "y")])
+    state, _ = fold_all(
+        [
+            srv.session_created(),
+            srv.user_message("x", item_id="a", previous_item_id=None),
+            srv.user_message("y", item_id="b", previous_item_id="a"),
+        ]
+    )
     assert "a" in state.order
     assert "b" in state.order
     assert None not in state.order

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.wire import Wire
+from support.helpers import Server
 
 import rtstate
 from rtstate import ClientConnection, Config, RtStateError, SessionState, Step, fold, transitions
@@ -69,24 +69,35 @@ def run(conn: ClientConnection, calls: Sequence[Call]) -> list[Step]:
 @st.composite
 def sessions(draw: st.DrawFn) -> list[Call]:
     """A session as connection calls: responses, turns, sends, junk, maybe a close."""
-    w = Wire()
-    calls: list[Call] = [("receive", beta.encode(w.session()))]
+    srv = Server()
+    calls: list[Call] = [("receive", beta.encode(srv.session_created()))]
     words = st.lists(st.sampled_from(["a", "b", "cd", " ", "{", "}"]), min_size=1, max_size=4)
     previous: str | None = None
     for n in range(draw(st.integers(min_value=0, max_value=4))):
         kind = draw(st.sampled_from(["text", "call", "turn", "rate", "send", "junk", "unknown"]))
         events: list[s.ServerEvent] = []
         if kind == "text":
-            events = w.text_response(f"resp_{n}", f"it_{n}", draw(words), previous)
+            events = srv.text_response(
+                draw(words), response_id=f"resp_{n}", item_id=f"it_{n}", previous_item_id=previous
+            )
             previous = f"it_{n}"
         elif kind == "call":
-            events = w.function_call(f"resp_{n}", f"it_{n}", draw(words), previous)
+            events = srv.function_call_response(
+                "lookup",
+                draw(words),
+                response_id=f"resp_{n}",
+                item_id=f"it_{n}",
+                call_id=f"call_{f'it_{n}'}",
+                previous_item_id=previous,
+            )
             previous = f"it_{n}"
         elif kind == "turn":
-            events = w.user_turn(f"it_{n}", previous)
+            events = srv.vad_turn(
+                100, 900, item_id=f"it_{n}", previous_item_id=previous, transcript="hi"
+            )
             previous = f"it_{n}"
         elif kind == "rate":
-            events = [w.rate_limits(requests=9)]
+            events = [srv.rate_limits(("requests", 1000, 9, 1.5))]
         elif kind == "send":
             calls.append(("send", c.InputAudioBufferAppend(audio=audio(96))))
             calls.append(("send", c.ResponseCreate()))
@@ -287,8 +298,8 @@ def test_flexible_signatures_are_accepted() -> None:
     plugin = Flexible()
     plugin.on_step = lambda step: log.append("instance")  # type: ignore[attr-defined]
     conn = ClientConnection(plugins=[plugin])
-    w = Wire()
-    for event in [w.session(), *w.text_response("r", "i", ["x"])]:
+    srv = Server()
+    for event in [srv.session_created(), *srv.text_response(["x"], response_id="r", item_id="i")]:
         conn.receive_event(event)
     assert {"varargs", "defaults", "kwargs", "static", "instance"} <= set(log)
     assert conn.plugins == (plugin,)
@@ -440,10 +451,13 @@ def test_a_plugin_without_hooks_is_fine() -> None:
         def onion(self) -> None:
             raise AssertionError("never called")
 
-    w = Wire()
+    srv = Server()
     plain = ClientConnection()
     conn = ClientConnection(plugins=[object(), Helper()])
-    for event in [w.session(), *w.text_response("r", "i", ["x", "y"])]:
+    for event in [
+        srv.session_created(),
+        *srv.text_response(["x", "y"], response_id="r", item_id="i"),
+    ]:
         assert conn.receive_event(event) == plain.receive_event(event)
     assert conn.state == plain.state
     assert len(conn.plugins) == 2
@@ -465,8 +479,13 @@ def test_hooks_run_in_registration_order_with_transition_and_step() -> None:
         def on_step(self, step: Step) -> None:
             self._record("on_step", None, step)
 
-    w = Wire()
-    events = [w.session(), *w.function_call("r", "call", ['{"a":', "1}"])]
+    srv = Server()
+    events = [
+        srv.session_created(),
+        *srv.function_call_response(
+            "lookup", ['{"a":', "1}"], response_id="r", item_id="call", call_id="call_call"
+        ),
+    ]
     conn = ClientConnection(plugins=[Watcher("A", log), Watcher("B", log)])
     for event in events[:-2]:
         conn.receive_event(event)
@@ -494,9 +513,11 @@ def test_on_step_is_called_once_per_call_with_that_step() -> None:
             seen.append(step)
 
     conn = ClientConnection(plugins=[Stepper()])
-    w = Wire()
-    returned = [conn.receive(beta.encode(w.session()))]
-    returned += [conn.receive_event(e) for e in w.text_response("r", "i", ["x"])]
+    srv = Server()
+    returned = [conn.receive(beta.encode(srv.session_created()))]
+    returned += [
+        conn.receive_event(e) for e in srv.text_response(["x"], response_id="r", item_id="i")
+    ]
     returned.append(conn.receive("garbage"))
     returned.append(conn.send(c.ResponseCreate()))
     returned.append(conn.tick(1.0))
@@ -519,12 +540,17 @@ def test_a_plugin_is_only_called_for_its_own_hooks() -> None:
         def on_text_appended(self, t: TextAppended, step: Step) -> None:
             self._record("on_text_appended", t, step)
 
-    w = Wire()
+    srv = Server()
     starts, text = OnlyStarts("starts", log), OnlyText("text", log)
     conn = ClientConnection(plugins=[starts, text])
-    conn.receive_event(w.session())
+    conn.receive_event(srv.session_created())
     for n in range(3):
-        for event in w.text_response(f"r{n}", f"i{n}", ["a", "b"], f"i{n - 1}" if n else None):
+        for event in srv.text_response(
+            ["a", "b"],
+            response_id=f"r{n}",
+            item_id=f"i{n}",
+            previous_item_id=f"i{n - 1}" if n else None,
+        ):
             conn.receive_event(event)
     assert [(label, hook) for label, hook, _ in log if label == "starts"] == [
         ("starts", "on_response_started")
@@ -553,7 +579,7 @@ def test_returned_events_are_folded_and_encoded_in_the_same_call() -> None:
 
     conn = ClientConnection(plugins=[Greeter()], id_factory=ids())
     before = conn.state
-    created = Wire().session()
+    created = Server().session_created()
     step = conn.receive_event(created)
     assert step.input == created
     assert step.before is before
@@ -612,7 +638,7 @@ def test_diagnostics_of_the_cascade_are_in_the_step() -> None:
             return c.ResponseCreate()  # folded after the close: rejected, not written
 
     conn = ClientConnection(plugins=[Stubborn()])
-    conn.receive_event(Wire().session())
+    conn.receive_event(Server().session_created())
     step = conn.transport_closed()
     assert step.to_send == ()
     assert [d.code for d in step.diagnostics] == ["closed"]
@@ -628,7 +654,7 @@ def test_cascades_are_bounded() -> None:
         conn = ClientConnection(
             plugins=[Chatty()], config=Config(max_cascade=limit), id_factory=ids()
         )
-        step = conn.receive_event(Wire().session())
+        step = conn.receive_event(Server().session_created())
         assert [json.loads(f)["event_id"] for f in step.to_send] == [
             f"p{n}" for n in range(1, limit + 1)
         ]
@@ -639,7 +665,7 @@ def test_cascades_are_bounded() -> None:
         assert len(step.to_send) == limit
         assert [d.code for d in step.diagnostics] == ["cascade"]
     default = ClientConnection(plugins=[Chatty()])
-    assert len(default.receive_event(Wire().session()).to_send) == Config().max_cascade
+    assert len(default.receive_event(Server().session_created()).to_send) == Config().max_cascade
 
 
 def test_ping_pong_between_plugins_is_bounded() -> None:
@@ -674,7 +700,7 @@ def test_an_unencodable_returned_event_is_a_plugin_error() -> None:
 
     conn = ClientConnection(plugins=[Sloppy()], id_factory=ids())
     plain = ClientConnection()
-    created = Wire().session()
+    created = Server().session_created()
     step = conn.receive_event(created)
     assert [d.code for d in step.diagnostics] == ["plugin_error"]
     assert [json.loads(f)["type"] for f in step.to_send] == ["response.create"]
@@ -698,9 +724,12 @@ def test_a_raising_plugin_is_detached_and_reported() -> None:
     before_boom, after_boom = FullRecorder("before", log), FullRecorder("after", log)
     boom = FullExploding("on_text_appended", 2)
     conn = ClientConnection(plugins=[before_boom, boom, after_boom])
-    w = Wire()
-    conn.receive_event(w.session())
-    steps = [conn.receive_event(e) for e in w.text_response("r", "i", ["a", "b", "c"])]
+    srv = Server()
+    conn.receive_event(srv.session_created())
+    steps = [
+        conn.receive_event(e)
+        for e in srv.text_response(["a", "b", "c"], response_id="r", item_id="i")
+    ]
     failing = [step for step in steps if step.diagnostics]
     assert len(failing) == 1
     (diagnostic,) = failing[0].diagnostics
@@ -727,7 +756,7 @@ def test_a_raising_plugin_is_detached_and_reported() -> None:
 def test_a_hook_returning_junk_is_a_plugin_error(junk: object) -> None:
     boom = FullExploding("on_session_started", 1, junk=junk)
     conn = ClientConnection(plugins=[boom])
-    step = conn.receive_event(Wire().session())
+    step = conn.receive_event(Server().session_created())
     assert [d.code for d in step.diagnostics] == ["plugin_error"]
     assert step.to_send == ()  # nothing from a plugin that returned junk
     assert conn.plugins == ()
@@ -741,15 +770,15 @@ def test_a_hook_returning_junk_is_a_plugin_error(junk: object) -> None:
     )
     before = raising.state
     with pytest.raises(PluginError, match=r"not (a client event|client events)"):
-        raising.receive_event(Wire().session())
+        raising.receive_event(Server().session_created())
     assert raising.state is before  # an rtstate error leaves the connection as it was
 
 
 def test_plugin_errors_raise_reraises_the_plugins_exception() -> None:
     boom = FullExploding("on_text_appended", 1)
     conn = ClientConnection(plugins=[boom], config=Config(plugin_errors="raise"))
-    w = Wire()
-    events = [w.session(), *w.text_response("r", "i", ["a", "b"])]
+    srv = Server()
+    events = [srv.session_created(), *srv.text_response(["a", "b"], response_id="r", item_id="i")]
     for event in events[:5]:
         conn.receive_event(event)
     before = conn.state
@@ -772,7 +801,7 @@ def test_a_raising_detached_hook_is_contained() -> None:
     log: list[tuple[str, str, object]] = []
     witness = FullRecorder("w", log)
     conn = ClientConnection(plugins=[Fragile(), witness])
-    created = Wire().session()
+    created = Server().session_created()
     step = conn.receive_event(created)
     assert step.after == fold(SessionState(), created).after
     assert step.after is conn.state

@@ -332,13 +332,19 @@ class Server:
             event_id=self.event_id(), item_id=item_id, audio_end_ms=audio_end_ms
         )
 
-    def committed(self, item_id: str) -> s.InputAudioBufferCommitted:
-        """``input_audio_buffer.committed``; the item will go at the end."""
+    def committed(
+        self, item_id: str, previous_item_id: str | None = DEFAULT
+    ) -> s.InputAudioBufferCommitted:
+        """``input_audio_buffer.committed``; the item will go after ``previous_item_id``
+        (by default at the end)."""
+        previous = self.tail if previous_item_id is DEFAULT else previous_item_id
         return s.InputAudioBufferCommitted(
-            event_id=self.event_id(), item_id=item_id, previous_item_id=self.tail
+            event_id=self.event_id(), item_id=item_id, previous_item_id=previous
         )
 
-    def input_audio_item(self, item_id: str) -> s.ConversationItemCreated:
+    def input_audio_item(
+        self, item_id: str, previous_item_id: str | None = DEFAULT
+    ) -> s.ConversationItemCreated:
         """``conversation.item.created`` of a committed user audio item (transcript null)."""
         item = Item(
             id=item_id,
@@ -348,7 +354,7 @@ class Server:
             role="user",
             content=(ContentPart(type="input_audio", transcript=None),),
         )
-        return self.item_created(item)
+        return self.item_created(item, previous_item_id)
 
     def cleared(self) -> s.InputAudioBufferCleared:
         """``input_audio_buffer.cleared`` (the ack of a client clear)."""
@@ -385,8 +391,11 @@ class Server:
         *,
         item_id: str | None = None,
         transcript: str | None = None,
+        previous_item_id: str | None = DEFAULT,
     ) -> list[s.ServerEvent]:
         """A server-VAD turn: started, stopped, committed, item created.
+
+        The item goes after ``previous_item_id`` (by default at the end).
 
         With ``transcript``, the transcription result follows the item (move it to
         test other placements). No response: add one with ``text_response`` etc.
@@ -395,8 +404,8 @@ class Server:
         events: list[s.ServerEvent] = [
             self.speech_started(item_id, start_ms),
             self.speech_stopped(item_id, end_ms),
-            self.committed(item_id),
-            self.input_audio_item(item_id),
+            self.committed(item_id, previous_item_id),
+            self.input_audio_item(item_id, previous_item_id),
         ]
         if transcript is not None:
             events.append(self.transcription_completed(item_id, transcript))
@@ -528,6 +537,7 @@ class Server:
         item_id: str | None = None,
         finish: bool = True,
         created: str = "after_added",
+        previous_item_id: str | None = DEFAULT,
     ) -> list[s.ServerEvent]:
         """One assistant message with one ``audio`` part.
 
@@ -543,7 +553,7 @@ class Server:
             role="assistant",
             content=(),
         )
-        index, events = self._start_item(item, created=created, previous_item_id=DEFAULT)
+        index, events = self._start_item(item, created=created, previous_item_id=previous_item_id)
         events.append(
             self._part(s.ResponseContentPartAdded, item_id, index, 0, part=_audio_part(""))
         )
@@ -574,6 +584,7 @@ class Server:
         call_id: str | None = None,
         item_id: str | None = None,
         finish: bool = True,
+        previous_item_id: str | None = DEFAULT,
     ) -> list[s.ServerEvent]:
         """One ``function_call`` item with its arguments streamed as ``arguments``."""
         item_id = item_id or self.new_item_id()
@@ -587,7 +598,9 @@ class Server:
             call_id=call_id,
             arguments="",
         )
-        index, events = self._start_item(item, created="after_added", previous_item_id=DEFAULT)
+        index, events = self._start_item(
+            item, created="after_added", previous_item_id=previous_item_id
+        )
         rid = self.response_id
         assert rid is not None
         events.extend(
@@ -620,26 +633,37 @@ class Server:
         )
         return events
 
-    def text_response(self, chunks: Sequence[str], **item: Any) -> list[s.ServerEvent]:
+    def text_response(
+        self, chunks: Sequence[str], *, response_id: str | None = None, **item: Any
+    ) -> list[s.ServerEvent]:
         """A whole text response: created, one text item, done."""
-        return [self.response_created(), *self.text_item(chunks, **item), self.response_done()]
+        return [
+            self.response_created(response_id),
+            *self.text_item(chunks, **item),
+            self.response_done(),
+        ]
 
     def audio_response(
-        self, transcript: Sequence[str], audio: Sequence[bytes], **item: Any
+        self,
+        transcript: Sequence[str],
+        audio: Sequence[bytes],
+        *,
+        response_id: str | None = None,
+        **item: Any,
     ) -> list[s.ServerEvent]:
         """A whole audio response: created, one audio item, done."""
         return [
-            self.response_created(),
+            self.response_created(response_id),
             *self.audio_item(transcript, audio, **item),
             self.response_done(),
         ]
 
     def function_call_response(
-        self, name: str, arguments: Sequence[str], **item: Any
+        self, name: str, arguments: Sequence[str], *, response_id: str | None = None, **item: Any
     ) -> list[s.ServerEvent]:
         """A whole function-call response: created, one function_call item, done."""
         return [
-            self.response_created(),
+            self.response_created(response_id),
             *self.function_call_item(name, arguments, **item),
             self.response_done(),
         ]
