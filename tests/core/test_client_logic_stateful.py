@@ -438,7 +438,7 @@ class ClientLogic(RuleBasedStateMachine):
 
 
 ClientLogic.TestCase.settings = settings(
-    max_examples=200,
+    max_examples=2 * settings().max_examples,  # twice the profile's: 100 locally, 200 in CI
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

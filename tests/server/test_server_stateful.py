@@ -225,8 +225,7 @@ class ClientAgainstServer(RuleBasedStateMachine):
 
 
 ClientAgainstServer.TestCase.settings = settings(
-    max_examples=100,
-    stateful_step_count=40,
+    stateful_step_count=40,  # examples: the profile's
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
