@@ -80,9 +80,9 @@ from rtstate.step import Step
 from rtstate.transport import AsyncConnection, connect, serve
 
 QUICK = os.environ.get("RTSTATE_BENCH_QUICK") == "1"
-REPEATS = 2 if QUICK else 5
-LONG_SECONDS = 2 if QUICK else 60  # the reply of the one-session run
-SESSIONS = 10 if QUICK else 100
+REPEATS = 1 if QUICK else 5
+LONG_SECONDS = 1 if QUICK else 60  # the reply of the one-session run
+SESSIONS = 4 if QUICK else 100
 SHORT_SECONDS = 1 if QUICK else 5  # the reply of each session in the many-sessions run
 
 CONFIG = ServerConfig(delta_interval=0.0, session_duration=None)
@@ -290,12 +290,12 @@ def main() -> None:
 
 # --- client capacity: sessions held at 20 events/s with p99 <= 100 ms -------------------
 
-CAPACITY_LEVELS = (5, 10) if QUICK else (100, 200, 400, 600, 800, 1000, 1200, 1500, 2000)
-CAPACITY_WARMUP = 0.5 if QUICK else 1.0  # seconds after adding sessions, not measured
-CAPACITY_WINDOW = 1.0 if QUICK else 2.5  # seconds measured at each level
+CAPACITY_LEVELS = (4,) if QUICK else (100, 200, 400, 600, 800, 1000, 1200, 1500, 2000)
+CAPACITY_WARMUP = 0.2 if QUICK else 1.0  # seconds after adding sessions, not measured
+CAPACITY_WINDOW = 0.5 if QUICK else 2.5  # seconds measured at each level
 PACE = 0.1  # every 100 ms: a 100 ms audio delta and its transcript delta (20 events/s)
 P99_LIMIT = 0.100
-CAPACITY_BUDGET = 5.0 if QUICK else 45.0  # seconds per ramp: a loaded machine stops it
+CAPACITY_BUDGET = 2.0 if QUICK else 45.0  # seconds per ramp: a loaded machine stops it
 
 
 def paced_frames() -> tuple[list[str], list[tuple[str, str]]]:
@@ -545,7 +545,7 @@ def capacity_main() -> None:
 # ``websockets`` asyncio server writing the same pre-encoded frames, measured in the
 # same run with the same clients.
 
-CPU_SESSIONS = 10 if QUICK else 50
+CPU_SESSIONS = 4 if QUICK else 50
 CPU_ROUNDS = 1 if QUICK else 4
 
 

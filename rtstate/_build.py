@@ -12,7 +12,7 @@ transition class is) and fill the new object directly:
 
 Both are typed: ``new(cls)`` has the signature of ``cls`` itself (mypy checks its
 calls as it checks ``cls(...)``), and ``dict_setter`` is the primitive
-``rtstate._fast`` builds its typed operations on. tests/test_log.py compares each
+``rtstate._fast`` builds its typed operations on. tests/core/test_log.py compares each
 builder with the plain attrs construction.
 """
 
@@ -54,7 +54,7 @@ def positional(cls: type[T]) -> Callable[..., T]:
 
     Positional calls are the cheapest in CPython 3.11 (a call with keywords is not
     specialised): for the hottest paths only. Untyped: give it a typed ``Protocol``
-    (``rtstate._fast`` does; tests/test_fast.py checks the two agree).
+    (``rtstate._fast`` does; tests/core/test_fast.py checks the two agree).
     """
     return _generate(cls, by_position=True)
 

@@ -7,7 +7,7 @@ mypy checks every call as it would check the plain attrs construction:
   the class's own signature, without ``__init__``'s cost; the deltas' Step
   (``delta_step``) and transitions (``new_*_appended``) take their fields by
   position (a keyword call is not specialised by CPython 3.11), typed by a
-  ``Protocol`` that tests/test_fast.py compares with the class's fields;
+  ``Protocol`` that tests/core/test_fast.py compares with the class's fields;
 - ``evolve_root``, ``evolve_item`` and ``evolve_part`` are ``attrs.evolve`` for the
   three dict-backed classes the fold rebuilds most (the root, items, parts): one
   copy of the instance dict, whatever the number of fields; their keyword arguments
@@ -17,7 +17,7 @@ mypy checks every call as it would check the plain attrs construction:
   ``part_with_transcript`` and ``part_with_audio`` are the deltas' part copies
   (``evolve_part`` with fixed changes, without building a keyword dict).
 
-tests/test_fast.py compares each operation with the plain construction (and the
+tests/core/test_fast.py compares each operation with the plain construction (and the
 ``TypedDict``\\ s with the classes' fields); benchmarks/bench_fold.py is why each is here.
 """
 

@@ -11,8 +11,8 @@ full checks (``_checked_part``), which report why. ``_streaming_part`` and
 
 ``_reference`` is the same fold of a delta written plainly: each rule in the order
 the handler checks it, ``attrs.evolve`` for every copy, the byte count from
-``base64`` itself. It is slow and never used by ``fold``; tests/test_deltas.py checks
-that ``fold`` gives the Step it gives, and tests/test_properties.py that
+``base64`` itself. It is slow and never used by ``fold``; tests/core/test_deltas.py checks
+that ``fold`` gives the Step it gives, and tests/core/test_properties.py that
 ``_streamed`` agrees with the handler tables alone.
 """
 

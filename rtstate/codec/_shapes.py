@@ -12,7 +12,7 @@ standing for any ``type`` (for a class with no ``type``, only ``"*"`` applies).
 Only server events are encoded this way: what a client sends (``session.update``,
 ``conversation.item.create``, ...) keeps leaving ``None`` fields out, as real clients do.
 
-Source: the real captures in ``tests/data/corpus`` (``tests/test_server_shapes.py``
+Source: the real captures in ``tests/data/corpus`` (``tests/server/test_server_shapes.py``
 checks the fake server's frames carry every key path they carry). A field the captures
 write as a value (``conversation_id``, ``truncation: "auto"``) is the server's to fill;
 these tables only cover nulls.

@@ -28,7 +28,7 @@ the meaning is the same, so the state never sees a GA spelling:
 GA-only events have their own classes (``events.server.GA_SERVER_EVENT_TYPES``,
 ``events.client.GA_CLIENT_EVENT_TYPES``): every type of the official SDK's
 ``RealtimeServerEvent`` and ``RealtimeClientEvent`` unions decodes to a typed class
-(DTMF and the eight MCP events included; ``tests/test_ga_sdk_coverage.py`` checks it
+(DTMF and the eight MCP events included; ``tests/codec/test_ga_sdk_coverage.py`` checks it
 against the installed SDK, field by field). Any other type decodes as
 ``UnknownServerEvent`` / ``UnknownClientEvent``; fields no class declares are ignored.
 

@@ -1,0 +1,160 @@
+"""The ``rtstate`` command: ``replay`` and ``check`` on journals and captures, exit codes,
+one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rtstate_plugins import Recorder
+from support import DATA
+from support.server_harness import Loop
+
+from rtstate import ClientConnection
+from rtstate.cli import EXIT_BAD_FILE, EXIT_UNREADABLE, EXIT_USAGE, EXIT_VIOLATIONS, main
+from rtstate.events import client as c
+from rtstate.events.payloads import ResponseParams
+from rtstate.server import ScriptedResponder
+
+CORPUS = DATA / "corpus" / "beta"
+VAD_TURN = CORPUS / "azure-voice-live" / "test_audio_in_server_vad_turn.both.jsonl"
+CUT = CORPUS / "liusida-text-response.jsonl"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def journal(tmp_path: Path) -> Path:
+    path = tmp_path / "session.jsonl"
+    with path.open("w", encoding="utf-8") as f:
+        client = ClientConnection(plugins=[Recorder(write=f.write)])
+        loop = Loop(client=client, responder=ScriptedResponder(["Hi! I am the fake server."]))
+        loop.start()
+        loop.send(c.ResponseCreate(response=ResponseParams(modalities=("text",))))
+        loop.send(c.ResponseCancel())  # nothing active: an informational diagnostic
+    return path
+
+
+def test_replay_a_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = journal(tmp_path)
+    code, out, err = run(capsys, "replay", str(path), "--strict")
+    assert code == 0 and err == ""
+    assert "assistant: Hi! I am the fake server." in out
+    assert "completed: input" in out and "tokens" in out
+    assert "cancel_not_active" in out and "(informational)" in out
+    code, out, _ = run(capsys, "replay", str(path), "--markdown")
+    assert "**Assistant:** Hi! I am the fake server." in out
+
+
+def test_replay_a_capture_with_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "replay", str(VAD_TURN), "--strict")
+    assert code == 0
+    conversation = out.split("## conversation\n")[1].split("\n\n")[0].splitlines()
+    assert conversation == [
+        "user: Cześć, nazywam się Marcelo.",
+        "assistant: Hi Marcelo, nice to meet you! How can I help you today?",
+    ]
+    assert "completed: input 44, output 99, total 143 tokens" in out
+
+
+def test_replay_strict_fails_on_a_violation(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "replay", str(CUT))
+    assert code == 0 and f"{CUT}:84: malformed" in out
+    code, _, _ = run(capsys, "replay", str(CUT), "--strict")
+    assert code == EXIT_VIOLATIONS
+
+
+def test_check_reports_line_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "check", str(VAD_TURN))
+    assert code == 0 and out.endswith("0 problems\n")
+    code, out, _ = run(capsys, "check", str(CUT))
+    assert code == EXIT_VIOLATIONS
+    assert f"{CUT}:84: malformed" in out and f"{CUT}:85: malformed" in out
+    code, out, _ = run(capsys, "check", str(journal(tmp_path)))
+    assert code == 0, out
+    bad = tmp_path / "bad.jsonl"
+    lines = [
+        '{"type": "session.created", "event_id": "e1", "session": {"id": "s"}}',
+        '{"type": "response.done", "event_id": "e2", "response": {"id": "r", "status": '
+        '"completed", "output": []}}',
+    ]
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out, _ = run(capsys, "check", str(bad))
+    assert code == EXIT_VIOLATIONS
+    assert out.splitlines()[0].startswith(f"{bad}:2: INV-")
+
+
+def test_bad_files_give_one_line_and_distinct_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "replay", str(tmp_path / "missing.jsonl"))
+    assert (code, out) == (EXIT_UNREADABLE, "")
+    assert err == f"rtstate replay: {tmp_path / 'missing.jsonl'}: no such file\n"
+    code, _, err = run(capsys, "check", str(tmp_path))
+    assert code == EXIT_UNREADABLE and err.endswith("is a directory\n")
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(b"\xff\xfe\x00")
+    code, _, err = run(capsys, "check", str(binary))
+    assert code == EXIT_UNREADABLE and "not UTF-8" in err
+    for name, text, message in [
+        ("empty.jsonl", "\n", "empty file"),
+        ("text.jsonl", "hello\n", ":1: not JSON"),
+        ("list.jsonl", "[1, 2]\n", ":1: not a JSON object"),
+        ("other.jsonl", '{"kind": "x"}\n', ":1: neither a journal nor a capture"),
+    ]:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        code, _, err = run(capsys, "replay", str(path))
+        assert code == EXIT_BAD_FILE and message in err and err.count("\n") == 1, err
+    tampered = tmp_path / "tampered.jsonl"
+    lines = journal(tmp_path).read_text(encoding="utf-8").splitlines()
+    assert "session.created" in lines[1]
+    lines[1] = lines[1].replace("session", "sessiom", 1)
+    tampered.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, _, err = run(capsys, "replay", str(tampered))
+    assert code == EXIT_BAD_FILE
+    assert err == (
+        f"rtstate replay: {tampered}:2: the hash chain breaks here: the journal "
+        "was edited, cut or reordered\n"
+    )
+
+
+def test_bad_arguments_exit_2_and_help_documents_the_codes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main([]) == EXIT_USAGE
+    assert main(["replay"]) == EXIT_USAGE
+    assert main(["frobnicate", "x"]) == EXIT_USAGE
+    assert main(["replay", "x", "--bogus"]) == EXIT_USAGE
+    capsys.readouterr()
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "exit codes:" in out and "3  the file cannot be read" in out
+    assert "replay" in out and "check" in out
+
+
+def test_the_installed_command_and_python_m(tmp_path: Path) -> None:
+    path = journal(tmp_path)
+    command = Path(sys.executable).parent / "rtstate"
+    for argv in ([str(command)], [sys.executable, "-m", "rtstate"]):
+        done = subprocess.run(
+            [*argv, "replay", str(path)], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert "assistant: Hi! I am the fake server." in done.stdout
+        missing = subprocess.run(
+            [*argv, "check", str(tmp_path / "nope")], capture_output=True, text=True, check=False
+        )
+        assert missing.returncode == EXIT_UNREADABLE and missing.stderr.count("\n") == 1
+
+
+def test_import_rtstate_does_not_import_the_cli() -> None:
+    code = "import rtstate, sys; print(sorted(m for m in sys.modules if 'rtstate.cli' in m))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -1,0 +1,228 @@
+"""Per-event cost must not grow with the size of what is already folded.
+
+Each test folds the same kind of event on a small and on a large state and compares
+the per-event time as a ratio. Timings are the best of several runs (``perf_counter``)
+over many events, so a busy machine slows both sides alike. The bound (``RATIO``) is
+wide; a per-event O(n) copy of the conversation, of a part's chunks or of the retained
+audio blows well past it (``test_the_detector_catches_a_per_delta_copy`` proves so for
+a copying text log).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import pytest
+from support.helpers import Server, b64, fold_all, pcm16
+
+from rtstate import ClientConnection, Config, SessionState, Step, fold
+from rtstate.codec import beta
+from rtstate.config import AudioRetention
+from rtstate.events import server as s
+from rtstate.logs import TextLog
+from rtstate.step import Input
+
+RATIO = 4.0
+"""Largest accepted (large state) / (small state) per-event time."""
+
+REPEATS = 7
+
+
+def per_event(start: SessionState, events: Sequence[Input], config: Config | None = None) -> float:
+    """Best-of-``REPEATS`` seconds per event to fold ``events`` in a chain from ``start``."""
+    cfg = config or Config()
+    best = float("inf")
+    with _no_gc():
+        for _ in range(REPEATS):
+            state = start
+            t0 = time.perf_counter()
+            for event in events:
+                state = fold(state, event, cfg).after
+            best = min(best, time.perf_counter() - t0)
+    return best / len(events)
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """No cyclic GC pauses inside a timing (as ``timeit`` does)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def with_items(n: int) -> tuple[Server, SessionState]:
+    """A session whose conversation holds ``n`` user messages."""
+    srv = Server()
+    state, steps = fold_all([srv.session_created(), *(srv.user_message(f"m{i}") for i in range(n))])
+    assert len(state.items) == n
+    assert not any(step.diagnostics for step in steps)
+    return srv, state
+
+
+def text_deltas(item_id: str, count: int, chunk: str = "word ") -> list[s.ResponseTextDelta]:
+    return [
+        s.ResponseTextDelta(
+            event_id=f"event_d{i}",
+            response_id="resp_1",
+            item_id=item_id,
+            output_index=0,
+            content_index=0,
+            delta=chunk,
+        )
+        for i in range(count)
+    ]
+
+
+def open_text_part(srv: Server, state: SessionState, chunks: list[str]) -> SessionState:
+    """``state`` with a response streaming one text part that already holds ``chunks``."""
+    for event in [srv.response_created(), *srv.text_item(chunks, finish=False)]:
+        step = fold(state, event)  # keep no old state: a regression must not eat the RAM
+        assert not step.diagnostics
+        state = step.after
+    return state
+
+
+def check(costs: Sequence[float], what: str) -> None:
+    """Fail when ``costs`` = (small, large) per-event times are more than ``RATIO`` apart."""
+    small, large = costs
+    ratio = large / small
+    assert ratio < RATIO, (
+        f"{what}: {large * 1e6:.2f} us/event on the large state vs {small * 1e6:.2f} on the "
+        f"small one (x{ratio:.1f}): the per-event cost grows with the state"
+    )
+
+
+def test_text_delta_cost_does_not_grow_with_the_conversation() -> None:
+    costs = []
+    for n in (10, 10_000):
+        srv, state = with_items(n)
+        state = open_text_part(srv, state, [])
+        item_id = state.items[-1].id
+        costs.append(per_event(state, text_deltas(item_id, 2000)))
+    check(costs, "text delta, 10 vs 10,000 items")
+
+
+def test_item_created_cost_does_not_grow_with_the_conversation() -> None:
+    costs = []
+    for n in (10, 10_000):
+        srv, state = with_items(n)
+        costs.append(per_event(state, [srv.user_message(f"x{i}") for i in range(1000)]))
+    check(costs, "conversation.item.created, 10 vs 10,000 items")
+
+
+def test_item_inserted_at_the_head_cost_does_not_grow() -> None:
+    costs = []
+    for n in (10, 10_000):
+        srv, state = with_items(n)
+        events = [srv.user_message(f"x{i}", previous_item_id=None) for i in range(300)]
+        costs.append(per_event(state, events))
+    check(costs, "item inserted at the head, 10 vs 10,000 items")
+
+
+def _part_with(existing: int, chunk: str) -> tuple[SessionState, list[s.ResponseTextDelta]]:
+    """A state whose streaming text part holds ``existing`` deltas, and 300 more to fold."""
+    srv, state = with_items(10)
+    state = open_text_part(srv, state, [chunk] * existing)
+    item = state.items[-1]
+    assert item.text == chunk * existing
+    return state, text_deltas(item.id, 300, chunk)
+
+
+CHUNK = "abcdefghijklmnopqrst"
+
+
+def test_the_5000th_delta_costs_what_the_50th_does() -> None:
+    costs = [per_event(*_part_with(n, CHUNK)) for n in (50, 5000)]
+    check(costs, "50th vs 5,000th delta")
+
+
+def test_a_long_answer_is_never_rebuilt_per_delta() -> None:
+    """At 50,000 deltas (1 MB of text) a per-delta rebuild of the string would show."""
+    costs = [per_event(*_part_with(n, CHUNK)) for n in (50, 50_000)]
+    check(costs, "50th vs 50,000th delta")
+
+
+def test_the_detector_catches_a_per_delta_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``check`` fails for a text log that copies its chunks on every delta."""
+    setups = [_part_with(n, CHUNK) for n in (50, 50_000)]  # built with the real log
+
+    def copying_append(self: TextLog, delta: str) -> TextLog:
+        chunks = list(self._chunks[: self._n])
+        chunks.append(delta)
+        return TextLog(chunks, len(chunks))
+
+    monkeypatch.setattr(TextLog, "append", copying_append)
+    costs = [per_event(*setup) for setup in setups]
+    with pytest.raises(AssertionError, match="grows with the state"):
+        check(costs, "copying log")
+
+
+def test_audio_delta_cost_does_not_grow_with_retained_audio() -> None:
+    """Keeping every item's audio: the 30,000th delta costs what the 10th does."""
+    config = Config(audio_retention=AudioRetention.PER_ITEM)
+    audio = pcm16(20)
+    costs = []
+    for existing in (10, 30_000):
+        srv, state = with_items(10)
+        state, _ = fold_all(
+            [srv.response_created(), *srv.audio_item([], [audio] * existing, finish=False)],
+            state,
+            config,
+        )
+        assert len(state.audio) == existing
+        item_id = state.items[-1].id
+        encoded = b64(audio)
+        deltas = [
+            s.ResponseAudioDelta(
+                event_id=f"event_a{i}",
+                response_id="resp_1",
+                item_id=item_id,
+                output_index=0,
+                content_index=0,
+                delta=encoded,
+            )
+            for i in range(500)
+        ]
+        costs.append(per_event(state, deltas, config))
+    check(costs, "audio delta, 10 vs 30,000 retained chunks")
+
+
+class _NoOp:
+    """A plugin that looks at everything and does nothing."""
+
+    def on_text_appended(self, transition: object, step: Step) -> None:
+        return None
+
+    def on_item_added(self, transition: object, step: Step) -> None:
+        return None
+
+    def on_step(self, step: Step) -> None:
+        return None
+
+
+def _receive_cost(n: int) -> float:
+    srv, state = with_items(n)
+    state = open_text_part(srv, state, [])
+    frames = [beta.encode(d) for d in text_deltas(state.items[-1].id, 1000)]
+    best = float("inf")
+    for _ in range(REPEATS):
+        conn = ClientConnection(state=state, plugins=[_NoOp(), _NoOp(), _NoOp()])
+        receive: Callable[[str], Step] = conn.receive
+        with _no_gc():
+            t0 = time.perf_counter()
+            for frame in frames:
+                receive(frame)
+            best = min(best, time.perf_counter() - t0)
+        assert conn.state.items[-1].text == "word " * 1000
+    return best / len(frames)
+
+
+def test_connection_receive_with_plugins_does_not_grow_with_the_conversation() -> None:
+    check([_receive_cost(10), _receive_cost(10_000)], "receive + 3 plugins, 10 vs 10,000 items")
