@@ -38,6 +38,7 @@ from .state import (
     Order,
     PartPhase,
     PartState,
+    PlaybackPhase,
     RateLimitState,
     ResponseState,
     SessionPhase,
@@ -132,6 +133,9 @@ class RootChanges(TypedDict, total=False):
     expired: bool
     now: float | None
     revision: int
+    attached: bool
+    adopted: frozenset[str]
+    server_playback: Map[str, PlaybackPhase]
 
 
 class ItemChanges(TypedDict, total=False):

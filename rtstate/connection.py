@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
 import attrs
+from attrs import evolve
 
 from .codec import codec_for
 from .config import DEFAULT_CONFIG, Config
@@ -48,6 +49,13 @@ class ClientConnection:
         id_factory: makes the ``event_id`` of each sent event (default: a counter).
         state: start from this state instead of a fresh one (e.g. to fold a capture
             that begins mid-session).
+        attached: the socket joins a session already running (opened with
+            ``?call_id=`` beside a WebRTC or SIP call; ``rtstate.connect(...,
+            call_id=...)`` sets it): the state starts ``OPEN`` and ``attached``, no
+            ``session.created`` is expected, the session config stays ``None`` until a
+            ``session.updated``, and what events name but began before the socket
+            opened is adopted, not rejected (the rule: ``rtstate._fold._attached``).
+            ``interrupt()`` then cuts the server's own playback (see there).
 
     Raises:
         PluginError: a plugin has an unknown hook name or a wrong signature.
@@ -60,21 +68,27 @@ class ClientConnection:
         plugins: Sequence[object] = (),
         id_factory: Callable[[], str] | None = None,
         state: SessionState | None = None,
+        attached: bool = False,
     ) -> None:
+        if attached and state is not None:
+            raise TypeError("ClientConnection() takes state= or attached=True, not both")
         self._config = config
         self._codec = codec_for(config.dialect)
         self._decode = self._codec.decode_server
         self._plugins = Plugins(plugins)
         self._reraise = config.plugin_errors == "raise"
         self._ids = id_factory or counter_ids()
-        self._state = state if state is not None else SessionState()
+        if state is None:
+            fresh = SessionState()
+            state = evolve(fresh, phase=SessionPhase.OPEN, attached=True) if attached else fresh
+        self._state = state
         self._failures: list[tuple[object, BaseException]] = []
         self._taps: tuple[Tap, ...] = ()
         self._tapping = False  # inside a tapped call: the method body runs untapped
         for plugin in self._plugins.active:
-            attached = getattr(plugin, "attached", None)
-            if attached is not None:
-                attached(self)
+            hook = getattr(plugin, "attached", None)
+            if hook is not None:
+                hook(self)
 
     @property
     def state(self) -> SessionState:
@@ -181,7 +195,12 @@ class ClientConnection:
         """Cut the assistant's audio now: cancel the response if it is still active,
         truncate each audio item where the user stopped hearing it (clamped to the
         audio received), delete those not heard at all. The Step carries a
-        ``TruncationPlanned`` transition (stop the audio sink) and the frames."""
+        ``TruncationPlanned`` transition (stop the audio sink) and the frames.
+
+        Attached (the server plays the audio, and knows what was heard): cancel the
+        response if it is still active, and send ``output_audio_buffer.clear`` if the
+        server reports it playing (``state.playing_response_id``); no
+        truncation is planned (the client has no playback of its own to report)."""
         if self._taps and not self._tapping:
             return self._tapped("interrupt", None, self.interrupt)
         return self._run(Interrupt())

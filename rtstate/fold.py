@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from ._fast import new_step
+from ._fold._attached import adopt
 from ._fold._barge_in import _interrupt, _played
 from ._fold._base import Handler, _Extra, _Out, _Rejected
 from ._fold._calls import _arguments_delta, _arguments_done
@@ -130,7 +131,11 @@ def _handled(state: SessionState, input: Input, config: Config) -> Step:
         raise TypeError(f"fold() cannot take a {type(input).__name__}")
     out = _Out(config)
     try:
-        after = handler(state, input, out)
+        if state.attached:
+            adopted, handled = adopt(state, input, out)
+            after = handler(adopted, handled, out)
+        else:
+            after = handler(state, input, out)
     except _Rejected as v:
         return _reject(state, input, v, config)
     extra = out.extra

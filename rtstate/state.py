@@ -59,6 +59,7 @@ __all__ = [
     "Order",
     "PartPhase",
     "PartState",
+    "PlaybackPhase",
     "RateLimitState",
     "ResponsePhase",
     "ResponseState",
@@ -111,6 +112,16 @@ class ItemPhase(_Phase):
     ANNOUNCED = "announced"
     IN_PROGRESS = "in_progress"
     DONE = "done"
+
+
+class PlaybackPhase(_Phase):
+    """The server's own playback of a response's audio (attached sessions: WebRTC,
+    SIP), as ``output_audio_buffer.started`` / ``.stopped`` / ``.cleared`` report it:
+    ``STARTED`` (playing), ``STOPPED`` (played to its end), ``CLEARED`` (cut)."""
+
+    STARTED = "started"
+    STOPPED = "stopped"
+    CLEARED = "cleared"
 
 
 class PartPhase(_Phase):
@@ -414,6 +425,15 @@ class SessionState:
     ``interrupted_response_id`` (the response whose playback was cut: its late deltas are
     ignored), ``expired`` (the server ended the session for its age), ``now`` (the
     caller's clock at the latest ``tick``).
+
+    Attached sessions (a socket opened with ``?call_id=`` beside a WebRTC or SIP
+    call): ``attached`` says the session began before this client saw it (it starts
+    ``OPEN``, no ``session.created`` comes, ``session`` stays ``None`` until a
+    ``session.updated``); ``adopted`` holds the ids of the responses it joined
+    mid-flow (their ``response.created`` went by before it; ``rtstate._fold._attached``
+    has the rule); ``server_playback`` (response id -> ``PlaybackPhase``) is the
+    server's own playback of each response's audio, ``playing_response_id`` the one
+    it is playing now.
     """
 
     phase: SessionPhase = SessionPhase.CONNECTING
@@ -433,6 +453,19 @@ class SessionState:
     expired: bool = False
     now: float | None = None
     revision: int = 0
+    attached: bool = False
+    adopted: frozenset[str] = frozenset()
+    server_playback: Map[str, PlaybackPhase] = attrs.field(factory=Map)
+
+    @property
+    def playing_response_id(self) -> str | None:
+        """The response whose audio the server is playing now (``output_audio_buffer.started``
+        and not yet ``.stopped`` / ``.cleared``); ``None`` when it plays nothing or
+        reports no playback (a plain WebSocket session)."""
+        for response_id, phase in self.server_playback.items():
+            if phase is PlaybackPhase.STARTED:
+                return response_id
+        return None
 
     @property
     def items(self) -> tuple[ItemState, ...]:

@@ -5,7 +5,9 @@
 ``response.cancel`` / ``conversation.item.truncate`` / ``conversation.item.delete``
 that cut the latest response's audio where the user stopped hearing it, and marks
 the response ``interrupted``; ``_late`` folds a delta of an interrupted response
-(nothing changes, an info says so).
+(nothing changes, an info says so). On an attached session (the server plays the
+audio) ``Interrupt`` plans ``response.cancel`` and ``output_audio_buffer.clear``
+instead (``_plan_server_interrupt``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,32 @@ def _played(state: SessionState, e: Played, out: _Out) -> SessionState:
 
 
 def _interrupt(state: SessionState, e: Interrupt, out: _Out) -> SessionState:
+    if state.attached:
+        return _plan_server_interrupt(state, out)
     return _plan_interrupt(state, out, reported_only=False)
+
+
+def _plan_server_interrupt(state: SessionState, out: _Out) -> SessionState:
+    """Attached sessions: the server plays the audio, so the interruption is
+    ``response.cancel`` (the response still in progress) and
+    ``output_audio_buffer.clear`` (the server reports playback), with no truncation:
+    the client has no playback of its own to report. Nothing to cut: no-op."""
+    active = state.response
+    playing = state.playing_response_id
+    if active is None and playing is None:
+        return state
+    if active is not None:
+        out.plan(c.ResponseCancel(response_id=active.id))
+    if playing is not None:
+        out.plan(c.OutputAudioBufferClear())
+    interrupted = active.id if active is not None else playing
+    assert interrupted is not None
+    out.transitions.append(
+        TruncationPlanned(
+            response_id=interrupted, cancelled=active is not None, truncated=(), deleted=()
+        )
+    )
+    return evolve_root(state, interrupted_response_id=interrupted, revision=state.revision + 1)
 
 
 def _plan_interrupt(state: SessionState, out: _Out, *, reported_only: bool) -> SessionState:

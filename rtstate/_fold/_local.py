@@ -52,10 +52,15 @@ def _closed(state: SessionState, e: Closed, out: _Out) -> SessionState:
 
 
 def _resumed(state: SessionState, e: Resumed, out: _Out) -> SessionState:
-    """A fresh session (only the clock carries over); the plan's events go out next."""
+    """A fresh session (only the clock, and being attached, carry over); the plan's
+    events go out next."""
     out.transitions.append(SessionResumed(id_map=e.id_map))
     for event in e.events:
         out.plan(event)
+    if state.attached:  # a call joined again: no session.created comes
+        return SessionState(
+            phase=SessionPhase.OPEN, attached=True, now=state.now, revision=state.revision + 1
+        )
     return SessionState(now=state.now, revision=state.revision + 1)
 
 

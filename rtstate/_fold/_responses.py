@@ -21,6 +21,7 @@ from ..state import (
     ItemState,
     PartPhase,
     PartState,
+    PlaybackPhase,
     ResponsePhase,
     ResponseState,
     SessionState,
@@ -182,9 +183,11 @@ def _output_item_added(
     )
 
 
-_OUTPUT_AUDIO: Final[Mapping[type, type[OutputAudioStarted | OutputAudioStopped]]] = {
-    s.OutputAudioBufferStarted: OutputAudioStarted,
-    s.OutputAudioBufferStopped: OutputAudioStopped,
+_OUTPUT_AUDIO: Final[
+    Mapping[type, tuple[type[OutputAudioStarted | OutputAudioStopped], PlaybackPhase]]
+] = {
+    s.OutputAudioBufferStarted: (OutputAudioStarted, PlaybackPhase.STARTED),
+    s.OutputAudioBufferStopped: (OutputAudioStopped, PlaybackPhase.STOPPED),
 }
 
 
@@ -196,8 +199,9 @@ def _output_audio(
     """GA, WebRTC/SIP: the server's own playback began or ended (anywhere, like
     ``rate_limits.updated``: ``stopped`` follows the response's end)."""
     _open(state, e)
-    out.transitions.append(_OUTPUT_AUDIO[type(e)](response_id=e.response_id))
-    return state
+    transition, phase = _OUTPUT_AUDIO[type(e)]
+    out.transitions.append(transition(response_id=e.response_id))
+    return _played_by_server(state, e.response_id, phase)
 
 
 def _output_audio_cleared(
@@ -206,9 +210,22 @@ def _output_audio_cleared(
     _open(state, e)
     out.transitions.append(OutputAudioCleared(response_id=e.response_id))
     ledger, _ = _ack(state.ledger, e, None, out.config)
-    if ledger is state.ledger:
-        return state
-    return evolve_root(state, ledger=ledger, revision=state.revision + 1)
+    state = _played_by_server(state, e.response_id, PlaybackPhase.CLEARED)
+    return evolve_root(state, ledger=ledger)
+
+
+def _played_by_server(state: SessionState, response_id: str, phase: PlaybackPhase) -> SessionState:
+    """``state`` with ``server_playback[response_id] = phase``; the entries of responses
+    the state no longer remembers are dropped once they stop playing (a bound)."""
+    playback = state.server_playback.set(response_id, phase)
+    stale = [
+        r
+        for r, p in playback.items()
+        if p is not PlaybackPhase.STARTED and r != response_id and state.response_by_id(r) is None
+    ]
+    for r in stale:
+        playback = playback.delete(r)
+    return evolve_root(state, server_playback=playback, revision=state.revision + 1)
 
 
 def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Out) -> SessionState:

@@ -619,6 +619,7 @@ async def connect(
     api_key: str | None = None,
     headers: Mapping[str, str] | None = None,
     model: str | None = None,
+    call_id: str | None = None,
     azure_deployment: str | None = None,
     api_version: str | None = None,
     dialect: Dialect | None = None,
@@ -644,6 +645,12 @@ async def connect(
         api_key: sent as ``Authorization: Bearer`` (OpenAI) or ``api-key`` (Azure).
         headers: extra handshake headers; they replace derived ones of the same name.
         model: added as ``?model=`` (OpenAI).
+        call_id: join a WebRTC or SIP call already running (an attached, or
+            sideband, session): added as ``?call_id=`` (and ``?model=`` only if
+            ``model`` is given too). The ``ClientConnection`` starts attached: no
+            ``session.created`` is awaited, what began before the socket opened is
+            adopted, ``interrupt()`` cuts the server's own playback
+            (``response.cancel`` + ``output_audio_buffer.clear``).
         azure_deployment / api_version: Azure's ``deployment`` and ``api-version``
             query; Azure is also recognised by its host names.
         dialect: the wire protocol, ``"beta"`` or ``"ga"``; it replaces
@@ -686,10 +693,13 @@ async def connect(
         azure_deployment=azure_deployment,
         api_version=api_version,
         beta_header=chosen == "beta",
+        call_id=call_id,
     )
     if stream is not None and dialer is not None:
         raise TypeError("connect() takes stream= or dialer=, not both")
-    core = ClientConnection(config=config, plugins=plugins, id_factory=id_factory)
+    core = ClientConnection(
+        config=config, plugins=plugins, id_factory=id_factory, attached=call_id is not None
+    )
 
     async def dial(given: anyio.abc.ByteStream | None = None) -> WebSocket:
         opened = given

@@ -1,7 +1,8 @@
 """Where and how to dial: the URL, the query and the headers of the handshake.
 
-OpenAI takes ``Authorization: Bearer <key>`` and ``?model=``; Azure OpenAI takes an
-``api-key`` header and ``?deployment=`` / ``?api-version=``. The beta dialect also
+OpenAI takes ``Authorization: Bearer <key>`` and ``?model=`` (or ``?call_id=`` to
+join a WebRTC or SIP call); Azure OpenAI takes an ``api-key`` header and
+``?deployment=`` / ``?api-version=``. The beta dialect also
 needs ``OpenAI-Beta: realtime=v1``.
 
 Secrets stay out of reprs, messages and logs: ``Endpoint``'s repr and every error
@@ -153,11 +154,15 @@ def endpoint(
     azure_deployment: str | None = None,
     api_version: str | None = None,
     beta_header: bool = True,
+    call_id: str | None = None,
 ) -> Endpoint:
     """Resolve ``url`` and the options into the URL to dial and the headers to send.
 
     Azure is recognised by its host names or by ``azure_deployment``. Headers given
     explicitly replace the ones derived here (compared case-insensitively).
+    ``call_id`` (an attached session: a WebRTC or SIP call to join) goes in the query
+    as ``?call_id=``, beside ``model`` / ``deployment`` only if those are given, as
+    openai-python's ``realtime.connect(call_id=...)`` does.
 
     Raises:
         LocalProtocolError: the URL is not ws://, wss://, http:// or https://, or has
@@ -189,6 +194,8 @@ def endpoint(
             query["api-version"] = api_version
     elif model is not None:
         query["model"] = model
+    if call_id is not None:
+        query["call_id"] = call_id
     derived: list[tuple[str, str]] = []
     if api_key is not None:
         derived.append(("api-key", api_key) if azure else ("Authorization", f"Bearer {api_key}"))
