@@ -42,6 +42,7 @@ from .state import (
     ResponseState,
     SessionPhase,
     SessionState,
+    Transcripts,
 )
 from .step import Input, Step
 from .transitions import AudioAppended, ItemAdded, TextAppended, TranscriptAppended, Transition
@@ -132,6 +133,7 @@ class RootChanges(TypedDict, total=False):
     expired: bool
     now: float | None
     revision: int
+    transcripts: Transcripts
 
 
 class ItemChanges(TypedDict, total=False):
