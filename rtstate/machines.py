@@ -323,7 +323,7 @@ PART: Final[Machine[PartPhase]] = Machine(
 """A content part: added, deltas, done values, part done (INV-8). A part lives and
 goes with its item."""
 
-_STREAMING: Final = TranscriptPhase.STREAMING
+_TSTREAMING: Final = TranscriptPhase.STREAMING
 _TDONE: Final = TranscriptPhase.DONE
 _FAILED: Final = TranscriptPhase.FAILED
 _DELTA: Final = s.ConversationItemInputAudioTranscriptionDelta
@@ -336,13 +336,13 @@ TRANSCRIPT: Final[Machine[TranscriptPhase]] = Machine(
     invariant="INV-14",
     transitions={
         # deltas and segments stream (a transcript may begin with either)
-        **_from_each((None, _STREAMING), _DELTA, _STREAMING),
-        **_from_each((None, _STREAMING), _SEGMENT, _STREAMING),
+        **_from_each((None, _TSTREAMING), _DELTA, _TSTREAMING),
+        **_from_each((None, _TSTREAMING), _SEGMENT, _TSTREAMING),
         # a diarized segment may trail the completed transcript
         (_TDONE, _SEGMENT): _TDONE,
         # one completed or failed ends it (the beta protocol streams no deltas)
-        **_from_each((None, _STREAMING), _COMPLETED, _TDONE),
-        **_from_each((None, _STREAMING), _TFAILED, _FAILED),
+        **_from_each((None, _TSTREAMING), _COMPLETED, _TDONE),
+        **_from_each((None, _TSTREAMING), _TFAILED, _FAILED),
     },
 )
 """An input transcript (``SessionState.transcripts``): nothing follows its end but a
