@@ -340,13 +340,15 @@ TRANSCRIPT: Final[Machine[TranscriptPhase]] = Machine(
         **_from_each((None, _TSTREAMING), _SEGMENT, _TSTREAMING),
         # a diarized segment may trail the completed transcript
         (_TDONE, _SEGMENT): _TDONE,
-        # one completed or failed ends it (the beta protocol streams no deltas)
-        **_from_each((None, _TSTREAMING), _COMPLETED, _TDONE),
-        **_from_each((None, _TSTREAMING), _TFAILED, _FAILED),
+        # completed or failed ends it (the beta protocol streams no deltas); a later
+        # one replaces the result, as it replaces the item's transcript
+        **_from_each((None, _TSTREAMING, _TDONE, _FAILED), _COMPLETED, _TDONE),
+        **_from_each((None, _TSTREAMING, _TDONE, _FAILED), _TFAILED, _FAILED),
     },
 )
-"""An input transcript (``SessionState.transcripts``): nothing follows its end but a
-trailing segment; a transcript evicted by ``Config.max_transcripts`` starts over."""
+"""An input transcript (``SessionState.transcripts``): no delta follows its end (a
+trailing segment, or a result replacing the last, may); a transcript evicted by
+``Config.max_transcripts`` starts over."""
 
 MACHINES: Final[tuple[Machine[Any], ...]] = (
     SESSION,
@@ -409,7 +411,7 @@ INVARIANTS: Final[Mapping[str, str]] = {
     "INV-13": "speech_started(X) -> speech_stopped(X) -> committed(X) -> "
     "conversation.item.created(X); each commit yields exactly one item X",
     "INV-14": "input audio transcription completed/failed(X) comes after committed(X); "
-    "one completed or failed ends X's transcript, after its deltas",
+    "its deltas precede the completed or failed that ends X's transcript",
     "INV-15": "previous_item_id is null or names an item that exists at that moment; "
     "an item is created once",
     "INV-16": "every conversation.item.truncated / deleted / input_audio_buffer.cleared "

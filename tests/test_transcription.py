@@ -175,17 +175,22 @@ def test_a_failed_transcription_keeps_its_error() -> None:
     assert any(isinstance(t, InputTranscriptionFailed) for t in steps[-1].transitions)
 
 
-def test_nothing_but_a_segment_follows_the_end() -> None:
+def test_no_delta_follows_the_end() -> None:
     steps = _run(_session("transcription"), _committed("item_1"), _done("item_1", "Hi."))
     ended = steps[-1].after
     trailing = fold(ended, _segment("item_1", 0, "A", (0.0, 1.0), "Hi."), STRICT).after
     assert trailing.transcript("item_1").segments  # type: ignore[union-attr]
-    for late in (_delta("item_1", "x"), _done("item_1", "again"), _failed("item_1")):
-        with pytest.raises(RemoteProtocolError, match="INV-14"):
-            fold(ended, late, STRICT)
-        lenient = fold(ended, late, Config(dialect="ga"))
-        assert [d.code for d in lenient.diagnostics] == ["INV-14"]
-        assert lenient.after.transcript("item_1") == ended.transcript("item_1")
+    late = _delta("item_1", "x")
+    with pytest.raises(RemoteProtocolError, match="INV-14"):
+        fold(ended, late, STRICT)
+    lenient = fold(ended, late, Config(dialect="ga"))
+    assert [d.code for d in lenient.diagnostics] == ["INV-14"]
+    assert lenient.after.transcript("item_1") == ended.transcript("item_1")
+    # a second result replaces the first, as on the item
+    again = fold(ended, _done("item_1", "Hello."), STRICT).after.transcript("item_1")
+    assert again is not None and again.text == "Hello."
+    failed = fold(ended, _failed("item_1"), STRICT).after.transcript("item_1")
+    assert failed is not None and failed.phase is TranscriptPhase.FAILED
 
 
 def test_the_store_is_bounded_oldest_evicted() -> None:

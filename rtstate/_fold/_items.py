@@ -234,6 +234,7 @@ def _completed(entry: TranscriptState, e: Any) -> TranscriptState:
         logprobs=e.logprobs if e.logprobs is not None else entry.logprobs,
         usage=e.usage,
         languages=e.languages,
+        error=None,
     )
 
 
