@@ -43,6 +43,7 @@ from .state import (
     ResponseState,
     SessionPhase,
     SessionState,
+    Transcripts,
 )
 from .step import Input, Step
 from .transitions import AudioAppended, ItemAdded, TextAppended, TranscriptAppended, Transition
@@ -136,6 +137,7 @@ class RootChanges(TypedDict, total=False):
     attached: bool
     adopted: frozenset[str]
     server_playback: Map[str, PlaybackPhase]
+    transcripts: Transcripts
 
 
 class ItemChanges(TypedDict, total=False):

@@ -75,6 +75,9 @@ class Config:
             queued ``response.create`` events.
         max_recent_events: how many settled events the ledger remembers, so that a
             late ``error`` still finds the event it names.
+        max_transcripts: how many input transcripts ``SessionState.transcripts``
+            keeps (the oldest is evicted first); also bounds the early
+            transcriptions, which are kept only while their transcript is.
         ack_timeout: seconds (on the ``tick`` clock) a sent event may wait for its
             acknowledgement before ``ClientEventTimedOut``.
         dialect: the wire protocol ``ClientConnection`` decodes and encodes:
@@ -93,6 +96,7 @@ class Config:
     max_input_buffer_history: int = attrs.field(default=64, validator=_not_negative)
     max_in_flight: int = attrs.field(default=256, validator=_at_least_one)
     max_recent_events: int = attrs.field(default=64, validator=_not_negative)
+    max_transcripts: int = attrs.field(default=128, validator=_at_least_one)
     ack_timeout: float = attrs.field(default=15.0, validator=_positive)
     dialect: Dialect = attrs.field(default="beta", validator=attrs.validators.in_(("beta", "ga")))
 

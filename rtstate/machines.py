@@ -31,7 +31,14 @@ import attrs
 
 from .events import client as c
 from .events import server as s
-from .state import InputBufferPhase, ItemPhase, PartPhase, ResponsePhase, SessionPhase
+from .state import (
+    InputBufferPhase,
+    ItemPhase,
+    PartPhase,
+    ResponsePhase,
+    SessionPhase,
+    TranscriptPhase,
+)
 from .step import Closed, Resumed
 
 __all__ = [
@@ -44,6 +51,7 @@ __all__ = [
     "PART",
     "RESPONSE",
     "SESSION",
+    "TRANSCRIPT",
     "Machine",
     "Table",
 ]
@@ -315,7 +323,41 @@ PART: Final[Machine[PartPhase]] = Machine(
 """A content part: added, deltas, done values, part done (INV-8). A part lives and
 goes with its item."""
 
-MACHINES: Final[tuple[Machine[Any], ...]] = (SESSION, INPUT_BUFFER, RESPONSE, ITEM, PART)
+_TSTREAMING: Final = TranscriptPhase.STREAMING
+_TDONE: Final = TranscriptPhase.DONE
+_FAILED: Final = TranscriptPhase.FAILED
+_DELTA: Final = s.ConversationItemInputAudioTranscriptionDelta
+_SEGMENT: Final = s.ConversationItemInputAudioTranscriptionSegment
+_COMPLETED: Final = s.ConversationItemInputAudioTranscriptionCompleted
+_TFAILED: Final = s.ConversationItemInputAudioTranscriptionFailed
+
+TRANSCRIPT: Final[Machine[TranscriptPhase]] = Machine(
+    name="transcript",
+    invariant="INV-14",
+    transitions={
+        # deltas and segments stream (a transcript may begin with either)
+        **_from_each((None, _TSTREAMING), _DELTA, _TSTREAMING),
+        **_from_each((None, _TSTREAMING), _SEGMENT, _TSTREAMING),
+        # a diarized segment may trail the completed transcript
+        (_TDONE, _SEGMENT): _TDONE,
+        # completed or failed ends it (the beta protocol streams no deltas); a later
+        # one replaces the result, as it replaces the item's transcript
+        **_from_each((None, _TSTREAMING, _TDONE, _FAILED), _COMPLETED, _TDONE),
+        **_from_each((None, _TSTREAMING, _TDONE, _FAILED), _TFAILED, _FAILED),
+    },
+)
+"""An input transcript (``SessionState.transcripts``): no delta follows its end (a
+trailing segment, or a result replacing the last, may); a transcript evicted by
+``Config.max_transcripts`` starts over."""
+
+MACHINES: Final[tuple[Machine[Any], ...]] = (
+    SESSION,
+    INPUT_BUFFER,
+    RESPONSE,
+    ITEM,
+    PART,
+    TRANSCRIPT,
+)
 """Every entity machine."""
 
 ACKS: Final[Mapping[type, tuple[type, ...]]] = {
@@ -368,7 +410,8 @@ INVARIANTS: Final[Mapping[str, str]] = {
     "is completed/cancelled/failed/incomplete with consistent status_details",
     "INV-13": "speech_started(X) -> speech_stopped(X) -> committed(X) -> "
     "conversation.item.created(X); each commit yields exactly one item X",
-    "INV-14": "input audio transcription completed/failed(X) comes after committed(X)",
+    "INV-14": "input audio transcription completed/failed(X) comes after committed(X); "
+    "its deltas precede the completed or failed that ends X's transcript",
     "INV-15": "previous_item_id is null or names an item that exists at that moment; "
     "an item is created once",
     "INV-16": "every conversation.item.truncated / deleted / input_audio_buffer.cleared "

@@ -25,6 +25,11 @@ them; rtstate's own names follow this list (in brackets: the words not used for 
 - queued: held back until it may go or be taken (``Ledger.queued``, ``Tools.queued``).
 - early transcription: an input transcription that came before its item
   (``InputBufferState.early_transcriptions``) [not "pending"].
+- transcript: what input transcription made of one committed item's audio, kept by
+  item id in ``SessionState.transcripts`` (``TranscriptState``, ``TranscriptPhase``)
+  in both kinds of session; a realtime session also writes its text on the item.
+- kind: a session's ``session.type``, ``"realtime"`` or ``"transcription"``
+  (``SessionState.kind``).
 - interrupted response: the response whose playback a barge-in cut
   (``SessionState.interrupted_response_id``: an id, so named).
 - violation: an invariant a stream breaks, as ``rtstate.testing.Violation`` reports it;
@@ -39,14 +44,23 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
-from typing import Final
+from typing import Final, Literal, TypeAlias
 
 import attrs
 from immutables import Map
 
 from ._build import new
 from .events.client import ClientEvent, ResponseCancel, ResponseCreate
-from .events.payloads import ErrorInfo, ResponseInfo, SessionConfig, StatusDetails, Usage
+from .events.payloads import (
+    ErrorInfo,
+    LogProb,
+    ResponseInfo,
+    SessionConfig,
+    StatusDetails,
+    TranscriptionLanguage,
+    TranscriptionUsage,
+    Usage,
+)
 from .logs import EMPTY_AUDIO, EMPTY_TEXT, AudioWindow, TextLog
 
 __all__ = [
@@ -63,9 +77,14 @@ __all__ = [
     "RateLimitState",
     "ResponsePhase",
     "ResponseState",
+    "SessionKind",
     "SessionPhase",
     "SessionState",
     "SpeechWindow",
+    "TranscriptPhase",
+    "TranscriptSegment",
+    "TranscriptState",
+    "Transcripts",
 ]
 
 
@@ -129,6 +148,15 @@ class PartPhase(_Phase):
 
     STREAMING = "streaming"
     DONE = "done"
+
+
+class TranscriptPhase(_Phase):
+    """An input transcript: its deltas and segments streaming, done (``.completed``) or
+    failed (``.failed``)."""
+
+    STREAMING = "streaming"
+    DONE = "done"
+    FAILED = "failed"
 
 
 @attrs.frozen(kw_only=True, slots=False)  # dict-backed: see rtstate._fast
@@ -252,7 +280,9 @@ class InputBufferState:
     (``total_appended_ms`` since the session began). ``speech`` and ``committed``
     keep the most recent ``Config.max_input_buffer_history`` entries.
     ``early_transcriptions`` holds input transcription results that arrived before
-    their item (item id -> content index and transcript or error).
+    their item (item id -> content index and transcript or error), in a realtime
+    session only, and only while ``SessionState.transcripts`` keeps their transcript
+    (so at most ``Config.max_transcripts`` of them).
     """
 
     phase: InputBufferPhase = InputBufferPhase.IDLE
@@ -262,6 +292,78 @@ class InputBufferState:
     committed: tuple[str, ...] = ()
     cleared: int = 0
     early_transcriptions: Map[str, tuple[int, str | ErrorInfo]] = attrs.field(factory=Map)
+
+
+@attrs.frozen(kw_only=True)
+class TranscriptSegment:
+    """One diarized segment of an input transcript (GA ``...transcription.segment``):
+    who spoke (``speaker``), when (``start`` / ``end``, seconds into the item's audio)
+    and what (``text``)."""
+
+    id: str
+    text: str
+    speaker: str | None = None
+    start: float | None = None
+    end: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TranscriptState:
+    """The input transcription of one committed item (``item_id``, its part
+    ``content_index``).
+
+    ``text`` accumulates the deltas while ``STREAMING``; ``.completed`` replaces it
+    with the final transcript (``DONE``), ``.failed`` keeps ``error`` (``FAILED``).
+    ``segments``: the diarized segments (diarizing models, such as
+    ``gpt-4o-transcribe-diarize``), in arrival order. ``logprobs``: the token log
+    probabilities when the session's ``include`` asks for
+    ``item.input_audio_transcription.logprobs`` (the deltas', replaced by the
+    completed event's when it carries them). ``usage`` and ``languages``: as
+    ``.completed`` reports them.
+    """
+
+    item_id: str
+    content_index: int = 0
+    phase: TranscriptPhase = TranscriptPhase.STREAMING
+    text_log: TextLog = EMPTY_TEXT
+    segments: tuple[TranscriptSegment, ...] = ()
+    logprobs: tuple[LogProb, ...] | None = None
+    usage: TranscriptionUsage | None = None
+    languages: tuple[TranscriptionLanguage, ...] | None = None
+    error: ErrorInfo | None = None
+
+    @property
+    def text(self) -> str:
+        """The transcript so far (final once ``DONE``)."""
+        return self.text_log.value
+
+
+@attrs.frozen(kw_only=True)
+class Transcripts:
+    """The input transcripts by item id, the most recent ``Config.max_transcripts``
+    (``order``: their item ids, oldest first; the oldest is evicted first)."""
+
+    by_id: Map[str, TranscriptState] = attrs.field(factory=Map)
+    order: tuple[str, ...] = ()
+
+    def get(self, item_id: str) -> TranscriptState | None:
+        """The transcript of item ``item_id``, if kept."""
+        return self.by_id.get(item_id)
+
+    def __iter__(self) -> Iterator[TranscriptState]:
+        by_id = self.by_id
+        return iter([by_id[i] for i in self.order])
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self.by_id
+
+
+SessionKind: TypeAlias = Literal["realtime", "transcription"]
+"""What a session does: converse (``"realtime"``) or only transcribe its input audio
+(``"transcription"``, GA ``session.type``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -434,6 +536,10 @@ class SessionState:
     has the rule); ``server_playback`` (response id -> ``PlaybackPhase``) is the
     server's own playback of each response's audio, ``playing_response_id`` the one
     it is playing now.
+
+    Input transcription: ``kind`` (``session.type``), ``transcripts`` (every input
+    transcript by item id, bounded by ``Config.max_transcripts``: text, phase,
+    segments, logprobs, usage, error) and ``transcript(item_id)``.
     """
 
     phase: SessionPhase = SessionPhase.CONNECTING
@@ -456,6 +562,7 @@ class SessionState:
     attached: bool = False
     adopted: frozenset[str] = frozenset()
     server_playback: Map[str, PlaybackPhase] = attrs.field(factory=Map)
+    transcripts: Transcripts = attrs.field(factory=Transcripts)
 
     @property
     def playing_response_id(self) -> str | None:
@@ -466,6 +573,19 @@ class SessionState:
             if phase is PlaybackPhase.STARTED:
                 return response_id
         return None
+
+    @property
+    def kind(self) -> SessionKind:
+        """``"transcription"`` in a transcription session (GA ``session.type``), else
+        ``"realtime"`` (also before ``session.created``, and in the beta protocol)."""
+        session = self.session
+        if session is not None and session.type == "transcription":
+            return "transcription"
+        return "realtime"
+
+    def transcript(self, item_id: str) -> TranscriptState | None:
+        """The input transcript of item ``item_id``, if kept (``Config.max_transcripts``)."""
+        return self.transcripts.by_id.get(item_id)
 
     @property
     def items(self) -> tuple[ItemState, ...]:

@@ -15,7 +15,16 @@ from typing import Final
 import attrs
 
 from .events.client import ClientEvent
-from .events.payloads import ErrorInfo, Item, SessionConfig, StatusDetails, Usage
+from .events.payloads import (
+    ErrorInfo,
+    Item,
+    LogProb,
+    SessionConfig,
+    StatusDetails,
+    TranscriptionLanguage,
+    TranscriptionUsage,
+    Usage,
+)
 
 __all__ = [
     "TRANSITION_TYPES",
@@ -221,11 +230,19 @@ class InputCleared(Transition):
 
 @attrs.frozen(kw_only=True)
 class InputTranscribed(Transition):
-    """A user item's audio was transcribed."""
+    """A user item's audio was transcribed (also in a transcription session, where
+    no item holds it: ``SessionState.transcript(item_id)`` does).
+
+    GA adds what ``.completed`` reports: ``usage``, ``logprobs`` (when the session's
+    ``include`` asks for them) and the detected ``languages``; ``None`` when absent.
+    """
 
     item_id: str
     content_index: int
     transcript: str
+    usage: TranscriptionUsage | None = None
+    logprobs: tuple[LogProb, ...] | None = None
+    languages: tuple[TranscriptionLanguage, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -239,11 +256,13 @@ class InputTranscriptionFailed(Transition):
 
 @attrs.frozen(kw_only=True)
 class InputTranscriptAppended(Transition):
-    """A chunk of a user item's transcript arrived (GA streams it before the whole)."""
+    """A chunk of a user item's transcript arrived (GA streams it before the whole),
+    with its token ``logprobs`` when the session's ``include`` asks for them."""
 
     item_id: str
     content_index: int
     delta: str
+    logprobs: tuple[LogProb, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)

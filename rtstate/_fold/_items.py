@@ -4,14 +4,19 @@ and the helpers that build an item or a part from a snapshot (``_item_from``,
 
 Handlers: ``conversation.item.created`` / ``.added`` (with the transcription that
 came before its item), ``.done``, ``.retrieved``, ``.deleted``, ``.truncated``, and
-the input audio transcription events.
+the input audio transcription events: each keeps the item's transcript in
+``SessionState.transcripts`` (both kinds of session; ``machines.TRANSCRIPT``) and, in
+a realtime session, writes the text on the item too (or keeps the result as an early
+transcription until the item comes).
 """
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeAlias
 
 import attrs
+from immutables import Map
 
 from .. import machines
 from .._fast import (
@@ -26,7 +31,16 @@ from .._fast import (
 from ..events import server as s
 from ..events.payloads import ContentPart, ErrorInfo, Item
 from ..logs import EMPTY_TEXT, TextLog
-from ..state import ItemPhase, ItemState, PartPhase, PartState, SessionState
+from ..state import (
+    ItemPhase,
+    ItemState,
+    PartPhase,
+    PartState,
+    SessionState,
+    Transcripts,
+    TranscriptSegment,
+    TranscriptState,
+)
 from ..transitions import (
     InputSegmentTranscribed,
     InputTranscribed,
@@ -38,7 +52,7 @@ from ..transitions import (
     McpApprovalRequested,
     Transition,
 )
-from ._base import _PART_TABLE, _check, _item_phase, _live, _open, _Out, _Rejected, _with_buffer
+from ._base import _PART_TABLE, _check, _item_phase, _live, _open, _Out, _Rejected
 from ._ledger import _ack, _ack_unnamed_create
 
 _AUDIO_PARTS: Final = frozenset({"audio", "input_audio"})
@@ -168,25 +182,113 @@ def _transcribed(
     if isinstance(e, s.ConversationItemInputAudioTranscriptionCompleted):
         result = e.transcript
         done: Transition = InputTranscribed(
-            item_id=e.item_id, content_index=e.content_index, transcript=e.transcript
+            item_id=e.item_id,
+            content_index=e.content_index,
+            transcript=e.transcript,
+            usage=e.usage,
+            logprobs=e.logprobs,
+            languages=e.languages,
         )
     else:
         result = e.error
         done = InputTranscriptionFailed(
             item_id=e.item_id, content_index=e.content_index, error=e.error
         )
-    out.transitions.append(done)
+    transcripts, early = _kept(state, e, out)
     if item is None or phase is ItemPhase.PENDING:
-        buf = state.input_buffer
-        return _with_buffer(
-            state,
-            buf,
-            early_transcriptions=buf.early_transcriptions.set(e.item_id, (e.content_index, result)),
-        )
+        if state.kind == "realtime":  # the item may come yet (a transcription session has none)
+            early = early.set(e.item_id, (e.content_index, result))
+        out.transitions.append(done)
+        return _with_transcripts(state, transcripts, early, revision=state.revision + 1)
     new = _apply_transcription(item, e.content_index, result)
-    return evolve_root(
-        state, items_by_id=state.items_by_id.set(e.item_id, new), revision=state.revision + 1
+    out.transitions.append(done)
+    state = _with_transcripts(state, transcripts, early, revision=state.revision + 1)
+    return evolve_root(state, items_by_id=state.items_by_id.set(e.item_id, new))
+
+
+_TranscriptEvent: TypeAlias = (
+    s.ConversationItemInputAudioTranscriptionDelta
+    | s.ConversationItemInputAudioTranscriptionSegment
+    | s.ConversationItemInputAudioTranscriptionCompleted
+    | s.ConversationItemInputAudioTranscriptionFailed
+)
+
+
+def _streamed(entry: TranscriptState, e: Any) -> TranscriptState:
+    delta = e.delta or ""
+    logprobs = entry.logprobs
+    if e.logprobs is not None:
+        logprobs = (*(logprobs or ()), *e.logprobs)
+    return attrs.evolve(entry, text_log=entry.text_log.append(delta), logprobs=logprobs)
+
+
+def _segmented(entry: TranscriptState, e: Any) -> TranscriptState:
+    segment = TranscriptSegment(id=e.id, text=e.text, speaker=e.speaker, start=e.start, end=e.end)
+    return attrs.evolve(entry, segments=(*entry.segments, segment))
+
+
+def _completed(entry: TranscriptState, e: Any) -> TranscriptState:
+    return attrs.evolve(
+        entry,
+        text_log=TextLog.of(e.transcript),
+        logprobs=e.logprobs if e.logprobs is not None else entry.logprobs,
+        usage=e.usage,
+        languages=e.languages,
+        error=None,
     )
+
+
+def _failed(entry: TranscriptState, e: Any) -> TranscriptState:
+    return attrs.evolve(entry, error=e.error)
+
+
+_TRANSCRIPT_CHANGES: Final[Mapping[type, Callable[[TranscriptState, Any], TranscriptState]]] = {
+    s.ConversationItemInputAudioTranscriptionDelta: _streamed,
+    s.ConversationItemInputAudioTranscriptionSegment: _segmented,
+    s.ConversationItemInputAudioTranscriptionCompleted: _completed,
+    s.ConversationItemInputAudioTranscriptionFailed: _failed,
+}
+"""Input transcription event -> what it changes in the item's transcript."""
+
+
+def _kept(
+    state: SessionState, e: _TranscriptEvent, out: _Out
+) -> tuple[Transcripts, Map[str, tuple[int, str | ErrorInfo]]]:
+    """The transcript store with ``e`` applied (the phase ``machines.TRANSCRIPT`` gives
+    it), the oldest evicted past ``Config.max_transcripts``; and the early
+    transcriptions without the evicted ones."""
+    store = state.transcripts
+    item_id = e.item_id
+    entry = store.by_id.get(item_id)
+    phase = _check(machines.TRANSCRIPT, None if entry is None else entry.phase, e)
+    assert phase is not None
+    order = store.order
+    if entry is None:
+        entry = TranscriptState(item_id=item_id, content_index=e.content_index or 0)
+        order = (*order, item_id)
+    new = attrs.evolve(_TRANSCRIPT_CHANGES[e.__class__](entry, e), phase=phase)
+    by_id = store.by_id.set(item_id, new)
+    early = state.input_buffer.early_transcriptions
+    limit = out.config.max_transcripts
+    if len(order) > limit:
+        evicted, order = order[:-limit], order[-limit:]
+        for gone in evicted:
+            by_id = by_id.delete(gone)
+            if gone in early:
+                early = early.delete(gone)
+    return Transcripts(by_id=by_id, order=order), early
+
+
+def _with_transcripts(
+    state: SessionState,
+    transcripts: Transcripts,
+    early: Map[str, tuple[int, str | ErrorInfo]],
+    **changes: Any,
+) -> SessionState:
+    buf = state.input_buffer
+    if early is not buf.early_transcriptions:
+        changes["input_buffer"] = attrs.evolve(buf, early_transcriptions=early)
+    return evolve_root(state, transcripts=transcripts, **changes)
 
 
 def _item_done(state: SessionState, e: s.ConversationItemDone, out: _Out) -> SessionState:
@@ -224,30 +326,38 @@ def _item_retrieved(state: SessionState, e: s.ConversationItemRetrieved, out: _O
 def _input_transcript_delta(
     state: SessionState, e: s.ConversationItemInputAudioTranscriptionDelta, out: _Out
 ) -> SessionState:
-    """GA: a chunk of a user item's transcript, kept until ``.completed`` gives the whole."""
+    """GA: a chunk of a user item's transcript: kept in its transcript, and on its item
+    (if it has one yet) until ``.completed`` gives the whole."""
     _open(state, e)
     item, phase = _item_phase(state, e.item_id)
     _check(machines.ITEM, phase, e)
     index = e.content_index or 0
     delta = e.delta or ""
-    out.transitions.append(
-        InputTranscriptAppended(item_id=e.item_id, content_index=index, delta=delta)
+    transcripts, early = _kept(state, e, out)
+    appended = InputTranscriptAppended(
+        item_id=e.item_id, content_index=index, delta=delta, logprobs=e.logprobs
     )
     if item is None or phase is ItemPhase.PENDING or not delta:
-        return state  # nothing to show it on yet: ``.completed`` brings the whole
+        out.transitions.append(appended)
+        return _with_transcripts(state, transcripts, early, revision=state.revision + 1)
     part = _part_at(item, index, "input_audio")
     if part is None:
         raise _Rejected("INV-14", f"item {item.id} has no input_audio part {index}")
+    out.transitions.append(appended)
     log = (part.transcript_log or EMPTY_TEXT).append(delta)
+    state = _with_transcripts(state, transcripts, early)
     return with_part(state, item, index, evolve_part(part, transcript_log=log))
 
 
 def _input_segment(
     state: SessionState, e: s.ConversationItemInputAudioTranscriptionSegment, out: _Out
 ) -> SessionState:
+    """GA, diarizing models: one segment of a user item's transcript, kept in its
+    transcript (``TranscriptState.segments``), not on the item."""
     _open(state, e)
     _, phase = _item_phase(state, e.item_id)
     _check(machines.ITEM, phase, e)
+    transcripts, early = _kept(state, e, out)
     out.transitions.append(
         InputSegmentTranscribed(
             item_id=e.item_id,
@@ -259,7 +369,7 @@ def _input_segment(
             end=e.end,
         )
     )
-    return state
+    return _with_transcripts(state, transcripts, early, revision=state.revision + 1)
 
 
 def _item_deleted(state: SessionState, e: s.ConversationItemDeleted, out: _Out) -> SessionState:

@@ -532,8 +532,10 @@ class ServerConnection(_InputAudio):
         try:
             if not self._ga:  # the walk knows the beta spelling only
                 v.unknown_parameter(orjson.loads(frame), type(event))
-            elif isinstance(event, c.SessionUpdate):  # the codec drops ``session.type``
-                v.ga_session_type(orjson.loads(frame))
+            elif isinstance(event, c.SessionUpdate):  # "realtime" decodes as None
+                state = self._state
+                fresh = not (state.order.size or state.response or state.finished or self._runs)
+                v.ga_session_type(orjson.loads(frame), state.kind, fresh=fresh)
             handler(self, event)
         except v.Rejected as r:
             self._reject(r, event.event_id, event.type)
@@ -699,6 +701,7 @@ class ServerConnection(_InputAudio):
     # --- responses -----------------------------------------------------------------------
 
     def _response_create(self, e: c.ResponseCreate) -> None:
+        v.check_responses_allowed(self._state.kind)
         params = e.response
         out_of_band = v.check_conversation(None if params is None else params.conversation)
         if not out_of_band:

@@ -28,6 +28,7 @@ from ..events.payloads import (
     ErrorInfo,
     InputTokenDetails,
     Item,
+    LogProb,
     TranscriptionUsage,
     TurnDetection,
 )
@@ -46,6 +47,38 @@ from .vad import VadEvent, VadSettings, VadState, feed
 __all__: list[str] = []
 
 _TRANSCRIPT_WORDS: Final = re.compile(r"\s*[\w'\u2019-]+|\s*[^\w\s]+|\s+")
+_SENTENCES: Final = re.compile(r"\s*[^.!?]+[.!?]*|\s*[.!?]+")
+_LOGPROBS: Final = "item.input_audio_transcription.logprobs"
+_SPEAKERS: Final = ("A", "B")
+
+
+def _diarizing(model: str | None) -> bool:
+    """Whether a transcription model diarizes (``gpt-4o-transcribe-diarize``: the SDK's
+    one such name; any name with ``diarize`` in it is taken as one)."""
+    return model is not None and "diarize" in model
+
+
+def _segments(transcript: str, seconds: float) -> list[tuple[str, float, float]]:
+    """A diarized transcript: one segment per sentence, ``(text, start, end)`` with the
+    audio's length shared by the sentences' lengths."""
+    pieces = [p.strip() for p in _SENTENCES.findall(transcript) if p.strip()] or [transcript]
+    total = sum(len(p) for p in pieces) or 1
+    out: list[tuple[str, float, float]] = []
+    at = 0.0
+    for piece in pieces:
+        end = at + seconds * len(piece) / total
+        out.append((piece, round(at, 3), round(end, 3)))
+        at = end
+    return out
+
+
+def _logprobs(text: str) -> tuple[LogProb, ...]:
+    """Synthetic token log probabilities: one token per word piece, sure of short ones."""
+    return tuple(
+        LogProb(token=t, bytes=tuple(t.encode()), logprob=-round(len(t.strip()) / 100, 2))
+        for t in _transcript_deltas(text)
+        if t
+    )
 
 
 def _transcript_deltas(transcript: str) -> list[str]:
@@ -134,7 +167,8 @@ class _InputAudio(_ResponseRunner):
             )
         )
         self._commit_buffer(item_id)
-        self._start_response(None, "idle_timeout")
+        if self._state.kind == "realtime":
+            self._start_response(None, "idle_timeout")
         self._pump()
 
     def _sync_vad(self) -> None:
@@ -212,7 +246,12 @@ class _InputAudio(_ResponseRunner):
         if transcription is not None and not self._ga:
             self._transcribe(transcription)
             transcription = None
-        if td.create_response is not False and self._default_run is None and self._vad_room():
+        if (
+            td.create_response is not False
+            and self._state.kind == "realtime"
+            and self._default_run is None
+            and self._vad_room()
+        ):
             self._start_response(None, "turn_detected", transcription)
         if transcription is not None:
             # GA: the transcript streams in after the response it triggered began
@@ -247,22 +286,35 @@ class _InputAudio(_ResponseRunner):
 
     def _commit(self, item_id: str, audio: bytes) -> _Transcription | None:
         """``committed`` -> ``conversation.item.created``; the transcription to write
-        (``_transcribe``), when the session asks for one."""
-        previous = self._state.order.tail
+        (``_transcribe``), when the session asks for one.
+
+        A transcription session has no conversation: the commit makes no item (no
+        ``conversation.item.added``; the transcription events name the committed
+        ``item_id``, and ``previous_item_id`` the previous commit's), as the clients
+        built on it read it (livekit's realtime STT keys transcripts by ``item_id``
+        alone), the SDK's transcription session carries no conversation, and
+        servers that mimic the service send none there."""
+        transcribing = self._state.kind == "transcription"
+        committed = self._state.input_buffer.committed
+        if transcribing:
+            previous = committed[-1] if committed else None
+        else:
+            previous = self._state.order.tail
         self._emit(
             s.InputAudioBufferCommitted(
                 event_id=self._event_id(), item_id=item_id, previous_item_id=previous
             )
         )
-        item = Item(
-            id=item_id,
-            object="realtime.item",
-            type="message",
-            status="completed",
-            role="user",
-            content=(ContentPart(type="input_audio"),),
-        )
-        self._emit_item(item, previous, final=True)
+        if not transcribing:
+            item = Item(
+                id=item_id,
+                object="realtime.item",
+                type="message",
+                status="completed",
+                role="user",
+                content=(ContentPart(type="input_audio"),),
+            )
+            self._emit_item(item, previous, final=True)
         session = self._session
         fmt = session.input_audio_format or "pcm16"
         self._input_audio_ms[item_id] = audio_ms(len(audio), fmt)
@@ -278,8 +330,12 @@ class _InputAudio(_ResponseRunner):
         )
 
     def _transcribe(self, t: _Transcription) -> None:
-        """A user item's transcription: ``failed``, or (GA) its ``delta`` events then
-        ``completed`` with ``usage``; (beta, 2024) ``completed`` alone, without."""
+        """A user item's transcription: ``failed``, or (GA) its ``delta`` events, its
+        ``segment`` events (a diarizing model: one per sentence, speakers ``A`` and
+        ``B`` in turn), then ``completed`` with ``usage`` (and ``logprobs`` on the
+        deltas and the completed event when the session's ``include`` asks for
+        ``item.input_audio_transcription.logprobs``); (beta, 2024) ``completed`` alone,
+        without."""
         result = t.result
         if isinstance(result, ErrorInfo):
             self._emit(
@@ -288,6 +344,8 @@ class _InputAudio(_ResponseRunner):
                 )
             )
             return
+        include = self._session.include or ()
+        logprobs = self._ga and _LOGPROBS in include
         if self._ga:
             for delta in _transcript_deltas(result):
                 event_id = self._event_id()
@@ -298,8 +356,11 @@ class _InputAudio(_ResponseRunner):
                         content_index=0,
                         delta=delta,
                         obfuscation=_obfuscation(event_id, delta),
+                        logprobs=_logprobs(delta) if logprobs else None,
                     )
                 )
+            if _diarizing(t.model):
+                self._diarize(t, result)
         self._emit(
             s.ConversationItemInputAudioTranscriptionCompleted(
                 event_id=self._event_id(),
@@ -307,9 +368,26 @@ class _InputAudio(_ResponseRunner):
                 content_index=0,
                 transcript=result,
                 usage=_transcription_usage(t.model, t.seconds, result) if self._ga else None,
+                logprobs=_logprobs(result) if logprobs else None,
             )
         )
         self._count(t.item_id)
+
+    def _diarize(self, t: _Transcription, transcript: str) -> None:
+        """The ``segment`` events of a diarizing model's transcript."""
+        for n, (text, start, end) in enumerate(_segments(transcript, t.seconds)):
+            self._emit(
+                s.ConversationItemInputAudioTranscriptionSegment(
+                    event_id=self._event_id(),
+                    item_id=t.item_id,
+                    content_index=0,
+                    id=f"seg_{n:04d}",
+                    text=text,
+                    speaker=_SPEAKERS[n % len(_SPEAKERS)],
+                    start=start,
+                    end=end,
+                )
+            )
 
     def _clear(self, e: c.InputAudioBufferClear) -> None:
         self._accept(e)

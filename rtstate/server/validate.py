@@ -54,6 +54,7 @@ __all__ = [
     "NOISE_REDUCTION_TYPES",
     "RESPONSE_CHECKS",
     "SESSION_CHECKS",
+    "SESSION_TYPES",
     "VOICES",
     "Checks",
     "Rejected",
@@ -68,6 +69,7 @@ __all__ = [
     "check_output_audio_clear",
     "check_output_audio_to_clear",
     "check_previous_item",
+    "check_responses_allowed",
     "check_room",
     "check_settings",
     "check_tool_choice",
@@ -129,6 +131,8 @@ ERROR_CODES: Final[Mapping[str, str]] = {
     "item_delete_invalid_item_id": "delete of an unknown item",
     "item_retrieve_invalid_item_id": "retrieve of an unknown item (GA)",
     "session_expired": "the session hit its maximum duration (then the server closes)",
+    "invalid_parameter": "(GA) a session.update changing a session's type",
+    "unsupported_event": "(GA) response.create in a transcription session (rtstate's choice)",
 }
 """Every ``error.code`` the server sends, and when."""
 
@@ -472,9 +476,19 @@ GA_RESPONSE_CHECKS: Final = _for_ga(RESPONSE_CHECKS)
 """``response.create`` in the GA protocol."""
 
 
-def ga_session_type(raw: Mapping[str, Any]) -> None:
-    """A GA ``session.update`` must say ``session.type``; this server runs ``realtime``
-    sessions only."""
+SESSION_TYPES: Final = ("realtime", "transcription")
+"""GA ``session.type`` values."""
+
+
+def ga_session_type(raw: Mapping[str, Any], current: str, *, fresh: bool) -> None:
+    """A GA ``session.update`` must say ``session.type``: ``"realtime"`` or
+    ``"transcription"``, the session's own kind (``current``).
+
+    The real service fixes the kind when the session is made (``?intent=transcription``
+    makes a transcription session) and refuses a change ("Passing a transcription
+    session update event to a realtime session is not allowed.", as clients report
+    it); this server's sessions all start as realtime ones, so a ``fresh`` one (no
+    item and no response yet) may become a transcription session; no other change."""
     session = raw.get("session") if raw.get("type") == "session.update" else None
     if not isinstance(session, dict):
         return
@@ -485,8 +499,26 @@ def ga_session_type(raw: Mapping[str, Any]) -> None:
             "Missing required parameter: 'session.type'.",
             "session.type",
         )
-    if kind != "realtime":
-        raise _invalid(kind, ("realtime",), "session.type")
+    if kind not in SESSION_TYPES:
+        raise _invalid(kind, SESSION_TYPES, "session.type")
+    if kind != current and not (fresh and kind == "transcription"):
+        raise Rejected(
+            "invalid_parameter",
+            f"Passing a {kind} session update event to a {current} session is not allowed.",
+            "session.type",
+        )
+
+
+def check_responses_allowed(kind: str) -> None:
+    """A transcription session makes no responses. The service documents no error for
+    a ``response.create`` there; this server refuses it as an ``invalid_request_error``
+    with code ``unsupported_event``, naming the event's ``type``."""
+    if kind == "transcription":
+        raise Rejected(
+            "unsupported_event",
+            "'response.create' is not supported in a transcription session.",
+            "type",
+        )
 
 
 def _run(

@@ -241,6 +241,7 @@ class _Checker:
         self.outputs: dict[str, _Out] = {}
         self.created: set[str] = set()
         self.existing: set[str] = set()
+        self.transcribing = False  # a GA transcription session: no conversation
         self.deleted: set[str] = set()
         self.committed: dict[str, int] = {}
         self.speech_started: dict[str, int] = {}
@@ -324,11 +325,13 @@ class _Checker:
     # -- session -------------------------------------------------------------------------
 
     def session_created_(self, i: int, e: SessionCreated) -> None:
+        self.transcribing = e.session.type == "transcription"
         self.session_created += 1
         if self.session_created > 1:
             self.flag("INV-1", i, "session.created occurs more than once")
 
     def session_updated_(self, i: int, e: SessionUpdated) -> None:
+        self.transcribing = e.session.type == "transcription"
         self.session_updated.append(i)
         for name in _COMPLETE_SESSION_FIELDS:
             value = getattr(e.session, name)
@@ -428,6 +431,9 @@ class _Checker:
         elif x in self.created:
             self.flag("INV-13", i, f"committed({x}) after conversation.item.created({x})")
         self.committed[x] = i
+        if self.transcribing:  # no item follows: the commit stands for it
+            self.created.add(x)
+            self.existing.add(x)
         if x not in self.speech_stopped and x not in self.timed_out:
             # VAD stops the speech (or its idle timeout fires) before committing it:
             # this commit was the client's.

@@ -139,7 +139,8 @@ def transitions(loop: Loop) -> list[Transition]:
 
 
 def without_usage(t: Transition) -> Transition:
-    return attrs.evolve(t, usage=None) if isinstance(t, ResponseFinished) else t
+    """``t`` without its usage (GA reports a transcription's; the 2024 beta did not)."""
+    return attrs.evolve(t, usage=None) if isinstance(t, ResponseFinished | InputTranscribed) else t
 
 
 def transcribed(loop: Loop) -> list[Transition]:
@@ -180,7 +181,10 @@ def test_beta_and_ga_flows_give_the_same_state_and_transitions(flow: str) -> Non
         ]
     else:
         assert transitions(ga) == transitions(beta)
-    assert transcribed(ga) == transcribed(beta)
+    assert [without_usage(t) for t in transcribed(ga)] == [
+        without_usage(t) for t in transcribed(beta)
+    ]
+    assert all(t.usage is not None for t in transcribed(ga) if isinstance(t, InputTranscribed))
     assert ga.client.state.ledger.in_flight == beta.client.state.ledger.in_flight == ()
     # the wires did differ
     beta_types = {orjson.loads(f)["type"] for f in beta.frames}

@@ -239,6 +239,7 @@ def test_each_machine_names_an_invariant_of_the_catalogue() -> None:
         "response",
         "item",
         "part",
+        "transcript",
     ]
     for machine in machines.MACHINES:
         assert machine.invariant in machines.INVARIANTS
