@@ -46,7 +46,7 @@ from ._base import (
     _Out,
     _Rejected,
 )
-from ._items import _approval_requested, _item_from, _part_from
+from ._items import _approval_requested, _item_from, _mcp_changes, _part_from
 from ._ledger import _ack, _release, _released_cancel
 from ._parts import _settle
 
@@ -244,6 +244,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
         name=snapshot.name or item.name,
         call_id=snapshot.call_id or item.call_id,
         output=snapshot.output if snapshot.output is not None else item.output,
+        **_mcp_changes(item, snapshot),
     )
     out.transitions.append(ItemFinished(item_id=item_id, status=status))
     if new.type == "function_call" and status == "completed":
