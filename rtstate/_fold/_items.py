@@ -114,7 +114,7 @@ def _mcp_changes(item: ItemState, snapshot: Item) -> ItemChanges:
     for name in _MCP_FIELDS:
         value = getattr(snapshot, name)
         if value is not None and value != getattr(item, name):
-            changes[name] = value  # type: ignore[literal-required]  # the names of _MCP_FIELDS
+            changes[name] = value
     return changes
 
 

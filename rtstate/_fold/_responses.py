@@ -244,8 +244,9 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
         name=snapshot.name or item.name,
         call_id=snapshot.call_id or item.call_id,
         output=snapshot.output if snapshot.output is not None else item.output,
-        **_mcp_changes(item, snapshot),
     )
+    if new.type.startswith("mcp_"):
+        new = evolve_item(new, **_mcp_changes(item, snapshot))
     out.transitions.append(ItemFinished(item_id=item_id, status=status))
     if new.type == "function_call" and status == "completed":
         out.transitions.append(
