@@ -28,7 +28,7 @@ from typing import Any, Final, Protocol, TypedDict, Unpack
 from immutables import Map
 
 from ._build import dict_setter, new, positional
-from .events.payloads import ErrorInfo, SessionConfig
+from .events.payloads import ErrorInfo, JSONObject, SessionConfig
 from .logs import AudioWindow, TextLog
 from .state import (
     InputBufferState,
@@ -156,6 +156,12 @@ class ItemChanges(TypedDict, total=False):
     response_id: str | None
     output_index: int | None
     transcription_error: ErrorInfo | None
+    server_label: str | None
+    tools: tuple[JSONObject, ...] | None
+    error: JSONObject | None
+    approval_request_id: str | None
+    approve: bool | None
+    reason: str | None
 
 
 class PartChanges(TypedDict, total=False):

@@ -53,6 +53,7 @@ from ._build import new
 from .events.client import ClientEvent, ResponseCancel, ResponseCreate
 from .events.payloads import (
     ErrorInfo,
+    JSONObject,
     LogProb,
     ResponseInfo,
     SessionConfig,
@@ -197,6 +198,17 @@ class ItemState:
     ``role`` and ``parts`` apply to messages; ``name``, ``call_id`` and
     ``arguments`` to function calls; ``call_id`` and ``output`` to their outputs.
     ``response_id`` / ``output_index`` say which response produced it, if any.
+
+    GA MCP items keep their fields from the item snapshots (``.added`` / ``.done``):
+    ``server_label`` (every MCP item), ``tools`` (``mcp_list_tools``: each tool as the
+    MCP server listed it), ``name`` / ``arguments`` (``mcp_call``,
+    ``mcp_approval_request``), ``output`` and ``error`` (``mcp_call``: what the tool
+    returned, or its failure ``{"type": "tool_execution_error" | "protocol_error" |
+    "http_error", "message": ...}``), ``approval_request_id`` (``mcp_call`` run under an
+    approval, ``mcp_approval_response``), ``approve`` and ``reason``
+    (``mcp_approval_response``). An ``mcp_call``'s ``output`` / ``error`` are final at
+    its ``ItemFinished`` (the ``response.mcp_call.completed`` / ``.failed`` events carry
+    neither).
     """
 
     id: str
@@ -212,6 +224,12 @@ class ItemState:
     response_id: str | None = None
     output_index: int | None = None
     transcription_error: ErrorInfo | None = None
+    server_label: str | None = None
+    tools: tuple[JSONObject, ...] | None = None
+    error: JSONObject | None = None
+    approval_request_id: str | None = None
+    approve: bool | None = None
+    reason: str | None = None
 
     @property
     def text(self) -> str:

@@ -20,6 +20,7 @@ from immutables import Map
 
 from .. import machines
 from .._fast import (
+    ItemChanges,
     evolve_item,
     evolve_part,
     evolve_root,
@@ -111,7 +112,28 @@ def _item_from(
         response_id=response_id,
         output_index=output_index,
         transcription_error=None,
+        server_label=item.server_label,
+        tools=item.tools,
+        error=item.error,
+        approval_request_id=item.approval_request_id,
+        approve=item.approve,
+        reason=item.reason,
     )
+
+
+def _mcp_changes(item: ItemState, snapshot: Item) -> ItemChanges:
+    """What an MCP item's later snapshot (``.done``) brings: each MCP field it carries
+    (a field it leaves out keeps the value ``item`` has)."""
+    changes: ItemChanges = {}
+    for name in _MCP_FIELDS:
+        value = getattr(snapshot, name)
+        if value is not None and value != getattr(item, name):
+            changes[name] = value
+    return changes
+
+
+_MCP_FIELDS: Final = ("server_label", "tools", "error", "approval_request_id", "approve", "reason")
+"""The fields only MCP items carry (``ItemState`` and ``Item`` spell them alike)."""
 
 
 def _item_created(
@@ -297,10 +319,22 @@ def _item_done(state: SessionState, e: s.ConversationItemDone, out: _Out) -> Ses
     _open(state, e)
     item, phase = _item_phase(state, e.item.id or "")
     _check(machines.ITEM, phase, e)
-    if item is not None and item.response_id is None and item.type == "mcp_approval_request":
+    if item is None:
+        return state
+    if item.response_id is None and item.type == "mcp_approval_request":
         # a response's request is reported at its output_item.done
         out.transitions.append(_approval_requested(item.id, e.item))
-    return state
+    if not item.type.startswith("mcp_"):
+        return state
+    changes = _mcp_changes(item, e.item)  # e.g. an mcp_list_tools item's tools
+    if e.item.output is not None and e.item.output != item.output:
+        changes["output"] = e.item.output
+    if not changes:
+        return state
+    new = evolve_item(item, **changes)
+    return evolve_root(
+        state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
+    )
 
 
 def _approval_requested(item_id: str, snapshot: Item) -> McpApprovalRequested:

@@ -47,7 +47,7 @@ from ._base import (
     _Out,
     _Rejected,
 )
-from ._items import _approval_requested, _item_from, _part_from
+from ._items import _approval_requested, _item_from, _mcp_changes, _part_from
 from ._ledger import _ack, _release, _released_cancel
 from ._parts import _settle
 
@@ -262,6 +262,8 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
         call_id=snapshot.call_id or item.call_id,
         output=snapshot.output if snapshot.output is not None else item.output,
     )
+    if new.type.startswith("mcp_"):
+        new = evolve_item(new, **_mcp_changes(item, snapshot))
     out.transitions.append(ItemFinished(item_id=item_id, status=status))
     if new.type == "function_call" and status == "completed":
         out.transitions.append(

@@ -30,6 +30,7 @@ __all__ = [
     "ResponseCreate",
     "SessionUpdate",
     "UnknownClientEvent",
+    "mcp_approval_response",
 ]
 
 
@@ -128,6 +129,34 @@ class OutputAudioBufferClear(ClientEvent):
     send ``response.cancel`` first."""
 
     type: ClassVar[str] = "output_audio_buffer.clear"
+
+
+def mcp_approval_response(
+    approval_request_id: str,
+    *,
+    approve: bool,
+    reason: str | None = None,
+    item_id: str | None = None,
+    previous_item_id: str | None = None,
+) -> ConversationItemCreate:
+    """The answer to a GA MCP approval request (``McpApprovalRequested``): a
+    ``conversation.item.create`` of an ``mcp_approval_response`` item naming the
+    request's item id in ``approval_request_id``, approving the call or not, with an
+    optional ``reason``. ``item_id``: the new item's id (``None``: the server picks one).
+
+    Send ``response.create`` after it to go on, as after a function call's output: the
+    fake server (``rtstate.server``) runs an approved call in that response and never
+    runs a denied one (see the README's "MCP")."""
+    return ConversationItemCreate(
+        item=Item(
+            type="mcp_approval_response",
+            id=item_id,
+            approval_request_id=approval_request_id,
+            approve=approve,
+            reason=reason,
+        ),
+        previous_item_id=previous_item_id,
+    )
 
 
 @attrs.frozen(kw_only=True)

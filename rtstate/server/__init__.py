@@ -28,9 +28,12 @@ from .audio import (
 from .config import DEFAULT_SESSION, ServerConfig
 from .connection import ServerConnection
 from .ids import IdFactory, seeded_ids, sequential_ids
+from .mcp import McpServer, McpTool, McpToolError
 from .responders import (
     EchoResponder,
     FunctionCall,
+    McpCall,
+    McpResponder,
     Message,
     Output,
     Reply,
@@ -49,6 +52,11 @@ __all__ = [
     "EchoResponder",
     "FunctionCall",
     "IdFactory",
+    "McpCall",
+    "McpResponder",
+    "McpServer",
+    "McpTool",
+    "McpToolError",
     "Message",
     "Output",
     "Reply",

@@ -9,6 +9,7 @@ import attrs
 
 from ..config import Dialect
 from ..events.payloads import UNSET, SessionConfig, Unset
+from .mcp import McpServer
 from .response import Chunking
 from .vad import TURN_DETECTION_DEFAULTS
 
@@ -112,6 +113,13 @@ class ServerConfig:
             ``response.create`` that would pass them is refused with
             ``conversation_too_large`` (rtstate's code); a server VAD turn then
             ends with that error and no commit.
+
+    GA MCP (see ``rtstate.server.mcp``):
+
+    Attributes:
+        mcp_servers: server label -> the fake MCP server (``McpServer``: its tools, or
+            a listing failure) an ``mcp`` tool with that ``server_label`` reaches; a
+            label not in it reaches ``ECHO_SERVER`` (one ``echo`` tool).
     """
 
     session: SessionConfig = DEFAULT_SESSION
@@ -130,6 +138,7 @@ class ServerConfig:
     max_input_audio_buffer_bytes: int = attrs.field(default=15 * 1024 * 1024, validator=_positive)
     max_conversation_items: int = attrs.field(default=4096, validator=_positive)
     max_conversation_chars: int = attrs.field(default=16 * 1024 * 1024, validator=_positive)
+    mcp_servers: Mapping[str, McpServer] = attrs.field(factory=dict)
 
     def for_dialect(self, dialect: Dialect) -> ServerConfig:
         """This config with every ``UNSET`` replaced by ``dialect``'s default."""

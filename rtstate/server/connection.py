@@ -107,6 +107,7 @@ from .audio import (
 from .config import ServerConfig
 from .ids import IdFactory, seeded_ids
 from .input_audio import _InputAudio
+from .mcp import ECHO_SERVER, allowed, mcp_tools
 from .responders import EchoResponder, Responder
 from .response import (
     drop_unsent,
@@ -252,6 +253,7 @@ class ServerConnection(_InputAudio):
         self._chars: dict[str, int] = {}  # characters of text per item, for the bound
         self._chars_total = 0
         self._conversation_id: str | None = None
+        self._mcp_listed: set[str] = set()  # GA: the MCP server labels listed so far
         # what the current call emits
         self._frames: list[str] = []
         self._transitions: list[Transition] = []
@@ -566,6 +568,8 @@ class ServerConnection(_InputAudio):
         )
         self._accept(e)
         self._emit(s.SessionUpdated(event_id=self._event_id(), session=merged))
+        if self._ga and update.tools is not None:
+            self._list_mcp_tools(merged)
         vad_off = merged.turn_detection is None
         new_format = merged.input_audio_format != current.input_audio_format
         if self._speech_item is not None and (vad_off or new_format):
@@ -583,6 +587,39 @@ class ServerConnection(_InputAudio):
             self._idle_from = (
                 self._now if self._idle_from is None else max(self._idle_from, self._now)
             )
+
+    def _list_mcp_tools(self, session: SessionConfig) -> None:
+        """GA: list the tools of each MCP server of the session not listed yet (an
+        ``mcp_list_tools`` item: added, in progress, completed with the tools
+        ``allowed_tools`` lets through, or failed; see ``rtstate.server.mcp``)."""
+        for tool in mcp_tools(session.tools):
+            config = tool.config
+            label = str(config.get("server_label"))
+            if label in self._mcp_listed:
+                continue
+            self._mcp_listed.add(label)
+            server = self._config.mcp_servers.get(label, ECHO_SERVER)
+            item_id = self._ids("item")
+            previous = self._state.order.tail
+            item = Item(id=item_id, type="mcp_list_tools", server_label=label, tools=())
+            self._emit(
+                s.ConversationItemAdded(
+                    event_id=self._event_id(), item=item, previous_item_id=previous
+                )
+            )
+            self._emit(s.McpListToolsInProgress(event_id=self._event_id(), item_id=item_id))
+            if server.list_error is None:
+                listed = tuple(t.listed() for t in server.tools if allowed(config, t))
+                self._emit(s.McpListToolsCompleted(event_id=self._event_id(), item_id=item_id))
+                item = attrs.evolve(item, tools=listed)
+            else:
+                self._emit(s.McpListToolsFailed(event_id=self._event_id(), item_id=item_id))
+            self._emit(
+                s.ConversationItemDone(
+                    event_id=self._event_id(), item=item, previous_item_id=previous
+                )
+            )
+            self._count(item_id)
 
     def _spell(self, path: str) -> str:
         """A field path of the event classes in this dialect's spelling (the ``param``
@@ -616,6 +653,17 @@ class ServerConnection(_InputAudio):
         self._room(1, _item_chars(item))
         self._accept(e)
         item_id = item.id if item.id is not None else self._ids("item")
+        if item.type == "mcp_approval_response":  # GA: the SDK's item has no object, no status
+            answer = Item(
+                id=item_id,
+                type=item.type,
+                approval_request_id=item.approval_request_id,
+                approve=item.approve,
+                reason=item.reason,
+            )
+            self._emit_item(answer, after, final=True)
+            self._count(item_id)
+            return
         created = Item(
             id=item_id,
             object="realtime.item",

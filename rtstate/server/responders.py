@@ -10,6 +10,8 @@ Built-ins:
 * ``ScriptedResponder``: a list of replies played in order, or a callable.
 * ``EchoResponder``: says back the last user message (text, or its transcript).
 * ``ToolCallingResponder``: calls a session tool, then reports its output.
+* ``McpResponder``: calls a tool of a GA MCP server (``McpCall``), asking approval
+  first when the tool's ``require_approval`` says so (``rtstate.server.mcp``).
 
 Audio comes from a ``Voice`` (``rtstate.server.audio.SyntheticVoice`` by default).
 """
@@ -22,12 +24,21 @@ from typing import Any, Protocol, TypeAlias
 
 import attrs
 
-from ..events.payloads import ErrorInfo, ResponseParams, SessionConfig, Tool, ToolChoiceMcp
+from ..events.payloads import (
+    ErrorInfo,
+    ExtensionTool,
+    ResponseParams,
+    SessionConfig,
+    Tool,
+    ToolChoiceMcp,
+)
 from ..state import ItemState, SessionState
 
 __all__ = [
     "EchoResponder",
     "FunctionCall",
+    "McpCall",
+    "McpResponder",
     "Message",
     "Output",
     "Reply",
@@ -60,7 +71,26 @@ class FunctionCall:
     call_id: str | None = None
 
 
-Output: TypeAlias = Message | FunctionCall
+@attrs.frozen(kw_only=True)
+class McpCall:
+    """A call of tool ``name`` of the GA MCP server ``server_label`` (an ``mcp`` tool of
+    the session or response) with JSON ``arguments``. The server runs the scripted tool
+    (``ServerConfig.mcp_servers``) and writes an ``mcp_call`` item with its output or
+    error, or, when ``require_approval`` covers the tool and ``approval_request_id``
+    names no approval, an ``mcp_approval_request`` item that ends the response.
+    ``say``: the message said after the call, from its output and error (``None``: no
+    message)."""
+
+    server_label: str
+    name: str
+    arguments: str = "{}"
+    approval_request_id: str | None = None
+    say: Callable[[str | None, Mapping[str, Any] | None], str] | None = attrs.field(
+        default=None, eq=False, repr=False
+    )
+
+
+Output: TypeAlias = Message | FunctionCall | McpCall
 """One output item of a reply."""
 
 
@@ -149,7 +179,7 @@ def as_reply(value: ReplyLike) -> Reply:
         return value
     if isinstance(value, str):
         return Reply.text(value)
-    if isinstance(value, Message | FunctionCall):
+    if isinstance(value, Message | FunctionCall | McpCall):
         return Reply(outputs=(value,))
     return Reply(outputs=tuple(value))
 
@@ -319,3 +349,100 @@ class ToolCallingResponder:
             if tool.name == name:
                 return tool
         return tools[0]
+
+
+def _said_after(name: str) -> Callable[[str | None, Mapping[str, Any] | None], str]:
+    def say(output: str | None, error: Mapping[str, Any] | None) -> str:
+        if error is not None:
+            return f"{name} failed: {error.get('message', 'no message')}"
+        return f"{name} returned {output}"
+
+    return say
+
+
+class McpResponder:
+    """Calls a tool of the first listed GA MCP server, with approval when required.
+
+    When the conversation ends with an ``mcp_approval_response``, it answers it: an
+    approved request's call runs (``McpCall`` naming the approval, then a message with
+    its output); a denied one does not (a message says so). Otherwise, when the
+    conversation holds a completed ``mcp_list_tools`` item whose server is among the
+    response's tools and tools may be called (``tool_choice`` not ``"none"``), it calls
+    the first listed tool (or the one a ``ToolChoiceMcp`` names) with
+    ``arguments(server_label, tool, request)`` (default: ``{"text": <the last user
+    text>}`` when the tool takes a ``text``, else ``{}``), which the server turns into an
+    approval request if ``require_approval`` covers it. Else it answers with ``then``
+    (default: ``EchoResponder()``).
+    """
+
+    def __init__(
+        self,
+        *,
+        arguments: Callable[[str, Mapping[str, Any], ResponseRequest], str] | None = None,
+        then: Responder | None = None,
+    ) -> None:
+        self._arguments = arguments
+        self._then: Responder = then if then is not None else EchoResponder()
+
+    def respond(self, request: ResponseRequest) -> Reply:
+        """An approved call, a denial, a new call, or ``then``'s answer."""
+        items = request.items
+        last = items[-1] if items else None
+        if last is not None and last.type == "mcp_approval_response":
+            return self._answered(request, last)
+        picked = self._pick(request)
+        if picked is None:
+            return self._then.respond(request)
+        label, tool = picked
+        name = str(tool.get("name", ""))
+        if self._arguments is not None:
+            arguments = self._arguments(label, tool, request)
+        else:
+            schema = tool.get("input_schema")
+            props = schema.get("properties") if isinstance(schema, Mapping) else None
+            text = request.last_user_text() or ""
+            takes_text = isinstance(props, Mapping) and "text" in props
+            arguments = json.dumps({"text": text} if takes_text else {})
+        return Reply(
+            outputs=(
+                McpCall(server_label=label, name=name, arguments=arguments, say=_said_after(name)),
+            )
+        )
+
+    def _answered(self, request: ResponseRequest, answer: ItemState) -> Reply:
+        asked = request.state.item(answer.approval_request_id or "")
+        if asked is None or asked.type != "mcp_approval_request":
+            return self._then.respond(request)
+        name = asked.name or ""
+        if not answer.approve:
+            reason = f" ({answer.reason})" if answer.reason else ""
+            return Reply.text(f"I did not call {name}: the call was not approved{reason}.")
+        call = McpCall(
+            server_label=asked.server_label or "",
+            name=name,
+            arguments=asked.arguments or "{}",
+            approval_request_id=asked.id,
+            say=_said_after(name),
+        )
+        return Reply(outputs=(call,))
+
+    @staticmethod
+    def _pick(request: ResponseRequest) -> tuple[str, Mapping[str, Any]] | None:
+        choice = request.session.tool_choice
+        if choice == "none":
+            return None
+        labels = [
+            t.config.get("server_label")
+            for t in request.session.tools or ()
+            if isinstance(t, ExtensionTool) and t.type == "mcp"
+        ]
+        wanted = choice if isinstance(choice, ToolChoiceMcp) else None
+        for item in request.state.items:
+            if item.type != "mcp_list_tools" or item.server_label not in labels:
+                continue
+            if wanted is not None and item.server_label != wanted.server_label:
+                continue
+            for tool in item.tools or ():
+                if wanted is None or wanted.name in (None, tool.get("name")):
+                    return item.server_label or "", tool
+        return None

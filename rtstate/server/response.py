@@ -23,6 +23,7 @@ from ..events.payloads import (
     ContentPart,
     InputTokenDetails,
     Item,
+    JSONObject,
     MaxTokens,
     OutputTokenDetails,
     StatusDetails,
@@ -30,7 +31,8 @@ from ..events.payloads import (
 )
 from ..state import ItemState
 from .audio import BYTES_PER_MS, Recorded, StreamingVoice, Utterance, Voice, utterance_of
-from .responders import FunctionCall, Message, Reply
+from .mcp import McpOutcome
+from .responders import FunctionCall, McpCall, Message, Output, Reply
 
 __all__ = [
     "Act",
@@ -79,9 +81,11 @@ class Action:
 
 @attrs.frozen(kw_only=True)
 class Segment:
-    """One planned output item: a message (``part`` ``"text"`` or ``"audio"``) or a call."""
+    """One planned output item: a message (``part`` ``"text"`` or ``"audio"``), a
+    function call, or (GA) an MCP call (``server_label``, its ``output`` or ``error``,
+    the ``approval_request_id`` it runs under) or an MCP approval request."""
 
-    kind: Literal["message", "function_call"]
+    kind: Literal["message", "function_call", "mcp_call", "mcp_approval_request"]
     part: Literal["text", "audio"] = "text"
     text: str = ""
     audio_ms: float = 0.0
@@ -90,6 +94,10 @@ class Segment:
     arguments: str = ""
     status: Literal["completed", "incomplete"] = "completed"
     audio: Utterance | None = attrs.field(default=None, eq=False, repr=False)
+    server_label: str = ""
+    output: str | None = None
+    error: JSONObject | None = None
+    approval_request_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -154,6 +162,7 @@ def build_plan(
     latency: float,
     interval: float,
     limit: int = 4096,
+    mcp: Callable[[McpCall], McpOutcome] | None = None,
 ) -> Plan:
     """Plan the response that says ``reply`` (see the module docstring).
 
@@ -162,6 +171,9 @@ def build_plan(
     characters, audio a token per 50 ms, as ``usage`` counts them. Output past the
     budget is cut and the response ends ``incomplete`` (``max_output_tokens``).
     Audio is planned by size only; each delta's bytes are rendered when it is due.
+    ``mcp`` runs an ``McpCall`` (``rtstate.server.mcp.run_call``): a call that needs
+    approval is planned as an approval request, which ends the response's outputs; a
+    call's ``say`` adds the message said after it.
     """
     actions: list[Action] = [Action(Act.RATE_LIMITS)] if rate_limits else []
     if reply.failure is not None:
@@ -178,8 +190,36 @@ def build_plan(
     spoken = "audio" in modalities
     segments: list[Segment] = []
     cut = False
-    for index, output in enumerate(reply.outputs):
+    outputs = _with_mcp_messages(reply.outputs, mcp)
+    for index, (output, outcome) in enumerate(outputs):
         actions.append(Action(Act.ADD_ITEM, index))
+        if isinstance(output, McpCall):
+            assert outcome is not None
+            arguments = output.arguments
+            if text_tokens(arguments) > budget:
+                arguments, cut = arguments[: budget * 4], True
+            budget -= text_tokens(arguments)
+            segments.append(
+                Segment(
+                    kind="mcp_approval_request" if outcome.approval else "mcp_call",
+                    name=output.name,
+                    server_label=output.server_label,
+                    arguments=arguments,
+                    output=outcome.output,
+                    error=outcome.error,
+                    approval_request_id=output.approval_request_id,
+                    status="incomplete" if cut else "completed",
+                )
+            )
+            if not outcome.approval:
+                actions += [
+                    Action(Act.ARGUMENTS, index, d)
+                    for d in _chunks(arguments, chunking.arguments_chars)
+                ]
+            actions.append(Action(Act.CLOSE_ITEM, index))
+            if cut or outcome.approval:
+                break
+            continue
         if isinstance(output, FunctionCall):
             arguments = output.arguments
             if text_tokens(arguments) > budget:
@@ -261,6 +301,25 @@ def build_plan(
         if cut
         else None,
     )
+
+
+def _with_mcp_messages(
+    outputs: tuple[Output, ...], mcp: Callable[[McpCall], McpOutcome] | None
+) -> list[tuple[Output, McpOutcome | None]]:
+    """The outputs with each MCP call's outcome, and the message its ``say`` makes
+    after it (none after an approval request)."""
+    planned: list[tuple[Output, McpOutcome | None]] = []
+    for output in outputs:
+        if not isinstance(output, McpCall):
+            planned.append((output, None))
+            continue
+        if mcp is None:
+            raise ValueError("an McpCall needs the server's MCP servers (build_plan's mcp)")
+        outcome = mcp(output)
+        planned.append((output, outcome))
+        if not outcome.approval and output.say is not None:
+            planned.append((Message(text=output.say(outcome.output, outcome.error)), None))
+    return planned
 
 
 _SPOKEN: Final = frozenset({Act.TRANSCRIPT, Act.AUDIO})
@@ -366,7 +425,19 @@ def _schedule(actions: list[Action], latency: float, interval: float) -> tuple[f
 
 def snapshot(item: ItemState, status: str, phase: str | None = None) -> Item:
     """The wire snapshot of an output item as far as it was sent (no audio bytes);
-    ``phase``: a message's, for a reasoning model (``Item.phase``)."""
+    ``phase``: a message's, for a reasoning model (``Item.phase``). GA MCP items carry
+    the fields the SDK's item types have (no ``object``, no ``status``)."""
+    if item.type in _MCP_ITEMS:
+        return Item(
+            id=item.id,
+            type=item.type,
+            server_label=item.server_label,
+            name=item.name,
+            arguments=item.arguments or "",
+            output=item.output,
+            error=item.error,
+            approval_request_id=item.approval_request_id,
+        )
     if item.type == "function_call":
         return Item(
             id=item.id,
@@ -392,6 +463,9 @@ def snapshot(item: ItemState, status: str, phase: str | None = None) -> Item:
         content=content,
         phase=phase,
     )
+
+
+_MCP_ITEMS: Final = frozenset({"mcp_call", "mcp_approval_request"})
 
 
 def usage(

@@ -68,11 +68,13 @@ from .audio import (
 )
 from .config import ServerConfig
 from .ids import IdFactory
+from .mcp import run_call
 from .responders import Responder, ResponseRequest
 from .response import (
     Act,
     Action,
     Plan,
+    Segment,
     build_plan,
     snapshot,
     text_tokens,
@@ -92,6 +94,9 @@ _RESPONSE_OVERRIDES: Final = (
     "max_response_output_tokens",
 )
 
+
+_MCP_KINDS: Final = frozenset({"mcp_call", "mcp_approval_request"})
+"""The planned outputs that are GA MCP items."""
 
 _REASONING_MODELS: Final = ("gpt-realtime-2",)
 """Model name prefixes of reasoning models: their assistant messages carry ``phase``
@@ -324,6 +329,14 @@ class _ResponseRunner:
             latency=config.response_latency,
             interval=config.delta_interval,
             limit=config.max_output_tokens,
+            mcp=lambda call: run_call(
+                config.mcp_servers,
+                effective.tools,
+                server_label=call.server_label,
+                name=call.name,
+                arguments=call.arguments,
+                approved=call.approval_request_id is not None,
+            ),
         )
         input_text, input_audio = self._input_tokens(effective, context)
         info = ResponseInfo(
@@ -552,6 +565,15 @@ class _ResponseRunner:
                 arguments="",
             )
             self._calls[segment.call_id] = item_id
+        elif segment.kind in _MCP_KINDS:  # GA: the SDK's MCP items have no object, no status
+            item = Item(
+                id=item_id,
+                type=segment.kind,
+                server_label=segment.server_label,
+                name=segment.name,
+                arguments="" if segment.kind == "mcp_call" else segment.arguments,
+                approval_request_id=segment.approval_request_id,
+            )
         else:
             item = Item(
                 id=item_id,
@@ -626,6 +648,17 @@ class _ResponseRunner:
     def _act_arguments(self, action: Action) -> None:
         run = self._run
         assert run is not None
+        if run.plan.segments[action.index].kind == "mcp_call":
+            self._out(
+                s.ResponseMcpCallArgumentsDelta(
+                    **self._obfuscated(action.data),
+                    response_id=run.response_id,
+                    item_id=run.item_ids[action.index],
+                    output_index=action.index,
+                    delta=action.data,
+                )
+            )
+            return
         self._out(
             s.ResponseFunctionCallArgumentsDelta(
                 **self._obfuscated(action.data),
@@ -670,6 +703,9 @@ class _ResponseRunner:
                     **ids,
                 )
             )
+        segment = run.plan.segments[index]
+        if item.type == "mcp_call":
+            self._mcp_call_ran(item, segment, status, ids)
         for content_index, part in enumerate(item.parts):
             if part.phase is not PartPhase.STREAMING:
                 continue
@@ -690,6 +726,8 @@ class _ResponseRunner:
         final = self._view(self._runs[run.response_id]).item(item_id)
         assert final is not None
         snap = snapshot(final, status, self._phase(run, index))
+        if item.type == "mcp_call" and status == "completed":  # what the tool returned
+            snap = attrs.evolve(snap, output=segment.output, error=segment.error)
         if self._ga and not run.out_of_band:
             previous = self._state.order.prev.get(item_id)
             self._out(
@@ -709,6 +747,24 @@ class _ResponseRunner:
         self._run = attrs.evolve(run, open_index=None, snapshots=(*run.snapshots, snap))
         if not run.out_of_band:
             self._count(item_id)
+
+    def _mcp_call_ran(
+        self, item: ItemState, segment: Segment, status: str, ids: Mapping[str, Any]
+    ) -> None:
+        """An MCP call's arguments are whole; unless it was cut short, it runs: in
+        progress, then completed or failed (its output or error is in the item's
+        ``.done`` snapshots)."""
+        self._out(
+            s.ResponseMcpCallArgumentsDone(
+                event_id=self._event_id(), arguments=item.arguments or "", **ids
+            )
+        )
+        if status != "completed":
+            return
+        at = {"item_id": ids["item_id"], "output_index": ids["output_index"]}
+        self._out(s.ResponseMcpCallInProgress(event_id=self._event_id(), **at))
+        ended = s.ResponseMcpCallFailed if segment.error is not None else s.ResponseMcpCallCompleted
+        self._out(ended(event_id=self._event_id(), **at))
 
     def _finish_run(self, status: str, details: StatusDetails | None) -> None:
         run = self._run

@@ -374,10 +374,66 @@ def _function_tool(tool: Tool, where: str) -> None:
 
 
 def _mcp_tool(tool: ExtensionTool, where: str) -> None:
-    _nesting(tool.config, str(tool.config.get("server_label")), where)
-    if not isinstance(tool.config.get("server_label"), str):
+    config = tool.config
+    _nesting(config, str(config.get("server_label")), where)
+    if not isinstance(config.get("server_label"), str):
         p = f"{where}.server_label"
         raise Rejected("missing_required_parameter", f"Missing required parameter: '{p}'.", p)
+    if not any(isinstance(config.get(k), str) for k in _MCP_TARGETS):
+        p = f"{where}.server_url"
+        raise Rejected(
+            "missing_required_parameter",
+            f"Missing required parameter: '{p}'. One of 'server_url', 'connector_id' or "
+            "'tunnel_id' must be provided.",
+            p,
+        )
+    _mcp_filter_or(config.get("allowed_tools"), f"{where}.allowed_tools", list_ok=True)
+    approval = config.get("require_approval")
+    p = f"{where}.require_approval"
+    if isinstance(approval, str):
+        _one_of(("always", "never"))(approval, p)
+    elif isinstance(approval, Mapping):
+        for key, value in approval.items():
+            _one_of(("always", "never"))(key, f"{p}.{key}")
+            _mcp_filter_or(value, f"{p}.{key}", list_ok=False)
+    elif approval is not None:
+        raise _type(p, "a string or an object", approval)
+
+
+_MCP_TARGETS: Final = ("server_url", "connector_id", "tunnel_id")
+"""Where an ``mcp`` tool reaches its server: one of these must be given."""
+
+
+def _type(param: str, expected: str, value: object) -> Rejected:
+    return Rejected(
+        "invalid_type",
+        f"Invalid type for '{param}': expected {expected}, but got {type(value).__name__} instead.",
+        param,
+    )
+
+
+def _mcp_filter_or(value: object, param: str, *, list_ok: bool) -> None:
+    """An MCP tool filter ``{"tool_names": [str, ...], "read_only": bool}`` (or, where
+    ``list_ok``, a list of tool names)."""
+    if value is None:
+        return
+    if list_ok and isinstance(value, list):
+        names: object = value
+        where = param
+    elif isinstance(value, Mapping):
+        for key in value:
+            if key not in ("tool_names", "read_only"):
+                raise Rejected(
+                    "unknown_parameter", f"Unknown parameter: '{param}.{key}'.", f"{param}.{key}"
+                )
+        read_only = value.get("read_only")
+        if read_only is not None and not isinstance(read_only, bool):
+            raise _type(f"{param}.read_only", "a boolean", read_only)
+        names, where = value.get("tool_names", []), f"{param}.tool_names"
+    else:
+        raise _type(param, "an array or an object" if list_ok else "an object", value)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _type(where, "an array of strings", names)
 
 
 _TOOL_CHECKS: Final[Mapping[str, Callable[[Any, str], None]]] = {
@@ -653,8 +709,14 @@ def check_item(item: Item, dialect: Dialect = "beta") -> None:
     elif kind == "function_call_output":
         _required(item.call_id, "item.call_id")
         _required(item.output, "item.output")
+    elif kind == "mcp_approval_response" and dialect == "ga":
+        _required(item.approval_request_id, "item.approval_request_id")
+        _required(item.approve, "item.approve")
     else:
-        raise _invalid(kind, ("message", "function_call", "function_call_output"), "item.type")
+        kinds = ("message", "function_call", "function_call_output")
+        raise _invalid(
+            kind, (*kinds, "mcp_approval_response") if dialect == "ga" else kinds, "item.type"
+        )
 
 
 def _text_part(part: ContentPart, param: str) -> None:
@@ -784,12 +846,34 @@ def check_new_item(state: SessionState, item: Item, calls: Container[str | None]
             f"Error adding item: no function_call item has call_id '{item.call_id}'.",
             "item.call_id",
         )
+    if item.type == "mcp_approval_response":
+        _check_approval(state, item.approval_request_id or "")
     if item.type == "function_call" and item.call_id in calls:
         raise Rejected(
             "invalid_value",
             f"Error adding item: call_id '{item.call_id}' is already in use.",
             "item.call_id",
         )
+
+
+def _check_approval(state: SessionState, request_id: str) -> None:
+    """An ``mcp_approval_response`` answers an ``mcp_approval_request`` of the
+    conversation, once."""
+    asked = state.item(request_id)
+    if asked is None or asked.type != "mcp_approval_request" or request_id not in state.order:
+        raise Rejected(
+            "invalid_value",
+            f"Error adding item: no mcp_approval_request item has id '{request_id}'.",
+            "item.approval_request_id",
+        )
+    for item in state.items_by_id.values():
+        if item.type == "mcp_approval_response" and item.approval_request_id == request_id:
+            raise Rejected(
+                "invalid_value",
+                f"Error adding item: the approval request '{request_id}' was already "
+                f"answered by item '{item.id}'.",
+                "item.approval_request_id",
+            )
 
 
 def conversation_item(

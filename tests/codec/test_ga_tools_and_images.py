@@ -70,6 +70,12 @@ MCP_FILTERED: Final[dict[str, Any]] = {
     "require_approval": {"never": {"tool_names": ["list_events"]}},
     "server_description": "The user's calendar.",
 }
+LISTING: Final = [  # GA: the fake server lists a new MCP server's tools (test_server_mcp.py)
+    s.ConversationItemAdded,
+    s.McpListToolsInProgress,
+    s.McpListToolsCompleted,
+    s.ConversationItemDone,
+]
 WEATHER: Final[dict[str, Any]] = {
     "type": "function",
     "name": "get_weather",
@@ -264,7 +270,7 @@ def test_the_ga_server_accepts_an_mcp_tool_and_calls_only_functions() -> None:
     assert isinstance(decoded, c.SessionUpdate)
     tools = decoded.session.tools
     answered = loop.send(c.SessionUpdate(session=SessionConfig(tools=tools, modalities=("text",))))
-    assert [type(e) for e in answered] == [s.SessionUpdated]
+    assert [type(e) for e in answered] == [s.SessionUpdated, *LISTING]
     assert loop.server.state.session is not None and loop.client.state.session is not None
     assert loop.server.state.session.tools == loop.client.state.session.tools == tools
     loop.send(user_text("Weather in Paris?"))
@@ -368,7 +374,7 @@ def test_the_tools_plugin_keeps_the_sessions_other_tools() -> None:
 
 def test_a_tool_choice_names_a_function_among_mixed_tools() -> None:
     loop = Loop(dialect="ga", responder=ToolCallingResponder()).start()
-    mcp = ExtensionTool(type="mcp", config={"server_label": "deepwiki"})
+    mcp = ExtensionTool(type="mcp", config={"server_label": "deepwiki", "server_url": "https://x"})
     weather = Tool(name="get_weather")
     choice = ToolChoiceFunction(name="get_weather")
     params = ResponseParams(tools=(mcp, weather), tool_choice=choice, modalities=("text",))
@@ -513,7 +519,7 @@ def test_the_ga_server_accepts_an_mcp_tool_choice_and_calls_no_tool() -> None:
     }
     CLIENT_CHECK.check(orjson.dumps(frame))
     answered = loop.send_raw(orjson.dumps(frame).decode())
-    assert [type(e) for e in answered] == [s.SessionUpdated]
+    assert [type(e) for e in answered] == [s.SessionUpdated, *LISTING]
     choice = ToolChoiceMcp(server_label="deepwiki", name="ask_question")
     assert loop.server.state.session is not None and loop.client.state.session is not None
     assert loop.server.state.session.tool_choice == choice
@@ -522,13 +528,13 @@ def test_the_ga_server_accepts_an_mcp_tool_choice_and_calls_no_tool() -> None:
     loop.send(user_text("What does the wiki say?"))
     loop.send(c.ResponseCreate())
     # the service would call the MCP tool (not modelled); the fake calls no function instead
-    assert [i.type for i in loop.client.state.items] == ["message", "message"]
+    assert [i.type for i in loop.client.state.items] == ["mcp_list_tools", "message", "message"]
     assert loop.client.state.items[-1].text == "I have no tool to call."
     # likewise for one response, over the session's function choice
     loop.send(c.SessionUpdate(session=SessionConfig(tool_choice="required")))
     params = ResponseParams(tool_choice=ToolChoiceMcp(server_label="deepwiki"))
     loop.send(c.ResponseCreate(response=params))
-    assert [i.type for i in loop.client.state.items] == ["message"] * 3
+    assert [i.type for i in loop.client.state.items] == ["mcp_list_tools", *["message"] * 3]
     loop.check()
     check_server_frames(loop)
 
@@ -569,7 +575,7 @@ def test_the_servers_refuse_an_mcp_tool_choice_they_cannot_honour() -> None:
         "response": {"tools": [MCP_FILTERED], "tool_choice": other},
     }
     assert rejected(ga_loop, create) == ("invalid_value", "response.tool_choice")
-    (updated,) = ga_loop.send_raw(orjson.dumps(session_update(MCP_FILTERED)).decode())
+    updated, *_ = ga_loop.send_raw(orjson.dumps(session_update(MCP_FILTERED)).decode())
     assert isinstance(updated, s.SessionUpdated)
     create = {"type": "response.create", "response": {"tool_choice": MCP_CHOICE}}
     assert rejected(ga_loop, create) == ("invalid_value", "response.tool_choice")
