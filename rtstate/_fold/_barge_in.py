@@ -3,9 +3,10 @@
 ``_played`` records how much of an item's audio the user heard; ``_plan_interrupt``
 (on ``Interrupt``, or on server VAD speech once playback was reported) plans the
 ``response.cancel`` / ``conversation.item.truncate`` / ``conversation.item.delete``
-that cut the latest response's audio where the user stopped hearing it, and marks
-the response ``interrupted``; ``_late`` folds a delta of an interrupted response
-(nothing changes, an info says so).
+that cut the latest default-conversation response's audio where the user stopped
+hearing it (an out-of-band response is left alone), and marks the response
+``interrupted``; ``_late`` folds a delta of an interrupted response (nothing
+changes, an info says so).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from .._fast import evolve_root
 from ..events import client as c
-from ..state import SessionState
+from ..state import ResponseState, SessionState
 from ..step import Interrupt, Played
 from ..transitions import TruncationPlanned
 from ._base import _Out
@@ -35,7 +36,8 @@ def _interrupt(state: SessionState, e: Interrupt, out: _Out) -> SessionState:
 
 
 def _plan_interrupt(state: SessionState, out: _Out, *, reported_only: bool) -> SessionState:
-    """Plan the cancel / truncate / delete that cut the latest response's audio.
+    """Plan the cancel / truncate / delete that cut the latest response's audio (of
+    the default conversation: an out-of-band response is never interrupted).
 
     Each audio item is cut where the user stopped hearing it (``playback``, clamped
     to the audio received); an item heard to its end is left alone once its
@@ -43,8 +45,8 @@ def _plan_interrupt(state: SessionState, out: _Out, *, reported_only: bool) -> S
     (server VAD speech), nothing is planned unless playback was reported for the
     response: the app has not said what the user heard.
     """
-    active = state.response
-    response = active if active is not None else (state.finished[-1] if state.finished else None)
+    active = state.active_response  # the default conversation's only: out of band plays on
+    response = active if active is not None else _last_default(state)
     if response is None or state.interrupted_response_id == response.id:
         return state
     playback = state.playback
@@ -85,6 +87,11 @@ def _plan_interrupt(state: SessionState, out: _Out, *, reported_only: bool) -> S
         )
     )
     return evolve_root(state, interrupted_response_id=response.id, revision=state.revision + 1)
+
+
+def _last_default(state: SessionState) -> ResponseState | None:
+    """The latest finished response of the default conversation, if remembered."""
+    return next((r for r in reversed(state.finished) if not r.out_of_band), None)
 
 
 def _late(state: SessionState, e: Any, out: _Out) -> SessionState:
