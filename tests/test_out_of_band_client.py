@@ -10,8 +10,10 @@ default response's items.
 
 from __future__ import annotations
 
+from rtstate_plugins import BargeIn
 from server_harness import Loop
 
+from rtstate import ClientConnection, Config
 from rtstate.events import client as c
 from rtstate.events.payloads import ContentPart, Item, ResponseParams
 from rtstate.server import ScriptedResponder, ServerConfig
@@ -116,3 +118,26 @@ def test_an_out_of_band_response_overlapping_a_spoken_default_one() -> None:
     ]
     assert len(kinds) == 4
     assert kinds.index(("ResponseStarted", side.id)) < kinds.index(("ResponseFinished", default.id))
+
+
+def test_the_barge_in_plugin_follows_the_default_response_only() -> None:
+    barge = BargeIn()
+    lp = Loop(
+        client=ClientConnection(config=Config(strict=True, dialect="ga"), plugins=[barge]),
+        dialect="ga",
+        config=ServerConfig(delta_interval=0.05),
+        responder=ScriptedResponder(lambda request: f"Answer to {request.response_id}."),
+    ).start()
+    lp.send(c.ResponseCreate(response=ResponseParams(modalities=("audio",))))
+    lp.advance(0.2)
+    default = lp.client.state.active_response
+    assert default is not None and barge.response_id == default.id
+    received = barge.received_ms
+    side = ResponseParams(conversation="none", modalities=("audio",))
+    lp.send(c.ResponseCreate(response=side))
+    finish(lp)
+    lp.check()
+    assert barge.response_id == default.id  # the spoken out-of-band answer is not followed
+    assert barge.received_ms > received
+    spoken = lp.client.state.response_items(default.id)
+    assert barge.received_ms == sum(i.audio_ms for i in spoken)
