@@ -123,7 +123,8 @@ class RootChanges(TypedDict, total=False):
     items_by_id: Map[str, ItemState]
     order: Order
     input_buffer: InputBufferState
-    response: ResponseState | None
+    responses: Map[str, ResponseState]
+    active_response_id: str | None
     finished: tuple[ResponseState, ...]
     rate_limits: Map[str, RateLimitState]
     last_error: ErrorInfo | None

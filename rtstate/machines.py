@@ -182,8 +182,9 @@ RESPONSE: Final[Machine[ResponsePhase]] = Machine(
         (_ACTIVE, Resumed): None,
     },
 )
-"""The active response: one at a time, every response event between its created and
-done (INV-4, 5)."""
+"""A response in progress, each one by its id: every response event between its
+created and done (INV-4). Several may be in progress; at most one of the default
+conversation (INV-5, checked by the fold: out-of-band responses run beside it)."""
 
 _ANN, _ITEM, _DONE = ItemPhase.ANNOUNCED, ItemPhase.IN_PROGRESS, ItemPhase.DONE
 _PENDING = ItemPhase.PENDING

@@ -40,8 +40,9 @@ What cannot be recreated goes to ``plan.dropped`` with a reason code (``REASONS`
   a ``previous_item_id``, an output for a call that was not kept, ...) or one of its
   responses (``response.cancel`` with a ``response_id``).
 
-Items that are in ``state.items_by_id`` but neither in the conversation nor streaming
-(out-of-band response output) were never part of the conversation and are ignored.
+The output items of out-of-band responses (``response.conversation: "none"``) are in
+``state.items_by_id`` but never in the conversation: they are neither recreated nor
+reported, streaming or done.
 
 The module is pure: no I/O, no clock, no randomness. Ids come from ``item_ids``
 (default: ``item_rt_1``, ``item_rt_2``, ... counted afresh for each plan).
@@ -219,13 +220,17 @@ def _call_ids(items: Sequence[tuple[ItemState, Item]]) -> set[str]:
 
 
 def _announced(state: SessionState) -> list[Dropped]:
-    """Items a response announced that are not in the conversation yet, in output order."""
+    """Items a default-conversation response announced that are not in the conversation
+    yet, in output order (an out-of-band response's never were to be)."""
     by_id = state.items_by_id
     order = state.order
     announced = {
-        i for i, item in by_id.items() if item.phase is ItemPhase.ANNOUNCED and i not in order
+        i
+        for i, item in by_id.items()
+        if item.phase is ItemPhase.ANNOUNCED and i not in order and not _out_of_band(state, item)
     }
-    output = state.response.output if state.response is not None else ()
+    active = state.active_response
+    output = active.output if active is not None else ()
     ids = [i for i in output if i in announced]
     ids += sorted(announced.difference(ids))  # an immutables.Map iterates in hash order
     out: list[Dropped] = []
@@ -235,6 +240,15 @@ def _announced(state: SessionState) -> list[Dropped]:
         detail = f"{item.type} {item_id} was announced by {where}, not in the conversation yet"
         out.append(Dropped(reason="streaming", detail=detail, item_id=item_id))
     return out
+
+
+def _out_of_band(state: SessionState, item: ItemState) -> bool:
+    """Whether ``item`` is the output of an out-of-band response (in progress or
+    remembered)."""
+    if item.response_id is None:
+        return False
+    response = state.response_by_id(item.response_id)
+    return response is not None and response.out_of_band
 
 
 # --- the session -----------------------------------------------------------------------

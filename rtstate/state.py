@@ -2,7 +2,7 @@
 
 ``SessionState`` is the root: session config, the conversation (items by id plus
 their order, linked by ``previous_item_id`` as the server keeps it), the input audio
-buffer, the active response and a bounded history of finished ones, rate limits, the
+buffer, the responses in progress (by id) and a bounded history of finished ones, rate limits, the
 last server error and a revision counter. Every value here is frozen; only
 ``rtstate.fold`` builds new ones, and old snapshots never change.
 
@@ -32,6 +32,11 @@ them; rtstate's own names follow this list (in brackets: the words not used for 
   (``SessionState.kind``).
 - interrupted response: the response whose playback a barge-in cut
   (``SessionState.interrupted_response_id``: an id, so named).
+- active response: the default conversation's response in progress (at most one:
+  ``SessionState.active_response``) [not any response in progress].
+- out-of-band response: one created with ``response.conversation: "none"``
+  (``ResponseState.conversation == "none"``); its output items are kept
+  (``items_by_id``) but never enter the conversation ``order`` [not "background"].
 - violation: an invariant a stream breaks, as ``rtstate.testing.Violation`` reports it;
   the fold rejects such an input and reports a ``Diagnostic``.
 - bound: a ``Config`` limit, named ``max_<what is counted>`` (``max_in_flight``)
@@ -263,12 +268,29 @@ _TEXT_PARTS = frozenset({"text", "input_text"})
 _AUDIO_PARTS = frozenset({"audio", "input_audio"})
 
 
+_AUTO: Final = "auto"
+"""``ResponseState.conversation`` of a response of the default conversation."""
+_NONE: Final = "none"
+"""``ResponseState.conversation`` of an out-of-band response."""
+
+
 @attrs.frozen(kw_only=True)
 class ResponseState:
     """A response: its phase, output item ids by ``output_index``, final status, usage.
 
     ``output_audio_format`` is the format of its output audio, fixed when it was
     created: its own (from ``response.create``), else the session's.
+
+    ``conversation`` is ``"auto"`` for a response of the default conversation and
+    ``"none"`` for an out-of-band one (``out_of_band``), whose output items never
+    enter the conversation. The fold decides it at ``response.created``, in this
+    order: the response object's ``conversation_id`` when it says (set: ``"auto"``;
+    null in a response object of the 2025 shape, the one that carries
+    ``modalities`` / GA's ``output_modalities``: ``"none"``, as GA servers write an
+    out-of-band response); else (an October 2024 object, which has neither field) the
+    ``response.conversation`` of the in-flight ``response.create`` it answers; else
+    ``"auto"`` (a response the server started itself, on server VAD). ``metadata`` is
+    the response object's, else that of the ``response.create`` it answers.
     """
 
     id: str
@@ -279,6 +301,13 @@ class ResponseState:
     usage: Usage | None = None
     info: ResponseInfo | None = None
     output_audio_format: str = "pcm16"
+    conversation: str = _AUTO
+    metadata: JSONObject | None = None
+
+    @property
+    def out_of_band(self) -> bool:
+        """Whether it is an out-of-band response (``conversation == "none"``)."""
+        return self.conversation == _NONE
 
 
 @attrs.frozen(kw_only=True)
@@ -432,6 +461,16 @@ class InFlight:
     undo: PartState | None = None
 
 
+def _creates_out_of_band(event: ClientEvent) -> bool:
+    """Whether ``event`` is a ``response.create`` of an out-of-band response
+    (``response.conversation: "none"``)."""
+    if event.__class__ is not ResponseCreate:
+        return False
+    assert isinstance(event, ResponseCreate)
+    params = event.response
+    return params is not None and params.conversation == _NONE
+
+
 @attrs.frozen(kw_only=True)
 class Ledger:
     """What this client sent and still expects an answer to, and what waits to go.
@@ -439,8 +478,9 @@ class Ledger:
     ``in_flight``: sent events the server acknowledges, still unanswered, in send order. ``recent``:
     events settled lately (acknowledged, or never acknowledged such as audio
     appends), remembered so that a late ``error`` still finds its cause.
-    ``queued``: ``response.create`` events held back while a response is active or
-    requested, released one at a time by ``response.done``. ``deferred_cancel``: a
+    ``queued``: default-conversation ``response.create`` events held back while the
+    active response is in progress or requested, released one at a time by its
+    ``response.done`` (an out-of-band ``response.create`` is never queued). ``deferred_cancel``: a
     ``response.cancel`` sent before its response existed, sent once it does.
     """
 
@@ -453,6 +493,15 @@ class Ledger:
     def response_requested(self) -> bool:
         """Whether a sent ``response.create`` awaits its ``response.created``."""
         return any(p.event.__class__ is ResponseCreate for p in self.in_flight)
+
+    @property
+    def default_requested(self) -> bool:
+        """Whether a sent default-conversation ``response.create`` (not out of band)
+        awaits its ``response.created``: what holds the next one back."""
+        return any(
+            p.event.__class__ is ResponseCreate and not _creates_out_of_band(p.event)
+            for p in self.in_flight
+        )
 
     def find(self, event_id: str) -> ClientEvent | None:
         """The sent, queued or recently settled event with this ``event_id``."""
@@ -530,7 +579,11 @@ class Order:
         return _new_order(head=head, tail=tail, next=nxt, prev=prev, size=self.size - 1)
 
 
-_new_order: Final = new(Order)  # without ``__init__``'s cost: once per item added or deleted
+_new_order: Final = new(Order)
+
+
+def _by_id(response: ResponseState) -> str:
+    return response.id  # without ``__init__``'s cost: once per item added or deleted
 
 
 @attrs.frozen(kw_only=True, slots=False)  # dict-backed: see rtstate._fast
@@ -538,7 +591,14 @@ class SessionState:
     """The root of the client's view of one Realtime session.
 
     Queries: ``items`` (in conversation order), ``item(id)``, ``active_response``,
-    ``response(id)``, ``rate_limit(name)``.
+    ``responses_in_progress``, ``response_by_id(id)``, ``response_items(id)``,
+    ``rate_limit(name)``.
+
+    Responses: ``responses`` holds every response in progress by id: at most one of
+    the default conversation (``active_response_id``, INV-5) and any number out of
+    band. An out-of-band response's output items are in ``items_by_id`` (``item(id)``,
+    ``response_items(response_id)``) but never in ``order``: ``items`` is the
+    conversation only.
 
     Client side: ``ledger`` (what was sent and awaits an answer, what waits to go),
     ``playback`` (item id -> ms of its audio the user heard, as reported),
@@ -566,7 +626,8 @@ class SessionState:
     items_by_id: Map[str, ItemState] = attrs.field(factory=Map)
     order: Order = attrs.field(factory=Order)
     input_buffer: InputBufferState = attrs.field(factory=InputBufferState)
-    response: ResponseState | None = None
+    responses: Map[str, ResponseState] = attrs.field(factory=Map)
+    active_response_id: str | None = None
     finished: tuple[ResponseState, ...] = ()
     rate_limits: Map[str, RateLimitState] = attrs.field(factory=Map)
     last_error: ErrorInfo | None = None
@@ -617,17 +678,39 @@ class SessionState:
 
     @property
     def active_response(self) -> ResponseState | None:
-        """The response between ``response.created`` and ``response.done``, if any."""
-        return self.response
+        """The default conversation's response between ``response.created`` and
+        ``response.done``, if any (never an out-of-band one)."""
+        active = self.active_response_id
+        return None if active is None else self.responses.get(active)
+
+    @property
+    def responses_in_progress(self) -> tuple[ResponseState, ...]:
+        """Every response in progress: the active one first, then the out-of-band ones
+        (ordered by id: a map keeps no creation order)."""
+        active = self.active_response_id
+        others = sorted((r for r in self.responses.values() if r.id != active), key=_by_id)
+        first = self.active_response
+        return tuple(others) if first is None else (first, *others)
 
     def response_by_id(self, response_id: str) -> ResponseState | None:
-        """The active or a remembered finished response with this id."""
-        if self.response is not None and self.response.id == response_id:
-            return self.response
+        """The response in progress or the remembered finished one with this id."""
+        response = self.responses.get(response_id)
+        if response is not None:
+            return response
         for r in reversed(self.finished):
             if r.id == response_id:
                 return r
         return None
+
+    def response_items(self, response_id: str) -> tuple[ItemState, ...]:
+        """The output items of a response (in progress or remembered), by
+        ``output_index``: how an out-of-band response's output is reached (``()`` for
+        an unknown response; an item deleted since is left out)."""
+        response = self.response_by_id(response_id)
+        if response is None:
+            return ()
+        by_id = self.items_by_id
+        return tuple([by_id[i] for i in response.output if i in by_id])
 
     def rate_limit(self, name: str) -> RateLimitState | None:
         """The last reported rate limit called ``name`` (``requests``, ``tokens``, ...)."""

@@ -18,6 +18,7 @@ from .events.client import ClientEvent
 from .events.payloads import (
     ErrorInfo,
     Item,
+    JSONObject,
     LogProb,
     SessionConfig,
     StatusDetails,
@@ -184,19 +185,38 @@ class FunctionCallReady(Transition):
 
 @attrs.frozen(kw_only=True)
 class ResponseStarted(Transition):
-    """``response.created``: a response is in progress."""
+    """``response.created``: a response is in progress.
+
+    ``conversation``: ``"auto"`` for the default conversation's response, ``"none"``
+    for an out-of-band one (``out_of_band``; see ``ResponseState``); ``metadata``: the
+    response's, as ``ResponseState.metadata``.
+    """
 
     response_id: str
+    conversation: str = "auto"
+    metadata: JSONObject | None = None
+
+    @property
+    def out_of_band(self) -> bool:
+        """Whether the response is out of band (its items stay out of the conversation)."""
+        return self.conversation == "none"
 
 
 @attrs.frozen(kw_only=True)
 class ResponseFinished(Transition):
-    """``response.done``: the response ended with ``status`` (and ``usage``)."""
+    """``response.done``: the response ended with ``status`` (and ``usage``);
+    ``conversation`` as in ``ResponseStarted``."""
 
     response_id: str
     status: str | None
     status_details: StatusDetails | None
     usage: Usage | None
+    conversation: str = "auto"
+
+    @property
+    def out_of_band(self) -> bool:
+        """Whether the response was out of band."""
+        return self.conversation == "none"
 
 
 @attrs.frozen(kw_only=True)

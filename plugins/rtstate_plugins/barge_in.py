@@ -67,6 +67,7 @@ class BargeIn:
         self._conn: rtstate.ClientConnection | None = None
         self._response: str | None = None
         self._items: list[tuple[str, float]] = []  # (item_id, ms received), in order
+        self._out_of_band: set[str] = set()  # responses not followed
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -77,14 +78,24 @@ class BargeIn:
     # --- hooks ---------------------------------------------------------------------------
 
     def on_response_started(self, t: tr.ResponseStarted, step: rtstate.Step) -> None:
-        """A new response: the sink may play again."""
+        """A new response of the default conversation: the sink may play again (an
+        out-of-band response is not followed: barge-in never cuts it)."""
+        if t.out_of_band:
+            self._out_of_band.add(t.response_id)
+            return
         self._response = t.response_id
         self._items = []
         self.stop_signal = None
         self.stop.clear()
 
+    def on_response_finished(self, t: tr.ResponseFinished, step: rtstate.Step) -> None:
+        """An out-of-band response ended: forget it."""
+        self._out_of_band.discard(t.response_id)
+
     def on_audio_appended(self, t: tr.AudioAppended, step: rtstate.Step) -> None:
         """Follow the audio the sink is given, item by item."""
+        if t.response_id in self._out_of_band:
+            return
         if t.response_id != self._response:
             self._response = t.response_id
             self._items = []

@@ -119,9 +119,9 @@ def _item(
 ) -> SessionState:
     """The output item ``item`` announced (and, with ``placed``, in the conversation)."""
     state = _response(state, response_id, out)
-    response = state.response
+    response = state.responses.get(response_id)
     item_id = item.id
-    if response is None or response.id != response_id or item_id is None:
+    if response is None or item_id is None:
         return state
     if item_id in response.output or output_index != len(response.output):
         return state
@@ -256,8 +256,8 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> tuple[S
     if response_id is None:
         return state, e
     state = _response(state, response_id, out, e.response)
-    response = state.response
-    if response is None or response.id != response_id:
+    response = state.responses.get(response_id)
+    if response is None:
         return state, e
     for index, snapshot in enumerate(e.response.output):
         if snapshot.id is None or snapshot.id in response.output:
@@ -268,7 +268,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> tuple[S
             event_id=_ADOPTED_EVENT_ID, response_id=response_id, output_index=index, item=snapshot
         )
         state = _try(state, _output_item_done, done, out)
-        response = state.response
+        response = state.responses.get(response_id)
         assert response is not None
     return state, e
 

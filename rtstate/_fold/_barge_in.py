@@ -3,11 +3,12 @@
 ``_played`` records how much of an item's audio the user heard; ``_plan_interrupt``
 (on ``Interrupt``, or on server VAD speech once playback was reported) plans the
 ``response.cancel`` / ``conversation.item.truncate`` / ``conversation.item.delete``
-that cut the latest response's audio where the user stopped hearing it, and marks
-the response ``interrupted``; ``_late`` folds a delta of an interrupted response
-(nothing changes, an info says so). On an attached session (the server plays the
-audio) ``Interrupt`` plans ``response.cancel`` and ``output_audio_buffer.clear``
-instead (``_plan_server_interrupt``).
+that cut the latest default-conversation response's audio where the user stopped
+hearing it (an out-of-band response is left alone), and marks the response
+``interrupted``; ``_late`` folds a delta of an interrupted response (nothing
+changes, an info says so). On an attached session (the server plays the audio)
+``Interrupt`` plans ``response.cancel`` and ``output_audio_buffer.clear`` instead
+(``_plan_server_interrupt``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from .._fast import evolve_root
 from ..events import client as c
-from ..state import SessionState
+from ..state import ResponseState, SessionState
 from ..step import Interrupt, Played
 from ..transitions import TruncationPlanned
 from ._base import _Out
@@ -43,7 +44,7 @@ def _plan_server_interrupt(state: SessionState, out: _Out) -> SessionState:
     ``response.cancel`` (the response still in progress) and
     ``output_audio_buffer.clear`` (the server reports playback), with no truncation:
     the client has no playback of its own to report. Nothing to cut: no-op."""
-    active = state.response
+    active = state.active_response
     playing = state.playing_response_id
     if active is None and playing is None:
         return state
@@ -62,7 +63,8 @@ def _plan_server_interrupt(state: SessionState, out: _Out) -> SessionState:
 
 
 def _plan_interrupt(state: SessionState, out: _Out, *, reported_only: bool) -> SessionState:
-    """Plan the cancel / truncate / delete that cut the latest response's audio.
+    """Plan the cancel / truncate / delete that cut the latest response's audio (of
+    the default conversation: an out-of-band response is never interrupted).
 
     Each audio item is cut where the user stopped hearing it (``playback``, clamped
     to the audio received); an item heard to its end is left alone once its
@@ -70,8 +72,8 @@ def _plan_interrupt(state: SessionState, out: _Out, *, reported_only: bool) -> S
     (server VAD speech), nothing is planned unless playback was reported for the
     response: the app has not said what the user heard.
     """
-    active = state.response
-    response = active if active is not None else (state.finished[-1] if state.finished else None)
+    active = state.active_response  # the default conversation's only: out of band plays on
+    response = active if active is not None else _last_default(state)
     if response is None or state.interrupted_response_id == response.id:
         return state
     playback = state.playback
@@ -112,6 +114,11 @@ def _plan_interrupt(state: SessionState, out: _Out, *, reported_only: bool) -> S
         )
     )
     return evolve_root(state, interrupted_response_id=response.id, revision=state.revision + 1)
+
+
+def _last_default(state: SessionState) -> ResponseState | None:
+    """The latest finished response of the default conversation, if remembered."""
+    return next((r for r in reversed(state.finished) if not r.out_of_band), None)
 
 
 def _late(state: SessionState, e: Any, out: _Out) -> SessionState:

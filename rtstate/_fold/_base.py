@@ -165,15 +165,20 @@ def _bounded(values: tuple[T, ...], value: T, limit: int) -> tuple[T, ...]:
 
 
 def _active(state: SessionState, e: Any, response_id: str) -> ResponseState:
-    """The active response ``response_id`` refers to, or a violation of INV-4."""
-    response = state.response
+    """The response in progress ``response_id`` names (of the default conversation
+    or out of band), or a violation of INV-4."""
+    response = state.responses.get(response_id)
+    if response is None and state.responses:
+        raise _Rejected("INV-4", _not_in_progress(state, e.type, response_id))
     _check(machines.RESPONSE, None if response is None else response.phase, e)
     assert response is not None
-    if response.id != response_id:
-        raise _Rejected(
-            "INV-4", f"{e.type} names {response_id}, but the active response is {response.id}"
-        )
     return response
+
+
+def _not_in_progress(state: SessionState, event_type: str, response_id: str) -> str:
+    """The message of an event naming a response that is not in progress while others are."""
+    ids = ", ".join(sorted(state.responses.keys()))
+    return f"{event_type} names {response_id}, but the responses in progress are {ids}"
 
 
 def _item_phase(state: SessionState, item_id: str) -> tuple[ItemState | None, ItemPhase | None]:

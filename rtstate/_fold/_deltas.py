@@ -52,7 +52,16 @@ from ..state import (
 from ..step import Diagnostic, Step
 from ..transitions import AudioAppended, TextAppended, TranscriptAppended, Transition
 from ._barge_in import _late
-from ._base import _BYTES_PER_MS, _active, _check, _item_phase, _open, _Out, _Rejected
+from ._base import (
+    _BYTES_PER_MS,
+    _active,
+    _check,
+    _item_phase,
+    _not_in_progress,
+    _open,
+    _Out,
+    _Rejected,
+)
 
 # Enum members as module constants, for the streaming deltas' inline test
 # (``_streamed``) only: in Python 3.11 reading ``Enum.MEMBER`` runs a Python-level
@@ -119,7 +128,7 @@ def _append_audio(
     delta = e.delta
     n = len(delta)
     size = n * 3 // 4 - delta.count("=", n - 2)  # _b64_bytes, inline: once per delta
-    response = state.response
+    response = state.responses.get(e.response_id)
     fmt = response.output_audio_format if response is not None else "pcm16"
     ms = size / _BYTES_PER_MS.get(fmt, 48)
     transition = new_audio_appended(e.item_id, e.content_index, size, ms, delta, e.response_id)
@@ -169,17 +178,17 @@ def _streamed(state: SessionState, e: Any, config: Config, stream: _Stream) -> S
     """The Step of a delta in the common case, else ``None`` (``fold`` goes on);
     ``stream`` is its ``_STREAMED`` entry.
 
-    The common case: the tables accept the delta in its response's phase and its
-    part's, the part is of the delta's kind and not truncated, and the response was
-    not interrupted.
+    The common case: the delta's response is in progress (of the default
+    conversation or out of band: one look-up by id), the tables accept the delta in
+    its response's phase and its part's, the part is of the delta's kind and not
+    truncated, and the response was not interrupted.
     """
     kind, append, response_phases, part_phases = stream
-    response = state.response
+    response = state.responses.get(e.response_id)
     item = state.items_by_id.get(e.item_id)
     if (
         state.phase is _SESSION_OPEN
         and response is not None
-        and response.id == e.response_id
         and response.phase in response_phases
         and e.response_id != state.interrupted_response_id
         and item is not None
@@ -270,8 +279,7 @@ def _reference(
         )
     else:
         size = len(base64.b64decode(e.delta))
-        response = state.response
-        assert response is not None
+        response = state.responses[e.response_id]
         ms = size / _BYTES_PER_MS.get(response.output_audio_format, 48)
         new_part = attrs.evolve(
             part, audio_bytes=part.audio_bytes + size, audio_ms=part.audio_ms + ms
@@ -306,14 +314,13 @@ def _broken(state: SessionState, e: Any) -> tuple[str, str] | None:
     checked in the order the handler checks it."""
     if state.phase is not SessionPhase.OPEN:
         return "INV-1", f"{e.type} before session.created or after close"
-    response = state.response
+    response = state.responses.get(e.response_id)
+    if response is None and state.responses:
+        return "INV-4", _not_in_progress(state, e.type, e.response_id)
     response_phase = None if response is None else response.phase
     if not machines.RESPONSE.allows(response_phase, e):
         where = "none" if response_phase is None else response_phase.value
         return machines.RESPONSE.invariant, f"{e.type} is not allowed when response is {where}"
-    assert response is not None
-    if response.id != e.response_id:
-        return "INV-4", f"{e.type} names {e.response_id}, but the active response is {response.id}"
     item = state.items_by_id.get(e.item_id)
     if item is None:
         return "INV-7", f"{e.type} for unknown item {e.item_id}"

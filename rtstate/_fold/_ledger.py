@@ -19,8 +19,8 @@ from .. import machines
 from ..config import Config
 from ..events import client as c
 from ..events import server as s
-from ..events.payloads import ErrorInfo
-from ..state import InFlight, Ledger, PartState
+from ..events.payloads import ErrorInfo, JSONObject
+from ..state import InFlight, Ledger, PartState, _creates_out_of_band
 from ..transitions import ClientEventCoalesced, ClientEventQueued, ClientEventRejected, Transition
 from ._base import NO_EFFECTS, Effects, _bounded
 
@@ -107,6 +107,42 @@ def _settle_first(
     return ledger, None
 
 
+def _ack_created(
+    ledger: Ledger, conversation: str | None, metadata: JSONObject | None, config: Config
+) -> tuple[Ledger, InFlight | None]:
+    """``ledger`` with the in-flight ``response.create`` a ``response.created`` answers
+    settled, and that entry (``None``: no create of its kind is in flight, the server
+    started the response itself).
+
+    ``conversation`` is the response's as its object tells (``"auto"``, ``"none"``, or
+    ``None`` when it cannot: any create may match), ``metadata`` its object's. Of the
+    creates in flight for that conversation, the first (in send order) whose metadata
+    is the response's, else the first.
+    """
+    candidates = [
+        entry
+        for entry in ledger.in_flight
+        if entry.event.__class__ is c.ResponseCreate
+        and (conversation is None or _conversation_of(entry.event) == conversation)
+    ]
+    if not candidates:
+        return ledger, None
+    chosen = candidates[0]
+    if metadata is not None:
+        chosen = next((p for p in candidates if _metadata_of(p.event) == metadata), chosen)
+    return _settle_first(ledger, lambda p: p is chosen, config)
+
+
+def _conversation_of(event: c.ClientEvent) -> str:
+    """The conversation (``"auto"`` or ``"none"``) a ``response.create`` asks for."""
+    return "none" if _creates_out_of_band(event) else "auto"
+
+
+def _metadata_of(event: c.ClientEvent) -> JSONObject | None:
+    params = event.response if isinstance(event, c.ResponseCreate) else None
+    return None if params is None else params.metadata
+
+
 def _ack_unnamed_create(ledger: Ledger, item_type: str, config: Config) -> Ledger:
     """Settle the first ``conversation.item.create`` sent without an id, of this type.
 
@@ -127,17 +163,19 @@ def _ack_unnamed_create(ledger: Ledger, item_type: str, config: Config) -> Ledge
 
 def _release(ledger: Ledger, active: bool) -> tuple[Ledger, c.ResponseCreate | None]:
     """The first queued ``response.create`` taken out of ``ledger`` to be planned, if
-    no response is ``active`` and none is requested."""
-    if not ledger.queued or active or ledger.response_requested:
+    no default-conversation response is ``active`` and none is requested (out-of-band
+    ones hold nothing back)."""
+    if not ledger.queued or active or ledger.default_requested:
         return ledger, None
     return attrs.evolve(ledger, queued=ledger.queued[1:]), ledger.queued[0]
 
 
 def _released_cancel(ledger: Ledger) -> tuple[Ledger, c.ResponseCancel | None]:
     """The cancel sent before the requested response existed, taken out of ``ledger``
-    to be planned, once no response is requested any more (it was created)."""
+    to be planned, once no default-conversation response is requested any more (it
+    was created: a bare cancel is for the default response)."""
     cancel = ledger.deferred_cancel
-    if cancel is None or ledger.response_requested:
+    if cancel is None or ledger.default_requested:
         return ledger, None
     return attrs.evolve(ledger, deferred_cancel=None), cancel
 
@@ -212,10 +250,11 @@ def _rejection(
     The event is the one the error's ``event_id`` names; without one (October 2024),
     for the two codes that can only mean one kind, the oldest unanswered event of the
     kind, else the one answered last (its acknowledgement was someone else's, as the
-    error shows). A ``response.create`` refused for a race with a response we did
-    not ask for is queued again without its spent ``event_id``; a refused create
-    drops the cancel that waited for it, and frees the queue (``active``: a response
-    is active). No event: ``ledger`` unchanged, ``None``.
+    error shows); of ``response.create``, only a default-conversation one. A
+    ``response.create`` refused for a race with a response we did not ask for is
+    queued again without its spent ``event_id``; a refused create drops the cancel
+    that waited for it, and frees the queue (``active``: the default conversation's
+    response is active). No event: ``ledger`` unchanged, ``None``.
     """
     code = _error_code(error)
     event: c.ClientEvent | None = None
@@ -227,7 +266,11 @@ def _rejection(
             *(p.event for p in ledger.in_flight),
             *reversed(ledger.recent),
         )
-        event = next((e for e in candidates if e.__class__ is wanted), None)
+        # only a default-conversation create can meet an active response
+        event = next(
+            (e for e in candidates if e.__class__ is wanted and not _creates_out_of_band(e)),
+            None,
+        )
     if event is None:
         return ledger, None, NO_EFFECTS
     transitions: list[Transition] = [ClientEventRejected(event=event, error=error)]
@@ -247,7 +290,7 @@ def _rejection(
             ledger, requeue = _requeued(ledger, attrs.evolve(event, event_id=None), config)
             transitions.extend(requeue.transitions)
             infos.extend(requeue.infos)
-        if ledger.deferred_cancel is not None and not ledger.response_requested:
+        if ledger.deferred_cancel is not None and not ledger.default_requested:
             infos.append(
                 ("cancel_dropped", "the response a deferred cancel waited for was refused")
             )

@@ -32,7 +32,7 @@ def _tick(state: SessionState, e: Tick, out: _Out) -> SessionState:
         out.transitions.append(ClientEventTimedOut(event=entry.event))
         state = _rolled_back(state, entry.event, entry.undo)
     if any(isinstance(entry.event, c.ResponseCreate) for entry in expired):
-        ledger, release = _release(state.ledger, state.response is not None)
+        ledger, release = _release(state.ledger, state.active_response_id is not None)
         if release is not None:
             out.plan(release)
         state = evolve_root(state, ledger=ledger)

@@ -1,7 +1,9 @@
 """Responses: ``response.created`` and ``response.done`` (which closes what the
-response left open, and frees the ledger's queue), the output items a response
-announces and finishes (``response.output_item.added`` / ``.done``, reconciling
-their parts with the final snapshot), and the server's own output audio buffer.
+response left open, and frees the ledger's queue), of the default conversation or out
+of band (an out-of-band response's items never enter the conversation order), the
+output items a response announces and finishes (``response.output_item.added`` /
+``.done``, reconciling their parts with the final snapshot), and the server's own
+output audio buffer.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from ..events import server as s
 from ..events.payloads import ContentPart, ResponseInfo
 from ..logs import TextLog
 from ..state import (
+    _AUTO,
+    _NONE,
     ItemPhase,
     ItemState,
     PartPhase,
@@ -48,7 +52,14 @@ from ._base import (
     _Rejected,
 )
 from ._items import _approval_requested, _item_from, _mcp_changes, _part_from
-from ._ledger import _ack, _release, _released_cancel
+from ._ledger import (
+    _ack,
+    _ack_created,
+    _conversation_of,
+    _metadata_of,
+    _release,
+    _released_cancel,
+)
 from ._parts import _settle
 
 _FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
@@ -63,27 +74,57 @@ def _response_id(info: ResponseInfo, e: s.ResponseCreated | s.ResponseDone) -> s
 
 
 def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> SessionState:
+    """A response begins: of the default conversation (the active response: at most
+    one, INV-5) or out of band (any number), as ``ResponseState`` says how it is told;
+    it acknowledges the in-flight ``response.create`` it answers (``_ack_created``)."""
     _open(state, e)
-    if state.response is not None:
-        raise _Rejected(
-            "INV-5", f"response {e.response.id} created while {state.response.id} is active"
-        )
-    phase = _check(machines.RESPONSE, None, e)
     info = e.response
     response_id = _response_id(info, e)
+    known = state.responses.get(response_id)
+    phase = _check(machines.RESPONSE, None if known is None else known.phase, e)
+    told = _told_conversation(info)
+    ledger, entry = _ack_created(state.ledger, told, info.metadata, out.config)
+    conversation = told or (_AUTO if entry is None else _conversation_of(entry.event))
+    active = state.active_response_id
+    if conversation == _AUTO:
+        if active is not None:
+            raise _Rejected("INV-5", f"response {response_id} created while {active} is active")
+        active = response_id
+    metadata = info.metadata
+    if metadata is None and entry is not None:
+        metadata = _metadata_of(entry.event)
     response = ResponseState(
         id=response_id,
         phase=phase,
         status=info.status,
         info=info,
         output_audio_format=_output_format(state, info),
+        conversation=conversation,
+        metadata=metadata,
     )
-    out.transitions.append(ResponseStarted(response_id=response_id))
-    ledger, _ = _ack(state.ledger, e, None, out.config)
-    ledger, cancel = _released_cancel(ledger)
-    if cancel is not None:
-        out.plan(cancel)  # the cancel sent before this response existed
-    return evolve_root(state, response=response, ledger=ledger, revision=state.revision + 1)
+    out.transitions.append(
+        ResponseStarted(response_id=response_id, conversation=conversation, metadata=metadata)
+    )
+    if active == response_id:
+        ledger, cancel = _released_cancel(ledger)
+        if cancel is not None:
+            out.plan(cancel)  # the cancel sent before this response existed
+    return evolve_root(
+        state,
+        responses=state.responses.set(response_id, response),
+        active_response_id=active,
+        ledger=ledger,
+        revision=state.revision + 1,
+    )
+
+
+def _told_conversation(info: ResponseInfo) -> str | None:
+    """The conversation a response object tells: ``"auto"`` if it names one,
+    ``"none"`` if its ``conversation_id`` is null in the 2025 shape (which carries
+    ``modalities``), ``None`` for an October 2024 object (neither field)."""
+    if info.conversation_id is not None:
+        return _AUTO
+    return None if info.modalities is None else _NONE
 
 
 def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> SessionState:
@@ -91,6 +132,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
     info = e.response
     response_id = _response_id(info, e)
     response = _active(state, e, response_id)
+    in_conversation = not response.out_of_band
     items = state.items_by_id
     order = state.order
     final_status = {item.id: item.status for item in info.output if item.id is not None}
@@ -99,7 +141,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
         if item is None or item.phase is ItemPhase.DONE:
             continue
         out.note("INV-12", f"item {item_id} still open at response.done; closed")
-        if item_id not in order:
+        if in_conversation and item_id not in order:
             order = order.insert(item_id, order.tail)
         status = final_status.get(item_id)
         if status not in _FINAL_ITEM_STATUSES:  # a closed item is never in_progress
@@ -114,7 +156,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
     for snapshot in info.output:
         if snapshot.id is not None and snapshot.id not in announced:
             out.note("INV-11", f"response.done lists {snapshot.id}, never announced")
-    # the table ends the active response (RESPONSE gives None); its record joins the history
+    # the table ends the response (RESPONSE gives None); its record joins the history
     finished = ResponseState(
         id=response_id,
         phase=ResponsePhase.DONE,
@@ -124,6 +166,8 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
         usage=info.usage,
         info=info,
         output_audio_format=response.output_audio_format,
+        conversation=response.conversation,
+        metadata=response.metadata,
     )
     history = _bounded(state.finished, finished, out.config.max_finished_responses)
     out.transitions.append(
@@ -132,17 +176,22 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
             status=info.status,
             status_details=info.status_details,
             usage=info.usage,
+            conversation=response.conversation,
         )
     )
     ledger, entry = _ack(state.ledger, e, response_id, out.config)
     while entry is not None:  # every cancel of this response is answered by its end
         ledger, entry = _ack(ledger, e, response_id, out.config)
-    ledger, release = _release(ledger, False)
+    active = state.active_response_id
+    if active == response_id:
+        active = None
+    ledger, release = _release(ledger, active is not None)
     if release is not None:
         out.plan(release)
     return evolve_root(
         state,
-        response=None,
+        responses=state.responses.delete(response_id),
+        active_response_id=active,
         finished=history,
         items_by_id=items,
         order=order,
@@ -174,11 +223,11 @@ def _output_item_added(
         )
     else:
         new = evolve_item(item, phase=phase, response_id=response.id, output_index=e.output_index)
-    active = attrs.evolve(response, output=(*response.output, item_id))
+    grown = attrs.evolve(response, output=(*response.output, item_id))
     return evolve_root(
         state,
         items_by_id=state.items_by_id.set(item_id, new),
-        response=active,
+        responses=state.responses.set(response.id, grown),
         revision=state.revision + 1,
     )
 
@@ -238,7 +287,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     if response.output[e.output_index : e.output_index + 1] != (item_id,):
         raise _Rejected("INV-6", f"item {item_id} is not output {e.output_index} of {response.id}")
     order = state.order
-    if item.phase is ItemPhase.ANNOUNCED:
+    if item.phase is ItemPhase.ANNOUNCED and not response.out_of_band:
         out.note("INV-7", f"item {item_id} finished without conversation.item.created")
         order = order.insert(item_id, order.tail)
     snapshot = e.item

@@ -1,6 +1,7 @@
 """Client events as sent: what each does locally (a create shown at once as
-``PENDING``, a truncate applied at once, a ``response.create`` queued while one is
-active, a cancel kept until its response exists) and its place in the ledger
+``PENDING``, a truncate applied at once, a default-conversation ``response.create``
+queued while the active response is in progress or requested, a cancel kept until its
+response exists) and its place in the ledger
 (``_record``); and the rollback of a client event the server refused
 (``_rejected``) or that timed out (``_rolled_back``).
 """
@@ -13,7 +14,7 @@ from .. import machines
 from .._fast import evolve_item, evolve_part, evolve_root
 from ..events import client as c
 from ..events.payloads import ErrorInfo
-from ..state import PartState, SessionPhase, SessionState
+from ..state import PartState, SessionPhase, SessionState, _creates_out_of_band
 from ..transitions import ClientEventTimedOut
 from ._base import _BYTES_PER_MS, _ITEM_TABLE, _live, _Out, _Rejected
 from ._items import _cut, _item_from, _item_with_part, _part_at
@@ -110,10 +111,14 @@ def _send_truncate(state: SessionState, e: c.ConversationItemTruncate, out: _Out
 
 
 def _send_response_create(state: SessionState, e: c.ResponseCreate, out: _Out) -> SessionState:
-    """Sent if no response is active or requested; else queued (or coalesced)."""
+    """An out-of-band create (``conversation: "none"``) is sent at once; a
+    default-conversation one is sent if the active response is neither in progress
+    nor requested, else queued (or coalesced)."""
     _sending(state, e)
     ledger = state.ledger
-    if state.response is None and not ledger.response_requested:
+    if _creates_out_of_band(e) or (
+        state.active_response_id is None and not ledger.default_requested
+    ):
         out.send(e)
         return evolve_root(_record(state, e, out), revision=state.revision + 1)
     queued, effects = _queued(ledger, e, out.config)
@@ -124,15 +129,25 @@ def _send_response_create(state: SessionState, e: c.ResponseCreate, out: _Out) -
 
 
 def _send_response_cancel(state: SessionState, e: c.ResponseCancel, out: _Out) -> SessionState:
-    """Sent if a response is active; remembered if one is requested; else nothing."""
+    """Sent if the response it names is in progress (a bare cancel names the active
+    response, as the service reads it), or if it names one while any is; kept until
+    it exists if a response is requested (a bare cancel: a default-conversation one);
+    else nothing. Its key is the response it names: that response's end settles it.
+    """
     _sending(state, e)
     ledger = state.ledger
-    response = state.response
-    if response is not None:
+    target = e.response_id
+    if target is None:  # the active response's, or the one requested for it
+        target, waiting = state.active_response_id, ledger.default_requested
+    else:  # a wrong id is the server's to refuse
+        waiting = ledger.response_requested
+        if not state.responses:
+            target = None
+    if target is not None:
         out.send(e)
-        after = _record(state, e, out, key=e.response_id or response.id)
+        after = _record(state, e, out, key=target)
         return evolve_root(after, revision=state.revision + 1)
-    if ledger.response_requested:
+    if waiting:
         deferred, effects = _deferred(ledger, e)
         out.take(effects)
         if deferred is ledger:  # coalesced
@@ -145,7 +160,7 @@ def _send_response_cancel(state: SessionState, e: c.ResponseCancel, out: _Out) -
 def _rejected(state: SessionState, error: ErrorInfo, out: _Out) -> SessionState:
     """Correlate a server error with the client event it names, and roll it back."""
     ledger, refused, effects = _rejection(
-        state.ledger, error, state.response is not None, out.config
+        state.ledger, error, state.active_response_id is not None, out.config
     )
     if refused is None:
         return state

@@ -38,7 +38,7 @@ def _session_updated(state: SessionState, e: s.SessionUpdated, out: _Out) -> Ses
 
 def _conversation_created(state: SessionState, e: s.ConversationCreated, out: _Out) -> SessionState:
     _check(machines.SESSION, state.phase, e)
-    if state.conversation_id is not None or state.order.size or state.finished or state.response:
+    if state.conversation_id is not None or state.order.size or state.finished or state.responses:
         raise _Rejected("INV-2", "conversation.created after the conversation began")
     return evolve_root(state, conversation_id=e.conversation.id, revision=state.revision + 1)
 

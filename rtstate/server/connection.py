@@ -536,7 +536,7 @@ class ServerConnection(_InputAudio):
                 v.unknown_parameter(orjson.loads(frame), type(event))
             elif isinstance(event, c.SessionUpdate):  # "realtime" decodes as None
                 state = self._state
-                fresh = not (state.order.size or state.response or state.finished or self._runs)
+                fresh = not (state.order.size or state.responses or state.finished or self._runs)
                 v.ga_session_type(orjson.loads(frame), state.kind, fresh=fresh)
             handler(self, event)
         except v.Rejected as r:

@@ -46,6 +46,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
+from immutables import Map
 
 from ..config import Config, Dialect
 from ..errors import RemoteProtocolError
@@ -360,7 +361,9 @@ class _ResponseRunner:
             info=info,
             input_text=input_text,
             input_audio=input_audio,
-            scratch=attrs.evolve(self._state, response=None, ledger=Ledger())
+            scratch=attrs.evolve(
+                self._state, responses=Map(), active_response_id=None, ledger=Ledger()
+            )
             if out_of_band
             else None,
         )

@@ -68,7 +68,7 @@ def test_a_sideband_capture_folds_strictly_with_no_diagnostic(path: Path) -> Non
     assert [d for step in steps for d in step.diagnostics] == []
     state = conn.state
     assert state.session is not None  # from session.updated
-    assert state.response is None
+    assert state.active_response is None
     (finished,) = state.finished
     assert finished.status == "completed"
     user, assistant = state.items
@@ -103,7 +103,7 @@ def test_every_suffix_of_a_capture_folds_strictly(path: Path) -> None:
         steps = fold_frames(conn, lines[start:])
         assert [d for step in steps for d in step.diagnostics] == [], start
         state = conn.state
-        assert state.response is None, start
+        assert state.active_response is None, start
         events = [json.loads(f) for _, f in lines[start:]]
         if any(e["type"].startswith("response.") for e in events):
             (finished,) = state.finished  # the response, adopted if its start was missed
@@ -134,7 +134,7 @@ def test_a_response_adopted_at_a_delta_starts_then_streams() -> None:
         )
     )
     assert any(isinstance(t, ResponseStarted) for t in step.transitions)
-    assert step.after.response is not None and step.after.response.id == "resp_1"
+    assert step.after.active_response is not None and step.after.active_response.id == "resp_1"
     assert step.after.adopted == frozenset({"resp_1"})
     item = step.after.item("item_1")
     assert item is not None and item.text == "lo" and item.role == "assistant"
@@ -299,7 +299,7 @@ def test_resume_keeps_the_session_attached() -> None:
     conn = ClientConnection(config=STRICT, attached=True)
     step = conn.resume(plan_reconnect(conn.state))
     assert step.after.attached and step.after.phase is SessionPhase.OPEN
-    assert step.after.response is None
+    assert step.after.active_response is None
 
 
 def test_server_playback_of_forgotten_responses_is_bounded() -> None:

@@ -51,8 +51,8 @@ Key = tuple[Any, ...]
 def phases(state: SessionState) -> dict[Key, Any]:
     """Every entity of ``state`` -> its phase (an absent entity is not listed)."""
     found: dict[Key, Any] = {("session",): state.phase, ("input_buffer",): state.input_buffer.phase}
-    if state.response is not None:
-        found["response",] = state.response.phase
+    for response_id, response in state.responses.items():
+        found["response", response_id] = response.phase
     for item_id, item in state.items_by_id.items():
         found["item", item_id] = item.phase
         for index, part in enumerate(item.parts):

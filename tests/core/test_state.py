@@ -533,7 +533,7 @@ def _dump(value: object) -> object:
             "audio": [(c.item_id, c.content_index, c.audio, c.ms) for c in value.audio],
             "audio_total": value.audio.total_ms,
             "order": list(value.order),
-            "response": repr(value.response),
+            "responses": sorted(repr(r) for r in value.responses.values()),
             "finished": repr(value.finished),
             "rate_limits": sorted(repr(r) for r in value.rate_limits.values()),
             "input_buffer": repr(value.input_buffer),

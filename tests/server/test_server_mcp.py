@@ -168,7 +168,7 @@ def ask(loop: Loop) -> str:
     )
     request = loop.client.state.item(asked.item_id)
     assert request is not None and request.type == "mcp_approval_request"
-    assert loop.client.state.response is None  # the response ended with the question
+    assert loop.client.state.active_response is None  # the response ended with the question
     return asked.item_id
 
 

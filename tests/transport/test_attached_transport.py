@@ -81,7 +81,9 @@ async def test_a_spoken_response_is_interrupted_through_the_servers_playback() -
             await until(conn, has(OutputAudioStarted), steps)
             playing = conn.state.playing_response_id
             assert playing is not None
-            assert conn.state.response is not None and conn.state.response.id == playing
+            assert (
+                conn.state.active_response is not None and conn.state.active_response.id == playing
+            )
             interrupt = await conn.interrupt()
             steps.append(interrupt)
             assert [e.type for e in interrupt.sent] == [
@@ -100,7 +102,7 @@ async def test_a_spoken_response_is_interrupted_through_the_servers_playback() -
                     isinstance(t, ResponseFinished) for t in step.transitions
                 )
         state = conn.state
-        assert state.response is None
+        assert state.active_response is None
         response = state.response_by_id(playing)
         assert response is not None and response.status == "cancelled"
         assert state.server_playback[playing] is PlaybackPhase.CLEARED
