@@ -21,7 +21,11 @@ _GOING_AWAY: Final = 1001  # the close code of an expired session
 
 
 def _tick(state: SessionState, e: Tick, out: _Out) -> SessionState:
-    """Time passed: start the timers of newly sent events, time out the overdue."""
+    """Time passed: start the timers of newly sent events, time out the overdue.
+
+    A timed-out ``response.create`` releases the next queued one, unless the
+    transport has closed: then the queue stays as it is (``plan_reconnect`` reads it).
+    """
     now = e.now
     ledger = state.ledger
     if not ledger.in_flight:
@@ -31,7 +35,8 @@ def _tick(state: SessionState, e: Tick, out: _Out) -> SessionState:
     for entry in expired:
         out.transitions.append(ClientEventTimedOut(event=entry.event))
         state = _rolled_back(state, entry.event, entry.undo)
-    if any(isinstance(entry.event, c.ResponseCreate) for entry in expired):
+    closed = state.phase is SessionPhase.CLOSED  # nothing goes out on a closed transport
+    if not closed and any(isinstance(entry.event, c.ResponseCreate) for entry in expired):
         ledger, release = _release(state.ledger, state.active_response_id is not None)
         if release is not None:
             out.plan(release)

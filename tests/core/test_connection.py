@@ -370,6 +370,25 @@ def test_with_nothing_sent_tick_only_records_the_time_and_no_deadline_is_due() -
         assert conn.tick(float(n)).after is conn.state  # the same time again: no change
 
 
+def test_a_create_timing_out_after_the_transport_closed_releases_nothing() -> None:
+    # found by the client-logic state machine: a session that expired with a create in
+    # flight and one queued behind it; the in-flight one timed out later, released the
+    # queued one, and the release was refused as "sent after the transport closed"
+    srv = Server()
+    conn = ClientConnection(config=Config(strict=True))
+    conn.receive_event(srv.session_created())
+    conn.tick(0.0)
+    conn.send(c.ResponseCreate())
+    queued = conn.send(c.ResponseCreate())
+    assert len(conn.state.ledger.queued) == 1 and queued.to_send == ()
+    conn.tick(1.0)
+    conn.transport_closed(1001, "session expired")
+    step = conn.tick(1.0 + conn.config.ack_timeout + 1.0)
+    assert [type(t).__name__ for t in step.transitions] == ["ClientEventTimedOut"]
+    assert (step.to_send, step.diagnostics) == ((), ())
+    assert len(conn.state.ledger.queued) == 1  # still queued: nothing went out
+
+
 # --- input audio accounting --------------------------------------------------------------
 
 
