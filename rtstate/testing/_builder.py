@@ -59,8 +59,9 @@ class Context:
     """Where a session stands after some flows: what the next flow continues from.
 
     ``dialect`` is the protocol the session speaks (``"ga"`` or ``"beta"``): every
-    flow that continues it emits that dialect's events in its order. ``salt`` and ``serial`` make the next ids; ``session`` is the effective config
-    (``None`` before ``session.created``); ``conversation`` the items in order;
+    flow that continues it emits that dialect's events in its order. ``salt`` and
+    ``serial`` make the next ids; ``session`` is the effective config (``None``
+    before ``session.created``); ``conversation`` the items in order;
     ``audio_clock_ms`` the input audio appended so far (the time base of
     ``speech_started``); ``deferred``: server events that are due but not yet sent
     (late input transcriptions), which the next flow may deliver anywhere.

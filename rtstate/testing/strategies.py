@@ -180,8 +180,9 @@ def session_starts(*, dialect: Dialect = "ga") -> st.SearchStrategy[Flow]:
 
     ``session.created`` (the dialect's defaults: audio and text, server VAD, no
     transcription), then, drawn: in beta, ``conversation.created`` or not (real
-    servers do not send it; GA never does), and a client ``session.update`` sent before ``session.created``
-    arrived (as the JS client does), answered by ``session.updated`` after it.
+    servers do not send it; GA never does), and a client ``session.update`` sent
+    before ``session.created`` arrived (as the JS client does), answered by
+    ``session.updated`` after it.
     """
     return _flow(None, lambda b: None, dialect)
 
@@ -455,6 +456,6 @@ def streams(
     dialect: Dialect | None = None,
 ) -> st.SearchStrategy[list[AnyServerEvent]]:
     """The server side of :func:`sessions`: a valid server stream, in arrival order."""
-    return sessions(
-        min_flows=min_flows, max_flows=max_flows, context=context, dialect=dialect
-    ).map(lambda s: s.server_events)
+    return sessions(min_flows=min_flows, max_flows=max_flows, context=context, dialect=dialect).map(
+        lambda s: s.server_events
+    )
