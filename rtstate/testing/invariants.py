@@ -370,7 +370,7 @@ class _Checker:
             state = "was deleted" if previous in self.deleted else "does not exist"
             self.flag("INV-15", i, f"{what}: previous_item_id {previous!r} {state}")
 
-    def item_created(self, i: int, e: ConversationItemCreated) -> None:
+    def item_created(self, i: int, e: ConversationItemCreated | ConversationItemAdded) -> None:
         item_id = e.item.id
         self.check_previous(i, e.previous_item_id, "conversation.item.created", item_id)
         if item_id is None:

@@ -787,6 +787,7 @@ def test_ga_item_done_follows_its_added_once() -> None:
     events = _ga_vad_stream()
     n = at(events, s.ConversationItemDone)
     done = events[n]
+    assert isinstance(done, s.ConversationItemDone)
     assert check_stream(events) == []
     assert flags(insert(events, n + 1, attrs.evolve(done, event_id="event_again")), "INV-15")
     before_added = move(events, n, at(events, s.ConversationItemAdded))

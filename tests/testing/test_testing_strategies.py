@@ -118,7 +118,9 @@ def test_sessions_are_valid_both_sides(case: tuple[Dialect, Script]) -> None:
     else:
         assert not of(script.server_events, s.ConversationItemCreated)
         assert not of(script.server_events, s.ConversationCreated)
-        assert script.server_events[0].session.temperature is None
+        first = script.server_events[0]
+        assert isinstance(first, s.SessionCreated)
+        assert first.session.temperature is None
 
 
 @quick
