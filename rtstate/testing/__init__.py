@@ -3,7 +3,7 @@
 * :mod:`rtstate.testing.invariants`: ``check_stream`` / ``assert_valid_stream``, the
   ordering invariants INV-1..INV-17 (``rtstate.machines.INVARIANTS``). Pure Python.
 * :mod:`rtstate.testing.script`: ``Script`` (both directions of a session in wire
-  order) and ``encode_stream`` / ``decode_stream`` (beta frames). Pure Python.
+  order) and ``encode_stream`` / ``decode_stream`` (frames of either dialect). Pure Python.
 * :mod:`rtstate.testing.strategies`: hypothesis strategies for valid server streams,
   flow by flow (``text_responses``, ``vad_turns``, ``barge_ins``, ...) or whole
   ``sessions`` / ``streams``.

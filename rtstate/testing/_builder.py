@@ -16,12 +16,17 @@ from typing import Any, TypeVar
 import attrs
 from hypothesis import strategies as st
 
+from ..config import Dialect
 from ..events.payloads import (
     InputAudioTranscription,
+    Item,
     SessionConfig,
     TurnDetection,
 )
 from ..events.server import (
+    ConversationItemAdded,
+    ConversationItemCreated,
+    ConversationItemDone,
     ServerEvent,
 )
 from .script import AnyClientEvent, AnyServerEvent, Directed, Script
@@ -53,13 +58,16 @@ class ConversationEntry:
 class Context:
     """Where a session stands after some flows: what the next flow continues from.
 
-    ``salt`` and ``serial`` make the next ids; ``session`` is the effective config
-    (``None`` before ``session.created``); ``conversation`` the items in order;
+    ``dialect`` is the protocol the session speaks (``"ga"`` or ``"beta"``): every
+    flow that continues it emits that dialect's events in its order. ``salt`` and
+    ``serial`` make the next ids; ``session`` is the effective config (``None``
+    before ``session.created``); ``conversation`` the items in order;
     ``audio_clock_ms`` the input audio appended so far (the time base of
     ``speech_started``); ``deferred``: server events that are due but not yet sent
     (late input transcriptions), which the next flow may deliver anywhere.
     """
 
+    dialect: Dialect = "ga"
     salt: str = "A"
     serial: int = 0
     session: SessionConfig | None = None
@@ -124,6 +132,7 @@ class _B:
 
     def __init__(self, draw: st.DrawFn, ctx: Context) -> None:
         self.draw = draw
+        self.dialect: Dialect = ctx.dialect
         self.salt = ctx.salt
         self.serial = ctx.serial
         self.session = ctx.session
@@ -138,6 +147,7 @@ class _B:
 
     def freeze(self) -> Context:
         return Context(
+            dialect=self.dialect,
             salt=self.salt,
             serial=self.serial,
             session=self.session,
@@ -182,16 +192,26 @@ class _B:
         self.deferred.append((event, len(self.events)))
 
     def settle(self, *, keep: bool) -> None:
-        """Deliver deferred events at drawn positions (or, with ``keep``, maybe later)."""
+        """Deliver deferred events at drawn positions (or, with ``keep``, maybe later).
+
+        The deferred events of one item keep their order (GA's transcription deltas
+        before its ``completed``): each goes no earlier than the one before it, and
+        once one is kept for later, so are the ones after it.
+        """
         if not self.deferred:
             return
         placed: list[tuple[int, int, ServerEvent]] = []
         kept: list[ServerEvent] = []
+        floor: dict[str, int] = {}
+        held: set[str] = set()
         for n, (event, lowest) in enumerate(self.deferred):
-            if keep and self.draw(st.booleans()):
+            key = getattr(event, "item_id", "")
+            if key in held or (keep and self.draw(st.booleans())):
                 kept.append(event)
+                held.add(key)
             else:
-                at = self.draw(st.integers(lowest, len(self.events)))
+                at = self.draw(st.integers(max(lowest, floor.get(key, 0)), len(self.events)))
+                floor[key] = at
                 placed.append((at, n, event))
         placed.sort(key=lambda p: (p[0], p[1]))
         events: list[Directed] = []
@@ -206,6 +226,30 @@ class _B:
         self.deferred = [(e, len(self.events)) for e in kept]
 
     # conversation
+    @property
+    def ga(self) -> bool:
+        """Whether the session speaks GA (else beta)."""
+        return self.dialect == "ga"
+
+    def item_added(self, item: Item, previous: str | None, *, final: bool) -> None:
+        """An item joined the conversation: beta ``conversation.item.created``; GA
+        ``conversation.item.added``, then at once ``conversation.item.done`` if the item
+        is ``final`` (a response's output item gets its ``.done`` when it closes)."""
+        if not self.ga:
+            self.emit(ConversationItemCreated, item=item, previous_item_id=previous)
+            return
+        self.emit(ConversationItemAdded, item=item, previous_item_id=previous)
+        if final:
+            self.emit(ConversationItemDone, item=item, previous_item_id=previous)
+
+    def item_done(self, item: Item, previous: str | None) -> None:
+        """GA only: a response's output item is final (``conversation.item.done``, sent
+        before ``response.output_item.done``). Real servers give the item's
+        ``previous_item_id`` there, or null: drawn."""
+        if self.ga:
+            previous = previous if self.draw(st.booleans()) else None
+            self.emit(ConversationItemDone, item=item, previous_item_id=previous)
+
     @property
     def last_item(self) -> str | None:
         return self.conversation[-1].id if self.conversation else None

@@ -19,6 +19,7 @@ from typing import Any, Final, Literal
 import attrs
 from hypothesis import strategies as st
 
+from ..config import Dialect
 from ..events.client import (
     ConversationItemCreate,
     ConversationItemDelete,
@@ -46,14 +47,15 @@ from ..events.payloads import (
     SessionConfig,
     StatusDetails,
     Tool,
+    TranscriptionUsage,
     TurnDetection,
     Usage,
 )
 from ..events.server import (
     ConversationCreated,
-    ConversationItemCreated,
     ConversationItemDeleted,
     ConversationItemInputAudioTranscriptionCompleted,
+    ConversationItemInputAudioTranscriptionDelta,
     ConversationItemInputAudioTranscriptionFailed,
     ConversationItemTruncated,
     Error,
@@ -86,7 +88,15 @@ __all__ = ["rate_limit_lists"]
 
 _ALNUM: Final = string.ascii_letters + string.digits
 _PCM16_BYTES_PER_MS: Final = 48
-_MODEL: Final = "gpt-4o-realtime-preview-2024-10-01"
+_MODEL: Final[Mapping[Dialect, str]] = {
+    "beta": "gpt-4o-realtime-preview-2024-10-01",
+    "ga": "gpt-realtime",
+}
+_TRANSCRIBERS: Final[Mapping[Dialect, tuple[str, ...]]] = {
+    "beta": ("whisper-1",),
+    "ga": ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"),
+}
+_MAX_MINUTES: Final[Mapping[Dialect, int]] = {"beta": 15, "ga": 60}
 _DEFAULT_INSTRUCTIONS: Final = (
     "Your knowledge cutoff is 2023-10. You are a helpful, witty, and friendly AI."
 )
@@ -150,15 +160,24 @@ def _split(draw: st.DrawFn, text: str, max_parts: int = 4) -> list[str]:
     return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
-def rate_limit_lists() -> st.SearchStrategy[tuple[RateLimit, ...]]:
-    """The ``rate_limits`` list of ``rate_limits.updated``: empty, or requests + tokens."""
+def rate_limit_lists(dialect: Dialect = "ga") -> st.SearchStrategy[tuple[RateLimit, ...]]:
+    """The ``rate_limits`` list of ``rate_limits.updated``: empty, or the limits the
+    dialect's service reports (beta: requests and tokens; GA: tokens only)."""
 
     @st.composite
     def limits(draw: st.DrawFn) -> tuple[RateLimit, ...]:
         if _chance(draw, 4):
             return ()
-        requests = draw(st.integers(1, 10_000))
         tokens = draw(st.integers(1_000, 2_000_000))
+        token_limit = RateLimit(
+            name="tokens",
+            limit=tokens,
+            remaining=draw(st.integers(0, tokens)),
+            reset_seconds=draw(st.sampled_from([0.0, 0.288, 2.5])),
+        )
+        if dialect == "ga":
+            return (token_limit,)
+        requests = draw(st.integers(1, 10_000))
         return (
             RateLimit(
                 name="requests",
@@ -166,19 +185,14 @@ def rate_limit_lists() -> st.SearchStrategy[tuple[RateLimit, ...]]:
                 remaining=draw(st.integers(0, requests)),
                 reset_seconds=draw(st.sampled_from([0.006, 0.5, 1.0, 60.0])),
             ),
-            RateLimit(
-                name="tokens",
-                limit=tokens,
-                remaining=draw(st.integers(0, tokens)),
-                reset_seconds=draw(st.sampled_from([0.0, 0.288, 2.5])),
-            ),
+            token_limit,
         )
 
     return limits()
 
 
 def _rate_limits(b: _B) -> None:
-    b.emit(RateLimitsUpdated, rate_limits=b.draw(rate_limit_lists()))
+    b.emit(RateLimitsUpdated, rate_limits=b.draw(rate_limit_lists(b.dialect)))
 
 
 def _usage(b: _B, *, audio: bool, failed: bool) -> Usage:
@@ -211,12 +225,44 @@ def _usage(b: _B, *, audio: bool, failed: bool) -> Usage:
 # --- session ------------------------------------------------------------------------------
 
 
-def _default_session(session_id: str, expires_at: int) -> SessionConfig:
-    """What ``session.created`` held at connect in Oct 2024 (the beta service's defaults)."""
+def _default_session(session_id: str, expires_at: int, dialect: Dialect) -> SessionConfig:
+    """What ``session.created`` holds at connect: the beta service's defaults of Oct 2024,
+    or the GA service's (as the captures decode: audio output with its transcript, no
+    temperature, ``truncation: "auto"``, ``tracing``, ``prompt`` and ``include`` null)."""
+    if dialect == "ga":
+        return SessionConfig(
+            id=session_id,
+            object="realtime.session",
+            model=_MODEL[dialect],
+            expires_at=expires_at,
+            modalities=("audio", "text"),
+            instructions=_DEFAULT_INSTRUCTIONS,
+            voice="alloy",
+            input_audio_format="pcm16",
+            output_audio_format="pcm16",
+            input_audio_transcription=None,
+            turn_detection=TurnDetection(
+                type="server_vad",
+                threshold=0.5,
+                prefix_padding_ms=300,
+                silence_duration_ms=200,
+                create_response=True,
+                interrupt_response=True,
+            ),
+            tools=(),
+            tool_choice="auto",
+            max_response_output_tokens="inf",
+            input_audio_noise_reduction=None,
+            speed=1.0,
+            include=None,
+            tracing=None,
+            truncation="auto",
+            prompt=None,
+        )
     return SessionConfig(
         id=session_id,
         object="realtime.session",
-        model=_MODEL,
+        model=_MODEL[dialect],
         expires_at=expires_at,
         modalities=("text", "audio"),
         instructions=_DEFAULT_INSTRUCTIONS,
@@ -264,8 +310,10 @@ def _draw_patch(b: _B, forced: Mapping[str, Any]) -> SessionConfig:
     """A partial session config: a few drawn fields, plus the ``forced`` ones."""
     draw = b.draw
     fields: dict[str, Any] = {}
+    ga = b.ga
     options: dict[str, st.SearchStrategy[Any]] = {
-        "modalities": st.sampled_from([("text", "audio"), ("text",)]),
+        # GA has no text-and-audio: ["audio"] (decoded as audio with its transcript)
+        "modalities": st.sampled_from([("audio", "text") if ga else ("text", "audio"), ("text",)]),
         "instructions": st.sampled_from(["", "Answer in one short sentence.", "Be brief."]),
         "turn_detection": st.one_of(
             st.none(),
@@ -279,12 +327,13 @@ def _draw_patch(b: _B, forced: Mapping[str, Any]) -> SessionConfig:
             ),
         ),
         "input_audio_transcription": st.sampled_from(
-            [None, InputAudioTranscription(model="whisper-1")]
+            [None, *(InputAudioTranscription(model=m) for m in _TRANSCRIBERS[b.dialect])]
         ),
         "tools": st.sampled_from([(), _TOOLS[:1], _TOOLS]),
-        "temperature": st.sampled_from([0.6, 0.8, 1.0]),
         "max_response_output_tokens": st.sampled_from(["inf", 256, 4096]),
     }
+    if not ga:  # GA has no temperature
+        options["temperature"] = st.sampled_from([0.6, 0.8, 1.0])
     if not b.audio_produced:
         options["voice"] = st.sampled_from(_VOICES)
     for name, strategy in options.items():
@@ -299,7 +348,7 @@ def _draw_patch(b: _B, forced: Mapping[str, Any]) -> SessionConfig:
 def _session_start(b: _B) -> None:
     draw = b.draw
     session = _default_session(
-        b.make_id("sess_", 21), draw(st.integers(1_727_740_800, 1_790_000_000))
+        b.make_id("sess_", 21), draw(st.integers(1_727_740_800, 1_790_000_000)), b.dialect
     )
     early = draw(st.booleans())  # JS sends session.update before session.created arrives
     patch = _draw_patch(b, {}) if early else None
@@ -308,7 +357,7 @@ def _session_start(b: _B) -> None:
     b.emit(SessionCreated, session=session)
     b.session = session
     b.conversation_id = b.make_id("conv_", 21)
-    if draw(st.booleans()):
+    if not b.ga and draw(st.booleans()):  # GA never sends it; beta servers may not
         b.emit(
             ConversationCreated,
             conversation=Conversation(id=b.conversation_id, object="realtime.conversation"),
@@ -316,7 +365,7 @@ def _session_start(b: _B) -> None:
     if patch is not None:
         b.session = _merge(session, patch)
         b.emit(SessionUpdated, session=b.session)
-    b.late_fields = draw(st.booleans())
+    b.late_fields = b.ga or draw(st.booleans())  # GA responses always carry them
 
 
 def _update(b: _B, patch: SessionConfig) -> None:
@@ -394,10 +443,10 @@ def _item_create(b: _B, kind: str | None = None) -> str:
     )
     item_id = client_item_id or b.item_id()
     previous = after if after is not None else b.last_item
-    b.emit(
-        ConversationItemCreated,
-        item=attrs.evolve(item, id=item_id, object="realtime.item", status="completed"),
-        previous_item_id=previous,
+    b.item_added(
+        attrs.evolve(item, id=item_id, object="realtime.item", status="completed"),
+        previous,
+        final=True,
     )
     b.add_entry(ConversationEntry(id=item_id, kind=kind, call_id=call_id), after=after)
     return item_id
@@ -418,6 +467,7 @@ class _OutputItem:
         self.kind = kind
         self.index = index
         self.id = b.item_id()
+        self.previous: str | None = None  # the item before it, once added
         self.deltas: list[tuple[str, str]] = []  # ("text"|"transcript"|"audio"|"args", value)
         self.call_id: str | None = None
         self.name: str | None = None
@@ -486,14 +536,24 @@ def _response_fields(b: _B, kind: str) -> dict[str, Any]:
     """The fields a 2025 server adds to response objects (none in Oct 2024)."""
     if not b.late_fields:
         return {}
-    return {
+    fields = {
         "conversation_id": b.conversation_id,
-        "modalities": ("text", "audio") if kind == "audio" else ("text",),
+        "modalities": _modalities(b, kind),
         "voice": b.config.voice,
         "output_audio_format": "pcm16",
         "temperature": b.config.temperature,
         "max_output_tokens": b.config.max_response_output_tokens,
     }
+    if b.ga:
+        del fields["temperature"]  # GA has none
+    return fields
+
+
+def _modalities(b: _B, kind: str) -> tuple[str, ...]:
+    """The modalities of a ``kind`` response, as the dialect's wire decodes them."""
+    if kind != "audio":
+        return ("text",)
+    return ("audio", "text") if b.ga else ("text", "audio")
 
 
 def _part_kind(b: _B) -> str:
@@ -504,7 +564,7 @@ def _response_create(b: _B, kind: str) -> None:
     """The client's ``response.create``, overriding modalities if the session's differ."""
     params = None
     if kind != _part_kind(b):
-        params = ResponseParams(modalities=("text", "audio") if kind == "audio" else ("text",))
+        params = ResponseParams(modalities=_modalities(b, kind))
     b.client(ResponseCreate(event_id=b.maybe_client_id(), response=params))
 
 
@@ -539,7 +599,7 @@ def _response(
             **extra,
         ),
     )
-    if draw(st.booleans()):
+    if not b.ga and draw(st.booleans()):  # GA reports limits after response.done only
         _rate_limits(b)
     items = [_OutputItem(b, kind, n) for n, kind in enumerate(kinds)]
     plan = [(item, act, n) for item in items for act, n in item.actions()]
@@ -616,7 +676,8 @@ def _act(b: _B, rid: str, item: _OutputItem, act: str, n: int) -> None:
         snapshot = item.snapshot("in_progress")
         b.emit(ResponseOutputItemAdded, response_id=rid, output_index=item.index, item=snapshot)
         previous = b.last_item
-        b.emit(ConversationItemCreated, item=snapshot, previous_item_id=previous)
+        item.previous = previous
+        b.item_added(snapshot, previous, final=False)
         b.add_entry(ConversationEntry(id=item.id, kind="assistant", call_id=item.call_id))
         item.added = True
     elif act == "part":
@@ -644,6 +705,7 @@ def _act(b: _B, rid: str, item: _OutputItem, act: str, n: int) -> None:
         _close_part(b, rid, item)
     else:
         item.final = item.snapshot("completed")
+        b.item_done(item.final, item.previous)
         b.emit(ResponseOutputItemDone, response_id=rid, output_index=item.index, item=item.final)
 
 
@@ -686,6 +748,7 @@ def _close_open(b: _B, rid: str, item: _OutputItem) -> None:
     """Close an item cut short: its open part or arguments, then the item, incomplete."""
     _close_part(b, rid, item)
     item.final = item.snapshot("incomplete")
+    b.item_done(item.final, item.previous)
     b.emit(ResponseOutputItemDone, response_id=rid, output_index=item.index, item=item.final)
 
 
@@ -753,9 +816,14 @@ def _append(b: _B, ms: int) -> None:
 
 
 def _transcribe(b: _B, item_id: str) -> None:
-    """The async input transcription of a committed item: now, or deferred to later."""
+    """The async input transcription of a committed item: now, or deferred to later.
+
+    GA streams it: 1 to 3 ``.delta`` events whose concatenation is the transcript, then
+    ``.completed`` with the ``usage`` (billed by duration or by tokens).
+    """
     if not b.transcribing:
         return
+    events: list[ServerEvent] = []
     if _chance(b.draw, 6):
         event: ServerEvent = ConversationItemInputAudioTranscriptionFailed(
             event_id=b.event_id(),
@@ -768,21 +836,45 @@ def _transcribe(b: _B, item_id: str) -> None:
             ),
         )
     else:
+        transcript = b.draw(_text)
+        usage = None
+        if b.ga:
+            events += [
+                ConversationItemInputAudioTranscriptionDelta(
+                    event_id=b.event_id(), item_id=item_id, content_index=0, delta=piece
+                )
+                for piece in _split(b.draw, transcript, 3)
+            ]
+            usage = b.draw(
+                st.sampled_from(
+                    [
+                        TranscriptionUsage(type="duration", seconds=3.0),
+                        TranscriptionUsage(
+                            type="tokens", input_tokens=24, output_tokens=9, total_tokens=33
+                        ),
+                    ]
+                )
+            )
         event = ConversationItemInputAudioTranscriptionCompleted(
-            event_id=b.event_id(), item_id=item_id, content_index=0, transcript=b.draw(_text)
+            event_id=b.event_id(),
+            item_id=item_id,
+            content_index=0,
+            transcript=transcript,
+            usage=usage,
         )
+    events.append(event)
     if b.draw(st.booleans()):
-        b.events.append(("server", event))
+        b.events += [("server", e) for e in events]
     else:
-        b.defer(event)
+        for e in events:
+            b.defer(e)
 
 
 def _user_audio_item(b: _B, item_id: str) -> None:
     previous = b.last_item
     b.emit(InputAudioBufferCommitted, item_id=item_id, previous_item_id=previous)
-    b.emit(
-        ConversationItemCreated,
-        item=Item(
+    b.item_added(
+        Item(
             type="message",
             id=item_id,
             object="realtime.item",
@@ -790,7 +882,8 @@ def _user_audio_item(b: _B, item_id: str) -> None:
             role="user",
             content=(ContentPart(type="input_audio", transcript=None),),
         ),
-        previous_item_id=previous,
+        previous,
+        final=True,
     )
     b.add_entry(ConversationEntry(id=item_id, kind="user_audio"))
     _transcribe(b, item_id)
@@ -809,7 +902,8 @@ def _speech_start(b: _B) -> tuple[str, int]:
 def _maybe_transcription(b: _B) -> None:
     """Before an audio turn, sometimes turn input transcription on."""
     if not b.transcribing and b.draw(st.booleans()):
-        _set(b, input_audio_transcription=InputAudioTranscription(model="whisper-1"))
+        model = b.draw(st.sampled_from(_TRANSCRIBERS[b.dialect]))
+        _set(b, input_audio_transcription=InputAudioTranscription(model=model))
 
 
 def _vad_turn(b: _B, started: tuple[str, int] | None = None) -> None:
@@ -877,7 +971,9 @@ def _client_cancel(b: _B) -> None:
             Error,
             error=ErrorInfo(
                 type="invalid_request_error",
-                code=b.draw(st.sampled_from([None, "response_cancel_not_active"])),
+                code=b.draw(
+                    st.sampled_from([*([] if b.ga else [None]), "response_cancel_not_active"])
+                ),
                 message="Cancellation failed: no active response found",
                 event_id=cancel_id,
             ),
@@ -963,7 +1059,7 @@ def _error(b: _B, kind: str | None = None) -> None:
             ),
         )
 
-    oct_2024 = draw(st.booleans())  # Oct 2024 sent code null for several of these
+    oct_2024 = not b.ga and draw(st.booleans())  # Oct 2024 sent code null for some
     if kind == "invalid_session_update":
         long = "x" * 1025
         b.client(
@@ -1053,16 +1149,16 @@ def _expire(b: _B) -> None:
         error=ErrorInfo(
             type="invalid_request_error",
             code="session_expired",
-            message="Your session hit the maximum duration of 15 minutes.",
+            message=f"Your session hit the maximum duration of {_MAX_MINUTES[b.dialect]} minutes.",
         ),
     )
 
 
-def _begin(draw: st.DrawFn, ctx: Context | None) -> _B:
-    """A builder that continues ``ctx``; without one, a new session, started."""
+def _begin(draw: st.DrawFn, ctx: Context | None, dialect: Dialect = "ga") -> _B:
+    """A builder that continues ``ctx``; without one, a new ``dialect`` session, started."""
     if ctx is not None:
         return _B(draw, ctx)
     salt = draw(st.text(_ALNUM, min_size=1, max_size=4))
-    b = _B(draw, Context(salt=salt))
+    b = _B(draw, Context(dialect=dialect, salt=salt))
     _session_start(b)
     return b

@@ -9,7 +9,15 @@ their notes): ``response.output_item.added`` before ``conversation.item.created`
 ``error`` and ``rate_limits.updated`` (also with an empty list) anywhere after
 ``session.created``, input transcription anywhere after the commit, no
 ``conversation.created``, and unknown event types (``UnknownServerEvent``, such as
-Azure's ``conversation.item.done``), which it skips entirely.
+Azure's ``conversation.item.done`` in a beta stream), which it skips entirely.
+
+It reads both dialects (their event classes are shared). GA's ``conversation.item.added``
+stands for ``conversation.item.created`` in every invariant; GA's own orders are
+checked too: ``conversation.item.done`` finalises an item that was added, once (INV-15),
+and for a response's output item before its ``response.output_item.done`` (INV-7);
+input transcription ``.delta`` and ``.segment`` events come after the item's
+``speech_started`` or commit (real servers stream them while the user speaks) and
+before its ``completed`` / ``failed`` (INV-14).
 
 Some invariants need the client side: INV-3 (every ``session.update`` answered),
 INV-16 (every truncate / delete / clear answered), the error correlation part of
@@ -42,8 +50,11 @@ from ..events.server import (
     ConversationItemAdded,
     ConversationItemCreated,
     ConversationItemDeleted,
+    ConversationItemDone,
     ConversationItemInputAudioTranscriptionCompleted,
+    ConversationItemInputAudioTranscriptionDelta,
     ConversationItemInputAudioTranscriptionFailed,
+    ConversationItemInputAudioTranscriptionSegment,
     ConversationItemTruncated,
     Error,
     InputAudioBufferCleared,
@@ -247,6 +258,9 @@ class _Checker:
         self.speech_started: dict[str, int] = {}
         self.speech_stopped: set[str] = set()
         self.timed_out: set[str] = set()  # GA idle timeouts: the server's own commits
+        self.ga_added: set[str] = set()  # items added by GA's conversation.item.added
+        self.items_done: set[str] = set()  # items GA's conversation.item.done finalised
+        self.transcribed: set[str] = set()  # items whose transcription completed or failed
         self.open_speech: str | None = None
         self.assistant_messages: set[str] = set()
         self.acks: list[tuple[int, ServerEvent]] = []
@@ -259,7 +273,10 @@ class _Checker:
             SessionUpdated: self.session_updated_,
             ConversationCreated: self.conversation_created_,
             ConversationItemCreated: self.item_created,
-            ConversationItemAdded: self.item_created,  # GA's name for the same event
+            ConversationItemAdded: self.item_added,  # GA's name for the same event
+            ConversationItemDone: self.item_done,
+            ConversationItemInputAudioTranscriptionDelta: self.transcription_part,
+            ConversationItemInputAudioTranscriptionSegment: self.transcription_part,
             ConversationItemDeleted: self.item_deleted,
             ConversationItemTruncated: self.item_truncated,
             InputAudioBufferCleared: self.buffer_cleared,
@@ -356,7 +373,7 @@ class _Checker:
             state = "was deleted" if previous in self.deleted else "does not exist"
             self.flag("INV-15", i, f"{what}: previous_item_id {previous!r} {state}")
 
-    def item_created(self, i: int, e: ConversationItemCreated) -> None:
+    def item_created(self, i: int, e: ConversationItemCreated | ConversationItemAdded) -> None:
         item_id = e.item.id
         self.check_previous(i, e.previous_item_id, "conversation.item.created", item_id)
         if item_id is None:
@@ -373,6 +390,27 @@ class _Checker:
         self.deleted.discard(item_id)
         if e.item.type == "message" and e.item.role == "assistant":
             self.assistant_messages.add(item_id)
+
+    def item_added(self, i: int, e: ConversationItemAdded) -> None:
+        if e.item.id is not None:
+            self.ga_added.add(e.item.id)
+        self.item_created(i, e)
+
+    def item_done(self, i: int, e: ConversationItemDone) -> None:
+        item_id = e.item.id
+        if item_id is None:
+            self.flag("INV-15", i, "conversation.item.done without an item id")
+            return
+        self.check_previous(i, e.previous_item_id, "conversation.item.done", item_id)
+        if item_id in self.items_done:
+            self.flag("INV-15", i, f"conversation.item.done({item_id}) occurs twice")
+        elif item_id not in self.existing and (self.from_start or item_id in self.deleted):
+            state = "was deleted" if item_id in self.deleted else "was never added"
+            self.flag("INV-15", i, f"conversation.item.done for {item_id}, which {state}")
+        out = self.outputs.get(item_id)
+        if out is not None and out.done is not None and out.response.bound:
+            self.flag("INV-7", i, f"conversation.item.done({item_id}) after its output_item.done")
+        self.items_done.add(item_id)
 
     def item_deleted(self, i: int, e: ConversationItemDeleted) -> None:
         self.acks.append((i, e))
@@ -452,6 +490,21 @@ class _Checker:
         # In a fragment, the commit may precede it; unless the fragment saw the speech.
         if x not in self.committed and (self.from_start or x in self.speech_started):
             self.flag("INV-14", i, f"{e.type} for {x} before input_audio_buffer.committed({x})")
+        self.transcribed.add(x)
+
+    def transcription_part(
+        self,
+        i: int,
+        e: ConversationItemInputAudioTranscriptionDelta
+        | ConversationItemInputAudioTranscriptionSegment,
+    ) -> None:
+        """GA's streamed transcription: after the speech started (or the commit), before
+        the transcription completes or fails."""
+        x = e.item_id
+        if x in self.transcribed:
+            self.flag("INV-14", i, f"{e.type} for {x} after its transcription ended")
+        elif x not in self.committed and x not in self.speech_started and self.from_start:
+            self.flag("INV-14", i, f"{e.type} for {x} before its speech or commit")
 
     # -- responses -----------------------------------------------------------------------
 
@@ -560,6 +613,8 @@ class _Checker:
             self.flag("INV-6", i, f"output_item.done for {out.id} occurs twice")
         if r.bound and out.id not in self.created and not out.partial:
             self.flag("INV-7", i, f"output_item.done for {out.id} before conversation.item.created")
+        elif r.bound and out.id in self.ga_added and out.id not in self.items_done:
+            self.flag("INV-7", i, f"output_item.done for {out.id} before conversation.item.done")
         statusless = e.item.status is None and e.item.type in _STATUSLESS_ITEMS
         if e.item.status not in ("completed", "incomplete") and not statusless:
             self.flag("INV-12", i, f"output_item.done item status is {e.item.status!r}")

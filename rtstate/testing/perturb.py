@@ -20,6 +20,13 @@ Two kinds:
 The functions ``insert``, ``drop``, ``duplicate``, ``swap_adjacent``, ``move`` and
 ``truncate_frame`` apply one perturbation deterministically; the strategies
 ``perturbed``, ``benign_perturbations`` and ``perturbed_frames`` draw several.
+
+They work on streams of both dialects. In GA an item joins with
+``conversation.item.added`` (``created_before_added`` moves that one), the
+transcription ``completed`` never moves before its own ``.delta`` events, and the
+unknown event types inserted are types GA does not know either (its own
+``conversation.item.done`` and ``output_audio_buffer.*`` are known there): pass the
+stream's ``dialect`` (GA by default) so that the frames decode.
 """
 
 from __future__ import annotations
@@ -37,13 +44,16 @@ from typing import Final, TypeAlias, TypeVar
 
 import attrs
 
-from ..codec import beta
+from ..codec import codec_for
+from ..config import Dialect
 from ..events.payloads import ContentPart
 from ..events.server import (
     ConversationCreated,
+    ConversationItemAdded,
     ConversationItemCreated,
     ConversationItemDeleted,
     ConversationItemInputAudioTranscriptionCompleted,
+    ConversationItemInputAudioTranscriptionDelta,
     ConversationItemInputAudioTranscriptionFailed,
     Error,
     InputAudioBufferCleared,
@@ -98,14 +108,19 @@ HARMFUL: Final[tuple[str, ...]] = (
 PERTURBATIONS: Final[tuple[str, ...]] = BENIGN + HARMFUL
 """Every event-level perturbation, by name."""
 
-_UNKNOWN_TYPES: Final = (
-    "conversation.item.done",
-    "conversation.item.input_audio_transcription.delta",
-    "output_audio_buffer.started",
-    "output_audio_buffer.stopped",
-    "conversation.item.retrieved",
-    "vendor.extension.heartbeat",
-)
+_UNKNOWN_TYPES: Final[dict[Dialect, tuple[str, ...]]] = {
+    # what Azure's beta-style service sends beyond the 2024 beta events
+    "beta": (
+        "conversation.item.done",
+        "conversation.item.input_audio_transcription.delta",
+        "output_audio_buffer.started",
+        "output_audio_buffer.stopped",
+        "conversation.item.retrieved",
+        "vendor.extension.heartbeat",
+    ),
+    # every one of those is a GA event: only types the GA protocol has not (yet)
+    "ga": ("vendor.extension.heartbeat", "response.future_kind.delta"),
+}
 
 _Transcription = (
     ConversationItemInputAudioTranscriptionCompleted | ConversationItemInputAudioTranscriptionFailed
@@ -214,7 +229,8 @@ def _created_at(events: Sequence[AnyServerEvent], item_id: str) -> int | None:
         (
             n
             for n, e in enumerate(events)
-            if isinstance(e, ConversationItemCreated) and e.item.id == item_id
+            if isinstance(e, ConversationItemCreated | ConversationItemAdded)
+            and e.item.id == item_id
         ),
         None,
     )
@@ -230,8 +246,10 @@ def _rate_limits_anywhere(draw: st.DrawFn, ev: list[AnyServerEvent]) -> list[Any
     return insert(ev, draw(st.integers(_start(ev), _end(ev))), event)
 
 
-def _unknown_event(draw: st.DrawFn, ev: list[AnyServerEvent]) -> list[AnyServerEvent]:
-    kind = draw(st.sampled_from(_UNKNOWN_TYPES))
+def _unknown_event(
+    draw: st.DrawFn, ev: list[AnyServerEvent], dialect: Dialect = "ga"
+) -> list[AnyServerEvent]:
+    kind = draw(st.sampled_from(_UNKNOWN_TYPES[dialect]))
     event = UnknownServerEvent(type=kind, raw={"type": kind, "event_id": _fresh_id(ev, draw)})
     return insert(ev, draw(st.integers(0, len(ev))), event)
 
@@ -262,12 +280,20 @@ def _early_transcription(draw: st.DrawFn, ev: list[AnyServerEvent]) -> list[AnyS
     choices = []
     for n, item_id in _transcriptions(ev):
         committed = _committed_at(ev, item_id)
-        if committed is not None and committed + 1 < n:
-            choices.append((n, committed))
+        # GA: never before its own deltas (they stay between the speech and the end)
+        streamed = [
+            k
+            for k, e in enumerate(ev[:n])
+            if isinstance(e, ConversationItemInputAudioTranscriptionDelta) and e.item_id == item_id
+        ]
+        if committed is not None:
+            lowest = max([committed, *streamed]) + 1
+            if lowest < n:
+                choices.append((n, lowest))
     if not choices:
         return None
-    n, committed = draw(st.sampled_from(choices))
-    return move(ev, n, draw(st.integers(committed + 1, n - 1)))
+    n, lowest = draw(st.sampled_from(choices))
+    return move(ev, n, draw(st.integers(lowest, n - 1)))
 
 
 def _early_speech(draw: st.DrawFn, ev: list[AnyServerEvent]) -> list[AnyServerEvent] | None:
@@ -373,12 +399,17 @@ def _perturb(
     kinds: Collection[str],
     min_count: int,
     max_count: int,
+    *,
+    dialect: Dialect,
 ) -> tuple[list[AnyServerEvent], list[str]]:
     applied: list[str] = []
     for _ in range(draw(st.integers(min_count, max_count))):
         # Try the kinds in a drawn order until one applies to this stream.
         for name in draw(st.permutations(sorted(kinds))):
-            result = _APPLY[name](draw, events)
+            if name == "unknown_event":
+                result: list[AnyServerEvent] | None = _unknown_event(draw, events, dialect)
+            else:
+                result = _APPLY[name](draw, events)
             if result is not None:
                 events = result
                 applied.append(name)
@@ -400,32 +431,37 @@ def perturbed(
     kinds: Collection[str] = PERTURBATIONS,
     min_count: int = 1,
     max_count: int = 3,
+    dialect: Dialect = "ga",
 ) -> st.SearchStrategy[tuple[list[AnyServerEvent], list[str]]]:
     """Streams drawn from ``streams`` with ``min_count``..``max_count`` perturbations.
 
     Gives ``(perturbed stream, names of the perturbations applied, in order)``. Each
     perturbation is drawn among ``kinds`` (default: all, benign and harmful) that
     apply to the stream at hand; fewer are applied when none applies (an empty name
-    list means the stream is unchanged).
+    list means the stream is unchanged). ``dialect`` is the streams' (it picks the
+    unknown event types, which must be unknown to that dialect's codec).
     """
     _check_kinds(kinds)
 
     @st.composite
     def strategy(draw: st.DrawFn) -> tuple[list[AnyServerEvent], list[str]]:
-        return _perturb(draw, _server_side(draw(streams)), kinds, min_count, max_count)
+        events = _server_side(draw(streams))
+        return _perturb(draw, events, kinds, min_count, max_count, dialect=dialect)
 
     return strategy()
 
 
 def benign_perturbations(
-    streams: StreamSource, *, min_count: int = 1, max_count: int = 3
+    streams: StreamSource, *, min_count: int = 1, max_count: int = 3, dialect: Dialect = "ga"
 ) -> st.SearchStrategy[tuple[list[AnyServerEvent], list[str]]]:
     """``perturbed`` with the ``BENIGN`` kinds only: the results are still valid streams.
 
     A client must fold these with no diagnostics. ``rate_limits_anywhere`` and
     ``unknown_event`` apply to every stream, so at least ``min_count`` are applied.
     """
-    return perturbed(streams, kinds=BENIGN, min_count=min_count, max_count=max_count)
+    return perturbed(
+        streams, kinds=BENIGN, min_count=min_count, max_count=max_count, dialect=dialect
+    )
 
 
 def perturbed_frames(
@@ -435,24 +471,27 @@ def perturbed_frames(
     min_count: int = 0,
     max_count: int = 3,
     truncated: bool = True,
+    dialect: Dialect = "ga",
 ) -> st.SearchStrategy[tuple[list[str], list[str]]]:
-    """Perturbed streams encoded to beta text frames, some maybe cut short.
+    """Perturbed streams encoded to ``dialect``'s text frames, some maybe cut short.
 
-    Like ``perturbed``, then every event is encoded with ``rtstate.codec.beta.encode``;
+    Like ``perturbed``, then every event is encoded with that dialect's codec (GA by
+    default: give the dialect the streams were generated in);
     with ``truncated``, 0 to 2 frames are cut at a drawn length (each adds
     ``"truncated_frame"`` to the names). A cut frame is not valid JSON (or misses
     fields), so decoding it raises ``RemoteProtocolError``.
     """
     if kinds:
         _check_kinds(kinds)
+    encode = codec_for(dialect).encode
 
     @st.composite
     def strategy(draw: st.DrawFn) -> tuple[list[str], list[str]]:
         events = _server_side(draw(streams))
         applied: list[str] = []
         if kinds:
-            events, applied = _perturb(draw, events, kinds, min_count, max_count)
-        frames = [beta.encode(e) for e in events]
+            events, applied = _perturb(draw, events, kinds, min_count, max_count, dialect=dialect)
+        frames = [encode(e) for e in events]
         if truncated and frames:
             for _ in range(draw(st.integers(0, 2))):
                 n = draw(st.integers(0, len(frames) - 1))

@@ -12,7 +12,8 @@ from typing import Literal, TypeAlias
 
 import attrs
 
-from ..codec import beta
+from ..codec import codec_for
+from ..config import Dialect
 from ..events.client import ClientEvent, UnknownClientEvent
 from ..events.server import ServerEvent, UnknownServerEvent
 
@@ -78,9 +79,15 @@ class Script:
         """The client events, in send order (what a server receives)."""
         return [e for d, e in self.events if d == "client"]  # type: ignore[misc]
 
-    def frames(self) -> list[tuple[Direction, str]]:
-        """Every event encoded with the beta codec: ``(direction, text frame)`` pairs."""
-        return [(d, beta.encode(e)) for d, e in self.events]
+    def frames(self, dialect: Dialect = "ga") -> list[tuple[Direction, str]]:
+        """Every event encoded with ``dialect``'s codec: ``(direction, text frame)`` pairs.
+
+        Raises:
+            LocalProtocolError: an event has no spelling in that dialect (a
+                ``temperature`` in GA, a GA-only event in beta, ...).
+        """
+        encode = codec_for(dialect).encode
+        return [(d, encode(e)) for d, e in self.events]
 
     def __add__(self, other: Script) -> Script:
         if not isinstance(other, Script):
@@ -91,19 +98,23 @@ class Script:
         return len(self.events)
 
 
-def encode_stream(events: Iterable[AnyServerEvent | AnyClientEvent]) -> list[str]:
-    """Encode events to beta text frames, one frame per event, in order.
+def encode_stream(
+    events: Iterable[AnyServerEvent | AnyClientEvent], dialect: Dialect = "ga"
+) -> list[str]:
+    """Encode events to ``dialect``'s text frames (GA by default), one per event, in order.
 
     Raises:
         LocalProtocolError: an event holds values that do not make a valid frame.
     """
-    return [beta.encode(e) for e in events]
+    encode = codec_for(dialect).encode
+    return [encode(e) for e in events]
 
 
-def decode_stream(frames: Sequence[str | bytes]) -> list[AnyServerEvent]:
-    """Decode beta server frames to event values, in order.
+def decode_stream(frames: Sequence[str | bytes], dialect: Dialect = "ga") -> list[AnyServerEvent]:
+    """Decode ``dialect``'s server frames (GA by default) to event values, in order.
 
     Raises:
         RemoteProtocolError: a frame is not a valid server event (the first bad one).
     """
-    return [beta.decode_server(f) for f in frames]
+    decode = codec_for(dialect).decode_server
+    return [decode(f) for f in frames]

@@ -1,13 +1,40 @@
-"""Hypothesis strategies for valid beta server streams, flow by flow or whole sessions.
+"""Hypothesis strategies for valid server streams, flow by flow or whole sessions.
 
 Every strategy here builds event values (``rtstate.events``) the way a real server
-emits them, in arrival order, with the client events they answer. The flows follow
-the canonical orders of the beta protocol; where real traffic (tests/data/corpus)
-differs from its documents, they follow real traffic: ``response.output_item.added`` comes *before*
-``conversation.item.created``, the first item's ``previous_item_id`` is ``null``,
-``conversation.created`` may be missing, ``rate_limits.updated`` comes at the start
-of a response, at its end, between flows, and sometimes with an empty list, and input
-transcription may arrive late, in the middle of a later response.
+emits them, in arrival order, with the client events they answer, in one of the two
+dialects (``dialect="ga"``, the default, as every live endpoint speaks it, or
+``"beta"``). A generated session encoded with its dialect's codec
+(``Script.frames(dialect)``) decodes back to the same events and folds with no
+diagnostic in a ``ClientConnection(Config(dialect=...))``.
+
+The flows follow the canonical orders of the protocol; where real traffic
+(tests/data/corpus) differs from its documents, they follow real traffic:
+``response.output_item.added`` comes *before* the item joins the conversation, the
+first item's ``previous_item_id`` is ``null``, ``rate_limits.updated`` comes between
+flows and sometimes with an empty list, and input transcription may arrive late, in
+the middle of a later response.
+
+What differs by dialect (the event classes are shared; the codecs spell them):
+
+* **beta** (2024-10-01): an item joins with ``conversation.item.created``;
+  ``conversation.created`` may come; ``rate_limits.updated`` (requests and tokens)
+  also at the start of a response; sessions carry ``temperature``; Oct 2024 error
+  codes may be null; input transcription is ``completed`` (or ``failed``) alone.
+* **GA**: an item joins with ``conversation.item.added``; a client's item, a committed
+  user item, gets ``conversation.item.done`` right after it, a response's output item
+  just before its ``response.output_item.done`` (with its ``previous_item_id`` or
+  null, as real servers vary); no ``conversation.created``; ``rate_limits.updated``
+  (tokens only) after ``response.done`` or between flows; the GA session defaults
+  (``gpt-realtime``, audio output with its transcript, no temperature, ``truncation``
+  ``auto``) and response objects with their conversation, modalities and audio
+  output; input transcription streams ``.delta`` events, then ``completed`` with its
+  ``usage``.
+
+Not generated yet (either dialect): out-of-band responses (``conversation: "none"``),
+attached (``call_id``) and transcription sessions, MCP tools and calls, images,
+semantic VAD and idle timeouts, ``conversation.item.retrieve``, GA transcription
+deltas before the commit (real servers stream them while the user speaks),
+transcription segments, and the WebRTC-only ``output_audio_buffer.*`` events.
 
 Shape of the results:
 
@@ -49,6 +76,7 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
 from collections.abc import Callable, Mapping
 from typing import Final
 
+from ..config import Dialect
 from ..events.server import RateLimitsUpdated
 from ._builder import _B, Context, ConversationEntry, Flow
 from ._flows import (
@@ -102,22 +130,44 @@ __all__ = [
 
 
 def rate_limits_updates(
-    event_id: str = "event_RATELIMITS0000000001",
+    event_id: str = "event_RATELIMITS0000000001", *, dialect: Dialect = "ga"
 ) -> st.SearchStrategy[RateLimitsUpdated]:
     """One ``rate_limits.updated`` event with the given id (its list may be empty)."""
-    return rate_limit_lists().map(lambda rl: RateLimitsUpdated(event_id=event_id, rate_limits=rl))
+    return rate_limit_lists(dialect).map(
+        lambda rl: RateLimitsUpdated(event_id=event_id, rate_limits=rl)
+    )
 
 
 # --- public flow strategies ---------------------------------------------------------------
 
 
-def _flow(context: Context | None, body: Callable[[_B], None]) -> st.SearchStrategy[Flow]:
+_DIALECTS: Final = ("beta", "ga")
+
+
+def _dialect(context: Context | None, dialect: Dialect | None) -> Dialect:
+    """The dialect to generate: the one asked for, else the context's, else GA."""
+    if dialect is not None and dialect not in _DIALECTS:
+        raise ValueError(f"dialect must be 'beta' or 'ga', not {dialect!r}")
+    if context is None:
+        return dialect or "ga"
+    if dialect is not None and dialect != context.dialect:
+        raise ValueError(
+            f"the context's session speaks {context.dialect!r}, not {dialect!r}; "
+            "a session keeps its dialect"
+        )
+    return context.dialect
+
+
+def _flow(
+    context: Context | None, body: Callable[[_B], None], dialect: Dialect | None = None
+) -> st.SearchStrategy[Flow]:
     if context is not None and not context.started:
         raise ValueError("the context's session has not started; pass None to start one")
+    chosen = _dialect(context, dialect)
 
     @st.composite
     def flow(draw: st.DrawFn) -> Flow:
-        b = _begin(draw, context)
+        b = _begin(draw, context, chosen)
         body(b)
         b.settle(keep=False)
         return Flow(Script(b.events), b.freeze())
@@ -125,27 +175,32 @@ def _flow(context: Context | None, body: Callable[[_B], None]) -> st.SearchStrat
     return flow()
 
 
-def session_starts() -> st.SearchStrategy[Flow]:
+def session_starts(*, dialect: Dialect = "ga") -> st.SearchStrategy[Flow]:
     """The start of a session.
 
-    ``session.created`` (the Oct 2024 defaults: audio and text, server VAD, no
-    transcription), then, drawn: ``conversation.created`` or not (real servers do
-    not send it), and a client ``session.update`` sent before ``session.created``
-    arrived (as the JS client does), answered by ``session.updated`` after it.
+    ``session.created`` (the dialect's defaults: audio and text, server VAD, no
+    transcription), then, drawn: in beta, ``conversation.created`` or not (real
+    servers do not send it; GA never does), and a client ``session.update`` sent
+    before ``session.created`` arrived (as the JS client does), answered by
+    ``session.updated`` after it.
     """
-    return _flow(None, lambda b: None)
+    return _flow(None, lambda b: None, dialect)
 
 
-def session_updates(context: Context | None = None) -> st.SearchStrategy[Flow]:
+def session_updates(
+    context: Context | None = None, *, dialect: Dialect | None = None
+) -> st.SearchStrategy[Flow]:
     """A client ``session.update`` of a few drawn fields, then ``session.updated``.
 
     The ``session.updated`` carries the full effective config. Voice changes only
     before the first audio output.
     """
-    return _flow(context, _session_update)
+    return _flow(context, _session_update, dialect)
 
 
-def item_creates(context: Context | None = None) -> st.SearchStrategy[Flow]:
+def item_creates(
+    context: Context | None = None, *, dialect: Dialect | None = None
+) -> st.SearchStrategy[Flow]:
     """A client ``conversation.item.create`` and its ``conversation.item.created``.
 
     The item is a user or system ``input_text`` message, an assistant ``text``
@@ -153,10 +208,12 @@ def item_creates(context: Context | None = None) -> st.SearchStrategy[Flow]:
     ``function_call_output``. Its id is client-chosen or server-made; it is appended,
     or sometimes inserted after a drawn existing item (``previous_item_id``).
     """
-    return _flow(context, _item_create_flow)
+    return _flow(context, _item_create_flow, dialect)
 
 
-def text_responses(context: Context | None = None) -> st.SearchStrategy[Flow]:
+def text_responses(
+    context: Context | None = None, *, dialect: Dialect | None = None
+) -> st.SearchStrategy[Flow]:
     """A text response, maybe after a user text item.
 
     Client ``response.create`` (with ``modalities: ["text"]`` if the session speaks),
@@ -167,10 +224,12 @@ def text_responses(context: Context | None = None) -> st.SearchStrategy[Flow]:
     (max_output_tokens / content_filter: cut at a drawn point, open part and item
     closed, item ``incomplete``) or ``failed`` (no output, zero usage).
     """
-    return _flow(context, _text_response)
+    return _flow(context, _text_response, dialect)
 
 
-def audio_responses(context: Context | None = None) -> st.SearchStrategy[Flow]:
+def audio_responses(
+    context: Context | None = None, *, dialect: Dialect | None = None
+) -> st.SearchStrategy[Flow]:
     """An audio response, maybe after a user text item.
 
     As ``text_responses`` but with one ``audio`` part: transcript deltas and 1 to 3
@@ -178,11 +237,14 @@ def audio_responses(context: Context | None = None) -> st.SearchStrategy[Flow]:
     a drawn order, then ``audio.done`` and ``audio_transcript.done`` in a drawn order
     (the protocol fixes no order), ``content_part.done`` with the transcript.
     """
-    return _flow(context, _audio_response)
+    return _flow(context, _audio_response, dialect)
 
 
 def function_call_responses(
-    context: Context | None = None, *, follow_up: bool | None = None
+    context: Context | None = None,
+    *,
+    follow_up: bool | None = None,
+    dialect: Dialect | None = None,
 ) -> st.SearchStrategy[Flow]:
     """A function call response, maybe preceded by an assistant message item.
 
@@ -192,10 +254,12 @@ def function_call_responses(
     ``name``. With ``follow_up`` (drawn when ``None``) the client then sends the
     ``function_call_output`` item and a ``response.create``, and the model answers.
     """
-    return _flow(context, lambda b: _function_call(b, follow_up))
+    return _flow(context, lambda b: _function_call(b, follow_up), dialect)
 
 
-def vad_turns(context: Context | None = None) -> st.SearchStrategy[Flow]:
+def vad_turns(
+    context: Context | None = None, *, dialect: Dialect | None = None
+) -> st.SearchStrategy[Flow]:
     """A server VAD turn, turning VAD on first if it is off.
 
     Client ``input_audio_buffer.append`` events; ``speech_started(X)``,
@@ -207,20 +271,24 @@ def vad_turns(context: Context | None = None) -> st.SearchStrategy[Flow]:
     item or later: in the middle of the response or after it (in ``sessions``, even
     during a later flow).
     """
-    return _flow(context, _vad_turn)
+    return _flow(context, _vad_turn, dialect)
 
 
-def manual_commit_turns(context: Context | None = None) -> st.SearchStrategy[Flow]:
+def manual_commit_turns(
+    context: Context | None = None, *, dialect: Dialect | None = None
+) -> st.SearchStrategy[Flow]:
     """A manual turn (VAD off; turned off first if on): append >= 100 ms, commit.
 
     ``input_audio_buffer.committed(X)``, ``conversation.item.created(X)``, the
     transcription if on (now or later), and maybe a client ``response.create`` and
     its response.
     """
-    return _flow(context, _manual_turn)
+    return _flow(context, _manual_turn, dialect)
 
 
-def barge_ins(context: Context | None = None) -> st.SearchStrategy[Flow]:
+def barge_ins(
+    context: Context | None = None, *, dialect: Dialect | None = None
+) -> st.SearchStrategy[Flow]:
     """A barge-in: the user speaks while an audio response streams.
 
     Client ``response.create``; the response streams up to a drawn point;
@@ -230,10 +298,12 @@ def barge_ins(context: Context | None = None) -> st.SearchStrategy[Flow]:
     delete if no audio had arrived) and its acknowledgement, and the rest of the VAD
     turn for ``Y``.
     """
-    return _flow(context, _barge_in)
+    return _flow(context, _barge_in, dialect)
 
 
-def client_cancels(context: Context | None = None) -> st.SearchStrategy[Flow]:
+def client_cancels(
+    context: Context | None = None, *, dialect: Dialect | None = None
+) -> st.SearchStrategy[Flow]:
     """A client cancel.
 
     Usually the response streams up to a drawn point, the client sends
@@ -242,33 +312,39 @@ def client_cancels(context: Context | None = None) -> st.SearchStrategy[Flow]:
     first and the cancel gets an ``error`` ("no active response", code null as in Oct
     2024 or ``response_cancel_not_active``) naming the cancel's ``event_id``.
     """
-    return _flow(context, _client_cancel)
+    return _flow(context, _client_cancel, dialect)
 
 
-def truncates(context: Context | None = None) -> st.SearchStrategy[Flow]:
+def truncates(
+    context: Context | None = None, *, dialect: Dialect | None = None
+) -> st.SearchStrategy[Flow]:
     """``conversation.item.truncate`` of assistant audio and ``conversation.item.truncated``.
 
     ``audio_end_ms`` is below the audio the item holds. Without an assistant audio
     item, an audio response is asked for first.
     """
-    return _flow(context, _truncate)
+    return _flow(context, _truncate, dialect)
 
 
-def deletes(context: Context | None = None) -> st.SearchStrategy[Flow]:
+def deletes(
+    context: Context | None = None, *, dialect: Dialect | None = None
+) -> st.SearchStrategy[Flow]:
     """``conversation.item.delete`` of an existing item and ``conversation.item.deleted``.
 
     Creates an item first when the conversation is empty.
     """
-    return _flow(context, _delete)
+    return _flow(context, _delete, dialect)
 
 
-def clears(context: Context | None = None) -> st.SearchStrategy[Flow]:
+def clears(
+    context: Context | None = None, *, dialect: Dialect | None = None
+) -> st.SearchStrategy[Flow]:
     """Maybe some appended audio, then ``input_audio_buffer.clear`` and ``.cleared``."""
-    return _flow(context, _clear)
+    return _flow(context, _clear, dialect)
 
 
 def error_flows(
-    context: Context | None = None, *, kind: str | None = None
+    context: Context | None = None, *, kind: str | None = None, dialect: Dialect | None = None
 ) -> st.SearchStrategy[Flow]:
     """A client event the server rejects with ``error`` (or a server-side error).
 
@@ -278,11 +354,11 @@ def error_flows(
     ``commit_empty``, ``cancel_inactive``, ``delete_unknown``, ``truncate_unknown``,
     ``unknown_previous_item``, ``unknown_event_type``, ``server_error`` (no client
     event). ``error.event_id`` names the client event when it has an id; ``code`` is
-    sometimes null, as in Oct 2024.
+    sometimes null in a beta session, as in Oct 2024.
     """
     if kind is not None and kind not in _ERROR_KINDS:
         raise ValueError(f"unknown error kind {kind!r}; known: {', '.join(_ERROR_KINDS)}")
-    return _flow(context, lambda b: _error(b, kind))
+    return _flow(context, lambda b: _error(b, kind), dialect)
 
 
 _FLOW_BODIES: Final[Mapping[str, Callable[[_B], None]]] = {
@@ -326,13 +402,15 @@ def _available(b: _B) -> list[str]:
     return names
 
 
-def any_flows(context: Context | None = None) -> st.SearchStrategy[Flow]:
+def any_flows(
+    context: Context | None = None, *, dialect: Dialect | None = None
+) -> st.SearchStrategy[Flow]:
     """One flow drawn among those that suit the context (see ``FLOW_NAMES``)."""
 
     def body(b: _B) -> None:
         _FLOW_BODIES[b.draw(st.sampled_from(_available(b)))](b)
 
-    return _flow(context, body)
+    return _flow(context, body, dialect)
 
 
 def sessions(
@@ -341,9 +419,12 @@ def sessions(
     max_flows: int = 6,
     context: Context | None = None,
     expiry: bool = True,
+    dialect: Dialect | None = None,
 ) -> st.SearchStrategy[Script]:
     """A whole session: its start and ``min_flows``..``max_flows`` drawn flows.
 
+    ``dialect``: ``"ga"`` (the default for a new session) or ``"beta"``; a
+    ``context`` keeps its own (asking for another raises ``ValueError``).
     Ids are unique and consistent across flows; ``previous_item_id`` chains the
     conversation; late transcriptions may arrive during later flows (all arrive by
     the end). With ``expiry``, the session sometimes ends with the ``session_expired``
@@ -351,10 +432,11 @@ def sessions(
     """
     if not 0 <= min_flows <= max_flows:
         raise ValueError("need 0 <= min_flows <= max_flows")
+    chosen = _dialect(context, dialect)
 
     @st.composite
     def session(draw: st.DrawFn) -> Script:
-        b = _begin(draw, context)
+        b = _begin(draw, context, chosen)
         for _ in range(draw(st.integers(min_flows, max_flows))):
             _FLOW_BODIES[draw(st.sampled_from(_available(b)))](b)
             b.settle(keep=True)
@@ -367,9 +449,13 @@ def sessions(
 
 
 def streams(
-    *, min_flows: int = 1, max_flows: int = 6, context: Context | None = None
+    *,
+    min_flows: int = 1,
+    max_flows: int = 6,
+    context: Context | None = None,
+    dialect: Dialect | None = None,
 ) -> st.SearchStrategy[list[AnyServerEvent]]:
     """The server side of :func:`sessions`: a valid server stream, in arrival order."""
-    return sessions(min_flows=min_flows, max_flows=max_flows, context=context).map(
+    return sessions(min_flows=min_flows, max_flows=max_flows, context=context, dialect=dialect).map(
         lambda s: s.server_events
     )

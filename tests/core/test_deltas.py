@@ -18,12 +18,13 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.dialects import dialects, in_dialects
 from support.helpers import Server, pcm16
 
 import rtstate
 from rtstate import Config, SessionState, Step, fold
 from rtstate._fold._deltas import _reference
-from rtstate.config import AudioRetention
+from rtstate.config import AudioRetention, Dialect
 from rtstate.events import server as s
 from rtstate.events.client import UnknownClientEvent
 from rtstate.step import Interrupt
@@ -67,19 +68,24 @@ def _fold_all(events: list[Any], config: Config) -> list[Step]:
 
 
 @settings(max_examples=60)
-@given(perturbed(streams(max_flows=4)), st.sampled_from(CONFIGS))
+@given(
+    dialects.flatmap(lambda d: perturbed(streams(max_flows=4, dialect=d), dialect=d)),
+    st.sampled_from(CONFIGS),
+)
 def test_the_fast_path_gives_the_reference_step_on_perturbed_streams(
     case: tuple[list[Any], list[str]], config: Config
 ) -> None:
+    # streams of both dialects (the dialect drawn with the example)
     events, _ = case
     _fold_all(events, config)
 
 
 @settings(max_examples=40)
-@given(sessions(max_flows=5), st.sampled_from(CONFIGS), st.data())
+@given(in_dialects(sessions, max_flows=5), st.sampled_from(CONFIGS), st.data())
 def test_the_fast_path_gives_the_reference_step_on_interrupted_sessions(
-    script: Script, config: Config, data: st.DataObject
+    case: tuple[Dialect, Script], config: Config, data: st.DataObject
 ) -> None:
+    script = case[1]
     events: list[Any] = [e for _, e in script.events if not isinstance(e, UnknownClientEvent)]
     at = data.draw(st.integers(0, len(events)), label="interrupt at")
     events.insert(at, Interrupt())

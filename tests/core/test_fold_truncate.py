@@ -149,6 +149,12 @@ def test_the_ordering_checker_agrees(dialect: str, transcript_done: str | None) 
             else e
             for e in events
         ]
+        # and finalises them with conversation.item.done before output_item.done
+        n = next(n for n, e in enumerate(events) if isinstance(e, s.ResponseOutputItemDone))
+        done = events[n]
+        assert isinstance(done, s.ResponseOutputItemDone)
+        final = s.ConversationItemDone(event_id="event_item_done", item=done.item)
+        events = [*events[:n], final, *events[n:]]
     truncate = c.ConversationItemTruncate(item_id="item_1", content_index=0, audio_end_ms=200)
     assert check_stream(events, client_events=[truncate]) == []
 

@@ -1,7 +1,8 @@
 """Property tests of the fold over generated sessions.
 
-The streams come from ``rtstate.testing`` (valid beta sessions, every canonical flow
-of the protocol, and the perturbations real servers produce); the properties are
+The streams come from ``rtstate.testing`` (valid sessions of both dialects, beta and GA,
+the dialect drawn with each example; every canonical flow of the protocol, and the
+perturbations real servers produce); the properties are
 the ones the core promises: valid streams fold cleanly and strictly, determinism,
 old snapshots never change, deltas add up, the order follows ``previous_item_id``,
 one response at a time, lenient never raises, strict raises exactly where lenient
@@ -17,11 +18,13 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.dialects import dialects, in_dialects
 
 import rtstate
 from rtstate import Config, SessionState, Step, fold
 from rtstate import events as ev
 from rtstate import transitions as tr
+from rtstate.config import Dialect
 from rtstate.events.client import ClientEvent, UnknownClientEvent
 from rtstate.fold import _handled
 from rtstate.step import Interrupt
@@ -30,6 +33,17 @@ from rtstate.testing.script import Script
 from rtstate.testing.strategies import sessions, streams
 
 STRICT = Config(strict=True)
+
+
+def perturbed_streams(
+    **kwargs: Any,
+) -> st.SearchStrategy[tuple[Dialect, tuple[list[Any], list[str]]]]:
+    """``(dialect, perturbed stream)`` in a drawn dialect."""
+    return dialects.flatmap(
+        lambda d: perturbed(streams(max_flows=4, dialect=d), dialect=d, **kwargs).map(
+            lambda case: (d, case)
+        )
+    )
 
 
 def fold_script(script: Script, config: Config = rtstate.config.DEFAULT_CONFIG) -> list[Step]:
@@ -56,9 +70,17 @@ def fold_events(events: list[Any], config: Config = rtstate.config.DEFAULT_CONFI
 
 
 @settings(max_examples=60)
-@given(sessions(max_flows=5))
-def test_valid_sessions_fold_cleanly_and_strictly(script: Script) -> None:
-    steps = fold_script(script, STRICT)  # strict: any violation would raise
+@given(in_dialects(sessions, max_flows=5))
+def test_valid_sessions_fold_cleanly_and_strictly(case: tuple[Dialect, Script]) -> None:
+    dialect, script = case
+    # on the wire: the dialect's frames, received by a strict connection of that dialect
+    conn = rtstate.ClientConnection(config=Config(dialect=dialect, strict=True))
+    for (direction, event), (_, frame) in zip(script.events, script.frames(dialect), strict=True):
+        if direction == "server":
+            assert not conn.receive(frame).diagnostics
+        elif not isinstance(event, UnknownClientEvent):
+            conn.send(event)  # type: ignore[arg-type]
+    steps = fold_script(script, Config(dialect=dialect, strict=True))  # strict: would raise
     # only races and local no-ops (a cancel the script sends with nothing active)
     assert all(d.informational for s in steps for d in s.diagnostics)
     final = steps[-1].after
@@ -77,15 +99,17 @@ def test_valid_sessions_fold_cleanly_and_strictly(script: Script) -> None:
 
 
 @settings(max_examples=40)
-@given(sessions(max_flows=4))
-def test_fold_is_deterministic(script: Script) -> None:
-    assert fold_script(script) == fold_script(script)
+@given(in_dialects(sessions, max_flows=4))
+def test_fold_is_deterministic(case: tuple[Dialect, Script]) -> None:
+    dialect, script = case
+    config = Config(dialect=dialect)
+    assert fold_script(script, config) == fold_script(script, config)
 
 
 @settings(max_examples=40)
-@given(sessions(max_flows=4))
-def test_old_snapshots_never_change(script: Script) -> None:
-    steps = fold_script(script)
+@given(in_dialects(sessions, max_flows=4))
+def test_old_snapshots_never_change(case: tuple[Dialect, Script]) -> None:
+    steps = fold_script(case[1], Config(dialect=case[0]))
     seen = [(s.after, repr(s.after.items), s.after.revision) for s in steps]
     # fold again from every snapshot, appending to old (non-tip) logs
     for step in steps[::3]:
@@ -106,9 +130,9 @@ def _item_deltas(steps: list[Step]) -> dict[tuple[str, int], list[str]]:
 
 
 @settings(max_examples=60)
-@given(sessions(max_flows=5))
-def test_deltas_add_up_to_the_final_values(script: Script) -> None:
-    steps = fold_script(script)
+@given(in_dialects(sessions, max_flows=5))
+def test_deltas_add_up_to_the_final_values(case: tuple[Dialect, Script]) -> None:
+    steps = fold_script(case[1], Config(dialect=case[0]))
     final = steps[-1].after
     deltas = _item_deltas(steps)
     checked = 0
@@ -128,9 +152,9 @@ def test_deltas_add_up_to_the_final_values(script: Script) -> None:
 
 
 @settings(max_examples=60)
-@given(sessions(max_flows=6))
-def test_order_follows_previous_item_id(script: Script) -> None:
-    steps = fold_script(script)
+@given(in_dialects(sessions, max_flows=6))
+def test_order_follows_previous_item_id(case: tuple[Dialect, Script]) -> None:
+    steps = fold_script(case[1], Config(dialect=case[0]))
     reference: list[str] = []
     for step in steps:
         for t in step.transitions:
@@ -143,29 +167,36 @@ def test_order_follows_previous_item_id(script: Script) -> None:
 
 
 @settings(max_examples=60)
-@given(benign_perturbations(streams(max_flows=4)))
+@given(
+    dialects.flatmap(
+        lambda d: benign_perturbations(streams(max_flows=4, dialect=d), dialect=d).map(
+            lambda case: (d, case)
+        )
+    )
+)
 def test_benign_perturbations_fold_without_diagnostics(
-    case: tuple[list[Any], list[str]],
+    case: tuple[Dialect, tuple[list[Any], list[str]]],
 ) -> None:
-    events, _ = case
-    steps = fold_events(events, STRICT)
+    dialect, (events, _) = case
+    steps = fold_events(events, Config(dialect=dialect, strict=True))
     assert all(not s.diagnostics for s in steps)
 
 
 @settings(max_examples=100)
-@given(perturbed(streams(max_flows=4)))
+@given(perturbed_streams())
 def test_lenient_never_raises_and_strict_raises_exactly_where_lenient_reports(
-    case: tuple[list[Any], list[str]],
+    case: tuple[Dialect, tuple[list[Any], list[str]]],
 ) -> None:
-    events, _ = case
+    dialect, (events, _) = case
+    lenient, strict = Config(dialect=dialect), Config(dialect=dialect, strict=True)
     state = SessionState()
     for event in events:
-        step = fold(state, event)  # lenient: must not raise
+        step = fold(state, event, lenient)  # lenient: must not raise
         if step.diagnostics:
             with pytest.raises(rtstate.RemoteProtocolError):
-                fold(state, event, STRICT)
+                fold(state, event, strict)
         else:
-            assert fold(state, event, STRICT) == step
+            assert fold(state, event, strict) == step
         if any(not d.applied for d in step.diagnostics):
             assert step.after is state  # a rejected input changes nothing
         state = step.after
@@ -192,8 +223,8 @@ class _Quiet:
         return None
 
 
-def _states(script: Script, plugins: list[object]) -> list[SessionState]:
-    conn = rtstate.ClientConnection(plugins=plugins)
+def _states(script: Script, plugins: list[object], dialect: Dialect) -> list[SessionState]:
+    conn = rtstate.ClientConnection(plugins=plugins, config=Config(dialect=dialect))
     states = []
     for _, event in script.events:
         if isinstance(event, ClientEvent):
@@ -207,12 +238,13 @@ def _states(script: Script, plugins: list[object]) -> list[SessionState]:
 
 
 @settings(max_examples=30)
-@given(sessions(max_flows=4), st.sampled_from(["step", "text"]))
-def test_plugins_never_change_the_sequence_of_states(script: Script, on: str) -> None:
-    bare = _states(script, [])
-    assert _states(script, [_Quiet(), _Quiet(), _Quiet()]) == bare
+@given(in_dialects(sessions, max_flows=4), st.sampled_from(["step", "text"]))
+def test_plugins_never_change_the_sequence_of_states(case: tuple[Dialect, Script], on: str) -> None:
+    dialect, script = case
+    bare = _states(script, [], dialect)
+    assert _states(script, [_Quiet(), _Quiet(), _Quiet()], dialect) == bare
     raising = _Raises(on)
-    assert _states(script, [_Quiet(), raising]) == bare
+    assert _states(script, [_Quiet(), raising], dialect) == bare
     assert raising.calls >= 1
 
 
@@ -293,13 +325,14 @@ def _agree(state: SessionState, event: Any, config: Config) -> Step | None:
 
 
 @settings(max_examples=60)
-@given(perturbed(streams(max_flows=4)), st.sampled_from([Config(), STRICT]))
+@given(perturbed_streams(), st.booleans())
 def test_the_streaming_fast_path_agrees_with_the_handler_tables(
-    case: tuple[list[Any], list[str]], config: Config
+    case: tuple[Dialect, tuple[list[Any], list[str]]], strict: bool
 ) -> None:
     # ``fold`` folds the common case of a delta inline; the tables must say the same
     # for every delta, including late, misplaced and interrupted ones
-    events, _ = case
+    dialect, (events, _) = case
+    config = Config(dialect=dialect, strict=strict)
     state = SessionState()
     for event in events:
         step = _agree(state, event, config)
@@ -309,13 +342,15 @@ def test_the_streaming_fast_path_agrees_with_the_handler_tables(
 
 @settings(max_examples=40)
 @given(
-    sessions(max_flows=5),
-    st.sampled_from([Config(), Config(audio_retention=rtstate.config.AudioRetention.PER_ITEM)]),
+    in_dialects(sessions, max_flows=5),
+    st.sampled_from([rtstate.config.AudioRetention.NONE, rtstate.config.AudioRetention.PER_ITEM]),
     st.data(),
 )
 def test_the_streaming_fast_path_agrees_on_interrupted_sessions(
-    script: Script, config: Config, data: st.DataObject
+    case: tuple[Dialect, Script], retention: Any, data: st.DataObject
 ) -> None:
+    dialect, script = case
+    config = Config(dialect=dialect, audio_retention=retention)
     # an ``Interrupt`` anywhere: the deltas of the response it cuts then arrive late
     events: list[Any] = [e for _, e in script.events if not isinstance(e, UnknownClientEvent)]
     at = data.draw(st.integers(0, len(events)), label="interrupt at")

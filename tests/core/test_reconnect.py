@@ -17,13 +17,15 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.dialects import in_dialects
 from support.helpers import WEATHER, Server, fold_all, pcm16
 from support.server_harness import Loop, tone
 
 import rtstate
 from rtstate import ClientConnection, Config, ReconnectPlan, SessionState, plan_reconnect
 from rtstate import transitions as tr
-from rtstate.codec import beta
+from rtstate.codec import beta, codec_for
+from rtstate.config import Dialect
 from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import (
@@ -807,24 +809,27 @@ def check_queued(state: SessionState, script: Script, upto: int) -> None:
     assert [beta.decode_client(f) for f in plan.frames] == list(plan.events)
 
 
-def fold_script(script: Script, upto: int | None = None) -> SessionState:
+def fold_script(script: Script, upto: int | None = None, dialect: Dialect = "beta") -> SessionState:
     """Fold both directions of a generated session (valid: strictly), up to step ``upto``."""
     state = SessionState()
+    config = Config(strict=True, dialect=dialect)
     for _, event in script.events[:upto]:
         if isinstance(event, c.UnknownClientEvent):
             continue
-        state = rtstate.fold(state, event, STRICT).after
+        state = rtstate.fold(state, event, config).after
     return state
 
 
 @settings(max_examples=80, suppress_health_check=[HealthCheck.too_slow])
-@given(sessions(max_flows=6), st.data())
+@given(in_dialects(sessions, max_flows=6), st.data())
 def test_plan_over_generated_sessions_accounts_for_every_item(
-    script: Script, data: st.DataObject
+    case: tuple[Dialect, Script], data: st.DataObject
 ) -> None:
+    # a session of either dialect, rebuilt on a fresh connection of the same dialect
+    dialect, script = case
     # any state: the whole session, or cut anywhere (mid-response, mid-turn)
     upto = data.draw(st.integers(1, len(script.events)), label="upto")
-    state = fold_script(script, upto)
+    state = fold_script(script, upto, dialect)
     plan = plan_reconnect(state)  # never raises
     check_queued(state, script, upto)
 
@@ -847,10 +852,11 @@ def test_plan_over_generated_sessions_accounts_for_every_item(
     assert [e.previous_item_id for e in made] == [None, *(e.item.id for e in made[:-1])][
         : len(made)
     ]
-    assert [beta.decode_client(f) for f in plan.frames] == list(plan.events)
+    codec = codec_for(dialect)
+    assert [codec.decode_client(codec.encode(e)) for e in plan.events] == list(plan.events)
 
     # a fresh server accepts every event, and the rebuilt conversation is the kept one
-    loop = apply(plan)
+    loop = apply(plan, dialect=dialect)
     assert loop.errors() == []
     loop.check()
     expected = [view(i) for i in state.items if i.id in plan.id_map]

@@ -11,11 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rtstate_plugins import Transcript
 from rtstate_plugins.transcript import Entry, entries, render_markdown, render_text
+from support.dialects import in_dialects
 from support.helpers import Server, user_text
 from support.server_harness import Loop, silence, tone
 
 import rtstate
 from rtstate import ClientConnection, Config
+from rtstate.config import Dialect
 from rtstate.events import client as c
 from rtstate.events.client import UnknownClientEvent
 from rtstate.events.payloads import (
@@ -182,10 +184,11 @@ def test_a_delta_renders_only_the_item_it_changed(monkeypatch: pytest.MonkeyPatc
 
 
 @settings(max_examples=60)
-@given(sessions(max_flows=6), st.data())
+@given(in_dialects(sessions, max_flows=6), st.data())
 def test_cached_entries_equal_a_fresh_computation_at_every_step(
-    script: Script, data: st.DataObject
+    case: tuple[Dialect, Script], data: st.DataObject
 ) -> None:
+    script = case[1]  # a session of either dialect
     transcript = Transcript()
     state = rtstate.SessionState()
     for _, event in script.events:

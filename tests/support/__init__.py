@@ -5,8 +5,9 @@ Modules: ``helpers`` (``Server``, the one builder of valid beta server event str
 ``fold_all`` / ``diagnostics`` / ``transitions``), ``server_harness`` (``Loop``: a client
 and the fake server over an in-memory wire), ``server_clients`` (raw WebSocket clients
 for ``serve()``), ``transport_helpers`` (a raw server peer for ``connect()``),
-``sdk_checks`` (strict checks of frames against the OpenAI SDK's models) and
-``strategies_codec`` (a hypothesis strategy for every event class).
+``sdk_checks`` (strict checks of frames against the OpenAI SDK's models),
+``strategies_codec`` (a hypothesis strategy for every event class) and ``dialects``
+(the property tests' dialect draw).
 
 ``DATA`` is ``tests/data``; ``CORPUS`` its real captured traffic.
 """

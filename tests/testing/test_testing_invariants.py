@@ -12,6 +12,7 @@ import attrs
 import pytest
 from support import DATA
 
+from rtstate.codec import ga
 from rtstate.codec.beta import decode_client, decode_server
 from rtstate.events import client as c
 from rtstate.events import server as s
@@ -743,3 +744,73 @@ def test_the_liusida_log_is_a_fragment_cut_short() -> None:
     assert check_stream(events, from_start=False, complete=False) == []
     strict = check_stream(events)
     assert [(v.invariant, v.index) for v in strict] == [("INV-1", 0), ("INV-4", 0)]
+
+
+# --- GA: the real captures and GA's own orders ------------------------------------------------
+
+GA_CORPUS = DATA / "corpus" / "ga"
+GA_SESSIONS = sorted(GA_CORPUS.rglob("*.both.jsonl"))
+
+
+def _ga_session(path: Path) -> tuple[Events, list[Any]]:
+    server: Events = []
+    client: list[Any] = []
+    for line in path.read_text().splitlines():
+        frame = json.loads(line)
+        raw = json.dumps(frame["event"])
+        if frame["direction"] == "server":
+            server.append(ga.decode_server(raw))
+        else:
+            client.append(ga.decode_client(raw))
+    return server, client
+
+
+def test_the_ga_corpus_is_there() -> None:
+    assert len(GA_SESSIONS) >= 10
+
+
+@pytest.mark.parametrize("path", GA_SESSIONS, ids=lambda p: p.name)
+def test_real_ga_sessions_pass_with_their_client_side(path: Path) -> None:
+    server, client = _ga_session(path)
+    assert any(isinstance(e, s.ConversationItemDone) for e in server)
+    sideband = "sideband" in path.parent.name  # joined after session.created
+    assert_valid_stream(server, client_events=client, from_start=not sideband)
+
+
+def _ga_vad_stream() -> Events:
+    """A real GA server VAD turn with streamed input transcription."""
+    path = GA_CORPUS / "pydantic-ai" / "test_openai_ws" / "test_audio_in_server_vad_turn.both.jsonl"
+    return _ga_session(path)[0]
+
+
+def test_ga_item_done_follows_its_added_once() -> None:
+    events = _ga_vad_stream()
+    n = at(events, s.ConversationItemDone)
+    done = events[n]
+    assert isinstance(done, s.ConversationItemDone)
+    assert check_stream(events) == []
+    assert flags(insert(events, n + 1, attrs.evolve(done, event_id="event_again")), "INV-15")
+    before_added = move(events, n, at(events, s.ConversationItemAdded))
+    assert "INV-15" in ids(check_stream(before_added))
+
+
+def test_ga_output_item_done_needs_the_item_done_first() -> None:
+    events = _ga_vad_stream()
+    n = at(events, s.ConversationItemDone, 1)  # the assistant's
+    assert isinstance(events[n + 1], s.ResponseOutputItemDone)
+    swapped = swap_adjacent(events, n)
+    assert [v.index for v in flags(swapped, "INV-7")] == [n, n + 1]
+    (v,) = flags(drop(events, n), "INV-7")
+    assert v.index == n and "conversation.item.done" in v.message
+
+
+def test_ga_transcription_deltas_come_between_the_speech_and_the_end() -> None:
+    events = _ga_vad_stream()
+    n = at(events, s.ConversationItemInputAudioTranscriptionDelta)
+    # real servers stream them while the user still speaks: after speech_started is valid
+    assert check_stream(move(events, n, at(events, s.InputAudioBufferSpeechStopped))) == []
+    too_early = move(events, n, at(events, s.InputAudioBufferSpeechStarted))
+    assert flags(too_early, "INV-14")[0].index == at(events, s.InputAudioBufferSpeechStarted)
+    end = at(events, s.ConversationItemInputAudioTranscriptionCompleted)
+    after_end = move(events, n, end + 1)
+    assert [v.index for v in flags(after_end, "INV-14")] == [end]
