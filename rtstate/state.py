@@ -166,6 +166,17 @@ class TranscriptPhase(_Phase):
     FAILED = "failed"
 
 
+def _short_repr(value: str | None) -> str:
+    """A string's repr cut to its first 40 characters and its length (an image's data
+    URI may be megabytes long)."""
+    if value is None or len(value) <= _REPR_CHARS:
+        return repr(value)
+    return f"{value[:_REPR_CHARS]!r}... ({len(value)} chars)"
+
+
+_REPR_CHARS: Final = 40
+
+
 @attrs.frozen(kw_only=True, slots=False)  # dict-backed: see rtstate._fast
 class PartState:
     """One content part of a message item.
@@ -179,7 +190,8 @@ class PartState:
     sent them: the very string of the ``conversation.item.create`` (a data URI can be
     large; it is held by reference, never copied), so that ``plan_reconnect`` replays
     the image. The server's echo leaves the data URI out; the fold then keeps the one
-    of the create it answers. Both stay ``None`` on other parts.
+    of the create it answers. Both stay ``None`` on other parts. The repr shows the
+    first 40 characters of ``image_url`` and its length.
     """
 
     type: str
@@ -190,7 +202,7 @@ class PartState:
     audio_ms: float = 0.0
     audio_done: bool = False
     truncated_ms: int | None = None
-    image_url: str | None = None
+    image_url: str | None = attrs.field(default=None, repr=_short_repr)
     detail: str | None = None
 
     @property

@@ -16,7 +16,7 @@ from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import ContentPart, Item
 from rtstate.server import ScriptedResponder, sequential_ids
-from rtstate.state import ItemPhase, SessionState, TimeoutWindow
+from rtstate.state import ItemPhase, PartState, SessionState, TimeoutWindow
 from rtstate.transitions import InputTimeoutTriggered
 
 # built at run time: a string object of its own, so ``is`` tells a copy from a reference
@@ -197,3 +197,14 @@ def test_expiry_adds_no_deadline_to_the_callers_clock() -> None:
     assert client.next_deadline() is None
     step = client.tick(1_700_009_999.0)  # past expires_at, read as unix time: nothing
     assert step.transitions == () and not client.state.expired
+
+
+def test_a_parts_repr_cuts_a_long_data_uri() -> None:
+    part = PartState(type="input_image", image_url=IMAGE, detail="low")
+    text = repr(part)
+    assert IMAGE not in text and f"({len(IMAGE)} chars)" in text
+    assert IMAGE[:40] in text
+    assert "image_url='https://x/y.png'" in repr(
+        PartState(type="input_image", image_url="https://x/y.png")
+    )
+    assert "image_url=None" in repr(PartState(type="text"))
