@@ -176,6 +176,8 @@ class PartChanges(TypedDict, total=False):
     audio_ms: float
     audio_done: bool
     truncated_ms: int | None
+    image_url: str | None
+    detail: str | None
 
 
 _NEW: Final = object.__new__

@@ -250,7 +250,9 @@ class ClientConnection:
         """When ``tick`` should next be called (``None``: nothing in flight).
 
         A deadline at or before the last ``tick``'s ``now`` (or ``0.0`` before any
-        tick) means "tick now": an event was sent whose timer has not started.
+        tick) means "tick now": an event was sent whose timer has not started. The
+        session's expiry is never a deadline here: ``state.expires_at`` is the server's
+        wall clock, not the caller's ``now`` (see ``SessionState.expires_at``).
         """
         state = self._state
         in_flight = state.ledger.in_flight

@@ -31,8 +31,10 @@ What cannot be recreated goes to ``plan.dropped`` with a reason code (``REASONS`
   in the conversation): the response that made it is gone;
 * assistant ``audio`` parts become ``text`` parts holding their transcript (clients
   cannot create assistant audio), user ``input_audio`` parts become ``input_text``
-  with their transcript; a part left without text (no transcript, a truncation that
-  dropped it, an empty text) is removed, and a message left without parts is dropped;
+  with their transcript; a user's ``input_image`` part (GA) is replayed as it was
+  sent (``image_url``, the same string, and ``detail``); a part left without text or
+  image (no transcript, a truncation that dropped it, an empty text, an image the state
+  never saw) is removed, and a message left without parts is dropped;
 * function calls and their outputs travel in pairs: a call with no output after it
   (in the conversation or among the ``queued`` events), or an output with no call
   before it, is dropped (a server refuses an output whose call it does not know);
@@ -86,7 +88,7 @@ REASONS: Final[Mapping[str, str]] = {
     "no_transcript": "an audio part with no transcript (the part is removed)",
     "truncated": "an audio part truncated with its transcript dropped (the part is removed)",
     "empty": "a text part with no text (the part is removed)",
-    "unsupported_part": "a content part that carries no text (the part is removed)",
+    "unsupported_part": "a content part that carries no text or image (the part is removed)",
     "names_old_item": "a queued event naming an item the new session will not have",
     "names_old_response": "a queued event naming a response of the old session",
 }
@@ -328,6 +330,12 @@ def _message(item: ItemState, dropped: list[Dropped]) -> Item | None:
     text_type = "text" if role == "assistant" else "input_text"
     parts: list[ContentPart] = []
     for index, part in enumerate(item.parts):
+        if part.type == "input_image" and part.image_url is not None and role == "user":
+            # the same string: a data URI can be large
+            parts.append(
+                ContentPart(type="input_image", image_url=part.image_url, detail=part.detail)
+            )
+            continue
         text = _part_text(item.id, index, part, dropped)
         if text is not None:
             parts.append(ContentPart(type=text_type, text=text))

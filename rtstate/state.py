@@ -87,6 +87,7 @@ __all__ = [
     "SessionPhase",
     "SessionState",
     "SpeechWindow",
+    "TimeoutWindow",
     "TranscriptPhase",
     "TranscriptSegment",
     "TranscriptState",
@@ -165,6 +166,17 @@ class TranscriptPhase(_Phase):
     FAILED = "failed"
 
 
+def _short_repr(value: str | None) -> str:
+    """A string's repr cut to its first 40 characters and its length (an image's data
+    URI may be megabytes long)."""
+    if value is None or len(value) <= _REPR_CHARS:
+        return repr(value)
+    return f"{value[:_REPR_CHARS]!r}... ({len(value)} chars)"
+
+
+_REPR_CHARS: Final = 40
+
+
 @attrs.frozen(kw_only=True, slots=False)  # dict-backed: see rtstate._fast
 class PartState:
     """One content part of a message item.
@@ -173,6 +185,13 @@ class PartState:
     transcript of ``audio`` / ``input_audio`` (``None`` while an input transcript is
     unknown). Output audio is counted (``audio_bytes``, ``audio_ms``); keeping it is a
     ``Config.audio_retention`` choice.
+
+    An ``input_image`` part (GA) keeps its ``image_url`` and ``detail`` as the client
+    sent them: the very string of the ``conversation.item.create`` (a data URI can be
+    large; it is held by reference, never copied), so that ``plan_reconnect`` replays
+    the image. The server's echo leaves the data URI out; the fold then keeps the one
+    of the create it answers. Both stay ``None`` on other parts. The repr shows the
+    first 40 characters of ``image_url`` and its length.
     """
 
     type: str
@@ -183,6 +202,8 @@ class PartState:
     audio_ms: float = 0.0
     audio_done: bool = False
     truncated_ms: int | None = None
+    image_url: str | None = attrs.field(default=None, repr=_short_repr)
+    detail: str | None = None
 
     @property
     def text(self) -> str:
@@ -320,12 +341,24 @@ class SpeechWindow:
 
 
 @attrs.frozen(kw_only=True)
+class TimeoutWindow:
+    """One stretch of input audio server VAD's idle timeout (GA ``idle_timeout_ms``)
+    committed as user item ``item_id`` with no speech in it
+    (``input_audio_buffer.timeout_triggered``), in ms of the session's input audio."""
+
+    item_id: str
+    start_ms: int
+    end_ms: int
+
+
+@attrs.frozen(kw_only=True)
 class InputBufferState:
     """The input audio buffer.
 
     ``appended_ms`` counts the client's own appends since the last commit or clear
-    (``total_appended_ms`` since the session began). ``speech`` and ``committed``
-    keep the most recent ``Config.max_input_buffer_history`` entries.
+    (``total_appended_ms`` since the session began). ``speech`` (server VAD's speech
+    windows), ``timeouts`` (its idle-timeout windows, GA) and ``committed`` each keep
+    the most recent ``Config.max_input_buffer_history`` entries.
     ``early_transcriptions`` holds input transcription results that arrived before
     their item (item id -> content index and transcript or error), in a realtime
     session only, and only while ``SessionState.transcripts`` keeps their transcript
@@ -336,6 +369,7 @@ class InputBufferState:
     appended_ms: float = 0.0
     total_appended_ms: float = 0.0
     speech: tuple[SpeechWindow, ...] = ()
+    timeouts: tuple[TimeoutWindow, ...] = ()
     committed: tuple[str, ...] = ()
     cleared: int = 0
     early_transcriptions: Map[str, tuple[int, str | ErrorInfo]] = attrs.field(factory=Map)
@@ -604,7 +638,8 @@ class SessionState:
     ``playback`` (item id -> ms of its audio the user heard, as reported),
     ``interrupted_response_id`` (the response whose playback was cut: its late deltas are
     ignored), ``expired`` (the server ended the session for its age), ``now`` (the
-    caller's clock at the latest ``tick``).
+    caller's clock at the latest ``tick``). ``expires_at`` / ``seconds_left(wall_now)``:
+    when the server will end it (its wall clock, unix seconds).
 
     Attached sessions (a socket opened with ``?call_id=`` beside a WebRTC or SIP
     call): ``attached`` says the session began before this client saw it (it starts
@@ -661,6 +696,32 @@ class SessionState:
         if session is not None and session.type == "transcription":
             return "transcription"
         return "realtime"
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the server will end the session for its age, in unix seconds (the
+        ``expires_at`` of the latest ``session.created`` / ``.updated``; ``None`` until
+        one came, or when it carries none).
+
+        It is the server's wall clock, not the caller's ``now`` (``tick`` takes any
+        clock, usually a monotonic one), so the fold never compares the two: it raises
+        no deadline and no transition of its own before the expiry, which still arrives
+        as ``SessionExpired`` (the ``session_expired`` error). To act before it, read
+        ``seconds_left(time.time())`` and redial with ``plan_reconnect`` ahead of it,
+        with a margin for the clocks' skew.
+        """
+        session = self.session
+        if session is None or session.expires_at is None:
+            return None
+        return float(session.expires_at)
+
+    def seconds_left(self, wall_now: float) -> float | None:
+        """Seconds until ``expires_at`` at unix time ``wall_now`` (``time.time()``),
+        ``0.0`` once it has passed; ``None`` when the expiry is unknown."""
+        expires_at = self.expires_at
+        if expires_at is None:
+            return None
+        return max(expires_at - wall_now, 0.0)
 
     def transcript(self, item_id: str) -> TranscriptState | None:
         """The input transcript of item ``item_id``, if kept (``Config.max_transcripts``)."""

@@ -19,6 +19,14 @@ that fails is reported with ``failed()``, which decides the next attempt. A new
 
 ``Backoff`` is capped exponential backoff with jitter; its randomness and the clock
 are injected (``random``, ``clock``), so decisions are reproducible in tests.
+
+Not built: a proactive redial before the session's age limit. The plugin reacts to
+``SessionExpired``, after the server ended the session. ``state.expires_at`` (unix
+seconds, from ``session.created`` / ``.updated``) and ``state.seconds_left(time.time())``
+give what such a redial needs; it would need a wall clock beside the monotonic
+``clock`` (``expires_at`` is the server's wall time, skewed from the client's), a margin,
+and a quiet moment (no response in progress, nothing in flight) to call
+``connection.redial(rtstate.plan_reconnect(state))`` before the expiry.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import attrs
 from .. import machines
 from .._fast import evolve_root
 from ..events import server as s
-from ..state import SessionState, SpeechWindow
+from ..state import InputBufferState, SessionState, SpeechWindow, TimeoutWindow
 from ..transitions import (
     DtmfReceived,
     InputCleared,
@@ -58,7 +58,7 @@ def _committed(state: SessionState, e: s.InputAudioBufferCommitted, out: _Out) -
     out.transitions.append(InputCommitted(item_id=e.item_id, previous_item_id=e.previous_item_id))
     committed = _bounded(buf.committed, e.item_id, out.config.max_input_buffer_history)
     ledger = state.ledger
-    if not (buf.speech and buf.speech[-1].item_id == e.item_id):  # not server VAD's own
+    if not _vad_commits(buf, e.item_id):
         ledger, _ = _ack(state.ledger, e, None, out.config)
     return evolve_root(
         state,
@@ -85,14 +85,18 @@ def _cleared(state: SessionState, e: s.InputAudioBufferCleared, out: _Out) -> Se
 def _timeout_triggered(
     state: SessionState, e: s.InputAudioBufferTimeoutTriggered, out: _Out
 ) -> SessionState:
+    """GA: the idle timeout ran out; its window is kept like a speech window."""
     _open(state, e)
-    _check(machines.INPUT_BUFFER, state.input_buffer.phase, e)
+    buf = state.input_buffer
+    phase = _check(machines.INPUT_BUFFER, buf.phase, e)
     out.transitions.append(
         InputTimeoutTriggered(
             item_id=e.item_id, audio_start_ms=e.audio_start_ms, audio_end_ms=e.audio_end_ms
         )
     )
-    return state
+    window = TimeoutWindow(item_id=e.item_id, start_ms=e.audio_start_ms, end_ms=e.audio_end_ms)
+    limit = out.config.max_input_buffer_history
+    return _with_buffer(state, buf, phase=phase, timeouts=_bounded(buf.timeouts, window, limit))
 
 
 def _dtmf(state: SessionState, e: s.InputAudioBufferDtmfEventReceived, out: _Out) -> SessionState:
@@ -100,3 +104,12 @@ def _dtmf(state: SessionState, e: s.InputAudioBufferDtmfEventReceived, out: _Out
     _open(state, e)
     out.transitions.append(DtmfReceived(digit=e.event, received_at=e.received_at))
     return state
+
+
+def _vad_commits(buf: InputBufferState, item_id: str) -> bool:
+    """Whether server VAD made the commit of ``item_id`` (the end of its latest speech
+    window, or of its latest idle timeout), not a client's ``input_audio_buffer.commit``."""
+    speech, timeouts = buf.speech, buf.timeouts
+    return bool(
+        (speech and speech[-1].item_id == item_id) or (timeouts and timeouts[-1].item_id == item_id)
+    )

@@ -30,6 +30,7 @@ from .._fast import (
     with_part,
 )
 from ..events import server as s
+from ..events.client import ClientEvent, ConversationItemCreate
 from ..events.payloads import ContentPart, ErrorInfo, Item
 from ..logs import EMPTY_TEXT, TextLog
 from ..state import (
@@ -77,6 +78,8 @@ def _part_from(part: ContentPart, phase: PartPhase) -> PartState:
         audio_ms=0.0,
         audio_done=False,
         truncated_ms=None,
+        image_url=part.image_url,
+        detail=part.detail,
     )
 
 
@@ -155,7 +158,9 @@ def _item_created(
         new = evolve_item(item, phase=next_phase)
     ledger, entry = _ack(state.ledger, e, item_id, out.config)
     if entry is None and item is None and item_id not in state.input_buffer.committed:
-        ledger = _ack_unnamed_create(ledger, e.item.type, out.config)
+        ledger, entry = _ack_unnamed_create(ledger, e.item.type, out.config)
+    if entry is not None and new.type == "message":
+        new = _with_sent_images(new, entry.event)
     buf = state.input_buffer
     early = buf.early_transcriptions.get(item_id)
     new_buffer = buf
@@ -180,6 +185,27 @@ def _item_created(
         ledger=ledger,
         revision=state.revision + 1,
     )
+
+
+def _with_sent_images(item: ItemState, sent: ClientEvent) -> ItemState:
+    """``item`` (the server's copy of a message this client created with ``sent``) with
+    the ``image_url`` of each ``input_image`` part the echo left without one, taken from
+    the same part of ``sent``: the very string, not a copy (the echo leaves the data URI
+    out, as it leaves audio bytes out)."""
+    if not isinstance(sent, ConversationItemCreate):
+        return item
+    content = sent.item.content or ()
+    parts = item.parts
+    kept = list(parts)
+    for index, part in enumerate(parts):
+        if part.type != "input_image" or part.image_url is not None or index >= len(content):
+            continue
+        mine = content[index]
+        if mine.type == "input_image" and mine.image_url is not None:
+            kept[index] = evolve_part(
+                part, image_url=mine.image_url, detail=part.detail or mine.detail
+            )
+    return item if kept == list(parts) else evolve_item(item, parts=tuple(kept))
 
 
 def _apply_transcription(item: ItemState, index: int, result: str | ErrorInfo) -> ItemState:

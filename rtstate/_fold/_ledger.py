@@ -143,8 +143,11 @@ def _metadata_of(event: c.ClientEvent) -> JSONObject | None:
     return None if params is None else params.metadata
 
 
-def _ack_unnamed_create(ledger: Ledger, item_type: str, config: Config) -> Ledger:
-    """Settle the first ``conversation.item.create`` sent without an id, of this type.
+def _ack_unnamed_create(
+    ledger: Ledger, item_type: str, config: Config
+) -> tuple[Ledger, InFlight | None]:
+    """Settle the first ``conversation.item.create`` sent without an id, of this type
+    (``ledger`` with it settled, and its entry, ``None`` if there is none).
 
     Called for an item nobody else explains (no response announced it, no commit
     made it): the server named the client's item.
@@ -158,7 +161,7 @@ def _ack_unnamed_create(ledger: Ledger, item_type: str, config: Config) -> Ledge
             and event.item.type == item_type
         )
 
-    return _settle_first(ledger, matches, config)[0]
+    return _settle_first(ledger, matches, config)
 
 
 def _release(ledger: Ledger, active: bool) -> tuple[Ledger, c.ResponseCreate | None]:

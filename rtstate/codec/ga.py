@@ -42,8 +42,8 @@ keep their fields (``Item.server_label``, ``tools``, ``approval_request_id``,
 ``approve``, ``reason``, ``error``).
 
 GA has no ``temperature``: encoding an event that sets one raises
-``LocalProtocolError``. Not in the state: the images themselves (an ``input_image``
-part is a part with no text there; ``plan_reconnect`` drops it). A ``tool_choice``
+``LocalProtocolError``. The state keeps a user's image (``PartState.image_url``,
+``detail``) and ``plan_reconnect`` replays it. A ``tool_choice``
 object of any type but ``function`` and ``mcp`` does not decode.
 """
 

@@ -81,9 +81,10 @@ def test_ack_unnamed_create_settles_the_first_create_without_id_of_the_type() ->
     call = c.ConversationItemCreate(event_id="e2", item=Item(type="function_call_output"))
     message = c.ConversationItemCreate(event_id="e3", item=Item(type="message"))
     ledger = Ledger(in_flight=tuple(InFlight(event=e) for e in (named, call, message)))
-    after = L._ack_unnamed_create(ledger, "message", CONFIG)
+    after, entry = L._ack_unnamed_create(ledger, "message", CONFIG)
     assert [p.event for p in after.in_flight] == [named, call]
     assert after.recent == (message,)
+    assert entry is not None and entry.event is message
 
 
 def test_release_takes_the_first_queued_create_when_nothing_is_active_or_requested() -> None:
