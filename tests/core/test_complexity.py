@@ -25,6 +25,9 @@ from rtstate.events import server as s
 from rtstate.logs import TextLog
 from rtstate.step import Input
 
+BETA = Config(dialect="beta")
+"""These tests feed beta frames: their connections say so (GA is the default)."""
+
 RATIO = 4.0
 """Largest accepted (large state) / (small state) per-event time."""
 
@@ -33,7 +36,7 @@ REPEATS = 7
 
 def per_event(start: SessionState, events: Sequence[Input], config: Config | None = None) -> float:
     """Best-of-``REPEATS`` seconds per event to fold ``events`` in a chain from ``start``."""
-    cfg = config or Config()
+    cfg = config or Config(dialect="beta")
     best = float("inf")
     with _no_gc():
         for _ in range(REPEATS):
@@ -213,7 +216,7 @@ def _receive_cost(n: int) -> float:
     frames = [beta.encode(d) for d in text_deltas(state.items[-1].id, 1000)]
     best = float("inf")
     for _ in range(REPEATS):
-        conn = ClientConnection(state=state, plugins=[_NoOp(), _NoOp(), _NoOp()])
+        conn = ClientConnection(config=BETA, state=state, plugins=[_NoOp(), _NoOp(), _NoOp()])
         receive: Callable[[str], Step] = conn.receive
         with _no_gc():
             t0 = time.perf_counter()

@@ -29,7 +29,10 @@ from rtstate.testing.perturb import benign_perturbations, perturbed
 from rtstate.testing.script import Script
 from rtstate.testing.strategies import sessions, streams
 
-STRICT = Config(strict=True)
+BETA = Config(dialect="beta")
+"""These tests feed beta frames: their connections say so (GA is the default)."""
+
+STRICT = Config(dialect="beta", strict=True)
 
 
 def fold_script(script: Script, config: Config = rtstate.config.DEFAULT_CONFIG) -> list[Step]:
@@ -193,7 +196,7 @@ class _Quiet:
 
 
 def _states(script: Script, plugins: list[object]) -> list[SessionState]:
-    conn = rtstate.ClientConnection(plugins=plugins)
+    conn = rtstate.ClientConnection(config=BETA, plugins=plugins)
     states = []
     for _, event in script.events:
         if isinstance(event, ClientEvent):
@@ -293,7 +296,7 @@ def _agree(state: SessionState, event: Any, config: Config) -> Step | None:
 
 
 @settings(max_examples=60)
-@given(perturbed(streams(max_flows=4)), st.sampled_from([Config(), STRICT]))
+@given(perturbed(streams(max_flows=4)), st.sampled_from([Config(dialect="beta"), STRICT]))
 def test_the_streaming_fast_path_agrees_with_the_handler_tables(
     case: tuple[list[Any], list[str]], config: Config
 ) -> None:
@@ -310,7 +313,9 @@ def test_the_streaming_fast_path_agrees_with_the_handler_tables(
 @settings(max_examples=40)
 @given(
     sessions(max_flows=5),
-    st.sampled_from([Config(), Config(audio_retention=rtstate.config.AudioRetention.PER_ITEM)]),
+    st.sampled_from(
+        [Config(dialect="beta"), Config(audio_retention=rtstate.config.AudioRetention.PER_ITEM)]
+    ),
     st.data(),
 )
 def test_the_streaming_fast_path_agrees_on_interrupted_sessions(

@@ -49,7 +49,7 @@ from rtstate.state import ItemPhase, ItemState, SessionPhase
 from rtstate.testing.script import Script
 from rtstate.testing.strategies import sessions
 
-STRICT = Config(strict=True)
+STRICT = Config(dialect="beta", strict=True)
 SERVER_ONLY = ("id", "object", "model", "expires_at")
 
 # --- helpers ---------------------------------------------------------------------------
