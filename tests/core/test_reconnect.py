@@ -743,7 +743,9 @@ def test_must_show_3_the_rebuilt_conversation_equals_the_old_one() -> None:
     assert plan.dropped == ()
 
     # a fresh connection: a fresh server, a fresh strict client that stamps every event
-    server = rtstate.server.ServerConnection(ids=sequential_ids(), responder=ScriptedResponder([]))
+    server = rtstate.server.ServerConnection(
+        ids=sequential_ids(), responder=ScriptedResponder([]), dialect="beta"
+    )
     client = ClientConnection(config=STRICT)
     for frame in server.start(now=0.0).to_send:
         client.receive(frame)
@@ -864,7 +866,9 @@ def test_resume_starts_the_same_connection_over_from_the_plan() -> None:
     old = client.state
     client.transport_closed(1001, "session expired")
     plan = plan_reconnect(client.state)
-    server = rtstate.server.ServerConnection(ids=sequential_ids(), responder=ScriptedResponder([]))
+    server = rtstate.server.ServerConnection(
+        ids=sequential_ids(), responder=ScriptedResponder([]), dialect="beta"
+    )
     step = client.resume(plan)
     (resumed,) = [t for t in step.transitions if isinstance(t, tr.SessionResumed)]
     assert dict(resumed.id_map) == dict(plan.id_map)
