@@ -27,6 +27,7 @@ from rtstate import (
     fold,
 )
 from rtstate.codec import beta
+from rtstate.config import Dialect
 from rtstate.connection import counter_ids
 from rtstate.events import client as c
 from rtstate.events import server as s
@@ -467,3 +468,60 @@ def test_each_step_starts_where_the_last_one_ended() -> None:
 
 def test_connections_are_deterministic() -> None:
     assert _drive(ClientConnection(config=BETA)) == _drive(ClientConnection(config=BETA))
+
+
+# --- the other dialect -----------------------------------------------------------------
+
+_BETA_DELTA = next(
+    beta.encode(e)
+    for e in Server().text_response(["ok"], response_id="resp_1", item_id="it")
+    if e.type == "response.text.delta"
+)
+
+
+@pytest.mark.parametrize(
+    ("speaks", "frame", "other"),
+    [
+        ("ga", '{"type": "response.text.delta", "delta": "x"}', "beta"),
+        ("ga", '{"type": "response.audio_transcript.done"}', "beta"),
+        ("beta", '{"type": "response.output_text.delta", "delta": "x"}', "ga"),
+        ("beta", '{"type": "conversation.item.added", "item": {}}', "ga"),
+    ],
+)
+def test_a_frame_of_the_other_dialect_names_the_fix_once(
+    speaks: Dialect, frame: str, other: str
+) -> None:
+    conn = ClientConnection(config=Config(dialect=speaks))
+    (told,) = conn.receive(frame).diagnostics
+    names = {"beta": "beta", "ga": "GA"}
+    assert told.code == "wrong_dialect" and told.event_type == json.loads(frame)["type"]
+    assert told.message.startswith(f"this frame is {names[other]} (")
+    assert f"the connection speaks {names[speaks]}" in told.message
+    assert f"Config(dialect='{other}')" in told.message
+    assert conn.receive(frame).diagnostics == ()  # once per connection, not per frame
+    assert ClientConnection(config=Config(dialect=speaks)).receive(frame).diagnostics
+
+
+@pytest.mark.parametrize("speaks", ["ga", "beta"])
+def test_strict_refuses_every_frame_of_the_other_dialect(speaks: Dialect) -> None:
+    frame = (
+        '{"type": "response.text.delta"}'
+        if speaks == "ga"
+        else '{"type": "response.output_text.done"}'
+    )
+    conn = ClientConnection(config=Config(dialect=speaks, strict=True))
+    before = conn.state
+    for _ in range(2):
+        with pytest.raises(RemoteProtocolError, match="the connection speaks") as raised:
+            conn.receive(frame)
+        assert "connect with dialect=" in str(raised.value)
+        assert conn.state == before
+
+
+def test_a_real_beta_delta_on_ga_is_told_and_own_dialect_frames_are_not() -> None:
+    ga_conn = ClientConnection(config=Config(dialect="ga"))
+    assert "wrong_dialect" in [d.code for d in ga_conn.receive(_BETA_DELTA).diagnostics]
+    beta_conn = ClientConnection(config=BETA)
+    assert "wrong_dialect" not in [d.code for d in beta_conn.receive(_BETA_DELTA).diagnostics]
+    unknown = '{"type": "response.something_new"}'
+    assert ga_conn.receive(unknown).diagnostics == ()  # unknown to both: no dialect told
