@@ -13,8 +13,8 @@ from support import DATA
 from support.server_harness import Loop
 
 from rtstate import ClientConnection, Config
-from rtstate.config import Dialect
 from rtstate.cli import EXIT_BAD_FILE, EXIT_UNREADABLE, EXIT_USAGE, EXIT_VIOLATIONS, main
+from rtstate.config import Dialect
 from rtstate.events import client as c
 from rtstate.events.payloads import ResponseParams
 from rtstate.server import ScriptedResponder
@@ -183,6 +183,7 @@ def test_replay_and_check_detect_a_captures_dialect(
 
 def test_dialect_forces_the_reading(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "replay", str(GA_TURN), "--dialect", "beta")
+    assert code == 0
     assert out.startswith(f"# {GA_TURN} (capture, beta)")
     assert "wrong_dialect: this frame is GA" in out
     assert "connect with dialect='ga'" in out
