@@ -693,7 +693,7 @@ def old_session(dialect: Dialect = "beta") -> Loop:
                 input_audio_transcription=InputAudioTranscription(model="whisper-1"),
                 tools=(WEATHER,),
                 tool_choice="auto",
-                **({"temperature": 0.9} if dialect == "beta" else {}),
+                temperature=0.9 if dialect == "beta" else None,  # GA has no temperature
             )
         )
     )
