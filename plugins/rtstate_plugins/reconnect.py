@@ -144,7 +144,7 @@ class Reconnect:
         self._resumed: rtstate.ReconnectPlan | None = None
         self._connection: AsyncConnection | None = None
         self._wake: anyio.Event | None = None
-        self._dialect: rtstate.config.Dialect = "ga"
+        self._dialect: Literal["beta", "ga"] = "ga"
         self.errors: list[rtstate.TransportError] = []
         """Why each failed redial failed, oldest first."""
 

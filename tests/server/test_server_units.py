@@ -321,4 +321,5 @@ def test_default_server_is_usable_without_arguments() -> None:
     assert created["type"] == "session.created"
     assert created["session"]["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 200
     step = server.receive('{"type": "response.create"}')
-    assert json.loads(step.to_send[-1])["response"]["status"] == "completed"
+    done = [json.loads(f) for f in step.to_send if '"response.done"' in f]
+    assert done[-1]["response"]["status"] == "completed"
