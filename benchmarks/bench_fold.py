@@ -280,6 +280,8 @@ def each(function: Callable[[str], object], frames: list[str]) -> Callable[[], N
     return run
 
 
+BETA = Config(dialect="beta")
+"""The beta streams' connection (GA, the default, is said as ``GA``)."""
 GA = Config(dialect="ga")
 
 
@@ -300,7 +302,7 @@ def to_ga(frames: list[str]) -> list[str]:
 
 
 def fold_all(frames: list[str], plugins: int, config: Config | None = None) -> Callable[[], object]:
-    config = config or Config()
+    config = config or BETA
 
     def run() -> object:
         conn = ClientConnection(config=config, plugins=[NoOp() for _ in range(plugins)])
@@ -314,7 +316,7 @@ def fold_all(frames: list[str], plugins: int, config: Config | None = None) -> C
 
 def check(frames: list[str], config: Config | None = None) -> None:
     """Measure the real path: every frame folds with no diagnostic."""
-    conn = ClientConnection(config=config or Config(), plugins=[NoOp(), NoOp(), NoOp()])
+    conn = ClientConnection(config=config or BETA, plugins=[NoOp(), NoOp(), NoOp()])
     for frame in frames:
         step = conn.receive(frame)
         if step.diagnostics:
@@ -374,7 +376,7 @@ def bench_memory() -> float:
     minutes = HOUR_RESPONSES * DELTAS_PER_RESPONSE / 600
     gc.collect()
     tracemalloc.start()
-    conn = ClientConnection(config=Config())
+    conn = ClientConnection(config=BETA)
     frames = 0
     for frame in hour_of_audio():  # frames are made one at a time and dropped
         conn.receive(frame)

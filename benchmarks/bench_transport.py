@@ -70,7 +70,7 @@ import websockets.asyncio.server
 import websockets.exceptions
 from websockets.exceptions import InvalidHandshake
 
-from rtstate import ClientConnection
+from rtstate import ClientConnection, Config
 from rtstate import transitions as t
 from rtstate.errors import ConnectError
 from rtstate.events.client import ResponseCreate
@@ -102,7 +102,7 @@ def responder(seconds: int) -> ScriptedResponder:
 
 def reply_frames(seconds: int) -> list[str]:
     """The frames an rtstate server writes for one reply (the baseline sends these)."""
-    server = ServerConnection(responder=responder(seconds), config=CONFIG, seed=1)
+    server = ServerConnection(dialect="beta", responder=responder(seconds), config=CONFIG, seed=1)
     server.start(0.0)
     return list(server.receive(CREATE, 0.0).to_send)
 
@@ -144,8 +144,8 @@ async def best_rate(run: Callable[[], Awaitable[int]]) -> tuple[float, int]:
 async def sans_io(seconds: int) -> tuple[float, int]:
     """The same replies through the two sans-IO ends on one session with no socket
     between them: what the transport adds is the difference."""
-    server = ServerConnection(responder=responder(seconds), config=CONFIG, seed=1)
-    client = ClientConnection()
+    server = ServerConnection(dialect="beta", responder=responder(seconds), config=CONFIG, seed=1)
+    client = ClientConnection(config=Config(dialect="beta"))
     for frame in server.start(0.0).to_send:
         client.receive(frame)
 
@@ -162,14 +162,14 @@ async def sans_io(seconds: int) -> tuple[float, int]:
 
 
 async def opened(stack: AsyncExitStack, url: str) -> AsyncConnection:
-    connection = await stack.enter_async_context(connect(url, ping_interval=None))
+    connection = await stack.enter_async_context(connect(url, dialect="beta", ping_interval=None))
     await connection.wait_for(lambda step: isinstance(step.input, ServerEvent))  # created
     return connection
 
 
 async def rtstate_one(seconds: int) -> tuple[float, int]:
     async with (
-        serve(responder=responder(seconds), config=CONFIG) as server,
+        serve(dialect="beta", responder=responder(seconds), config=CONFIG) as server,
         AsyncExitStack() as stack,
     ):
         connection = await opened(stack, server.url)
@@ -178,7 +178,7 @@ async def rtstate_one(seconds: int) -> tuple[float, int]:
 
 async def rtstate_many(seconds: int, sessions: int) -> tuple[float, int]:
     async with (
-        serve(responder=responder(seconds), config=CONFIG) as server,
+        serve(dialect="beta", responder=responder(seconds), config=CONFIG) as server,
         AsyncExitStack() as stack,
     ):
         connections = [await opened(stack, server.url) for _ in range(sessions)]
@@ -302,7 +302,7 @@ def paced_frames() -> tuple[list[str], list[tuple[str, str]]]:
     """What the paced server sends: the frames before the first audio delta (session
     and response start), then the templates of one audio delta and one transcript
     delta, each split where its send time goes (in the ``event_id``)."""
-    server = ServerConnection(responder=responder(1), config=CONFIG, seed=1)
+    server = ServerConnection(dialect="beta", responder=responder(1), config=CONFIG, seed=1)
     created = list(server.start(0.0).to_send)
     reply = list(server.receive(CREATE, 0.0).to_send)
     kinds = [orjson.loads(f)["type"] for f in reply]
@@ -409,7 +409,9 @@ async def open_nested(
     stack: AsyncExitStack, tasks: anyio.abc.TaskGroup, url: str, latencies: Latencies
 ) -> None:
     """The usual way: ``async with connect()`` nested in the one task."""
-    await stack.enter_async_context(connect(url, plugins=[StampReader(latencies)], step_buffer=8))
+    await stack.enter_async_context(
+        connect(url, dialect="beta", plugins=[StampReader(latencies)], step_buffer=8)
+    )
 
 
 async def open_in_task(
@@ -418,7 +420,7 @@ async def open_in_task(
     """A task per session."""
 
     async def session(*, task_status: anyio.abc.TaskStatus[None]) -> None:
-        async with connect(url, plugins=[StampReader(latencies)], step_buffer=8):
+        async with connect(url, dialect="beta", plugins=[StampReader(latencies)], step_buffer=8):
             task_status.started()
             await anyio.sleep_forever()
 
@@ -562,7 +564,11 @@ def _cpu_server(kind: str, port: int, seconds: int, pipe: Any) -> None:
     async def run() -> None:
         if kind == "rtstate":
             async with serve(
-                port=port, responder=responder(seconds), config=CONFIG, reuse_port=True
+                port=port,
+                responder=responder(seconds),
+                config=CONFIG,
+                reuse_port=True,
+                dialect="beta",
             ):
                 pipe.send("ready")
                 await anyio.sleep_forever()
@@ -676,7 +682,9 @@ def server_cpu_main() -> None:
     )
     base, events = server_cpu("websockets", 1, SHORT_SECONDS)
     print(f"  {'websockets baseline server':34} {base:8.2f} us CPU/event   ({events:,} events)")
-    alone = ServerConnection(responder=responder(SHORT_SECONDS), config=CONFIG, seed=1)
+    alone = ServerConnection(
+        dialect="beta", responder=responder(SHORT_SECONDS), config=CONFIG, seed=1
+    )
     alone.start(0.0)
     count, start = 0, time.process_time()
     for _ in range(CPU_ROUNDS * 10):

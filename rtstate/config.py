@@ -98,7 +98,7 @@ class Config:
     max_recent_events: int = attrs.field(default=64, validator=_not_negative)
     max_transcripts: int = attrs.field(default=128, validator=_at_least_one)
     ack_timeout: float = attrs.field(default=15.0, validator=_positive)
-    dialect: Dialect = attrs.field(default="beta", validator=attrs.validators.in_(("beta", "ga")))
+    dialect: Dialect = attrs.field(default="ga", validator=attrs.validators.in_(("beta", "ga")))
 
     @property
     def audio_limit_ms(self) -> float | None:

@@ -16,6 +16,7 @@ import attrs
 from attrs import evolve
 
 from .codec import codec_for
+from .codec._names import wrong_dialect_message
 from .config import DEFAULT_CONFIG, Config
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events.client import ClientEvent
@@ -85,6 +86,7 @@ class ClientConnection:
         self._failures: list[tuple[object, BaseException]] = []
         self._taps: tuple[Tap, ...] = ()
         self._tapping = False  # inside a tapped call: the method body runs untapped
+        self._told_dialect = False  # the wrong-dialect diagnostic was given
         for plugin in self._plugins.active:
             hook = getattr(plugin, "attached", None)
             if hook is not None:
@@ -138,11 +140,17 @@ class ClientConnection:
         """Fold one received WebSocket text message.
 
         A frame that does not decode is reported as a ``malformed`` diagnostic and
-        leaves the state unchanged.
+        leaves the state unchanged. A frame of the other dialect (a type only it sends:
+        ``rtstate.codec.MARKERS``, e.g. beta's ``response.text.delta`` on a GA
+        connection) folds as the unknown event it is, and the first one on the
+        connection carries a ``wrong_dialect`` diagnostic naming the fix
+        (``Config(dialect=...)``); later ones do not repeat it, so a whole session in
+        the wrong dialect gives one diagnostic, not one per delta.
 
         Raises:
             RemoteProtocolError: only with ``Config(strict=True)``: the frame does
-                not decode or breaks the protocol. The state is unchanged.
+                not decode, breaks the protocol, or is of the other dialect (every
+                such frame, with the ``wrong_dialect`` message). The state is unchanged.
         """
         if self._taps and not self._tapping:
             return self._tapped("receive", frame, self.receive, frame)
@@ -152,12 +160,30 @@ class ClientConnection:
             if self._config.strict:
                 raise
             return self._run(Malformed(frame=frame, error=str(exc)))
+        if event.__class__ is UnknownServerEvent:
+            return self._unknown(event)
         return self._run(event)
+
+    def _unknown(self, event: UnknownServerEvent) -> Step:
+        """Fold an unknown server event; tell about the other dialect (see ``receive``)."""
+        message = wrong_dialect_message(event.type, self._config.dialect)
+        if message is None:
+            return self._run(event)
+        if self._config.strict:
+            raise RemoteProtocolError(message, event_type=event.type)
+        if self._told_dialect:
+            return self._run(event)
+        self._told_dialect = True
+        step = self._run(event)
+        told = Diagnostic(code="wrong_dialect", message=message, event_type=event.type)
+        return attrs.evolve(step, diagnostics=(*step.diagnostics, told))
 
     def receive_event(self, event: ServerEvent | UnknownServerEvent) -> Step:
         """Fold a server event that is already decoded (same rules as ``receive``)."""
         if self._taps and not self._tapping:
             return self._tapped("receive_event", event, self.receive_event, event)
+        if event.__class__ is UnknownServerEvent:
+            return self._unknown(event)
         return self._run(event)
 
     def send(self, event: ClientEvent) -> Step:

@@ -38,7 +38,7 @@ from typing import Any, Final
 import attrs
 
 from .codec import Codec, codec_for
-from .config import Config
+from .config import Config, Dialect
 from .connection import ClientConnection
 from .errors import RemoteProtocolError, RtStateError
 from .events.client import ClientEvent
@@ -53,6 +53,7 @@ __all__ = [
     "JournalError",
     "JournalWriter",
     "is_journal",
+    "journal_dialect",
     "replay",
     "replay_lines",
 ]
@@ -129,6 +130,7 @@ def _config_from(record: object, line: int) -> Config:
         if isinstance(default, enum.Enum):
             value = type(default)(value)
         args[field.name] = value
+    args.setdefault("dialect", "beta")  # recorded before GA was the default (journal_dialect)
     try:
         return Config(**args)
     except (TypeError, ValueError) as exc:
@@ -291,6 +293,23 @@ def is_journal(first_line: str) -> bool:
     return isinstance(record, dict) and record.get("journal") == "rtstate"
 
 
+def journal_dialect(first_line: str) -> Dialect:
+    """The dialect a journal was recorded in, from its header line: its config's
+    ``dialect``; a header without one is beta (journals from before GA was the
+    default, when the config had no dialect or defaulted to beta, were written so).
+
+    Raises:
+        JournalError: ``first_line`` is not a journal header.
+    """
+    if not is_journal(first_line):
+        raise JournalError("not an rtstate journal (no header)", line=1)
+    config = json.loads(first_line).get("config")
+    dialect = config.get("dialect", "beta") if isinstance(config, dict) else "beta"
+    if dialect not in ("beta", "ga"):
+        raise JournalError(f"the header's config has an unknown dialect {dialect!r}", line=1)
+    return "ga" if dialect == "ga" else "beta"
+
+
 @attrs.frozen
 class _Call:
     line: int
@@ -358,6 +377,7 @@ def replay(
     *,
     plugins: Sequence[object] = (),
     state: SessionState | None = None,
+    dialect: Dialect | None = None,
 ) -> Iterator[Step]:
     """Replay a journal: the Step of every call that returned one, in order.
 
@@ -373,13 +393,15 @@ def replay(
         plugins: plugins for the replaying connection.
         state: the state to start from, for a journal recorded on a connection that
             did not start fresh (its header says ``"fresh": false``).
+        dialect: read the journal in this dialect instead of its recorded one (a
+            header without a ``dialect`` is beta: see ``journal_dialect``).
 
     Raises:
         JournalError: the journal is malformed, was edited (its hash chain breaks),
             or the replay differs from it; ``line`` says where. The Steps yielded
             before it are exact.
     """
-    for _, step in replay_lines(journal, plugins=plugins, state=state):
+    for _, step in replay_lines(journal, plugins=plugins, state=state, dialect=dialect):
         yield step
 
 
@@ -388,6 +410,7 @@ def replay_lines(
     *,
     plugins: Sequence[object] = (),
     state: SessionState | None = None,
+    dialect: Dialect | None = None,
 ) -> Iterator[tuple[int, Step]]:
     """``replay``, with the (1-based) journal line of each call beside its Step.
 
@@ -406,6 +429,8 @@ def replay_lines(
             line=number,
         )
     config = _config_from(head.get("config"), number)
+    if dialect is not None and dialect != config.dialect:
+        config = attrs.evolve(config, dialect=dialect)
     codec = codec_for(config.dialect)
     if state is None and head.get("fresh") is not True:
         raise JournalError(
@@ -477,6 +502,7 @@ def _runner(conn: ClientConnection, codec: Codec, call: _Call) -> Callable[[], S
             plan = ReconnectPlan(
                 events=tuple(_client_event(codec, f, line) for f in frames),
                 id_map=dict(id_map),
+                dialect=conn.config.dialect,
             )
             return lambda: conn.resume(plan)
     except (RemoteProtocolError, ValueError) as exc:

@@ -60,6 +60,7 @@ from typing import Final
 import attrs
 
 from .codec import codec_for
+from .config import Dialect
 from .events.client import (
     ClientEvent,
     ConversationItemCreate,
@@ -131,23 +132,29 @@ class ReconnectPlan:
         dropped: what could not be carried over: conversation items and parts in
             conversation order, then items the active response had announced, then
             the queued events dropped, in their order.
+        dialect: the wire dialect ``frames`` encodes with: the planning connection's.
     """
 
     events: tuple[ClientEvent, ...]
     id_map: Mapping[str, str]
     dropped: tuple[Dropped, ...] = ()
 
+    dialect: Dialect = "ga"
+
     @property
     def frames(self) -> tuple[str, ...]:
-        """``events`` as beta wire frames (without ``event_id``).
+        """``events`` as wire frames of the plan's ``dialect`` (without ``event_id``).
+
+        ``plan_reconnect`` plans in the dialect it is given (a transport's redial and
+        the reconnect plugin give the connection's); ``attrs.evolve(plan,
+        dialect="beta").frames`` spells the same events in the other dialect.
 
         Raises:
-            LocalProtocolError: an event the beta protocol cannot carry, such as a
-                session with an ``ExtensionTool`` (a GA MCP server) or a
-                ``ToolChoiceMcp`` (a ``tool_choice`` naming one); encode ``events``
-                with the connection's codec instead (``rtstate.codec.ga.encode``).
+            LocalProtocolError: an event the dialect cannot carry: in beta a session
+                with an ``ExtensionTool`` (a GA MCP server) or a ``ToolChoiceMcp``; in
+                GA a ``temperature``.
         """
-        encode = codec_for("beta").encode
+        encode = codec_for(self.dialect).encode
         return tuple([encode(e) for e in self.events])
 
 
@@ -161,6 +168,7 @@ def plan_reconnect(
     *,
     item_ids: Callable[[], str] | None = None,
     queued: Sequence[ClientEvent] | None = None,
+    dialect: Dialect = "ga",
 ) -> ReconnectPlan:
     """The plan that rebuilds ``state``'s session on a fresh connection (see the module).
 
@@ -170,6 +178,8 @@ def plan_reconnect(
             Ids that a queued ``conversation.item.create`` already uses are skipped.
         queued: client events the old session had not yet sent, in order (default:
             the ``response.create`` events its ledger held back).
+        dialect: the plan's ``dialect`` (what ``plan.frames`` speaks): the old
+            connection's ``config.dialect``; GA, the default, like ``Config``'s.
 
     Raises:
         ValueError: ``item_ids`` gave an empty id, one longer than 32 characters, or
@@ -212,7 +222,10 @@ def plan_reconnect(
     calls = _call_ids(kept)
     events.extend(_requeue(queued, state, id_map, calls, dropped))
     return ReconnectPlan(
-        events=tuple(events), id_map=types.MappingProxyType(id_map), dropped=tuple(dropped)
+        events=tuple(events),
+        id_map=types.MappingProxyType(id_map),
+        dropped=tuple(dropped),
+        dialect=dialect,
     )
 
 

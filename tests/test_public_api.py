@@ -183,12 +183,12 @@ def built():
 print(built())
 rtstate.ClientConnection()
 print(built())
-rtstate.ClientConnection(config=rtstate.Config(dialect="ga"))
+rtstate.ClientConnection(config=rtstate.Config(dialect="beta"))
 print(built())
 """
     assert _run(code).splitlines() == [
         "[]",
-        "['rtstate.codec.beta']",
+        "['rtstate.codec.ga']",
         "['rtstate.codec.beta', 'rtstate.codec.ga']",
     ]
 

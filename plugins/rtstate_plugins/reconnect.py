@@ -152,6 +152,7 @@ class Reconnect:
         self._resumed: rtstate.ReconnectPlan | None = None
         self._connection: AsyncConnection | None = None
         self._wake: anyio.Event | None = None
+        self._dialect: Literal["beta", "ga"] = "ga"
         self.errors: list[rtstate.TransportError] = []
         """Why each failed redial failed, oldest first."""
 
@@ -163,6 +164,10 @@ class Reconnect:
     def closing(self) -> None:
         """The app is closing the connection on purpose: do not redial."""
         self._closing = True
+
+    def attached(self, connection: rtstate.ClientConnection) -> None:
+        """Registered on ``connection``: its plans speak its dialect (``ReconnectPlan.dialect``)."""
+        self._dialect = connection.config.dialect
 
     # --- hooks ---------------------------------------------------------------------------
 
@@ -241,7 +246,7 @@ class Reconnect:
             # the plan that rebuilds it still holds it
             plan = resumed
         else:
-            plan = rtstate.plan_reconnect(state)
+            plan = rtstate.plan_reconnect(state, dialect=self._dialect)
         self._decide(reason, plan)
 
     def _decide(

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 import attrs
 from rtstate_plugins.transcript import entries, render_markdown, render_text
 
-from ..codec import beta
+from ..codec import codec_for, detect_dialect
+from ..config import Config, Dialect
 from ..connection import ClientConnection
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..events.client import ClientEvent, UnknownClientEvent
 from ..events.server import ServerEvent, UnknownServerEvent
-from ..journal import JournalError, is_journal, replay_lines
+from ..journal import JournalError, is_journal, journal_dialect, replay_lines
 from ..state import SessionPhase, SessionState
 from ..step import Diagnostic, Step
 from ..testing import check_stream
@@ -46,6 +47,7 @@ class _Session:
 
     state: SessionState
     kind: str
+    dialect: Dialect = "ga"
     diagnostics: list[tuple[int, Diagnostic]] = attrs.Factory(list)
     responses: list[tuple[int, ResponseFinished]] = attrs.Factory(list)
     server: list[tuple[int, ServerEvent | UnknownServerEvent]] = attrs.Factory(list)
@@ -88,18 +90,19 @@ def _json(path: str, line: _Line) -> dict[str, Any]:
     return value
 
 
-def _load(path: str, plugins: Sequence[object] = ()) -> _Session:
-    """Fold a journal (by replay) or a capture (by receive / send) from ``path``."""
+def _load(path: str, plugins: Sequence[object] = (), dialect: Dialect | None = None) -> _Session:
+    """Fold a journal (by replay) or a capture (by receive / send) from ``path``, in
+    ``dialect`` (``None``: the journal's, or the one the capture's frames show)."""
     lines = _read(path)
     if not lines:
         raise Fail(f"{path}: empty file", EXIT_BAD_FILE)
     if is_journal(lines[0].text):
-        return _load_journal(path, lines, plugins)
+        return _load_journal(path, lines, plugins, dialect)
     first = _json(path, lines[0])
     if "direction" in first and "event" in first:
-        return _load_capture(path, lines, plugins, both=True)
+        return _load_capture(path, lines, plugins, both=True, dialect=dialect)
     if isinstance(first.get("type"), str):
-        return _load_capture(path, lines, plugins, both=False)
+        return _load_capture(path, lines, plugins, both=False, dialect=dialect)
     raise Fail(
         f'{path}:{lines[0].number}: neither a journal nor a capture (no "type", no '
         '"direction"/"event", no journal header)',
@@ -107,14 +110,17 @@ def _load(path: str, plugins: Sequence[object] = ()) -> _Session:
     )
 
 
-def _load_journal(path: str, lines: list[_Line], plugins: Sequence[object]) -> _Session:
+def _load_journal(
+    path: str, lines: list[_Line], plugins: Sequence[object], dialect: Dialect | None
+) -> _Session:
     # the blank lines back in place (the journal skips them): its line numbers are the file's
     texts = [""] * lines[-1].number
     for line in lines:
         texts[line.number - 1] = line.text
-    session = _Session(state=SessionState(), kind="journal")
+    chosen = dialect or journal_dialect(lines[0].text)
+    session = _Session(state=SessionState(), kind="journal", dialect=chosen)
     try:
-        for number, step in replay_lines(texts, plugins=plugins):
+        for number, step in replay_lines(texts, plugins=plugins, dialect=dialect):
             session.take(number, step)
             session.client.extend((number, e) for e in step.sent)
     except JournalError as exc:
@@ -124,7 +130,12 @@ def _load_journal(path: str, lines: list[_Line], plugins: Sequence[object]) -> _
 
 
 def _load_capture(
-    path: str, lines: list[_Line], plugins: Sequence[object], *, both: bool
+    path: str,
+    lines: list[_Line],
+    plugins: Sequence[object],
+    *,
+    both: bool,
+    dialect: Dialect | None,
 ) -> _Session:
     frames: list[tuple[int, str, str]] = []  # (line, "server"|"client", frame)
     for line in lines:
@@ -140,18 +151,21 @@ def _load_capture(
                 EXIT_BAD_FILE,
             )
         frames.append((line.number, str(direction), json.dumps(event)))
+    if dialect is None:
+        dialect = _detect(frames)
+    codec = codec_for(dialect)
     start = SessionState()
     first_server = next((f for n, d, f in frames if d == "server"), None)
     if first_server is not None and not _is_session_created(first_server):
         start = SessionState(phase=SessionPhase.OPEN)  # a fragment, from mid-session
-    conn = ClientConnection(plugins=plugins, state=start)
-    session = _Session(state=start, kind="capture")
+    conn = ClientConnection(config=Config(dialect=dialect), plugins=plugins, state=start)
+    session = _Session(state=start, kind="capture", dialect=dialect)
     for number, direction, frame in frames:
         if direction == "server":
             session.take(number, conn.receive(frame))
             continue
         try:
-            event = beta.decode_client(frame)
+            event = codec.decode_client(frame)
         except RemoteProtocolError as exc:
             session.errors.append((number, f"client frame does not decode: {exc}"))
             continue
@@ -166,6 +180,22 @@ def _load_capture(
     return session
 
 
+def _detect(frames: list[tuple[int, str, str]]) -> Dialect:
+    """The capture's dialect, from its first frames that tell (``detect_dialect``):
+    GA, the default, when none does."""
+
+    def objects() -> Iterator[dict[str, Any]]:
+        for _, _, frame in frames:
+            try:
+                value = json.loads(frame)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                yield value
+
+    return detect_dialect(objects()) or "ga"
+
+
 def _is_session_created(frame: str) -> bool:
     try:
         value = json.loads(frame)
@@ -173,6 +203,8 @@ def _is_session_created(frame: str) -> bool:
         return False
     return isinstance(value, dict) and value.get("type") == "session.created"
 
+
+_DIALECT_NAMES: Final[Mapping[Dialect, str]] = {"beta": "beta", "ga": "GA"}
 
 # --- replay ------------------------------------------------------------------------------
 
@@ -194,10 +226,11 @@ def _usage(t: ResponseFinished) -> str:
 
 
 def _replay(args: argparse.Namespace, out: TextIO) -> int:
-    session = _load(args.file)
+    session = _load(args.file, dialect=args.dialect)
     found = entries(session.state)
     render = render_markdown if args.markdown else render_text
-    out.write(f"# {args.file} ({session.kind})\n\n## conversation\n")
+    out.write(f"# {args.file} ({session.kind}, {_DIALECT_NAMES[session.dialect]})\n\n")
+    out.write("## conversation\n")
     out.write((render(found) or "(empty)") + "\n\n## responses\n")
     for number, t in session.responses:
         reason = t.status_details.reason if t.status_details is not None else None
@@ -229,6 +262,12 @@ def _add_file_command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "--dialect",
+        choices=("beta", "ga"),
+        help="read FILE in this dialect (default: a journal's recorded one; for a "
+        "capture, the one its first telling frames show, else GA)",
+    )
     p.set_defaults(run=run)
     return p
 
@@ -253,7 +292,7 @@ def add_replay(commands: Any) -> None:
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
-    session = _load(args.file)
+    session = _load(args.file, dialect=args.dialect)
     problems: list[tuple[int | None, str]] = []
     problems.extend(
         (number, f"{d.code}: {d.message}")
@@ -277,7 +316,8 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"{args.file}{where}: {message}\n")
     count = len(problems)
     out.write(
-        f"{args.file}: {len(session.server)} server and {len(session.client)} client events, "
+        f"{args.file}: {len(session.server)} server and {len(session.client)} client "
+        f"{_DIALECT_NAMES[session.dialect]} events, "
         f"{count} problem{'s' if count != 1 else ''}\n"
     )
     return EXIT_VIOLATIONS if problems else EXIT_OK

@@ -2,7 +2,8 @@
 
 ``beta`` speaks ``OpenAI-Beta: realtime=v1`` (``2024-10-01``), ``ga`` the GA protocol;
 both decode into the same event classes. ``codec_for(dialect)`` gives a
-``Config.dialect``'s ``Codec``.
+``Config.dialect``'s ``Codec``. ``dialect_of_type`` / ``detect_dialect`` tell
+which dialect an event type or a stream is in (``MARKERS``), without building a codec.
 
 A codec is built the first time it is used, not when ``rtstate`` is imported: this
 package imports neither dialect module nor cattrs. ``codec_for("ga")`` (or ``import
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from ..config import Dialect
+from ._names import MARKERS, detect_dialect, dialect_of_type
 
 if TYPE_CHECKING:
     from . import beta, ga
@@ -25,7 +27,16 @@ if TYPE_CHECKING:
     CODECS: Mapping[Dialect, Codec]
     """Dialect name -> its codec (building it builds both codecs)."""
 
-__all__ = ["CODECS", "Codec", "beta", "codec_for", "ga"]
+__all__ = [
+    "CODECS",
+    "MARKERS",
+    "Codec",
+    "beta",
+    "codec_for",
+    "detect_dialect",
+    "dialect_of_type",
+    "ga",
+]
 
 _MODULES: Final[Mapping[str, str]] = {"beta": ".beta", "ga": ".ga"}
 """Dialect name -> the module that defines its codec (``CODEC``)."""

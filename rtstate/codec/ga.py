@@ -60,6 +60,7 @@ from ..events.payloads import ContentPart, Item, ResponseInfo, ResponseParams, S
 from ..events.server import GA_SERVER_EVENT_TYPES, SERVER_EVENT_TYPES, ServerEvent
 from ._converter import Converters, make_converters
 from ._dialect import AnyEvent, make_codec
+from ._names import RENAMED
 from ._shapes import GA_NULLS
 
 __all__ = [
@@ -74,16 +75,6 @@ __all__ = [
     "encode",
     "to_wire",
 ]
-
-RENAMED: Final[Mapping[str, str]] = {
-    "response.text.delta": "response.output_text.delta",
-    "response.text.done": "response.output_text.done",
-    "response.audio.delta": "response.output_audio.delta",
-    "response.audio.done": "response.output_audio.done",
-    "response.audio_transcript.delta": "response.output_audio_transcript.delta",
-    "response.audio_transcript.done": "response.output_audio_transcript.done",
-}
-"""Beta server event type -> its GA name (every other shared event keeps its name)."""
 
 SERVER_TAGS: Final[Mapping[str, type[ServerEvent]]] = {
     RENAMED.get(cls.type, cls.type): cls for cls in (*SERVER_EVENT_TYPES, *GA_SERVER_EVENT_TYPES)

@@ -208,7 +208,7 @@ class ServerConnection(_InputAudio):
         ids: IdFactory | None = None,
         seed: int | str = 0,
         clock: Callable[[], float] | None = None,
-        dialect: Dialect = "beta",
+        dialect: Dialect = "ga",
         call_id: str | None = None,
     ) -> None:
         self._call_id = call_id

@@ -221,9 +221,10 @@ class AsyncConnection:
         it), is closed first with code 1000. Then the reader and the keepalive start
         on the new one, ``resume(plan)`` is folded and its frames written: the
         ``session.update`` and items that rebuild the conversation (``plan``
-        defaults to ``rtstate.plan_reconnect(self.state)``). The returned Step (a
-        ``SessionResumed`` transition) is also yielded by ``steps()``; the new
-        ``session.created`` and the items' acknowledgements follow there.
+        defaults to ``rtstate.plan_reconnect(self.state)``, in the connection's
+        dialect). The returned Step (a ``SessionResumed`` transition) is also
+        yielded by ``steps()``; the new ``session.created`` and the items'
+        acknowledgements follow there.
 
         Raises:
             ConnectError: the server could not be reached (``HandshakeError``: it
@@ -248,7 +249,7 @@ class AsyncConnection:
                 if self._closing:
                     raise ConnectionClosed(self._ws.close_code, "aclose() was called")
                 if plan is None:
-                    plan = plan_reconnect(self._core.state)
+                    plan = plan_reconnect(self._core.state, dialect=self._core.config.dialect)
                 step = self._core.resume(plan)
                 self._ws = ws
                 self._reader_done = anyio.Event()

@@ -12,8 +12,9 @@ from rtstate_plugins import Recorder
 from support import DATA
 from support.server_harness import Loop
 
-from rtstate import ClientConnection
+from rtstate import ClientConnection, Config
 from rtstate.cli import EXIT_BAD_FILE, EXIT_UNREADABLE, EXIT_USAGE, EXIT_VIOLATIONS, main
+from rtstate.config import Dialect
 from rtstate.events import client as c
 from rtstate.events.payloads import ResponseParams
 from rtstate.server import ScriptedResponder
@@ -29,11 +30,15 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def journal(tmp_path: Path) -> Path:
-    path = tmp_path / "session.jsonl"
+def journal(tmp_path: Path, dialect: Dialect = "ga") -> Path:
+    path = tmp_path / f"session-{dialect}.jsonl"
     with path.open("w", encoding="utf-8") as f:
-        client = ClientConnection(plugins=[Recorder(write=f.write)])
-        loop = Loop(client=client, responder=ScriptedResponder(["Hi! I am the fake server."]))
+        client = ClientConnection(config=Config(dialect=dialect), plugins=[Recorder(write=f.write)])
+        loop = Loop(
+            client=client,
+            responder=ScriptedResponder(["Hi! I am the fake server."]),
+            dialect=dialect,
+        )
         loop.start()
         loop.send(c.ResponseCreate(response=ResponseParams(modalities=("text",))))
         loop.send(c.ResponseCancel())  # nothing active: an informational diagnostic
@@ -158,3 +163,45 @@ def test_import_rtstate_does_not_import_the_cli() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+GA_TURN = DATA / "corpus" / "ga" / "pydantic-ai" / "test_openai_ws"
+GA_TURN = GA_TURN / "test_text_in_audio_out_turn.both.jsonl"
+
+
+@pytest.mark.parametrize(("path", "dialect"), [(GA_TURN, "GA"), (VAD_TURN, "beta"), (CUT, "beta")])
+def test_replay_and_check_detect_a_captures_dialect(
+    path: Path, dialect: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "replay", str(path))
+    assert code == 0 and out.startswith(f"# {path} (capture, {dialect})")
+    assert "assistant: " in out  # the conversation folded: the right codec read it
+    code, out, _ = run(capsys, "check", str(path), "--partial")
+    assert f"client {dialect} events" in out
+    assert "wrong_dialect" not in out
+
+
+def test_dialect_forces_the_reading(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "replay", str(GA_TURN), "--dialect", "beta")
+    assert code == 0
+    assert out.startswith(f"# {GA_TURN} (capture, beta)")
+    assert "wrong_dialect: this frame is GA" in out
+    assert "connect with dialect='ga'" in out
+    _, out, _ = run(capsys, "replay", str(GA_TURN), "--dialect", "ga")
+    assert "wrong_dialect" not in out
+
+
+@pytest.mark.parametrize(("dialect", "name"), [("ga", "GA"), ("beta", "beta")])
+def test_a_journal_is_read_in_its_recorded_dialect(
+    dialect: Dialect, name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = journal(tmp_path, dialect)
+    code, out, _ = run(capsys, "replay", str(path), "--strict")
+    assert code == 0 and out.startswith(f"# {path} (journal, {name})")
+    assert "assistant: Hi! I am the fake server." in out
+    code, out, _ = run(capsys, "check", str(path))
+    assert code == 0 and f"client {name} events, 0 problems" in out
+    # forced into the other dialect, the replay no longer matches the recording
+    other = "beta" if dialect == "ga" else "ga"
+    code, _, err = run(capsys, "replay", str(path), "--dialect", other)
+    assert code == EXIT_BAD_FILE and "differs" in err

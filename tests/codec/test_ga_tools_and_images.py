@@ -11,6 +11,7 @@ import copy
 import json
 from typing import Any, Final
 
+import attrs
 import orjson
 import pytest
 from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
@@ -249,9 +250,10 @@ def test_a_client_folds_a_session_with_an_mcp_tool() -> None:
     assert isinstance(update, c.SessionUpdate)
     assert update.session.tools == session.tools
     assert ga.to_wire(update)["session"]["tools"] == [WEATHER, MCP]
-    # the beta-spelled frames cannot hold it, and say so
+    # the plan speaks GA, the default; beta-spelled frames cannot hold it, and say so
+    assert plan.frames[0] == ga.encode(update)
     with pytest.raises(LocalProtocolError, match="function tools only"):
-        plan.frames  # noqa: B018
+        attrs.evolve(plan, dialect="beta").frames  # noqa: B018
 
 
 # --- the fake server -------------------------------------------------------------------
@@ -507,8 +509,9 @@ def test_a_client_folds_an_mcp_tool_choice_and_a_reconnect_keeps_it() -> None:
     wire = ga.to_wire(update)
     assert wire["session"]["tool_choice"] == MCP_CHOICE
     CLIENT_CHECK.check(orjson.dumps(wire))
+    assert plan.frames[0] == ga.encode(update)
     with pytest.raises(LocalProtocolError, match="function tools only"):
-        plan.frames  # noqa: B018
+        attrs.evolve(plan, dialect="beta").frames  # noqa: B018
 
 
 def test_the_ga_server_accepts_an_mcp_tool_choice_and_calls_no_tool() -> None:

@@ -23,7 +23,7 @@ from rtstate.events import server as s
 from rtstate.events.payloads import ContentPart, Item, ResponseParams
 from rtstate.state import ItemPhase, PartPhase
 
-STRICT = Config(strict=True)
+STRICT = Config(dialect="beta", strict=True)
 PCM_MS = 48  # pcm16 bytes per ms at 24 kHz
 
 
@@ -290,7 +290,7 @@ def test_a_refused_create_retried_coalesces_with_an_identical_queued_one() -> No
 def test_a_refused_create_retried_keeps_a_full_queue_within_its_limit() -> None:
     """Found by the stateful machine (``4 <= 3``): the retry went in front of a full
     queue, past ``Config.max_in_flight``."""
-    config = Config(strict=True, max_in_flight=2)
+    config = Config(dialect="beta", strict=True, max_in_flight=2)
     session, step = _refused_while_queued(config, None, BRIEF)
     queued = session.conn.state.ledger.queued
     # as if the retry had stayed queued: the newest create is the one dropped
@@ -364,7 +364,7 @@ def test_an_error_naming_an_append_still_finds_it() -> None:
 
 
 def test_unanswered_events_time_out_on_tick_and_release_the_queue() -> None:
-    session = Session(config=Config(strict=True, ack_timeout=5.0))
+    session = Session(config=Config(dialect="beta", strict=True, ack_timeout=5.0))
     conn = session.conn
     assert conn.next_deadline() is None
     conn.send(c.ResponseCreate())
@@ -381,7 +381,9 @@ def test_unanswered_events_time_out_on_tick_and_release_the_queue() -> None:
 
 
 def test_the_ledger_is_bounded() -> None:
-    session = Session(config=Config(strict=True, max_in_flight=3, max_recent_events=2))
+    session = Session(
+        config=Config(dialect="beta", strict=True, max_in_flight=3, max_recent_events=2)
+    )
     conn = session.conn
     dropped = []
     for _ in range(5):
@@ -484,7 +486,9 @@ def test_the_cores_own_plan_is_never_cut_by_the_plugin_cascade_bound() -> None:
         def on_truncation_planned(self, t: tr.TruncationPlanned, step: Step) -> c.ClientEvent:
             return c.InputAudioBufferClear()
 
-    session = Session(plugins=[Chatty()], config=Config(strict=True, max_cascade_rounds=0))
+    session = Session(
+        plugins=[Chatty()], config=Config(dialect="beta", strict=True, max_cascade_rounds=0)
+    )
     srv = session.server
     session.receive(srv.response_created(), *srv.audio_item(["a "], [audio(200)]))
     step = session.conn.interrupt()
@@ -507,7 +511,7 @@ def test_bad_tick_times_and_resume_arguments_are_local_errors_and_change_nothing
 def test_a_truncation_rolled_back_after_its_part_finished_keeps_the_part_finished() -> None:
     # the rollback undoes the cut only: a part the server closed in between stays
     # closed (it is not restored to the open part it was at the truncation)
-    session = Session(config=Config(strict=True, ack_timeout=5.0))
+    session = Session(config=Config(dialect="beta", strict=True, ack_timeout=5.0))
     conn = session.conn
     srv = session.server
     session.receive(srv.response_created())

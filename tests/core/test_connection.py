@@ -27,6 +27,7 @@ from rtstate import (
     fold,
 )
 from rtstate.codec import beta
+from rtstate.config import Dialect
 from rtstate.connection import counter_ids
 from rtstate.events import client as c
 from rtstate.events import server as s
@@ -34,6 +35,9 @@ from rtstate.events.payloads import ContentPart, Item, SessionConfig
 from rtstate.state import SessionPhase
 from rtstate.step import Malformed, Tick
 from rtstate.transitions import SessionStarted, TextAppended, TransportClosed
+
+BETA = Config(dialect="beta")
+"""These tests feed beta frames: their connections say so (GA is the default)."""
 
 
 def ids(*values: str) -> Callable[[], str]:
@@ -46,7 +50,7 @@ def audio(n_bytes: int) -> str:
 
 
 def opened(**kwargs: Any) -> ClientConnection:
-    conn = ClientConnection(**kwargs)
+    conn = ClientConnection(**{"config": BETA, **kwargs})
     conn.receive(beta.encode(Server().session_created()))
     assert conn.state.phase is SessionPhase.OPEN
     return conn
@@ -62,7 +66,7 @@ def test_receive_decodes_and_folds_like_fold(as_bytes: bool) -> None:
         srv.session_created(),
         *srv.text_response(["Hel", "lo", "!"], response_id="resp_1", item_id="item_1"),
     ]
-    conn = ClientConnection()
+    conn = ClientConnection(config=BETA)
     assert conn.state == SessionState()
     for event in events:
         text = beta.encode(event)
@@ -84,7 +88,7 @@ def test_receive_decodes_and_folds_like_fold(as_bytes: bool) -> None:
 
 def test_receive_reports_transitions() -> None:
     srv = Server()
-    conn = ClientConnection()
+    conn = ClientConnection(config=BETA)
     step = conn.receive(beta.encode(srv.session_created(model="gpt-4o-realtime-preview")))
     assert step.transitions == (
         SessionStarted(session=srv.session_config(model="gpt-4o-realtime-preview")),
@@ -102,8 +106,8 @@ def test_receive_event_takes_decoded_events() -> None:
         srv.session_created(),
         *srv.text_response(["x", "y"], response_id="resp_1", item_id="item_1"),
     ]
-    by_frame = ClientConnection()
-    by_event = ClientConnection()
+    by_frame = ClientConnection(config=BETA)
+    by_event = ClientConnection(config=BETA)
     for event in events:
         before = by_event.state
         step = by_event.receive_event(event)
@@ -160,7 +164,7 @@ def test_malformed_frame_is_a_diagnostic_in_lenient_mode(frame: str | bytes) -> 
 
 @pytest.mark.parametrize("frame", _MALFORMED)
 def test_malformed_frame_raises_in_strict_mode(frame: str | bytes) -> None:
-    conn = opened(config=Config(strict=True))
+    conn = opened(config=Config(dialect="beta", strict=True))
     before = conn.state
     with pytest.raises(RemoteProtocolError):
         conn.receive(frame)
@@ -176,7 +180,7 @@ def test_protocol_violation_lenient_versus_strict() -> None:
     srv = Server()
     # a text delta for a response nobody created, before session.created
     delta = srv.text_response(["x"], response_id="resp_1", item_id="it")[4]
-    lenient = ClientConnection()
+    lenient = ClientConnection(config=BETA)
     before = lenient.state
     step = lenient.receive(beta.encode(delta))
     assert step.after is before is lenient.state
@@ -184,7 +188,7 @@ def test_protocol_violation_lenient_versus_strict() -> None:
     assert step.diagnostics[0].applied is False
     assert step.diagnostics[0].event_type == "response.text.delta"
 
-    strict = ClientConnection(config=Config(strict=True))
+    strict = ClientConnection(config=Config(dialect="beta", strict=True))
     before = strict.state
     with pytest.raises(RemoteProtocolError) as info:
         strict.receive(beta.encode(delta))
@@ -263,7 +267,7 @@ def test_send_encodes_exactly_one_frame_per_event() -> None:
 
 
 def test_send_before_session_created_is_allowed() -> None:
-    conn = ClientConnection()
+    conn = ClientConnection(config=BETA)
     step = conn.send(c.SessionUpdate(session=SessionConfig(voice="alloy")))
     assert len(step.to_send) == 1
     assert step.diagnostics == ()
@@ -303,7 +307,7 @@ def test_send_after_transport_closed_raises() -> None:
 
 def test_transport_closed_keeps_everything() -> None:
     srv = Server()
-    conn = ClientConnection()
+    conn = ClientConnection(config=BETA)
     for event in [
         srv.session_created(),
         *srv.text_response(["kept"], response_id="resp_1", item_id="item_1"),
@@ -336,7 +340,7 @@ def test_frames_after_close_are_reported_not_applied() -> None:
     )
     assert step.after is closed
     assert len(step.diagnostics) == 1
-    strict = opened(config=Config(strict=True))
+    strict = opened(config=Config(dialect="beta", strict=True))
     strict.transport_closed()
     closed = strict.state
     with pytest.raises(RemoteProtocolError):
@@ -345,7 +349,7 @@ def test_frames_after_close_are_reported_not_applied() -> None:
 
 
 def test_transport_closed_defaults() -> None:
-    conn = ClientConnection()
+    conn = ClientConnection(config=BETA)
     step = conn.transport_closed()
     assert step.transitions == (TransportClosed(code=None, reason=""),)
     assert conn.state.phase is SessionPhase.CLOSED
@@ -353,7 +357,7 @@ def test_transport_closed_defaults() -> None:
 
 def test_with_nothing_sent_tick_only_records_the_time_and_no_deadline_is_due() -> None:
     srv = Server()
-    conn = ClientConnection()
+    conn = ClientConnection(config=BETA)
     assert conn.next_deadline() is None
     for n, event in enumerate(
         [srv.session_created(), *srv.text_response(["a"], response_id="resp_1", item_id="it")[:5]]
@@ -417,7 +421,7 @@ def test_appended_ms_counts_pcm16_bytes() -> None:
 
 @pytest.mark.parametrize("fmt", ["g711_ulaw", "g711_alaw"])
 def test_appended_ms_counts_g711_bytes(fmt: str) -> None:
-    conn = ClientConnection()
+    conn = ClientConnection(config=BETA)
     conn.receive_event(Server().session_created(input_audio_format=fmt))
     conn.send(c.InputAudioBufferAppend(audio=audio(800)))
     assert conn.state.input_buffer.appended_ms == pytest.approx(100.0)
@@ -427,7 +431,7 @@ def test_appended_ms_counts_g711_bytes(fmt: str) -> None:
 
 def test_appended_ms_follows_session_updated() -> None:
     srv = Server()
-    conn = ClientConnection()
+    conn = ClientConnection(config=BETA)
     conn.send(c.InputAudioBufferAppend(audio=audio(480)))  # before any session: pcm16
     assert conn.state.input_buffer.appended_ms == pytest.approx(10.0)
     conn.receive_event(srv.session_created(input_audio_format="pcm16"))
@@ -469,7 +473,7 @@ def _drive(conn: ClientConnection) -> list[Step]:
 
 
 def test_each_step_starts_where_the_last_one_ended() -> None:
-    conn = ClientConnection()
+    conn = ClientConnection(config=BETA)
     first = conn.state
     steps = _drive(conn)
     assert steps[0].before is first
@@ -482,4 +486,61 @@ def test_each_step_starts_where_the_last_one_ended() -> None:
 
 
 def test_connections_are_deterministic() -> None:
-    assert _drive(ClientConnection()) == _drive(ClientConnection())
+    assert _drive(ClientConnection(config=BETA)) == _drive(ClientConnection(config=BETA))
+
+
+# --- the other dialect -----------------------------------------------------------------
+
+_BETA_DELTA = next(
+    beta.encode(e)
+    for e in Server().text_response(["ok"], response_id="resp_1", item_id="it")
+    if e.type == "response.text.delta"
+)
+
+
+@pytest.mark.parametrize(
+    ("speaks", "frame", "other"),
+    [
+        ("ga", '{"type": "response.text.delta", "delta": "x"}', "beta"),
+        ("ga", '{"type": "response.audio_transcript.done"}', "beta"),
+        ("beta", '{"type": "response.output_text.delta", "delta": "x"}', "ga"),
+        ("beta", '{"type": "conversation.item.added", "item": {}}', "ga"),
+    ],
+)
+def test_a_frame_of_the_other_dialect_names_the_fix_once(
+    speaks: Dialect, frame: str, other: str
+) -> None:
+    conn = ClientConnection(config=Config(dialect=speaks))
+    (told,) = conn.receive(frame).diagnostics
+    names = {"beta": "beta", "ga": "GA"}
+    assert told.code == "wrong_dialect" and told.event_type == json.loads(frame)["type"]
+    assert told.message.startswith(f"this frame is {names[other]} (")
+    assert f"the connection speaks {names[speaks]}" in told.message
+    assert f"Config(dialect='{other}')" in told.message
+    assert conn.receive(frame).diagnostics == ()  # once per connection, not per frame
+    assert ClientConnection(config=Config(dialect=speaks)).receive(frame).diagnostics
+
+
+@pytest.mark.parametrize("speaks", ["ga", "beta"])
+def test_strict_refuses_every_frame_of_the_other_dialect(speaks: Dialect) -> None:
+    frame = (
+        '{"type": "response.text.delta"}'
+        if speaks == "ga"
+        else '{"type": "response.output_text.done"}'
+    )
+    conn = ClientConnection(config=Config(dialect=speaks, strict=True))
+    before = conn.state
+    for _ in range(2):
+        with pytest.raises(RemoteProtocolError, match="the connection speaks") as raised:
+            conn.receive(frame)
+        assert "connect with dialect=" in str(raised.value)
+        assert conn.state == before
+
+
+def test_a_real_beta_delta_on_ga_is_told_and_own_dialect_frames_are_not() -> None:
+    ga_conn = ClientConnection(config=Config(dialect="ga"))
+    assert "wrong_dialect" in [d.code for d in ga_conn.receive(_BETA_DELTA).diagnostics]
+    beta_conn = ClientConnection(config=BETA)
+    assert "wrong_dialect" not in [d.code for d in beta_conn.receive(_BETA_DELTA).diagnostics]
+    unknown = '{"type": "response.something_new"}'
+    assert ga_conn.receive(unknown).diagnostics == ()  # unknown to both: no dialect told

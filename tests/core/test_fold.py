@@ -48,7 +48,7 @@ from rtstate.transitions import (
     TransportClosed,
 )
 
-STRICT = Config(strict=True)
+STRICT = Config(dialect="beta", strict=True)
 
 
 def clean(

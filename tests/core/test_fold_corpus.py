@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from support import DATA
 
-from rtstate import ClientConnection, SessionState, Step
+from rtstate import ClientConnection, Config, SessionState, Step
 from rtstate.codec import beta
 from rtstate.events.client import ClientEvent
 from rtstate.state import InputBufferPhase, ItemPhase, ItemState, ResponsePhase, SessionPhase
@@ -39,6 +39,9 @@ CAPTURES = sorted(CORPUS.rglob("*.jsonl"))
 AZURE = CORPUS / "azure-voice-live"
 LIUSIDA = CORPUS / "liusida-text-response.jsonl"
 
+BETA = Config(dialect="beta")
+"""The corpus is beta traffic: its connection speaks beta (GA is the default)."""
+
 RECORDED_AUDIO_BYTES = 33
 """The recorder cut every audio payload to 44 base64 chars = 33 bytes."""
 
@@ -47,9 +50,9 @@ def fold_capture(path: Path) -> tuple[ClientConnection, list[Step]]:
     """Fold one capture file through a fresh ``ClientConnection``."""
     if path == LIUSIDA:
         # a fragment: one response from the middle of a session, no session.created
-        conn = ClientConnection(state=SessionState(phase=SessionPhase.OPEN))
+        conn = ClientConnection(config=BETA, state=SessionState(phase=SessionPhase.OPEN))
     else:
-        conn = ClientConnection()
+        conn = ClientConnection(config=BETA)
     steps: list[Step] = []
     both = path.name.endswith(".both.jsonl")
     for line in path.read_text(encoding="utf-8").splitlines():

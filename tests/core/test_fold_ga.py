@@ -114,7 +114,7 @@ SERVER_ONLY = [p for p in CAPTURES if p.name.endswith(".server.jsonl")]
 @pytest.mark.parametrize("path", SERVER_ONLY, ids=lambda p: str(p.relative_to(CORPUS)))
 def test_the_beta_codec_does_not_read_ga_traffic(path: Path) -> None:
     """The dialect matters: read as beta, GA items never join the conversation."""
-    conn, steps = fold_capture(path, Config())
+    conn, steps = fold_capture(path, Config(dialect="beta"))
     assert not [t for step in steps for t in step.transitions if isinstance(t, ItemAdded)]
     assert not conn.state.items or any(step.diagnostics for step in steps)
 

@@ -32,7 +32,10 @@ from rtstate.testing.perturb import benign_perturbations, perturbed
 from rtstate.testing.script import Script
 from rtstate.testing.strategies import sessions, streams
 
-STRICT = Config(strict=True)
+BETA = Config(dialect="beta")
+"""These tests feed beta frames: their connections say so (GA is the default)."""
+
+STRICT = Config(dialect="beta", strict=True)
 
 
 def perturbed_streams(

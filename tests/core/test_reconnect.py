@@ -51,7 +51,7 @@ from rtstate.state import ItemPhase, ItemState, SessionPhase
 from rtstate.testing.script import Script
 from rtstate.testing.strategies import sessions
 
-STRICT = Config(strict=True)
+STRICT = Config(dialect="beta", strict=True)
 SERVER_ONLY = ("id", "object", "model", "expires_at")
 
 # --- helpers ---------------------------------------------------------------------------
@@ -158,7 +158,7 @@ def test_session_update_comes_first_with_the_effective_config_and_no_server_fiel
             ),
         ]
     )
-    plan = plan_reconnect(state)
+    plan = plan_reconnect(state, dialect="beta")
     first = plan.events[0]
     assert isinstance(first, c.SessionUpdate)
     assert state.session is not None
@@ -186,7 +186,7 @@ def test_session_update_sends_null_for_features_that_were_off_and_omits_unknown_
     state = fold_events([created])
     assert state.session is not None
     assert state.session.input_audio_noise_reduction is UNSET  # never reported
-    wire = json.loads(plan_reconnect(state).frames[0])["session"]
+    wire = json.loads(plan_reconnect(state, dialect="beta").frames[0])["session"]
     assert wire["turn_detection"] is None  # VAD stays off on the new session
     assert wire["input_audio_transcription"] is None
     assert "input_audio_noise_reduction" not in wire
@@ -202,7 +202,7 @@ def test_a_state_without_a_session_plans_nothing() -> None:
 def test_the_session_update_is_accepted_by_a_fresh_server() -> None:
     srv = Server()
     state = fold_events([srv.session_created(turn_detection=None, tools=(WEATHER,), voice="verse")])
-    loop = apply(plan_reconnect(state))
+    loop = apply(plan_reconnect(state, dialect="beta"))
     loop.check()
     assert loop.errors() == []
     new = loop.client.state.session
@@ -218,7 +218,7 @@ def test_the_session_update_is_accepted_by_a_fresh_server() -> None:
 def test_items_are_recreated_in_order_chained_by_previous_item_id() -> None:
     _, events = chat()
     state = fold_events(events)
-    plan = plan_reconnect(state)
+    plan = plan_reconnect(state, dialect="beta")
     made = creates(plan)
     assert [e.item.id for e in made] == [plan.id_map[i.id] for i in state.items]
     # the first goes to the (empty) end: no previous_item_id, and never "root", which
@@ -233,7 +233,7 @@ def test_items_are_recreated_in_order_chained_by_previous_item_id() -> None:
 def test_id_map_is_total_injective_and_uses_short_counted_ids() -> None:
     _, events = chat()
     state = fold_events(events)
-    plan = plan_reconnect(state)
+    plan = plan_reconnect(state, dialect="beta")
     assert set(plan.id_map) == {i.id for i in state.items}
     assert len(set(plan.id_map.values())) == len(plan.id_map)
     assert sorted(plan.id_map.values()) == sorted(f"item_rt_{n}" for n in range(1, 6))
@@ -249,7 +249,7 @@ def test_assistant_audio_becomes_a_text_part_holding_its_transcript() -> None:
     )
     (item,) = state.items
     assert item.parts[0].type == "audio" and item.audio_ms > 0
-    made = created_for(plan_reconnect(state), item.id)
+    made = created_for(plan_reconnect(state, dialect="beta"), item.id)
     assert made.role == "assistant"
     assert made.content == (ContentPart(type="text", text="Hello there."),)
 
@@ -259,7 +259,7 @@ def test_user_input_audio_becomes_input_text_holding_its_transcript() -> None:
     state = fold_events(
         [srv.session_created(), *srv.vad_turn(item_id="item_u", transcript="Hi, it's me.")]
     )
-    made = created_for(plan_reconnect(state), "item_u")
+    made = created_for(plan_reconnect(state, dialect="beta"), "item_u")
     assert made.role == "user"
     assert made.content == (ContentPart(type="input_text", text="Hi, it's me."),)
 
@@ -268,7 +268,7 @@ def test_system_and_user_text_keep_their_input_text() -> None:
     srv = Server()
     state = fold_events([srv.session_created(), srv.system_message("Speak French.")])
     (item,) = state.items
-    made = created_for(plan_reconnect(state), item.id)
+    made = created_for(plan_reconnect(state, dialect="beta"), item.id)
     assert (made.type, made.role) == ("message", "system")
     assert made.content == (ContentPart(type="input_text", text="Speak French."),)
 
@@ -283,7 +283,7 @@ def test_input_audio_without_a_transcript_is_removed_and_its_message_dropped() -
             srv.transcription_failed("item_failed"),
         ]
     )
-    plan = plan_reconnect(state)
+    plan = plan_reconnect(state, dialect="beta")
     assert plan.id_map == {}
     assert reasons(plan) == [
         ("item_silent", 0, "no_transcript"),
@@ -302,7 +302,7 @@ def test_truncated_audio_whose_transcript_was_dropped_is_removed() -> None:
     state = fold_events([srv.truncated(item.id, 120)], state)
     part = state.items[0].parts[0]
     assert part.truncated_ms == 120 and not part.transcript
-    plan = plan_reconnect(state)
+    plan = plan_reconnect(state, dialect="beta")
     assert plan.id_map == {}
     assert reasons(plan) == [(item.id, 0, "truncated"), (item.id, None, "no_content")]
     assert plan.dropped[0].detail.startswith(f"audio part 0 of {item.id} removed")
@@ -324,7 +324,7 @@ def test_a_message_keeps_the_parts_that_have_text() -> None:
         ),
     )
     state = fold_events([srv.session_created(), srv.item_created(mixed)])
-    plan = plan_reconnect(state)
+    plan = plan_reconnect(state, dialect="beta")
     assert created_for(plan, "item_mixed").content == (
         ContentPart(type="input_text", text="Look at this."),
         ContentPart(type="input_text", text="And listen."),
@@ -336,7 +336,7 @@ def test_a_function_call_and_its_output_are_kept_as_a_pair() -> None:
     _, events = chat()
     state = fold_events(events)
     call, output = state.items[-2:]
-    plan = plan_reconnect(state)
+    plan = plan_reconnect(state, dialect="beta")
     assert created_for(plan, call.id) == Item(
         type="function_call",
         id=plan.id_map[call.id],
@@ -361,7 +361,7 @@ def test_a_call_without_its_output_is_dropped() -> None:
             *srv.function_call_response("get_weather", ["{}"], item_id="item_call"),
         ]
     )
-    plan = plan_reconnect(state)
+    plan = plan_reconnect(state, dialect="beta")
     assert set(plan.id_map) == {"item_q"}
     assert reasons(plan) == [("item_call", None, "orphan_call")]
 
@@ -375,7 +375,7 @@ def test_an_output_without_a_call_before_it_is_dropped() -> None:
             srv.user_message("Hi", item_id="item_hi"),
         ]
     )
-    plan = plan_reconnect(state)
+    plan = plan_reconnect(state, dialect="beta")
     assert set(plan.id_map) == {"item_hi"}
     assert reasons(plan) == [("item_orphan", None, "orphan_output")]
 
@@ -400,7 +400,7 @@ def test_an_output_placed_before_its_call_leaves_both_orphans() -> None:
     )
     state = fold_events(events)
     assert [i.id for i in state.items] == ["item_out", "item_call"]
-    plan = plan_reconnect(state)
+    plan = plan_reconnect(state, dialect="beta")
     assert plan.id_map == {}
     assert reasons(plan) == [
         ("item_out", None, "orphan_output"),
@@ -420,7 +420,7 @@ def test_a_call_answered_by_a_queued_output_is_kept_and_the_output_sent_after() 
         event_id="evt_old_9",
         item=Item(type="function_call_output", call_id="c1", output="sunny"),
     )
-    plan = plan_reconnect(state, queued=[output, c.ResponseCreate()])
+    plan = plan_reconnect(state, queued=[output, c.ResponseCreate()], dialect="beta")
     assert set(plan.id_map) == {"item_call"}
     assert plan.events[-2:] == (attrs.evolve(output, event_id=None), c.ResponseCreate())
     loop = apply(plan, responder=ScriptedResponder(["Sunny it is."]))
@@ -449,7 +449,7 @@ def test_items_still_streaming_are_dropped() -> None:
         "item_open": ItemPhase.IN_PROGRESS,  # in the conversation, streaming
         "item_next": ItemPhase.ANNOUNCED,  # named by the response, not yet placed
     }
-    plan = plan_reconnect(state)
+    plan = plan_reconnect(state, dialect="beta")
     assert set(plan.id_map) == {"item_q"}
     assert reasons(plan) == [("item_open", None, "streaming"), ("item_next", None, "streaming")]
 
@@ -493,7 +493,7 @@ def test_queued_events_that_name_the_old_session_are_dropped() -> None:
             response=ResponseParams(input=(Item(type="item_reference", id="item_gone"),))
         ),
     ]
-    plan = plan_reconnect(state, queued=queued)
+    plan = plan_reconnect(state, queued=queued, dialect="beta")
     assert queued_drops(plan) == [
         ("conversation.item.truncate", "names_old_item"),
         ("conversation.item.delete", "names_old_item"),
@@ -532,7 +532,7 @@ def test_other_queued_events_follow_the_rebuild_without_their_event_ids() -> Non
         c.ResponseCancel(),
         c.ResponseCreate(event_id="evt_10"),
     ]
-    plan = plan_reconnect(state, queued=queued)
+    plan = plan_reconnect(state, queued=queued, dialect="beta")
     assert plan.dropped == ()
     tail = plan.events[2:]
     assert tail == tuple(attrs.evolve(e, event_id=None) for e in queued)
@@ -553,7 +553,7 @@ def test_queued_item_references_are_repointed_through_the_id_map() -> None:
             )
         )
     )
-    plan = plan_reconnect(state, queued=[create])
+    plan = plan_reconnect(state, queued=[create], dialect="beta")
     last = plan.events[-1]
     assert isinstance(last, c.ResponseCreate) and last.response is not None
     assert last.response.input == (
@@ -574,7 +574,7 @@ def test_new_ids_skip_the_ids_queued_creates_use() -> None:
             content=(ContentPart(type="input_text", text="queued"),),
         )
     )
-    plan = plan_reconnect(state, queued=[mine])
+    plan = plan_reconnect(state, queued=[mine], dialect="beta")
     assert sorted(plan.id_map.values()) == ["item_rt_2", "item_rt_3"]
     assert plan.events[-1] == mine
     loop = apply(plan)
@@ -590,7 +590,7 @@ def test_item_ids_come_from_the_given_factory() -> None:
     _, events = chat()
     state = fold_events(events)
     names = iter(f"msg_{n:03d}" for n in range(100))
-    plan = plan_reconnect(state, item_ids=lambda: next(names))
+    plan = plan_reconnect(state, item_ids=lambda: next(names), dialect="beta")
     assert [plan.id_map[i.id] for i in state.items] == [f"msg_{n:03d}" for n in range(5)]
 
 
@@ -606,13 +606,15 @@ def test_a_bad_id_factory_raises_value_error(factory: Callable[[], str], message
     _, events = chat()
     state = fold_events(events)
     with pytest.raises(ValueError, match=message):
-        plan_reconnect(state, item_ids=factory)
+        plan_reconnect(state, item_ids=factory, dialect="beta")
 
 
 def test_a_new_session_after_a_rebuild_can_be_rebuilt_again() -> None:
     _, events = chat()
-    first = apply(plan_reconnect(fold_events(events)))
-    again = plan_reconnect(first.client.state)  # the old ids are item_rt_N themselves
+    first = apply(plan_reconnect(fold_events(events), dialect="beta"))
+    again = plan_reconnect(
+        first.client.state, dialect="beta"
+    )  # the old ids are item_rt_N themselves
     second = apply(again)
     second.check()
     assert second.errors() == []
@@ -626,7 +628,7 @@ def test_a_new_session_after_a_rebuild_can_be_rebuilt_again() -> None:
 
 def test_every_frame_encodes_and_decodes_back_to_its_event() -> None:
     _, events = chat()
-    plan = plan_reconnect(fold_events(events), queued=[c.ResponseCreate()])
+    plan = plan_reconnect(fold_events(events), queued=[c.ResponseCreate()], dialect="beta")
     assert len(plan.frames) == len(plan.events)
     for frame, event in zip(plan.frames, plan.events, strict=True):
         assert "event_id" not in json.loads(frame)
@@ -638,10 +640,12 @@ def test_plan_is_pure_deterministic_and_leaves_the_state_alone() -> None:
     state = fold_events(events)
     before = repr(state)
     queued = [c.ResponseCreate(), c.ConversationItemDelete(item_id="item_1")]
-    assert plan_reconnect(state, queued=queued) == plan_reconnect(state, queued=queued)
+    assert plan_reconnect(state, queued=queued, dialect="beta") == plan_reconnect(
+        state, queued=queued, dialect="beta"
+    )
     assert repr(state) == before
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        plan_reconnect(state).events = ()  # type: ignore[misc]
+        plan_reconnect(state, dialect="beta").events = ()  # type: ignore[misc]
 
 
 def test_every_reason_is_documented_and_the_api_is_exported() -> None:
@@ -652,7 +656,9 @@ def test_every_reason_is_documented_and_the_api_is_exported() -> None:
     state = fold_events(
         [srv.session_created(), *srv.vad_turn(item_id="item_u"), srv.user_message("x")]
     )
-    plan = plan_reconnect(state, queued=[c.ConversationItemDelete(item_id="item_u")])
+    plan = plan_reconnect(
+        state, queued=[c.ConversationItemDelete(item_id="item_u")], dialect="beta"
+    )
     assert plan.dropped
     for dropped in plan.dropped:
         assert isinstance(dropped, Dropped)
@@ -663,7 +669,7 @@ def test_every_reason_is_documented_and_the_api_is_exported() -> None:
 # --- end to end: fold a session, plan, rebuild it on a fresh server --------------------
 
 
-def old_session() -> Loop:
+def old_session(dialect: Dialect = "beta") -> Loop:
     """A real multi-turn session between a strict client and the fake server.
 
     A system message; a user text and a tool call with its output; the answer spoken
@@ -676,7 +682,9 @@ def old_session() -> Loop:
             "You are welcome.",
         ]
     )
-    loop = Loop(responder=replies, config=ServerConfig(session_duration=None)).start()
+    loop = Loop(
+        responder=replies, config=ServerConfig(session_duration=None), dialect=dialect
+    ).start()
     loop.send(
         c.SessionUpdate(
             session=SessionConfig(
@@ -686,7 +694,7 @@ def old_session() -> Loop:
                 input_audio_transcription=InputAudioTranscription(model="whisper-1"),
                 tools=(WEATHER,),
                 tool_choice="auto",
-                temperature=0.9,
+                temperature=0.9 if dialect == "beta" else None,  # GA has no temperature
             )
         )
     )
@@ -741,11 +749,13 @@ def test_must_show_3_the_rebuilt_conversation_equals_the_old_one() -> None:
     assert old.items[4].audio_ms > 0
     assert old.items[5].transcript.startswith("[synthetic transcript of 0.6 s")
 
-    plan = plan_reconnect(old)
+    plan = plan_reconnect(old, dialect="beta")
     assert plan.dropped == ()
 
     # a fresh connection: a fresh server, a fresh strict client that stamps every event
-    server = rtstate.server.ServerConnection(ids=sequential_ids(), responder=ScriptedResponder([]))
+    server = rtstate.server.ServerConnection(
+        ids=sequential_ids(), responder=ScriptedResponder([]), dialect="beta"
+    )
     client = ClientConnection(config=STRICT)
     for frame in server.start(now=0.0).to_send:
         client.receive(frame)
@@ -780,7 +790,7 @@ def test_must_show_3_the_rebuilt_conversation_equals_the_old_one() -> None:
 
 def test_must_show_3_the_rebuilt_session_goes_on_talking() -> None:
     old = old_session().client.state
-    plan = plan_reconnect(old, queued=[c.ResponseCreate()])
+    plan = plan_reconnect(old, queued=[c.ResponseCreate()], dialect="beta")
     loop = apply(plan, responder=ScriptedResponder(["Anything else?"]))
     loop.check()
     assert loop.errors() == []
@@ -796,7 +806,7 @@ def check_queued(state: SessionState, script: Script, upto: int) -> None:
     """The client events after the cut, as if queued: each kept at the end, or dropped."""
     later = [e for _, e in script.events[upto:] if isinstance(e, c.ClientEvent)][:6]
     queued = [attrs.evolve(e, event_id=f"evt_q{n}") for n, e in enumerate(later)]
-    plan = plan_reconnect(state, queued=queued)
+    plan = plan_reconnect(state, queued=queued, dialect="beta")
     dropped = [d.event for d in plan.dropped if d.event is not None]
     assert all(any(e is d for e in queued) for d in dropped)
     kept = [e for e in queued if not any(e is d for d in dropped)]
@@ -830,7 +840,7 @@ def test_plan_over_generated_sessions_accounts_for_every_item(
     # any state: the whole session, or cut anywhere (mid-response, mid-turn)
     upto = data.draw(st.integers(1, len(script.events)), label="upto")
     state = fold_script(script, upto, dialect)
-    plan = plan_reconnect(state)  # never raises
+    plan = plan_reconnect(state, dialect=dialect)  # never raises
     check_queued(state, script, upto)
 
     conversation = [i.id for i in state.items]
@@ -869,8 +879,10 @@ def test_resume_starts_the_same_connection_over_from_the_plan() -> None:
     client = loop.client
     old = client.state
     client.transport_closed(1001, "session expired")
-    plan = plan_reconnect(client.state)
-    server = rtstate.server.ServerConnection(ids=sequential_ids(), responder=ScriptedResponder([]))
+    plan = plan_reconnect(client.state, dialect="beta")
+    server = rtstate.server.ServerConnection(
+        ids=sequential_ids(), responder=ScriptedResponder([]), dialect="beta"
+    )
     step = client.resume(plan)
     (resumed,) = [t for t in step.transitions if isinstance(t, tr.SessionResumed)]
     assert dict(resumed.id_map) == dict(plan.id_map)
@@ -889,3 +901,38 @@ def test_resume_starts_the_same_connection_over_from_the_plan() -> None:
     assert new.ledger.in_flight == ()  # every event acknowledged
     assert [view(i) for i in new.items] == [view(i) for i in old.items]
     assert [i.id for i in new.items] == [plan.id_map[i.id] for i in old.items]
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_the_plan_speaks_the_dialect_it_was_planned_in(dialect: Dialect) -> None:
+    loop = old_session(dialect)
+    client = loop.client
+    old = client.state
+    client.transport_closed(1001, "session expired")
+    plan = plan_reconnect(client.state, dialect=client.config.dialect)
+    assert plan.dialect == dialect
+    assert plan_reconnect(client.state).dialect == "ga"  # the default, as Config's
+    codec = codec_for(dialect)
+    assert [codec.decode_client(f) for f in plan.frames] == list(plan.events)
+    # the fake server of that dialect takes the plan's own frames without an error
+    server = rtstate.server.ServerConnection(
+        ids=sequential_ids(), responder=ScriptedResponder([]), dialect=dialect
+    )
+    server.start(now=0.0)
+    replies = [r for f in plan.frames for r in server.receive(f).to_send]
+    assert replies and not [r for r in replies if json.loads(r)["type"] == "error"]
+    # and the connection's resume writes the same frames (stamped) in that dialect
+    step = client.resume(plan)
+    stamped = [json.loads(f) for f in step.to_send]
+    assert [{k: v for k, v in f.items() if k != "event_id"} for f in stamped] == [
+        json.loads(f) for f in plan.frames
+    ]
+    fresh = rtstate.server.ServerConnection(
+        ids=sequential_ids(), responder=ScriptedResponder([]), dialect=dialect
+    )
+    for frame in fresh.start(now=0.0).to_send:
+        assert not client.receive(frame).diagnostics
+    for frame in step.to_send:
+        for reply in fresh.receive(frame).to_send:
+            assert not client.receive(reply).diagnostics
+    assert [view(i) for i in client.state.items] == [view(i) for i in old.items]

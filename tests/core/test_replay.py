@@ -28,6 +28,9 @@ from rtstate.server import FunctionCall, ScriptedResponder, ServerConfig
 from rtstate.state import SessionPhase
 from rtstate.transitions import FunctionCallReady, SessionStarted, TruncationPlanned
 
+BETA = Config(dialect="beta")
+"""These tests feed beta frames: their connections say so (GA is the default)."""
+
 WEATHER = Tool(
     name="get_weather",
     description="The weather in a city.",
@@ -40,7 +43,7 @@ def recorded_session(*plugins: object) -> tuple[Recorder, list[Step]]:
     """Run the session; the recorder and every Step the client returned, in call order."""
     recorder = Recorder(clock=iter(range(10_000)).__next__)
     client = ClientConnection(
-        config=Config(strict=True),
+        config=Config(dialect="beta", strict=True),
         plugins=[recorder, *plugins],
         id_factory=lambda: f"evt_{uuid.uuid4().hex[:12]}",
     )
@@ -115,7 +118,7 @@ def test_replay_reproduces_every_step_exactly() -> None:
 
 def test_the_journal_streams_through_write_and_replays_from_a_file(tmp_path: object) -> None:
     lines: list[str] = []
-    conn = ClientConnection(plugins=[Recorder(write=lines.append)])
+    conn = ClientConnection(config=BETA, plugins=[Recorder(write=lines.append)])
     first = conn.receive('{"type": "session.created", "event_id": "e1", "session": {}}')
     second = conn.send(c.ResponseCreate())
     assert all(line.endswith("\n") for line in lines)
@@ -124,7 +127,9 @@ def test_the_journal_streams_through_write_and_replays_from_a_file(tmp_path: obj
 
 
 def test_the_header_keeps_the_config() -> None:
-    config = Config(strict=True, max_in_flight=7, audio_retention=AudioRetention.PER_ITEM)
+    config = Config(
+        dialect="beta", strict=True, max_in_flight=7, audio_retention=AudioRetention.PER_ITEM
+    )
     recorder = Recorder()
     ClientConnection(config=config, plugins=[recorder])
     header = json.loads(recorder.lines[0])
@@ -181,7 +186,7 @@ class Greeter:
 
 def test_replay_without_a_plugin_that_returned_events_says_where_it_differs() -> None:
     recorder = Recorder()
-    conn = ClientConnection(plugins=[recorder, Greeter()])
+    conn = ClientConnection(config=BETA, plugins=[recorder, Greeter()])
     conn.receive('{"type": "session.created", "event_id": "e1", "session": {}}')
     with pytest.raises(JournalError, match="differs in frames") as info:
         list(replay(recorder.lines))
@@ -200,7 +205,7 @@ def test_not_a_journal_and_an_empty_journal() -> None:
 def test_a_journal_from_a_state_that_was_not_fresh_needs_that_state() -> None:
     start = rtstate.SessionState(phase=SessionPhase.OPEN)
     recorder = Recorder()
-    conn = ClientConnection(plugins=[recorder], state=start)
+    conn = ClientConnection(config=BETA, plugins=[recorder], state=start)
     step = conn.send(c.ResponseCreate())
     with pytest.raises(JournalError, match="not fresh"):
         list(replay(recorder.lines))
@@ -209,7 +214,7 @@ def test_a_journal_from_a_state_that_was_not_fresh_needs_that_state() -> None:
 
 def test_calls_that_change_nothing_and_cannot_be_journaled_are_left_out() -> None:
     recorder = Recorder()
-    conn = ClientConnection(plugins=[recorder])
+    conn = ClientConnection(config=BETA, plugins=[recorder])
     with pytest.raises(rtstate.LocalProtocolError):
         conn.send("not an event")  # type: ignore[arg-type]
     with pytest.raises(rtstate.LocalProtocolError):
@@ -220,11 +225,11 @@ def test_calls_that_change_nothing_and_cannot_be_journaled_are_left_out() -> Non
 
 def test_a_recorder_detached_stops_and_without_taps_the_connection_is_untouched() -> None:
     recorder = Recorder()
-    conn = ClientConnection(plugins=[recorder])
+    conn = ClientConnection(config=BETA, plugins=[recorder])
     conn.receive('{"type": "session.created", "event_id": "e1", "session": {}}')
     recorder.stop()
     count = len(recorder.lines)
     conn.send(c.ResponseCreate())
     assert len(recorder.lines) == count and not recorder.recording
     with pytest.raises(rtstate.plugins.PluginError, match="one connection"):
-        ClientConnection(plugins=[recorder, recorder])
+        ClientConnection(config=BETA, plugins=[recorder, recorder])

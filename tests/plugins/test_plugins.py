@@ -40,6 +40,9 @@ from rtstate.transitions import (
     hook_name,
 )
 
+BETA = Config(dialect="beta")
+"""These tests feed beta frames: their connections say so (GA is the default)."""
+
 
 def ids(prefix: str = "p") -> Callable[[], str]:
     counter = itertools.count(1)
@@ -220,7 +223,7 @@ def test_a_typo_in_a_hook_name_is_an_error_with_a_suggestion(typo: str, suggesti
 
     plugin = type("Typo", (), {typo: hook})()
     with pytest.raises(PluginError, match=f"did you mean '{suggestion}'") as info:
-        ClientConnection(plugins=[plugin])
+        ClientConnection(config=BETA, plugins=[plugin])
     assert typo in str(info.value)
     assert isinstance(info.value, RtStateError)
 
@@ -231,7 +234,7 @@ def test_an_unknown_hook_name_is_an_error() -> None:
             return None
 
     with pytest.raises(PluginError, match="on_xyzzy_frobnicate_quux is not a plugin hook"):
-        ClientConnection(plugins=[Weird()])
+        ClientConnection(config=BETA, plugins=[Weird()])
 
 
 class _Sig:
@@ -273,7 +276,7 @@ def _plugin(**attributes: Any) -> object:
 )
 def test_a_wrong_signature_is_an_error(plugin: object) -> None:
     with pytest.raises(PluginError, match="argument"):
-        ClientConnection(plugins=[plugin])
+        ClientConnection(config=BETA, plugins=[plugin])
     with pytest.raises(PluginError):
         Plugins([plugin])
 
@@ -297,7 +300,7 @@ def test_flexible_signatures_are_accepted() -> None:
 
     plugin = Flexible()
     plugin.on_step = lambda step: log.append("instance")  # type: ignore[attr-defined]
-    conn = ClientConnection(plugins=[plugin])
+    conn = ClientConnection(config=BETA, plugins=[plugin])
     srv = Server()
     for event in [srv.session_created(), *srv.text_response(["x"], response_id="r", item_id="i")]:
         conn.receive_event(event)
@@ -402,7 +405,7 @@ def test_registration_is_all_or_nothing() -> None:
             return None
 
     with pytest.raises(PluginError):
-        ClientConnection(plugins=[Good(), Bad()])
+        ClientConnection(config=BETA, plugins=[Good(), Bad()])
     assert attached == []
 
 
@@ -438,7 +441,7 @@ def test_attached_is_called_at_construction_in_order() -> None:
             seen.append((self.label, conn, conn.plugins))
 
     a, b = Attaching("a"), Attaching("b")
-    conn = ClientConnection(plugins=[a, b])
+    conn = ClientConnection(config=BETA, plugins=[a, b])
     assert [(label, got) for label, got, _ in seen] == [("a", conn), ("b", conn)]
     assert all(plugins == (a, b) for _, _, plugins in seen)
 
@@ -452,8 +455,8 @@ def test_a_plugin_without_hooks_is_fine() -> None:
             raise AssertionError("never called")
 
     srv = Server()
-    plain = ClientConnection()
-    conn = ClientConnection(plugins=[object(), Helper()])
+    plain = ClientConnection(config=BETA)
+    conn = ClientConnection(config=BETA, plugins=[object(), Helper()])
     for event in [
         srv.session_created(),
         *srv.text_response(["x", "y"], response_id="r", item_id="i"),
@@ -486,7 +489,7 @@ def test_hooks_run_in_registration_order_with_transition_and_step() -> None:
             "lookup", ['{"a":', "1}"], response_id="r", item_id="call", call_id="call_call"
         ),
     ]
-    conn = ClientConnection(plugins=[Watcher("A", log), Watcher("B", log)])
+    conn = ClientConnection(config=BETA, plugins=[Watcher("A", log), Watcher("B", log)])
     for event in events[:-2]:
         conn.receive_event(event)
     log.clear()
@@ -512,7 +515,7 @@ def test_on_step_is_called_once_per_call_with_that_step() -> None:
         def on_step(self, step: Step) -> None:
             seen.append(step)
 
-    conn = ClientConnection(plugins=[Stepper()])
+    conn = ClientConnection(config=BETA, plugins=[Stepper()])
     srv = Server()
     returned = [conn.receive(beta.encode(srv.session_created()))]
     returned += [
@@ -542,7 +545,7 @@ def test_a_plugin_is_only_called_for_its_own_hooks() -> None:
 
     srv = Server()
     starts, text = OnlyStarts("starts", log), OnlyText("text", log)
-    conn = ClientConnection(plugins=[starts, text])
+    conn = ClientConnection(config=BETA, plugins=[starts, text])
     conn.receive_event(srv.session_created())
     for n in range(3):
         for event in srv.text_response(
@@ -577,7 +580,7 @@ def test_returned_events_are_folded_and_encoded_in_the_same_call() -> None:
         def on_session_started(self, t: SessionStarted, step: Step) -> list[c.ClientEvent]:
             return [update, append]
 
-    conn = ClientConnection(plugins=[Greeter()], id_factory=ids())
+    conn = ClientConnection(config=BETA, plugins=[Greeter()], id_factory=ids())
     before = conn.state
     created = Server().session_created()
     step = conn.receive_event(created)
@@ -623,7 +626,7 @@ def test_hooks_may_return_one_event_or_an_iterable(
             self.done = True
             return shape(c.ResponseCreate())
 
-    conn = ClientConnection(plugins=[Once()], id_factory=ids())
+    conn = ClientConnection(config=BETA, plugins=[Once()], id_factory=ids())
     step = conn.send(c.InputAudioBufferCommit())
     assert step.to_send == (
         beta.encode(c.InputAudioBufferCommit(event_id="p1")),
@@ -637,7 +640,7 @@ def test_diagnostics_of_the_cascade_are_in_the_step() -> None:
         def on_transport_closed(self, t: object, step: Step) -> c.ClientEvent:
             return c.ResponseCreate()  # folded after the close: rejected, not written
 
-    conn = ClientConnection(plugins=[Stubborn()])
+    conn = ClientConnection(config=BETA, plugins=[Stubborn()])
     conn.receive_event(Server().session_created())
     step = conn.transport_closed()
     assert step.to_send == ()
@@ -664,10 +667,10 @@ def test_cascades_are_bounded() -> None:
         step = conn.tick(0.0)
         assert len(step.to_send) == limit
         assert [d.code for d in step.diagnostics] == ["cascade"]
-    default = ClientConnection(plugins=[Chatty()])
+    default = ClientConnection(config=BETA, plugins=[Chatty()])
     assert (
         len(default.receive_event(Server().session_created()).to_send)
-        == Config().max_cascade_rounds
+        == Config(dialect="beta").max_cascade_rounds
     )
 
 
@@ -682,7 +685,9 @@ def test_ping_pong_between_plugins_is_bounded() -> None:
             clear = isinstance(step.input, c.InputAudioBufferClear)
             return c.InputAudioBufferCommit() if clear else None
 
-    conn = ClientConnection(plugins=[Ping(), Pong()], config=Config(max_cascade_rounds=5))
+    conn = ClientConnection(
+        plugins=[Ping(), Pong()], config=Config(dialect="beta", max_cascade_rounds=5)
+    )
     step = conn.send(c.InputAudioBufferCommit())
     types = [json.loads(f)["type"] for f in step.to_send]
     assert types == [
@@ -701,8 +706,8 @@ def test_an_unencodable_returned_event_is_a_plugin_error() -> None:
                 c.ResponseCreate(),
             ]
 
-    conn = ClientConnection(plugins=[Sloppy()], id_factory=ids())
-    plain = ClientConnection()
+    conn = ClientConnection(config=BETA, plugins=[Sloppy()], id_factory=ids())
+    plain = ClientConnection(config=BETA)
     created = Server().session_created()
     step = conn.receive_event(created)
     assert [d.code for d in step.diagnostics] == ["plugin_error"]
@@ -712,7 +717,9 @@ def test_an_unencodable_returned_event_is_a_plugin_error() -> None:
     assert conn.state.ledger.recent == ()
     assert conn.state.items == plain.receive_event(created).after.items
 
-    strict = ClientConnection(plugins=[Sloppy()], config=Config(plugin_errors="raise"))
+    strict = ClientConnection(
+        plugins=[Sloppy()], config=Config(dialect="beta", plugin_errors="raise")
+    )
     before = strict.state
     with pytest.raises(rtstate.LocalProtocolError):
         strict.receive_event(created)
@@ -726,7 +733,7 @@ def test_a_raising_plugin_is_detached_and_reported() -> None:
     log: list[tuple[str, str, object]] = []
     before_boom, after_boom = FullRecorder("before", log), FullRecorder("after", log)
     boom = FullExploding("on_text_appended", 2)
-    conn = ClientConnection(plugins=[before_boom, boom, after_boom])
+    conn = ClientConnection(config=BETA, plugins=[before_boom, boom, after_boom])
     srv = Server()
     conn.receive_event(srv.session_created())
     steps = [
@@ -758,7 +765,7 @@ def test_a_raising_plugin_is_detached_and_reported() -> None:
 @pytest.mark.parametrize("junk", [42, "text", b"bytes", [c.ResponseCreate(), 3], object()])
 def test_a_hook_returning_junk_is_a_plugin_error(junk: object) -> None:
     boom = FullExploding("on_session_started", 1, junk=junk)
-    conn = ClientConnection(plugins=[boom])
+    conn = ClientConnection(config=BETA, plugins=[boom])
     step = conn.receive_event(Server().session_created())
     assert [d.code for d in step.diagnostics] == ["plugin_error"]
     assert step.to_send == ()  # nothing from a plugin that returned junk
@@ -779,7 +786,7 @@ def test_a_hook_returning_junk_is_a_plugin_error(junk: object) -> None:
 
 def test_plugin_errors_raise_reraises_the_plugins_exception() -> None:
     boom = FullExploding("on_text_appended", 1)
-    conn = ClientConnection(plugins=[boom], config=Config(plugin_errors="raise"))
+    conn = ClientConnection(plugins=[boom], config=Config(dialect="beta", plugin_errors="raise"))
     srv = Server()
     events = [srv.session_created(), *srv.text_response(["a", "b"], response_id="r", item_id="i")]
     for event in events[:5]:
@@ -803,7 +810,7 @@ def test_a_raising_detached_hook_is_contained() -> None:
 
     log: list[tuple[str, str, object]] = []
     witness = FullRecorder("w", log)
-    conn = ClientConnection(plugins=[Fragile(), witness])
+    conn = ClientConnection(config=BETA, plugins=[Fragile(), witness])
     created = Server().session_created()
     step = conn.receive_event(created)
     assert step.after == fold(SessionState(), created).after
@@ -826,7 +833,7 @@ def test_detaching_one_of_two_equal_plugins_detaches_that_one() -> None:
 
     good, bad = Flaky(broken=False), Flaky(broken=True)
     assert good == bad  # equal values, different plugins
-    conn = ClientConnection(plugins=[good, bad])
+    conn = ClientConnection(config=BETA, plugins=[good, bad])
     conn.tick(0.0)
     conn.tick(1.0)
     assert len(conn.plugins) == 1
@@ -843,7 +850,7 @@ def test_a_plugin_registered_twice_is_detached_entirely() -> None:
             raise Boom("once")
 
     once = Once()
-    conn = ClientConnection(plugins=[once, once])
+    conn = ClientConnection(config=BETA, plugins=[once, once])
     step = conn.tick(0.0)
     assert [d.code for d in step.diagnostics] == ["plugin_error"]
     conn.tick(1.0)
@@ -855,7 +862,7 @@ def test_a_plugin_registered_twice_is_detached_entirely() -> None:
 
 
 def _states(plugins: Sequence[object], calls: Sequence[Call]) -> tuple[list[Any], ClientConnection]:
-    conn = ClientConnection(plugins=plugins, id_factory=ids())
+    conn = ClientConnection(config=BETA, plugins=plugins, id_factory=ids())
     steps = run(conn, calls)
     assert [st.before for st in steps[1:]] == [st.after for st in steps[:-1]]
     trace = [(st.after, st.transitions, st.to_send) for st in steps]
@@ -918,7 +925,7 @@ def test_async_hooks_are_refused_at_registration() -> None:
 
     for plugin in (Awaiting(), Streaming(), LateAttach()):
         with pytest.raises(PluginError, match="async"):
-            ClientConnection(plugins=[plugin])
+            ClientConnection(config=BETA, plugins=[plugin])
 
 
 class _FanOut:
@@ -962,7 +969,7 @@ def test_detach_removes_a_plugin_and_tells_it_once() -> None:
             told.append(error)
 
     watcher = Watcher()
-    conn = ClientConnection(plugins=[watcher])
+    conn = ClientConnection(config=BETA, plugins=[watcher])
     error = RuntimeError("outside the fold")
     conn.detach(watcher, error)
     conn.detach(watcher, error)  # no longer attached: nothing happens

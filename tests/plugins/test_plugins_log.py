@@ -16,6 +16,9 @@ from rtstate.events.payloads import ResponseParams
 from rtstate.server import ScriptedResponder
 from rtstate.transitions import ResponseFinished, TextAppended
 
+BETA = Config(dialect="beta")
+"""These tests feed beta frames: their connections say so (GA is the default)."""
+
 
 def records(caplog: pytest.LogCaptureFixture, logger: str) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == logger]
@@ -23,7 +26,7 @@ def records(caplog: pytest.LogCaptureFixture, logger: str) -> list[logging.LogRe
 
 def test_transitions_are_logged_with_levels_and_fields(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="rtstate")
-    client = ClientConnection(config=Config(strict=True), plugins=[Log()])
+    client = ClientConnection(config=Config(dialect="beta", strict=True), plugins=[Log()])
     loop = Loop(client=client, responder=ScriptedResponder(["Hello there, friend."])).start()
     loop.send(c.ResponseCreate(response=ResponseParams(modalities=("text",))))
     loop.check()
@@ -51,7 +54,7 @@ def test_transitions_are_logged_with_levels_and_fields(caplog: pytest.LogCapture
 
 def test_diagnostics_and_raised_calls(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="rtstate")
-    client = ClientConnection(plugins=[Log()])
+    client = ClientConnection(config=BETA, plugins=[Log()])
     loop = Loop(client=client).start()
     loop.send(c.ResponseCancel())  # nothing to cancel: an informational diagnostic
     client.receive(
@@ -66,7 +69,7 @@ def test_diagnostics_and_raised_calls(caplog: pytest.LogCaptureFixture) -> None:
     assert violation[0].rt_input == "ResponseTextDelta"  # type: ignore[attr-defined]
 
     caplog.clear()
-    strict = ClientConnection(config=Config(strict=True), plugins=[Log()])
+    strict = ClientConnection(config=Config(dialect="beta", strict=True), plugins=[Log()])
     with pytest.raises(RemoteProtocolError):
         strict.receive("not json")
     (raised,) = records(caplog, "rtstate.diagnostics")
@@ -80,7 +83,7 @@ def test_a_raising_plugin_is_logged_as_an_error(caplog: pytest.LogCaptureFixture
             raise RuntimeError("boom")
 
     caplog.set_level(logging.DEBUG, logger="rtstate")
-    client = ClientConnection(plugins=[Log(), Broken()])
+    client = ClientConnection(config=BETA, plugins=[Log(), Broken()])
     Loop(client=client).start()
     errors = [r for r in records(caplog, "rtstate.diagnostics") if r.levelno == logging.ERROR]
     assert [r.rt_name for r in errors] == ["plugin_error"]  # type: ignore[attr-defined]

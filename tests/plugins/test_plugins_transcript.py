@@ -95,7 +95,7 @@ def test_a_late_input_transcription_lands_at_its_items_place() -> None:
     frames.insert(done + 1, late)
 
     transcript = Transcript()
-    client = ClientConnection(plugins=[transcript])
+    client = ClientConnection(config=Config(dialect="beta"), plugins=[transcript])
     for frame in frames[: done + 1]:
         assert client.receive(frame).diagnostics == ()
     before = transcript.entries

@@ -31,6 +31,7 @@ def server(seed: int) -> ServerConnection:
         responder=ToolCallingResponder(preamble="Checking."),
         voice=SyntheticVoice(kind="noise"),
         seed=seed,
+        dialect="beta",
     )
 
 

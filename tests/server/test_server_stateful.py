@@ -88,6 +88,7 @@ class ClientAgainstServer(RuleBasedStateMachine):
             responder=ScriptedResponder(REPLIES, cycle=True),
             voice=FlatVoice(),
             seed=self.seed,
+            dialect="beta",  # written against the beta wire
         )
 
     def open_(self) -> bool:

@@ -319,6 +319,7 @@ def test_default_server_is_usable_without_arguments() -> None:
     server = ServerConnection()
     created = json.loads(server.start().to_send[0])
     assert created["type"] == "session.created"
-    assert created["session"]["turn_detection"]["silence_duration_ms"] == 200
+    assert created["session"]["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 200
     step = server.receive('{"type": "response.create"}')
-    assert json.loads(step.to_send[-1])["response"]["status"] == "completed"
+    done = [json.loads(f) for f in step.to_send if '"response.done"' in f]
+    assert done[-1]["response"]["status"] == "completed"

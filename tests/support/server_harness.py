@@ -13,6 +13,11 @@ first-in-first-out wire between them instead: ``hold()`` keeps server frames on 
 wire (the client is behind, as over a slow network), ``deliver(n)`` hands it the
 next ``n``, ``release()`` all of them and stops holding; frames written meanwhile
 queue behind those already held, so the client always sees the server's order.
+
+A ``Loop`` built without a ``server`` speaks its ``client``'s dialect, or, without a
+client either, beta unless given ``dialect="ga"``: the flow tests it serves were written
+against the beta wire (``ServerConnection`` itself defaults to GA, as the real service
+does).
 """
 
 from __future__ import annotations
@@ -99,6 +104,9 @@ class Loop:
     ) -> None:
         if server is None:
             server_args.setdefault("ids", sequential_ids())
+            server_args.setdefault(
+                "dialect", client.config.dialect if client is not None else "beta"
+            )
             server = ServerConnection(**server_args)
         self.server = server
         self.codec = codec_for(server.dialect)

@@ -259,11 +259,15 @@ async def test_the_beta_header_goes_only_with_beta(dialect: Dialect, header: str
 
 async def test_the_session_reports_the_model_the_client_asked_for() -> None:
     async with serve() as server:
-        async with connect(server.url, model="gpt-realtime") as conn:
+        async with connect(server.url, model="gpt-realtime-mini") as conn:
+            await settle(conn)
+            assert conn.state.session is not None
+            assert conn.state.session.model == "gpt-realtime-mini"
+        async with connect(server.url) as conn:  # GA, the default: its default model
             await settle(conn)
             assert conn.state.session is not None
             assert conn.state.session.model == "gpt-realtime"
-        async with connect(server.url) as conn:
+        async with connect(server.url, dialect="beta") as conn:
             await settle(conn)
             assert conn.state.session is not None
             assert conn.state.session.model == "gpt-4o-realtime-preview-2024-10-01"

@@ -101,7 +101,7 @@ MID_RESPONSE = [
 async def test_a_dropped_socket_ends_the_steps_and_keeps_what_was_received() -> None:
     async with (
         raw_server(MID_RESPONSE, then="drop") as peer,
-        connect(peer.url, ping_interval=None) as conn,
+        connect(peer.url, dialect="beta", ping_interval=None) as conn,
     ):
         kinds: list[type] = []
         with anyio.fail_after(10):
@@ -125,7 +125,7 @@ async def test_a_dropped_socket_ends_the_steps_and_keeps_what_was_received() -> 
 async def test_a_close_frame_from_the_server_is_reported_with_its_code() -> None:
     async with (
         raw_server([session_created()], then="close", close_code=1011) as peer,
-        connect(peer.url, ping_interval=None) as conn,
+        connect(peer.url, dialect="beta", ping_interval=None) as conn,
     ):
         step = await wait(conn, has(t.TransportClosed))
         closed = next(x for x in step.transitions if isinstance(x, t.TransportClosed))
@@ -137,7 +137,7 @@ async def test_a_send_cancelled_mid_write_leaves_no_half_written_frame() -> None
     audio = base64.b64encode(bytes(9 * 1024 * 1024)).decode()
     async with (
         raw_server([session_created()], then="hang", read_after=0.6) as peer,
-        connect(peer.url, ping_interval=None) as conn,
+        connect(peer.url, dialect="beta", ping_interval=None) as conn,
     ):
         await wait(conn, has(t.SessionStarted))
         started = anyio.current_time()
@@ -197,7 +197,7 @@ async def test_the_default_limit_takes_a_16_mib_frame() -> None:
                    "audio_start_ms": 0, "item_id": "item_9", "padding": audio})  # fmt: skip
     async with (
         raw_server([session_created(), delta], then="hang") as peer,
-        connect(peer.url, ping_interval=None) as conn,
+        connect(peer.url, dialect="beta", ping_interval=None) as conn,
     ):
         step = await wait(conn, has(t.SpeechStarted))
         assert conn.closed is None
@@ -278,7 +278,7 @@ async def test_lenient_mode_reports_a_bad_frame_and_goes_on() -> None:
               "event_id": "e3", "rate_limits": []})]  # fmt: skip
     async with (
         raw_server(frames, then="hang") as peer,
-        connect(peer.url, ping_interval=None) as conn,
+        connect(peer.url, dialect="beta", ping_interval=None) as conn,
     ):
         bad = await wait(conn, lambda s: bool(s.diagnostics))
         assert bad.diagnostics[0].code == "malformed"
@@ -440,7 +440,7 @@ async def test_two_hundred_concurrent_sessions_all_complete() -> None:
 async def test_a_close_with_1001_is_a_session_expiry() -> None:
     async with (
         raw_server([session_created()], then="close", close_code=1001) as peer,
-        connect(peer.url, ping_interval=None) as conn,
+        connect(peer.url, dialect="beta", ping_interval=None) as conn,
     ):
         kinds: list[type] = []
         with anyio.fail_after(10):
@@ -483,7 +483,7 @@ async def test_a_server_that_is_not_a_websocket_is_a_handshake_error(
 async def test_the_client_answers_the_servers_pings() -> None:
     async with (
         raw_server([session_created()], then="hang", ping=b"are you there") as peer,
-        connect(peer.url, ping_interval=None) as conn,
+        connect(peer.url, dialect="beta", ping_interval=None) as conn,
     ):
         await wait(conn, has(t.SessionStarted))
         with anyio.fail_after(10):
