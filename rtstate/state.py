@@ -55,6 +55,7 @@ import attrs
 from immutables import Map
 
 from ._build import new
+from ._repr import fields_repr
 from .events.client import ClientEvent, ResponseCancel, ResponseCreate
 from .events.payloads import (
     ErrorInfo,
@@ -177,7 +178,7 @@ def _short_repr(value: str | None) -> str:
 _REPR_CHARS: Final = 40
 
 
-@attrs.frozen(kw_only=True, slots=False)  # dict-backed: see rtstate._fast
+@attrs.frozen(kw_only=True, repr=False, slots=False)  # dict-backed: see rtstate._fast
 class PartState:
     """One content part of a message item.
 
@@ -193,6 +194,8 @@ class PartState:
     of the create it answers. Both stay ``None`` on other parts. The repr shows the
     first 40 characters of ``image_url`` and its length.
     """
+
+    __repr__ = fields_repr
 
     type: str
     phase: PartPhase = PartPhase.DONE
@@ -217,7 +220,7 @@ class PartState:
         return None if log is None else log.value
 
 
-@attrs.frozen(kw_only=True, slots=False)  # dict-backed: see rtstate._fast
+@attrs.frozen(kw_only=True, repr=False, slots=False)  # dict-backed: see rtstate._fast
 class ItemState:
     """A conversation item as the client knows it.
 
@@ -236,6 +239,8 @@ class ItemState:
     its ``ItemFinished`` (the ``response.mcp_call.completed`` / ``.failed`` events carry
     neither).
     """
+
+    __repr__ = fields_repr
 
     id: str
     type: str
@@ -295,7 +300,7 @@ _NONE: Final = "none"
 """``ResponseState.conversation`` of an out-of-band response."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseState:
     """A response: its phase, output item ids by ``output_index``, final status, usage.
 
@@ -314,6 +319,8 @@ class ResponseState:
     the response object's, else that of the ``response.create`` it answers.
     """
 
+    __repr__ = fields_repr
+
     id: str
     phase: ResponsePhase
     status: str | None
@@ -331,27 +338,31 @@ class ResponseState:
         return self.conversation == _NONE
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SpeechWindow:
     """One stretch of speech server VAD detected, in ms of the session's input audio."""
+
+    __repr__ = fields_repr
 
     item_id: str
     start_ms: int
     end_ms: int | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TimeoutWindow:
     """One stretch of input audio server VAD's idle timeout (GA ``idle_timeout_ms``)
     committed as user item ``item_id`` with no speech in it
     (``input_audio_buffer.timeout_triggered``), in ms of the session's input audio."""
+
+    __repr__ = fields_repr
 
     item_id: str
     start_ms: int
     end_ms: int
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputBufferState:
     """The input audio buffer.
 
@@ -365,6 +376,8 @@ class InputBufferState:
     (so at most ``Config.max_transcripts`` of them).
     """
 
+    __repr__ = fields_repr
+
     phase: InputBufferPhase = InputBufferPhase.IDLE
     appended_ms: float = 0.0
     total_appended_ms: float = 0.0
@@ -375,11 +388,13 @@ class InputBufferState:
     early_transcriptions: Map[str, tuple[int, str | ErrorInfo]] = attrs.field(factory=Map)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptSegment:
     """One diarized segment of an input transcript (GA ``...transcription.segment``):
     who spoke (``speaker``), when (``start`` / ``end``, seconds into the item's audio)
     and what (``text``)."""
+
+    __repr__ = fields_repr
 
     id: str
     text: str
@@ -388,7 +403,7 @@ class TranscriptSegment:
     end: float | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptState:
     """The input transcription of one committed item (``item_id``, its part
     ``content_index``).
@@ -402,6 +417,8 @@ class TranscriptState:
     completed event's when it carries them). ``usage`` and ``languages``: as
     ``.completed`` reports them.
     """
+
+    __repr__ = fields_repr
 
     item_id: str
     content_index: int = 0
@@ -419,10 +436,12 @@ class TranscriptState:
         return self.text_log.value
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Transcripts:
     """The input transcripts by item id, the most recent ``Config.max_transcripts``
     (``order``: their item ids, oldest first; the oldest is evicted first)."""
+
+    __repr__ = fields_repr
 
     by_id: Map[str, TranscriptState] = attrs.field(factory=Map)
     order: tuple[str, ...] = ()
@@ -447,7 +466,7 @@ SessionKind: TypeAlias = Literal["realtime", "transcription"]
 (``"transcription"``, GA ``session.type``)."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class RateLimitState:
     """A rate limit as last reported, with the state revision it arrived at.
 
@@ -455,6 +474,8 @@ class RateLimitState:
     ``tick``; ``None`` if the connection was never ticked), so ``reset_at`` says
     when the server expects the limit to be whole again.
     """
+
+    __repr__ = fields_repr
 
     name: str
     limit: int | None
@@ -478,7 +499,7 @@ class RateLimitState:
         return min(max(1.0 - self.remaining / self.limit, 0.0), 1.0)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InFlight:
     """A sent client event waiting for the server's acknowledgement.
 
@@ -488,6 +509,8 @@ class InFlight:
     tick at or after sending). ``undo`` is the part a local truncation replaced,
     restored if the server rejects the truncation.
     """
+
+    __repr__ = fields_repr
 
     event: ClientEvent
     key: str | None = None
@@ -505,7 +528,7 @@ def _creates_out_of_band(event: ClientEvent) -> bool:
     return params is not None and params.conversation == _NONE
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Ledger:
     """What this client sent and still expects an answer to, and what waits to go.
 
@@ -517,6 +540,8 @@ class Ledger:
     ``response.done`` (an out-of-band ``response.create`` is never queued). ``deferred_cancel``: a
     ``response.cancel`` sent before its response existed, sent once it does.
     """
+
+    __repr__ = fields_repr
 
     in_flight: tuple[InFlight, ...] = ()
     recent: tuple[ClientEvent, ...] = ()
@@ -550,9 +575,11 @@ class Ledger:
         return None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Order:
     """The conversation order: a doubly linked list of item ids in persistent maps."""
+
+    __repr__ = fields_repr
 
     head: str | None = None
     tail: str | None = None
@@ -620,7 +647,7 @@ def _by_id(response: ResponseState) -> str:
     return response.id  # without ``__init__``'s cost: once per item added or deleted
 
 
-@attrs.frozen(kw_only=True, slots=False)  # dict-backed: see rtstate._fast
+@attrs.frozen(kw_only=True, repr=False, slots=False)  # dict-backed: see rtstate._fast
 class SessionState:
     """The root of the client's view of one Realtime session.
 
@@ -654,6 +681,8 @@ class SessionState:
     transcript by item id, bounded by ``Config.max_transcripts``: text, phase,
     segments, logprobs, usage, error) and ``transcript(item_id)``.
     """
+
+    __repr__ = fields_repr
 
     phase: SessionPhase = SessionPhase.CONNECTING
     session: SessionConfig | None = None

@@ -7,6 +7,7 @@ from typing import Final, TypeAlias
 
 import attrs
 
+from ._repr import fields_repr
 from .events.client import ClientEvent
 from .events.server import ServerEvent, UnknownServerEvent
 from .state import SessionState
@@ -26,48 +27,60 @@ __all__ = [
 ]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Tick:
     """Time passed: ``now`` on the caller's clock (seconds)."""
+
+    __repr__ = fields_repr
 
     now: float
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Closed:
     """The transport closed with ``code`` and ``reason``."""
+
+    __repr__ = fields_repr
 
     code: int | None = None
     reason: str = ""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Played:
     """The user has heard the first ``played_ms`` of item ``item_id``'s audio."""
+
+    __repr__ = fields_repr
 
     item_id: str
     played_ms: int
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Interrupt:
     """Cut the assistant's audio now (barge-in): plan cancel, truncate, delete."""
 
+    __repr__ = fields_repr
 
-@attrs.frozen(kw_only=True)
+
+@attrs.frozen(kw_only=True, repr=False)
 class Resumed:
     """Start over on a new transport: a fresh state, then ``events`` sent in order.
 
     ``id_map`` (old item id -> new) comes with the ``ReconnectPlan`` the events do.
     """
 
+    __repr__ = fields_repr
+
     events: tuple[ClientEvent, ...]
     id_map: Mapping[str, str] = attrs.field(factory=dict)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Malformed:
     """A frame that could not be decoded; folded as a diagnostic only."""
+
+    __repr__ = fields_repr
 
     frame: str | bytes = attrs.field(repr=False)
     error: str
@@ -96,7 +109,7 @@ interrupted response, a cancel with nothing to cancel): never raised, even when
 strict, and no fault of either peer."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Diagnostic:
     """Something about an input that breaks (or bends) the protocol.
 
@@ -104,6 +117,8 @@ class Diagnostic:
     whether the input was still folded (a reconciled quirk) or rejected (the state
     is as before it).
     """
+
+    __repr__ = fields_repr
 
     code: str
     message: str
@@ -116,7 +131,9 @@ class Diagnostic:
         return self.code in INFORMATIONAL
 
 
-@attrs.frozen(kw_only=True, slots=False)  # dict-backed: made from one dict, once per call
+@attrs.frozen(
+    kw_only=True, repr=False, slots=False
+)  # dict-backed: made from one dict, once per call
 class Step:
     """The result of one call: the state before and after, and what happened.
 
@@ -126,6 +143,8 @@ class Step:
     truncation of a barge-in): ``ClientConnection`` sends them in the same call, so
     its Steps never carry any.
     """
+
+    __repr__ = fields_repr
 
     input: Input
     before: SessionState

@@ -14,6 +14,7 @@ from typing import Final
 
 import attrs
 
+from ._repr import fields_repr
 from .events.client import ClientEvent
 from .events.payloads import (
     ErrorInfo,
@@ -78,26 +79,28 @@ __all__ = [
 ]
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Transition:
     """Base class of every transition."""
 
+    __repr__ = fields_repr
 
-@attrs.frozen(kw_only=True)
+
+@attrs.frozen(kw_only=True, repr=False)
 class SessionStarted(Transition):
     """``session.created`` arrived: the session is open with this config."""
 
     session: SessionConfig
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SessionUpdated(Transition):
     """The effective session config changed (``session.updated``)."""
 
     session: SessionConfig
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ItemAdded(Transition):
     """An item took its place in the conversation, after ``previous_item_id``."""
 
@@ -107,7 +110,7 @@ class ItemAdded(Transition):
     role: str | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ItemFinished(Transition):
     """An output item finished with ``status`` (``completed`` or ``incomplete``)."""
 
@@ -115,14 +118,14 @@ class ItemFinished(Transition):
     status: str | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ItemDeleted(Transition):
     """An item left the conversation."""
 
     item_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ItemTruncated(Transition):
     """The server cut an item's audio at ``audio_end_ms`` and dropped its transcript."""
 
@@ -131,7 +134,7 @@ class ItemTruncated(Transition):
     audio_end_ms: int
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TextAppended(Transition):
     """Text arrived for a ``text`` part."""
 
@@ -141,7 +144,7 @@ class TextAppended(Transition):
     response_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptAppended(Transition):
     """Transcript text arrived for an ``audio`` part."""
 
@@ -151,7 +154,7 @@ class TranscriptAppended(Transition):
     response_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AudioAppended(Transition):
     """Output audio arrived: ``byte_count`` bytes, ``ms`` milliseconds, ``audio`` base64."""
 
@@ -163,7 +166,7 @@ class AudioAppended(Transition):
     response_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class FunctionCallArgumentsAppended(Transition):
     """A chunk of a function call's JSON arguments arrived."""
 
@@ -172,7 +175,7 @@ class FunctionCallArgumentsAppended(Transition):
     delta: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class FunctionCallReady(Transition):
     """A function call item completed: run ``name`` with ``arguments`` and answer ``call_id``."""
 
@@ -183,7 +186,7 @@ class FunctionCallReady(Transition):
     response_id: str | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseStarted(Transition):
     """``response.created``: a response is in progress.
 
@@ -202,7 +205,7 @@ class ResponseStarted(Transition):
         return self.conversation == "none"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseFinished(Transition):
     """``response.done``: the response ended with ``status`` (and ``usage``);
     ``conversation`` as in ``ResponseStarted``."""
@@ -219,7 +222,7 @@ class ResponseFinished(Transition):
         return self.conversation == "none"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SpeechStarted(Transition):
     """Server VAD heard the user start speaking (item ``item_id`` will hold it)."""
 
@@ -227,7 +230,7 @@ class SpeechStarted(Transition):
     audio_start_ms: int
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SpeechStopped(Transition):
     """Server VAD heard the user stop speaking."""
 
@@ -235,7 +238,7 @@ class SpeechStopped(Transition):
     audio_end_ms: int
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputCommitted(Transition):
     """The input buffer became user item ``item_id``."""
 
@@ -243,12 +246,12 @@ class InputCommitted(Transition):
     previous_item_id: str | None
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class InputCleared(Transition):
     """The input buffer was cleared."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputTranscribed(Transition):
     """A user item's audio was transcribed (also in a transcription session, where
     no item holds it: ``SessionState.transcript(item_id)`` does).
@@ -265,7 +268,7 @@ class InputTranscribed(Transition):
     languages: tuple[TranscriptionLanguage, ...] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputTranscriptionFailed(Transition):
     """Transcribing a user item's audio failed."""
 
@@ -274,7 +277,7 @@ class InputTranscriptionFailed(Transition):
     error: ErrorInfo
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputTranscriptAppended(Transition):
     """A chunk of a user item's transcript arrived (GA streams it before the whole),
     with its token ``logprobs`` when the session's ``include`` asks for them."""
@@ -285,7 +288,7 @@ class InputTranscriptAppended(Transition):
     logprobs: tuple[LogProb, ...] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputSegmentTranscribed(Transition):
     """One diarized segment of a user item's transcript arrived (GA)."""
 
@@ -298,7 +301,7 @@ class InputSegmentTranscribed(Transition):
     end: float | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputTimeoutTriggered(Transition):
     """Server VAD's idle timeout ran out (GA); the silence becomes user item ``item_id``."""
 
@@ -307,7 +310,7 @@ class InputTimeoutTriggered(Transition):
     audio_end_ms: int
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ItemRetrieved(Transition):
     """The server sent its copy of an item (GA ``conversation.item.retrieve``), with
     whatever it holds that the state does not (input audio)."""
@@ -316,42 +319,42 @@ class ItemRetrieved(Transition):
     item: Item
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class OutputAudioStarted(Transition):
     """The server began playing a response's audio (GA, WebRTC/SIP)."""
 
     response_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class OutputAudioStopped(Transition):
     """The server played all of a response's audio (GA, WebRTC/SIP)."""
 
     response_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class OutputAudioCleared(Transition):
     """The server cut the playback of a response's audio (GA, WebRTC/SIP)."""
 
     response_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class RateLimitsUpdated(Transition):
     """New rate-limit figures arrived (``names`` may be empty)."""
 
     names: tuple[str, ...]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ServerErrorReceived(Transition):
     """The server sent an ``error`` event (data, not an exception)."""
 
     error: ErrorInfo
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TransportClosed(Transition):
     """The transport closed; the state keeps everything received."""
 
@@ -359,14 +362,14 @@ class TransportClosed(Transition):
     reason: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SessionExpired(Transition):
     """The server ended the session for its age (``session_expired``, or close 1001)."""
 
     message: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SessionResumed(Transition):
     """The connection started over on a new transport from a reconnect plan; items
     the plan rebuilt have new ids (``id_map``: old -> new)."""
@@ -374,7 +377,7 @@ class SessionResumed(Transition):
     id_map: Mapping[str, str]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ClientEventRejected(Transition):
     """The server answered ``event`` (sent by this client) with ``error``.
 
@@ -386,7 +389,7 @@ class ClientEventRejected(Transition):
     error: ErrorInfo
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ClientEventTimedOut(Transition):
     """``event`` went unanswered for ``Config.ack_timeout`` seconds (or was evicted
     from a full ledger): it no longer counts as in flight."""
@@ -394,7 +397,7 @@ class ClientEventTimedOut(Transition):
     event: ClientEvent
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ClientEventQueued(Transition):
     """``event`` is held back, not sent: a ``response.create`` while a response is
     active or requested, or a ``response.cancel`` before its response exists."""
@@ -402,7 +405,7 @@ class ClientEventQueued(Transition):
     event: ClientEvent
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ClientEventCoalesced(Transition):
     """``event`` asked for what the queued event ``into`` already asks for: only
     ``into`` is sent."""
@@ -411,7 +414,7 @@ class ClientEventCoalesced(Transition):
     into: ClientEvent
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TruncationPlanned(Transition):
     """Playback of ``response_id`` was cut (barge-in or ``interrupt()``): stop the
     audio now.
@@ -427,7 +430,7 @@ class TruncationPlanned(Transition):
     deleted: tuple[str, ...]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class DtmfReceived(Transition):
     """The caller pressed a keypad key (GA, SIP: ``input_audio_buffer.dtmf_event_received``):
     ``digit`` is the key (``"0"``-``"9"``, ``"*"``, ``"#"``, ...), ``received_at`` when the
@@ -437,7 +440,7 @@ class DtmfReceived(Transition):
     received_at: int
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class McpToolsListed(Transition):
     """The service listed an MCP server's tools into ``mcp_list_tools`` item ``item_id``
     (GA ``mcp_list_tools.completed``); the item is done."""
@@ -445,14 +448,14 @@ class McpToolsListed(Transition):
     item_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class McpToolsListFailed(Transition):
     """Listing an MCP server's tools failed (GA ``mcp_list_tools.failed``); the item is done."""
 
     item_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class McpCallArgumentsAppended(Transition):
     """A chunk of an ``mcp_call`` item's JSON arguments arrived (GA)."""
 
@@ -461,7 +464,7 @@ class McpCallArgumentsAppended(Transition):
     response_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class McpCallArgumentsDone(Transition):
     """An ``mcp_call`` item's whole arguments arrived (GA); the service makes the call."""
 
@@ -470,7 +473,7 @@ class McpCallArgumentsDone(Transition):
     response_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class McpCallCompleted(Transition):
     """The service's MCP tool call of item ``item_id`` returned (GA); its ``output`` is in
     the item's final snapshot (``ItemFinished`` follows)."""
@@ -479,7 +482,7 @@ class McpCallCompleted(Transition):
     output_index: int
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class McpCallFailed(Transition):
     """The service's MCP tool call of item ``item_id`` failed (GA); its ``error`` is in
     the item's final snapshot."""
@@ -488,7 +491,7 @@ class McpCallFailed(Transition):
     output_index: int
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class McpApprovalRequested(Transition):
     """The service asks whether it may call MCP tool ``name`` of ``server_label`` with
     ``arguments`` (GA ``mcp_approval_request`` item ``item_id``): answer with a

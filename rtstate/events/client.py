@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from .._repr import fields_repr
 from .payloads import Item, ResponseParams, SessionConfig
 
 __all__ = [
@@ -34,15 +35,17 @@ __all__ = [
 ]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ClientEvent:
     """Base class of the known client events."""
+
+    __repr__ = fields_repr
 
     type: ClassVar[str]
     event_id: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SessionUpdate(ClientEvent):
     """``session.update``: change the session config; only the fields given change."""
 
@@ -50,7 +53,7 @@ class SessionUpdate(ClientEvent):
     session: SessionConfig
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputAudioBufferAppend(ClientEvent):
     """``input_audio_buffer.append``: base64 audio in the input format; never acknowledged."""
 
@@ -58,21 +61,21 @@ class InputAudioBufferAppend(ClientEvent):
     audio: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputAudioBufferCommit(ClientEvent):
     """``input_audio_buffer.commit``: turn the buffered audio into a user item."""
 
     type: ClassVar[str] = "input_audio_buffer.commit"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputAudioBufferClear(ClientEvent):
     """``input_audio_buffer.clear``: drop the buffered audio."""
 
     type: ClassVar[str] = "input_audio_buffer.clear"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ConversationItemCreate(ClientEvent):
     """``conversation.item.create``: add an item after ``previous_item_id`` (or at the end)."""
 
@@ -81,7 +84,7 @@ class ConversationItemCreate(ClientEvent):
     previous_item_id: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ConversationItemTruncate(ClientEvent):
     """``conversation.item.truncate``: keep only the first ``audio_end_ms`` of assistant audio."""
 
@@ -91,7 +94,7 @@ class ConversationItemTruncate(ClientEvent):
     audio_end_ms: int
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ConversationItemDelete(ClientEvent):
     """``conversation.item.delete``: remove an item from the conversation."""
 
@@ -99,7 +102,7 @@ class ConversationItemDelete(ClientEvent):
     item_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseCreate(ClientEvent):
     """``response.create``: ask for a response, with optional per-response overrides."""
 
@@ -107,7 +110,7 @@ class ResponseCreate(ClientEvent):
     response: ResponseParams | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseCancel(ClientEvent):
     """``response.cancel``: stop the active response (or ``response_id``)."""
 
@@ -115,7 +118,7 @@ class ResponseCancel(ClientEvent):
     response_id: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ConversationItemRetrieve(ClientEvent):
     """``conversation.item.retrieve`` (GA): ask for an item as the server holds it."""
 
@@ -123,7 +126,7 @@ class ConversationItemRetrieve(ClientEvent):
     item_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class OutputAudioBufferClear(ClientEvent):
     """``output_audio_buffer.clear`` (GA, WebRTC/SIP only): cut the server's playback;
     send ``response.cancel`` first."""
@@ -159,9 +162,11 @@ def mcp_approval_response(
     )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class UnknownClientEvent:
     """A client frame whose ``type`` this codec does not know, kept as received."""
+
+    __repr__ = fields_repr
 
     type: str
     raw: Mapping[str, Any] = attrs.field(repr=False)

@@ -17,6 +17,8 @@ from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
+from .._repr import fields_repr
+
 __all__ = [
     "UNSET",
     "CachedTokensDetails",
@@ -69,7 +71,7 @@ MaxTokens: TypeAlias = int | Literal["inf"]
 JSONObject: TypeAlias = Mapping[str, Any]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ContentPart:
     """One content part of a message item.
 
@@ -81,6 +83,8 @@ class ContentPart:
     ``low``, ``high``); both are left out of the frame when not given.
     """
 
+    __repr__ = fields_repr
+
     type: str
     text: str | None = None
     audio: str | None = None
@@ -90,7 +94,7 @@ class ContentPart:
     detail: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Item:
     """A conversation item: ``message``, ``function_call`` or ``function_call_output``.
 
@@ -115,6 +119,8 @@ class Item:
       ``approve`` (the decision) and ``reason``.
     """
 
+    __repr__ = fields_repr
+
     type: str
     id: str | None = None
     object: str | None = None
@@ -134,12 +140,14 @@ class Item:
     error: JSONObject | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Tool:
     """A function tool the model may call (flat form: not wrapped in ``function``).
 
     ``type`` is always ``"function"``; a tool of any other kind is an ``ExtensionTool``.
     """
+
+    __repr__ = fields_repr
 
     name: str
     type: Literal["function"] = "function"
@@ -147,7 +155,7 @@ class Tool:
     parameters: JSONObject | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ExtensionTool:
     """A tool of a kind other than ``function`` (GA only), kept as the server gave it.
 
@@ -166,6 +174,8 @@ class ExtensionTool:
     encoding an ``ExtensionTool`` in beta raises ``LocalProtocolError``.
     """
 
+    __repr__ = fields_repr
+
     type: str
     config: JSONObject
 
@@ -174,7 +184,7 @@ ToolConfig: TypeAlias = Tool | ExtensionTool
 """One entry of ``tools``: a function ``Tool``, or an ``ExtensionTool`` (GA: ``mcp``)."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ToolChoiceFunction:
     """``tool_choice`` naming one function.
 
@@ -183,11 +193,13 @@ class ToolChoiceFunction:
     form of the early docs; always encoded flat. ``type`` is always ``"function"``.
     """
 
+    __repr__ = fields_repr
+
     name: str
     type: Literal["function"] = "function"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ToolChoiceMcp:
     """``tool_choice`` forcing a call to a remote MCP server (GA only):
     ``{"type": "mcp", "server_label": ..., "name": ...}``.
@@ -201,6 +213,8 @@ class ToolChoiceMcp:
     beta raises ``LocalProtocolError``.
     """
 
+    __repr__ = fields_repr
+
     server_label: str
     type: Literal["mcp"] = "mcp"
     name: str | None = None
@@ -211,7 +225,7 @@ ToolChoice: TypeAlias = str | ToolChoiceFunction | ToolChoiceMcp
 one MCP server."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputAudioTranscription:
     """Input transcription settings; ``None`` in the session turns transcription off.
 
@@ -223,6 +237,8 @@ class InputAudioTranscription:
     languages, ISO-639-1).
     """
 
+    __repr__ = fields_repr
+
     model: str | None = None
     language: str | None = None
     prompt: str | None = None
@@ -231,7 +247,7 @@ class InputAudioTranscription:
     languages: tuple[str, ...] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class NoiseReduction:
     """Input audio noise reduction (``input_audio_noise_reduction``; GA
     ``audio.input.noise_reduction``); ``None`` in the session turns it off.
@@ -241,11 +257,13 @@ class NoiseReduction:
     hard it filters.
     """
 
+    __repr__ = fields_repr
+
     type: str | None = None
     strength: float | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TurnDetection:
     """Server turn detection settings; ``None`` in the session turns it off.
 
@@ -260,6 +278,8 @@ class TurnDetection:
     (``input_audio_buffer.timeout_triggered``).
     """
 
+    __repr__ = fields_repr
+
     type: str = "server_vad"
     threshold: float | None = None
     prefix_padding_ms: int | None = None
@@ -270,7 +290,7 @@ class TurnDetection:
     idle_timeout_ms: int | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SessionConfig:
     """The session object: full in ``session.created`` / ``.updated``, partial in ``.update``.
 
@@ -292,6 +312,8 @@ class SessionConfig:
     session), ``parallel_tool_calls`` and ``reasoning``
     (``{"effort": ...}``, reasoning models).
     """
+
+    __repr__ = fields_repr
 
     id: str | None = None
     object: str | None = None
@@ -319,12 +341,14 @@ class SessionConfig:
     reasoning: JSONObject | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseParams:
     """Per-response overrides of ``response.create``; every field is optional.
 
     GA adds ``prompt`` (a prompt template reference), ``parallel_tool_calls`` and
     ``reasoning``, kept as given."""
+
+    __repr__ = fields_repr
 
     modalities: tuple[str, ...] | None = None
     instructions: str | None = None
@@ -342,12 +366,14 @@ class ResponseParams:
     reasoning: JSONObject | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ErrorInfo:
     """The ``error`` object of an ``error`` event or of a failed transcription/response.
 
     ``event_id`` names the client event that caused it, when the server knows it.
     """
+
+    __repr__ = fields_repr
 
     type: str | None = None
     code: str | None = None
@@ -356,27 +382,33 @@ class ErrorInfo:
     event_id: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class StatusDetails:
     """Why a response ended as it did: ``reason`` for cancelled/incomplete, ``error`` for failed."""
+
+    __repr__ = fields_repr
 
     type: str | None = None
     reason: str | None = None
     error: ErrorInfo | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CachedTokensDetails:
     """Split of the cached input tokens."""
+
+    __repr__ = fields_repr
 
     text_tokens: int | None = None
     audio_tokens: int | None = None
     image_tokens: int | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputTokenDetails:
     """Split of the input tokens of a response."""
+
+    __repr__ = fields_repr
 
     cached_tokens: int | None = None
     text_tokens: int | None = None
@@ -385,18 +417,22 @@ class InputTokenDetails:
     cached_tokens_details: CachedTokensDetails | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class OutputTokenDetails:
     """Split of the output tokens of a response (``reasoning_tokens``: reasoning models)."""
+
+    __repr__ = fields_repr
 
     text_tokens: int | None = None
     audio_tokens: int | None = None
     reasoning_tokens: int | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Usage:
     """Token usage of a finished response (``response.done``)."""
+
+    __repr__ = fields_repr
 
     total_tokens: int | None = None
     input_tokens: int | None = None
@@ -405,11 +441,13 @@ class Usage:
     output_token_details: OutputTokenDetails | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptionUsage:
     """Usage of an input audio transcription (GA; absent from the 2024-10-01 wire):
     ``type`` ``"duration"`` with ``seconds`` of audio, or ``"tokens"`` with the
     token counts (``input_token_details`` splits ``text_tokens`` / ``audio_tokens``)."""
+
+    __repr__ = fields_repr
 
     type: str
     seconds: float | None = None
@@ -419,7 +457,7 @@ class TranscriptionUsage:
     input_token_details: InputTokenDetails | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseInfo:
     """The response object of ``response.created`` and ``response.done``.
 
@@ -429,6 +467,8 @@ class ResponseInfo:
     the service, but the GA types make it optional: a frame without one decodes (the
     fold then refuses it: a response it cannot name).
     """
+
+    __repr__ = fields_repr
 
     id: str | None = None
     object: str | None = None
@@ -445,18 +485,22 @@ class ResponseInfo:
     max_output_tokens: MaxTokens | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Conversation:
     """The conversation object of ``conversation.created`` (``id`` optional in GA)."""
+
+    __repr__ = fields_repr
 
     id: str | None = None
     object: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class RateLimit:
     """One entry of ``rate_limits.updated``: ``name`` is ``requests`` or ``tokens``
     (optional in the GA types: an entry without one is kept but not tracked by name)."""
+
+    __repr__ = fields_repr
 
     name: str | None = None
     limit: int | None = None
@@ -464,18 +508,22 @@ class RateLimit:
     reset_seconds: float | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LogProb:
     """The log probability of one token of an input transcription (GA, when the
     session's ``include`` asks for ``item.input_audio_transcription.logprobs``)."""
+
+    __repr__ = fields_repr
 
     token: str
     bytes: tuple[int, ...]
     logprob: float
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TranscriptionLanguage:
     """A language detected in transcribed input audio (GA): its ISO-639-1 ``code``."""
+
+    __repr__ = fields_repr
 
     code: str

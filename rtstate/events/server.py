@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from .._repr import fields_repr
 from .payloads import (
     ContentPart,
     Conversation,
@@ -82,15 +83,17 @@ __all__ = [
 ]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ServerEvent:
     """Base class of the known server events."""
+
+    __repr__ = fields_repr
 
     type: ClassVar[str]
     event_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Error(ServerEvent):
     """``error``: a problem, usually caused by a client event named in ``error.event_id``."""
 
@@ -98,7 +101,7 @@ class Error(ServerEvent):
     error: ErrorInfo
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SessionCreated(ServerEvent):
     """``session.created``: the first server event; the session's initial config."""
 
@@ -106,7 +109,7 @@ class SessionCreated(ServerEvent):
     session: SessionConfig
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SessionUpdated(ServerEvent):
     """``session.updated``: the full effective config after a ``session.update``."""
 
@@ -114,7 +117,7 @@ class SessionUpdated(ServerEvent):
     session: SessionConfig
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ConversationCreated(ServerEvent):
     """``conversation.created``: documented after ``session.created``; rarely sent."""
 
@@ -122,7 +125,7 @@ class ConversationCreated(ServerEvent):
     conversation: Conversation
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ConversationItemCreated(ServerEvent):
     """``conversation.item.created``: an item joined the conversation after ``previous_item_id``."""
 
@@ -131,7 +134,7 @@ class ConversationItemCreated(ServerEvent):
     previous_item_id: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ConversationItemInputAudioTranscriptionCompleted(ServerEvent):
     """``conversation.item.input_audio_transcription.completed``: a user item's transcript."""
 
@@ -148,7 +151,7 @@ class ConversationItemInputAudioTranscriptionCompleted(ServerEvent):
     """GA: the languages detected in the audio."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ConversationItemInputAudioTranscriptionFailed(ServerEvent):
     """``conversation.item.input_audio_transcription.failed``: transcription of an item failed."""
 
@@ -158,7 +161,7 @@ class ConversationItemInputAudioTranscriptionFailed(ServerEvent):
     error: ErrorInfo
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ConversationItemTruncated(ServerEvent):
     """``conversation.item.truncated``: acknowledges ``conversation.item.truncate``."""
 
@@ -168,7 +171,7 @@ class ConversationItemTruncated(ServerEvent):
     audio_end_ms: int
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ConversationItemDeleted(ServerEvent):
     """``conversation.item.deleted``: acknowledges ``conversation.item.delete``."""
 
@@ -176,7 +179,7 @@ class ConversationItemDeleted(ServerEvent):
     item_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputAudioBufferCommitted(ServerEvent):
     """``input_audio_buffer.committed``: the buffer became user item ``item_id`` (created next)."""
 
@@ -185,14 +188,14 @@ class InputAudioBufferCommitted(ServerEvent):
     previous_item_id: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputAudioBufferCleared(ServerEvent):
     """``input_audio_buffer.cleared``: acknowledges ``input_audio_buffer.clear``."""
 
     type: ClassVar[str] = "input_audio_buffer.cleared"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputAudioBufferSpeechStarted(ServerEvent):
     """``input_audio_buffer.speech_started``: server VAD heard speech at ``audio_start_ms``."""
 
@@ -201,7 +204,7 @@ class InputAudioBufferSpeechStarted(ServerEvent):
     item_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputAudioBufferSpeechStopped(ServerEvent):
     """``input_audio_buffer.speech_stopped``: server VAD heard speech end at ``audio_end_ms``."""
 
@@ -210,7 +213,7 @@ class InputAudioBufferSpeechStopped(ServerEvent):
     item_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseCreated(ServerEvent):
     """``response.created``: a response began (status ``in_progress``, no output yet)."""
 
@@ -218,7 +221,7 @@ class ResponseCreated(ServerEvent):
     response: ResponseInfo
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseDone(ServerEvent):
     """``response.done``: a response ended; final status, full output and usage."""
 
@@ -226,7 +229,7 @@ class ResponseDone(ServerEvent):
     response: ResponseInfo
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseOutputItemAdded(ServerEvent):
     """``response.output_item.added``: output item ``output_index`` of a response began."""
 
@@ -236,7 +239,7 @@ class ResponseOutputItemAdded(ServerEvent):
     item: Item
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseOutputItemDone(ServerEvent):
     """``response.output_item.done``: output item ``output_index`` ended; its final snapshot."""
 
@@ -246,7 +249,7 @@ class ResponseOutputItemDone(ServerEvent):
     item: Item
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class _PartEvent(ServerEvent):
     """Fields shared by every event about one content part of an output item."""
 
@@ -256,7 +259,7 @@ class _PartEvent(ServerEvent):
     content_index: int
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseContentPartAdded(_PartEvent):
     """``response.content_part.added``: a content part of an assistant message began."""
 
@@ -264,7 +267,7 @@ class ResponseContentPartAdded(_PartEvent):
     part: ContentPart
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseContentPartDone(_PartEvent):
     """``response.content_part.done``: a content part ended; ``part`` holds its final text."""
 
@@ -272,7 +275,7 @@ class ResponseContentPartDone(_PartEvent):
     part: ContentPart
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseTextDelta(_PartEvent):
     """``response.text.delta``: a chunk of a ``text`` part."""
 
@@ -282,7 +285,7 @@ class ResponseTextDelta(_PartEvent):
     """GA: random characters that pad the frame's length (so it does not tell the delta's)."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseTextDone(_PartEvent):
     """``response.text.done``: a ``text`` part's whole text."""
 
@@ -290,7 +293,7 @@ class ResponseTextDone(_PartEvent):
     text: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseAudioTranscriptDelta(_PartEvent):
     """``response.audio_transcript.delta``: a chunk of an ``audio`` part's transcript."""
 
@@ -300,7 +303,7 @@ class ResponseAudioTranscriptDelta(_PartEvent):
     """GA: random characters that pad the frame's length (so it does not tell the delta's)."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseAudioTranscriptDone(_PartEvent):
     """``response.audio_transcript.done``: an ``audio`` part's whole transcript."""
 
@@ -308,7 +311,7 @@ class ResponseAudioTranscriptDone(_PartEvent):
     transcript: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseAudioDelta(_PartEvent):
     """``response.audio.delta``: a chunk of base64 audio in the output format."""
 
@@ -316,14 +319,14 @@ class ResponseAudioDelta(_PartEvent):
     delta: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseAudioDone(_PartEvent):
     """``response.audio.done``: an ``audio`` part's audio ended."""
 
     type: ClassVar[str] = "response.audio.done"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseFunctionCallArgumentsDelta(ServerEvent):
     """``response.function_call_arguments.delta``: a chunk of a function call's JSON arguments."""
 
@@ -337,7 +340,7 @@ class ResponseFunctionCallArgumentsDelta(ServerEvent):
     """GA: random characters that pad the frame's length."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseFunctionCallArgumentsDone(ServerEvent):
     """``response.function_call_arguments.done``: a function call's whole arguments."""
 
@@ -350,7 +353,7 @@ class ResponseFunctionCallArgumentsDone(ServerEvent):
     name: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class RateLimitsUpdated(ServerEvent):
     """``rate_limits.updated``: a snapshot of the rate limits (the list may be empty)."""
 
@@ -361,7 +364,7 @@ class RateLimitsUpdated(ServerEvent):
 # --- events of the GA protocol (some came with 2025 beta updates) -------------------
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ConversationItemAdded(ServerEvent):
     """``conversation.item.added`` (GA): an item joined the conversation after
     ``previous_item_id``; what ``conversation.item.created`` says in the beta protocol.
@@ -372,7 +375,7 @@ class ConversationItemAdded(ServerEvent):
     previous_item_id: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ConversationItemDone(ServerEvent):
     """``conversation.item.done`` (GA): an item is final; its snapshot, without audio.
 
@@ -386,7 +389,7 @@ class ConversationItemDone(ServerEvent):
     previous_item_id: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ConversationItemRetrieved(ServerEvent):
     """``conversation.item.retrieved`` (GA): answers ``conversation.item.retrieve``; the
     item as the server holds it (input audio included)."""
@@ -395,7 +398,7 @@ class ConversationItemRetrieved(ServerEvent):
     item: Item
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ConversationItemInputAudioTranscriptionDelta(ServerEvent):
     """``conversation.item.input_audio_transcription.delta`` (GA): a chunk of a user
     item's transcript, before ``.completed`` gives the whole."""
@@ -410,7 +413,7 @@ class ConversationItemInputAudioTranscriptionDelta(ServerEvent):
     """GA: the delta's token log probabilities, when the session's ``include`` asks."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ConversationItemInputAudioTranscriptionSegment(ServerEvent):
     """``conversation.item.input_audio_transcription.segment`` (GA): one diarized
     segment of a user item's transcript (``speaker``, ``start`` / ``end`` in seconds)."""
@@ -425,7 +428,7 @@ class ConversationItemInputAudioTranscriptionSegment(ServerEvent):
     end: float | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputAudioBufferTimeoutTriggered(ServerEvent):
     """``input_audio_buffer.timeout_triggered`` (GA): server VAD's ``idle_timeout_ms``
     ran out with no speech; the audio from ``audio_start_ms`` to ``audio_end_ms`` is
@@ -437,7 +440,7 @@ class InputAudioBufferTimeoutTriggered(ServerEvent):
     item_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class OutputAudioBufferStarted(ServerEvent):
     """``output_audio_buffer.started`` (GA, WebRTC/SIP): the server began playing the
     response's audio to the user."""
@@ -446,7 +449,7 @@ class OutputAudioBufferStarted(ServerEvent):
     response_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class OutputAudioBufferStopped(ServerEvent):
     """``output_audio_buffer.stopped`` (GA, WebRTC/SIP): the response's audio has all
     been played."""
@@ -455,7 +458,7 @@ class OutputAudioBufferStopped(ServerEvent):
     response_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class OutputAudioBufferCleared(ServerEvent):
     """``output_audio_buffer.cleared`` (GA, WebRTC/SIP): playback was cut (barge-in, or
     ``output_audio_buffer.clear``)."""
@@ -464,7 +467,7 @@ class OutputAudioBufferCleared(ServerEvent):
     response_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InputAudioBufferDtmfEventReceived(ServerEvent):
     """``input_audio_buffer.dtmf_event_received`` (GA, SIP calls): the caller pressed a
     keypad key; ``event`` is the key (``"0"``-``"9"``, ``"*"``, ``"#"``, ...) and
@@ -477,14 +480,14 @@ class InputAudioBufferDtmfEventReceived(ServerEvent):
     received_at: int
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class _McpListToolsEvent(ServerEvent):
     """Fields shared by the ``mcp_list_tools.*`` events: the ``mcp_list_tools`` item."""
 
     item_id: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class McpListToolsInProgress(_McpListToolsEvent):
     """``mcp_list_tools.in_progress`` (GA): the service is listing an MCP server's
     tools into item ``item_id``."""
@@ -492,21 +495,21 @@ class McpListToolsInProgress(_McpListToolsEvent):
     type: ClassVar[str] = "mcp_list_tools.in_progress"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class McpListToolsCompleted(_McpListToolsEvent):
     """``mcp_list_tools.completed`` (GA): item ``item_id`` holds the server's tools."""
 
     type: ClassVar[str] = "mcp_list_tools.completed"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class McpListToolsFailed(_McpListToolsEvent):
     """``mcp_list_tools.failed`` (GA): listing the MCP server's tools failed."""
 
     type: ClassVar[str] = "mcp_list_tools.failed"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseMcpCallArgumentsDelta(ServerEvent):
     """``response.mcp_call_arguments.delta`` (GA): a chunk of an ``mcp_call`` item's
     JSON arguments."""
@@ -520,7 +523,7 @@ class ResponseMcpCallArgumentsDelta(ServerEvent):
     """Random characters that pad the frame's length."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseMcpCallArgumentsDone(ServerEvent):
     """``response.mcp_call_arguments.done`` (GA): an ``mcp_call`` item's whole arguments."""
 
@@ -531,7 +534,7 @@ class ResponseMcpCallArgumentsDone(ServerEvent):
     arguments: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class _McpCallEvent(ServerEvent):
     """Fields shared by the ``response.mcp_call.*`` events (they name no response)."""
 
@@ -539,14 +542,14 @@ class _McpCallEvent(ServerEvent):
     output_index: int
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseMcpCallInProgress(_McpCallEvent):
     """``response.mcp_call.in_progress`` (GA): the service is calling the MCP tool."""
 
     type: ClassVar[str] = "response.mcp_call.in_progress"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseMcpCallCompleted(_McpCallEvent):
     """``response.mcp_call.completed`` (GA): the MCP tool call returned (its ``output``
     comes in the item's final snapshot)."""
@@ -554,7 +557,7 @@ class ResponseMcpCallCompleted(_McpCallEvent):
     type: ClassVar[str] = "response.mcp_call.completed"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResponseMcpCallFailed(_McpCallEvent):
     """``response.mcp_call.failed`` (GA): the MCP tool call failed (its ``error`` comes
     in the item's final snapshot)."""
@@ -562,9 +565,11 @@ class ResponseMcpCallFailed(_McpCallEvent):
     type: ClassVar[str] = "response.mcp_call.failed"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class UnknownServerEvent:
     """A server frame whose ``type`` this codec does not know, kept as received."""
+
+    __repr__ = fields_repr
 
     type: str
     raw: Mapping[str, Any] = attrs.field(repr=False)
