@@ -396,8 +396,9 @@ INVARIANTS: Final[Mapping[str, str]] = {
     "INV-5": "at most one response of the default conversation is in progress at a time",
     "INV-6": "output_index of output_item.added is 0,1,2,... per response, one item each; "
     "output_item.done follows its added and precedes response.done",
-    "INV-7": "output_item.added(X) precedes conversation.item.created(X), which precedes "
-    "every part, delta and done event of X",
+    "INV-7": "output_item.added(X) precedes conversation.item.created(X) (GA: "
+    "conversation.item.added(X)), which precedes every part, delta and done event of X; "
+    "in GA, conversation.item.done(X) precedes output_item.done(X)",
     "INV-8": "content_part.added precedes the part's deltas; its done events follow them and "
     "precede content_part.done, which precedes output_item.done; content_index is 0,1,...",
     "INV-9": "done values equal the concatenated deltas (but a transcript truncated while "
@@ -410,9 +411,11 @@ INVARIANTS: Final[Mapping[str, str]] = {
     "INV-12": "every opened part and item is closed before response.done; the final status "
     "is completed/cancelled/failed/incomplete with consistent status_details",
     "INV-13": "speech_started(X) -> speech_stopped(X) -> committed(X) -> "
-    "conversation.item.created(X); each commit yields exactly one item X",
-    "INV-14": "input audio transcription completed/failed(X) comes after committed(X); "
-    "its deltas precede the completed or failed that ends X's transcript",
+    "conversation.item.created(X) (GA: conversation.item.added(X)); each commit yields "
+    "exactly one item X (none in a GA transcription session)",
+    "INV-14": "input audio transcription completed/failed(X) comes after committed(X) "
+    "(GA may stream its deltas while the user still speaks); its deltas precede the "
+    "completed or failed that ends X's transcript",
     "INV-15": "previous_item_id is null or names an item that exists at that moment; "
     "an item is created once",
     "INV-16": "every conversation.item.truncated / deleted / input_audio_buffer.cleared "
