@@ -35,7 +35,13 @@ def _arguments_delta(
     out.transitions.append(
         FunctionCallArgumentsAppended(item_id=e.item_id, call_id=e.call_id, delta=e.delta)
     )
-    new = evolve_item(item, arguments_log=item.arguments_log.append(e.delta))
+    return _arguments_appended(state, item, e.delta)
+
+
+def _arguments_appended(state: SessionState, item: ItemState, delta: str) -> SessionState:
+    """``state`` with ``delta`` appended to the arguments of ``item`` (a function or
+    MCP call)."""
+    new = evolve_item(item, arguments_log=item.arguments_log.append(delta))
     return evolve_root(
         state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
     )
@@ -45,11 +51,19 @@ def _arguments_done(
     state: SessionState, e: s.ResponseFunctionCallArgumentsDone, out: _Out
 ) -> SessionState:
     item = _call_item(state, e)
-    if e.arguments == item.arguments_log.value:
+    return _arguments_final(state, item, e.arguments, out)
+
+
+def _arguments_final(
+    state: SessionState, item: ItemState, arguments: str, out: _Out
+) -> SessionState:
+    """``state`` with the final ``arguments`` of ``item`` (a function or MCP call);
+    INV-9 is noted when they differ from the deltas that came."""
+    if arguments == item.arguments_log.value:
         return evolve_root(state, revision=state.revision + 1)
     if item.arguments_log.chunk_count:
-        out.note("INV-9", f"arguments of {e.item_id} differ from their deltas")
-    new = evolve_item(item, arguments_log=TextLog.of(e.arguments))
+        out.note("INV-9", f"arguments of {item.id} differ from their deltas")
+    new = evolve_item(item, arguments_log=TextLog.of(arguments))
     return evolve_root(
         state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
     )

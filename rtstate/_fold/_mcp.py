@@ -9,7 +9,6 @@ from typing import Any, Final
 from .. import machines
 from .._fast import evolve_item, evolve_root
 from ..events import server as s
-from ..logs import TextLog
 from ..state import ItemState, SessionState
 from ..transitions import (
     McpCallArgumentsAppended,
@@ -20,6 +19,7 @@ from ..transitions import (
     McpToolsListFailed,
 )
 from ._base import _active, _check, _item_phase, _open, _Out, _Rejected
+from ._calls import _arguments_appended, _arguments_final
 
 
 def _mcp_call_item(state: SessionState, e: Any) -> ItemState:
@@ -43,10 +43,7 @@ def _mcp_arguments_delta(
     out.transitions.append(
         McpCallArgumentsAppended(item_id=e.item_id, delta=e.delta, response_id=e.response_id)
     )
-    new = evolve_item(item, arguments_log=item.arguments_log.append(e.delta))
-    return evolve_root(
-        state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
-    )
+    return _arguments_appended(state, item, e.delta)
 
 
 def _mcp_arguments_done(
@@ -58,14 +55,7 @@ def _mcp_arguments_done(
     out.transitions.append(
         McpCallArgumentsDone(item_id=e.item_id, arguments=e.arguments, response_id=e.response_id)
     )
-    if e.arguments == item.arguments_log.value:
-        return evolve_root(state, revision=state.revision + 1)
-    if item.arguments_log.chunk_count:
-        out.note("INV-9", f"arguments of {e.item_id} differ from their deltas")
-    new = evolve_item(item, arguments_log=TextLog.of(e.arguments))
-    return evolve_root(
-        state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
-    )
+    return _arguments_final(state, item, e.arguments, out)
 
 
 _MCP_CALL_ENDED: Final[Mapping[type, type[McpCallCompleted | McpCallFailed]]] = {
