@@ -229,37 +229,10 @@ def _default_session(session_id: str, expires_at: int, dialect: Dialect) -> Sess
     """What ``session.created`` holds at connect: the beta service's defaults of Oct 2024,
     or the GA service's (as the captures decode: audio output with its transcript, no
     temperature, ``truncation: "auto"``, ``tracing``, ``prompt`` and ``include`` null)."""
-    if dialect == "ga":
-        return SessionConfig(
-            id=session_id,
-            object="realtime.session",
-            model=_MODEL[dialect],
-            expires_at=expires_at,
-            modalities=("audio", "text"),
-            instructions=_DEFAULT_INSTRUCTIONS,
-            voice="alloy",
-            input_audio_format="pcm16",
-            output_audio_format="pcm16",
-            input_audio_transcription=None,
-            turn_detection=TurnDetection(
-                type="server_vad",
-                threshold=0.5,
-                prefix_padding_ms=300,
-                silence_duration_ms=200,
-                create_response=True,
-                interrupt_response=True,
-            ),
-            tools=(),
-            tool_choice="auto",
-            max_response_output_tokens="inf",
-            input_audio_noise_reduction=None,
-            speed=1.0,
-            include=None,
-            tracing=None,
-            truncation="auto",
-            prompt=None,
-        )
-    return SessionConfig(
+    vad = TurnDetection(
+        type="server_vad", threshold=0.5, prefix_padding_ms=300, silence_duration_ms=200
+    )
+    beta = SessionConfig(
         id=session_id,
         object="realtime.session",
         model=_MODEL[dialect],
@@ -270,13 +243,25 @@ def _default_session(session_id: str, expires_at: int, dialect: Dialect) -> Sess
         input_audio_format="pcm16",
         output_audio_format="pcm16",
         input_audio_transcription=None,
-        turn_detection=TurnDetection(
-            type="server_vad", threshold=0.5, prefix_padding_ms=300, silence_duration_ms=200
-        ),
+        turn_detection=vad,
         tools=(),
         tool_choice="auto",
         temperature=0.8,
         max_response_output_tokens="inf",
+    )
+    if dialect != "ga":
+        return beta
+    return attrs.evolve(
+        beta,
+        modalities=("audio", "text"),
+        turn_detection=attrs.evolve(vad, create_response=True, interrupt_response=True),
+        temperature=None,
+        input_audio_noise_reduction=None,
+        speed=1.0,
+        include=None,
+        tracing=None,
+        truncation="auto",
+        prompt=None,
     )
 
 
