@@ -155,6 +155,16 @@ class Tool:
     parameters: JSONObject | None = None
 
 
+_CREDENTIAL_KEYS: Final = frozenset({"authorization", "headers"})
+"""The keys of an ``mcp`` tool that carry credentials (a bearer token, auth headers)."""
+
+
+def _without_credentials(config: JSONObject) -> str:
+    """``repr(config)`` with the values of its credential keys shown as
+    ``'[redacted]'``: a session's repr, log or error never carries an MCP token."""
+    return repr({k: "[redacted]" if k in _CREDENTIAL_KEYS else v for k, v in config.items()})
+
+
 @attrs.frozen(kw_only=True, repr=False)
 class ExtensionTool:
     """A tool of a kind other than ``function`` (GA only), kept as the server gave it.
@@ -177,7 +187,7 @@ class ExtensionTool:
     __repr__ = fields_repr
 
     type: str
-    config: JSONObject
+    config: JSONObject = attrs.field(repr=_without_credentials)
 
 
 ToolConfig: TypeAlias = Tool | ExtensionTool

@@ -74,3 +74,20 @@ def test_fields_declared_without_repr_stay_out() -> None:
 
 def test_enough_classes_are_checked() -> None:
     assert len(CLASSES) > 140  # every event, payload, transition, state and step class
+
+
+def test_an_mcp_tools_credentials_never_reach_a_repr() -> None:
+    tool = payloads.ExtensionTool(
+        type="mcp",
+        config={
+            "server_label": "weather",
+            "server_url": "https://mcp.example/sse",
+            "authorization": "sk-mcp-secret",
+            "headers": {"X-Api-Key": "hdr-secret"},
+        },
+    )
+    session = c.SessionUpdate(session=payloads.SessionConfig(tools=(tool,)))
+    for shown in (repr(tool), repr(session)):
+        assert "sk-mcp-secret" not in shown and "hdr-secret" not in shown
+        assert "'authorization': '[redacted]'" in shown and "'server_label': 'weather'" in shown
+    assert tool.config["authorization"] == "sk-mcp-secret"  # kept, only not shown
