@@ -34,9 +34,9 @@ __all__ = [
 
 EPILOG: Final = """\
 files:
-  a journal written by rtstate_plugins.Recorder (rtstate.journal.replay reproduces it), or
-  a JSONL capture: one server event per line, or {"direction": "server"|"client",
-  "event": {...}} per line.
+  a journal written by rtstate_plugins.Recorder (rtstate.journal.replay reproduces it;
+  one cut by a crash replays up to the cut, with a warning), or a JSONL capture: one
+  server event per line, or {"direction": "server"|"client", "event": {...}} per line.
 
 exit codes:
   0  success

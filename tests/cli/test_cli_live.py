@@ -59,8 +59,11 @@ def test_demo_runs_to_the_end_and_keeps_a_replayable_journal(
     assert "  responses: 1 cancelled, 3 completed" in lines
     assert "  tool calls answered by the Tools plugin: 1" in lines
     assert f"  replay it: rtstate replay {path}" in lines
-    steps = list(rtstate.journal.replay(path.read_text(encoding="utf-8").splitlines()))
+    text = path.read_text(encoding="utf-8")
+    steps = list(rtstate.journal.replay(text.splitlines()))
     assert [i.text for i in steps[-1].after.items][-1] == "In short: bring a jacket."
+    # the socket's text messages are kept as text (greppable), not base64
+    assert "frame_b64" not in text and '\\"type\\":\\"response.done\\"' in text
     code, out, _ = run(capsys, "replay", str(path), "--strict")
     assert code == 0 and "assistant: In short: bring a jacket." in out
 
