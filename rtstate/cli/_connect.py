@@ -193,8 +193,8 @@ def add_connect(commands: Any) -> None:
         "goes away.",
     )
     p.add_argument("url", metavar="URL", help="e.g. wss://api.openai.com/v1/realtime")
-    p.add_argument("--model", help="added as ?model= (OpenAI)")
-    p.add_argument("--dialect", choices=("beta", "ga"), help="default: GA for OpenAI")
+    p.add_argument("--model", help="added to the URL as ?model= (OpenAI needs it)")
+    p.add_argument("--dialect", choices=("beta", "ga"), help="the wire protocol; default: GA")
     p.add_argument(
         "--api-key-env",
         default="OPENAI_API_KEY",
@@ -202,6 +202,12 @@ def add_connect(commands: Any) -> None:
         help="the environment variable holding the API key (default: OPENAI_API_KEY); "
         "unset or empty: no key is sent",
     )
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each answer")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for the session, its setup and each answer; default: 60",
+    )
     add_backend(p)
     p.set_defaults(run=_connect)
