@@ -369,6 +369,9 @@ def test_frames_received_as_bytes_are_kept_as_text_and_replay_as_bytes() -> None
     replayed = list(replay(recorder.lines))
     assert replayed == steps
     assert isinstance(replayed[1].input, Malformed) and replayed[1].input.frame == b"not json"
+    # another writer's UTF-8 ("café" unescaped), spaces and key order: the same Steps
+    rewritten = [_reserialized(line) for line in recorder.lines]
+    assert "café" in rewritten[1] and list(replay(rewritten)) == steps
 
 
 def test_the_header_says_version_2_and_other_versions_are_refused() -> None:
