@@ -176,7 +176,9 @@ def test_a_journal_that_ends_inside_a_call_replays_the_calls_before_and_says_whe
     recorder, original = recorded_session()
     cut = next(i for i, line in enumerate(recorder.lines) if '"call":"send"' in line) + 1
     replayed = replay(recorder.lines[:cut])
-    steps = list(replayed)
+    first = next(replayed)
+    assert replayed.truncated is None  # not known before the end
+    steps = [first, *replayed]
     assert steps == original[: len(steps)] and steps
     assert replayed.truncated is not None
     assert replayed.truncated.line == cut
