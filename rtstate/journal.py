@@ -359,7 +359,7 @@ def _header_canonical(header: Mapping[str, Any], line: int) -> Callable[[Mapping
     if header.get("journal") != "rtstate":
         raise JournalError("not an rtstate journal (no header)", line=line)
     version = header.get("v")
-    canonical = _CANONICAL.get(version) if isinstance(version, int) else None
+    canonical = _CANONICAL.get(version) if type(version) is int else None  # not a bool
     if canonical is None:
         readable = " and ".join(str(v) for v in sorted(_CANONICAL, key=str))
         raise JournalError(

@@ -384,6 +384,9 @@ def test_the_header_says_version_2_and_other_versions_are_refused() -> None:
     header["v"] = 3
     with pytest.raises(JournalError, match="version 3; this rtstate reads versions 1 and 2"):
         list(replay([json.dumps(header)]))
+    header["v"] = True  # JSON true is not version 1
+    with pytest.raises(JournalError, match="version True; this rtstate reads"):
+        list(replay([json.dumps(header)]))
 
 
 def test_a_version_1_journal_still_replays() -> None:
