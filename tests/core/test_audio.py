@@ -171,7 +171,7 @@ def test_output_format_prefers_the_response_then_the_session() -> None:
 def test_generated_audio_decodes_to_its_byte_count(dialect: Dialect, data: st.DataObject) -> None:
     flow: Flow = data.draw(audio_responses(dialect=dialect))
     conn = ClientConnection(config=Config(strict=True, dialect=dialect))
-    steps = [conn.receive_event(e) for e in flow.server_events]  # type: ignore[arg-type]
+    steps = [conn.receive_event(e) for e in flow.server_events]
     for t, after in _appended(steps):  # a response may stream no audio
         chunk = t.pcm(after)
         assert len(chunk.data) == t.byte_count and chunk.ms == pytest.approx(t.ms)
