@@ -101,6 +101,8 @@ def _value(value: Any, depth: int) -> str:
         return f"{value[:_STRING]!r}…({len(value)})"
     if isinstance(value, enum.Enum):
         return str(value.value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"<{len(value)} bytes>"
     if isinstance(value, bool | int | float):
         return repr(value)
     if attrs.has(type(value)):

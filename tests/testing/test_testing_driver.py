@@ -89,6 +89,9 @@ def test_the_three_error_flows_a_naive_loop_trips_on(dialect: Dialect, kind: str
             cancels = [step for step in steps if isinstance(step.input, c.ResponseCancel)]
             assert [d.code for d in cancels[-1].diagnostics] == ["cancel_not_active"]
             assert cancels[-1].to_send == ()
+        if kind == "active_response":  # queued by the connection, sent when it may
+            queued = [t for step in steps for t in step.transitions]
+            assert any(isinstance(t, tr.ClientEventQueued) for t in queued)
 
     check()
 
