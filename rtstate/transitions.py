@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
@@ -27,6 +27,10 @@ from .events.payloads import (
     TranscriptionUsage,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from .audio import Pcm
+    from .state import SessionState
 
 __all__ = [
     "TRANSITION_TYPES",
@@ -156,7 +160,11 @@ class TranscriptAppended(Transition):
 
 @attrs.frozen(kw_only=True, repr=False)
 class AudioAppended(Transition):
-    """Output audio arrived: ``byte_count`` bytes, ``ms`` milliseconds, ``audio`` base64."""
+    """Output audio arrived: ``byte_count`` bytes, ``ms`` milliseconds, ``audio`` base64.
+
+    ``pcm(step.after)`` decodes it (``rtstate.audio.Pcm``: bytes, format, sample rate);
+    the fold never does.
+    """
 
     item_id: str
     content_index: int
@@ -164,6 +172,17 @@ class AudioAppended(Transition):
     ms: float
     audio: str = attrs.field(repr=False)
     response_id: str
+
+    def pcm(self, state: SessionState | str) -> Pcm:
+        """The audio decoded, in its response's format as ``state`` knows it (pass the
+        Step's ``after``), or in the format a string names (``"pcm16"``, ...).
+
+        Raises:
+            LocalProtocolError: the format is unknown, or ``audio`` is not base64.
+        """
+        from .audio import pcm  # noqa: PLC0415 - rtstate.audio loads on first use
+
+        return pcm(self, state)
 
 
 @attrs.frozen(kw_only=True, repr=False)
