@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -93,12 +93,22 @@ class BlockingConnection:
         call = partial(self._connection.request, event, until, timeout=timeout)
         return self._portal.call(call)
 
-    def transitions(self, *kinds: type[T]) -> BlockingFeed[T]:
+    @overload
+    def transitions(self, *, buffer: float | None = None) -> BlockingFeed[Transition]: ...
+    @overload
+    def transitions(
+        self, kind: type[T], /, *kinds: type[T], buffer: float | None = None
+    ) -> BlockingFeed[T]: ...
+    def transitions(self, *kinds: type[T], buffer: float | None = None) -> BlockingFeed[T]:
         """The transitions of the given classes (all if none), from this call on,
         blocking for each (see ``AsyncConnection.transitions``); ends at the close.
         ``close()`` it (or use it as a context manager) to stop early."""
-        feed: TransitionFeed[T] = self._portal.call(self._connection.transitions, *kinds)
-        return BlockingFeed(self._portal, feed)
+        connection = self._connection
+
+        def make() -> TransitionFeed[T]:  # on the event loop's thread
+            return connection.transitions(*kinds, buffer=buffer)
+
+        return BlockingFeed(self._portal, self._portal.call(make))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection (see ``AsyncConnection.aclose``)."""

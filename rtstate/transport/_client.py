@@ -31,7 +31,7 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, overload
 
 import anyio
 import anyio.abc
@@ -269,19 +269,27 @@ class AsyncConnection:
             raise
         return await self._waited(waiter, timeout)
 
-    def transitions(self, *kinds: type[T]) -> TransitionFeed[T]:
+    @overload
+    def transitions(self, *, buffer: float | None = None) -> TransitionFeed[Transition]: ...
+    @overload
+    def transitions(
+        self, kind: type[T], /, *kinds: type[T], buffer: float | None = None
+    ) -> TransitionFeed[T]: ...
+    def transitions(self, *kinds: type[T], buffer: float | None = None) -> TransitionFeed[T]:
         """The transitions of the given classes (all of them if none is given), in
         fold order, from the Steps folded from this call on.
 
         An async iterator (``async for delta in conn.transitions(TextAppended):``)
-        with a buffer of its own (``step_buffer`` transitions): it takes nothing
-        from ``steps()`` and several may run at once. Make it before the ``send``
+        with a buffer of its own (``buffer`` transitions, by default the
+        connection's ``step_buffer``; past it the oldest are dropped and counted in
+        its ``dropped``; ``math.inf``: never): it takes nothing from ``steps()``
+        and several may run at once. Make it before the ``send``
         whose answers it should see. It ends when the connection ends, as
         ``steps()`` does (raising the reader's error if the reader stopped on one);
         ``break`` out of it, or ``aclose()`` it, to stop early.
         """
         chosen: tuple[type[T], ...] = kinds or (Transition,)  # type: ignore[assignment]
-        return self._watch.feed(chosen)
+        return self._watch.feed(chosen, buffer)
 
     # --- driving the session -----------------------------------------------------------
 

@@ -200,9 +200,10 @@ class TransitionFeed(Generic[T]):
     """The async iterator ``AsyncConnection.transitions(*kinds)`` returns: the
     transitions of those classes in the Steps folded since it was made, in order.
 
-    It has a buffer of its own (the connection's ``step_buffer`` transitions; past
-    it the oldest are dropped and counted in ``dropped``), so it neither takes from
-    nor waits for ``steps()``, and several feeds can run at once. It ends when the
+    It has a buffer of its own (``buffer`` transitions, by default the connection's
+    ``step_buffer``; past it the oldest are dropped and counted in ``dropped``), so
+    it neither takes from nor waits for ``steps()``, and several feeds can run at
+    once. It ends when the
     connection ends (after a redial announced with ``expect_redial()``, it goes
     on), raising the reader's error if it stopped on one, as ``steps()`` does. A
     feed dropped by its owner (``break`` out of the loop, then no reference left)
@@ -329,10 +330,12 @@ class Watch:
                 self._passed(first + offset + 1)
                 return
 
-    def feed(self, kinds: tuple[type[T], ...]) -> TransitionFeed[T]:
-        """A new feed of ``kinds``, registered now (ended at once if the
+    def feed(self, kinds: tuple[type[T], ...], capacity: float | None) -> TransitionFeed[T]:
+        """A new feed of ``kinds`` buffering ``capacity`` transitions (``None``: the
+        connection's ``step_buffer``), registered now (ended at once if the
         connection has ended)."""
-        feed: TransitionFeed[T] = TransitionFeed(self, kinds, self._capacity)
+        size = self._capacity if capacity is None else capacity
+        feed: TransitionFeed[T] = TransitionFeed(self, kinds, size)
         if self.ended:
             feed._end(None)
         else:
