@@ -11,7 +11,7 @@ import anyio
 import attrs
 import pytest
 from support.helpers import user_text
-from support.transport_helpers import TEXT_ONLY
+from support.transport_helpers import TEXT_ONLY, raw_server, session_created
 
 import rtstate
 from rtstate import Step
@@ -21,7 +21,13 @@ from rtstate.events.payloads import ErrorInfo, ResponseParams
 from rtstate.server import ScriptedResponder, ServerConfig
 from rtstate.state import SessionState
 from rtstate.step import Tick
-from rtstate.transport import Server, connect_blocking, connect_in_memory, serve_in_thread
+from rtstate.transport import (
+    Server,
+    connect,
+    connect_blocking,
+    connect_in_memory,
+    serve_in_thread,
+)
 from rtstate.transport._watch import Waiter
 
 BAD_VOICE = c.ResponseCreate(response=ResponseParams(voice="no-such-voice"))
@@ -268,6 +274,48 @@ async def test_aclose_ends_every_waiter_and_feed() -> None:
             await conn.aclose()
     assert [type(x) for x in outcomes].count(rtstate.ConnectionClosed) == 2
     assert any(isinstance(x, StopAsyncIteration) for x in outcomes)
+
+
+@pytest.mark.anyio
+async def test_a_wait_goes_on_across_an_announced_redial() -> None:
+    async with connect_in_memory(text_server("Hi.")) as conn:
+        await started(conn)
+        got: list[Step] = []
+
+        async def wait() -> None:
+            got.append(await conn.wait_for(t.SessionStarted, timeout=10))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(wait)
+            await anyio.sleep(0)
+            conn.expect_redial()
+            await conn.redial()  # the old WebSocket closes: the waiter stays
+        assert got and got[0].after.phase is not rtstate.state.SessionPhase.CLOSED
+        assert conn.closed is None
+
+
+@pytest.mark.anyio
+async def test_a_request_the_server_never_answers_times_out() -> None:
+    # the core gives the acknowledgement up after ack_timeout: request(until=None) says so
+    config = rtstate.Config(dialect="beta", ack_timeout=0.2)
+    async with (
+        raw_server([session_created()], then="hang") as peer,
+        connect(peer.url, config=config, ping_interval=None) as conn,
+    ):
+        await conn.wait_for(t.SessionStarted, timeout=10)
+        with pytest.raises(TimeoutError, match="ack_timeout"):
+            await conn.request(c.SessionUpdate(session=TEXT_ONLY), timeout=10)
+        with pytest.raises(TimeoutError, match="within"):  # and the caller's own timeout
+            await conn.request(c.SessionUpdate(session=TEXT_ONLY), t.ResponseFinished, timeout=0.3)
+
+
+@pytest.mark.anyio
+async def test_a_wait_raises_the_readers_error_in_strict_mode() -> None:
+    config = rtstate.Config(dialect="beta", strict=True)
+    async with raw_server([session_created(), "this is not json"], then="hang") as peer:
+        with pytest.raises(rtstate.RemoteProtocolError, match="not valid JSON"):
+            async with connect(peer.url, config=config, ping_interval=None) as conn:
+                await conn.wait_for(t.ResponseFinished, timeout=10)
 
 
 # --- transitions() ------------------------------------------------------------------------
