@@ -3,6 +3,7 @@ threads): an anyio blocking portal runs the event loop in a thread of its own.""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -137,8 +138,9 @@ class BlockingFeed(Generic[T]):
             raise StopIteration from None
 
     def close(self) -> None:
-        """Stop receiving (idempotent)."""
-        self._portal.call(self._feed.aclose)
+        """Stop receiving (idempotent; a no-op once the connection's block has exited)."""
+        with contextlib.suppress(RuntimeError):  # the portal is gone: so is the feed
+            self._portal.call(self._feed.aclose)
 
     def __enter__(self) -> BlockingFeed[T]:
         return self

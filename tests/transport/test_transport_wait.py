@@ -349,6 +349,20 @@ async def test_transitions_yields_only_the_given_classes_in_fold_order() -> None
 
 
 @pytest.mark.anyio
+async def test_a_feed_left_behind_stops_receiving() -> None:
+    async with connect_in_memory(text_server("Hi.")) as conn:
+        await started(conn)
+        await conn.send(c.ResponseCreate())
+        async for _ in conn.transitions(t.TextAppended):
+            break  # nothing refers to the feed any more
+        kept = conn.transitions(t.TextAppended)
+        await kept.aclose()
+        assert [x async for x in kept] == []
+        await conn.wait_for(t.ResponseFinished, timeout=10)
+        assert not conn._watch.listening  # neither is fed
+
+
+@pytest.mark.anyio
 async def test_transitions_ends_with_the_connection() -> None:
     async with connect_in_memory(text_server("Hi.", session_duration=0.5)) as conn:
         await started(conn)
