@@ -91,6 +91,10 @@ class AsyncConnection:
     transition). The sans-IO rules hold: the state is immutable and everything
     received is kept, whatever happens to the socket.
 
+    ``wait_for`` (with a timeout), ``request`` (send and wait; a server ``error``
+    raises ``RequestRejected``) and ``transitions()`` (an async iterator over given
+    transition classes) wait on it from any number of tasks.
+
     A closed connection can be opened again with ``redial()``: a new WebSocket to the
     same server, the same ``ClientConnection`` resumed from a reconnect plan (the
     ``rtstate_plugins.Reconnect`` plugin does it with backoff).
@@ -176,7 +180,8 @@ class AsyncConnection:
         (its resume first) and of the new WebSocket. If the reader stopped on an
         error (a frame refused under ``Config(strict=True)``, a plugin raising under
         ``plugin_errors="raise"``), the iteration raises it after the Steps before it.
-        One consumer at a time.
+        One consumer at a time; ``wait_for``, ``request`` and ``transitions()`` take
+        nothing from it.
         """
         return _Steps(self)
 
@@ -217,8 +222,9 @@ class AsyncConnection:
                 ``error`` and ``event`` attached); the connection stays open.
             ConnectionClosed: the connection ended first (after a redial announced
                 with ``expect_redial()``, the wait goes on over the new WebSocket).
-            RemoteProtocolError / PluginError: the reader stopped on that error
-                (``Config(strict=True)``, ``plugin_errors="raise"``).
+            RtStateError: the reader's own error, which stopped it (a frame refused
+                under ``Config(strict=True)``: ``RemoteProtocolError``), as ``steps()``
+                raises it.
         """
         waiter = Waiter(matcher(until))
         if request is not None:
@@ -283,8 +289,8 @@ class AsyncConnection:
         with a buffer of its own (``buffer`` transitions, by default the
         connection's ``step_buffer``; past it the oldest are dropped and counted in
         its ``dropped``; ``math.inf``: never): it takes nothing from ``steps()``
-        and several may run at once. Make it before the ``send``
-        whose answers it should see. It ends when the connection ends, as
+        and several may run at once. Make it before the ``send`` whose answers it
+        should see. It ends when the connection ends, as
         ``steps()`` does (raising the reader's error if the reader stopped on one);
         ``break`` out of it, or ``aclose()`` it, to stop early.
         """
