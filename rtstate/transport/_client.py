@@ -209,8 +209,9 @@ class AsyncConnection:
         Args:
             timeout: seconds to wait at most (``None``: until the connection ends).
             request: a client event already sent (as sent, with its ``event_id``;
-                or the Step ``send`` returned): if the server rejects it first, the
-                wait ends with ``RequestRejected``. A ``response.create`` the core
+                or the Step ``send`` returned): only Steps folded after it count,
+                and if the server rejects it first, the wait ends with
+                ``RequestRejected``. A ``response.create`` the core
                 queues again after a race with a response it did not ask for is
                 not rejected: the wait follows the retry. ``request(event, until)``
                 sends and waits in one call, without any gap.
@@ -227,6 +228,7 @@ class AsyncConnection:
                 raises it.
         """
         waiter = Waiter(matcher(until))
+        sent: str | None = None
         if request is not None:
             event = request.input if isinstance(request, Step) else request
             if not isinstance(event, ClientEvent) or event.event_id is None:
@@ -234,11 +236,12 @@ class AsyncConnection:
                     "wait_for(request=...) takes a client event as sent (with its "
                     "event_id) or the Step send() returned"
                 )
+            sent = event.event_id
             waiter.track(event)
             if isinstance(request, Step):
                 waiter.follow(request)
         if not waiter.done.is_set():
-            self._watch.wait(waiter)
+            self._watch.wait(waiter, sent)
         if not waiter.done.is_set() and self._watch.ended:
             self._watch.remove(waiter)
             raise self._closed_error()

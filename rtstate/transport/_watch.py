@@ -295,12 +295,20 @@ class Watch:
 
     # --- the waiting side -------------------------------------------------------------
 
-    def wait(self, waiter: Waiter) -> None:
+    def wait(self, waiter: Waiter, sent: str | None = None) -> None:
         """Offer ``waiter`` the backlog, then register it for what follows (unless
-        the backlog settled it). Synchronous: no Step can slip in between."""
+        the backlog settled it). Synchronous: no Step can slip in between.
+
+        ``sent``: the ``event_id`` of a request already sent; only the Steps folded
+        after it count (the first whose state before knows the event, and on).
+        """
         backlog = self._backlog
         first = self._count - len(backlog)  # the count before backlog[0]
         for offset, step in enumerate(backlog):
+            if sent is not None:
+                if step.before.ledger.find(sent) is None:
+                    continue  # folded before the request was sent
+                sent = None
             if waiter.offer(step):
                 if waiter.error is None:
                     self._passed(first + offset + 1)

@@ -193,6 +193,19 @@ async def test_wait_for_request_takes_the_step_send_returned() -> None:
 
 
 @pytest.mark.anyio
+async def test_wait_for_a_request_ignores_steps_folded_before_it_was_sent() -> None:
+    async with connect_in_memory(text_server("One.", "Two.")) as conn:
+        await started(conn)
+        await conn.send(c.ResponseCreate())  # nobody waits for this one
+        with anyio.fail_after(10):
+            while not conn.state.items or conn.state.active_response is not None:
+                await anyio.sleep(0.01)
+        sent = await conn.send(c.ResponseCreate())
+        step = await conn.wait_for(t.ResponseFinished, request=sent, timeout=10)
+        assert step.after.items[-1].text == "Two."  # not the first reply's Step
+
+
+@pytest.mark.anyio
 async def test_request_rejected_leaves_connect_as_itself() -> None:
     with pytest.raises(rtstate.RequestRejected) as info:
         async with connect_in_memory(text_server("Hi.")) as conn:
