@@ -21,8 +21,8 @@ import contextlib
 import math
 import weakref
 from collections import deque
-from collections.abc import Callable
-from typing import Generic, TypeAlias, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Final, Generic, TypeAlias, TypeVar
 
 import anyio
 import attrs
@@ -151,37 +151,45 @@ class Waiter:
                     break
         transitions = step.transitions
         for index, transition in enumerate(transitions):
-            cls = transition.__class__
-            if cls is ClientEventRejected:
-                assert isinstance(transition, ClientEventRejected)
-                if not self._mine(transition.event):
-                    continue
-                again = attrs.evolve(transition.event, event_id=None)
-                if any(
-                    isinstance(t, ClientEventQueued) and t.event == again
-                    for t in transitions[index + 1 :]
-                ):
-                    self._request, self._retry = None, again
-                    continue
-                return self._finish(error=RequestRejected(transition.event, transition.error))
-            if cls is ClientEventCoalesced:
-                assert isinstance(transition, ClientEventCoalesced)
-                if self._mine(transition.event):
-                    into = transition.into
-                    if into.event_id is None:
-                        self._request, self._retry = None, into
-                    else:
-                        self._request, self._retry = into.event_id, None
-            elif cls is ClientEventTimedOut and self._match is None:
-                assert isinstance(transition, ClientEventTimedOut)
-                if self._mine(transition.event):
-                    return self._finish(
-                        error=TimeoutError(
-                            f"the server did not answer {transition.event.type} "
-                            "within Config.ack_timeout"
-                        )
-                    )
+            seen = _FOLLOW.get(transition.__class__)
+            if seen is not None and seen(self, transition, transitions, index):
+                return True
         return False
+
+    def _rejected(
+        self, transition: Transition, transitions: tuple[Transition, ...], index: int
+    ) -> bool:
+        assert isinstance(transition, ClientEventRejected)
+        if not self._mine(transition.event):
+            return False
+        again = attrs.evolve(transition.event, event_id=None)
+        if any(
+            isinstance(t, ClientEventQueued) and t.event == again for t in transitions[index + 1 :]
+        ):  # queued again: follow the retry
+            self._request, self._retry = None, again
+            return False
+        return self._finish(error=RequestRejected(transition.event, transition.error))
+
+    def _coalesced(
+        self, transition: Transition, transitions: tuple[Transition, ...], index: int
+    ) -> bool:
+        assert isinstance(transition, ClientEventCoalesced)
+        if self._mine(transition.event):
+            into = transition.into
+            if into.event_id is None:
+                self._request, self._retry = None, into
+            else:
+                self._request, self._retry = into.event_id, None
+        return False
+
+    def _timed_out(
+        self, transition: Transition, transitions: tuple[Transition, ...], index: int
+    ) -> bool:
+        assert isinstance(transition, ClientEventTimedOut)
+        if self._match is not None or not self._mine(transition.event):
+            return False  # a predicate decides when the wait ends, not the ack
+        said = f"the server did not answer {transition.event.type} within Config.ack_timeout"
+        return self._finish(error=TimeoutError(said))
 
     def _acknowledged(self, step: Step) -> bool:
         request = self._request
@@ -194,6 +202,17 @@ class Waiter:
         if any(p.event.event_id == request for p in after.in_flight):
             return False
         return any(e.event_id == request for e in after.recent)
+
+
+_FOLLOW: Final[
+    Mapping[type[Transition], Callable[[Waiter, Transition, tuple[Transition, ...], int], bool]]
+] = {
+    ClientEventRejected: Waiter._rejected,
+    ClientEventCoalesced: Waiter._coalesced,
+    ClientEventTimedOut: Waiter._timed_out,
+}
+"""The transitions that say something about a request a waiter follows -> what it does
+(whether the wait ends)."""
 
 
 class TransitionFeed(Generic[T]):
