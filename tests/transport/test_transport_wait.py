@@ -247,6 +247,19 @@ def test_a_requeued_create_is_followed_to_its_retry() -> None:
     assert waiter.error.event.event_id == "evt_2"
 
 
+def test_a_coalesced_request_is_followed_into_the_event_it_joined() -> None:
+    mine = c.ResponseCreate(event_id="evt_mine")
+    queued = c.ResponseCreate(event_id="evt_queued")
+    waiter = Waiter(lambda step: False)
+    waiter.track(mine)
+    state = SessionState()
+    joined = (t.ClientEventCoalesced(event=mine, into=queued),)
+    assert not waiter.follow(Step(input=mine, before=state, after=state, transitions=joined))
+    assert waiter.offer(rejection_step(queued, requeued=False))
+    assert isinstance(waiter.error, rtstate.RequestRejected)
+    assert waiter.error.event is queued
+
+
 # --- the connection ending ----------------------------------------------------------------
 
 
