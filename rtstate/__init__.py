@@ -28,6 +28,7 @@ from .errors import (
     ConnectionClosed,
     LocalProtocolError,
     RemoteProtocolError,
+    RequestRejected,
     RtStateError,
     TransportError,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "LocalProtocolError",
     "ReconnectPlan",
     "RemoteProtocolError",
+    "RequestRejected",
     "RtStateError",
     "SessionState",
     "Step",

@@ -36,6 +36,7 @@ TOP_LEVEL = {
     "LocalProtocolError",
     "ReconnectPlan",
     "RemoteProtocolError",
+    "RequestRejected",
     "RtStateError",
     "SessionState",
     "Step",
