@@ -418,7 +418,14 @@ def _wire_path(path: str | None) -> str | None:
     return f"{head}.{renamed}{name[len(field) :]}{sep}{tail}"
 
 
-CODEC: Final = make_codec("GA", SERVER_TAGS, CLIENT_TAGS, _ga_converters(), _wire_path)
+CODEC: Final = make_codec(
+    "GA",
+    SERVER_TAGS,
+    CLIENT_TAGS,
+    _ga_converters(),
+    _wire_path,
+    translated=(ContentPart, SessionConfig, ResponseInfo, ResponseParams),
+)
 """The GA dialect as a ``Codec`` value (what ``Config(dialect="ga")`` selects)."""
 
 decode_server: Final = CODEC.decode_server
