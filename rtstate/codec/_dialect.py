@@ -19,7 +19,7 @@ from ..errors import LocalProtocolError, RemoteProtocolError
 from ..events.client import ClientEvent, UnknownClientEvent
 from ..events.server import ServerEvent, UnknownServerEvent
 from ._converter import Converters, dumps, excerpt, fault_path, loads
-from ._typed import typed_decoder
+from ._typed import Reshape, typed_decoder
 
 __all__ = ["AnyEvent", "Codec", "make_codec"]
 
@@ -68,6 +68,7 @@ def make_codec(
     wire_path: Callable[[str | None], str | None] = lambda path: path,
     *,
     translated: tuple[type, ...] = (),
+    reshape: Mapping[type, Reshape] | None = None,
 ) -> Codec:
     """Build a dialect's codec.
 
@@ -76,7 +77,8 @@ def make_codec(
     one it is encoded with. ``wire_path`` turns the field path of a fault (as the
     converter names it) into the dialect's own spelling, for error messages.
     ``translated`` names the payload classes the dialect's converters translate with
-    hooks of their own: the typed decoders read them through the converter.
+    hooks of their own: the typed decoders read them through the converter, or typed
+    where ``reshape`` says how.
     """
     fast, detailed = converters.fast, converters.detailed
     unstructure_server = converters.server.unstructure
@@ -202,8 +204,8 @@ def make_codec(
         """
         return dumps(to_wire(event))
 
-    typed_server = typed_decoder(server_tags, fast, decode_server, translated)
-    typed_client = typed_decoder(client_tags, fast, decode_client, translated)
+    typed_server = typed_decoder(server_tags, fast, decode_server, translated, reshape)
+    typed_client = typed_decoder(client_tags, fast, decode_client, translated, reshape)
     for typed, plain in ((typed_server, decode_server), (typed_client, decode_client)):
         typed.__name__ = typed.__qualname__ = plain.__name__
         typed.__doc__ = plain.__doc__

@@ -39,7 +39,7 @@ import orjson
 
 from ..events.payloads import Unset
 
-__all__ = ["typed_decoder"]
+__all__ = ["Reshape", "typed_decoder"]
 
 Builder = Callable[[Any], Any]
 _Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
@@ -62,12 +62,32 @@ def _parts(tp: Any) -> tuple[Any, bool, bool]:
     return tp, False, False
 
 
+@attrs.frozen
+class Reshape:
+    """How a dialect spells a payload class its converters translate, for a typed read.
+
+    The frame's ``fields`` (names of the class's fields, spelled as the class spells
+    them) are read as those fields; the class's other fields take their defaults; the
+    ``extra`` keys (the dialect's own spellings) are read as raw JSON, and ``finish(record,
+    value)`` completes the new value from them (it may set the value's slots: nobody
+    else holds it yet) and returns it. It must give what the converter's hook gives, or
+    raise.
+    """
+
+    fields: frozenset[str]
+    finish: Callable[[Any, Any], Any]
+    extra: tuple[str, ...] = ()
+
+
 class _Mirrors:
     """The mirror records and builders of one dialect's classes, made on demand."""
 
-    def __init__(self, converter: cattrs.Converter, raw: Iterable[type]) -> None:
+    def __init__(
+        self, converter: cattrs.Converter, raw: Iterable[type], reshape: Mapping[type, Reshape]
+    ) -> None:
         self._converter = converter
-        self._raw = frozenset(raw)
+        self._raw = frozenset(raw) - set(reshape)
+        self._reshape = reshape
         self._records: dict[type, type] = {}
         self._builders: dict[type, Builder] = {}
 
@@ -107,12 +127,23 @@ class _Mirrors:
 
     def _make(self, cls: type, tag: str | None) -> tuple[type, Builder]:
         attrs.resolve_types(cls)
+        reshape = self._reshape.get(cls)
         fields: list[tuple[str, Any, Any]] = []
         ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_A": _ABSENT}
         lines = ["def build(m):", "    r = _new(_cls)"]
+        if reshape is not None:
+            fields += [(name, msgspec.Raw, _RAW_ABSENT) for name in reshape.extra]
+            ns["_finish"] = reshape.finish
         for n, a in enumerate(attrs.fields(cls)):
             if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
                 raise TypeError(f"{cls.__name__}.{a.name}: factories are not supported")
+            if reshape is not None and a.name not in reshape.fields:
+                if a.default is attrs.NOTHING:  # pragma: no cover - no such field
+                    raise TypeError(f"{cls.__name__}.{a.name}: a required field left out")
+                ns[f"_d{n}"] = a.default
+                lines.append(f"    _s{n}(r, _d{n})")
+                ns[f"_s{n}"] = getattr(cls, a.name).__set__
+                continue
             inner, nullable, unsettable = _parts(a.type)
             if unsettable:
                 nullable = True
@@ -153,7 +184,7 @@ class _Mirrors:
                 else:
                     lines.append(f"{indent}v = _b{n}(v)")
             lines.append(f"    _s{n}(r, v)")
-        lines.append("    return r")
+        lines.append("    return r" if reshape is None else "    return _finish(m, r)")
         exec("\n".join(lines), ns)
         options: dict[str, Any] = {"kw_only": True}
         if tag is not None:
@@ -167,15 +198,17 @@ def typed_decoder(
     converter: cattrs.Converter,
     reference: Callable[[str | bytes], Any],
     raw: Iterable[type] = (),
+    reshape: Mapping[type, Reshape] | None = None,
 ) -> Callable[[str | bytes], Any]:
     """A decode function for the events of ``tags`` (wire ``type`` -> class) that gives
     what ``reference`` gives, and calls ``reference`` for every frame it does not read.
 
     ``converter`` is the reference's fast cattrs converter (its hooks read the fields kept
     as raw JSON); ``raw`` lists the payload classes the dialect translates with hooks of
-    its own, read through ``converter`` as a whole.
+    its own, read through ``converter`` as a whole, unless ``reshape`` says how to read
+    them typed.
     """
-    mirrors = _Mirrors(converter, raw)
+    mirrors = _Mirrors(converter, raw, reshape or {})
     builders: dict[type, Builder] = {}
     for tag, cls in tags.items():
         if any(a.name == "type" for a in attrs.fields(cls)):  # pragma: no cover
