@@ -16,7 +16,8 @@ text differently, the field is not read by msgspec: free-form JSON (``Mapping`` 
 unions, literals, tool configs) and the payloads a dialect translates (GA's session,
 response, parameters) are kept as ``msgspec.Raw`` and built by orjson and the reference's
 own cattrs hook; integers are bounded to the range orjson reads as integers (beyond it
-orjson gives a float, msgspec an int).
+orjson gives a float, msgspec an int); bytes that are not ASCII are checked as UTF-8
+before msgspec reads them (it does not check the fields it skips).
 
 Null against absent follows the reference's rules: a required field must be present
 (``null`` only where its type admits ``None``); a field defaulting to ``None`` reads
@@ -220,7 +221,10 @@ def typed_decoder(
 
     def decode(frame: str | bytes) -> Any:
         try:
-            record = decode_record(frame)
+            # msgspec does not check the UTF-8 of what it skips or keeps raw: bytes that
+            # are not ASCII are checked (and read) as text first
+            text = frame if frame.__class__ is str or frame.isascii() else frame.decode()
+            record = decode_record(text)
             return by_record(record.__class__)(record)
         except Exception:
             return reference(frame)

@@ -183,6 +183,15 @@ DELTA = {
         orjson.dumps(DELTA).replace(b'"hi"', b'"\x01"'),
         orjson.dumps(DELTA).replace(b'"hi"', b'"\xff"'),
         orjson.dumps(DELTA).replace(b'"hi"', b"null"),
+        # bad UTF-8 or a control character where msgspec skips (unknown fields) or keeps
+        # raw JSON (metadata): orjson refuses the whole frame
+        orjson.dumps(DELTA)[:-1] + b',"junk":"\xff"}',
+        orjson.dumps(DELTA)[:-1] + b',"junk":{"a":["\xed\xa0\x80"]}}',
+        orjson.dumps(DELTA)[:-1] + b',"junk":"\x01"}',
+        orjson.dumps(DELTA)[:-1] + b',"junk":"\\ud800"}',
+        orjson.dumps({**DELTA, "delta": "ü"})[:-1] + b',"junk":"\xc3"}',
+        orjson.dumps({**DELTA, "delta": "ü"}),
+        b'{"type":"response.done","event_id":"e","response":{"id":"r","metadata":{"n":"\xff"}}}',
         orjson.dumps({k: v for k, v in DELTA.items() if k != "delta"}),
         orjson.dumps({**DELTA, "obfuscation": None}),
         orjson.dumps({**DELTA, "obfuscation": 5}),
