@@ -223,7 +223,7 @@ def typed_decoder(
         try:
             # msgspec does not check the UTF-8 of what it skips or keeps raw: bytes that
             # are not ASCII are checked (and read) as text first
-            text = frame if frame.__class__ is str or frame.isascii() else frame.decode()
+            text = frame if isinstance(frame, str) or frame.isascii() else frame.decode()
             record = decode_record(text)
             return by_record(record.__class__)(record)
         except Exception:
