@@ -186,7 +186,9 @@ def make_codec(
             raise LocalProtocolError(
                 f"cannot encode {cls.__name__}: {exc}", event_type=cls.type
             ) from None
-        obj["type"] = tag
+        # ``type`` first, as the real service writes it: a typed decoder reads a frame
+        # in one pass when its tag comes first (msgspec scans ahead for a later one)
+        obj = {"type": tag, **obj}
         try:
             fast.structure(obj, cls)
         except Exception:

@@ -226,3 +226,13 @@ def test_a_ga_session_and_response_decode_as_the_reference_does() -> None:
         kinds.add(cls.__name__)
         assert attrs.has(cls)
     assert {"SessionCreated", "ResponseDone", "ResponseFunctionCallArgumentsDelta"} <= kinds
+
+
+def test_frames_are_written_type_first() -> None:
+    # as the real service writes them: msgspec then reads the tagged union in one pass
+    for codec in CODECS.values():
+        frame = codec.encode(UnknownServerEvent(type="x", raw={"a": 1, "type": "x"}))
+        assert frame == '{"a":1,"type":"x"}'  # an unknown event keeps its raw object
+    delta = orjson.dumps(DELTA).decode()
+    assert beta.encode(beta.decode_server(delta)) == delta
+    assert ga.encode(beta.decode_server(delta)).startswith('{"type":"response.output_text.delta",')
