@@ -301,7 +301,7 @@ def test_ga_only_events_are_not_beta_events() -> None:
     with pytest.raises(LocalProtocolError, match="not an event of the beta protocol"):
         beta.encode(ConversationItemRetrieve(item_id="i"))
     assert ga.encode(ConversationItemRetrieve(item_id="i")) == (
-        '{"item_id":"i","type":"conversation.item.retrieve"}'
+        '{"type":"conversation.item.retrieve","item_id":"i"}'
     )
 
 
