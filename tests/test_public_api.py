@@ -40,6 +40,7 @@ TOP_LEVEL = {
     "SessionState",
     "Step",
     "TransportError",
+    "build",
     "connect",
     "events",
     "fold",
