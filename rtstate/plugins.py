@@ -205,9 +205,6 @@ def _module_of(fn: Callable[..., Any]) -> dict[str, Any]:
     return {}
 
 
-_ANY: Final = frozenset({object, Any})
-
-
 def _admits(annotation: Any, value_type: type, module: dict[str, Any]) -> bool | None:
     """Whether ``annotation`` admits a ``value_type`` (``None``: cannot tell)."""
     if isinstance(annotation, typing.ForwardRef):  # a string inside a union
@@ -217,7 +214,7 @@ def _admits(annotation: Any, value_type: type, module: dict[str, Any]) -> bool |
             annotation = eval(annotation, module)  # the hook's own annotation, as mypy reads it
         except Exception:
             return _admits_by_name(annotation, value_type)
-    if annotation in _ANY:
+    if annotation is object or annotation is Any:
         return True
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
@@ -229,8 +226,13 @@ def _admits(annotation: Any, value_type: type, module: dict[str, Any]) -> bool |
         return None if None in verdicts else False
     if annotation is None or annotation is type(None):
         return False
-    if isinstance(annotation, type) and not getattr(annotation, "_is_protocol", False):
-        return issubclass(value_type, annotation)
+    if origin is None and isinstance(annotation, type):
+        if getattr(annotation, "_is_protocol", False):
+            return None  # a protocol: structural, not rtstate's to judge
+        try:
+            return issubclass(value_type, annotation)
+        except TypeError:  # a class issubclass cannot use
+            return None
     return None
 
 

@@ -11,7 +11,7 @@ a union holding one of them, and names rtstate cannot judge. This module uses
 from __future__ import annotations
 
 import functools
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import pytest
 
@@ -101,7 +101,13 @@ class Flexible:
     def on_text_appended(self, *args: AudioAppended) -> None: ...
 
 
-@pytest.mark.parametrize("cls", [Exact, Bases, Unions, Unannotated, Unjudged, Flexible])
+class Odd:
+    """Annotations that are no classes rtstate can compare: a generic, a literal."""
+
+    def on_text_appended(self, t: list[int], step: Literal["step"]) -> None: ...
+
+
+@pytest.mark.parametrize("cls", [Exact, Bases, Unions, Unannotated, Unjudged, Flexible, Odd])
 def test_annotations_that_admit_the_value_are_accepted(cls: type) -> None:
     assert Plugins([cls()]).count == 1
 
