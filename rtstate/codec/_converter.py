@@ -492,14 +492,15 @@ _EXACT = {str: "str", int: "int", bool: "bool"}
 
 
 def _exact_check(tp: Any) -> tuple[str, bool] | None:
-    """``("str", nullable)`` for ``str`` / ``str | None`` (likewise int, bool), else None."""
-    if tp in _EXACT:
-        return _EXACT[tp], False
+    """``("str", nullable)`` for ``str`` / ``str | None`` (likewise int, bool), else None.
+    A closed set of ``LITERALS`` decodes as any string: checked inline as ``str``."""
+    if tp in _EXACT or tp in _LITERALS:
+        return _EXACT.get(tp, "str"), False
     args = get_args(tp)
     if get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
         (other,) = (a for a in args if a is not type(None))
-        if other in _EXACT:
-            return _EXACT[other], True
+        if other in _EXACT or other in _LITERALS:
+            return _EXACT.get(other, "str"), True
     return None
 
 
