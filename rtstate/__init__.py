@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import events, transitions
+from . import build, events, transitions
 from .config import Config
 from .connection import ClientConnection
 from .errors import (
@@ -58,6 +58,7 @@ __all__ = [
     "SessionState",
     "Step",
     "TransportError",
+    "build",
     "connect",
     "events",
     "fold",

@@ -19,8 +19,12 @@ from .events.client import ClientEvent
 from .events.payloads import (
     ErrorInfo,
     Item,
+    ItemStatus,
+    ItemType,
     JSONObject,
     LogProb,
+    ResponseStatus,
+    Role,
     SessionConfig,
     StatusDetails,
     TranscriptionLanguage,
@@ -110,8 +114,8 @@ class ItemAdded(Transition):
 
     item_id: str
     previous_item_id: str | None
-    type: str
-    role: str | None
+    type: ItemType
+    role: Role | None
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -119,7 +123,7 @@ class ItemFinished(Transition):
     """An output item finished with ``status`` (``completed`` or ``incomplete``)."""
 
     item_id: str
-    status: str | None
+    status: ItemStatus | None
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -230,7 +234,7 @@ class ResponseFinished(Transition):
     ``conversation`` as in ``ResponseStarted``."""
 
     response_id: str
-    status: str | None
+    status: ResponseStatus | None
     status_details: StatusDetails | None
     usage: Usage | None
     conversation: str = "auto"

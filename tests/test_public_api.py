@@ -41,6 +41,7 @@ TOP_LEVEL = {
     "SessionState",
     "Step",
     "TransportError",
+    "build",
     "connect",
     "events",
     "fold",

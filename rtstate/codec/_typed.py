@@ -38,7 +38,7 @@ import cattrs
 import msgspec
 import orjson
 
-from ..events.payloads import Unset
+from ..events.payloads import LITERALS, Unset
 
 __all__ = ["Reshape", "typed_decoder"]
 
@@ -46,7 +46,13 @@ Builder = Callable[[Any], Any]
 _Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 """Integers msgspec can bound (int64): orjson reads a larger one as a float, msgspec as
 an int, and a uint64 beyond int64 is left to the reference."""
-_SIMPLE: Mapping[Any, Any] = {str: str, int: _Int, bool: bool, float: float}
+_SIMPLE: Mapping[Any, Any] = {
+    str: str,
+    int: _Int,
+    bool: bool,
+    float: float,
+    **dict.fromkeys(LITERALS, str),  # a closed set decodes as any string, as the reference
+}
 _NONE = type(None)
 _ABSENT: Any = msgspec.UNSET
 _RAW_ABSENT: Any = msgspec.Raw()

@@ -18,9 +18,11 @@ from hypothesis import strategies as st
 
 from ..config import Dialect
 from ..events.payloads import (
+    FinalStatus,
     InputAudioTranscription,
     Item,
     SessionConfig,
+    StatusReason,
     TurnDetection,
 )
 from ..events.server import (
@@ -135,8 +137,8 @@ class Flow:
 class _Cut:
     """How a response ends early: its status, reason, and what interrupts it."""
 
-    status: str
-    reason: str | None = None
+    status: FinalStatus
+    reason: StatusReason | None = None
     interrupt: Callable[[], None] | None = None
 
 

@@ -27,7 +27,7 @@ from support.codec_faults import drop_at, set_at, wire_paths
 from support.strategies_codec import event_strategy, json_objects, json_values
 
 from rtstate import LocalProtocolError
-from rtstate.codec import beta, ga
+from rtstate.codec import _typed, beta, ga
 from rtstate.codec._dialect import Codec
 from rtstate.events import UnknownServerEvent
 
@@ -236,3 +236,28 @@ def test_frames_are_written_type_first() -> None:
     delta = orjson.dumps(DELTA).decode()
     assert beta.encode(beta.decode_server(delta)) == delta
     assert ga.encode(beta.decode_server(delta)).startswith('{"type":"response.output_text.delta",')
+
+
+@pytest.mark.parametrize("dialect", ["beta", "ga"])
+@pytest.mark.parametrize("role", ["user", "usr"])  # in the closed set, and outside it
+def test_closed_set_fields_are_read_as_strings_in_the_typed_pass(
+    dialect: str, role: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An item's ``type`` / ``role`` / ``status`` and a part's ``type`` are ``Literal``
+    sets that decode as any string: the typed pass reads them as ``str``, never as raw
+    JSON handed to orjson and the reference's hook (a second parse of every item)."""
+    reads: list[bytes] = []
+
+    def counting_loads(raw: bytes) -> Any:
+        reads.append(raw)
+        return real(raw)
+
+    real = _typed._loads
+    monkeypatch.setattr(_typed, "_loads", counting_loads)
+    part = {"type": "input_text", "text": "hi"}
+    item: dict[str, Any] = {"id": "item_1", "type": "message", "status": "completed"}
+    item.update(role=role, content=[part])
+    tag = "conversation.item.added" if dialect == "ga" else "conversation.item.created"
+    frame = orjson.dumps({"type": tag, "event_id": "e1", "previous_item_id": None, "item": item})
+    assert assert_same(CODECS[dialect], "server", frame)[2].item.role == role
+    assert reads == []

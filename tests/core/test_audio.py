@@ -15,7 +15,7 @@ from rtstate import transitions as tr
 from rtstate.audio import SAMPLE_RATES, Pcm, decode, output_format, pcm, retained
 from rtstate.config import AudioRetention, Dialect
 from rtstate.events import client as c
-from rtstate.events.payloads import SessionConfig
+from rtstate.events.payloads import AudioFormat, SessionConfig
 from rtstate.server import ScriptedResponder
 from rtstate.testing import Flow, audio_responses
 
@@ -94,7 +94,7 @@ def test_decode_refuses_text_that_is_not_base64() -> None:
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize("fmt", ["pcm16", "g711_ulaw", "g711_alaw"])
-def test_audio_appended_decodes_in_its_responses_format(dialect: Dialect, fmt: str) -> None:
+def test_audio_appended_decodes_in_its_responses_format(dialect: Dialect, fmt: AudioFormat) -> None:
     loop = Loop(responder=ScriptedResponder(["Hello there."]), dialect=dialect).start()
     loop.send(c.SessionUpdate(session=SessionConfig(output_audio_format=fmt)))
     loop.send(c.ResponseCreate())
@@ -102,7 +102,7 @@ def test_audio_appended_decodes_in_its_responses_format(dialect: Dialect, fmt: s
     assert appended
     for t, after in appended:
         chunk = t.pcm(after)
-        assert (chunk.format, chunk.sample_rate) == (fmt, SAMPLE_RATES[fmt])  # type: ignore[index]
+        assert (chunk.format, chunk.sample_rate) == (fmt, SAMPLE_RATES[fmt])
         assert chunk.data == base64.b64decode(t.audio)
         assert len(chunk.data) == t.byte_count and chunk.ms == pytest.approx(t.ms)
         assert pcm(t, after) == chunk == t.pcm(fmt)
