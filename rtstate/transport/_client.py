@@ -63,7 +63,7 @@ from ._endpoint import default_dialect, endpoint, redacted_url, redacting_logger
 from ._sync import Mutex, StepQueue
 from ._timer import Alarm
 from ._unwrap import Unwrap
-from ._watch import TransitionFeed, Until, Waiter, Watch, matcher
+from ._watch import TransitionFeed, Until, Waiter, Watch
 from ._websocket import WebSocket
 
 __all__ = ["MAX_SIZE", "AsyncConnection", "Dialer", "connect", "open_stream"]
@@ -227,7 +227,7 @@ class AsyncConnection:
                 under ``Config(strict=True)``: ``RemoteProtocolError``), as ``steps()``
                 raises it.
         """
-        waiter = Waiter(matcher(until))
+        waiter = Waiter(until)
         sent: str | None = None
         if request is not None:
             event = request.input if isinstance(request, Step) else request
@@ -259,7 +259,9 @@ class AsyncConnection:
         ``conversation.item.create``, ``response.created`` for a
         ``response.create``, ...: ``rtstate.machines.ACKS``), and returns that
         Step; an event the server never acknowledges (an audio append) returns
-        its send Step at once.
+        its send Step at once. A ``response.create`` waited on with transition
+        classes waits for its own response (a transition naming another response,
+        e.g. an out-of-band one running beside it, does not count).
 
         Raises:
             TimeoutError: no outcome within ``timeout``; with ``until=None`` also
@@ -270,7 +272,7 @@ class AsyncConnection:
                 was folded) or ended while waiting.
             LocalProtocolError: ``event`` cannot be sent; nothing changed.
         """
-        waiter = Waiter(None if until is None else matcher(until))
+        waiter = Waiter(until)
         try:
             await self._call(self._core.send, event, waiter=waiter)
         except BaseException:

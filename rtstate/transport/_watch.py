@@ -28,13 +28,14 @@ import anyio
 import attrs
 
 from ..errors import ConnectionClosed, RequestRejected
-from ..events.client import ClientEvent
+from ..events.client import ClientEvent, ResponseCreate
 from ..step import Step
 from ..transitions import (
     ClientEventCoalesced,
     ClientEventQueued,
     ClientEventRejected,
     ClientEventTimedOut,
+    ResponseStarted,
     Transition,
 )
 from ._sync import StepQueue
@@ -48,15 +49,22 @@ Until: TypeAlias = Callable[[Step], bool] | type[Transition] | tuple[type[Transi
 with a transition of one of them, subclasses included)."""
 
 
+def _kinds(until: Until) -> tuple[type[Transition], ...] | None:
+    """``until``'s transition classes, or ``None`` if it is not classes."""
+    kinds = until if isinstance(until, tuple) else (until,)
+    if kinds and all(isinstance(k, type) and issubclass(k, Transition) for k in kinds):
+        return kinds  # type: ignore[return-value]
+    return None
+
+
 def matcher(until: Until) -> Callable[[Step], bool]:
     """``until`` as a predicate on Steps.
 
     Raises:
         TypeError: ``until`` is neither callable nor transition classes.
     """
-    kinds = until if isinstance(until, tuple) else (until,)
-    if all(isinstance(k, type) and issubclass(k, Transition) for k in kinds) and kinds:
-        kind_tuple: tuple[type[Transition], ...] = kinds  # type: ignore[assignment]
+    kind_tuple = _kinds(until)
+    if kind_tuple is not None:
         return lambda step: any(isinstance(t, kind_tuple) for t in step.transitions)
     if callable(until) and not isinstance(until, type):
         return until
@@ -79,14 +87,33 @@ class Waiter:
     predicate (``acked``), the wait ends at the request's acknowledgement (it leaves
     ``ledger.in_flight`` settled), or with ``TimeoutError`` if the core gave up on it
     (``ClientEventTimedOut``: ``Config.ack_timeout``).
+
+    A followed ``response.create`` waited on with transition classes waits for its
+    own response: the ``response.created`` that acknowledges it names the response,
+    and a transition of another response (one with another ``response_id``, e.g. an
+    out-of-band response running beside it, or the one it was queued behind) does not
+    end the wait. Transitions that name no response count as they come.
     """
 
-    __slots__ = ("_match", "_request", "_retry", "done", "error", "result")
+    __slots__ = (
+        "_creates",
+        "_kinds",
+        "_match",
+        "_request",
+        "_response",
+        "_retry",
+        "done",
+        "error",
+        "result",
+    )
 
-    def __init__(self, match: Callable[[Step], bool] | None) -> None:
-        self._match = match
+    def __init__(self, until: Until | None) -> None:
+        self._match = None if until is None else matcher(until)
+        self._kinds = None if until is None else _kinds(until)
         self._request: str | None = None  # the event_id followed
         self._retry: ClientEvent | None = None  # a queued retry without its id yet
+        self._creates = False  # whether the request is a response.create
+        self._response: str | None = None  # the response it started, once acknowledged
         self.done = anyio.Event()
         self.result: Step | None = None
         self.error: BaseException | None = None
@@ -95,6 +122,7 @@ class Waiter:
         """Follow ``event`` (sent, so stamped with its ``event_id``)."""
         self._request = event.event_id
         self._retry = None
+        self._creates = isinstance(event, ResponseCreate)
 
     @property
     def wants_ack(self) -> bool:
@@ -113,9 +141,11 @@ class Waiter:
     def offer(self, step: Step) -> bool:
         """Look at ``step``; whether the wait is over."""
         match = self._match
+        if self._creates and self._response is None:
+            self._response = self._started(step)
         if match is not None:
             try:
-                if match(step):
+                if self._own(step) if self._creates and self._kinds else match(step):
                     return self._finish(result=step)
             except Exception as exc:  # the caller's predicate: raised where it waits
                 return self._finish(error=exc)
@@ -135,6 +165,29 @@ class Waiter:
         self.result, self.error = result, error
         self.done.set()
         return True
+
+    def _started(self, step: Step) -> str | None:
+        """The response ``step`` started for the followed ``response.create``, if it
+        acknowledges it."""
+        if self._request is None or not self._acknowledged(step):
+            return None
+        for transition in step.transitions:
+            if isinstance(transition, ResponseStarted):
+                return transition.response_id
+        return None
+
+    def _own(self, step: Step) -> bool:
+        """Whether ``step`` has a transition of the awaited classes that names no
+        response or the followed create's own."""
+        kinds = self._kinds
+        assert kinds is not None
+        response = self._response
+        for transition in step.transitions:
+            if isinstance(transition, kinds):
+                named = getattr(transition, "response_id", None)
+                if named is None or named == response:
+                    return True
+        return False
 
     def _mine(self, event: ClientEvent) -> bool:
         request = self._request

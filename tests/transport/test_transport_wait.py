@@ -222,6 +222,24 @@ async def test_request_of_an_event_never_acknowledged_returns_its_send() -> None
         assert step.input.__class__ is c.InputAudioBufferAppend
 
 
+@pytest.mark.anyio
+async def test_a_requested_response_waits_for_its_own_response_not_another() -> None:
+    # a default response that ends first, and an out-of-band one asked for while it
+    # runs: request(create, ResponseFinished) returns the out-of-band response's end
+    async with connect_in_memory(text_server("Short.", LONG, delta_interval=0.01)) as conn:
+        await started(conn)
+        await conn.request(c.ResponseCreate(), timeout=10)  # the default one: "Short."
+        aside = rtstate.build.response_create(conversation="none", metadata={"k": "v"})
+        step = await conn.request(aside, t.ResponseFinished, timeout=10)
+        (finished,) = [x for x in step.transitions if isinstance(x, t.ResponseFinished)]
+        assert finished.out_of_band
+        own = step.after.responses.get(finished.response_id) or step.after.finished[-1]
+        assert own.metadata == {"k": "v"}
+        default = [r for r in step.after.finished if not r.out_of_band]
+        assert len(default) == 1  # the default one had ended before, and did not count
+        assert step.after.response_items(finished.response_id)[-1].text == LONG
+
+
 def rejection_step(event: c.ClientEvent, requeued: bool) -> Step:
     error = ErrorInfo(code="conversation_already_has_active_response", event_id=event.event_id)
     transitions: tuple[t.Transition, ...] = (t.ClientEventRejected(event=event, error=error),)
