@@ -12,6 +12,7 @@ import anyio
 import pytest
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
@@ -59,6 +60,7 @@ async def opened(
     server = ServerProtocol()
     server.receive_data(await theirs.receive())
     [request] = server.events_received()
+    assert isinstance(request, Request)
     server.send_response(server.accept(request))
     data = b"".join(server.data_to_send()) + stream
     start = 0
