@@ -727,12 +727,9 @@ async def open_stream(
             context = ssl_context if ssl_context is not None else ssl.create_default_context()
         if _on_asyncio():
             return await open_asyncio_stream(host, port, ssl_context=context)
-        if context is not None:
-            return await anyio.connect_tcp(
-                host, port, tls=True, ssl_context=context, tls_hostname=host,
-                tls_standard_compatible=False,
-            )  # fmt: skip
-        return await anyio.connect_tcp(host, port)
+        from ._trio_stream import open_trio_stream  # noqa: PLC0415 - trio is optional
+
+        return await open_trio_stream(host, port, ssl_context=context)
     except ssl.SSLCertVerificationError as exc:
         raise ConnectError(f"the TLS certificate of {host} did not verify: {exc}") from None
     except _NETWORK as exc:

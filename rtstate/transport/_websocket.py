@@ -21,6 +21,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
+from websockets.streams import StreamReader
 
 from ..errors import ConnectionClosed, HandshakeError
 from ._sync import Mutex
@@ -46,6 +47,8 @@ headers are in (a server that sends no length and keeps the socket open)."""
 _STATUS = re.compile(rb"HTTP/1\.[01] ([0-9]{3})[ \r]")
 
 _DATA = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
+_WHOLE = (0x81, 0x82)  # the first byte of a whole text / binary frame: FIN, no RSV bits
+_AT_EOF = StreamReader.at_eof.__code__
 _NETWORK_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
@@ -97,6 +100,12 @@ class WebSocket:
         )
         self._answer_size = 0
         self._answered: int | None = None  # the status of the answer, once in
+        # the client's direct path (``_feed``): ``None`` until the handshake is over,
+        # then whether received bytes are framed here rather than by the protocol
+        self._direct: bool | None = None if isinstance(protocol, ClientProtocol) else False
+        self._pending: list[bytes] = []  # the start of a frame not yet whole
+        self._pending_size = 0
+        self._needed = 0  # bytes the pending frame needs before it can be cut
 
     # --- state -------------------------------------------------------------------------
 
@@ -367,10 +376,23 @@ class WebSocket:
             else:
                 data = await self._stream.receive(READ_SIZE)
         except (TimeoutError, anyio.EndOfStream, *_NETWORK_ERRORS):
+            if self._pending:  # the start of a frame: the protocol says it was cut short
+                self._protocol.receive_data(b"".join(self._pending))
+                self._pending = []
             self._protocol.receive_eof()
             self._collect()
             await self.abort()  # the peer is gone: release the socket now
             return
+        if self._direct:
+            if self._protocol.state is State.OPEN:
+                if self._feed(data):
+                    await self._flush()
+                return
+            # closing (this side started it, or failed): the protocol takes it all
+            self._direct = False
+            if self._pending:
+                data = b"".join((*self._pending, data))
+                self._pending = []
         answer = self._answer
         if answer is not None:  # a client in its handshake: keep the answer's start
             self._answer_size += len(data)
@@ -378,7 +400,101 @@ class WebSocket:
                 answer += data[: ANSWER_LIMIT - len(answer)]
         self._protocol.receive_data(data)
         self._collect()
+        if self._direct is None:
+            self._direct = self._can_go_direct()
         await self._flush()
+
+    def _can_go_direct(self) -> bool | None:
+        """Whether a client whose handshake is over may frame what it receives itself.
+
+        Only while ``websockets``' parser waits at the start of a frame with nothing
+        buffered (it may have been given the start of a frame with the handshake's
+        answer), with no extension and no debug log of frames. ``None``: ask again
+        after the next read; ``False``: never (the protocol frames everything).
+        """
+        protocol = self._protocol
+        if protocol.state is State.CONNECTING:
+            return None
+        if protocol.state is not State.OPEN or protocol.extensions or protocol.debug:
+            return False
+        if protocol.reader.buffer:
+            return None
+        parser = protocol.parser
+        while (inner := getattr(parser, "gi_yieldfrom", None)) is not None:
+            parser = inner
+        return True if getattr(parser, "gi_code", None) is _AT_EOF else None
+
+    def _feed(self, data: bytes) -> bool:
+        """The client's direct path: cut whole unfragmented text and binary frames
+        out of ``data`` here, the common case, and hand every other frame whole to
+        ``websockets``' protocol (control frames, fragments, a frame too large or
+        malformed: it answers, checks and fails as it always does). The protocol
+        then always waits at a frame's start; once it is no longer open, it gets
+        all bytes from here on. Whether it was given anything (there may be a pong
+        or a close to write).
+        """
+        if self._pending:
+            self._pending.append(data)
+            self._pending_size += len(data)
+            if self._pending_size < self._needed:
+                return False
+            data = b"".join(self._pending)
+            self._pending = []
+        protocol = self._protocol
+        messages = self._messages
+        size = len(data)
+        position = 0
+        handed = False
+        while position < size:
+            first = data[position]
+            second = data[position + 1] if position + 1 < size else 0
+            length = second & 0x7F
+            head = 2
+            if length == 126:
+                head = 4
+                if position + head <= size:
+                    length = int.from_bytes(data[position + 2 : position + 4])
+            elif length == 127:
+                head = 10
+                if position + head <= size:
+                    length = int.from_bytes(data[position + 2 : position + 10])
+            if second & 0x80:
+                head += 4  # masked: the protocol refuses it
+            end = position + head + length
+            limit = protocol.max_size
+            if limit is not None and protocol.cur_size is not None:
+                limit -= protocol.cur_size
+            if position + head > size or (end > size and (limit is None or length <= limit)):
+                # not whole yet (the protocol takes a frame past max_size at once,
+                # to refuse it)
+                self._pending = [data[position:]]
+                self._pending_size = size - position
+                self._needed = end - position if position + head <= size else head
+                return handed
+            if (
+                first in _WHOLE
+                and not second & 0x80
+                and protocol.cur_size is None
+                and (limit is None or length <= limit)
+            ):
+                messages.append(data[position + head : end])
+                position = end
+                continue
+            handed = True
+            if end > size:  # too large: the protocol fails the connection on its header
+                protocol.receive_data(data[position:])
+                position = size
+            else:
+                protocol.receive_data(data[position:end])
+                position = end
+            self._collect()
+            if protocol.state is not State.OPEN:
+                self._direct = False
+                if position < size:
+                    protocol.receive_data(data[position:])
+                    self._collect()
+                return True
+        return handed
 
     def _collect(self) -> None:
         for event in self._protocol.events_received():

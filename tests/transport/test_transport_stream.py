@@ -1,8 +1,9 @@
-"""The client's byte stream on asyncio (``AsyncioStream``), against a plain anyio peer.
+"""The client's byte streams (``AsyncioStream``, ``TrioStream``), against a plain anyio peer.
 
-``open_stream`` dials it on asyncio (trio keeps anyio's stream); it must behave as
-anyio's socket stream does: bytes in order, half-close, EOF, closing, cancellation,
-and TCP flow control when the session does not read.
+``open_stream`` dials ``AsyncioStream`` on asyncio and ``TrioStream`` (anyio's stream,
+read directly) on trio; each must behave as anyio's socket stream does: bytes in
+order, half-close, EOF, closing, cancellation, and TCP flow control when the session
+does not read.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from anyio.streams.tls import TLSStream
 
 from rtstate.transport._asyncio_stream import BUFFER_SIZE, HIGH_WATER, AsyncioStream
 from rtstate.transport._client import open_stream
+from rtstate.transport._trio_stream import TrioStream
 
 pytestmark = pytest.mark.anyio
 
@@ -71,9 +73,9 @@ async def echo(stream: anyio.abc.SocketStream) -> None:
             await stream.send_eof()
 
 
-async def test_open_stream_is_the_asyncio_stream_only_on_asyncio(anyio_backend: str) -> None:
+async def test_open_stream_is_the_backend_s_own_stream(anyio_backend: str) -> None:
     async with peer(echo) as stream:
-        assert isinstance(stream, AsyncioStream) == (anyio_backend == "asyncio")
+        assert isinstance(stream, AsyncioStream if anyio_backend == "asyncio" else TrioStream)
         await stream.send(b"hello ")
         await stream.send(b"world")
         await stream.send_eof()  # half-close: the echo still comes back
@@ -117,7 +119,6 @@ async def test_a_session_that_does_not_read_holds_the_peer_back(anyio_backend: s
         assert not protocol.paused
 
 
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_a_cancelled_receive_loses_nothing(anyio_backend: str) -> None:
     go = anyio.Event()
 
