@@ -108,7 +108,10 @@ async def test_a_spoken_response_is_interrupted_through_the_servers_playback() -
         assert state.server_playback[playing] is PlaybackPhase.CLEARED
         assert state.playing_response_id is None
         assert state.ledger.in_flight == ()
-    assert [d for step in steps for d in step.diagnostics] == []
+    # deltas the server wrote before it read the cancel may still arrive: the expected
+    # race (an informational "interrupted"), dropped; nothing else is said
+    said = [d for step in steps for d in step.diagnostics]
+    assert [d for d in said if not (d.informational and d.code == "interrupted")] == []
     assert conn.plugin_errors == ()
 
 
