@@ -29,41 +29,68 @@ __all__ = ["AudioChunk", "AudioWindow", "TextLog"]
 
 @attrs.frozen
 class TextLog:
-    """Text accumulated from deltas; ``str(log)`` or ``log.value`` joins it."""
+    """Text accumulated from deltas; ``str(log)`` or ``log.value`` joins it.
+
+    The joined text is computed once per value and remembered (a memo: equality,
+    hash and repr never see it), so the ``.done`` checks that compare a finished
+    text do not join it again. ``compacted()`` gives the same text as one chunk:
+    the fold compacts a part's log when the part finishes, so a finished text holds
+    one string, not one per delta.
+    """
 
     _chunks: list[str] = attrs.field(repr=False, eq=False)
     _n: int = attrs.field(eq=False)
+    _merged: int = attrs.field(default=0, eq=False)
+    """Deltas folded into the first chunk by ``compacted`` (``chunk_count`` counts them)."""
+    _joined: str | None = attrs.field(default=None, repr=False, eq=False)
+    """The memo of ``value`` (set on first read)."""
 
     def append(self, delta: str) -> TextLog:
         """This log with ``delta`` added; O(1) at the tip."""
         n = self._n
         if n == 0:  # never grow a shared empty list (``EMPTY_TEXT`` is module-wide)
-            return _text_log([delta], 1)
+            return _text_log([delta], 1, 0, None)
         chunks = self._chunks
         if len(chunks) != n:
             chunks = chunks[:n]
         chunks.append(delta)
-        return _text_log(chunks, n + 1)
+        return _text_log(chunks, n + 1, self._merged, None)
 
     @property
     def value(self) -> str:
-        """The joined text (O(length))."""
+        """The joined text (O(length) on the first read of a value, then O(1))."""
+        joined = self._joined
+        if joined is not None:
+            return joined
         n = self._n
         if n == 0:
             return ""
         if n == 1:
             return self._chunks[0]
-        return "".join(self._chunks[:n])
+        chunks = self._chunks
+        joined = "".join(chunks if len(chunks) == n else chunks[:n])
+        object.__setattr__(self, "_joined", joined)  # the memo: invisible to eq and repr
+        return joined
 
     @property
     def chunk_count(self) -> int:
-        """How many deltas made this text."""
-        return self._n
+        """How many deltas made this text (compacting keeps the count)."""
+        return self._n + self._merged
+
+    def compacted(self) -> TextLog:
+        """The same text held as one chunk (and the same ``chunk_count``): O(1) to read,
+        and free of the per-delta strings once older values are dropped. ``self`` when
+        it is one chunk already."""
+        n = self._n
+        if n <= 1:
+            return self
+        joined = self.value
+        return _text_log([joined], 1, self._merged + n - 1, joined)
 
     @classmethod
     def of(cls, text: str) -> TextLog:
         """A log holding ``text`` as one chunk."""
-        return _text_log([text], 1) if text else EMPTY_TEXT
+        return _text_log([text], 1, 0, None) if text else EMPTY_TEXT
 
     def __str__(self) -> str:
         return self.value

@@ -60,7 +60,7 @@ from ._ledger import (
     _release,
     _released_cancel,
 )
-from ._parts import _settle
+from ._parts import _compacted, _settle
 
 _FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
 
@@ -147,7 +147,8 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
         if status not in _FINAL_ITEM_STATUSES:  # a closed item is never in_progress
             status = "incomplete"
         parts = tuple(
-            evolve_part(p, phase=_live(_PART_TABLE, p.phase, s.ResponseDone)) for p in item.parts
+            evolve_part(_compacted(p), phase=_live(_PART_TABLE, p.phase, s.ResponseDone))
+            for p in item.parts
         )
         phase = _live(_ITEM_TABLE, item.phase, s.ResponseDone)
         items = items.set(item_id, evolve_item(item, phase=phase, status=status, parts=parts))
@@ -300,6 +301,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
         if item.type == "function_call" and arguments.chunk_count:
             out.note("INV-9", f"arguments of {item_id} differ from their deltas")
         arguments = TextLog.of(snapshot.arguments)
+    arguments = arguments.compacted()
     status = snapshot.status
     new = evolve_item(
         item,
@@ -347,7 +349,7 @@ def _reconcile_parts(
         if index >= len(parts):
             parts.append(_part_from(snapshot, _live(_PART_TABLE, None, s.ResponseOutputItemDone)))
             continue
-        parts[index] = _settle(item.id, index, parts[index], snapshot, out, quiet=quiet)
+        parts[index] = _compacted(_settle(item.id, index, parts[index], snapshot, out, quiet=quiet))
     return tuple(parts)
 
 
