@@ -13,7 +13,10 @@ mypy checks every call as it would check the plain attrs construction:
   copy of the instance dict, whatever the number of fields; their keyword arguments
   are typed by a ``TypedDict`` of the class's fields;
 - ``with_part`` puts a new part into an item and the item into the root, one
-  revision on: the one rebuild every streaming delta does; ``part_with_text``,
+  revision on; ``streamed`` does it lazily, for the streaming deltas: the part is kept
+  in the root's record of its streaming part (``rtstate.state.Hot``) and
+  ``items_by_id`` built on first read, so a delta copies neither its item nor the
+  items map; ``evolve_root`` and ``with_part`` build it and drop the record; ``part_with_text``,
   ``part_with_transcript`` and ``part_with_audio`` are the deltas' part copies
   (``evolve_part`` with fixed changes, without building a keyword dict).
 
@@ -69,6 +72,7 @@ __all__ = [
     "part_with_audio",
     "part_with_text",
     "part_with_transcript",
+    "streamed",
     "with_part",
 ]
 
@@ -187,9 +191,22 @@ _set_step: Final = dict_setter(Step)
 _set_part: Final = dict_setter(PartState, "text_log", "transcript_log", "audio_bytes", "audio_ms")
 
 
+def _root_fields(state: SessionState) -> dict[str, Any]:
+    """A copy of the root's fields, for a new root: a streaming state's
+    ``items_by_id`` built, and its record of the streaming part dropped (the new root
+    may change what the record relies on)."""
+    fields = state.__dict__
+    if "_hot" in fields:
+        state.items_by_id  # noqa: B018  # built and kept in ``fields``
+        fields = fields.copy()
+        del fields["_hot"]
+        return fields
+    return fields.copy()
+
+
 def evolve_root(state: SessionState, /, **changes: Unpack[RootChanges]) -> SessionState:
     """``attrs.evolve(state, **changes)``: a copy of the root with ``changes``."""
-    fields: dict[str, Any] = state.__dict__.copy()
+    fields = _root_fields(state)
     fields.update(changes)
     root = _NEW(SessionState)
     _set_root(root, fields)
@@ -278,9 +295,39 @@ def with_part(state: SessionState, item: ItemState, index: int, part: PartState)
     fields["parts"] = (part,) if len(parts) == 1 else (*parts[:index], part, *parts[index + 1 :])
     new_item = _NEW(ItemState)
     _set_item(new_item, fields)
-    fields = state.__dict__.copy()
-    fields["items_by_id"] = state.items_by_id.set(item.id, new_item)
+    fields = _root_fields(state)
+    fields["items_by_id"] = fields["items_by_id"].set(item.id, new_item)
     fields["revision"] = state.revision + 1
+    after = _NEW(SessionState)
+    _set_root(after, fields)
+    return after
+
+
+def streamed(  # noqa: PLR0917  # the streaming part's record, by position: the point
+    state: SessionState,
+    group: object,
+    response: ResponseState,
+    item: ItemState,
+    index: int,
+    part: PartState,
+    items: Map[str, ItemState],
+    audio: AudioWindow | None,
+) -> SessionState:
+    """``with_part(state, item, index, part)`` (and ``audio`` as the root's, if given),
+    built lazily: the new root keeps ``part`` in its record of the streaming part
+    (``state.Hot``) and builds ``items_by_id`` on first read.
+
+    ``items`` is ``state``'s items map without ``part`` (``state.items_by_id``, or its
+    record's own), ``item`` the item as in ``items``; ``response`` and ``group`` are
+    what the deltas' fast path checked the part for. Once per streaming delta: no item
+    copy and no map update, the root's fields copied once.
+    """
+    fields: dict[str, Any] = state.__dict__.copy()
+    fields.pop("items_by_id", None)  # a streaming state's may be built: now stale
+    fields["_hot"] = (item.id, index, response.id, group, response, item, part, items)
+    fields["revision"] += 1
+    if audio is not None:
+        fields["audio"] = audio
     after = _NEW(SessionState)
     _set_root(after, fields)
     return after

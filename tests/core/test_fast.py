@@ -17,10 +17,11 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from immutables import Map
 
 from rtstate import _fast
 from rtstate._build import dict_setter, new, positional
-from rtstate.logs import TextLog
+from rtstate.logs import EMPTY_AUDIO, TextLog
 from rtstate.state import (
     InputBufferState,
     ItemPhase,
@@ -29,6 +30,7 @@ from rtstate.state import (
     PartPhase,
     PartState,
     RateLimitState,
+    ResponsePhase,
     ResponseState,
     SessionState,
     SpeechWindow,
@@ -232,7 +234,9 @@ _EVOLVES: list[tuple[type[Any], Any, Any]] = [
 def test_the_changes_are_the_fields_with_their_types(
     cls: type[Any], evolve: Any, changes: Any
 ) -> None:
-    assert typing.get_type_hints(changes) == typing.get_type_hints(cls)
+    names = {f.name for f in attrs.fields(cls)}  # not a ClassVar (SessionState._hot)
+    hints = {k: v for k, v in typing.get_type_hints(cls).items() if k in names}
+    assert typing.get_type_hints(changes) == hints
     assert [f.name for f in attrs.fields(cls)] == list(typing.get_type_hints(changes))
     assert all(f.alias == f.name for f in attrs.fields(cls))  # evolve writes by alias
     assert changes.__optional_keys__ == frozenset(f.name for f in attrs.fields(cls))
@@ -307,6 +311,51 @@ def test_with_part_is_an_item_evolve_inside_a_root_evolve(count: int, data: st.D
     assert after.items_by_id["item_1"].parts[index] is replacement
     assert state.items_by_id["item_1"] is item  # the old state is untouched
     assert state.items_by_id["item_1"].parts[index] is not replacement
+
+
+@settings(max_examples=50)
+@given(count=st.integers(min_value=1, max_value=4), data=st.data())
+def test_streamed_is_with_part_built_on_first_read(count: int, data: st.DataObject) -> None:
+    """``streamed`` (the deltas' lazy ``with_part``), chained as deltas chain it, gives
+    at every step the state ``with_part`` gives; ``items_by_id`` is built only when
+    read, and any other new root (``evolve_root``, ``with_part``) drops the record."""
+    item = ItemState(
+        id="item_1",
+        type="message",
+        phase=ItemPhase.IN_PROGRESS,
+        parts=tuple(_part(n) for n in range(count)),
+    )
+    other = ItemState(id="item_0", type="message", phase=ItemPhase.DONE)
+    response = ResponseState(id="resp_1", phase=ResponsePhase.IN_PROGRESS, status=None)
+    eager = lazy = attrs.evolve(SessionState(), items_by_id=Map({"item_1": item, "item_0": other}))
+    group = object()
+    lazies, eagers = [], []
+    audio = data.draw(st.sampled_from([None, EMPTY_AUDIO]))
+    for n in range(data.draw(st.integers(min_value=1, max_value=6))):
+        index = data.draw(st.integers(min_value=0, max_value=count - 1))
+        hot = lazy._hot
+        same = hot is not None and hot[1] == index
+        base_item = hot[5] if same and hot is not None else lazy.items_by_id["item_1"]
+        items = hot[7] if same and hot is not None else lazy.items_by_id
+        part = _part(100 + n)
+        lazy = _fast.streamed(lazy, group, response, base_item, index, part, items, audio)
+        eager = _fast.with_part(eager, eager.items_by_id["item_1"], index, part)
+        if audio is not None:
+            eager = _fast.evolve_root(eager, audio=audio)
+        assert "items_by_id" not in lazy.__dict__  # built on first read only
+        assert lazy._hot is not None and lazy._hot[6] is part
+        lazies.append(lazy)
+        eagers.append(eager)
+    for lazy, eager in zip(lazies, eagers, strict=True):  # read only now
+        assert lazy == eager
+        assert lazy.items_by_id["item_0"] is other
+    last = lazies[-1]
+    for cold in (
+        _fast.evolve_root(last, revision=99),
+        _fast.with_part(last, last.items_by_id["item_1"], 0, _part(7)),
+    ):
+        assert "_hot" not in cold.__dict__ and cold._hot is None
+    assert _fast.evolve_root(last, revision=99) == attrs.evolve(last, revision=99)
 
 
 def test_mypy_checks_the_keywords_of_the_typed_operations() -> None:
