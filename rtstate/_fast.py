@@ -18,7 +18,9 @@ mypy checks every call as it would check the plain attrs construction:
   ``items_by_id`` built on first read, so a delta copies neither its item nor the
   items map; ``evolve_root`` and ``with_part`` build it and drop the record; ``part_with_text``,
   ``part_with_transcript`` and ``part_with_audio`` are the deltas' part copies
-  (``evolve_part`` with fixed changes, without building a keyword dict).
+  (``evolve_part`` with fixed changes, without building a keyword dict);
+  ``item_with_arguments`` and ``with_item`` are a function call's arguments delta's
+  item copy and its root.
 
 tests/core/test_fast.py compares each operation with the plain construction (and the
 ``TypedDict``\\ s with the classes' fields); benchmarks/bench_fold.py is why each is here.
@@ -49,11 +51,19 @@ from .state import (
     Transcripts,
 )
 from .step import Input, Step
-from .transitions import AudioAppended, ItemAdded, TextAppended, TranscriptAppended, Transition
+from .transitions import (
+    AudioAppended,
+    FunctionCallArgumentsAppended,
+    ItemAdded,
+    TextAppended,
+    TranscriptAppended,
+    Transition,
+)
 
 __all__ = [
     "ItemChanges",
     "NewAudioAppended",
+    "NewFunctionCallArgumentsAppended",
     "NewTextAppended",
     "NewTranscriptAppended",
     "PartChanges",
@@ -62,6 +72,8 @@ __all__ = [
     "evolve_item",
     "evolve_part",
     "evolve_root",
+    "item_with_arguments",
+    "new_arguments_appended",
     "new_audio_appended",
     "new_item",
     "new_item_added",
@@ -73,6 +85,7 @@ __all__ = [
     "part_with_text",
     "part_with_transcript",
     "streamed",
+    "with_item",
     "with_part",
 ]
 
@@ -116,6 +129,19 @@ class NewAudioAppended(Protocol):
 new_text_appended: Final[NewTextAppended] = positional(TextAppended)
 new_transcript_appended: Final[NewTranscriptAppended] = positional(TranscriptAppended)
 new_audio_appended: Final[NewAudioAppended] = positional(AudioAppended)
+
+
+class NewFunctionCallArgumentsAppended(Protocol):
+    """``FunctionCallArgumentsAppended``'s fields, by position."""
+
+    def __call__(
+        self, item_id: str, call_id: str, delta: str, /
+    ) -> FunctionCallArgumentsAppended: ...
+
+
+new_arguments_appended: Final[NewFunctionCallArgumentsAppended] = positional(
+    FunctionCallArgumentsAppended
+)
 
 
 class RootChanges(TypedDict, total=False):
@@ -186,7 +212,7 @@ class PartChanges(TypedDict, total=False):
 
 _NEW: Final = object.__new__
 _set_root: Final = dict_setter(SessionState, "items_by_id", "revision")
-_set_item: Final = dict_setter(ItemState, "parts")
+_set_item: Final = dict_setter(ItemState, "parts", "arguments_log")
 _set_step: Final = dict_setter(Step)
 _set_part: Final = dict_setter(PartState, "text_log", "transcript_log", "audio_bytes", "audio_ms")
 
@@ -280,6 +306,26 @@ def part_with_audio(part: PartState, audio_bytes: int, audio_ms: float) -> PartS
     new_part = _NEW(PartState)
     _set_part(new_part, fields)
     return new_part
+
+
+def item_with_arguments(item: ItemState, arguments_log: TextLog) -> ItemState:
+    """``evolve_item(item, arguments_log=arguments_log)``: once per arguments delta."""
+    fields: dict[str, Any] = item.__dict__.copy()
+    fields["arguments_log"] = arguments_log
+    new_item = _NEW(ItemState)
+    _set_item(new_item, fields)
+    return new_item
+
+
+def with_item(state: SessionState, item: ItemState) -> SessionState:
+    """``evolve_root(state, items_by_id=state.items_by_id.set(item.id, item),
+    revision=state.revision + 1)``: once per arguments delta."""
+    fields = _root_fields(state)
+    fields["items_by_id"] = fields["items_by_id"].set(item.id, item)
+    fields["revision"] += 1
+    after = _NEW(SessionState)
+    _set_root(after, fields)
+    return after
 
 
 def with_part(state: SessionState, item: ItemState, index: int, part: PartState) -> SessionState:

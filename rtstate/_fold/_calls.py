@@ -4,13 +4,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from .. import machines
-from .._fast import evolve_item, evolve_root
+from .._fast import (
+    delta_step,
+    evolve_item,
+    evolve_root,
+    item_with_arguments,
+    new_arguments_appended,
+    with_item,
+)
+from ..config import Config
 from ..events import server as s
 from ..logs import TextLog
-from ..state import ItemState, SessionState
+from ..state import ItemPhase, ItemState, ResponsePhase, SessionPhase, SessionState
+from ..step import Step
 from ..transitions import FunctionCallArgumentsAppended
 from ._base import _active, _check, _item_phase, _open, _Out, _Rejected
 
@@ -45,6 +54,44 @@ def _arguments_appended(state: SessionState, item: ItemState, delta: str) -> Ses
     return evolve_root(
         state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
     )
+
+
+_Phases = tuple[frozenset[ResponsePhase | None], frozenset[ItemPhase | None]]
+
+_ARGUMENTS_PHASES: Final[_Phases] = (
+    frozenset(p for p, i in machines.RESPONSE if i is s.ResponseFunctionCallArgumentsDelta),
+    frozenset(p for p, i in machines.ITEM if i is s.ResponseFunctionCallArgumentsDelta),
+)
+"""The response and item phases the tables accept an arguments delta in."""
+
+_SESSION_OPEN: Final = SessionPhase.OPEN
+
+
+def _arguments_streamed(
+    state: SessionState, e: s.ResponseFunctionCallArgumentsDelta, config: Config, phases: _Phases
+) -> Step | None:
+    """The Step of an arguments delta in the common case, else ``None`` (``fold``
+    goes on to ``_arguments_delta``, which reports why): the session open, the
+    response in progress and the item in phases the tables accept the delta in, a
+    function call with this ``call_id`` (or none yet). ``fold``'s fast path, beside the
+    deltas' (``_deltas._streamed``); tests/core/test_properties.py checks it agrees
+    with the handler."""
+    response_phases, item_phases = phases
+    response = state.responses.get(e.response_id)
+    if state.phase is not _SESSION_OPEN or response is None:
+        return None
+    item = state.items_by_id.get(e.item_id)
+    if (
+        response.phase not in response_phases
+        or item is None
+        or item.phase not in item_phases
+        or item.type != "function_call"
+        or (item.call_id is not None and item.call_id != e.call_id)
+    ):
+        return None
+    transition = new_arguments_appended(e.item_id, e.call_id, e.delta)
+    new = item_with_arguments(item, item.arguments_log.append(e.delta))
+    return delta_step(e, state, with_item(state, new), transition)
 
 
 def _arguments_done(

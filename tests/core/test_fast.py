@@ -36,7 +36,13 @@ from rtstate.state import (
     SpeechWindow,
 )
 from rtstate.step import Step
-from rtstate.transitions import AudioAppended, ItemAdded, TextAppended, TranscriptAppended
+from rtstate.transitions import (
+    AudioAppended,
+    FunctionCallArgumentsAppended,
+    ItemAdded,
+    TextAppended,
+    TranscriptAppended,
+)
 
 
 @attrs.frozen
@@ -125,6 +131,11 @@ _POSITIONAL: list[tuple[type[Any], Any, Any]] = [
     (TextAppended, _fast.new_text_appended, _fast.NewTextAppended),
     (TranscriptAppended, _fast.new_transcript_appended, _fast.NewTranscriptAppended),
     (AudioAppended, _fast.new_audio_appended, _fast.NewAudioAppended),
+    (
+        FunctionCallArgumentsAppended,
+        _fast.new_arguments_appended,
+        _fast.NewFunctionCallArgumentsAppended,
+    ),
 ]
 
 
@@ -356,6 +367,20 @@ def test_streamed_is_with_part_built_on_first_read(count: int, data: st.DataObje
     ):
         assert "_hot" not in cold.__dict__ and cold._hot is None
     assert _fast.evolve_root(last, revision=99) == attrs.evolve(last, revision=99)
+
+
+def test_the_arguments_delta_operations_are_their_evolves() -> None:
+    call = ItemState(id="item_1", type="function_call", phase=ItemPhase.IN_PROGRESS)
+    state = attrs.evolve(SessionState(revision=3), items_by_id=Map({"item_1": call}))
+    log = TextLog.of('{"a"')
+    grown = _fast.item_with_arguments(call, log)
+    assert type(grown) is ItemState and grown.arguments_log is log
+    assert grown == attrs.evolve(call, arguments_log=log) and call.arguments_log is not log
+    after = _fast.with_item(state, grown)
+    assert after == attrs.evolve(
+        state, items_by_id=state.items_by_id.set("item_1", grown), revision=4
+    )
+    assert after.items_by_id["item_1"] is grown and state.items_by_id["item_1"] is call
 
 
 def test_mypy_checks_the_keywords_of_the_typed_operations() -> None:
