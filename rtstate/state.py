@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, ClassVar, Final, Literal, TypeAlias
+from typing import ClassVar, Final, Literal, TypeAlias
 
 import attrs
 from immutables import Map
@@ -709,21 +709,9 @@ class SessionState:
 
     _hot: ClassVar[Hot | None] = None
     """The streaming part, while deltas stream into it (``rtstate._fast.streamed``):
-    ``items_by_id`` is then built on first read from this record (see ``Hot``).
+    ``items_by_id`` is then built on first read from this record (see ``Hot`` and
+    ``_ItemsBuiltOnRead``, the descriptor that stands for the field until then).
     ``None`` (this class attribute) on every other state."""
-
-    if not TYPE_CHECKING:  # mypy keeps checking every other attribute name
-
-        def __getattr__(self, name: str) -> object:
-            # only a missing attribute comes here: ``items_by_id`` of a streaming state
-            # before its first read (one item copy and one map update, then kept)
-            if name == "items_by_id":
-                hot = self.__dict__.get("_hot")
-                if hot is not None:
-                    items = _items_with(hot)
-                    self.__dict__["items_by_id"] = items
-                    return items
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def playing_response_id(self) -> str | None:
@@ -859,6 +847,26 @@ root with ``rtstate._fast.evolve_root`` / ``with_part``, which first build
 """
 
 _set_item_fields: Final = dict_setter(ItemState)
+
+
+class _ItemsBuiltOnRead:
+    """``SessionState.items_by_id`` where the instance has none yet: a streaming
+    state's, built from its record (``_items_with``) on first read and kept in the
+    instance dict (which a later read finds first: this descriptor has no
+    ``__set__``, so an instance's own value always wins)."""
+
+    def __get__(self, state: SessionState | None, owner: type | None = None) -> object:
+        if state is None:
+            return self
+        fields = state.__dict__
+        hot = fields.get("_hot")
+        if hot is None:
+            raise AttributeError("items_by_id")
+        items = fields["items_by_id"] = _items_with(hot)
+        return items
+
+
+SessionState.items_by_id = _ItemsBuiltOnRead()  # type: ignore[assignment]  # see the class
 
 
 def _items_with(hot: Hot) -> Map[str, ItemState]:

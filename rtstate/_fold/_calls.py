@@ -106,16 +106,11 @@ def _arguments_final(
 ) -> SessionState:
     """``state`` with the final ``arguments`` of ``item`` (a function or MCP call);
     INV-9 is noted when they differ from the deltas that came."""
-    log = item.arguments_log
-    if arguments == log.value:
-        log = log.compacted()  # held as one string from here on
-        if log is item.arguments_log:
-            return evolve_root(state, revision=state.revision + 1)
-    else:
-        if log.chunk_count:
-            out.note("INV-9", f"arguments of {item.id} differ from their deltas")
-        log = TextLog.of(arguments)
-    new = evolve_item(item, arguments_log=log)
+    if arguments == item.arguments_log.value:  # joined once: remembered for the item's end
+        return evolve_root(state, revision=state.revision + 1)
+    if item.arguments_log.chunk_count:
+        out.note("INV-9", f"arguments of {item.id} differ from their deltas")
+    new = evolve_item(item, arguments_log=TextLog.of(arguments))
     return evolve_root(
         state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
     )

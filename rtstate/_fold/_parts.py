@@ -7,14 +7,7 @@ deltas themselves are ``_deltas``.
 from __future__ import annotations
 
 from .. import machines
-from .._fast import (
-    evolve_item,
-    evolve_part,
-    evolve_root,
-    part_with_text,
-    part_with_transcript,
-    with_part,
-)
+from .._fast import evolve_item, evolve_part, evolve_root, with_part
 from ..events import server as s
 from ..events.payloads import ContentPart
 from ..logs import EMPTY_TEXT, TextLog
@@ -88,9 +81,8 @@ def _content_part_added(
 
 def _text_done(state: SessionState, e: s.ResponseTextDone, out: _Out) -> SessionState:
     item, part, _ = _checked_part(state, e, "text", out)
-    if e.text == part.text:  # the log is held as one string from here on
-        compact = part_with_text(part, part.text_log.compacted())
-        return with_part(state, item, e.content_index, compact)
+    if e.text == part.text:  # joined once: the log remembers it for the part's end
+        return evolve_root(state, revision=state.revision + 1)
     if e.response_id != state.interrupted_response_id:  # else: the deltas ignored since are in it
         out.note("INV-9", f"text.done of {e.item_id}[{e.content_index}] differs from its deltas")
     return with_part(state, item, e.content_index, evolve_part(part, text_log=TextLog.of(e.text)))
@@ -100,14 +92,8 @@ def _transcript_done(
     state: SessionState, e: s.ResponseAudioTranscriptDone, out: _Out
 ) -> SessionState:
     item, part, _ = _checked_part(state, e, "audio", out)
-    if part.truncated_ms is not None:
+    if e.transcript == part.transcript or part.truncated_ms is not None:
         return evolve_root(state, revision=state.revision + 1)  # truncated: it stays dropped
-    log = part.transcript_log
-    if log is not None and e.transcript == log.value:  # held as one string from here on
-        compact = part_with_transcript(part, log.compacted())
-        return with_part(state, item, e.content_index, compact)
-    if e.transcript == part.transcript:
-        return evolve_root(state, revision=state.revision + 1)
     if e.response_id != state.interrupted_response_id:  # else: the deltas ignored since are in it
         out.note("INV-9", f"audio_transcript.done of {e.item_id} differs from its deltas")
     log = TextLog.of(e.transcript)
