@@ -2,8 +2,10 @@
 
 mypy checks every call as it would check the plain attrs construction:
 
-- ``new_step``, ``new_item``, ``new_part`` and ``new_item_added``
-  are ``rtstate._build.new`` of their class:
+- ``new_step``, ``new_item``, ``new_part``, ``new_response``, ``new_item_added``,
+  ``new_item_finished``, ``new_response_started`` and ``new_response_finished`` are
+  ``rtstate._build.new`` of their class (``response_with_output`` is
+  ``attrs.evolve(response, output=...)`` through ``new_response``):
   the class's own signature, without ``__init__``'s cost; the deltas' Step
   (``delta_step``) and transitions (``new_*_appended``) take their fields by
   position (a keyword call is not specialised by CPython 3.11), typed by a
@@ -55,6 +57,9 @@ from .transitions import (
     AudioAppended,
     FunctionCallArgumentsAppended,
     ItemAdded,
+    ItemFinished,
+    ResponseFinished,
+    ResponseStarted,
     TextAppended,
     TranscriptAppended,
     Transition,
@@ -77,13 +82,18 @@ __all__ = [
     "new_audio_appended",
     "new_item",
     "new_item_added",
+    "new_item_finished",
     "new_part",
+    "new_response",
+    "new_response_finished",
+    "new_response_started",
     "new_step",
     "new_text_appended",
     "new_transcript_appended",
     "part_with_audio",
     "part_with_text",
     "part_with_transcript",
+    "response_with_output",
     "streamed",
     "with_item",
     "with_part",
@@ -93,6 +103,26 @@ new_step: Final = new(Step)
 new_item_added: Final = new(ItemAdded)
 new_item: Final = new(ItemState)
 new_part: Final = new(PartState)
+new_response: Final = new(ResponseState)
+new_response_started: Final = new(ResponseStarted)
+new_response_finished: Final = new(ResponseFinished)
+new_item_finished: Final = new(ItemFinished)
+
+
+def response_with_output(response: ResponseState, output: tuple[str, ...]) -> ResponseState:
+    """``attrs.evolve(response, output=output)``: once per output item added."""
+    return new_response(
+        id=response.id,
+        phase=response.phase,
+        status=response.status,
+        output=output,
+        status_details=response.status_details,
+        usage=response.usage,
+        info=response.info,
+        output_audio_format=response.output_audio_format,
+        conversation=response.conversation,
+        metadata=response.metadata,
+    )
 
 
 class NewTextAppended(Protocol):

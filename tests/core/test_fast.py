@@ -40,6 +40,9 @@ from rtstate.transitions import (
     AudioAppended,
     FunctionCallArgumentsAppended,
     ItemAdded,
+    ItemFinished,
+    ResponseFinished,
+    ResponseStarted,
     TextAppended,
     TranscriptAppended,
 )
@@ -82,6 +85,9 @@ _CLASSES: list[type[Any]] = [
     TextAppended,
     TranscriptAppended,
     AudioAppended,
+    ItemFinished,
+    ResponseStarted,
+    ResponseFinished,
     TextLog,
     _Awkward,
     _Plain,
@@ -381,6 +387,19 @@ def test_the_arguments_delta_operations_are_their_evolves() -> None:
         state, items_by_id=state.items_by_id.set("item_1", grown), revision=4
     )
     assert after.items_by_id["item_1"] is grown and state.items_by_id["item_1"] is call
+
+
+def test_response_with_output_is_attrs_evolve() -> None:
+    # every field a distinct sentinel: a field added to ResponseState and not copied
+    # by response_with_output fails here
+    values: dict[str, Any] = {f.name: object() for f in attrs.fields(ResponseState)}
+    response = ResponseState(**values)
+    output = ("item_1",)
+    built = _fast.response_with_output(response, output)
+    expected = attrs.evolve(response, output=output)
+    assert type(built) is ResponseState
+    for f in attrs.fields(ResponseState):
+        assert getattr(built, f.name) is getattr(expected, f.name), f.name
 
 
 def test_mypy_checks_the_keywords_of_the_typed_operations() -> None:
