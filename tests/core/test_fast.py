@@ -21,7 +21,7 @@ from immutables import Map
 
 from rtstate import _fast
 from rtstate._build import dict_setter, new, positional
-from rtstate.logs import EMPTY_AUDIO, TextLog
+from rtstate.logs import EMPTY_AUDIO, TextLog, _Chunks
 from rtstate.state import (
     InputBufferState,
     ItemPhase,
@@ -170,7 +170,8 @@ def test_delta_step_is_new_step_with_one_transition() -> None:
 
 def test_new_takes_positions_where_the_class_does() -> None:
     assert new(_Plain)(1, "x") == _Plain(1, "x")
-    assert new(TextLog)(["a", "b"], 2).value == TextLog(["a", "b"], 2).value == "ab"
+    chunks = _Chunks(["a", "b"])
+    assert new(TextLog)(chunks, 2).value == TextLog(chunks, 2).value == "ab"
     with pytest.raises(TypeError):
         new(PartState)("text")  # type: ignore[call-arg]  # kw_only, as PartState(...)
     with pytest.raises(TypeError):
