@@ -17,8 +17,10 @@ item or long after, ``conversation.item.created`` after (or before)
 ``response.output_item.added``, ``rate_limits.updated`` and ``error`` anywhere, no
 ``conversation.created``, unknown events.
 
-Hot paths (deltas) rebuild only part -> item -> root, with the typed fast
-constructors of ``rtstate._fast``; text accumulates in append-only logs (``rtstate.logs``).
+Hot paths (deltas) rebuild only part -> root, with the typed fast constructors of
+``rtstate._fast``: a streaming delta's root keeps the part in its record of the
+streaming part (``rtstate.state.Hot``) and builds ``items_by_id`` on first read. Text
+accumulates in append-only logs (``rtstate.logs``), compacted when the part finishes.
 
 This module is the entry (``fold``) and the dispatch (``_HANDLERS``); the handlers
 live in the private package ``rtstate._fold``, one module per entity, with the
@@ -129,8 +131,8 @@ def fold(state: SessionState, input: Input, config: Config = DEFAULT_CONFIG) -> 
 
 
 def _handled(state: SessionState, input: Input, config: Config) -> Step:
-    """``fold`` through the handler tables alone: the reference ``_streamed`` agrees
-    with, and what ``fold`` does for every input ``_streamed`` declines."""
+    """``fold`` through the handler tables alone: the reference the fast paths
+    (``_FAST``) agree with, and what ``fold`` does for every input they decline."""
     handler = _HANDLERS.get(type(input))
     if handler is None:
         raise TypeError(f"fold() cannot take a {type(input).__name__}")
