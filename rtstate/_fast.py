@@ -3,7 +3,8 @@
 mypy checks every call as it would check the plain attrs construction:
 
 - ``new_step``, ``new_item``, ``new_part``, ``new_response``, ``new_item_added``,
-  ``new_item_finished``, ``new_response_started`` and ``new_response_finished`` are
+  ``new_item_finished``, ``new_response_started``, ``new_response_finished``,
+  ``new_rate_limit`` and ``new_rate_limits_updated`` are
   ``rtstate._build.new`` of their class (``response_with_output`` is
   ``attrs.evolve(response, output=...)`` through ``new_response``):
   the class's own signature, without ``__init__``'s cost; the deltas' Step
@@ -58,6 +59,7 @@ from .transitions import (
     FunctionCallArgumentsAppended,
     ItemAdded,
     ItemFinished,
+    RateLimitsUpdated,
     ResponseFinished,
     ResponseStarted,
     TextAppended,
@@ -84,6 +86,8 @@ __all__ = [
     "new_item_added",
     "new_item_finished",
     "new_part",
+    "new_rate_limit",
+    "new_rate_limits_updated",
     "new_response",
     "new_response_finished",
     "new_response_started",
@@ -107,6 +111,8 @@ new_response: Final = new(ResponseState)
 new_response_started: Final = new(ResponseStarted)
 new_response_finished: Final = new(ResponseFinished)
 new_item_finished: Final = new(ItemFinished)
+new_rate_limit: Final = new(RateLimitState)
+new_rate_limits_updated: Final = new(RateLimitsUpdated)
 
 
 def response_with_output(response: ResponseState, output: tuple[str, ...]) -> ResponseState:
