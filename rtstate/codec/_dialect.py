@@ -19,6 +19,7 @@ from ..errors import LocalProtocolError, RemoteProtocolError
 from ..events.client import ClientEvent, UnknownClientEvent
 from ..events.server import ServerEvent, UnknownServerEvent
 from ._converter import Converters, dumps, excerpt, fault_path, loads
+from ._typed import Reshape, typed_decoder
 
 __all__ = ["AnyEvent", "Codec", "make_codec"]
 
@@ -34,6 +35,9 @@ class Codec:
 
     ``wire_path`` spells a field path of the event classes (``session.turn_detection``)
     the way the dialect's frames do (GA: ``session.audio.input.turn_detection``).
+    ``reference_decode_server`` / ``reference_decode_client`` are the plain decodes
+    (orjson, then the strict cattrs converter) that the typed decoders
+    (``rtstate.codec._typed``) must agree with, and fall back to.
     """
 
     name: str
@@ -44,6 +48,8 @@ class Codec:
     to_wire: Callable[[AnyEvent], dict[str, Any]]
     encode: Callable[[AnyEvent], str]
     wire_path: Callable[[str | None], str | None] = lambda path: path
+    reference_decode_server: Callable[[str | bytes], ServerEvent | UnknownServerEvent] | None = None
+    reference_decode_client: Callable[[str | bytes], ClientEvent | UnknownClientEvent] | None = None
 
 
 def _tag(raw: dict[str, Any], frame: str | bytes) -> str:
@@ -60,6 +66,9 @@ def make_codec(
     client_tags: Mapping[str, type[ClientEvent]],
     converters: Converters,
     wire_path: Callable[[str | None], str | None] = lambda path: path,
+    *,
+    translated: tuple[type, ...] = (),
+    reshape: Mapping[type, Reshape] | None = None,
 ) -> Codec:
     """Build a dialect's codec.
 
@@ -67,6 +76,9 @@ def make_codec(
     class; several tags may share a class, and the first tag listed for a class is the
     one it is encoded with. ``wire_path`` turns the field path of a fault (as the
     converter names it) into the dialect's own spelling, for error messages.
+    ``translated`` names the payload classes the dialect's converters translate with
+    hooks of their own: the typed decoders read them through the converter, or typed
+    where ``reshape`` says how.
     """
     fast, detailed = converters.fast, converters.detailed
     unstructure_server = converters.server.unstructure
@@ -174,7 +186,9 @@ def make_codec(
             raise LocalProtocolError(
                 f"cannot encode {cls.__name__}: {exc}", event_type=cls.type
             ) from None
-        obj["type"] = tag
+        # ``type`` first, as the real service writes it: a typed decoder reads a frame
+        # in one pass when its tag comes first (msgspec scans ahead for a later one)
+        obj = {"type": tag, **obj}
         try:
             fast.structure(obj, cls)
         except Exception:
@@ -192,12 +206,19 @@ def make_codec(
         """
         return dumps(to_wire(event))
 
+    typed_server = typed_decoder(server_tags, fast, decode_server, translated, reshape)
+    typed_client = typed_decoder(client_tags, fast, decode_client, translated, reshape)
+    for typed, plain in ((typed_server, decode_server), (typed_client, decode_client)):
+        typed.__name__ = typed.__qualname__ = plain.__name__
+        typed.__doc__ = plain.__doc__
     return Codec(
         name=name,
         server_tags=server_tags,
         client_tags=client_tags,
-        decode_server=decode_server,
-        decode_client=decode_client,
+        decode_server=typed_server,
+        decode_client=typed_client,
+        reference_decode_server=decode_server,
+        reference_decode_client=decode_client,
         to_wire=to_wire,
         encode=encode,
         wire_path=wire_path,
