@@ -2,8 +2,11 @@
 
 mypy checks every call as it would check the plain attrs construction:
 
-- ``new_step``, ``new_item``, ``new_part`` and ``new_item_added``
-  are ``rtstate._build.new`` of their class:
+- ``new_step``, ``new_item``, ``new_part``, ``new_response``, ``new_item_added``,
+  ``new_item_finished``, ``new_response_started``, ``new_response_finished``,
+  ``new_rate_limit`` and ``new_rate_limits_updated`` are
+  ``rtstate._build.new`` of their class (``response_with_output`` is
+  ``attrs.evolve(response, output=...)`` through ``new_response``):
   the class's own signature, without ``__init__``'s cost; the deltas' Step
   (``delta_step``) and transitions (``new_*_appended``) take their fields by
   position (a keyword call is not specialised by CPython 3.11), typed by a
@@ -13,9 +16,14 @@ mypy checks every call as it would check the plain attrs construction:
   copy of the instance dict, whatever the number of fields; their keyword arguments
   are typed by a ``TypedDict`` of the class's fields;
 - ``with_part`` puts a new part into an item and the item into the root, one
-  revision on: the one rebuild every streaming delta does; ``part_with_text``,
+  revision on; ``streamed`` does it lazily, for the streaming deltas: the part is kept
+  in the root's record of its streaming part (``rtstate.state.Hot``) and
+  ``items_by_id`` built on first read, so a delta copies neither its item nor the
+  items map; ``evolve_root`` and ``with_part`` build it and drop the record; ``part_with_text``,
   ``part_with_transcript`` and ``part_with_audio`` are the deltas' part copies
-  (``evolve_part`` with fixed changes, without building a keyword dict).
+  (``evolve_part`` with fixed changes, without building a keyword dict);
+  ``item_with_arguments`` and ``with_item`` are a function call's arguments delta's
+  item copy and its root.
 
 tests/core/test_fast.py compares each operation with the plain construction (and the
 ``TypedDict``\\ s with the classes' fields); benchmarks/bench_fold.py is why each is here.
@@ -55,11 +63,23 @@ from .state import (
     Transcripts,
 )
 from .step import Input, Step
-from .transitions import AudioAppended, ItemAdded, TextAppended, TranscriptAppended, Transition
+from .transitions import (
+    AudioAppended,
+    FunctionCallArgumentsAppended,
+    ItemAdded,
+    ItemFinished,
+    RateLimitsUpdated,
+    ResponseFinished,
+    ResponseStarted,
+    TextAppended,
+    TranscriptAppended,
+    Transition,
+)
 
 __all__ = [
     "ItemChanges",
     "NewAudioAppended",
+    "NewFunctionCallArgumentsAppended",
     "NewTextAppended",
     "NewTranscriptAppended",
     "PartChanges",
@@ -68,16 +88,27 @@ __all__ = [
     "evolve_item",
     "evolve_part",
     "evolve_root",
+    "item_with_arguments",
+    "new_arguments_appended",
     "new_audio_appended",
     "new_item",
     "new_item_added",
+    "new_item_finished",
     "new_part",
+    "new_rate_limit",
+    "new_rate_limits_updated",
+    "new_response",
+    "new_response_finished",
+    "new_response_started",
     "new_step",
     "new_text_appended",
     "new_transcript_appended",
     "part_with_audio",
     "part_with_text",
     "part_with_transcript",
+    "response_with_output",
+    "streamed",
+    "with_item",
     "with_part",
 ]
 
@@ -85,6 +116,28 @@ new_step: Final = new(Step)
 new_item_added: Final = new(ItemAdded)
 new_item: Final = new(ItemState)
 new_part: Final = new(PartState)
+new_response: Final = new(ResponseState)
+new_response_started: Final = new(ResponseStarted)
+new_response_finished: Final = new(ResponseFinished)
+new_item_finished: Final = new(ItemFinished)
+new_rate_limit: Final = new(RateLimitState)
+new_rate_limits_updated: Final = new(RateLimitsUpdated)
+
+
+def response_with_output(response: ResponseState, output: tuple[str, ...]) -> ResponseState:
+    """``attrs.evolve(response, output=output)``: once per output item added."""
+    return new_response(
+        id=response.id,
+        phase=response.phase,
+        status=response.status,
+        output=output,
+        status_details=response.status_details,
+        usage=response.usage,
+        info=response.info,
+        output_audio_format=response.output_audio_format,
+        conversation=response.conversation,
+        metadata=response.metadata,
+    )
 
 
 class NewTextAppended(Protocol):
@@ -121,6 +174,19 @@ class NewAudioAppended(Protocol):
 new_text_appended: Final[NewTextAppended] = positional(TextAppended)
 new_transcript_appended: Final[NewTranscriptAppended] = positional(TranscriptAppended)
 new_audio_appended: Final[NewAudioAppended] = positional(AudioAppended)
+
+
+class NewFunctionCallArgumentsAppended(Protocol):
+    """``FunctionCallArgumentsAppended``'s fields, by position."""
+
+    def __call__(
+        self, item_id: str, call_id: str, delta: str, /
+    ) -> FunctionCallArgumentsAppended: ...
+
+
+new_arguments_appended: Final[NewFunctionCallArgumentsAppended] = positional(
+    FunctionCallArgumentsAppended
+)
 
 
 class RootChanges(TypedDict, total=False):
@@ -191,14 +257,27 @@ class PartChanges(TypedDict, total=False):
 
 _NEW: Final = object.__new__
 _set_root: Final = dict_setter(SessionState, "items_by_id", "revision")
-_set_item: Final = dict_setter(ItemState, "parts")
+_set_item: Final = dict_setter(ItemState, "parts", "arguments_log")
 _set_step: Final = dict_setter(Step)
 _set_part: Final = dict_setter(PartState, "text_log", "transcript_log", "audio_bytes", "audio_ms")
 
 
+def _root_fields(state: SessionState) -> dict[str, Any]:
+    """A copy of the root's fields, for a new root: a streaming state's
+    ``items_by_id`` built, and its record of the streaming part dropped (the new root
+    may change what the record relies on)."""
+    fields = state.__dict__
+    if "_hot" in fields:
+        state.items_by_id  # noqa: B018  # built and kept in ``fields``
+        fields = fields.copy()
+        del fields["_hot"]
+        return fields
+    return fields.copy()
+
+
 def evolve_root(state: SessionState, /, **changes: Unpack[RootChanges]) -> SessionState:
     """``attrs.evolve(state, **changes)``: a copy of the root with ``changes``."""
-    fields: dict[str, Any] = state.__dict__.copy()
+    fields = _root_fields(state)
     fields.update(changes)
     root = _NEW(SessionState)
     _set_root(root, fields)
@@ -274,6 +353,26 @@ def part_with_audio(part: PartState, audio_bytes: int, audio_ms: float) -> PartS
     return new_part
 
 
+def item_with_arguments(item: ItemState, arguments_log: TextLog) -> ItemState:
+    """``evolve_item(item, arguments_log=arguments_log)``: once per arguments delta."""
+    fields: dict[str, Any] = item.__dict__.copy()
+    fields["arguments_log"] = arguments_log
+    new_item = _NEW(ItemState)
+    _set_item(new_item, fields)
+    return new_item
+
+
+def with_item(state: SessionState, item: ItemState) -> SessionState:
+    """``evolve_root(state, items_by_id=state.items_by_id.set(item.id, item),
+    revision=state.revision + 1)``: once per arguments delta."""
+    fields = _root_fields(state)
+    fields["items_by_id"] = fields["items_by_id"].set(item.id, item)
+    fields["revision"] += 1
+    after = _NEW(SessionState)
+    _set_root(after, fields)
+    return after
+
+
 def with_part(state: SessionState, item: ItemState, index: int, part: PartState) -> SessionState:
     """``state`` with ``part`` as part ``index`` of ``item`` (an item of ``state``),
     one revision on.
@@ -287,9 +386,39 @@ def with_part(state: SessionState, item: ItemState, index: int, part: PartState)
     fields["parts"] = (part,) if len(parts) == 1 else (*parts[:index], part, *parts[index + 1 :])
     new_item = _NEW(ItemState)
     _set_item(new_item, fields)
-    fields = state.__dict__.copy()
-    fields["items_by_id"] = state.items_by_id.set(item.id, new_item)
+    fields = _root_fields(state)
+    fields["items_by_id"] = fields["items_by_id"].set(item.id, new_item)
     fields["revision"] = state.revision + 1
+    after = _NEW(SessionState)
+    _set_root(after, fields)
+    return after
+
+
+def streamed(  # noqa: PLR0917  # the streaming part's record, by position: the point
+    state: SessionState,
+    group: object,
+    response: ResponseState,
+    item: ItemState,
+    index: int,
+    part: PartState,
+    items: Map[str, ItemState],
+    audio: AudioWindow | None,
+) -> SessionState:
+    """``with_part(state, item, index, part)`` (and ``audio`` as the root's, if given),
+    built lazily: the new root keeps ``part`` in its record of the streaming part
+    (``state.Hot``) and builds ``items_by_id`` on first read.
+
+    ``items`` is ``state``'s items map without ``part`` (``state.items_by_id``, or its
+    record's own), ``item`` the item as in ``items``; ``response`` and ``group`` are
+    what the deltas' fast path checked the part for. Once per streaming delta: no item
+    copy and no map update, the root's fields copied once.
+    """
+    fields: dict[str, Any] = state.__dict__.copy()
+    fields.pop("items_by_id", None)  # a streaming state's may be built: now stale
+    fields["_hot"] = (item.id, index, response.id, group, response, item, part, items)
+    fields["revision"] += 1
+    if audio is not None:
+        fields["audio"] = audio
     after = _NEW(SessionState)
     _set_root(after, fields)
     return after

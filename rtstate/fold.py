@@ -17,8 +17,10 @@ item or long after, ``conversation.item.created`` after (or before)
 ``response.output_item.added``, ``rate_limits.updated`` and ``error`` anywhere, no
 ``conversation.created``, unknown events.
 
-Hot paths (deltas) rebuild only part -> item -> root, with the typed fast
-constructors of ``rtstate._fast``; text accumulates in append-only logs (``rtstate.logs``).
+Hot paths (deltas) rebuild only part -> root, with the typed fast constructors of
+``rtstate._fast``: a streaming delta's root keeps the part in its record of the
+streaming part (``rtstate.state.Hot``) and builds ``items_by_id`` on first read. Text
+accumulates in append-only logs (``rtstate.logs``), compacted when the part finishes.
 
 This module is the entry (``fold``) and the dispatch (``_HANDLERS``); the handlers
 live in the private package ``rtstate._fold``, one module per entity, with the
@@ -28,14 +30,19 @@ ledger (``_ledger``), the deltas' fast path (``_deltas``) and barge-in planning
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 from ._fast import new_step
 from ._fold._attached import adopt
 from ._fold._barge_in import _interrupt, _played
 from ._fold._base import Handler, _Extra, _Out, _Rejected
-from ._fold._calls import _arguments_delta, _arguments_done
+from ._fold._calls import (
+    _ARGUMENTS_PHASES,
+    _arguments_delta,
+    _arguments_done,
+    _arguments_streamed,
+)
 from ._fold._deltas import _STREAMED, _delta, _streamed
 from ._fold._input_buffer import (
     _cleared,
@@ -115,17 +122,17 @@ def fold(state: SessionState, input: Input, config: Config = DEFAULT_CONFIG) -> 
         RemoteProtocolError: only with ``config.strict``, for an input that breaks
             the protocol; nothing is folded.
     """
-    stream = _STREAMED.get(input.__class__)
-    if stream is not None:
-        step = _streamed(state, input, config, stream)
+    fast = _FAST.get(input.__class__)
+    if fast is not None:
+        step = fast[0](state, input, config, fast[1])
         if step is not None:
             return step
     return _handled(state, input, config)
 
 
 def _handled(state: SessionState, input: Input, config: Config) -> Step:
-    """``fold`` through the handler tables alone: the reference ``_streamed`` agrees
-    with, and what ``fold`` does for every input ``_streamed`` declines."""
+    """``fold`` through the handler tables alone: the reference the fast paths
+    (``_FAST``) agree with, and what ``fold`` does for every input they decline."""
     handler = _HANDLERS.get(type(input))
     if handler is None:
         raise TypeError(f"fold() cannot take a {type(input).__name__}")
@@ -173,6 +180,18 @@ def _reject(state: SessionState, input: Input, rejection: _Rejected, config: Con
         raise RemoteProtocolError(f"{code}: {message}", event_type=event_type)
     diagnostic = Diagnostic(code=code, message=message, event_type=event_type, applied=False)
     return new_step(input=input, before=state, after=state, diagnostics=(diagnostic,))
+
+
+_Fast = Callable[[SessionState, Any, Config, Any], Step | None]
+
+_FAST: Final[Mapping[type, tuple[_Fast, object]]] = {
+    **{delta: (_streamed, stream) for delta, stream in _STREAMED.items()},
+    s.ResponseFunctionCallArgumentsDelta: (_arguments_streamed, _ARGUMENTS_PHASES),
+}
+"""Input type -> its fast path and that path's table entry: the streaming deltas
+(``_deltas._streamed``) and a function call's arguments deltas
+(``_calls._arguments_streamed``). A fast path gives the Step of the common case or
+``None``, and ``fold`` goes on to the handler."""
 
 
 _HANDLERS: Final[Mapping[type, Handler]] = {

@@ -27,43 +27,80 @@ from ._build import new
 __all__ = ["AudioChunk", "AudioWindow", "TextLog"]
 
 
+class _Chunks(list[str]):
+    """A ``TextLog``'s shared list of chunks, with what its views share besides:
+    ``merged``, the deltas ``compacted`` folded into its first chunk (``chunk_count``
+    counts them), and ``memo``, the text of the view that was last joined, as
+    ``(n, text)`` (so the ``.done`` checks of a finished text join it once)."""
+
+    __slots__ = ("memo", "merged")
+
+    def __init__(self, chunks: list[str], merged: int = 0) -> None:
+        super().__init__(chunks)
+        self.merged = merged
+        self.memo: tuple[int, str] | None = None
+
+
 @attrs.frozen
 class TextLog:
-    """Text accumulated from deltas; ``str(log)`` or ``log.value`` joins it."""
+    """Text accumulated from deltas; ``str(log)`` or ``log.value`` joins it.
 
-    _chunks: list[str] = attrs.field(repr=False, eq=False)
+    The joined text is remembered (on the shared list, for the view last joined), so
+    the ``.done`` checks that compare a finished text do not join it again.
+    ``compacted()`` gives the same text as one chunk: the fold compacts a part's log
+    when the part finishes, so a finished text holds one string, not one per delta.
+    """
+
+    _chunks: _Chunks = attrs.field(repr=False, eq=False)
     _n: int = attrs.field(eq=False)
 
     def append(self, delta: str) -> TextLog:
         """This log with ``delta`` added; O(1) at the tip."""
         n = self._n
         if n == 0:  # never grow a shared empty list (``EMPTY_TEXT`` is module-wide)
-            return _text_log([delta], 1)
+            return _text_log(_Chunks([delta]), 1)
         chunks = self._chunks
         if len(chunks) != n:
-            chunks = chunks[:n]
+            chunks = _Chunks(chunks[:n], chunks.merged)
         chunks.append(delta)
         return _text_log(chunks, n + 1)
 
     @property
     def value(self) -> str:
-        """The joined text (O(length))."""
+        """The joined text (O(length) on the first read, then O(1) while no later
+        view of the same list is read)."""
         n = self._n
         if n == 0:
             return ""
+        chunks = self._chunks
         if n == 1:
-            return self._chunks[0]
-        return "".join(self._chunks[:n])
+            return chunks[0]
+        memo = chunks.memo
+        if memo is not None and memo[0] == n:
+            return memo[1]
+        joined = "".join(chunks if len(chunks) == n else chunks[:n])
+        chunks.memo = (n, joined)
+        return joined
 
     @property
     def chunk_count(self) -> int:
-        """How many deltas made this text."""
-        return self._n
+        """How many deltas made this text (compacting keeps the count)."""
+        return self._n + self._chunks.merged
+
+    def compacted(self) -> TextLog:
+        """The same text held as one chunk (and the same ``chunk_count``): O(1) to read,
+        and free of the per-delta strings once older values are dropped. ``self`` when
+        it is one chunk already."""
+        n = self._n
+        if n <= 1:
+            return self
+        chunks = self._chunks
+        return _text_log(_Chunks([self.value], chunks.merged + n - 1), 1)
 
     @classmethod
     def of(cls, text: str) -> TextLog:
         """A log holding ``text`` as one chunk."""
-        return _text_log([text], 1) if text else EMPTY_TEXT
+        return _text_log(_Chunks([text]), 1) if text else EMPTY_TEXT
 
     def __str__(self) -> str:
         return self.value
@@ -77,7 +114,7 @@ class TextLog:
         return hash(self.value)
 
 
-EMPTY_TEXT: Final = TextLog([], 0)
+EMPTY_TEXT: Final = TextLog(_Chunks([]), 0)
 _text_log: Final = new(TextLog)
 
 

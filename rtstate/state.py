@@ -49,12 +49,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
-from typing import Final, Literal, TypeAlias
+from typing import ClassVar, Final, Literal, TypeAlias
 
 import attrs
 from immutables import Map
 
-from ._build import new
+from ._build import dict_setter, new
 from ._repr import fields_repr
 from .events.client import ClientEvent, ResponseCancel, ResponseCreate
 from .events.payloads import (
@@ -713,6 +713,12 @@ class SessionState:
     server_playback: Map[str, PlaybackPhase] = attrs.field(factory=Map)
     transcripts: Transcripts = attrs.field(factory=Transcripts)
 
+    _hot: ClassVar[Hot | None] = None
+    """The streaming part, while deltas stream into it (``rtstate._fast.streamed``):
+    ``items_by_id`` is then built on first read from this record (see ``Hot`` and
+    ``_ItemsBuiltOnRead``, the descriptor that stands for the field until then).
+    ``None`` (this class attribute) on every other state."""
+
     @property
     def playing_response_id(self) -> str | None:
         """The response whose audio the server is playing now (``output_audio_buffer.started``
@@ -827,3 +833,55 @@ class SessionState:
     def retained_audio(self, item_id: str, content_index: int | None = None) -> bytes:
         """Output audio kept under ``Config.audio_retention`` for one item, as bytes."""
         return self.audio.audio_of(item_id, content_index)
+
+
+Hot: TypeAlias = tuple[
+    str, int, str, object, ResponseState, ItemState, PartState, Map[str, ItemState]
+]
+"""A streaming state's record of its streaming part: ``(item_id, content_index,
+response_id, group, response, item, part, items)``.
+
+The deltas' fast path (``rtstate._fold._deltas``) keeps the part a delta grew here
+instead of copying its item and updating ``items_by_id`` on every delta: ``items`` is
+the items map without the new part (``item``'s ``parts[content_index]`` is stale),
+``part`` the part as it is now, ``response`` the response it streams for, ``group``
+the kind of deltas the record was checked for. It is valid because only the fast path
+makes such a state, after the full checks, and every other fold of it builds its new
+root with ``rtstate._fast.evolve_root`` / ``with_part``, which first build
+``items_by_id`` and drop the record. Reading ``items_by_id`` of such a state builds it
+(``_items_with``) and keeps it.
+"""
+
+_set_item_fields: Final = dict_setter(ItemState)
+
+
+class _ItemsBuiltOnRead:
+    """``SessionState.items_by_id`` where the instance has none yet: a streaming
+    state's, built from its record (``_items_with``) on first read and kept in the
+    instance dict (which a later read finds first: this descriptor has no
+    ``__set__``, so an instance's own value always wins)."""
+
+    def __get__(self, state: SessionState | None, owner: type | None = None) -> object:
+        if state is None:
+            return self
+        fields = state.__dict__
+        hot = fields.get("_hot")
+        if hot is None:
+            raise AttributeError("items_by_id")
+        items = fields["items_by_id"] = _items_with(hot)
+        return items
+
+
+SessionState.items_by_id = _ItemsBuiltOnRead()  # type: ignore[assignment]  # see the class
+
+
+def _items_with(hot: Hot) -> Map[str, ItemState]:
+    """The items map a streaming state stands for: ``items`` with ``item`` holding
+    ``part`` as part ``content_index`` (``attrs.evolve`` of the item, without its cost)."""
+    _, index, _, _, _, item, part, items = hot
+    parts = item.parts
+    fields = item.__dict__.copy()
+    fields["parts"] = (*parts[:index], part, *parts[index + 1 :])
+    new_item = object.__new__(ItemState)
+    _set_item_fields(new_item, fields)
+    return items.set(item.id, new_item)

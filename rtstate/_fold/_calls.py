@@ -4,13 +4,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from .. import machines
-from .._fast import evolve_item, evolve_root
+from .._fast import (
+    delta_step,
+    evolve_item,
+    evolve_root,
+    item_with_arguments,
+    new_arguments_appended,
+    with_item,
+)
+from ..config import Config
 from ..events import server as s
 from ..logs import TextLog
-from ..state import ItemState, SessionState
+from ..state import ItemPhase, ItemState, ResponsePhase, SessionPhase, SessionState
+from ..step import Step
 from ..transitions import FunctionCallArgumentsAppended
 from ._base import _active, _check, _item_phase, _open, _Out, _Rejected
 
@@ -47,6 +56,44 @@ def _arguments_appended(state: SessionState, item: ItemState, delta: str) -> Ses
     )
 
 
+_Phases = tuple[frozenset[ResponsePhase | None], frozenset[ItemPhase | None]]
+
+_ARGUMENTS_PHASES: Final[_Phases] = (
+    frozenset(p for p, i in machines.RESPONSE if i is s.ResponseFunctionCallArgumentsDelta),
+    frozenset(p for p, i in machines.ITEM if i is s.ResponseFunctionCallArgumentsDelta),
+)
+"""The response and item phases the tables accept an arguments delta in."""
+
+_SESSION_OPEN: Final = SessionPhase.OPEN
+
+
+def _arguments_streamed(
+    state: SessionState, e: s.ResponseFunctionCallArgumentsDelta, config: Config, phases: _Phases
+) -> Step | None:
+    """The Step of an arguments delta in the common case, else ``None`` (``fold``
+    goes on to ``_arguments_delta``, which reports why): the session open, the
+    response in progress and the item in phases the tables accept the delta in, a
+    function call with this ``call_id`` (or none yet). ``fold``'s fast path, beside the
+    deltas' (``_deltas._streamed``); tests/core/test_properties.py checks it agrees
+    with the handler."""
+    response_phases, item_phases = phases
+    response = state.responses.get(e.response_id)
+    if state.phase is not _SESSION_OPEN or response is None:
+        return None
+    item = state.items_by_id.get(e.item_id)
+    if (
+        response.phase not in response_phases
+        or item is None
+        or item.phase not in item_phases
+        or item.type != "function_call"
+        or (item.call_id is not None and item.call_id != e.call_id)
+    ):
+        return None
+    transition = new_arguments_appended(e.item_id, e.call_id, e.delta)
+    new = item_with_arguments(item, item.arguments_log.append(e.delta))
+    return delta_step(e, state, with_item(state, new), transition)
+
+
 def _arguments_done(
     state: SessionState, e: s.ResponseFunctionCallArgumentsDone, out: _Out
 ) -> SessionState:
@@ -59,7 +106,7 @@ def _arguments_final(
 ) -> SessionState:
     """``state`` with the final ``arguments`` of ``item`` (a function or MCP call);
     INV-9 is noted when they differ from the deltas that came."""
-    if arguments == item.arguments_log.value:
+    if arguments == item.arguments_log.value:  # joined once: remembered for the item's end
         return evolve_root(state, revision=state.revision + 1)
     if item.arguments_log.chunk_count:
         out.note("INV-9", f"arguments of {item.id} differ from their deltas")

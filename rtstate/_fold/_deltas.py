@@ -34,18 +34,20 @@ from .._fast import (
     part_with_audio,
     part_with_text,
     part_with_transcript,
+    streamed,
     with_part,
 )
 from ..config import AudioRetention, Config
 from ..errors import RemoteProtocolError
 from ..events import server as s
-from ..logs import EMPTY_TEXT, AudioChunk
+from ..logs import EMPTY_TEXT, AudioChunk, AudioWindow
 from ..state import (
     ItemPhase,
     ItemState,
     PartPhase,
     PartState,
     ResponsePhase,
+    ResponseState,
     SessionPhase,
     SessionState,
 )
@@ -103,41 +105,45 @@ def _checked_part(
 
 
 def _append_text(
-    state: SessionState, e: s.ResponseTextDelta, item: ItemState, part: PartState, config: Config
-) -> tuple[Transition, SessionState]:
-    new = part_with_text(part, part.text_log.append(e.delta))
+    e: s.ResponseTextDelta,
+    part: PartState,
+    response: ResponseState,
+    state: SessionState,
+    config: Config,
+) -> tuple[Transition, PartState, AudioWindow | None]:
     transition = new_text_appended(e.item_id, e.content_index, e.delta, e.response_id)
-    return transition, with_part(state, item, e.content_index, new)
+    return transition, part_with_text(part, part.text_log.append(e.delta)), None
 
 
 def _append_transcript(
-    state: SessionState,
     e: s.ResponseAudioTranscriptDelta,
-    item: ItemState,
     part: PartState,
+    response: ResponseState,
+    state: SessionState,
     config: Config,
-) -> tuple[Transition, SessionState]:
-    new = part_with_transcript(part, (part.transcript_log or EMPTY_TEXT).append(e.delta))
+) -> tuple[Transition, PartState, AudioWindow | None]:
     transition = new_transcript_appended(e.item_id, e.content_index, e.delta, e.response_id)
-    return transition, with_part(state, item, e.content_index, new)
+    log = (part.transcript_log or EMPTY_TEXT).append(e.delta)
+    return transition, part_with_transcript(part, log), None
 
 
 def _append_audio(
-    state: SessionState, e: s.ResponseAudioDelta, item: ItemState, part: PartState, config: Config
-) -> tuple[Transition, SessionState]:
+    e: s.ResponseAudioDelta,
+    part: PartState,
+    response: ResponseState,
+    state: SessionState,
+    config: Config,
+) -> tuple[Transition, PartState, AudioWindow | None]:
     delta = e.delta
     n = len(delta)
     size = n * 3 // 4 - delta.count("=", n - 2)  # _b64_bytes, inline: once per delta
-    response = state.responses.get(e.response_id)
-    fmt = response.output_audio_format if response is not None else "pcm16"
-    ms = size / _BYTES_PER_MS.get(fmt, 48)
+    ms = size / _BYTES_PER_MS.get(response.output_audio_format, 48)
     transition = new_audio_appended(e.item_id, e.content_index, size, ms, delta, e.response_id)
     new = part_with_audio(part, part.audio_bytes + size, part.audio_ms + ms)
-    after = with_part(state, item, e.content_index, new)
     if config.audio_retention is _KEEP_NO_AUDIO:
-        return transition, after
+        return transition, new, None
     chunk = AudioChunk(item_id=e.item_id, content_index=e.content_index, audio=delta, ms=ms)
-    return transition, evolve_root(after, audio=after.audio.append(chunk, config.audio_limit_ms))
+    return transition, new, state.audio.append(chunk, config.audio_limit_ms)
 
 
 # The three streaming deltas are folded by ``_streamed``, which ``fold`` tries first
@@ -146,22 +152,27 @@ def _append_audio(
 
 
 _Append = Callable[
-    [SessionState, Any, ItemState, PartState, Config], tuple[Transition, SessionState]
+    [Any, PartState, ResponseState, SessionState, Config],
+    tuple[Transition, PartState, AudioWindow | None],
 ]
+"""A delta's append: its transition, the part grown, and the root's new audio window
+(``None``: unchanged)."""
 
 
-_Stream = tuple[str, _Append, frozenset[ResponsePhase | None], frozenset[PartPhase | None]]
+_Stream = tuple[str, _Append, frozenset[ResponsePhase | None], frozenset[PartPhase | None], object]
+
+_GROUPS: Final[dict[tuple[str, frozenset[Any], frozenset[Any]], object]] = {}
 
 
 def _stream(delta: type, kind: str, append: _Append) -> _Stream:
-    """A delta type's kind of part, its append, and the response and part phases the
-    tables accept it in (the inline test of ``_streamed`` reads the same tables)."""
-    return (
-        kind,
-        append,
-        frozenset(phase for phase, input in machines.RESPONSE if input is delta),
-        frozenset(phase for phase, input in machines.PART if input is delta),
-    )
+    """A delta type's kind of part, its append, the response and part phases the
+    tables accept it in (the inline test of ``_streamed`` reads the same tables), and
+    its group: the delta types with the same three share it, and so the record of a
+    streaming part checked for one of them (``state.Hot``)."""
+    response_phases = frozenset(phase for phase, input in machines.RESPONSE if input is delta)
+    part_phases = frozenset(phase for phase, input in machines.PART if input is delta)
+    group = _GROUPS.setdefault((kind, response_phases, part_phases), object())
+    return (kind, append, response_phases, part_phases, group)
 
 
 _STREAMED: Final[Mapping[type, _Stream]] = {
@@ -181,27 +192,45 @@ def _streamed(state: SessionState, e: Any, config: Config, stream: _Stream) -> S
     The common case: the delta's response is in progress (of the default
     conversation or out of band: one look-up by id), the tables accept the delta in
     its response's phase and its part's, the part is of the delta's kind and not
-    truncated, and the response was not interrupted.
+    truncated, and the response was not interrupted. A state this path made for the
+    same part, response and group of deltas (its ``_hot`` record) passed that test,
+    and nothing it tests has changed since (any other fold drops the record): the
+    record's part is taken as it is.
     """
-    kind, append, response_phases, part_phases = stream
-    response = state.responses.get(e.response_id)
-    item = state.items_by_id.get(e.item_id)
+    kind, append, response_phases, part_phases, group = stream
+    hot = state._hot
     if (
-        state.phase is _SESSION_OPEN
-        and response is not None
-        and response.phase in response_phases
-        and e.response_id != state.interrupted_response_id
-        and item is not None
-        and item.phase is not _ITEM_DONE
+        hot is not None
+        and hot[0] == e.item_id
+        and hot[1] == e.content_index
+        and hot[2] == e.response_id
+        and hot[3] is group
     ):
+        _, index, _, _, response, item, part, items = hot
+    else:
+        found = state.responses.get(e.response_id)
+        items = state.items_by_id
+        found_item = items.get(e.item_id)
+        if (
+            state.phase is not _SESSION_OPEN
+            or found is None
+            or found.phase not in response_phases
+            or e.response_id == state.interrupted_response_id
+            or found_item is None
+            or found_item.phase is _ITEM_DONE
+        ):
+            return None
+        response, item = found, found_item
         parts = item.parts
         index = e.content_index
-        if 0 <= index < len(parts):
-            part = parts[index]
-            if part.phase in part_phases and part.type == kind and part.truncated_ms is None:
-                transition, after = append(state, e, item, part, config)
-                return delta_step(e, state, after, transition)
-    return None
+        if not 0 <= index < len(parts):
+            return None
+        part = parts[index]
+        if part.phase not in part_phases or part.type != kind or part.truncated_ms is not None:
+            return None
+    transition, new, audio = append(e, part, response, state, config)
+    after = streamed(state, group, response, item, index, new, items, audio)
+    return delta_step(e, state, after, transition)
 
 
 def _delta(state: SessionState, e: Any, out: _Out) -> SessionState:
@@ -213,13 +242,16 @@ def _delta(state: SessionState, e: Any, out: _Out) -> SessionState:
     stays dropped: a transcript delta of it changes nothing."""
     if e.response_id == state.interrupted_response_id:
         return _late(state, e, out)
-    kind, append, _, _ = _STREAMED[e.__class__]
+    kind, append, _, _, _ = _STREAMED[e.__class__]
     item, part, _ = _checked_part(state, e, kind, out)
+    response = state.responses.get(e.response_id)
+    assert response is not None  # _checked_part found it in progress
     if part.truncated_ms is not None and e.__class__ is s.ResponseAudioTranscriptDelta:
         return state
-    transition, after = append(state, e, item, part, out.config)
+    transition, new, audio = append(e, part, response, state, out.config)
     out.transitions.append(transition)
-    return after
+    after = with_part(state, item, e.content_index, new)
+    return after if audio is None else evolve_root(after, audio=audio)
 
 
 # --- the reference ---------------------------------------------------------------------

@@ -89,6 +89,8 @@ def _ack(
     ``key`` names what the acknowledgement is about (an item or response id):
     only an entry with that key matches; ``None`` matches in send order.
     """
+    if not ledger.in_flight:  # the common case on a server-driven stream
+        return ledger, None
     sent = _ACKNOWLEDGES[answer.__class__]
     return _settle_first(
         ledger, lambda p: p.event.__class__ is sent and (key is None or p.key == key), config
@@ -152,6 +154,8 @@ def _ack_unnamed_create(
     Called for an item nobody else explains (no response announced it, no commit
     made it): the server named the client's item.
     """
+    if not ledger.in_flight:
+        return ledger, None
 
     def matches(entry: InFlight) -> bool:
         event = entry.event

@@ -47,6 +47,18 @@ def _settle(
     return part
 
 
+def _compacted(part: PartState) -> PartState:
+    """``part`` with its text and transcript logs each held as one string
+    (``TextLog.compacted``): what a finished part keeps, instead of one string per
+    delta. Equal to ``part``."""
+    text_log, transcript_log = part.text_log, part.transcript_log
+    compact_text = text_log.compacted()
+    compact_transcript = None if transcript_log is None else transcript_log.compacted()
+    if compact_text is text_log and compact_transcript is transcript_log:
+        return part
+    return evolve_part(part, text_log=compact_text, transcript_log=compact_transcript)
+
+
 def _content_part_added(
     state: SessionState, e: s.ResponseContentPartAdded, out: _Out
 ) -> SessionState:
@@ -69,7 +81,7 @@ def _content_part_added(
 
 def _text_done(state: SessionState, e: s.ResponseTextDone, out: _Out) -> SessionState:
     item, part, _ = _checked_part(state, e, "text", out)
-    if e.text == part.text:
+    if e.text == part.text:  # joined once: the log remembers it for the part's end
         return evolve_root(state, revision=state.revision + 1)
     if e.response_id != state.interrupted_response_id:  # else: the deltas ignored since are in it
         out.note("INV-9", f"text.done of {e.item_id}[{e.content_index}] differs from its deltas")
@@ -98,5 +110,5 @@ def _content_part_done(
 ) -> SessionState:
     item, part, phase = _checked_part(state, e, None, out)
     quiet = e.response_id == state.interrupted_response_id
-    settled = _settle(item.id, e.content_index, part, e.part, out, quiet=quiet)
+    settled = _compacted(_settle(item.id, e.content_index, part, e.part, out, quiet=quiet))
     return with_part(state, item, e.content_index, evolve_part(settled, phase=phase))

@@ -11,10 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-import attrs
-
 from .. import machines
-from .._fast import evolve_item, evolve_part, evolve_root
+from .._fast import (
+    evolve_item,
+    evolve_part,
+    evolve_root,
+    new_item_finished,
+    new_response,
+    new_response_finished,
+    new_response_started,
+    response_with_output,
+)
 from ..events import server as s
 from ..events.payloads import ContentPart, ResponseInfo
 from ..logs import TextLog
@@ -27,17 +34,13 @@ from ..state import (
     PartState,
     PlaybackPhase,
     ResponsePhase,
-    ResponseState,
     SessionState,
 )
 from ..transitions import (
     FunctionCallReady,
-    ItemFinished,
     OutputAudioCleared,
     OutputAudioStarted,
     OutputAudioStopped,
-    ResponseFinished,
-    ResponseStarted,
 )
 from ._base import (
     _ITEM_TABLE,
@@ -60,7 +63,7 @@ from ._ledger import (
     _release,
     _released_cancel,
 )
-from ._parts import _settle
+from ._parts import _compacted, _settle
 
 _FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
 
@@ -93,7 +96,7 @@ def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> S
     metadata = info.metadata
     if metadata is None and entry is not None:
         metadata = _metadata_of(entry.event)
-    response = ResponseState(
+    response = new_response(
         id=response_id,
         phase=phase,
         status=info.status,
@@ -103,7 +106,7 @@ def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> S
         metadata=metadata,
     )
     out.transitions.append(
-        ResponseStarted(response_id=response_id, conversation=conversation, metadata=metadata)
+        new_response_started(response_id=response_id, conversation=conversation, metadata=metadata)
     )
     if active == response_id:
         ledger, cancel = _released_cancel(ledger)
@@ -147,17 +150,18 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
         if status not in _FINAL_ITEM_STATUSES:  # a closed item is never in_progress
             status = "incomplete"
         parts = tuple(
-            evolve_part(p, phase=_live(_PART_TABLE, p.phase, s.ResponseDone)) for p in item.parts
+            evolve_part(_compacted(p), phase=_live(_PART_TABLE, p.phase, s.ResponseDone))
+            for p in item.parts
         )
         phase = _live(_ITEM_TABLE, item.phase, s.ResponseDone)
         items = items.set(item_id, evolve_item(item, phase=phase, status=status, parts=parts))
-        out.transitions.append(ItemFinished(item_id=item_id, status=status))
+        out.transitions.append(new_item_finished(item_id=item_id, status=status))
     announced = set(response.output)
     for snapshot in info.output:
         if snapshot.id is not None and snapshot.id not in announced:
             out.note("INV-11", f"response.done lists {snapshot.id}, never announced")
     # the table ends the response (RESPONSE gives None); its record joins the history
-    finished = ResponseState(
+    finished = new_response(
         id=response_id,
         phase=ResponsePhase.DONE,
         status=info.status,
@@ -171,7 +175,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
     )
     history = _bounded(state.finished, finished, out.config.max_finished_responses)
     out.transitions.append(
-        ResponseFinished(
+        new_response_finished(
             response_id=response_id,
             status=info.status,
             status_details=info.status_details,
@@ -223,7 +227,7 @@ def _output_item_added(
         )
     else:
         new = evolve_item(item, phase=phase, response_id=response.id, output_index=e.output_index)
-    grown = attrs.evolve(response, output=(*response.output, item_id))
+    grown = response_with_output(response, (*response.output, item_id))
     return evolve_root(
         state,
         items_by_id=state.items_by_id.set(item_id, new),
@@ -300,6 +304,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
         if item.type == "function_call" and arguments.chunk_count:
             out.note("INV-9", f"arguments of {item_id} differ from their deltas")
         arguments = TextLog.of(snapshot.arguments)
+    arguments = arguments.compacted()
     status = snapshot.status
     new = evolve_item(
         item,
@@ -313,7 +318,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     )
     if new.type.startswith("mcp_"):
         new = evolve_item(new, **_mcp_changes(item, snapshot))
-    out.transitions.append(ItemFinished(item_id=item_id, status=status))
+    out.transitions.append(new_item_finished(item_id=item_id, status=status))
     if new.type == "function_call" and status == "completed":
         out.transitions.append(
             FunctionCallReady(
@@ -347,7 +352,7 @@ def _reconcile_parts(
         if index >= len(parts):
             parts.append(_part_from(snapshot, _live(_PART_TABLE, None, s.ResponseOutputItemDone)))
             continue
-        parts[index] = _settle(item.id, index, parts[index], snapshot, out, quiet=quiet)
+        parts[index] = _compacted(_settle(item.id, index, parts[index], snapshot, out, quiet=quiet))
     return tuple(parts)
 
 

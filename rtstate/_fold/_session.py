@@ -8,11 +8,10 @@ from __future__ import annotations
 from typing import Final
 
 from .. import machines
-from .._fast import evolve_root
+from .._fast import evolve_root, new_rate_limit, new_rate_limits_updated
 from ..events import server as s
-from ..state import RateLimitState, SessionState
+from ..state import SessionState
 from ..transitions import (
-    RateLimitsUpdated,
     ServerErrorReceived,
     SessionExpired,
     SessionStarted,
@@ -63,7 +62,7 @@ def _rate_limits(state: SessionState, e: s.RateLimitsUpdated, out: _Out) -> Sess
         with limits.mutate() as m:
             for r in named:
                 assert r.name is not None
-                m[r.name] = RateLimitState(
+                m[r.name] = new_rate_limit(
                     name=r.name,
                     limit=r.limit,
                     remaining=r.remaining,
@@ -73,7 +72,7 @@ def _rate_limits(state: SessionState, e: s.RateLimitsUpdated, out: _Out) -> Sess
                 )
             limits = m.finish()
     out.transitions.append(
-        RateLimitsUpdated(names=tuple([r.name for r in named if r.name is not None]))
+        new_rate_limits_updated(names=tuple([r.name for r in named if r.name is not None]))
     )
     return evolve_root(state, rate_limits=limits, revision=revision)
 

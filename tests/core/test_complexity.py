@@ -23,7 +23,7 @@ from rtstate import ClientConnection, Config, SessionState, Step, fold
 from rtstate.codec import beta
 from rtstate.config import AudioRetention
 from rtstate.events import server as s
-from rtstate.logs import TextLog
+from rtstate.logs import TextLog, _Chunks
 from rtstate.step import Input
 
 BETA = Config(dialect="beta")
@@ -162,7 +162,7 @@ def test_the_detector_catches_a_per_delta_copy(monkeypatch: pytest.MonkeyPatch) 
     setups = [_part_with(n, CHUNK) for n in (50, 50_000)]  # built with the real log
 
     def copying_append(self: TextLog, delta: str) -> TextLog:
-        chunks = list(self._chunks[: self._n])
+        chunks = _Chunks(self._chunks[: self._n])
         chunks.append(delta)
         return TextLog(chunks, len(chunks))
 

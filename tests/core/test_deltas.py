@@ -8,6 +8,12 @@ delta of generated sessions, perturbed (late, misplaced, duplicated, dropped), c
 by an ``Interrupt``, truncated mid-stream, with and without audio retention, strict
 or not, both give the same Step, or both raise the same error.
 tests/test_properties.py checks the same path against the handler tables alone.
+
+A delta's state keeps its streaming part aside (``rtstate.state.Hot``) and builds
+``items_by_id`` when first read. So the states are also compared with those of the
+handler tables alone (``_handled``, which builds every item eagerly) only once the whole
+session is folded: a state left unread while later deltas grew the same logs must
+still show what it showed then.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from rtstate._fold._deltas import _reference
 from rtstate.config import AudioRetention, Dialect
 from rtstate.events import server as s
 from rtstate.events.client import UnknownClientEvent
+from rtstate.fold import _handled
 from rtstate.step import Interrupt
 from rtstate.testing.perturb import perturbed
 from rtstate.testing.script import Script
@@ -90,6 +97,49 @@ def test_the_fast_path_gives_the_reference_step_on_interrupted_sessions(
     at = data.draw(st.integers(0, len(events)), label="interrupt at")
     events.insert(at, Interrupt())
     _fold_all(events, config)
+
+
+def _chains(events: list[Any], config: Config) -> None:
+    """Fold ``events`` through ``fold`` and through the handler tables alone, keeping
+    every state unread, then compare them pair by pair (and their items)."""
+    fast, slow = SessionState(), SessionState()
+    fast_states, slow_states = [], []
+    for event in events:
+        try:
+            fast = fold(fast, event, config).after
+        except rtstate.RemoteProtocolError:
+            with pytest.raises(rtstate.RemoteProtocolError):
+                _handled(slow, event, config)
+            continue
+        slow = _handled(slow, event, config).after
+        fast_states.append(fast)
+        slow_states.append(slow)
+    for fast, slow in zip(fast_states, slow_states, strict=True):
+        assert fast.items_by_id == slow.items_by_id
+        assert fast.items == slow.items
+        assert fast == slow
+
+
+@settings(max_examples=60)
+@given(
+    dialects.flatmap(lambda d: perturbed(streams(max_flows=4, dialect=d), dialect=d)),
+    st.sampled_from(CONFIGS),
+)
+def test_states_read_late_are_the_handler_tables_states(
+    case: tuple[list[Any], list[str]], config: Config
+) -> None:
+    _chains(case[0], config)
+
+
+@settings(max_examples=40)
+@given(in_dialects(sessions, max_flows=5), st.sampled_from(CONFIGS), st.data())
+def test_states_read_late_are_the_handler_tables_states_when_interrupted(
+    case: tuple[Dialect, Script], config: Config, data: st.DataObject
+) -> None:
+    events: list[Any] = [e for _, e in case[1].events if not isinstance(e, UnknownClientEvent)]
+    at = data.draw(st.integers(0, len(events)), label="interrupt at")
+    events.insert(at, Interrupt())
+    _chains(events, config)
 
 
 def _spoken() -> list[Any]:

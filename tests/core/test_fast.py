@@ -17,10 +17,11 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from immutables import Map
 
 from rtstate import _fast
 from rtstate._build import dict_setter, new, positional
-from rtstate.logs import TextLog
+from rtstate.logs import EMPTY_AUDIO, TextLog, _Chunks
 from rtstate.state import (
     InputBufferState,
     ItemPhase,
@@ -29,12 +30,23 @@ from rtstate.state import (
     PartPhase,
     PartState,
     RateLimitState,
+    ResponsePhase,
     ResponseState,
     SessionState,
     SpeechWindow,
 )
 from rtstate.step import Step
-from rtstate.transitions import AudioAppended, ItemAdded, TextAppended, TranscriptAppended
+from rtstate.transitions import (
+    AudioAppended,
+    FunctionCallArgumentsAppended,
+    ItemAdded,
+    ItemFinished,
+    RateLimitsUpdated,
+    ResponseFinished,
+    ResponseStarted,
+    TextAppended,
+    TranscriptAppended,
+)
 
 
 @attrs.frozen
@@ -74,6 +86,10 @@ _CLASSES: list[type[Any]] = [
     TextAppended,
     TranscriptAppended,
     AudioAppended,
+    ItemFinished,
+    ResponseStarted,
+    ResponseFinished,
+    RateLimitsUpdated,
     TextLog,
     _Awkward,
     _Plain,
@@ -123,6 +139,11 @@ _POSITIONAL: list[tuple[type[Any], Any, Any]] = [
     (TextAppended, _fast.new_text_appended, _fast.NewTextAppended),
     (TranscriptAppended, _fast.new_transcript_appended, _fast.NewTranscriptAppended),
     (AudioAppended, _fast.new_audio_appended, _fast.NewAudioAppended),
+    (
+        FunctionCallArgumentsAppended,
+        _fast.new_arguments_appended,
+        _fast.NewFunctionCallArgumentsAppended,
+    ),
 ]
 
 
@@ -151,7 +172,8 @@ def test_delta_step_is_new_step_with_one_transition() -> None:
 
 def test_new_takes_positions_where_the_class_does() -> None:
     assert new(_Plain)(1, "x") == _Plain(1, "x")
-    assert new(TextLog)(["a", "b"], 2).value == TextLog(["a", "b"], 2).value == "ab"
+    chunks = _Chunks(["a", "b"])
+    assert new(TextLog)(chunks, 2).value == TextLog(chunks, 2).value == "ab"
     with pytest.raises(TypeError):
         new(PartState)("text")  # type: ignore[call-arg]  # kw_only, as PartState(...)
     with pytest.raises(TypeError):
@@ -232,7 +254,9 @@ _EVOLVES: list[tuple[type[Any], Any, Any]] = [
 def test_the_changes_are_the_fields_with_their_types(
     cls: type[Any], evolve: Any, changes: Any
 ) -> None:
-    assert typing.get_type_hints(changes) == typing.get_type_hints(cls)
+    names = {f.name for f in attrs.fields(cls)}  # not a ClassVar (SessionState._hot)
+    hints = {k: v for k, v in typing.get_type_hints(cls).items() if k in names}
+    assert typing.get_type_hints(changes) == hints
     assert [f.name for f in attrs.fields(cls)] == list(typing.get_type_hints(changes))
     assert all(f.alias == f.name for f in attrs.fields(cls))  # evolve writes by alias
     assert changes.__optional_keys__ == frozenset(f.name for f in attrs.fields(cls))
@@ -307,6 +331,78 @@ def test_with_part_is_an_item_evolve_inside_a_root_evolve(count: int, data: st.D
     assert after.items_by_id["item_1"].parts[index] is replacement
     assert state.items_by_id["item_1"] is item  # the old state is untouched
     assert state.items_by_id["item_1"].parts[index] is not replacement
+
+
+@settings(max_examples=50)
+@given(count=st.integers(min_value=1, max_value=4), data=st.data())
+def test_streamed_is_with_part_built_on_first_read(count: int, data: st.DataObject) -> None:
+    """``streamed`` (the deltas' lazy ``with_part``), chained as deltas chain it, gives
+    at every step the state ``with_part`` gives; ``items_by_id`` is built only when
+    read, and any other new root (``evolve_root``, ``with_part``) drops the record."""
+    item = ItemState(
+        id="item_1",
+        type="message",
+        phase=ItemPhase.IN_PROGRESS,
+        parts=tuple(_part(n) for n in range(count)),
+    )
+    other = ItemState(id="item_0", type="message", phase=ItemPhase.DONE)
+    response = ResponseState(id="resp_1", phase=ResponsePhase.IN_PROGRESS, status=None)
+    eager = lazy = attrs.evolve(SessionState(), items_by_id=Map({"item_1": item, "item_0": other}))
+    group = object()
+    lazies, eagers = [], []
+    audio = data.draw(st.sampled_from([None, EMPTY_AUDIO]))
+    for n in range(data.draw(st.integers(min_value=1, max_value=6))):
+        index = data.draw(st.integers(min_value=0, max_value=count - 1))
+        hot = lazy._hot
+        same = hot is not None and hot[1] == index
+        base_item = hot[5] if same and hot is not None else lazy.items_by_id["item_1"]
+        items = hot[7] if same and hot is not None else lazy.items_by_id
+        part = _part(100 + n)
+        lazy = _fast.streamed(lazy, group, response, base_item, index, part, items, audio)
+        eager = _fast.with_part(eager, eager.items_by_id["item_1"], index, part)
+        if audio is not None:
+            eager = _fast.evolve_root(eager, audio=audio)
+        assert "items_by_id" not in lazy.__dict__  # built on first read only
+        assert lazy._hot is not None and lazy._hot[6] is part
+        lazies.append(lazy)
+        eagers.append(eager)
+    for lazy, eager in zip(lazies, eagers, strict=True):  # read only now
+        assert lazy == eager
+        assert lazy.items_by_id["item_0"] is other
+    last = lazies[-1]
+    for cold in (
+        _fast.evolve_root(last, revision=99),
+        _fast.with_part(last, last.items_by_id["item_1"], 0, _part(7)),
+    ):
+        assert "_hot" not in cold.__dict__ and cold._hot is None
+    assert _fast.evolve_root(last, revision=99) == attrs.evolve(last, revision=99)
+
+
+def test_the_arguments_delta_operations_are_their_evolves() -> None:
+    call = ItemState(id="item_1", type="function_call", phase=ItemPhase.IN_PROGRESS)
+    state = attrs.evolve(SessionState(revision=3), items_by_id=Map({"item_1": call}))
+    log = TextLog.of('{"a"')
+    grown = _fast.item_with_arguments(call, log)
+    assert type(grown) is ItemState and grown.arguments_log is log
+    assert grown == attrs.evolve(call, arguments_log=log) and call.arguments_log is not log
+    after = _fast.with_item(state, grown)
+    assert after == attrs.evolve(
+        state, items_by_id=state.items_by_id.set("item_1", grown), revision=4
+    )
+    assert after.items_by_id["item_1"] is grown and state.items_by_id["item_1"] is call
+
+
+def test_response_with_output_is_attrs_evolve() -> None:
+    # every field a distinct sentinel: a field added to ResponseState and not copied
+    # by response_with_output fails here
+    values: dict[str, Any] = {f.name: object() for f in attrs.fields(ResponseState)}
+    response = ResponseState(**values)
+    output = ("item_1",)
+    built = _fast.response_with_output(response, output)
+    expected = attrs.evolve(response, output=output)
+    assert type(built) is ResponseState
+    for f in attrs.fields(ResponseState):
+        assert getattr(built, f.name) is getattr(expected, f.name), f.name
 
 
 def test_mypy_checks_the_keywords_of_the_typed_operations() -> None:

@@ -81,6 +81,32 @@ def test_text_log_equality_is_by_value() -> None:
     assert built.__eq__("abc") is NotImplemented
 
 
+def test_the_joined_text_is_remembered_and_invisible() -> None:
+    log = TextLog.of("a").append("b").append("c")
+    first = log.value
+    assert log.value is first  # joined once per value
+    assert log == TextLog.of("abc") and repr(log) == repr(TextLog.of("a").append("b").append("c"))
+    longer = log.append("d")  # a later value joins its own text
+    assert (log.value, longer.value) == ("abc", "abcd")
+
+
+def test_compacted_holds_one_chunk_with_the_same_text_and_count() -> None:
+    logs = [TextLog.of("a")]
+    for delta in "bcde":
+        logs.append(logs[-1].append(delta))
+    tip = logs[-1]
+    compact = tip.compacted()
+    assert compact._chunks == ["abcde"] and compact._chunks is not tip._chunks
+    assert (compact.value, compact.chunk_count) == ("abcde", 5)
+    assert compact == tip and hash(compact) == hash(tip)
+    assert [v.value for v in logs] == ["a", "ab", "abc", "abcd", "abcde"]  # views unchanged
+    grown = compact.append("f")
+    assert (grown.value, grown.chunk_count) == ("abcdef", 6)
+    assert grown.compacted().chunk_count == 6
+    one = TextLog.of("x")
+    assert one.compacted() is one and EMPTY_TEXT.compacted() is EMPTY_TEXT
+
+
 def _append_tree() -> st.SearchStrategy[list[tuple[int, str]]]:
     """A list of ``(parent, delta)``: append ``delta`` to value number ``parent``."""
     return st.lists(
@@ -101,6 +127,7 @@ def test_text_log_matches_immutable_strings(root: str, ops: list[tuple[int, str]
         assert logs[-1].value == reference[-1]
         assert logs[p].value == reference[p]
     assert [log.value for log in logs] == reference
+    assert [log.compacted().value for log in logs] == reference
     assert [log.chunk_count for log in logs[1:]] == [
         logs[parent % (i + 1)].chunk_count + 1 for i, (parent, _) in enumerate(ops)
     ]
