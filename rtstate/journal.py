@@ -155,6 +155,18 @@ def _step_summary(step: Step) -> dict[str, Any]:
     }
 
 
+def _same_frames(recorded: object, replayed: Sequence[str]) -> bool:
+    """Whether the frames written are the same JSON values: an encoder may order a
+    frame's keys otherwise from one version to the next (``type`` first since the
+    typed decoders), and a journal stays valid across that."""
+    if not isinstance(recorded, list) or len(recorded) != len(replayed):
+        return False
+    try:
+        return [json.loads(f) for f in recorded] == [json.loads(f) for f in replayed]
+    except (TypeError, ValueError):
+        return False
+
+
 def _config_record(config: Config) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field in attrs.fields(Config):
@@ -712,7 +724,7 @@ def _expect_step(call: _Call, step: Step) -> None:
     }
     actual = _step_summary(step)
     for key, value in expected.items():
-        if value != actual[key]:
+        if value != actual[key] and not (key == "frames" and _same_frames(value, actual[key])):
             raise JournalError(
                 f"the replayed Step differs in {key}: recorded {value!r}, replayed "
                 f"{actual[key]!r} (were the plugins whose hooks returned events passed "
