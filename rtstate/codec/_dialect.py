@@ -43,6 +43,7 @@ class Codec:
     decode_client: Callable[[str | bytes], ClientEvent | UnknownClientEvent]
     to_wire: Callable[[AnyEvent], dict[str, Any]]
     encode: Callable[[AnyEvent], str]
+    encode_unchecked: Callable[[AnyEvent], str]
     wire_path: Callable[[str | None], str | None] = lambda path: path
 
 
@@ -149,16 +150,8 @@ def make_codec(
         """,
     )
 
-    def to_wire(event: AnyEvent) -> dict[str, Any]:
-        """The JSON object for an event, checked to decode again.
-
-        ``None`` optionals are left out, except in a server event where the dialect's
-        null table (``rtstate.codec._shapes``) says the real service writes ``null``.
-
-        Raises:
-            LocalProtocolError: a field holds a value of the wrong type, or one the
-                dialect cannot carry, so the result would not be a valid frame.
-        """
+    def unchecked(event: AnyEvent) -> dict[str, Any]:
+        """The JSON object for an event, not checked to decode again."""
         if isinstance(event, UnknownServerEvent | UnknownClientEvent):
             return dict(event.raw)
         cls = type(event)
@@ -175,6 +168,22 @@ def make_codec(
                 f"cannot encode {cls.__name__}: {exc}", event_type=cls.type
             ) from None
         obj["type"] = tag
+        return obj
+
+    def to_wire(event: AnyEvent) -> dict[str, Any]:
+        """The JSON object for an event, checked to decode again.
+
+        ``None`` optionals are left out, except in a server event where the dialect's
+        null table (``rtstate.codec._shapes``) says the real service writes ``null``.
+
+        Raises:
+            LocalProtocolError: a field holds a value of the wrong type, or one the
+                dialect cannot carry, so the result would not be a valid frame.
+        """
+        obj = unchecked(event)
+        if isinstance(event, UnknownServerEvent | UnknownClientEvent):
+            return obj
+        cls = type(event)
         try:
             fast.structure(obj, cls)
         except Exception:
@@ -192,6 +201,17 @@ def make_codec(
         """
         return dumps(to_wire(event))
 
+    def encode_unchecked(event: AnyEvent) -> str:
+        """Encode an event its caller built from typed values (the fake server's own),
+        without checking that the frame decodes again: for a valid event, the frame
+        ``encode`` writes.
+
+        Raises:
+            LocalProtocolError: a value cannot be written at all (not JSON-able, or
+                one the dialect cannot carry).
+        """
+        return dumps(unchecked(event))
+
     return Codec(
         name=name,
         server_tags=server_tags,
@@ -200,5 +220,6 @@ def make_codec(
         decode_client=decode_client,
         to_wire=to_wire,
         encode=encode,
+        encode_unchecked=encode_unchecked,
         wire_path=wire_path,
     )

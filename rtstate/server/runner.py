@@ -39,7 +39,6 @@ it is declared at the top of the class.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import math
 from collections.abc import Callable, Mapping
@@ -65,6 +64,7 @@ from ..fold import fold
 from ..state import ItemState, Ledger, PartPhase, SessionState
 from .audio import (
     Voice,
+    _render_base64,
     audio_ms,
 )
 from .config import ServerConfig
@@ -112,6 +112,10 @@ after ``response.done``; the 2024 beta sent both, after ``response.created``."""
 
 _OBFUSCATION_BLOCK: Final = 16
 _OBFUSCATION_CHARS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_OBFUSCATION_TABLE: Final = bytes(
+    ord(_OBFUSCATION_CHARS[b % len(_OBFUSCATION_CHARS)]) for b in range(256)
+)
+"""A byte of the digest -> its character (``bytes.translate``: one C call a delta)."""
 
 
 def _obfuscation(event_id: str, delta: str) -> str:
@@ -120,7 +124,7 @@ def _obfuscation(event_id: str, delta: str) -> str:
     session writes the same bytes."""
     size = _OBFUSCATION_BLOCK - len(delta) % _OBFUSCATION_BLOCK
     digest = hashlib.blake2b(event_id.encode(), digest_size=_OBFUSCATION_BLOCK).digest()
-    return "".join(_OBFUSCATION_CHARS[b % len(_OBFUSCATION_CHARS)] for b in digest[:size])
+    return digest[:size].translate(_OBFUSCATION_TABLE).decode("ascii")
 
 
 @attrs.frozen(kw_only=True)
@@ -162,6 +166,24 @@ class _Run:
     def out_of_band(self) -> bool:
         """The response runs outside the default conversation."""
         return self.scratch is not None
+
+    def advanced(self) -> _Run:
+        """The run one action further on: ``attrs.evolve(run, position=position + 1)``,
+        spelt out (it runs for every event a response writes; ``evolve`` walks the
+        fields by name and costs several times more)."""
+        return _Run(
+            response_id=self.response_id,
+            plan=self.plan,
+            started=self.started,
+            info=self.info,
+            input_text=self.input_text,
+            input_audio=self.input_audio,
+            position=self.position + 1,
+            item_ids=self.item_ids,
+            open_index=self.open_index,
+            snapshots=self.snapshots,
+            scratch=self.scratch,
+        )
 
     @property
     def next_due(self) -> float | None:
@@ -403,7 +425,7 @@ class _ResponseRunner:
                 at = run.next_due
                 if at is not None and at <= now and (due is None or at < due):
                     due, chosen = at, response_id
-            stop = self._playback_due()
+            stop = self._playback_due() if self._playing else None
             if stop is not None and stop[1] <= now and (due is None or stop[1] < due):
                 self._stop_playback(stop[0])
                 continue
@@ -413,7 +435,7 @@ class _ResponseRunner:
             try:
                 run = self._runs[chosen]
                 action = run.plan.actions[run.position]
-                self._run = attrs.evolve(run, position=run.position + 1)
+                self._run = run.advanced()
                 try:
                     _ACTIONS[action.kind](self, action)
                 except _Unencodable as failure:
@@ -640,10 +662,9 @@ class _ResponseRunner:
         assert run is not None
         audio = run.plan.segments[action.index].audio
         assert audio is not None
-        data = audio.render(action.start, action.end)
-        delta = base64.b64encode(data).decode("ascii")
+        delta, size = _render_base64(audio, action.start, action.end)
         self._audio_out = True
-        self._play(run.response_id, audio_ms(len(data), run.info.output_audio_format or "pcm16"))
+        self._play(run.response_id, audio_ms(size, run.info.output_audio_format or "pcm16"))
         self._out(
             s.ResponseAudioDelta(event_id=self._event_id(), delta=delta, **self._part_ids(action))
         )
