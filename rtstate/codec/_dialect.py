@@ -26,6 +26,7 @@ AnyEvent = ServerEvent | ClientEvent | UnknownServerEvent | UnknownClientEvent
 E = TypeVar("E", ServerEvent, ClientEvent)
 _Hook = Callable[[Any, Any], Any]
 _orjson_loads: Callable[[str | bytes], Any] = orjson.loads
+_orjson_dumps: Callable[[Any], bytes] = orjson.dumps
 
 
 @attrs.frozen
@@ -201,6 +202,9 @@ def make_codec(
         """
         return dumps(to_wire(event))
 
+    server_out: dict[type, tuple[str, Callable[[Any], dict[str, Any]]]] = {}
+    get_server_hook = converters.server.get_unstructure_hook
+
     def encode_unchecked(event: AnyEvent) -> str:
         """Encode an event its caller built from typed values (the fake server's own),
         without checking that the frame decodes again: for a valid event, the frame
@@ -210,6 +214,18 @@ def make_codec(
             LocalProtocolError: a value cannot be written at all (not JSON-able, or
                 one the dialect cannot carry).
         """
+        cls = event.__class__
+        entry = server_out.get(cls)
+        if entry is not None:  # a server event's hook, found once per class
+            tag, hook = entry
+            try:
+                obj = hook(event)
+                obj["type"] = tag
+                return _orjson_dumps(obj).decode("utf-8")
+            except Exception:  # the plain path below raises what it is
+                pass
+        elif issubclass(cls, ServerEvent) and cls in wire_type:
+            server_out[cls] = (wire_type[cls], get_server_hook(cls))
         return dumps(unchecked(event))
 
     return Codec(

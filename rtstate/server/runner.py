@@ -146,9 +146,14 @@ class _Unencodable(Exception):
         self.reason = str(cause)[:200]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.define(kw_only=True, eq=False)
 class _Run:
-    """The response in progress: its plan and how far it got."""
+    """The response in progress: its plan and how far it got.
+
+    ``_pump`` moves ``position`` on in place (once per event a response writes: a new
+    run per action cost more than folding the event); every other change replaces the
+    run (``attrs.evolve``), which the runner's ``_run`` setter stores.
+    """
 
     response_id: str
     plan: Plan
@@ -166,24 +171,6 @@ class _Run:
     def out_of_band(self) -> bool:
         """The response runs outside the default conversation."""
         return self.scratch is not None
-
-    def advanced(self) -> _Run:
-        """The run one action further on: ``attrs.evolve(run, position=position + 1)``,
-        spelt out (it runs for every event a response writes; ``evolve`` walks the
-        fields by name and costs several times more)."""
-        return _Run(
-            response_id=self.response_id,
-            plan=self.plan,
-            started=self.started,
-            info=self.info,
-            input_text=self.input_text,
-            input_audio=self.input_audio,
-            position=self.position + 1,
-            item_ids=self.item_ids,
-            open_index=self.open_index,
-            snapshots=self.snapshots,
-            scratch=self.scratch,
-        )
 
     @property
     def next_due(self) -> float | None:
@@ -435,7 +422,7 @@ class _ResponseRunner:
             try:
                 run = self._runs[chosen]
                 action = run.plan.actions[run.position]
-                self._run = run.advanced()
+                run.position += 1
                 try:
                     _ACTIONS[action.kind](self, action)
                 except _Unencodable as failure:
@@ -514,6 +501,15 @@ class _ResponseRunner:
             "output_index": action.index,
             "content_index": 0,
         }
+
+    def _delta_fields(self, action: Action) -> dict[str, Any]:
+        """A text or transcript delta's fields but the delta: ``_part_ids``, the
+        ``event_id`` and (GA) the ``obfuscation``, in one dict."""
+        fields = self._part_ids(action)
+        event_id = fields["event_id"] = self._event_id()
+        if self._ga:
+            fields["obfuscation"] = _obfuscation(event_id, action.data)
+        return fields
 
     def _act_rate_limits(self, action: Action) -> None:
         run = self._run
@@ -643,18 +639,10 @@ class _ResponseRunner:
         )
 
     def _act_text(self, action: Action) -> None:
-        self._out(
-            s.ResponseTextDelta(
-                delta=action.data, **self._obfuscated(action.data), **self._part_ids(action)
-            )
-        )
+        self._out(s.ResponseTextDelta(delta=action.data, **self._delta_fields(action)))
 
     def _act_transcript(self, action: Action) -> None:
-        self._out(
-            s.ResponseAudioTranscriptDelta(
-                delta=action.data, **self._obfuscated(action.data), **self._part_ids(action)
-            )
-        )
+        self._out(s.ResponseAudioTranscriptDelta(delta=action.data, **self._delta_fields(action)))
 
     def _act_audio(self, action: Action) -> None:
         """An audio delta: its bytes are rendered now, when it is due (not at planning)."""

@@ -2,9 +2,8 @@
 
 The server encodes its own events without the codec's decode-again check
 (``Codec.encode_unchecked``), draws seeded ids from batches, derives the GA
-``obfuscation`` with one ``bytes.translate``, advances a response with
-``_Run.advanced`` and keeps recent synthetic audio (words, base64 deltas) in
-size-bounded caches. Each is held here to the plain computation it replaces.
+``obfuscation`` with one ``bytes.translate`` and keeps recent synthetic audio (words,
+base64 deltas) in size-bounded caches. Each is held here to the plain computation it replaces.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ from rtstate.server import (
 )
 from rtstate.server import audio as audio_module
 from rtstate.server._cache import SizedLru
-from rtstate.server.runner import _obfuscation, _Run
+from rtstate.server.runner import _obfuscation
 from rtstate.testing import streams
 
 DIALECTS: tuple[Dialect, ...] = ("beta", "ga")
@@ -137,19 +136,6 @@ def test_obfuscation_is_the_same_bytes_as_before() -> None:
         event_id, delta = f"event_{rng.random()}", "x" * rng.randrange(48)
         assert _obfuscation(event_id, delta) == reference_obfuscation(event_id, delta), n
         assert (len(delta) + len(_obfuscation(event_id, delta))) % 16 == 0
-
-
-# --- _Run.advanced -------------------------------------------------------------------
-
-
-def test_run_advanced_is_evolve_of_the_next_position() -> None:
-    values: dict[str, Any] = {f.name: object() for f in attrs.fields(_Run)}
-    values["position"] = 3
-    run = _Run(**values)
-    moved = run.advanced()
-    assert moved == attrs.evolve(run, position=4)
-    for name, value in values.items():  # every field copied, none left at its default
-        assert getattr(moved, name) is value or name == "position"
 
 
 # --- SizedLru ------------------------------------------------------------------------
