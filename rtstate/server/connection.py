@@ -247,6 +247,9 @@ class ServerConnection(_InputAudio):
         self._buffer_start_ms = 0.0
         self._audio_out = False
         self._input_audio_ms: dict[str, float] = {}
+        # item id -> (the item as last counted, its text tokens, its audio ms): a
+        # response's input tokens recount only the items that changed
+        self._item_tokens: dict[str, tuple[ItemState, int, float]] = {}
         self._calls: dict[str, str] = {}
         self._responses = 0
         self._tokens_used = 0

@@ -179,6 +179,14 @@ class _Run:
         return self.started + self.plan.due[self.position]
 
 
+def _item_text_tokens(item: ItemState) -> int:
+    """The estimated text tokens of one conversation item."""
+    text = text_tokens(item.arguments) + text_tokens(item.output)
+    for part in item.parts:
+        text += text_tokens(part.text) + text_tokens(part.transcript)
+    return text
+
+
 def _effective(session: SessionConfig, params: ResponseParams | None) -> SessionConfig:
     """The session config with a ``response.create``'s overrides applied."""
     if params is None:
@@ -222,6 +230,7 @@ class _ResponseRunner:
     _audio_out: bool
     _idle_from: float | None
     _input_audio_ms: dict[str, float]
+    _item_tokens: dict[str, tuple[ItemState, int, float]]
     _responses: int
     _tokens_used: int
     _conversation_id: str | None
@@ -394,11 +403,17 @@ class _ResponseRunner:
         text = text_tokens(session.instructions)
         audio_ms_total = 0.0
         heard = self._input_audio_ms
+        counted = self._item_tokens
+        kept: dict[str, tuple[ItemState, int, float]] = {}
         for item in self._state.items if context is None else context:
-            text += text_tokens(item.arguments) + text_tokens(item.output)
-            for part in item.parts:
-                text += text_tokens(part.text) + text_tokens(part.transcript)
-            audio_ms_total += heard.get(item.id, 0.0) + item.audio_ms
+            entry = counted.get(item.id)
+            if entry is None or entry[0] is not item:  # new, or changed since counted
+                entry = (item, _item_text_tokens(item), item.audio_ms)
+            kept[item.id] = entry
+            text += entry[1]
+            audio_ms_total += heard.get(item.id, 0.0) + entry[2]
+        if context is None:  # the conversation's items, as they are now (deleted ones go)
+            self._item_tokens = kept
         return text, math.ceil(audio_ms_total / 100.0)
 
     def _pump(self, until: float | None = None) -> None:

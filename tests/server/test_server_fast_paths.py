@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import itertools
 import random
 import re
 from typing import Any
@@ -21,9 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.server_harness import Loop, silence, tone
 
+from rtstate import LocalProtocolError
 from rtstate.codec import codec_for
 from rtstate.config import Dialect
 from rtstate.events import client as c
+from rtstate.events import server as s
 from rtstate.events.payloads import (
     InputAudioTranscription,
     Item,
@@ -57,6 +60,26 @@ def test_unchecked_encode_equals_encode_over_generated_streams(
     codec = codec_for(dialect)
     for event in data.draw(streams(dialect=dialect)):
         assert codec.encode_unchecked(event) == codec.encode(event)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_unchecked_encode_still_refuses_what_cannot_be_written(dialect: Dialect) -> None:
+    codec = codec_for(dialect)
+
+    def update(parameters: Any) -> s.SessionUpdated:
+        tool = Tool(name="f", parameters=parameters)
+        return s.SessionUpdated(event_id="e", session=SessionConfig(tools=(tool,)))
+
+    fine = update({"type": "object"})
+    assert codec.encode_unchecked(fine) == codec.encode(fine)  # the class's hook is kept
+    deep: dict[str, Any] = {}
+    for _ in range(300):
+        deep = {"type": "object", "properties": {"x": deep}}
+    for bad in (update({"x": object()}), update(deep)):  # not JSON, too deep for orjson
+        with pytest.raises(LocalProtocolError):
+            codec.encode_unchecked(bad)
+        with pytest.raises(LocalProtocolError):
+            codec.encode(bad)
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -239,3 +262,47 @@ def test_a_reply_spoken_again_writes_the_same_frames() -> None:
     cold = frames()
     assert len(audio_module._CHUNKS) > 0
     assert frames() == cold  # warm caches, same bytes
+
+
+# --- input tokens, counted per changed item --------------------------------------------
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_input_tokens_recount_exactly_the_changed_items(dialect: Dialect) -> None:
+    loop = Loop(
+        responder=ScriptedResponder(["a spoken answer"] * 3 + ["text"] * 4),
+        dialect=dialect,
+    ).start()
+    server = loop.server
+    session = server.state.session
+    assert session is not None
+    seen: list[tuple[int, int]] = []
+
+    def check() -> None:
+        counted = server._input_tokens(session, None)  # through the kept counts
+        server._item_tokens = {}
+        assert server._input_tokens(session, None) == counted  # counted from scratch
+        seen.append(counted)
+
+    loop.send(
+        c.SessionUpdate(
+            session=SessionConfig(
+                input_audio_transcription=InputAudioTranscription(model="whisper-1")
+            )
+        )
+    )
+    loop.append(tone(600) + silence(300))  # a VAD turn: audio, then its transcript
+    loop.drain()
+    check()
+    loop.send(c.ConversationItemCreate(item=Item(type="message", role="user", content=())))
+    loop.send(c.ResponseCreate(response=ResponseParams(modalities=("audio", "text"))))
+    check()
+    spoken = [i for i in server.state.items if i.role == "assistant"][-1]
+    loop.send(
+        c.ConversationItemTruncate(item_id=spoken.id, content_index=0, audio_end_ms=100)
+    )  # the same item, shorter: its count must change
+    check()
+    loop.send(c.ConversationItemDelete(item_id=spoken.id))
+    check()
+    assert server._item_tokens.keys() == {i.id for i in server.state.items}
+    assert all(a != b for a, b in itertools.pairwise(seen))  # each step changed it
