@@ -1,33 +1,43 @@
-"""Fold speed and memory: microseconds per frame through ``ClientConnection.receive``.
+"""Fold speed and memory: microseconds per frame through ``ClientConnection.receive``,
+beside the floor, a minimal immutable fold of the same frames, measured in the same run.
 
-Each stream is also run in the GA dialect (``Config(dialect="ga")``): the same events
-as a GA server writes them.
-
-Run ``python benchmarks/bench_fold.py``. Three server streams, built here as the JSON
-text frames a real server sends (beta ``2024-10-01``):
+Run ``python benchmarks/bench_fold.py``. The streams are built here as the JSON text
+frames a real beta server sends (``2024-10-01``), and each is run in both dialects, GA
+first (``to_ga``: the same events as a GA server writes them):
 
 - text: one user message and a text response of 1,000 deltas;
 - audio: a response of 100 ms pcm16 audio deltas (4,800 bytes = 6,400 base64 chars
   each) with a transcript delta after every third one;
 - session: a session that reaches 1,000 items in 500 turns (a user message, a text
   reply of 20 deltas, ``rate_limits.updated``);
+- function: a user message, then a function call whose arguments stream in 1,000 deltas;
+- barge-in: 50 audio replies the user interrupts after 12 deltas: ``speech_started``,
+  the reply cancelled (``response.done``, ``cancelled``) and truncated
+  (``conversation.item.truncated``), the user's audio committed as an item;
 - stress (reported, outside the targets): 1,000 user items created back to back, then
   a text response: item creation alone, the most expensive frames per byte.
 
-For each stream it prints the time per frame of ``receive`` (decode + fold) with no
-plugins and with 3 no-op plugins (a few ``on_*`` hooks that return ``None``), of the
-decode alone (``beta.decode_server``), and of ``orjson.loads`` of the same frames (the
-floor: every decode starts with it). Then the peak memory (``tracemalloc``) of folding
-60 minutes of assistant audio (36,000 deltas of 100 ms in 360 responses of 10 s) with
-the default ``Config`` (audio counted, not kept), keeping only the final state.
+The floor (``FLOORS``, its own section below) is what any immutable fold of these
+frames must at least do: msgspec decodes each frame into a frozen Struct (a tagged
+union of the types the streams use), and a minimal fold keeps the items in an
+``immutables.Map``, makes one path copy (item, root) per delta, a transition tuple and
+a Step tuple, and checks nothing. For each stream it prints the time per frame of
+``receive`` (decode + fold) with no plugins and with 3 no-op plugins (a few ``on_*``
+hooks that return ``None``), of the decode alone (the dialect's ``decode_server``), of
+the floor and of its decode alone, and of ``orjson.loads``; then the time of single
+frames inside their streams (a text delta, an audio delta, ``response.done``,
+``conversation.item.created``), rtstate's and the floor's; then the peak memory
+(``tracemalloc``) of folding 60 minutes of assistant audio (36,000 deltas of 100 ms in
+360 responses of 10 s) with the default ``Config`` (audio counted, not kept), keeping
+only the final state; and last the table of rtstate / floor per stream and dialect.
 
-Targets (reported, not judged): at most 10 us per frame on every stream,
-at most 20 MB for the hour of audio. Each time is the best of several runs, with the
-cyclic GC off inside a run (as ``timeit`` does); the runs of one stream are
-interleaved round by round, so a change in machine load weighs on all of them alike.
-Every run drops each result at once, as ``receive`` drops its Steps (a baseline that
-kept 800 parsed audio frames alive would pay for fresh memory and look slower than
-it is). ``RTSTATE_BENCH_QUICK=1`` runs far
+Targets (issue 19; reported, not judged): every stream within 2x its floor (2.3x with
+the 3 no-op plugins, against the same floor), at most 20 MB for the hour of audio.
+Each time is the best of several runs, with the cyclic GC off inside a run (as
+``timeit`` does); the runs of one stream are interleaved round by round, so a change
+in machine load weighs on all of them alike. Every run drops each result at once, as
+``receive`` drops its Steps (a baseline that kept 800 parsed audio frames alive would
+pay for fresh memory and look slower than it is). ``RTSTATE_BENCH_QUICK=1`` runs far
 fewer and shorter streams (a smoke run for tests): its numbers are rough.
 """
 
@@ -42,13 +52,15 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import version
-from typing import Any
+from typing import Any, Union
 
 import attrs
+import immutables
+import msgspec
 import orjson
 
 from rtstate import ClientConnection, Config
-from rtstate.codec import beta, ga
+from rtstate.codec import beta, codec_for, ga
 from rtstate.events import ConversationItemAdded, ConversationItemCreated, SessionCreated
 from rtstate.step import Step
 
@@ -58,12 +70,16 @@ TEXT_DELTAS = 100 if QUICK else 1_000
 AUDIO_DELTAS = 60 if QUICK else 600
 SESSION_ITEMS = 100 if QUICK else 1_000
 TURN_DELTAS = 20  # text deltas per reply in the 1,000-item session
+FUNCTION_DELTAS = 100 if QUICK else 1_000
+BARGE_IN_TURNS = 5 if QUICK else 50
+BARGE_IN_DELTAS = 12  # audio deltas (1.2 s) before the user speaks
 HOUR_RESPONSES = 6 if QUICK else 360  # of 10 s each: 60 minutes in a full run
 DELTAS_PER_RESPONSE = 100  # 100 ms each
 
 AUDIO_BYTES = 4_800  # 100 ms of pcm16 at 24 kHz mono
 AUDIO_B64 = base64.b64encode(bytes(i % 251 for i in range(AUDIO_BYTES))).decode()
-TARGET_US = 10.0
+TARGET_RATIO = 2.0  # rtstate / floor, every stream (issue 19)
+TARGET_PLUGGED = 2.3  # the same with 3 no-op plugins
 TARGET_MB = 20.0
 
 
@@ -185,6 +201,106 @@ class Frames:
             },
         )
 
+    def response_object(
+        self, response_id: str, status: str = "in_progress", output: list[Any] | None = None
+    ) -> dict[str, Any]:
+        done = status != "in_progress"
+        details = (
+            {"type": "cancelled", "reason": "turn_detected"} if status == "cancelled" else None
+        )
+        return {
+            "id": response_id,
+            "object": "realtime.response",
+            "status": status,
+            "status_details": details,
+            "output": output or [],
+            "usage": {"total_tokens": 30, "input_tokens": 10, "output_tokens": 20}
+            if done
+            else None,
+        }
+
+    def function_call(self, response_id: str, item_id: str, deltas: int) -> Iterator[str]:
+        """A response with one function call whose arguments stream in ``deltas`` pieces."""
+        rid = {"response_id": response_id}
+        ids = {**rid, "item_id": item_id, "output_index": 0, "call_id": f"call_{item_id}"}
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "name": "lookup",
+            "call_id": ids["call_id"],
+            "arguments": "",
+        }
+        yield self.frame("response.created", response=self.response_object(response_id))
+        yield self.frame("response.output_item.added", **rid, output_index=0, item=item)
+        previous, self.tail = self.tail, item_id
+        yield self.frame("conversation.item.created", previous_item_id=previous, item=item)
+        pieces = ['{"query": "', *(f"w{n} " for n in range(deltas - 2)), '"}']
+        for piece in pieces:
+            yield self.frame("response.function_call_arguments.delta", **ids, delta=piece)
+        arguments = "".join(pieces)
+        yield self.frame("response.function_call_arguments.done", **ids, arguments=arguments)
+        done_item = {**item, "status": "completed", "arguments": arguments}
+        yield self.frame("response.output_item.done", **rid, output_index=0, item=done_item)
+        yield self.frame(
+            "response.done", response=self.response_object(response_id, "completed", [done_item])
+        )
+
+    def barged_in(self, response_id: str, item_id: str, user_id: str, deltas: int) -> Iterator[str]:
+        """An audio reply the user interrupts after ``deltas`` audio deltas, then the
+        user's turn, as the server writes it: ``speech_started``, the reply cancelled
+        (``response.done``, status ``cancelled``) and truncated where playback stopped
+        (``conversation.item.truncated``), the user's audio committed as an item."""
+        rid = {"response_id": response_id}
+        ids = {**rid, "item_id": item_id, "output_index": 0, "content_index": 0}
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
+        yield self.frame("response.created", response=self.response_object(response_id))
+        yield self.frame("response.output_item.added", **rid, output_index=0, item=item)
+        previous, self.tail = self.tail, item_id
+        yield self.frame("conversation.item.created", previous_item_id=previous, item=item)
+        yield self.frame(
+            "response.content_part.added", **ids, part={"type": "audio", "transcript": ""}
+        )
+        text = []
+        for type, delta in audio_body(deltas):
+            if type != "response.audio.delta":
+                text.append(delta)
+            yield self.frame(type, **ids, delta=delta)
+        yield self.frame("input_audio_buffer.speech_started", audio_start_ms=1_000, item_id=user_id)
+        part = {"type": "audio", "transcript": "".join(text)}
+        yield self.frame("response.audio.done", **ids)
+        yield self.frame("response.audio_transcript.done", **ids, transcript=part["transcript"])
+        yield self.frame("response.content_part.done", **ids, part=part)
+        done_item = {**item, "status": "incomplete", "content": [part]}
+        yield self.frame("response.output_item.done", **rid, output_index=0, item=done_item)
+        yield self.frame(
+            "response.done", response=self.response_object(response_id, "cancelled", [done_item])
+        )
+        played = deltas * 100 // 2  # playback is behind the deltas received
+        yield self.frame(
+            "conversation.item.truncated", item_id=item_id, content_index=0, audio_end_ms=played
+        )
+        yield self.frame("input_audio_buffer.speech_stopped", audio_end_ms=2_000, item_id=user_id)
+        previous, self.tail = self.tail, user_id
+        yield self.frame("input_audio_buffer.committed", item_id=user_id, previous_item_id=previous)
+        user = {
+            "id": user_id,
+            "object": "realtime.item",
+            "type": "message",
+            "status": "completed",
+            "role": "user",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        yield self.frame("conversation.item.created", previous_item_id=previous, item=user)
+
 
 def text_body(count: int) -> Iterator[tuple[str, str]]:
     for n in range(count):
@@ -221,6 +337,23 @@ def session_stream() -> list[str]:
     return frames
 
 
+def function_stream() -> list[str]:
+    """A user message, then a function call whose arguments stream in 1,000 deltas."""
+    f = Frames()
+    frames = [f.session_created(), f.user_message("item_u", "Look it up.")]
+    frames += f.function_call("resp_1", "item_f", FUNCTION_DELTAS)
+    return frames
+
+
+def barge_in_stream() -> list[str]:
+    """Audio replies the user interrupts, turn after turn (the server's frames only)."""
+    f = Frames()
+    frames = [f.session_created()]
+    for turn in range(BARGE_IN_TURNS):
+        frames += f.barged_in(f"resp_{turn}", f"item_a{turn}", f"item_u{turn}", BARGE_IN_DELTAS)
+    return frames
+
+
 def burst_stream() -> list[str]:
     """1,000 user items created back to back, then a response: item creation only."""
     f = Frames()
@@ -247,6 +380,266 @@ class NoOp:
 
     def on_response_finished(self, transition: object, step: Step) -> None:
         return None
+
+
+# --- the floor: a minimal immutable fold, measured beside rtstate on the same frames -----
+#
+# What any immutable fold of these frames must at least do, written as plainly and as
+# fast as CPython 3.11 allows: msgspec decodes each frame into a frozen Struct (one
+# tagged union per dialect, over the event types these streams use), and one handler
+# per type makes the new state: the items in a persistent map (``immutables.Map``),
+# one path copy (item, then root) per delta, a tuple of transitions and a Step tuple.
+# No protocol checks, no ledger, no plugins. Text goes to an append-only list shared
+# by an item's versions (an O(1) append, as rtstate's ``TextLog``); audio is counted.
+
+
+class FPart(msgspec.Struct, frozen=True):
+    type: str
+    text: str | None = None
+    transcript: str | None = None
+    audio: str | None = None
+
+
+class FItem(msgspec.Struct, frozen=True):
+    id: str
+    type: str
+    object: str | None = None
+    status: str | None = None
+    role: str | None = None
+    content: tuple[FPart, ...] = ()
+    name: str | None = None
+    call_id: str | None = None
+    arguments: str | None = None
+
+
+class FResponse(msgspec.Struct, frozen=True):
+    id: str
+    object: str | None = None
+    status: str | None = None
+    status_details: dict[str, Any] | None = None
+    output: tuple[FItem, ...] = ()
+    usage: dict[str, Any] | None = None
+
+
+class FSession(msgspec.Struct, frozen=True):
+    id: str
+    object: str | None = None
+    model: str | None = None
+    instructions: str | None = None
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str | dict[str, Any] | None = None
+
+
+class FLimit(msgspec.Struct, frozen=True):
+    name: str
+    limit: int
+    remaining: int
+    reset_seconds: float
+
+
+class FEvent(msgspec.Struct, frozen=True, tag_field="type"):
+    event_id: str
+
+
+_PART_IDS = {"response_id": str, "item_id": str, "output_index": int, "content_index": int}
+_CALL_IDS = {"response_id": str, "item_id": str, "output_index": int, "call_id": str}
+FLOOR_EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
+    # kind: (GA wire type, fields); the beta wire type is the kind itself
+    "session.created": ("session.created", {"session": FSession}),
+    "conversation.item.created": (
+        "conversation.item.added",
+        {"item": FItem, "previous_item_id": str | None},
+    ),
+    "response.created": ("response.created", {"response": FResponse}),
+    "response.done": ("response.done", {"response": FResponse}),
+    "response.output_item.added": (
+        "response.output_item.added",
+        {"response_id": str, "output_index": int, "item": FItem},
+    ),
+    "response.output_item.done": (
+        "response.output_item.done",
+        {"response_id": str, "output_index": int, "item": FItem},
+    ),
+    "response.content_part.added": ("response.content_part.added", {**_PART_IDS, "part": FPart}),
+    "response.content_part.done": ("response.content_part.done", {**_PART_IDS, "part": FPart}),
+    "response.text.delta": ("response.output_text.delta", {**_PART_IDS, "delta": str}),
+    "response.text.done": ("response.output_text.done", {**_PART_IDS, "text": str}),
+    "response.audio.delta": ("response.output_audio.delta", {**_PART_IDS, "delta": str}),
+    "response.audio.done": ("response.output_audio.done", _PART_IDS),
+    "response.audio_transcript.delta": (
+        "response.output_audio_transcript.delta",
+        {**_PART_IDS, "delta": str},
+    ),
+    "response.audio_transcript.done": (
+        "response.output_audio_transcript.done",
+        {**_PART_IDS, "transcript": str},
+    ),
+    "response.function_call_arguments.delta": (
+        "response.function_call_arguments.delta",
+        {**_CALL_IDS, "delta": str},
+    ),
+    "response.function_call_arguments.done": (
+        "response.function_call_arguments.done",
+        {**_CALL_IDS, "arguments": str},
+    ),
+    "rate_limits.updated": ("rate_limits.updated", {"rate_limits": tuple[FLimit, ...]}),
+    "input_audio_buffer.speech_started": (
+        "input_audio_buffer.speech_started",
+        {"audio_start_ms": int, "item_id": str},
+    ),
+    "input_audio_buffer.speech_stopped": (
+        "input_audio_buffer.speech_stopped",
+        {"audio_end_ms": int, "item_id": str},
+    ),
+    "input_audio_buffer.committed": (
+        "input_audio_buffer.committed",
+        {"item_id": str, "previous_item_id": str | None},
+    ),
+    "conversation.item.truncated": (
+        "conversation.item.truncated",
+        {"item_id": str, "content_index": int, "audio_end_ms": int},
+    ),
+}
+
+
+class Held(msgspec.Struct, frozen=True):
+    """An item as the floor holds it: its text in a shared append-only list."""
+
+    id: str
+    role: str | None
+    status: str | None
+    chunks: list[str]
+    length: int  # how many of ``chunks`` this version holds
+    audio_bytes: int
+
+
+class FState(msgspec.Struct, frozen=True):
+    session: FSession | None = None
+    items: immutables.Map[str, Held] = immutables.Map()
+    response: FResponse | None = None
+    rate_limits: tuple[FLimit, ...] = ()
+    speaking: bool = False
+
+
+def _with_items(s: FState, items: immutables.Map[str, Held]) -> FState:
+    return FState(s.session, items, s.response, s.rate_limits, s.speaking)
+
+
+def _held(item: FItem) -> Held:
+    return Held(item.id, item.role, item.status, [], 0, 0)
+
+
+def _appended(s: FState, e: Any) -> tuple[FState, tuple[Any, ...]]:
+    """Every streamed delta: one path copy, item then root."""
+    old = s.items[e.item_id]
+    old.chunks.append(e.delta)
+    new = Held(old.id, old.role, old.status, old.chunks, old.length + 1, old.audio_bytes)
+    return _with_items(s, s.items.set(old.id, new)), (("appended", e.item_id, e.delta),)
+
+
+def _audio(s: FState, e: Any) -> tuple[FState, tuple[Any, ...]]:
+    old = s.items[e.item_id]
+    size = len(e.delta) * 3 // 4
+    new = Held(old.id, old.role, old.status, old.chunks, old.length, old.audio_bytes + size)
+    return _with_items(s, s.items.set(old.id, new)), (("audio", e.item_id, size),)
+
+
+def _item_added(s: FState, e: Any) -> tuple[FState, tuple[Any, ...]]:
+    if e.item.id in s.items:
+        return s, ()
+    return _with_items(s, s.items.set(e.item.id, _held(e.item))), (("item", e.item.id),)
+
+
+def _item_status(s: FState, item_id: str, status: str) -> tuple[FState, tuple[Any, ...]]:
+    old = s.items[item_id]
+    new = Held(old.id, old.role, status, old.chunks, old.length, old.audio_bytes)
+    return _with_items(s, s.items.set(item_id, new)), (("status", item_id, status),)
+
+
+def _response(s: FState, response: FResponse | None) -> tuple[FState, tuple[Any, ...]]:
+    return FState(s.session, s.items, response, s.rate_limits, s.speaking), (("response",),)
+
+
+def _speaking(s: FState, speaking: bool) -> tuple[FState, tuple[Any, ...]]:
+    return FState(s.session, s.items, s.response, s.rate_limits, speaking), (("speech",),)
+
+
+def _unchanged(s: FState, e: Any) -> tuple[FState, tuple[Any, ...]]:
+    return s, ()
+
+
+FLOOR_HANDLERS: dict[str, Callable[[FState, Any], tuple[FState, tuple[Any, ...]]]] = {
+    "session.created": lambda s, e: (
+        FState(e.session, s.items, s.response, s.rate_limits, s.speaking),
+        (("session",),),
+    ),
+    "conversation.item.created": _item_added,
+    "response.created": lambda s, e: _response(s, e.response),
+    "response.done": lambda s, e: _response(s, None),
+    "response.output_item.added": _item_added,
+    "response.output_item.done": lambda s, e: _item_status(s, e.item.id, e.item.status),
+    "response.content_part.added": _unchanged,
+    "response.content_part.done": _unchanged,
+    "response.text.delta": _appended,
+    "response.text.done": lambda s, e: _item_status(s, e.item_id, "text done"),
+    "response.audio.delta": _audio,
+    "response.audio.done": _unchanged,
+    "response.audio_transcript.delta": _appended,
+    "response.audio_transcript.done": lambda s, e: _item_status(s, e.item_id, "transcript done"),
+    "response.function_call_arguments.delta": _appended,
+    "response.function_call_arguments.done": lambda s, e: _item_status(s, e.item_id, "done"),
+    "rate_limits.updated": lambda s, e: (
+        FState(s.session, s.items, s.response, e.rate_limits, s.speaking),
+        (("limits",),),
+    ),
+    "input_audio_buffer.speech_started": lambda s, e: _speaking(s, True),
+    "input_audio_buffer.speech_stopped": lambda s, e: _speaking(s, False),
+    "input_audio_buffer.committed": _unchanged,
+    "conversation.item.truncated": lambda s, e: _item_status(s, e.item_id, "truncated"),
+}
+
+
+class Floor:
+    """One dialect's floor: its msgspec decoder and its handlers by Struct class."""
+
+    def __init__(self, dialect: str) -> None:
+        classes = []
+        self.handlers: dict[type, Callable[[FState, Any], tuple[FState, tuple[Any, ...]]]] = {}
+        for kind, (ga_type, fields) in FLOOR_EVENTS.items():
+            tag = ga_type if dialect == "ga" else kind
+            cls = msgspec.defstruct(
+                kind.title().replace(".", "").replace("_", ""),
+                list(fields.items()),
+                bases=(FEvent,),
+                tag=tag,
+                frozen=True,
+            )
+            classes.append(cls)
+            self.handlers[cls] = FLOOR_HANDLERS[kind]
+        self.decode = msgspec.json.Decoder(Union[tuple(classes)]).decode  # noqa: UP007
+
+    def fold(self, state: FState, frame: str) -> tuple[Any, ...]:
+        """Decode and fold one frame: the Step tuple (before, after, event, transitions)."""
+        event = self.decode(frame)
+        after, transitions = self.handlers[event.__class__](state, event)
+        return (state, after, event, transitions)
+
+    def run(self, frames: list[str]) -> Callable[[], object]:
+        decode, handlers = self.decode, self.handlers
+
+        def run() -> object:
+            state = FState()
+            for frame in frames:
+                event = decode(frame)
+                after, transitions = handlers[event.__class__](state, event)
+                step = (state, after, event, transitions)
+                state = step[1]
+            return state
+
+        return run
+
+
+FLOORS = {"beta": Floor("beta"), "ga": Floor("ga")}
 
 
 def best_us(runs: Sequence[Callable[[], object]], frames: int) -> list[float]:
@@ -324,43 +717,155 @@ def check(frames: list[str], config: Config | None = None) -> None:
     assert conn.state.active_response is None and conn.state.finished
 
 
-def bench_stream(name: str, frames: list[str]) -> float:
+RUNS = 7  # the runs of one stream in one dialect, as bench_stream lists them
+DIALECTS = (("GA", GA), ("beta", BETA))
+"""GA first: the default dialect."""
+
+
+def bench_stream(name: str, frames: list[str]) -> dict[str, tuple[float, float]]:
+    """Print one stream's figures in both dialects; return dialect -> (ratio to the
+    floor without plugins, with 3 no-op plugins)."""
     check(frames)
-    n = len(frames)
-    ga_frames = to_ga(frames)
-    check(ga_frames, GA)
-    plain, plugged, decode, loads, ga_plain, ga_decode, ga_loads = best_us(
-        [
-            fold_all(frames, 0),
-            fold_all(frames, 3),
-            each(beta.decode_server, frames),
-            each(orjson.loads, frames),
-            fold_all(ga_frames, 0, GA),
-            each(ga.decode_server, ga_frames),
-            each(orjson.loads, ga_frames),
-        ],
-        n,
-    )
-    size = sum(len(f) for f in frames) / n
-    print(f"{name} ({n:,} frames, {size:,.0f} chars each on average)")
-    print(
-        f"  receive, no plugins        {plain:8.2f} us/frame   {plain / loads:5.1f}x orjson.loads"
-    )
-    ratio = plugged / loads
-    print(f"  receive, 3 no-op plugins   {plugged:8.2f} us/frame   {ratio:5.1f}x orjson.loads")
-    print(
-        f"  decode only                {decode:8.2f} us/frame   {decode / loads:5.1f}x orjson.loads"
-    )
-    print(f"  orjson.loads               {loads:8.2f} us/frame")
-    print(
-        f"  GA: receive, no plugins    {ga_plain:8.2f} us/frame   "
-        f"{ga_plain / ga_loads:5.1f}x orjson.loads of the GA frames"
-    )
-    print(
-        f"  GA: decode only            {ga_decode:8.2f} us/frame   "
-        f"{ga_decode / ga_loads:5.1f}x orjson.loads of the GA frames"
-    )
-    return max(plain, plugged)
+    by_dialect = {"GA": to_ga(frames), "beta": frames}
+    check(by_dialect["GA"], GA)
+    runs: list[Callable[[], object]] = []
+    for dialect, config in DIALECTS:
+        stream, codec, floor = (
+            by_dialect[dialect],
+            codec_for(config.dialect),
+            FLOORS[config.dialect],
+        )
+        runs += [
+            fold_all(stream, 0, config),
+            fold_all(stream, 3, config),
+            each(codec.decode_server, stream),
+            floor.run(stream),
+            each(floor.decode, stream),
+            each(orjson.loads, stream),
+            # the plain decode (orjson + cattrs) the typed one is checked against: the
+            # decode before the typed decoders, in the same run (where a codec has it)
+            each(getattr(codec, "reference_decode_server", None) or codec.decode_server, stream),
+        ]
+    times = best_us(runs, len(frames))
+    size = sum(len(f) for f in by_dialect["GA"]) / len(frames)
+    print(f"{name} ({len(frames):,} frames, {size:,.0f} chars each on average in GA)")
+    print(f"  {'us/frame':28}{'GA':>22}{'beta':>22}")
+    rows = [
+        ("receive, no plugins", 0, 3),
+        ("receive, 3 no-op plugins", 1, 3),
+        ("decode only", 2, 4),
+        ("floor: decode + fold", 3, None),
+        ("floor: decode only", 4, None),
+        ("orjson.loads", 5, None),
+        ("decode only, reference path", 6, 4),
+    ]
+    for label, at, against in rows:
+        cells = ""
+        for d in range(len(DIALECTS)):
+            value = times[RUNS * d + at]
+            ratio = f"{value / times[RUNS * d + against]:5.1f}x floor" if against else " " * 11
+            cells += f"{value:9.2f} {ratio}" + " " * 1
+        print(f"  {label:28}{cells} us/frame")
+    return {
+        dialect: (times[RUNS * d] / times[RUNS * d + 3], times[RUNS * d + 1] / times[RUNS * d + 3])
+        for d, (dialect, _) in enumerate(DIALECTS)
+    }
+
+
+PER_FRAME = (
+    # (what, the stream it is timed in, beta type, GA type)
+    ("text delta", text_stream, "response.text.delta", "response.output_text.delta"),
+    ("audio delta", audio_stream, "response.audio.delta", "response.output_audio.delta"),
+    ("response.done", session_stream, "response.done", "response.done"),
+    (
+        "conversation.item.created",
+        session_stream,
+        "conversation.item.created",
+        "conversation.item.added",
+    ),
+)
+
+
+def timed_frames(
+    fold_one: Callable[[], Callable[[str], object]], frames: list[str], wanted: str
+) -> Callable[[], float]:
+    """A run folding every frame of a stream through a fresh ``fold_one()``, timing
+    only the frames of type ``wanted`` one by one; it returns their total time."""
+    timed = [orjson.loads(frame)["type"] == wanted for frame in frames]
+    clock = time.perf_counter
+
+    def run() -> float:
+        one = fold_one()
+        total = 0.0
+        for frame, timing in zip(frames, timed, strict=True):
+            if timing:
+                t0 = clock()
+                one(frame)
+                total += clock() - t0
+            else:
+                one(frame)
+        return total
+
+    return run
+
+
+def stateless(decode: Callable[[str], object]) -> Callable[[], Callable[[str], object]]:
+    """``timed_frames``' ``fold_one`` for a function that keeps no state (a decoder)."""
+    return lambda: decode
+
+
+def best_total(runs: Sequence[Callable[[], float]]) -> list[float]:
+    """The best total each run reports, interleaved round by round (GC off in a run)."""
+    best = [float("inf")] * len(runs)
+    for _ in range(REPEATS):
+        for i, run in enumerate(runs):
+            gc.collect()
+            gc.disable()
+            try:
+                best[i] = min(best[i], run())
+            finally:
+                gc.enable()
+    return best
+
+
+def bench_per_frame() -> None:
+    """One frame of each kind, decoded and folded in its stream: rtstate and the floor."""
+    print("per frame, in its stream (us; receive = decode + fold, no plugins)")
+    print(f"  {'':34}{'receive':>9}{'decode':>9}{'floor':>9}{'fl. dec.':>9}{'ratio':>8}")
+    for what, stream, beta_type, ga_type in PER_FRAME:
+        beta_frames = stream()
+        for dialect, config in DIALECTS:
+            frames = to_ga(beta_frames) if config is GA else beta_frames
+            wanted = ga_type if config is GA else beta_type
+            count = sum(orjson.loads(f)["type"] == wanted for f in frames)
+            codec, floor = codec_for(config.dialect), FLOORS[config.dialect]
+
+            def rtstate(config: Config = config) -> Callable[[str], object]:
+                return ClientConnection(config=config).receive
+
+            def floor_fold(floor: Floor = floor) -> Callable[[str], object]:
+                state = FState()
+
+                def one(frame: str) -> None:
+                    nonlocal state
+                    state = floor.fold(state, frame)[1]
+
+                return one
+
+            totals = best_total(
+                [
+                    timed_frames(rtstate, frames, wanted),
+                    timed_frames(stateless(codec.decode_server), frames, wanted),
+                    timed_frames(floor_fold, frames, wanted),
+                    timed_frames(stateless(floor.decode), frames, wanted),
+                ]
+            )
+            full, decode, base, base_decode = (t / count * 1e6 for t in totals)
+            label = f"{what} ({dialect})"
+            print(
+                f"  {label:34}{full:9.2f}{decode:9.2f}{base:9.2f}{base_decode:9.2f}"
+                f"{full / base:7.1f}x us/frame"
+            )
 
 
 def hour_of_audio() -> Iterator[str]:
@@ -400,37 +905,63 @@ def bench_memory() -> float:
 def main() -> None:
     print(
         f"python {platform.python_version()}, orjson {version('orjson')}, "
-        f"cattrs {version('cattrs')}, attrs {version('attrs')}, immutables {version('immutables')}"
+        f"msgspec {version('msgspec')}, cattrs {version('cattrs')}, attrs {version('attrs')}, "
+        f"immutables {version('immutables')}"
         f"{' (quick run: numbers are rough)' if QUICK else ''}"
     )
     print(f"best of {REPEATS} runs; us = microseconds; one frame = one server event")
+    print("floor = msgspec decode into frozen Structs + a minimal immutable fold (see FLOORS)")
     print()
-    worst = 0.0
     streams = [
-        (f"text stream: {TEXT_DELTAS:,} text deltas", text_stream()),
-        (f"audio stream: {AUDIO_DELTAS:,} audio deltas of 100 ms + transcript", audio_stream()),
+        ("text", f"text stream: {TEXT_DELTAS:,} text deltas", text_stream()),
         (
+            "audio",
+            f"audio stream: {AUDIO_DELTAS:,} audio deltas of 100 ms + transcript",
+            audio_stream(),
+        ),
+        (
+            "session",
             f"session of {SESSION_ITEMS:,} items: {SESSION_ITEMS // 2:,} turns of a user message "
             f"and a text reply of {TURN_DELTAS} deltas",
             session_stream(),
         ),
+        ("function", f"function call: arguments in {FUNCTION_DELTAS:,} deltas", function_stream()),
+        (
+            "barge-in",
+            f"barge-in: {BARGE_IN_TURNS} audio replies cut after {BARGE_IN_DELTAS} deltas",
+            barge_in_stream(),
+        ),
     ]
-    for name, frames in streams:
-        worst = max(worst, bench_stream(name, frames))
+    ratios = {}
+    for key, name, frames in streams:
+        ratios[key] = bench_stream(name, frames)
         print()
-    burst = bench_stream(
+    bench_stream(
         f"stress, outside the targets: {SESSION_ITEMS:,} items created back to back",
         burst_stream(),
     )
     print()
+    bench_per_frame()
+    print()
     peak = bench_memory()
     print()
     print(
-        f"targets: <= {TARGET_US:.0f} us/frame on the text, audio and session streams (worst "
-        f"here {worst:.2f}: {'met' if worst <= TARGET_US else 'NOT met'}); <= {TARGET_MB:.0f} MB "
+        f"rtstate / floor (receive vs floor decode + fold; targets <= {TARGET_RATIO}x, "
+        f"<= {TARGET_PLUGGED}x with 3 no-op plugins)"
+    )
+    print(f"  {'stream':10}{'GA':>9}{'GA+3':>9}{'beta':>9}{'beta+3':>9}")
+    worst = worst_plugged = 0.0
+    for key, per_dialect in ratios.items():
+        cells = "".join(f"{plain:8.2f}x{plugged:8.2f}x" for plain, plugged in per_dialect.values())
+        print(f"  {key:10}{cells}")
+        worst = max([worst, *(plain for plain, _ in per_dialect.values())])
+        worst_plugged = max([worst_plugged, *(p for _, p in per_dialect.values())])
+    print(
+        f"targets: worst {worst:.2f}x ({'met' if worst <= TARGET_RATIO else 'NOT met'}), "
+        f"with plugins {worst_plugged:.2f}x "
+        f"({'met' if worst_plugged <= TARGET_PLUGGED else 'NOT met'}); <= {TARGET_MB:.0f} MB "
         f"for the hour of audio ({peak:.2f} MB: {'met' if peak <= TARGET_MB else 'NOT met'})"
     )
-    print(f"item creation alone (stress): {burst:.2f} us/frame")
     sys.stdout.flush()
 
 

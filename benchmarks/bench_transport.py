@@ -163,7 +163,9 @@ async def sans_io(seconds: int) -> tuple[float, int]:
 
 async def opened(stack: AsyncExitStack, url: str) -> AsyncConnection:
     connection = await stack.enter_async_context(connect(url, dialect="beta", ping_interval=None))
-    await connection.wait_for(lambda step: isinstance(step.input, ServerEvent))  # created
+    async for step in connection.steps():  # read up to session.created: one_reply counts
+        if isinstance(step.input, ServerEvent):  # what steps() yields after it
+            break
     return connection
 
 

@@ -21,13 +21,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import events, transitions
+from . import build, events, transitions
 from .config import Config
 from .connection import ClientConnection
 from .errors import (
     ConnectionClosed,
     LocalProtocolError,
     RemoteProtocolError,
+    RequestRejected,
     RtStateError,
     TransportError,
 )
@@ -52,10 +53,12 @@ __all__ = [
     "LocalProtocolError",
     "ReconnectPlan",
     "RemoteProtocolError",
+    "RequestRejected",
     "RtStateError",
     "SessionState",
     "Step",
     "TransportError",
+    "build",
     "connect",
     "events",
     "fold",

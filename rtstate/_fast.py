@@ -28,7 +28,16 @@ from typing import Any, Final, Protocol, TypedDict, Unpack
 from immutables import Map
 
 from ._build import dict_setter, new, positional
-from .events.payloads import ErrorInfo, JSONObject, SessionConfig
+from .events.payloads import (
+    ContentType,
+    ErrorInfo,
+    ImageDetail,
+    ItemStatus,
+    ItemType,
+    JSONObject,
+    Role,
+    SessionConfig,
+)
 from .logs import AudioWindow, TextLog
 from .state import (
     InputBufferState,
@@ -145,10 +154,10 @@ class ItemChanges(TypedDict, total=False):
     """Fields of ``ItemState``, as ``evolve_item`` takes them."""
 
     id: str
-    type: str
+    type: ItemType
     phase: ItemPhase
-    status: str | None
-    role: str | None
+    status: ItemStatus | None
+    role: Role | None
     parts: tuple[PartState, ...]
     name: str | None
     call_id: str | None
@@ -168,7 +177,7 @@ class ItemChanges(TypedDict, total=False):
 class PartChanges(TypedDict, total=False):
     """Fields of ``PartState``, as ``evolve_part`` takes them."""
 
-    type: str
+    type: ContentType
     phase: PartPhase
     text_log: TextLog
     transcript_log: TextLog | None
@@ -177,7 +186,7 @@ class PartChanges(TypedDict, total=False):
     audio_done: bool
     truncated_ms: int | None
     image_url: str | None
-    detail: str | None
+    detail: ImageDetail | None
 
 
 _NEW: Final = object.__new__

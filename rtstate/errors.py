@@ -11,9 +11,19 @@ call: a rejected frame changes no state and the connection stays usable.
 ``TransportError`` and its subclasses come from the transports (``rtstate.connect``,
 ``rtstate.serve``): the network, TLS or the WebSocket handshake failed, or the
 connection is closed. Nothing from anyio or websockets escapes them.
+
+``RequestRejected``: the *server* refused a request a transport call waits on
+(``AsyncConnection.request``, ``wait_for(..., request=...)``): its ``error`` event, as
+data, raised where the caller waits.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # errors.py imports nothing of rtstate at run time
+    from .events.client import ClientEvent
+    from .events.payloads import ErrorInfo
 
 __all__ = [
     "ConnectError",
@@ -21,6 +31,7 @@ __all__ = [
     "HandshakeError",
     "LocalProtocolError",
     "RemoteProtocolError",
+    "RequestRejected",
     "RtStateError",
     "TransportError",
 ]
@@ -117,3 +128,30 @@ class ConnectionClosed(TransportError):
         super().__init__(f"the connection is closed: code {code}{detail}")
         self.code = code
         self.reason = reason
+
+
+class RequestRejected(RtStateError):
+    """The server answered a request the caller waits on with an ``error`` event.
+
+    The fold has already rolled back what the request changed locally (the
+    ``ClientEventRejected`` transition); the connection stays open and usable.
+
+    Attributes:
+        event: the client event refused, as sent (with its ``event_id``).
+        error: the server's ``ErrorInfo`` (``code``, ``message``, ``param``, ...).
+
+    The message is the server's, with its code; ``event_type`` is the refused
+    event's wire type and ``path`` the ``param`` the server blamed. The event's
+    content is never in the message (a ``session.update`` may carry credentials).
+    """
+
+    def __init__(self, event: ClientEvent, error: ErrorInfo) -> None:
+        said = error.message or "no message"
+        code = f" ({error.code})" if error.code else ""
+        super().__init__(
+            f"the server rejected {event.type}{code}: {said}",
+            event_type=event.type,
+            path=error.param,
+        )
+        self.event = event
+        self.error = error

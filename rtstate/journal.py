@@ -2,13 +2,14 @@
 
 A journal is JSON Lines, one record per line, written by a tap on the connection
 (``ClientConnection.add_tap``; the ``rtstate_plugins.recorder`` plugin writes one).
-The first line is a header (``{"journal": "rtstate", "v": 1, "config": {...},
-"fresh": true, ...}``); then, for every call, in order:
+The first line is a header (``{"config": {...}, "fresh": true, "journal": "rtstate",
+"v": 2, ...}``); then, for every call, in order:
 
-* the call: ``{"dir": "in", "frame": ...}`` for a received frame (``frame_b64`` for
-  a binary one), ``{"dir": "in", "event": ...}`` for ``receive_event``, or
-  ``{"dir": "local", "call": "send" | "playback" | "interrupt" | "tick" |
-  "transport_closed" | "resume", ...}`` with its arguments;
+* the call: ``{"dir": "in", "frame": ...}`` for a received frame (the text as a JSON
+  string; ``"bytes": true`` when it came as UTF-8 bytes, as a socket delivers it;
+  ``frame_b64`` only for bytes that are not UTF-8), ``{"dir": "in", "event": ...}``
+  for ``receive_event``, or ``{"dir": "local", "call": "send" | "playback" |
+  "interrupt" | "tick" | "transport_closed" | "resume", ...}`` with its arguments;
 * ``{"dir": "local", "call": "id", "id": ...}`` for each ``event_id`` the id
   factory made during the call (so a journal replays exactly whatever factory made
   them: counters, uuids);
@@ -17,10 +18,19 @@ The first line is a header (``{"journal": "rtstate", "v": 1, "config": {...},
   "error": ..., "message": ...}``.
 
 Every record holds ``t`` (the recorder's monotonic clock, informational) and ``h``,
-a hash chained over all lines before it: an edited, dropped or reordered line is
-found. ``replay(lines)`` checks the chain, feeds the calls to a fresh
-``ClientConnection`` with the recorded config and ids, yields each call's Step,
-and checks it against the recorded result.
+a hash chained over all lines before it and over this record's canonical form (its
+JSON without ``h``, keys sorted, no spaces, ASCII): an edited, dropped or reordered
+line is found, while a line re-serialized with other spacing, key order or escapes
+still verifies. Lines are parsed as JSON, never matched as text.
+
+A journal survives a crash of its writer: a last line cut mid-write, or a last call
+without its recorded result, is reported (``Replay.truncated``) and everything before
+it replays. A line that does not parse anywhere else is an error.
+
+``replay(lines)`` checks the chain, feeds the calls to a fresh ``ClientConnection``
+with the recorded config and ids, yields each call's Step, and checks it against the
+recorded result. It reads version 1 journals too (frames of bytes as base64, the
+hash over the record's bytes as written: spacing may change, key order may not).
 
 Pure: the caller reads the file (``replay(open(path))`` works: lines are strings).
 """
@@ -33,7 +43,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -52,14 +62,16 @@ __all__ = [
     "JOURNAL_VERSION",
     "JournalError",
     "JournalWriter",
+    "Replay",
+    "Truncation",
     "is_journal",
     "journal_dialect",
     "replay",
     "replay_lines",
 ]
 
-JOURNAL_VERSION: Final = 1
-"""The journal format this module writes and reads."""
+JOURNAL_VERSION: Final = 2
+"""The journal format this module writes (it reads this one and version 1)."""
 
 CALLS: Final = frozenset(
     {
@@ -76,7 +88,7 @@ CALLS: Final = frozenset(
 """The ``ClientConnection`` calls a journal records (the tap verbs that start a call)."""
 
 _SEED: Final = "rtstate-journal"
-_HASH = re.compile(r',"h":"([0-9a-f]{16})"\}$')
+_DIGEST: Final = re.compile(r"[0-9a-f]{16}")
 
 
 class JournalError(RtStateError):
@@ -92,22 +104,55 @@ class JournalError(RtStateError):
         self.reason = message
 
 
+@attrs.frozen
+class Truncation:
+    """Where a journal ends cut, as a crash of its writer leaves it.
+
+    Everything before ``line`` replayed (and was checked); from ``line`` on, nothing
+    did: the last line was cut mid-record, or the last call has no recorded result.
+    ``reason`` says which, in a sentence.
+    """
+
+    line: int
+    """The first line not replayed (1-based)."""
+    reason: str
+    """What was cut."""
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
 def _chain(previous: str, body: str) -> str:
     return hashlib.blake2b(f"{previous}\n{body}".encode(), digest_size=8).hexdigest()
 
 
+def _canonical(record: Mapping[str, Any]) -> str:
+    """A record's canonical form, the text its hash covers (version 2): compact JSON,
+    keys sorted, ASCII. A record written by ``JournalWriter`` is this text plus ``h``."""
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=True, sort_keys=True)
+
+
+def _canonical_v1(record: Mapping[str, Any]) -> str:
+    """A version 1 record's hashed text: compact JSON, ASCII, in the order written
+    (parsing keeps the order, and re-encoding gives the writer's exact text back)."""
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=True)
+
+
+_CANONICAL: Final[Mapping[object, Callable[[Mapping[str, Any]], str]]] = {
+    1: _canonical_v1,
+    JOURNAL_VERSION: _canonical,
+}
+"""The versions this module reads -> the text each hashes a record as."""
+
+
 def _step_summary(step: Step) -> dict[str, Any]:
-    """What a journal records of a Step (in this key order: the bytes depend on it)."""
+    """What a journal records of a Step."""
     return {
         "frames": list(step.to_send),
         "transitions": [type(t).__name__ for t in step.transitions],
         "diagnostics": [d.code for d in step.diagnostics],
         "revision": step.after.revision,
     }
-
-
-def _dumps(record: Mapping[str, Any]) -> str:
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=True)
 
 
 def _config_record(config: Config) -> dict[str, Any]:
@@ -153,7 +198,7 @@ class JournalWriter:
         self._codec: Codec = codec_for("beta")
 
     def _line(self, record: Mapping[str, Any]) -> str:
-        body = _dumps(record)
+        body = _canonical(record)
         digest = _chain(self._last, body)
         self._last = digest
         return f'{body[:-1]},"h":"{digest}"}}'
@@ -201,7 +246,10 @@ class JournalWriter:
 def _call_record(codec: Codec, verb: str, value: object, t: float) -> dict[str, Any] | None:
     if verb == "receive":
         if isinstance(value, bytes):
-            return {"dir": "in", "t": t, "frame_b64": base64.b64encode(value).decode("ascii")}
+            try:  # a socket's text message: kept as text, with the fact it was bytes
+                return {"dir": "in", "t": t, "frame": value.decode("utf-8"), "bytes": True}
+            except UnicodeDecodeError:
+                return {"dir": "in", "t": t, "frame_b64": base64.b64encode(value).decode("ascii")}
         return {"dir": "in", "t": t, "frame": value}
     if verb == "receive_event":
         if not isinstance(value, ServerEvent | UnknownServerEvent):
@@ -258,30 +306,90 @@ def _encode(codec: Codec, event: object) -> str | None:
 # --- reading ---------------------------------------------------------------------------
 
 
-def _parse(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Numbered records, checked against the hash chain."""
+@attrs.define
+class _Outcome:
+    """What a replay found about the journal's end (``Replay.truncated``), filled in as
+    the lines are read."""
+
+    cut: tuple[int, str] | None = None  # the last line, cut: its number, the parse error
+    truncated: Truncation | None = None
+
+
+def _parse(lines: Iterable[str], outcome: _Outcome) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Numbered records, checked against the hash chain; the header first.
+
+    A line that is not JSON is held back: if no line follows it, it is the last line,
+    cut (``outcome.cut``); otherwise it is an error.
+    """
     last = _SEED
+    canonical: Callable[[Mapping[str, Any]], str] | None = None
     for number, raw in enumerate(lines, 1):
         line = raw.rstrip("\r\n")
         if not line.strip():
             continue
-        found = _HASH.search(line)
-        if found is None:
+        if outcome.cut is not None:
+            cut, error = outcome.cut
+            raise JournalError(
+                f"not JSON ({error}), and not the last line: the journal was damaged here",
+                line=cut,
+            )
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            outcome.cut = (number, str(exc))
+            continue
+        if not isinstance(record, dict):
+            raise JournalError("a record is not a JSON object", line=number)
+        digest = record.pop("h", None)
+        if not isinstance(digest, str) or _DIGEST.fullmatch(digest) is None:
             raise JournalError('not a journal record (no chained hash "h")', line=number)
-        body = line[: found.start()] + "}"
-        if _chain(last, body) != found.group(1):
+        if canonical is None:
+            canonical = _header_canonical(record, number)
+        if _chain(last, canonical(record)) != digest:
             raise JournalError(
                 "the hash chain breaks here: the journal was edited, cut or reordered",
                 line=number,
             )
-        last = found.group(1)
-        try:
-            record = json.loads(body)
-        except ValueError as exc:
-            raise JournalError(f"not JSON: {exc}", line=number) from None
-        if not isinstance(record, dict):
-            raise JournalError("a record is not a JSON object", line=number)
+        last = digest
         yield number, record
+
+
+def _header_canonical(header: Mapping[str, Any], line: int) -> Callable[[Mapping[str, Any]], str]:
+    """The hashed text of the journal's records, by the header's version."""
+    if header.get("journal") != "rtstate":
+        raise JournalError("not an rtstate journal (no header)", line=line)
+    version = header.get("v")
+    canonical = _CANONICAL.get(version) if type(version) is int else None  # not a bool
+    if canonical is None:
+        readable = " and ".join(str(v) for v in sorted(_CANONICAL, key=str))
+        raise JournalError(
+            f"journal version {version!r}; this rtstate reads versions {readable}", line=line
+        )
+    return canonical
+
+
+def _truncation(outcome: _Outcome, unfinished: int | None) -> Truncation | None:
+    """The report of a journal's cut end: its cut last line, its call without a result."""
+    cut = outcome.cut
+    if unfinished is None:
+        if cut is None:
+            return None
+        return Truncation(
+            line=cut[0],
+            reason="the last line is cut mid-record (its writer stopped while writing it); "
+            "every call before it replayed",
+        )
+    if cut is None:
+        return Truncation(
+            line=unfinished,
+            reason="the journal ends inside this call (no result recorded: its writer "
+            "stopped in it); it is not replayed, every call before it is",
+        )
+    return Truncation(
+        line=unfinished,
+        reason=f"the last line ({cut[0]}) is cut mid-record, so this call has no "
+        "recorded result; it is not replayed, every call before it is",
+    )
 
 
 def is_journal(first_line: str) -> bool:
@@ -372,13 +480,43 @@ class _Ids:
         return self.ids.pop(0)
 
 
+_T = TypeVar("_T")
+
+
+class Replay(Iterator[_T]):
+    """The Steps of a replay, in order (an iterator, as ``replay`` returns it).
+
+    Once it is exhausted, ``truncated`` says whether the journal ended cut, as a crash
+    of its writer leaves it: a ``Truncation`` (where, and what), or ``None`` for a
+    journal that ended whole. Every Step yielded was checked against the journal.
+    """
+
+    __slots__ = ("_outcome", "_steps")
+
+    def __init__(self, steps: Iterator[_T], outcome: _Outcome) -> None:
+        self._steps = steps
+        self._outcome = outcome
+
+    def __iter__(self) -> Replay[_T]:
+        return self
+
+    def __next__(self) -> _T:
+        return next(self._steps)
+
+    @property
+    def truncated(self) -> Truncation | None:
+        """The journal's cut end, once the iteration is over (``None`` before it, and
+        for a journal that ended whole)."""
+        return self._outcome.truncated
+
+
 def replay(
     journal: Iterable[str],
     *,
     plugins: Sequence[object] = (),
     state: SessionState | None = None,
     dialect: Dialect | None = None,
-) -> Iterator[Step]:
+) -> Replay[Step]:
     """Replay a journal: the Step of every call that returned one, in order.
 
     A fresh ``ClientConnection`` with the journal's config gets the same calls, with
@@ -387,6 +525,10 @@ def replay(
     revision), and a recorded exception must be raised again (that call yields no
     Step). Plugins are code, not data: pass again those whose hooks returned events
     (observers such as a transcript or a logger need not be).
+
+    A journal cut by a crash (its last line cut mid-record, or its last call without
+    a result) replays up to the cut; the returned ``Replay``'s ``truncated`` then
+    says where, once every Step is read.
 
     Args:
         journal: the journal's lines (an open file works).
@@ -397,12 +539,13 @@ def replay(
             header without a ``dialect`` is beta: see ``journal_dialect``).
 
     Raises:
-        JournalError: the journal is malformed, was edited (its hash chain breaks),
-            or the replay differs from it; ``line`` says where. The Steps yielded
-            before it are exact.
+        JournalError: the journal is malformed, was edited (its hash chain breaks,
+            or a line before the last does not parse), or the replay differs from
+            it; ``line`` says where. The Steps yielded before it are exact.
     """
-    for _, step in replay_lines(journal, plugins=plugins, state=state, dialect=dialect):
-        yield step
+    outcome = _Outcome()
+    steps = _replay(journal, outcome, plugins=plugins, state=state, dialect=dialect)
+    return Replay((step for _, step in steps), outcome)
 
 
 def replay_lines(
@@ -411,23 +554,31 @@ def replay_lines(
     plugins: Sequence[object] = (),
     state: SessionState | None = None,
     dialect: Dialect | None = None,
-) -> Iterator[tuple[int, Step]]:
+) -> Replay[tuple[int, Step]]:
     """``replay``, with the (1-based) journal line of each call beside its Step.
 
-    Same arguments and errors as ``replay``.
+    Same arguments, result and errors as ``replay``.
     """
-    records = _parse(journal)
+    outcome = _Outcome()
+    steps = _replay(journal, outcome, plugins=plugins, state=state, dialect=dialect)
+    return Replay(steps, outcome)
+
+
+def _replay(
+    journal: Iterable[str],
+    outcome: _Outcome,
+    *,
+    plugins: Sequence[object],
+    state: SessionState | None,
+    dialect: Dialect | None,
+) -> Iterator[tuple[int, Step]]:
+    records = _parse(journal, outcome)
     header = next(records, None)
     if header is None:
+        if outcome.cut is not None:
+            raise JournalError("the header is cut mid-record: nothing to replay", line=1)
         raise JournalError("the journal is empty")
     number, head = header
-    if head.get("journal") != "rtstate":
-        raise JournalError("not an rtstate journal (no header)", line=number)
-    if head.get("v") != JOURNAL_VERSION:
-        raise JournalError(
-            f"journal version {head.get('v')!r}; this rtstate reads {JOURNAL_VERSION}",
-            line=number,
-        )
     config = _config_from(head.get("config"), number)
     if dialect is not None and dialect != config.dialect:
         config = attrs.evolve(config, dialect=dialect)
@@ -440,10 +591,9 @@ def replay_lines(
     ids = _Ids()
     conn = ClientConnection(config=config, plugins=plugins, id_factory=ids, state=state)
     for call in _calls(records):
-        if call.result is None:
-            raise JournalError(
-                "the journal ends inside this call (no result recorded)", line=call.line
-            )
+        if call.result is None:  # the last call (``_calls``): its writer stopped in it
+            outcome.truncated = _truncation(outcome, call.line)
+            return
         ids.ids, ids.line = list(call.ids), call.line
         run = _runner(conn, codec, call)
         try:
@@ -461,6 +611,7 @@ def replay_lines(
                 line=call.line,
             )
         yield call.line, step
+    outcome.truncated = _truncation(outcome, None)
 
 
 def _runner(conn: ClientConnection, codec: Codec, call: _Call) -> Callable[[], Step]:
@@ -472,6 +623,9 @@ def _runner(conn: ClientConnection, codec: Codec, call: _Call) -> Callable[[], S
                 data = base64.b64decode(_get(r, "frame_b64", str, line), validate=True)
                 return lambda: conn.receive(data)
             frame = _get(r, "frame", str, line)
+            if r.get("bytes") is True:  # received as UTF-8 bytes: replayed as those bytes
+                raw = frame.encode("utf-8")
+                return lambda: conn.receive(raw)
             return lambda: conn.receive(frame)
         if verb == "receive_event":
             event = codec.decode_server(_get(r, "event", str, line))

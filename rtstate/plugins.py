@@ -4,8 +4,10 @@ A plugin is any object. Its hooks are optional methods: ``on_<transition>`` for 
 transition (``on_text_appended(transition, step)``), ``on_step(step)`` for every
 step, ``attached(connection)`` and ``detached(connection, error)``. Registration
 checks every ``on_*`` name against the known hooks (a typo is an error, as pluggy
-does) and that each hook takes the right arguments, then builds a dispatch index:
-a transition type nobody hooks costs one dict lookup.
+does), that each hook takes the right arguments, and that the type annotations of
+those arguments admit what the hook will get (``on_text_appended(self, t:
+AudioAppended, step)`` is an error), then builds a dispatch index: a transition type
+nobody hooks costs one dict lookup.
 
 Hooks never send. They return ``None``, one client event, or an iterable of them;
 the connection folds those in the same call. A hook that raises, or returns
@@ -15,9 +17,12 @@ with ``Config(plugin_errors="raise")``); the fold itself is never affected.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import math
 import types
+import typing
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
@@ -108,12 +113,159 @@ def _validate(plugin: object) -> None:
                     f"{name}.{attr} is async: hooks return client events and never await "
                     "(await in the adapter layer, as a consumer of Steps)"
                 )
+            expected = (Step,) if attr == "on_step" else (_TRANSITION_HOOKS[attr], Step)
+            _check_annotations(f"{name}.{attr}", fn, expected)
         elif attr in _LIFECYCLE:
             fn = getattr(plugin, attr)
             if not callable(fn) or not _accepts(fn, _LIFECYCLE[attr]):
                 raise PluginError(f"{name}.{attr} must take {_LIFECYCLE[attr]} argument(s)")
             if inspect.iscoroutinefunction(fn):
                 raise PluginError(f"{name}.{attr} is async: it would never be awaited")
+
+
+def _check_annotations(where: str, fn: Callable[..., Any], expected: tuple[type, ...]) -> None:
+    """Refuse a hook whose positional parameters are annotated with a type that does not
+    admit what it is called with (``expected``, in order).
+
+    A parameter without an annotation is fine, and so is one that admits the value: the
+    class itself or a base of it (``Transition``, ``object``), ``Any``, a union holding
+    one of those (``TextAppended | AudioAppended``), or anything rtstate cannot judge (a
+    type variable, a protocol). String annotations (``from __future__ import
+    annotations``) are evaluated in the hook's module; a name only imported under
+    ``TYPE_CHECKING`` is then matched by its name against the transition classes.
+    """
+    plain = fn.__func__ if fn.__class__ is types.MethodType else fn
+    checked = _CHECKED.get(plain) if plain.__class__ is types.FunctionType else None
+    if checked is not None and expected in checked:
+        return
+    found = _annotations(fn, len(expected))
+    if not found:
+        return
+    annotations, module = found
+    for (param, annotation), value_type in zip(annotations, expected, strict=False):
+        if annotation is inspect.Parameter.empty:
+            continue
+        verdict = _admits(annotation, value_type, module)
+        if verdict is False:
+            shown = annotation if isinstance(annotation, str) else _type_name(annotation)
+            raise PluginError(
+                f"{where} annotates {param!r} as {shown}, but the hook is called with a "
+                f"{value_type.__name__} there"
+            )
+    if plain.__class__ is types.FunctionType:
+        _CHECKED.setdefault(plain, set()).add(expected)
+
+
+_CHECKED: Final[weakref.WeakKeyDictionary[Any, set[tuple[type, ...]]]] = weakref.WeakKeyDictionary()
+"""Plain hook functions whose annotations passed, by the argument types checked: a
+plugin class registered again (bench_fold registers three per run) pays one lookup
+per hook, not an ``eval`` per string annotation."""
+
+
+def _annotations(
+    fn: Callable[..., Any], count: int
+) -> tuple[list[tuple[str, Any]], dict[str, Any]] | None:
+    """The first ``count`` positional parameters of ``fn`` (after a bound instance) as
+    (name, annotation), and the namespace its string annotations are evaluated in; a
+    plain function or method is read off its code object, like ``_accepts``."""
+    bound = 0
+    target: Any = fn
+    if target.__class__ is types.MethodType:
+        target, bound = target.__func__, 1
+    if target.__class__ is types.FunctionType and not target.__dict__:
+        code = target.__code__
+        names = code.co_varnames[bound : code.co_argcount][:count]
+        given = target.__annotations__
+        if not given:
+            return None
+        params = [(n, given.get(n, inspect.Parameter.empty)) for n in names]
+        return params, target.__globals__
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = [(p.name, p.annotation) for p in signature.parameters.values() if p.kind in positional]
+    return params[:count], _module_of(fn)
+
+
+def _module_of(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The globals a callable's annotations were written in (a decorated function's, a
+    partial's function's, a callable object's ``__call__``'s), or ``{}``."""
+    inner: Any = inspect.unwrap(fn)
+    for candidate in (
+        inner,
+        getattr(inner, "__func__", None),
+        getattr(inner, "func", None),  # functools.partial
+        getattr(type(inner), "__call__", None),  # noqa: B004 - the method, not a test
+    ):
+        module = getattr(candidate, "__globals__", None)
+        if isinstance(module, dict):
+            return module
+    return {}
+
+
+def _admits(annotation: Any, value_type: type, module: dict[str, Any]) -> bool | None:
+    """Whether ``annotation`` admits a ``value_type`` (``None``: cannot tell)."""
+    if isinstance(annotation, typing.ForwardRef):  # a string inside a union
+        annotation = annotation.__forward_arg__
+    if isinstance(annotation, str):
+        try:
+            annotation = eval(annotation, module)  # the hook's own annotation, as mypy reads it
+        except Exception:
+            return _admits_by_name(annotation, value_type)
+    if annotation is object or annotation is Any:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _admits(typing.get_args(annotation)[0], value_type, module)
+    if origin in (typing.Union, types.UnionType):
+        verdicts = [_admits(a, value_type, module) for a in typing.get_args(annotation)]
+        if any(verdicts):
+            return True
+        return None if None in verdicts else False
+    if annotation is None or annotation is type(None):
+        return False
+    if origin is None and isinstance(annotation, type):
+        if getattr(annotation, "_is_protocol", False):
+            return None  # a protocol: structural, not rtstate's to judge
+        try:
+            return issubclass(value_type, annotation)
+        except TypeError:  # a class issubclass cannot use
+            return None
+    return None
+
+
+def _admits_by_name(text: str, value_type: type) -> bool | None:
+    """For a string annotation that does not evaluate (a name imported only for type
+    checking): the names in it that are rtstate's transitions, ``Step`` or
+    ``Transition`` decide; any other name means it cannot tell."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return None
+    nodes = list(ast.walk(tree))
+    qualifiers = {id(n.value) for n in nodes if isinstance(n, ast.Attribute)}
+    names = {  # ``tr.TextAppended`` is TextAppended: the module path is no type
+        node.attr if isinstance(node, ast.Attribute) else node.id
+        for node in nodes
+        if isinstance(node, ast.Attribute | ast.Name) and id(node) not in qualifiers
+    }
+    if names & {"Any", *(c.__name__ for c in value_type.__mro__)}:
+        return True  # the type itself, a base of it (Transition, object), or Any
+    if names - _KNOWN_NAMES - _TYPING_NAMES:
+        return None  # a name of the user's own (an alias, a protocol): cannot tell
+    return False if names & _KNOWN_NAMES else None
+
+
+_KNOWN_NAMES: Final = frozenset(c.__name__ for c in (*TRANSITION_TYPES, Transition, Step))
+_TYPING_NAMES: Final = frozenset({"None", "Optional", "Union"})
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return repr(annotation)
 
 
 Hook = Callable[..., object]

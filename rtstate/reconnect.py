@@ -70,7 +70,7 @@ from .events.client import (
     ResponseCreate,
     SessionUpdate,
 )
-from .events.payloads import ContentPart, Item, SessionConfig
+from .events.payloads import ContentPart, ContentType, Item, SessionConfig
 from .state import ItemPhase, ItemState, PartState, SessionState
 
 __all__ = ["MAX_ITEM_ID_LENGTH", "REASONS", "Dropped", "ReconnectPlan", "plan_reconnect"]
@@ -340,7 +340,7 @@ def _message(item: ItemState, dropped: list[Dropped]) -> Item | None:
             )
         )
         return None
-    text_type = "text" if role == "assistant" else "input_text"
+    text_type: ContentType = "text" if role == "assistant" else "input_text"
     parts: list[ContentPart] = []
     for index, part in enumerate(item.parts):
         if part.type == "input_image" and part.image_url is not None and role == "user":

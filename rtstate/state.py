@@ -58,10 +58,16 @@ from ._build import new
 from ._repr import fields_repr
 from .events.client import ClientEvent, ResponseCancel, ResponseCreate
 from .events.payloads import (
+    ContentType,
     ErrorInfo,
+    ImageDetail,
+    ItemStatus,
+    ItemType,
     JSONObject,
     LogProb,
     ResponseInfo,
+    ResponseStatus,
+    Role,
     SessionConfig,
     StatusDetails,
     TranscriptionLanguage,
@@ -197,7 +203,7 @@ class PartState:
 
     __repr__ = fields_repr
 
-    type: str
+    type: ContentType
     phase: PartPhase = PartPhase.DONE
     text_log: TextLog = EMPTY_TEXT
     transcript_log: TextLog | None = None
@@ -206,7 +212,7 @@ class PartState:
     audio_done: bool = False
     truncated_ms: int | None = None
     image_url: str | None = attrs.field(default=None, repr=_short_repr)
-    detail: str | None = None
+    detail: ImageDetail | None = None
 
     @property
     def text(self) -> str:
@@ -243,10 +249,10 @@ class ItemState:
     __repr__ = fields_repr
 
     id: str
-    type: str
+    type: ItemType
     phase: ItemPhase
-    status: str | None = None
-    role: str | None = None
+    status: ItemStatus | None = None
+    role: Role | None = None
     parts: tuple[PartState, ...] = ()
     name: str | None = None
     call_id: str | None = None
@@ -323,7 +329,7 @@ class ResponseState:
 
     id: str
     phase: ResponsePhase
-    status: str | None
+    status: ResponseStatus | None
     output: tuple[str, ...] = ()
     status_details: StatusDetails | None = None
     usage: Usage | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
@@ -19,14 +19,22 @@ from .events.client import ClientEvent
 from .events.payloads import (
     ErrorInfo,
     Item,
+    ItemStatus,
+    ItemType,
     JSONObject,
     LogProb,
+    ResponseStatus,
+    Role,
     SessionConfig,
     StatusDetails,
     TranscriptionLanguage,
     TranscriptionUsage,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from .audio import Pcm
+    from .state import SessionState
 
 __all__ = [
     "TRANSITION_TYPES",
@@ -106,8 +114,8 @@ class ItemAdded(Transition):
 
     item_id: str
     previous_item_id: str | None
-    type: str
-    role: str | None
+    type: ItemType
+    role: Role | None
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -115,7 +123,7 @@ class ItemFinished(Transition):
     """An output item finished with ``status`` (``completed`` or ``incomplete``)."""
 
     item_id: str
-    status: str | None
+    status: ItemStatus | None
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -156,7 +164,11 @@ class TranscriptAppended(Transition):
 
 @attrs.frozen(kw_only=True, repr=False)
 class AudioAppended(Transition):
-    """Output audio arrived: ``byte_count`` bytes, ``ms`` milliseconds, ``audio`` base64."""
+    """Output audio arrived: ``byte_count`` bytes, ``ms`` milliseconds, ``audio`` base64.
+
+    ``pcm(step.after)`` decodes it (``rtstate.audio.Pcm``: bytes, format, sample rate);
+    the fold never does.
+    """
 
     item_id: str
     content_index: int
@@ -164,6 +176,17 @@ class AudioAppended(Transition):
     ms: float
     audio: str = attrs.field(repr=False)
     response_id: str
+
+    def pcm(self, state: SessionState | str) -> Pcm:
+        """The audio decoded, in its response's format as ``state`` knows it (pass the
+        Step's ``after``), or in the format a string names (``"pcm16"``, ...).
+
+        Raises:
+            LocalProtocolError: the format is unknown, or ``audio`` is not base64.
+        """
+        from .audio import pcm  # noqa: PLC0415 - rtstate.audio loads on first use
+
+        return pcm(self, state)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -211,7 +234,7 @@ class ResponseFinished(Transition):
     ``conversation`` as in ``ResponseStarted``."""
 
     response_id: str
-    status: str | None
+    status: ResponseStatus | None
     status_details: StatusDetails | None
     usage: Usage | None
     conversation: str = "auto"

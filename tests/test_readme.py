@@ -27,3 +27,17 @@ def test_readme_examples_run() -> None:
     for line, code in blocks:
         # Pad so tracebacks give the README's own line numbers.
         exec(compile("\n" * (line - 1) + code, str(README), "exec"), namespace)
+
+
+def test_the_first_program_comes_first_is_short_and_runs_alone(
+    capsys: Any,
+) -> None:
+    """The README opens with a complete program (its own imports, no name from a later
+    block) of about 20 lines, and it prints the fake server's answer."""
+    text = README.read_text(encoding="utf-8")
+    line, code = python_blocks()[0]
+    assert text.index("## A first program") < text.index("```python") < text.index("## What exists")
+    lines = [x for x in code.splitlines() if x.strip() and not x.lstrip().startswith("#")]
+    assert len(lines) <= 22, len(lines)
+    exec(compile("\n" * (line - 1) + code, str(README), "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out == "You said: What is the capital of Norway?\n"

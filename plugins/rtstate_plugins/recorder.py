@@ -11,7 +11,9 @@ frame or arguments. ``rtstate.journal.replay(lines)`` reproduces the exact Steps
     ...
     steps = list(rtstate.journal.replay(recorder.lines))
 
-or ``Recorder(write=file.write)`` to stream the lines (each ends with a newline).
+or ``Recorder(write=file.write)`` to stream the lines (each ends with a newline). A
+process that dies while writing leaves a journal that still replays up to the cut
+(``rtstate.journal.Replay.truncated`` says where).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ import attrs
 
 from .._fast import evolve_item, evolve_part, evolve_root
 from ..events import server as s
-from ..events.payloads import ContentPart, Item, ResponseInfo
+from ..events.payloads import ContentPart, ContentType, Item, ResponseInfo
 from ..logs import TextLog
 from ..state import InputBufferPhase, PartState, SessionState
 from ..step import Input
@@ -141,7 +141,7 @@ def _message(item_id: str) -> Item:
     return Item(type="message", id=item_id, role="assistant")
 
 
-def _part(state: SessionState, e: Any, kind: str, out: _Out) -> SessionState:
+def _part(state: SessionState, e: Any, kind: ContentType, out: _Out) -> SessionState:
     """The part ``e`` names, adopted as a ``kind`` part (with its item and response)."""
     state = _item(state, e.response_id, e.output_index, _message(e.item_id), out, placed=True)
     item = state.items_by_id.get(e.item_id)
@@ -174,7 +174,7 @@ def _final(state: SessionState, item_id: str, index: int, snapshot: ContentPart)
     return evolve_root(state, items_by_id=state.items_by_id.set(item_id, new))
 
 
-def _kind_of(kind: str) -> Callable[[SessionState, Any, _Out], tuple[SessionState, Input]]:
+def _kind_of(kind: ContentType) -> Callable[[SessionState, Any, _Out], tuple[SessionState, Input]]:
     def adopt_part(state: SessionState, e: Any, out: _Out) -> tuple[SessionState, Input]:
         return _part(state, e, kind, out), e
 

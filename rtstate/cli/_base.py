@@ -34,9 +34,9 @@ __all__ = [
 
 EPILOG: Final = """\
 files:
-  a journal written by rtstate_plugins.Recorder (rtstate.journal.replay reproduces it), or
-  a JSONL capture: one server event per line, or {"direction": "server"|"client",
-  "event": {...}} per line.
+  a journal written by rtstate_plugins.Recorder (rtstate.journal.replay reproduces it;
+  one cut by a crash replays up to the cut, with a warning), or a JSONL capture: one
+  server event per line, or {"direction": "server"|"client", "event": {...}} per line.
 
 exit codes:
   0  success
@@ -44,7 +44,8 @@ exit codes:
   2  bad arguments
   3  the file cannot be read (missing, a directory, no permission, not UTF-8)
   4  the file is not a journal or a capture, or the journal does not replay
-  5  serve cannot listen; connect cannot reach the server, or lost it
+  5  serve cannot listen; connect cannot reach the server, is refused (the handshake,
+     or the session setup: the server answered session.update with an error), or lost it
 """
 """The ``--help`` epilog of ``rtstate`` and of its file commands."""
 
@@ -60,7 +61,8 @@ EXIT_UNREADABLE: Final = 3
 EXIT_BAD_FILE: Final = 4
 """The file is neither a journal nor a JSONL capture, or a journal does not replay."""
 EXIT_CONNECTION: Final = 5
-"""``serve`` cannot listen, or ``connect`` cannot reach the server (or lost it)."""
+"""``serve`` cannot listen, or ``connect`` cannot reach the server, is refused (its
+handshake, or its session setup), or lost it."""
 
 
 class Fail(Exception):

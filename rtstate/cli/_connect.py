@@ -1,6 +1,12 @@
 """``rtstate connect URL``: a text chat with a Realtime server, one user message per
 line of stdin, the assistant's text printed as it streams.
 
+The API key is read from the environment (``--api-key-env``, ``OPENAI_API_KEY`` by
+default) and sent when set: a server that needs none (``rtstate serve`` without
+``--token``) is dialled without one. The chat starts only once the server has accepted
+its text-only session setup (``session.update``); a server that rejects it ends the
+command with ``EXIT_CONNECTION`` and the server's message.
+
 ``add_connect`` registers the subcommand (``rtstate.cli``'s ``_COMMANDS``); its handler
 returns the exit code or raises ``Fail``.
 """
@@ -20,10 +26,17 @@ import anyio.lowlevel
 
 from ..config import Dialect
 from ..errors import ConnectionClosed, HandshakeError, TransportError
-from ..events.client import ResponseCreate, SessionUpdate
+from ..events.client import ClientEvent, ResponseCreate, SessionUpdate
 from ..events.payloads import ResponseParams, SessionConfig
 from ..step import Step
-from ..transitions import ResponseFinished, ServerErrorReceived, SessionStarted, TextAppended
+from ..transitions import (
+    ClientEventRejected,
+    ResponseFinished,
+    ServerErrorReceived,
+    SessionStarted,
+    SessionUpdated,
+    TextAppended,
+)
 from ..transport import AsyncConnection, connect
 from ._base import (
     EXIT_CONNECTION,
@@ -82,16 +95,44 @@ async def _line_or_close(conn: AsyncConnection, lines: Callable[[], str]) -> str
     return got[0]
 
 
+class _SetupRejected(Exception):
+    """The server answered the session setup with an error (its message)."""
+
+
+def _rejection(step: Step, event: ClientEvent) -> ClientEventRejected | None:
+    """The rejection of ``event`` in ``step``, if the server rejected it there."""
+    for x in step.transitions:
+        if isinstance(x, ClientEventRejected) and x.event.event_id == event.event_id:
+            return x
+    return None
+
+
+async def _set_up(conn: AsyncConnection, timeout: float) -> None:
+    """Make the session text only; wait until the server accepts (``session.updated``).
+
+    Raises:
+        _SetupRejected: the server answered the ``session.update`` with an error.
+    """
+    text_only = SessionConfig(modalities=("text",), turn_detection=None)
+    update = (await conn.send(SessionUpdate(session=text_only))).sent[-1]
+    with anyio.fail_after(timeout):
+        step = await conn.wait_for(
+            lambda s: bool(_kinds(s, SessionUpdated)) or _rejection(s, update) is not None
+        )
+    rejected = _rejection(step, update)
+    if rejected is not None:
+        raise _SetupRejected(rejected.error.message)
+
+
 async def _chat(
-    args: argparse.Namespace, api_key: str, lines: Callable[[], str], out: TextIO
+    args: argparse.Namespace, api_key: str | None, lines: Callable[[], str], out: TextIO
 ) -> None:
     dialect: Dialect | None = args.dialect
     completed = has(ResponseFinished)
     async with connect(args.url, api_key=api_key, model=args.model, dialect=dialect) as conn:
         with anyio.fail_after(args.timeout):
             await conn.wait_for(has(SessionStarted))
-        text_only = SessionConfig(modalities=("text",), turn_detection=None)
-        await conn.send(SessionUpdate(session=text_only))
+        await _set_up(conn, args.timeout)
         while True:
             line = await _line_or_close(conn, lines)
             if not line:
@@ -120,13 +161,14 @@ def _connect(args: argparse.Namespace, out: TextIO) -> int:
     require_backend(args.backend)
     if not args.url.startswith(("ws://", "wss://")):
         raise Fail(f"URL must start with ws:// or wss://, not {args.url!r}", EXIT_USAGE)
-    api_key = os.environ.get(args.api_key_env, "")
-    if not api_key:
-        raise Fail(f"set {args.api_key_env} to your API key", EXIT_USAGE)
+    api_key = os.environ.get(args.api_key_env) or None  # none: for a server that needs none
     try:
         anyio.run(_chat, args, api_key, sys.stdin.readline, out, backend=args.backend)
     except HandshakeError as exc:
-        raise Fail(f"the server refused the connection: {exc}", EXIT_CONNECTION) from None
+        hint = f" (no API key was sent: set {args.api_key_env})" if api_key is None else ""
+        raise Fail(f"the server refused the connection: {exc}{hint}", EXIT_CONNECTION) from None
+    except _SetupRejected as exc:
+        raise Fail(f"the server rejected the session setup: {exc}", EXIT_CONNECTION) from None
     except TimeoutError:
         raise Fail(f"no answer within {args.timeout:g} s", EXIT_CONNECTION) from None
     except ConnectionClosed as exc:
@@ -145,14 +187,27 @@ def add_connect(commands: Any) -> None:
         help="text chat with a Realtime server (lines from stdin)",
         description="Connect to a Realtime server and chat in text: each line read from "
         "stdin is a user message; the assistant's text is printed as it streams. The API "
-        "key comes from the environment (OPENAI_API_KEY). Ends at end of input.",
+        "key comes from the environment (OPENAI_API_KEY), and is not needed by a server "
+        "that asks for none (rtstate serve without --token). Ends at end of input; exits 5 "
+        "if the server cannot be reached, refuses the connection or the session setup, or "
+        "goes away.",
     )
     p.add_argument("url", metavar="URL", help="e.g. wss://api.openai.com/v1/realtime")
-    p.add_argument("--model", help="added as ?model= (OpenAI)")
-    p.add_argument("--dialect", choices=("beta", "ga"), help="default: GA for OpenAI")
+    p.add_argument("--model", help="added to the URL as ?model= (OpenAI needs it)")
+    p.add_argument("--dialect", choices=("beta", "ga"), help="the wire protocol; default: GA")
     p.add_argument(
-        "--api-key-env", default="OPENAI_API_KEY", help="the variable holding the API key"
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        metavar="NAME",
+        help="the environment variable holding the API key (default: OPENAI_API_KEY); "
+        "unset or empty: no key is sent",
     )
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each answer")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for the session, its setup and each answer; default: 60",
+    )
     add_backend(p)
     p.set_defaults(run=_connect)

@@ -23,10 +23,9 @@ from ..connection import ClientConnection
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..events.client import ClientEvent, UnknownClientEvent
 from ..events.server import ServerEvent, UnknownServerEvent
-from ..journal import JournalError, is_journal, journal_dialect, replay_lines
+from ..journal import JournalError, Truncation, is_journal, journal_dialect, replay_lines
 from ..state import SessionPhase, SessionState
 from ..step import Diagnostic, Step
-from ..testing import check_stream
 from ..transitions import ResponseFinished
 from ._base import EPILOG, EXIT_BAD_FILE, EXIT_OK, EXIT_UNREADABLE, EXIT_VIOLATIONS, Fail
 
@@ -53,6 +52,8 @@ class _Session:
     server: list[tuple[int, ServerEvent | UnknownServerEvent]] = attrs.Factory(list)
     client: list[tuple[int, ClientEvent | UnknownClientEvent]] = attrs.Factory(list)
     errors: list[tuple[int, str]] = attrs.Factory(list)
+    truncated: Truncation | None = None
+    """A journal that ends cut (a crash of its writer): where, and what."""
 
     def take(self, number: int, step: Step) -> None:
         self.state = step.after
@@ -119,13 +120,15 @@ def _load_journal(
         texts[line.number - 1] = line.text
     chosen = dialect or journal_dialect(lines[0].text)
     session = _Session(state=SessionState(), kind="journal", dialect=chosen)
+    replayed = replay_lines(texts, plugins=plugins, dialect=dialect)
     try:
-        for number, step in replay_lines(texts, plugins=plugins, dialect=dialect):
+        for number, step in replayed:
             session.take(number, step)
             session.client.extend((number, e) for e in step.sent)
     except JournalError as exc:
         where = f":{exc.line}" if exc.line is not None else ""
         raise Fail(f"{path}{where}: {exc.reason}", EXIT_BAD_FILE) from None
+    session.truncated = replayed.truncated
     return session
 
 
@@ -225,11 +228,17 @@ def _usage(t: ResponseFinished) -> str:
     return ", ".join(parts) + " tokens" if parts else "no usage"
 
 
+def _truncated(path: str, truncated: Truncation) -> str:
+    """The warning line for a journal that ends cut (not a protocol violation)."""
+    return f"{path}:{truncated.line}: warning: truncated journal: {truncated.reason}\n"
+
+
 def _replay(args: argparse.Namespace, out: TextIO) -> int:
     session = _load(args.file, dialect=args.dialect)
     found = entries(session.state)
     render = render_markdown if args.markdown else render_text
-    out.write(f"# {args.file} ({session.kind}, {_DIALECT_NAMES[session.dialect]})\n\n")
+    cut = f", truncated at line {session.truncated.line}" if session.truncated else ""
+    out.write(f"# {args.file} ({session.kind}, {_DIALECT_NAMES[session.dialect]}{cut})\n\n")
     out.write("## conversation\n")
     out.write((render(found) or "(empty)") + "\n\n## responses\n")
     for number, t in session.responses:
@@ -244,7 +253,9 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"{args.file}:{number}: {d.code}: {d.message}{note}\n")
     for number, message in session.errors:
         out.write(f"{args.file}:{number}: error: {message}\n")
-    if not session.diagnostics and not session.errors:
+    if session.truncated is not None:
+        out.write(_truncated(args.file, session.truncated))
+    if not session.diagnostics and not session.errors and session.truncated is None:
         out.write("(none)\n")
     violated = session.errors or any(not d.informational for _, d in session.diagnostics)
     return EXIT_VIOLATIONS if args.strict and violated else EXIT_OK
@@ -292,6 +303,8 @@ def add_replay(commands: Any) -> None:
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
+    from ..testing import check_stream  # noqa: PLC0415 (hypothesis: half the command's start-up)
+
     session = _load(args.file, dialect=args.dialect)
     problems: list[tuple[int | None, str]] = []
     problems.extend(
@@ -305,7 +318,7 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
         events,
         client_events=[e for _, e in session.client] if session.client else None,
         from_start=bool(events) and events[0].type == "session.created",
-        complete=not args.partial,
+        complete=not args.partial and session.truncated is None,  # a cut journal is partial
     )
     for v in violations:
         number = session.server[v.index][0] if v.index is not None else None
@@ -314,11 +327,14 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     for number, message in problems:
         where = f":{number}" if number is not None else " (end of stream)"
         out.write(f"{args.file}{where}: {message}\n")
+    if session.truncated is not None:
+        out.write(_truncated(args.file, session.truncated))
     count = len(problems)
+    partial = " (a truncated journal: checked as --partial)" if session.truncated else ""
     out.write(
         f"{args.file}: {len(session.server)} server and {len(session.client)} client "
         f"{_DIALECT_NAMES[session.dialect]} events, "
-        f"{count} problem{'s' if count != 1 else ''}\n"
+        f"{count} problem{'s' if count != 1 else ''}{partial}\n"
     )
     return EXIT_VIOLATIONS if problems else EXIT_OK
 

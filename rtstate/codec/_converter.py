@@ -30,6 +30,8 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..events.payloads import (
+    CHECKED_ON_SEND,
+    LITERALS,
     UNSET,
     ExtensionTool,
     MaxTokens,
@@ -296,8 +298,8 @@ def _configure_tool_choice(conv: cattrs.Converter, *, mcp: bool) -> None:
     kinds = "'function' or 'mcp'" if mcp else "'function'"
 
     def structure_tool_choice(value: object, _: object) -> ToolChoice:
-        if value.__class__ is str:
-            return value
+        if value.__class__ is str:  # any string, as the closed-set fields (LITERALS)
+            return typing.cast("ToolChoice", value)
         if value.__class__ is not dict:
             raise _type_error(value, "a string or an object")
         obj = typing.cast("dict[str, Any]", value)
@@ -348,6 +350,34 @@ def _configure_tool_choice(conv: cattrs.Converter, *, mcp: bool) -> None:
         conv.register_unstructure_hook(cls, unstructure_by_class[cls])
 
 
+_LITERALS: frozenset[Any] = frozenset(LITERALS)
+
+
+def _checked_on_send(conv: cattrs.Converter) -> None:
+    """Make ``conv`` refuse, in the classes of ``CHECKED_ON_SEND``, a value outside
+    its field's closed set (the fields a client writes into an item it sends)."""
+    for cls, fields in CHECKED_ON_SEND.items():  # ContentPart first: Item's hook uses it
+        base = conv.get_unstructure_hook(cls)
+        conv.register_unstructure_hook(cls, _in_sets(cls, fields, base))
+
+
+def _in_sets(
+    cls: type, fields: Mapping[str, Any], base: Callable[[Any], Any]
+) -> Callable[[Any], Any]:
+    """``base``, after checking that each field of ``fields`` is ``None`` or in its set."""
+    sets = tuple((name, frozenset(get_args(tp)), get_args(tp)) for name, tp in fields.items())
+
+    def unstructure(value: Any) -> Any:
+        for name, allowed, ordered in sets:
+            given = getattr(value, name)
+            if given is not None and given not in allowed:
+                choices = ", ".join(repr(v) for v in ordered)
+                raise ValueError(f"{cls.__name__}.{name} is {given!r}, not one of {choices}")
+        return base(value)
+
+    return unstructure
+
+
 def _with_nulls(
     hook: Callable[[Any], dict[str, Any]], rule: Mapping[str, tuple[str, ...]]
 ) -> Callable[[Any], dict[str, Any]]:
@@ -378,6 +408,8 @@ def _configure(conv: cattrs.Converter, nulls: NullTable) -> None:
     ]
     for tp, hook in exact:
         conv.register_structure_hook_func(_equals(tp), hook)
+    # a closed set decodes any string: a value the service added is kept as given
+    conv.register_structure_hook_func(_LITERALS.__contains__, _structure_str)
     conv.register_unstructure_hook_func(_is_mapping_type, _unstructure_json_object)
 
     def tuple_unstructure_hook(tp: Any) -> Callable[[Any], list[Any]]:
@@ -460,14 +492,15 @@ _EXACT = {str: "str", int: "int", bool: "bool"}
 
 
 def _exact_check(tp: Any) -> tuple[str, bool] | None:
-    """``("str", nullable)`` for ``str`` / ``str | None`` (likewise int, bool), else None."""
-    if tp in _EXACT:
-        return _EXACT[tp], False
+    """``("str", nullable)`` for ``str`` / ``str | None`` (likewise int, bool), else None.
+    A closed set of ``LITERALS`` decodes as any string: checked inline as ``str``."""
+    if tp in _EXACT or tp in _LITERALS:
+        return _EXACT.get(tp, "str"), False
     args = get_args(tp)
     if get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
         (other,) = (a for a in args if a is not type(None))
-        if other in _EXACT:
-            return _EXACT[other], True
+        if other in _EXACT or other in _LITERALS:
+            return _EXACT.get(other, "str"), True
     return None
 
 
@@ -559,6 +592,7 @@ def make_converters(*, extension_tools: bool = False, nulls: NullTable | None = 
         _configure(conv, table)
         _configure_tools(conv, extension_tools=extension_tools)
         _configure_tool_choice(conv, mcp=extension_tools)
+    _checked_on_send(fast)  # fast encodes the client events; server, the server's
     return Converters(fast=fast, detailed=detailed, server=server)
 
 

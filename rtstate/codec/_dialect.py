@@ -19,6 +19,7 @@ from ..errors import LocalProtocolError, RemoteProtocolError
 from ..events.client import ClientEvent, UnknownClientEvent
 from ..events.server import ServerEvent, UnknownServerEvent
 from ._converter import Converters, dumps, excerpt, fault_path, loads
+from ._typed import Reshape, typed_decoder
 
 __all__ = ["AnyEvent", "Codec", "make_codec"]
 
@@ -35,6 +36,9 @@ class Codec:
 
     ``wire_path`` spells a field path of the event classes (``session.turn_detection``)
     the way the dialect's frames do (GA: ``session.audio.input.turn_detection``).
+    ``reference_decode_server`` / ``reference_decode_client`` are the plain decodes
+    (orjson, then the strict cattrs converter) that the typed decoders
+    (``rtstate.codec._typed``) must agree with, and fall back to.
     """
 
     name: str
@@ -46,6 +50,8 @@ class Codec:
     encode: Callable[[AnyEvent], str]
     encode_unchecked: Callable[[AnyEvent], str]
     wire_path: Callable[[str | None], str | None] = lambda path: path
+    reference_decode_server: Callable[[str | bytes], ServerEvent | UnknownServerEvent] | None = None
+    reference_decode_client: Callable[[str | bytes], ClientEvent | UnknownClientEvent] | None = None
 
 
 def _tag(raw: dict[str, Any], frame: str | bytes) -> str:
@@ -62,6 +68,9 @@ def make_codec(
     client_tags: Mapping[str, type[ClientEvent]],
     converters: Converters,
     wire_path: Callable[[str | None], str | None] = lambda path: path,
+    *,
+    translated: tuple[type, ...] = (),
+    reshape: Mapping[type, Reshape] | None = None,
 ) -> Codec:
     """Build a dialect's codec.
 
@@ -69,6 +78,9 @@ def make_codec(
     class; several tags may share a class, and the first tag listed for a class is the
     one it is encoded with. ``wire_path`` turns the field path of a fault (as the
     converter names it) into the dialect's own spelling, for error messages.
+    ``translated`` names the payload classes the dialect's converters translate with
+    hooks of their own: the typed decoders read them through the converter, or typed
+    where ``reshape`` says how.
     """
     fast, detailed = converters.fast, converters.detailed
     unstructure_server = converters.server.unstructure
@@ -168,8 +180,9 @@ def make_codec(
             raise LocalProtocolError(
                 f"cannot encode {cls.__name__}: {exc}", event_type=cls.type
             ) from None
-        obj["type"] = tag
-        return obj
+        # ``type`` first, as the real service writes it: a typed decoder reads a frame
+        # in one pass when its tag comes first (msgspec scans ahead for a later one)
+        return {"type": tag, **obj}
 
     def to_wire(event: AnyEvent) -> dict[str, Any]:
         """The JSON object for an event, checked to decode again.
@@ -219,21 +232,26 @@ def make_codec(
         if entry is not None:  # a server event's hook, found once per class
             tag, hook = entry
             try:
-                obj = hook(event)
-                obj["type"] = tag
-                return _orjson_dumps(obj).decode("utf-8")
+                return _orjson_dumps({"type": tag, **hook(event)}).decode("utf-8")
             except Exception:  # the plain path below raises what it is
                 pass
         elif issubclass(cls, ServerEvent) and cls in wire_type:
             server_out[cls] = (wire_type[cls], get_server_hook(cls))
         return dumps(unchecked(event))
 
+    typed_server = typed_decoder(server_tags, fast, decode_server, translated, reshape)
+    typed_client = typed_decoder(client_tags, fast, decode_client, translated, reshape)
+    for typed, plain in ((typed_server, decode_server), (typed_client, decode_client)):
+        typed.__name__ = typed.__qualname__ = plain.__name__
+        typed.__doc__ = plain.__doc__
     return Codec(
         name=name,
         server_tags=server_tags,
         client_tags=client_tags,
-        decode_server=decode_server,
-        decode_client=decode_client,
+        decode_server=typed_server,
+        decode_client=typed_client,
+        reference_decode_server=decode_server,
+        reference_decode_client=decode_client,
         to_wire=to_wire,
         encode=encode,
         encode_unchecked=encode_unchecked,

@@ -53,7 +53,9 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+import attrs
 import cattrs
+import orjson
 
 from ..events.client import CLIENT_EVENT_TYPES, GA_CLIENT_EVENT_TYPES, ClientEvent
 from ..events.payloads import ContentPart, Item, ResponseInfo, ResponseParams, SessionConfig
@@ -62,6 +64,7 @@ from ._converter import Converters, make_converters
 from ._dialect import AnyEvent, make_codec
 from ._names import RENAMED
 from ._shapes import GA_NULLS
+from ._typed import Reshape
 
 __all__ = [
     "CLIENT_TAGS",
@@ -418,7 +421,67 @@ def _wire_path(path: str | None) -> str | None:
     return f"{head}.{renamed}{name[len(field) :]}{sep}{tail}"
 
 
-CODEC: Final = make_codec("GA", SERVER_TAGS, CLIENT_TAGS, _ga_converters(), _wire_path)
+# --- the typed decoders' reading of the translated payloads -------------------------------
+
+
+def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    setter: Callable[[Any, Any], None] = getattr(cls, name).__set__
+    return setter
+
+
+_set_part_type: Final = _setter(ContentPart, "type")
+
+
+def _part_finish(_: object, part: ContentPart) -> ContentPart:
+    """``_part_in`` on a part already read: the GA content types get their model names."""
+    renamed = _PART_IN.get(part.type)
+    if renamed is not None:
+        _set_part_type(part, renamed)
+    return part
+
+
+def _info_reshape(conv: cattrs.Converter) -> Reshape:
+    """``_info_in`` for the typed decoder: the fields GA spells alike are read typed,
+    ``output_modalities`` and ``audio.output`` as raw JSON, then translated and
+    structured by the converter's own hooks, field by field."""
+    types = {a.name: a.type for a in attrs.fields(attrs.resolve_types(ResponseInfo))}
+    fields = ("modalities", *(model for _, model, _ in _PARAMS_AUDIO_OUTPUT))
+    hooks = {name: (conv.get_structure_hook(types[name]), types[name]) for name in fields}
+    setters = {name: _setter(ResponseInfo, name) for name in fields}
+
+    def structure(info: ResponseInfo, name: str, value: object) -> None:
+        hook, tp = hooks[name]
+        setters[name](info, hook(value, tp))
+
+    def finish(record: Any, info: ResponseInfo) -> ResponseInfo:
+        if record.output_modalities:
+            value = orjson.loads(bytes(record.output_modalities))
+            structure(info, "modalities", _modalities_in(value))
+        if record.audio:
+            audio = orjson.loads(bytes(record.audio))
+            if audio is not None:
+                out: dict[str, Any] = {}
+                _audio_in(_object(audio, "audio").get("output"), _PARAMS_AUDIO_OUTPUT, out)
+                for name, value in out.items():
+                    structure(info, name, value)
+        return info
+
+    return Reshape(frozenset(_RESPONSE_SAME), finish, ("output_modalities", "audio"))
+
+
+_CONVERTERS: Final = _ga_converters()
+CODEC: Final = make_codec(
+    "GA",
+    SERVER_TAGS,
+    CLIENT_TAGS,
+    _CONVERTERS,
+    _wire_path,
+    translated=(ContentPart, SessionConfig, ResponseInfo, ResponseParams),
+    reshape={
+        ContentPart: Reshape(frozenset(a.name for a in attrs.fields(ContentPart)), _part_finish),
+        ResponseInfo: _info_reshape(_CONVERTERS.fast),
+    },
+)
 """The GA dialect as a ``Codec`` value (what ``Config(dialect="ga")`` selects)."""
 
 decode_server: Final = CODEC.decode_server

@@ -20,32 +20,51 @@ import attrs
 from .._repr import fields_repr
 
 __all__ = [
+    "CHECKED_ON_SEND",
+    "LITERALS",
     "UNSET",
+    "AudioFormat",
     "CachedTokensDetails",
     "ContentPart",
+    "ContentType",
     "Conversation",
+    "Eagerness",
     "ErrorInfo",
     "ExtensionTool",
+    "FinalStatus",
+    "ImageDetail",
     "InputAudioTranscription",
     "InputTokenDetails",
     "Item",
+    "ItemStatus",
+    "ItemType",
     "LogProb",
     "MaxTokens",
+    "MessagePhase",
+    "Modality",
     "NoiseReduction",
+    "NoiseReductionType",
     "OutputTokenDetails",
     "RateLimit",
     "ResponseInfo",
     "ResponseParams",
+    "ResponseStatus",
+    "Role",
     "SessionConfig",
+    "SessionType",
     "StatusDetails",
+    "StatusReason",
     "Tool",
     "ToolChoice",
     "ToolChoiceFunction",
     "ToolChoiceMcp",
+    "ToolChoiceMode",
     "ToolConfig",
     "TranscriptionLanguage",
     "TranscriptionUsage",
+    "TranscriptionUsageType",
     "TurnDetection",
+    "TurnDetectionType",
     "Unset",
     "Usage",
 ]
@@ -68,6 +87,117 @@ UNSET: Final = Unset.UNSET
 MaxTokens: TypeAlias = int | Literal["inf"]
 """``max_response_output_tokens``: an integer or the string ``"inf"``."""
 
+# --- the closed sets of values ---------------------------------------------------------
+#
+# Where the protocol names every value a field may hold, the field is a ``Literal``, so a
+# typo (``role="usr"``) fails mypy. Decoding stays as tolerant as before: the service has
+# added values over time (GA's ``input_image`` part and MCP items), so a string outside
+# the set decodes and is kept as the server wrote it (a frame that brings one still
+# decodes; the fold handles the value as it did when these fields were ``str``). Code
+# matching on these fields should keep a fallback branch for such values. On encode, the
+# fields of a conversation item a client sends (``CHECKED_ON_SEND``) must hold a value of
+# their set: ``LocalProtocolError`` otherwise. The other sets are checked by mypy only,
+# since a session decoded from a server is sent back as it came by ``plan_reconnect``.
+
+ItemType: TypeAlias = Literal[
+    "message",
+    "function_call",
+    "function_call_output",
+    "mcp_list_tools",
+    "mcp_call",
+    "mcp_approval_request",
+    "mcp_approval_response",
+    "item_reference",
+]
+"""``Item.type``: the kinds of conversation item (``mcp_*``: GA MCP items;
+``item_reference``: an existing item named by ``id`` in a ``response.create``'s
+``input``)."""
+
+Role: TypeAlias = Literal["user", "assistant", "system"]
+"""``Item.role`` of a message."""
+
+ItemStatus: TypeAlias = Literal["completed", "incomplete", "in_progress"]
+"""``Item.status``."""
+
+MessagePhase: TypeAlias = Literal["commentary", "final_answer"]
+"""``Item.phase`` of an assistant message (GA reasoning models)."""
+
+ContentType: TypeAlias = Literal[
+    "input_text",
+    "input_audio",
+    "input_image",
+    "text",
+    "audio",
+    "item_reference",
+    "output_text",
+    "output_audio",
+]
+"""``ContentPart.type``. ``output_text`` / ``output_audio`` are GA's spellings of
+``text`` / ``audio``: the GA codec decodes them as ``text`` / ``audio`` (and writes
+those as them); the beta codec keeps them as given, since Azure Voice Live's clients
+send them in assistant history items (``tests/data/corpus``)."""
+
+ImageDetail: TypeAlias = Literal["auto", "low", "high"]
+"""``ContentPart.detail`` of an ``input_image`` part."""
+
+Modality: TypeAlias = Literal["text", "audio"]
+"""One entry of ``modalities`` (GA ``output_modalities``)."""
+
+AudioFormat: TypeAlias = Literal["pcm16", "g711_ulaw", "g711_alaw"]
+"""``input_audio_format`` / ``output_audio_format`` (GA's ``audio/pcm``, ``audio/pcmu``,
+``audio/pcma`` format objects decode to these names)."""
+
+ToolChoiceMode: TypeAlias = Literal["auto", "none", "required"]
+"""``tool_choice`` as a string."""
+
+TurnDetectionType: TypeAlias = Literal["server_vad", "semantic_vad"]
+"""``TurnDetection.type``."""
+
+Eagerness: TypeAlias = Literal["low", "medium", "high", "auto"]
+"""``TurnDetection.eagerness`` (``semantic_vad``)."""
+
+NoiseReductionType: TypeAlias = Literal["near_field", "far_field"]
+"""``NoiseReduction.type``."""
+
+SessionType: TypeAlias = Literal["realtime", "transcription"]
+"""``SessionConfig.type`` (GA; ``None`` is a realtime session)."""
+
+ResponseStatus: TypeAlias = Literal["in_progress", "completed", "cancelled", "failed", "incomplete"]
+"""``ResponseInfo.status``."""
+
+FinalStatus: TypeAlias = Literal["completed", "cancelled", "failed", "incomplete"]
+"""``StatusDetails.type``: how a response ended."""
+
+StatusReason: TypeAlias = Literal[
+    "turn_detected", "client_cancelled", "max_output_tokens", "content_filter"
+]
+"""``StatusDetails.reason``: why a response was cancelled or incomplete."""
+
+TranscriptionUsageType: TypeAlias = Literal["duration", "tokens"]
+"""``TranscriptionUsage.type``."""
+
+LITERALS: Final[tuple[Any, ...]] = (
+    ItemType,
+    Role,
+    ItemStatus,
+    MessagePhase,
+    ContentType,
+    ImageDetail,
+    Modality,
+    AudioFormat,
+    ToolChoiceMode,
+    TurnDetectionType,
+    Eagerness,
+    NoiseReductionType,
+    SessionType,
+    ResponseStatus,
+    FinalStatus,
+    StatusReason,
+    TranscriptionUsageType,
+)
+"""The closed sets above. A decoder reads any string for a field typed with one of them
+(the value is kept as the server wrote it)."""
+
 JSONObject: TypeAlias = Mapping[str, Any]
 
 
@@ -85,13 +215,13 @@ class ContentPart:
 
     __repr__ = fields_repr
 
-    type: str
+    type: ContentType
     text: str | None = None
     audio: str | None = None
     transcript: str | None = None
     id: str | None = None
     image_url: str | None = None
-    detail: str | None = None
+    detail: ImageDetail | None = None
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -121,17 +251,17 @@ class Item:
 
     __repr__ = fields_repr
 
-    type: str
+    type: ItemType
     id: str | None = None
     object: str | None = None
-    status: str | None = None
-    role: str | None = None
+    status: ItemStatus | None = None
+    role: Role | None = None
     content: tuple[ContentPart, ...] | None = None
     call_id: str | None = None
     name: str | None = None
     arguments: str | None = None
     output: str | None = None
-    phase: str | None = None
+    phase: MessagePhase | None = None
     server_label: str | None = None
     tools: tuple[JSONObject, ...] | None = None
     approval_request_id: str | None = None
@@ -230,7 +360,7 @@ class ToolChoiceMcp:
     name: str | None = None
 
 
-ToolChoice: TypeAlias = str | ToolChoiceFunction | ToolChoiceMcp
+ToolChoice: TypeAlias = ToolChoiceMode | ToolChoiceFunction | ToolChoiceMcp
 """``tool_choice``: ``"auto"``, ``"none"``, ``"required"``, one named function, or (GA)
 one MCP server."""
 
@@ -269,7 +399,7 @@ class NoiseReduction:
 
     __repr__ = fields_repr
 
-    type: str | None = None
+    type: NoiseReductionType | None = None
     strength: float | None = None
 
 
@@ -290,13 +420,13 @@ class TurnDetection:
 
     __repr__ = fields_repr
 
-    type: str = "server_vad"
+    type: TurnDetectionType = "server_vad"
     threshold: float | None = None
     prefix_padding_ms: int | None = None
     silence_duration_ms: int | None = None
     create_response: bool | None = None
     interrupt_response: bool | None = None
-    eagerness: str | None = None
+    eagerness: Eagerness | None = None
     idle_timeout_ms: int | None = None
 
 
@@ -329,11 +459,11 @@ class SessionConfig:
     object: str | None = None
     model: str | None = None
     expires_at: int | None = None
-    modalities: tuple[str, ...] | None = None
+    modalities: tuple[Modality, ...] | None = None
     instructions: str | None = None
     voice: str | JSONObject | None = None
-    input_audio_format: str | None = None
-    output_audio_format: str | None = None
+    input_audio_format: AudioFormat | None = None
+    output_audio_format: AudioFormat | None = None
     input_audio_transcription: InputAudioTranscription | Unset | None = UNSET
     turn_detection: TurnDetection | Unset | None = UNSET
     tools: tuple[ToolConfig, ...] | None = None
@@ -346,7 +476,7 @@ class SessionConfig:
     tracing: str | JSONObject | Unset | None = UNSET
     truncation: str | JSONObject | None = None
     prompt: JSONObject | None = None
-    type: str | None = None
+    type: SessionType | None = None
     parallel_tool_calls: bool | None = None
     reasoning: JSONObject | None = None
 
@@ -360,10 +490,10 @@ class ResponseParams:
 
     __repr__ = fields_repr
 
-    modalities: tuple[str, ...] | None = None
+    modalities: tuple[Modality, ...] | None = None
     instructions: str | None = None
     voice: str | JSONObject | None = None
-    output_audio_format: str | None = None
+    output_audio_format: AudioFormat | None = None
     tools: tuple[ToolConfig, ...] | None = None
     tool_choice: ToolChoice | None = None
     temperature: float | None = None
@@ -398,8 +528,8 @@ class StatusDetails:
 
     __repr__ = fields_repr
 
-    type: str | None = None
-    reason: str | None = None
+    type: FinalStatus | None = None
+    reason: StatusReason | None = None
     error: ErrorInfo | None = None
 
 
@@ -459,7 +589,7 @@ class TranscriptionUsage:
 
     __repr__ = fields_repr
 
-    type: str
+    type: TranscriptionUsageType
     seconds: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -482,17 +612,29 @@ class ResponseInfo:
 
     id: str | None = None
     object: str | None = None
-    status: str | None = None
+    status: ResponseStatus | None = None
     status_details: StatusDetails | None = None
     output: tuple[Item, ...] = ()
     usage: Usage | None = None
     metadata: JSONObject | None = None
     conversation_id: str | None = None
-    modalities: tuple[str, ...] | None = None
+    modalities: tuple[Modality, ...] | None = None
     voice: str | JSONObject | None = None
-    output_audio_format: str | None = None
+    output_audio_format: AudioFormat | None = None
     temperature: float | None = None
     max_output_tokens: MaxTokens | None = None
+
+
+CHECKED_ON_SEND: Final[Mapping[type, Mapping[str, Any]]] = {
+    ContentPart: {"type": ContentType, "detail": ImageDetail},
+    Item: {"type": ItemType, "role": Role, "status": ItemStatus, "phase": MessagePhase},
+}
+"""The fields the encoder checks in a client event (a ``conversation.item.create``'s
+item, a ``response.create``'s ``input``): class -> field -> its closed set. A value
+outside the set (``role="usr"``) raises ``LocalProtocolError``; ``None`` (absent) is
+fine. A server event is not checked, and neither is any other field: what a server
+sends is kept and may be sent back (``plan_reconnect`` re-sends the session as the
+server reported it), so only the fields a client writes itself are held to the set."""
 
 
 @attrs.frozen(kw_only=True, repr=False)

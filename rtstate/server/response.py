@@ -23,8 +23,10 @@ from ..events.payloads import (
     ContentPart,
     InputTokenDetails,
     Item,
+    ItemStatus,
     JSONObject,
     MaxTokens,
+    MessagePhase,
     OutputTokenDetails,
     StatusDetails,
     Usage,
@@ -425,7 +427,7 @@ def _schedule(actions: list[Action], latency: float, interval: float) -> tuple[f
     return tuple(due)
 
 
-def snapshot(item: ItemState, status: str, phase: str | None = None) -> Item:
+def snapshot(item: ItemState, status: ItemStatus, phase: MessagePhase | None = None) -> Item:
     """The wire snapshot of an output item as far as it was sent (no audio bytes);
     ``phase``: a message's, for a reasoning model (``Item.phase``). GA MCP items carry
     the fields the SDK's item types have (no ``object``, no ``status``)."""

@@ -54,11 +54,15 @@ from ..events.payloads import (
     ContentPart,
     ErrorInfo,
     Item,
+    ItemStatus,
+    MessagePhase,
     RateLimit,
     ResponseInfo,
     ResponseParams,
+    ResponseStatus,
     SessionConfig,
     StatusDetails,
+    StatusReason,
 )
 from ..fold import fold
 from ..state import ItemState, Ledger, PartPhase, SessionState
@@ -569,7 +573,7 @@ class _ResponseRunner:
         """The session's model is a reasoning model (``_REASONING_MODELS``)."""
         return (self._session.model or "").startswith(_REASONING_MODELS)
 
-    def _phase(self, run: _Run, index: int) -> str | None:
+    def _phase(self, run: _Run, index: int) -> MessagePhase | None:
         """GA, reasoning model: a message's ``phase``, ``commentary`` when a function
         call of the same response follows it, else ``final_answer``."""
         segments = run.plan.segments
@@ -707,7 +711,7 @@ class _ResponseRunner:
         assert run is not None
         self._finish_run(run.plan.status, run.plan.status_details)
 
-    def _close_item(self, index: int, status: str) -> None:
+    def _close_item(self, index: int, status: ItemStatus) -> None:
         """The done events of output ``index``, from what was sent of it."""
         run = self._run
         assert run is not None
@@ -793,7 +797,7 @@ class _ResponseRunner:
         ended = s.ResponseMcpCallFailed if segment.error is not None else s.ResponseMcpCallCompleted
         self._out(ended(event_id=self._event_id(), **at))
 
-    def _finish_run(self, status: str, details: StatusDetails | None) -> None:
+    def _finish_run(self, status: ResponseStatus, details: StatusDetails | None) -> None:
         run = self._run
         assert run is not None
         spoken = 0.0
@@ -818,7 +822,7 @@ class _ResponseRunner:
         if self._ga and self._config.rate_limits:
             self._rate_limits(run)
 
-    def _cancel(self, response_id: str, reason: str) -> None:
+    def _cancel(self, response_id: str, reason: StatusReason) -> None:
         """End response ``response_id``: close what is open, ``response.done`` cancelled."""
         self._acting = response_id
         try:

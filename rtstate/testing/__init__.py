@@ -4,6 +4,11 @@
   ordering invariants INV-1..INV-17 (``rtstate.machines.INVARIANTS``). Pure Python.
 * :mod:`rtstate.testing.script`: ``Script`` (both directions of a session in wire
   order) and ``encode_stream`` / ``decode_stream`` (frames of either dialect). Pure Python.
+* :mod:`rtstate.testing.driver`: ``drive`` plays a script (or a generated session)
+  through a ``ClientConnection`` and yields its Steps; an ``app`` callback answers.
+  Pure Python.
+* :mod:`rtstate.testing.compact`: ``event_line`` / ``events_repr``, one line per event:
+  the reprs of ``Script``, ``Flow`` and ``streams``' lists. Pure Python.
 * :mod:`rtstate.testing.strategies`: hypothesis strategies for valid server streams,
   flow by flow (``text_responses``, ``vad_turns``, ``barge_ins``, ...) or whole
   ``sessions`` / ``streams``.
@@ -20,7 +25,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import invariants, script
+from . import compact, driver, invariants, script
+from .compact import event_line, events_repr
+from .driver import App, drive
 from .invariants import (
     DEFAULT_TOLERANCES,
     INVARIANTS,
@@ -50,6 +57,7 @@ __all__ = [
     "PERTURBATIONS",
     "AnyClientEvent",
     "AnyServerEvent",
+    "App",
     "Context",
     "ConversationEntry",
     "Direction",
@@ -67,8 +75,11 @@ __all__ = [
     "client_cancels",
     "decode_stream",
     "deletes",
+    "drive",
     "encode_stream",
     "error_flows",
+    "event_line",
+    "events_repr",
     "format_violations",
     "function_call_responses",
     "item_creates",
@@ -87,7 +98,9 @@ __all__ = [
     "vad_turns",
 ]
 
-_NEEDS_HYPOTHESIS = frozenset(__all__).difference(invariants.__all__, script.__all__)
+_NEEDS_HYPOTHESIS = frozenset(__all__).difference(
+    invariants.__all__, script.__all__, driver.__all__, compact.__all__
+)
 """The names of ``__all__`` that come from :mod:`.perturb` and :mod:`.strategies`."""
 
 

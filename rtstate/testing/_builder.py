@@ -18,9 +18,11 @@ from hypothesis import strategies as st
 
 from ..config import Dialect
 from ..events.payloads import (
+    FinalStatus,
     InputAudioTranscription,
     Item,
     SessionConfig,
+    StatusReason,
     TurnDetection,
 )
 from ..events.server import (
@@ -29,6 +31,7 @@ from ..events.server import (
     ConversationItemDone,
     ServerEvent,
 )
+from .compact import events_repr, repr_pretty
 from .script import AnyClientEvent, AnyServerEvent, Directed, Script
 
 __all__ = ["Context", "ConversationEntry", "Flow"]
@@ -97,12 +100,24 @@ class Context:
         )
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Flow:
-    """One generated flow: its script (both directions) and the context after it."""
+    """One generated flow: its script (both directions) and the context after it.
+
+    The repr is the script's lines and a one-line summary of the context."""
 
     script: Script
     context: Context
+
+    def __repr__(self) -> str:
+        ctx = self.context
+        summary = (
+            f"\n  context: {ctx.dialect}, {len(ctx.conversation)} items, "
+            f"{len(ctx.deferred)} deferred, {'started' if ctx.started else 'not started'}"
+        )
+        return events_repr("Flow", self.script.events, tail=summary)
+
+    _repr_pretty_ = repr_pretty
 
     @property
     def server_events(self) -> list[AnyServerEvent]:
@@ -122,8 +137,8 @@ class Flow:
 class _Cut:
     """How a response ends early: its status, reason, and what interrupts it."""
 
-    status: str
-    reason: str | None = None
+    status: FinalStatus
+    reason: StatusReason | None = None
     interrupt: Callable[[], None] | None = None
 
 

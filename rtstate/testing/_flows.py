@@ -35,15 +35,20 @@ from ..events.client import (
 from ..events.payloads import (
     UNSET,
     ContentPart,
+    ContentType,
     Conversation,
     ErrorInfo,
     InputAudioTranscription,
     InputTokenDetails,
     Item,
+    ItemStatus,
+    Modality,
     OutputTokenDetails,
     RateLimit,
     ResponseInfo,
     ResponseParams,
+    ResponseStatus,
+    Role,
     SessionConfig,
     StatusDetails,
     Tool,
@@ -409,11 +414,12 @@ def _item_create(b: _B, kind: str | None = None) -> str:
         )
         b.answered.add(call_id)
     else:
-        role, part = {
+        roles: dict[str, tuple[Role, ContentType]] = {
             "user_text": ("user", "input_text"),
             "system_text": ("system", "input_text"),
             "assistant_text": ("assistant", "text"),
-        }[kind]
+        }
+        role, part = roles[kind]
         item = Item(
             type="message",
             id=client_item_id,
@@ -495,7 +501,7 @@ class _OutputItem:
         acts.append(("close", 0))
         return acts
 
-    def snapshot(self, status: str) -> Item:
+    def snapshot(self, status: ItemStatus) -> Item:
         if self.kind == "function_call":
             return Item(
                 type="function_call",
@@ -534,7 +540,7 @@ def _response_fields(b: _B, kind: str) -> dict[str, Any]:
     return fields
 
 
-def _modalities(b: _B, kind: str) -> tuple[str, ...]:
+def _modalities(b: _B, kind: str) -> tuple[Modality, ...]:
     """The modalities of a ``kind`` response, as the dialect's wire decodes them."""
     if kind != "audio":
         return ("text",)
@@ -607,7 +613,7 @@ def _response(
         if item.added and item.final is None:
             _close_open(b, rid, item)
     output = tuple(item.final for item in items if item.final is not None)
-    status = "completed" if cut is None else cut.status
+    status: ResponseStatus = "completed" if cut is None else cut.status
     details = None
     if cut is not None:
         error = None

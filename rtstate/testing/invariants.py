@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 
@@ -44,7 +44,7 @@ from ..events.client import (
     SessionUpdate,
     UnknownClientEvent,
 )
-from ..events.payloads import UNSET, Item, ResponseInfo
+from ..events.payloads import UNSET, Item, ItemType, ResponseInfo
 from ..events.server import (
     ConversationCreated,
     ConversationItemAdded,
@@ -174,6 +174,11 @@ class _Part:
         self.truncated = False  # cut while streaming: its transcript is dropped
 
 
+_UNKNOWN_KIND: Final = cast("ItemType", "unknown")
+"""The kind of an output item a partial stream never showed (outside the protocol's
+set on purpose: a later event may tell what it was)."""
+
+
 class _Out:
     """An output item of a response."""
 
@@ -194,7 +199,7 @@ class _Out:
 
     def __init__(self, item: Item, response: _Resp, output_index: int, at: int) -> None:
         self.id = item.id
-        self.type = item.type
+        self.type: str = item.type
         self.call_id = item.call_id
         self.name = item.name
         self.response = response
@@ -548,7 +553,7 @@ class _Checker:
         out = self.outputs.get(e.item_id)
         if out is None or out.response is not r:
             if r.partial:
-                out = _Out(Item(type="unknown", id=e.item_id), r, e.output_index, i)
+                out = _Out(Item(type=_UNKNOWN_KIND, id=e.item_id), r, e.output_index, i)
                 out.partial = True
                 self.outputs[e.item_id] = out
                 return out

@@ -16,6 +16,7 @@ from ..codec import codec_for
 from ..config import Dialect
 from ..events.client import ClientEvent, UnknownClientEvent
 from ..events.server import ServerEvent, UnknownServerEvent
+from .compact import events_repr, repr_pretty
 
 __all__ = [
     "AnyClientEvent",
@@ -56,13 +57,14 @@ def _check_events(_: object, __: object, events: tuple[Directed, ...]) -> None:
             raise TypeError(f"event {n}: {type(event).__name__} is not a {direction} event")
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Script:
     """The events of both directions of a session, in wire order.
 
     ``events`` is a tuple of ``(direction, event)`` pairs. A client event comes before
     the server events that answer it; server events are in arrival order. Scripts
-    concatenate with ``+``.
+    concatenate with ``+``. The repr is one line per event
+    (``rtstate.testing.compact``), so a falsifying example stays readable.
     """
 
     events: tuple[Directed, ...] = attrs.field(
@@ -96,6 +98,11 @@ class Script:
 
     def __len__(self) -> int:
         return len(self.events)
+
+    def __repr__(self) -> str:
+        return events_repr("Script", self.events)
+
+    _repr_pretty_ = repr_pretty
 
 
 def encode_stream(

@@ -100,6 +100,7 @@ from ._flows import (
     _vad_turn,
     rate_limit_lists,
 )
+from .compact import events_repr, repr_pretty
 from .script import AnyServerEvent, Script
 
 __all__ = [
@@ -455,7 +456,17 @@ def streams(
     context: Context | None = None,
     dialect: Dialect | None = None,
 ) -> st.SearchStrategy[list[AnyServerEvent]]:
-    """The server side of :func:`sessions`: a valid server stream, in arrival order."""
+    """The server side of :func:`sessions`: a valid server stream, in arrival order
+    (a ``list`` whose repr is one line per event)."""
     return sessions(min_flows=min_flows, max_flows=max_flows, context=context, dialect=dialect).map(
-        lambda s: s.server_events
+        lambda s: _Stream(s.server_events)
     )
+
+
+class _Stream(list[AnyServerEvent]):
+    """A list of server events whose repr is one line per event (``compact``)."""
+
+    def __repr__(self) -> str:
+        return events_repr("Stream", [("server", e) for e in self])
+
+    _repr_pretty_ = repr_pretty

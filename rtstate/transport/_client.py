@@ -16,6 +16,10 @@ it keeps folding (the state is always current) and answering pings, and past
 Step ``steps()`` yields carries a ``steps_dropped`` diagnostic saying how many it
 missed, and the transport's logger warns once per backlog (once ``steps()`` was
 called: a plugin-only app, which never reads it, is neither stalled nor warned).
+
+``wait_for``, ``request`` and ``transitions()`` do not read that buffer: each Step
+is also handed, as it is buffered, to the waiters and feeds registered then
+(``_watch.py``), so a waiter never misses its Step and takes none from ``steps()``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import Any, Final, TypeVar, overload
 
 import anyio
 import anyio.abc
@@ -48,15 +52,18 @@ from ..errors import (
     TransportError,
 )
 from ..events.client import ClientEvent
+from ..machines import ACKS
 from ..plugins import PluginError
 from ..reconnect import ReconnectPlan, plan_reconnect
 from ..state import SessionPhase, SessionState
 from ..step import Diagnostic, Step
+from ..transitions import Transition
 from ._asyncio_stream import open_asyncio_stream
 from ._endpoint import default_dialect, endpoint, redacted_url, redacting_logger
 from ._sync import Mutex, StepQueue
 from ._timer import Alarm
 from ._unwrap import Unwrap
+from ._watch import TransitionFeed, Until, Waiter, Watch
 from ._websocket import WebSocket
 
 __all__ = ["MAX_SIZE", "AsyncConnection", "Dialer", "connect", "open_stream"]
@@ -70,6 +77,8 @@ Dialer = Callable[[], Awaitable[anyio.abc.ByteStream]]
 
 _log = logging.getLogger("rtstate.transport")
 
+T = TypeVar("T", bound=Transition)
+
 _NETWORK = (OSError, anyio.BrokenResourceError, anyio.EndOfStream, anyio.ClosedResourceError)
 
 
@@ -81,6 +90,10 @@ class AsyncConnection:
     frames, timers that did something, and finally the close (a ``TransportClosed``
     transition). The sans-IO rules hold: the state is immutable and everything
     received is kept, whatever happens to the socket.
+
+    ``wait_for`` (with a timeout), ``request`` (send and wait; a server ``error``
+    raises ``RequestRejected``) and ``transitions()`` (an async iterator over given
+    transition classes) wait on it from any number of tasks.
 
     A closed connection can be opened again with ``redial()``: a new WebSocket to the
     same server, the same ``ClientConnection`` resumed from a reconnect plan (the
@@ -109,6 +122,7 @@ class AsyncConnection:
         # a core call, the buffering of its Steps and the write of its frames
         self._fold_lock = Mutex()
         self._steps: StepQueue[Step] = StepQueue(step_buffer)
+        self._watch = Watch(step_buffer)  # wait_for / request / transitions()
         self._behind = False  # warned about the current backlog of steps()
         self._reading = False  # someone called steps(): a plugin-only app gets no warning
         self._logged_errors = 0  # plugin errors already logged
@@ -166,20 +180,127 @@ class AsyncConnection:
         (its resume first) and of the new WebSocket. If the reader stopped on an
         error (a frame refused under ``Config(strict=True)``, a plugin raising under
         ``plugin_errors="raise"``), the iteration raises it after the Steps before it.
-        One consumer at a time.
+        One consumer at a time; ``wait_for``, ``request`` and ``transitions()`` take
+        nothing from it.
         """
         return _Steps(self)
 
-    async def wait_for(self, predicate: Callable[[Step], bool]) -> Step:
-        """Read ``steps()`` until ``predicate(step)`` holds and return that Step.
+    async def wait_for(
+        self,
+        until: Until,
+        *,
+        timeout: float | None = None,
+        request: ClientEvent | Step | None = None,
+    ) -> Step:
+        """Wait for a Step that satisfies ``until`` and return it.
+
+        ``until`` is a predicate on Steps, or transition classes: ``wait_for(
+        ResponseFinished)`` returns the first Step with a ``ResponseFinished`` (a
+        tuple of classes: any of them). It looks at the Steps ``steps()`` yields
+        (received frames, timers, the close, a redial's resume), in fold order:
+        first those folded since the last ``wait_for`` returned (so a Step folded
+        between a ``send`` and this call is found, and a Step one ``wait_for``
+        returned is not found again), then each one as it is folded. It reads no
+        Step from ``steps()`` and misses none however far ``steps()`` lags behind;
+        several tasks may wait at once (one Step can end several waits). The
+        predicate runs inside the reader, under the fold lock: keep it quick; if it
+        raises, the error is raised here.
+
+        Args:
+            timeout: seconds to wait at most (``None``: until the connection ends).
+            request: a client event already sent (as sent, with its ``event_id``;
+                or the Step ``send`` returned): only Steps folded after it count,
+                and if the server rejects it first, the wait ends with
+                ``RequestRejected``. A ``response.create`` the core
+                queues again after a race with a response it did not ask for is
+                not rejected: the wait follows the retry. ``request(event, until)``
+                sends and waits in one call, without any gap.
 
         Raises:
-            ConnectionClosed: the connection closed first.
+            TimeoutError: nothing matched within ``timeout`` (the builtin; nothing
+                changed, and the Step may still come: call again to go on waiting).
+            RequestRejected: the server answered ``request`` with an ``error`` (its
+                ``error`` and ``event`` attached); the connection stays open.
+            ConnectionClosed: the connection ended first (after a redial announced
+                with ``expect_redial()``, the wait goes on over the new WebSocket).
+            RtStateError: the reader's own error, which stopped it (a frame refused
+                under ``Config(strict=True)``: ``RemoteProtocolError``), as ``steps()``
+                raises it.
         """
-        async for step in self.steps():
-            if predicate(step):
-                return step
-        raise self._ws.closed_error()
+        waiter = Waiter(until)
+        sent: str | None = None
+        if request is not None:
+            event = request.input if isinstance(request, Step) else request
+            if not isinstance(event, ClientEvent) or event.event_id is None:
+                raise TypeError(
+                    "wait_for(request=...) takes a client event as sent (with its "
+                    "event_id) or the Step send() returned"
+                )
+            sent = event.event_id
+            waiter.track(event)
+            if isinstance(request, Step):
+                waiter.follow(request)
+        if not waiter.done.is_set():
+            self._watch.wait(waiter, sent)
+        if not waiter.done.is_set() and self._watch.ended:
+            self._watch.remove(waiter)
+            raise self._closed_error()
+        return await self._waited(waiter, timeout)
+
+    async def request(
+        self, event: ClientEvent, until: Until | None = None, *, timeout: float | None = None
+    ) -> Step:
+        """Send ``event`` and wait for its outcome: ``send`` then ``wait_for(until,
+        request=event)``, with no gap between the two.
+
+        Only Steps folded after the send count. With ``until=None``, the wait ends
+        at the server's acknowledgement of ``event`` (``session.updated`` for a
+        ``session.update``, ``conversation.item.created`` for a
+        ``conversation.item.create``, ``response.created`` for a
+        ``response.create``, ...: ``rtstate.machines.ACKS``), and returns that
+        Step; an event the server never acknowledges (an audio append) returns
+        its send Step at once. A ``response.create`` waited on with transition
+        classes waits for its own response (a transition naming another response,
+        e.g. an out-of-band one running beside it, does not count).
+
+        Raises:
+            TimeoutError: no outcome within ``timeout``; with ``until=None`` also
+                when the core stopped waiting for the acknowledgement
+                (``Config.ack_timeout``). The event was sent either way.
+            RequestRejected: the server refused ``event``.
+            ConnectionClosed: the connection was closed before the send (nothing
+                was folded) or ended while waiting.
+            LocalProtocolError: ``event`` cannot be sent; nothing changed.
+        """
+        waiter = Waiter(until)
+        try:
+            await self._call(self._core.send, event, waiter=waiter)
+        except BaseException:
+            self._watch.remove(waiter)
+            raise
+        return await self._waited(waiter, timeout)
+
+    @overload
+    def transitions(self, *, buffer: float | None = None) -> TransitionFeed[Transition]: ...
+    @overload
+    def transitions(
+        self, kind: type[T], /, *kinds: type[T], buffer: float | None = None
+    ) -> TransitionFeed[T]: ...
+    def transitions(self, *kinds: type[T], buffer: float | None = None) -> TransitionFeed[T]:
+        """The transitions of the given classes (all of them if none is given), in
+        fold order, from the Steps folded from this call on.
+
+        An async iterator (``async for delta in conn.transitions(TextAppended):``)
+        with a buffer of its own (``buffer`` transitions, by default the
+        connection's ``step_buffer``; past it the oldest are dropped and counted in
+        its ``dropped``; ``math.inf``: never): it takes nothing from ``steps()``
+        and several may run at once. Make it before the ``send`` whose answers it
+        should see. It ends when the connection ends, as
+        ``steps()`` does (raising the reader's error if the reader stopped on one);
+        ``break`` out of it, or ``aclose()`` it, to stop early.
+        """
+        chosen: tuple[type[T], ...] = kinds or (Transition,)  # type: ignore[assignment]
+        return self._watch.feed(chosen, buffer)
 
     # --- driving the session -----------------------------------------------------------
 
@@ -255,6 +376,7 @@ class AsyncConnection:
                 self._reader_done = anyio.Event()
                 self._hold = False
                 self._steps.reopen()  # if steps() ended at the close, it goes on
+                self._watch.reopen()
                 self._start_link()
                 self._put(step)
                 self._check_plugins()
@@ -348,7 +470,9 @@ class AsyncConnection:
         self._logged_errors = core.plugin_error_count
 
     def _put(self, step: Step) -> None:
-        """Buffer ``step`` for ``steps()``; past the buffer the oldest Step goes."""
+        """Buffer ``step`` for ``steps()`` (past the buffer the oldest Step goes) and
+        hand it to the waiters and feeds."""
+        self._watch.publish(step)
         if self._steps.put(step) and self._reading and not self._behind:
             self._behind = True
             _log.warning(
@@ -366,8 +490,35 @@ class AsyncConnection:
 
     def _end_steps(self) -> None:
         self._steps.close()
+        self._watch.end(self._error if self._error is not None else self._closed_error())
 
-    async def _call(self, method: Callable[..., Step], *args: Any) -> Step:
+    async def _waited(self, waiter: Waiter, timeout: float | None) -> Step:
+        """Wait for ``waiter`` (registered or already done) and give its outcome."""
+        try:
+            if not waiter.done.is_set():
+                if timeout is None:
+                    await waiter.done.wait()
+                else:
+                    with anyio.move_on_after(timeout):
+                        await waiter.done.wait()
+        finally:
+            self._watch.remove(waiter)
+        if waiter.error is not None:
+            raise waiter.error
+        if waiter.result is None:
+            raise TimeoutError(f"nothing matched within {timeout} s")
+        self._watch.returned(waiter)
+        return waiter.result
+
+    def _closed_error(self) -> BaseException:
+        """What a waiter raises once the connection ended."""
+        if self._ws.open:  # ended by aclose() before the close was seen
+            return ConnectionClosed(self._ws.close_code, "aclose() was called")
+        return self._ws.closed_error()
+
+    async def _call(
+        self, method: Callable[..., Step], *args: Any, waiter: Waiter | None = None
+    ) -> Step:
         # a cancelled caller changes nothing (the read path skips this check: it is
         # the walk of the cancel scopes that grows with the sessions of a task)
         await anyio.lowlevel.checkpoint_if_cancelled()
@@ -378,6 +529,8 @@ class AsyncConnection:
             if not self._ws.open:
                 raise self._ws.closed_error()
             step = method(*args)
+            if waiter is not None:  # request(): registered before any other Step
+                self._watch_request(waiter, step)
             if self._logged_errors != self._core.plugin_error_count:
                 self._check_plugins()
             if step.to_send:
@@ -386,6 +539,18 @@ class AsyncConnection:
         finally:
             lock.release()
         return step
+
+    def _watch_request(self, waiter: Waiter, step: Step) -> None:
+        """Register ``waiter`` for the request ``step`` sent (under the fold lock)."""
+        event = step.input
+        assert isinstance(event, ClientEvent)
+        waiter.track(event)
+        if waiter.follow(step):
+            return
+        if waiter.wants_ack and not ACKS.get(event.__class__):
+            waiter.settle(step)  # never acknowledged: the send is the outcome
+            return
+        self._watch.add(waiter)
 
     def _next_deadline(self) -> float | None:
         """The core's next deadline, or ``None`` once it is closed: a closed

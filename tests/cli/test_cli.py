@@ -129,6 +129,35 @@ def test_bad_files_give_one_line_and_distinct_codes(
     )
 
 
+def test_a_journal_cut_by_a_crash_replays_and_checks_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = journal(tmp_path).read_text(encoding="utf-8").splitlines()
+    done = next(i for i, line in enumerate(lines) if "ResponseFinished" in line)
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join(lines[: done + 1]) + "\n" + lines[done + 1][:25], encoding="utf-8")
+    line = done + 2
+    warning = f"{cut}:{line}: warning: truncated journal: the last line is cut mid-record"
+    code, out, err = run(capsys, "replay", str(cut), "--strict")
+    assert (code, err) == (0, "")
+    assert out.startswith(f"# {cut} (journal, GA, truncated at line {line})")
+    assert "assistant: Hi! I am the fake server." in out and warning in out
+    code, out, err = run(capsys, "check", str(cut))
+    assert (code, err) == (0, "")
+    assert warning in out
+    assert out.endswith("0 problems (a truncated journal: checked as --partial)\n")
+    # cut inside a response: what is open at the cut is not a problem
+    inside = next(i for i, line in enumerate(lines) if "ResponseStarted" in line)
+    cut.write_text("\n".join(lines[: inside + 1]) + "\n" + lines[inside + 1][:9], encoding="utf-8")
+    code, out, _ = run(capsys, "check", str(cut))
+    assert code == 0 and "truncated journal" in out, out
+    cut.write_text("\n".join(lines[: inside + 1]) + "\n", encoding="utf-8")
+    code, out, _ = run(capsys, "check", str(cut), "--partial")
+    assert code == 0 and "truncated journal" not in out, out
+    code, out, _ = run(capsys, "check", str(cut))
+    assert code == 1 and "INV-" in out, out
+
+
 def test_bad_arguments_exit_2_and_help_documents_the_codes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -59,8 +59,11 @@ def test_demo_runs_to_the_end_and_keeps_a_replayable_journal(
     assert "  responses: 1 cancelled, 3 completed" in lines
     assert "  tool calls answered by the Tools plugin: 1" in lines
     assert f"  replay it: rtstate replay {path}" in lines
-    steps = list(rtstate.journal.replay(path.read_text(encoding="utf-8").splitlines()))
+    text = path.read_text(encoding="utf-8")
+    steps = list(rtstate.journal.replay(text.splitlines()))
     assert [i.text for i in steps[-1].after.items][-1] == "In short: bring a jacket."
+    # the socket's text messages are kept as text (greppable), not base64
+    assert "frame_b64" not in text and '\\"type\\":\\"response.done\\"' in text
     code, out, _ = run(capsys, "replay", str(path), "--strict")
     assert code == 0 and "assistant: In short: bring a jacket." in out
 
@@ -175,21 +178,56 @@ def test_connect_chats_in_text_with_lines_from_stdin(
 def test_connect_errors_have_clear_messages_and_codes(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    code, _, err = run(capsys, "connect", "ws://127.0.0.1:1/v1/realtime")
-    assert code == 2 and err == "rtstate connect: set OPENAI_API_KEY to your API key\n"
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
     code, _, err = run(capsys, "connect", "http://example.com")
     assert code == 2 and "must start with ws:// or wss://" in err
     monkeypatch.setattr(sys, "stdin", io.StringIO("Hi\n"))
     with serve_in_thread(token="sk-right") as server:
         code, _, err = run(capsys, "connect", server.url)
-    assert code == EXIT_CONNECTION and "refused the connection: HTTP 401" in err
+        assert code == EXIT_CONNECTION and "refused the connection: HTTP 401" in err
+        assert "no API key was sent" not in err and "sk-" not in err
+        # no key at all: the same refusal, with a hint naming the variable
+        monkeypatch.delenv("OPENAI_API_KEY")
+        code, _, err = run(capsys, "connect", server.url, "--api-key-env", "MY_KEY")
+        assert code == EXIT_CONNECTION and "refused the connection: HTTP 401" in err
+        assert err.endswith("(no API key was sent: set MY_KEY)\n") and err.count("\n") == 1
     with socket.socket() as closed:  # a port nobody listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     code, _, err = run(capsys, "connect", f"ws://127.0.0.1:{port}/v1/realtime")
     assert code == EXIT_CONNECTION and "cannot connect to 127.0.0.1" in err
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_connect_needs_no_key_for_a_server_that_needs_none(
+    backend: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Hello there\n"))
+    with serve_in_thread(backend=backend) as server:  # no token: no key needed
+        code, out, err = run(capsys, "connect", server.url, "--backend", backend)
+    assert (code, err) == (0, "")
+    assert out.splitlines() == ["assistant: You said: Hello there"]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_connect_exits_5_when_the_server_rejects_the_session_setup(
+    backend: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A GA server answers a beta ``session.update`` (no ``session.type``) with an
+    ``error``: the chat does not start, and the command says why and exits 5."""
+    stdin = io.StringIO("Hello there\n")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    with serve_in_thread(backend=backend, dialect="ga") as server:
+        argv = ("connect", server.url, "--dialect", "beta", "--backend", backend)
+        code, out, err = run(capsys, *argv)
+        assert server.served == 1
+    assert code == EXIT_CONNECTION and out == ""
+    assert err == (
+        "rtstate connect: the server rejected the session setup: "
+        "Missing required parameter: 'session.type'.\n"
+    )
+    assert stdin.tell() == 0  # no line was read: the chat never started
 
 
 def test_the_command_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:

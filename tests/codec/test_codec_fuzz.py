@@ -465,7 +465,7 @@ def test_valid_events_of_every_shape_encode() -> None:
     """The invalid cases above are invalid for the reason given, not by accident."""
     events: list[Any] = [
         InputAudioBufferAppend(audio="AAAA"),
-        ConversationItemCreate(item=Item(type="message", content=(ContentPart(type="x"),))),
+        ConversationItemCreate(item=Item(type="message", content=(ContentPart(type="text"),))),
         ResponseCreate(response=ResponseParams(metadata={"k": [1, {"2": 3}], "f": 1.5})),
         ResponseCreate(
             response=ResponseParams(max_response_output_tokens="inf", tool_choice="auto")

@@ -3,7 +3,8 @@ and every event round-trips.
 
 The round trip is over events in their canonical form (what decoding a GA frame can
 give): GA has no ``temperature``, its ``["audio"]`` is ``("audio", "text")``, its format
-objects are the format names, its ``output_text`` parts are ``text``.
+objects are the format names, its ``output_text`` parts are ``text``, its session
+``type`` ``"realtime"`` is ``None`` (and a transcription session writes no ``tracing: null``).
 """
 
 from __future__ import annotations
@@ -301,7 +302,7 @@ def test_ga_only_events_are_not_beta_events() -> None:
     with pytest.raises(LocalProtocolError, match="not an event of the beta protocol"):
         beta.encode(ConversationItemRetrieve(item_id="i"))
     assert ga.encode(ConversationItemRetrieve(item_id="i")) == (
-        '{"item_id":"i","type":"conversation.item.retrieve"}'
+        '{"type":"conversation.item.retrieve","item_id":"i"}'
     )
 
 
@@ -361,6 +362,11 @@ def canonical(value: Any) -> Any:
                 changes[name] = _FORMATS.get(changes[name], changes[name])
     if isinstance(value, ContentPart):
         changes["type"] = _PARTS.get(value.type, value.type)
+    if isinstance(value, SessionConfig) and value.type == "realtime":
+        changes["type"] = None  # the default: decoded as None, as a beta session
+    transcription = isinstance(value, SessionConfig) and value.type == "transcription"
+    if transcription and value.tracing is None:  # a transcription session has no tracing
+        changes["tracing"] = UNSET
     return attrs.evolve(value, **changes)
 
 

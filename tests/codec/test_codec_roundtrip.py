@@ -59,6 +59,7 @@ from rtstate.events import (
     SessionUpdate,
     Tool,
     ToolChoiceFunction,
+    ToolChoiceMode,
     TurnDetection,
     UnknownClientEvent,
     UnknownServerEvent,
@@ -338,7 +339,7 @@ def test_tool_choice_function_decodes_from_both_forms_and_encodes_flat(
 
 
 @pytest.mark.parametrize("choice", ["auto", "none", "required"])
-def test_tool_choice_strings_round_trip(choice: str) -> None:
+def test_tool_choice_strings_round_trip(choice: ToolChoiceMode) -> None:
     event = ResponseCreate(
         response=ResponseParams(tool_choice=choice, tools=(Tool(name="f", parameters={}),))
     )

@@ -23,10 +23,12 @@ from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import (
     ContentPart,
+    ContentType,
     ErrorInfo,
     Item,
     ResponseInfo,
     ResponseParams,
+    ResponseStatus,
     SessionConfig,
 )
 from rtstate.fold import fold
@@ -85,7 +87,7 @@ class Server:
         item = Item(id=item_id, type="message", role="assistant", status="in_progress")
         return s.ConversationItemAdded(event_id=self.eid(), item=item, previous_item_id=previous)
 
-    def part_added(self, rid: str, item_id: str, kind: str) -> s.ResponseContentPartAdded:
+    def part_added(self, rid: str, item_id: str, kind: ContentType) -> s.ResponseContentPartAdded:
         part = ContentPart(type=kind, text="" if kind == "text" else None, transcript=None)
         return s.ResponseContentPartAdded(event_id=self.eid(), part=part, **_ids(rid, item_id))
 
@@ -115,7 +117,12 @@ class Server:
         ]
 
     def done(
-        self, rid: str, *, out_of_band: bool, output: Sequence[Item] = (), status: str = "completed"
+        self,
+        rid: str,
+        *,
+        out_of_band: bool,
+        output: Sequence[Item] = (),
+        status: ResponseStatus = "completed",
     ) -> s.ResponseDone:
         info = ResponseInfo(
             id=rid,

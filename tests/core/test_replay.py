@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 
 import pytest
 from rtstate_plugins import Recorder
+from support import DATA
 from support.helpers import user_text
 from support.server_harness import Loop
 
@@ -23,9 +25,10 @@ from rtstate import ClientConnection, Config, Step
 from rtstate.config import AudioRetention
 from rtstate.events import client as c
 from rtstate.events.payloads import Item, ResponseParams, SessionConfig, Tool
-from rtstate.journal import JournalError, replay
+from rtstate.journal import JOURNAL_VERSION, JournalError, replay
 from rtstate.server import FunctionCall, ScriptedResponder, ServerConfig
 from rtstate.state import SessionPhase
+from rtstate.step import Malformed
 from rtstate.transitions import FunctionCallReady, SessionStarted, TruncationPlanned
 
 BETA = Config(dialect="beta")
@@ -169,14 +172,17 @@ def test_a_dropped_line_breaks_the_hash_chain() -> None:
     assert info.value.line == 11
 
 
-def test_a_journal_cut_inside_a_call_is_refused_after_the_exact_steps() -> None:
+def test_a_journal_that_ends_inside_a_call_replays_the_calls_before_and_says_where() -> None:
     recorder, original = recorded_session()
     cut = next(i for i, line in enumerate(recorder.lines) if '"call":"send"' in line) + 1
-    replayed: list[Step] = []
-    with pytest.raises(JournalError, match="ends inside this call") as info:
-        replayed.extend(replay(recorder.lines[:cut]))
-    assert info.value.line == cut
-    assert replayed == original[: len(replayed)] and replayed
+    replayed = replay(recorder.lines[:cut])
+    first = next(replayed)
+    assert replayed.truncated is None  # not known before the end
+    steps = [first, *replayed]
+    assert steps == original[: len(steps)] and steps
+    assert replayed.truncated is not None
+    assert replayed.truncated.line == cut
+    assert "ends inside this call" in replayed.truncated.reason
 
 
 class Greeter:
@@ -233,3 +239,174 @@ def test_a_recorder_detached_stops_and_without_taps_the_connection_is_untouched(
     assert len(recorder.lines) == count and not recorder.recording
     with pytest.raises(rtstate.plugins.PluginError, match="one connection"):
         ClientConnection(config=BETA, plugins=[recorder, recorder])
+
+
+# --- crashes, canonical hashing, text frames, the old format ---------------------------------
+
+OLD = DATA / "journals" / "v1-ga-loopback.jsonl"
+"""A version 1 journal, written over loopback (rtstate.serve, rtstate.connect) by the
+Recorder before version 2: frames as base64, the hash over the bytes as written."""
+
+
+def _results(lines: Sequence[str]) -> int:
+    """How many recorded calls returned a Step (their result is an ``out`` record)."""
+    return sum(json.loads(line).get("dir") == "out" for line in lines)
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def test_a_journal_cut_anywhere_by_a_crash_replays_up_to_the_cut_and_says_where() -> None:
+    recorder, original = recorded_session()
+    text = "".join(line + "\n" for line in recorder.lines)
+    stride = len(text) // 41
+    positions = {*range(len(recorder.lines[0]) + 1, len(text), stride), len(text) - 3}
+    ends = [len("".join(line + "\n" for line in recorder.lines[:n])) for n in (2, 3, 4)]
+    positions |= {*ends, *(e - 1 for e in ends)}  # between two lines, or before a newline
+    for position in sorted(positions):
+        lines = text[:position].splitlines()
+        whole = [line for line in lines if _parses(line)]
+        assert len(lines) - len(whole) <= 1
+        replayed = replay(lines)
+        steps = list(replayed)  # never raises: a cut is not an edit
+        assert steps == original[: _results(whole)], position
+        truncated = replayed.truncated
+        kinds = [
+            "result"
+            if r.get("dir") == "out" or r.get("call") == "raised"
+            else "id"
+            if r.get("call") == "id"
+            else "header"
+            if "journal" in r
+            else "call"
+            for r in map(json.loads, whole)
+        ]
+        if kinds[-1] in ("result", "header") and len(whole) == len(lines):
+            assert truncated is None, position  # cut between two calls: nothing to tell
+        elif kinds[-1] in ("result", "header"):
+            assert truncated is not None, position
+            assert truncated.line == len(lines)  # the cut line itself
+            assert "the last line is cut mid-record" in truncated.reason
+        else:  # inside a call: the report names the call's first line
+            assert truncated is not None, position
+            call_line = max(i + 1 for i, kind in enumerate(kinds) if kind == "call")
+            assert truncated.line == call_line, position
+            assert str(truncated).startswith(f"line {call_line}: ")
+            assert "not replayed" in truncated.reason
+
+
+def test_a_line_cut_before_the_last_is_an_error_not_a_truncation() -> None:
+    recorder, _ = recorded_session()
+    lines = list(recorder.lines)
+    lines[7] = lines[7][:30]
+    with pytest.raises(JournalError, match="not the last line") as info:
+        list(replay(lines))
+    assert info.value.line == 8
+    with pytest.raises(JournalError, match="header is cut"):
+        list(replay([recorder.lines[0][:40]]))
+
+
+def test_an_edited_last_line_that_still_parses_is_an_edit_not_a_truncation() -> None:
+    recorder, _ = recorded_session()
+    lines = list(recorder.lines)
+    last = json.loads(lines[-1])
+    last["revision"] += 1
+    lines[-1] = json.dumps(last)
+    with pytest.raises(JournalError, match="hash chain breaks") as info:
+        list(replay(lines))
+    assert info.value.line == len(lines)
+
+
+def test_a_reordered_pair_of_lines_breaks_the_chain() -> None:
+    recorder, _ = recorded_session()
+    lines = list(recorder.lines)
+    lines[20], lines[21] = lines[21], lines[20]
+    with pytest.raises(JournalError, match="hash chain breaks") as info:
+        list(replay(lines))
+    assert info.value.line == 21
+
+
+def _reserialized(line: str) -> str:
+    """The record as another JSON writer might put it: spaces, keys reversed, no escapes."""
+    record = json.loads(line)
+    return json.dumps(dict(reversed(record.items())), ensure_ascii=False)
+
+
+def test_a_journal_reserialized_with_spaces_and_another_key_order_still_verifies() -> None:
+    recorder, original = recorded_session()
+    lines = [_reserialized(line) for line in recorder.lines]
+    assert lines != recorder.lines and '", "' in lines[1]
+    assert list(replay(lines)) == original
+    # and an edit is still found
+    index = next(i for i, line in enumerate(lines) if "Hello!" in line)
+    lines[index] = lines[index].replace("Hello!", "Howdy!", 1)
+    with pytest.raises(JournalError, match="hash chain breaks") as info:
+        list(replay(lines))
+    assert info.value.line == index + 1
+
+
+def test_frames_received_as_bytes_are_kept_as_text_and_replay_as_bytes() -> None:
+    recorder = Recorder()
+    conn = ClientConnection(config=BETA, plugins=[recorder])
+    created = b'{"type": "session.created", "event_id": "e1", "session": {"voice": "caf\xc3\xa9"}}'
+    steps = [
+        conn.receive(created),  # what a socket delivers: a text message's UTF-8 bytes
+        conn.receive(b"not json"),  # malformed: its input keeps the bytes
+        conn.receive(b"\xff\xfe not UTF-8"),  # only such bytes stay base64
+        conn.receive('{"type": "rate_limits.updated", "event_id": "e2", "rate_limits": []}'),
+    ]
+    records = [json.loads(line) for line in recorder.lines]
+    received = [r for r in records if r.get("dir") == "in"]
+    assert received[0]["frame"] == created.decode() and received[0]["bytes"] is True
+    assert "café" in received[0]["frame"] and "frame_b64" not in received[0]
+    assert received[1] == {**received[1], "frame": "not json", "bytes": True}
+    assert "frame_b64" in received[2] and "frame" not in received[2]
+    assert "bytes" not in received[3] and "rate_limits.updated" in received[3]["frame"]
+    assert "session.created" in recorder.lines[1]  # greppable
+    replayed = list(replay(recorder.lines))
+    assert replayed == steps
+    assert isinstance(replayed[1].input, Malformed) and replayed[1].input.frame == b"not json"
+    # another writer's UTF-8 ("café" unescaped), spaces and key order: the same Steps
+    rewritten = [_reserialized(line) for line in recorder.lines]
+    assert "café" in rewritten[1] and list(replay(rewritten)) == steps
+
+
+def test_the_header_says_version_2_and_other_versions_are_refused() -> None:
+    recorder = Recorder()
+    ClientConnection(config=BETA, plugins=[recorder])
+    assert JOURNAL_VERSION == 2 and json.loads(recorder.lines[0])["v"] == 2
+    header = json.loads(recorder.lines[0])
+    header["v"] = 3
+    with pytest.raises(JournalError, match="version 3; this rtstate reads versions 1 and 2"):
+        list(replay([json.dumps(header)]))
+    header["v"] = True  # JSON true is not version 1
+    with pytest.raises(JournalError, match="version True; this rtstate reads"):
+        list(replay([json.dumps(header)]))
+
+
+def test_a_version_1_journal_still_replays() -> None:
+    lines = OLD.read_text(encoding="utf-8").splitlines()
+    assert json.loads(lines[0])["v"] == 1
+    assert sum('"frame_b64":' in line for line in lines) > 10  # frames as base64
+    replayed = replay(lines)
+    steps = list(replayed)
+    assert replayed.truncated is None and len(steps) == _results(lines) == 25
+    state = steps[-1].after
+    assert [(i.role, i.text) for i in state.items] == [
+        ("user", "Héllo ☕ there"),
+        ("assistant", "You said: Héllo ☕ there"),
+    ]
+    # spacing may change (the line is parsed), an edit is found, a cut last line is told
+    assert list(replay([line.replace('","', '", "') for line in lines])) == steps
+    edited = [line.replace("Caf\\u00e9", "Cafe", 1) for line in lines]
+    assert edited != lines
+    with pytest.raises(JournalError, match="hash chain breaks"):
+        list(replay(edited))
+    cut = replay([*lines, lines[-2][:50]])
+    assert list(cut) == steps and cut.truncated is not None
+    assert cut.truncated.line == len(lines) + 1

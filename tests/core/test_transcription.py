@@ -23,6 +23,7 @@ from rtstate.events.payloads import (
     Item,
     LogProb,
     SessionConfig,
+    SessionType,
     TranscriptionUsage,
 )
 from rtstate.state import SessionState, TranscriptPhase
@@ -44,7 +45,7 @@ def _id() -> str:
     return f"event_{next(_IDS)}"
 
 
-def _session(kind: str | None) -> SessionState:
+def _session(kind: SessionType | None) -> SessionState:
     session = SessionConfig(id="sess_1", type=kind)
     return fold(SessionState(), s.SessionCreated(event_id=_id(), session=session), STRICT).after
 

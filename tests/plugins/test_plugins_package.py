@@ -97,6 +97,7 @@ def test_the_wheel_ships_rtstate_plugins_and_the_command(tmp_path: Path) -> None
     (wheel,) = tmp_path.glob("rtstate-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "rtstate_plugins/__init__.py" in names
+    assert {"rtstate/py.typed", "rtstate_plugins/py.typed"} <= set(names)  # PEP 561
     assert {f"rtstate_plugins/{p.name}" for p in SOURCES} <= set(names)
     assert not any(n.startswith("plugins/") for n in names)
     cli = {f"rtstate/cli/{p.name}" for p in (ROOT / "rtstate" / "cli").glob("*.py")}

@@ -26,6 +26,7 @@ from rtstate.events.payloads import (
     Item,
     NoiseReduction,
     ResponseParams,
+    Role,
     SessionConfig,
     Tool,
     ToolChoiceFunction,
@@ -61,7 +62,7 @@ def create(item: Item, previous: str | None = None) -> Callable[[Loop], list[s.S
     return send(c.ConversationItemCreate(item=item, previous_item_id=previous))
 
 
-def message(role: str, *parts: ContentPart, **extra: Any) -> Item:
+def message(role: Role, *parts: ContentPart, **extra: Any) -> Item:
     return Item(type="message", role=role, content=parts, **extra)
 
 
@@ -188,13 +189,13 @@ CASES = [
     ),
     Case(
         "unknown VAD type",
-        update(turn_detection=TurnDetection(type="neural_vad")),
+        update(turn_detection=TurnDetection(type="neural_vad")),  # type: ignore[arg-type]
         "invalid_value",
         "session.turn_detection.type",
     ),
     Case(
         "unknown eagerness",
-        update(turn_detection=TurnDetection(type="semantic_vad", eagerness="eager")),
+        update(turn_detection=TurnDetection(type="semantic_vad", eagerness="eager")),  # type: ignore[arg-type]
         "invalid_value",
         "session.turn_detection.eagerness",
     ),
@@ -212,7 +213,7 @@ CASES = [
     ),
     Case(
         "noise reduction type",
-        update(input_audio_noise_reduction=NoiseReduction(type="deep_space")),
+        update(input_audio_noise_reduction=NoiseReduction(type="deep_space")),  # type: ignore[arg-type]
         "invalid_value",
         "session.input_audio_noise_reduction.type",
     ),
@@ -281,8 +282,29 @@ CASES = [
         "missing_required_parameter",
         "item.role",
     ),
-    Case("unknown role", create(message("robot", text("x"))), "invalid_value", "item.role"),
-    Case("unknown item type", create(Item(type="image")), "invalid_value", "item.type"),
+    # raw frames: the client's encoder refuses both (CHECKED_ON_SEND), the server must too
+    Case(
+        "unknown role",
+        raw(
+            {
+                "type": "conversation.item.create",
+                "event_id": "evt_role",
+                "item": {
+                    "type": "message",
+                    "role": "robot",
+                    "content": [{"type": "input_text", "text": "x"}],
+                },
+            }
+        ),
+        "invalid_value",
+        "item.role",
+    ),
+    Case(
+        "unknown item type",
+        raw({"type": "conversation.item.create", "event_id": "evt_t", "item": {"type": "image"}}),
+        "invalid_value",
+        "item.type",
+    ),
     Case(
         "input_text without text",
         create(message("user", ContentPart(type="input_text"))),
@@ -394,7 +416,7 @@ CASES = [
     ),
     Case(
         "response tool_choice",
-        send(c.ResponseCreate(response=ResponseParams(tool_choice="sometimes"))),
+        send(c.ResponseCreate(response=ResponseParams(tool_choice="sometimes"))),  # type: ignore[arg-type]
         "invalid_value",
         "response.tool_choice",
     ),

@@ -32,6 +32,7 @@ from rtstate.events import client as c
 from rtstate.events import server as s
 from rtstate.events.payloads import (
     UNSET,
+    Eagerness,
     InputAudioTranscription,
     NoiseReduction,
     ResponseParams,
@@ -241,7 +242,7 @@ END_OF_TURN_MS: Final = {"high": 250, "auto": 500, "medium": 500, "low": 1000}
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize("eagerness", list(END_OF_TURN_MS))
-def test_eagerness_moves_the_end_of_the_turn(dialect: Dialect, eagerness: str) -> None:
+def test_eagerness_moves_the_end_of_the_turn(dialect: Dialect, eagerness: Eagerness) -> None:
     lp = loop(dialect, responder=ScriptedResponder(["ok"]))
     update(lp, turn_detection=TurnDetection(type="semantic_vad", eagerness=eagerness))
     wait = END_OF_TURN_MS[eagerness]

@@ -21,9 +21,12 @@ from support.server_harness import FlatVoice, Loop, replay, silence, speech
 from rtstate.events import client as c
 from rtstate.events.payloads import (
     ContentPart,
+    ContentType,
     InputAudioTranscription,
     Item,
+    Modality,
     ResponseParams,
+    Role,
     SessionConfig,
     Tool,
     TurnDetection,
@@ -115,8 +118,8 @@ class ClientAgainstServer(RuleBasedStateMachine):
         role=st.sampled_from(["user", "system", "assistant"]),
         text=st.text(max_size=12),
     )
-    def item_create(self, data: st.DataObject, role: str, text: str) -> None:
-        kind = {"assistant": "text"}.get(role, "input_text")
+    def item_create(self, data: st.DataObject, role: Role, text: str) -> None:
+        kind: ContentType = "text" if role == "assistant" else "input_text"
         previous = data.draw(st.sampled_from([None, "root", "known", "item_unknown"]))
         if previous == "known":
             previous = self.known(data)
@@ -172,7 +175,7 @@ class ClientAgainstServer(RuleBasedStateMachine):
 
     @precondition(open_)
     @rule(modalities=st.sampled_from([None, ("text",), ("audio", "text")]))
-    def response_create(self, modalities: tuple[str, ...] | None) -> None:
+    def response_create(self, modalities: tuple[Modality, ...] | None) -> None:
         params = None if modalities is None else ResponseParams(modalities=modalities)
         self.loop.send(c.ResponseCreate(response=params))
 

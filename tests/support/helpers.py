@@ -47,6 +47,7 @@ from rtstate.events.payloads import (
     ContentPart,
     Conversation,
     ErrorInfo,
+    FinalStatus,
     InputAudioTranscription,
     InputTokenDetails,
     Item,
@@ -55,6 +56,7 @@ from rtstate.events.payloads import (
     ResponseInfo,
     SessionConfig,
     StatusDetails,
+    StatusReason,
     Tool,
     TurnDetection,
     Usage,
@@ -426,9 +428,9 @@ class Server:
 
     def response_done(
         self,
-        status: str = "completed",
+        status: FinalStatus = "completed",
         *,
-        reason: str | None = None,
+        reason: StatusReason | None = None,
         error: ErrorInfo | None = None,
         usage_: Usage | None = DEFAULT,
     ) -> s.ResponseDone:

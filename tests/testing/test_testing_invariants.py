@@ -23,6 +23,7 @@ from rtstate.events.payloads import (
     Item,
     RateLimit,
     ResponseInfo,
+    ResponseStatus,
     SessionConfig,
     StatusDetails,
     TurnDetection,
@@ -86,7 +87,7 @@ class B:
         outputs: Sequence[tuple[str, str]],
         previous: str | None,
         *,
-        status: str = "completed",
+        status: ResponseStatus = "completed",
         details: StatusDetails | None = None,
     ) -> B:
         """A response whose outputs are ``(item_id, "text"|"audio"|"call")`` pairs."""
@@ -506,7 +507,7 @@ def test_inv12_status_details_match_the_status() -> None:
     cancelled = StatusDetails(type="cancelled", reason="client_cancelled")
     ok = B().start().response("resp_1", [], None, status="cancelled", details=cancelled).events
     assert check_stream(ok) == []
-    bad = [
+    bad: list[tuple[ResponseStatus, StatusDetails | None]] = [
         ("cancelled", None),
         ("completed", cancelled),
         ("cancelled", StatusDetails(type="cancelled", reason="max_output_tokens")),

@@ -1,0 +1,238 @@
+"""Typed decoders: one msgspec pass reads a frame into records, built into events in one step.
+
+The reference decode (``_dialect.make_codec``) parses a frame with orjson into dicts,
+then the strict cattrs converter walks them into the event classes. Here msgspec reads
+the frame straight into mirror records (``msgspec.Struct``, one per class, generated
+from the class's fields; the events form a union tagged by ``type``) and a generated
+builder per class fills the attrs object through its slots. Same values, a fraction of
+the work.
+
+The typed decoder only ever gives the value the reference gives; for anything else it
+steps aside. Whatever msgspec refuses (an unknown ``type``, a missing field, a wrong
+type, bad JSON) and whatever a builder raises goes to the reference decode, which then
+returns the ``UnknownServerEvent`` or raises the ``RemoteProtocolError`` it always did
+(same message, same field path). Where msgspec and the reference could read the same
+text differently, the field is not read by msgspec: free-form JSON (``Mapping`` fields,
+unions, literals, tool configs) and the payloads a dialect translates (GA's session,
+response, parameters) are kept as ``msgspec.Raw`` and built by orjson and the reference's
+own cattrs hook; integers are bounded to the range orjson reads as integers (beyond it
+orjson gives a float, msgspec an int); bytes that are not ASCII are checked as UTF-8
+before msgspec reads them (it does not check the fields it skips).
+
+Null against absent follows the reference's rules: a required field must be present
+(``null`` only where its type admits ``None``); a field defaulting to ``None`` reads
+absent and ``null`` alike; any other default is taken when the field is absent, and a
+``null`` there is read by the field's type (``None`` for an ``UNSET``-able field, an
+error for a field that admits no ``None``).
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any, get_args, get_origin
+
+import attrs
+import cattrs
+import msgspec
+import orjson
+
+from ..events.payloads import LITERALS, Unset
+
+__all__ = ["Reshape", "typed_decoder"]
+
+Builder = Callable[[Any], Any]
+_Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+"""Integers msgspec can bound (int64): orjson reads a larger one as a float, msgspec as
+an int, and a uint64 beyond int64 is left to the reference."""
+_SIMPLE: Mapping[Any, Any] = {
+    str: str,
+    int: _Int,
+    bool: bool,
+    float: float,
+    **dict.fromkeys(LITERALS, str),  # a closed set decodes as any string, as the reference
+}
+_NONE = type(None)
+_ABSENT: Any = msgspec.UNSET
+_RAW_ABSENT: Any = msgspec.Raw()
+_loads = orjson.loads
+
+
+def _parts(tp: Any) -> tuple[Any, bool, bool]:
+    """``(inner type, admits None, admits UNSET)`` of a field type."""
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        args = get_args(tp)
+        rest = tuple(a for a in args if a is not _NONE and a is not Unset)
+        inner = rest[0] if len(rest) == 1 else typing.Union[rest]  # noqa: UP007
+        return inner, _NONE in args, Unset in args
+    return tp, False, False
+
+
+@attrs.frozen
+class Reshape:
+    """How a dialect spells a payload class its converters translate, for a typed read.
+
+    The frame's ``fields`` (names of the class's fields, spelled as the class spells
+    them) are read as those fields; the class's other fields take their defaults; the
+    ``extra`` keys (the dialect's own spellings) are read as raw JSON, and ``finish(record,
+    value)`` completes the new value from them (it may set the value's slots: nobody
+    else holds it yet) and returns it. It must give what the converter's hook gives, or
+    raise.
+    """
+
+    fields: frozenset[str]
+    finish: Callable[[Any, Any], Any]
+    extra: tuple[str, ...] = ()
+
+
+class _Mirrors:
+    """The mirror records and builders of one dialect's classes, made on demand."""
+
+    def __init__(
+        self, converter: cattrs.Converter, raw: Iterable[type], reshape: Mapping[type, Reshape]
+    ) -> None:
+        self._converter = converter
+        self._raw = frozenset(raw) - set(reshape)
+        self._reshape = reshape
+        self._records: dict[type, type] = {}
+        self._builders: dict[type, Builder] = {}
+
+    def field(self, tp: Any) -> tuple[Any, Builder | None]:
+        """The msgspec type a field of type ``tp`` (not None, not UNSET) is read as, and
+        the function that turns what msgspec gives into the field's value (None: as is)."""
+        simple = _SIMPLE.get(tp)
+        if simple is not None:
+            return simple, None
+        if attrs.has(tp) and tp not in self._raw:
+            return self.record(tp), self._builders[tp]
+        args = get_args(tp)
+        if get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis:
+            elem, build = self.field(args[0])
+            if build is None:
+                return tuple[elem, ...], None  # type: ignore[valid-type]
+            return tuple[elem, ...], lambda values: tuple([build(v) for v in values])  # type: ignore[valid-type]
+        return msgspec.Raw, self._by_reference(tp)
+
+    def _by_reference(self, tp: Any) -> Builder:
+        """Raw JSON read by orjson and the reference's hook for ``tp``."""
+        hook = self._converter.get_structure_hook(tp)
+        return lambda raw: hook(_loads(bytes(raw)), tp)
+
+    def record(self, cls: type) -> type:
+        """The mirror record of an attrs class (its builder is ``self._builders[cls]``)."""
+        record = self._records.get(cls)
+        if record is None:
+            record, builder = self._make(cls, tag=None)
+            self._records[cls] = record
+            self._builders[cls] = builder
+        return record
+
+    def event(self, cls: type, tag: str) -> tuple[type, Builder]:
+        """The mirror record of an event class under its wire ``tag``, and its builder."""
+        return self._make(cls, tag=tag)
+
+    def _make(self, cls: type, tag: str | None) -> tuple[type, Builder]:
+        attrs.resolve_types(cls)
+        reshape = self._reshape.get(cls)
+        fields: list[tuple[str, Any, Any]] = []
+        ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_A": _ABSENT}
+        lines = ["def build(m):", "    r = _new(_cls)"]
+        if reshape is not None:
+            fields += [(name, msgspec.Raw, _RAW_ABSENT) for name in reshape.extra]
+            ns["_finish"] = reshape.finish
+        for n, a in enumerate(attrs.fields(cls)):
+            if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
+                raise TypeError(f"{cls.__name__}.{a.name}: factories are not supported")
+            if reshape is not None and a.name not in reshape.fields:
+                if a.default is attrs.NOTHING:  # pragma: no cover - no such field
+                    raise TypeError(f"{cls.__name__}.{a.name}: a required field left out")
+                ns[f"_d{n}"] = a.default
+                lines.append(f"    _s{n}(r, _d{n})")
+                ns[f"_s{n}"] = getattr(cls, a.name).__set__
+                continue
+            inner, nullable, unsettable = _parts(a.type)
+            if unsettable:
+                nullable = True
+            if inner is not a.type and not nullable:  # pragma: no cover - no such field
+                raise TypeError(f"{cls.__name__}.{a.name}: unsupported type {a.type!r}")
+            read, build = self.field(inner)
+            ns[f"_s{n}"] = getattr(cls, a.name).__set__
+            required = a.default is attrs.NOTHING
+            raw = read is msgspec.Raw
+            if raw:
+                # the reference's hook takes the whole type (null included) and the
+                # default stands for "absent": an empty Raw
+                build = self._by_reference(a.type)
+                fields.append((a.name, msgspec.Raw, msgspec.NODEFAULT if required else _RAW_ABSENT))
+            else:
+                if nullable:
+                    read = read | None
+                if required:
+                    fields.append((a.name, read, msgspec.NODEFAULT))
+                elif a.default is None and nullable:
+                    fields.append((a.name, read, None))
+                else:
+                    fields.append((a.name, read | msgspec.UnsetType, _ABSENT))
+            lines.append(f"    v = m.{a.name}")
+            indent = "    "
+            if not required and not (a.default is None and nullable and not raw):
+                ns[f"_d{n}"] = a.default
+                absent = "not v" if raw else "v is _A"
+                lines.append(f"    if {absent}: v = _d{n}")
+                lines.append("    else:")
+                indent = "        "
+                if build is None:
+                    lines.append(f"{indent}pass")
+            if build is not None:
+                ns[f"_b{n}"] = build
+                if nullable and not raw:
+                    lines.append(f"{indent}if v is not None: v = _b{n}(v)")
+                else:
+                    lines.append(f"{indent}v = _b{n}(v)")
+            lines.append(f"    _s{n}(r, v)")
+        lines.append("    return r" if reshape is None else "    return _finish(m, r)")
+        exec("\n".join(lines), ns)
+        options: dict[str, Any] = {"kw_only": True}
+        if tag is not None:
+            options.update(tag=tag, tag_field="type")
+        record = msgspec.defstruct(f"{cls.__name__}Record", fields, **options)
+        return record, typing.cast("Builder", ns["build"])
+
+
+def typed_decoder(
+    tags: Mapping[str, type],
+    converter: cattrs.Converter,
+    reference: Callable[[str | bytes], Any],
+    raw: Iterable[type] = (),
+    reshape: Mapping[type, Reshape] | None = None,
+) -> Callable[[str | bytes], Any]:
+    """A decode function for the events of ``tags`` (wire ``type`` -> class) that gives
+    what ``reference`` gives, and calls ``reference`` for every frame it does not read.
+
+    ``converter`` is the reference's fast cattrs converter (its hooks read the fields kept
+    as raw JSON); ``raw`` lists the payload classes the dialect translates with hooks of
+    its own, read through ``converter`` as a whole, unless ``reshape`` says how to read
+    them typed.
+    """
+    mirrors = _Mirrors(converter, raw, reshape or {})
+    builders: dict[type, Builder] = {}
+    for tag, cls in tags.items():
+        if any(a.name == "type" for a in attrs.fields(cls)):  # pragma: no cover
+            continue  # the tag's own field: such an event is left to the reference
+        record, build = mirrors.event(cls, tag)
+        builders[record] = build
+    decode_record = msgspec.json.Decoder(typing.Union[tuple(builders)]).decode  # noqa: UP007
+    by_record = builders.__getitem__
+
+    def decode(frame: str | bytes) -> Any:
+        try:
+            # msgspec does not check the UTF-8 of what it skips or keeps raw: bytes that
+            # are not ASCII are checked (and read) as text first
+            text = frame if isinstance(frame, str) or frame.isascii() else frame.decode()
+            record = decode_record(text)
+            return by_record(record.__class__)(record)
+        except Exception:
+            return reference(frame)
+
+    return decode

@@ -1,0 +1,263 @@
+"""The typed decoders (``rtstate.codec._typed``) against the reference decode, both dialects.
+
+Every codec's ``decode_server`` / ``decode_client`` is the typed decoder; the reference is
+``reference_decode_server`` / ``reference_decode_client`` (orjson, then the strict cattrs
+converter). On every frame the two give equal values of the same classes (with the same
+``repr``, so an ``int`` never stands in for a ``float``), or raise the same error with the
+same message and path: over generated events of every class, those events with one field
+dropped or replaced on the wire, arbitrary objects under every known ``type``, the real
+captures in ``tests/data/corpus``, and the corners where msgspec and orjson read JSON
+differently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from support import CORPUS
+from support.codec_faults import drop_at, set_at, wire_paths
+from support.strategies_codec import event_strategy, json_objects, json_values
+
+from rtstate import LocalProtocolError
+from rtstate.codec import _typed, beta, ga
+from rtstate.codec._dialect import Codec
+from rtstate.events import UnknownServerEvent
+
+CODECS: dict[str, Codec] = {"beta": beta.CODEC, "ga": ga.CODEC}
+Decode = Callable[[str | bytes], Any]
+
+
+def outcome(decode: Decode, frame: str | bytes) -> tuple[Any, ...]:
+    """What a decode makes of ``frame``: its value (with class and repr), or its error."""
+    try:
+        value = decode(frame)
+    except Exception as exc:
+        return ("error", type(exc), str(exc), getattr(exc, "path", None))
+    return ("value", type(value), value, repr(value))
+
+
+def decoders(codec: Codec, direction: str) -> tuple[Decode, Decode]:
+    """(typed, reference) decode of one direction of a codec."""
+    if direction == "server":
+        assert codec.reference_decode_server is not None
+        return codec.decode_server, codec.reference_decode_server
+    assert codec.reference_decode_client is not None
+    return codec.decode_client, codec.reference_decode_client
+
+
+def assert_same(codec: Codec, direction: str, frame: str | bytes) -> tuple[Any, ...]:
+    typed, reference = decoders(codec, direction)
+    expected = outcome(reference, frame)
+    assert outcome(typed, frame) == expected, frame
+    return expected
+
+
+def test_every_codec_decodes_through_a_typed_decoder() -> None:
+    for codec in CODECS.values():
+        assert codec.decode_server is not codec.reference_decode_server
+        assert codec.decode_client is not codec.reference_decode_client
+        assert codec.decode_server.__name__ == "decode_server"
+
+
+def _classes(direction: str) -> list[tuple[str, type]]:
+    return sorted(
+        {
+            (name, cls)
+            for name, codec in CODECS.items()
+            for cls in (codec.server_tags if direction == "server" else codec.client_tags).values()
+        },
+        key=lambda pair: (pair[0], pair[1].__name__),
+    )
+
+
+def _wire(codec: Codec, event: Any) -> dict[str, Any]:
+    try:
+        return codec.to_wire(event)
+    except LocalProtocolError:  # a value this dialect cannot write (GA: temperature)
+        assume(False)
+        raise
+
+
+@pytest.mark.parametrize("direction", ["server", "client"])
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_generated_events_decode_as_the_reference_does(direction: str, data: st.DataObject) -> None:
+    dialect, cls = data.draw(st.sampled_from(_classes(direction)))
+    codec = CODECS[dialect]
+    obj = _wire(codec, data.draw(event_strategy(cls, dialect)))
+    frame = orjson.dumps(obj)
+    kind, decoded_cls, *_ = assert_same(codec, direction, frame)
+    assert kind == "value" and decoded_cls is cls
+    assert_same(codec, direction, frame.decode())
+    # one field broken on the wire: dropped, or any JSON value in its place
+    paths = list(wire_paths(obj))
+    assume(paths)
+    path = data.draw(st.sampled_from(paths))
+    broken = json.loads(frame)
+    if data.draw(st.booleans()):
+        drop_at(broken, path)
+    else:
+        set_at(broken, path, data.draw(json_values))
+    assert_same(codec, direction, json.dumps(broken))
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+@given(data=st.data(), fields=json_objects)
+def test_any_object_under_a_known_type_decodes_as_the_reference_does(
+    dialect: str, data: st.DataObject, fields: dict[str, Any]
+) -> None:
+    codec = CODECS[dialect]
+    direction = data.draw(st.sampled_from(["server", "client"]))
+    tags = codec.server_tags if direction == "server" else codec.client_tags
+    tag = data.draw(st.sampled_from(sorted(tags)))
+    assert_same(codec, direction, json.dumps({**fields, "type": tag}))
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+@given(value=json_values)
+def test_any_json_decodes_as_the_reference_does(dialect: str, value: Any) -> None:
+    assert_same(CODECS[dialect], "server", json.dumps(value))
+
+
+def _corpus_frames() -> list[tuple[str, str, str]]:
+    """(dialect, direction, text) of every captured frame."""
+    out = []
+    for path in sorted(CORPUS.rglob("*.jsonl")):
+        dialect = "beta" if "beta" in path.relative_to(CORPUS).parts[0] else "ga"
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if path.name.endswith(".both.jsonl"):
+                record = json.loads(line)
+                out.append((dialect, record["direction"], json.dumps(record["event"])))
+            else:
+                out.append((dialect, "server", line))
+    return out
+
+
+def test_the_corpus_decodes_as_the_reference_does() -> None:
+    frames = _corpus_frames()
+    assert len({d for d, _, _ in frames}) == 2 and len(frames) > 500
+    values = 0
+    for dialect, direction, text in frames:
+        # in its own dialect, and in the other one (unknown types, other shapes)
+        for codec in (CODECS[dialect], CODECS["beta" if dialect == "ga" else "ga"]):
+            for frame in (text, text.encode()):
+                kind, cls, *_ = assert_same(codec, direction, frame)
+                values += kind == "value" and cls is not UnknownServerEvent
+    assert values > 1_000
+
+
+DELTA = {
+    "type": "response.text.delta",
+    "event_id": "e1",
+    "response_id": "r1",
+    "item_id": "i1",
+    "output_index": 0,
+    "content_index": 0,
+    "delta": "hi",
+}
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # integers beyond int64: orjson reads past uint64 as a float, msgspec as an int
+        orjson.dumps(DELTA).replace(b'"output_index":0', b'"output_index":18446744073709551615'),
+        orjson.dumps(DELTA).replace(b'"output_index":0', b'"output_index":18446744073709551616'),
+        orjson.dumps(DELTA).replace(b'"output_index":0', b'"output_index":-9223372036854775809'),
+        orjson.dumps(DELTA).replace(b'"output_index":0', b'"output_index":1.0'),
+        orjson.dumps(DELTA).replace(b'"output_index":0', b'"output_index":true'),
+        orjson.dumps(DELTA).replace(b'"output_index":0', b'"output_index":1e400'),
+        # a key twice: the last one counts, for the type too
+        orjson.dumps(DELTA)[:-1] + b',"delta":"again"}',
+        orjson.dumps(DELTA)[:-1] + b',"type":"response.text.done","text":"t"}',
+        orjson.dumps(DELTA)[:-1] + b',"type":"no.such.type"}',
+        orjson.dumps(DELTA).replace(b'"hi"', b'"\\ud800"'),
+        orjson.dumps(DELTA).replace(b'"hi"', b'"\x01"'),
+        orjson.dumps(DELTA).replace(b'"hi"', b'"\xff"'),
+        orjson.dumps(DELTA).replace(b'"hi"', b"null"),
+        # bad UTF-8 or a control character where msgspec skips (unknown fields) or keeps
+        # raw JSON (metadata): orjson refuses the whole frame
+        orjson.dumps(DELTA)[:-1] + b',"junk":"\xff"}',
+        orjson.dumps(DELTA)[:-1] + b',"junk":{"a":["\xed\xa0\x80"]}}',
+        orjson.dumps(DELTA)[:-1] + b',"junk":"\x01"}',
+        orjson.dumps(DELTA)[:-1] + b',"junk":"\\ud800"}',
+        orjson.dumps({**DELTA, "delta": "ü"})[:-1] + b',"junk":"\xc3"}',
+        orjson.dumps({**DELTA, "delta": "ü"}),
+        b'{"type":"response.done","event_id":"e","response":{"id":"r","metadata":{"n":"\xff"}}}',
+        orjson.dumps({k: v for k, v in DELTA.items() if k != "delta"}),
+        orjson.dumps({**DELTA, "obfuscation": None}),
+        orjson.dumps({**DELTA, "obfuscation": 5}),
+        b'{"type":"rate_limits.updated","event_id":"e","rate_limits":[{"name":"r",'
+        b'"limit":1,"remaining":2,"reset_seconds":3}]}',
+        b'{"type":"rate_limits.updated","event_id":"e","rate_limits":[{"name":"r",'
+        b'"limit":1,"remaining":2,"reset_seconds":1e308}]}',
+        b'{"type":"rate_limits.updated","event_id":"e","rate_limits":{}}',
+        b'{"type":"response.done","event_id":"e","response":{"id":"r","metadata":'
+        b'{"n":99999999999999999999}}}',
+        b'{"type":"response.done","event_id":"e","response":{"id":"r","status_details":null}}',
+        b"[]",
+        b"",
+        b'{"type":5}',
+        b'{"event_id":"e"}',
+    ],
+)
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_where_msgspec_and_orjson_differ_the_reference_wins(frame: bytes, dialect: str) -> None:
+    codec = CODECS[dialect]
+    assert_same(codec, "server", frame)
+    assert_same(codec, "server", frame.decode("utf-8", errors="surrogateescape"))
+
+
+def test_a_ga_session_and_response_decode_as_the_reference_does() -> None:
+    path = CORPUS / "ga" / "pydantic-ai" / "test_openai_ws" / "test_tool_call_round.server.jsonl"
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    kinds = set()
+    for line in lines:
+        kind, cls, *_ = assert_same(ga.CODEC, "server", line)
+        assert kind == "value"
+        kinds.add(cls.__name__)
+        assert attrs.has(cls)
+    assert {"SessionCreated", "ResponseDone", "ResponseFunctionCallArgumentsDelta"} <= kinds
+
+
+def test_frames_are_written_type_first() -> None:
+    # as the real service writes them: msgspec then reads the tagged union in one pass
+    for codec in CODECS.values():
+        frame = codec.encode(UnknownServerEvent(type="x", raw={"a": 1, "type": "x"}))
+        assert frame == '{"a":1,"type":"x"}'  # an unknown event keeps its raw object
+    delta = orjson.dumps(DELTA).decode()
+    assert beta.encode(beta.decode_server(delta)) == delta
+    assert ga.encode(beta.decode_server(delta)).startswith('{"type":"response.output_text.delta",')
+
+
+@pytest.mark.parametrize("dialect", ["beta", "ga"])
+@pytest.mark.parametrize("role", ["user", "usr"])  # in the closed set, and outside it
+def test_closed_set_fields_are_read_as_strings_in_the_typed_pass(
+    dialect: str, role: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An item's ``type`` / ``role`` / ``status`` and a part's ``type`` are ``Literal``
+    sets that decode as any string: the typed pass reads them as ``str``, never as raw
+    JSON handed to orjson and the reference's hook (a second parse of every item)."""
+    reads: list[bytes] = []
+
+    def counting_loads(raw: bytes) -> Any:
+        reads.append(raw)
+        return real(raw)
+
+    real = _typed._loads
+    monkeypatch.setattr(_typed, "_loads", counting_loads)
+    part = {"type": "input_text", "text": "hi"}
+    item: dict[str, Any] = {"id": "item_1", "type": "message", "status": "completed"}
+    item.update(role=role, content=[part])
+    tag = "conversation.item.added" if dialect == "ga" else "conversation.item.created"
+    frame = orjson.dumps({"type": tag, "event_id": "e1", "previous_item_id": None, "item": item})
+    assert assert_same(CODECS[dialect], "server", frame)[2].item.role == role
+    assert reads == []
