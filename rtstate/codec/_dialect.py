@@ -27,6 +27,7 @@ AnyEvent = ServerEvent | ClientEvent | UnknownServerEvent | UnknownClientEvent
 E = TypeVar("E", ServerEvent, ClientEvent)
 _Hook = Callable[[Any, Any], Any]
 _orjson_loads: Callable[[str | bytes], Any] = orjson.loads
+_orjson_dumps: Callable[[Any], bytes] = orjson.dumps
 
 
 @attrs.frozen
@@ -47,6 +48,7 @@ class Codec:
     decode_client: Callable[[str | bytes], ClientEvent | UnknownClientEvent]
     to_wire: Callable[[AnyEvent], dict[str, Any]]
     encode: Callable[[AnyEvent], str]
+    encode_unchecked: Callable[[AnyEvent], str]
     wire_path: Callable[[str | None], str | None] = lambda path: path
     reference_decode_server: Callable[[str | bytes], ServerEvent | UnknownServerEvent] | None = None
     reference_decode_client: Callable[[str | bytes], ClientEvent | UnknownClientEvent] | None = None
@@ -161,16 +163,8 @@ def make_codec(
         """,
     )
 
-    def to_wire(event: AnyEvent) -> dict[str, Any]:
-        """The JSON object for an event, checked to decode again.
-
-        ``None`` optionals are left out, except in a server event where the dialect's
-        null table (``rtstate.codec._shapes``) says the real service writes ``null``.
-
-        Raises:
-            LocalProtocolError: a field holds a value of the wrong type, or one the
-                dialect cannot carry, so the result would not be a valid frame.
-        """
+    def unchecked(event: AnyEvent) -> dict[str, Any]:
+        """The JSON object for an event, not checked to decode again."""
         if isinstance(event, UnknownServerEvent | UnknownClientEvent):
             return dict(event.raw)
         cls = type(event)
@@ -188,7 +182,22 @@ def make_codec(
             ) from None
         # ``type`` first, as the real service writes it: a typed decoder reads a frame
         # in one pass when its tag comes first (msgspec scans ahead for a later one)
-        obj = {"type": tag, **obj}
+        return {"type": tag, **obj}
+
+    def to_wire(event: AnyEvent) -> dict[str, Any]:
+        """The JSON object for an event, checked to decode again.
+
+        ``None`` optionals are left out, except in a server event where the dialect's
+        null table (``rtstate.codec._shapes``) says the real service writes ``null``.
+
+        Raises:
+            LocalProtocolError: a field holds a value of the wrong type, or one the
+                dialect cannot carry, so the result would not be a valid frame.
+        """
+        obj = unchecked(event)
+        if isinstance(event, UnknownServerEvent | UnknownClientEvent):
+            return obj
+        cls = type(event)
         try:
             fast.structure(obj, cls)
         except Exception:
@@ -206,6 +215,30 @@ def make_codec(
         """
         return dumps(to_wire(event))
 
+    server_out: dict[type, tuple[str, Callable[[Any], dict[str, Any]]]] = {}
+    get_server_hook = converters.server.get_unstructure_hook
+
+    def encode_unchecked(event: AnyEvent) -> str:
+        """Encode an event its caller built from typed values (the fake server's own),
+        without checking that the frame decodes again: for a valid event, the frame
+        ``encode`` writes.
+
+        Raises:
+            LocalProtocolError: a value cannot be written at all (not JSON-able, or
+                one the dialect cannot carry).
+        """
+        cls = event.__class__
+        entry = server_out.get(cls)
+        if entry is not None:  # a server event's hook, found once per class
+            tag, hook = entry
+            try:
+                return _orjson_dumps({"type": tag, **hook(event)}).decode("utf-8")
+            except Exception:  # the plain path below raises what it is
+                pass
+        elif issubclass(cls, ServerEvent) and cls in wire_type:
+            server_out[cls] = (wire_type[cls], get_server_hook(cls))
+        return dumps(unchecked(event))
+
     typed_server = typed_decoder(server_tags, fast, decode_server, translated, reshape)
     typed_client = typed_decoder(client_tags, fast, decode_client, translated, reshape)
     for typed, plain in ((typed_server, decode_server), (typed_client, decode_client)):
@@ -221,5 +254,6 @@ def make_codec(
         reference_decode_client=decode_client,
         to_wire=to_wire,
         encode=encode,
+        encode_unchecked=encode_unchecked,
         wire_path=wire_path,
     )

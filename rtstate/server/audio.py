@@ -13,6 +13,7 @@ Audio formats: ``pcm16`` is 24 kHz mono little-endian 16-bit
 from __future__ import annotations
 
 import array
+import base64
 import bisect
 import functools
 import itertools
@@ -26,6 +27,7 @@ from typing import Final, Literal, Protocol, runtime_checkable
 import attrs
 
 from ..events.payloads import ErrorInfo
+from ._cache import SizedLru
 
 __all__ = [
     "BYTES_PER_MS",
@@ -197,6 +199,14 @@ _LEVELS: Final = 32
 _NOISE_SAMPLES: Final = 4096
 """The length of the noise the ``noise`` voice loops over (at a text-chosen offset)."""
 
+_WORDS: Final = SizedLru[bytes](max_size=4 << 20, max_item=96_000)
+"""The audio of recently spoken words (up to 2 s of pcm16 each), by what it depends on:
+the same word in the same voice is rendered once, its deltas are slices of it."""
+
+_CHUNKS: Final = SizedLru[str](max_size=4 << 20, max_item=64_000)
+"""The base64 text of recent synthetic audio deltas (up to 1 s of pcm16 each), by
+utterance and range: a reply spoken again is neither rendered nor encoded again."""
+
 
 @functools.cache
 def _zero(audio_format: str) -> bytes:
@@ -302,9 +312,29 @@ class _Synthetic:
                 index += 1
             else:
                 stop = min(word.end, last)
-                pieces.append(self._word(word, position, stop))
+                pieces.append(self._word_slice(word, position, stop))
                 position = stop
         return b"".join(pieces)
+
+    def render_base64(self, start: int, end: int) -> tuple[str, int]:
+        """``render(start, end)`` as base64 text, and its length in bytes (cached)."""
+        width = self._width
+        count = max(min(end, self.size) // width - max(start, 0) // width, 0) * width
+        key = (self.voice, self.text, self.name, self.audio_format, start, end)
+        text = _CHUNKS.get(key, lambda: base64.b64encode(self.render(start, end)).decode("ascii"))
+        return text, count
+
+    def _word_slice(self, word: _Word, start: int, end: int) -> bytes:
+        """``_word(word, start, end)``, sliced out of the whole word's cached audio."""
+        width = self._width
+        n = word.end - word.start
+        if n * width > _WORDS.max_item:
+            return self._word(word, start, end)
+        voice = self.voice
+        shape = word.period if voice.kind == "tone" else word.offset
+        key = (voice.kind, voice.amplitude, self.audio_format, n, shape)
+        audio = _WORDS.get(key, lambda: self._word(word, word.start, word.end))
+        return audio[(start - word.start) * width : (end - word.start) * width]
 
     def _word(self, word: _Word, start: int, end: int) -> bytes:
         """Samples ``start`` to ``end`` of ``word``, one 10 ms block of loudness at a time."""
@@ -378,6 +408,17 @@ class SyntheticVoice:
         """Audio for ``text`` (see the class docstring)."""
         audio = self.utterance(text, voice, audio_format)
         return audio.render(0, audio.size)
+
+
+def _render_base64(audio: Utterance, start: int, end: int) -> tuple[str, int]:
+    """Bytes ``start`` to ``end`` of ``audio`` as base64 text, and how many bytes they
+    are: what an audio delta carries. A ``SyntheticVoice`` utterance's are cached (a
+    bounded cache shared by the process: the same words and replies spoken again cost
+    a lookup); any other utterance's are rendered and encoded each time."""
+    if isinstance(audio, _Synthetic):
+        return audio.render_base64(start, end)
+    data = audio.render(start, end)
+    return base64.b64encode(data).decode("ascii"), len(data)
 
 
 def _words(text: str) -> list[str]:

@@ -247,6 +247,9 @@ class ServerConnection(_InputAudio):
         self._buffer_start_ms = 0.0
         self._audio_out = False
         self._input_audio_ms: dict[str, float] = {}
+        # item id -> (the item as last counted, its text tokens, its audio ms): a
+        # response's input tokens recount only the items that changed
+        self._item_tokens: dict[str, tuple[ItemState, int, float]] = {}
         self._calls: dict[str, str] = {}
         self._responses = 0
         self._tokens_used = 0
@@ -457,9 +460,11 @@ class ServerConnection(_InputAudio):
         self._frames.append(frame)
 
     def _encode(self, event: s.ServerEvent) -> str:
-        """``event``'s frame, or ``_Unencodable``."""
+        """``event``'s frame, or ``_Unencodable``. The server built the event from typed
+        values, so the codec does not check that the frame decodes again (a property
+        test holds this frame equal to the checked ``encode``'s)."""
         try:
-            return self._codec.encode(event)
+            return self._codec.encode_unchecked(event)
         except (LocalProtocolError, RecursionError, ValueError, TypeError) as exc:
             raise _Unencodable(event.type, exc) from exc
 

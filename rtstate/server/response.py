@@ -63,6 +63,8 @@ class Act(enum.Enum):
     CLOSE_ITEM = "close_item"
     DONE = "done"
 
+    __hash__ = object.__hash__  # members are singletons: the identity hash, in C
+
 
 DELTAS: Final = frozenset({Act.TEXT, Act.TRANSCRIPT, Act.AUDIO, Act.ARGUMENTS})
 """The actions that are one delta event each (the ones pacing spaces out)."""

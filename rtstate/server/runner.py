@@ -39,7 +39,6 @@ it is declared at the top of the class.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import math
 from collections.abc import Callable, Mapping
@@ -69,6 +68,7 @@ from ..fold import fold
 from ..state import ItemState, Ledger, PartPhase, SessionState
 from .audio import (
     Voice,
+    _render_base64,
     audio_ms,
 )
 from .config import ServerConfig
@@ -116,6 +116,10 @@ after ``response.done``; the 2024 beta sent both, after ``response.created``."""
 
 _OBFUSCATION_BLOCK: Final = 16
 _OBFUSCATION_CHARS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_OBFUSCATION_TABLE: Final = bytes(
+    ord(_OBFUSCATION_CHARS[b % len(_OBFUSCATION_CHARS)]) for b in range(256)
+)
+"""A byte of the digest -> its character (``bytes.translate``: one C call a delta)."""
 
 
 def _obfuscation(event_id: str, delta: str) -> str:
@@ -124,7 +128,7 @@ def _obfuscation(event_id: str, delta: str) -> str:
     session writes the same bytes."""
     size = _OBFUSCATION_BLOCK - len(delta) % _OBFUSCATION_BLOCK
     digest = hashlib.blake2b(event_id.encode(), digest_size=_OBFUSCATION_BLOCK).digest()
-    return "".join(_OBFUSCATION_CHARS[b % len(_OBFUSCATION_CHARS)] for b in digest[:size])
+    return digest[:size].translate(_OBFUSCATION_TABLE).decode("ascii")
 
 
 @attrs.frozen(kw_only=True)
@@ -146,9 +150,14 @@ class _Unencodable(Exception):
         self.reason = str(cause)[:200]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.define(kw_only=True, eq=False)
 class _Run:
-    """The response in progress: its plan and how far it got."""
+    """The response in progress: its plan and how far it got.
+
+    ``_pump`` moves ``position`` on in place (once per event a response writes: a new
+    run per action cost more than folding the event); every other change replaces the
+    run (``attrs.evolve``), which the runner's ``_run`` setter stores.
+    """
 
     response_id: str
     plan: Plan
@@ -172,6 +181,14 @@ class _Run:
         if self.position >= len(self.plan.actions):
             return None
         return self.started + self.plan.due[self.position]
+
+
+def _item_text_tokens(item: ItemState) -> int:
+    """The estimated text tokens of one conversation item."""
+    text = text_tokens(item.arguments) + text_tokens(item.output)
+    for part in item.parts:
+        text += text_tokens(part.text) + text_tokens(part.transcript)
+    return text
 
 
 def _effective(session: SessionConfig, params: ResponseParams | None) -> SessionConfig:
@@ -217,6 +234,7 @@ class _ResponseRunner:
     _audio_out: bool
     _idle_from: float | None
     _input_audio_ms: dict[str, float]
+    _item_tokens: dict[str, tuple[ItemState, int, float]]
     _responses: int
     _tokens_used: int
     _conversation_id: str | None
@@ -389,11 +407,17 @@ class _ResponseRunner:
         text = text_tokens(session.instructions)
         audio_ms_total = 0.0
         heard = self._input_audio_ms
+        counted = self._item_tokens
+        kept: dict[str, tuple[ItemState, int, float]] = {}
         for item in self._state.items if context is None else context:
-            text += text_tokens(item.arguments) + text_tokens(item.output)
-            for part in item.parts:
-                text += text_tokens(part.text) + text_tokens(part.transcript)
-            audio_ms_total += heard.get(item.id, 0.0) + item.audio_ms
+            entry = counted.get(item.id)
+            if entry is None or entry[0] is not item:  # new, or changed since counted
+                entry = (item, _item_text_tokens(item), item.audio_ms)
+            kept[item.id] = entry
+            text += entry[1]
+            audio_ms_total += heard.get(item.id, 0.0) + entry[2]
+        if context is None:  # the conversation's items, as they are now (deleted ones go)
+            self._item_tokens = kept
         return text, math.ceil(audio_ms_total / 100.0)
 
     def _pump(self, until: float | None = None) -> None:
@@ -407,7 +431,7 @@ class _ResponseRunner:
                 at = run.next_due
                 if at is not None and at <= now and (due is None or at < due):
                     due, chosen = at, response_id
-            stop = self._playback_due()
+            stop = self._playback_due() if self._playing else None
             if stop is not None and stop[1] <= now and (due is None or stop[1] < due):
                 self._stop_playback(stop[0])
                 continue
@@ -417,7 +441,7 @@ class _ResponseRunner:
             try:
                 run = self._runs[chosen]
                 action = run.plan.actions[run.position]
-                self._run = attrs.evolve(run, position=run.position + 1)
+                run.position += 1
                 try:
                     _ACTIONS[action.kind](self, action)
                 except _Unencodable as failure:
@@ -496,6 +520,15 @@ class _ResponseRunner:
             "output_index": action.index,
             "content_index": 0,
         }
+
+    def _delta_fields(self, action: Action) -> dict[str, Any]:
+        """A text or transcript delta's fields but the delta: ``_part_ids``, the
+        ``event_id`` and (GA) the ``obfuscation``, in one dict."""
+        fields = self._part_ids(action)
+        event_id = fields["event_id"] = self._event_id()
+        if self._ga:
+            fields["obfuscation"] = _obfuscation(event_id, action.data)
+        return fields
 
     def _act_rate_limits(self, action: Action) -> None:
         run = self._run
@@ -625,18 +658,10 @@ class _ResponseRunner:
         )
 
     def _act_text(self, action: Action) -> None:
-        self._out(
-            s.ResponseTextDelta(
-                delta=action.data, **self._obfuscated(action.data), **self._part_ids(action)
-            )
-        )
+        self._out(s.ResponseTextDelta(delta=action.data, **self._delta_fields(action)))
 
     def _act_transcript(self, action: Action) -> None:
-        self._out(
-            s.ResponseAudioTranscriptDelta(
-                delta=action.data, **self._obfuscated(action.data), **self._part_ids(action)
-            )
-        )
+        self._out(s.ResponseAudioTranscriptDelta(delta=action.data, **self._delta_fields(action)))
 
     def _act_audio(self, action: Action) -> None:
         """An audio delta: its bytes are rendered now, when it is due (not at planning)."""
@@ -644,10 +669,9 @@ class _ResponseRunner:
         assert run is not None
         audio = run.plan.segments[action.index].audio
         assert audio is not None
-        data = audio.render(action.start, action.end)
-        delta = base64.b64encode(data).decode("ascii")
+        delta, size = _render_base64(audio, action.start, action.end)
         self._audio_out = True
-        self._play(run.response_id, audio_ms(len(data), run.info.output_audio_format or "pcm16"))
+        self._play(run.response_id, audio_ms(size, run.info.output_audio_format or "pcm16"))
         self._out(
             s.ResponseAudioDelta(event_id=self._event_id(), delta=delta, **self._part_ids(action))
         )

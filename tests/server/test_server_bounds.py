@@ -295,7 +295,7 @@ def test_an_unencodable_response_event_fails_the_response(
 ) -> None:
     loop = Loop(responder=ScriptedResponder(["broken", "fine"])).start()
     codec = loop.server._codec
-    encode = codec.encode
+    encode = codec.encode_unchecked
     failed: list[str] = []
 
     def flaky(event: Any) -> str:
@@ -304,7 +304,7 @@ def test_an_unencodable_response_event_fails_the_response(
             raise RecursionError("maximum recursion depth exceeded")
         return encode(event)
 
-    monkeypatch.setattr(loop.server, "_codec", attrs.evolve(codec, encode=flaky))
+    monkeypatch.setattr(loop.server, "_codec", attrs.evolve(codec, encode_unchecked=flaky))
     events = loop.send(c.ResponseCreate(response=ResponseParams(modalities=("text",))))
     done = next(e for e in events if isinstance(e, s.ResponseDone)).response
     assert done.status == "failed" and failed == [breaks]
