@@ -23,7 +23,10 @@ mypy checks every call as it would check the plain attrs construction:
   ``part_with_transcript`` and ``part_with_audio`` are the deltas' part copies
   (``evolve_part`` with fixed changes, without building a keyword dict);
   ``item_with_arguments`` and ``with_item`` are a function call's arguments delta's
-  item copy and its root.
+  item copy and its root;
+- ``item_of`` and ``part_of`` are ``new_item`` / ``new_part`` of a server snapshot's
+  item or part (every item created or added): the fields by position, the snapshot's
+  own fields read here, one dict built.
 
 tests/core/test_fast.py compares each operation with the plain construction (and the
 ``TypedDict``\\ s with the classes' fields); benchmarks/bench_fold.py is why each is here.
@@ -37,9 +40,11 @@ from immutables import Map
 
 from ._build import dict_setter, new, positional
 from .events.payloads import (
+    ContentPart,
     ContentType,
     ErrorInfo,
     ImageDetail,
+    Item,
     ItemStatus,
     ItemType,
     JSONObject,
@@ -88,6 +93,7 @@ __all__ = [
     "evolve_item",
     "evolve_part",
     "evolve_root",
+    "item_of",
     "item_with_arguments",
     "new_arguments_appended",
     "new_audio_appended",
@@ -103,6 +109,7 @@ __all__ = [
     "new_step",
     "new_text_appended",
     "new_transcript_appended",
+    "part_of",
     "part_with_audio",
     "part_with_text",
     "part_with_transcript",
@@ -422,3 +429,69 @@ def streamed(  # noqa: PLR0917  # the streaming part's record, by position: the 
     after = _NEW(SessionState)
     _set_root(after, fields)
     return after
+
+
+def item_of(  # noqa: PLR0917  # by position: the point
+    snapshot: Item,
+    id: str,
+    phase: ItemPhase,
+    parts: tuple[PartState, ...],
+    arguments_log: TextLog,
+    response_id: str | None,
+    output_index: int | None,
+) -> ItemState:
+    """``new_item(...)`` of the snapshot ``snapshot``: its type, status, role, name,
+    call id, output and MCP fields, with ``id``, ``phase``, ``parts``,
+    ``arguments_log``, ``response_id`` and ``output_index`` as given and no
+    transcription error. Once per item created, added or output."""
+    item = _NEW(ItemState)
+    _set_item(
+        item,
+        {
+            "id": id,
+            "type": snapshot.type,
+            "phase": phase,
+            "status": snapshot.status,
+            "role": snapshot.role,
+            "parts": parts,
+            "name": snapshot.name,
+            "call_id": snapshot.call_id,
+            "arguments_log": arguments_log,
+            "output": snapshot.output,
+            "response_id": response_id,
+            "output_index": output_index,
+            "transcription_error": None,
+            "server_label": snapshot.server_label,
+            "tools": snapshot.tools,
+            "error": snapshot.error,
+            "approval_request_id": snapshot.approval_request_id,
+            "approve": snapshot.approve,
+            "reason": snapshot.reason,
+        },
+    )
+    return item
+
+
+def part_of(
+    snapshot: ContentPart, phase: PartPhase, text_log: TextLog, transcript_log: TextLog | None
+) -> PartState:
+    """``new_part(...)`` of the snapshot ``snapshot``: its type, image URL and detail,
+    with ``phase``, ``text_log`` and ``transcript_log`` as given and no audio yet. Once
+    per part of an item created, added or output."""
+    part = _NEW(PartState)
+    _set_part(
+        part,
+        {
+            "type": snapshot.type,
+            "phase": phase,
+            "text_log": text_log,
+            "transcript_log": transcript_log,
+            "audio_bytes": 0,
+            "audio_ms": 0.0,
+            "audio_done": False,
+            "truncated_ms": None,
+            "image_url": snapshot.image_url,
+            "detail": snapshot.detail,
+        },
+    )
+    return part

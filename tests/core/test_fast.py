@@ -10,6 +10,7 @@ comments below would be reported as unused, by ``mypy --strict``, if it did not)
 
 from __future__ import annotations
 
+import types
 import typing
 from typing import Any
 
@@ -21,6 +22,7 @@ from immutables import Map
 
 from rtstate import _fast
 from rtstate._build import dict_setter, new, positional
+from rtstate.events.payloads import ContentPart, Item
 from rtstate.logs import EMPTY_AUDIO, TextLog, _Chunks
 from rtstate.state import (
     InputBufferState,
@@ -403,6 +405,62 @@ def test_response_with_output_is_attrs_evolve() -> None:
     assert type(built) is ResponseState
     for f in attrs.fields(ResponseState):
         assert getattr(built, f.name) is getattr(expected, f.name), f.name
+
+
+def _snapshot(cls: type[Any]) -> Any:
+    """A stand-in snapshot of ``cls`` whose every field is a distinct sentinel."""
+    return types.SimpleNamespace(**{f.name: object() for f in attrs.fields(cls)})
+
+
+def test_item_of_is_new_item_of_the_snapshot() -> None:
+    # every field a distinct sentinel: a field ItemState shares with Item that item_of
+    # does not copy from the snapshot (or a field it forgets) fails here
+    snapshot = _snapshot(Item)
+    given: dict[str, Any] = {
+        "id": object(),
+        "phase": object(),
+        "parts": object(),
+        "arguments_log": object(),
+        "response_id": object(),
+        "output_index": object(),
+    }
+    built = _fast.item_of(
+        snapshot,
+        given["id"],
+        given["phase"],
+        given["parts"],
+        given["arguments_log"],
+        given["response_id"],
+        given["output_index"],
+    )
+    assert type(built) is ItemState
+    for f in attrs.fields(ItemState):
+        if f.name in given:
+            expected = given[f.name]
+        elif f.name == "transcription_error":
+            expected = None
+        else:
+            expected = getattr(snapshot, f.name)
+        assert getattr(built, f.name) is expected, f.name
+    assert set(built.__dict__) == {f.name for f in attrs.fields(ItemState)}
+
+
+def test_part_of_is_new_part_of_the_snapshot() -> None:
+    snapshot = _snapshot(ContentPart)
+    phase, text_log, transcript_log = object(), object(), object()
+    built = _fast.part_of(snapshot, phase, text_log, transcript_log)  # type: ignore[arg-type]
+    expected = _fast.new_part(
+        type=snapshot.type,
+        phase=phase,  # type: ignore[arg-type]
+        text_log=text_log,  # type: ignore[arg-type]
+        transcript_log=transcript_log,  # type: ignore[arg-type]
+        image_url=snapshot.image_url,
+        detail=snapshot.detail,
+    )
+    assert type(built) is PartState
+    assert built.__dict__ == expected.__dict__  # the defaults: 0, 0.0, False, None
+    for name in ("type", "phase", "text_log", "transcript_log", "image_url", "detail"):
+        assert getattr(built, name) is getattr(expected, name), name
 
 
 def test_mypy_checks_the_keywords_of_the_typed_operations() -> None:
