@@ -380,6 +380,56 @@ def test_streamed_is_with_part_built_on_first_read(count: int, data: st.DataObje
     assert _fast.evolve_root(last, revision=99) == attrs.evolve(last, revision=99)
 
 
+@settings(max_examples=50)
+@given(count=st.integers(min_value=1, max_value=4), data=st.data())
+def test_the_record_s_own_part_and_confirmed_keep_to_the_reference(
+    count: int, data: st.DataObject
+) -> None:
+    """``hot_part`` gives the record's item and part; ``with_part`` of them (from the
+    record's items map) gives what ``with_part`` of the built ``items_by_id`` gives;
+    ``confirmed`` is ``evolve_root(revision + 1)`` and keeps the record."""
+    item = ItemState(
+        id="item_1",
+        type="message",
+        phase=ItemPhase.IN_PROGRESS,
+        parts=tuple(_part(n) for n in range(count)),
+    )
+    other = ItemState(id="item_0", type="message", phase=ItemPhase.DONE)
+    response = ResponseState(id="resp_1", phase=ResponsePhase.IN_PROGRESS, status=None)
+    cold = attrs.evolve(SessionState(), items_by_id=Map({"item_1": item, "item_0": other}))
+    index = data.draw(st.integers(min_value=0, max_value=count - 1))
+    grown = _part(50)
+    hot = _fast.streamed(cold, object(), response, item, index, grown, cold.items_by_id, None)
+    assert _fast.hot_part(cold, "item_1", index) is None
+    assert _fast.hot_part(hot, "item_0", index) is None
+    assert _fast.hot_part(hot, "item_1", index + 1) is None
+    found = _fast.hot_part(hot, "item_1", index)
+    assert found is not None and found[0] is item and found[1] is grown
+    replacement = _part(99)
+    reference = _fast.with_part(hot, hot.items_by_id["item_1"], index, replacement)
+    fresh = _fast.streamed(cold, object(), response, item, index, grown, cold.items_by_id, None)
+    quick = _fast.with_part(fresh, found[0], index, replacement)
+    assert "items_by_id" not in fresh.__dict__  # not built on the way
+    assert quick == reference and quick._hot is None
+    assert quick.items_by_id["item_0"] is other
+    assert quick.items_by_id["item_1"].parts[index] is replacement
+    # another index of the record's item: the built map is the base
+    other_index = (index + 1) % count
+    assert _fast.with_part(hot, hot.items_by_id["item_1"], other_index, replacement) == (
+        _fast.with_part(
+            _fast.evolve_root(hot),
+            _fast.evolve_root(hot).items_by_id["item_1"],
+            other_index,
+            replacement,
+        )
+    )
+    for state in (cold, hot):
+        kept = _fast.confirmed(state)
+        assert kept == attrs.evolve(state, revision=state.revision + 1)
+        assert kept._hot is state._hot
+    assert state.revision == hot.revision  # untouched
+
+
 def test_the_arguments_delta_operations_are_their_evolves() -> None:
     call = ItemState(id="item_1", type="function_call", phase=ItemPhase.IN_PROGRESS)
     state = attrs.evolve(SessionState(revision=3), items_by_id=Map({"item_1": call}))
