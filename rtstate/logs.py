@@ -31,34 +31,28 @@ class _Chunks(list[str]):
     """A ``TextLog``'s shared list of chunks, with what its views share besides:
     ``merged``, the deltas ``compacted`` folded into its first chunk (``chunk_count``
     counts them), and ``memo``, the text of the view that was last joined, as
-    ``(n, text)`` (so the ``.done`` checks of a finished text join it once).
-
-    No ``__init__``: ``_Chunks([text])`` is the list's own (C) construction, as cheap
-    as a plain list's (once per new log: every item created with text). The two slots
-    start unset; ``_merged`` and ``_memo`` read them with their defaults (0, ``None``).
-    """
+    ``(n, text)`` (so the ``.done`` checks of a finished text join it once)."""
 
     __slots__ = ("memo", "merged")
-    memo: tuple[int, str] | None
-    merged: int
+
+    def __init__(self, chunks: list[str], merged: int = 0) -> None:
+        super().__init__(chunks)
+        self.merged = merged
+        self.memo: tuple[int, str] | None = None
 
 
-def _merged(chunks: _Chunks) -> int:
-    """``chunks.merged``, 0 while unset."""
-    return getattr(chunks, "merged", 0)
+_new_list: Final = list.__new__
 
 
-def _memo(chunks: _Chunks) -> tuple[int, str] | None:
-    """``chunks.memo``, ``None`` while unset."""
-    return getattr(chunks, "memo", None)
-
-
-def _chunks_merged(chunks: list[str], merged: int) -> _Chunks:
-    """A new shared list of ``chunks`` that says ``merged`` (set only when not 0)."""
-    new = _Chunks(chunks)
-    if merged:
-        new.merged = merged
-    return new
+def _one_chunk(text: str) -> _Chunks:
+    """``_Chunks([text])`` without running ``__init__`` (a Python-level call, the
+    costlier half): once per new log, so once per item created with text and once per
+    part's first delta."""
+    chunks: _Chunks = _new_list(_Chunks)
+    chunks.append(text)
+    chunks.merged = 0
+    chunks.memo = None
+    return chunks
 
 
 @attrs.frozen
@@ -78,10 +72,10 @@ class TextLog:
         """This log with ``delta`` added; O(1) at the tip."""
         n = self._n
         if n == 0:  # never grow a shared empty list (``EMPTY_TEXT`` is module-wide)
-            return _text_log(_Chunks([delta]), 1)
+            return _text_log(_one_chunk(delta), 1)
         chunks = self._chunks
         if len(chunks) != n:
-            chunks = _chunks_merged(chunks[:n], _merged(chunks))
+            chunks = _Chunks(chunks[:n], chunks.merged)
         chunks.append(delta)
         return _text_log(chunks, n + 1)
 
@@ -95,7 +89,7 @@ class TextLog:
         chunks = self._chunks
         if n == 1:
             return chunks[0]
-        memo = _memo(chunks)
+        memo = chunks.memo
         if memo is not None and memo[0] == n:
             return memo[1]
         joined = "".join(chunks if len(chunks) == n else chunks[:n])
@@ -105,7 +99,7 @@ class TextLog:
     @property
     def chunk_count(self) -> int:
         """How many deltas made this text (compacting keeps the count)."""
-        return self._n + _merged(self._chunks)
+        return self._n + self._chunks.merged
 
     def compacted(self) -> TextLog:
         """The same text held as one chunk (and the same ``chunk_count``): O(1) to read,
@@ -115,12 +109,12 @@ class TextLog:
         if n <= 1:
             return self
         chunks = self._chunks
-        return _text_log(_chunks_merged([self.value], _merged(chunks) + n - 1), 1)
+        return _text_log(_Chunks([self.value], chunks.merged + n - 1), 1)
 
     @classmethod
     def of(cls, text: str) -> TextLog:
         """A log holding ``text`` as one chunk."""
-        return _text_log(_Chunks([text]), 1) if text else EMPTY_TEXT
+        return _text_log(_one_chunk(text), 1) if text else EMPTY_TEXT
 
     def __str__(self) -> str:
         return self.value
