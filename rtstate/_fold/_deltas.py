@@ -208,8 +208,9 @@ def _streamed(state: SessionState, e: Any, config: Config, stream: _Stream) -> S
     its response's phase and its part's, the part is of the delta's kind and not
     truncated, and the response was not interrupted. A state this path made for the
     same part, response and group of deltas (its ``_hot`` record) passed that test,
-    and nothing it tests has changed since (any other fold drops the record): the
-    record's part is taken as it is.
+    and nothing it tests has changed since (any other fold drops the record, but a
+    ``.done`` that agrees with the deltas, which changes nothing: ``_fast.confirmed``):
+    the record's part is taken as it is.
     """
     kind, append, response_phases, part_phases, group = stream
     hot = state._hot
