@@ -19,11 +19,17 @@ mypy checks every call as it would check the plain attrs construction:
   revision on; ``streamed`` does it lazily, for the streaming deltas: the part is kept
   in the root's record of its streaming part (``rtstate.state.Hot``) and
   ``items_by_id`` built on first read, so a delta copies neither its item nor the
-  items map; ``evolve_root`` and ``with_part`` build it and drop the record; ``part_with_text``,
+  items map; ``evolve_root`` and ``with_part`` build it and drop the record
+  (``with_part`` of the record's own item and part, as ``hot_part`` gives them, starts
+  from the record's items map instead), ``confirmed`` keeps it (a ``.done`` that agrees
+  with the deltas); ``part_with_text``,
   ``part_with_transcript`` and ``part_with_audio`` are the deltas' part copies
   (``evolve_part`` with fixed changes, without building a keyword dict);
   ``item_with_arguments`` and ``with_item`` are a function call's arguments delta's
-  item copy and its root.
+  item copy and its root;
+- ``item_of`` and ``part_of`` are ``new_item`` / ``new_part`` of a server snapshot's
+  item or part (every item created or added): the fields by position, the snapshot's
+  own fields read here, one dict built.
 
 tests/core/test_fast.py compares each operation with the plain construction (and the
 ``TypedDict``\\ s with the classes' fields); benchmarks/bench_fold.py is why each is here.
@@ -37,9 +43,11 @@ from immutables import Map
 
 from ._build import dict_setter, new, positional
 from .events.payloads import (
+    ContentPart,
     ContentType,
     ErrorInfo,
     ImageDetail,
+    Item,
     ItemStatus,
     ItemType,
     JSONObject,
@@ -84,10 +92,13 @@ __all__ = [
     "NewTranscriptAppended",
     "PartChanges",
     "RootChanges",
+    "confirmed",
     "delta_step",
     "evolve_item",
     "evolve_part",
     "evolve_root",
+    "hot_part",
+    "item_of",
     "item_with_arguments",
     "new_arguments_appended",
     "new_audio_appended",
@@ -103,6 +114,7 @@ __all__ = [
     "new_step",
     "new_text_appended",
     "new_transcript_appended",
+    "part_of",
     "part_with_audio",
     "part_with_text",
     "part_with_transcript",
@@ -374,21 +386,53 @@ def with_item(state: SessionState, item: ItemState) -> SessionState:
 
 
 def with_part(state: SessionState, item: ItemState, index: int, part: PartState) -> SessionState:
-    """``state`` with ``part`` as part ``index`` of ``item`` (an item of ``state``),
-    one revision on.
+    """``state`` with ``part`` as part ``index`` of ``item`` (an item of ``state``, or
+    the item of its streaming record, as ``hot_part`` gives it), one revision on.
 
     The same as ``evolve_root(state, items_by_id=..., revision=...)`` of
     ``evolve_item(item, parts=...)``, with the two copies written out: it runs once
-    per streaming delta.
+    per streaming delta. When ``item`` is the streaming record's item and ``index`` its
+    part, the record's items map is the base (not ``items_by_id`` built first: one
+    item copy and one map update fewer).
     """
     parts = item.parts
     fields: dict[str, Any] = item.__dict__.copy()
     fields["parts"] = (part,) if len(parts) == 1 else (*parts[:index], part, *parts[index + 1 :])
     new_item = _NEW(ItemState)
     _set_item(new_item, fields)
-    fields = _root_fields(state)
-    fields["items_by_id"] = fields["items_by_id"].set(item.id, new_item)
+    hot = state._hot
+    if hot is not None and hot[5] is item and hot[1] == index:
+        fields = state.__dict__.copy()
+        del fields["_hot"]
+        items = hot[7]  # the map without the part: the record's item is its base
+    else:
+        fields = _root_fields(state)
+        items = fields["items_by_id"]
+    fields["items_by_id"] = items.set(item.id, new_item)
     fields["revision"] = state.revision + 1
+    after = _NEW(SessionState)
+    _set_root(after, fields)
+    return after
+
+
+def hot_part(state: SessionState, item_id: str, index: int) -> tuple[ItemState, PartState] | None:
+    """The item and part ``state``'s streaming record (``state.Hot``) holds, if it is
+    of part ``index`` of ``item_id``: the item as in the record's items map (its part
+    ``index`` stale: give it only to ``with_part`` with the same ``index``) and the
+    part as it is now. ``None`` when ``state`` has no such record."""
+    hot = state._hot
+    if hot is None or hot[0] != item_id or hot[1] != index:
+        return None
+    return hot[5], hot[6]
+
+
+def confirmed(state: SessionState) -> SessionState:
+    """``evolve_root(state, revision=state.revision + 1)``, keeping ``state``'s
+    streaming record (if any): for a fold that confirms the streamed part and changes
+    nothing else (``text.done`` / ``audio_transcript.done`` that agree with the
+    deltas), so the record stays valid and ``items_by_id`` need not be built."""
+    fields: dict[str, Any] = state.__dict__.copy()
+    fields["revision"] += 1
     after = _NEW(SessionState)
     _set_root(after, fields)
     return after
@@ -422,3 +466,69 @@ def streamed(  # noqa: PLR0917  # the streaming part's record, by position: the 
     after = _NEW(SessionState)
     _set_root(after, fields)
     return after
+
+
+def item_of(  # noqa: PLR0917  # by position: the point
+    snapshot: Item,
+    id: str,
+    phase: ItemPhase,
+    parts: tuple[PartState, ...],
+    arguments_log: TextLog,
+    response_id: str | None,
+    output_index: int | None,
+) -> ItemState:
+    """``new_item(...)`` of the snapshot ``snapshot``: its type, status, role, name,
+    call id, output and MCP fields, with ``id``, ``phase``, ``parts``,
+    ``arguments_log``, ``response_id`` and ``output_index`` as given and no
+    transcription error. Once per item created, added or output."""
+    item = _NEW(ItemState)
+    _set_item(
+        item,
+        {
+            "id": id,
+            "type": snapshot.type,
+            "phase": phase,
+            "status": snapshot.status,
+            "role": snapshot.role,
+            "parts": parts,
+            "name": snapshot.name,
+            "call_id": snapshot.call_id,
+            "arguments_log": arguments_log,
+            "output": snapshot.output,
+            "response_id": response_id,
+            "output_index": output_index,
+            "transcription_error": None,
+            "server_label": snapshot.server_label,
+            "tools": snapshot.tools,
+            "error": snapshot.error,
+            "approval_request_id": snapshot.approval_request_id,
+            "approve": snapshot.approve,
+            "reason": snapshot.reason,
+        },
+    )
+    return item
+
+
+def part_of(
+    snapshot: ContentPart, phase: PartPhase, text_log: TextLog, transcript_log: TextLog | None
+) -> PartState:
+    """``new_part(...)`` of the snapshot ``snapshot``: its type, image URL and detail,
+    with ``phase``, ``text_log`` and ``transcript_log`` as given and no audio yet. Once
+    per part of an item created, added or output."""
+    part = _NEW(PartState)
+    _set_part(
+        part,
+        {
+            "type": snapshot.type,
+            "phase": phase,
+            "text_log": text_log,
+            "transcript_log": transcript_log,
+            "audio_bytes": 0,
+            "audio_ms": 0.0,
+            "audio_done": False,
+            "truncated_ms": None,
+            "image_url": snapshot.image_url,
+            "detail": snapshot.detail,
+        },
+    )
+    return part

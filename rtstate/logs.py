@@ -41,6 +41,20 @@ class _Chunks(list[str]):
         self.memo: tuple[int, str] | None = None
 
 
+_new_list: Final = list.__new__
+
+
+def _one_chunk(text: str) -> _Chunks:
+    """``_Chunks([text])`` without running ``__init__`` (a Python-level call, the
+    costlier half): once per new log, so once per item created with text and once per
+    part's first delta."""
+    chunks: _Chunks = _new_list(_Chunks)
+    chunks.append(text)
+    chunks.merged = 0
+    chunks.memo = None
+    return chunks
+
+
 @attrs.frozen
 class TextLog:
     """Text accumulated from deltas; ``str(log)`` or ``log.value`` joins it.
@@ -58,7 +72,7 @@ class TextLog:
         """This log with ``delta`` added; O(1) at the tip."""
         n = self._n
         if n == 0:  # never grow a shared empty list (``EMPTY_TEXT`` is module-wide)
-            return _text_log(_Chunks([delta]), 1)
+            return _text_log(_one_chunk(delta), 1)
         chunks = self._chunks
         if len(chunks) != n:
             chunks = _Chunks(chunks[:n], chunks.merged)
@@ -100,7 +114,7 @@ class TextLog:
     @classmethod
     def of(cls, text: str) -> TextLog:
         """A log holding ``text`` as one chunk."""
-        return _text_log(_Chunks([text]), 1) if text else EMPTY_TEXT
+        return _text_log(_one_chunk(text), 1) if text else EMPTY_TEXT
 
     def __str__(self) -> str:
         return self.value

@@ -847,8 +847,10 @@ the items map without the new part (``item``'s ``parts[content_index]`` is stale
 ``part`` the part as it is now, ``response`` the response it streams for, ``group``
 the kind of deltas the record was checked for. It is valid because only the fast path
 makes such a state, after the full checks, and every other fold of it builds its new
-root with ``rtstate._fast.evolve_root`` / ``with_part``, which first build
-``items_by_id`` and drop the record. Reading ``items_by_id`` of such a state builds it
+root with ``rtstate._fast.evolve_root`` / ``with_part``, which drop the record (building
+``items_by_id`` first, or, for the record's own part, from ``items``), or with
+``rtstate._fast.confirmed`` (a ``.done`` that agrees with the deltas: nothing the record
+relies on changes, so it stays). Reading ``items_by_id`` of such a state builds it
 (``_items_with``) and keeps it.
 """
 

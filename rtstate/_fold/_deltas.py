@@ -28,6 +28,7 @@ from .. import machines
 from .._fast import (
     delta_step,
     evolve_root,
+    hot_part,
     new_audio_appended,
     new_text_appended,
     new_transcript_appended,
@@ -95,8 +96,21 @@ def _checked_part(
 ) -> tuple[ItemState, PartState, PartPhase]:
     """The item and part a part event names, which the part table accepts it in and
     which is a ``kind`` part (any kind if ``None``), and the part's next phase; else
-    the violation."""
-    item, part, phase = _streaming_part(state, e, out)
+    the violation.
+
+    Of a streaming state's own part (``hot_part``), the item is its record's, whose
+    part ``content_index`` is stale: the callers give it only to ``with_part`` with
+    that index (its ``id``, ``type`` and ``phase`` are the item's)."""
+    found = hot_part(state, e.item_id, e.content_index)
+    if found is None:
+        item, part, phase = _streaming_part(state, e, out)
+    else:
+        _open(state, e)
+        _active(state, e, e.response_id)
+        item, part = found
+        if item.phase is ItemPhase.DONE:  # never in a record: the reference's check
+            raise _Rejected("INV-7", f"{e.type} for finished item {e.item_id}")
+        phase = part.phase
     next_phase = _check(machines.PART, phase, e)
     assert part is not None
     if kind is not None and part.type != kind:
@@ -194,8 +208,9 @@ def _streamed(state: SessionState, e: Any, config: Config, stream: _Stream) -> S
     its response's phase and its part's, the part is of the delta's kind and not
     truncated, and the response was not interrupted. A state this path made for the
     same part, response and group of deltas (its ``_hot`` record) passed that test,
-    and nothing it tests has changed since (any other fold drops the record): the
-    record's part is taken as it is.
+    and nothing it tests has changed since (any other fold drops the record, but a
+    ``.done`` that agrees with the deltas, which changes nothing: ``_fast.confirmed``):
+    the record's part is taken as it is.
     """
     kind, append, response_phases, part_phases, group = stream
     hot = state._hot

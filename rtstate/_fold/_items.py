@@ -24,9 +24,9 @@ from .._fast import (
     evolve_item,
     evolve_part,
     evolve_root,
-    new_item,
+    item_of,
     new_item_added,
-    new_part,
+    part_of,
     with_part,
 )
 from ..events import server as s
@@ -61,30 +61,19 @@ _AUDIO_PARTS: Final = frozenset({"audio", "input_audio"})
 
 
 def _part_from(part: ContentPart, phase: PartPhase) -> PartState:
-    kind = part.type
-    text: str | None = None
-    transcript_log: TextLog | None = None
-    if kind in _AUDIO_PARTS:
-        if part.transcript is not None:
-            transcript_log = TextLog.of(part.transcript)
-    else:
-        text = part.text
-    return new_part(
-        type=kind,
-        phase=phase,
-        text_log=TextLog.of(text) if text else EMPTY_TEXT,
-        transcript_log=transcript_log,
-        audio_bytes=0,
-        audio_ms=0.0,
-        audio_done=False,
-        truncated_ms=None,
-        image_url=part.image_url,
-        detail=part.detail,
-    )
+    if part.type in _AUDIO_PARTS:
+        transcript = part.transcript
+        return part_of(
+            part, phase, EMPTY_TEXT, None if transcript is None else TextLog.of(transcript)
+        )
+    text = part.text
+    return part_of(part, phase, TextLog.of(text) if text else EMPTY_TEXT, None)
 
 
 def _parts_from(content: tuple[ContentPart, ...], input: object) -> tuple[PartState, ...]:
     phase = _live(_PART_TABLE, None, input.__class__)
+    if len(content) == 1:
+        return (_part_from(content[0], phase),)
     return tuple([_part_from(p, phase) for p in content])
 
 
@@ -101,26 +90,14 @@ def _item_from(
     phase the part table gives a part that comes with ``input``."""
     content = item.content
     arguments = item.arguments
-    return new_item(
-        id=item_id,
-        type=item.type,
-        phase=phase,
-        status=item.status,
-        role=item.role,
-        parts=_parts_from(content, input) if content else (),
-        name=item.name,
-        call_id=item.call_id,
-        arguments_log=TextLog.of(arguments) if arguments else EMPTY_TEXT,
-        output=item.output,
-        response_id=response_id,
-        output_index=output_index,
-        transcription_error=None,
-        server_label=item.server_label,
-        tools=item.tools,
-        error=item.error,
-        approval_request_id=item.approval_request_id,
-        approve=item.approve,
-        reason=item.reason,
+    return item_of(
+        item,
+        item_id,
+        phase,
+        _parts_from(content, input) if content else (),
+        TextLog.of(arguments) if arguments else EMPTY_TEXT,
+        response_id,
+        output_index,
     )
 
 

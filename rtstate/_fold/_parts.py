@@ -7,11 +7,11 @@ deltas themselves are ``_deltas``.
 from __future__ import annotations
 
 from .. import machines
-from .._fast import evolve_item, evolve_part, evolve_root, with_part
+from .._fast import confirmed, evolve_item, evolve_part, evolve_root, with_part
 from ..events import server as s
 from ..events.payloads import ContentPart
 from ..logs import EMPTY_TEXT, TextLog
-from ..state import PartState, SessionState
+from ..state import PartPhase, PartState, SessionState
 from ._base import _check, _Out, _Rejected
 from ._deltas import _checked_part, _streaming_part
 from ._items import _part_from
@@ -59,6 +59,17 @@ def _compacted(part: PartState) -> PartState:
     return evolve_part(part, text_log=compact_text, transcript_log=compact_transcript)
 
 
+def _finished(part: PartState, phase: PartPhase) -> PartState:
+    """``evolve_part(_compacted(part), phase=phase)`` in one copy: a part's end."""
+    transcript_log = part.transcript_log
+    return evolve_part(
+        part,
+        phase=phase,
+        text_log=part.text_log.compacted(),
+        transcript_log=None if transcript_log is None else transcript_log.compacted(),
+    )
+
+
 def _content_part_added(
     state: SessionState, e: s.ResponseContentPartAdded, out: _Out
 ) -> SessionState:
@@ -82,7 +93,7 @@ def _content_part_added(
 def _text_done(state: SessionState, e: s.ResponseTextDone, out: _Out) -> SessionState:
     item, part, _ = _checked_part(state, e, "text", out)
     if e.text == part.text:  # joined once: the log remembers it for the part's end
-        return evolve_root(state, revision=state.revision + 1)
+        return confirmed(state)  # nothing changes: a streaming record stays valid
     if e.response_id != state.interrupted_response_id:  # else: the deltas ignored since are in it
         out.note("INV-9", f"text.done of {e.item_id}[{e.content_index}] differs from its deltas")
     return with_part(state, item, e.content_index, evolve_part(part, text_log=TextLog.of(e.text)))
@@ -93,7 +104,7 @@ def _transcript_done(
 ) -> SessionState:
     item, part, _ = _checked_part(state, e, "audio", out)
     if e.transcript == part.transcript or part.truncated_ms is not None:
-        return evolve_root(state, revision=state.revision + 1)  # truncated: it stays dropped
+        return confirmed(state)  # truncated: it stays dropped
     if e.response_id != state.interrupted_response_id:  # else: the deltas ignored since are in it
         out.note("INV-9", f"audio_transcript.done of {e.item_id} differs from its deltas")
     log = TextLog.of(e.transcript)
@@ -110,5 +121,5 @@ def _content_part_done(
 ) -> SessionState:
     item, part, phase = _checked_part(state, e, None, out)
     quiet = e.response_id == state.interrupted_response_id
-    settled = _compacted(_settle(item.id, e.content_index, part, e.part, out, quiet=quiet))
-    return with_part(state, item, e.content_index, evolve_part(settled, phase=phase))
+    settled = _settle(item.id, e.content_index, part, e.part, out, quiet=quiet)
+    return with_part(state, item, e.content_index, _finished(settled, phase))

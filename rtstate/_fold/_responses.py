@@ -63,7 +63,7 @@ from ._ledger import (
     _release,
     _released_cancel,
 )
-from ._parts import _compacted, _settle
+from ._parts import _compacted, _finished, _settle
 
 _FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
 
@@ -149,10 +149,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
         status = final_status.get(item_id)
         if status not in _FINAL_ITEM_STATUSES:  # a closed item is never in_progress
             status = "incomplete"
-        parts = tuple(
-            evolve_part(_compacted(p), phase=_live(_PART_TABLE, p.phase, s.ResponseDone))
-            for p in item.parts
-        )
+        parts = tuple(_finished(p, _live(_PART_TABLE, p.phase, s.ResponseDone)) for p in item.parts)
         phase = _live(_ITEM_TABLE, item.phase, s.ResponseDone)
         items = items.set(item_id, evolve_item(item, phase=phase, status=status, parts=parts))
         out.transitions.append(new_item_finished(item_id=item_id, status=status))

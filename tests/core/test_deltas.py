@@ -194,6 +194,34 @@ def test_each_way_a_delta_can_go_gives_the_reference_step(config: Config) -> Non
     )
 
 
+@pytest.mark.parametrize("config", CONFIGS, ids=["loose", "strict", "retained"])
+@pytest.mark.parametrize("agrees", [True, False], ids=["agrees", "differs"])
+def test_a_done_on_a_streaming_state_gives_the_reference_steps(
+    config: Config, *, agrees: bool
+) -> None:
+    """A transcript ``.done`` right after a delta (its state still streaming): when it
+    agrees with the deltas the record stays (``_fast.confirmed``) and a later delta of
+    the same part takes the fast path from it; when it differs, the new part goes in
+    from the record's own item (``_fast.hot_part``). Either way every Step is the
+    reference's and every state the handler tables'."""
+    events = _spoken()
+    at = next(i for i, e in enumerate(events) if isinstance(e, s.ResponseAudioTranscriptDone))
+    done = events[at]
+    delta = next(e for e in events if isinstance(e, s.ResponseAudioTranscriptDelta))
+    more = attrs.evolve(delta, delta=" a time")
+    if agrees:
+        done = attrs.evolve(done, transcript=done.transcript + " a time")
+    late = attrs.evolve(delta, delta=" again")
+    chain = [*events[:at], more, done, late, *events[at + 1 :]]
+    steps = _fold_all(chain, config)
+    if config.strict and not agrees:
+        return  # the differing done raised, as the handler tables do (_chains checks it)
+    at_done = next(st for st in steps if st.input is done)
+    assert (at_done.after._hot is not None) is agrees
+    assert [d.code for d in at_done.diagnostics] == ([] if agrees else ["INV-9"])
+    _chains(chain, config)
+
+
 def _text_of(event: s.ResponseAudioTranscriptDelta) -> s.ResponseTextDelta:
     return s.ResponseTextDelta(
         event_id="evt_text",

@@ -10,6 +10,7 @@ comments below would be reported as unused, by ``mypy --strict``, if it did not)
 
 from __future__ import annotations
 
+import types
 import typing
 from typing import Any
 
@@ -21,6 +22,7 @@ from immutables import Map
 
 from rtstate import _fast
 from rtstate._build import dict_setter, new, positional
+from rtstate.events.payloads import ContentPart, Item
 from rtstate.logs import EMPTY_AUDIO, TextLog, _Chunks
 from rtstate.state import (
     InputBufferState,
@@ -378,6 +380,56 @@ def test_streamed_is_with_part_built_on_first_read(count: int, data: st.DataObje
     assert _fast.evolve_root(last, revision=99) == attrs.evolve(last, revision=99)
 
 
+@settings(max_examples=50)
+@given(count=st.integers(min_value=1, max_value=4), data=st.data())
+def test_the_record_s_own_part_and_confirmed_keep_to_the_reference(
+    count: int, data: st.DataObject
+) -> None:
+    """``hot_part`` gives the record's item and part; ``with_part`` of them (from the
+    record's items map) gives what ``with_part`` of the built ``items_by_id`` gives;
+    ``confirmed`` is ``evolve_root(revision + 1)`` and keeps the record."""
+    item = ItemState(
+        id="item_1",
+        type="message",
+        phase=ItemPhase.IN_PROGRESS,
+        parts=tuple(_part(n) for n in range(count)),
+    )
+    other = ItemState(id="item_0", type="message", phase=ItemPhase.DONE)
+    response = ResponseState(id="resp_1", phase=ResponsePhase.IN_PROGRESS, status=None)
+    cold = attrs.evolve(SessionState(), items_by_id=Map({"item_1": item, "item_0": other}))
+    index = data.draw(st.integers(min_value=0, max_value=count - 1))
+    grown = _part(50)
+    hot = _fast.streamed(cold, object(), response, item, index, grown, cold.items_by_id, None)
+    assert _fast.hot_part(cold, "item_1", index) is None
+    assert _fast.hot_part(hot, "item_0", index) is None
+    assert _fast.hot_part(hot, "item_1", index + 1) is None
+    found = _fast.hot_part(hot, "item_1", index)
+    assert found is not None and found[0] is item and found[1] is grown
+    replacement = _part(99)
+    reference = _fast.with_part(hot, hot.items_by_id["item_1"], index, replacement)
+    fresh = _fast.streamed(cold, object(), response, item, index, grown, cold.items_by_id, None)
+    quick = _fast.with_part(fresh, found[0], index, replacement)
+    assert "items_by_id" not in fresh.__dict__  # not built on the way
+    assert quick == reference and quick._hot is None
+    assert quick.items_by_id["item_0"] is other
+    assert quick.items_by_id["item_1"].parts[index] is replacement
+    # another index of the record's item: the built map is the base
+    other_index = (index + 1) % count
+    assert _fast.with_part(hot, hot.items_by_id["item_1"], other_index, replacement) == (
+        _fast.with_part(
+            _fast.evolve_root(hot),
+            _fast.evolve_root(hot).items_by_id["item_1"],
+            other_index,
+            replacement,
+        )
+    )
+    for state in (cold, hot):
+        kept = _fast.confirmed(state)
+        assert kept == attrs.evolve(state, revision=state.revision + 1)
+        assert kept._hot is state._hot
+    assert state.revision == hot.revision  # untouched
+
+
 def test_the_arguments_delta_operations_are_their_evolves() -> None:
     call = ItemState(id="item_1", type="function_call", phase=ItemPhase.IN_PROGRESS)
     state = attrs.evolve(SessionState(revision=3), items_by_id=Map({"item_1": call}))
@@ -403,6 +455,62 @@ def test_response_with_output_is_attrs_evolve() -> None:
     assert type(built) is ResponseState
     for f in attrs.fields(ResponseState):
         assert getattr(built, f.name) is getattr(expected, f.name), f.name
+
+
+def _snapshot(cls: type[Any]) -> Any:
+    """A stand-in snapshot of ``cls`` whose every field is a distinct sentinel."""
+    return types.SimpleNamespace(**{f.name: object() for f in attrs.fields(cls)})
+
+
+def test_item_of_is_new_item_of_the_snapshot() -> None:
+    # every field a distinct sentinel: a field ItemState shares with Item that item_of
+    # does not copy from the snapshot (or a field it forgets) fails here
+    snapshot = _snapshot(Item)
+    given: dict[str, Any] = {
+        "id": object(),
+        "phase": object(),
+        "parts": object(),
+        "arguments_log": object(),
+        "response_id": object(),
+        "output_index": object(),
+    }
+    built = _fast.item_of(
+        snapshot,
+        given["id"],
+        given["phase"],
+        given["parts"],
+        given["arguments_log"],
+        given["response_id"],
+        given["output_index"],
+    )
+    assert type(built) is ItemState
+    for f in attrs.fields(ItemState):
+        if f.name in given:
+            expected = given[f.name]
+        elif f.name == "transcription_error":
+            expected = None
+        else:
+            expected = getattr(snapshot, f.name)
+        assert getattr(built, f.name) is expected, f.name
+    assert set(built.__dict__) == {f.name for f in attrs.fields(ItemState)}
+
+
+def test_part_of_is_new_part_of_the_snapshot() -> None:
+    snapshot = _snapshot(ContentPart)
+    phase, text_log, transcript_log = object(), object(), object()
+    built = _fast.part_of(snapshot, phase, text_log, transcript_log)  # type: ignore[arg-type]
+    expected = _fast.new_part(
+        type=snapshot.type,
+        phase=phase,  # type: ignore[arg-type]
+        text_log=text_log,  # type: ignore[arg-type]
+        transcript_log=transcript_log,  # type: ignore[arg-type]
+        image_url=snapshot.image_url,
+        detail=snapshot.detail,
+    )
+    assert type(built) is PartState
+    assert built.__dict__ == expected.__dict__  # the defaults: 0, 0.0, False, None
+    for name in ("type", "phase", "text_log", "transcript_log", "image_url", "detail"):
+        assert getattr(built, name) is getattr(expected, name), name
 
 
 def test_mypy_checks_the_keywords_of_the_typed_operations() -> None:
