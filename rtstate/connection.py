@@ -77,6 +77,7 @@ class ClientConnection:
         self._codec = codec_for(config.dialect)
         self._decode = self._codec.decode_server
         self._plugins = Plugins(plugins)
+        self._dispatch = self._plugins.dispatch
         self._reraise = config.plugin_errors == "raise"
         self._ids = id_factory or counter_ids()
         if state is None:
@@ -162,7 +163,13 @@ class ClientConnection:
             return self._run(Malformed(frame=frame, error=str(exc)))
         if event.__class__ is UnknownServerEvent:
             return self._unknown(event)
-        return self._run(event)
+        # ``_run(event)`` inlined for the common frame (one call less per frame)
+        before = self._state
+        step = fold(before, event, self._config)
+        self._state = step.after
+        if step.sent or step.planned or self._plugins.count:
+            return self._ran(before, step, event, None)
+        return step
 
     def _unknown(self, event: UnknownServerEvent) -> Step:
         """Fold an unknown server event; tell about the other dialect (see ``receive``)."""
@@ -371,12 +378,17 @@ class ClientConnection:
         before = self._state
         step = fold(before, input, self._config)
         self._state = step.after
+        return self._ran(before, step, input, frame)
+
+    def _ran(self, before: SessionState, step: Step, input: Input, frame: str | None) -> Step:
+        """The rest of ``_run``, after ``step = fold(before, input)`` was made current:
+        the frames of what it sent, the plugins, what they and the core planned."""
         if step.sent:
             step = attrs.evolve(step, to_send=self._frames(step.sent, input, frame))
         first: Dispatched | None = None
         try:
             if self._plugins.count:
-                first = self._plugins.dispatch(step, self._reraise)
+                first = self._dispatch(step, self._reraise)
             if first is None and not step.planned:
                 return step  # the common case: hooks observed, nothing to fold or send
             return self._react(step, first)

@@ -284,6 +284,8 @@ class Plugins:
         self._plugins: list[object] = list(plugins)
         self._index: dict[type[Transition], list[tuple[object, Hook]]] = {}
         self._step_hooks: list[tuple[object, Hook]] = []
+        self._hooks: dict[type[Transition], tuple[tuple[int, Hook], ...]] = {}
+        """``_index`` for ``dispatch``'s fast loop: each hook with its place."""
         self.count = 0
         """How many plugins are attached (a plain attribute: read on every fold)."""
         self._rebuild()
@@ -301,6 +303,10 @@ class Plugins:
                 step_hooks.append((plugin, on_step))
         self._index = index
         self._step_hooks = step_hooks
+        self._hooks = {
+            kind: tuple((place, fn) for place, (_, fn) in enumerate(hooks))
+            for kind, hooks in index.items()
+        }
         self.count = len(self._plugins)
 
     @property
@@ -323,15 +329,53 @@ class Plugins:
         raises, or returns something other than client events, is detached when
         this dispatch ends; its later hooks in this dispatch do not run. With
         ``reraise`` (``Config(plugin_errors="raise")``) a hook's exception propagates.
+
+        A step of one transition and no ``on_step`` hook (nearly every received
+        frame) takes a fast loop that only calls hooks while they return ``None``;
+        the first one that returns something or raises hands its outcome to
+        ``_dispatch_all``, the one plain loop every other step takes, which goes on
+        from there.
         """
+        transitions = step.transitions
+        if len(transitions) != 1 or self._step_hooks:
+            return self._dispatch_all(step, reraise)
+        t = transitions[0]
+        for place, fn in self._hooks.get(t.__class__, ()):
+            try:
+                result = fn(t, step)
+            except Exception as exc:
+                return self._dispatch_all(step, reraise, place, exc)
+            if result is not None:
+                return self._dispatch_all(step, reraise, place, _Returned(result))
+        return None
+
+    def _dispatch_all(
+        self,
+        step: Step,
+        reraise: bool,
+        done: int = 0,
+        outcome: Exception | _Returned | None = None,
+    ) -> Dispatched | None:
+        """``dispatch`` as one loop over every hook call in order. The first ``done``
+        calls already ran and returned ``None``; with ``outcome``, call ``done`` ran
+        too, and returned (``_Returned``) or raised that."""
         found: Dispatched | None = None
         index = self._index
+        calls = 0
         for t in step.transitions if index else ():
             for plugin, fn in index.get(t.__class__, ()):
+                calls += 1
+                if calls <= done:
+                    continue
                 if found is not None and found.failed_plugin(plugin):
                     continue
                 try:
-                    result = fn(t, step)
+                    if calls == done + 1 and outcome is not None:
+                        if isinstance(outcome, Exception):
+                            raise outcome
+                        result = outcome.value
+                    else:
+                        result = fn(t, step)
                     if result is not None:
                         found = found or Dispatched()
                         found.events.extend(_events(result))
@@ -353,6 +397,15 @@ class Plugins:
             for plugin, _ in found.failed:
                 self.detach(plugin)
         return found
+
+
+class _Returned:
+    """What a hook returned, handed from ``dispatch``'s fast loop to ``_dispatch_all``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
 
 
 class Dispatched:
