@@ -56,7 +56,16 @@ _SIMPLE: Mapping[Any, Any] = {
 _NONE = type(None)
 _ABSENT: Any = msgspec.UNSET
 _RAW_ABSENT: Any = msgspec.Raw()
+_NULL = msgspec.Raw(b"null")
 _loads = orjson.loads
+
+
+def _null_is_none(build: Builder | None) -> bool:
+    """Whether a raw field's reference hook reads a JSON ``null`` as ``None``."""
+    try:
+        return build is not None and build(_NULL) is None
+    except Exception:
+        return False
 
 
 def _parts(tp: Any) -> tuple[Any, bool, bool]:
@@ -97,6 +106,56 @@ class _Mirrors:
         self._reshape = reshape
         self._records: dict[type, type] = {}
         self._builders: dict[type, Builder] = {}
+        self._direct: dict[type, bool] = {}
+        self._checks: dict[type, Builder] = {}
+
+    def direct(self, cls: type) -> bool:
+        """Whether msgspec reads ``cls`` itself (it fills the slots in C), giving what
+        the reference gives: a plain slotted attrs class (no validators, converters,
+        factories or hooks) whose fields are strings, booleans, integers or such classes,
+        each required or defaulting to ``None`` where it admits ``None``. Its integers are
+        then checked by ``self._checks[cls]`` (msgspec has no bound for them there)."""
+        known = self._direct.get(cls)
+        if known is None:
+            self._direct[cls] = False  # a class holding itself is not read directly
+            known = self._direct[cls] = self._directly_read(cls)
+        return known
+
+    def _directly_read(self, cls: type) -> bool:
+        if cls in self._raw or cls in self._reshape or "__slots__" not in cls.__dict__:
+            return False
+        if any(hasattr(cls, hook) for hook in ("__attrs_post_init__", "__attrs_pre_init__")):
+            return False
+        fields = attrs.fields(attrs.resolve_types(cls))
+        if set(cls.__dict__["__slots__"]) - {"__weakref__"} != {a.name for a in fields}:
+            return False  # a hidden slot (a cached hash) msgspec would leave empty
+        lines = ["def check(o):"]
+        ns: dict[str, Any] = {"_lo": -(2**63), "_hi": 2**63 - 1}
+        for n, a in enumerate(fields):
+            inner, nullable, unsettable = _parts(a.type)
+            if unsettable or (inner is not a.type and not nullable):
+                return False
+            if a.validator is not None or a.converter is not None or a.alias != a.name:
+                return False
+            if a.default is not attrs.NOTHING and not (a.default is None and nullable):
+                return False
+            if inner in (str, bool):
+                continue
+            if inner is int:
+                lines.append(f"    v = o.{a.name}")
+                lines.append("    if v is not None and not _lo <= v <= _hi: raise OverflowError(v)")
+            elif attrs.has(inner) and self.direct(inner):
+                check = self._checks.get(inner)
+                if check is not None:
+                    ns[f"_c{n}"] = check
+                    lines.append(f"    v = o.{a.name}")
+                    lines.append(f"    if v is not None: _c{n}(v)")
+            else:
+                return False
+        if len(lines) > 1:
+            exec("\n".join([*lines, "    return o"]), ns)
+            self._checks[cls] = ns["check"]
+        return True
 
     def field(self, tp: Any) -> tuple[Any, Builder | None]:
         """The msgspec type a field of type ``tp`` (not None, not UNSET) is read as, and
@@ -104,6 +163,8 @@ class _Mirrors:
         simple = _SIMPLE.get(tp)
         if simple is not None:
             return simple, None
+        if attrs.has(tp) and tp not in self._raw and tp not in self._reshape and self.direct(tp):
+            return tp, self._checks.get(tp)
         if attrs.has(tp) and tp not in self._raw:
             return self.record(tp), self._builders[tp]
         args = get_args(tp)
@@ -111,7 +172,7 @@ class _Mirrors:
             elem, build = self.field(args[0])
             if build is None:
                 return tuple[elem, ...], None  # type: ignore[valid-type]
-            return tuple[elem, ...], lambda values: tuple([build(v) for v in values])  # type: ignore[valid-type]
+            return tuple[elem, ...], lambda values: tuple(map(build, values))  # type: ignore[valid-type]
         return msgspec.Raw, self._by_reference(tp)
 
     def _by_reference(self, tp: Any) -> Builder:
@@ -136,7 +197,7 @@ class _Mirrors:
         attrs.resolve_types(cls)
         reshape = self._reshape.get(cls)
         fields: list[tuple[str, Any, Any]] = []
-        ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_A": _ABSENT}
+        ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_A": _ABSENT, "_NULL": _NULL}
         lines = ["def build(m):", "    r = _new(_cls)"]
         if reshape is not None:
             fields += [(name, msgspec.Raw, _RAW_ABSENT) for name in reshape.extra]
@@ -174,22 +235,28 @@ class _Mirrors:
                     fields.append((a.name, read, None))
                 else:
                     fields.append((a.name, read | msgspec.UnsetType, _ABSENT))
+            defaulted = not required and not (a.default is None and nullable and not raw)
+            if build is None and not defaulted:
+                lines.append(f"    _s{n}(r, m.{a.name})")  # as read
+                continue
             lines.append(f"    v = m.{a.name}")
-            indent = "    "
-            if not required and not (a.default is None and nullable and not raw):
+            branch = "if"
+            if defaulted:
                 ns[f"_d{n}"] = a.default
                 absent = "not v" if raw else "v is _A"
                 lines.append(f"    if {absent}: v = _d{n}")
-                lines.append("    else:")
-                indent = "        "
-                if build is None:
-                    lines.append(f"{indent}pass")
+                branch = "elif"
+            if raw and _null_is_none(build):
+                # a JSON null the reference reads as None, without parsing it
+                lines.append(f"    {branch} v == _NULL: v = None")
+                branch = "elif"
             if build is not None:
                 ns[f"_b{n}"] = build
                 if nullable and not raw:
-                    lines.append(f"{indent}if v is not None: v = _b{n}(v)")
+                    lines.append(f"    {branch} v is not None: v = _b{n}(v)")
                 else:
-                    lines.append(f"{indent}v = _b{n}(v)")
+                    prefix = "    else: " if branch == "elif" else "    "
+                    lines.append(f"{prefix}v = _b{n}(v)")
             lines.append(f"    _s{n}(r, v)")
         lines.append("    return r" if reshape is None else "    return _finish(m, r)")
         exec("\n".join(lines), ns)
