@@ -263,6 +263,9 @@ class _Mirrors:
         options: dict[str, Any] = {"kw_only": True}
         if tag is not None:
             options.update(tag=tag, tag_field="type")
+        # the builder is also the record's ``_build`` method: an event's record builds
+        # itself, with no lookup by class on the way
+        options["namespace"] = {"_build": ns["build"]}
         record = msgspec.defstruct(f"{cls.__name__}Record", fields, **options)
         return record, typing.cast("Builder", ns["build"])
 
@@ -290,15 +293,13 @@ def typed_decoder(
         record, build = mirrors.event(cls, tag)
         builders[record] = build
     decode_record = msgspec.json.Decoder(typing.Union[tuple(builders)]).decode  # noqa: UP007
-    by_record = builders.__getitem__
 
     def decode(frame: str | bytes) -> Any:
         try:
             # msgspec does not check the UTF-8 of what it skips or keeps raw: bytes that
             # are not ASCII are checked (and read) as text first
             text = frame if isinstance(frame, str) or frame.isascii() else frame.decode()
-            record = decode_record(text)
-            return by_record(record.__class__)(record)
+            return decode_record(text)._build()
         except Exception:
             return reference(frame)
 
