@@ -78,6 +78,18 @@ def _parts(tp: Any) -> tuple[Any, bool, bool]:
     return tp, False, False
 
 
+class _Each:
+    """The builder of a tuple of records: ``build`` on each (inlined by ``_make``)."""
+
+    __slots__ = ("build",)
+
+    def __init__(self, build: Builder) -> None:
+        self.build = build
+
+    def __call__(self, values: Iterable[Any]) -> tuple[Any, ...]:
+        return tuple(map(self.build, values))
+
+
 @attrs.frozen
 class Reshape:
     """How a dialect spells a payload class its converters translate, for a typed read.
@@ -172,7 +184,7 @@ class _Mirrors:
             elem, build = self.field(args[0])
             if build is None:
                 return tuple[elem, ...], None  # type: ignore[valid-type]
-            return tuple[elem, ...], lambda values: tuple(map(build, values))  # type: ignore[valid-type]
+            return tuple[elem, ...], _Each(build)  # type: ignore[valid-type]
         return msgspec.Raw, self._by_reference(tp)
 
     def _by_reference(self, tp: Any) -> Builder:
@@ -197,7 +209,14 @@ class _Mirrors:
         attrs.resolve_types(cls)
         reshape = self._reshape.get(cls)
         fields: list[tuple[str, Any, Any]] = []
-        ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_A": _ABSENT, "_NULL": _NULL}
+        ns: dict[str, Any] = {
+            "_new": object.__new__,
+            "_cls": cls,
+            "_A": _ABSENT,
+            "_NULL": _NULL,
+            "_tuple": tuple,
+            "_map": map,
+        }
         lines = ["def build(m):", "    r = _new(_cls)"]
         if reshape is not None:
             fields += [(name, msgspec.Raw, _RAW_ABSENT) for name in reshape.extra]
@@ -250,13 +269,18 @@ class _Mirrors:
                 # a JSON null the reference reads as None, without parsing it
                 lines.append(f"    {branch} v == _NULL: v = None")
                 branch = "elif"
-            if build is not None:
+            if isinstance(build, _Each):  # built in place: no call to a tuple builder
+                ns[f"_b{n}"] = build.build
+                call = f"_tuple(_map(_b{n}, v))"
+            elif build is not None:
                 ns[f"_b{n}"] = build
+                call = f"_b{n}(v)"
+            if build is not None:
                 if nullable and not raw:
-                    lines.append(f"    {branch} v is not None: v = _b{n}(v)")
+                    lines.append(f"    {branch} v is not None: v = {call}")
                 else:
                     prefix = "    else: " if branch == "elif" else "    "
-                    lines.append(f"{prefix}v = _b{n}(v)")
+                    lines.append(f"{prefix}v = {call}")
             lines.append(f"    _s{n}(r, v)")
         lines.append("    return r" if reshape is None else "    return _finish(m, r)")
         exec("\n".join(lines), ns)
