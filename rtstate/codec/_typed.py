@@ -99,12 +99,14 @@ class Reshape:
     ``extra`` keys (the dialect's own spellings) are read as raw JSON, and ``finish(record,
     value)`` completes the new value from them (it may set the value's slots: nobody
     else holds it yet) and returns it. It must give what the converter's hook gives, or
-    raise.
+    raise. ``renamed`` maps a string field to the dialect's values that read as another
+    value (the rest read as they are), translated before the field is set.
     """
 
     fields: frozenset[str]
-    finish: Callable[[Any, Any], Any]
+    finish: Callable[[Any, Any], Any] | None = None
     extra: tuple[str, ...] = ()
+    renamed: Mapping[str, Mapping[str, str]] = types.MappingProxyType({})
 
 
 class _Mirrors:
@@ -221,6 +223,9 @@ class _Mirrors:
         if reshape is not None:
             fields += [(name, msgspec.Raw, _RAW_ABSENT) for name in reshape.extra]
             ns["_finish"] = reshape.finish
+            renamed = reshape.renamed
+        else:
+            renamed = {}
         for n, a in enumerate(attrs.fields(cls)):
             if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
                 raise TypeError(f"{cls.__name__}.{a.name}: factories are not supported")
@@ -255,6 +260,13 @@ class _Mirrors:
                 else:
                     fields.append((a.name, read | msgspec.UnsetType, _ABSENT))
             defaulted = not required and not (a.default is None and nullable and not raw)
+            if a.name in renamed:
+                if build is not None or defaulted or raw:  # pragma: no cover - no such field
+                    raise TypeError(f"{cls.__name__}.{a.name}: only a plain field is renamed")
+                ns[f"_r{n}"] = renamed[a.name]
+                lines.append(f"    v = m.{a.name}")
+                lines.append(f"    _s{n}(r, _r{n}.get(v, v))")
+                continue
             if build is None and not defaulted:
                 lines.append(f"    _s{n}(r, m.{a.name})")  # as read
                 continue
@@ -282,7 +294,8 @@ class _Mirrors:
                     prefix = "    else: " if branch == "elif" else "    "
                     lines.append(f"{prefix}v = {call}")
             lines.append(f"    _s{n}(r, v)")
-        lines.append("    return r" if reshape is None else "    return _finish(m, r)")
+        finish = reshape is not None and reshape.finish is not None
+        lines.append("    return _finish(m, r)" if finish else "    return r")
         exec("\n".join(lines), ns)
         options: dict[str, Any] = {"kw_only": True}
         if tag is not None:
