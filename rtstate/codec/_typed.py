@@ -4,8 +4,10 @@ The reference decode (``_dialect.make_codec``) parses a frame with orjson into d
 then the strict cattrs converter walks them into the event classes. Here msgspec reads
 the frame straight into mirror records (``msgspec.Struct``, one per class, generated
 from the class's fields; the events form a union tagged by ``type``) and a generated
-builder per class fills the attrs object through its slots. Same values, a fraction of
-the work.
+builder per class (the record's ``_build`` method) fills the attrs object through its
+slots. A plain class of strings, booleans and integers (``Usage`` and its details) is
+read by msgspec itself, straight into its slots, its integers checked after. Same
+values, a fraction of the work.
 
 The typed decoder only ever gives the value the reference gives; for anything else it
 steps aside. Whatever msgspec refuses (an unknown ``type``, a missing field, a wrong
@@ -15,7 +17,8 @@ returns the ``UnknownServerEvent`` or raises the ``RemoteProtocolError`` it alwa
 text differently, the field is not read by msgspec: free-form JSON (``Mapping`` fields,
 unions, literals, tool configs) and the payloads a dialect translates (GA's session,
 response, parameters) are kept as ``msgspec.Raw`` and built by orjson and the reference's
-own cattrs hook; integers are bounded to the range orjson reads as integers (beyond it
+own cattrs hook (a JSON ``null`` there is read as ``None`` without them where the hook
+reads it so); integers are bounded to the range orjson reads as integers (beyond it
 orjson gives a float, msgspec an int); bytes that are not ASCII are checked as UTF-8
 before msgspec reads them (it does not check the fields it skips).
 
