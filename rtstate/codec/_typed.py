@@ -4,8 +4,10 @@ The reference decode (``_dialect.make_codec``) parses a frame with orjson into d
 then the strict cattrs converter walks them into the event classes. Here msgspec reads
 the frame straight into mirror records (``msgspec.Struct``, one per class, generated
 from the class's fields; the events form a union tagged by ``type``) and a generated
-builder per class fills the attrs object through its slots. Same values, a fraction of
-the work.
+builder per class (the record's ``_build`` method) fills the attrs object through its
+slots. A plain class of strings, booleans and integers (``Usage`` and its details) is
+read by msgspec itself, straight into its slots, its integers checked after. Same
+values, a fraction of the work.
 
 The typed decoder only ever gives the value the reference gives; for anything else it
 steps aside. Whatever msgspec refuses (an unknown ``type``, a missing field, a wrong
@@ -15,7 +17,8 @@ returns the ``UnknownServerEvent`` or raises the ``RemoteProtocolError`` it alwa
 text differently, the field is not read by msgspec: free-form JSON (``Mapping`` fields,
 unions, literals, tool configs) and the payloads a dialect translates (GA's session,
 response, parameters) are kept as ``msgspec.Raw`` and built by orjson and the reference's
-own cattrs hook; integers are bounded to the range orjson reads as integers (beyond it
+own cattrs hook (a JSON ``null`` there is read as ``None`` without them where the hook
+reads it so); integers are bounded to the range orjson reads as integers (beyond it
 orjson gives a float, msgspec an int); bytes that are not ASCII are checked as UTF-8
 before msgspec reads them (it does not check the fields it skips).
 
@@ -56,7 +59,16 @@ _SIMPLE: Mapping[Any, Any] = {
 _NONE = type(None)
 _ABSENT: Any = msgspec.UNSET
 _RAW_ABSENT: Any = msgspec.Raw()
+_NULL = msgspec.Raw(b"null")
 _loads = orjson.loads
+
+
+def _null_is_none(build: Builder | None) -> bool:
+    """Whether a raw field's reference hook reads a JSON ``null`` as ``None``."""
+    try:
+        return build is not None and build(_NULL) is None
+    except Exception:
+        return False
 
 
 def _parts(tp: Any) -> tuple[Any, bool, bool]:
@@ -69,6 +81,18 @@ def _parts(tp: Any) -> tuple[Any, bool, bool]:
     return tp, False, False
 
 
+class _Each:
+    """The builder of a tuple of records: ``build`` on each (inlined by ``_make``)."""
+
+    __slots__ = ("build",)
+
+    def __init__(self, build: Builder) -> None:
+        self.build = build
+
+    def __call__(self, values: Iterable[Any]) -> tuple[Any, ...]:
+        return tuple(map(self.build, values))
+
+
 @attrs.frozen
 class Reshape:
     """How a dialect spells a payload class its converters translate, for a typed read.
@@ -78,12 +102,14 @@ class Reshape:
     ``extra`` keys (the dialect's own spellings) are read as raw JSON, and ``finish(record,
     value)`` completes the new value from them (it may set the value's slots: nobody
     else holds it yet) and returns it. It must give what the converter's hook gives, or
-    raise.
+    raise. ``renamed`` maps a string field to the dialect's values that read as another
+    value (the rest read as they are), translated before the field is set.
     """
 
     fields: frozenset[str]
-    finish: Callable[[Any, Any], Any]
+    finish: Callable[[Any, Any], Any] | None = None
     extra: tuple[str, ...] = ()
+    renamed: Mapping[str, Mapping[str, str]] = types.MappingProxyType({})
 
 
 class _Mirrors:
@@ -97,6 +123,56 @@ class _Mirrors:
         self._reshape = reshape
         self._records: dict[type, type] = {}
         self._builders: dict[type, Builder] = {}
+        self._direct: dict[type, bool] = {}
+        self._checks: dict[type, Builder] = {}
+
+    def direct(self, cls: type) -> bool:
+        """Whether msgspec reads ``cls`` itself (it fills the slots in C), giving what
+        the reference gives: a plain slotted attrs class (no validators, converters,
+        factories or hooks) whose fields are strings, booleans, integers or such classes,
+        each required or defaulting to ``None`` where it admits ``None``. Its integers are
+        then checked by ``self._checks[cls]`` (msgspec has no bound for them there)."""
+        known = self._direct.get(cls)
+        if known is None:
+            self._direct[cls] = False  # a class holding itself is not read directly
+            known = self._direct[cls] = self._directly_read(cls)
+        return known
+
+    def _directly_read(self, cls: type) -> bool:
+        if cls in self._raw or cls in self._reshape or "__slots__" not in cls.__dict__:
+            return False
+        if any(hasattr(cls, hook) for hook in ("__attrs_post_init__", "__attrs_pre_init__")):
+            return False
+        fields = attrs.fields(attrs.resolve_types(cls))
+        if set(cls.__dict__["__slots__"]) - {"__weakref__"} != {a.name for a in fields}:
+            return False  # a hidden slot (a cached hash) msgspec would leave empty
+        lines = ["def check(o):"]
+        ns: dict[str, Any] = {"_lo": -(2**63), "_hi": 2**63 - 1}
+        for n, a in enumerate(fields):
+            inner, nullable, unsettable = _parts(a.type)
+            if unsettable or (inner is not a.type and not nullable):
+                return False
+            if a.validator is not None or a.converter is not None or a.alias != a.name:
+                return False
+            if a.default is not attrs.NOTHING and not (a.default is None and nullable):
+                return False
+            if inner in (str, bool):
+                continue
+            if inner is int:
+                lines.append(f"    v = o.{a.name}")
+                lines.append("    if v is not None and not _lo <= v <= _hi: raise OverflowError(v)")
+            elif attrs.has(inner) and self.direct(inner):
+                check = self._checks.get(inner)
+                if check is not None:
+                    ns[f"_c{n}"] = check
+                    lines.append(f"    v = o.{a.name}")
+                    lines.append(f"    if v is not None: _c{n}(v)")
+            else:
+                return False
+        if len(lines) > 1:
+            exec("\n".join([*lines, "    return o"]), ns)
+            self._checks[cls] = ns["check"]
+        return True
 
     def field(self, tp: Any) -> tuple[Any, Builder | None]:
         """The msgspec type a field of type ``tp`` (not None, not UNSET) is read as, and
@@ -104,6 +180,8 @@ class _Mirrors:
         simple = _SIMPLE.get(tp)
         if simple is not None:
             return simple, None
+        if attrs.has(tp) and tp not in self._raw and tp not in self._reshape and self.direct(tp):
+            return tp, self._checks.get(tp)
         if attrs.has(tp) and tp not in self._raw:
             return self.record(tp), self._builders[tp]
         args = get_args(tp)
@@ -111,7 +189,7 @@ class _Mirrors:
             elem, build = self.field(args[0])
             if build is None:
                 return tuple[elem, ...], None  # type: ignore[valid-type]
-            return tuple[elem, ...], lambda values: tuple([build(v) for v in values])  # type: ignore[valid-type]
+            return tuple[elem, ...], _Each(build)  # type: ignore[valid-type]
         return msgspec.Raw, self._by_reference(tp)
 
     def _by_reference(self, tp: Any) -> Builder:
@@ -136,11 +214,21 @@ class _Mirrors:
         attrs.resolve_types(cls)
         reshape = self._reshape.get(cls)
         fields: list[tuple[str, Any, Any]] = []
-        ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_A": _ABSENT}
+        ns: dict[str, Any] = {
+            "_new": object.__new__,
+            "_cls": cls,
+            "_A": _ABSENT,
+            "_NULL": _NULL,
+            "_tuple": tuple,
+            "_map": map,
+        }
         lines = ["def build(m):", "    r = _new(_cls)"]
         if reshape is not None:
             fields += [(name, msgspec.Raw, _RAW_ABSENT) for name in reshape.extra]
             ns["_finish"] = reshape.finish
+            renamed = reshape.renamed
+        else:
+            renamed = {}
         for n, a in enumerate(attrs.fields(cls)):
             if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
                 raise TypeError(f"{cls.__name__}.{a.name}: factories are not supported")
@@ -174,28 +262,50 @@ class _Mirrors:
                     fields.append((a.name, read, None))
                 else:
                     fields.append((a.name, read | msgspec.UnsetType, _ABSENT))
+            defaulted = not required and not (a.default is None and nullable and not raw)
+            if a.name in renamed:
+                if build is not None or defaulted or raw:  # pragma: no cover - no such field
+                    raise TypeError(f"{cls.__name__}.{a.name}: only a plain field is renamed")
+                ns[f"_r{n}"] = renamed[a.name]
+                lines.append(f"    v = m.{a.name}")
+                lines.append(f"    _s{n}(r, _r{n}.get(v, v))")
+                continue
+            if build is None and not defaulted:
+                lines.append(f"    _s{n}(r, m.{a.name})")  # as read
+                continue
             lines.append(f"    v = m.{a.name}")
-            indent = "    "
-            if not required and not (a.default is None and nullable and not raw):
+            branch = "if"
+            if defaulted:
                 ns[f"_d{n}"] = a.default
                 absent = "not v" if raw else "v is _A"
                 lines.append(f"    if {absent}: v = _d{n}")
-                lines.append("    else:")
-                indent = "        "
-                if build is None:
-                    lines.append(f"{indent}pass")
-            if build is not None:
+                branch = "elif"
+            if raw and _null_is_none(build):
+                # a JSON null the reference reads as None, without parsing it
+                lines.append(f"    {branch} v == _NULL: v = None")
+                branch = "elif"
+            if isinstance(build, _Each):  # built in place: no call to a tuple builder
+                ns[f"_b{n}"] = build.build
+                call = f"_tuple(_map(_b{n}, v))"
+            elif build is not None:
                 ns[f"_b{n}"] = build
+                call = f"_b{n}(v)"
+            if build is not None:
                 if nullable and not raw:
-                    lines.append(f"{indent}if v is not None: v = _b{n}(v)")
+                    lines.append(f"    {branch} v is not None: v = {call}")
                 else:
-                    lines.append(f"{indent}v = _b{n}(v)")
+                    prefix = "    else: " if branch == "elif" else "    "
+                    lines.append(f"{prefix}v = {call}")
             lines.append(f"    _s{n}(r, v)")
-        lines.append("    return r" if reshape is None else "    return _finish(m, r)")
+        finish = reshape is not None and reshape.finish is not None
+        lines.append("    return _finish(m, r)" if finish else "    return r")
         exec("\n".join(lines), ns)
         options: dict[str, Any] = {"kw_only": True}
         if tag is not None:
             options.update(tag=tag, tag_field="type")
+        # the builder is also the record's ``_build`` method: an event's record builds
+        # itself, with no lookup by class on the way
+        options["namespace"] = {"_build": ns["build"]}
         record = msgspec.defstruct(f"{cls.__name__}Record", fields, **options)
         return record, typing.cast("Builder", ns["build"])
 
@@ -223,15 +333,13 @@ def typed_decoder(
         record, build = mirrors.event(cls, tag)
         builders[record] = build
     decode_record = msgspec.json.Decoder(typing.Union[tuple(builders)]).decode  # noqa: UP007
-    by_record = builders.__getitem__
 
     def decode(frame: str | bytes) -> Any:
         try:
             # msgspec does not check the UTF-8 of what it skips or keeps raw: bytes that
             # are not ASCII are checked (and read) as text first
             text = frame if isinstance(frame, str) or frame.isascii() else frame.decode()
-            record = decode_record(text)
-            return by_record(record.__class__)(record)
+            return decode_record(text)._build()
         except Exception:
             return reference(frame)
 

@@ -429,17 +429,6 @@ def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
     return setter
 
 
-_set_part_type: Final = _setter(ContentPart, "type")
-
-
-def _part_finish(_: object, part: ContentPart) -> ContentPart:
-    """``_part_in`` on a part already read: the GA content types get their model names."""
-    renamed = _PART_IN.get(part.type)
-    if renamed is not None:
-        _set_part_type(part, renamed)
-    return part
-
-
 def _info_reshape(conv: cattrs.Converter) -> Reshape:
     """``_info_in`` for the typed decoder: the fields GA spells alike are read typed,
     ``output_modalities`` and ``audio.output`` as raw JSON, then translated and
@@ -478,7 +467,10 @@ CODEC: Final = make_codec(
     _wire_path,
     translated=(ContentPart, SessionConfig, ResponseInfo, ResponseParams),
     reshape={
-        ContentPart: Reshape(frozenset(a.name for a in attrs.fields(ContentPart)), _part_finish),
+        # ``_part_in`` for a part read typed: the GA content types get their model names
+        ContentPart: Reshape(
+            frozenset(a.name for a in attrs.fields(ContentPart)), renamed={"type": _PART_IN}
+        ),
         ResponseInfo: _info_reshape(_CONVERTERS.fast),
     },
 )

@@ -203,6 +203,29 @@ DELTA = {
         b'{"type":"response.done","event_id":"e","response":{"id":"r","metadata":'
         b'{"n":99999999999999999999}}}',
         b'{"type":"response.done","event_id":"e","response":{"id":"r","status_details":null}}',
+        # classes msgspec fills itself (Usage and its details): their integers checked
+        # against int64 after the read, nulls and absent fields alike
+        b'{"type":"response.done","event_id":"e","response":{"id":"r","usage":'
+        b'{"total_tokens":9223372036854775808}}}',
+        b'{"type":"response.done","event_id":"e","response":{"id":"r","usage":'
+        b'{"input_tokens":-9223372036854775809}}}',
+        b'{"type":"response.done","event_id":"e","response":{"id":"r","usage":'
+        b'{"input_token_details":{"cached_tokens_details":{"text_tokens":18446744073709551615}}}}}',
+        b'{"type":"response.done","event_id":"e","response":{"id":"r","usage":'
+        b'{"output_token_details":{"audio_tokens":9223372036854775807,"text_tokens":null}}}}',
+        b'{"type":"response.done","event_id":"e","response":{"id":"r","usage":'
+        b'{"total_tokens":true,"input_tokens":1.0}}}',
+        b'{"type":"response.done","event_id":"e","response":{"id":"r","usage":'
+        b'{"total_tokens":1,"input_token_details":[]}}}',
+        b'{"type":"response.done","event_id":"e","response":{"id":"r","usage":null}}',
+        # a raw field's null is read without parsing it; around it, the reference's read
+        b'{"type":"response.done","event_id":"e","response":{"id":"r","metadata": null ,'
+        b'"max_output_tokens":null}}',
+        b'{"type":"response.done","event_id":"e","response":{"id":"r","metadata":nul}}',
+        b'{"type":"response.done","event_id":"e","response":{"id":"r","metadata":"null"}}',
+        b'{"type":"response.done","event_id":"e","response":{"id":"r","max_output_tokens":"inf"}}',
+        b'{"type":"conversation.item.added","event_id":"e","item":{"type":"mcp_call",'
+        b'"id":"i","error":null,"tools":[null]}}',
         b"[]",
         b"",
         b'{"type":5}',
