@@ -131,7 +131,11 @@ class AsyncConnection:
         self._closing = False
         self._hold = False  # keep steps() open across the close: a redial follows
         self._error: BaseException | None = None
-        self._scope = anyio.CancelScope()
+        # shielded: the connection's tasks see a chain of cancel scopes that ends here,
+        # however many sessions the opening task has open around this one (anyio's
+        # asyncio scopes walk the chain on every exit and cancellation check); connect()
+        # cancels it in aclose(), whatever ends the body
+        self._scope = anyio.CancelScope(shield=True)
         self._tasks: anyio.abc.TaskGroup | None = None
 
     # --- reading the session -----------------------------------------------------------
@@ -908,7 +912,11 @@ async def connect(
     )
     with Unwrap(_log, "rtstate.connect") as unwrap:
         async with anyio.create_task_group() as tasks:
-            await tasks.start(connection._run)
+            try:
+                await tasks.start(connection._run)
+            except BaseException:
+                connection._scope.cancel()  # shielded from ours: stop its tasks here
+                raise
             try:
                 yield connection
             except BaseException as exc:
