@@ -826,7 +826,9 @@ async def connect(
             ``OpenAI-Beta: realtime=v1`` header goes only with beta.
         config / plugins / id_factory: for the ``ClientConnection``. A plugin may also
             define ``async def connected(self, connection)``: it runs in its own task
-            while the transport is open and is cancelled at close.
+            while the transport is open and is cancelled at close (the connection's
+            tasks are shielded from the scopes around ``connect()``: its deadlines do
+            not reach them; closing, however the body ends, stops them).
         ssl_context: for wss; the default verifies certificates and host names.
         stream: an open byte stream to speak over instead of dialing (an in-memory
             pair, a proxy tunnel); ``url`` then only names the resource, and the
