@@ -131,7 +131,11 @@ class AsyncConnection:
         self._closing = False
         self._hold = False  # keep steps() open across the close: a redial follows
         self._error: BaseException | None = None
-        self._scope = anyio.CancelScope()
+        # shielded: the connection's tasks see a chain of cancel scopes that ends here,
+        # however many sessions the opening task has open around this one (anyio's
+        # asyncio scopes walk the chain on every exit and cancellation check); connect()
+        # cancels it in aclose(), whatever ends the body
+        self._scope = anyio.CancelScope(shield=True)
         self._tasks: anyio.abc.TaskGroup | None = None
 
     # --- reading the session -----------------------------------------------------------
@@ -822,7 +826,9 @@ async def connect(
             ``OpenAI-Beta: realtime=v1`` header goes only with beta.
         config / plugins / id_factory: for the ``ClientConnection``. A plugin may also
             define ``async def connected(self, connection)``: it runs in its own task
-            while the transport is open and is cancelled at close.
+            while the transport is open and is cancelled at close (the connection's
+            tasks are shielded from the scopes around ``connect()``: its deadlines do
+            not reach them; closing, however the body ends, stops them).
         ssl_context: for wss; the default verifies certificates and host names.
         stream: an open byte stream to speak over instead of dialing (an in-memory
             pair, a proxy tunnel); ``url`` then only names the resource, and the
@@ -908,7 +914,11 @@ async def connect(
     )
     with Unwrap(_log, "rtstate.connect") as unwrap:
         async with anyio.create_task_group() as tasks:
-            await tasks.start(connection._run)
+            try:
+                await tasks.start(connection._run)
+            except BaseException:
+                connection._scope.cancel()  # shielded from ours: stop its tasks here
+                raise
             try:
                 yield connection
             except BaseException as exc:
