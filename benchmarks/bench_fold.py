@@ -83,6 +83,18 @@ TARGET_PLUGGED = 2.3  # the same with 3 no-op plugins
 TARGET_MB = 20.0
 
 
+def assistant_item(item_id: str) -> dict[str, Any]:
+    """An assistant message as ``response.output_item.added`` announces it: no content yet."""
+    return {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "message",
+        "status": "in_progress",
+        "role": "assistant",
+        "content": [],
+    }
+
+
 class Frames:
     """Server frames with deterministic ids, as a real server would send them."""
 
@@ -146,14 +158,7 @@ class Frames:
         """
         rid = {"response_id": response_id}
         ids = {**rid, "item_id": item_id, "output_index": 0, "content_index": 0}
-        item = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "status": "in_progress",
-            "role": "assistant",
-            "content": [],
-        }
+        item = assistant_item(item_id)
         empty = (
             {"type": "text", "text": ""} if kind == "text" else {"type": "audio", "transcript": ""}
         )
@@ -254,14 +259,7 @@ class Frames:
         (``conversation.item.truncated``), the user's audio committed as an item."""
         rid = {"response_id": response_id}
         ids = {**rid, "item_id": item_id, "output_index": 0, "content_index": 0}
-        item = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "status": "in_progress",
-            "role": "assistant",
-            "content": [],
-        }
+        item = assistant_item(item_id)
         yield self.frame("response.created", response=self.response_object(response_id))
         yield self.frame("response.output_item.added", **rid, output_index=0, item=item)
         previous, self.tail = self.tail, item_id
