@@ -31,6 +31,15 @@ frames inside their streams (a text delta, an audio delta, ``response.done``,
 360 responses of 10 s) with the default ``Config`` (audio counted, not kept), keeping
 only the final state; and last the table of rtstate / floor per stream and dialect.
 
+The attrs floor (``ATTRS_FLOORS``) is the same minimal fold with one change: its values
+are frozen attrs classes, as rtstate's public events, state and Steps are (each decoded
+Struct rebuilt as an attrs event, the items, roots and Step attrs classes, all built the
+fastest way, ``rtstate._build.positional``). It prints beside the floor, per stream and
+per frame, and the last table gives rtstate / attrs floor too: how far rtstate is from
+the least any fold with attrs values pays, apart from what attrs itself costs.
+tests/test_benchmarks.py checks that both floors end every stream with the items and
+streamed text rtstate ends with.
+
 Targets (issue 19; reported, not judged): every stream within 2x its floor (2.3x with
 the 3 no-op plugins, against the same floor), at most 20 MB for the hour of audio.
 Each time is the best of several runs, with the cyclic GC off inside a run (as
@@ -51,8 +60,9 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from importlib.metadata import version
-from typing import Any, Union
+from typing import Any, Final, Union
 
 import attrs
 import immutables
@@ -60,6 +70,7 @@ import msgspec
 import orjson
 
 from rtstate import ClientConnection, Config
+from rtstate._build import positional
 from rtstate.codec import beta, codec_for, ga
 from rtstate.events import ConversationItemAdded, ConversationItemCreated, SessionCreated
 from rtstate.step import Step
@@ -519,82 +530,86 @@ class FState(msgspec.Struct, frozen=True):
     speaking: bool = False
 
 
-def _with_items(s: FState, items: immutables.Map[str, Held]) -> FState:
-    return FState(s.session, items, s.response, s.rate_limits, s.speaking)
+_Handler = Callable[[Any, Any], tuple[Any, tuple[Any, ...]]]
 
 
-def _held(item: FItem) -> Held:
-    return Held(item.id, item.role, item.status, [], 0, 0)
+def floor_handlers(Held: Callable[..., Any], FState: Callable[..., Any]) -> dict[str, _Handler]:
+    """The floor's handler per event kind, building its items with ``Held`` and its
+    roots with ``FState`` (by position): the Structs above, or the attrs floor's
+    classes (``AttrsFloor``)."""
 
+    def _with_items(s: Any, items: immutables.Map[str, Any]) -> Any:
+        return FState(s.session, items, s.response, s.rate_limits, s.speaking)
 
-def _appended(s: FState, e: Any) -> tuple[FState, tuple[Any, ...]]:
-    """Every streamed delta: one path copy, item then root."""
-    old = s.items[e.item_id]
-    old.chunks.append(e.delta)
-    new = Held(old.id, old.role, old.status, old.chunks, old.length + 1, old.audio_bytes)
-    return _with_items(s, s.items.set(old.id, new)), (("appended", e.item_id, e.delta),)
+    def _held(item: FItem) -> Any:
+        return Held(item.id, item.role, item.status, [], 0, 0)
 
+    def _appended(s: Any, e: Any) -> tuple[Any, tuple[Any, ...]]:
+        """Every streamed delta: one path copy, item then root."""
+        old = s.items[e.item_id]
+        old.chunks.append(e.delta)
+        new = Held(old.id, old.role, old.status, old.chunks, old.length + 1, old.audio_bytes)
+        return _with_items(s, s.items.set(old.id, new)), (("appended", e.item_id, e.delta),)
 
-def _audio(s: FState, e: Any) -> tuple[FState, tuple[Any, ...]]:
-    old = s.items[e.item_id]
-    size = len(e.delta) * 3 // 4
-    new = Held(old.id, old.role, old.status, old.chunks, old.length, old.audio_bytes + size)
-    return _with_items(s, s.items.set(old.id, new)), (("audio", e.item_id, size),)
+    def _audio(s: Any, e: Any) -> tuple[Any, tuple[Any, ...]]:
+        old = s.items[e.item_id]
+        size = len(e.delta) * 3 // 4
+        new = Held(old.id, old.role, old.status, old.chunks, old.length, old.audio_bytes + size)
+        return _with_items(s, s.items.set(old.id, new)), (("audio", e.item_id, size),)
 
+    def _item_added(s: Any, e: Any) -> tuple[Any, tuple[Any, ...]]:
+        if e.item.id in s.items:
+            return s, ()
+        return _with_items(s, s.items.set(e.item.id, _held(e.item))), (("item", e.item.id),)
 
-def _item_added(s: FState, e: Any) -> tuple[FState, tuple[Any, ...]]:
-    if e.item.id in s.items:
+    def _item_status(s: Any, item_id: str, status: str) -> tuple[Any, tuple[Any, ...]]:
+        old = s.items[item_id]
+        new = Held(old.id, old.role, status, old.chunks, old.length, old.audio_bytes)
+        return _with_items(s, s.items.set(item_id, new)), (("status", item_id, status),)
+
+    def _response(s: Any, response: FResponse | None) -> tuple[Any, tuple[Any, ...]]:
+        return FState(s.session, s.items, response, s.rate_limits, s.speaking), (("response",),)
+
+    def _speaking(s: Any, speaking: bool) -> tuple[Any, tuple[Any, ...]]:
+        return FState(s.session, s.items, s.response, s.rate_limits, speaking), (("speech",),)
+
+    def _unchanged(s: Any, e: Any) -> tuple[Any, tuple[Any, ...]]:
         return s, ()
-    return _with_items(s, s.items.set(e.item.id, _held(e.item))), (("item", e.item.id),)
+
+    return {
+        "session.created": lambda s, e: (
+            FState(e.session, s.items, s.response, s.rate_limits, s.speaking),
+            (("session",),),
+        ),
+        "conversation.item.created": _item_added,
+        "response.created": lambda s, e: _response(s, e.response),
+        "response.done": lambda s, e: _response(s, None),
+        "response.output_item.added": _item_added,
+        "response.output_item.done": lambda s, e: _item_status(s, e.item.id, e.item.status),
+        "response.content_part.added": _unchanged,
+        "response.content_part.done": _unchanged,
+        "response.text.delta": _appended,
+        "response.text.done": lambda s, e: _item_status(s, e.item_id, "text done"),
+        "response.audio.delta": _audio,
+        "response.audio.done": _unchanged,
+        "response.audio_transcript.delta": _appended,
+        "response.audio_transcript.done": lambda s, e: _item_status(
+            s, e.item_id, "transcript done"
+        ),
+        "response.function_call_arguments.delta": _appended,
+        "response.function_call_arguments.done": lambda s, e: _item_status(s, e.item_id, "done"),
+        "rate_limits.updated": lambda s, e: (
+            FState(s.session, s.items, s.response, e.rate_limits, s.speaking),
+            (("limits",),),
+        ),
+        "input_audio_buffer.speech_started": lambda s, e: _speaking(s, True),
+        "input_audio_buffer.speech_stopped": lambda s, e: _speaking(s, False),
+        "input_audio_buffer.committed": _unchanged,
+        "conversation.item.truncated": lambda s, e: _item_status(s, e.item_id, "truncated"),
+    }
 
 
-def _item_status(s: FState, item_id: str, status: str) -> tuple[FState, tuple[Any, ...]]:
-    old = s.items[item_id]
-    new = Held(old.id, old.role, status, old.chunks, old.length, old.audio_bytes)
-    return _with_items(s, s.items.set(item_id, new)), (("status", item_id, status),)
-
-
-def _response(s: FState, response: FResponse | None) -> tuple[FState, tuple[Any, ...]]:
-    return FState(s.session, s.items, response, s.rate_limits, s.speaking), (("response",),)
-
-
-def _speaking(s: FState, speaking: bool) -> tuple[FState, tuple[Any, ...]]:
-    return FState(s.session, s.items, s.response, s.rate_limits, speaking), (("speech",),)
-
-
-def _unchanged(s: FState, e: Any) -> tuple[FState, tuple[Any, ...]]:
-    return s, ()
-
-
-FLOOR_HANDLERS: dict[str, Callable[[FState, Any], tuple[FState, tuple[Any, ...]]]] = {
-    "session.created": lambda s, e: (
-        FState(e.session, s.items, s.response, s.rate_limits, s.speaking),
-        (("session",),),
-    ),
-    "conversation.item.created": _item_added,
-    "response.created": lambda s, e: _response(s, e.response),
-    "response.done": lambda s, e: _response(s, None),
-    "response.output_item.added": _item_added,
-    "response.output_item.done": lambda s, e: _item_status(s, e.item.id, e.item.status),
-    "response.content_part.added": _unchanged,
-    "response.content_part.done": _unchanged,
-    "response.text.delta": _appended,
-    "response.text.done": lambda s, e: _item_status(s, e.item_id, "text done"),
-    "response.audio.delta": _audio,
-    "response.audio.done": _unchanged,
-    "response.audio_transcript.delta": _appended,
-    "response.audio_transcript.done": lambda s, e: _item_status(s, e.item_id, "transcript done"),
-    "response.function_call_arguments.delta": _appended,
-    "response.function_call_arguments.done": lambda s, e: _item_status(s, e.item_id, "done"),
-    "rate_limits.updated": lambda s, e: (
-        FState(s.session, s.items, s.response, e.rate_limits, s.speaking),
-        (("limits",),),
-    ),
-    "input_audio_buffer.speech_started": lambda s, e: _speaking(s, True),
-    "input_audio_buffer.speech_stopped": lambda s, e: _speaking(s, False),
-    "input_audio_buffer.committed": _unchanged,
-    "conversation.item.truncated": lambda s, e: _item_status(s, e.item_id, "truncated"),
-}
+FLOOR_HANDLERS: Final = floor_handlers(Held, FState)
 
 
 class Floor:
@@ -602,7 +617,8 @@ class Floor:
 
     def __init__(self, dialect: str) -> None:
         classes = []
-        self.handlers: dict[type, Callable[[FState, Any], tuple[FState, tuple[Any, ...]]]] = {}
+        self.handlers: dict[type, _Handler] = {}
+        self.kinds: dict[type, str] = {}
         for kind, (ga_type, fields) in FLOOR_EVENTS.items():
             tag = ga_type if dialect == "ga" else kind
             cls = msgspec.defstruct(
@@ -614,9 +630,14 @@ class Floor:
             )
             classes.append(cls)
             self.handlers[cls] = FLOOR_HANDLERS[kind]
+            self.kinds[cls] = kind
         self.decode = msgspec.json.Decoder(Union[tuple(classes)]).decode  # noqa: UP007
 
-    def fold(self, state: FState, frame: str) -> tuple[Any, ...]:
+    def start(self) -> Any:
+        """The state a run starts from."""
+        return FState()
+
+    def fold(self, state: Any, frame: str) -> tuple[Any, ...]:
         """Decode and fold one frame: the Step tuple (before, after, event, transitions)."""
         event = self.decode(frame)
         after, transitions = self.handlers[event.__class__](state, event)
@@ -637,7 +658,95 @@ class Floor:
         return run
 
 
+# --- the attrs floor: the same fold with frozen attrs classes for the values -------------
+#
+# rtstate's public values (events, state, Steps) are frozen attrs classes, which CPython
+# builds in Python (about 0.3 us each, the fastest way: ``rtstate._build.positional``,
+# against about 0.07 us for a msgspec Struct). The attrs floor is the floor above with
+# that one change: each decoded Struct is rebuilt as a frozen attrs event, the items
+# and roots are frozen attrs classes, the Step is a frozen attrs class. Its transitions
+# stay tuples and its nested payloads (items, parts, responses) stay Structs, so it is
+# a lower bound of any fold whose public values are attrs classes.
+
+
+@attrs.frozen
+class AHeld:
+    id: str
+    role: str | None
+    status: str | None
+    chunks: list[str]
+    length: int
+    audio_bytes: int
+
+
+@attrs.frozen
+class AState:
+    session: FSession | None = None
+    items: immutables.Map[str, AHeld] = attrs.field(factory=immutables.Map)
+    response: FResponse | None = None
+    rate_limits: tuple[FLimit, ...] = ()
+    speaking: bool = False
+
+
+@attrs.frozen
+class AStep:
+    before: AState
+    after: AState
+    input: object
+    transitions: tuple[Any, ...]
+
+
+ATTRS_HANDLERS: Final = floor_handlers(positional(AHeld), positional(AState))
+
+
+class AttrsFloor(Floor):
+    """One dialect's attrs floor: the floor, its values frozen attrs classes."""
+
+    def __init__(self, dialect: str) -> None:
+        super().__init__(dialect)
+        self.events: dict[type, Callable[..., Any]] = {}
+        handlers: dict[type, _Handler] = {}
+        for struct in self.handlers:
+            names = [field.name for field in msgspec.structs.fields(struct)]
+            event = attrs.make_class(f"A{struct.__name__}", list(names), frozen=True)
+            self.events[struct] = positional(event)
+            handlers[struct] = ATTRS_HANDLERS[self.kinds[struct]]
+        self.handlers = handlers
+
+    def start(self) -> Any:
+        return AState()
+
+    def fold(self, state: Any, frame: str) -> tuple[Any, ...]:
+        struct = self.decode(frame)
+        cls = struct.__class__
+        event = self.events[cls](*astuple(struct))
+        after, transitions = self.handlers[cls](state, event)
+        step = new_astep(state, after, event, transitions)
+        return (state, step.after)
+
+    def run(self, frames: list[str]) -> Callable[[], object]:
+        decode, handlers, events = self.decode, self.handlers, self.events
+
+        def run() -> object:
+            state = AState()
+            for frame in frames:
+                struct = decode(frame)
+                cls = struct.__class__
+                event = events[cls](*astuple(struct))
+                after, transitions = handlers[cls](state, event)
+                step = new_astep(state, after, event, transitions)
+                state = step.after
+            return state
+
+        return run
+
+
+new_astep: Final = positional(AStep)
+astuple: Final = msgspec.structs.astuple
+
+
 FLOORS = {"beta": Floor("beta"), "ga": Floor("ga")}
+ATTRS_FLOORS = {"beta": AttrsFloor("beta"), "ga": AttrsFloor("ga")}
 
 
 def best_us(runs: Sequence[Callable[[], object]], frames: int) -> list[float]:
@@ -715,14 +824,14 @@ def check(frames: list[str], config: Config | None = None) -> None:
     assert conn.state.active_response is None and conn.state.finished
 
 
-RUNS = 7  # the runs of one stream in one dialect, as bench_stream lists them
+RUNS = 8  # the runs of one stream in one dialect, as bench_stream lists them
 DIALECTS = (("GA", GA), ("beta", BETA))
 """GA first: the default dialect."""
 
 
-def bench_stream(name: str, frames: list[str]) -> dict[str, tuple[float, float]]:
+def bench_stream(name: str, frames: list[str]) -> dict[str, tuple[float, float, float]]:
     """Print one stream's figures in both dialects; return dialect -> (ratio to the
-    floor without plugins, with 3 no-op plugins)."""
+    floor without plugins, with 3 no-op plugins, ratio to the attrs floor without)."""
     check(frames)
     by_dialect = {"GA": to_ga(frames), "beta": frames}
     check(by_dialect["GA"], GA)
@@ -743,6 +852,7 @@ def bench_stream(name: str, frames: list[str]) -> dict[str, tuple[float, float]]
             # the plain decode (orjson + cattrs) the typed one is checked against: the
             # decode before the typed decoders, in the same run (where a codec has it)
             each(getattr(codec, "reference_decode_server", None) or codec.decode_server, stream),
+            ATTRS_FLOORS[config.dialect].run(stream),
         ]
     times = best_us(runs, len(frames))
     size = sum(len(f) for f in by_dialect["GA"]) / len(frames)
@@ -756,6 +866,7 @@ def bench_stream(name: str, frames: list[str]) -> dict[str, tuple[float, float]]
         ("floor: decode only", 4, None),
         ("orjson.loads", 5, None),
         ("decode only, reference path", 6, 4),
+        ("attrs floor: decode + fold", 7, 3),
     ]
     for label, at, against in rows:
         cells = ""
@@ -765,7 +876,11 @@ def bench_stream(name: str, frames: list[str]) -> dict[str, tuple[float, float]]
             cells += f"{value:9.2f} {ratio}" + " " * 1
         print(f"  {label:28}{cells} us/frame")
     return {
-        dialect: (times[RUNS * d] / times[RUNS * d + 3], times[RUNS * d + 1] / times[RUNS * d + 3])
+        dialect: (
+            times[RUNS * d] / times[RUNS * d + 3],
+            times[RUNS * d + 1] / times[RUNS * d + 3],
+            times[RUNS * d] / times[RUNS * d + 7],
+        )
         for d, (dialect, _) in enumerate(DIALECTS)
     }
 
@@ -829,7 +944,10 @@ def best_total(runs: Sequence[Callable[[], float]]) -> list[float]:
 def bench_per_frame() -> None:
     """One frame of each kind, decoded and folded in its stream: rtstate and the floor."""
     print("per frame, in its stream (us; receive = decode + fold, no plugins)")
-    print(f"  {'':34}{'receive':>9}{'decode':>9}{'floor':>9}{'fl. dec.':>9}{'ratio':>8}")
+    print(
+        f"  {'':34}{'receive':>9}{'decode':>9}{'floor':>9}{'fl. dec.':>9}{'attrs fl.':>10}"
+        f"{'ratio':>8}"
+    )
     for what, stream, beta_type, ga_type in PER_FRAME:
         beta_frames = stream()
         for dialect, config in DIALECTS:
@@ -837,12 +955,13 @@ def bench_per_frame() -> None:
             wanted = ga_type if config is GA else beta_type
             count = sum(orjson.loads(f)["type"] == wanted for f in frames)
             codec, floor = codec_for(config.dialect), FLOORS[config.dialect]
+            attrs_floor = ATTRS_FLOORS[config.dialect]
 
             def rtstate(config: Config = config) -> Callable[[str], object]:
                 return ClientConnection(config=config).receive
 
             def floor_fold(floor: Floor = floor) -> Callable[[str], object]:
-                state = FState()
+                state = floor.start()
 
                 def one(frame: str) -> None:
                     nonlocal state
@@ -856,13 +975,14 @@ def bench_per_frame() -> None:
                     timed_frames(stateless(codec.decode_server), frames, wanted),
                     timed_frames(floor_fold, frames, wanted),
                     timed_frames(stateless(floor.decode), frames, wanted),
+                    timed_frames(partial(floor_fold, attrs_floor), frames, wanted),
                 ]
             )
-            full, decode, base, base_decode = (t / count * 1e6 for t in totals)
+            full, decode, base, base_decode, attrs_base = (t / count * 1e6 for t in totals)
             label = f"{what} ({dialect})"
             print(
                 f"  {label:34}{full:9.2f}{decode:9.2f}{base:9.2f}{base_decode:9.2f}"
-                f"{full / base:7.1f}x us/frame"
+                f"{attrs_base:10.2f}{full / base:7.1f}x us/frame"
             )
 
 
@@ -945,15 +1065,21 @@ def main() -> None:
     print()
     print(
         f"rtstate / floor (receive vs floor decode + fold; targets <= {TARGET_RATIO}x, "
-        f"<= {TARGET_PLUGGED}x with 3 no-op plugins)"
+        f"<= {TARGET_PLUGGED}x with 3 no-op plugins); last two: rtstate / attrs floor"
     )
-    print(f"  {'stream':10}{'GA':>9}{'GA+3':>9}{'beta':>9}{'beta+3':>9}")
+    print(
+        f"  {'stream':10}{'GA':>9}{'GA+3':>9}{'beta':>9}{'beta+3':>9}"
+        f"{'GA/attrs':>10}{'beta/attrs':>11}"
+    )
     worst = worst_plugged = 0.0
     for key, per_dialect in ratios.items():
-        cells = "".join(f"{plain:8.2f}x{plugged:8.2f}x" for plain, plugged in per_dialect.values())
+        cells = "".join(
+            f"{plain:8.2f}x{plugged:8.2f}x" for plain, plugged, _ in per_dialect.values()
+        )
+        cells += "".join(f"{to_attrs:10.2f}x" for _, _, to_attrs in per_dialect.values())
         print(f"  {key:10}{cells}")
-        worst = max([worst, *(plain for plain, _ in per_dialect.values())])
-        worst_plugged = max([worst_plugged, *(p for _, p in per_dialect.values())])
+        worst = max([worst, *(plain for plain, _, _ in per_dialect.values())])
+        worst_plugged = max([worst_plugged, *(p for _, p, _ in per_dialect.values())])
     print(
         f"targets: worst {worst:.2f}x ({'met' if worst <= TARGET_RATIO else 'NOT met'}), "
         f"with plugins {worst_plugged:.2f}x "
