@@ -14,7 +14,8 @@ connection is closed. Nothing from anyio or websockets escapes them.
 
 ``RequestRejected``: the *server* refused a request a transport call waits on
 (``AsyncConnection.request``, ``wait_for(..., request=...)``): its ``error`` event, as
-data, raised where the caller waits.
+data, raised where the caller waits. ``RequestDropped``: the *core* dropped such a
+request before it was sent (a ``response.create`` over ``Config.max_in_flight``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "HandshakeError",
     "LocalProtocolError",
     "RemoteProtocolError",
+    "RequestDropped",
     "RequestRejected",
     "RtStateError",
     "TransportError",
@@ -155,3 +157,24 @@ class RequestRejected(RtStateError):
         )
         self.event = event
         self.error = error
+
+
+class RequestDropped(RtStateError):
+    """The connection dropped a request the caller waits on before sending it.
+
+    A ``response.create`` that cannot go yet waits in the core's queue
+    (``ledger.queued``), which holds at most ``Config.max_in_flight`` of them; one
+    more is dropped, never sent (the ``queue_full`` diagnostic). A transport call
+    waiting on it (``AsyncConnection.request``, ``wait_for(..., request=...)``) raises
+    this at once instead of waiting out its timeout. Nothing was sent for it; the
+    connection stays open and usable.
+
+    Attributes:
+        event: the client event dropped, as the caller sent it.
+        reason: the diagnostic's code (``"queue_full"``).
+    """
+
+    def __init__(self, event: ClientEvent, reason: str, message: str) -> None:
+        super().__init__(f"{event.type} dropped ({reason}): {message}", event_type=event.type)
+        self.event = event
+        self.reason = reason

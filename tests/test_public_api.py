@@ -36,6 +36,7 @@ TOP_LEVEL = {
     "LocalProtocolError",
     "ReconnectPlan",
     "RemoteProtocolError",
+    "RequestDropped",
     "RequestRejected",
     "RtStateError",
     "SessionState",

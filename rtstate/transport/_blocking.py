@@ -75,6 +75,7 @@ class BlockingConnection:
         Raises:
             TimeoutError: nothing matched within ``timeout``.
             RequestRejected: the server rejected ``request``.
+            RequestDropped: the core dropped ``request`` unsent (a full queue).
             ConnectionClosed: the connection ended first.
         """
         wait = partial(self._connection.wait_for, until, timeout=timeout, request=request)
@@ -89,6 +90,7 @@ class BlockingConnection:
         Raises:
             TimeoutError: no outcome within ``timeout``.
             RequestRejected: the server refused ``event``.
+            RequestDropped: the core dropped ``event`` unsent (a full queue).
             ConnectionClosed: the connection was or became closed.
         """
         call = partial(self._connection.request, event, until, timeout=timeout)

@@ -225,6 +225,8 @@ class AsyncConnection:
                 changed, and the Step may still come: call again to go on waiting).
             RequestRejected: the server answered ``request`` with an ``error`` (its
                 ``error`` and ``event`` attached); the connection stays open.
+            RequestDropped: ``request`` is a ``response.create`` the core dropped
+                unsent (a full queue); the connection stays open.
             ConnectionClosed: the connection ended first (after a redial announced
                 with ``expect_redial()``, the wait goes on over the new WebSocket).
             RtStateError: the reader's own error, which stopped it (a frame refused
@@ -272,6 +274,8 @@ class AsyncConnection:
                 when the core stopped waiting for the acknowledgement
                 (``Config.ack_timeout``). The event was sent either way.
             RequestRejected: the server refused ``event``.
+            RequestDropped: ``event`` is a ``response.create`` the core dropped
+                unsent: ``Config.max_in_flight`` creates were already queued.
             ConnectionClosed: the connection was closed before the send (nothing
                 was folded) or ended while waiting.
             LocalProtocolError: ``event`` cannot be sent; nothing changed.

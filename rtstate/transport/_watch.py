@@ -27,7 +27,7 @@ from typing import Final, Generic, TypeAlias, TypeVar
 import anyio
 import attrs
 
-from ..errors import ConnectionClosed, RequestRejected
+from ..errors import ConnectionClosed, RequestDropped, RequestRejected
 from ..events.client import ClientEvent, ResponseCreate
 from ..step import Step
 from ..transitions import (
@@ -78,9 +78,10 @@ class Waiter:
     ``result`` or ``error`` holds the outcome and ``done`` is set.
 
     The request (``track``) is followed by its ``event_id``: a ``ClientEventRejected``
-    for it ends the wait with ``RequestRejected``. A ``response.create`` the core
-    queued again after a race with a response it did not ask for
-    (``conversation_already_has_active_response``: ``ClientEventRejected`` then
+    for it ends the wait with ``RequestRejected``; a ``response.create`` the core
+    dropped unsent on a full queue (``queue_full``) ends it with ``RequestDropped``.
+    A ``response.create`` the core queued again after a race with a response it did
+    not ask for (``conversation_already_has_active_response``: ``ClientEventRejected`` then
     ``ClientEventQueued`` of the same create without an id) is not a failure: the
     waiter follows the retry, which gets its ``event_id`` when it is sent. So it
     does for a request coalesced into another (``ClientEventCoalesced``). With no
@@ -97,11 +98,13 @@ class Waiter:
 
     __slots__ = (
         "_creates",
+        "_event",
         "_kinds",
         "_match",
         "_request",
         "_response",
         "_retry",
+        "_sent",
         "done",
         "error",
         "result",
@@ -113,6 +116,8 @@ class Waiter:
         self._request: str | None = None  # the event_id followed
         self._retry: ClientEvent | None = None  # a queued retry without its id yet
         self._creates = False  # whether the request is a response.create
+        self._event: ClientEvent | None = None  # the request, as the caller sent it
+        self._sent = False  # whether the request (or its retry) went on the wire
         self._response: str | None = None  # the response it started, once acknowledged
         self.done = anyio.Event()
         self.result: Step | None = None
@@ -123,6 +128,8 @@ class Waiter:
         self._request = event.event_id
         self._retry = None
         self._creates = isinstance(event, ResponseCreate)
+        self._event = event
+        self._sent = False
 
     @property
     def wants_ack(self) -> bool:
@@ -202,12 +209,28 @@ class Waiter:
                 if sent.__class__ is retry.__class__ and attrs.evolve(sent, event_id=None) == retry:
                     self._request, self._retry = sent.event_id, None
                     break
+        if not self._sent and any(self._mine(sent) for sent in step.sent):
+            self._sent = True
         transitions = step.transitions
         for index, transition in enumerate(transitions):
             seen = _FOLLOW.get(transition.__class__)
             if seen is not None and seen(self, transition, transitions, index):
                 return True
-        return False
+        return bool(step.diagnostics) and self._dropped(step)
+
+    def _dropped(self, step: Step) -> bool:
+        """Whether ``step`` dropped the followed ``response.create`` before it was ever
+        sent (a full queue: ``queue_full``); if so the wait ends with ``RequestDropped``."""
+        if not self._creates or self._sent:
+            return False
+        full = next((d for d in step.diagnostics if d.code == "queue_full"), None)
+        if full is None:
+            return False
+        if any(self._mine(queued) for queued in step.after.ledger.queued):
+            return False  # another create was dropped, not this one
+        event = self._retry or self._event
+        assert event is not None
+        return self._finish(error=RequestDropped(event, full.code, full.message))
 
     def _rejected(
         self, transition: Transition, transitions: tuple[Transition, ...], index: int

@@ -278,6 +278,50 @@ def test_a_coalesced_request_is_followed_into_the_event_it_joined() -> None:
     assert waiter.error.event is queued
 
 
+def test_a_create_dropped_on_a_full_queue_ends_its_wait_with_request_dropped() -> None:
+    # max_in_flight=1: one create in flight, one queued, the third dropped unsent
+    conn = rtstate.ClientConnection(config=rtstate.Config(max_in_flight=1))
+    conn.receive(session_created())
+    first, queued = (
+        conn.send(c.ResponseCreate()),
+        conn.send(c.ResponseCreate(response=ResponseParams(instructions="second"))),
+    )
+    assert first.sent and not queued.sent and conn.state.ledger.queued
+    third = c.ResponseCreate(response=ResponseParams(instructions="third"))
+    step = conn.send(third)
+    assert [d.code for d in step.diagnostics] == ["queue_full"] and not step.sent
+    waiter = Waiter(t.ResponseFinished)
+    waiter.track(step.input)  # type: ignore[arg-type]
+    assert waiter.follow(step)
+    assert isinstance(waiter.error, rtstate.RequestDropped)
+    assert waiter.error.event is step.input and waiter.error.reason == "queue_full"
+    assert "already queued" in str(waiter.error)
+    # the queued one is still queued, not dropped: its wait goes on
+    other = Waiter(t.ResponseFinished)
+    other.track(queued.input)  # type: ignore[arg-type]
+    assert not other.follow(step) and other.error is None
+    # and the one sent long ago is never taken for dropped
+    sent = Waiter(t.ResponseFinished)
+    sent.track(first.input)  # type: ignore[arg-type]
+    assert not sent.follow(first) and not sent.offer(step) and sent.error is None
+
+
+@pytest.mark.anyio
+async def test_request_raises_request_dropped_at_once_when_the_queue_is_full() -> None:
+    config = rtstate.Config(max_in_flight=1)
+    async with connect_in_memory(text_server(LONG, delta_interval=0.01), config=config) as conn:
+        await started(conn)
+        await conn.request(c.ResponseCreate(), timeout=10)  # a response runs
+        await conn.send(c.ResponseCreate(response=ResponseParams(instructions="2")))  # queued
+        extra = c.ResponseCreate(response=ResponseParams(instructions="one too many"))
+        with anyio.fail_after(5), pytest.raises(rtstate.RequestDropped) as dropped:
+            await conn.request(extra, t.ResponseFinished, timeout=60)
+        assert dropped.value.event.response == extra.response
+        assert conn.closed is None  # the connection goes on
+        step = await conn.wait_for(t.ResponseFinished, timeout=10)
+        assert step.after.items[-1].text == LONG
+
+
 # --- the connection ending ----------------------------------------------------------------
 
 
