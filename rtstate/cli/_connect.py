@@ -19,23 +19,23 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import anyio
 import anyio.lowlevel
 
 from ..config import Dialect
-from ..errors import ConnectionClosed, HandshakeError, TransportError
-from ..events.client import ClientEvent, ResponseCreate, SessionUpdate
+from ..errors import ConnectionClosed, HandshakeError, RequestRejected, TransportError
+from ..events.client import ResponseCreate, SessionUpdate
 from ..events.payloads import ResponseParams, SessionConfig
 from ..step import Step
 from ..transitions import (
-    ClientEventRejected,
     ResponseFinished,
     ServerErrorReceived,
     SessionStarted,
     SessionUpdated,
     TextAppended,
+    Transition,
 )
 from ..transport import AsyncConnection, connect
 from ._base import (
@@ -51,8 +51,10 @@ from ._base import (
 
 __all__ = ["add_connect"]
 
+T = TypeVar("T", bound=Transition)
 
-def _kinds(step: Step, kind: type) -> list[Any]:
+
+def _kinds(step: Step, kind: type[T]) -> list[T]:
     return [x for x in step.transitions if isinstance(x, kind)]
 
 
@@ -99,29 +101,37 @@ class _SetupRejected(Exception):
     """The server answered the session setup with an error (its message)."""
 
 
-def _rejection(step: Step, event: ClientEvent) -> ClientEventRejected | None:
-    """The rejection of ``event`` in ``step``, if the server rejected it there."""
-    for x in step.transitions:
-        if isinstance(x, ClientEventRejected) and x.event.event_id == event.event_id:
+def _unattributed_error(step: Step) -> ServerErrorReceived | None:
+    """An ``error`` in ``step`` that names no client event, if any."""
+    for x in _kinds(step, ServerErrorReceived):
+        if x.error.event_id is None:
             return x
     return None
+
+
+def _answered(step: Step) -> bool:
+    """Whether ``step`` answers the session setup: ``session.updated``, or an error
+    that names no client event (while the setup is the one request awaiting its
+    answer, a server that leaves out the ``event_id`` means that one)."""
+    return bool(_kinds(step, SessionUpdated)) or _unattributed_error(step) is not None
 
 
 async def _set_up(conn: AsyncConnection, timeout: float) -> None:
     """Make the session text only; wait until the server accepts (``session.updated``).
 
     Raises:
-        _SetupRejected: the server answered the ``session.update`` with an error.
+        _SetupRejected: the server answered the ``session.update`` with an error
+            (one naming it, or one naming no event at all).
+        TimeoutError: no answer within ``timeout`` seconds.
     """
     text_only = SessionConfig(modalities=("text",), turn_detection=None)
-    update = (await conn.send(SessionUpdate(session=text_only))).sent[-1]
-    with anyio.fail_after(timeout):
-        step = await conn.wait_for(
-            lambda s: bool(_kinds(s, SessionUpdated)) or _rejection(s, update) is not None
-        )
-    rejected = _rejection(step, update)
-    if rejected is not None:
-        raise _SetupRejected(rejected.error.message)
+    try:
+        step = await conn.request(SessionUpdate(session=text_only), _answered, timeout=timeout)
+    except RequestRejected as exc:
+        raise _SetupRejected(exc.error.message) from None
+    error = _unattributed_error(step)
+    if error is not None:
+        raise _SetupRejected(error.error.message)
 
 
 async def _chat(

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -19,7 +20,7 @@ import rtstate
 from rtstate import ClientConnection, Step
 from rtstate.cli import EXIT_CONNECTION, main
 from rtstate.cli._demo import run_demo
-from rtstate.server import ServerConfig
+from rtstate.server import ServerConfig, ServerConnection
 from rtstate.transport import serve_in_thread
 
 
@@ -228,6 +229,35 @@ def test_connect_exits_5_when_the_server_rejects_the_session_setup(
         "Missing required parameter: 'session.type'.\n"
     )
     assert stdin.tell() == 0  # no line was read: the chat never started
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_connect_exits_5_at_once_when_the_setup_error_names_no_event(
+    backend: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server that answers the setup with an ``error`` naming no ``event_id``: the
+    command takes it as the setup's answer (the one request waiting) and exits 5 at
+    once, instead of waiting out ``--timeout``."""
+    reject = ServerConnection._reject
+
+    def anonymous(self: ServerConnection, r: Any, event_id: str | None, kind: str | None) -> None:
+        reject(self, r, None, kind)  # the error leaves out which event it answers
+
+    monkeypatch.setattr(ServerConnection, "_reject", anonymous)
+    stdin = io.StringIO("Hello there\n")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    with serve_in_thread(backend=backend, dialect="ga") as server:
+        argv = ("connect", server.url, "--dialect", "beta", "--backend", backend)
+        started = time.monotonic()
+        code, out, err = run(capsys, *argv, "--timeout", "30")
+        took = time.monotonic() - started
+    assert code == EXIT_CONNECTION and out == ""
+    assert err == (
+        "rtstate connect: the server rejected the session setup: "
+        "Missing required parameter: 'session.type'.\n"
+    )
+    assert took < 15  # not the 30 s timeout
+    assert stdin.tell() == 0
 
 
 def test_the_command_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
