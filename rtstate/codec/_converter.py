@@ -372,10 +372,48 @@ def _in_sets(
             given = getattr(value, name)
             if given is not None and given not in allowed:
                 choices = ", ".join(repr(v) for v in ordered)
-                raise ValueError(f"{cls.__name__}.{name} is {given!r}, not one of {choices}")
+                said = f"{cls.__name__}.{name} is {given!r}, not one of {choices}"
+                raise RefusedValue(said, value, name)
         return base(value)
 
     return unstructure
+
+
+class RefusedValue(ValueError):
+    """A field of ``owner`` (an object inside the event being encoded) holds a value
+    outside its closed set; ``path_in`` gives the field's path in the event."""
+
+    def __init__(self, message: str, owner: object, name: str) -> None:
+        super().__init__(message)
+        self.owner = owner
+        self.name = name
+
+    def path_in(self, event: object) -> str | None:
+        """The dotted path of the refused field in ``event`` (``item.content[0].type``),
+        or ``None`` if ``owner`` is not found in it."""
+        found = _path_to(event, self.owner, "")
+        if found is None:
+            return None
+        return f"{found}.{self.name}" if found else self.name
+
+
+def _path_to(value: object, target: object, prefix: str) -> str | None:
+    """The path from ``value`` to the object ``target`` (by identity) through attrs
+    fields and tuples, ``""`` for ``value`` itself; ``None`` if it is not there."""
+    if value is target:
+        return prefix
+    if attrs.has(value.__class__):
+        for a in attrs.fields(value.__class__):
+            at = f"{prefix}.{a.name}" if prefix else a.name
+            found = _path_to(getattr(value, a.name), target, at)
+            if found is not None:
+                return found
+    elif isinstance(value, tuple):
+        for i, element in enumerate(value):
+            found = _path_to(element, target, f"{prefix}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _with_nulls(

@@ -18,7 +18,7 @@ import orjson
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..events.client import ClientEvent, UnknownClientEvent
 from ..events.server import ServerEvent, UnknownServerEvent
-from ._converter import Converters, dumps, excerpt, fault_path, loads
+from ._converter import Converters, RefusedValue, dumps, excerpt, fault_path, loads
 from ._typed import Reshape, typed_decoder
 
 __all__ = ["AnyEvent", "Codec", "make_codec"]
@@ -176,6 +176,10 @@ def make_codec(
                 unstructure_server if isinstance(event, ServerEvent) else unstructure_client
             )
             obj: dict[str, Any] = unstructure(event)
+        except RefusedValue as exc:
+            raise LocalProtocolError(
+                f"cannot encode {cls.__name__}: {exc}", event_type=cls.type, path=exc.path_in(event)
+            ) from None
         except Exception as exc:
             raise LocalProtocolError(
                 f"cannot encode {cls.__name__}: {exc}", event_type=cls.type

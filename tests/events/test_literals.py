@@ -158,6 +158,16 @@ _BAD_SENDS: list[tuple[str, Any]] = [
 ]
 
 
+_BAD_PATHS = {
+    "Item.role is 'usr'": "item.role",
+    "Item.type is 'mesage'": "item.type",
+    "ContentPart.type is 'input_txt'": "item.content[0].type",
+    "ContentPart.detail is 'max'": "item.content[0].detail",
+    "Item.status is 'done'": "item.status",
+    "Item.type is 'item_ref'": "response.input[0].type",
+}
+
+
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize(("what", "event"), _BAD_SENDS, ids=[w for w, _ in _BAD_SENDS])
 def test_a_client_item_field_outside_its_set_is_refused_on_encode(
@@ -167,6 +177,7 @@ def test_a_client_item_field_outside_its_set_is_refused_on_encode(
         codec_for(dialect).encode(event)
     assert what in info.value.message
     assert info.value.event_type == event.type
+    assert info.value.path == _BAD_PATHS[what]  # where in the event, as the wire spells it
     conn = ClientConnection(config=Config(dialect=dialect))
     before = conn.state
     with pytest.raises(LocalProtocolError, match=what):
