@@ -4,8 +4,10 @@ The reference decode (``_dialect.make_codec``) parses a frame with orjson into d
 then the strict cattrs converter walks them into the event classes. Here msgspec reads
 the frame straight into mirror records (``msgspec.Struct``, one per class, generated
 from the class's fields; the events form a union tagged by ``type``) and a generated
-builder per class (the record's ``_build`` method) fills the attrs object through its
-slots. A plain class of strings, booleans and integers (``Usage`` and its details) is
+builder per class (the record's ``_build`` method) fills the attrs object: it makes an
+instance of a writable subclass (``_writable``: no slot of its own, plain attribute
+writes, four times cheaper than a slot descriptor's call), writes every field, then
+gives the object its own frozen class. A plain class of strings, booleans and integers (``Usage`` and its details) is
 read by msgspec itself, straight into its slots, its integers checked after. Same
 values, a fraction of the work.
 
@@ -79,6 +81,37 @@ def _parts(tp: Any) -> tuple[Any, bool, bool]:
         inner = rest[0] if len(rest) == 1 else typing.Union[rest]  # noqa: UP007
         return inner, _NONE in args, Unset in args
     return tp, False, False
+
+
+def _writable(cls: type) -> type | None:
+    """A subclass of ``cls`` whose instances take plain attribute writes, or None.
+
+    A frozen attrs class refuses ``obj.field = value``; setting its slots through their
+    descriptors costs a call each (about four times a plain slot write). The subclass
+    adds no slot and writes through ``object.__setattr__`` (for ``__delattr__`` too,
+    so the interpreter's own slot write is used), so a builder fills it with plain
+    writes and then gives it its class (``r.__class__ = cls``: the layouts are the
+    same). Only for a slotted class whose instances allow that switch; the object
+    never leaves the builder before it has its class.
+    """
+    if "__slots__" not in cls.__dict__ or "__dict__" in dir(cls):
+        return None
+    writable = type(
+        f"{cls.__name__}Writable",
+        (cls,),
+        {
+            "__slots__": (),
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+            "__module__": __name__,
+        },
+    )
+    try:
+        probe: Any = object.__new__(writable)
+        probe.__class__ = cls
+    except TypeError:  # pragma: no cover - a layout the switch refuses
+        return None
+    return writable
 
 
 class _Each:
@@ -222,7 +255,17 @@ class _Mirrors:
             "_tuple": tuple,
             "_map": map,
         }
-        lines = ["def build(m):", "    r = _new(_cls)"]
+        writable = _writable(cls)
+        ns["_W"] = writable
+
+        def put(n: int, name: str, value: str) -> str:
+            """The line that sets field ``name`` (number ``n``) of the new object."""
+            if writable is not None:
+                return f"    r.{name} = {value}"
+            ns[f"_s{n}"] = getattr(cls, name).__set__
+            return f"    _s{n}(r, {value})"
+
+        lines = ["def build(m):", "    r = _new(_cls)" if writable is None else "    r = _new(_W)"]
         if reshape is not None:
             fields += [(name, msgspec.Raw, _RAW_ABSENT) for name in reshape.extra]
             ns["_finish"] = reshape.finish
@@ -236,8 +279,7 @@ class _Mirrors:
                 if a.default is attrs.NOTHING:  # pragma: no cover - no such field
                     raise TypeError(f"{cls.__name__}.{a.name}: a required field left out")
                 ns[f"_d{n}"] = a.default
-                lines.append(f"    _s{n}(r, _d{n})")
-                ns[f"_s{n}"] = getattr(cls, a.name).__set__
+                lines.append(put(n, a.name, f"_d{n}"))
                 continue
             inner, nullable, unsettable = _parts(a.type)
             if unsettable:
@@ -245,7 +287,6 @@ class _Mirrors:
             if inner is not a.type and not nullable:  # pragma: no cover - no such field
                 raise TypeError(f"{cls.__name__}.{a.name}: unsupported type {a.type!r}")
             read, build = self.field(inner)
-            ns[f"_s{n}"] = getattr(cls, a.name).__set__
             required = a.default is attrs.NOTHING
             raw = read is msgspec.Raw
             if raw:
@@ -268,10 +309,10 @@ class _Mirrors:
                     raise TypeError(f"{cls.__name__}.{a.name}: only a plain field is renamed")
                 ns[f"_r{n}"] = renamed[a.name]
                 lines.append(f"    v = m.{a.name}")
-                lines.append(f"    _s{n}(r, _r{n}.get(v, v))")
+                lines.append(put(n, a.name, f"_r{n}.get(v, v)"))
                 continue
             if build is None and not defaulted:
-                lines.append(f"    _s{n}(r, m.{a.name})")  # as read
+                lines.append(put(n, a.name, f"m.{a.name}"))  # as read
                 continue
             lines.append(f"    v = m.{a.name}")
             branch = "if"
@@ -296,7 +337,9 @@ class _Mirrors:
                 else:
                     prefix = "    else: " if branch == "elif" else "    "
                     lines.append(f"{prefix}v = {call}")
-            lines.append(f"    _s{n}(r, v)")
+            lines.append(put(n, a.name, "v"))
+        if writable is not None:
+            lines.append("    r.__class__ = _cls")
         finish = reshape is not None and reshape.finish is not None
         lines.append("    return _finish(m, r)" if finish else "    return r")
         exec("\n".join(lines), ns)

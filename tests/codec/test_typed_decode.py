@@ -284,3 +284,51 @@ def test_closed_set_fields_are_read_as_strings_in_the_typed_pass(
     frame = orjson.dumps({"type": tag, "event_id": "e1", "previous_item_id": None, "item": item})
     assert assert_same(CODECS[dialect], "server", frame)[2].item.role == role
     assert reads == []
+
+
+def _values(value: Any) -> Any:
+    """Every attrs value inside ``value`` (itself included), depth first."""
+    if attrs.has(type(value)):
+        yield value
+        for field in attrs.fields(type(value)):
+            yield from _values(getattr(value, field.name))
+    elif isinstance(value, tuple):
+        for element in value:
+            yield from _values(element)
+
+
+def test_built_values_have_their_own_frozen_class() -> None:
+    """The builders fill a writable subclass and then give the object its class
+    (``_typed._writable``): no value, nested ones included, keeps the subclass, and
+    every one is frozen again."""
+    checked = 0
+    for dialect, direction, text in _corpus_frames():
+        typed, _ = decoders(CODECS[dialect], direction)
+        try:
+            event = typed(text)
+        except Exception:
+            continue
+        for value in _values(event):
+            cls = type(value)
+            assert not cls.__name__.endswith("Writable"), cls
+            assert cls.__module__.startswith("rtstate.events"), cls
+            field = attrs.fields(cls)[0].name if attrs.fields(cls) else None
+            if field is not None:
+                with pytest.raises(attrs.exceptions.FrozenInstanceError):
+                    setattr(value, field, None)
+            checked += 1
+    assert checked > 2_000
+
+
+def test_a_writable_subclass_switches_to_its_class() -> None:
+    from rtstate.events.payloads import Item
+
+    writable = _typed._writable(Item)
+    assert writable is not None and issubclass(writable, Item)
+    obj = object.__new__(writable)
+    for field in attrs.fields(Item):
+        setattr(obj, field.name, None)
+    obj.__class__ = Item
+    assert type(obj) is Item and obj == Item(type=None)  # type: ignore[arg-type]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        obj.id = "x"  # type: ignore[misc]
