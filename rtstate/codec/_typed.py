@@ -7,9 +7,9 @@ from the class's fields; the events form a union tagged by ``type``) and a gener
 builder per class (the record's ``_build`` method) fills the attrs object: it makes an
 instance of a writable subclass (``_writable``: no slot of its own, plain attribute
 writes, four times cheaper than a slot descriptor's call), writes every field, then
-gives the object its own frozen class. A plain class of strings, booleans and integers (``Usage`` and its details) is
-read by msgspec itself, straight into its slots, its integers checked after. Same
-values, a fraction of the work.
+gives the object its own frozen class. (msgspec can fill an attrs class itself, but
+each field a frame leaves out costs it more than the whole build.) Same values, a
+fraction of the work.
 
 The typed decoder only ever gives the value the reference gives; for anything else it
 steps aside. Whatever msgspec refuses (an unknown ``type``, a missing field, a wrong
@@ -156,56 +156,6 @@ class _Mirrors:
         self._reshape = reshape
         self._records: dict[type, type] = {}
         self._builders: dict[type, Builder] = {}
-        self._direct: dict[type, bool] = {}
-        self._checks: dict[type, Builder] = {}
-
-    def direct(self, cls: type) -> bool:
-        """Whether msgspec reads ``cls`` itself (it fills the slots in C), giving what
-        the reference gives: a plain slotted attrs class (no validators, converters,
-        factories or hooks) whose fields are strings, booleans, integers or such classes,
-        each required or defaulting to ``None`` where it admits ``None``. Its integers are
-        then checked by ``self._checks[cls]`` (msgspec has no bound for them there)."""
-        known = self._direct.get(cls)
-        if known is None:
-            self._direct[cls] = False  # a class holding itself is not read directly
-            known = self._direct[cls] = self._directly_read(cls)
-        return known
-
-    def _directly_read(self, cls: type) -> bool:
-        if cls in self._raw or cls in self._reshape or "__slots__" not in cls.__dict__:
-            return False
-        if any(hasattr(cls, hook) for hook in ("__attrs_post_init__", "__attrs_pre_init__")):
-            return False
-        fields = attrs.fields(attrs.resolve_types(cls))
-        if set(cls.__dict__["__slots__"]) - {"__weakref__"} != {a.name for a in fields}:
-            return False  # a hidden slot (a cached hash) msgspec would leave empty
-        lines = ["def check(o):"]
-        ns: dict[str, Any] = {"_lo": -(2**63), "_hi": 2**63 - 1}
-        for n, a in enumerate(fields):
-            inner, nullable, unsettable = _parts(a.type)
-            if unsettable or (inner is not a.type and not nullable):
-                return False
-            if a.validator is not None or a.converter is not None or a.alias != a.name:
-                return False
-            if a.default is not attrs.NOTHING and not (a.default is None and nullable):
-                return False
-            if inner in (str, bool):
-                continue
-            if inner is int:
-                lines.append(f"    v = o.{a.name}")
-                lines.append("    if v is not None and not _lo <= v <= _hi: raise OverflowError(v)")
-            elif attrs.has(inner) and self.direct(inner):
-                check = self._checks.get(inner)
-                if check is not None:
-                    ns[f"_c{n}"] = check
-                    lines.append(f"    v = o.{a.name}")
-                    lines.append(f"    if v is not None: _c{n}(v)")
-            else:
-                return False
-        if len(lines) > 1:
-            exec("\n".join([*lines, "    return o"]), ns)
-            self._checks[cls] = ns["check"]
-        return True
 
     def field(self, tp: Any) -> tuple[Any, Builder | None]:
         """The msgspec type a field of type ``tp`` (not None, not UNSET) is read as, and
@@ -213,8 +163,6 @@ class _Mirrors:
         simple = _SIMPLE.get(tp)
         if simple is not None:
             return simple, None
-        if attrs.has(tp) and tp not in self._raw and tp not in self._reshape and self.direct(tp):
-            return tp, self._checks.get(tp)
         if attrs.has(tp) and tp not in self._raw:
             return self.record(tp), self._builders[tp]
         args = get_args(tp)
