@@ -103,6 +103,7 @@ def _writable(cls: type) -> type | None:
             "__slots__": (),
             "__setattr__": object.__setattr__,
             "__delattr__": object.__delattr__,
+            "__init__": object.__init__,  # made by a call with no arguments
             "__module__": __name__,
         },
     )
@@ -213,7 +214,7 @@ class _Mirrors:
             ns[f"_s{n}"] = getattr(cls, name).__set__
             return f"    _s{n}(r, {value})"
 
-        lines = ["def build(m):", "    r = _new(_cls)" if writable is None else "    r = _new(_W)"]
+        lines = ["def build(m):", "    r = _new(_cls)" if writable is None else "    r = _W()"]
         if reshape is not None:
             fields += [(name, msgspec.Raw, _RAW_ABSENT) for name in reshape.extra]
             ns["_finish"] = reshape.finish
@@ -273,13 +274,15 @@ class _Mirrors:
                 # a JSON null the reference reads as None, without parsing it
                 lines.append(f"    {branch} v == _NULL: v = None")
                 branch = "elif"
-            if isinstance(build, _Each):  # built in place: no call to a tuple builder
+            if isinstance(build, _Each):
+                # built in place, no call to a tuple builder; an empty tuple (or None)
+                # kept as read, one element built without a map (most tuples hold one)
                 ns[f"_b{n}"] = build.build
-                call = f"_tuple(_map(_b{n}, v))"
+                call = f"(_b{n}(v[0]),) if len(v) == 1 else _tuple(_map(_b{n}, v))"
+                lines.append(f"    {branch} v: v = {call}")
             elif build is not None:
                 ns[f"_b{n}"] = build
                 call = f"_b{n}(v)"
-            if build is not None:
                 if nullable and not raw:
                     lines.append(f"    {branch} v is not None: v = {call}")
                 else:
