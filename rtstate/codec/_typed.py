@@ -135,7 +135,8 @@ class Reshape:
     them) are read as those fields; the class's other fields take their defaults; the
     ``extra`` keys (the dialect's own spellings) are read as raw JSON, and ``finish(record,
     value)`` completes the new value from them (it may set the value's slots: nobody
-    else holds it yet) and returns it. It must give what the converter's hook gives, or
+    else holds it yet) and returns it; it is called only when one of them is present
+    (with no ``extra`` keys, always). It must give what the converter's hook gives, or
     raise. ``renamed`` maps a string field to the dialect's values that read as another
     value (the rest read as they are), translated before the field is set.
     """
@@ -292,7 +293,13 @@ class _Mirrors:
         if writable is not None:
             lines.append("    r.__class__ = _cls")
         finish = reshape is not None and reshape.finish is not None
-        lines.append("    return _finish(m, r)" if finish else "    return r")
+        if finish and reshape is not None and reshape.extra:
+            # only a frame holding one of the dialect's own keys needs finishing
+            present = " or ".join(f"m.{name}" for name in reshape.extra)
+            lines.append(f"    if {present}: return _finish(m, r)")
+        elif finish:
+            lines.append("    return _finish(m, r)")
+        lines.append("    return r")
         exec("\n".join(lines), ns)
         options: dict[str, Any] = {"kw_only": True}
         if tag is not None:

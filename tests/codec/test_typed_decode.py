@@ -30,6 +30,7 @@ from rtstate import LocalProtocolError
 from rtstate.codec import _typed, beta, ga
 from rtstate.codec._dialect import Codec
 from rtstate.events import UnknownServerEvent
+from rtstate.events.payloads import Item
 
 CODECS: dict[str, Codec] = {"beta": beta.CODEC, "ga": ga.CODEC}
 Decode = Callable[[str | bytes], Any]
@@ -321,8 +322,6 @@ def test_built_values_have_their_own_frozen_class() -> None:
 
 
 def test_a_writable_subclass_switches_to_its_class() -> None:
-    from rtstate.events.payloads import Item
-
     writable = _typed._writable(Item)
     assert writable is not None and issubclass(writable, Item)
     obj = object.__new__(writable)
@@ -332,3 +331,69 @@ def test_a_writable_subclass_switches_to_its_class() -> None:
     assert type(obj) is Item and obj == Item(type=None)  # type: ignore[arg-type]
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         obj.id = "x"  # type: ignore[misc]
+
+
+def _item(parts: int) -> dict[str, Any]:
+    part = {"type": "output_text", "text": "hi"}
+    return {"type": "message", "id": "i", "role": "assistant", "content": [part] * parts}
+
+
+_LIMIT = {"name": "tokens", "limit": 1, "remaining": 0, "reset_seconds": 1}
+_RESPONSE = '{"type":"response.done","event_id":"e","response":{"id":"r",%s}}'
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # tuples of records: empty, one element, several; null and absent
+        *(
+            orjson.dumps({"type": tag, "event_id": "e", "item": _item(n)}).decode()
+            for tag in ("conversation.item.added", "conversation.item.created")
+            for n in (0, 1, 3)
+        ),
+        '{"type":"conversation.item.added","event_id":"e","item":{"type":"message","content":null}}',
+        '{"type":"conversation.item.added","event_id":"e","item":{"type":"message"}}',
+        *(_RESPONSE % f'"output":{orjson.dumps([_item(1)] * n).decode()}' for n in (0, 1, 2)),
+        _RESPONSE % '"output":null',
+        _RESPONSE % '"output":[null]',
+        *(
+            orjson.dumps({"type": "rate_limits.updated", "rate_limits": [_LIMIT] * n}).decode()
+            for n in (0, 1, 3)
+        ),
+        # GA's own keys of a response: read only when present, as the converter reads them
+        _RESPONSE % '"output_modalities":["audio"]',
+        _RESPONSE % '"output_modalities":["text"],"audio":{"output":{"voice":"alloy"}}',
+        _RESPONSE % '"audio":{"output":{"format":{"type":"audio/pcmu"},"voice":{"id":"v"}}}',
+        _RESPONSE % '"audio":{"output":null}',
+        _RESPONSE % '"audio":null,"output_modalities":null',
+        _RESPONSE % '"audio":5',
+        _RESPONSE % '"audio":{"output":{"format":7}}',
+        _RESPONSE % '"output_modalities":"audio"',
+        _RESPONSE % '"modalities":["text"],"voice":"alloy"',
+    ],
+)
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_tuples_and_dialect_keys_decode_as_the_reference_does(frame: str, dialect: str) -> None:
+    kind, cls, *_ = assert_same(CODECS[dialect], "server", frame)
+    assert_same(CODECS[dialect], "server", frame.encode())
+    if kind == "value" and cls is not UnknownServerEvent:
+        assert read_typed(CODECS[dialect], frame)  # not the reference's value
+
+
+def read_typed(codec: Codec, frame: str | bytes) -> bool:
+    """Whether the typed decoder reads ``frame`` itself, without the reference."""
+    decode = codec.decode_server
+    assert decode.__closure__ is not None
+    cell = decode.__closure__[decode.__code__.co_freevars.index("reference")]
+    reference, calls = cell.cell_contents, []
+
+    def counted(frame: str | bytes) -> Any:
+        calls.append(frame)
+        return reference(frame)
+
+    cell.cell_contents = counted
+    try:
+        decode(frame)
+    finally:
+        cell.cell_contents = reference
+    return not calls
