@@ -277,10 +277,15 @@ class _Mirrors:
                 branch = "elif"
             if isinstance(build, _Each):
                 # built in place, no call to a tuple builder; an empty tuple (or None)
-                # kept as read, one element built without a map (most tuples hold one)
+                # kept as read, one or two elements built without a map (a map calls
+                # the builder from C, four times the cost of a call from here)
                 ns[f"_b{n}"] = build.build
-                call = f"(_b{n}(v[0]),) if len(v) == 1 else _tuple(_map(_b{n}, v))"
-                lines.append(f"    {branch} v: v = {call}")
+                b = f"_b{n}"
+                lines.append(f"    {branch} v:")
+                lines.append("        k = len(v)")
+                lines.append(f"        if k == 1: v = ({b}(v[0]),)")
+                lines.append(f"        elif k == 2: v = ({b}(v[0]), {b}(v[1]))")
+                lines.append(f"        else: v = _tuple(_map({b}, v))")
             elif build is not None:
                 ns[f"_b{n}"] = build
                 call = f"_b{n}(v)"

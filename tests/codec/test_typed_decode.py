@@ -349,16 +349,16 @@ _RESPONSE = '{"type":"response.done","event_id":"e","response":{"id":"r",%s}}'
         *(
             orjson.dumps({"type": tag, "event_id": "e", "item": _item(n)}).decode()
             for tag in ("conversation.item.added", "conversation.item.created")
-            for n in (0, 1, 3)
+            for n in (0, 1, 2, 3)
         ),
         '{"type":"conversation.item.added","event_id":"e","item":{"type":"message","content":null}}',
         '{"type":"conversation.item.added","event_id":"e","item":{"type":"message"}}',
-        *(_RESPONSE % f'"output":{orjson.dumps([_item(1)] * n).decode()}' for n in (0, 1, 2)),
+        *(_RESPONSE % f'"output":{orjson.dumps([_item(1)] * n).decode()}' for n in (0, 1, 2, 3)),
         _RESPONSE % '"output":null',
         _RESPONSE % '"output":[null]',
         *(
             orjson.dumps({"type": "rate_limits.updated", "rate_limits": [_LIMIT] * n}).decode()
-            for n in (0, 1, 3)
+            for n in (0, 1, 2, 3)
         ),
         # GA's own keys of a response: read only when present, as the converter reads them
         _RESPONSE % '"output_modalities":["audio"]',
