@@ -36,14 +36,14 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import attrs
 import cattrs
 import msgspec
 import orjson
 
-from ..events.payloads import LITERALS, Unset
+from ..events.payloads import LITERALS, MaxTokens, Unset
 
 __all__ = ["Reshape", "typed_decoder"]
 
@@ -57,6 +57,7 @@ _SIMPLE: Mapping[Any, Any] = {
     bool: bool,
     float: float,
     **dict.fromkeys(LITERALS, str),  # a closed set decodes as any string, as the reference
+    MaxTokens: _Int | Literal["inf"],
 }
 _NONE = type(None)
 _ABSENT: Any = msgspec.UNSET
@@ -133,7 +134,9 @@ class Reshape:
 
     The frame's ``fields`` (names of the class's fields, spelled as the class spells
     them) are read as those fields; the class's other fields take their defaults; the
-    ``extra`` keys (the dialect's own spellings) are read as raw JSON, and ``finish(record,
+    ``extra`` keys (the dialect's own spellings, each with the msgspec type it is read as:
+    ``msgspec.Raw`` for raw JSON, ``msgspec.UNSET`` when absent otherwise) are read, and
+    ``finish(record,
     value)`` completes the new value from them (it may set the value's slots: nobody
     else holds it yet) and returns it; it is called only when one of them is present
     (with no ``extra`` keys, always). It must give what the converter's hook gives, or
@@ -143,7 +146,7 @@ class Reshape:
 
     fields: frozenset[str]
     finish: Callable[[Any, Any], Any] | None = None
-    extra: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = types.MappingProxyType({})
     renamed: Mapping[str, Mapping[str, str]] = types.MappingProxyType({})
 
 
@@ -217,7 +220,11 @@ class _Mirrors:
 
         lines = ["def build(m):", "    r = _new(_cls)" if writable is None else "    r = _W()"]
         if reshape is not None:
-            fields += [(name, msgspec.Raw, _RAW_ABSENT) for name in reshape.extra]
+            for name, tp in reshape.extra.items():
+                if tp is msgspec.Raw:
+                    fields.append((name, tp, _RAW_ABSENT))
+                else:
+                    fields.append((name, tp | msgspec.UnsetType, _ABSENT))
             ns["_finish"] = reshape.finish
             renamed = reshape.renamed
         else:
@@ -300,7 +307,10 @@ class _Mirrors:
         finish = reshape is not None and reshape.finish is not None
         if finish and reshape is not None and reshape.extra:
             # only a frame holding one of the dialect's own keys needs finishing
-            present = " or ".join(f"m.{name}" for name in reshape.extra)
+            present = " or ".join(
+                f"m.{name}" if tp is msgspec.Raw else f"m.{name} is not _A"
+                for name, tp in reshape.extra.items()
+            )
             lines.append(f"    if {present}: return _finish(m, r)")
         elif finish:
             lines.append("    return _finish(m, r)")

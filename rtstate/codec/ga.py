@@ -55,7 +55,7 @@ from typing import Any, Final
 
 import attrs
 import cattrs
-import orjson
+import msgspec
 
 from ..events.client import CLIENT_EVENT_TYPES, GA_CLIENT_EVENT_TYPES, ClientEvent
 from ..events.payloads import ContentPart, Item, ResponseInfo, ResponseParams, SessionConfig
@@ -429,33 +429,56 @@ def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
     return setter
 
 
-def _info_reshape(conv: cattrs.Converter) -> Reshape:
-    """``_info_in`` for the typed decoder: the fields GA spells alike are read typed,
-    ``output_modalities`` and ``audio.output`` as raw JSON, then translated and
-    structured by the converter's own hooks, field by field."""
-    types = {a.name: a.type for a in attrs.fields(attrs.resolve_types(ResponseInfo))}
-    fields = ("modalities", *(model for _, model, _ in _PARAMS_AUDIO_OUTPUT))
-    hooks = {name: (conv.get_structure_hook(types[name]), types[name]) for name in fields}
-    setters = {name: _setter(ResponseInfo, name) for name in fields}
+class _Format(msgspec.Struct):
+    """A GA audio format object as ``_format_in`` reads it: its string ``type``."""
 
-    def structure(info: ResponseInfo, name: str, value: object) -> None:
-        hook, tp = hooks[name]
-        setters[name](info, hook(value, tp))
+    type: str
+
+
+class _AudioOutput(msgspec.Struct):
+    """A response's ``audio.output`` as ``_audio_in`` reads it (a voice object, rare,
+    is left to the reference: msgspec reads free-form JSON otherwise than orjson)."""
+
+    format: str | _Format | msgspec.UnsetType | None = msgspec.UNSET
+    voice: str | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class _Audio(msgspec.Struct):
+    """A response's ``audio`` block: only ``output`` is read."""
+
+    output: _AudioOutput | None = None
+
+
+def _info_reshape() -> Reshape:
+    """``_info_in`` for the typed decoder: the fields GA spells alike are read typed,
+    and so are ``output_modalities`` and ``audio.output``, then translated as
+    ``_modalities_in`` and ``_audio_in`` do. Where the reference's hooks would take
+    more than these types (a voice object), msgspec refuses the frame and the reference
+    decodes it."""
+    modalities = _setter(ResponseInfo, "modalities")
+    audio_format = _setter(ResponseInfo, "output_audio_format")
+    voice = _setter(ResponseInfo, "voice")
+    unset = msgspec.UNSET
 
     def finish(record: Any, info: ResponseInfo) -> ResponseInfo:
-        if record.output_modalities:
-            value = orjson.loads(bytes(record.output_modalities))
-            structure(info, "modalities", _modalities_in(value))
-        if record.audio:
-            audio = orjson.loads(bytes(record.audio))
-            if audio is not None:
-                out: dict[str, Any] = {}
-                _audio_in(_object(audio, "audio").get("output"), _PARAMS_AUDIO_OUTPUT, out)
-                for name, value in out.items():
-                    structure(info, name, value)
+        value = record.output_modalities
+        if value is not unset:
+            modalities(info, value if value is None else tuple(_MODALITIES_IN.get(value, value)))
+        audio = record.audio
+        if audio is not unset and audio is not None and audio.output is not None:
+            out = audio.output
+            value = out.format
+            if value.__class__ is _Format:
+                kind = value.type
+                audio_format(info, _FORMAT_IN.get(kind, kind))
+            elif value is not unset:
+                audio_format(info, value)
+            if out.voice is not unset:
+                voice(info, out.voice)
         return info
 
-    return Reshape(frozenset(_RESPONSE_SAME), finish, ("output_modalities", "audio"))
+    extra = {"output_modalities": tuple[str, ...] | None, "audio": _Audio | None}
+    return Reshape(frozenset(_RESPONSE_SAME), finish, extra)
 
 
 _CONVERTERS: Final = _ga_converters()
@@ -471,7 +494,7 @@ CODEC: Final = make_codec(
         ContentPart: Reshape(
             frozenset(a.name for a in attrs.fields(ContentPart)), renamed={"type": _PART_IN}
         ),
-        ResponseInfo: _info_reshape(_CONVERTERS.fast),
+        ResponseInfo: _info_reshape(),
     },
 )
 """The GA dialect as a ``Codec`` value (what ``Config(dialect="ga")`` selects)."""
