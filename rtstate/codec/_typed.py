@@ -319,7 +319,9 @@ class _Mirrors:
             lines.append("    return _finish(m, r)")
         lines.append("    return r")
         exec("\n".join(lines), ns)
-        options: dict[str, Any] = {"kw_only": True}
+        # a record holds only what msgspec read (no cycle can form) and lives for one
+        # frame: not tracked by the garbage collector (no allocation counts toward a pass)
+        options: dict[str, Any] = {"kw_only": True, "gc": False}
         if tag is not None:
             options.update(tag=tag, tag_field="type")
         # the builder is also the record's ``_build`` method: an event's record builds
