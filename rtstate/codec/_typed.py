@@ -136,21 +136,24 @@ class Reshape:
     """How a dialect spells a payload class its converters translate, for a typed read.
 
     The frame's ``fields`` (names of the class's fields, spelled as the class spells
-    them) are read as those fields; the class's other fields take their defaults; the
-    ``extra`` keys (the dialect's own spellings, each with the msgspec type it is read as:
-    ``msgspec.Raw`` for raw JSON, ``msgspec.UNSET`` when absent otherwise) are read, and
-    ``finish(record,
-    value)`` completes the new value from them (it may set the value's slots: nobody
-    else holds it yet) and returns it; it is called only when one of them is present
-    (with no ``extra`` keys, always). It must give what the converter's hook gives, or
-    raise. ``renamed`` maps a string field to the dialect's values that read as another
-    value (the rest read as they are), translated before the field is set.
+    them) are read as those fields, by the same rules as an untranslated class's; the
+    class's fields in neither ``fields`` nor ``paths`` take their defaults. Each must
+    give what the converter's hook gives. ``renamed`` maps a string field to the
+    dialect's values that read as another value (the rest read as they are).
+
+    ``paths`` maps a field the dialect writes elsewhere to its keys from the top of the
+    payload (``("audio", "input", "format")``): read there with the field's own rules
+    for ``null`` and absent (an absent or ``null`` object on the way reads as if the
+    key were absent, as ``dict.get`` chains do). ``read`` maps a field the dialect
+    spells otherwise to ``(msgspec type, translate)``: the value read as that type
+    (``None`` included if the type admits it) is ``translate(value)``; absent, the
+    field's default.
     """
 
     fields: frozenset[str]
-    finish: Callable[[Any, Any], Any] | None = None
-    extra: Mapping[str, Any] = types.MappingProxyType({})
-    renamed: Mapping[str, Mapping[str, str]] = types.MappingProxyType({})
+    renamed: Mapping[str, Mapping[str, str | None]] = types.MappingProxyType({})
+    paths: Mapping[str, tuple[str, ...]] = types.MappingProxyType({})
+    read: Mapping[str, tuple[Any, Callable[[Any], Any]]] = types.MappingProxyType({})
 
 
 class _Mirrors:
@@ -222,20 +225,57 @@ class _Mirrors:
             return f"    _s{n}(r, {value})"
 
         lines = ["def build(m):", "    r = _new(_cls)" if writable is None else "    r = _W()"]
-        if reshape is not None:
-            for name, tp in reshape.extra.items():
-                if tp is msgspec.Raw:
-                    fields.append((name, tp, _RAW_ABSENT))
+        # the records of the objects a path goes through: keys -> [(field, type, default)]
+        nested: dict[tuple[str, ...], list[tuple[str, Any, Any]]] = {}
+        parents: dict[tuple[str, ...], str] = {}  # keys -> the builder's local holding it
+
+        def parent(keys: tuple[str, ...]) -> str:
+            """The local that holds the object at ``keys`` (None: absent or null)."""
+            name = parents.get(keys)
+            if name is None:
+                name = parents[keys] = f"p{len(parents)}"
+                if len(keys) == 1:
+                    nested.setdefault(keys, [])
+                    lines.insert(2, f"    {name} = m.{keys[0]}")
                 else:
-                    fields.append((name, tp | msgspec.UnsetType, _ABSENT))
-            ns["_finish"] = reshape.finish
-            renamed = reshape.renamed
-        else:
-            renamed = {}
+                    up = parent(keys[:-1])
+                    nested.setdefault(keys, [])
+                    nested[keys[:-1]].append((keys[-1], keys, None))
+                    at = lines.index(next(x for x in lines if x.startswith(f"    {up} ="))) + 1
+                    lines.insert(at, f"    {name} = {up}.{keys[-1]} if {up} is not None else None")
+            return name
+
+        def place(name: str, spec: tuple[Any, Any]) -> str:
+            """Add the record field that reads field ``name``: where the dialect writes
+            it; the expression that gives what was read (or the absent default)."""
+            keys = reshape.paths.get(name) if reshape is not None else None
+            if keys is None:
+                fields.append((name, *spec))
+                return f"m.{name}"
+            if len(keys) == 1:
+                fields.append((keys[0], *spec))
+                return f"m.{keys[0]}"
+            if spec[1] is msgspec.NODEFAULT:  # pragma: no cover - no such field
+                raise TypeError(f"{cls.__name__}.{name}: a required field on a path")
+            up = parent(keys[:-1])
+            nested[keys[:-1]].append((keys[-1], *spec))
+            absent = f"_v{len(ns)}"
+            ns[absent] = spec[1]
+            return f"({up}.{keys[-1]} if {up} is not None else {absent})"
+
+        renamed = reshape.renamed if reshape is not None else {}
         for n, a in enumerate(attrs.fields(cls)):
             if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
                 raise TypeError(f"{cls.__name__}.{a.name}: factories are not supported")
-            if reshape is not None and a.name not in reshape.fields:
+            if reshape is not None and a.name in reshape.read:
+                tp, translate = reshape.read[a.name]
+                source = place(a.name, (tp | msgspec.UnsetType, _ABSENT))
+                ns[f"_d{n}"], ns[f"_t{n}"] = a.default, translate
+                lines.append(f"    v = {source}")
+                lines.append(f"    v = _d{n} if v is _A else _t{n}(v)")
+                lines.append(put(n, a.name, "v"))
+                continue
+            if reshape is not None and a.name not in reshape.fields | set(reshape.paths):
                 if a.default is attrs.NOTHING:  # pragma: no cover - no such field
                     raise TypeError(f"{cls.__name__}.{a.name}: a required field left out")
                 ns[f"_d{n}"] = a.default
@@ -253,28 +293,30 @@ class _Mirrors:
                 # the reference's hook takes the whole type (null included) and the
                 # default stands for "absent": an empty Raw
                 build = self._by_reference(a.type)
-                fields.append((a.name, msgspec.Raw, msgspec.NODEFAULT if required else _RAW_ABSENT))
+                source = place(
+                    a.name, (msgspec.Raw, msgspec.NODEFAULT if required else _RAW_ABSENT)
+                )
             else:
                 if nullable:
                     read = read | None
                 if required:
-                    fields.append((a.name, read, msgspec.NODEFAULT))
+                    source = place(a.name, (read, msgspec.NODEFAULT))
                 elif a.default is None and nullable:
-                    fields.append((a.name, read, None))
+                    source = place(a.name, (read, None))
                 else:
-                    fields.append((a.name, read | msgspec.UnsetType, _ABSENT))
+                    source = place(a.name, (read | msgspec.UnsetType, _ABSENT))
             defaulted = not required and not (a.default is None and nullable and not raw)
             if a.name in renamed:
                 if build is not None or defaulted or raw:  # pragma: no cover - no such field
                     raise TypeError(f"{cls.__name__}.{a.name}: only a plain field is renamed")
                 ns[f"_r{n}"] = renamed[a.name]
-                lines.append(f"    v = m.{a.name}")
+                lines.append(f"    v = {source}")
                 lines.append(put(n, a.name, f"_r{n}.get(v, v)"))
                 continue
             if build is None and not defaulted:
-                lines.append(put(n, a.name, f"m.{a.name}"))  # as read
+                lines.append(put(n, a.name, source))  # as read
                 continue
-            lines.append(f"    v = m.{a.name}")
+            lines.append(f"    v = {source}")
             branch = "if"
             if defaulted:
                 ns[f"_d{n}"] = a.default
@@ -307,16 +349,6 @@ class _Mirrors:
             lines.append(put(n, a.name, "v"))
         if writable is not None:
             lines.append("    r.__class__ = _cls")
-        finish = reshape is not None and reshape.finish is not None
-        if finish and reshape is not None and reshape.extra:
-            # only a frame holding one of the dialect's own keys needs finishing
-            present = " or ".join(
-                f"m.{name}" if tp is msgspec.Raw else f"m.{name} is not _A"
-                for name, tp in reshape.extra.items()
-            )
-            lines.append(f"    if {present}: return _finish(m, r)")
-        elif finish:
-            lines.append("    return _finish(m, r)")
         lines.append("    return r")
         exec("\n".join(lines), ns)
         # a record holds only what msgspec read (no cycle can form) and lives for one
@@ -327,6 +359,16 @@ class _Mirrors:
         # the builder is also the record's ``_build`` method: an event's record builds
         # itself, with no lookup by class on the way
         options["namespace"] = {"_build": ns["build"]}
+        # the objects on the paths, innermost first: each read as a record or None
+        made: dict[tuple[str, ...], type] = {}
+        for keys in sorted(nested, key=len, reverse=True):
+            specs = [
+                (key, made[tp] | None, None) if isinstance(tp, tuple) else (key, tp, default)
+                for key, tp, default in nested[keys]
+            ]
+            name = f"{cls.__name__}{''.join(k.title() for k in keys)}Record"
+            made[keys] = msgspec.defstruct(name, specs, kw_only=True, gc=False)
+        fields += [(keys[0], made[keys] | None, None) for keys in made if len(keys) == 1]
         record = msgspec.defstruct(f"{cls.__name__}Record", fields, **options)
         return record, typing.cast("Builder", ns["build"])
 

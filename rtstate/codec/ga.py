@@ -424,61 +424,78 @@ def _wire_path(path: str | None) -> str | None:
 # --- the typed decoders' reading of the translated payloads -------------------------------
 
 
-def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
-    setter: Callable[[Any, Any], None] = getattr(cls, name).__set__
-    return setter
-
-
 class _Format(msgspec.Struct):
     """A GA audio format object as ``_format_in`` reads it: its string ``type``."""
 
     type: str
 
 
-class _AudioOutput(msgspec.Struct):
-    """A response's ``audio.output`` as ``_audio_in`` reads it (a voice object, rare,
-    is left to the reference: msgspec reads free-form JSON otherwise than orjson)."""
-
-    format: str | _Format | msgspec.UnsetType | None = msgspec.UNSET
-    voice: str | msgspec.UnsetType | None = msgspec.UNSET
-
-
-class _Audio(msgspec.Struct):
-    """A response's ``audio`` block: only ``output`` is read."""
-
-    output: _AudioOutput | None = None
+_FORMAT_READ: Final = str | _Format | None
+_MODALITIES_READ: Final = tuple[str, ...] | None
+_VOICE_READ: Final = str | None
+"""A voice object (a custom voice, rare) is free-form JSON, which msgspec reads otherwise
+than orjson: the typed read refuses it and the reference decodes the frame."""
 
 
-def _info_reshape() -> Reshape:
-    """``_info_in`` for the typed decoder: the fields GA spells alike are read typed,
-    and so are ``output_modalities`` and ``audio.output``, then translated as
-    ``_modalities_in`` and ``_audio_in`` do. Where the reference's hooks would take
-    more than these types (a voice object), msgspec refuses the frame and the reference
-    decodes it."""
-    modalities = _setter(ResponseInfo, "modalities")
-    audio_format = _setter(ResponseInfo, "output_audio_format")
-    voice = _setter(ResponseInfo, "voice")
-    unset = msgspec.UNSET
+def _format_read(value: str | _Format | None) -> str | None:
+    """``_format_in`` of a format read typed."""
+    if isinstance(value, _Format):
+        return _FORMAT_IN.get(value.type, value.type)
+    return value
 
-    def finish(record: Any, info: ResponseInfo) -> ResponseInfo:
-        value = record.output_modalities
-        if value is not unset:
-            modalities(info, value if value is None else tuple(_MODALITIES_IN.get(value, value)))
-        audio = record.audio
-        if audio is not unset and audio is not None and audio.output is not None:
-            out = audio.output
-            value = out.format
-            if value.__class__ is _Format:
-                kind = value.type
-                audio_format(info, _FORMAT_IN.get(kind, kind))
-            elif value is not unset:
-                audio_format(info, value)
-            if out.voice is not unset:
-                voice(info, out.voice)
-        return info
 
-    extra = {"output_modalities": tuple[str, ...] | None, "audio": _Audio | None}
-    return Reshape(frozenset(_RESPONSE_SAME), finish, extra)
+def _modalities_read(value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """``_modalities_in`` of modalities read typed, as the converter's hook gives them."""
+    return value if value is None else tuple(_MODALITIES_IN.get(value, value))
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _session_type_read(value: str | None) -> str | None:
+    """A session's ``type``: ``"realtime"``, the default, is ``None`` (``_session_in``)."""
+    return None if value == "realtime" else value
+
+
+def _audio_paths(
+    table: tuple[tuple[str, str, bool], ...], *keys: str
+) -> dict[str, tuple[str, ...]]:
+    return {model: (*keys, ga) for ga, model, _ in table}
+
+
+# ``_session_in`` and ``_info_in`` for the typed decoder: the fields GA spells alike are
+# read as they are; the renamed ones where GA writes them, translated as the converters'
+# hooks translate them
+_SESSION_RESHAPE: Final = Reshape(
+    frozenset(_SESSION_SAME) - {"type"},
+    paths={
+        "modalities": ("output_modalities",),
+        "max_response_output_tokens": ("max_output_tokens",),
+        "type": ("type",),
+        **_audio_paths(_AUDIO_INPUT, "audio", "input"),
+        **_audio_paths(_AUDIO_OUTPUT, "audio", "output"),
+    },
+    read={
+        "modalities": (_MODALITIES_READ, _modalities_read),
+        "type": (str | None, _session_type_read),
+        "input_audio_format": (_FORMAT_READ, _format_read),
+        "output_audio_format": (_FORMAT_READ, _format_read),
+        "voice": (_VOICE_READ, _same),
+    },
+)
+_INFO_RESHAPE: Final = Reshape(
+    frozenset(_RESPONSE_SAME),
+    paths={
+        "modalities": ("output_modalities",),
+        **_audio_paths(_PARAMS_AUDIO_OUTPUT, "audio", "output"),
+    },
+    read={
+        "modalities": (_MODALITIES_READ, _modalities_read),
+        "output_audio_format": (_FORMAT_READ, _format_read),
+        "voice": (_VOICE_READ, _same),
+    },
+)
 
 
 _CONVERTERS: Final = _ga_converters()
@@ -494,7 +511,8 @@ CODEC: Final = make_codec(
         ContentPart: Reshape(
             frozenset(a.name for a in attrs.fields(ContentPart)), renamed={"type": _PART_IN}
         ),
-        ResponseInfo: _info_reshape(),
+        ResponseInfo: _INFO_RESHAPE,
+        SessionConfig: _SESSION_RESHAPE,
     },
 )
 """The GA dialect as a ``Codec`` value (what ``Config(dialect="ga")`` selects)."""

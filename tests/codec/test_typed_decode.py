@@ -442,3 +442,61 @@ def test_the_typed_pass_reads_every_valid_corpus_frame_itself() -> None:
             assert read_typed(codec, text, direction), text
             read += 1
     assert read > 2_500
+
+
+_SESSION = '{"type":"session.updated","event_id":"e","session":{"id":"s",%s}}'
+_SESSION_UPDATE = '{"type":"session.update","session":{%s}}'
+# GA writes a session's audio settings under audio.input / audio.output
+_SESSION_SHAPES = [
+    '"audio":null',
+    '"audio":{}',
+    '"audio":{"input":null,"output":null}',
+    '"audio":{"input":{}}',
+    '"audio":{"input":{"format":{"type":"audio/pcm","rate":24000},"transcription":null,'
+    '"noise_reduction":null,"turn_detection":null}}',
+    '"audio":{"input":{"format":"pcm16","transcription":{"model":"whisper-1","language":null},'
+    '"noise_reduction":{"type":"near_field"},"turn_detection":{"type":"semantic_vad",'
+    '"eagerness":"auto","create_response":true}}}',
+    '"audio":{"input":{"turn_detection":{"threshold":0.5,"prefix_padding_ms":300}}}',
+    '"audio":{"input":{"turn_detection":{"type":null}}}',
+    '"audio":{"input":{"transcription":{"keywords":["a","b"],"languages":[]}}}',
+    '"audio":{"input":{"format":{"type":"audio/pcmu"}},"output":{"format":{"type":"audio/pcma"},'
+    '"voice":"alloy","speed":1}}',
+    '"audio":{"output":{"voice":null,"speed":null,"format":null}}',
+    '"audio":{"output":{"voice":{"id":"voice_1"}}}',
+    '"audio":{"output":{"speed":1.5e0}}',
+    '"audio":{"output":{"speed":"fast"}}',
+    '"audio":{"input":{"format":{"type":7}}}',
+    '"audio":{"input":{"format":{"rate":24000}}}',
+    '"audio":{"input":5}',
+    '"audio":[]',
+    '"audio":{"input":{"turn_detection":{"threshold":"high"}}}',
+    '"type":"realtime"',
+    '"type":"transcription"',
+    '"type":null',
+    '"type":5',
+    '"output_modalities":["audio"],"max_output_tokens":"inf"',
+    '"output_modalities":null,"max_output_tokens":null',
+    '"output_modalities":["text"],"max_output_tokens":4096,"tools":[],"tool_choice":"auto"',
+    '"max_output_tokens":9223372036854775808',
+    # the beta spellings in a GA frame are not GA's: ignored there, read by beta
+    '"modalities":["text"],"voice":"alloy","turn_detection":null,"input_audio_format":"pcm16"',
+    '"temperature":0.8,"max_response_output_tokens":"inf"',
+    '"tracing":null,"include":["item.input_audio_transcription.logprobs"],"truncation":"auto"',
+    '"audio":{"input":{"format":"pcm16"},"input":{"format":"g711_ulaw"}}',
+]
+_SESSION_ASIDE = ('"voice":{"id"', "9223372036854775808")
+
+
+@pytest.mark.parametrize("shape", _SESSION_SHAPES)
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_session_shapes_decode_as_the_reference_does(shape: str, dialect: str) -> None:
+    """GA's session read typed (``ga._SESSION_RESHAPE``: its audio blocks, its renamed
+    keys and values), beta's as it is: both as the reference, null against absent (an
+    absent ``turn_detection`` is ``UNSET``, a ``null`` one ``None``), both directions."""
+    codec = CODECS[dialect]
+    for frame, direction in ((_SESSION % shape, "server"), (_SESSION_UPDATE % shape, "client")):
+        kind, *_ = assert_same(codec, direction, frame)
+        assert_same(codec, direction, frame.encode())
+        if kind == "value" and not any(text in shape for text in _SESSION_ASIDE):
+            assert read_typed(codec, frame, direction), frame
