@@ -464,9 +464,9 @@ def _audio_paths(
     return {model: (*keys, ga) for ga, model, _ in table}
 
 
-# ``_session_in`` and ``_info_in`` for the typed decoder: the fields GA spells alike are
-# read as they are; the renamed ones where GA writes them, translated as the converters'
-# hooks translate them
+# ``_session_in``, ``_params_in`` and ``_info_in`` for the typed decoder: the fields GA
+# spells alike are read as they are; the renamed ones where GA writes them, translated as
+# the converters' hooks translate them
 _SESSION_RESHAPE: Final = Reshape(
     frozenset(_SESSION_SAME) - {"type"},
     paths={
@@ -480,6 +480,19 @@ _SESSION_RESHAPE: Final = Reshape(
         "modalities": (_MODALITIES_READ, _modalities_read),
         "type": (str | None, _session_type_read),
         "input_audio_format": (_FORMAT_READ, _format_read),
+        "output_audio_format": (_FORMAT_READ, _format_read),
+        "voice": (_VOICE_READ, _same),
+    },
+)
+_PARAMS_RESHAPE: Final = Reshape(
+    frozenset(_PARAMS_SAME),
+    paths={
+        "modalities": ("output_modalities",),
+        "max_response_output_tokens": ("max_output_tokens",),
+        **_audio_paths(_PARAMS_AUDIO_OUTPUT, "audio", "output"),
+    },
+    read={
+        "modalities": (_MODALITIES_READ, _modalities_read),
         "output_audio_format": (_FORMAT_READ, _format_read),
         "voice": (_VOICE_READ, _same),
     },
@@ -513,6 +526,7 @@ CODEC: Final = make_codec(
         ),
         ResponseInfo: _INFO_RESHAPE,
         SessionConfig: _SESSION_RESHAPE,
+        ResponseParams: _PARAMS_RESHAPE,
     },
 )
 """The GA dialect as a ``Codec`` value (what ``Config(dialect="ga")`` selects)."""

@@ -500,3 +500,36 @@ def test_session_shapes_decode_as_the_reference_does(shape: str, dialect: str) -
         assert_same(codec, direction, frame.encode())
         if kind == "value" and not any(text in shape for text in _SESSION_ASIDE):
             assert read_typed(codec, frame, direction), frame
+
+
+_PARAMS = '{"type":"response.create","event_id":"e","response":{%s}}'
+_PARAMS_SHAPES = [
+    "",
+    '"output_modalities":["audio"],"max_output_tokens":"inf","instructions":"hi"',
+    '"output_modalities":null,"max_output_tokens":null,"conversation":"none"',
+    '"audio":{"output":{"format":{"type":"audio/pcmu"},"voice":"alloy"}}',
+    '"audio":{"output":{"format":"pcm16","voice":null}}',
+    '"audio":{"output":null},"audio":{"output":{"voice":"marin"}}',
+    '"audio":{"output":{"voice":{"id":"voice_1"}}}',
+    '"audio":{"input":{"format":"pcm16"}}',
+    '"audio":null',
+    '"audio":7',
+    '"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"q"}]}]',
+    '"input":[],"tools":[],"tool_choice":"none","metadata":{"k":"v"}',
+    '"modalities":["text"],"voice":"alloy","max_response_output_tokens":5,"temperature":0.7',
+    '"max_output_tokens":-5',
+    '"max_output_tokens":1.5',
+]
+
+
+@pytest.mark.parametrize("shape", _PARAMS_SHAPES)
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_response_parameters_decode_as_the_reference_does(shape: str, dialect: str) -> None:
+    """A ``response.create``'s parameters: GA's read typed (``ga._PARAMS_RESHAPE``),
+    beta's as they are, both as the reference."""
+    codec = CODECS[dialect]
+    frame = _PARAMS % shape
+    kind, *_ = assert_same(codec, "client", frame)
+    assert_same(codec, "client", frame.encode())
+    if kind == "value" and '"voice":{"id"' not in shape:
+        assert read_typed(codec, frame, "client"), frame
