@@ -18,11 +18,11 @@ returns the ``UnknownServerEvent`` or raises the ``RemoteProtocolError`` it alwa
 (same message, same field path). Where msgspec and the reference could read the same
 text differently, the field is not read by msgspec: free-form JSON (``Mapping`` fields,
 unions other than ``MaxTokens``, tool configs) and the payloads a dialect translates with
-no ``Reshape`` (GA's session and response parameters) are kept as ``msgspec.Raw`` and
-built by orjson and the reference's own cattrs hook (a JSON ``null`` there is read as
-``None`` without them where the hook reads it so). A closed set (``Literal``) is read as
-any string, as the reference reads it; a ``Reshape`` reads a translated payload typed
-(GA's content parts, and its response whole, its own keys included). Integers are
+no ``Reshape`` are kept as ``msgspec.Raw`` and built by orjson and the reference's own
+cattrs hook (a JSON ``null`` there is read as ``None`` without them where the hook reads
+it so). A closed set (``Literal``) is read as any string, as the reference reads it; a
+``Reshape`` reads a translated payload typed, its own keys and paths included (GA's
+content parts, session, response object and response parameters). Integers are
 bounded to the range orjson reads as integers (beyond it orjson gives a float, msgspec
 an int); bytes that are not ASCII are checked as UTF-8
 before msgspec reads them (it does not check the fields it skips).
