@@ -4,10 +4,12 @@ The reference decode (``_dialect.make_codec``) parses a frame with orjson into d
 then the strict cattrs converter walks them into the event classes. Here msgspec reads
 the frame straight into mirror records (``msgspec.Struct``, one per class, generated
 from the class's fields; the events form a union tagged by ``type``) and a generated
-builder per class (the record's ``_build`` method) fills the attrs object through its
-slots. A plain class of strings, booleans and integers (``Usage`` and its details) is
-read by msgspec itself, straight into its slots, its integers checked after. Same
-values, a fraction of the work.
+builder per class (the record's ``_build`` method) fills the attrs object: it makes an
+instance of a writable subclass (``_writable``: no slot of its own, plain attribute
+writes, four times cheaper than a slot descriptor's call), writes every field, then
+gives the object its own frozen class. (msgspec can fill an attrs class itself, but
+each field a frame leaves out costs it more than the whole build.) Same values, a
+fraction of the work.
 
 The typed decoder only ever gives the value the reference gives; for anything else it
 steps aside. Whatever msgspec refuses (an unknown ``type``, a missing field, a wrong
@@ -15,11 +17,14 @@ type, bad JSON) and whatever a builder raises goes to the reference decode, whic
 returns the ``UnknownServerEvent`` or raises the ``RemoteProtocolError`` it always did
 (same message, same field path). Where msgspec and the reference could read the same
 text differently, the field is not read by msgspec: free-form JSON (``Mapping`` fields,
-unions, literals, tool configs) and the payloads a dialect translates (GA's session,
-response, parameters) are kept as ``msgspec.Raw`` and built by orjson and the reference's
-own cattrs hook (a JSON ``null`` there is read as ``None`` without them where the hook
-reads it so); integers are bounded to the range orjson reads as integers (beyond it
-orjson gives a float, msgspec an int); bytes that are not ASCII are checked as UTF-8
+unions other than ``MaxTokens``, tool configs) and the payloads a dialect translates with
+no ``Reshape`` are kept as ``msgspec.Raw`` and built by orjson and the reference's own
+cattrs hook (a JSON ``null`` there is read as ``None`` without them where the hook reads
+it so). A closed set (``Literal``) is read as any string, as the reference reads it; a
+``Reshape`` reads a translated payload typed, its own keys and paths included (GA's
+content parts, session, response object and response parameters). Integers are
+bounded to the range orjson reads as integers (beyond it orjson gives a float, msgspec
+an int); bytes that are not ASCII are checked as UTF-8
 before msgspec reads them (it does not check the fields it skips).
 
 Null against absent follows the reference's rules: a required field must be present
@@ -34,14 +39,14 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import attrs
 import cattrs
 import msgspec
 import orjson
 
-from ..events.payloads import LITERALS, Unset
+from ..events.payloads import LITERALS, MaxTokens, Unset
 
 __all__ = ["Reshape", "typed_decoder"]
 
@@ -55,6 +60,7 @@ _SIMPLE: Mapping[Any, Any] = {
     bool: bool,
     float: float,
     **dict.fromkeys(LITERALS, str),  # a closed set decodes as any string, as the reference
+    MaxTokens: _Int | Literal["inf"],
 }
 _NONE = type(None)
 _ABSENT: Any = msgspec.UNSET
@@ -81,6 +87,38 @@ def _parts(tp: Any) -> tuple[Any, bool, bool]:
     return tp, False, False
 
 
+def _writable(cls: type) -> type | None:
+    """A subclass of ``cls`` whose instances take plain attribute writes, or None.
+
+    A frozen attrs class refuses ``obj.field = value``; setting its slots through their
+    descriptors costs a call each (about four times a plain slot write). The subclass
+    adds no slot and writes through ``object.__setattr__`` (for ``__delattr__`` too,
+    so the interpreter's own slot write is used), so a builder fills it with plain
+    writes and then gives it its class (``r.__class__ = cls``: the layouts are the
+    same). Only for a slotted class whose instances allow that switch; the object
+    never leaves the builder before it has its class.
+    """
+    if "__slots__" not in cls.__dict__ or "__dict__" in dir(cls):
+        return None
+    writable = type(
+        f"{cls.__name__}Writable",
+        (cls,),
+        {
+            "__slots__": (),
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+            "__init__": object.__init__,  # made by a call with no arguments
+            "__module__": __name__,
+        },
+    )
+    try:
+        probe: Any = object.__new__(writable)
+        probe.__class__ = cls
+    except TypeError:  # pragma: no cover - a layout the switch refuses
+        return None
+    return writable
+
+
 class _Each:
     """The builder of a tuple of records: ``build`` on each (inlined by ``_make``)."""
 
@@ -98,18 +136,24 @@ class Reshape:
     """How a dialect spells a payload class its converters translate, for a typed read.
 
     The frame's ``fields`` (names of the class's fields, spelled as the class spells
-    them) are read as those fields; the class's other fields take their defaults; the
-    ``extra`` keys (the dialect's own spellings) are read as raw JSON, and ``finish(record,
-    value)`` completes the new value from them (it may set the value's slots: nobody
-    else holds it yet) and returns it. It must give what the converter's hook gives, or
-    raise. ``renamed`` maps a string field to the dialect's values that read as another
-    value (the rest read as they are), translated before the field is set.
+    them) are read as those fields, by the same rules as an untranslated class's; the
+    class's fields in neither ``fields`` nor ``paths`` take their defaults. Each must
+    give what the converter's hook gives. ``renamed`` maps a string field to the
+    dialect's values that read as another value (the rest read as they are).
+
+    ``paths`` maps a field the dialect writes elsewhere to its keys from the top of the
+    payload (``("audio", "input", "format")``): read there with the field's own rules
+    for ``null`` and absent (an absent or ``null`` object on the way reads as if the
+    key were absent, as ``dict.get`` chains do). ``read`` maps a field the dialect
+    spells otherwise to ``(msgspec type, translate)``: the value read as that type
+    (``None`` included if the type admits it) is ``translate(value)``; absent, the
+    field's default.
     """
 
     fields: frozenset[str]
-    finish: Callable[[Any, Any], Any] | None = None
-    extra: tuple[str, ...] = ()
-    renamed: Mapping[str, Mapping[str, str]] = types.MappingProxyType({})
+    renamed: Mapping[str, Mapping[str, str | None]] = types.MappingProxyType({})
+    paths: Mapping[str, tuple[str, ...]] = types.MappingProxyType({})
+    read: Mapping[str, tuple[Any, Callable[[Any], Any]]] = types.MappingProxyType({})
 
 
 class _Mirrors:
@@ -123,56 +167,6 @@ class _Mirrors:
         self._reshape = reshape
         self._records: dict[type, type] = {}
         self._builders: dict[type, Builder] = {}
-        self._direct: dict[type, bool] = {}
-        self._checks: dict[type, Builder] = {}
-
-    def direct(self, cls: type) -> bool:
-        """Whether msgspec reads ``cls`` itself (it fills the slots in C), giving what
-        the reference gives: a plain slotted attrs class (no validators, converters,
-        factories or hooks) whose fields are strings, booleans, integers or such classes,
-        each required or defaulting to ``None`` where it admits ``None``. Its integers are
-        then checked by ``self._checks[cls]`` (msgspec has no bound for them there)."""
-        known = self._direct.get(cls)
-        if known is None:
-            self._direct[cls] = False  # a class holding itself is not read directly
-            known = self._direct[cls] = self._directly_read(cls)
-        return known
-
-    def _directly_read(self, cls: type) -> bool:
-        if cls in self._raw or cls in self._reshape or "__slots__" not in cls.__dict__:
-            return False
-        if any(hasattr(cls, hook) for hook in ("__attrs_post_init__", "__attrs_pre_init__")):
-            return False
-        fields = attrs.fields(attrs.resolve_types(cls))
-        if set(cls.__dict__["__slots__"]) - {"__weakref__"} != {a.name for a in fields}:
-            return False  # a hidden slot (a cached hash) msgspec would leave empty
-        lines = ["def check(o):"]
-        ns: dict[str, Any] = {"_lo": -(2**63), "_hi": 2**63 - 1}
-        for n, a in enumerate(fields):
-            inner, nullable, unsettable = _parts(a.type)
-            if unsettable or (inner is not a.type and not nullable):
-                return False
-            if a.validator is not None or a.converter is not None or a.alias != a.name:
-                return False
-            if a.default is not attrs.NOTHING and not (a.default is None and nullable):
-                return False
-            if inner in (str, bool):
-                continue
-            if inner is int:
-                lines.append(f"    v = o.{a.name}")
-                lines.append("    if v is not None and not _lo <= v <= _hi: raise OverflowError(v)")
-            elif attrs.has(inner) and self.direct(inner):
-                check = self._checks.get(inner)
-                if check is not None:
-                    ns[f"_c{n}"] = check
-                    lines.append(f"    v = o.{a.name}")
-                    lines.append(f"    if v is not None: _c{n}(v)")
-            else:
-                return False
-        if len(lines) > 1:
-            exec("\n".join([*lines, "    return o"]), ns)
-            self._checks[cls] = ns["check"]
-        return True
 
     def field(self, tp: Any) -> tuple[Any, Builder | None]:
         """The msgspec type a field of type ``tp`` (not None, not UNSET) is read as, and
@@ -180,8 +174,6 @@ class _Mirrors:
         simple = _SIMPLE.get(tp)
         if simple is not None:
             return simple, None
-        if attrs.has(tp) and tp not in self._raw and tp not in self._reshape and self.direct(tp):
-            return tp, self._checks.get(tp)
         if attrs.has(tp) and tp not in self._raw:
             return self.record(tp), self._builders[tp]
         args = get_args(tp)
@@ -222,22 +214,72 @@ class _Mirrors:
             "_tuple": tuple,
             "_map": map,
         }
-        lines = ["def build(m):", "    r = _new(_cls)"]
-        if reshape is not None:
-            fields += [(name, msgspec.Raw, _RAW_ABSENT) for name in reshape.extra]
-            ns["_finish"] = reshape.finish
-            renamed = reshape.renamed
-        else:
-            renamed = {}
+        writable = _writable(cls)
+        ns["_W"] = writable
+
+        def put(n: int, name: str, value: str) -> str:
+            """The line that sets field ``name`` (number ``n``) of the new object."""
+            if writable is not None:
+                return f"    r.{name} = {value}"
+            ns[f"_s{n}"] = getattr(cls, name).__set__
+            return f"    _s{n}(r, {value})"
+
+        lines = ["def build(m):", "    r = _new(_cls)" if writable is None else "    r = _W()"]
+        # the records of the objects a path goes through: keys -> [(field, type, default)]
+        nested: dict[tuple[str, ...], list[tuple[str, Any, Any]]] = {}
+        parents: dict[tuple[str, ...], str] = {}  # keys -> the builder's local holding it
+
+        def parent(keys: tuple[str, ...]) -> str:
+            """The local that holds the object at ``keys`` (None: absent or null)."""
+            name = parents.get(keys)
+            if name is None:
+                name = parents[keys] = f"p{len(parents)}"
+                if len(keys) == 1:
+                    nested.setdefault(keys, [])
+                    lines.insert(2, f"    {name} = m.{keys[0]}")
+                else:
+                    up = parent(keys[:-1])
+                    nested.setdefault(keys, [])
+                    nested[keys[:-1]].append((keys[-1], keys, None))
+                    at = lines.index(next(x for x in lines if x.startswith(f"    {up} ="))) + 1
+                    lines.insert(at, f"    {name} = {up}.{keys[-1]} if {up} is not None else None")
+            return name
+
+        def place(name: str, spec: tuple[Any, Any]) -> str:
+            """Add the record field that reads field ``name``: where the dialect writes
+            it; the expression that gives what was read (or the absent default)."""
+            keys = reshape.paths.get(name) if reshape is not None else None
+            if keys is None:
+                fields.append((name, *spec))
+                return f"m.{name}"
+            if len(keys) == 1:
+                fields.append((keys[0], *spec))
+                return f"m.{keys[0]}"
+            if spec[1] is msgspec.NODEFAULT:  # pragma: no cover - no such field
+                raise TypeError(f"{cls.__name__}.{name}: a required field on a path")
+            up = parent(keys[:-1])
+            nested[keys[:-1]].append((keys[-1], *spec))
+            absent = f"_v{len(ns)}"
+            ns[absent] = spec[1]
+            return f"({up}.{keys[-1]} if {up} is not None else {absent})"
+
+        renamed = reshape.renamed if reshape is not None else {}
         for n, a in enumerate(attrs.fields(cls)):
             if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
                 raise TypeError(f"{cls.__name__}.{a.name}: factories are not supported")
-            if reshape is not None and a.name not in reshape.fields:
+            if reshape is not None and a.name in reshape.read:
+                tp, translate = reshape.read[a.name]
+                source = place(a.name, (tp | msgspec.UnsetType, _ABSENT))
+                ns[f"_d{n}"], ns[f"_t{n}"] = a.default, translate
+                lines.append(f"    v = {source}")
+                lines.append(f"    v = _d{n} if v is _A else _t{n}(v)")
+                lines.append(put(n, a.name, "v"))
+                continue
+            if reshape is not None and a.name not in reshape.fields | set(reshape.paths):
                 if a.default is attrs.NOTHING:  # pragma: no cover - no such field
                     raise TypeError(f"{cls.__name__}.{a.name}: a required field left out")
                 ns[f"_d{n}"] = a.default
-                lines.append(f"    _s{n}(r, _d{n})")
-                ns[f"_s{n}"] = getattr(cls, a.name).__set__
+                lines.append(put(n, a.name, f"_d{n}"))
                 continue
             inner, nullable, unsettable = _parts(a.type)
             if unsettable:
@@ -245,35 +287,36 @@ class _Mirrors:
             if inner is not a.type and not nullable:  # pragma: no cover - no such field
                 raise TypeError(f"{cls.__name__}.{a.name}: unsupported type {a.type!r}")
             read, build = self.field(inner)
-            ns[f"_s{n}"] = getattr(cls, a.name).__set__
             required = a.default is attrs.NOTHING
             raw = read is msgspec.Raw
             if raw:
                 # the reference's hook takes the whole type (null included) and the
                 # default stands for "absent": an empty Raw
                 build = self._by_reference(a.type)
-                fields.append((a.name, msgspec.Raw, msgspec.NODEFAULT if required else _RAW_ABSENT))
+                source = place(
+                    a.name, (msgspec.Raw, msgspec.NODEFAULT if required else _RAW_ABSENT)
+                )
             else:
                 if nullable:
                     read = read | None
                 if required:
-                    fields.append((a.name, read, msgspec.NODEFAULT))
+                    source = place(a.name, (read, msgspec.NODEFAULT))
                 elif a.default is None and nullable:
-                    fields.append((a.name, read, None))
+                    source = place(a.name, (read, None))
                 else:
-                    fields.append((a.name, read | msgspec.UnsetType, _ABSENT))
+                    source = place(a.name, (read | msgspec.UnsetType, _ABSENT))
             defaulted = not required and not (a.default is None and nullable and not raw)
             if a.name in renamed:
                 if build is not None or defaulted or raw:  # pragma: no cover - no such field
                     raise TypeError(f"{cls.__name__}.{a.name}: only a plain field is renamed")
                 ns[f"_r{n}"] = renamed[a.name]
-                lines.append(f"    v = m.{a.name}")
-                lines.append(f"    _s{n}(r, _r{n}.get(v, v))")
+                lines.append(f"    v = {source}")
+                lines.append(put(n, a.name, f"_r{n}.get(v, v)"))
                 continue
             if build is None and not defaulted:
-                lines.append(f"    _s{n}(r, m.{a.name})")  # as read
+                lines.append(put(n, a.name, source))  # as read
                 continue
-            lines.append(f"    v = m.{a.name}")
+            lines.append(f"    v = {source}")
             branch = "if"
             if defaulted:
                 ns[f"_d{n}"] = a.default
@@ -284,28 +327,48 @@ class _Mirrors:
                 # a JSON null the reference reads as None, without parsing it
                 lines.append(f"    {branch} v == _NULL: v = None")
                 branch = "elif"
-            if isinstance(build, _Each):  # built in place: no call to a tuple builder
+            if isinstance(build, _Each):
+                # built in place, no call to a tuple builder; an empty tuple (or None)
+                # kept as read, one or two elements built without a map (a map calls
+                # the builder from C, four times the cost of a call from here)
                 ns[f"_b{n}"] = build.build
-                call = f"_tuple(_map(_b{n}, v))"
+                b = f"_b{n}"
+                lines.append(f"    {branch} v:")
+                lines.append("        k = len(v)")
+                lines.append(f"        if k == 1: v = ({b}(v[0]),)")
+                lines.append(f"        elif k == 2: v = ({b}(v[0]), {b}(v[1]))")
+                lines.append(f"        else: v = _tuple(_map({b}, v))")
             elif build is not None:
                 ns[f"_b{n}"] = build
                 call = f"_b{n}(v)"
-            if build is not None:
                 if nullable and not raw:
                     lines.append(f"    {branch} v is not None: v = {call}")
                 else:
                     prefix = "    else: " if branch == "elif" else "    "
                     lines.append(f"{prefix}v = {call}")
-            lines.append(f"    _s{n}(r, v)")
-        finish = reshape is not None and reshape.finish is not None
-        lines.append("    return _finish(m, r)" if finish else "    return r")
+            lines.append(put(n, a.name, "v"))
+        if writable is not None:
+            lines.append("    r.__class__ = _cls")
+        lines.append("    return r")
         exec("\n".join(lines), ns)
-        options: dict[str, Any] = {"kw_only": True}
+        # a record holds only what msgspec read (no cycle can form) and lives for one
+        # frame: not tracked by the garbage collector (no allocation counts toward a pass)
+        options: dict[str, Any] = {"kw_only": True, "gc": False}
         if tag is not None:
             options.update(tag=tag, tag_field="type")
         # the builder is also the record's ``_build`` method: an event's record builds
         # itself, with no lookup by class on the way
         options["namespace"] = {"_build": ns["build"]}
+        # the objects on the paths, innermost first: each read as a record or None
+        made: dict[tuple[str, ...], type] = {}
+        for keys in sorted(nested, key=len, reverse=True):
+            specs = [
+                (key, made[tp] | None, None) if isinstance(tp, tuple) else (key, tp, default)
+                for key, tp, default in nested[keys]
+            ]
+            name = f"{cls.__name__}{''.join(k.title() for k in keys)}Record"
+            made[keys] = msgspec.defstruct(name, specs, kw_only=True, gc=False)
+        fields += [(keys[0], made[keys] | None, None) for keys in made if len(keys) == 1]
         record = msgspec.defstruct(f"{cls.__name__}Record", fields, **options)
         return record, typing.cast("Builder", ns["build"])
 

@@ -55,7 +55,7 @@ from typing import Any, Final
 
 import attrs
 import cattrs
-import orjson
+import msgspec
 
 from ..events.client import CLIENT_EVENT_TYPES, GA_CLIENT_EVENT_TYPES, ClientEvent
 from ..events.payloads import ContentPart, Item, ResponseInfo, ResponseParams, SessionConfig
@@ -424,38 +424,91 @@ def _wire_path(path: str | None) -> str | None:
 # --- the typed decoders' reading of the translated payloads -------------------------------
 
 
-def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
-    setter: Callable[[Any, Any], None] = getattr(cls, name).__set__
-    return setter
+class _Format(msgspec.Struct):
+    """A GA audio format object as ``_format_in`` reads it: its string ``type``."""
+
+    type: str
 
 
-def _info_reshape(conv: cattrs.Converter) -> Reshape:
-    """``_info_in`` for the typed decoder: the fields GA spells alike are read typed,
-    ``output_modalities`` and ``audio.output`` as raw JSON, then translated and
-    structured by the converter's own hooks, field by field."""
-    types = {a.name: a.type for a in attrs.fields(attrs.resolve_types(ResponseInfo))}
-    fields = ("modalities", *(model for _, model, _ in _PARAMS_AUDIO_OUTPUT))
-    hooks = {name: (conv.get_structure_hook(types[name]), types[name]) for name in fields}
-    setters = {name: _setter(ResponseInfo, name) for name in fields}
+_FORMAT_READ: Final = str | _Format | None
+_MODALITIES_READ: Final = tuple[str, ...] | None
+_VOICE_READ: Final = str | None
+"""A voice object (a custom voice, rare) is free-form JSON, which msgspec reads otherwise
+than orjson: the typed read refuses it and the reference decodes the frame."""
 
-    def structure(info: ResponseInfo, name: str, value: object) -> None:
-        hook, tp = hooks[name]
-        setters[name](info, hook(value, tp))
 
-    def finish(record: Any, info: ResponseInfo) -> ResponseInfo:
-        if record.output_modalities:
-            value = orjson.loads(bytes(record.output_modalities))
-            structure(info, "modalities", _modalities_in(value))
-        if record.audio:
-            audio = orjson.loads(bytes(record.audio))
-            if audio is not None:
-                out: dict[str, Any] = {}
-                _audio_in(_object(audio, "audio").get("output"), _PARAMS_AUDIO_OUTPUT, out)
-                for name, value in out.items():
-                    structure(info, name, value)
-        return info
+def _format_read(value: str | _Format | None) -> str | None:
+    """``_format_in`` of a format read typed."""
+    if isinstance(value, _Format):
+        return _FORMAT_IN.get(value.type, value.type)
+    return value
 
-    return Reshape(frozenset(_RESPONSE_SAME), finish, ("output_modalities", "audio"))
+
+def _modalities_read(value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """``_modalities_in`` of modalities read typed, as the converter's hook gives them."""
+    return value if value is None else tuple(_MODALITIES_IN.get(value, value))
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _session_type_read(value: str | None) -> str | None:
+    """A session's ``type``: ``"realtime"``, the default, is ``None`` (``_session_in``)."""
+    return None if value == "realtime" else value
+
+
+def _audio_paths(
+    table: tuple[tuple[str, str, bool], ...], *keys: str
+) -> dict[str, tuple[str, ...]]:
+    return {model: (*keys, ga) for ga, model, _ in table}
+
+
+# ``_session_in``, ``_params_in`` and ``_info_in`` for the typed decoder: the fields GA
+# spells alike are read as they are; the renamed ones where GA writes them, translated as
+# the converters' hooks translate them
+_SESSION_RESHAPE: Final = Reshape(
+    frozenset(_SESSION_SAME) - {"type"},
+    paths={
+        "modalities": ("output_modalities",),
+        "max_response_output_tokens": ("max_output_tokens",),
+        "type": ("type",),
+        **_audio_paths(_AUDIO_INPUT, "audio", "input"),
+        **_audio_paths(_AUDIO_OUTPUT, "audio", "output"),
+    },
+    read={
+        "modalities": (_MODALITIES_READ, _modalities_read),
+        "type": (str | None, _session_type_read),
+        "input_audio_format": (_FORMAT_READ, _format_read),
+        "output_audio_format": (_FORMAT_READ, _format_read),
+        "voice": (_VOICE_READ, _same),
+    },
+)
+_PARAMS_RESHAPE: Final = Reshape(
+    frozenset(_PARAMS_SAME),
+    paths={
+        "modalities": ("output_modalities",),
+        "max_response_output_tokens": ("max_output_tokens",),
+        **_audio_paths(_PARAMS_AUDIO_OUTPUT, "audio", "output"),
+    },
+    read={
+        "modalities": (_MODALITIES_READ, _modalities_read),
+        "output_audio_format": (_FORMAT_READ, _format_read),
+        "voice": (_VOICE_READ, _same),
+    },
+)
+_INFO_RESHAPE: Final = Reshape(
+    frozenset(_RESPONSE_SAME),
+    paths={
+        "modalities": ("output_modalities",),
+        **_audio_paths(_PARAMS_AUDIO_OUTPUT, "audio", "output"),
+    },
+    read={
+        "modalities": (_MODALITIES_READ, _modalities_read),
+        "output_audio_format": (_FORMAT_READ, _format_read),
+        "voice": (_VOICE_READ, _same),
+    },
+)
 
 
 _CONVERTERS: Final = _ga_converters()
@@ -471,7 +524,9 @@ CODEC: Final = make_codec(
         ContentPart: Reshape(
             frozenset(a.name for a in attrs.fields(ContentPart)), renamed={"type": _PART_IN}
         ),
-        ResponseInfo: _info_reshape(_CONVERTERS.fast),
+        ResponseInfo: _INFO_RESHAPE,
+        SessionConfig: _SESSION_RESHAPE,
+        ResponseParams: _PARAMS_RESHAPE,
     },
 )
 """The GA dialect as a ``Codec`` value (what ``Config(dialect="ga")`` selects)."""

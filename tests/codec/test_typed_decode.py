@@ -29,7 +29,8 @@ from support.strategies_codec import event_strategy, json_objects, json_values
 from rtstate import LocalProtocolError
 from rtstate.codec import _typed, beta, ga
 from rtstate.codec._dialect import Codec
-from rtstate.events import UnknownServerEvent
+from rtstate.events import UnknownClientEvent, UnknownServerEvent
+from rtstate.events.payloads import Item
 
 CODECS: dict[str, Codec] = {"beta": beta.CODEC, "ga": ga.CODEC}
 Decode = Callable[[str | bytes], Any]
@@ -284,3 +285,251 @@ def test_closed_set_fields_are_read_as_strings_in_the_typed_pass(
     frame = orjson.dumps({"type": tag, "event_id": "e1", "previous_item_id": None, "item": item})
     assert assert_same(CODECS[dialect], "server", frame)[2].item.role == role
     assert reads == []
+
+
+def _values(value: Any) -> Any:
+    """Every attrs value inside ``value`` (itself included), depth first."""
+    if attrs.has(type(value)):
+        yield value
+        for field in attrs.fields(type(value)):
+            yield from _values(getattr(value, field.name))
+    elif isinstance(value, tuple):
+        for element in value:
+            yield from _values(element)
+
+
+def test_built_values_have_their_own_frozen_class() -> None:
+    """The builders fill a writable subclass and then give the object its class
+    (``_typed._writable``): no value, nested ones included, keeps the subclass, and
+    every one is frozen again."""
+    checked = 0
+    for dialect, direction, text in _corpus_frames():
+        typed, _ = decoders(CODECS[dialect], direction)
+        try:
+            event = typed(text)
+        except Exception:
+            continue
+        for value in _values(event):
+            cls = type(value)
+            assert not cls.__name__.endswith("Writable"), cls
+            assert cls.__module__.startswith("rtstate.events"), cls
+            field = attrs.fields(cls)[0].name if attrs.fields(cls) else None
+            if field is not None:
+                with pytest.raises(attrs.exceptions.FrozenInstanceError):
+                    setattr(value, field, None)
+            checked += 1
+    assert checked > 2_000
+
+
+def test_a_writable_subclass_switches_to_its_class() -> None:
+    writable = _typed._writable(Item)
+    assert writable is not None and issubclass(writable, Item)
+    obj = object.__new__(writable)
+    for field in attrs.fields(Item):
+        setattr(obj, field.name, None)
+    obj.__class__ = Item
+    assert type(obj) is Item and obj == Item(type=None)  # type: ignore[arg-type]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        obj.id = "x"  # type: ignore[misc]
+
+
+def _item(parts: int) -> dict[str, Any]:
+    part = {"type": "output_text", "text": "hi"}
+    return {"type": "message", "id": "i", "role": "assistant", "content": [part] * parts}
+
+
+_LIMIT = {"name": "tokens", "limit": 1, "remaining": 0, "reset_seconds": 1}
+_RESPONSE = '{"type":"response.done","event_id":"e","response":{"id":"r",%s}}'
+# a voice object (a custom voice) is free-form JSON: GA's typed read leaves it to the reference
+_VOICE_OBJECT = _RESPONSE % '"audio":{"output":{"voice":{"id":"v"}}}'
+# an integer beyond int64 (orjson reads it up to uint64)
+_BIG_MAX_TOKENS = _RESPONSE % f'"max_output_tokens":{2**63}'
+_STEPS_ASIDE = {"ga": {_VOICE_OBJECT, _BIG_MAX_TOKENS}, "beta": {_BIG_MAX_TOKENS}}
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # tuples of records: empty, one element, several; null and absent
+        *(
+            orjson.dumps({"type": tag, "event_id": "e", "item": _item(n)}).decode()
+            for tag in ("conversation.item.added", "conversation.item.created")
+            for n in (0, 1, 2, 3)
+        ),
+        '{"type":"conversation.item.added","event_id":"e","item":{"type":"message","content":null}}',
+        '{"type":"conversation.item.added","event_id":"e","item":{"type":"message"}}',
+        *(_RESPONSE % f'"output":{orjson.dumps([_item(1)] * n).decode()}' for n in (0, 1, 2, 3)),
+        _RESPONSE % '"output":null',
+        _RESPONSE % '"output":[null]',
+        *(
+            orjson.dumps({"type": "rate_limits.updated", "rate_limits": [_LIMIT] * n}).decode()
+            for n in (0, 1, 2, 3)
+        ),
+        # GA's own keys of a response: read only when present, as the converter reads them
+        _RESPONSE % '"output_modalities":["audio"]',
+        _RESPONSE % '"output_modalities":["text"],"audio":{"output":{"voice":"alloy"}}',
+        _RESPONSE % '"audio":{"output":{"format":{"type":"audio/pcmu"},"voice":"v"}}',
+        _VOICE_OBJECT,
+        _RESPONSE % '"audio":{"output":{"format":"pcm16","voice":null}}',
+        _RESPONSE % '"audio":{"output":{"format":{"type":"audio/pcm","rate":24000}}}',
+        _RESPONSE % '"audio":{"output":{"format":{"type":"x","rate":"?"}}}',
+        _RESPONSE % '"audio":{"output":{"format":null}}',
+        _RESPONSE % '"audio":{"output":{"format":{"type":5}}}',
+        _RESPONSE % '"audio":{"output":{"format":{}}}',
+        _RESPONSE % '"audio":{"output":{"format":[]}}',
+        _RESPONSE % '"audio":{"output":{"voice":5}}',
+        _RESPONSE % '"audio":{"output":{}}',
+        _RESPONSE % '"audio":{"input":{"format":"pcm16"}}',
+        _RESPONSE % '"audio":{}',
+        _RESPONSE % '"audio":[]',
+        _RESPONSE % '"output_modalities":["audio","text"]',
+        _RESPONSE % '"output_modalities":[]',
+        _RESPONSE % '"output_modalities":[5]',
+        _RESPONSE % '"output_modalities":null',
+        _RESPONSE % '"output_modalities":["audio"],"output_modalities":["text"]',
+        # max_output_tokens: an integer or "inf", read typed (int64) in both dialects
+        *(
+            _RESPONSE % f'"max_output_tokens":{value}'
+            for value in ("4096", '"inf"', "null", '"INF"', "1.0", "true", "-1", "[]")
+        ),
+        _BIG_MAX_TOKENS,
+        '{"type":"session.updated","event_id":"e","session":{"max_response_output_tokens":"inf"}}',
+        '{"type":"session.updated","event_id":"e","session":{"max_response_output_tokens":5}}',
+        '{"type":"session.updated","event_id":"e","session":{"max_response_output_tokens":"5"}}',
+        _RESPONSE % '"audio":{"output":null}',
+        _RESPONSE % '"audio":null,"output_modalities":null',
+        _RESPONSE % '"audio":5',
+        _RESPONSE % '"audio":{"output":{"format":7}}',
+        _RESPONSE % '"output_modalities":"audio"',
+        _RESPONSE % '"modalities":["text"],"voice":"alloy"',
+    ],
+)
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_tuples_and_dialect_keys_decode_as_the_reference_does(frame: str, dialect: str) -> None:
+    kind, cls, *_ = assert_same(CODECS[dialect], "server", frame)
+    assert_same(CODECS[dialect], "server", frame.encode())
+    if kind == "value" and cls is not UnknownServerEvent and frame not in _STEPS_ASIDE[dialect]:
+        assert read_typed(CODECS[dialect], frame)  # not the reference's value
+
+
+def read_typed(codec: Codec, frame: str | bytes, direction: str = "server") -> bool:
+    """Whether the typed decoder reads ``frame`` itself, without the reference."""
+    decode = decoders(codec, direction)[0]
+    assert decode.__closure__ is not None
+    cell = decode.__closure__[decode.__code__.co_freevars.index("reference")]
+    reference, calls = cell.cell_contents, []
+
+    def counted(frame: str | bytes) -> Any:
+        calls.append(frame)
+        return reference(frame)
+
+    cell.cell_contents = counted
+    try:
+        decode(frame)
+    finally:
+        cell.cell_contents = reference
+    return not calls
+
+
+def test_the_typed_pass_reads_every_valid_corpus_frame_itself() -> None:
+    """No captured frame the reference decodes to a known event steps aside: the typed
+    pass reads them all (a shape it stopped reading would only show as lost speed)."""
+    read = 0
+    for dialect, direction, text in _corpus_frames():
+        codec = CODECS[dialect]
+        kind, cls, *_ = outcome(decoders(codec, direction)[1], text)
+        if kind == "value" and cls not in (UnknownServerEvent, UnknownClientEvent):
+            assert read_typed(codec, text, direction), text
+            read += 1
+    assert read > 2_500
+
+
+_SESSION = '{"type":"session.updated","event_id":"e","session":{"id":"s",%s}}'
+_SESSION_UPDATE = '{"type":"session.update","session":{%s}}'
+# GA writes a session's audio settings under audio.input / audio.output
+_SESSION_SHAPES = [
+    '"audio":null',
+    '"audio":{}',
+    '"audio":{"input":null,"output":null}',
+    '"audio":{"input":{}}',
+    '"audio":{"input":{"format":{"type":"audio/pcm","rate":24000},"transcription":null,'
+    '"noise_reduction":null,"turn_detection":null}}',
+    '"audio":{"input":{"format":"pcm16","transcription":{"model":"whisper-1","language":null},'
+    '"noise_reduction":{"type":"near_field"},"turn_detection":{"type":"semantic_vad",'
+    '"eagerness":"auto","create_response":true}}}',
+    '"audio":{"input":{"turn_detection":{"threshold":0.5,"prefix_padding_ms":300}}}',
+    '"audio":{"input":{"turn_detection":{"type":null}}}',
+    '"audio":{"input":{"transcription":{"keywords":["a","b"],"languages":[]}}}',
+    '"audio":{"input":{"format":{"type":"audio/pcmu"}},"output":{"format":{"type":"audio/pcma"},'
+    '"voice":"alloy","speed":1}}',
+    '"audio":{"output":{"voice":null,"speed":null,"format":null}}',
+    '"audio":{"output":{"voice":{"id":"voice_1"}}}',
+    '"audio":{"output":{"speed":1.5e0}}',
+    '"audio":{"output":{"speed":"fast"}}',
+    '"audio":{"input":{"format":{"type":7}}}',
+    '"audio":{"input":{"format":{"rate":24000}}}',
+    '"audio":{"input":5}',
+    '"audio":[]',
+    '"audio":{"input":{"turn_detection":{"threshold":"high"}}}',
+    '"type":"realtime"',
+    '"type":"transcription"',
+    '"type":null',
+    '"type":5',
+    '"output_modalities":["audio"],"max_output_tokens":"inf"',
+    '"output_modalities":null,"max_output_tokens":null',
+    '"output_modalities":["text"],"max_output_tokens":4096,"tools":[],"tool_choice":"auto"',
+    '"max_output_tokens":9223372036854775808',
+    # the beta spellings in a GA frame are not GA's: ignored there, read by beta
+    '"modalities":["text"],"voice":"alloy","turn_detection":null,"input_audio_format":"pcm16"',
+    '"temperature":0.8,"max_response_output_tokens":"inf"',
+    '"tracing":null,"include":["item.input_audio_transcription.logprobs"],"truncation":"auto"',
+    '"audio":{"input":{"format":"pcm16"},"input":{"format":"g711_ulaw"}}',
+]
+_SESSION_ASIDE = ('"voice":{"id"', "9223372036854775808")
+
+
+@pytest.mark.parametrize("shape", _SESSION_SHAPES)
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_session_shapes_decode_as_the_reference_does(shape: str, dialect: str) -> None:
+    """GA's session read typed (``ga._SESSION_RESHAPE``: its audio blocks, its renamed
+    keys and values), beta's as it is: both as the reference, null against absent (an
+    absent ``turn_detection`` is ``UNSET``, a ``null`` one ``None``), both directions."""
+    codec = CODECS[dialect]
+    for frame, direction in ((_SESSION % shape, "server"), (_SESSION_UPDATE % shape, "client")):
+        kind, *_ = assert_same(codec, direction, frame)
+        assert_same(codec, direction, frame.encode())
+        if kind == "value" and not any(text in shape for text in _SESSION_ASIDE):
+            assert read_typed(codec, frame, direction), frame
+
+
+_PARAMS = '{"type":"response.create","event_id":"e","response":{%s}}'
+_PARAMS_SHAPES = [
+    "",
+    '"output_modalities":["audio"],"max_output_tokens":"inf","instructions":"hi"',
+    '"output_modalities":null,"max_output_tokens":null,"conversation":"none"',
+    '"audio":{"output":{"format":{"type":"audio/pcmu"},"voice":"alloy"}}',
+    '"audio":{"output":{"format":"pcm16","voice":null}}',
+    '"audio":{"output":null},"audio":{"output":{"voice":"marin"}}',
+    '"audio":{"output":{"voice":{"id":"voice_1"}}}',
+    '"audio":{"input":{"format":"pcm16"}}',
+    '"audio":null',
+    '"audio":7',
+    '"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"q"}]}]',
+    '"input":[],"tools":[],"tool_choice":"none","metadata":{"k":"v"}',
+    '"modalities":["text"],"voice":"alloy","max_response_output_tokens":5,"temperature":0.7',
+    '"max_output_tokens":-5',
+    '"max_output_tokens":1.5',
+]
+
+
+@pytest.mark.parametrize("shape", _PARAMS_SHAPES)
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_response_parameters_decode_as_the_reference_does(shape: str, dialect: str) -> None:
+    """A ``response.create``'s parameters: GA's read typed (``ga._PARAMS_RESHAPE``),
+    beta's as they are, both as the reference."""
+    codec = CODECS[dialect]
+    frame = _PARAMS % shape
+    kind, *_ = assert_same(codec, "client", frame)
+    assert_same(codec, "client", frame.encode())
+    if kind == "value" and '"voice":{"id"' not in shape:
+        assert read_typed(codec, frame, "client"), frame
