@@ -5,11 +5,11 @@ then the strict cattrs converter walks them into the event classes. Here msgspec
 the frame straight into mirror records (``msgspec.Struct``, one per class, generated
 from the class's fields; the events form a union tagged by ``type``) and a generated
 builder per class (the record's ``_build`` method) fills the attrs object: it makes an
-instance of a writable subclass (``_writable``: no slot of its own, plain attribute
-writes, four times cheaper than a slot descriptor's call), writes every field, then
-gives the object its own frozen class. (msgspec can fill an attrs class itself, but
-each field a frame leaves out costs it more than the whole build.) Same values, a
-fraction of the work.
+instance of a writable subclass (``rtstate._build.writable_subclass``: no slot of its
+own, plain attribute writes, four times cheaper than a slot descriptor's call), writes
+every field, then gives the object its own frozen class. (msgspec can fill an attrs
+class itself, but each field a frame leaves out costs it more than the whole build.)
+Same values, a fraction of the work.
 
 The typed decoder only ever gives the value the reference gives; for anything else it
 steps aside. Whatever msgspec refuses (an unknown ``type``, a missing field, a wrong
@@ -46,6 +46,7 @@ import cattrs
 import msgspec
 import orjson
 
+from .._build import writable_subclass
 from ..events.payloads import LITERALS, MaxTokens, Unset
 
 __all__ = ["Reshape", "typed_decoder"]
@@ -85,38 +86,6 @@ def _parts(tp: Any) -> tuple[Any, bool, bool]:
         inner = rest[0] if len(rest) == 1 else typing.Union[rest]  # noqa: UP007
         return inner, _NONE in args, Unset in args
     return tp, False, False
-
-
-def _writable(cls: type) -> type | None:
-    """A subclass of ``cls`` whose instances take plain attribute writes, or None.
-
-    A frozen attrs class refuses ``obj.field = value``; setting its slots through their
-    descriptors costs a call each (about four times a plain slot write). The subclass
-    adds no slot and writes through ``object.__setattr__`` (for ``__delattr__`` too,
-    so the interpreter's own slot write is used), so a builder fills it with plain
-    writes and then gives it its class (``r.__class__ = cls``: the layouts are the
-    same). Only for a slotted class whose instances allow that switch; the object
-    never leaves the builder before it has its class.
-    """
-    if "__slots__" not in cls.__dict__ or "__dict__" in dir(cls):
-        return None
-    writable = type(
-        f"{cls.__name__}Writable",
-        (cls,),
-        {
-            "__slots__": (),
-            "__setattr__": object.__setattr__,
-            "__delattr__": object.__delattr__,
-            "__init__": object.__init__,  # made by a call with no arguments
-            "__module__": __name__,
-        },
-    )
-    try:
-        probe: Any = object.__new__(writable)
-        probe.__class__ = cls
-    except TypeError:  # pragma: no cover - a layout the switch refuses
-        return None
-    return writable
 
 
 class _Each:
@@ -214,7 +183,7 @@ class _Mirrors:
             "_tuple": tuple,
             "_map": map,
         }
-        writable = _writable(cls)
+        writable = writable_subclass(cls)
         ns["_W"] = writable
 
         def put(n: int, name: str, value: str) -> str:

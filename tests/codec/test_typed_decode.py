@@ -27,6 +27,7 @@ from support.codec_faults import drop_at, set_at, wire_paths
 from support.strategies_codec import event_strategy, json_objects, json_values
 
 from rtstate import LocalProtocolError
+from rtstate._build import writable_subclass
 from rtstate.codec import _typed, beta, ga
 from rtstate.codec._dialect import Codec
 from rtstate.events import UnknownClientEvent, UnknownServerEvent
@@ -322,7 +323,7 @@ def test_built_values_have_their_own_frozen_class() -> None:
 
 
 def test_a_writable_subclass_switches_to_its_class() -> None:
-    writable = _typed._writable(Item)
+    writable = writable_subclass(Item)
     assert writable is not None and issubclass(writable, Item)
     obj = object.__new__(writable)
     for field in attrs.fields(Item):

@@ -85,13 +85,13 @@ def _subclasses(base: type) -> Iterator[type]:
 
 def library_event_classes(base: type) -> list[type]:
     """Every concrete event class rtstate defines under ``base`` (one with a ``type``);
-    not the typed decoders' writable subclasses (``rtstate.codec._typed._writable``),
+    not the typed decoders' writable subclasses (``rtstate._build.writable_subclass``),
     which only build values of the class they subclass."""
     return [
         cls
         for cls in _subclasses(base)
         if cls.__module__.startswith("rtstate.")
-        and cls.__module__ != "rtstate.codec._typed"
+        and cls.__module__ != "rtstate._build"
         and isinstance(getattr(cls, "type", None), str)
     ]
 
