@@ -18,6 +18,7 @@ from typing import Final, Literal
 
 import attrs
 
+from .._build import positional
 from ..events.payloads import (
     CachedTokensDetails,
     ContentPart,
@@ -81,6 +82,11 @@ class Action:
     data: str = attrs.field(default="", repr=False)
     start: int = 0
     end: int = 0
+
+
+_action: Final[Callable[[Act, int, str, int, int], Action]] = positional(Action)
+"""``Action(kind, index, data, start, end)`` by position, without ``__init__``: a plan
+builds one per delta (tests/server/test_wire.py checks the two agree)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -217,7 +223,7 @@ def build_plan(
             )
             if not outcome.approval:
                 actions += [
-                    Action(Act.ARGUMENTS, index, d)
+                    _action(Act.ARGUMENTS, index, d, 0, 0)
                     for d in _chunks(arguments, chunking.arguments_chars)
                 ]
             actions.append(Action(Act.CLOSE_ITEM, index))
@@ -240,7 +246,7 @@ def build_plan(
                 )
             )
             actions += [
-                Action(Act.ARGUMENTS, index, d)
+                _action(Act.ARGUMENTS, index, d, 0, 0)
                 for d in _chunks(arguments, chunking.arguments_chars)
             ]
         else:
@@ -263,11 +269,11 @@ def build_plan(
                 budget -= text_tokens(text) + audio_tokens(size / per_ms)
                 step = max(chunking.audio_ms, 1) * per_ms
                 pieces = [
-                    Action(Act.AUDIO, index, start=i, end=min(i + step, size))
+                    _action(Act.AUDIO, index, "", i, min(i + step, size))
                     for i in range(0, size, step)
                 ]
                 transcript = [
-                    Action(Act.TRANSCRIPT, index, d)
+                    _action(Act.TRANSCRIPT, index, d, 0, 0)
                     for d in _chunks(text, chunking.transcript_chars)
                 ]
                 actions += _interleave(transcript, pieces)
@@ -283,7 +289,9 @@ def build_plan(
                 )
             else:
                 budget -= text_tokens(text)
-                actions += [Action(Act.TEXT, index, d) for d in _chunks(text, chunking.text_chars)]
+                actions += [
+                    _action(Act.TEXT, index, d, 0, 0) for d in _chunks(text, chunking.text_chars)
+                ]
                 segments.append(
                     Segment(
                         kind="message",

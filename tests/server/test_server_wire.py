@@ -1,0 +1,227 @@
+"""The server's delta frames written from templates, and its one-response pump.
+
+``DeltaWriter`` (rtstate.server._wire) writes a delta's frame by filling a template
+the codec wrote, and builds the event by position; ``_pump_one`` runs one response's
+due actions without comparing responses; plans build their delta actions by
+position. Each is held here to what it replaces: the codec's checked ``encode`` of the
+event built by keyword, and the general pump loop, over whole sessions.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rtstate import LocalProtocolError, Step
+from rtstate.codec import codec_for
+from rtstate.config import Dialect
+from rtstate.events import server as s
+from rtstate.server import (
+    FunctionCall,
+    ScriptedResponder,
+    ServerConfig,
+    ServerConnection,
+)
+from rtstate.server import runner as runner_module
+from rtstate.server._wire import DeltaWriter, is_base64_text
+from rtstate.server.response import Act, Action, _action
+from rtstate.server.runner import _obfuscation
+
+DIALECTS: tuple[Dialect, ...] = ("beta", "ga")
+TEXT_DELTAS: tuple[type[s.ServerEvent], ...] = (
+    s.ResponseTextDelta,
+    s.ResponseAudioTranscriptDelta,
+    s.ResponseFunctionCallArgumentsDelta,
+    s.ResponseMcpCallArgumentsDelta,
+)
+
+
+def by_keyword(cls: type[s.ServerEvent], values: list[Any]) -> Any:
+    """``cls`` built by keyword from every field's value, in field order."""
+    names = [f.name for f in attrs.fields(cls)]
+    return cls(**dict(zip(names, values, strict=True)))
+
+
+def fixed_fields(cls: type[s.ServerEvent], response_id: str, item_id: str) -> tuple[Any, ...]:
+    """The fields between ``event_id`` and ``delta`` of ``cls``."""
+    values = {"response_id": response_id, "item_id": item_id, "output_index": 3}
+    values |= {"content_index": 1, "call_id": "call_" + item_id}
+    names = [f.name for f in attrs.fields(cls)][1:]
+    return tuple(values[name] for name in names[: names.index("delta")])
+
+
+texts = st.text(max_size=40)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("cls", TEXT_DELTAS, ids=lambda c: c.__name__)
+@settings(max_examples=40, deadline=None)
+@given(event_id=texts, delta=texts, response_id=texts, item_id=texts)
+def test_a_text_delta_frame_is_the_codecs_encode(
+    dialect: Dialect,
+    cls: type[s.ServerEvent],
+    *,
+    event_id: str,
+    delta: str,
+    response_id: str,
+    item_id: str,
+) -> None:
+    codec = codec_for(dialect)
+    if cls not in codec.server_tags.values():
+        pytest.skip(f"{cls.__name__} is not of the {dialect} protocol")
+    fixed = fixed_fields(cls, response_id, item_id)
+    ga = dialect == "ga"
+    writer = DeltaWriter(codec.encode_unchecked, cls, fixed, obfuscated=ga)
+    obfuscation = _obfuscation(event_id, delta) if ga else None
+    expected = by_keyword(cls, [event_id, *fixed, delta, obfuscation])
+    event = writer.event(event_id, delta, obfuscation)
+    assert type(event) is cls and event == expected
+    assert writer.frame(event_id, delta, obfuscation) == codec.encode(expected)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@settings(max_examples=40, deadline=None)
+@given(event_id=texts, audio=st.binary(max_size=60), item_id=texts)
+def test_an_audio_delta_frame_is_the_codecs_encode(
+    dialect: Dialect, event_id: str, audio: bytes, item_id: str
+) -> None:
+    codec = codec_for(dialect)
+    fixed = fixed_fields(s.ResponseAudioDelta, "resp_1", item_id)
+    writer = DeltaWriter(codec.encode_unchecked, s.ResponseAudioDelta, fixed, obfuscated=False)
+    delta = base64.b64encode(audio).decode("ascii")
+    assert is_base64_text(delta)
+    expected = s.ResponseAudioDelta(
+        event_id=event_id,
+        response_id="resp_1",
+        item_id=item_id,
+        output_index=3,
+        content_index=1,
+        delta=delta,
+    )
+    assert writer.event(event_id, delta, None) == expected
+    assert writer.audio_frame(event_id, delta) == codec.encode(expected)
+    assert writer.frame(event_id, delta, None) == codec.encode(expected)
+
+
+def test_a_delta_that_cannot_be_written_raises_as_the_codec_refuses_it() -> None:
+    codec = codec_for("ga")
+    fixed = fixed_fields(s.ResponseTextDelta, "resp_1", "item_1")
+    writer = DeltaWriter(codec.encode_unchecked, s.ResponseTextDelta, fixed, obfuscated=True)
+    with pytest.raises(orjson.JSONEncodeError):
+        writer.frame("event_1", "\ud800", "AAAAAAAAAAAAAAA")
+    with pytest.raises(LocalProtocolError):
+        codec.encode(writer.event("event_1", "\ud800", "AAAAAAAAAAAAAAA"))
+
+
+def test_plan_actions_built_by_position_equal_the_plain_ones() -> None:
+    assert _action(Act.TEXT, 2, "abc", 0, 0) == Action(Act.TEXT, 2, "abc")
+    assert _action(Act.AUDIO, 1, "", 48, 96) == Action(Act.AUDIO, 1, start=48, end=96)
+
+
+# --- whole sessions: the fast paths against the plain ones ------------------------------
+
+
+class ReferenceWriter(DeltaWriter):
+    """The plain path: the event built by keyword, its frame the codec's checked encode."""
+
+    def __init__(
+        self,
+        encode: Callable[[s.ServerEvent], str],
+        cls: type[s.ServerEvent],
+        fixed: tuple[Any, ...],
+        *,
+        obfuscated: bool,
+    ) -> None:
+        self.cls, self.fixed_values = cls, fixed
+        self.has_obfuscation = "obfuscation" in attrs.fields_dict(cls)
+        self.codec = encode.__self__._codec  # type: ignore[attr-defined]  # the server's
+        super().__init__(encode, cls, fixed, obfuscated=obfuscated)
+
+    def event(self, event_id: str, delta: str, obfuscation: str | None) -> Any:
+        values = [event_id, *self.fixed_values, delta]
+        return by_keyword(self.cls, values + [obfuscation] * self.has_obfuscation)
+
+    def frame(self, event_id: str, delta: str, obfuscation: str | None) -> str:
+        frame: str = self.codec.encode(self.event(event_id, delta, obfuscation))
+        return frame
+
+    def audio_frame(self, event_id: str, delta: str) -> str:
+        return self.frame(event_id, delta, None)
+
+
+def session(dialect: Dialect, attached: bool) -> list[Step]:
+    """A session with paced, cancelled, out-of-band, spoken and function-call responses."""
+    replies: list[str | FunctionCall] = [
+        "a short text reply",
+        "a spoken reply of several words",
+        "a long text reply, written while the spoken one still plays " * 25,
+        FunctionCall(name="lookup", arguments='{"city": "Paris", "days": 3}'),
+        "cut short by a cancel, this reply is long enough to be cut",
+        "beside",
+        "the default one",
+    ]
+    server = ServerConnection(
+        responder=ScriptedResponder(replies, cycle=True),
+        config=ServerConfig(delta_interval=0.01),
+        dialect=dialect,
+        call_id="rtc_1" if attached else None,
+    )
+    mods = "output_modalities" if dialect == "ga" else "modalities"
+
+    def create(*modalities: str, oob: bool = False) -> str:
+        response: dict[str, Any] = {mods: list(modalities)}
+        if oob:
+            response["conversation"] = "none"
+        return orjson.dumps({"type": "response.create", "response": response}).decode()
+
+    steps = [server.start(0.0)]
+    now = 0.0
+    for frame, wait in [
+        (create("text"), 1.0),
+        (create("audio", "text"), 0.5),
+        (create("text"), 3.0),
+        (create("text"), 1.0),
+        (create("audio", "text"), 0.05),
+        ('{"type": "response.cancel"}', 1.0),
+        (create("text", oob=True), 0.03),
+        (create("audio", "text"), 5.0),
+    ]:
+        steps.append(server.receive(frame, now))
+        end = now + wait
+        while (due := server.next_deadline()) is not None and due <= end:
+            steps.append(server.tick(due))
+        now = end
+    return steps
+
+
+@pytest.mark.parametrize(("dialect", "attached"), [("beta", False), ("ga", False), ("ga", True)])
+def test_sessions_step_as_through_the_plain_paths(
+    monkeypatch: pytest.MonkeyPatch, dialect: Dialect, attached: bool
+) -> None:
+    fast = session(dialect, attached)
+    frames = [f for step in fast for f in step.to_send]
+    kinds = {orjson.loads(f)["type"] for f in frames}
+    assert any(k.endswith("audio.delta") for k in kinds)
+    assert any(k.endswith("arguments.delta") for k in kinds)
+    assert any(k.endswith("text.delta") for k in kinds)
+    assert attached == ("output_audio_buffer.stopped" in kinds)
+    codec = codec_for(dialect)
+    for frame in frames:
+        assert codec.encode(codec.decode_server(frame)) == frame
+    with monkeypatch.context() as patch:
+        patch.setattr(runner_module, "DeltaWriter", ReferenceWriter)
+        patch.setattr(runner_module._ResponseRunner, "_pump_one", lambda self, now: False)
+        plain = session(dialect, attached)
+    assert len(fast) == len(plain)
+    for a, b in zip(fast, plain, strict=True):
+        assert a.to_send == b.to_send
+        assert a.transitions == b.transitions
+        assert a.diagnostics == b.diagnostics
+        assert a.after == b.after
