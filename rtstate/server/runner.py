@@ -39,13 +39,11 @@ it is declared at the top of the class.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
-import orjson
 from immutables import Map
 
 from ..config import Config, Dialect
@@ -67,7 +65,9 @@ from ..events.payloads import (
 )
 from ..fold import fold
 from ..state import ItemState, Ledger, PartPhase, SessionState
-from ._wire import DeltaWriter
+from ..transitions import Transition
+from ._wire import DeltaWriter, fold_streamed
+from ._wire import obfuscation as _obfuscation
 from .audio import (
     Voice,
     _render_base64,
@@ -115,22 +115,6 @@ _RATE_LIMIT_NAMES: Final[Mapping[Dialect, tuple[str, ...]]] = {
 }
 """The limits ``rate_limits.updated`` reports: GA's real service sends ``tokens`` only,
 after ``response.done``; the 2024 beta sent both, after ``response.created``."""
-
-_OBFUSCATION_BLOCK: Final = 16
-_OBFUSCATION_CHARS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-_OBFUSCATION_TABLE: Final = bytes(
-    ord(_OBFUSCATION_CHARS[b % len(_OBFUSCATION_CHARS)]) for b in range(256)
-)
-"""A byte of the digest -> its character (``bytes.translate``: one C call a delta)."""
-
-
-def _obfuscation(event_id: str, delta: str) -> str:
-    """A GA delta's ``obfuscation``: letters and digits that pad the delta to a multiple
-    of 16 characters, as the real service's do; derived from the event id, so the same
-    session writes the same bytes."""
-    size = _OBFUSCATION_BLOCK - len(delta) % _OBFUSCATION_BLOCK
-    digest = hashlib.blake2b(event_id.encode(), digest_size=_OBFUSCATION_BLOCK).digest()
-    return digest[:size].translate(_OBFUSCATION_TABLE).decode("ascii")
 
 
 @attrs.frozen(kw_only=True)
@@ -224,6 +208,7 @@ class _ResponseRunner:
     _config: ServerConfig
     _fold_config: Config
     _frames: list[str]
+    _transitions: list[Transition]
     _state: SessionState
     _now: float
     _ga: bool
@@ -731,15 +716,20 @@ class _ResponseRunner:
     def _write_delta(self, writer: DeltaWriter, delta: str) -> None:
         """``_emit`` of a text-bearing delta of the default conversation, through its
         ``DeltaWriter`` (the codec's frame, not encoded again)."""
-        event_id = self._ids("event")
-        obfuscation = _obfuscation(event_id, delta) if self._ga else None
-        event = writer.event(event_id, delta, obfuscation)
-        try:
-            frame = writer.frame(event_id, delta, obfuscation)
-        except orjson.JSONEncodeError:  # the codec says why (``_Unencodable``)
+        event, frame = writer.write(self._ids("event"), delta)
+        if frame is None:  # the codec says why (``_Unencodable``)
             frame = self._encode(event)
-        self._fold(event)
+        self._fold_delta(event)
         self._frames.append(frame)
+
+    def _fold_delta(self, event: s.ServerEvent) -> None:
+        """``_fold`` of a delta: through ``fold_streamed`` when it can."""
+        folded = fold_streamed(self._state, event, self._fold_config)
+        if folded is None:
+            self._fold(event)
+            return
+        self._state = folded[0]
+        self._transitions.append(folded[1])
 
     def _act_audio(self, action: Action) -> None:
         """An audio delta: its bytes are rendered now, when it is due (not at planning)."""
@@ -758,13 +748,10 @@ class _ResponseRunner:
             )
             return
         writer = self._writer(run, action, s.ResponseAudioDelta)
-        event_id = self._ids("event")
-        event = writer.event(event_id, delta, None)
-        try:
-            frame = writer.audio_frame(event_id, delta)
-        except orjson.JSONEncodeError:  # the codec says why (``_Unencodable``)
+        event, frame = writer.write_audio(self._ids("event"), delta)
+        if frame is None:  # the codec says why (``_Unencodable``)
             frame = self._encode(event)
-        self._fold(event)
+        self._fold_delta(event)
         self._frames.append(frame)
 
     def _act_arguments(self, action: Action) -> None:

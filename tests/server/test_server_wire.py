@@ -16,13 +16,14 @@ from typing import Any
 import attrs
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rtstate import LocalProtocolError, Step
+from rtstate import LocalProtocolError, SessionState, Step
 from rtstate.codec import codec_for
-from rtstate.config import Dialect
+from rtstate.config import Config, Dialect
 from rtstate.events import server as s
+from rtstate.fold import fold
 from rtstate.server import (
     FunctionCall,
     ScriptedResponder,
@@ -30,9 +31,10 @@ from rtstate.server import (
     ServerConnection,
 )
 from rtstate.server import runner as runner_module
-from rtstate.server._wire import DeltaWriter, is_base64_text
+from rtstate.server._wire import DeltaWriter, fold_streamed, is_base64_text
+from rtstate.server._wire import obfuscation as _obfuscation
 from rtstate.server.response import Act, Action, _action
-from rtstate.server.runner import _obfuscation
+from rtstate.testing import streams
 
 DIALECTS: tuple[Dialect, ...] = ("beta", "ga")
 TEXT_DELTAS: tuple[type[s.ServerEvent], ...] = (
@@ -84,6 +86,7 @@ def test_a_text_delta_frame_is_the_codecs_encode(
     event = writer.event(event_id, delta, obfuscation)
     assert type(event) is cls and event == expected
     assert writer.frame(event_id, delta, obfuscation) == codec.encode(expected)
+    assert writer.write(event_id, delta) == (expected, codec.encode(expected))
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -106,7 +109,7 @@ def test_an_audio_delta_frame_is_the_codecs_encode(
         delta=delta,
     )
     assert writer.event(event_id, delta, None) == expected
-    assert writer.audio_frame(event_id, delta) == codec.encode(expected)
+    assert writer.write_audio(event_id, delta) == (expected, codec.encode(expected))
     assert writer.frame(event_id, delta, None) == codec.encode(expected)
 
 
@@ -116,6 +119,11 @@ def test_a_delta_that_cannot_be_written_raises_as_the_codec_refuses_it() -> None
     writer = DeltaWriter(codec.encode_unchecked, s.ResponseTextDelta, fixed, obfuscated=True)
     with pytest.raises(orjson.JSONEncodeError):
         writer.frame("event_1", "\ud800", "AAAAAAAAAAAAAAA")
+    assert writer.write("event_1", "\ud800")[1] is None
+    beta = DeltaWriter(codec.encode_unchecked, s.ResponseTextDelta, fixed, obfuscated=False)
+    assert beta.write("\udfff", "fine")[1] is None
+    audio = DeltaWriter(codec.encode_unchecked, s.ResponseAudioDelta, fixed, obfuscated=False)
+    assert audio.write_audio("\udfff", "AAAA")[1] is None
     with pytest.raises(LocalProtocolError):
         codec.encode(writer.event("event_1", "\ud800", "AAAAAAAAAAAAAAA"))
 
@@ -152,8 +160,16 @@ class ReferenceWriter(DeltaWriter):
         frame: str = self.codec.encode(self.event(event_id, delta, obfuscation))
         return frame
 
-    def audio_frame(self, event_id: str, delta: str) -> str:
-        return self.frame(event_id, delta, None)
+    def write(self, event_id: str, delta: str) -> tuple[Any, str | None]:
+        obfuscation = _obfuscation(event_id, delta) if self._obfuscated else None
+        event = self.event(event_id, delta, obfuscation)
+        try:
+            return event, self.frame(event_id, delta, obfuscation)
+        except LocalProtocolError:
+            return event, None
+
+    def write_audio(self, event_id: str, delta: str) -> tuple[Any, str | None]:
+        return self.write(event_id, delta)
 
 
 def session(dialect: Dialect, attached: bool) -> list[Step]:
@@ -218,6 +234,7 @@ def test_sessions_step_as_through_the_plain_paths(
     with monkeypatch.context() as patch:
         patch.setattr(runner_module, "DeltaWriter", ReferenceWriter)
         patch.setattr(runner_module._ResponseRunner, "_pump_one", lambda self, now: False)
+        patch.setattr(runner_module, "fold_streamed", lambda state, event, config: None)
         plain = session(dialect, attached)
     assert len(fast) == len(plain)
     for a, b in zip(fast, plain, strict=True):
@@ -225,3 +242,46 @@ def test_sessions_step_as_through_the_plain_paths(
         assert a.transitions == b.transitions
         assert a.diagnostics == b.diagnostics
         assert a.after == b.after
+
+
+# --- fold_streamed: the server's fold of its own deltas ----------------------------------
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("strict", [True, False])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fold_streamed_is_the_folds_state_and_transition(
+    dialect: Dialect, strict: bool, data: st.DataObject
+) -> None:
+    config = Config(strict=strict)
+    state = SessionState()
+
+    for event in data.draw(streams(dialect=dialect)):
+        step = fold(state, event, config)
+        folded = fold_streamed(state, event, config)
+        if folded is not None:
+            after, transition = folded
+            assert after == step.after and (transition,) == step.transitions
+            assert after._hot == step.after._hot and after.revision == step.after.revision
+            assert not step.diagnostics and not step.to_send
+        state = step.after
+
+
+def test_fold_streamed_takes_the_servers_deltas_and_declines_others() -> None:
+    codec = codec_for("ga")
+    server = ServerConnection(responder=ScriptedResponder(["spoken words " * 5]))
+    frames = [*server.start(0.0).to_send, *server.receive('{"type": "response.create"}').to_send]
+    config = Config(strict=True)
+    state, kinds = SessionState(), set()
+    for frame in frames:
+        event = codec.decode_server(frame)
+        step = fold(state, event, config)
+        folded = fold_streamed(state, event, config)
+        if folded is not None:
+            kinds.add(event.type)
+            assert folded[0] == step.after and (folded[1],) == step.transitions
+        elif event.type.endswith(".delta"):  # only a part's first delta is declined
+            assert state._hot is None or state._hot[0] != getattr(event, "item_id", None)
+        state = step.after
+    assert kinds == {"response.audio.delta", "response.audio_transcript.delta"}  # class names
