@@ -144,10 +144,12 @@ class DeltaWriter:
             obfuscated = obfuscation(event_id, delta)
             event = self._build(event_id, *self._fixed, delta, obfuscated)
             try:
-                head = self._head + _json_str(event_id) + self._mid + _json_str(delta)
+                text = _json_str(delta)
             except orjson.JSONEncodeError:
                 return event, None
-            return event, head + self._middle + '"' + obfuscated + '"' + self._tail
+            # obfuscation() encoded event_id already: it writes (the delta is copied once)
+            head = self._head + _json_str(event_id) + self._mid
+            return event, f'{head}{text}{self._middle}"{obfuscated}"{self._tail}'
         event = self.event(event_id, delta, None)
         try:
             return event, self.frame(event_id, delta, None)
@@ -163,11 +165,11 @@ class DeltaWriter:
             head = self._head + _json_str(event_id)
         except orjson.JSONEncodeError:
             return event, None
-        return event, head + self._mid + '"' + delta + '"' + self._tail
+        return event, f'{head}{self._mid}"{delta}"{self._tail}'  # one copy of the delta
 
 
 def is_base64_text(text: str) -> bool:
-    """``text`` holds base64 characters only (what ``DeltaWriter.audio_frame`` takes
+    """``text`` holds base64 characters only (what ``DeltaWriter.write_audio`` takes
     as it is). For tests and assertions: the renderer's output always does."""
     return _B64_SAFE.issuperset(text)
 

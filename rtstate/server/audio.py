@@ -20,8 +20,9 @@ import itertools
 import math
 import random
 import sys
+import weakref
 import zlib
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Final, Literal, Protocol, runtime_checkable
 
 import attrs
@@ -208,6 +209,26 @@ _CHUNKS: Final = SizedLru[str](max_size=4 << 20, max_item=64_000)
 utterance and range: a reply spoken again is neither rendered nor encoded again."""
 
 
+class _Token:
+    """Stands for one utterance's inputs in ``_CHUNKS``' keys: hashed and compared by
+    identity (a key tuple holding the voice and the text hashed them on every look-up)."""
+
+    __slots__ = ("__weakref__",)
+
+
+_TOKENS: Final = weakref.WeakValueDictionary[Hashable, _Token]()
+"""Inputs -> their token, while a cached delta or an utterance holds it (two threads
+may make two tokens for the same inputs: the same bytes cached twice, never wrong)."""
+
+
+def _token(inputs: Hashable) -> _Token:
+    """The token of ``inputs`` (made if none is alive)."""
+    token = _TOKENS.get(inputs)
+    if token is None:
+        token = _TOKENS.setdefault(inputs, _Token())
+    return token
+
+
 @functools.cache
 def _zero(audio_format: str) -> bytes:
     """One sample of silence in ``audio_format``."""
@@ -316,12 +337,19 @@ class _Synthetic:
                 position = stop
         return b"".join(pieces)
 
+    @functools.cached_property
+    def _chunk_key(self) -> tuple[_Token, int, int]:
+        """What the cache keys of this utterance's deltas start with: the token of
+        what its audio depends on (``_token``), its sample width and size in bytes."""
+        return _token((self.voice, self.text, self.name, self.audio_format)), self._width, self.size
+
     def render_base64(self, start: int, end: int) -> tuple[str, int]:
         """``render(start, end)`` as base64 text, and its length in bytes (cached)."""
-        width = self._width
-        count = max(min(end, self.size) // width - max(start, 0) // width, 0) * width
-        key = (self.voice, self.text, self.name, self.audio_format, start, end)
-        text = _CHUNKS.get(key, lambda: base64.b64encode(self.render(start, end)).decode("ascii"))
+        token, width, size = self._chunk_key
+        count = max(min(end, size) // width - max(start, 0) // width, 0) * width
+        text = _CHUNKS.get(
+            (token, start, end), lambda: base64.b64encode(self.render(start, end)).decode("ascii")
+        )
         return text, count
 
     def _word_slice(self, word: _Word, start: int, end: int) -> bytes:

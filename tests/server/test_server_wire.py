@@ -29,7 +29,9 @@ from rtstate.server import (
     ScriptedResponder,
     ServerConfig,
     ServerConnection,
+    SyntheticVoice,
 )
+from rtstate.server import audio as audio_module
 from rtstate.server import runner as runner_module
 from rtstate.server._wire import DeltaWriter, fold_streamed, is_base64_text
 from rtstate.server._wire import obfuscation as _obfuscation
@@ -285,3 +287,31 @@ def test_fold_streamed_takes_the_servers_deltas_and_declines_others() -> None:
             assert state._hot is None or state._hot[0] != getattr(event, "item_id", None)
         state = step.after
     assert kinds == {"response.audio.delta", "response.audio_transcript.delta"}  # class names
+
+
+# --- the voice's delta cache keys --------------------------------------------------------
+
+
+def test_utterances_of_the_same_inputs_share_their_cached_deltas() -> None:
+    def synthetic(kind: str, text: str, name: str, fmt: str) -> audio_module._Synthetic:
+        utterance = SyntheticVoice(kind=kind).utterance(text, name, fmt)  # type: ignore[arg-type]
+        assert isinstance(utterance, audio_module._Synthetic)
+        return utterance
+
+    one = synthetic("tone", "the same words", "alloy", "pcm16")
+    two = synthetic("tone", "the same words", "alloy", "pcm16")  # an equal voice
+    assert one._chunk_key[0] is two._chunk_key[0]
+    others = [
+        synthetic("noise", "the same words", "alloy", "pcm16"),
+        synthetic("tone", "other words", "alloy", "pcm16"),
+        synthetic("tone", "the same words", "echo", "pcm16"),
+        synthetic("tone", "the same words", "alloy", "g711_ulaw"),
+    ]
+    assert len({id(u._chunk_key[0]) for u in [one, *others]}) == 5
+    made = len(audio_module._CHUNKS)
+    first = audio_module._render_base64(one, 0, 4_800)
+    assert audio_module._render_base64(two, 0, 4_800) == first
+    assert len(audio_module._CHUNKS) <= made + 1  # the second was a hit
+    for other in others:
+        text, count = audio_module._render_base64(other, 0, 4_800)
+        assert base64.b64decode(text) == other.render(0, 4_800) and count == 4_800
