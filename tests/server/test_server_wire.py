@@ -35,7 +35,7 @@ from rtstate.server import audio as audio_module
 from rtstate.server import runner as runner_module
 from rtstate.server._wire import DeltaWriter, fold_streamed, is_base64_text
 from rtstate.server._wire import obfuscation as _obfuscation
-from rtstate.server.response import Act, Action, _action
+from rtstate.server.response import DELTAS, Act, Action, _action, _interleave, _schedule
 from rtstate.testing import streams
 
 DIALECTS: tuple[Dialect, ...] = ("beta", "ga")
@@ -315,3 +315,65 @@ def test_utterances_of_the_same_inputs_share_their_cached_deltas() -> None:
     for other in others:
         text, count = audio_module._render_base64(other, 0, 4_800)
         assert base64.b64decode(text) == other.render(0, 4_800) and count == 4_800
+
+
+# --- the plan's schedule -----------------------------------------------------------------
+
+
+def reference_schedule(actions: list[Action], latency: float, interval: float) -> tuple[float, ...]:
+    """The walk ``_schedule`` always made."""
+    due: list[float] = []
+    deltas = 0
+    started = False
+    for action in actions:
+        if action.kind is Act.ADD_ITEM:
+            started = True
+        if not started:
+            due.append(0.0)
+            continue
+        due.append(latency + interval * deltas)
+        if action.kind in DELTAS:
+            deltas += 1
+    return tuple(due)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kinds=st.lists(st.sampled_from(list(Act)), max_size=30),
+    latency=st.sampled_from([0.0, 0.25, 1e-9, 3.0]),
+    interval=st.sampled_from([0.0, 0.05, 0.1, 1e-7]),
+)
+def test_the_schedule_is_the_plain_walks(kinds: list[Act], latency: float, interval: float) -> None:
+    actions = [Action(kind) for kind in kinds]
+    assert _schedule(actions, latency, interval) == reference_schedule(actions, latency, interval)
+
+
+@settings(max_examples=100, deadline=None)
+@given(n_t=st.integers(0, 40), n_a=st.integers(0, 40))
+def test_interleaving_is_the_keyed_sorts(n_t: int, n_a: int) -> None:
+    transcript = [Action(Act.TRANSCRIPT, 0, str(i)) for i in range(n_t)]
+    audio = [Action(Act.AUDIO, 0, "", i, i + 1) for i in range(n_a)]
+    keyed = [(i / max(n_t, 1), 0, i, a) for i, a in enumerate(transcript)]
+    keyed += [(i / max(n_a, 1), 1, i, a) for i, a in enumerate(audio)]
+    keyed.sort(key=lambda k: (k[0], k[1], k[2]))
+    assert _interleave(transcript, audio) == [a for *_, a in keyed]
+
+
+class SilentVoice:
+    """A plain ``Voice`` (not streaming)."""
+
+    def synthesize(self, text: str, voice: str, audio_format: str) -> bytes:
+        return bytes(len(text))
+
+
+@attrs.frozen
+class Unstreamed(SyntheticVoice):
+    """A ``SyntheticVoice`` subclass that cannot speak a piece at a time."""
+
+    utterance = None  # type: ignore[assignment]
+
+
+def test_streams_is_the_protocol_check() -> None:
+    for voice in (SyntheticVoice(), SyntheticVoice(kind="noise"), SilentVoice(), Unstreamed()):
+        assert audio_module.streams(voice) == isinstance(voice, audio_module.StreamingVoice)
+    assert audio_module.streams(SyntheticVoice()) and not audio_module.streams(SilentVoice())
