@@ -688,7 +688,10 @@ class _ResponseRunner:
         if run.scratch is not None:
             self._out(s.ResponseTextDelta(delta=action.data, **self._delta_fields(action)))
             return
-        self._write_delta(self._writer(run, action, s.ResponseTextDelta), action.data)
+        writer = run.writers.get((action.index, s.ResponseTextDelta))
+        if writer is None:
+            writer = self._writer(run, action, s.ResponseTextDelta)
+        self._write_delta(writer, action.data)
 
     def _act_transcript(self, action: Action) -> None:
         run = self._runs[self._acting]  # type: ignore[index]  # set by _pump
@@ -697,7 +700,10 @@ class _ResponseRunner:
                 s.ResponseAudioTranscriptDelta(delta=action.data, **self._delta_fields(action))
             )
             return
-        self._write_delta(self._writer(run, action, s.ResponseAudioTranscriptDelta), action.data)
+        writer = run.writers.get((action.index, s.ResponseAudioTranscriptDelta))
+        if writer is None:
+            writer = self._writer(run, action, s.ResponseAudioTranscriptDelta)
+        self._write_delta(writer, action.data)
 
     def _writer(self, run: _Run, action: Action, cls: type[s.ServerEvent]) -> DeltaWriter:
         """The ``DeltaWriter`` of ``cls`` deltas of ``run``'s part ``action.index``
@@ -719,7 +725,12 @@ class _ResponseRunner:
         event, frame = writer.write(self._ids("event"), delta)
         if frame is None:  # the codec says why (``_Unencodable``)
             frame = self._encode(event)
-        self._fold_delta(event)
+        folded = fold_streamed(self._state, event, self._fold_config)  # _fold_delta, inline
+        if folded is None:
+            self._fold(event)
+        else:
+            self._state = folded[0]
+            self._transitions.append(folded[1])
         self._frames.append(frame)
 
     def _fold_delta(self, event: s.ServerEvent) -> None:
