@@ -7,6 +7,11 @@ events of an output item from what was sent of it, ``_finish_run`` the ``respons
 ``_cancel`` ends the response early (items ``incomplete``, status ``cancelled``) and
 ``_abandon`` ends it ``failed`` after an event could not be encoded.
 
+The deltas of the default conversation's response are its hot path: each part's are
+written by a ``DeltaWriter`` (``rtstate.server._wire``: the frame filled into a template
+the codec wrote once, the event built by position, folded by ``fold_streamed``), and
+``_pump_one`` runs a lone response's due actions without comparing responses.
+
 Several responses at once
 -------------------------
 Responses are kept by id (``_runs``, in start order). At most one belongs to the
