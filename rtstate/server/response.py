@@ -86,7 +86,7 @@ class Action:
 
 _action: Final[Callable[[Act, int, str, int, int], Action]] = positional(Action)
 """``Action(kind, index, data, start, end)`` by position, without ``__init__``: a plan
-builds one per delta (tests/server/test_wire.py checks the two agree)."""
+builds one per delta (tests/server/test_server_wire.py checks the two agree)."""
 
 
 @attrs.frozen(kw_only=True)
