@@ -33,6 +33,7 @@ from ..events.payloads import (
     TurnDetection,
 )
 from . import validate as v
+from ._wire import obfuscation as _obfuscation
 from .audio import (
     BYTES_PER_MS,
     Transcriber,
@@ -41,7 +42,7 @@ from .audio import (
 from .response import (
     text_tokens,
 )
-from .runner import _obfuscation, _ResponseRunner, _Transcription
+from .runner import _ResponseRunner, _Transcription
 from .vad import VadEvent, VadSettings, VadState, feed
 
 __all__: list[str] = []

@@ -18,6 +18,7 @@ from typing import Final, Literal
 
 import attrs
 
+from .._build import positional
 from ..events.payloads import (
     CachedTokensDetails,
     ContentPart,
@@ -32,7 +33,7 @@ from ..events.payloads import (
     Usage,
 )
 from ..state import ItemState
-from .audio import BYTES_PER_MS, Recorded, StreamingVoice, Utterance, Voice, utterance_of
+from .audio import BYTES_PER_MS, Recorded, Utterance, Voice, streams, utterance_of
 from .mcp import McpOutcome
 from .responders import FunctionCall, McpCall, Message, Output, Reply
 
@@ -81,6 +82,11 @@ class Action:
     data: str = attrs.field(default="", repr=False)
     start: int = 0
     end: int = 0
+
+
+_action: Final[Callable[[Act, int, str, int, int], Action]] = positional(Action)
+"""``Action(kind, index, data, start, end)`` by position, without ``__init__``: a plan
+builds one per delta (tests/server/test_server_wire.py checks the two agree)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -148,8 +154,8 @@ def _interleave(transcript: list[Action], audio: list[Action]) -> list[Action]:
     n_t, n_a = len(transcript), len(audio)
     keyed = [(i / n_t, 0, i, a) for i, a in enumerate(transcript)]
     keyed += [(i / n_a, 1, i, a) for i, a in enumerate(audio)]
-    keyed.sort(key=lambda k: (k[0], k[1], k[2]))
-    return [a for *_, a in keyed]
+    keyed.sort()  # by (position, list, index): never equal, so actions are not compared
+    return [k[3] for k in keyed]
 
 
 def build_plan(
@@ -217,7 +223,7 @@ def build_plan(
             )
             if not outcome.approval:
                 actions += [
-                    Action(Act.ARGUMENTS, index, d)
+                    _action(Act.ARGUMENTS, index, d, 0, 0)
                     for d in _chunks(arguments, chunking.arguments_chars)
                 ]
             actions.append(Action(Act.CLOSE_ITEM, index))
@@ -240,7 +246,7 @@ def build_plan(
                 )
             )
             actions += [
-                Action(Act.ARGUMENTS, index, d)
+                _action(Act.ARGUMENTS, index, d, 0, 0)
                 for d in _chunks(arguments, chunking.arguments_chars)
             ]
         else:
@@ -263,11 +269,11 @@ def build_plan(
                 budget -= text_tokens(text) + audio_tokens(size / per_ms)
                 step = max(chunking.audio_ms, 1) * per_ms
                 pieces = [
-                    Action(Act.AUDIO, index, start=i, end=min(i + step, size))
+                    _action(Act.AUDIO, index, "", i, min(i + step, size))
                     for i in range(0, size, step)
                 ]
                 transcript = [
-                    Action(Act.TRANSCRIPT, index, d)
+                    _action(Act.TRANSCRIPT, index, d, 0, 0)
                     for d in _chunks(text, chunking.transcript_chars)
                 ]
                 actions += _interleave(transcript, pieces)
@@ -283,7 +289,9 @@ def build_plan(
                 )
             else:
                 budget -= text_tokens(text)
-                actions += [Action(Act.TEXT, index, d) for d in _chunks(text, chunking.text_chars)]
+                actions += [
+                    _action(Act.TEXT, index, d, 0, 0) for d in _chunks(text, chunking.text_chars)
+                ]
                 segments.append(
                     Segment(
                         kind="message",
@@ -370,7 +378,7 @@ def _fit_speech(
     whole: bytes | None = None
     if message.audio is not None:
         whole, said = message.audio, message.text
-    elif not isinstance(voice, StreamingVoice):
+    elif not streams(voice):
         whole = voice.synthesize(text, voice_name, audio_format)
 
     def keep(n: int) -> int:
@@ -411,16 +419,19 @@ def _fit_speech(
 
 
 def _schedule(actions: list[Action], latency: float, interval: float) -> tuple[float, ...]:
-    """When each action is due after ``response.created``: deltas ``interval`` apart."""
-    due: list[float] = []
+    """When each action is due after ``response.created``: deltas ``interval`` apart.
+
+    The actions before the first ``ADD_ITEM`` are due at once; from it on, each is due
+    ``latency`` plus ``interval`` per delta before it. With no interval (the default)
+    that is ``latency`` for every one, written without the walk.
+    """
+    first = next((i for i, a in enumerate(actions) if a.kind is Act.ADD_ITEM), len(actions))
+    due = [0.0] * first
+    if interval == 0.0:
+        due += [latency + 0.0] * (len(actions) - first)  # latency + 0.0 * deltas
+        return tuple(due)
     deltas = 0
-    started = False
-    for action in actions:
-        if action.kind is Act.ADD_ITEM:
-            started = True
-        if not started:
-            due.append(0.0)
-            continue
+    for action in actions[first:]:
         due.append(latency + interval * deltas)
         if action.kind in DELTAS:
             deltas += 1

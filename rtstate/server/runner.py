@@ -7,6 +7,11 @@ events of an output item from what was sent of it, ``_finish_run`` the ``respons
 ``_cancel`` ends the response early (items ``incomplete``, status ``cancelled``) and
 ``_abandon`` ends it ``failed`` after an event could not be encoded.
 
+The deltas of the default conversation's response are its hot path: each part's are
+written by a ``DeltaWriter`` (``rtstate.server._wire``: the frame filled into a template
+the codec wrote once, the event built by position, folded by ``fold_streamed``), and
+``_pump_one`` runs a lone response's due actions without comparing responses.
+
 Several responses at once
 -------------------------
 Responses are kept by id (``_runs``, in start order). At most one belongs to the
@@ -39,7 +44,6 @@ it is declared at the top of the class.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
@@ -66,6 +70,9 @@ from ..events.payloads import (
 )
 from ..fold import fold
 from ..state import ItemState, Ledger, PartPhase, SessionState
+from ..transitions import Transition
+from ._wire import DeltaWriter, fold_streamed
+from ._wire import obfuscation as _obfuscation
 from .audio import (
     Voice,
     _render_base64,
@@ -114,22 +121,6 @@ _RATE_LIMIT_NAMES: Final[Mapping[Dialect, tuple[str, ...]]] = {
 """The limits ``rate_limits.updated`` reports: GA's real service sends ``tokens`` only,
 after ``response.done``; the 2024 beta sent both, after ``response.created``."""
 
-_OBFUSCATION_BLOCK: Final = 16
-_OBFUSCATION_CHARS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-_OBFUSCATION_TABLE: Final = bytes(
-    ord(_OBFUSCATION_CHARS[b % len(_OBFUSCATION_CHARS)]) for b in range(256)
-)
-"""A byte of the digest -> its character (``bytes.translate``: one C call a delta)."""
-
-
-def _obfuscation(event_id: str, delta: str) -> str:
-    """A GA delta's ``obfuscation``: letters and digits that pad the delta to a multiple
-    of 16 characters, as the real service's do; derived from the event id, so the same
-    session writes the same bytes."""
-    size = _OBFUSCATION_BLOCK - len(delta) % _OBFUSCATION_BLOCK
-    digest = hashlib.blake2b(event_id.encode(), digest_size=_OBFUSCATION_BLOCK).digest()
-    return digest[:size].translate(_OBFUSCATION_TABLE).decode("ascii")
-
 
 @attrs.frozen(kw_only=True)
 class _Transcription:
@@ -170,6 +161,9 @@ class _Run:
     open_index: int | None = None
     snapshots: tuple[Item, ...] = ()
     scratch: SessionState | None = None  # out of band: the state its events fold into
+    # (output index, delta class) -> the writer of those deltas (``_writer``); shared
+    # by the runs ``attrs.evolve`` makes of this one
+    writers: dict[tuple[int, type], DeltaWriter] = attrs.field(factory=dict)
 
     @property
     def out_of_band(self) -> bool:
@@ -219,6 +213,7 @@ class _ResponseRunner:
     _config: ServerConfig
     _fold_config: Config
     _frames: list[str]
+    _transitions: list[Transition]
     _state: SessionState
     _now: float
     _ga: bool
@@ -250,6 +245,8 @@ class _ResponseRunner:
         def _emit(self, event: s.ServerEvent) -> None: ...
 
         def _encode(self, event: s.ServerEvent) -> str: ...
+
+        def _fold(self, event: s.ServerEvent) -> None: ...
 
         def _event_id(self) -> str: ...
 
@@ -424,7 +421,10 @@ class _ResponseRunner:
         """Write what is due: the actions of the responses in progress, the first due
         first (ties in start order), and the ends of playback (attached sessions)."""
         now = self._now if until is None else min(until, self._now)
+        runs = self._runs
         while True:
+            if len(runs) == 1 and self._pump_one(now):
+                return
             due: float | None = None
             chosen: str | None = None
             for response_id, run in self._runs.items():
@@ -449,6 +449,37 @@ class _ResponseRunner:
                     self._abandon()
             finally:
                 self._acting = None
+
+    def _pump_one(self, now: float) -> bool:
+        """``_pump`` while one response runs and no other playback can end: that
+        response's due actions in order (what the general loop would choose), without
+        comparing responses. True: nothing more is due by ``now``; False: responses or
+        playback changed (the general loop goes on)."""
+        runs = self._runs
+        ((response_id, run),) = runs.items()
+        playing = self._playing
+        if playing and (len(playing) > 1 or response_id not in playing):
+            return False
+        self._acting = response_id
+        try:
+            while True:
+                plan = run.plan
+                position = run.position
+                if position >= len(plan.actions) or run.started + plan.due[position] > now:
+                    return True
+                action = plan.actions[position]
+                run.position = position + 1
+                try:
+                    _ACTIONS[action.kind](self, action)
+                except _Unencodable as failure:
+                    self._server_error(failure, None, None)
+                    self._abandon()
+                found = runs.get(response_id)
+                if found is None or len(runs) != 1 or (playing and len(playing) > 1):
+                    return False
+                run = found
+        finally:
+            self._acting = None
 
     def _next_due(self) -> float | None:
         """When the next action of a response or the next end of playback is due."""
@@ -658,28 +689,103 @@ class _ResponseRunner:
         )
 
     def _act_text(self, action: Action) -> None:
-        self._out(s.ResponseTextDelta(delta=action.data, **self._delta_fields(action)))
+        run = self._runs[self._acting]  # type: ignore[index]  # set by _pump
+        if run.scratch is not None:
+            self._out(s.ResponseTextDelta(delta=action.data, **self._delta_fields(action)))
+            return
+        writer = run.writers.get((action.index, s.ResponseTextDelta))
+        if writer is None:
+            writer = self._writer(run, action, s.ResponseTextDelta)
+        self._write_delta(writer, action.data)
 
     def _act_transcript(self, action: Action) -> None:
-        self._out(s.ResponseAudioTranscriptDelta(delta=action.data, **self._delta_fields(action)))
+        run = self._runs[self._acting]  # type: ignore[index]  # set by _pump
+        if run.scratch is not None:
+            self._out(
+                s.ResponseAudioTranscriptDelta(delta=action.data, **self._delta_fields(action))
+            )
+            return
+        writer = run.writers.get((action.index, s.ResponseAudioTranscriptDelta))
+        if writer is None:
+            writer = self._writer(run, action, s.ResponseAudioTranscriptDelta)
+        self._write_delta(writer, action.data)
+
+    def _writer(self, run: _Run, action: Action, cls: type[s.ServerEvent]) -> DeltaWriter:
+        """The ``DeltaWriter`` of ``cls`` deltas of ``run``'s part ``action.index``
+        (made on its first delta, kept in ``run.writers``)."""
+        key = (action.index, cls)
+        writer = run.writers.get(key)
+        if writer is None:
+            fixed = (run.response_id, run.item_ids[action.index], action.index, 0)
+            obfuscated = self._ga and cls is not s.ResponseAudioDelta
+            # the template is encoded as the stream's first delta would be: what cannot
+            # be encoded raises ``_Unencodable`` here
+            writer = DeltaWriter(self._encode, cls, fixed, obfuscated=obfuscated)
+            run.writers[key] = writer
+        return writer
+
+    def _write_delta(self, writer: DeltaWriter, delta: str) -> None:
+        """``_emit`` of a text-bearing delta of the default conversation, through its
+        ``DeltaWriter`` (the codec's frame, not encoded again)."""
+        event, frame = writer.write(self._ids("event"), delta)
+        if frame is None:  # the codec says why (``_Unencodable``)
+            frame = self._encode(event)
+        folded = fold_streamed(self._state, event, self._fold_config)  # _fold_delta, inline
+        if folded is None:
+            self._fold(event)
+        else:
+            self._state = folded[0]
+            self._transitions.append(folded[1])
+        self._frames.append(frame)
+
+    def _fold_delta(self, event: s.ServerEvent) -> None:
+        """``_fold`` of a delta: through ``fold_streamed`` when it can."""
+        folded = fold_streamed(self._state, event, self._fold_config)
+        if folded is None:
+            self._fold(event)
+            return
+        self._state = folded[0]
+        self._transitions.append(folded[1])
 
     def _act_audio(self, action: Action) -> None:
         """An audio delta: its bytes are rendered now, when it is due (not at planning)."""
-        run = self._run
-        assert run is not None
+        run = self._runs[self._acting]  # type: ignore[index]  # set by _pump
         audio = run.plan.segments[action.index].audio
         assert audio is not None
         delta, size = _render_base64(audio, action.start, action.end)
         self._audio_out = True
-        self._play(run.response_id, audio_ms(size, run.info.output_audio_format or "pcm16"))
-        self._out(
-            s.ResponseAudioDelta(event_id=self._event_id(), delta=delta, **self._part_ids(action))
-        )
+        if self._call_id is not None:
+            self._play(run.response_id, audio_ms(size, run.info.output_audio_format or "pcm16"))
+        if run.scratch is not None:
+            self._out(
+                s.ResponseAudioDelta(
+                    event_id=self._event_id(), delta=delta, **self._part_ids(action)
+                )
+            )
+            return
+        writer = self._writer(run, action, s.ResponseAudioDelta)
+        event, frame = writer.write_audio(self._ids("event"), delta)
+        if frame is None:  # the codec says why (``_Unencodable``)
+            frame = self._encode(event)
+        self._fold_delta(event)
+        self._frames.append(frame)
 
     def _act_arguments(self, action: Action) -> None:
         run = self._run
         assert run is not None
-        if run.plan.segments[action.index].kind == "mcp_call":
+        segment = run.plan.segments[action.index]
+        if run.scratch is None and segment.kind == "function_call":
+            cls = s.ResponseFunctionCallArgumentsDelta
+            writer = run.writers.get((action.index, cls))
+            if writer is None:
+                fixed = (run.response_id, run.item_ids[action.index], action.index)
+                writer = DeltaWriter(
+                    self._encode, cls, (*fixed, segment.call_id), obfuscated=self._ga
+                )
+                run.writers[action.index, cls] = writer
+            self._write_delta(writer, action.data)
+            return
+        if segment.kind == "mcp_call":
             self._out(
                 s.ResponseMcpCallArgumentsDelta(
                     **self._obfuscated(action.data),

@@ -43,7 +43,7 @@ from rtstate.server import (
 )
 from rtstate.server import audio as audio_module
 from rtstate.server._cache import SizedLru
-from rtstate.server.runner import _obfuscation
+from rtstate.server._wire import obfuscation as _obfuscation
 from rtstate.testing import streams
 
 DIALECTS: tuple[Dialect, ...] = ("beta", "ga")

@@ -1,0 +1,203 @@
+"""A response's delta events, written and folded by the server without the general paths.
+
+A response writes hundreds of deltas of one part (text, transcript, audio, arguments)
+whose fields are the same but for three: ``event_id``, ``delta`` and (GA)
+``obfuscation``. ``DeltaWriter`` has the codec encode one event of the stream with a
+marker in each of those fields, once, and then writes each delta's frame by putting the
+JSON strings of its values where the markers were: the codec's own key order, spelling
+and null table, without building the JSON object again. It also builds the event
+itself (the server folds it), by position, with its ``obfuscation()``.
+
+``fold_streamed`` folds such a delta into the server's state through the fold's own
+fast path for the part being streamed, without the Step ``fold`` wraps it in (the
+server keeps the state and the transition only).
+
+tests/server/test_server_wire.py holds every frame written here equal, byte for byte,
+to the codec's checked ``encode`` of the same event, ``fold_streamed`` to ``fold``, and
+whole sessions to the same sessions through the plain paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from hashlib import blake2b
+from typing import Any, Final
+
+import attrs
+import orjson
+
+from .._build import positional
+from .._fast import streamed
+from .._fold._deltas import _STREAMED
+from ..config import Config
+from ..events import server as s
+from ..state import SessionState
+from ..transitions import Transition
+
+__all__ = ["DeltaWriter", "fold_streamed", "obfuscation"]
+
+_MARKS: Final = ("\x00event_id\x00", "\x00delta\x00", "\x00obfuscation\x00")
+"""What the template event holds in the fields a delta's frame fills in."""
+
+_OBFUSCATION_BLOCK: Final = 16
+_OBFUSCATION_CHARS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_OBFUSCATION_TABLE: Final = bytes(
+    ord(_OBFUSCATION_CHARS[b % len(_OBFUSCATION_CHARS)]) for b in range(256)
+)
+"""A byte of the digest -> its character (``bytes.translate``: one C call a delta)."""
+
+
+def obfuscation(event_id: str, delta: str) -> str:
+    """A GA delta's ``obfuscation``: letters and digits that pad the delta to a multiple
+    of 16 characters, as the real service's do; derived from the event id, so the same
+    session writes the same bytes."""
+    size = _OBFUSCATION_BLOCK - len(delta) % _OBFUSCATION_BLOCK
+    digest = blake2b(event_id.encode(), digest_size=_OBFUSCATION_BLOCK).digest()
+    return digest[:size].translate(_OBFUSCATION_TABLE).decode("ascii")
+
+
+_B64_SAFE: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+
+_BUILDERS: Final[dict[type, Callable[..., Any]]] = {}
+
+
+def _builder(cls: type[s.ServerEvent]) -> Callable[..., Any]:
+    """``cls`` built by position (``rtstate._build.positional``), made once per class."""
+    build = _BUILDERS.get(cls)
+    if build is None:
+        build = _BUILDERS[cls] = positional(cls)
+    return build
+
+
+def _json_str(text: str) -> str:
+    """``text`` as a JSON string, as orjson writes it (raises what orjson raises)."""
+    return orjson.dumps(text).decode("utf-8")
+
+
+class DeltaWriter:
+    """The frames and events of one stream of deltas (one event class, the same fields
+    but for ``event_id``, ``delta`` and ``obfuscation``).
+
+    ``fixed`` are the other fields' values, in the class's field order (after
+    ``event_id``, before ``delta``); ``obfuscated``: the stream's events carry an
+    ``obfuscation`` (GA text-bearing deltas), else it is left ``None``. ``encode`` is
+    the codec's (``Codec.encode_unchecked``): it writes the template, once.
+    """
+
+    __slots__ = ("_build", "_field", "_fixed", "_head", "_mid", "_middle", "_obfuscated", "_tail")
+
+    def __init__(
+        self,
+        encode: Callable[[s.ServerEvent], str],
+        cls: type[s.ServerEvent],
+        fixed: tuple[Any, ...],
+        *,
+        obfuscated: bool,
+    ) -> None:
+        self._build = _builder(cls)
+        self._fixed = fixed
+        self._obfuscated = obfuscated
+        self._field = "obfuscation" in attrs.fields_dict(cls)  # left None unless obfuscated
+        if obfuscated and not self._field:
+            raise TypeError(f"{cls.__name__} has no obfuscation")
+        marks: tuple[str, ...] = _MARKS if obfuscated else _MARKS[:2]
+        template = encode(self.event(marks[0], marks[1], marks[2] if obfuscated else None))
+        pieces: list[str] = []
+        rest = template
+        for mark in marks:  # the codec writes fields in definition order
+            before, found, rest = rest.partition(_json_str(mark))
+            if not found or _json_str(mark) in rest:
+                raise ValueError(f"{cls.__name__}: no single {mark!r} in its frame {template!r}")
+            pieces.append(before)
+        self._head = pieces[0]  # ... "event_id":
+        self._mid = pieces[1]  # ... "delta":
+        self._middle = pieces[2] if obfuscated else ""  # ,"obfuscation":
+        self._tail = rest
+
+    def event(self, event_id: str, delta: str, obfuscation: str | None) -> Any:
+        """The delta event (built by position: the class has no validators)."""
+        if self._field:
+            return self._build(event_id, *self._fixed, delta, obfuscation)
+        return self._build(event_id, *self._fixed, delta)
+
+    def frame(self, event_id: str, delta: str, obfuscation: str | None) -> str:
+        """The codec's frame of ``event(event_id, delta, obfuscation)``.
+
+        ``obfuscation`` is letters and digits (as ``obfuscation()`` makes it): it is
+        written as it is.
+
+        Raises:
+            orjson.JSONEncodeError: a value cannot be written (a lone surrogate).
+        """
+        head = self._head + _json_str(event_id) + self._mid + _json_str(delta)
+        if self._obfuscated:
+            assert obfuscation is not None
+            return head + self._middle + '"' + obfuscation + '"' + self._tail
+        return head + self._tail
+
+    def write(self, event_id: str, delta: str) -> tuple[Any, str | None]:
+        """The event of a text-bearing delta (its ``obfuscation`` derived, if the stream
+        has one: ``obfuscation()``) and its frame, ``None`` if it cannot be written
+        (the caller has the codec say why). ``event`` and ``frame`` in one call."""
+        if self._obfuscated:
+            obfuscated = obfuscation(event_id, delta)
+            event = self._build(event_id, *self._fixed, delta, obfuscated)
+            try:
+                text = _json_str(delta)
+            except orjson.JSONEncodeError:
+                return event, None
+            # obfuscation() encoded event_id already: it writes (the delta is copied once)
+            head = self._head + _json_str(event_id) + self._mid
+            return event, f'{head}{text}{self._middle}"{obfuscated}"{self._tail}'
+        event = self.event(event_id, delta, None)
+        try:
+            return event, self.frame(event_id, delta, None)
+        except orjson.JSONEncodeError:
+            return event, None
+
+    def write_audio(self, event_id: str, delta: str) -> tuple[Any, str | None]:
+        """``write`` of an audio delta whose ``delta`` is base64 text (as
+        ``rtstate.server.audio`` renders it: nothing in it is escaped in JSON, so it is
+        written as it is)."""
+        event = self._build(event_id, *self._fixed, delta)
+        try:
+            head = self._head + _json_str(event_id)
+        except orjson.JSONEncodeError:
+            return event, None
+        return event, f'{head}{self._mid}"{delta}"{self._tail}'  # one copy of the delta
+
+
+def is_base64_text(text: str) -> bool:
+    """``text`` holds base64 characters only (what ``DeltaWriter.write_audio`` takes
+    as it is). For tests and assertions: the renderer's output always does."""
+    return _B64_SAFE.issuperset(text)
+
+
+def fold_streamed(
+    state: SessionState, event: Any, config: Config
+) -> tuple[SessionState, Transition] | None:
+    """``fold(state, event, config)``'s state and only transition for a text,
+    transcript or audio delta of the part ``state`` streams (its record,
+    ``state.Hot``, is of the event's part, response and delta group): the fold's own
+    fast path (``rtstate._fold._deltas._streamed``), without its Step. ``None``: any
+    other case (the caller folds it).
+
+    The server folds every delta it writes; it reads the Step's state and transitions
+    only. tests/server/test_server_wire.py holds it to ``fold``.
+    """
+    stream = _STREAMED.get(event.__class__)
+    hot = state._hot
+    if (
+        stream is None
+        or hot is None
+        or hot[0] != event.item_id
+        or hot[1] != event.content_index
+        or hot[2] != event.response_id
+        or hot[3] is not stream[4]
+    ):
+        return None
+    _, append, _, _, group = stream
+    _, index, _, _, response, item, part, items = hot
+    transition, new, audio = append(event, part, response, state, config)
+    return streamed(state, group, response, item, index, new, items, audio), transition
