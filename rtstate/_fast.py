@@ -6,13 +6,16 @@ mypy checks every call as it would check the plain attrs construction:
   ``new_item_finished``, ``new_response_started``, ``new_response_finished``,
   ``new_rate_limit`` and ``new_rate_limits_updated`` are
   ``rtstate._build.new`` of their class (``response_with_output`` is
-  ``attrs.evolve(response, output=...)`` through ``new_response``):
+  ``attrs.evolve(response, output=...)``, one copy of the dict-backed response's
+  instance dict):
   the class's own signature, without ``__init__``'s cost; the deltas' Step
   (``delta_step``) and transitions (``new_*_appended``) take their fields by
-  position (a keyword call is not specialised by CPython 3.11), typed by a
+  position (a keyword call is not specialised by CPython 3.11), as is the Step of
+  any other fold with nothing besides its transitions (``plain_step``), typed by a
   ``Protocol`` that tests/core/test_fast.py compares with the class's fields;
 - ``evolve_root``, ``evolve_item`` and ``evolve_part`` are ``attrs.evolve`` for the
-  three dict-backed classes the fold rebuilds most (the root, items, parts): one
+  three dict-backed classes the fold rebuilds most (the root, items, parts; a
+  response, dict-backed too, is rebuilt whole or by ``response_with_output``): one
   copy of the instance dict, whatever the number of fields; their keyword arguments
   are typed by a ``TypedDict`` of the class's fields;
 - ``with_part`` puts a new part into an item and the item into the root, one
@@ -118,6 +121,7 @@ __all__ = [
     "part_with_audio",
     "part_with_text",
     "part_with_transcript",
+    "plain_step",
     "response_with_output",
     "streamed",
     "with_item",
@@ -138,18 +142,11 @@ new_rate_limits_updated: Final = new(RateLimitsUpdated)
 
 def response_with_output(response: ResponseState, output: tuple[str, ...]) -> ResponseState:
     """``attrs.evolve(response, output=output)``: once per output item added."""
-    return new_response(
-        id=response.id,
-        phase=response.phase,
-        status=response.status,
-        output=output,
-        status_details=response.status_details,
-        usage=response.usage,
-        info=response.info,
-        output_audio_format=response.output_audio_format,
-        conversation=response.conversation,
-        metadata=response.metadata,
-    )
+    fields: dict[str, Any] = response.__dict__.copy()
+    fields["output"] = output
+    grown = _NEW(ResponseState)
+    _set_response(grown, fields)
+    return grown
 
 
 class NewTextAppended(Protocol):
@@ -271,6 +268,7 @@ _NEW: Final = object.__new__
 _set_root: Final = dict_setter(SessionState, "items_by_id", "revision")
 _set_item: Final = dict_setter(ItemState, "parts", "arguments_log")
 _set_step: Final = dict_setter(Step)
+_set_response: Final = dict_setter(ResponseState, "output")
 _set_part: Final = dict_setter(PartState, "text_log", "transcript_log", "audio_bytes", "audio_ms")
 
 
@@ -327,6 +325,29 @@ def delta_step(
             "before": before,
             "after": after,
             "transitions": (transition,),
+            "diagnostics": (),
+            "to_send": (),
+            "sent": (),
+            "planned": (),
+        },
+    )
+    return step
+
+
+def plain_step(
+    input: Input, before: SessionState, after: SessionState, transitions: tuple[Transition, ...]
+) -> Step:
+    """``new_step(input=input, before=before, after=after, transitions=transitions)``:
+    the Step of a fold with nothing besides its transitions (no diagnostic, nothing
+    sent or planned), by position."""
+    step = _NEW(Step)
+    _set_step(
+        step,
+        {
+            "input": input,
+            "before": before,
+            "after": after,
+            "transitions": transitions,
             "diagnostics": (),
             "to_send": (),
             "sent": (),

@@ -44,13 +44,13 @@ class _Chunks(list[str]):
 _new_list: Final = list.__new__
 
 
-def _one_chunk(text: str) -> _Chunks:
-    """``_Chunks([text])`` without running ``__init__`` (a Python-level call, the
-    costlier half): once per new log, so once per item created with text and once per
-    part's first delta."""
+def _one_chunk(text: str, merged: int = 0) -> _Chunks:
+    """``_Chunks([text], merged)`` without running ``__init__`` (a Python-level call,
+    the costlier half): once per new log, so once per item created with text, once per
+    part's first delta and once per log compacted."""
     chunks: _Chunks = _new_list(_Chunks)
     chunks.append(text)
-    chunks.merged = 0
+    chunks.merged = merged
     chunks.memo = None
     return chunks
 
@@ -109,7 +109,7 @@ class TextLog:
         if n <= 1:
             return self
         chunks = self._chunks
-        return _text_log(_Chunks([self.value], chunks.merged + n - 1), 1)
+        return _text_log(_one_chunk(self.value, chunks.merged + n - 1), 1)
 
     @classmethod
     def of(cls, text: str) -> TextLog:

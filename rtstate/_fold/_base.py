@@ -37,6 +37,10 @@ P = TypeVar("P")
 _ITEM_TABLE: Final = machines.ITEM.transitions
 _PART_TABLE: Final = machines.PART.transitions
 
+# Enum members as module constants for the checks every handler runs: in Python 3.11
+# reading ``Enum.MEMBER`` runs a Python-level descriptor, a module global is one look-up.
+_SESSION_OPEN: Final = SessionPhase.OPEN
+
 
 def _live(table: machines.Table[P], phase: P | None, input: type) -> P:
     """The phase ``table`` gives ``input`` in ``phase``: a pair known to be there, to a
@@ -153,7 +157,7 @@ def _check(machine: machines.Machine[Any], phase: Any, input: object) -> Any:
 
 
 def _open(state: SessionState, event: s.ServerEvent) -> None:
-    if state.phase is not SessionPhase.OPEN:
+    if state.phase is not _SESSION_OPEN:
         raise _Rejected("INV-1", f"{event.type} before session.created or after close")
 
 

@@ -66,6 +66,10 @@ from ._ledger import (
 from ._parts import _compacted, _finished, _settle
 
 _FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
+_PART_DONE: Final = PartPhase.DONE
+_ITEM_DONE: Final = ItemPhase.DONE
+# a part done stays done when its item or response ends: no copy of it there
+assert _PART_TABLE[(_PART_DONE, s.ResponseOutputItemDone)] is _PART_DONE
 
 
 def _response_id(info: ResponseInfo, e: s.ResponseCreated | s.ResponseDone) -> str:
@@ -86,7 +90,9 @@ def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> S
     known = state.responses.get(response_id)
     phase = _check(machines.RESPONSE, None if known is None else known.phase, e)
     told = _told_conversation(info)
-    ledger, entry = _ack_created(state.ledger, told, info.metadata, out.config)
+    ledger, entry = state.ledger, None
+    if ledger.in_flight:  # else no response.create to acknowledge (the common case)
+        ledger, entry = _ack_created(ledger, told, info.metadata, out.config)
     conversation = told or (_AUTO if entry is None else _conversation_of(entry.event))
     active = state.active_response_id
     if conversation == _AUTO:
@@ -108,7 +114,7 @@ def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> S
     out.transitions.append(
         new_response_started(response_id=response_id, conversation=conversation, metadata=metadata)
     )
-    if active == response_id:
+    if active == response_id and ledger.deferred_cancel is not None:
         ledger, cancel = _released_cancel(ledger)
         if cancel is not None:
             out.plan(cancel)  # the cancel sent before this response existed
@@ -138,22 +144,22 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
     in_conversation = not response.out_of_band
     items = state.items_by_id
     order = state.order
-    final_status = {item.id: item.status for item in info.output if item.id is not None}
     for item_id in response.output:
         item = items.get(item_id)
-        if item is None or item.phase is ItemPhase.DONE:
+        if item is None or item.phase is _ITEM_DONE:
             continue
         out.note("INV-12", f"item {item_id} still open at response.done; closed")
         if in_conversation and item_id not in order:
             order = order.insert(item_id, order.tail)
-        status = final_status.get(item_id)
+        # the snapshot's status (the last, if listed twice)
+        status = next((o.status for o in reversed(info.output) if o.id == item_id), None)
         if status not in _FINAL_ITEM_STATUSES:  # a closed item is never in_progress
             status = "incomplete"
         parts = tuple(_finished(p, _live(_PART_TABLE, p.phase, s.ResponseDone)) for p in item.parts)
         phase = _live(_ITEM_TABLE, item.phase, s.ResponseDone)
         items = items.set(item_id, evolve_item(item, phase=phase, status=status, parts=parts))
         out.transitions.append(new_item_finished(item_id=item_id, status=status))
-    announced = set(response.output)
+    announced = response.output
     for snapshot in info.output:
         if snapshot.id is not None and snapshot.id not in announced:
             out.note("INV-11", f"response.done lists {snapshot.id}, never announced")
@@ -180,15 +186,18 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
             conversation=response.conversation,
         )
     )
-    ledger, entry = _ack(state.ledger, e, response_id, out.config)
-    while entry is not None:  # every cancel of this response is answered by its end
+    ledger = state.ledger
+    if ledger.in_flight:
         ledger, entry = _ack(ledger, e, response_id, out.config)
+        while entry is not None:  # every cancel of this response is answered by its end
+            ledger, entry = _ack(ledger, e, response_id, out.config)
     active = state.active_response_id
     if active == response_id:
         active = None
-    ledger, release = _release(ledger, active is not None)
-    if release is not None:
-        out.plan(release)
+    if ledger.queued:
+        ledger, release = _release(ledger, active is not None)
+        if release is not None:
+            out.plan(release)
     return evolve_root(
         state,
         responses=state.responses.delete(response_id),
@@ -282,8 +291,8 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     _open(state, e)
     response = _active(state, e, e.response_id)
     item_id = e.item.id or ""
-    item, phase = _item_phase(state, item_id)
-    next_phase = _check(machines.ITEM, phase, e)
+    item = state.items_by_id.get(item_id)
+    next_phase = _check(machines.ITEM, None if item is None else item.phase, e)
     assert item is not None
     if response.output[e.output_index : e.output_index + 1] != (item_id,):
         raise _Rejected("INV-6", f"item {item_id} is not output {e.output_index} of {response.id}")
@@ -341,10 +350,10 @@ def _reconcile_parts(
 ) -> tuple[PartState, ...]:
     parts = list(item.parts)
     for index, part in enumerate(parts):
-        if part.phase is not PartPhase.DONE:
+        if part.phase is not _PART_DONE:
             out.note("INV-8", f"part {index} of {item.id} still open at output_item.done")
-        done = _live(_PART_TABLE, part.phase, s.ResponseOutputItemDone)
-        parts[index] = evolve_part(part, phase=done)
+            done = _live(_PART_TABLE, part.phase, s.ResponseOutputItemDone)
+            parts[index] = evolve_part(part, phase=done)
     for index, snapshot in enumerate(content):
         if index >= len(parts):
             parts.append(_part_from(snapshot, _live(_PART_TABLE, None, s.ResponseOutputItemDone)))

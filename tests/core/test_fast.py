@@ -172,6 +172,18 @@ def test_delta_step_is_new_step_with_one_transition() -> None:
     assert built.input is input and built.after is after and built.transitions[0] is transition
 
 
+def test_plain_step_is_new_step_with_its_transitions() -> None:
+    input, before, after, transitions = object(), object(), object(), (object(), object())
+    built = _fast.plain_step(input, before, after, transitions)  # type: ignore[arg-type]
+    expected = Step(input=input, before=before, after=after, transitions=transitions)  # type: ignore[arg-type]
+    assert type(built) is Step
+    assert set(built.__dict__) == {f.name for f in attrs.fields(Step)}
+    for f in attrs.fields(Step):
+        assert getattr(built, f.name) == getattr(expected, f.name), f.name
+    assert built.input is input and built.before is before and built.after is after
+    assert built.transitions is transitions
+
+
 def test_new_takes_positions_where_the_class_does() -> None:
     assert new(_Plain)(1, "x") == _Plain(1, "x")
     chunks = _Chunks(["a", "b"])
@@ -453,6 +465,7 @@ def test_response_with_output_is_attrs_evolve() -> None:
     built = _fast.response_with_output(response, output)
     expected = attrs.evolve(response, output=output)
     assert type(built) is ResponseState
+    assert set(built.__dict__) == {f.name for f in attrs.fields(ResponseState)}
     for f in attrs.fields(ResponseState):
         assert getattr(built, f.name) is getattr(expected, f.name), f.name
 

@@ -14,7 +14,7 @@ import base64
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtstate.logs import EMPTY_AUDIO, EMPTY_TEXT, AudioChunk, AudioWindow, TextLog
+from rtstate.logs import EMPTY_AUDIO, EMPTY_TEXT, AudioChunk, AudioWindow, TextLog, _Chunks
 
 # --- TextLog -----------------------------------------------------------------------------
 
@@ -97,6 +97,9 @@ def test_compacted_holds_one_chunk_with_the_same_text_and_count() -> None:
     tip = logs[-1]
     compact = tip.compacted()
     assert compact._chunks == ["abcde"] and compact._chunks is not tip._chunks
+    # built without ``_Chunks.__init__``: what it would have built
+    assert type(compact._chunks) is _Chunks
+    assert (compact._chunks.merged, compact._chunks.memo) == (4, None)
     assert (compact.value, compact.chunk_count) == ("abcde", 5)
     assert compact == tip and hash(compact) == hash(tip)
     assert [v.value for v in logs] == ["a", "ab", "abc", "abcd", "abcde"]  # views unchanged
