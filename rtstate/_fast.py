@@ -408,7 +408,8 @@ def with_item(state: SessionState, item: ItemState) -> SessionState:
 
 def with_part(state: SessionState, item: ItemState, index: int, part: PartState) -> SessionState:
     """``state`` with ``part`` as part ``index`` of ``item`` (an item of ``state``, or
-    the item of its streaming record, as ``hot_part`` gives it), one revision on.
+    the item of its streaming record, as ``hot_part`` gives it), one revision on;
+    ``index`` may be ``len(item.parts)``: ``part`` added after the last.
 
     The same as ``evolve_root(state, items_by_id=..., revision=...)`` of
     ``evolve_item(item, parts=...)``, with the two copies written out: it runs once
@@ -418,7 +419,12 @@ def with_part(state: SessionState, item: ItemState, index: int, part: PartState)
     """
     parts = item.parts
     fields: dict[str, Any] = item.__dict__.copy()
-    fields["parts"] = (part,) if len(parts) == 1 else (*parts[:index], part, *parts[index + 1 :])
+    if index == len(parts):  # a part added
+        fields["parts"] = (*parts, part)
+    else:
+        fields["parts"] = (
+            (part,) if len(parts) == 1 else (*parts[:index], part, *parts[index + 1 :])
+        )
     new_item = _NEW(ItemState)
     _set_item(new_item, fields)
     hot = state._hot

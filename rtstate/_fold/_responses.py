@@ -48,7 +48,6 @@ from ._base import (
     _active,
     _bounded,
     _check,
-    _item_phase,
     _live,
     _open,
     _Out,
@@ -220,8 +219,8 @@ def _output_item_added(
     item_id = e.item.id
     if item_id is None:
         raise _Rejected("INV-6", "response.output_item.added without an item id")
-    item, phase = _item_phase(state, item_id)
-    phase = _check(machines.ITEM, phase, e)
+    item = state.items_by_id.get(item_id)
+    phase = _check(machines.ITEM, None if item is None else item.phase, e)
     if item is None:
         new = _item_from(
             e.item,
