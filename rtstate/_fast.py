@@ -29,7 +29,7 @@ mypy checks every call as it would check the plain attrs construction:
   ``part_with_transcript`` and ``part_with_audio`` are the deltas' part copies
   (``evolve_part`` with fixed changes, without building a keyword dict);
   ``item_with_arguments`` and ``with_item`` are a function call's arguments delta's
-  item copy and its root;
+  item copy and its root, ``item_finished`` an output item's copy at its end;
 - ``item_of`` and ``part_of`` are ``new_item`` / ``new_part`` of a server snapshot's
   item or part (every item created or added): the fields by position, the snapshot's
   own fields read here, one dict built.
@@ -101,6 +101,7 @@ __all__ = [
     "evolve_part",
     "evolve_root",
     "hot_part",
+    "item_finished",
     "item_of",
     "item_with_arguments",
     "new_arguments_appended",
@@ -287,7 +288,9 @@ def _root_fields(state: SessionState) -> dict[str, Any]:
 
 def evolve_root(state: SessionState, /, **changes: Unpack[RootChanges]) -> SessionState:
     """``attrs.evolve(state, **changes)``: a copy of the root with ``changes``."""
-    fields = _root_fields(state)
+    fields = state.__dict__
+    # a streaming state's through ``_root_fields``; the common case without the call
+    fields = _root_fields(state) if "_hot" in fields else fields.copy()
     fields.update(changes)
     root = _NEW(SessionState)
     _set_root(root, fields)
@@ -385,6 +388,32 @@ def part_with_audio(part: PartState, audio_bytes: int, audio_ms: float) -> PartS
     new_part = _NEW(PartState)
     _set_part(new_part, fields)
     return new_part
+
+
+def item_finished(  # noqa: PLR0917  # by position: the point
+    item: ItemState,
+    phase: ItemPhase,
+    status: ItemStatus | None,
+    parts: tuple[PartState, ...],
+    arguments_log: TextLog,
+    name: str | None,
+    call_id: str | None,
+    output: str | None,
+) -> ItemState:
+    """``evolve_item(item, phase=phase, status=status, parts=parts,
+    arguments_log=arguments_log, name=name, call_id=call_id, output=output)``: an
+    output item's end (``response.output_item.done``), without the keyword dicts."""
+    fields: dict[str, Any] = item.__dict__.copy()
+    fields["phase"] = phase
+    fields["status"] = status
+    fields["parts"] = parts
+    fields["arguments_log"] = arguments_log
+    fields["name"] = name
+    fields["call_id"] = call_id
+    fields["output"] = output
+    new_item = _NEW(ItemState)
+    _set_item(new_item, fields)
+    return new_item
 
 
 def item_with_arguments(item: ItemState, arguments_log: TextLog) -> ItemState:

@@ -40,6 +40,7 @@ _PART_TABLE: Final = machines.PART.transitions
 # Enum members as module constants for the checks every handler runs: in Python 3.11
 # reading ``Enum.MEMBER`` runs a Python-level descriptor, a module global is one look-up.
 _SESSION_OPEN: Final = SessionPhase.OPEN
+_MISSING: Final[Any] = object()
 
 
 def _live(table: machines.Table[P], phase: P | None, input: type) -> P:
@@ -145,12 +146,14 @@ def _check(machine: machines.Machine[Any], phase: Any, input: object) -> Any:
     machine's invariant when the pair is missing: ``Machine.next``, raising
     ``_Rejected``."""
     key = (phase, input.__class__)
-    refined = machine.by_payload.get(key)
-    if refined is not None and refined[0](input):
-        return refined[1]
-    transitions = machine.transitions
-    if key in transitions:
-        return transitions[key]
+    by_payload = machine.by_payload
+    if by_payload:  # most machines have none
+        refined = by_payload.get(key)
+        if refined is not None and refined[0](input):
+            return refined[1]
+    next_phase = machine.transitions.get(key, _MISSING)  # one look-up: ``None`` is a phase
+    if next_phase is not _MISSING:
+        return next_phase
     name = getattr(input, "type", type(input).__name__)
     where = "none" if phase is None else phase.value
     raise _Rejected(machine.invariant, f"{name} is not allowed when {machine.name} is {where}")

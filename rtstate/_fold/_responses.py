@@ -16,6 +16,7 @@ from .._fast import (
     evolve_item,
     evolve_part,
     evolve_root,
+    item_finished,
     new_item_finished,
     new_response,
     new_response_finished,
@@ -67,6 +68,7 @@ from ._parts import _compacted, _finished, _settle
 _FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
 _PART_DONE: Final = PartPhase.DONE
 _ITEM_DONE: Final = ItemPhase.DONE
+_ANNOUNCED: Final = ItemPhase.ANNOUNCED
 # a part done stays done when its item or response ends: no copy of it there
 assert _PART_TABLE[(_PART_DONE, s.ResponseOutputItemDone)] is _PART_DONE
 
@@ -296,7 +298,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     if response.output[e.output_index : e.output_index + 1] != (item_id,):
         raise _Rejected("INV-6", f"item {item_id} is not output {e.output_index} of {response.id}")
     order = state.order
-    if item.phase is ItemPhase.ANNOUNCED and not response.out_of_band:
+    if item.phase is _ANNOUNCED and not response.out_of_band:
         out.note("INV-7", f"item {item_id} finished without conversation.item.created")
         order = order.insert(item_id, order.tail)
     snapshot = e.item
@@ -311,15 +313,15 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
         arguments = TextLog.of(snapshot.arguments)
     arguments = arguments.compacted()
     status = snapshot.status
-    new = evolve_item(
+    new = item_finished(
         item,
-        phase=next_phase,
-        status=status,
-        parts=parts,
-        arguments_log=arguments,
-        name=snapshot.name or item.name,
-        call_id=snapshot.call_id or item.call_id,
-        output=snapshot.output if snapshot.output is not None else item.output,
+        next_phase,
+        status,
+        parts,
+        arguments,
+        snapshot.name or item.name,
+        snapshot.call_id or item.call_id,
+        snapshot.output if snapshot.output is not None else item.output,
     )
     if new.type.startswith("mcp_"):
         new = evolve_item(new, **_mcp_changes(item, snapshot))

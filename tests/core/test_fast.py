@@ -466,6 +466,23 @@ def test_the_arguments_delta_operations_are_their_evolves() -> None:
     assert after.items_by_id["item_1"] is grown and state.items_by_id["item_1"] is call
 
 
+def test_item_finished_is_attrs_evolve() -> None:
+    # every field a distinct sentinel: a field item_finished sets in the wrong place,
+    # or forgets to copy, fails here
+    values: dict[str, Any] = {f.name: object() for f in attrs.fields(ItemState)}
+    item = ItemState(**values)
+    changes: dict[str, Any] = {
+        name: object()
+        for name in ("phase", "status", "parts", "arguments_log", "name", "call_id", "output")
+    }
+    built = _fast.item_finished(item, *changes.values())
+    expected = attrs.evolve(item, **changes)
+    assert type(built) is ItemState
+    assert set(built.__dict__) == {f.name for f in attrs.fields(ItemState)}
+    for f in attrs.fields(ItemState):
+        assert getattr(built, f.name) is getattr(expected, f.name), f.name
+
+
 def test_response_with_output_is_attrs_evolve() -> None:
     # every field a distinct sentinel: a field added to ResponseState and not copied
     # by response_with_output fails here
