@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from typing import Any, Final, Protocol, TypedDict, Unpack
 
+import attrs
 from immutables import Map
 
 from ._build import dict_setter, new, positional
@@ -537,33 +538,46 @@ def item_of(  # noqa: PLR0917  # by position: the point
     """``new_item(...)`` of the snapshot ``snapshot``: its type, status, role, name,
     call id, output and MCP fields, with ``id``, ``phase``, ``parts``,
     ``arguments_log``, ``response_id`` and ``output_index`` as given and no
-    transcription error. Once per item created, added or output."""
+    transcription error. Once per item created, added or output.
+
+    A copy of ``_ITEM_NONE`` (every field ``None``) with the given fields and the
+    snapshot's fields that are set: most are not (a message has no name, call id,
+    output or MCP field), and a test is cheaper than a store."""
+    fields = _ITEM_NONE.copy()
+    fields["id"] = id
+    fields["type"] = snapshot.type
+    fields["phase"] = phase
+    fields["status"] = snapshot.status
+    fields["role"] = snapshot.role
+    fields["parts"] = parts
+    fields["arguments_log"] = arguments_log
+    fields["response_id"] = response_id
+    fields["output_index"] = output_index
+    if (name := snapshot.name) is not None:
+        fields["name"] = name
+    if (call_id := snapshot.call_id) is not None:
+        fields["call_id"] = call_id
+    if (output := snapshot.output) is not None:
+        fields["output"] = output
+    if (server_label := snapshot.server_label) is not None:
+        fields["server_label"] = server_label
+    if (tools := snapshot.tools) is not None:
+        fields["tools"] = tools
+    if (error := snapshot.error) is not None:
+        fields["error"] = error
+    if (approval_request_id := snapshot.approval_request_id) is not None:
+        fields["approval_request_id"] = approval_request_id
+    if (approve := snapshot.approve) is not None:
+        fields["approve"] = approve
+    if (reason := snapshot.reason) is not None:
+        fields["reason"] = reason
     item = _NEW(ItemState)
-    _set_item(
-        item,
-        {
-            "id": id,
-            "type": snapshot.type,
-            "phase": phase,
-            "status": snapshot.status,
-            "role": snapshot.role,
-            "parts": parts,
-            "name": snapshot.name,
-            "call_id": snapshot.call_id,
-            "arguments_log": arguments_log,
-            "output": snapshot.output,
-            "response_id": response_id,
-            "output_index": output_index,
-            "transcription_error": None,
-            "server_label": snapshot.server_label,
-            "tools": snapshot.tools,
-            "error": snapshot.error,
-            "approval_request_id": snapshot.approval_request_id,
-            "approve": snapshot.approve,
-            "reason": snapshot.reason,
-        },
-    )
+    _set_item(item, fields)
     return item
+
+
+_ITEM_NONE: Final[dict[str, Any]] = dict.fromkeys(f.name for f in attrs.fields(ItemState))
+"""Every field of ``ItemState``, ``None``: what ``item_of`` starts from."""
 
 
 def part_of(
@@ -571,21 +585,33 @@ def part_of(
 ) -> PartState:
     """``new_part(...)`` of the snapshot ``snapshot``: its type, image URL and detail,
     with ``phase``, ``text_log`` and ``transcript_log`` as given and no audio yet. Once
-    per part of an item created, added or output."""
+    per part of an item created, added or output: a copy of ``_PART_NEW`` (the fields
+    of a part with no audio, no image) with the rest."""
+    fields = _PART_NEW.copy()
+    fields["type"] = snapshot.type
+    fields["phase"] = phase
+    fields["text_log"] = text_log
+    fields["transcript_log"] = transcript_log
+    if (image_url := snapshot.image_url) is not None:
+        fields["image_url"] = image_url
+    if (detail := snapshot.detail) is not None:
+        fields["detail"] = detail
     part = _NEW(PartState)
-    _set_part(
-        part,
-        {
-            "type": snapshot.type,
-            "phase": phase,
-            "text_log": text_log,
-            "transcript_log": transcript_log,
-            "audio_bytes": 0,
-            "audio_ms": 0.0,
-            "audio_done": False,
-            "truncated_ms": None,
-            "image_url": snapshot.image_url,
-            "detail": snapshot.detail,
-        },
-    )
+    _set_part(part, fields)
     return part
+
+
+_PART_NEW: Final[dict[str, Any]] = {
+    "type": None,
+    "phase": None,
+    "text_log": None,
+    "transcript_log": None,
+    "audio_bytes": 0,
+    "audio_ms": 0.0,
+    "audio_done": False,
+    "truncated_ms": None,
+    "image_url": None,
+    "detail": None,
+}
+"""``PartState``'s fields, those ``part_of`` takes from a snapshot ``None`` and the rest
+as a new part has them: what ``part_of`` starts from."""

@@ -535,6 +535,18 @@ def test_item_of_is_new_item_of_the_snapshot() -> None:
     assert set(built.__dict__) == {f.name for f in attrs.fields(ItemState)}
 
 
+def test_item_of_keeps_a_snapshot_s_unset_fields_none() -> None:
+    assert list(_fast._ITEM_NONE) == [f.name for f in attrs.fields(ItemState)]
+    assert set(_fast._ITEM_NONE.values()) == {None}
+    snapshot = types.SimpleNamespace(**dict.fromkeys(f.name for f in attrs.fields(Item)))
+    snapshot.type = "message"
+    log = TextLog.of("x")
+    built = _fast.item_of(snapshot, "item_1", ItemPhase.DONE, (), log, None, None)  # type: ignore[arg-type]
+    expected = ItemState(id="item_1", type="message", phase=ItemPhase.DONE, arguments_log=log)
+    assert built.__dict__ == expected.__dict__
+    assert built.arguments_log is log
+
+
 def test_part_of_is_new_part_of_the_snapshot() -> None:
     snapshot = _snapshot(ContentPart)
     phase, text_log, transcript_log = object(), object(), object()
@@ -549,6 +561,10 @@ def test_part_of_is_new_part_of_the_snapshot() -> None:
     )
     assert type(built) is PartState
     assert built.__dict__ == expected.__dict__  # the defaults: 0, 0.0, False, None
+    assert list(built.__dict__) == [f.name for f in attrs.fields(PartState)]
+    bare = types.SimpleNamespace(type="text", image_url=None, detail=None)
+    empty = _fast.part_of(bare, PartPhase.DONE, TextLog.of(""), None)  # type: ignore[arg-type]
+    assert empty.__dict__ == PartState(type="text").__dict__
     for name in ("type", "phase", "text_log", "transcript_log", "image_url", "detail"):
         assert getattr(built, name) is getattr(expected, name), name
 
