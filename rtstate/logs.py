@@ -55,6 +55,16 @@ def _one_chunk(text: str, merged: int = 0) -> _Chunks:
     return chunks
 
 
+def _first_chunks(chunks: _Chunks, n: int) -> _Chunks:
+    """``_Chunks(chunks[:n], chunks.merged)`` without running ``__init__``: once per
+    append to a log that is not the tip (a state folded twice, a fork of a history)."""
+    copied: _Chunks = _new_list(_Chunks)
+    copied.extend(chunks[:n])
+    copied.merged = chunks.merged
+    copied.memo = None
+    return copied
+
+
 @attrs.frozen
 class TextLog:
     """Text accumulated from deltas; ``str(log)`` or ``log.value`` joins it.
@@ -74,8 +84,8 @@ class TextLog:
         if n == 0:  # never grow a shared empty list (``EMPTY_TEXT`` is module-wide)
             return _text_log(_one_chunk(delta), 1)
         chunks = self._chunks
-        if len(chunks) != n:
-            chunks = _Chunks(chunks[:n], chunks.merged)
+        if len(chunks) != n:  # not the tip: a list of its own
+            chunks = _first_chunks(chunks, n)
         chunks.append(delta)
         return _text_log(chunks, n + 1)
 
