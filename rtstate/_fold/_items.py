@@ -132,7 +132,8 @@ def _item_created(
     next_phase = _check(machines.ITEM, phase, e)  # by_payload: created complete or not
     previous = e.previous_item_id
     order = state.order
-    if previous is not None and previous not in order:
+    # the tail (the common case) is in the order: no look-up for it
+    if previous is not None and previous != order.tail and previous not in order:
         raise _Rejected("INV-15", f"previous_item_id {previous} is not in the conversation")
     if item is None or phase is _PENDING:  # the server's copy is the truth
         new = _item_from(e.item, item_id, next_phase, e)
