@@ -32,7 +32,10 @@ mypy checks every call as it would check the plain attrs construction:
   item copy and its root, ``item_finished`` an output item's copy at its end;
 - ``item_of`` and ``part_of`` are ``new_item`` / ``new_part`` of a server snapshot's
   item or part (every item created or added): the fields by position, the snapshot's
-  own fields read here, one dict built.
+  own fields read here, into a copy of a template dict (``_ITEM_NONE``, ``_PART_NEW``)
+  where only the fields that are set are stored; ``delta_step`` and ``plain_step`` copy
+  ``_STEP_DEFAULTS`` likewise (copying a dict of the same keys is cheaper than
+  building one from a literal).
 
 tests/core/test_fast.py compares each operation with the plain construction (and the
 ``TypedDict``\\ s with the classes' fields); benchmarks/bench_fold.py is why each is here.
