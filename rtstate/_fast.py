@@ -29,7 +29,8 @@ mypy checks every call as it would check the plain attrs construction:
   ``part_with_transcript`` and ``part_with_audio`` are the deltas' part copies
   (``evolve_part`` with fixed changes, without building a keyword dict);
   ``item_with_arguments`` and ``with_item`` are a function call's arguments delta's
-  item copy and its root, ``item_finished`` an output item's copy at its end;
+  item copy and its root, ``item_finished`` an output item's copy at its end and
+  ``part_finished`` a part's;
 - ``item_of`` and ``part_of`` are ``new_item`` / ``new_part`` of a server snapshot's
   item or part (every item created or added): the fields by position, the snapshot's
   own fields read here, into a copy of a template dict (``_ITEM_NONE``, ``_PART_NEW``)
@@ -122,6 +123,7 @@ __all__ = [
     "new_step",
     "new_text_appended",
     "new_transcript_appended",
+    "part_finished",
     "part_of",
     "part_with_audio",
     "part_with_text",
@@ -377,6 +379,20 @@ def part_with_text(part: PartState, text_log: TextLog) -> PartState:
 def part_with_transcript(part: PartState, transcript_log: TextLog | None) -> PartState:
     """``evolve_part(part, transcript_log=transcript_log)``: once per transcript delta."""
     fields: dict[str, Any] = part.__dict__.copy()
+    fields["transcript_log"] = transcript_log
+    new_part = _NEW(PartState)
+    _set_part(new_part, fields)
+    return new_part
+
+
+def part_finished(
+    part: PartState, phase: PartPhase, text_log: TextLog, transcript_log: TextLog | None
+) -> PartState:
+    """``evolve_part(part, phase=phase, text_log=text_log,
+    transcript_log=transcript_log)``: a part's end, without the keyword dicts."""
+    fields: dict[str, Any] = part.__dict__.copy()
+    fields["phase"] = phase
+    fields["text_log"] = text_log
     fields["transcript_log"] = transcript_log
     new_part = _NEW(PartState)
     _set_part(new_part, fields)

@@ -199,15 +199,16 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
         ledger, release = _release(ledger, active is not None)
         if release is not None:
             out.plan(release)
+    revision = state.revision + 1
+    if items is not state.items_by_id or order is not state.order:  # items closed here
+        state = evolve_root(state, items_by_id=items, order=order)
     return evolve_root(
         state,
         responses=state.responses.delete(response_id),
         active_response_id=active,
         finished=history,
-        items_by_id=items,
-        order=order,
         ledger=ledger,
-        revision=state.revision + 1,
+        revision=revision,
     )
 
 

@@ -304,12 +304,17 @@ def test_evolve_builds_what_attrs_evolve_builds(
         assert getattr(old, f.name) is not values.get(f.name)  # the old one is untouched
 
 
-def test_the_delta_part_copies_are_evolves_with_fixed_changes() -> None:
+def test_the_part_copies_are_evolves_with_fixed_changes() -> None:
     sentinels: dict[str, Any] = {f.name: object() for f in attrs.fields(PartState)}
     old = PartState(**sentinels)
     a: Any = object()
     b: Any = object()
+    c: Any = object()
     cases: list[tuple[PartState, dict[str, Any]]] = [
+        (
+            _fast.part_finished(old, a, b, c),
+            {"phase": a, "text_log": b, "transcript_log": c},
+        ),
         (_fast.part_with_text(old, a), {"text_log": a}),
         (_fast.part_with_transcript(old, a), {"transcript_log": a}),
         (_fast.part_with_audio(old, a, b), {"audio_bytes": a, "audio_ms": b}),
