@@ -160,13 +160,14 @@ def _item_created(
     out.transitions.append(
         new_item_added(item_id=item_id, previous_item_id=previous, type=new.type, role=new.role)
     )
+    revision = state.revision + 1
+    if new_buffer is not buf or ledger is not state.ledger:  # not the common case
+        state = evolve_root(state, input_buffer=new_buffer, ledger=ledger)
     return evolve_root(
         state,
         items_by_id=items.set(item_id, new),
         order=order.insert(item_id, previous),
-        input_buffer=new_buffer,
-        ledger=ledger,
-        revision=state.revision + 1,
+        revision=revision,
     )
 
 

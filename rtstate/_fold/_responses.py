@@ -119,12 +119,14 @@ def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> S
         ledger, cancel = _released_cancel(ledger)
         if cancel is not None:
             out.plan(cancel)  # the cancel sent before this response existed
+    revision = state.revision + 1
+    if ledger is not state.ledger:  # a response.create acknowledged: not the common case
+        state = evolve_root(state, ledger=ledger)
     return evolve_root(
         state,
         responses=state.responses.set(response_id, response),
         active_response_id=active,
-        ledger=ledger,
-        revision=state.revision + 1,
+        revision=revision,
     )
 
 
@@ -298,10 +300,10 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     assert item is not None
     if response.output[e.output_index : e.output_index + 1] != (item_id,):
         raise _Rejected("INV-6", f"item {item_id} is not output {e.output_index} of {response.id}")
-    order = state.order
     if item.phase is _ANNOUNCED and not response.out_of_band:
         out.note("INV-7", f"item {item_id} finished without conversation.item.created")
-        order = order.insert(item_id, order.tail)
+        order = state.order
+        state = evolve_root(state, order=order.insert(item_id, order.tail))
     snapshot = e.item
     parts = item.parts
     if snapshot.content is not None:
@@ -340,10 +342,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     if new.type == "mcp_approval_request":
         out.transitions.append(_approval_requested(item_id, snapshot))
     return evolve_root(
-        state,
-        items_by_id=state.items_by_id.set(item_id, new),
-        order=order,
-        revision=state.revision + 1,
+        state, items_by_id=state.items_by_id.set(item_id, new), revision=state.revision + 1
     )
 
 
