@@ -7,7 +7,7 @@ mypy checks every call as it would check the plain attrs construction:
   ``new_rate_limit`` and ``new_rate_limits_updated`` are
   ``rtstate._build.new`` of their class (``response_with_output`` is
   ``attrs.evolve(response, output=...)``, one copy of the dict-backed response's
-  instance dict):
+  instance dict, and ``response_finished`` its copy at ``response.done``):
   the class's own signature, without ``__init__``'s cost; the deltas' Step
   (``delta_step``) and transitions (``new_*_appended``) take their fields by
   position (a keyword call is not specialised by CPython 3.11), as is the Step of
@@ -59,6 +59,7 @@ from .events.payloads import (
     ItemStatus,
     ItemType,
     JSONObject,
+    ResponseInfo,
     Role,
     SessionConfig,
 )
@@ -73,6 +74,7 @@ from .state import (
     PartState,
     PlaybackPhase,
     RateLimitState,
+    ResponsePhase,
     ResponseState,
     SessionPhase,
     SessionState,
@@ -129,6 +131,7 @@ __all__ = [
     "part_with_text",
     "part_with_transcript",
     "plain_step",
+    "response_finished",
     "response_with_output",
     "streamed",
     "with_item",
@@ -154,6 +157,23 @@ def response_with_output(response: ResponseState, output: tuple[str, ...]) -> Re
     grown = _NEW(ResponseState)
     _set_response(grown, fields)
     return grown
+
+
+def response_finished(
+    response: ResponseState, phase: ResponsePhase, info: ResponseInfo
+) -> ResponseState:
+    """``attrs.evolve(response, phase=phase, status=info.status,
+    status_details=info.status_details, usage=info.usage, info=info)``: a response's
+    record at its end (``response.done``'s object ``info``), without the keyword dicts."""
+    fields: dict[str, Any] = response.__dict__.copy()
+    fields["phase"] = phase
+    fields["status"] = info.status
+    fields["status_details"] = info.status_details
+    fields["usage"] = info.usage
+    fields["info"] = info
+    finished = _NEW(ResponseState)
+    _set_response(finished, fields)
+    return finished
 
 
 class NewTextAppended(Protocol):

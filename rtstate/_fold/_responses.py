@@ -21,6 +21,7 @@ from .._fast import (
     new_response,
     new_response_finished,
     new_response_started,
+    response_finished,
     response_with_output,
 )
 from ..events import server as s
@@ -167,18 +168,7 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
         if snapshot.id is not None and snapshot.id not in announced:
             out.note("INV-11", f"response.done lists {snapshot.id}, never announced")
     # the table ends the response (RESPONSE gives None); its record joins the history
-    finished = new_response(
-        id=response_id,
-        phase=ResponsePhase.DONE,
-        status=info.status,
-        output=response.output,
-        status_details=info.status_details,
-        usage=info.usage,
-        info=info,
-        output_audio_format=response.output_audio_format,
-        conversation=response.conversation,
-        metadata=response.metadata,
-    )
+    finished = response_finished(response, ResponsePhase.DONE, info)
     history = _bounded(state.finished, finished, out.config.max_finished_responses)
     out.transitions.append(
         new_response_finished(

@@ -488,6 +488,26 @@ def test_item_finished_is_attrs_evolve() -> None:
         assert getattr(built, f.name) is getattr(expected, f.name), f.name
 
 
+def test_response_finished_is_attrs_evolve() -> None:
+    values: dict[str, Any] = {f.name: object() for f in attrs.fields(ResponseState)}
+    response = ResponseState(**values)
+    info: Any = types.SimpleNamespace(status=object(), status_details=object(), usage=object())
+    phase: Any = object()
+    built = _fast.response_finished(response, phase, info)
+    expected = attrs.evolve(
+        response,
+        phase=phase,
+        status=info.status,
+        status_details=info.status_details,
+        usage=info.usage,
+        info=info,
+    )
+    assert type(built) is ResponseState
+    assert set(built.__dict__) == {f.name for f in attrs.fields(ResponseState)}
+    for f in attrs.fields(ResponseState):
+        assert getattr(built, f.name) is getattr(expected, f.name), f.name
+
+
 def test_response_with_output_is_attrs_evolve() -> None:
     # every field a distinct sentinel: a field added to ResponseState and not copied
     # by response_with_output fails here
