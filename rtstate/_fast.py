@@ -6,13 +6,16 @@ mypy checks every call as it would check the plain attrs construction:
   ``new_item_finished``, ``new_response_started``, ``new_response_finished``,
   ``new_rate_limit`` and ``new_rate_limits_updated`` are
   ``rtstate._build.new`` of their class (``response_with_output`` is
-  ``attrs.evolve(response, output=...)`` through ``new_response``):
+  ``attrs.evolve(response, output=...)``, one copy of the dict-backed response's
+  instance dict, and ``response_finished`` its copy at ``response.done``):
   the class's own signature, without ``__init__``'s cost; the deltas' Step
   (``delta_step``) and transitions (``new_*_appended``) take their fields by
-  position (a keyword call is not specialised by CPython 3.11), typed by a
+  position (a keyword call is not specialised by CPython 3.11), as is the Step of
+  any other fold with nothing besides its transitions (``plain_step``), typed by a
   ``Protocol`` that tests/core/test_fast.py compares with the class's fields;
 - ``evolve_root``, ``evolve_item`` and ``evolve_part`` are ``attrs.evolve`` for the
-  three dict-backed classes the fold rebuilds most (the root, items, parts): one
+  three dict-backed classes the fold rebuilds most (the root, items, parts; a
+  response, dict-backed too, is rebuilt whole or by ``response_with_output``): one
   copy of the instance dict, whatever the number of fields; their keyword arguments
   are typed by a ``TypedDict`` of the class's fields;
 - ``with_part`` puts a new part into an item and the item into the root, one
@@ -26,10 +29,14 @@ mypy checks every call as it would check the plain attrs construction:
   ``part_with_transcript`` and ``part_with_audio`` are the deltas' part copies
   (``evolve_part`` with fixed changes, without building a keyword dict);
   ``item_with_arguments`` and ``with_item`` are a function call's arguments delta's
-  item copy and its root;
+  item copy and its root, ``item_finished`` an output item's copy at its end and
+  ``part_finished`` a part's;
 - ``item_of`` and ``part_of`` are ``new_item`` / ``new_part`` of a server snapshot's
   item or part (every item created or added): the fields by position, the snapshot's
-  own fields read here, one dict built.
+  own fields read here, into a copy of a template dict (``_ITEM_NONE``, ``_PART_NEW``)
+  where only the fields that are set are stored; ``delta_step`` and ``plain_step`` copy
+  ``_STEP_DEFAULTS`` likewise (copying a dict of the same keys is cheaper than
+  building one from a literal).
 
 tests/core/test_fast.py compares each operation with the plain construction (and the
 ``TypedDict``\\ s with the classes' fields); benchmarks/bench_fold.py is why each is here.
@@ -39,6 +46,7 @@ from __future__ import annotations
 
 from typing import Any, Final, Protocol, TypedDict, Unpack
 
+import attrs
 from immutables import Map
 
 from ._build import dict_setter, new, positional
@@ -51,6 +59,7 @@ from .events.payloads import (
     ItemStatus,
     ItemType,
     JSONObject,
+    ResponseInfo,
     Role,
     SessionConfig,
 )
@@ -65,6 +74,7 @@ from .state import (
     PartState,
     PlaybackPhase,
     RateLimitState,
+    ResponsePhase,
     ResponseState,
     SessionPhase,
     SessionState,
@@ -98,6 +108,7 @@ __all__ = [
     "evolve_part",
     "evolve_root",
     "hot_part",
+    "item_finished",
     "item_of",
     "item_with_arguments",
     "new_arguments_appended",
@@ -114,10 +125,13 @@ __all__ = [
     "new_step",
     "new_text_appended",
     "new_transcript_appended",
+    "part_finished",
     "part_of",
     "part_with_audio",
     "part_with_text",
     "part_with_transcript",
+    "plain_step",
+    "response_finished",
     "response_with_output",
     "streamed",
     "with_item",
@@ -138,18 +152,28 @@ new_rate_limits_updated: Final = new(RateLimitsUpdated)
 
 def response_with_output(response: ResponseState, output: tuple[str, ...]) -> ResponseState:
     """``attrs.evolve(response, output=output)``: once per output item added."""
-    return new_response(
-        id=response.id,
-        phase=response.phase,
-        status=response.status,
-        output=output,
-        status_details=response.status_details,
-        usage=response.usage,
-        info=response.info,
-        output_audio_format=response.output_audio_format,
-        conversation=response.conversation,
-        metadata=response.metadata,
-    )
+    fields: dict[str, Any] = response.__dict__.copy()
+    fields["output"] = output
+    grown = _NEW(ResponseState)
+    _set_response(grown, fields)
+    return grown
+
+
+def response_finished(
+    response: ResponseState, phase: ResponsePhase, info: ResponseInfo
+) -> ResponseState:
+    """``attrs.evolve(response, phase=phase, status=info.status,
+    status_details=info.status_details, usage=info.usage, info=info)``: a response's
+    record at its end (``response.done``'s object ``info``), without the keyword dicts."""
+    fields: dict[str, Any] = response.__dict__.copy()
+    fields["phase"] = phase
+    fields["status"] = info.status
+    fields["status_details"] = info.status_details
+    fields["usage"] = info.usage
+    fields["info"] = info
+    finished = _NEW(ResponseState)
+    _set_response(finished, fields)
+    return finished
 
 
 class NewTextAppended(Protocol):
@@ -271,6 +295,7 @@ _NEW: Final = object.__new__
 _set_root: Final = dict_setter(SessionState, "items_by_id", "revision")
 _set_item: Final = dict_setter(ItemState, "parts", "arguments_log")
 _set_step: Final = dict_setter(Step)
+_set_response: Final = dict_setter(ResponseState, "output")
 _set_part: Final = dict_setter(PartState, "text_log", "transcript_log", "audio_bytes", "audio_ms")
 
 
@@ -289,7 +314,9 @@ def _root_fields(state: SessionState) -> dict[str, Any]:
 
 def evolve_root(state: SessionState, /, **changes: Unpack[RootChanges]) -> SessionState:
     """``attrs.evolve(state, **changes)``: a copy of the root with ``changes``."""
-    fields = _root_fields(state)
+    fields = state.__dict__
+    # a streaming state's through ``_root_fields``; the common case without the call
+    fields = _root_fields(state) if "_hot" in fields else fields.copy()
     fields.update(changes)
     root = _NEW(SessionState)
     _set_root(root, fields)
@@ -314,25 +341,49 @@ def evolve_part(part: PartState, /, **changes: Unpack[PartChanges]) -> PartState
     return new_part
 
 
+_STEP_DEFAULTS: Final[dict[str, Any]] = {
+    "input": None,
+    "before": None,
+    "after": None,
+    "transitions": (),
+    "diagnostics": (),
+    "to_send": (),
+    "sent": (),
+    "planned": (),
+}
+"""A Step's fields, the four a fold always gives unset: what ``delta_step`` and
+``plain_step`` copy (copying a dict of the same keys is cheaper than building one
+from a literal of eight)."""
+
+
 def delta_step(
     input: Input, before: SessionState, after: SessionState, transition: Transition
 ) -> Step:
     """``new_step(input=input, before=before, after=after, transitions=(transition,))``:
     the Step of a streaming delta."""
+    fields = _STEP_DEFAULTS.copy()
+    fields["input"] = input
+    fields["before"] = before
+    fields["after"] = after
+    fields["transitions"] = (transition,)
     step = _NEW(Step)
-    _set_step(
-        step,
-        {
-            "input": input,
-            "before": before,
-            "after": after,
-            "transitions": (transition,),
-            "diagnostics": (),
-            "to_send": (),
-            "sent": (),
-            "planned": (),
-        },
-    )
+    _set_step(step, fields)
+    return step
+
+
+def plain_step(
+    input: Input, before: SessionState, after: SessionState, transitions: tuple[Transition, ...]
+) -> Step:
+    """``new_step(input=input, before=before, after=after, transitions=transitions)``:
+    the Step of a fold with nothing besides its transitions (no diagnostic, nothing
+    sent or planned), by position."""
+    fields = _STEP_DEFAULTS.copy()
+    fields["input"] = input
+    fields["before"] = before
+    fields["after"] = after
+    fields["transitions"] = transitions
+    step = _NEW(Step)
+    _set_step(step, fields)
     return step
 
 
@@ -354,6 +405,20 @@ def part_with_transcript(part: PartState, transcript_log: TextLog | None) -> Par
     return new_part
 
 
+def part_finished(
+    part: PartState, phase: PartPhase, text_log: TextLog, transcript_log: TextLog | None
+) -> PartState:
+    """``evolve_part(part, phase=phase, text_log=text_log,
+    transcript_log=transcript_log)``: a part's end, without the keyword dicts."""
+    fields: dict[str, Any] = part.__dict__.copy()
+    fields["phase"] = phase
+    fields["text_log"] = text_log
+    fields["transcript_log"] = transcript_log
+    new_part = _NEW(PartState)
+    _set_part(new_part, fields)
+    return new_part
+
+
 def part_with_audio(part: PartState, audio_bytes: int, audio_ms: float) -> PartState:
     """``evolve_part(part, audio_bytes=audio_bytes, audio_ms=audio_ms)``: once per
     audio delta."""
@@ -363,6 +428,32 @@ def part_with_audio(part: PartState, audio_bytes: int, audio_ms: float) -> PartS
     new_part = _NEW(PartState)
     _set_part(new_part, fields)
     return new_part
+
+
+def item_finished(  # noqa: PLR0917  # by position: the point
+    item: ItemState,
+    phase: ItemPhase,
+    status: ItemStatus | None,
+    parts: tuple[PartState, ...],
+    arguments_log: TextLog,
+    name: str | None,
+    call_id: str | None,
+    output: str | None,
+) -> ItemState:
+    """``evolve_item(item, phase=phase, status=status, parts=parts,
+    arguments_log=arguments_log, name=name, call_id=call_id, output=output)``: an
+    output item's end (``response.output_item.done``), without the keyword dicts."""
+    fields: dict[str, Any] = item.__dict__.copy()
+    fields["phase"] = phase
+    fields["status"] = status
+    fields["parts"] = parts
+    fields["arguments_log"] = arguments_log
+    fields["name"] = name
+    fields["call_id"] = call_id
+    fields["output"] = output
+    new_item = _NEW(ItemState)
+    _set_item(new_item, fields)
+    return new_item
 
 
 def item_with_arguments(item: ItemState, arguments_log: TextLog) -> ItemState:
@@ -387,7 +478,8 @@ def with_item(state: SessionState, item: ItemState) -> SessionState:
 
 def with_part(state: SessionState, item: ItemState, index: int, part: PartState) -> SessionState:
     """``state`` with ``part`` as part ``index`` of ``item`` (an item of ``state``, or
-    the item of its streaming record, as ``hot_part`` gives it), one revision on.
+    the item of its streaming record, as ``hot_part`` gives it), one revision on;
+    ``index`` may be ``len(item.parts)``: ``part`` added after the last.
 
     The same as ``evolve_root(state, items_by_id=..., revision=...)`` of
     ``evolve_item(item, parts=...)``, with the two copies written out: it runs once
@@ -397,7 +489,12 @@ def with_part(state: SessionState, item: ItemState, index: int, part: PartState)
     """
     parts = item.parts
     fields: dict[str, Any] = item.__dict__.copy()
-    fields["parts"] = (part,) if len(parts) == 1 else (*parts[:index], part, *parts[index + 1 :])
+    if index == len(parts):  # a part added
+        fields["parts"] = (*parts, part)
+    else:
+        fields["parts"] = (
+            (part,) if len(parts) == 1 else (*parts[:index], part, *parts[index + 1 :])
+        )
     new_item = _NEW(ItemState)
     _set_item(new_item, fields)
     hot = state._hot
@@ -480,33 +577,46 @@ def item_of(  # noqa: PLR0917  # by position: the point
     """``new_item(...)`` of the snapshot ``snapshot``: its type, status, role, name,
     call id, output and MCP fields, with ``id``, ``phase``, ``parts``,
     ``arguments_log``, ``response_id`` and ``output_index`` as given and no
-    transcription error. Once per item created, added or output."""
+    transcription error. Once per item created, added or output.
+
+    A copy of ``_ITEM_NONE`` (every field ``None``) with the given fields and the
+    snapshot's fields that are set: most are not (a message has no name, call id,
+    output or MCP field), and a test is cheaper than a store."""
+    fields = _ITEM_NONE.copy()
+    fields["id"] = id
+    fields["type"] = snapshot.type
+    fields["phase"] = phase
+    fields["status"] = snapshot.status
+    fields["role"] = snapshot.role
+    fields["parts"] = parts
+    fields["arguments_log"] = arguments_log
+    fields["response_id"] = response_id
+    fields["output_index"] = output_index
+    if (name := snapshot.name) is not None:
+        fields["name"] = name
+    if (call_id := snapshot.call_id) is not None:
+        fields["call_id"] = call_id
+    if (output := snapshot.output) is not None:
+        fields["output"] = output
+    if (server_label := snapshot.server_label) is not None:
+        fields["server_label"] = server_label
+    if (tools := snapshot.tools) is not None:
+        fields["tools"] = tools
+    if (error := snapshot.error) is not None:
+        fields["error"] = error
+    if (approval_request_id := snapshot.approval_request_id) is not None:
+        fields["approval_request_id"] = approval_request_id
+    if (approve := snapshot.approve) is not None:
+        fields["approve"] = approve
+    if (reason := snapshot.reason) is not None:
+        fields["reason"] = reason
     item = _NEW(ItemState)
-    _set_item(
-        item,
-        {
-            "id": id,
-            "type": snapshot.type,
-            "phase": phase,
-            "status": snapshot.status,
-            "role": snapshot.role,
-            "parts": parts,
-            "name": snapshot.name,
-            "call_id": snapshot.call_id,
-            "arguments_log": arguments_log,
-            "output": snapshot.output,
-            "response_id": response_id,
-            "output_index": output_index,
-            "transcription_error": None,
-            "server_label": snapshot.server_label,
-            "tools": snapshot.tools,
-            "error": snapshot.error,
-            "approval_request_id": snapshot.approval_request_id,
-            "approve": snapshot.approve,
-            "reason": snapshot.reason,
-        },
-    )
+    _set_item(item, fields)
     return item
+
+
+_ITEM_NONE: Final[dict[str, Any]] = dict.fromkeys(f.name for f in attrs.fields(ItemState))
+"""Every field of ``ItemState``, ``None``: what ``item_of`` starts from."""
 
 
 def part_of(
@@ -514,21 +624,33 @@ def part_of(
 ) -> PartState:
     """``new_part(...)`` of the snapshot ``snapshot``: its type, image URL and detail,
     with ``phase``, ``text_log`` and ``transcript_log`` as given and no audio yet. Once
-    per part of an item created, added or output."""
+    per part of an item created, added or output: a copy of ``_PART_NEW`` (the fields
+    of a part with no audio, no image) with the rest."""
+    fields = _PART_NEW.copy()
+    fields["type"] = snapshot.type
+    fields["phase"] = phase
+    fields["text_log"] = text_log
+    fields["transcript_log"] = transcript_log
+    if (image_url := snapshot.image_url) is not None:
+        fields["image_url"] = image_url
+    if (detail := snapshot.detail) is not None:
+        fields["detail"] = detail
     part = _NEW(PartState)
-    _set_part(
-        part,
-        {
-            "type": snapshot.type,
-            "phase": phase,
-            "text_log": text_log,
-            "transcript_log": transcript_log,
-            "audio_bytes": 0,
-            "audio_ms": 0.0,
-            "audio_done": False,
-            "truncated_ms": None,
-            "image_url": snapshot.image_url,
-            "detail": snapshot.detail,
-        },
-    )
+    _set_part(part, fields)
     return part
+
+
+_PART_NEW: Final[dict[str, Any]] = {
+    "type": None,
+    "phase": None,
+    "text_log": None,
+    "transcript_log": None,
+    "audio_bytes": 0,
+    "audio_ms": 0.0,
+    "audio_done": False,
+    "truncated_ms": None,
+    "image_url": None,
+    "detail": None,
+}
+"""``PartState``'s fields, those ``part_of`` takes from a snapshot ``None`` and the rest
+as a new part has them: what ``part_of`` starts from."""

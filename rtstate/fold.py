@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from ._fast import new_step
+from ._fast import new_step, plain_step
 from ._fold._attached import adopt
 from ._fold._barge_in import _interrupt, _played
 from ._fold._base import Handler, _Extra, _Out, _Rejected
@@ -148,7 +148,7 @@ def _handled(state: SessionState, input: Input, config: Config) -> Step:
     extra = out.extra
     if extra is not None:
         return _full_step(state, input, after, out, extra)
-    return new_step(input=input, before=state, after=after, transitions=tuple(out.transitions))
+    return plain_step(input, state, after, tuple(out.transitions))
 
 
 def _full_step(

@@ -44,15 +44,25 @@ class _Chunks(list[str]):
 _new_list: Final = list.__new__
 
 
-def _one_chunk(text: str) -> _Chunks:
-    """``_Chunks([text])`` without running ``__init__`` (a Python-level call, the
-    costlier half): once per new log, so once per item created with text and once per
-    part's first delta."""
+def _one_chunk(text: str, merged: int = 0) -> _Chunks:
+    """``_Chunks([text], merged)`` without running ``__init__`` (a Python-level call,
+    the costlier half): once per new log, so once per item created with text, once per
+    part's first delta and once per log compacted."""
     chunks: _Chunks = _new_list(_Chunks)
     chunks.append(text)
-    chunks.merged = 0
+    chunks.merged = merged
     chunks.memo = None
     return chunks
+
+
+def _first_chunks(chunks: _Chunks, n: int) -> _Chunks:
+    """``_Chunks(chunks[:n], chunks.merged)`` without running ``__init__``: once per
+    append to a log that is not the tip (a state folded twice, a fork of a history)."""
+    copied: _Chunks = _new_list(_Chunks)
+    copied.extend(chunks[:n])
+    copied.merged = chunks.merged
+    copied.memo = None
+    return copied
 
 
 @attrs.frozen
@@ -74,8 +84,8 @@ class TextLog:
         if n == 0:  # never grow a shared empty list (``EMPTY_TEXT`` is module-wide)
             return _text_log(_one_chunk(delta), 1)
         chunks = self._chunks
-        if len(chunks) != n:
-            chunks = _Chunks(chunks[:n], chunks.merged)
+        if len(chunks) != n:  # not the tip: a list of its own
+            chunks = _first_chunks(chunks, n)
         chunks.append(delta)
         return _text_log(chunks, n + 1)
 
@@ -109,7 +119,7 @@ class TextLog:
         if n <= 1:
             return self
         chunks = self._chunks
-        return _text_log(_Chunks([self.value], chunks.merged + n - 1), 1)
+        return _text_log(_one_chunk(self.value, chunks.merged + n - 1), 1)
 
     @classmethod
     def of(cls, text: str) -> TextLog:

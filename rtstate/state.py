@@ -306,7 +306,7 @@ _NONE: Final = "none"
 """``ResponseState.conversation`` of an out-of-band response."""
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, slots=False)  # dict-backed: see rtstate._fast
 class ResponseState:
     """A response: its phase, output item ids by ``output_index``, final status, usage.
 

@@ -36,6 +36,12 @@ P = TypeVar("P")
 # The tables the fold reads without a check (the pair is known to be there).
 _ITEM_TABLE: Final = machines.ITEM.transitions
 _PART_TABLE: Final = machines.PART.transitions
+_RESPONSE_TABLE: Final = machines.RESPONSE.transitions
+
+# Enum members as module constants for the checks every handler runs: in Python 3.11
+# reading ``Enum.MEMBER`` runs a Python-level descriptor, a module global is one look-up.
+_SESSION_OPEN: Final = SessionPhase.OPEN
+_MISSING: Final[Any] = object()
 
 
 def _live(table: machines.Table[P], phase: P | None, input: type) -> P:
@@ -141,19 +147,21 @@ def _check(machine: machines.Machine[Any], phase: Any, input: object) -> Any:
     machine's invariant when the pair is missing: ``Machine.next``, raising
     ``_Rejected``."""
     key = (phase, input.__class__)
-    refined = machine.by_payload.get(key)
-    if refined is not None and refined[0](input):
-        return refined[1]
-    transitions = machine.transitions
-    if key in transitions:
-        return transitions[key]
+    by_payload = machine.by_payload
+    if by_payload:  # most machines have none
+        refined = by_payload.get(key)
+        if refined is not None and refined[0](input):
+            return refined[1]
+    next_phase = machine.transitions.get(key, _MISSING)  # one look-up: ``None`` is a phase
+    if next_phase is not _MISSING:
+        return next_phase
     name = getattr(input, "type", type(input).__name__)
     where = "none" if phase is None else phase.value
     raise _Rejected(machine.invariant, f"{name} is not allowed when {machine.name} is {where}")
 
 
 def _open(state: SessionState, event: s.ServerEvent) -> None:
-    if state.phase is not SessionPhase.OPEN:
+    if state.phase is not _SESSION_OPEN:
         raise _Rejected("INV-1", f"{event.type} before session.created or after close")
 
 
@@ -170,7 +178,9 @@ def _active(state: SessionState, e: Any, response_id: str) -> ResponseState:
     response = state.responses.get(response_id)
     if response is None and state.responses:
         raise _Rejected("INV-4", _not_in_progress(state, e.type, response_id))
-    _check(machines.RESPONSE, None if response is None else response.phase, e)
+    phase = None if response is None else response.phase
+    if (phase, e.__class__) not in _RESPONSE_TABLE:  # else ``_check`` passes: no call
+        _check(machines.RESPONSE, phase, e)
     assert response is not None
     return response
 

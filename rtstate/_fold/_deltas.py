@@ -67,9 +67,9 @@ from ._base import (
 )
 
 # Enum members as module constants, for the streaming deltas' inline test
-# (``_streamed``) only: in Python 3.11 reading ``Enum.MEMBER`` runs a Python-level
-# descriptor (about 0.1 us), a module global is one dict lookup. Cold code names the
-# members.
+# (``_streamed``) and the part checks every part event runs: in Python 3.11 reading
+# ``Enum.MEMBER`` runs a Python-level descriptor (about 0.1 us), a module global is one
+# dict lookup. Cold code names the members.
 
 _SESSION_OPEN: Final = SessionPhase.OPEN
 _ITEM_DONE: Final = ItemPhase.DONE
@@ -83,7 +83,7 @@ def _streaming_part(
     _open(state, e)
     _active(state, e, e.response_id)
     item, phase = _item_phase(state, e.item_id)
-    if item is None or phase is ItemPhase.DONE:
+    if item is None or phase is _ITEM_DONE:
         where = "unknown" if item is None else "finished"
         raise _Rejected("INV-7", f"{e.type} for {where} item {e.item_id}")
     index = e.content_index
@@ -108,7 +108,7 @@ def _checked_part(
         _open(state, e)
         _active(state, e, e.response_id)
         item, part = found
-        if item.phase is ItemPhase.DONE:  # never in a record: the reference's check
+        if item.phase is _ITEM_DONE:  # never in a record: the reference's check
             raise _Rejected("INV-7", f"{e.type} for finished item {e.item_id}")
         phase = part.phase
     next_phase = _check(machines.PART, phase, e)

@@ -54,10 +54,11 @@ from ..transitions import (
     McpApprovalRequested,
     Transition,
 )
-from ._base import _PART_TABLE, _check, _item_phase, _live, _open, _Out, _Rejected
+from ._base import _PART_TABLE, _check, _item_phase, _open, _Out, _Rejected
 from ._ledger import _ack, _ack_unnamed_create
 
 _AUDIO_PARTS: Final = frozenset({"audio", "input_audio"})
+_PENDING: Final = ItemPhase.PENDING
 
 
 def _part_from(part: ContentPart, phase: PartPhase) -> PartState:
@@ -71,7 +72,8 @@ def _part_from(part: ContentPart, phase: PartPhase) -> PartState:
 
 
 def _parts_from(content: tuple[ContentPart, ...], input: object) -> tuple[PartState, ...]:
-    phase = _live(_PART_TABLE, None, input.__class__)
+    phase = _PART_TABLE[(None, input.__class__)]  # a phase: ``_live``, inline
+    assert phase is not None
     if len(content) == 1:
         return (_part_from(content[0], phase),)
     return tuple([_part_from(p, phase) for p in content])
@@ -124,21 +126,27 @@ def _item_created(
     item_id = e.item.id
     if item_id is None:
         raise _Rejected("INV-15", "conversation.item.created without an item id")
-    item, phase = _item_phase(state, item_id)
+    items = state.items_by_id
+    item = items.get(item_id)
+    phase = None if item is None else item.phase
     next_phase = _check(machines.ITEM, phase, e)  # by_payload: created complete or not
     previous = e.previous_item_id
-    if previous is not None and previous not in state.order:
+    order = state.order
+    # the tail (the common case) is in the order: no look-up for it
+    if previous is not None and previous != order.tail and previous not in order:
         raise _Rejected("INV-15", f"previous_item_id {previous} is not in the conversation")
-    if item is None or phase is ItemPhase.PENDING:  # the server's copy is the truth
+    if item is None or phase is _PENDING:  # the server's copy is the truth
         new = _item_from(e.item, item_id, next_phase, e)
     else:
         new = evolve_item(item, phase=next_phase)
-    ledger, entry = _ack(state.ledger, e, item_id, out.config)
-    if entry is None and item is None and item_id not in state.input_buffer.committed:
-        ledger, entry = _ack_unnamed_create(ledger, e.item.type, out.config)
-    if entry is not None and new.type == "message":
-        new = _with_sent_images(new, entry.event)
     buf = state.input_buffer
+    ledger = state.ledger
+    if ledger.in_flight:  # else nothing to acknowledge (the common case)
+        ledger, entry = _ack(ledger, e, item_id, out.config)
+        if entry is None and item is None and item_id not in buf.committed:
+            ledger, entry = _ack_unnamed_create(ledger, e.item.type, out.config)
+        if entry is not None and new.type == "message":
+            new = _with_sent_images(new, entry.event)
     early = buf.early_transcriptions.get(item_id)
     new_buffer = buf
     if early is not None:
@@ -152,15 +160,14 @@ def _item_created(
     out.transitions.append(
         new_item_added(item_id=item_id, previous_item_id=previous, type=new.type, role=new.role)
     )
-    items = state.items_by_id.set(item_id, new)
-    order = state.order.insert(item_id, previous)
+    revision = state.revision + 1
+    if new_buffer is not buf or ledger is not state.ledger:  # not the common case
+        state = evolve_root(state, input_buffer=new_buffer, ledger=ledger)
     return evolve_root(
         state,
-        items_by_id=items,
-        order=order,
-        input_buffer=new_buffer,
-        ledger=ledger,
-        revision=state.revision + 1,
+        items_by_id=items.set(item_id, new),
+        order=order.insert(item_id, previous),
+        revision=revision,
     )
 
 

@@ -7,7 +7,7 @@ deltas themselves are ``_deltas``.
 from __future__ import annotations
 
 from .. import machines
-from .._fast import confirmed, evolve_item, evolve_part, evolve_root, with_part
+from .._fast import confirmed, evolve_part, part_finished, with_part
 from ..events import server as s
 from ..events.payloads import ContentPart
 from ..logs import EMPTY_TEXT, TextLog
@@ -62,11 +62,11 @@ def _compacted(part: PartState) -> PartState:
 def _finished(part: PartState, phase: PartPhase) -> PartState:
     """``evolve_part(_compacted(part), phase=phase)`` in one copy: a part's end."""
     transcript_log = part.transcript_log
-    return evolve_part(
+    return part_finished(
         part,
-        phase=phase,
-        text_log=part.text_log.compacted(),
-        transcript_log=None if transcript_log is None else transcript_log.compacted(),
+        phase,
+        part.text_log.compacted(),
+        None if transcript_log is None else transcript_log.compacted(),
     )
 
 
@@ -84,10 +84,7 @@ def _content_part_added(
     new_part = _part_from(e.part, phase)
     if new_part.type == "audio" and new_part.transcript_log is None:
         new_part = evolve_part(new_part, transcript_log=EMPTY_TEXT)
-    new = evolve_item(item, parts=(*item.parts, new_part))
-    return evolve_root(
-        state, items_by_id=state.items_by_id.set(item.id, new), revision=state.revision + 1
-    )
+    return with_part(state, item, e.content_index, new_part)  # the index after the last
 
 
 def _text_done(state: SessionState, e: s.ResponseTextDone, out: _Out) -> SessionState:

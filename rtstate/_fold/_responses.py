@@ -16,10 +16,12 @@ from .._fast import (
     evolve_item,
     evolve_part,
     evolve_root,
+    item_finished,
     new_item_finished,
     new_response,
     new_response_finished,
     new_response_started,
+    response_finished,
     response_with_output,
 )
 from ..events import server as s
@@ -48,7 +50,6 @@ from ._base import (
     _active,
     _bounded,
     _check,
-    _item_phase,
     _live,
     _open,
     _Out,
@@ -66,6 +67,11 @@ from ._ledger import (
 from ._parts import _compacted, _finished, _settle
 
 _FINAL_ITEM_STATUSES: Final = frozenset({"completed", "incomplete"})
+_PART_DONE: Final = PartPhase.DONE
+_ITEM_DONE: Final = ItemPhase.DONE
+_ANNOUNCED: Final = ItemPhase.ANNOUNCED
+# a part done stays done when its item or response ends: no copy of it there
+assert _PART_TABLE[(_PART_DONE, s.ResponseOutputItemDone)] is _PART_DONE
 
 
 def _response_id(info: ResponseInfo, e: s.ResponseCreated | s.ResponseDone) -> str:
@@ -86,7 +92,9 @@ def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> S
     known = state.responses.get(response_id)
     phase = _check(machines.RESPONSE, None if known is None else known.phase, e)
     told = _told_conversation(info)
-    ledger, entry = _ack_created(state.ledger, told, info.metadata, out.config)
+    ledger, entry = state.ledger, None
+    if ledger.in_flight:  # else no response.create to acknowledge (the common case)
+        ledger, entry = _ack_created(ledger, told, info.metadata, out.config)
     conversation = told or (_AUTO if entry is None else _conversation_of(entry.event))
     active = state.active_response_id
     if conversation == _AUTO:
@@ -108,16 +116,18 @@ def _response_created(state: SessionState, e: s.ResponseCreated, out: _Out) -> S
     out.transitions.append(
         new_response_started(response_id=response_id, conversation=conversation, metadata=metadata)
     )
-    if active == response_id:
+    if active == response_id and ledger.deferred_cancel is not None:
         ledger, cancel = _released_cancel(ledger)
         if cancel is not None:
             out.plan(cancel)  # the cancel sent before this response existed
+    revision = state.revision + 1
+    if ledger is not state.ledger:  # a response.create acknowledged: not the common case
+        state = evolve_root(state, ledger=ledger)
     return evolve_root(
         state,
         responses=state.responses.set(response_id, response),
         active_response_id=active,
-        ledger=ledger,
-        revision=state.revision + 1,
+        revision=revision,
     )
 
 
@@ -138,38 +148,27 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
     in_conversation = not response.out_of_band
     items = state.items_by_id
     order = state.order
-    final_status = {item.id: item.status for item in info.output if item.id is not None}
     for item_id in response.output:
         item = items.get(item_id)
-        if item is None or item.phase is ItemPhase.DONE:
+        if item is None or item.phase is _ITEM_DONE:
             continue
         out.note("INV-12", f"item {item_id} still open at response.done; closed")
         if in_conversation and item_id not in order:
             order = order.insert(item_id, order.tail)
-        status = final_status.get(item_id)
+        # the snapshot's status (the last, if listed twice)
+        status = next((o.status for o in reversed(info.output) if o.id == item_id), None)
         if status not in _FINAL_ITEM_STATUSES:  # a closed item is never in_progress
             status = "incomplete"
         parts = tuple(_finished(p, _live(_PART_TABLE, p.phase, s.ResponseDone)) for p in item.parts)
         phase = _live(_ITEM_TABLE, item.phase, s.ResponseDone)
         items = items.set(item_id, evolve_item(item, phase=phase, status=status, parts=parts))
         out.transitions.append(new_item_finished(item_id=item_id, status=status))
-    announced = set(response.output)
+    announced = response.output
     for snapshot in info.output:
         if snapshot.id is not None and snapshot.id not in announced:
             out.note("INV-11", f"response.done lists {snapshot.id}, never announced")
     # the table ends the response (RESPONSE gives None); its record joins the history
-    finished = new_response(
-        id=response_id,
-        phase=ResponsePhase.DONE,
-        status=info.status,
-        output=response.output,
-        status_details=info.status_details,
-        usage=info.usage,
-        info=info,
-        output_audio_format=response.output_audio_format,
-        conversation=response.conversation,
-        metadata=response.metadata,
-    )
+    finished = response_finished(response, ResponsePhase.DONE, info)
     history = _bounded(state.finished, finished, out.config.max_finished_responses)
     out.transitions.append(
         new_response_finished(
@@ -180,24 +179,28 @@ def _response_done(state: SessionState, e: s.ResponseDone, out: _Out) -> Session
             conversation=response.conversation,
         )
     )
-    ledger, entry = _ack(state.ledger, e, response_id, out.config)
-    while entry is not None:  # every cancel of this response is answered by its end
+    ledger = state.ledger
+    if ledger.in_flight:
         ledger, entry = _ack(ledger, e, response_id, out.config)
+        while entry is not None:  # every cancel of this response is answered by its end
+            ledger, entry = _ack(ledger, e, response_id, out.config)
     active = state.active_response_id
     if active == response_id:
         active = None
-    ledger, release = _release(ledger, active is not None)
-    if release is not None:
-        out.plan(release)
+    if ledger.queued:
+        ledger, release = _release(ledger, active is not None)
+        if release is not None:
+            out.plan(release)
+    revision = state.revision + 1
+    if items is not state.items_by_id or order is not state.order:  # items closed here
+        state = evolve_root(state, items_by_id=items, order=order)
     return evolve_root(
         state,
         responses=state.responses.delete(response_id),
         active_response_id=active,
         finished=history,
-        items_by_id=items,
-        order=order,
         ledger=ledger,
-        revision=state.revision + 1,
+        revision=revision,
     )
 
 
@@ -211,8 +214,8 @@ def _output_item_added(
     item_id = e.item.id
     if item_id is None:
         raise _Rejected("INV-6", "response.output_item.added without an item id")
-    item, phase = _item_phase(state, item_id)
-    phase = _check(machines.ITEM, phase, e)
+    item = state.items_by_id.get(item_id)
+    phase = _check(machines.ITEM, None if item is None else item.phase, e)
     if item is None:
         new = _item_from(
             e.item,
@@ -282,15 +285,15 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     _open(state, e)
     response = _active(state, e, e.response_id)
     item_id = e.item.id or ""
-    item, phase = _item_phase(state, item_id)
-    next_phase = _check(machines.ITEM, phase, e)
+    item = state.items_by_id.get(item_id)
+    next_phase = _check(machines.ITEM, None if item is None else item.phase, e)
     assert item is not None
     if response.output[e.output_index : e.output_index + 1] != (item_id,):
         raise _Rejected("INV-6", f"item {item_id} is not output {e.output_index} of {response.id}")
-    order = state.order
-    if item.phase is ItemPhase.ANNOUNCED and not response.out_of_band:
+    if item.phase is _ANNOUNCED and not response.out_of_band:
         out.note("INV-7", f"item {item_id} finished without conversation.item.created")
-        order = order.insert(item_id, order.tail)
+        order = state.order
+        state = evolve_root(state, order=order.insert(item_id, order.tail))
     snapshot = e.item
     parts = item.parts
     if snapshot.content is not None:
@@ -303,15 +306,15 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
         arguments = TextLog.of(snapshot.arguments)
     arguments = arguments.compacted()
     status = snapshot.status
-    new = evolve_item(
+    new = item_finished(
         item,
-        phase=next_phase,
-        status=status,
-        parts=parts,
-        arguments_log=arguments,
-        name=snapshot.name or item.name,
-        call_id=snapshot.call_id or item.call_id,
-        output=snapshot.output if snapshot.output is not None else item.output,
+        next_phase,
+        status,
+        parts,
+        arguments,
+        snapshot.name or item.name,
+        snapshot.call_id or item.call_id,
+        snapshot.output if snapshot.output is not None else item.output,
     )
     if new.type.startswith("mcp_"):
         new = evolve_item(new, **_mcp_changes(item, snapshot))
@@ -329,10 +332,7 @@ def _output_item_done(state: SessionState, e: s.ResponseOutputItemDone, out: _Ou
     if new.type == "mcp_approval_request":
         out.transitions.append(_approval_requested(item_id, snapshot))
     return evolve_root(
-        state,
-        items_by_id=state.items_by_id.set(item_id, new),
-        order=order,
-        revision=state.revision + 1,
+        state, items_by_id=state.items_by_id.set(item_id, new), revision=state.revision + 1
     )
 
 
@@ -341,10 +341,10 @@ def _reconcile_parts(
 ) -> tuple[PartState, ...]:
     parts = list(item.parts)
     for index, part in enumerate(parts):
-        if part.phase is not PartPhase.DONE:
+        if part.phase is not _PART_DONE:
             out.note("INV-8", f"part {index} of {item.id} still open at output_item.done")
-        done = _live(_PART_TABLE, part.phase, s.ResponseOutputItemDone)
-        parts[index] = evolve_part(part, phase=done)
+            done = _live(_PART_TABLE, part.phase, s.ResponseOutputItemDone)
+            parts[index] = evolve_part(part, phase=done)
     for index, snapshot in enumerate(content):
         if index >= len(parts):
             parts.append(_part_from(snapshot, _live(_PART_TABLE, None, s.ResponseOutputItemDone)))

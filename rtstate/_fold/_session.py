@@ -57,22 +57,24 @@ def _error(state: SessionState, e: s.Error, out: _Out) -> SessionState:
 def _rate_limits(state: SessionState, e: s.RateLimitsUpdated, out: _Out) -> SessionState:
     revision = state.revision + 1
     limits = state.rate_limits
-    named = [r for r in e.rate_limits if r.name is not None]  # GA: name is optional
+    now = state.now
+    # GA: name is optional; a name given twice: the last one holds, as in a dict
+    named = {
+        r.name: new_rate_limit(
+            name=r.name,
+            limit=r.limit,
+            remaining=r.remaining,
+            reset_seconds=r.reset_seconds,
+            revision=revision,
+            arrived_at=now,
+        )
+        for r in e.rate_limits
+        if r.name is not None
+    }
     if named:
-        with limits.mutate() as m:
-            for r in named:
-                assert r.name is not None
-                m[r.name] = new_rate_limit(
-                    name=r.name,
-                    limit=r.limit,
-                    remaining=r.remaining,
-                    reset_seconds=r.reset_seconds,
-                    revision=revision,
-                    arrived_at=state.now,
-                )
-            limits = m.finish()
+        limits = limits.update(named)
     out.transitions.append(
-        new_rate_limits_updated(names=tuple([r.name for r in named if r.name is not None]))
+        new_rate_limits_updated(names=tuple([r.name for r in e.rate_limits if r.name is not None]))
     )
     return evolve_root(state, rate_limits=limits, revision=revision)
 

@@ -170,6 +170,28 @@ def test_delta_step_is_new_step_with_one_transition() -> None:
     for f in attrs.fields(Step):
         assert getattr(built, f.name) == getattr(expected, f.name), f.name
     assert built.input is input and built.after is after and built.transitions[0] is transition
+    assert set(built.__dict__) == {f.name for f in attrs.fields(Step)}
+    assert _fast.delta_step(input, before, after, transition).__dict__ is not built.__dict__  # type: ignore[arg-type]
+
+
+def test_the_step_defaults_are_the_fields_of_step_with_their_defaults() -> None:
+    fields = attrs.fields(Step)
+    assert list(_fast._STEP_DEFAULTS) == [f.name for f in fields]
+    for f in fields:
+        default = None if f.default is attrs.NOTHING else f.default
+        assert _fast._STEP_DEFAULTS[f.name] == default, f.name
+
+
+def test_plain_step_is_new_step_with_its_transitions() -> None:
+    input, before, after, transitions = object(), object(), object(), (object(), object())
+    built = _fast.plain_step(input, before, after, transitions)  # type: ignore[arg-type]
+    expected = Step(input=input, before=before, after=after, transitions=transitions)  # type: ignore[arg-type]
+    assert type(built) is Step
+    assert set(built.__dict__) == {f.name for f in attrs.fields(Step)}
+    for f in attrs.fields(Step):
+        assert getattr(built, f.name) == getattr(expected, f.name), f.name
+    assert built.input is input and built.before is before and built.after is after
+    assert built.transitions is transitions
 
 
 def test_new_takes_positions_where_the_class_does() -> None:
@@ -282,12 +304,17 @@ def test_evolve_builds_what_attrs_evolve_builds(
         assert getattr(old, f.name) is not values.get(f.name)  # the old one is untouched
 
 
-def test_the_delta_part_copies_are_evolves_with_fixed_changes() -> None:
+def test_the_part_copies_are_evolves_with_fixed_changes() -> None:
     sentinels: dict[str, Any] = {f.name: object() for f in attrs.fields(PartState)}
     old = PartState(**sentinels)
     a: Any = object()
     b: Any = object()
+    c: Any = object()
     cases: list[tuple[PartState, dict[str, Any]]] = [
+        (
+            _fast.part_finished(old, a, b, c),
+            {"phase": a, "text_log": b, "transcript_log": c},
+        ),
         (_fast.part_with_text(old, a), {"text_log": a}),
         (_fast.part_with_transcript(old, a), {"transcript_log": a}),
         (_fast.part_with_audio(old, a, b), {"audio_bytes": a, "audio_ms": b}),
@@ -305,9 +332,9 @@ def _part(n: int) -> PartState:
 
 
 @settings(max_examples=50)
-@given(count=st.integers(min_value=1, max_value=5), data=st.data())
+@given(count=st.integers(min_value=0, max_value=5), data=st.data())
 def test_with_part_is_an_item_evolve_inside_a_root_evolve(count: int, data: st.DataObject) -> None:
-    index = data.draw(st.integers(min_value=0, max_value=count - 1))
+    index = data.draw(st.integers(min_value=0, max_value=count))  # count: a part added
     item = ItemState(
         id="item_1",
         type="message",
@@ -321,7 +348,7 @@ def test_with_part_is_an_item_evolve_inside_a_root_evolve(count: int, data: st.D
     )
     replacement = _part(99)
     parts = list(item.parts)
-    parts[index] = replacement
+    parts[index : index + 1] = [replacement]
     expected = attrs.evolve(
         state,
         items_by_id=state.items_by_id.set("item_1", attrs.evolve(item, parts=tuple(parts))),
@@ -332,7 +359,7 @@ def test_with_part_is_an_item_evolve_inside_a_root_evolve(count: int, data: st.D
     assert after.items_by_id["item_0"] is other
     assert after.items_by_id["item_1"].parts[index] is replacement
     assert state.items_by_id["item_1"] is item  # the old state is untouched
-    assert state.items_by_id["item_1"].parts[index] is not replacement
+    assert replacement not in state.items_by_id["item_1"].parts
 
 
 @settings(max_examples=50)
@@ -444,6 +471,43 @@ def test_the_arguments_delta_operations_are_their_evolves() -> None:
     assert after.items_by_id["item_1"] is grown and state.items_by_id["item_1"] is call
 
 
+def test_item_finished_is_attrs_evolve() -> None:
+    # every field a distinct sentinel: a field item_finished sets in the wrong place,
+    # or forgets to copy, fails here
+    values: dict[str, Any] = {f.name: object() for f in attrs.fields(ItemState)}
+    item = ItemState(**values)
+    changes: dict[str, Any] = {
+        name: object()
+        for name in ("phase", "status", "parts", "arguments_log", "name", "call_id", "output")
+    }
+    built = _fast.item_finished(item, *changes.values())
+    expected = attrs.evolve(item, **changes)
+    assert type(built) is ItemState
+    assert set(built.__dict__) == {f.name for f in attrs.fields(ItemState)}
+    for f in attrs.fields(ItemState):
+        assert getattr(built, f.name) is getattr(expected, f.name), f.name
+
+
+def test_response_finished_is_attrs_evolve() -> None:
+    values: dict[str, Any] = {f.name: object() for f in attrs.fields(ResponseState)}
+    response = ResponseState(**values)
+    info: Any = types.SimpleNamespace(status=object(), status_details=object(), usage=object())
+    phase: Any = object()
+    built = _fast.response_finished(response, phase, info)
+    expected = attrs.evolve(
+        response,
+        phase=phase,
+        status=info.status,
+        status_details=info.status_details,
+        usage=info.usage,
+        info=info,
+    )
+    assert type(built) is ResponseState
+    assert set(built.__dict__) == {f.name for f in attrs.fields(ResponseState)}
+    for f in attrs.fields(ResponseState):
+        assert getattr(built, f.name) is getattr(expected, f.name), f.name
+
+
 def test_response_with_output_is_attrs_evolve() -> None:
     # every field a distinct sentinel: a field added to ResponseState and not copied
     # by response_with_output fails here
@@ -453,6 +517,7 @@ def test_response_with_output_is_attrs_evolve() -> None:
     built = _fast.response_with_output(response, output)
     expected = attrs.evolve(response, output=output)
     assert type(built) is ResponseState
+    assert set(built.__dict__) == {f.name for f in attrs.fields(ResponseState)}
     for f in attrs.fields(ResponseState):
         assert getattr(built, f.name) is getattr(expected, f.name), f.name
 
@@ -495,6 +560,18 @@ def test_item_of_is_new_item_of_the_snapshot() -> None:
     assert set(built.__dict__) == {f.name for f in attrs.fields(ItemState)}
 
 
+def test_item_of_keeps_a_snapshot_s_unset_fields_none() -> None:
+    assert list(_fast._ITEM_NONE) == [f.name for f in attrs.fields(ItemState)]
+    assert set(_fast._ITEM_NONE.values()) == {None}
+    snapshot = types.SimpleNamespace(**dict.fromkeys(f.name for f in attrs.fields(Item)))
+    snapshot.type = "message"
+    log = TextLog.of("x")
+    built = _fast.item_of(snapshot, "item_1", ItemPhase.DONE, (), log, None, None)  # type: ignore[arg-type]
+    expected = ItemState(id="item_1", type="message", phase=ItemPhase.DONE, arguments_log=log)
+    assert built.__dict__ == expected.__dict__
+    assert built.arguments_log is log
+
+
 def test_part_of_is_new_part_of_the_snapshot() -> None:
     snapshot = _snapshot(ContentPart)
     phase, text_log, transcript_log = object(), object(), object()
@@ -509,6 +586,10 @@ def test_part_of_is_new_part_of_the_snapshot() -> None:
     )
     assert type(built) is PartState
     assert built.__dict__ == expected.__dict__  # the defaults: 0, 0.0, False, None
+    assert list(built.__dict__) == [f.name for f in attrs.fields(PartState)]
+    bare = types.SimpleNamespace(type="text", image_url=None, detail=None)
+    empty = _fast.part_of(bare, PartPhase.DONE, TextLog.of(""), None)  # type: ignore[arg-type]
+    assert empty.__dict__ == PartState(type="text").__dict__
     for name in ("type", "phase", "text_log", "transcript_log", "image_url", "detail"):
         assert getattr(built, name) is getattr(expected, name), name
 

@@ -14,7 +14,7 @@ import base64
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtstate.logs import EMPTY_AUDIO, EMPTY_TEXT, AudioChunk, AudioWindow, TextLog
+from rtstate.logs import EMPTY_AUDIO, EMPTY_TEXT, AudioChunk, AudioWindow, TextLog, _Chunks
 
 # --- TextLog -----------------------------------------------------------------------------
 
@@ -90,6 +90,21 @@ def test_the_joined_text_is_remembered_and_invisible() -> None:
     assert (log.value, longer.value) == ("abc", "abcd")
 
 
+def test_an_append_off_the_tip_copies_what_init_would() -> None:
+    log = TextLog.of("a").append("b").compacted().append("c")
+    log.append("d")  # the tip moves on
+    off = log.append("e")  # not the tip: its own list
+    chunks = off._chunks
+    assert type(chunks) is _Chunks and chunks is not log._chunks and chunks.memo is None
+    assert (list(chunks), chunks.merged, off.value, off.chunk_count) == (
+        ["ab", "c", "e"],
+        1,
+        "abce",
+        4,
+    )
+    assert chunks.memo == (3, "abce")  # joined once, by ``value`` above
+
+
 def test_compacted_holds_one_chunk_with_the_same_text_and_count() -> None:
     logs = [TextLog.of("a")]
     for delta in "bcde":
@@ -97,6 +112,9 @@ def test_compacted_holds_one_chunk_with_the_same_text_and_count() -> None:
     tip = logs[-1]
     compact = tip.compacted()
     assert compact._chunks == ["abcde"] and compact._chunks is not tip._chunks
+    # built without ``_Chunks.__init__``: what it would have built
+    assert type(compact._chunks) is _Chunks
+    assert (compact._chunks.merged, compact._chunks.memo) == (4, None)
     assert (compact.value, compact.chunk_count) == ("abcde", 5)
     assert compact == tip and hash(compact) == hash(tip)
     assert [v.value for v in logs] == ["a", "ab", "abc", "abcd", "abcde"]  # views unchanged
