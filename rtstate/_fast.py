@@ -34,9 +34,9 @@ mypy checks every call as it would check the plain attrs construction:
 - ``item_of`` and ``part_of`` are ``new_item`` / ``new_part`` of a server snapshot's
   item or part (every item created or added): the fields by position, the snapshot's
   own fields read here, into a copy of a template dict (``_ITEM_NONE``, ``_PART_NEW``)
-  where only the fields that are set are stored; ``delta_step`` and ``plain_step`` copy
-  ``_STEP_DEFAULTS`` likewise (copying a dict of the same keys is cheaper than
-  building one from a literal).
+  where only the fields that are set are stored (copying a dict of the same keys is
+  cheaper than building one from a literal); ``delta_step`` and ``plain_step`` fill
+  Step (slotted, built fresh every call) through its writable subclass.
 
 tests/core/test_fast.py compares each operation with the plain construction (and the
 ``TypedDict``\\ s with the classes' fields); benchmarks/bench_fold.py is why each is here.
@@ -49,7 +49,7 @@ from typing import Any, Final, Protocol, TypedDict, Unpack
 import attrs
 from immutables import Map
 
-from ._build import dict_setter, new, positional
+from ._build import dict_setter, new, positional, writable_subclass
 from .events.payloads import (
     ContentPart,
     ContentType,
@@ -294,7 +294,6 @@ class PartChanges(TypedDict, total=False):
 _NEW: Final = object.__new__
 _set_root: Final = dict_setter(SessionState, "items_by_id", "revision")
 _set_item: Final = dict_setter(ItemState, "parts", "arguments_log")
-_set_step: Final = dict_setter(Step)
 _set_response: Final = dict_setter(ResponseState, "output")
 _set_part: Final = dict_setter(PartState, "text_log", "transcript_log", "audio_bytes", "audio_ms")
 
@@ -341,19 +340,9 @@ def evolve_part(part: PartState, /, **changes: Unpack[PartChanges]) -> PartState
     return new_part
 
 
-_STEP_DEFAULTS: Final[dict[str, Any]] = {
-    "input": None,
-    "before": None,
-    "after": None,
-    "transitions": (),
-    "diagnostics": (),
-    "to_send": (),
-    "sent": (),
-    "planned": (),
-}
-"""A Step's fields, the four a fold always gives unset: what ``delta_step`` and
-``plain_step`` copy (copying a dict of the same keys is cheaper than building one
-from a literal of eight)."""
+_STEP_WRITABLE: Final[Any] = writable_subclass(Step)
+"""Step's writable subclass: ``delta_step`` and ``plain_step`` write every field with
+plain slot writes and then give the object its class (``rtstate._build``)."""
 
 
 def delta_step(
@@ -361,14 +350,14 @@ def delta_step(
 ) -> Step:
     """``new_step(input=input, before=before, after=after, transitions=(transition,))``:
     the Step of a streaming delta."""
-    fields = _STEP_DEFAULTS.copy()
-    fields["input"] = input
-    fields["before"] = before
-    fields["after"] = after
-    fields["transitions"] = (transition,)
-    step = _NEW(Step)
-    _set_step(step, fields)
-    return step
+    step = _STEP_WRITABLE()
+    step.input = input
+    step.before = before
+    step.after = after
+    step.transitions = (transition,)
+    step.diagnostics = step.to_send = step.sent = step.planned = ()
+    step.__class__ = Step
+    return step  # type: ignore[no-any-return]
 
 
 def plain_step(
@@ -377,14 +366,14 @@ def plain_step(
     """``new_step(input=input, before=before, after=after, transitions=transitions)``:
     the Step of a fold with nothing besides its transitions (no diagnostic, nothing
     sent or planned), by position."""
-    fields = _STEP_DEFAULTS.copy()
-    fields["input"] = input
-    fields["before"] = before
-    fields["after"] = after
-    fields["transitions"] = transitions
-    step = _NEW(Step)
-    _set_step(step, fields)
-    return step
+    step = _STEP_WRITABLE()
+    step.input = input
+    step.before = before
+    step.after = after
+    step.transitions = transitions
+    step.diagnostics = step.to_send = step.sent = step.planned = ()
+    step.__class__ = Step
+    return step  # type: ignore[no-any-return]
 
 
 def part_with_text(part: PartState, text_log: TextLog) -> PartState:

@@ -131,9 +131,7 @@ class Diagnostic:
         return self.code in INFORMATIONAL
 
 
-@attrs.frozen(
-    kw_only=True, repr=False, slots=False
-)  # dict-backed: made from one dict, once per call
+@attrs.frozen(kw_only=True, repr=False)  # slotted: built fresh once per call
 class Step:
     """The result of one call: the state before and after, and what happened.
 
