@@ -12,6 +12,9 @@ itself (the server folds it), by position, with its ``obfuscation()``.
 fast path for the part being streamed, without the Step ``fold`` wraps it in (the
 server keeps the state and the transition only).
 
+``ItemFrames`` writes the events that carry an item (and ``response.done``) around
+the item's JSON that the codec wrote once, in another event's frame.
+
 tests/server/test_server_wire.py holds every frame written here equal, byte for byte,
 to the codec's checked ``encode`` of the same event, ``fold_streamed`` to ``fold``, and
 whole sessions to the same sessions through the plain paths.

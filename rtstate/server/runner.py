@@ -10,7 +10,11 @@ events of an output item from what was sent of it, ``_finish_run`` the ``respons
 The deltas of the default conversation's response are its hot path: each part's are
 written by a ``DeltaWriter`` (``rtstate.server._wire``: the frame filled into a template
 the codec wrote once, the event built by position, folded by ``fold_streamed``), and
-``_pump_one`` runs a lone response's due actions without comparing responses.
+``_pump_one`` runs a lone response's due actions without comparing responses. An item's
+JSON is written once (``rtstate.server._wire.ItemFrames``): ``response.output_item.added``
+lends it to ``conversation.item.added``, ``conversation.item.done`` (beta:
+``response.output_item.done``) to the next, and ``response.done`` is written around its
+output items' JSON (``_Run.item_jsons``).
 
 Several responses at once
 -------------------------
@@ -148,7 +152,8 @@ class _Run:
 
     ``_pump`` moves ``position`` on in place (once per event a response writes: a new
     run per action cost more than folding the event); every other change replaces the
-    run (``attrs.evolve``), which the runner's ``_run`` setter stores.
+    run (``_evolve_run``: ``attrs.evolve`` by slot writes), which the runner's ``_run``
+    setter stores.
     """
 
     response_id: str
@@ -165,7 +170,7 @@ class _Run:
     item_jsons: tuple[str | None, ...] = ()
     scratch: SessionState | None = None  # out of band: the state its events fold into
     # (output index, delta class) -> the writer of those deltas (``_writer``); shared
-    # by the runs ``attrs.evolve`` makes of this one
+    # by the runs ``_evolve_run`` makes of this one
     writers: dict[tuple[int, type], DeltaWriter] = attrs.field(factory=dict)
 
     @property
