@@ -40,8 +40,17 @@ from ..transitions import Transition
 
 __all__ = ["DeltaWriter", "ItemFrames", "fold_streamed", "obfuscation"]
 
-_MARKS: Final = ("\x00event_id\x00", "\x00delta\x00", "\x00obfuscation\x00")
-"""What the template event holds in the fields a delta's frame fills in."""
+_MARKED: Final = ("event_id", "delta", "obfuscation")
+"""The fields a delta's frame fills in; the template holds a marker in each
+(``_marks``)."""
+
+
+def _marks(fixed: tuple[Any, ...]) -> tuple[str, ...]:
+    """The markers of ``_MARKED``: each name between runs of more NUL characters than
+    the ``fixed`` values hold in all, so that no fixed value can contain one."""
+    nul = "\x00" * (1 + sum(str(value).count("\x00") for value in fixed))
+    return tuple(nul + name + nul for name in _MARKED)
+
 
 _OBFUSCATION_BLOCK: Final = 16
 _OBFUSCATION_CHARS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -105,7 +114,7 @@ class DeltaWriter:
         self._field = "obfuscation" in attrs.fields_dict(cls)  # left None unless obfuscated
         if obfuscated and not self._field:
             raise TypeError(f"{cls.__name__} has no obfuscation")
-        marks: tuple[str, ...] = _MARKS if obfuscated else _MARKS[:2]
+        marks = _marks(fixed) if obfuscated else _marks(fixed)[:2]
         template = encode(self.event(marks[0], marks[1], marks[2] if obfuscated else None))
         pieces: list[str] = []
         rest = template

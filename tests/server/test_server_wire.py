@@ -112,6 +112,21 @@ def test_a_text_delta_frame_is_the_codecs_encode(
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize(
+    "item_id", ["\x00delta\x00", "\x00event_id\x00\x00obfuscation\x00", "\x00\x00delta\x00\x00"]
+)
+def test_a_fixed_field_that_holds_a_marker_is_written_as_it_is(
+    dialect: Dialect, item_id: str
+) -> None:
+    """Regression (found by hypothesis): an id holding the template's marker text."""
+    codec = codec_for(dialect)
+    fixed = fixed_fields(s.ResponseTextDelta, "resp_1", item_id)
+    writer = DeltaWriter(codec.encode_unchecked, s.ResponseTextDelta, fixed, obfuscated=False)
+    event, frame = writer.write("\x00event_id\x00", "\x00delta\x00")
+    assert frame == codec.encode(event)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
 @settings(max_examples=40, deadline=None)
 @given(event_id=texts, audio=st.binary(max_size=60), item_id=texts)
 def test_an_audio_delta_frame_is_the_codecs_encode(
