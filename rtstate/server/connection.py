@@ -97,6 +97,7 @@ from ..state import ItemPhase, ItemState, PartState, SessionPhase, SessionState
 from ..step import Closed, Diagnostic, Input, Malformed, Step, Tick
 from ..transitions import Transition
 from . import validate as v
+from ._wire import item_frames
 from .audio import (
     SyntheticTranscriber,
     SyntheticVoice,
@@ -213,6 +214,7 @@ class ServerConnection(_InputAudio):
     ) -> None:
         self._call_id = call_id
         self._codec = codec_for(dialect)
+        self._item_frames = item_frames(dialect)
         resolved = (config if config is not None else ServerConfig()).for_dialect(dialect)
         self._config = resolved
         model, duration = resolved.model, resolved.session_duration
@@ -459,6 +461,15 @@ class ServerConnection(_InputAudio):
         self._fold(event)
         self._frames.append(frame)
 
+    def _emit_written(self, event: s.ServerEvent, frame: str | None) -> str:
+        """``_emit`` of an event whose frame was written already (``ItemFrames``;
+        ``None``: it was not, the codec encodes it); the frame."""
+        if frame is None:
+            frame = self._encode(event)
+        self._fold(event)
+        self._frames.append(frame)
+        return frame
+
     def _encode(self, event: s.ServerEvent) -> str:
         """``event``'s frame, or ``_Unencodable``. The server built the event from typed
         values, so the codec does not check that the frame decodes again (a property
@@ -495,26 +506,37 @@ class ServerConnection(_InputAudio):
     def _event_id(self) -> str:
         return self._ids("event")
 
-    def _emit_item(self, item: Item, previous: str | None, *, final: bool) -> None:
+    def _emit_item(
+        self, item: Item, previous: str | None, *, final: bool, item_json: str | None = None
+    ) -> None:
         """An item joined the conversation: beta ``conversation.item.created``; GA
         ``conversation.item.added``, and ``conversation.item.done`` at once if it is
-        ``final`` (a response's output item gets its ``.done`` when it closes)."""
+        ``final`` (a response's output item gets its ``.done`` when it closes).
+        ``item_json``: the codec's JSON of ``item``, if a frame already holds it
+        (``ItemFrames``: the item is not written again)."""
+        written = self._item_frames
+        event: s.ServerEvent
         if not self._ga:
-            self._emit(
-                s.ConversationItemCreated(
-                    event_id=self._event_id(), item=item, previous_item_id=previous
-                )
+            event = s.ConversationItemCreated(
+                event_id=self._event_id(), item=item, previous_item_id=previous
+            )
+            self._emit_written(
+                event, None if item_json is None else written.frame(event, item_json)
             )
             return
-        self._emit(
-            s.ConversationItemAdded(event_id=self._event_id(), item=item, previous_item_id=previous)
+        event = s.ConversationItemAdded(
+            event_id=self._event_id(), item=item, previous_item_id=previous
+        )
+        frame = self._emit_written(
+            event, None if item_json is None else written.frame(event, item_json)
         )
         if final:
-            self._emit(
-                s.ConversationItemDone(
-                    event_id=self._event_id(), item=item, previous_item_id=previous
-                )
+            if item_json is None:
+                item_json = written.item_json(event, frame)
+            done = s.ConversationItemDone(
+                event_id=self._event_id(), item=item, previous_item_id=previous
             )
+            self._emit_written(done, None if item_json is None else written.frame(done, item_json))
 
     def _reject(self, r: v.Rejected, event_id: str | None, event_type: str | None) -> None:
         error = ErrorInfo(

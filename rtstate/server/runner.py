@@ -10,7 +10,11 @@ events of an output item from what was sent of it, ``_finish_run`` the ``respons
 The deltas of the default conversation's response are its hot path: each part's are
 written by a ``DeltaWriter`` (``rtstate.server._wire``: the frame filled into a template
 the codec wrote once, the event built by position, folded by ``fold_streamed``), and
-``_pump_one`` runs a lone response's due actions without comparing responses.
+``_pump_one`` runs a lone response's due actions without comparing responses. An item's
+JSON is written once (``rtstate.server._wire.ItemFrames``): ``response.output_item.added``
+lends it to ``conversation.item.added``, ``conversation.item.done`` (beta:
+``response.output_item.done``) to the next, and ``response.done`` is written around its
+output items' JSON (``_Run.item_jsons``).
 
 Several responses at once
 -------------------------
@@ -71,7 +75,8 @@ from ..events.payloads import (
 from ..fold import fold
 from ..state import ItemState, Ledger, PartPhase, SessionState
 from ..transitions import Transition
-from ._wire import DeltaWriter, fold_streamed
+from ._records import evolver
+from ._wire import DeltaWriter, ItemFrames, fold_streamed
 from ._wire import obfuscation as _obfuscation
 from .audio import (
     Voice,
@@ -147,7 +152,8 @@ class _Run:
 
     ``_pump`` moves ``position`` on in place (once per event a response writes: a new
     run per action cost more than folding the event); every other change replaces the
-    run (``attrs.evolve``), which the runner's ``_run`` setter stores.
+    run (``_evolve_run``: ``attrs.evolve`` by slot writes), which the runner's ``_run``
+    setter stores.
     """
 
     response_id: str
@@ -160,9 +166,11 @@ class _Run:
     item_ids: tuple[str, ...] = ()
     open_index: int | None = None
     snapshots: tuple[Item, ...] = ()
+    # the codec's JSON of each snapshot (``ItemFrames``; None: not cut out of a frame)
+    item_jsons: tuple[str | None, ...] = ()
     scratch: SessionState | None = None  # out of band: the state its events fold into
     # (output index, delta class) -> the writer of those deltas (``_writer``); shared
-    # by the runs ``attrs.evolve`` makes of this one
+    # by the runs ``_evolve_run`` makes of this one
     writers: dict[tuple[int, type], DeltaWriter] = attrs.field(factory=dict)
 
     @property
@@ -177,6 +185,12 @@ class _Run:
         return self.started + self.plan.due[self.position]
 
 
+_evolve_run: Final = evolver(_Run)
+_evolve_session: Final = evolver(SessionConfig)
+_evolve_info: Final = evolver(ResponseInfo)
+"""``attrs.evolve`` of these records, by plain slot writes (``rtstate.server._records``)."""
+
+
 def _item_text_tokens(item: ItemState) -> int:
     """The estimated text tokens of one conversation item."""
     text = text_tokens(item.arguments) + text_tokens(item.output)
@@ -189,12 +203,12 @@ def _effective(session: SessionConfig, params: ResponseParams | None) -> Session
     """The session config with a ``response.create``'s overrides applied."""
     if params is None:
         return session
-    changes = {
-        name: getattr(params, name)
-        for name in _RESPONSE_OVERRIDES
-        if getattr(params, name) is not None
-    }
-    return attrs.evolve(session, **changes) if changes else session
+    changes = {}
+    for name in _RESPONSE_OVERRIDES:
+        value = getattr(params, name)
+        if value is not None:
+            changes[name] = value
+    return _evolve_session(session, **changes) if changes else session
 
 
 def _voice_name(voice: str | Mapping[str, Any] | None) -> str:
@@ -233,6 +247,7 @@ class _ResponseRunner:
     _responses: int
     _tokens_used: int
     _conversation_id: str | None
+    _item_frames: ItemFrames
 
     if TYPE_CHECKING:
 
@@ -250,7 +265,11 @@ class _ResponseRunner:
 
         def _event_id(self) -> str: ...
 
-        def _emit_item(self, item: Item, previous: str | None, *, final: bool) -> None: ...
+        def _emit_item(
+            self, item: Item, previous: str | None, *, final: bool, item_json: str | None = None
+        ) -> None: ...
+
+        def _emit_written(self, event: s.ServerEvent, frame: str | None) -> str: ...
 
         def _server_error(
             self, failure: _Unencodable, event_id: str | None, kind: str | None
@@ -296,6 +315,18 @@ class _ResponseRunner:
         self._aside(event)
         self._frames.append(frame)
 
+    def _out_written(self, event: s.ServerEvent, frame: str | None) -> str:
+        """``_out`` of an event whose frame was written already (``ItemFrames``;
+        ``None``: it was not, the codec encodes it); the frame."""
+        run = self._run
+        if run is None or run.scratch is None:
+            return self._emit_written(event, frame)
+        if frame is None:
+            frame = self._encode(event)
+        self._aside(event)
+        self._frames.append(frame)
+        return frame
+
     def _aside(self, event: s.ServerEvent) -> None:
         """Fold ``event`` into the acting out-of-band response's scratch state only."""
         run = self._run
@@ -304,7 +335,7 @@ class _ResponseRunner:
             step = fold(run.scratch, event, self._fold_config)
         except RemoteProtocolError as exc:  # pragma: no cover - a bug in this module
             raise RuntimeError(f"rtstate.server made an invalid {event.type}: {exc}") from exc
-        self._run = attrs.evolve(run, scratch=step.after)
+        self._run = _evolve_run(run, scratch=step.after)
 
     def _start_response(
         self,
@@ -406,15 +437,31 @@ class _ResponseRunner:
         heard = self._input_audio_ms
         counted = self._item_tokens
         kept: dict[str, tuple[ItemState, int, float]] = {}
-        for item in self._state.items if context is None else context:
-            entry = counted.get(item.id)
+        if context is not None:
+            for item in context:
+                entry = counted.get(item.id)
+                if entry is None or entry[0] is not item:  # new, or changed since counted
+                    entry = (item, _item_text_tokens(item), item.audio_ms)
+                kept[item.id] = entry
+                text += entry[1]
+                audio_ms_total += heard.get(item.id, 0.0) + entry[2]
+            return text, math.ceil(audio_ms_total / 100.0)
+        # the conversation's items in order (``state.items`` without its tuple), each
+        # counted again only if it changed; the same sums in the same order
+        state = self._state
+        by_id = state.items_by_id
+        following = state.order.next.get
+        item_id = state.order.head
+        while item_id is not None:
+            item = by_id[item_id]
+            entry = counted.get(item_id)
             if entry is None or entry[0] is not item:  # new, or changed since counted
                 entry = (item, _item_text_tokens(item), item.audio_ms)
-            kept[item.id] = entry
+            kept[item_id] = entry
             text += entry[1]
-            audio_ms_total += heard.get(item.id, 0.0) + entry[2]
-        if context is None:  # the conversation's items, as they are now (deleted ones go)
-            self._item_tokens = kept
+            audio_ms_total += heard.get(item_id, 0.0) + entry[2]
+            item_id = following(item_id)
+        self._item_tokens = kept  # the items as they are now (deleted ones go)
         return text, math.ceil(audio_ms_total / 100.0)
 
     def _pump(self, until: float | None = None) -> None:
@@ -655,17 +702,17 @@ class _ResponseRunner:
                 content=(),
                 phase=self._phase(run, action.index),
             )
-        self._run = attrs.evolve(run, item_ids=(*run.item_ids, item_id), open_index=action.index)
-        self._out(
-            s.ResponseOutputItemAdded(
-                event_id=self._event_id(),
-                response_id=run.response_id,
-                output_index=action.index,
-                item=item,
-            )
+        self._run = _evolve_run(run, item_ids=(*run.item_ids, item_id), open_index=action.index)
+        added = s.ResponseOutputItemAdded(
+            event_id=self._event_id(),
+            response_id=run.response_id,
+            output_index=action.index,
+            item=item,
         )
+        frame = self._out_written(added, None)
         if not run.out_of_band:
-            self._emit_item(item, self._state.order.tail, final=False)
+            item_json = self._item_frames.item_json(added, frame)
+            self._emit_item(item, self._state.order.tail, final=False, item_json=item_json)
         else:  # never sent: the scratch state holds the item as the fold wants it held
             self._aside(
                 s.ConversationItemAdded(event_id="", item=item, previous_item_id=None)
@@ -865,23 +912,31 @@ class _ResponseRunner:
         snap = snapshot(final, status, self._phase(run, index))
         if item.type == "mcp_call" and status == "completed":  # what the tool returned
             snap = attrs.evolve(snap, output=segment.output, error=segment.error)
+        written = self._item_frames
+        item_json: str | None = None
         if self._ga and not run.out_of_band:
             previous = self._state.order.prev.get(item_id)
-            self._out(
-                s.ConversationItemDone(
-                    event_id=self._event_id(), item=snap, previous_item_id=previous
-                )
+            item_done = s.ConversationItemDone(
+                event_id=self._event_id(), item=snap, previous_item_id=previous
             )
-        self._out(
-            s.ResponseOutputItemDone(
-                event_id=self._event_id(),
-                response_id=run.response_id,
-                output_index=index,
-                item=snap,
-            )
+            item_json = written.item_json(item_done, self._out_written(item_done, None))
+        output_done = s.ResponseOutputItemDone(
+            event_id=self._event_id(),
+            response_id=run.response_id,
+            output_index=index,
+            item=snap,
         )
+        if item_json is None:
+            item_json = written.item_json(output_done, self._out_written(output_done, None))
+        else:
+            self._out_written(output_done, written.frame(output_done, item_json))
         run = self._runs[run.response_id]
-        self._run = attrs.evolve(run, open_index=None, snapshots=(*run.snapshots, snap))
+        self._run = _evolve_run(
+            run,
+            open_index=None,
+            snapshots=(*run.snapshots, snap),
+            item_jsons=(*run.item_jsons, item_json),
+        )
         if not run.out_of_band:
             self._count(item_id)
 
@@ -912,7 +967,7 @@ class _ResponseRunner:
             item = view.item(item_id)
             if item is not None:
                 spoken += item.audio_ms
-        info = attrs.evolve(
+        info = _evolve_info(
             run.info,
             status=status,
             status_details=details,
@@ -921,12 +976,25 @@ class _ResponseRunner:
                 run.input_text, run.input_audio, run.snapshots, spoken, reasoning=self._reasoning
             ),
         )
-        self._out(s.ResponseDone(event_id=self._event_id(), response=info))
+        self._out_written(*self._response_done(run, info))
         self._run = None
         if not run.out_of_band:
             self._idle_from = self._now + spoken / 1000.0  # when its audio has been played
         if self._ga and self._config.rate_limits:
             self._rate_limits(run)
+
+    def _response_done(self, run: _Run, info: ResponseInfo) -> tuple[s.ResponseDone, str | None]:
+        """``response.done`` of ``run`` (``info``: its response object) and its frame,
+        written around the JSON of its output items the codec wrote already (``None``:
+        some were not cut out of a frame; the codec encodes the event)."""
+        event = s.ResponseDone(event_id=self._event_id(), response=info)
+        jsons = run.item_jsons
+        if not info.output or len(jsons) != len(info.output) or None in jsons:
+            return event, None
+        empty = self._encode(
+            s.ResponseDone(event_id=event.event_id, response=_evolve_info(info, output=()))
+        )
+        return event, self._item_frames.response_done(empty, jsons)  # type: ignore[arg-type]
 
     def _cancel(self, response_id: str, reason: StatusReason) -> None:
         """End response ``response_id``: close what is open, ``response.done`` cancelled."""

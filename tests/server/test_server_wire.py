@@ -10,6 +10,7 @@ event built by keyword, and the general pump loop, over whole sessions.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -18,11 +19,13 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.strategies_codec import strategy_for
 
 from rtstate import LocalProtocolError, SessionState, Step
 from rtstate.codec import codec_for
 from rtstate.config import Config, Dialect
 from rtstate.events import server as s
+from rtstate.events.payloads import Item, ResponseInfo, SessionConfig
 from rtstate.fold import fold
 from rtstate.server import (
     FunctionCall,
@@ -32,10 +35,20 @@ from rtstate.server import (
     SyntheticVoice,
 )
 from rtstate.server import audio as audio_module
+from rtstate.server import connection as connection_module
 from rtstate.server import runner as runner_module
-from rtstate.server._wire import DeltaWriter, fold_streamed, is_base64_text
+from rtstate.server._records import evolver
+from rtstate.server._wire import DeltaWriter, ItemFrames, fold_streamed, is_base64_text, item_frames
 from rtstate.server._wire import obfuscation as _obfuscation
-from rtstate.server.response import DELTAS, Act, Action, _action, _interleave, _schedule
+from rtstate.server.response import (
+    DELTAS,
+    Act,
+    Action,
+    _action,
+    _interleave,
+    _schedule,
+    text_tokens,
+)
 from rtstate.testing import streams
 
 DIALECTS: tuple[Dialect, ...] = ("beta", "ga")
@@ -96,6 +109,21 @@ def test_a_text_delta_frame_is_the_codecs_encode(
     assert type(event) is cls and event == expected
     assert writer.frame(event_id, delta, obfuscation) == codec.encode(expected)
     assert writer.write(event_id, delta) == (expected, codec.encode(expected))
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize(
+    "item_id", ["\x00delta\x00", "\x00event_id\x00\x00obfuscation\x00", "\x00\x00delta\x00\x00"]
+)
+def test_a_fixed_field_that_holds_a_marker_is_written_as_it_is(
+    dialect: Dialect, item_id: str
+) -> None:
+    """Regression (found by hypothesis): an id holding the template's marker text."""
+    codec = codec_for(dialect)
+    fixed = fixed_fields(s.ResponseTextDelta, "resp_1", item_id)
+    writer = DeltaWriter(codec.encode_unchecked, s.ResponseTextDelta, fixed, obfuscated=False)
+    event, frame = writer.write("\x00event_id\x00", "\x00delta\x00")
+    assert frame == codec.encode(event)
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -206,9 +234,11 @@ def session(dialect: Dialect, attached: bool) -> list[Step]:
             response["conversation"] = "none"
         return orjson.dumps({"type": "response.create", "response": response}).decode()
 
+    user = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
     steps = [server.start(0.0)]
     now = 0.0
     for frame, wait in [
+        (orjson.dumps({"type": "conversation.item.create", "item": user}).decode(), 0.0),
         (create("text"), 1.0),
         (create("audio", "text"), 0.5),
         (create("text"), 3.0),
@@ -237,11 +267,17 @@ def test_sessions_step_as_through_the_plain_paths(
     assert any(k.endswith("arguments.delta") for k in kinds)
     assert any(k.endswith("text.delta") for k in kinds)
     assert attached == ("output_audio_buffer.stopped" in kinds)
+    assert any(k.startswith("conversation.item.") for k in kinds)
     codec = codec_for(dialect)
     for frame in frames:
         assert codec.encode(codec.decode_server(frame)) == frame
+    assert item_frames(dialect).usable  # the fast sessions wrote items around their JSON
     with monkeypatch.context() as patch:
         patch.setattr(runner_module, "DeltaWriter", ReferenceWriter)
+        patch.setattr(connection_module, "item_frames", lambda dialect: UNUSABLE)
+        for name in ("_evolve_run", "_evolve_session", "_evolve_info"):
+            patch.setattr(runner_module, name, attrs.evolve)
+        patch.setattr(runner_module._ResponseRunner, "_input_tokens", reference_input_tokens)
         patch.setattr(runner_module._ResponseRunner, "_pump_one", lambda self, now: False)
         patch.setattr(runner_module, "fold_streamed", lambda state, event, config: None)
         plain = session(dialect, attached)
@@ -251,6 +287,118 @@ def test_sessions_step_as_through_the_plain_paths(
         assert a.transitions == b.transitions
         assert a.diagnostics == b.diagnostics
         assert a.after == b.after
+
+
+class _Unusable(ItemFrames):
+    def __init__(self) -> None:
+        self.usable = False
+
+
+UNUSABLE = _Unusable()
+"""``ItemFrames`` that never write: every item event encoded by the codec."""
+
+
+def reference_input_tokens(
+    self: Any, session: SessionConfig, context: tuple[Any, ...] | None
+) -> tuple[int, int]:
+    """``_input_tokens`` counted from scratch over ``state.items`` (no kept counts)."""
+    text = text_tokens(session.instructions)
+    audio = 0.0
+    for item in self._state.items if context is None else context:
+        text += runner_module._item_text_tokens(item)
+        audio += self._input_audio_ms.get(item.id, 0.0) + item.audio_ms
+    return text, math.ceil(audio / 100.0)
+
+
+# --- ItemFrames: an item's JSON written once ---------------------------------------------
+
+
+ITEM_EVENTS: tuple[type[s.ServerEvent], ...] = (
+    s.ConversationItemAdded,
+    s.ConversationItemDone,
+    s.ConversationItemCreated,
+    s.ResponseOutputItemAdded,
+    s.ResponseOutputItemDone,
+)
+
+
+def item_event(cls: type[s.ServerEvent], item: Item, previous: str | None) -> Any:
+    if cls in (s.ResponseOutputItemAdded, s.ResponseOutputItemDone):
+        event_id = 'event_\u2028"1'  # written escaped
+        return cls(event_id=event_id, response_id="resp_1", output_index=12, item=item)
+    return cls(event_id="event_1", item=item, previous_item_id=previous)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_item_frames_are_the_codecs_frames_byte_for_byte(
+    dialect: Dialect, data: st.DataObject
+) -> None:
+    codec = codec_for(dialect)
+    frames = item_frames(dialect)
+    assert frames.usable
+    items = data.draw(st.lists(strategy_for(Item, dialect), min_size=1, max_size=3))
+    previous = data.draw(st.none() | st.text(max_size=8))
+    jsons: list[str] = []
+    for item in items:
+        events = [item_event(cls, item, previous) for cls in ITEM_EVENTS]
+        try:
+            written = [codec.encode(e) for e in events if e.type in codec.server_tags]
+        except LocalProtocolError:  # an item the codec refuses: the server never has it
+            return
+        known = [e for e in events if e.type in codec.server_tags]
+        cut = {frames.item_json(e, f) for e, f in zip(known, written, strict=True)}
+        assert len(cut) == 1 and None not in cut  # the same JSON in every event
+        (json,) = cut
+        assert json is not None
+        assert [frames.frame(e, json) for e in known] == written
+        jsons.append(json)
+    info = ResponseInfo(id="resp_1", object="realtime.response", status="completed", output=())
+    empty = codec.encode(s.ResponseDone(event_id="event_1", response=info))
+    full = s.ResponseDone(event_id="event_1", response=attrs.evolve(info, output=tuple(items)))
+    assert frames.response_done(empty, tuple(jsons)) == codec.encode(full)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_item_frames_take_no_frame_of_another_layout(dialect: Dialect) -> None:
+    frames = item_frames(dialect)
+    item = Item(id="item_1", type="message", role="user", content=())
+    event = s.ResponseOutputItemDone(event_id="event_1", response_id="r", output_index=0, item=item)
+    assert frames.item_json(event, codec_for(dialect).encode(event)) is not None
+    assert frames.item_json(event, '{"type":"response.output_item.done","item":{}}') is None
+    assert frames.item_json(s.ResponseDone(event_id="e", response=ResponseInfo()), "{}") is None
+    assert frames.response_done('{"output":[],"output":[]}', ("{}",)) is None
+    assert UNUSABLE.frame(event, "{}") is None and UNUSABLE.item_json(event, "{}") is None
+
+
+# --- evolver: attrs.evolve by slot writes ------------------------------------------------
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_evolver_copies_are_attrs_evolve_copies(dialect: Dialect, data: st.DataObject) -> None:
+    for cls in (SessionConfig, ResponseInfo, Item):
+        value = data.draw(strategy_for(cls, dialect))
+        names = data.draw(st.sets(st.sampled_from([f.name for f in attrs.fields(cls)])))
+        other = data.draw(strategy_for(cls, dialect))
+        changes = {n: getattr(other, n) for n in names}
+        copy = evolver(cls)(value, **changes)
+        assert type(copy) is cls
+        assert copy == attrs.evolve(value, **changes)
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            copy.id = "x"  # type: ignore[misc]
+
+
+def test_evolver_refuses_what_is_not_a_field() -> None:
+    info = ResponseInfo(id="resp_1")
+    with pytest.raises(TypeError, match="no field"):
+        evolver(ResponseInfo)(info, nope=1)
+    with pytest.raises(TypeError):  # as attrs.evolve refuses it
+        attrs.evolve(info, nope=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="not a slotted class"):
+        evolver(SessionState)  # dict-backed
 
 
 # --- fold_streamed: the server's fold of its own deltas ----------------------------------
