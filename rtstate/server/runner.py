@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 from immutables import Map
 
+from .._build import evolver
 from ..config import Config, Dialect
 from ..errors import RemoteProtocolError
 from ..events import server as s
@@ -75,7 +76,6 @@ from ..events.payloads import (
 from ..fold import fold
 from ..state import ItemState, Ledger, PartPhase, SessionState
 from ..transitions import Transition
-from ._records import evolver
 from ._wire import DeltaWriter, ItemFrames, fold_streamed
 from ._wire import obfuscation as _obfuscation
 from .audio import (
@@ -188,7 +188,7 @@ class _Run:
 _evolve_run: Final = evolver(_Run)
 _evolve_session: Final = evolver(SessionConfig)
 _evolve_info: Final = evolver(ResponseInfo)
-"""``attrs.evolve`` of these records, by plain slot writes (``rtstate.server._records``)."""
+"""``attrs.evolve`` of these records, by plain slot writes (``rtstate._build.evolver``)."""
 
 
 def _item_text_tokens(item: ItemState) -> int:

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from support.strategies_codec import strategy_for
 
 from rtstate import LocalProtocolError, SessionState, Step
+from rtstate._build import evolver
 from rtstate.codec import codec_for
 from rtstate.config import Config, Dialect
 from rtstate.events import server as s
@@ -37,7 +38,6 @@ from rtstate.server import (
 from rtstate.server import audio as audio_module
 from rtstate.server import connection as connection_module
 from rtstate.server import runner as runner_module
-from rtstate.server._records import evolver
 from rtstate.server._wire import DeltaWriter, ItemFrames, fold_streamed, is_base64_text, item_frames
 from rtstate.server._wire import obfuscation as _obfuscation
 from rtstate.server.response import (
