@@ -8,7 +8,10 @@ the ledger does through ``fold``; these check the functions one by one.
 
 from __future__ import annotations
 
+import typing
+
 import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -194,3 +197,17 @@ def test_rejection_of_a_racing_create_without_event_id_requeues_and_releases() -
     assert after == Ledger()
     _, _, waiting = L._rejection(ledger, error, True, CONFIG)
     assert waiting.planned == ()  # a response is active: it waits for its end
+
+
+def test_with_is_attrs_evolve_and_its_keywords_are_the_ledgers_fields() -> None:
+    assert list(typing.get_type_hints(L.LedgerChanges)) == [f.name for f in attrs.fields(Ledger)]
+    assert typing.get_type_hints(L.LedgerChanges) == typing.get_type_hints(Ledger)
+    create = c.ResponseCreate(event_id="e1")
+    ledger = Ledger(recent=(create,))
+    for changes in ({}, {"queued": (create,)}, {"recent": (), "deferred_cancel": None}):
+        built = L._with(ledger, **changes)
+        assert type(built) is Ledger and built == attrs.evolve(ledger, **changes)
+    with pytest.raises(TypeError, match="no field"):
+        L._with(ledger, nope=1)  # type: ignore[call-arg]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.recent = ()  # type: ignore[misc]
