@@ -28,8 +28,8 @@ mypy checks every call as it would check the plain attrs construction:
   drop the record (``with_part`` of the record's own item and part, as ``hot_part``
   gives them, starts from the record's items map instead), ``confirmed`` keeps it (a
   ``.done`` that agrees with the deltas);
-  ``item_with_arguments`` and ``with_item`` are a function call's arguments delta's
-  item copy and its root, ``item_finished`` an output item's copy at its end and
+  a function call's arguments deltas keep theirs in the same way (``state.CallHot``:
+  ``new_call_record``, ``call_record_with``); ``item_finished`` an output item's copy at its end and
   ``part_finished`` a part's;
 - ``item_of`` and ``part_of`` are ``new_item`` / ``new_part`` of a server snapshot's
   item or part (every item created or added): the fields by position, the snapshot's
@@ -65,6 +65,7 @@ from .events.payloads import (
 )
 from .logs import AudioWindow, TextLog
 from .state import (
+    CallHot,
     Hot,
     InputBufferState,
     ItemPhase,
@@ -104,6 +105,7 @@ __all__ = [
     "NewTranscriptAppended",
     "PartChanges",
     "RootChanges",
+    "call_record_with",
     "confirmed",
     "delta_step",
     "evolve_item",
@@ -112,9 +114,9 @@ __all__ = [
     "hot_part",
     "item_finished",
     "item_of",
-    "item_with_arguments",
     "new_arguments_appended",
     "new_audio_appended",
+    "new_call_record",
     "new_item",
     "new_item_added",
     "new_item_finished",
@@ -138,7 +140,6 @@ __all__ = [
     "response_finished",
     "response_with_output",
     "streamed",
-    "with_item",
     "with_part",
 ]
 
@@ -420,26 +421,6 @@ def item_finished(  # noqa: PLR0917  # by position: the point
     return new_item
 
 
-def item_with_arguments(item: ItemState, arguments_log: TextLog) -> ItemState:
-    """``evolve_item(item, arguments_log=arguments_log)``: once per arguments delta."""
-    fields: dict[str, Any] = item.__dict__.copy()
-    fields["arguments_log"] = arguments_log
-    new_item = _NEW(ItemState)
-    _set_item(new_item, fields)
-    return new_item
-
-
-def with_item(state: SessionState, item: ItemState) -> SessionState:
-    """``evolve_root(state, items_by_id=state.items_by_id.set(item.id, item),
-    revision=state.revision + 1)``: once per arguments delta."""
-    fields = _root_fields(state)
-    fields["items_by_id"] = fields["items_by_id"].set(item.id, item)
-    fields["revision"] += 1
-    after = _NEW(SessionState)
-    _set_root(after, fields)
-    return after
-
-
 def with_part(state: SessionState, item: ItemState, index: int, part: PartState) -> SessionState:
     """``state`` with ``part`` as part ``index`` of ``item`` (an item of ``state``, or
     the item of its streaming record, as ``hot_part`` gives it), one revision on;
@@ -462,7 +443,7 @@ def with_part(state: SessionState, item: ItemState, index: int, part: PartState)
     new_item = _NEW(ItemState)
     _set_item(new_item, fields)
     hot = state._hot
-    if hot is not None and hot[5] is item and hot[1] == index:
+    if hot is not None and hot[1] is not None and hot[5] is item and hot[1] == index:
         fields = state.__dict__.copy()
         del fields["_hot"]
         items = hot[7]  # the map without the part: the record's item is its base
@@ -482,7 +463,7 @@ def hot_part(state: SessionState, item_id: str, index: int) -> tuple[ItemState, 
     ``index`` stale: give it only to ``with_part`` with the same ``index``) and the
     part as it is now (``record_part``). ``None`` when ``state`` has no such record."""
     hot = state._hot
-    if hot is None or hot[0] != item_id or hot[1] != index:
+    if hot is None or hot[1] is None or hot[0] != item_id or hot[1] != index:
         return None
     return hot[5], _part_of_record(hot)
 
@@ -572,12 +553,26 @@ def record_with_audio(hot: Hot, audio_bytes: int, audio_ms: float) -> Hot:
     )
 
 
+def new_call_record(item: ItemState, response_id: str, items: Map[str, ItemState]) -> CallHot:
+    """A record of the function call ``item`` (``state.CallHot``), its arguments as
+    they are: once per call whose arguments stream (its first delta). ``items`` is the
+    items map ``item`` is in, ``response_id`` the response the delta was checked for."""
+    return (item.id, None, response_id, item, items, item.arguments_log)
+
+
+def call_record_with(hot: CallHot, arguments_log: TextLog) -> CallHot:
+    """The call record with its item's ``arguments_log`` as given: once per arguments
+    delta."""
+    item_id, _, response_id, item, items, _ = hot
+    return (item_id, None, response_id, item, items, arguments_log)
+
+
 record_part: Final = _part_of_record
 """The part a record stands for (``state.Hot``): its ``part`` with the values the
 deltas grew, built on each call (``evolve_part`` with the four fields)."""
 
 
-def streamed(state: SessionState, hot: Hot, audio: AudioWindow | None) -> SessionState:
+def streamed(state: SessionState, hot: Hot | CallHot, audio: AudioWindow | None) -> SessionState:
     """``with_part(state, item, index, record_part(hot))`` (and ``audio`` as the
     root's, if given), built lazily: the new root keeps ``hot`` as its record of the
     streaming part (``state.Hot``) and builds ``items_by_id`` on first read.

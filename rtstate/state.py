@@ -713,10 +713,11 @@ class SessionState:
     server_playback: Map[str, PlaybackPhase] = attrs.field(factory=Map)
     transcripts: Transcripts = attrs.field(factory=Transcripts)
 
-    _hot: ClassVar[Hot | None] = None
-    """The streaming part, while deltas stream into it (``rtstate._fast.streamed``):
-    ``items_by_id`` is then built on first read from this record (see ``Hot`` and
-    ``_ItemsBuiltOnRead``, the descriptor that stands for the field until then).
+    _hot: ClassVar[Hot | CallHot | None] = None
+    """The streaming part (``Hot``) or function call's arguments (``CallHot``), while
+    deltas stream into it (``rtstate._fast.streamed``): ``items_by_id`` is then built
+    on first read from this record (see ``Hot``, ``CallHot`` and ``_ItemsBuiltOnRead``,
+    the descriptor that stands for the field until then).
     ``None`` (this class attribute) on every other state."""
 
     @property
@@ -869,6 +870,19 @@ relies on changes, so it stays). Reading ``items_by_id`` of such a state builds 
 (``_items_with``) and keeps it.
 """
 
+CallHot: TypeAlias = tuple[str, None, str, ItemState, Map[str, ItemState], TextLog]
+"""A streaming state's record of a function call whose arguments stream:
+``(item_id, None, response_id, item, items, arguments_log)`` (``None`` where a part's
+record, ``Hot``, has its ``content_index``: what tells the two apart).
+
+The arguments deltas' fast path (``rtstate._fold._calls``) keeps the arguments log
+here instead of copying the item and updating ``items_by_id`` on every delta:
+``items`` is the items map without the new log (``item`` as in it), ``arguments_log``
+the log as it is now, ``response_id`` the response the deltas were checked for. Valid
+for the reasons ``Hot`` is (only the fast path makes it, after the full checks; every
+other new root drops it or, ``confirmed``, changes nothing it relies on).
+"""
+
 _set_item_fields: Final = dict_setter(ItemState)
 _set_part_fields: Final = dict_setter(
     PartState, "text_log", "transcript_log", "audio_bytes", "audio_ms"
@@ -908,10 +922,17 @@ class _ItemsBuiltOnRead:
 SessionState.items_by_id = _ItemsBuiltOnRead()  # type: ignore[assignment]  # see the class
 
 
-def _items_with(hot: Hot) -> Map[str, ItemState]:
+def _items_with(hot: Hot | CallHot) -> Map[str, ItemState]:
     """The items map a streaming state stands for: ``items`` with ``item`` holding
-    the record's part (``_part_of_record``) as part ``content_index`` (``attrs.evolve``
-    of the item, without its cost)."""
+    the record's part (``_part_of_record``) as part ``content_index``, or a call
+    record's arguments log (``attrs.evolve`` of the item, without its cost)."""
+    if hot[1] is None:
+        call, items = hot[3], hot[4]
+        fields = call.__dict__.copy()
+        fields["arguments_log"] = hot[5]
+        new_call = object.__new__(ItemState)
+        _set_item_fields(new_call, fields)
+        return items.set(call.id, new_call)
     index, item, items = hot[1], hot[5], hot[7]
     parts = item.parts
     fields = item.__dict__.copy()

@@ -209,6 +209,7 @@ def _streamed(state: SessionState, e: Any, config: Config, stream: _Stream) -> S
     hot = state._hot
     if not (
         hot is not None
+        and hot[1] is not None
         and hot[0] == e.item_id
         and hot[1] == e.content_index
         and hot[2] == e.response_id

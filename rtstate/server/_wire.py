@@ -204,6 +204,7 @@ def fold_streamed(
     if (
         stream is None
         or hot is None
+        or hot[1] is None  # a function call's record
         or hot[0] != event.item_id
         or hot[1] != event.content_index
         or hot[2] != event.response_id

@@ -408,15 +408,13 @@ def test_streamed_is_with_part_built_on_first_read(count: int, data: st.DataObje
     for n in range(data.draw(st.integers(min_value=1, max_value=6))):
         index = data.draw(st.integers(min_value=0, max_value=count - 1))
         hot = lazy._hot
-        same = hot is not None and hot[1] == index
-        base_item = hot[5] if same and hot is not None else lazy.items_by_id["item_1"]
-        items = hot[7] if same and hot is not None else lazy.items_by_id
-        if same and hot is not None:
+        if hot is not None and hot[1] is not None and hot[1] == index:
             record = hot
         else:
+            base_item = lazy.items_by_id["item_1"]
             start = base_item.parts[index]
-            record = _fast.new_record(response, group, base_item, index, start, items)
-        assert record[5] is base_item and record[7] is items
+            record = _fast.new_record(response, group, base_item, index, start, lazy.items_by_id)
+            assert record[5] is base_item and record[7] is lazy.items_by_id
         log = TextLog.of(f"part {100 + n}")
         part = attrs.evolve(_fast.record_part(record), text_log=log)
         lazy = _fast.streamed(lazy, _fast.record_with_text(record, log), audio)
@@ -424,7 +422,8 @@ def test_streamed_is_with_part_built_on_first_read(count: int, data: st.DataObje
         if audio is not None:
             eager = _fast.evolve_root(eager, audio=audio)
         assert "items_by_id" not in lazy.__dict__  # built on first read only
-        assert lazy._hot is not None and _fast.record_part(lazy._hot) == part
+        hot = lazy._hot
+        assert hot is not None and hot[1] is not None and _fast.record_part(hot) == part
         lazies.append(lazy)
         eagers.append(eager)
     for lazy, eager in zip(lazies, eagers, strict=True):  # read only now
@@ -493,17 +492,41 @@ def test_the_record_s_own_part_and_confirmed_keep_to_the_reference(
 
 
 def test_the_arguments_delta_operations_are_their_evolves() -> None:
+    """A call record (``new_call_record``, grown by ``call_record_with``) kept by
+    ``streamed`` stands for ``evolve_item(item, arguments_log=...)`` set into the
+    items map, one revision on, built on first read; every state of a chain keeps what
+    it showed; any other new root drops the record, a part's record replaces it."""
     call = ItemState(id="item_1", type="function_call", phase=ItemPhase.IN_PROGRESS)
-    state = attrs.evolve(SessionState(revision=3), items_by_id=Map({"item_1": call}))
-    log = TextLog.of('{"a"')
-    grown = _fast.item_with_arguments(call, log)
-    assert type(grown) is ItemState and grown.arguments_log is log
-    assert grown == attrs.evolve(call, arguments_log=log) and call.arguments_log is not log
-    after = _fast.with_item(state, grown)
-    assert after == attrs.evolve(
-        state, items_by_id=state.items_by_id.set("item_1", grown), revision=4
+    other = ItemState(id="item_0", type="message", phase=ItemPhase.DONE)
+    state = attrs.evolve(
+        SessionState(revision=3), items_by_id=Map({"item_1": call, "item_0": other})
     )
-    assert after.items_by_id["item_1"] is grown and state.items_by_id["item_1"] is call
+    record = _fast.new_call_record(call, "resp_1", state.items_by_id)
+    assert record == ("item_1", None, "resp_1", call, state.items_by_id, call.arguments_log)
+    states, logs = [], []
+    log = call.arguments_log
+    for n in range(4):
+        log = log.append(f'"{n}"')
+        record = _fast.call_record_with(record, log)
+        assert record[3] is call and record[5] is log
+        state = _fast.streamed(state, record, None)
+        assert "items_by_id" not in state.__dict__ and state._hot is record
+        states.append(state)
+        logs.append(log)
+    for n, (lazy, log) in enumerate(zip(states, logs, strict=True)):  # read only now
+        grown = attrs.evolve(call, arguments_log=log)
+        expected = attrs.evolve(
+            SessionState(revision=4 + n), items_by_id=Map({"item_1": grown, "item_0": other})
+        )
+        assert lazy == expected
+        assert lazy.items_by_id["item_1"].arguments == "".join(f'"{i}"' for i in range(n + 1))
+        assert lazy.items_by_id["item_0"] is other
+        assert _fast.hot_part(lazy, "item_1", 0) is None
+    last = states[-1]
+    cold = _fast.evolve_root(last, revision=99)
+    assert cold._hot is None and cold == attrs.evolve(last, revision=99)
+    kept = _fast.confirmed(last)
+    assert kept._hot is last._hot and kept == attrs.evolve(last, revision=last.revision + 1)
 
 
 def test_item_finished_is_attrs_evolve() -> None:
