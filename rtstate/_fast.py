@@ -19,17 +19,17 @@ mypy checks every call as it would check the plain attrs construction:
   copy of the instance dict, whatever the number of fields; their keyword arguments
   are typed by a ``TypedDict`` of the class's fields;
 - ``with_part`` puts a new part into an item and the item into the root, one
-  revision on; ``streamed`` does it lazily, for the streaming deltas: the part is kept
-  in the root's record of its streaming part (``rtstate.state.Hot``) and
-  ``items_by_id`` built on first read, so a delta copies neither its item nor the
-  items map; ``evolve_root`` and ``with_part`` build it and drop the record
-  (``with_part`` of the record's own item and part, as ``hot_part`` gives them, starts
-  from the record's items map instead), ``confirmed`` keeps it (a ``.done`` that agrees
-  with the deltas); ``part_with_text``,
-  ``part_with_transcript`` and ``part_with_audio`` are the deltas' part copies
-  (``evolve_part`` with fixed changes, without building a keyword dict);
-  ``item_with_arguments`` and ``with_item`` are a function call's arguments delta's
-  item copy and its root, ``item_finished`` an output item's copy at its end and
+  revision on; ``streamed`` does it lazily, for the streaming deltas: the root keeps a
+  record of its streaming part (``rtstate.state.Hot``: the part as it was when the
+  record started and the values the deltas grew, ``new_record``, ``record_with_text``,
+  ``record_with_transcript``, ``record_with_audio``), the part is built when read
+  (``record_part``) and ``items_by_id`` on first read, so a delta copies neither the
+  part, nor its item, nor the items map; ``evolve_root`` and ``with_part`` build it and
+  drop the record (``with_part`` of the record's own item and part, as ``hot_part``
+  gives them, starts from the record's items map instead), ``confirmed`` keeps it (a
+  ``.done`` that agrees with the deltas);
+  a function call's arguments deltas keep theirs in the same way (``state.CallHot``:
+  ``new_call_record``, ``call_record_with``); ``item_finished`` an output item's copy at its end and
   ``part_finished`` a part's;
 - ``item_of`` and ``part_of`` are ``new_item`` / ``new_part`` of a server snapshot's
   item or part (every item created or added): the fields by position, the snapshot's
@@ -65,6 +65,8 @@ from .events.payloads import (
 )
 from .logs import AudioWindow, TextLog
 from .state import (
+    CallHot,
+    Hot,
     InputBufferState,
     ItemPhase,
     ItemState,
@@ -79,6 +81,7 @@ from .state import (
     SessionPhase,
     SessionState,
     Transcripts,
+    _part_of_record,
 )
 from .step import Input, Step
 from .transitions import (
@@ -102,6 +105,7 @@ __all__ = [
     "NewTranscriptAppended",
     "PartChanges",
     "RootChanges",
+    "call_record_with",
     "confirmed",
     "delta_step",
     "evolve_item",
@@ -110,15 +114,16 @@ __all__ = [
     "hot_part",
     "item_finished",
     "item_of",
-    "item_with_arguments",
     "new_arguments_appended",
     "new_audio_appended",
+    "new_call_record",
     "new_item",
     "new_item_added",
     "new_item_finished",
     "new_part",
     "new_rate_limit",
     "new_rate_limits_updated",
+    "new_record",
     "new_response",
     "new_response_finished",
     "new_response_started",
@@ -127,14 +132,14 @@ __all__ = [
     "new_transcript_appended",
     "part_finished",
     "part_of",
-    "part_with_audio",
-    "part_with_text",
-    "part_with_transcript",
     "plain_step",
+    "record_part",
+    "record_with_audio",
+    "record_with_text",
+    "record_with_transcript",
     "response_finished",
     "response_with_output",
     "streamed",
-    "with_item",
     "with_part",
 ]
 
@@ -376,24 +381,6 @@ def plain_step(
     return step  # type: ignore[no-any-return]
 
 
-def part_with_text(part: PartState, text_log: TextLog) -> PartState:
-    """``evolve_part(part, text_log=text_log)``: once per text delta."""
-    fields: dict[str, Any] = part.__dict__.copy()
-    fields["text_log"] = text_log
-    new_part = _NEW(PartState)
-    _set_part(new_part, fields)
-    return new_part
-
-
-def part_with_transcript(part: PartState, transcript_log: TextLog | None) -> PartState:
-    """``evolve_part(part, transcript_log=transcript_log)``: once per transcript delta."""
-    fields: dict[str, Any] = part.__dict__.copy()
-    fields["transcript_log"] = transcript_log
-    new_part = _NEW(PartState)
-    _set_part(new_part, fields)
-    return new_part
-
-
 def part_finished(
     part: PartState, phase: PartPhase, text_log: TextLog, transcript_log: TextLog | None
 ) -> PartState:
@@ -403,17 +390,6 @@ def part_finished(
     fields["phase"] = phase
     fields["text_log"] = text_log
     fields["transcript_log"] = transcript_log
-    new_part = _NEW(PartState)
-    _set_part(new_part, fields)
-    return new_part
-
-
-def part_with_audio(part: PartState, audio_bytes: int, audio_ms: float) -> PartState:
-    """``evolve_part(part, audio_bytes=audio_bytes, audio_ms=audio_ms)``: once per
-    audio delta."""
-    fields: dict[str, Any] = part.__dict__.copy()
-    fields["audio_bytes"] = audio_bytes
-    fields["audio_ms"] = audio_ms
     new_part = _NEW(PartState)
     _set_part(new_part, fields)
     return new_part
@@ -445,26 +421,6 @@ def item_finished(  # noqa: PLR0917  # by position: the point
     return new_item
 
 
-def item_with_arguments(item: ItemState, arguments_log: TextLog) -> ItemState:
-    """``evolve_item(item, arguments_log=arguments_log)``: once per arguments delta."""
-    fields: dict[str, Any] = item.__dict__.copy()
-    fields["arguments_log"] = arguments_log
-    new_item = _NEW(ItemState)
-    _set_item(new_item, fields)
-    return new_item
-
-
-def with_item(state: SessionState, item: ItemState) -> SessionState:
-    """``evolve_root(state, items_by_id=state.items_by_id.set(item.id, item),
-    revision=state.revision + 1)``: once per arguments delta."""
-    fields = _root_fields(state)
-    fields["items_by_id"] = fields["items_by_id"].set(item.id, item)
-    fields["revision"] += 1
-    after = _NEW(SessionState)
-    _set_root(after, fields)
-    return after
-
-
 def with_part(state: SessionState, item: ItemState, index: int, part: PartState) -> SessionState:
     """``state`` with ``part`` as part ``index`` of ``item`` (an item of ``state``, or
     the item of its streaming record, as ``hot_part`` gives it), one revision on;
@@ -487,7 +443,7 @@ def with_part(state: SessionState, item: ItemState, index: int, part: PartState)
     new_item = _NEW(ItemState)
     _set_item(new_item, fields)
     hot = state._hot
-    if hot is not None and hot[5] is item and hot[1] == index:
+    if hot is not None and hot[1] is not None and hot[5] is item and hot[1] == index:
         fields = state.__dict__.copy()
         del fields["_hot"]
         items = hot[7]  # the map without the part: the record's item is its base
@@ -505,11 +461,11 @@ def hot_part(state: SessionState, item_id: str, index: int) -> tuple[ItemState, 
     """The item and part ``state``'s streaming record (``state.Hot``) holds, if it is
     of part ``index`` of ``item_id``: the item as in the record's items map (its part
     ``index`` stale: give it only to ``with_part`` with the same ``index``) and the
-    part as it is now. ``None`` when ``state`` has no such record."""
+    part as it is now (``record_part``). ``None`` when ``state`` has no such record."""
     hot = state._hot
-    if hot is None or hot[0] != item_id or hot[1] != index:
+    if hot is None or hot[1] is None or hot[0] != item_id or hot[1] != index:
         return None
-    return hot[5], hot[6]
+    return hot[5], _part_of_record(hot)
 
 
 def confirmed(state: SessionState) -> SessionState:
@@ -524,28 +480,112 @@ def confirmed(state: SessionState) -> SessionState:
     return after
 
 
-def streamed(  # noqa: PLR0917  # the streaming part's record, by position: the point
-    state: SessionState,
-    group: object,
+def new_record(  # noqa: PLR0917  # the streaming part's record, by position: the point
     response: ResponseState,
+    group: object,
     item: ItemState,
     index: int,
     part: PartState,
     items: Map[str, ItemState],
-    audio: AudioWindow | None,
-) -> SessionState:
-    """``with_part(state, item, index, part)`` (and ``audio`` as the root's, if given),
-    built lazily: the new root keeps ``part`` in its record of the streaming part
-    (``state.Hot``) and builds ``items_by_id`` on first read.
+) -> Hot:
+    """A record of part ``index`` of ``item`` (``state.Hot``), as it is: once per
+    streaming part (its first delta), and for a delta the fast path declines.
+    ``items`` is the items map ``item`` is in, ``response`` and ``group`` what the
+    deltas' fast path checked the part for."""
+    return (
+        item.id,
+        index,
+        response.id,
+        group,
+        response,
+        item,
+        part,
+        items,
+        part.text_log,
+        part.transcript_log,
+        part.audio_bytes,
+        part.audio_ms,
+    )
 
-    ``items`` is ``state``'s items map without ``part`` (``state.items_by_id``, or its
-    record's own), ``item`` the item as in ``items``; ``response`` and ``group`` are
-    what the deltas' fast path checked the part for. Once per streaming delta: no item
-    copy and no map update, the root's fields copied once.
+
+def record_with_text(hot: Hot, text_log: TextLog) -> Hot:
+    """The record with its part's ``text_log`` as given: once per text delta."""
+    item_id, index, response_id, group, response, item, part, items, _, tl, ab, ms = hot
+    return (item_id, index, response_id, group, response, item, part, items, text_log, tl, ab, ms)
+
+
+def record_with_transcript(hot: Hot, transcript_log: TextLog) -> Hot:
+    """The record with its part's ``transcript_log`` as given: once per transcript delta."""
+    item_id, index, response_id, group, response, item, part, items, text, _, ab, ms = hot
+    return (
+        item_id,
+        index,
+        response_id,
+        group,
+        response,
+        item,
+        part,
+        items,
+        text,
+        transcript_log,
+        ab,
+        ms,
+    )
+
+
+def record_with_audio(hot: Hot, audio_bytes: int, audio_ms: float) -> Hot:
+    """The record with its part's ``audio_bytes`` and ``audio_ms`` as given: once per
+    audio delta."""
+    item_id, index, response_id, group, response, item, part, items, text, tl, _, _ = hot
+    return (
+        item_id,
+        index,
+        response_id,
+        group,
+        response,
+        item,
+        part,
+        items,
+        text,
+        tl,
+        audio_bytes,
+        audio_ms,
+    )
+
+
+def new_call_record(item: ItemState, response_id: str, items: Map[str, ItemState]) -> CallHot:
+    """A record of the function call ``item`` (``state.CallHot``), its arguments as
+    they are: once per call whose arguments stream (its first delta). ``items`` is the
+    items map ``item`` is in, ``response_id`` the response the delta was checked for."""
+    return (item.id, None, response_id, item, items, item.arguments_log)
+
+
+def call_record_with(hot: CallHot, arguments_log: TextLog) -> CallHot:
+    """The call record with its item's ``arguments_log`` as given: once per arguments
+    delta."""
+    item_id, _, response_id, item, items, _ = hot
+    return (item_id, None, response_id, item, items, arguments_log)
+
+
+record_part: Final = _part_of_record
+"""The part a record stands for (``state.Hot``): its ``part`` with the values the
+deltas grew, built on each call (``evolve_part`` with the four fields)."""
+
+
+def streamed(state: SessionState, hot: Hot | CallHot, audio: AudioWindow | None) -> SessionState:
+    """``with_part(state, item, index, record_part(hot))`` (and ``audio`` as the
+    root's, if given), built lazily: the new root keeps ``hot`` as its record of the
+    streaming part (``state.Hot``) and builds ``items_by_id`` on first read.
+
+    ``hot``'s ``items`` is ``state``'s items map without the part's new values
+    (``state.items_by_id``, or its record's own), its ``item`` the item as in ``items``.
+    Once per streaming delta: no part or item copy and no map update, the root's
+    fields copied once.
     """
     fields: dict[str, Any] = state.__dict__.copy()
-    fields.pop("items_by_id", None)  # a streaming state's may be built: now stale
-    fields["_hot"] = (item.id, index, response.id, group, response, item, part, items)
+    if "items_by_id" in fields:  # a streaming state's, built: now stale (no ``pop`` call)
+        del fields["items_by_id"]  # noqa: RUF051  # a pop call costs more
+    fields["_hot"] = hot
     fields["revision"] += 1
     if audio is not None:
         fields["audio"] = audio

@@ -18,9 +18,11 @@ item or long after, ``conversation.item.created`` after (or before)
 ``conversation.created``, unknown events.
 
 Hot paths (deltas) rebuild only part -> root, with the typed fast constructors of
-``rtstate._fast``: a streaming delta's root keeps the part in its record of the
-streaming part (``rtstate.state.Hot``) and builds ``items_by_id`` on first read. Text
-accumulates in append-only logs (``rtstate.logs``), compacted when the part finishes.
+``rtstate._fast``: a streaming delta's root keeps what it grew (the part's logs and
+audio counters) in its record of the streaming part (``rtstate.state.Hot``) and builds
+the part and ``items_by_id`` on first read; a function call's arguments delta keeps its
+log so (``rtstate.state.CallHot``). Text accumulates in append-only logs
+(``rtstate.logs``), compacted when the part finishes.
 
 This module is the entry (``fold``) and the dispatch (``_HANDLERS``); the handlers
 live in the private package ``rtstate._fold``, one module per entity, with the

@@ -713,10 +713,11 @@ class SessionState:
     server_playback: Map[str, PlaybackPhase] = attrs.field(factory=Map)
     transcripts: Transcripts = attrs.field(factory=Transcripts)
 
-    _hot: ClassVar[Hot | None] = None
-    """The streaming part, while deltas stream into it (``rtstate._fast.streamed``):
-    ``items_by_id`` is then built on first read from this record (see ``Hot`` and
-    ``_ItemsBuiltOnRead``, the descriptor that stands for the field until then).
+    _hot: ClassVar[Hot | CallHot | None] = None
+    """The streaming part (``Hot``) or function call's arguments (``CallHot``), while
+    deltas stream into it (``rtstate._fast.streamed``): ``items_by_id`` is then built
+    on first read from this record (see ``Hot``, ``CallHot`` and ``_ItemsBuiltOnRead``,
+    the descriptor that stands for the field until then).
     ``None`` (this class attribute) on every other state."""
 
     @property
@@ -836,16 +837,31 @@ class SessionState:
 
 
 Hot: TypeAlias = tuple[
-    str, int, str, object, ResponseState, ItemState, PartState, Map[str, ItemState]
+    str,
+    int,
+    str,
+    object,
+    ResponseState,
+    ItemState,
+    PartState,
+    Map[str, ItemState],
+    TextLog,
+    TextLog | None,
+    int,
+    float,
 ]
 """A streaming state's record of its streaming part: ``(item_id, content_index,
-response_id, group, response, item, part, items)``.
+response_id, group, response, item, part, items, text_log, transcript_log,
+audio_bytes, audio_ms)``.
 
-The deltas' fast path (``rtstate._fold._deltas``) keeps the part a delta grew here
-instead of copying its item and updating ``items_by_id`` on every delta: ``items`` is
-the items map without the new part (``item``'s ``parts[content_index]`` is stale),
-``part`` the part as it is now, ``response`` the response it streams for, ``group``
-the kind of deltas the record was checked for. It is valid because only the fast path
+The deltas' fast path (``rtstate._fold._deltas``) keeps what the deltas grew here
+instead of copying the part and its item and updating ``items_by_id`` on every delta:
+``items`` is the items map without the part's new values (``item``'s
+``parts[content_index]`` is stale), ``part`` the part as it was when the record
+started, and the last four the values the deltas change (the part's logs and audio
+counters) as they are now: the part itself is built only when read
+(``_part_of_record``). ``response`` is the response it streams for, ``group`` the kind
+of deltas the record was checked for. It is valid because only the fast path
 makes such a state, after the full checks, and every other fold of it builds its new
 root with ``rtstate._fast.evolve_root`` / ``with_part``, which drop the record (building
 ``items_by_id`` first, or, for the record's own part, from ``items``), or with
@@ -854,7 +870,36 @@ relies on changes, so it stays). Reading ``items_by_id`` of such a state builds 
 (``_items_with``) and keeps it.
 """
 
+CallHot: TypeAlias = tuple[str, None, str, ItemState, Map[str, ItemState], TextLog]
+"""A streaming state's record of a function call whose arguments stream:
+``(item_id, None, response_id, item, items, arguments_log)`` (``None`` where a part's
+record, ``Hot``, has its ``content_index``: what tells the two apart).
+
+The arguments deltas' fast path (``rtstate._fold._calls``) keeps the arguments log
+here instead of copying the item and updating ``items_by_id`` on every delta:
+``items`` is the items map without the new log (``item`` as in it), ``arguments_log``
+the log as it is now, ``response_id`` the response the deltas were checked for. Valid
+for the reasons ``Hot`` is (only the fast path makes it, after the full checks; every
+other new root drops it or, ``confirmed``, changes nothing it relies on).
+"""
+
 _set_item_fields: Final = dict_setter(ItemState)
+_set_part_fields: Final = dict_setter(
+    PartState, "text_log", "transcript_log", "audio_bytes", "audio_ms"
+)
+
+
+def _part_of_record(hot: Hot) -> PartState:
+    """The part a streaming record stands for: its ``part`` with the values the deltas
+    grew (``attrs.evolve`` of it, without its cost). A new object every call."""
+    fields = hot[6].__dict__.copy()
+    fields["text_log"] = hot[8]
+    fields["transcript_log"] = hot[9]
+    fields["audio_bytes"] = hot[10]
+    fields["audio_ms"] = hot[11]
+    part = object.__new__(PartState)
+    _set_part_fields(part, fields)
+    return part
 
 
 class _ItemsBuiltOnRead:
@@ -877,13 +922,21 @@ class _ItemsBuiltOnRead:
 SessionState.items_by_id = _ItemsBuiltOnRead()  # type: ignore[assignment]  # see the class
 
 
-def _items_with(hot: Hot) -> Map[str, ItemState]:
+def _items_with(hot: Hot | CallHot) -> Map[str, ItemState]:
     """The items map a streaming state stands for: ``items`` with ``item`` holding
-    ``part`` as part ``content_index`` (``attrs.evolve`` of the item, without its cost)."""
-    _, index, _, _, _, item, part, items = hot
+    the record's part (``_part_of_record``) as part ``content_index``, or a call
+    record's arguments log (``attrs.evolve`` of the item, without its cost)."""
+    if hot[1] is None:
+        call, items = hot[3], hot[4]
+        fields = call.__dict__.copy()
+        fields["arguments_log"] = hot[5]
+        new_call = object.__new__(ItemState)
+        _set_item_fields(new_call, fields)
+        return items.set(call.id, new_call)
+    index, item, items = hot[1], hot[5], hot[7]
     parts = item.parts
     fields = item.__dict__.copy()
-    fields["parts"] = (*parts[:index], part, *parts[index + 1 :])
+    fields["parts"] = (*parts[:index], _part_of_record(hot), *parts[index + 1 :])
     new_item = object.__new__(ItemState)
     _set_item_fields(new_item, fields)
     return items.set(item.id, new_item)

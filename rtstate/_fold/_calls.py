@@ -8,12 +8,13 @@ from typing import Any, Final
 
 from .. import machines
 from .._fast import (
+    call_record_with,
     delta_step,
     evolve_item,
     evolve_root,
-    item_with_arguments,
     new_arguments_appended,
-    with_item,
+    new_call_record,
+    streamed,
 )
 from ..config import Config
 from ..events import server as s
@@ -75,23 +76,38 @@ def _arguments_streamed(
     response in progress and the item in phases the tables accept the delta in, a
     function call with this ``call_id`` (or none yet). ``fold``'s fast path, beside the
     deltas' (``_deltas._streamed``); tests/core/test_properties.py checks it agrees
-    with the handler."""
-    response_phases, item_phases = phases
-    response = state.responses.get(e.response_id)
-    if state.phase is not _SESSION_OPEN or response is None:
-        return None
-    item = state.items_by_id.get(e.item_id)
-    if (
-        response.phase not in response_phases
-        or item is None
-        or item.phase not in item_phases
-        or item.type != "function_call"
-        or (item.call_id is not None and item.call_id != e.call_id)
-    ):
-        return None
+    with the handler.
+
+    Like the deltas', it keeps what it grew (the arguments log) in the root's record
+    (``state.CallHot``), so the item and ``items_by_id`` are built on first read. A
+    state this path made for the same item and response passed the checks, and
+    nothing they test has changed since (any other fold drops the record, or changes
+    nothing: ``_fast.confirmed``): only the ``call_id`` is checked again."""
+    hot = state._hot
+    if hot is not None and hot[1] is None and hot[0] == e.item_id and hot[2] == e.response_id:
+        call_id = hot[3].call_id
+        if call_id is not None and call_id != e.call_id:
+            return None
+        record = hot
+    else:
+        response_phases, item_phases = phases
+        response = state.responses.get(e.response_id)
+        if state.phase is not _SESSION_OPEN or response is None:
+            return None
+        items = state.items_by_id
+        item = items.get(e.item_id)
+        if (
+            response.phase not in response_phases
+            or item is None
+            or item.phase not in item_phases
+            or item.type != "function_call"
+            or (item.call_id is not None and item.call_id != e.call_id)
+        ):
+            return None
+        record = new_call_record(item, e.response_id, items)
     transition = new_arguments_appended(e.item_id, e.call_id, e.delta)
-    new = item_with_arguments(item, item.arguments_log.append(e.delta))
-    return delta_step(e, state, with_item(state, new), transition)
+    grown = call_record_with(record, record[5].append(e.delta))
+    return delta_step(e, state, streamed(state, grown, None), transition)
 
 
 def _arguments_done(

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import attrs
+from immutables import Map
 
 from .. import machines
 from .._fast import (
@@ -30,11 +31,13 @@ from .._fast import (
     evolve_root,
     hot_part,
     new_audio_appended,
+    new_record,
     new_text_appended,
     new_transcript_appended,
-    part_with_audio,
-    part_with_text,
-    part_with_transcript,
+    record_part,
+    record_with_audio,
+    record_with_text,
+    record_with_transcript,
     streamed,
     with_part,
 )
@@ -43,12 +46,12 @@ from ..errors import RemoteProtocolError
 from ..events import server as s
 from ..logs import EMPTY_TEXT, AudioChunk, AudioWindow
 from ..state import (
+    Hot,
     ItemPhase,
     ItemState,
     PartPhase,
     PartState,
     ResponsePhase,
-    ResponseState,
     SessionPhase,
     SessionState,
 )
@@ -74,6 +77,8 @@ from ._base import (
 _SESSION_OPEN: Final = SessionPhase.OPEN
 _ITEM_DONE: Final = ItemPhase.DONE
 _KEEP_NO_AUDIO: Final = AudioRetention.NONE
+EMPTY_ITEMS: Final[Map[str, ItemState]] = Map()
+"""The items map of a record ``_delta`` makes only to grow its part (never stored)."""
 
 
 def _streaming_part(
@@ -119,41 +124,29 @@ def _checked_part(
 
 
 def _append_text(
-    e: s.ResponseTextDelta,
-    part: PartState,
-    response: ResponseState,
-    state: SessionState,
-    config: Config,
-) -> tuple[Transition, PartState, AudioWindow | None]:
+    e: s.ResponseTextDelta, hot: Hot, state: SessionState, config: Config
+) -> tuple[Transition, Hot, AudioWindow | None]:
     transition = new_text_appended(e.item_id, e.content_index, e.delta, e.response_id)
-    return transition, part_with_text(part, part.text_log.append(e.delta)), None
+    return transition, record_with_text(hot, hot[8].append(e.delta)), None
 
 
 def _append_transcript(
-    e: s.ResponseAudioTranscriptDelta,
-    part: PartState,
-    response: ResponseState,
-    state: SessionState,
-    config: Config,
-) -> tuple[Transition, PartState, AudioWindow | None]:
+    e: s.ResponseAudioTranscriptDelta, hot: Hot, state: SessionState, config: Config
+) -> tuple[Transition, Hot, AudioWindow | None]:
     transition = new_transcript_appended(e.item_id, e.content_index, e.delta, e.response_id)
-    log = (part.transcript_log or EMPTY_TEXT).append(e.delta)
-    return transition, part_with_transcript(part, log), None
+    log = (hot[9] or EMPTY_TEXT).append(e.delta)
+    return transition, record_with_transcript(hot, log), None
 
 
 def _append_audio(
-    e: s.ResponseAudioDelta,
-    part: PartState,
-    response: ResponseState,
-    state: SessionState,
-    config: Config,
-) -> tuple[Transition, PartState, AudioWindow | None]:
+    e: s.ResponseAudioDelta, hot: Hot, state: SessionState, config: Config
+) -> tuple[Transition, Hot, AudioWindow | None]:
     delta = e.delta
     n = len(delta)
     size = n * 3 // 4 - delta.count("=", n - 2)  # _b64_bytes, inline: once per delta
-    ms = size / _BYTES_PER_MS.get(response.output_audio_format, 48)
+    ms = size / _BYTES_PER_MS.get(hot[4].output_audio_format, 48)
     transition = new_audio_appended(e.item_id, e.content_index, size, ms, delta, e.response_id)
-    new = part_with_audio(part, part.audio_bytes + size, part.audio_ms + ms)
+    new = record_with_audio(hot, hot[10] + size, hot[11] + ms)
     if config.audio_retention is _KEEP_NO_AUDIO:
         return transition, new, None
     chunk = AudioChunk(item_id=e.item_id, content_index=e.content_index, audio=delta, ms=ms)
@@ -165,11 +158,9 @@ def _append_audio(
 # are what it is checked against.
 
 
-_Append = Callable[
-    [Any, PartState, ResponseState, SessionState, Config],
-    tuple[Transition, PartState, AudioWindow | None],
-]
-"""A delta's append: its transition, the part grown, and the root's new audio window
+_Append = Callable[[Any, Hot, SessionState, Config], tuple[Transition, Hot, AudioWindow | None]]
+"""A delta's append to the record of its part (``state.Hot``): its transition, the
+record grown (the part's values the delta changes), and the root's new audio window
 (``None``: unchanged)."""
 
 
@@ -210,32 +201,32 @@ def _streamed(state: SessionState, e: Any, config: Config, stream: _Stream) -> S
     same part, response and group of deltas (its ``_hot`` record) passed that test,
     and nothing it tests has changed since (any other fold drops the record, but a
     ``.done`` that agrees with the deltas, which changes nothing: ``_fast.confirmed``):
-    the record's part is taken as it is.
+    the record is grown as it is. Else a new record of the part starts here
+    (``new_record``). The append grows the record (the part's logs and audio
+    counters), not the part: it is built when read (``_fast.record_part``).
     """
     kind, append, response_phases, part_phases, group = stream
     hot = state._hot
-    if (
+    if not (
         hot is not None
+        and hot[1] is not None
         and hot[0] == e.item_id
         and hot[1] == e.content_index
         and hot[2] == e.response_id
         and hot[3] is group
     ):
-        _, index, _, _, response, item, part, items = hot
-    else:
-        found = state.responses.get(e.response_id)
+        response = state.responses.get(e.response_id)
         items = state.items_by_id
-        found_item = items.get(e.item_id)
+        item = items.get(e.item_id)
         if (
             state.phase is not _SESSION_OPEN
-            or found is None
-            or found.phase not in response_phases
+            or response is None
+            or response.phase not in response_phases
             or e.response_id == state.interrupted_response_id
-            or found_item is None
-            or found_item.phase is _ITEM_DONE
+            or item is None
+            or item.phase is _ITEM_DONE
         ):
             return None
-        response, item = found, found_item
         parts = item.parts
         index = e.content_index
         if not 0 <= index < len(parts):
@@ -243,9 +234,9 @@ def _streamed(state: SessionState, e: Any, config: Config, stream: _Stream) -> S
         part = parts[index]
         if part.phase not in part_phases or part.type != kind or part.truncated_ms is not None:
             return None
-    transition, new, audio = append(e, part, response, state, config)
-    after = streamed(state, group, response, item, index, new, items, audio)
-    return delta_step(e, state, after, transition)
+        hot = new_record(response, group, item, index, part, items)
+    transition, grown, audio = append(e, hot, state, config)
+    return delta_step(e, state, streamed(state, grown, audio), transition)
 
 
 def _delta(state: SessionState, e: Any, out: _Out) -> SessionState:
@@ -263,9 +254,10 @@ def _delta(state: SessionState, e: Any, out: _Out) -> SessionState:
     assert response is not None  # _checked_part found it in progress
     if part.truncated_ms is not None and e.__class__ is s.ResponseAudioTranscriptDelta:
         return state
-    transition, new, audio = append(e, part, response, state, out.config)
+    record = new_record(response, None, item, e.content_index, part, EMPTY_ITEMS)
+    transition, grown, audio = append(e, record, state, out.config)
     out.transitions.append(transition)
-    after = with_part(state, item, e.content_index, new)
+    after = with_part(state, item, e.content_index, record_part(grown))
     return after if audio is None else evolve_root(after, audio=audio)
 
 

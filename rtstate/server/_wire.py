@@ -204,16 +204,15 @@ def fold_streamed(
     if (
         stream is None
         or hot is None
+        or hot[1] is None  # a function call's record
         or hot[0] != event.item_id
         or hot[1] != event.content_index
         or hot[2] != event.response_id
         or hot[3] is not stream[4]
     ):
         return None
-    _, append, _, _, group = stream
-    _, index, _, _, response, item, part, items = hot
-    transition, new, audio = append(event, part, response, state, config)
-    return streamed(state, group, response, item, index, new, items, audio), transition
+    transition, grown, audio = stream[1](event, hot, state, config)
+    return streamed(state, grown, audio), transition
 
 
 # --- events that carry an item: the item's JSON written once ---------------------------

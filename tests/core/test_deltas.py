@@ -37,7 +37,7 @@ from rtstate.fold import _handled
 from rtstate.step import Interrupt
 from rtstate.testing.perturb import perturbed
 from rtstate.testing.script import Script
-from rtstate.testing.strategies import sessions, streams
+from rtstate.testing.strategies import function_call_responses, sessions, streams
 from rtstate.transitions import AudioAppended
 
 STRICT = Config(strict=True)
@@ -140,6 +140,35 @@ def test_states_read_late_are_the_handler_tables_states_when_interrupted(
     at = data.draw(st.integers(0, len(events)), label="interrupt at")
     events.insert(at, Interrupt())
     _chains(events, config)
+
+
+def _call_streams(dialect: Dialect) -> st.SearchStrategy[list[Any]]:
+    """A function call's server stream (its arguments streamed in deltas)."""
+    return function_call_responses(dialect=dialect).map(lambda f: list(f.server_events))
+
+
+@settings(max_examples=60)
+@given(
+    dialects.flatmap(lambda d: perturbed(_call_streams(d), dialect=d)),
+    st.sampled_from(CONFIGS),
+)
+def test_a_call_s_arguments_read_late_are_the_handler_tables_states(
+    case: tuple[list[Any], list[str]], config: Config
+) -> None:
+    """A function call's arguments deltas keep their log in the root's record
+    (``state.CallHot``): every state, read only once the stream is folded, is the one
+    the handler tables give (late, duplicated, dropped and misplaced deltas too), and
+    so is every Step read at once."""
+    events, _ = case
+    _chains(events, config)
+    state = SessionState()
+    for event in events:
+        try:
+            step = fold(state, event, config)
+        except rtstate.RemoteProtocolError:
+            continue
+        assert _handled(state, event, config) == step
+        state = step.after
 
 
 def _spoken() -> list[Any]:

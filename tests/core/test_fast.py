@@ -306,9 +306,6 @@ def test_the_part_copies_are_evolves_with_fixed_changes() -> None:
             _fast.part_finished(old, a, b, c),
             {"phase": a, "text_log": b, "transcript_log": c},
         ),
-        (_fast.part_with_text(old, a), {"text_log": a}),
-        (_fast.part_with_transcript(old, a), {"transcript_log": a}),
-        (_fast.part_with_audio(old, a, b), {"audio_bytes": a, "audio_ms": b}),
     ]
     for built, changes in cases:
         expected = attrs.evolve(old, **changes)
@@ -316,6 +313,43 @@ def test_the_part_copies_are_evolves_with_fixed_changes() -> None:
         for f in attrs.fields(PartState):
             assert getattr(built, f.name) is getattr(expected, f.name), f.name
         assert all(getattr(old, name) is not value for name, value in changes.items())
+
+
+def test_a_record_s_part_is_its_part_evolved_with_what_the_deltas_grew() -> None:
+    """``new_record`` holds a part's values as they are; ``record_with_text`` /
+    ``_transcript`` / ``_audio`` change only theirs; ``record_part`` is
+    ``attrs.evolve`` of the record's first part with the four values."""
+    sentinels: dict[str, Any] = {f.name: object() for f in attrs.fields(PartState)}
+    old = PartState(**sentinels)
+    item = ItemState(id="item_1", type="message", phase=ItemPhase.IN_PROGRESS, parts=(old,))
+    response = ResponseState(id="resp_1", phase=ResponsePhase.IN_PROGRESS, status=None)
+    group, items = object(), Map({"item_1": item})
+    record = _fast.new_record(response, group, item, 0, old, items)
+    assert record[:8] == ("item_1", 0, "resp_1", group, response, item, old, items)
+    built = _fast.record_part(record)
+    assert built is not old and type(built) is PartState
+    for f in attrs.fields(PartState):
+        assert getattr(built, f.name) is getattr(old, f.name), f.name
+    a: Any = object()
+    b: Any = object()
+    cases: list[tuple[Any, dict[str, Any]]] = [
+        (_fast.record_with_text(record, a), {"text_log": a}),
+        (_fast.record_with_transcript(record, a), {"transcript_log": a}),
+        (_fast.record_with_audio(record, a, b), {"audio_bytes": a, "audio_ms": b}),
+    ]
+    for grown, changes in cases:
+        assert grown[:8] == record[:8] and grown[6] is old
+        expected = attrs.evolve(old, **changes)
+        built = _fast.record_part(grown)
+        assert type(built) is PartState
+        for f in attrs.fields(PartState):
+            assert getattr(built, f.name) is getattr(expected, f.name), f.name
+        # a second record grown from the first: the changes add up
+        twice = _fast.record_part(_fast.record_with_text(grown, b))
+        assert twice.text_log is b
+        for name, value in changes.items():
+            if name != "text_log":
+                assert getattr(twice, name) is value
 
 
 def _part(n: int) -> PartState:
@@ -374,16 +408,22 @@ def test_streamed_is_with_part_built_on_first_read(count: int, data: st.DataObje
     for n in range(data.draw(st.integers(min_value=1, max_value=6))):
         index = data.draw(st.integers(min_value=0, max_value=count - 1))
         hot = lazy._hot
-        same = hot is not None and hot[1] == index
-        base_item = hot[5] if same and hot is not None else lazy.items_by_id["item_1"]
-        items = hot[7] if same and hot is not None else lazy.items_by_id
-        part = _part(100 + n)
-        lazy = _fast.streamed(lazy, group, response, base_item, index, part, items, audio)
+        if hot is not None and hot[1] is not None and hot[1] == index:
+            record = hot
+        else:
+            base_item = lazy.items_by_id["item_1"]
+            start = base_item.parts[index]
+            record = _fast.new_record(response, group, base_item, index, start, lazy.items_by_id)
+            assert record[5] is base_item and record[7] is lazy.items_by_id
+        log = TextLog.of(f"part {100 + n}")
+        part = attrs.evolve(_fast.record_part(record), text_log=log)
+        lazy = _fast.streamed(lazy, _fast.record_with_text(record, log), audio)
         eager = _fast.with_part(eager, eager.items_by_id["item_1"], index, part)
         if audio is not None:
             eager = _fast.evolve_root(eager, audio=audio)
         assert "items_by_id" not in lazy.__dict__  # built on first read only
-        assert lazy._hot is not None and lazy._hot[6] is part
+        hot = lazy._hot
+        assert hot is not None and hot[1] is not None and _fast.record_part(hot) == part
         lazies.append(lazy)
         eagers.append(eager)
     for lazy, eager in zip(lazies, eagers, strict=True):  # read only now
@@ -416,16 +456,19 @@ def test_the_record_s_own_part_and_confirmed_keep_to_the_reference(
     response = ResponseState(id="resp_1", phase=ResponsePhase.IN_PROGRESS, status=None)
     cold = attrs.evolve(SessionState(), items_by_id=Map({"item_1": item, "item_0": other}))
     index = data.draw(st.integers(min_value=0, max_value=count - 1))
-    grown = _part(50)
-    hot = _fast.streamed(cold, object(), response, item, index, grown, cold.items_by_id, None)
+    log = TextLog.of("part 50")
+    grown = attrs.evolve(item.parts[index], text_log=log)
+    start = _fast.new_record(response, object(), item, index, item.parts[index], cold.items_by_id)
+    hot = _fast.streamed(cold, _fast.record_with_text(start, log), None)
     assert _fast.hot_part(cold, "item_1", index) is None
     assert _fast.hot_part(hot, "item_0", index) is None
     assert _fast.hot_part(hot, "item_1", index + 1) is None
     found = _fast.hot_part(hot, "item_1", index)
-    assert found is not None and found[0] is item and found[1] is grown
+    assert found is not None and found[0] is item and found[1] == grown
+    assert found[1].text_log is log
     replacement = _part(99)
     reference = _fast.with_part(hot, hot.items_by_id["item_1"], index, replacement)
-    fresh = _fast.streamed(cold, object(), response, item, index, grown, cold.items_by_id, None)
+    fresh = _fast.streamed(cold, _fast.record_with_text(start, log), None)
     quick = _fast.with_part(fresh, found[0], index, replacement)
     assert "items_by_id" not in fresh.__dict__  # not built on the way
     assert quick == reference and quick._hot is None
@@ -449,17 +492,41 @@ def test_the_record_s_own_part_and_confirmed_keep_to_the_reference(
 
 
 def test_the_arguments_delta_operations_are_their_evolves() -> None:
+    """A call record (``new_call_record``, grown by ``call_record_with``) kept by
+    ``streamed`` stands for ``evolve_item(item, arguments_log=...)`` set into the
+    items map, one revision on, built on first read; every state of a chain keeps what
+    it showed; any other new root drops the record, a part's record replaces it."""
     call = ItemState(id="item_1", type="function_call", phase=ItemPhase.IN_PROGRESS)
-    state = attrs.evolve(SessionState(revision=3), items_by_id=Map({"item_1": call}))
-    log = TextLog.of('{"a"')
-    grown = _fast.item_with_arguments(call, log)
-    assert type(grown) is ItemState and grown.arguments_log is log
-    assert grown == attrs.evolve(call, arguments_log=log) and call.arguments_log is not log
-    after = _fast.with_item(state, grown)
-    assert after == attrs.evolve(
-        state, items_by_id=state.items_by_id.set("item_1", grown), revision=4
+    other = ItemState(id="item_0", type="message", phase=ItemPhase.DONE)
+    state = attrs.evolve(
+        SessionState(revision=3), items_by_id=Map({"item_1": call, "item_0": other})
     )
-    assert after.items_by_id["item_1"] is grown and state.items_by_id["item_1"] is call
+    record = _fast.new_call_record(call, "resp_1", state.items_by_id)
+    assert record == ("item_1", None, "resp_1", call, state.items_by_id, call.arguments_log)
+    states, logs = [], []
+    log = call.arguments_log
+    for n in range(4):
+        log = log.append(f'"{n}"')
+        record = _fast.call_record_with(record, log)
+        assert record[3] is call and record[5] is log
+        state = _fast.streamed(state, record, None)
+        assert "items_by_id" not in state.__dict__ and state._hot is record
+        states.append(state)
+        logs.append(log)
+    for n, (lazy, log) in enumerate(zip(states, logs, strict=True)):  # read only now
+        grown = attrs.evolve(call, arguments_log=log)
+        expected = attrs.evolve(
+            SessionState(revision=4 + n), items_by_id=Map({"item_1": grown, "item_0": other})
+        )
+        assert lazy == expected
+        assert lazy.items_by_id["item_1"].arguments == "".join(f'"{i}"' for i in range(n + 1))
+        assert lazy.items_by_id["item_0"] is other
+        assert _fast.hot_part(lazy, "item_1", 0) is None
+    last = states[-1]
+    cold = _fast.evolve_root(last, revision=99)
+    assert cold._hot is None and cold == attrs.evolve(last, revision=99)
+    kept = _fast.confirmed(last)
+    assert kept._hot is last._hot and kept == attrs.evolve(last, revision=last.revision + 1)
 
 
 def test_item_finished_is_attrs_evolve() -> None:
