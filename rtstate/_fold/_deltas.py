@@ -77,7 +77,7 @@ from ._base import (
 _SESSION_OPEN: Final = SessionPhase.OPEN
 _ITEM_DONE: Final = ItemPhase.DONE
 _KEEP_NO_AUDIO: Final = AudioRetention.NONE
-EMPTY_ITEMS: Final[Map[str, ItemState]] = Map()
+_EMPTY_ITEMS: Final[Map[str, ItemState]] = Map()
 """The items map of a record ``_delta`` makes only to grow its part (never stored)."""
 
 
@@ -254,7 +254,7 @@ def _delta(state: SessionState, e: Any, out: _Out) -> SessionState:
     assert response is not None  # _checked_part found it in progress
     if part.truncated_ms is not None and e.__class__ is s.ResponseAudioTranscriptDelta:
         return state
-    record = new_record(response, None, item, e.content_index, part, EMPTY_ITEMS)
+    record = new_record(response, None, item, e.content_index, part, _EMPTY_ITEMS)
     transition, grown, audio = append(e, record, state, out.config)
     out.transitions.append(transition)
     after = with_part(state, item, e.content_index, record_part(grown))
