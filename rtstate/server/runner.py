@@ -777,12 +777,7 @@ class _ResponseRunner:
         event, frame = writer.write(self._ids("event"), delta)
         if frame is None:  # the codec says why (``_Unencodable``)
             frame = self._encode(event)
-        folded = fold_streamed(self._state, event, self._fold_config)  # _fold_delta, inline
-        if folded is None:
-            self._fold(event)
-        else:
-            self._state = folded[0]
-            self._transitions.append(folded[1])
+        self._fold_delta(event)
         self._frames.append(frame)
 
     def _fold_delta(self, event: s.ServerEvent) -> None:
